@@ -1,0 +1,637 @@
+//! What an entry says: one typed payload per kind, and the canonical encoding of each.
+//! The field order here is the byte order in `docs/ledger-format.md`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::encoding::{Canonical, DecodeError, Reader, Writer};
+use crate::types::dea::DeaNumber;
+use crate::types::enums::*;
+use crate::types::ids::*;
+use crate::types::ndc::Ndc;
+use crate::types::quantity::{Micrograms, Microliters, Units};
+use crate::types::text::Text;
+use crate::types::time::{Day, Timestamp};
+
+/// A registrant, supplier, reverse distributor or receiving registrant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Party {
+    pub name: Text,
+    pub address: Text,
+    pub dea: DeaNumber,
+}
+impl Canonical for Party {
+    fn encode(&self, w: &mut Writer) {
+        self.name.encode(w);
+        self.address.encode(w);
+        self.dea.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            name: Text::decode(r)?,
+            address: Text::decode(r)?,
+            dea: DeaNumber::decode(r)?,
+        })
+    }
+}
+
+/// The practitioner who ordered a dose or a take-home supply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prescriber {
+    pub name: Text,
+    pub dea: DeaNumber,
+}
+impl Canonical for Prescriber {
+    fn encode(&self, w: &mut Writer) {
+        self.name.encode(w);
+        self.dea.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            name: Text::decode(r)?,
+            dea: DeaNumber::decode(r)?,
+        })
+    }
+}
+
+/// How much drug a product's container holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Strength {
+    /// A solution: concentration per mL and the volume of one container. Tracked by volume.
+    Solution {
+        per_ml: Micrograms,
+        volume: Microliters,
+    },
+    /// Countable units (devices, lozenges): drug per unit and units per container. Tracked by unit.
+    Units { per_unit: Micrograms, units: Units },
+}
+impl Strength {
+    /// What a full container holds, in the product's base unit (µL or units).
+    pub fn capacity(&self) -> u64 {
+        match self {
+            Strength::Solution { volume, .. } => volume.get(),
+            Strength::Units { units, .. } => u64::from(units.get()),
+        }
+    }
+    /// Drug in `base` base units, if it is a whole number of micrograms.
+    pub fn micrograms_in(&self, base: u64) -> Option<Micrograms> {
+        match self {
+            Strength::Solution { per_ml, .. } => {
+                let scaled = u128::from(per_ml.get()) * u128::from(base);
+                (scaled % 1000 == 0)
+                    .then(|| u64::try_from(scaled / 1000).ok())
+                    .flatten()
+                    .map(Micrograms::new)
+            }
+            Strength::Units { per_unit, .. } => {
+                per_unit.get().checked_mul(base).map(Micrograms::new)
+            }
+        }
+    }
+    pub fn base_unit(&self) -> &'static str {
+        match self {
+            Strength::Solution { .. } => "µL",
+            Strength::Units { .. } => "units",
+        }
+    }
+}
+impl Canonical for Strength {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Strength::Solution { per_ml, volume } => {
+                w.u8(1);
+                per_ml.encode(w);
+                volume.encode(w);
+            }
+            Strength::Units { per_unit, units } => {
+                w.u8(2);
+                per_unit.encode(w);
+                units.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("strength")? {
+            1 => Ok(Strength::Solution {
+                per_ml: Micrograms::decode(r)?,
+                volume: Microliters::decode(r)?,
+            }),
+            2 => Ok(Strength::Units {
+                per_unit: Micrograms::decode(r)?,
+                units: Units::decode(r)?,
+            }),
+            tag => Err(DecodeError::BadTag {
+                what: "strength",
+                tag: u16::from(tag),
+            }),
+        }
+    }
+}
+
+/// An amount drawn from or added to a container: the volume or units, and the drug they hold.
+/// Both are stated so a reader never has to compute; the rules check they agree exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Amount {
+    Volume { ul: Microliters, ug: Micrograms },
+    Units { units: Units, ug: Micrograms },
+}
+impl Amount {
+    /// In the container's base unit (µL or units).
+    pub fn base(&self) -> u64 {
+        match self {
+            Amount::Volume { ul, .. } => ul.get(),
+            Amount::Units { units, .. } => u64::from(units.get()),
+        }
+    }
+    pub fn micrograms(&self) -> Micrograms {
+        match self {
+            Amount::Volume { ug, .. } | Amount::Units { ug, .. } => *ug,
+        }
+    }
+    /// The amount of `base` base units of a product of `strength`, if exact.
+    pub fn of(strength: &Strength, base: u64) -> Option<Amount> {
+        let ug = strength.micrograms_in(base)?;
+        Some(match strength {
+            Strength::Solution { .. } => Amount::Volume {
+                ul: Microliters::new(base),
+                ug,
+            },
+            Strength::Units { .. } => Amount::Units {
+                units: Units::new(u32::try_from(base).ok()?),
+                ug,
+            },
+        })
+    }
+}
+impl Canonical for Amount {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Amount::Volume { ul, ug } => {
+                w.u8(1);
+                ul.encode(w);
+                ug.encode(w);
+            }
+            Amount::Units { units, ug } => {
+                w.u8(2);
+                units.encode(w);
+                ug.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("amount")? {
+            1 => Ok(Amount::Volume {
+                ul: Microliters::decode(r)?,
+                ug: Micrograms::decode(r)?,
+            }),
+            2 => Ok(Amount::Units {
+                units: Units::decode(r)?,
+                ug: Micrograms::decode(r)?,
+            }),
+            tag => Err(DecodeError::BadTag {
+                what: "amount",
+                tag: u16::from(tag),
+            }),
+        }
+    }
+}
+
+/// Part or all of one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerAmount {
+    pub container: ContainerId,
+    pub amount: Amount,
+}
+impl Canonical for ContainerAmount {
+    fn encode(&self, w: &mut Writer) {
+        self.container.encode(w);
+        self.amount.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            container: ContainerId::decode(r)?,
+            amount: Amount::decode(r)?,
+        })
+    }
+}
+
+/// Whose key a rotation replaces, or who signed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "type", content = "user", rename_all = "snake_case")]
+pub enum Principal {
+    Registrant,
+    User(UserId),
+}
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Principal::Registrant => f.write_str("the registrant"),
+            Principal::User(u) => write!(f, "user {u}"),
+        }
+    }
+}
+impl Canonical for Principal {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            Principal::Registrant => w.u8(0),
+            Principal::User(u) => {
+                w.u8(1);
+                u.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("principal")? {
+            0 => Ok(Principal::Registrant),
+            1 => Ok(Principal::User(UserId::decode(r)?)),
+            tag => Err(DecodeError::BadTag {
+                what: "principal",
+                tag: u16::from(tag),
+            }),
+        }
+    }
+}
+
+/// Declares the kinds: the payload enum, the kind codes and their names.
+macro_rules! kinds {
+    ($($v:ident($t:ident) = $code:literal, $name:literal;)+) => {
+        /// The kind of an entry; its code is part of every hash and signature input.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind { $($v,)+ }
+
+        impl Kind {
+            pub const ALL: &'static [Kind] = &[$(Kind::$v,)+];
+            pub fn code(self) -> u16 {
+                match self { $(Kind::$v => $code,)+ }
+            }
+            pub fn from_code(c: u16) -> Option<Kind> {
+                match c { $($code => Some(Kind::$v),)+ _ => None }
+            }
+            /// The snake_case name used in JSON, the API and the docs.
+            pub fn name(self) -> &'static str {
+                match self { $(Kind::$v => $name,)+ }
+            }
+        }
+        impl std::fmt::Display for Kind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl std::str::FromStr for Kind {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                $(if s == $name { return Ok(Kind::$v); })+
+                Err(ParseError::new("entry kind", s, "not a known kind"))
+            }
+        }
+        serde_via_str!(Kind);
+
+        /// What an entry says.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        pub enum Payload { $($v($t),)+ }
+
+        impl Payload {
+            pub fn kind(&self) -> Kind {
+                match self { $(Payload::$v(_) => Kind::$v,)+ }
+            }
+        }
+        impl Canonical for Payload {
+            fn encode(&self, w: &mut Writer) {
+                w.u16(self.kind().code());
+                match self { $(Payload::$v(p) => p.encode(w),)+ }
+            }
+            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                let code = r.u16("kind")?;
+                match code {
+                    $($code => Ok(Payload::$v($t::decode(r)?)),)+
+                    _ => Err(DecodeError::BadTag { what: "kind", tag: code }),
+                }
+            }
+        }
+        $(impl From<$t> for Payload {
+            fn from(p: $t) -> Payload { Payload::$v(p) }
+        })+
+    };
+}
+
+kinds! {
+    Genesis(Genesis) = 1, "genesis";
+    UserEnrolled(UserEnrolled) = 2, "user_enrolled";
+    RoleChanged(RoleChanged) = 3, "role_changed";
+    UserDeactivated(UserDeactivated) = 4, "user_deactivated";
+    KeyRotated(KeyRotated) = 5, "key_rotated";
+    ProductDefined(ProductDefined) = 6, "product_defined";
+    LocationDefined(LocationDefined) = 7, "location_defined";
+    Receipt(Receipt) = 8, "receipt";
+    ContainerOpened(ContainerOpened) = 9, "container_opened";
+    Administered(Administered) = 10, "administered";
+    Dispensed(Dispensed) = 11, "dispensed";
+    Waste(Waste) = 12, "waste";
+    Transfer(Transfer) = 13, "transfer";
+    Count(Count) = 14, "count";
+    Adjustment(Adjustment) = 15, "adjustment";
+    LossTheft(LossTheft) = 16, "loss_theft";
+    Destruction(Destruction) = 17, "destruction";
+    Correction(Correction) = 18, "correction";
+}
+
+/// Declares a payload struct and its canonical encoding: fields in declaration order.
+macro_rules! payload {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $f:ident : $t:ty => $enc:expr, $dec:expr;)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        pub struct $name { $($(#[$fdoc])* pub $f: $t,)* }
+        impl Canonical for $name {
+            #[allow(clippy::redundant_closure_call)]
+            fn encode(&self, w: &mut Writer) {
+                $(($enc)(w, &self.$f);)*
+            }
+            #[allow(clippy::redundant_closure_call)]
+            fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(Self { $($f: ($dec)(r)?,)* })
+            }
+        }
+    };
+}
+
+fn enc<T: Canonical>(w: &mut Writer, v: &T) {
+    v.encode(w)
+}
+fn dec<T: Canonical>(r: &mut Reader<'_>) -> Result<T, DecodeError> {
+    T::decode(r)
+}
+fn enc_opt<T: Canonical>(w: &mut Writer, v: &Option<T>) {
+    w.option(v.as_ref(), |w, x| x.encode(w))
+}
+fn dec_opt<T: Canonical>(r: &mut Reader<'_>) -> Result<Option<T>, DecodeError> {
+    r.option("option", T::decode)
+}
+fn enc_list<T: Canonical>(w: &mut Writer, v: &Vec<T>) {
+    w.list(v, |w, x| x.encode(w))
+}
+fn dec_list<T: Canonical>(r: &mut Reader<'_>) -> Result<Vec<T>, DecodeError> {
+    r.list("list", T::decode)
+}
+fn enc_bool(w: &mut Writer, v: &bool) {
+    w.bool(*v)
+}
+fn dec_bool(r: &mut Reader<'_>) -> Result<bool, DecodeError> {
+    r.bool("flag")
+}
+fn enc_u32(w: &mut Writer, v: &u32) {
+    w.u32(*v)
+}
+fn dec_u32(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
+    r.u32("count")
+}
+fn enc_u64(w: &mut Writer, v: &u64) {
+    w.u64(*v)
+}
+fn dec_u64(r: &mut Reader<'_>) -> Result<u64, DecodeError> {
+    r.u64("quantity")
+}
+
+payload!(
+    /// Entry 0: who the registrant is and the key that signs for it.
+    Genesis {
+        registrant: Party => enc, dec;
+        registrant_key: PublicKey => enc, dec;
+    }
+);
+payload!(
+    /// A person joins the ledger with a role and a key they made.
+    UserEnrolled {
+        user: UserId => enc, dec;
+        printed_name: Text => enc, dec;
+        role: Role => enc, dec;
+        public_key: PublicKey => enc, dec;
+    }
+);
+payload!(
+    RoleChanged {
+        user: UserId => enc, dec;
+        role: Role => enc, dec;
+        reason: Text => enc, dec;
+    }
+);
+payload!(
+    UserDeactivated {
+        user: UserId => enc, dec;
+        reason: Text => enc, dec;
+    }
+);
+payload!(
+    /// A user's or the registrant's key is replaced; the new key signs to prove possession.
+    KeyRotated {
+        subject: Principal => enc, dec;
+        new_key: PublicKey => enc, dec;
+        reason: Text => enc, dec;
+    }
+);
+payload!(
+    ProductDefined {
+        ndc: Ndc => enc, dec;
+        name: Text => enc, dec;
+        form: FinishedForm => enc, dec;
+        schedule: Schedule => enc, dec;
+        strength: Strength => enc, dec;
+    }
+);
+payload!(
+    LocationDefined {
+        location: LocationId => enc, dec;
+        name: Text => enc, dec;
+        kind: LocationKind => enc, dec;
+    }
+);
+payload!(
+    /// Stock arrives against an invoice (DEA Form 222 / CSOS order for schedule II, invoice for III–V).
+    /// Creates containers `C<seq>-1` … `C<seq>-<containers>`, sealed, at `location`.
+    Receipt {
+        supplier: Party => enc, dec;
+        invoice: Text => enc, dec;
+        received_on: Day => enc, dec;
+        product: Ndc => enc, dec;
+        lot: Lot => enc, dec;
+        expiry: Day => enc, dec;
+        containers: u32 => enc_u32, dec_u32;
+        location: LocationId => enc, dec;
+    }
+);
+payload!(
+    /// A container is punctured or unsealed; it may be drawn from until `beyond_use`.
+    ContainerOpened {
+        container: ContainerId => enc, dec;
+        beyond_use: Day => enc, dec;
+    }
+);
+payload!(
+    /// A dose given to a patient from an open container.
+    Administered {
+        container: ContainerId => enc, dec;
+        patient: PatientRef => enc, dec;
+        prescriber: Prescriber => enc, dec;
+        amount: Amount => enc, dec;
+        route: Route => enc, dec;
+        given_at: Timestamp => enc, dec;
+        given_by: UserId => enc, dec;
+    }
+);
+payload!(
+    /// Take-home supply: whole sealed containers and/or units from open ones.
+    Dispensed {
+        patient: PatientRef => enc, dec;
+        prescriber: Prescriber => enc, dec;
+        sealed: Vec<ContainerId> => enc_list, dec_list;
+        from_open: Vec<ContainerAmount> => enc_list, dec_list;
+    }
+);
+payload!(
+    /// What is left in an open container, discarded; signed by author and a different witness.
+    Waste {
+        container: ContainerId => enc, dec;
+        amount: Amount => enc, dec;
+        reason: Text => enc, dec;
+    }
+);
+payload!(
+    /// Containers move to another location, or out to another registrant.
+    Transfer {
+        containers: Vec<ContainerId> => enc_list, dec_list;
+        to: TransferTo => enc, dec;
+    }
+);
+payload!(
+    /// Sealed containers counted, and what remains in open ones (base units), for one product
+    /// at one location. `expected` must equal what the ledger holds; a different `counted` is a
+    /// discrepancy that an adjustment resolves.
+    Count {
+        location: LocationId => enc, dec;
+        product: Ndc => enc, dec;
+        blind: bool => enc_bool, dec_bool;
+        expected: Tally => enc, dec;
+        counted: Tally => enc, dec;
+    }
+);
+payload!(
+    /// A witnessed change to what a container holds: resolves a discrepancy or records overfill.
+    Adjustment {
+        container: ContainerId => enc, dec;
+        resolves: Option<Seq> => enc_opt, dec_opt;
+        reason: AdjustmentReason => enc, dec;
+        direction: Direction => enc, dec;
+        amount: Amount => enc, dec;
+        note: Text => enc, dec;
+    }
+);
+payload!(
+    /// DEA Form 106: theft or significant loss.
+    LossTheft {
+        loss_type: LossType => enc, dec;
+        discovered_on: Day => enc, dec;
+        police_report: Option<Text> => enc_opt, dec_opt;
+        items: Vec<ContainerAmount> => enc_list, dec_list;
+        description: Text => enc, dec;
+    }
+);
+payload!(
+    /// DEA Form 41: destruction on site, or return to a reverse distributor; two witnesses.
+    Destruction {
+        method: DestructionMethod => enc, dec;
+        date: Day => enc, dec;
+        items: Vec<ContainerAmount> => enc_list, dec_list;
+    }
+);
+payload!(
+    /// Names an earlier entry that was wrong and says why. The original stays; stock moves
+    /// only through the entries that move stock.
+    Correction {
+        corrects: Seq => enc, dec;
+        reason: Text => enc, dec;
+    }
+);
+
+/// Where a transfer goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TransferTo {
+    Location { location: LocationId },
+    Registrant { registrant: Party },
+}
+impl Canonical for TransferTo {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            TransferTo::Location { location } => {
+                w.u8(1);
+                location.encode(w);
+            }
+            TransferTo::Registrant { registrant } => {
+                w.u8(2);
+                registrant.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("transfer destination")? {
+            1 => Ok(TransferTo::Location {
+                location: LocationId::decode(r)?,
+            }),
+            2 => Ok(TransferTo::Registrant {
+                registrant: Party::decode(r)?,
+            }),
+            tag => Err(DecodeError::BadTag {
+                what: "transfer destination",
+                tag: u16::from(tag),
+            }),
+        }
+    }
+}
+
+/// How controlled substances left the registrant for destruction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DestructionMethod {
+    OnSite { method: Text, place: Text },
+    ReverseDistributor { distributor: Party },
+}
+impl Canonical for DestructionMethod {
+    fn encode(&self, w: &mut Writer) {
+        match self {
+            DestructionMethod::OnSite { method, place } => {
+                w.u8(1);
+                method.encode(w);
+                place.encode(w);
+            }
+            DestructionMethod::ReverseDistributor { distributor } => {
+                w.u8(2);
+                distributor.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.u8("destruction method")? {
+            1 => Ok(DestructionMethod::OnSite {
+                method: Text::decode(r)?,
+                place: Text::decode(r)?,
+            }),
+            2 => Ok(DestructionMethod::ReverseDistributor {
+                distributor: Party::decode(r)?,
+            }),
+            tag => Err(DecodeError::BadTag {
+                what: "destruction method",
+                tag: u16::from(tag),
+            }),
+        }
+    }
+}
+
+payload!(
+    /// One side of a count: sealed containers, and the sum of what open ones hold (base units).
+    Tally {
+        sealed: u32 => enc_u32, dec_u32;
+        open: u64 => enc_u64, dec_u64;
+    }
+);
+impl Copy for Tally {}

@@ -1,0 +1,1136 @@
+//! The ledger's state and its rules: what each entry may do given everything before it.
+//!
+//! `State::apply` is the one place the rules live. The verifier folds a whole ledger through
+//! it; the store loads just the rows an entry touches (see `references`) into a partial
+//! `State`, applies the entry inside its transaction and writes the touched rows back — so
+//! what the store accepts and what an auditor's verifier accepts cannot differ.
+//!
+//! `apply` does not check signatures: it returns the checks to run (each signature with the
+//! key that the ledger says the signer held), so a verifier can batch them. On error the
+//! state is left part-way changed and must be discarded.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::entry::{Entry, MAX_SIGNATURES, Signature};
+use crate::payload::*;
+use crate::types::enums::{AdjustmentReason, Direction, Meaning, Role};
+use crate::types::ids::{
+    ContainerId, EntryHash, LedgerId, LocationId, Lot, PublicKey, Seq, UserId,
+};
+use crate::types::ndc::Ndc;
+use crate::types::text::Text;
+use crate::types::time::{Day, Timestamp};
+use crate::violation::Violation;
+
+/// A user as the ledger knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    pub printed_name: Text,
+    pub role: Role,
+    pub active: bool,
+    pub key: PublicKey,
+}
+
+/// The registrant as the ledger knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrantState {
+    pub party: Party,
+    pub key: PublicKey,
+}
+
+/// Where a container is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContainerStatus {
+    Sealed,
+    Open {
+        beyond_use: Day,
+    },
+    /// Everything in it was given, wasted, adjusted away, lost or destroyed.
+    Empty,
+    /// Left the registrant whole: dispensed sealed, or transferred out.
+    Gone,
+}
+impl ContainerStatus {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ContainerStatus::Sealed => "sealed",
+            ContainerStatus::Open { .. } => "open",
+            ContainerStatus::Empty => "empty",
+            ContainerStatus::Gone => "gone",
+        }
+    }
+    pub fn is_live(&self) -> bool {
+        matches!(self, ContainerStatus::Sealed | ContainerStatus::Open { .. })
+    }
+}
+
+/// One container's state: where it is, what it holds (in its product's base unit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerState {
+    pub id: ContainerId,
+    pub product: Ndc,
+    pub lot: Lot,
+    pub expiry: Day,
+    pub location: LocationId,
+    pub status: ContainerStatus,
+    /// What the label says a full container holds.
+    pub capacity: u64,
+    /// What is in it now (label + recorded overfill − everything taken out).
+    pub remaining: u64,
+}
+
+/// A count that found a difference, waiting for adjustments to explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Discrepancy {
+    pub location: LocationId,
+    pub product: Ndc,
+}
+
+/// What the chain has reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub ledger: LedgerId,
+    pub next_seq: Seq,
+    pub last_hash: EntryHash,
+    pub last_timestamp: Timestamp,
+}
+
+/// One signature to verify, with the key the ledger says the signer held.
+#[derive(Debug, Clone)]
+pub struct SigCheck {
+    pub index: usize,
+    pub key: PublicKey,
+    pub message: Vec<u8>,
+    pub signature: [u8; 64],
+}
+
+/// What an applied entry changed, so a store can write exactly those rows back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Touched {
+    pub registrant: bool,
+    pub users: BTreeSet<UserId>,
+    pub products: BTreeSet<Ndc>,
+    pub locations: BTreeSet<LocationId>,
+    pub containers: BTreeSet<ContainerId>,
+    pub discrepancy: Option<Seq>,
+}
+
+/// What an entry needs to read: the store loads these rows before `apply`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct References {
+    pub users: BTreeSet<UserId>,
+    pub products: BTreeSet<Ndc>,
+    pub locations: BTreeSet<LocationId>,
+    pub containers: BTreeSet<ContainerId>,
+    /// Every live container of this product at this location (for a count).
+    pub stock_at: Option<(LocationId, Ndc)>,
+    pub discrepancies: BTreeSet<Seq>,
+    /// Users holding any of these keys (a key may belong to one person only).
+    pub keys: BTreeSet<[u8; 32]>,
+}
+
+/// The ledger's state after some prefix of entries.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub head: Option<Head>,
+    pub registrant: Option<RegistrantState>,
+    /// How many users were ever enrolled (the first may be enrolled by the registrant).
+    pub users_enrolled: u64,
+    pub users: HashMap<UserId, UserState>,
+    pub products: HashMap<Ndc, ProductDefined>,
+    pub locations: HashMap<LocationId, LocationDefined>,
+    /// Containers still holding stock (sealed or open).
+    pub containers: HashMap<ContainerId, ContainerState>,
+    /// Containers that are empty or gone: kept to say so, rather than "unknown", when named.
+    pub finished: HashMap<ContainerId, ContainerStatus>,
+    pub discrepancies: HashMap<Seq, Discrepancy>,
+}
+
+/// How many minutes a dose's `given_at` may lie ahead of the server's clock.
+pub const GIVEN_AT_TOLERANCE_MINUTES: i64 = 5;
+/// The most containers one receipt may bring in.
+pub const MAX_CONTAINERS_PER_RECEIPT: u32 = 1000;
+/// Default beyond-use period of an opened container, in days.
+pub const DEFAULT_BEYOND_USE_DAYS: i64 = 28;
+
+fn rule(msg: impl Into<String>) -> Violation {
+    Violation::Rule(msg.into())
+}
+
+/// Which roles may author each kind (genesis, enrollment and key rotation have their own rules).
+pub fn author_roles(kind: Kind) -> &'static [Role] {
+    use Kind::*;
+    match kind {
+        Genesis => &[],
+        UserEnrolled | RoleChanged | UserDeactivated | ProductDefined | LocationDefined => {
+            &[Role::Admin]
+        }
+        KeyRotated => &[Role::Admin, Role::Pharmacist, Role::Nurse, Role::Auditor],
+        Receipt | Dispensed | Transfer | Adjustment | LossTheft | Destruction => {
+            &[Role::Pharmacist]
+        }
+        ContainerOpened | Administered | Waste | Count => &[Role::Pharmacist, Role::Nurse],
+        Correction => &[Role::Admin, Role::Pharmacist],
+    }
+}
+
+/// Which roles may witness.
+pub const WITNESS_ROLES: &[Role] = &[Role::Pharmacist, Role::Nurse];
+
+/// How many witnesses each kind needs.
+pub fn witnesses_needed(kind: Kind) -> usize {
+    match kind {
+        Kind::Waste | Kind::Adjustment => 1,
+        Kind::Destruction => 2,
+        _ => 0,
+    }
+}
+
+/// The default beyond-use date of a container opened on `today`: 28 days, never past expiry.
+pub fn default_beyond_use(today: Day, expiry: Day) -> Day {
+    today
+        .plus_days(DEFAULT_BEYOND_USE_DAYS)
+        .map_or(expiry, |d| d.min(expiry))
+}
+
+impl State {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one entry: checks the chain position, the signers and every rule, and updates
+    /// the state. Returns the signature checks still to run and what changed.
+    pub fn apply(&mut self, e: &Entry) -> Result<(Vec<SigCheck>, Touched), Violation> {
+        self.check_position(e)?;
+        if e.signatures.len() > usize::from(MAX_SIGNATURES) {
+            return Err(Violation::SignatureShape(format!(
+                "an entry carries at most {MAX_SIGNATURES} signatures"
+            )));
+        }
+        let mut t = Touched::default();
+        let checks = self.check_signers(e)?;
+        self.apply_payload(e, &mut t)?;
+        self.head = Some(Head {
+            ledger: e.ledger,
+            next_seq: e.seq.next(),
+            last_hash: e.hash(),
+            last_timestamp: e.timestamp,
+        });
+        Ok((checks, t))
+    }
+
+    fn check_position(&self, e: &Entry) -> Result<(), Violation> {
+        match (&self.head, e.payload()) {
+            (None, Payload::Genesis(_)) => {
+                if e.seq != Seq::GENESIS {
+                    return Err(Violation::SeqGap {
+                        expected: Seq::GENESIS,
+                        found: e.seq,
+                    });
+                }
+                if e.prev != EntryHash::ZERO {
+                    return Err(Violation::BrokenLink {
+                        expected: EntryHash::ZERO,
+                        found: e.prev,
+                    });
+                }
+                Ok(())
+            }
+            (None, _) => Err(Violation::MissingGenesis),
+            (Some(_), Payload::Genesis(_)) => Err(Violation::GenesisNotFirst),
+            (Some(h), _) => {
+                if e.ledger != h.ledger {
+                    return Err(Violation::WrongLedger {
+                        expected: h.ledger,
+                        found: e.ledger,
+                    });
+                }
+                if e.seq != h.next_seq {
+                    return Err(Violation::SeqGap {
+                        expected: h.next_seq,
+                        found: e.seq,
+                    });
+                }
+                if e.prev != h.last_hash {
+                    return Err(Violation::BrokenLink {
+                        expected: h.last_hash,
+                        found: e.prev,
+                    });
+                }
+                if e.timestamp < h.last_timestamp {
+                    return Err(Violation::TimeWentBackwards {
+                        previous: h.last_timestamp,
+                        this: e.timestamp,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The active user `u`, whose current key must be `sig`'s key.
+    fn signing_user(&self, u: &UserId, sig: &Signature) -> Result<&UserState, Violation> {
+        let user = self
+            .users
+            .get(u)
+            .ok_or_else(|| Violation::UnknownSigner(Principal::User(u.clone())))?;
+        if !user.active {
+            return Err(Violation::InactiveSigner(u.clone()));
+        }
+        if user.key.key_id() != sig.key_id {
+            return Err(Violation::WrongKey {
+                signer: sig.signer.clone(),
+                key_id: sig.key_id,
+            });
+        }
+        Ok(user)
+    }
+
+    fn registrant_key(&self, sig: &Signature) -> Result<PublicKey, Violation> {
+        let r = self
+            .registrant
+            .as_ref()
+            .ok_or(Violation::UnknownSigner(Principal::Registrant))?;
+        if r.key.key_id() != sig.key_id {
+            return Err(Violation::WrongKey {
+                signer: Principal::Registrant,
+                key_id: sig.key_id,
+            });
+        }
+        Ok(r.key)
+    }
+
+    /// Checks who signed, in what roles and with which keys; returns the checks to run.
+    fn check_signers(&self, e: &Entry) -> Result<Vec<SigCheck>, Violation> {
+        let kind = e.kind();
+        let sigs = &e.signatures;
+        let mut checks = Vec::with_capacity(sigs.len());
+        let mut push = |i: usize, key: PublicKey| {
+            checks.push(SigCheck {
+                index: i,
+                key,
+                message: e.signing_input(&sigs[i]),
+                signature: sigs[i].signature,
+            })
+        };
+        let shape = |msg: &str| Violation::SignatureShape(format!("a {kind} entry {msg}"));
+        let expect_key = |sig: &Signature, key: &PublicKey| {
+            if sig.key_id != key.key_id() {
+                Err(Violation::WrongKey {
+                    signer: sig.signer.clone(),
+                    key_id: sig.key_id,
+                })
+            } else {
+                Ok(())
+            }
+        };
+
+        match e.payload() {
+            Payload::Genesis(g) => {
+                let [s] = sigs.as_slice() else {
+                    return Err(shape("is signed by the registrant key alone"));
+                };
+                if s.signer != Principal::Registrant || s.meaning != Meaning::Registrant {
+                    return Err(shape("is signed by the registrant key alone"));
+                }
+                expect_key(s, &g.registrant_key)?;
+                push(0, g.registrant_key);
+            }
+            Payload::UserEnrolled(p) => {
+                let [a, k] = sigs.as_slice() else {
+                    return Err(shape(
+                        "is signed by an admin (or, for the first user, the registrant) and by the new user's key",
+                    ));
+                };
+                match (&a.signer, a.meaning) {
+                    (Principal::Registrant, Meaning::Registrant) if self.users_enrolled == 0 => {
+                        push(0, self.registrant_key(a)?);
+                    }
+                    (Principal::Registrant, _) => {
+                        return Err(shape(
+                            "after the first user is signed by an admin, not the registrant key",
+                        ));
+                    }
+                    (Principal::User(u), Meaning::Authored) => {
+                        let user = self.signing_user(u, a)?;
+                        self.check_role(u, user.role, kind, author_roles(kind), "author")?;
+                        push(0, user.key);
+                    }
+                    _ => return Err(shape("is authored by an admin")),
+                }
+                if k.signer != Principal::User(p.user.clone())
+                    || k.meaning != Meaning::KeyPossession
+                {
+                    return Err(shape(
+                        "carries the new user's key-possession signature second",
+                    ));
+                }
+                expect_key(k, &p.public_key)?;
+                push(1, p.public_key);
+            }
+            Payload::KeyRotated(p) => {
+                let [a, k] = sigs.as_slice() else {
+                    return Err(shape(
+                        "is signed by the old key (or an admin) and the new key",
+                    ));
+                };
+                match &p.subject {
+                    Principal::Registrant => {
+                        if a.signer != Principal::Registrant || a.meaning != Meaning::Registrant {
+                            return Err(shape(
+                                "for the registrant is signed by the old registrant key",
+                            ));
+                        }
+                        push(0, self.registrant_key(a)?);
+                    }
+                    Principal::User(subject) => {
+                        let Principal::User(u) = &a.signer else {
+                            return Err(shape("for a user is signed by that user or an admin"));
+                        };
+                        if a.meaning != Meaning::Authored {
+                            return Err(shape("is authored by that user or an admin"));
+                        }
+                        let user = self.signing_user(u, a)?;
+                        if u != subject && user.role != Role::Admin {
+                            return Err(Violation::RoleNotAllowed {
+                                user: u.clone(),
+                                role: user.role,
+                                kind,
+                                action: "author (for someone else)",
+                            });
+                        }
+                        match self.users.get(subject) {
+                            None => return Err(Violation::UnknownUser(subject.clone())),
+                            Some(s) if !s.active => {
+                                return Err(Violation::UserInactive(subject.clone()));
+                            }
+                            Some(_) => {}
+                        }
+                        push(0, user.key);
+                    }
+                }
+                if k.signer != p.subject || k.meaning != Meaning::KeyPossession {
+                    return Err(shape(
+                        "carries the new key's key-possession signature second",
+                    ));
+                }
+                expect_key(k, &p.new_key)?;
+                push(1, p.new_key);
+            }
+            _ => {
+                let need = witnesses_needed(kind);
+                let Some((a, ws)) = sigs.split_first() else {
+                    return Err(shape("needs its author's signature"));
+                };
+                if ws.len() != need {
+                    return Err(shape(&match need {
+                        0 => "is signed by its author alone".to_string(),
+                        1 => "needs its author's and one witness's signature".to_string(),
+                        n => format!("needs its author's and {n} witnesses' signatures"),
+                    }));
+                }
+                let Principal::User(author) = &a.signer else {
+                    return Err(shape("is authored by a user, not the registrant key"));
+                };
+                if a.meaning != Meaning::Authored {
+                    return Err(shape("carries its author's signature first"));
+                }
+                let user = self.signing_user(author, a)?;
+                self.check_role(author, user.role, kind, author_roles(kind), "author")?;
+                push(0, user.key);
+                let mut seen: Vec<&UserId> = Vec::new();
+                for (i, w) in ws.iter().enumerate() {
+                    let Principal::User(wu) = &w.signer else {
+                        return Err(shape("is witnessed by a user, not the registrant key"));
+                    };
+                    if w.meaning != Meaning::Witnessed {
+                        return Err(shape("carries witness signatures after the author's"));
+                    }
+                    if wu == author {
+                        return Err(Violation::WitnessIsAuthor(wu.clone()));
+                    }
+                    if seen.contains(&wu) {
+                        return Err(Violation::DuplicateWitness(wu.clone()));
+                    }
+                    seen.push(wu);
+                    let witness = self.signing_user(wu, w)?;
+                    self.check_role(wu, witness.role, kind, WITNESS_ROLES, "witness")?;
+                    push(i + 1, witness.key);
+                }
+            }
+        }
+        Ok(checks)
+    }
+
+    fn check_role(
+        &self,
+        u: &UserId,
+        role: Role,
+        kind: Kind,
+        allowed: &[Role],
+        action: &'static str,
+    ) -> Result<(), Violation> {
+        if allowed.contains(&role) {
+            Ok(())
+        } else {
+            Err(Violation::RoleNotAllowed {
+                user: u.clone(),
+                role,
+                kind,
+                action,
+            })
+        }
+    }
+
+    fn product(&self, ndc: &Ndc) -> Result<&ProductDefined, Violation> {
+        self.products
+            .get(ndc)
+            .ok_or(Violation::UnknownProduct(*ndc))
+    }
+
+    fn location(&self, l: &LocationId) -> Result<&LocationDefined, Violation> {
+        self.locations
+            .get(l)
+            .ok_or_else(|| Violation::UnknownLocation(l.to_string()))
+    }
+
+    /// A live container, or why it is not one.
+    fn live(&self, c: &ContainerId) -> Result<&ContainerState, Violation> {
+        if let Some(s) = self.containers.get(c) {
+            return Ok(s);
+        }
+        match self.finished.get(c) {
+            Some(ContainerStatus::Empty) => Err(Violation::ContainerEmpty(*c)),
+            Some(st) => Err(Violation::ContainerState {
+                container: *c,
+                status: st.name().into(),
+                needed: "still held here",
+            }),
+            None => Err(Violation::UnknownContainer(*c)),
+        }
+    }
+
+    fn live_mut(&mut self, c: &ContainerId) -> Result<&mut ContainerState, Violation> {
+        self.live(c)?;
+        Ok(self.containers.get_mut(c).expect("checked live"))
+    }
+
+    /// Checks that `amount` is positive and exactly what the container's product holds in
+    /// that many base units.
+    fn check_amount(&self, c: &ContainerState, amount: &Amount) -> Result<(), Violation> {
+        let p = self.product(&c.product)?;
+        if amount.base() == 0 {
+            return Err(Violation::ZeroQuantity("the amount"));
+        }
+        let kind_ok = matches!(
+            (&p.strength, amount),
+            (Strength::Solution { .. }, Amount::Volume { .. })
+                | (Strength::Units { .. }, Amount::Units { .. })
+        );
+        if !kind_ok {
+            return Err(Violation::AmountMismatch(format!(
+                "{} is measured in {}, so the amount must be given in {}",
+                c.product,
+                p.strength.base_unit(),
+                p.strength.base_unit()
+            )));
+        }
+        match p.strength.micrograms_in(amount.base()) {
+            Some(ug) if ug == amount.micrograms() => Ok(()),
+            Some(ug) => Err(Violation::AmountMismatch(format!(
+                "{} of {} holds {}, not {}",
+                describe_base(&p.strength, amount.base()),
+                p.name,
+                ug,
+                amount.micrograms()
+            ))),
+            None => Err(Violation::AmountMismatch(format!(
+                "{} of {} is not a whole number of micrograms; give the volume in whole µL that make whole µg",
+                describe_base(&p.strength, amount.base()),
+                p.name
+            ))),
+        }
+    }
+
+    /// Takes `amount` out of a live container: refused if more than it holds.
+    fn debit(
+        &mut self,
+        c: &ContainerId,
+        amount: &Amount,
+        t: &mut Touched,
+    ) -> Result<(), Violation> {
+        let state = self.live(c)?.clone();
+        self.check_amount(&state, amount)?;
+        if amount.base() > state.remaining {
+            let p = self.product(&state.product)?;
+            return Err(Violation::InsufficientStock {
+                container: *c,
+                requested: describe_base(&p.strength, amount.base()),
+                remaining: describe_base(&p.strength, state.remaining),
+            });
+        }
+        let s = self.live_mut(c)?;
+        s.remaining -= amount.base();
+        t.containers.insert(*c);
+        if s.remaining == 0 {
+            self.finish(c, ContainerStatus::Empty);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, c: &ContainerId, status: ContainerStatus) {
+        if self.containers.remove(c).is_some() {
+            self.finished.insert(*c, status);
+        }
+    }
+
+    fn require_open(&self, c: &ContainerId) -> Result<Day, Violation> {
+        match self.live(c)?.status {
+            ContainerStatus::Open { beyond_use } => Ok(beyond_use),
+            st => Err(Violation::ContainerState {
+                container: *c,
+                status: st.name().into(),
+                needed: "opened first",
+            }),
+        }
+    }
+
+    /// A whole sealed container, or an open one, may leave in full; a sealed one only whole.
+    fn check_whole_if_sealed(&self, c: &ContainerId, amount: &Amount) -> Result<(), Violation> {
+        let s = self.live(c)?;
+        if s.status == ContainerStatus::Sealed && amount.base() != s.remaining {
+            return Err(Violation::ContainerState {
+                container: *c,
+                status: "sealed".into(),
+                needed: "opened first (a sealed container leaves only whole)",
+            });
+        }
+        Ok(())
+    }
+
+    fn check_usable_on(&self, c: &ContainerId, day: Day) -> Result<(), Violation> {
+        let s = self.live(c)?;
+        let mut last = s.expiry;
+        if let ContainerStatus::Open { beyond_use } = s.status {
+            last = last.min(beyond_use);
+        }
+        if day > last {
+            return Err(Violation::Expired {
+                container: *c,
+                on: last,
+            });
+        }
+        Ok(())
+    }
+
+    fn active_user(&self, u: &UserId) -> Result<&UserState, Violation> {
+        match self.users.get(u) {
+            None => Err(Violation::UnknownUser(u.clone())),
+            Some(s) if !s.active => Err(Violation::UserInactive(u.clone())),
+            Some(s) => Ok(s),
+        }
+    }
+
+    fn unique<'a>(ids: impl Iterator<Item = &'a ContainerId>) -> Result<(), Violation> {
+        let mut seen = BTreeSet::new();
+        for c in ids {
+            if !seen.insert(*c) {
+                return Err(rule(format!("container {c} is listed twice")));
+            }
+        }
+        Ok(())
+    }
+
+    /// What the ledger holds of `product` at `location`.
+    pub fn tally(&self, location: &LocationId, product: &Ndc) -> Tally {
+        let mut t = Tally { sealed: 0, open: 0 };
+        for c in self.containers.values() {
+            if &c.location == location && &c.product == product {
+                match c.status {
+                    ContainerStatus::Sealed => t.sealed += 1,
+                    ContainerStatus::Open { .. } => t.open += c.remaining,
+                    _ => {}
+                }
+            }
+        }
+        t
+    }
+
+    fn apply_payload(&mut self, e: &Entry, t: &mut Touched) -> Result<(), Violation> {
+        let today = e.timestamp.date();
+        match e.payload() {
+            Payload::Genesis(g) => {
+                self.registrant = Some(RegistrantState {
+                    party: g.registrant.clone(),
+                    key: g.registrant_key,
+                });
+                t.registrant = true;
+            }
+            Payload::UserEnrolled(p) => {
+                if self.users.contains_key(&p.user) {
+                    return Err(Violation::UserExists(p.user.clone()));
+                }
+                if self.users_enrolled == 0 && p.role != Role::Admin {
+                    return Err(rule("the first user enrolled must be an admin"));
+                }
+                if self.users.values().any(|u| u.key == p.public_key)
+                    || self
+                        .registrant
+                        .as_ref()
+                        .is_some_and(|r| r.key == p.public_key)
+                {
+                    return Err(rule(
+                        "that public key already belongs to someone in this ledger",
+                    ));
+                }
+                self.users.insert(
+                    p.user.clone(),
+                    UserState {
+                        printed_name: p.printed_name.clone(),
+                        role: p.role,
+                        active: true,
+                        key: p.public_key,
+                    },
+                );
+                self.users_enrolled += 1;
+                t.users.insert(p.user.clone());
+                t.registrant = true;
+            }
+            Payload::RoleChanged(p) => {
+                let u = self.active_user(&p.user)?;
+                if u.role == p.role {
+                    return Err(rule(format!("{} is already a {}", p.user, p.role)));
+                }
+                self.users.get_mut(&p.user).expect("checked").role = p.role;
+                t.users.insert(p.user.clone());
+            }
+            Payload::UserDeactivated(p) => {
+                self.active_user(&p.user)?;
+                self.users.get_mut(&p.user).expect("checked").active = false;
+                t.users.insert(p.user.clone());
+            }
+            Payload::KeyRotated(p) => match &p.subject {
+                Principal::Registrant => {
+                    let r = self.registrant.as_mut().ok_or(Violation::MissingGenesis)?;
+                    if r.key == p.new_key {
+                        return Err(rule("the new registrant key is the old one"));
+                    }
+                    r.key = p.new_key;
+                    t.registrant = true;
+                }
+                Principal::User(u) => {
+                    let cur = self.active_user(u)?;
+                    if cur.key == p.new_key {
+                        return Err(rule("the new key is the old one"));
+                    }
+                    if self.users.values().any(|x| x.key == p.new_key) {
+                        return Err(rule(
+                            "that public key already belongs to someone in this ledger",
+                        ));
+                    }
+                    self.users.get_mut(u).expect("checked").key = p.new_key;
+                    t.users.insert(u.clone());
+                }
+            },
+            Payload::ProductDefined(p) => {
+                if self.products.contains_key(&p.ndc) {
+                    return Err(Violation::ProductExists(p.ndc));
+                }
+                match p.strength {
+                    Strength::Solution { per_ml, volume } => {
+                        if per_ml.is_zero() {
+                            return Err(Violation::ZeroQuantity("the concentration"));
+                        }
+                        if volume.is_zero() {
+                            return Err(Violation::ZeroQuantity("the container volume"));
+                        }
+                    }
+                    Strength::Units { per_unit, units } => {
+                        if per_unit.is_zero() {
+                            return Err(Violation::ZeroQuantity("the strength per unit"));
+                        }
+                        if units.get() == 0 {
+                            return Err(Violation::ZeroQuantity("the units per container"));
+                        }
+                    }
+                }
+                if p.strength.micrograms_in(p.strength.capacity()).is_none() {
+                    return Err(rule(
+                        "a full container must hold a whole number of micrograms",
+                    ));
+                }
+                self.products.insert(p.ndc, p.clone());
+                t.products.insert(p.ndc);
+            }
+            Payload::LocationDefined(p) => {
+                if self.locations.contains_key(&p.location) {
+                    return Err(Violation::LocationExists(p.location.to_string()));
+                }
+                self.locations.insert(p.location.clone(), p.clone());
+                t.locations.insert(p.location.clone());
+            }
+            Payload::Receipt(p) => {
+                let capacity = self.product(&p.product)?.strength.capacity();
+                self.location(&p.location)?;
+                if p.containers == 0 {
+                    return Err(Violation::ZeroQuantity("the number of containers"));
+                }
+                if p.containers > MAX_CONTAINERS_PER_RECEIPT {
+                    return Err(rule(format!(
+                        "one receipt may bring in at most {MAX_CONTAINERS_PER_RECEIPT} containers"
+                    )));
+                }
+                if p.received_on > today {
+                    return Err(rule("the date received is in the future"));
+                }
+                if p.expiry <= p.received_on {
+                    return Err(rule(format!(
+                        "lot {} expired on {} before it was received",
+                        p.lot, p.expiry
+                    )));
+                }
+                if self
+                    .registrant
+                    .as_ref()
+                    .is_some_and(|r| r.party.dea == p.supplier.dea)
+                {
+                    return Err(rule("the supplier's DEA number is this registrant's own"));
+                }
+                for i in 1..=p.containers {
+                    let id = ContainerId::new(e.seq, i).expect("index starts at 1");
+                    self.containers.insert(
+                        id,
+                        ContainerState {
+                            id,
+                            product: p.product,
+                            lot: p.lot.clone(),
+                            expiry: p.expiry,
+                            location: p.location.clone(),
+                            status: ContainerStatus::Sealed,
+                            capacity,
+                            remaining: capacity,
+                        },
+                    );
+                    t.containers.insert(id);
+                }
+            }
+            Payload::ContainerOpened(p) => {
+                let s = self.live(&p.container)?;
+                if s.status != ContainerStatus::Sealed {
+                    return Err(Violation::ContainerState {
+                        container: p.container,
+                        status: s.status.name().into(),
+                        needed: "sealed",
+                    });
+                }
+                if today > s.expiry {
+                    return Err(Violation::Expired {
+                        container: p.container,
+                        on: s.expiry,
+                    });
+                }
+                if p.beyond_use < today {
+                    return Err(rule("the beyond-use date is before today"));
+                }
+                if p.beyond_use > s.expiry {
+                    return Err(rule(format!(
+                        "the beyond-use date {} is after the lot's expiry {}",
+                        p.beyond_use, s.expiry
+                    )));
+                }
+                self.live_mut(&p.container)?.status = ContainerStatus::Open {
+                    beyond_use: p.beyond_use,
+                };
+                t.containers.insert(p.container);
+            }
+            Payload::Administered(p) => {
+                self.require_open(&p.container)?;
+                let giver = self.active_user(&p.given_by)?;
+                if !WITNESS_ROLES.contains(&giver.role) {
+                    return Err(rule(format!(
+                        "{} is a {} and cannot give doses",
+                        p.given_by, giver.role
+                    )));
+                }
+                let limit = e.timestamp.micros() + GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000;
+                if p.given_at.micros() > limit {
+                    return Err(rule("the time given is in the future"));
+                }
+                self.check_usable_on(&p.container, p.given_at.date())?;
+                self.debit(&p.container, &p.amount, t)?;
+            }
+            Payload::Dispensed(p) => {
+                if p.sealed.is_empty() && p.from_open.is_empty() {
+                    return Err(rule("a dispense names at least one container"));
+                }
+                Self::unique(
+                    p.sealed
+                        .iter()
+                        .chain(p.from_open.iter().map(|i| &i.container)),
+                )?;
+                for c in &p.sealed {
+                    let s = self.live(c)?;
+                    if s.status != ContainerStatus::Sealed {
+                        return Err(Violation::ContainerState {
+                            container: *c,
+                            status: s.status.name().into(),
+                            needed: "sealed to dispense it whole",
+                        });
+                    }
+                    self.check_usable_on(c, today)?;
+                    self.finish(c, ContainerStatus::Gone);
+                    t.containers.insert(*c);
+                }
+                for i in &p.from_open {
+                    self.require_open(&i.container)?;
+                    self.check_usable_on(&i.container, today)?;
+                    self.debit(&i.container, &i.amount, t)?;
+                }
+            }
+            Payload::Waste(p) => {
+                self.require_open(&p.container)?;
+                self.debit(&p.container, &p.amount, t)?;
+            }
+            Payload::Transfer(p) => {
+                if p.containers.is_empty() {
+                    return Err(rule("a transfer names at least one container"));
+                }
+                Self::unique(p.containers.iter())?;
+                match &p.to {
+                    TransferTo::Location { location } => {
+                        self.location(location)?;
+                        for c in &p.containers {
+                            if &self.live(c)?.location == location {
+                                return Err(rule(format!(
+                                    "container {c} is already at {location}"
+                                )));
+                            }
+                            self.live_mut(c)?.location = location.clone();
+                            t.containers.insert(*c);
+                        }
+                    }
+                    TransferTo::Registrant { registrant } => {
+                        if self
+                            .registrant
+                            .as_ref()
+                            .is_some_and(|r| r.party.dea == registrant.dea)
+                        {
+                            return Err(rule("a transfer out must go to another registrant"));
+                        }
+                        for c in &p.containers {
+                            self.live(c)?;
+                            self.finish(c, ContainerStatus::Gone);
+                            t.containers.insert(*c);
+                        }
+                    }
+                }
+            }
+            Payload::Count(p) => {
+                self.product(&p.product)?;
+                self.location(&p.location)?;
+                let on_hand = self.tally(&p.location, &p.product);
+                if p.expected != on_hand {
+                    return Err(Violation::CountMismatch {
+                        product: p.product,
+                        location: p.location.to_string(),
+                        stated: describe_tally(&p.expected),
+                        on_hand: describe_tally(&on_hand),
+                    });
+                }
+                if p.counted != p.expected {
+                    self.discrepancies.insert(
+                        e.seq,
+                        Discrepancy {
+                            location: p.location.clone(),
+                            product: p.product,
+                        },
+                    );
+                    t.discrepancy = Some(e.seq);
+                }
+            }
+            Payload::Adjustment(p) => {
+                let s = self.live(&p.container)?.clone();
+                match (p.reason, p.resolves) {
+                    (AdjustmentReason::CountDiscrepancy, None) => {
+                        return Err(rule(
+                            "a count-discrepancy adjustment names the count it resolves",
+                        ));
+                    }
+                    (AdjustmentReason::CountDiscrepancy, Some(seq)) => {
+                        let d = self
+                            .discrepancies
+                            .get(&seq)
+                            .ok_or(Violation::UnknownDiscrepancy(seq))?;
+                        if d.product != s.product {
+                            return Err(rule(format!(
+                                "count {seq} was of {}, but container {} holds {}",
+                                d.product, p.container, s.product
+                            )));
+                        }
+                    }
+                    (_, Some(_)) => {
+                        return Err(rule("only a count-discrepancy adjustment resolves a count"));
+                    }
+                    (_, None) => {}
+                }
+                match p.direction {
+                    Direction::Increase => {
+                        if p.reason != AdjustmentReason::Overfill
+                            && p.reason != AdjustmentReason::CountDiscrepancy
+                        {
+                            return Err(rule(
+                                "only overfill or a count discrepancy adds to a container",
+                            ));
+                        }
+                        self.require_open(&p.container)?;
+                        self.check_amount(&s, &p.amount)?;
+                        let c = self.live_mut(&p.container)?;
+                        c.remaining = c
+                            .remaining
+                            .checked_add(p.amount.base())
+                            .ok_or_else(|| rule("the amount is too large"))?;
+                        t.containers.insert(p.container);
+                    }
+                    Direction::Decrease => {
+                        if p.reason == AdjustmentReason::Overfill {
+                            return Err(rule("overfill adds to a container; it cannot take away"));
+                        }
+                        self.check_whole_if_sealed(&p.container, &p.amount)?;
+                        self.debit(&p.container, &p.amount, t)?;
+                    }
+                }
+            }
+            Payload::LossTheft(p) => {
+                if p.items.is_empty() {
+                    return Err(rule("a loss names at least one container"));
+                }
+                if p.discovered_on > today {
+                    return Err(rule("the date discovered is in the future"));
+                }
+                Self::unique(p.items.iter().map(|i| &i.container))?;
+                for i in &p.items {
+                    self.check_whole_if_sealed(&i.container, &i.amount)?;
+                    self.debit(&i.container, &i.amount, t)?;
+                }
+            }
+            Payload::Destruction(p) => {
+                if p.items.is_empty() {
+                    return Err(rule("a destruction names at least one container"));
+                }
+                if p.date > today {
+                    return Err(rule("the destruction date is in the future"));
+                }
+                if let DestructionMethod::ReverseDistributor { distributor } = &p.method
+                    && self
+                        .registrant
+                        .as_ref()
+                        .is_some_and(|r| r.party.dea == distributor.dea)
+                {
+                    return Err(rule("the reverse distributor must be another registrant"));
+                }
+                Self::unique(p.items.iter().map(|i| &i.container))?;
+                for i in &p.items {
+                    self.check_whole_if_sealed(&i.container, &i.amount)?;
+                    self.debit(&i.container, &i.amount, t)?;
+                }
+            }
+            Payload::Correction(p) => {
+                if p.corrects >= e.seq {
+                    return Err(rule("a correction names an earlier entry"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `2.5 mL` or `3 units`.
+pub fn describe_base(strength: &Strength, base: u64) -> String {
+    match strength {
+        Strength::Solution { .. } => crate::types::quantity::Microliters::new(base).to_string(),
+        Strength::Units { .. } => format!("{base} unit{}", if base == 1 { "" } else { "s" }),
+    }
+}
+
+fn describe_tally(t: &Tally) -> String {
+    format!("{} sealed + {} in open containers", t.sealed, t.open)
+}
+
+/// What an entry will read, so a store can load only those rows. Must name everything
+/// `State::apply` looks up for this entry.
+pub fn references(e: &Entry) -> References {
+    let mut r = References::default();
+    for s in &e.signatures {
+        if let Principal::User(u) = &s.signer {
+            r.users.insert(u.clone());
+        }
+    }
+    let items = |r: &mut References, xs: &[ContainerAmount]| {
+        for i in xs {
+            r.containers.insert(i.container);
+        }
+    };
+    match e.payload() {
+        Payload::Genesis(_) | Payload::Correction(_) => {}
+        Payload::UserEnrolled(p) => {
+            r.users.insert(p.user.clone());
+            r.keys.insert(p.public_key.to_bytes());
+        }
+        Payload::RoleChanged(RoleChanged { user, .. })
+        | Payload::UserDeactivated(UserDeactivated { user, .. }) => {
+            r.users.insert(user.clone());
+        }
+        Payload::KeyRotated(p) => {
+            if let Principal::User(u) = &p.subject {
+                r.users.insert(u.clone());
+            }
+            r.keys.insert(p.new_key.to_bytes());
+        }
+        Payload::ProductDefined(p) => {
+            r.products.insert(p.ndc);
+        }
+        Payload::LocationDefined(p) => {
+            r.locations.insert(p.location.clone());
+        }
+        Payload::Receipt(p) => {
+            r.products.insert(p.product);
+            r.locations.insert(p.location.clone());
+        }
+        Payload::ContainerOpened(p) => {
+            r.containers.insert(p.container);
+        }
+        Payload::Administered(p) => {
+            r.containers.insert(p.container);
+            r.users.insert(p.given_by.clone());
+        }
+        Payload::Dispensed(p) => {
+            r.containers.extend(p.sealed.iter().copied());
+            items(&mut r, &p.from_open);
+        }
+        Payload::Waste(p) => {
+            r.containers.insert(p.container);
+        }
+        Payload::Transfer(p) => {
+            r.containers.extend(p.containers.iter().copied());
+            if let TransferTo::Location { location } = &p.to {
+                r.locations.insert(location.clone());
+            }
+        }
+        Payload::Count(p) => {
+            r.products.insert(p.product);
+            r.locations.insert(p.location.clone());
+            r.stock_at = Some((p.location.clone(), p.product));
+        }
+        Payload::Adjustment(p) => {
+            r.containers.insert(p.container);
+            if let Some(s) = p.resolves {
+                r.discrepancies.insert(s);
+            }
+        }
+        Payload::LossTheft(LossTheft { items: xs, .. })
+        | Payload::Destruction(Destruction { items: xs, .. }) => items(&mut r, xs),
+    }
+    // Amounts are checked against the product of each container: the store loads the
+    // products of the containers it loads.
+    r
+}

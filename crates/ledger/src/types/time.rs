@@ -1,0 +1,134 @@
+//! Time as the ledger stores it: UTC microseconds for instants, days since 1970-01-01 for dates.
+
+use std::fmt;
+use std::str::FromStr;
+
+use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
+
+use super::ids::{ParseError, serde_via_str};
+use crate::encoding::{Canonical, DecodeError, Reader, Writer, bad};
+
+/// An instant in UTC with microsecond precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn from_micros(us: i64) -> Result<Self, ParseError> {
+        let t = Self(us);
+        // Must be representable as a calendar instant.
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+            .map_err(|_| ParseError::new("timestamp", &us.to_string(), "out of range"))?;
+        Ok(t)
+    }
+    pub fn from_datetime(t: OffsetDateTime) -> Self {
+        Self((t.unix_timestamp_nanos() / 1000) as i64)
+    }
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+    pub fn datetime(self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
+            .expect("checked at construction")
+    }
+    pub fn date(self) -> Day {
+        Day(self.datetime().date())
+    }
+}
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.datetime().format(&Rfc3339).map_err(|_| fmt::Error)?;
+        f.write_str(&s)
+    }
+}
+impl FromStr for Timestamp {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let t = OffsetDateTime::parse(s.trim(), &Rfc3339).map_err(|_| {
+            ParseError::new(
+                "timestamp",
+                s,
+                "expected RFC 3339, e.g. 2026-03-01T14:05:00Z",
+            )
+        })?;
+        Ok(Self::from_datetime(t))
+    }
+}
+serde_via_str!(Timestamp);
+impl Canonical for Timestamp {
+    fn encode(&self, w: &mut Writer) {
+        w.i64(self.0);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::from_micros(r.i64("timestamp")?).map_err(bad("timestamp"))
+    }
+}
+
+/// A calendar date (expiry, beyond-use, received, discovered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Day(Date);
+
+impl Day {
+    pub fn new(d: Date) -> Self {
+        Self(d)
+    }
+    pub fn date(self) -> Date {
+        self.0
+    }
+    /// Days since 1970-01-01.
+    pub fn unix_days(self) -> i32 {
+        self.0.to_julian_day() - UNIX_EPOCH_JULIAN
+    }
+    pub fn from_unix_days(d: i32) -> Result<Self, ParseError> {
+        d.checked_add(UNIX_EPOCH_JULIAN)
+            .and_then(|j| Date::from_julian_day(j).ok())
+            .map(Self)
+            .ok_or_else(|| ParseError::new("date", &d.to_string(), "out of range"))
+    }
+    pub fn plus_days(self, n: i64) -> Option<Self> {
+        self.0.checked_add(time::Duration::days(n)).map(Self)
+    }
+}
+const UNIX_EPOCH_JULIAN: i32 = 2_440_588;
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            u8::from(self.0.month()),
+            self.0.day()
+        )
+    }
+}
+impl FromStr for Day {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(s.trim(), &fmt)
+            .map(Self)
+            .map_err(|_| ParseError::new("date", s, "expected YYYY-MM-DD"))
+    }
+}
+serde_via_str!(Day);
+impl Canonical for Day {
+    fn encode(&self, w: &mut Writer) {
+        w.i32(self.unix_days());
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::from_unix_days(r.i32("date")?).map_err(bad("date"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_round_trip() {
+        let d: Day = "2026-03-01".parse().unwrap();
+        assert_eq!(Day::from_unix_days(d.unix_days()).unwrap(), d);
+        assert_eq!("1970-01-01".parse::<Day>().unwrap().unix_days(), 0);
+        assert!("2026-02-30".parse::<Day>().is_err());
+    }
+}

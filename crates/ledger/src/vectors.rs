@@ -1,0 +1,520 @@
+//! The deterministic test-vector ledger printed in `docs/ledger-format.md`: every kind, built
+//! from fixed seeds, so an independent implementation can check its encoder, hasher and
+//! verifier byte for byte. Also the seed of the property tests' histories.
+
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+
+use crate::encoding::Canonical;
+use crate::entry::{Draft, Entry};
+use crate::payload::*;
+use crate::state::State;
+use crate::text;
+use crate::types::enums::*;
+use crate::types::ids::*;
+use crate::types::quantity::{Micrograms, Microliters, Units};
+use crate::types::time::{Day, Timestamp};
+
+/// A key made from a name: SHA-256("custody test vector key: " ‖ name) as the Ed25519 seed.
+pub fn seeded_key(name: &str) -> SigningKey {
+    let mut h = Sha256::new();
+    h.update(b"custody test vector key: ");
+    h.update(name.as_bytes());
+    SigningKey::from_bytes(&h.finalize().into())
+}
+
+/// Entry id `n` of the vectors: a UUIDv7 whose time is `ms` and whose random bits come from
+/// SHA-256("custody test vector entry id" ‖ n).
+pub fn seeded_entry_id(n: u64, ms: u64) -> EntryId {
+    let mut h = Sha256::new();
+    h.update(b"custody test vector entry id");
+    h.update(n.to_be_bytes());
+    let d = h.finalize();
+    let mut r = [0u8; 10];
+    r.copy_from_slice(&d[..10]);
+    EntryId::from_uuid(uuid::Builder::from_unix_timestamp_millis(ms, &r).into_uuid())
+}
+
+/// The names and keys used in the vectors.
+pub const NAMES: &[&str] = &[
+    "registrant",
+    "registrant-2",
+    "ada",
+    "phil",
+    "nina",
+    "nina-2",
+    "noah",
+    "audrey",
+];
+
+/// Builds a ledger entry by entry, applying each to a `State` so the builder refuses to make
+/// an invalid vector.
+pub struct Builder {
+    pub ledger: LedgerId,
+    pub entries: Vec<Entry>,
+    pub state: State,
+    /// Microseconds since the epoch of the next entry.
+    pub now: i64,
+}
+
+impl Builder {
+    pub fn new(ledger: LedgerId, start_micros: i64) -> Self {
+        Self {
+            ledger,
+            entries: Vec::new(),
+            state: State::new(),
+            now: start_micros,
+        }
+    }
+
+    /// A draft for the next entry.
+    pub fn draft(&self, payload: impl Into<Payload>) -> Draft {
+        let n = self.entries.len() as u64;
+        Draft::new(
+            self.ledger,
+            seeded_entry_id(n, (self.now / 1000) as u64),
+            payload,
+        )
+    }
+
+    /// Chains a signed draft, checks it against the rules, and moves the clock on.
+    pub fn push(&mut self, d: Draft, advance_micros: i64) -> Result<&Entry, crate::Violation> {
+        let seq = Seq::new(self.entries.len() as u64).expect("small");
+        let prev = self.entries.last().map_or(EntryHash::ZERO, |e| e.hash());
+        let ts = Timestamp::from_micros(self.now).expect("in range");
+        let e = d.chain(seq, prev, ts);
+        self.state.apply(&e)?;
+        self.entries.push(e);
+        self.now += advance_micros;
+        Ok(self.entries.last().expect("just pushed"))
+    }
+
+    pub fn today(&self) -> Day {
+        Timestamp::from_micros(self.now).expect("in range").date()
+    }
+}
+
+fn user(s: &str) -> Principal {
+    Principal::User(s.parse().expect("valid user id"))
+}
+
+pub fn registrant_party() -> Party {
+    Party {
+        name: text!("Riverside Ketamine Clinic"),
+        address: text!("12 River Road\nSpringfield, IL 62701"),
+        dea: "BR1234563".parse().expect("valid"),
+    }
+}
+pub fn supplier_party() -> Party {
+    Party {
+        name: text!("Midwest Pharmaceutical Distributors"),
+        address: text!("900 Commerce Drive\nIndianapolis, IN 46204"),
+        dea: "PM7654329".parse().expect("valid"),
+    }
+}
+pub fn reverse_distributor() -> Party {
+    Party {
+        name: text!("Returns Logistics Inc."),
+        address: text!("45 Harbor Way\nMemphis, TN 38103"),
+        dea: "RD1111119".parse().expect("valid"),
+    }
+}
+pub fn other_clinic() -> Party {
+    Party {
+        name: text!("Lakeside Behavioral Health"),
+        address: text!("7 Lake Street\nPeoria, IL 61602"),
+        dea: "BK2222228".parse().expect("valid"),
+    }
+}
+pub fn prescriber() -> Prescriber {
+    Prescriber {
+        name: text!("Dr. Amelia Park, MD"),
+        dea: "AP5836727".parse().expect("valid"),
+    }
+}
+pub const KETAMINE_10: &str = "42023-0113-10";
+pub const KETAMINE_100: &str = "42023-0115-05";
+pub const SPRAVATO: &str = "50458-0028-02";
+pub const LOZENGE: &str = "70000-0100-30";
+
+pub fn ketamine_10() -> ProductDefined {
+    ProductDefined {
+        ndc: KETAMINE_10.parse().expect("valid"),
+        name: text!("Ketamine HCl injection 10 mg/mL, 20 mL vial"),
+        form: FinishedForm::InjectionSolution,
+        schedule: Schedule::IIIN,
+        strength: Strength::Solution {
+            per_ml: Micrograms::new(10_000),
+            volume: Microliters::new(20_000),
+        },
+    }
+}
+pub fn ketamine_100() -> ProductDefined {
+    ProductDefined {
+        ndc: KETAMINE_100.parse().expect("valid"),
+        name: text!("Ketamine HCl injection 100 mg/mL, 5 mL vial"),
+        form: FinishedForm::InjectionSolution,
+        schedule: Schedule::IIIN,
+        strength: Strength::Solution {
+            per_ml: Micrograms::new(100_000),
+            volume: Microliters::new(5_000),
+        },
+    }
+}
+pub fn spravato() -> ProductDefined {
+    ProductDefined {
+        ndc: SPRAVATO.parse().expect("valid"),
+        name: text!("Spravato (esketamine) 28 mg nasal spray device"),
+        form: FinishedForm::NasalSpray,
+        schedule: Schedule::IIIN,
+        strength: Strength::Units {
+            per_unit: Micrograms::new(28_000),
+            units: Units::new(1),
+        },
+    }
+}
+pub fn lozenge() -> ProductDefined {
+    ProductDefined {
+        ndc: LOZENGE.parse().expect("valid"),
+        name: text!("Ketamine HCl 100 mg troche, bottle of 30"),
+        form: FinishedForm::Lozenge,
+        schedule: Schedule::IIIN,
+        strength: Strength::Units {
+            per_unit: Micrograms::new(100_000),
+            units: Units::new(30),
+        },
+    }
+}
+
+fn vol(ml_thousandths: u64, per_ml: u64) -> Amount {
+    Amount::Volume {
+        ul: Microliters::new(ml_thousandths),
+        ug: Micrograms::new(per_ml * ml_thousandths / 1000),
+    }
+}
+
+/// The vector ledger: 31 entries, every kind at least once.
+pub fn build() -> Vec<Entry> {
+    let hour = 3_600_000_000;
+    let k = |n: &str| seeded_key(n);
+    let ledger = LedgerId::from_uuid(uuid::Uuid::from_bytes([
+        0x01, 0x93, 0x5a, 0x2b, 0x00, 0x00, 0x70, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01,
+    ]));
+    // 2026-01-05T08:00:00Z
+    let mut b = Builder::new(ledger, 1_767_600_000_000_000);
+    let pk = |n: &str| PublicKey::from(&seeded_key(n));
+    let uid = |s: &str| -> UserId { s.parse().expect("valid") };
+    let c = |s: &str| -> ContainerId { s.parse().expect("valid") };
+    let patient = PatientRef::commit(&[7u8; 32], "MRN-0001");
+    let reg = Principal::Registrant;
+
+    macro_rules! push {
+        ($d:expr) => {
+            b.push($d, hour).expect("vector entries are valid")
+        };
+    }
+    let d = b
+        .draft(Genesis {
+            registrant: registrant_party(),
+            registrant_key: pk("registrant"),
+        })
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant"));
+    push!(d);
+    let enroll = |b: &Builder, name: &str, printed: &str, role: Role| {
+        b.draft(UserEnrolled {
+            user: uid(name),
+            printed_name: printed.parse().expect("valid"),
+            role,
+            public_key: pk(name),
+        })
+    };
+    let d = enroll(&b, "ada", "Ada Lovelace", Role::Admin)
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant"))
+        .signed(user("ada"), Meaning::KeyPossession, &k("ada"));
+    push!(d);
+    for (name, printed, role) in [
+        ("phil", "Phil Hart, PharmD", Role::Pharmacist),
+        ("nina", "Nina Ortiz, RN", Role::Nurse),
+        ("noah", "Noah Kim, RN", Role::Nurse),
+        ("audrey", "Audrey Stone", Role::Auditor),
+    ] {
+        let d = enroll(&b, name, printed, role)
+            .signed(user("ada"), Meaning::Authored, &k("ada"))
+            .signed(user(name), Meaning::KeyPossession, &k(name));
+        push!(d);
+    }
+    for (code, name, kind) in [
+        ("SAFE-1", "Pharmacy safe", LocationKind::Safe),
+        ("CART-A", "Infusion suite cart A", LocationKind::Cart),
+    ] {
+        let d = b
+            .draft(LocationDefined {
+                location: code.parse().expect("valid"),
+                name: name.parse().expect("valid"),
+                kind,
+            })
+            .signed(user("ada"), Meaning::Authored, &k("ada"));
+        push!(d);
+    }
+    for p in [ketamine_10(), ketamine_100(), spravato(), lozenge()] {
+        let d = b.draft(p).signed(user("ada"), Meaning::Authored, &k("ada"));
+        push!(d);
+    }
+    // 12..=15: receipts.
+    let receive = |b: &Builder, ndc: &str, lot: &str, n: u32| {
+        b.draft(Receipt {
+            supplier: supplier_party(),
+            invoice: text!("INV-2026-0042"),
+            received_on: b.today(),
+            product: ndc.parse().expect("valid"),
+            lot: lot.parse().expect("valid"),
+            expiry: "2027-06-30".parse().expect("valid"),
+            containers: n,
+            location: "SAFE-1".parse().expect("valid"),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"))
+    };
+    push!(receive(&b, KETAMINE_10, "KT2301A", 3));
+    push!(receive(&b, KETAMINE_100, "KH2302B", 4));
+    push!(receive(&b, SPRAVATO, "SP2303C", 2));
+    push!(receive(&b, LOZENGE, "LZ2304D", 2));
+    // 16: C12-1 to the cart; 17: opened.
+    let d = b
+        .draft(Transfer {
+            containers: vec![c("C12-1")],
+            to: TransferTo::Location {
+                location: "CART-A".parse().expect("valid"),
+            },
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"));
+    push!(d);
+    let d = b
+        .draft(ContainerOpened {
+            container: c("C12-1"),
+            beyond_use: b.today().plus_days(28).expect("in range"),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina"));
+    push!(d);
+    // 18: a 35 mg IV dose (3.5 mL).
+    let given_at = Timestamp::from_micros(b.now - hour / 2).expect("in range");
+    let d = b
+        .draft(Administered {
+            container: c("C12-1"),
+            patient,
+            prescriber: prescriber(),
+            amount: vol(3_500, 10_000),
+            route: Route::Iv,
+            given_at,
+            given_by: uid("nina"),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina"));
+    push!(d);
+    // 19: overfill recorded, witnessed.
+    let d = b
+        .draft(Adjustment {
+            container: c("C12-1"),
+            resolves: None,
+            reason: AdjustmentReason::Overfill,
+            direction: Direction::Increase,
+            amount: vol(300, 10_000),
+            note: text!("vial held 0.3 mL beyond its label"),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"))
+        .signed(user("nina"), Meaning::Witnessed, &k("nina"));
+    push!(d);
+    // 20: the rest wasted (20 − 3.5 + 0.3 = 16.8 mL).
+    let d = b
+        .draft(Waste {
+            container: c("C12-1"),
+            amount: vol(16_800, 10_000),
+            reason: text!("remainder of single-patient vial"),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina"))
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"));
+    push!(d);
+    // 21–22: a Spravato device opened and given.
+    let d = b
+        .draft(ContainerOpened {
+            container: c("C14-1"),
+            beyond_use: b.today(),
+        })
+        .signed(user("noah"), Meaning::Authored, &k("noah"));
+    push!(d);
+    let given_at = Timestamp::from_micros(b.now).expect("in range");
+    let d = b
+        .draft(Administered {
+            container: c("C14-1"),
+            patient,
+            prescriber: prescriber(),
+            amount: Amount::Units {
+                units: Units::new(1),
+                ug: Micrograms::new(28_000),
+            },
+            route: Route::Intranasal,
+            given_at,
+            given_by: uid("noah"),
+        })
+        .signed(user("noah"), Meaning::Authored, &k("noah"));
+    push!(d);
+    // 23: take-home lozenges: one sealed bottle.
+    let d = b
+        .draft(Dispensed {
+            patient,
+            prescriber: prescriber(),
+            sealed: vec![c("C15-1")],
+            from_open: vec![],
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"));
+    push!(d);
+    // 24: a count in the safe finds one 10 mg/mL vial missing; 25: resolved.
+    let d = b
+        .draft(Count {
+            location: "SAFE-1".parse().expect("valid"),
+            product: KETAMINE_10.parse().expect("valid"),
+            blind: true,
+            expected: Tally { sealed: 2, open: 0 },
+            counted: Tally { sealed: 1, open: 0 },
+        })
+        .signed(user("noah"), Meaning::Authored, &k("noah"));
+    push!(d);
+    let d = b
+        .draft(Adjustment {
+            container: c("C12-3"),
+            resolves: Some(Seq::new(24).expect("small")),
+            reason: AdjustmentReason::CountDiscrepancy,
+            direction: Direction::Decrease,
+            amount: vol(20_000, 10_000),
+            note: text!("vial not found; reported to the registrant"),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"))
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"));
+    push!(d);
+    // 26: a vial lost in transit to the satellite clinic.
+    let d = b
+        .draft(LossTheft {
+            loss_type: LossType::LostInTransit,
+            discovered_on: b.today(),
+            police_report: Some(text!("SPD-26-00117")),
+            items: vec![ContainerAmount {
+                container: c("C13-4"),
+                amount: vol(5_000, 100_000),
+            }],
+            description: text!("sealed vial missing from courier tote"),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"));
+    push!(d);
+    // 27: a vial returned to the reverse distributor, two witnesses.
+    let d = b
+        .draft(Destruction {
+            method: DestructionMethod::ReverseDistributor {
+                distributor: reverse_distributor(),
+            },
+            date: b.today(),
+            items: vec![ContainerAmount {
+                container: c("C13-3"),
+                amount: vol(5_000, 100_000),
+            }],
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"))
+        .signed(user("nina"), Meaning::Witnessed, &k("nina"))
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"));
+    push!(d);
+    // 28: a vial transferred out to another registrant.
+    let d = b
+        .draft(Transfer {
+            containers: vec![c("C13-2")],
+            to: TransferTo::Registrant {
+                registrant: other_clinic(),
+            },
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"));
+    push!(d);
+    // 29: Noah becomes a pharmacist.
+    let d = b
+        .draft(RoleChanged {
+            user: uid("noah"),
+            role: Role::Pharmacist,
+            reason: text!("licensed as pharmacist"),
+        })
+        .signed(user("ada"), Meaning::Authored, &k("ada"));
+    push!(d);
+    // 30: Nina rotates her key.
+    let d = b
+        .draft(KeyRotated {
+            subject: user("nina"),
+            new_key: pk("nina-2"),
+            reason: text!("new device"),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina"))
+        .signed(user("nina"), Meaning::KeyPossession, &k("nina-2"));
+    push!(d);
+    // 31: a correction of entry 18's documentation.
+    let d = b
+        .draft(Correction {
+            corrects: Seq::new(18).expect("small"),
+            reason: text!("dose was given over 40 minutes, not 30; amount is right"),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"));
+    push!(d);
+    // 32: the auditor's engagement ends.
+    let d = b
+        .draft(UserDeactivated {
+            user: uid("audrey"),
+            reason: text!("audit engagement ended"),
+        })
+        .signed(user("ada"), Meaning::Authored, &k("ada"));
+    push!(d);
+    // 33: the registrant key is rotated.
+    let d = b
+        .draft(KeyRotated {
+            subject: Principal::Registrant,
+            new_key: pk("registrant-2"),
+            reason: text!("annual key rotation"),
+        })
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant"))
+        .signed(reg, Meaning::KeyPossession, &k("registrant-2"));
+    push!(d);
+    b.entries
+}
+
+/// The vectors as Markdown, exactly as `docs/ledger-format.md` prints them.
+pub fn render_markdown(entries: &[Entry]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    out.push_str("#### Keys\n\n| name | Ed25519 seed (hex) | public key (hex) | key id |\n|---|---|---|---|\n");
+    for n in NAMES {
+        let sk = seeded_key(n);
+        let pk = PublicKey::from(&sk);
+        let _ = writeln!(
+            out,
+            "| {n} | `{}` | `{pk}` | `{}` |",
+            hex::encode(sk.to_bytes()),
+            pk.key_id()
+        );
+    }
+    out.push('\n');
+    for e in entries {
+        let bytes = e.to_canonical_bytes();
+        let _ = writeln!(out, "#### Entry {} — `{}`\n", e.seq, e.kind());
+        let _ = writeln!(out, "- hash: `{}`", e.hash());
+        for (i, s) in e.signatures.iter().enumerate() {
+            let input = e.signing_input(s);
+            let _ = writeln!(
+                out,
+                "- signature {i}: {} ({}), key id `{}`, SHA-256 of signing input `{}`\n  `{}`",
+                s.signer,
+                s.meaning,
+                s.key_id,
+                hex::encode(Sha256::digest(&input)),
+                hex::encode(s.signature)
+            );
+        }
+        let _ = writeln!(out, "\n```text\n{}\n```\n", wrap_hex(&bytes));
+    }
+    out
+}
+
+fn wrap_hex(b: &[u8]) -> String {
+    b.chunks(32).map(hex::encode).collect::<Vec<_>>().join("\n")
+}
