@@ -1,1 +1,15 @@
+//! custody's schema, as explicit versioned migrations: the only place a table changes.
+//! The schema is audit evidence; a migration is never edited once released, only added to.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261121_000001_ledger;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261121_000001_ledger::Migration)]
+    }
+}

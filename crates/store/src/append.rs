@@ -1,0 +1,419 @@
+//! The append transaction: the one path by which entries enter the database, for new drafts
+//! and for imported entries alike.
+
+use std::collections::BTreeSet;
+
+use custody_ledger::state::{ContainerStatus, References, State, references};
+use custody_ledger::{
+    Canonical, Draft, Entry, EntryHash, LedgerId, Payload, Seq, Timestamp, Violation,
+};
+use ed25519_dalek::Signature as DalekSignature;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use time::OffsetDateTime;
+
+use crate::Store;
+use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
+use crate::error::StoreError;
+use crate::keystore;
+use crate::rows::{self, ContainerRow};
+
+/// What an append recorded.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub entry: Entry,
+    pub hash: EntryHash,
+}
+
+enum Mode {
+    Draft(Draft, Option<Timestamp>),
+    Import(Entry, EntryHash),
+}
+
+impl Store {
+    /// Appends a signed draft, timestamped now.
+    pub async fn append(&self, draft: Draft) -> Result<Appended, StoreError> {
+        self.write(Mode::Draft(draft, None)).await
+    }
+
+    /// Appends a signed draft at `at` (never before the last entry's time: the later of the
+    /// two is used). For back-dated demo histories and tests.
+    pub async fn append_at(&self, draft: Draft, at: Timestamp) -> Result<Appended, StoreError> {
+        self.write(Mode::Draft(draft, Some(at))).await
+    }
+
+    /// Replays an already-chained entry (import); its hash must come out as `hash`.
+    pub async fn import_entry(
+        &self,
+        entry: Entry,
+        hash: EntryHash,
+    ) -> Result<Appended, StoreError> {
+        self.write(Mode::Import(entry, hash)).await
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(self
+            .connection()
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?)
+    }
+
+    async fn write(&self, mode: Mode) -> Result<Appended, StoreError> {
+        let (ledger, is_genesis) = match &mode {
+            Mode::Draft(d, _) => (d.ledger, matches!(d.body.payload, Payload::Genesis(_))),
+            Mode::Import(e, _) => (e.ledger, matches!(e.body.payload, Payload::Genesis(_))),
+        };
+        let txn = self.begin_write().await?;
+        let head = ledgers::Entity::find_by_id(ledger.as_uuid())
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        let mut state = State::new();
+        match (&head, is_genesis) {
+            (Some(_), true) => return Err(StoreError::LedgerExists(ledger)),
+            (None, false) => return Err(StoreError::UnknownLedger(ledger)),
+            (None, true) => {}
+            (Some(h), false) => load_head(h, &mut state)?,
+        }
+        let mut expected_hash = None;
+        let entry = match mode {
+            Mode::Draft(d, at) => {
+                let (seq, prev, last) = match &state.head {
+                    Some(h) => (h.next_seq, h.last_hash, Some(h.last_timestamp)),
+                    None => (Seq::GENESIS, EntryHash::ZERO, None),
+                };
+                let now = at.unwrap_or_else(|| Timestamp::from_datetime(OffsetDateTime::now_utc()));
+                let ts = last.map_or(now, |l| now.max(l));
+                d.chain(seq, prev, ts)
+            }
+            Mode::Import(e, h) => {
+                expected_hash = Some(h);
+                e
+            }
+        };
+        let refs = references(&entry);
+        load_refs(&txn, ledger, &refs, &mut state).await?;
+        let (checks, touched) = state.apply(&entry).map_err(StoreError::Rejected)?;
+        for c in &checks {
+            let sig = DalekSignature::from_bytes(&c.signature);
+            if c.key
+                .verifying_key()
+                .verify_strict(&c.message, &sig)
+                .is_err()
+            {
+                let s = &entry.signatures[c.index];
+                return Err(StoreError::Rejected(Violation::BadSignature {
+                    signer: s.signer.clone(),
+                    meaning: s.meaning.to_string(),
+                }));
+            }
+        }
+        let bytes = entry.to_canonical_bytes();
+        let hash = custody_ledger::entry::hash_encoded(&bytes);
+        if let Some(h) = expected_hash
+            && h != hash
+        {
+            return Err(StoreError::Import {
+                line: entry.seq.get() + 2,
+                reason: format!("entry {} hashes to {hash}, not the stated {h}", entry.seq),
+            });
+        }
+        let lid = ledger.as_uuid();
+
+        // The head row first: on PostgreSQL it is already locked by us.
+        let reg = state
+            .registrant
+            .as_ref()
+            .expect("applied entries have a registrant");
+        if is_genesis {
+            let secret = keystore::random::<32>()?;
+            ledgers::Entity::insert(ledgers::ActiveModel {
+                id: Set(lid),
+                registrant_name: Set(reg.party.name.to_string()),
+                registrant_address: Set(reg.party.address.to_string()),
+                registrant_dea: Set(reg.party.dea.to_string()),
+                registrant_key: Set(reg.key.to_bytes().to_vec()),
+                genesis_key: Set(reg.key.to_bytes().to_vec()),
+                patient_secret: Set(secret.to_vec()),
+                users_enrolled: Set(0),
+                next_seq: Set(1),
+                last_hash: Set(hash.as_bytes().to_vec()),
+                last_timestamp: Set(entry.timestamp.micros()),
+            })
+            .exec(&txn)
+            .await?;
+        } else {
+            ledgers::Entity::update_many()
+                .col_expr(
+                    ledgers::Column::NextSeq,
+                    (rows::to_i64(entry.seq.get()) + 1).into(),
+                )
+                .col_expr(ledgers::Column::LastHash, hash.as_bytes().to_vec().into())
+                .col_expr(
+                    ledgers::Column::LastTimestamp,
+                    entry.timestamp.micros().into(),
+                )
+                .col_expr(
+                    ledgers::Column::RegistrantKey,
+                    reg.key.to_bytes().to_vec().into(),
+                )
+                .col_expr(
+                    ledgers::Column::UsersEnrolled,
+                    rows::to_i64(state.users_enrolled).into(),
+                )
+                .filter(ledgers::Column::Id.eq(lid))
+                .exec(&txn)
+                .await?;
+        }
+
+        let insert = entries::Entity::insert(entries::ActiveModel {
+            ledger_id: Set(lid),
+            seq: Set(rows::to_i64(entry.seq.get())),
+            entry_id: Set(entry.body.entry_id.as_uuid()),
+            kind: Set(i32::from(entry.kind().code())),
+            recorded_at: Set(entry.timestamp.micros()),
+            prev_hash: Set(entry.prev.as_bytes().to_vec()),
+            entry_hash: Set(hash.as_bytes().to_vec()),
+            body: Set(bytes),
+        })
+        .exec(&txn)
+        .await;
+        if let Err(e) = insert {
+            return Err(match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => {
+                    StoreError::DuplicateEntry(entry.body.entry_id)
+                }
+                _ => StoreError::Database(e),
+            });
+        }
+
+        for u in &touched.users {
+            let s = state.users.get(u).expect("touched users are in the state");
+            users::Entity::insert(rows::user_to_row(lid, u, s))
+                .on_conflict(
+                    OnConflict::columns([users::Column::LedgerId, users::Column::UserId])
+                        .update_columns([
+                            users::Column::PrintedName,
+                            users::Column::Role,
+                            users::Column::Active,
+                            users::Column::PublicKey,
+                            users::Column::KeyId,
+                        ])
+                        .to_owned(),
+                )
+                .exec(&txn)
+                .await?;
+        }
+        for p in &touched.products {
+            let def = state
+                .products
+                .get(p)
+                .expect("touched products are in the state");
+            products::Entity::insert(rows::product_to_row(lid, def))
+                .exec(&txn)
+                .await?;
+        }
+        for l in &touched.locations {
+            let def = state
+                .locations
+                .get(l)
+                .expect("touched locations are in the state");
+            locations::Entity::insert(rows::location_to_row(lid, def))
+                .exec(&txn)
+                .await?;
+        }
+        for c in &touched.containers {
+            if let Some(s) = state.containers.get(c) {
+                containers::Entity::insert(rows::container_to_row(lid, s))
+                    .on_conflict(
+                        OnConflict::columns([
+                            containers::Column::LedgerId,
+                            containers::Column::ContainerId,
+                        ])
+                        .update_columns([
+                            containers::Column::Location,
+                            containers::Column::Status,
+                            containers::Column::BeyondUse,
+                            containers::Column::Remaining,
+                        ])
+                        .to_owned(),
+                    )
+                    .exec(&txn)
+                    .await?;
+            } else if let Some(st) = state.finished.get(c) {
+                let mut q = containers::Entity::update_many()
+                    .col_expr(containers::Column::Status, st.name().into())
+                    .col_expr(containers::Column::BeyondUse, Option::<i32>::None.into());
+                if *st == ContainerStatus::Empty {
+                    q = q.col_expr(containers::Column::Remaining, 0i64.into());
+                }
+                q.filter(containers::Column::LedgerId.eq(lid))
+                    .filter(containers::Column::ContainerId.eq(c.to_string()))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        if let Some(seq) = touched.discrepancy {
+            let d = state
+                .discrepancies
+                .get(&seq)
+                .expect("touched discrepancy is in the state");
+            discrepancies::Entity::insert(discrepancies::ActiveModel {
+                ledger_id: Set(lid),
+                count_seq: Set(rows::to_i64(seq.get())),
+                location: Set(d.location.to_string()),
+                ndc: Set(d.product.digits().to_string()),
+            })
+            .exec(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(Appended { entry, hash })
+    }
+}
+
+/// Loads the head row into the state: chain position, registrant, enrollment count.
+fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
+    use custody_ledger::state::{Head, RegistrantState};
+    let ledger = LedgerId::from_uuid(h.id);
+    state.head = Some(Head {
+        ledger,
+        next_seq: rows::seq(h.next_seq)?,
+        last_hash: rows::hash(&h.last_hash, "head hash")?,
+        last_timestamp: Timestamp::from_micros(h.last_timestamp).map_err(StoreError::corrupt)?,
+    });
+    state.registrant = Some(RegistrantState {
+        party: custody_ledger::Party {
+            name: h.registrant_name.parse().map_err(StoreError::corrupt)?,
+            address: h.registrant_address.parse().map_err(StoreError::corrupt)?,
+            dea: h.registrant_dea.parse().map_err(StoreError::corrupt)?,
+        },
+        key: rows::public_key(&h.registrant_key, "registrant key")?,
+    });
+    state.users_enrolled = u64::try_from(h.users_enrolled).map_err(StoreError::corrupt)?;
+    Ok(())
+}
+
+/// Loads exactly the rows `refs` names (and the products of the containers among them).
+async fn load_refs(
+    txn: &impl ConnectionTrait,
+    ledger: LedgerId,
+    refs: &References,
+    state: &mut State,
+) -> Result<(), StoreError> {
+    let lid = ledger.as_uuid();
+    if !refs.users.is_empty() {
+        let names: Vec<String> = refs.users.iter().map(|u| u.to_string()).collect();
+        for m in users::Entity::find()
+            .filter(users::Column::LedgerId.eq(lid))
+            .filter(users::Column::UserId.is_in(names))
+            .all(txn)
+            .await?
+        {
+            let (id, u) = rows::user_from_row(&m)?;
+            state.users.insert(id, u);
+        }
+    }
+    if !refs.keys.is_empty() {
+        let keys: Vec<Vec<u8>> = refs.keys.iter().map(|k| k.to_vec()).collect();
+        for m in users::Entity::find()
+            .filter(users::Column::LedgerId.eq(lid))
+            .filter(users::Column::PublicKey.is_in(keys))
+            .all(txn)
+            .await?
+        {
+            let (id, u) = rows::user_from_row(&m)?;
+            state.users.insert(id, u);
+        }
+    }
+    let mut container_rows = Vec::new();
+    if !refs.containers.is_empty() {
+        let ids: Vec<String> = refs.containers.iter().map(|c| c.to_string()).collect();
+        container_rows.extend(
+            containers::Entity::find()
+                .filter(containers::Column::LedgerId.eq(lid))
+                .filter(containers::Column::ContainerId.is_in(ids))
+                .all(txn)
+                .await?,
+        );
+    }
+    if let Some((loc, ndc)) = &refs.stock_at {
+        container_rows.extend(
+            containers::Entity::find()
+                .filter(containers::Column::LedgerId.eq(lid))
+                .filter(containers::Column::Location.eq(loc.to_string()))
+                .filter(containers::Column::Ndc.eq(ndc.digits()))
+                .filter(containers::Column::Status.is_in(["sealed", "open"]))
+                .all(txn)
+                .await?,
+        );
+    }
+    let mut products_needed: BTreeSet<String> = refs
+        .products
+        .iter()
+        .map(|p| p.digits().to_string())
+        .collect();
+    for m in &container_rows {
+        match rows::container_from_row(m)? {
+            ContainerRow::Live(c) => {
+                products_needed.insert(c.product.digits().to_string());
+                state.containers.insert(c.id, c);
+            }
+            ContainerRow::Finished(id, st) => {
+                state.finished.insert(id, st);
+            }
+        }
+    }
+    if !products_needed.is_empty() {
+        for m in products::Entity::find()
+            .filter(products::Column::LedgerId.eq(lid))
+            .filter(products::Column::Ndc.is_in(products_needed))
+            .all(txn)
+            .await?
+        {
+            let p = rows::product_from_row(&m)?;
+            state.products.insert(p.ndc, p);
+        }
+    }
+    if !refs.locations.is_empty() {
+        let ids: Vec<String> = refs.locations.iter().map(|l| l.to_string()).collect();
+        for m in locations::Entity::find()
+            .filter(locations::Column::LedgerId.eq(lid))
+            .filter(locations::Column::LocationId.is_in(ids))
+            .all(txn)
+            .await?
+        {
+            let l = rows::location_from_row(&m)?;
+            state.locations.insert(l.location.clone(), l);
+        }
+    }
+    if !refs.discrepancies.is_empty() {
+        let seqs: Vec<i64> = refs
+            .discrepancies
+            .iter()
+            .map(|s| rows::to_i64(s.get()))
+            .collect();
+        for m in discrepancies::Entity::find()
+            .filter(discrepancies::Column::LedgerId.eq(lid))
+            .filter(discrepancies::Column::CountSeq.is_in(seqs))
+            .all(txn)
+            .await?
+        {
+            state.discrepancies.insert(
+                rows::seq(m.count_seq)?,
+                custody_ledger::state::Discrepancy {
+                    location: m.location.parse().map_err(StoreError::corrupt)?,
+                    product: rows::ndc_from_digits(&m.ndc)?,
+                },
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! sea-orm entities: the database rows. Wire and domain types live elsewhere; these mirror
+//! the tables made by `custody-migration` and nothing more.
+
+pub mod ledgers {
+    use sea_orm::entity::prelude::*;
+
+    /// One ledger and its head: the row every append locks.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledgers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub registrant_name: String,
+        pub registrant_address: String,
+        pub registrant_dea: String,
+        pub registrant_key: Vec<u8>,
+        pub genesis_key: Vec<u8>,
+        pub patient_secret: Vec<u8>,
+        pub users_enrolled: i64,
+        pub next_seq: i64,
+        pub last_hash: Vec<u8>,
+        pub last_timestamp: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod entries {
+    use sea_orm::entity::prelude::*;
+
+    /// One chained entry: its canonical bytes, and the fields that queries and auditors read
+    /// without decoding (each checked against the bytes by verification).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub entry_id: Uuid,
+        pub kind: i32,
+        pub recorded_at: i64,
+        pub prev_hash: Vec<u8>,
+        pub entry_hash: Vec<u8>,
+        pub body: Vec<u8>,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod users {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub printed_name: String,
+        pub role: String,
+        pub active: bool,
+        pub public_key: Vec<u8>,
+        pub key_id: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod credentials {
+    use sea_orm::entity::prelude::*;
+
+    /// A user's private key, sealed under their password. Never leaves the server in clear.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "credentials")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key_id: String,
+        pub sealed_key: Vec<u8>,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod products {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "products")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ndc: String,
+        pub name: String,
+        /// The canonical bytes of the `product_defined` payload.
+        pub definition: Vec<u8>,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod locations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "locations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub location_id: String,
+        pub name: String,
+        pub kind: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod containers {
+    use sea_orm::entity::prelude::*;
+
+    /// One container's materialized state; on hand is summed from these rows.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "containers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub container_id: String,
+        pub receipt_seq: i64,
+        pub idx: i32,
+        pub ndc: String,
+        pub lot: String,
+        pub expiry: i32,
+        pub location: String,
+        pub status: String,
+        pub beyond_use: Option<i32>,
+        pub capacity: i64,
+        pub remaining: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod discrepancies {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "discrepancies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub count_seq: i64,
+        pub location: String,
+        pub ndc: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}

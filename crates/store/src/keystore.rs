@@ -1,0 +1,187 @@
+//! Private keys at rest: sealed under a key derived from the holder's password (Argon2id),
+//! encrypted with XChaCha20-Poly1305, the key id as associated data. The server never keeps
+//! a key in clear; whoever signs must type the password that opens it.
+//!
+//! Sealed format (version 1): `b"custody-sealed-key\x01"`, Argon2 memory KiB (u32 BE),
+//! iterations (u32 BE), parallelism (u32 BE), salt (16), nonce (24), ciphertext (32 + 16 tag).
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use custody_ledger::{KeyId, PublicKey};
+use ed25519_dalek::SigningKey;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+const MAGIC: &[u8] = b"custody-sealed-key\x01";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("the sealed key is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("the system's random number generator failed")]
+    Random,
+}
+
+/// Argon2id cost. The default follows OWASP's minimum for Argon2id (19 MiB, 2 passes).
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Cost {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Fills a buffer from the operating system's CSPRNG.
+pub fn random<const N: usize>() -> Result<[u8; N], KeyError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|_| KeyError::Random)?;
+    Ok(b)
+}
+
+/// A new Ed25519 key from the operating system's CSPRNG.
+pub fn generate() -> Result<SigningKey, KeyError> {
+    let seed = Zeroizing::new(random::<32>()?);
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+fn derive(password: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, Some(32))
+        .map_err(|_| KeyError::Malformed("Argon2 parameters out of range"))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(password.as_bytes(), salt, out.as_mut())
+        .map_err(|_| KeyError::Malformed("Argon2 refused the input"))?;
+    Ok(out)
+}
+
+/// Seals `key` under `password`.
+pub fn seal(key: &SigningKey, password: &str, cost: Cost) -> Result<Vec<u8>, KeyError> {
+    let salt = random::<16>()?;
+    let nonce = random::<24>()?;
+    let kek = derive(password, &salt, cost)?;
+    let key_id = PublicKey::from(key).key_id();
+    let cipher = XChaCha20Poly1305::new_from_slice(kek.as_ref())
+        .map_err(|_| KeyError::Malformed("key length"))?;
+    let secret = Zeroizing::new(key.to_bytes());
+    let ct = cipher
+        .encrypt(
+            &XNonce::try_from(&nonce[..]).map_err(|_| KeyError::Malformed("nonce length"))?,
+            Payload {
+                msg: secret.as_ref(),
+                aad: key_id.as_bytes(),
+            },
+        )
+        .map_err(|_| KeyError::Malformed("encryption failed"))?;
+    let mut out = Vec::with_capacity(MAGIC.len() + 12 + 16 + 24 + ct.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&cost.memory_kib.to_be_bytes());
+    out.extend_from_slice(&cost.iterations.to_be_bytes());
+    out.extend_from_slice(&cost.parallelism.to_be_bytes());
+    out.extend_from_slice(&salt);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// Opens a sealed key with `password`; `expected` is the key id it must hold.
+pub fn unseal(sealed: &[u8], password: &str, expected: &KeyId) -> Result<SigningKey, KeyError> {
+    let rest = sealed
+        .strip_prefix(MAGIC)
+        .ok_or(KeyError::Malformed("not a custody sealed key"))?;
+    if rest.len() != 12 + 16 + 24 + 48 {
+        return Err(KeyError::Malformed("wrong length"));
+    }
+    let u = |i: usize| u32::from_be_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
+    let cost = Cost {
+        memory_kib: u(0),
+        iterations: u(4),
+        parallelism: u(8),
+    };
+    // Refuse costs a hostile file could use to exhaust memory.
+    if cost.memory_kib > 1024 * 1024 || cost.iterations > 64 || cost.parallelism > 16 {
+        return Err(KeyError::Malformed("Argon2 cost out of range"));
+    }
+    let salt = &rest[12..28];
+    let nonce = &rest[28..52];
+    let ct = &rest[52..];
+    let kek = derive(password, salt, cost)?;
+    let cipher = XChaCha20Poly1305::new_from_slice(kek.as_ref())
+        .map_err(|_| KeyError::Malformed("key length"))?;
+    let plain = Zeroizing::new(
+        cipher
+            .decrypt(
+                &XNonce::try_from(nonce).map_err(|_| KeyError::Malformed("nonce length"))?,
+                Payload {
+                    msg: ct,
+                    aad: expected.as_bytes(),
+                },
+            )
+            .map_err(|_| KeyError::WrongPassword)?,
+    );
+    let seed: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::Malformed("wrong key length"))?;
+    let key = SigningKey::from_bytes(&seed);
+    if PublicKey::from(&key).key_id() != *expected {
+        return Err(KeyError::Malformed(
+            "the sealed key is not the expected key",
+        ));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: Cost = Cost {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn seal_then_unseal_with_the_right_password_only() {
+        let k = generate().unwrap();
+        let id = PublicKey::from(&k).key_id();
+        let sealed = seal(&k, "correct horse battery", CHEAP).unwrap();
+        assert_eq!(
+            unseal(&sealed, "correct horse battery", &id)
+                .unwrap()
+                .to_bytes(),
+            k.to_bytes()
+        );
+        assert_eq!(
+            unseal(&sealed, "wrong password!!", &id).unwrap_err(),
+            KeyError::WrongPassword
+        );
+        let other = PublicKey::from(&generate().unwrap()).key_id();
+        assert_eq!(
+            unseal(&sealed, "correct horse battery", &other).unwrap_err(),
+            KeyError::WrongPassword
+        );
+        assert!(
+            !sealed.windows(32).any(|w| w == k.to_bytes()),
+            "key in clear"
+        );
+        let mut bad = sealed.clone();
+        bad.truncate(20);
+        assert!(matches!(
+            unseal(&bad, "x", &id),
+            Err(KeyError::Malformed(_))
+        ));
+    }
+}

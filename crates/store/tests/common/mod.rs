@@ -1,0 +1,139 @@
+//! Test databases: a fresh SQLite file in a temporary directory, and — when `DATABASE_URL`
+//! names a PostgreSQL server — a fresh PostgreSQL database per test, dropped afterwards.
+
+#![allow(dead_code)]
+
+use custody_ledger::vectors::{self, seeded_key};
+use custody_ledger::{Draft, Entry, EntryId, Meaning, Principal};
+use custody_store::Store;
+use sea_orm::{ConnectionTrait, Database};
+
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    pub name: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = custody_store::sqlite_url(dir.path());
+        let store = Store::open(&url).await.expect("open sqlite");
+        TestDb {
+            store,
+            url,
+            name: "sqlite",
+            _dir: Some(dir),
+            pg_drop: None,
+        }
+    }
+
+    /// A fresh PostgreSQL database, or `None` when `DATABASE_URL` is not set.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin = std::env::var("DATABASE_URL").ok()?;
+        if !admin.starts_with("postgres") {
+            return None;
+        }
+        let name = format!("custody_test_{}", uuid::Uuid::now_v7().simple());
+        let conn = Database::connect(&admin)
+            .await
+            .expect("connect to DATABASE_URL");
+        conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        conn.close().await.ok();
+        let url = with_database(&admin, &name);
+        let store = Store::open(&url).await.expect("open postgres");
+        Some(TestDb {
+            store,
+            url,
+            name: "postgres",
+            _dir: None,
+            pg_drop: Some((admin, name)),
+        })
+    }
+
+    /// Every backend available here: SQLite always, PostgreSQL when configured.
+    pub async fn all() -> Vec<TestDb> {
+        let mut v = vec![TestDb::sqlite().await];
+        match TestDb::postgres().await {
+            Some(p) => v.push(p),
+            None => eprintln!("DATABASE_URL not set: PostgreSQL suite skipped"),
+        }
+        v
+    }
+
+    pub async fn cleanup(self) {
+        let TestDb { store, pg_drop, .. } = self;
+        store.close().await.ok();
+        if let Some((admin, name)) = pg_drop {
+            if let Ok(conn) = Database::connect(&admin).await {
+                conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok();
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:p/db?x` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+/// The vector ledger's first `n` entries (users, locations, products, receipts…).
+pub fn vector_prefix(n: usize) -> Vec<Entry> {
+    vectors::build().into_iter().take(n).collect()
+}
+
+/// Imports the first `n` vector entries into the store.
+pub async fn seed(store: &Store, n: usize) -> Vec<Entry> {
+    let entries = vector_prefix(n);
+    for e in &entries {
+        let h = e.hash();
+        store
+            .import_entry(e.clone(), h)
+            .await
+            .expect("vector entries import");
+    }
+    entries
+}
+
+pub fn user(s: &str) -> Principal {
+    Principal::User(s.parse().unwrap())
+}
+
+pub fn new_id() -> EntryId {
+    EntryId::from_uuid(uuid::Uuid::now_v7())
+}
+
+/// A draft signed by `author` and the given witnesses (all seeded vector keys).
+pub fn signed(
+    ledger: custody_ledger::LedgerId,
+    payload: impl Into<custody_ledger::Payload>,
+    author: &str,
+    witnesses: &[&str],
+) -> Draft {
+    let mut d = Draft::new(ledger, new_id(), payload).signed(
+        user(author),
+        Meaning::Authored,
+        &seeded_key(author),
+    );
+    for w in witnesses {
+        d = d.signed(user(w), Meaning::Witnessed, &seeded_key(w));
+    }
+    d
+}

@@ -1,0 +1,435 @@
+//! The store on real databases: SQLite files always, the machine's PostgreSQL when
+//! `DATABASE_URL` is set (`.ci/run` sets it).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use custody_ledger::vectors::{self, KETAMINE_10, KETAMINE_100, prescriber, seeded_key};
+use custody_ledger::*;
+use custody_store::{Store, StoreError};
+
+const HOUR: i64 = 3_600_000_000;
+
+fn ledger_of(entries: &[Entry]) -> LedgerId {
+    entries[0].ledger
+}
+
+fn dose(ml_thousandths: u64, per_ml_ug: u64) -> Amount {
+    Amount::Volume {
+        ul: Microliters::new(ml_thousandths),
+        ug: Micrograms::new(per_ml_ug * ml_thousandths / 1000),
+    }
+}
+
+fn administer(container: &str, amount: Amount, by: &str) -> Administered {
+    Administered {
+        container: container.parse().unwrap(),
+        patient: PatientRef::commit(&[1; 32], "MRN-9"),
+        prescriber: prescriber(),
+        amount,
+        route: Route::Iv,
+        given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+        given_by: by.parse().unwrap(),
+    }
+}
+
+fn open(container: &str) -> ContainerOpened {
+    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    ContainerOpened {
+        container: container.parse().unwrap(),
+        beyond_use: today.plus_days(7).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_vector_ledger_stores_verifies_and_keeps_its_hashes() {
+    for db in TestDb::all().await {
+        let all = vectors::build();
+        for e in &all {
+            db.store.import_entry(e.clone(), e.hash()).await.unwrap();
+        }
+        let ledger = ledger_of(&all);
+        let head = db.store.head(ledger).await.unwrap();
+        assert_eq!(head.entries, all.len() as u64, "{}", db.name);
+        assert_eq!(head.last_hash, all.last().unwrap().hash());
+        let s = db
+            .store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.head, head.last_hash);
+        // The materialized on-hand equals the ledger's own fold.
+        let mut state = custody_ledger::State::new();
+        for e in &all {
+            state.apply(e).unwrap();
+        }
+        assert_eq!(
+            db.store.on_hand(ledger).await.unwrap(),
+            custody_ledger::inventory::on_hand(&state),
+            "{}",
+            db.name
+        );
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_concurrent_appenders_leave_a_gapless_verifying_chain() {
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let store = Arc::new(db.store.clone());
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let count = Count {
+                    location: "SAFE-1".parse().unwrap(),
+                    product: KETAMINE_10.parse().unwrap(),
+                    blind: i % 2 == 0,
+                    expected: Tally { sealed: 3, open: 0 },
+                    counted: Tally { sealed: 3, open: 0 },
+                };
+                let by = if i % 2 == 0 { "nina" } else { "noah" };
+                store.append(signed(ledger, count, by, &[])).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().expect("every append succeeds");
+        }
+        let head = db.store.head(ledger).await.unwrap();
+        assert_eq!(head.entries, 16 + 32, "{}", db.name);
+        assert_eq!(db.store.entry_rows(ledger).await.unwrap(), 48);
+        db.store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn separate_connection_pools_on_one_database_never_fork_the_chain() {
+    // Several pools stand for several server processes sharing one database.
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let mut tasks = Vec::new();
+        for p in 0..4 {
+            let url = db.url.clone();
+            tasks.push(tokio::spawn(async move {
+                let store = Store::open(&url).await.unwrap();
+                for i in 0..8 {
+                    let count = Count {
+                        location: "CART-A".parse().unwrap(),
+                        product: KETAMINE_100.parse().unwrap(),
+                        blind: (p + i) % 2 == 0,
+                        expected: Tally { sealed: 0, open: 0 },
+                        counted: Tally { sealed: 0, open: 0 },
+                    };
+                    store
+                        .append(signed(ledger, count, "phil", &[]))
+                        .await
+                        .unwrap();
+                }
+                store.close().await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(db.store.head(ledger).await.unwrap().entries, 16 + 32);
+        db.store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_debits_consume_exactly_what_is_on_hand() {
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        // C13-1: 100 mg/mL × 5 mL. 32 nurses race to draw 1 mL each.
+        db.store
+            .append(signed(ledger, open("C13-1"), "nina", &[]))
+            .await
+            .unwrap();
+        let store = Arc::new(db.store.clone());
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let by = if i % 2 == 0 { "nina" } else { "noah" };
+                store
+                    .append(signed(
+                        ledger,
+                        administer("C13-1", dose(1_000, 100_000), by),
+                        by,
+                        &[],
+                    ))
+                    .await
+            }));
+        }
+        let mut won = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => won += 1,
+                Err(StoreError::Rejected(
+                    Violation::InsufficientStock { .. } | Violation::ContainerEmpty(_),
+                )) => {}
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+        assert_eq!(won, 5, "{}: exactly 5 mL were there", db.name);
+        let on_hand = db.store.on_hand(ledger).await.unwrap();
+        assert!(
+            !on_hand
+                .iter()
+                .any(|r| r.product.to_string() == KETAMINE_100 && r.open_containers > 0),
+            "the vial is empty"
+        );
+        assert_eq!(db.store.head(ledger).await.unwrap().entries, 16 + 1 + 5);
+        db.store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        db.cleanup().await;
+    }
+}
+
+async fn assert_refused(store: &Store, ledger: LedgerId, d: Draft, want: &str) {
+    let before = store.head(ledger).await.unwrap();
+    let rows = store.entry_rows(ledger).await.unwrap();
+    let on_hand = store.on_hand(ledger).await.unwrap();
+    match store.append(d).await {
+        Err(StoreError::Rejected(v)) => assert_eq!(v.code(), want, "{v}"),
+        other => panic!("expected {want}, got {other:?}"),
+    }
+    let after = store.head(ledger).await.unwrap();
+    assert_eq!(after.entries, before.entries, "nothing written");
+    assert_eq!(after.last_hash, before.last_hash);
+    assert_eq!(store.entry_rows(ledger).await.unwrap(), rows);
+    assert_eq!(store.on_hand(ledger).await.unwrap(), on_hand);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_typed_error_and_writes_nothing() {
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let s = &db.store;
+        s.append(signed(ledger, open("C12-1"), "nina", &[]))
+            .await
+            .unwrap();
+        let receipt = |product: &str, location: &str, n: u32| Receipt {
+            supplier: vectors::supplier_party(),
+            invoice: text!("INV-1"),
+            received_on: "2026-02-01".parse().unwrap(),
+            product: product.parse().unwrap(),
+            lot: "L1".parse().unwrap(),
+            expiry: "2028-01-01".parse().unwrap(),
+            containers: n,
+            location: location.parse().unwrap(),
+        };
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, receipt("99999-9999-99", "SAFE-1", 1), "phil", &[]),
+            "unknown_product",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, receipt(KETAMINE_10, "NOWHERE", 1), "phil", &[]),
+            "unknown_location",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, receipt(KETAMINE_10, "SAFE-1", 0), "phil", &[]),
+            "zero_quantity",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(
+                ledger,
+                administer("C99-1", dose(1_000, 10_000), "nina"),
+                "nina",
+                &[],
+            ),
+            "unknown_container",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(
+                ledger,
+                administer("C12-1", dose(0, 10_000), "nina"),
+                "nina",
+                &[],
+            ),
+            "zero_quantity",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(
+                ledger,
+                administer("C12-1", dose(20_001, 10_000), "nina"),
+                "nina",
+                &[],
+            ),
+            "insufficient_stock",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(
+                ledger,
+                administer("C12-2", dose(1_000, 10_000), "nina"),
+                "nina",
+                &[],
+            ),
+            "container_state",
+        )
+        .await;
+        let waste = Waste {
+            container: "C12-1".parse().unwrap(),
+            amount: dose(1_000, 10_000),
+            reason: text!("remainder"),
+        };
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, waste.clone(), "nina", &["nina"]),
+            "witness_is_author",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, waste.clone(), "nina", &[]),
+            "signatures_incomplete",
+        )
+        .await;
+        // Someone the ledger never enrolled.
+        let stranger = Draft::new(ledger, new_id(), waste.clone())
+            .signed(user("mallory"), Meaning::Authored, &seeded_key("mallory"))
+            .signed(user("noah"), Meaning::Witnessed, &seeded_key("noah"));
+        assert_refused(s, ledger, stranger, "unknown_signer").await;
+        // A forged signature: right key id, wrong bytes.
+        let mut forged = signed(ledger, waste.clone(), "nina", &["noah"]);
+        forged.signatures[1].signature[0] ^= 1;
+        assert_refused(s, ledger, forged, "bad_signature").await;
+        // A nurse may not receive stock; an auditor may write nothing.
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, receipt(KETAMINE_10, "SAFE-1", 1), "nina", &[]),
+            "role_not_allowed",
+        )
+        .await;
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, open("C12-2"), "audrey", &[]),
+            "role_not_allowed",
+        )
+        .await;
+        // A deactivated witness.
+        let off = UserDeactivated {
+            user: "noah".parse().unwrap(),
+            reason: text!("left the clinic"),
+        };
+        s.append(signed(ledger, off, "ada", &[])).await.unwrap();
+        assert_refused(
+            s,
+            ledger,
+            signed(ledger, waste.clone(), "nina", &["noah"]),
+            "inactive_signer",
+        )
+        .await;
+        // The same act twice (same entry id) is one act.
+        let d = signed(ledger, waste, "nina", &["phil"]);
+        s.append(d.clone()).await.unwrap();
+        let before = s.head(ledger).await.unwrap().entries;
+        assert!(matches!(
+            s.append(d).await,
+            Err(StoreError::DuplicateEntry(_))
+        ));
+        assert_eq!(s.head(ledger).await.unwrap().entries, before);
+        s.verify(ledger, None, |_, _| {}).await.unwrap().unwrap();
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_reproduces_the_head_hash() {
+    for db in TestDb::all().await {
+        let all = vectors::build();
+        for e in &all {
+            db.store.import_entry(e.clone(), e.hash()).await.unwrap();
+        }
+        let ledger = ledger_of(&all);
+        let mut out = Vec::new();
+        let n = db.store.export(ledger, &mut out).await.unwrap();
+        assert_eq!(n, all.len() as u64);
+        let (header, summary) =
+            custody_store::export::verify_export(&out[..], None, |_| {}).unwrap();
+        assert_eq!(header.head, all.last().unwrap().hash());
+        assert_eq!(summary.entries, n);
+
+        let target = TestDb::sqlite().await;
+        let s = target.store.import(&out[..]).await.unwrap();
+        assert_eq!(s.head, header.head);
+        assert_eq!(
+            target.store.head(ledger).await.unwrap().last_hash,
+            header.head
+        );
+        target
+            .store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        // Import refuses a database that already holds a ledger.
+        assert!(matches!(
+            target.store.import(&out[..]).await,
+            Err(StoreError::NotEmpty)
+        ));
+        target.cleanup().await;
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_time_never_goes_backwards() {
+    let db = TestDb::sqlite().await;
+    let seeded = seed(&db.store, 16).await;
+    let ledger = ledger_of(&seeded);
+    let last = seeded.last().unwrap().timestamp;
+    let earlier = Timestamp::from_micros(last.micros() - 10 * HOUR).unwrap();
+    let a = db
+        .store
+        .append_at(signed(ledger, open("C12-1"), "nina", &[]), earlier)
+        .await
+        .unwrap();
+    assert_eq!(a.entry.timestamp, last, "clamped to the last entry's time");
+    db.cleanup().await;
+}
