@@ -1,1 +1,113 @@
-fn main() {}
+//! The `custody` binary: set up a ledger, fill a demo clinic, verify, export and import.
+//!
+//! Exit codes: 0 success; 1 verification found a bad entry; 2 the command line or its input
+//! is wrong; 3 anything else failed (database, files).
+
+mod commands;
+mod config;
+mod registrant;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::DataArgs;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "custody",
+    version,
+    about = "Controlled-substance inventory and compliance ledger",
+    long_about = "custody keeps every receipt, dose, waste, transfer, count and adjustment of \
+                  DEA-scheduled drugs in a hash-chained, Ed25519-signed, append-only ledger.\n\n\
+                  Exit codes: 0 success; 1 verification found a bad entry; 2 the command line or \
+                  its input is wrong; 3 anything else failed (database, files)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a ledger: database, migrations, registrant key, genesis entry.
+    Init(commands::init::InitArgs),
+    /// Record a realistic ketamine clinic (deterministic per seed) in a new data directory.
+    Demo(commands::demo::DemoArgs),
+    /// Verify the whole ledger as stored; names the first bad entry and why.
+    Verify(commands::verify::VerifyArgs),
+    /// Write the ledger as JSONL (header line, then one entry per line).
+    Export(commands::export::ExportArgs),
+    /// Load a JSONL export into a new or empty data directory.
+    Import(commands::export::ImportArgs),
+    /// Verify a JSONL export offline, trusting only the registrant key given.
+    VerifyExport(commands::export::VerifyExportArgs),
+    /// Show the ledger's head and what is on hand.
+    Status(DataArgs),
+    /// Measure append and verification rates (see docs/performance.md).
+    Bench(commands::bench::BenchArgs),
+}
+
+/// A failure with the exit code it deserves.
+#[derive(Debug)]
+pub enum Failure {
+    /// Verification found a bad entry (exit 1).
+    Invalid(String),
+    /// The user's input is wrong (exit 2).
+    Usage(String),
+    /// Something else failed (exit 3).
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CUSTODY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Init(a) => commands::init::run(a).await,
+            Command::Demo(a) => commands::demo::run(a).await,
+            Command::Verify(a) => commands::verify::run(a).await,
+            Command::Export(a) => commands::export::export(a).await,
+            Command::Import(a) => commands::export::import(a).await,
+            Command::VerifyExport(a) => commands::export::verify_export(a),
+            Command::Status(a) => commands::verify::status(a).await,
+            Command::Bench(a) => commands::bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Invalid(msg)) => {
+            eprintln!("{msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}

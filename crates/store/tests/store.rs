@@ -425,11 +425,14 @@ async fn append_time_never_goes_backwards() {
     let ledger = ledger_of(&seeded);
     let last = seeded.last().unwrap().timestamp;
     let earlier = Timestamp::from_micros(last.micros() - 10 * HOUR).unwrap();
-    let a = db
-        .store
-        .append_at(signed(ledger, open("C12-1"), "nina", &[]), earlier)
-        .await
-        .unwrap();
+    // A body made (and signed) at `earlier`, recorded with that time asked for.
+    let d = Draft::new(
+        ledger,
+        vectors::seeded_entry_id(1000, (earlier.micros() / 1000) as u64),
+        open("C12-1"),
+    )
+    .signed(user("nina"), Meaning::Authored, &seeded_key("nina"));
+    let a = db.store.append_at(d, earlier).await.unwrap();
     assert_eq!(a.entry.timestamp, last, "clamped to the last entry's time");
     db.cleanup().await;
 }

@@ -1,0 +1,427 @@
+//! `custody demo`: a realistic ketamine clinic, deterministic per seed — users of every role,
+//! ketamine 10 mg/mL × 20 mL and 100 mg/mL × 5 mL vials, Spravato 28 mg devices and take-home
+//! lozenges; two months of receipts, IV infusions near 0.5 mg/kg with the rest of each vial
+//! wasted before a witness, Spravato sessions, take-home dispensing, weekly counts, and a count
+//! that finds a vial missing with the adjustment that resolves it.
+//!
+//! Every entry goes through the store's append path with real signatures; users' private keys
+//! are sealed under the passwords printed at the end.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use clap::Args;
+use custody_ledger::vectors::{self, KETAMINE_10, KETAMINE_100, LOZENGE, SPRAVATO};
+use custody_ledger::*;
+use custody_store::{Store, keystore};
+use ed25519_dalek::SigningKey;
+
+use crate::commands::init::{create_ledger, entry_id_at};
+use crate::config::DataArgs;
+use crate::registrant;
+use crate::{Failure, Outcome};
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Seed of the clinic's patients, weights, doses and schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// 2026-09-01T00:00:00Z: the demo's first day.
+const START_MICROS: i64 = 1_788_220_800_000_000;
+const MINUTE: i64 = 60_000_000;
+const DAY: i64 = 1_440 * MINUTE;
+const DAYS: i64 = 61;
+
+/// SplitMix64: a small, well-known generator, so a seed gives the same clinic everywhere.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+/// A demo user.
+struct Person {
+    id: &'static str,
+    name: &'static str,
+    role: Role,
+}
+
+const PEOPLE: &[Person] = &[
+    Person { id: "admin", name: "Alex Morgan", role: Role::Admin },
+    Person { id: "pharm.rivera", name: "Dana Rivera, PharmD", role: Role::Pharmacist },
+    Person { id: "nurse.chen", name: "Mei Chen, RN", role: Role::Nurse },
+    Person { id: "nurse.okafor", name: "Ike Okafor, RN", role: Role::Nurse },
+    Person { id: "auditor.diaz", name: "Sam Diaz", role: Role::Auditor },
+];
+
+struct Demo {
+    store: Store,
+    ledger: LedgerId,
+    now: i64,
+    keys: HashMap<&'static str, SigningKey>,
+    registrant: SigningKey,
+    secret: [u8; 32],
+    /// Sealed containers by (product, location), oldest first.
+    sealed: BTreeMap<(String, String), VecDeque<ContainerId>>,
+    entries: u64,
+}
+
+fn who(id: &str) -> Principal {
+    Principal::User(id.parse().expect("demo user ids are valid"))
+}
+
+impl Demo {
+    fn at(&self) -> Timestamp {
+        Timestamp::from_micros(self.now).expect("demo times are in range")
+    }
+
+    fn today(&self) -> Day {
+        self.at().date()
+    }
+
+    /// Records `payload` signed by `author` (and witnesses), `minutes` after the last entry.
+    async fn record(
+        &mut self,
+        minutes: i64,
+        payload: impl Into<Payload>,
+        author: &'static str,
+        witnesses: &[&'static str],
+    ) -> Result<Entry, Failure> {
+        self.now += minutes * MINUTE;
+        let at = self.at();
+        let mut d = Draft::new(self.ledger, entry_id_at(at), payload).signed(
+            who(author),
+            Meaning::Authored,
+            &self.keys[author],
+        );
+        for w in witnesses {
+            d = d.signed(who(w), Meaning::Witnessed, &self.keys[w]);
+        }
+        let a = self.store.append_at(d, at).await?;
+        self.entries += 1;
+        Ok(a.entry)
+    }
+
+    async fn enroll(&mut self, p: &Person, password: &str) -> Result<(), Failure> {
+        let key = keystore::generate()?;
+        let public = PublicKey::from(&key);
+        let body = UserEnrolled {
+            user: p.id.parse().expect("valid"),
+            printed_name: p.name.parse().expect("valid"),
+            role: p.role,
+            public_key: public,
+        };
+        self.now += 2 * MINUTE;
+        let at = self.at();
+        let mut d = Draft::new(self.ledger, entry_id_at(at), body);
+        d = if self.keys.is_empty() {
+            d.signed(Principal::Registrant, Meaning::Registrant, &self.registrant)
+        } else {
+            d.signed(who("admin"), Meaning::Authored, &self.keys["admin"])
+        };
+        d = d.signed(who(p.id), Meaning::KeyPossession, &key);
+        self.store.append_at(d, at).await?;
+        self.entries += 1;
+        let sealed = keystore::seal(&key, password, keystore::Cost::default())?;
+        self.store
+            .save_sealed_key(self.ledger, &p.id.parse().expect("valid"), public.key_id(), sealed)
+            .await?;
+        self.keys.insert(p.id, key);
+        Ok(())
+    }
+
+    async fn receive(&mut self, ndc: &str, lot: &str, n: u32, invoice: &str) -> Result<(), Failure> {
+        let today = self.today();
+        let r = Receipt {
+            supplier: vectors::supplier_party(),
+            invoice: invoice.parse().expect("valid"),
+            received_on: today,
+            product: ndc.parse().expect("valid"),
+            lot: lot.parse().expect("valid"),
+            expiry: today.plus_days(540).expect("in range"),
+            containers: n,
+            location: "SAFE-1".parse().expect("valid"),
+        };
+        let e = self.record(7, r, "pharm.rivera", &[]).await?;
+        let q = self
+            .sealed
+            .entry((ndc.to_string(), "SAFE-1".to_string()))
+            .or_default();
+        for i in 1..=n {
+            q.push_back(ContainerId::new(e.seq, i).expect("index from 1"));
+        }
+        Ok(())
+    }
+
+    /// Takes the oldest sealed container of `ndc` at `location`, receiving or moving stock
+    /// first if there is none.
+    async fn take_sealed(&mut self, ndc: &str, location: &str) -> Result<ContainerId, Failure> {
+        let key = (ndc.to_string(), location.to_string());
+        if self.sealed.get(&key).is_none_or(|q| q.is_empty()) {
+            let safe = (ndc.to_string(), "SAFE-1".to_string());
+            // Reorder before the safe runs low, as a clinic would.
+            if self.sealed.get(&safe).is_none_or(|q| q.len() < 6) {
+                let lot = format!("RE{}", self.entries);
+                self.receive(ndc, &lot, 20, &format!("INV-{}", self.entries)).await?;
+            }
+            if location != "SAFE-1" {
+                let q = self.sealed.get_mut(&safe).expect("just received");
+                let moved: Vec<ContainerId> = (0..2).filter_map(|_| q.pop_front()).collect();
+                let t = Transfer {
+                    containers: moved.clone(),
+                    to: TransferTo::Location {
+                        location: location.parse().expect("valid"),
+                    },
+                };
+                self.record(3, t, "pharm.rivera", &[]).await?;
+                self.sealed.entry(key.clone()).or_default().extend(moved);
+            }
+        }
+        Ok(self
+            .sealed
+            .get_mut(&key)
+            .and_then(|q| q.pop_front())
+            .expect("stock is there now"))
+    }
+
+    async fn open(&mut self, c: ContainerId, by: &'static str, bud_days: i64) -> Result<(), Failure> {
+        let bud = self.today().plus_days(bud_days).expect("in range");
+        self.record(2, ContainerOpened { container: c, beyond_use: bud }, by, &[])
+            .await?;
+        Ok(())
+    }
+
+    fn patient(&self, n: u64) -> PatientRef {
+        PatientRef::commit(&self.secret, &format!("MRN-{:06}", 100_000 + n))
+    }
+
+    /// One IV infusion: a fresh 10 mg/mL vial from the cart, the dose, the rest wasted.
+    async fn infusion(&mut self, patient: u64, kg: u64, nurse: &'static str, witness: &'static str) -> Result<(), Failure> {
+        let c = self.take_sealed(KETAMINE_10, "CART-A").await?;
+        self.open(c, nurse, 0).await?;
+        // 0.5 mg/kg, to the nearest mg; 10 mg/mL means 100 µL per mg.
+        let mg = (kg + 1) / 2;
+        let dose = Amount::Volume {
+            ul: Microliters::new(mg * 100),
+            ug: Micrograms::new(mg * 1000),
+        };
+        let given_at = Timestamp::from_micros(self.now + 45 * MINUTE).expect("in range");
+        let a = Administered {
+            container: c,
+            patient: self.patient(patient),
+            prescriber: vectors::prescriber(),
+            amount: dose,
+            route: Route::Iv,
+            given_at,
+            given_by: nurse.parse().expect("valid"),
+        };
+        self.record(50, a, nurse, &[]).await?;
+        let rest = 20_000 - mg * 100;
+        let w = Waste {
+            container: c,
+            amount: Amount::Volume {
+                ul: Microliters::new(rest),
+                ug: Micrograms::new(rest * 10),
+            },
+            reason: "remainder of single-patient vial after infusion".parse().expect("valid"),
+        };
+        self.record(5, w, nurse, &[witness]).await?;
+        Ok(())
+    }
+
+    /// A Spravato session: 56 or 84 mg, one device at a time.
+    async fn spravato(&mut self, patient: u64, devices: u32, nurse: &'static str) -> Result<(), Failure> {
+        for i in 0..devices {
+            let c = self.take_sealed(SPRAVATO, "SAFE-1").await?;
+            self.open(c, nurse, 0).await?;
+            let a = Administered {
+                container: c,
+                patient: self.patient(patient),
+                prescriber: vectors::prescriber(),
+                amount: Amount::Units {
+                    units: Units::new(1),
+                    ug: Micrograms::new(28_000),
+                },
+                route: Route::Intranasal,
+                given_at: Timestamp::from_micros(self.now + 4 * MINUTE).expect("in range"),
+                given_by: nurse.parse().expect("valid"),
+            };
+            self.record(5, a, nurse, &[]).await?;
+        }
+        Ok(())
+    }
+
+    async fn count(&mut self, location: &str, ndc: &str, by: &'static str, missing: u32) -> Result<Entry, Failure> {
+        let loc: LocationId = location.parse().expect("valid");
+        let product: Ndc = ndc.parse().expect("valid");
+        let mut expected = Tally { sealed: 0, open: 0 };
+        for r in self.store.on_hand(self.ledger).await? {
+            if r.location == loc && r.product == product {
+                expected.sealed += u32::try_from(r.sealed_containers).unwrap_or(u32::MAX);
+                expected.open += r.open_remaining;
+            }
+        }
+        let counted = Tally {
+            sealed: expected.sealed.saturating_sub(missing),
+            open: expected.open,
+        };
+        let c = Count {
+            location: loc,
+            product,
+            blind: true,
+            expected,
+            counted,
+        };
+        self.record(10, c, by, &[]).await
+    }
+}
+
+pub async fn run(a: DemoArgs) -> Outcome {
+    let store = a.data.open(true).await?;
+    let mut rng = Rng(a.seed);
+    let (ledger, registrant_key, start) = match store.ledgers().await?.as_slice() {
+        [] => {
+            let start = Timestamp::from_micros(START_MICROS + 8 * 60 * MINUTE).expect("in range");
+            let (l, k, _) = create_ledger(&a.data, &store, vectors::registrant_party(), start).await?;
+            (l, k, START_MICROS)
+        }
+        [one] => {
+            let head = store.head(one.ledger).await?;
+            if head.entries > 1 {
+                return Err(Failure::Usage(format!(
+                    "{} already holds a ledger with {} entries: the demo needs a new data directory",
+                    a.data.data.display(),
+                    head.entries
+                )));
+            }
+            let k = registrant::load(&a.data.data)?;
+            let day0 = head.last_timestamp.micros().div_euclid(DAY) * DAY + DAY;
+            (one.ledger, k, day0)
+        }
+        _ => return Err(Failure::Usage("this database holds several ledgers".into())),
+    };
+    let secret = store.patient_secret(ledger).await?;
+    let mut demo = Demo {
+        store,
+        ledger,
+        now: start + 8 * 60 * MINUTE + 5 * MINUTE,
+        keys: HashMap::new(),
+        registrant: registrant_key,
+        secret,
+        sealed: BTreeMap::new(),
+        entries: 1,
+    };
+
+    let mut passwords = Vec::new();
+    for p in PEOPLE {
+        let pw = format!("{}-demo-{:04}", p.id.replace('.', "-"), rng.range(1000, 9999));
+        demo.enroll(p, &pw).await?;
+        passwords.push((p, pw));
+    }
+    for (code, name, kind) in [
+        ("SAFE-1", "Pharmacy safe", LocationKind::Safe),
+        ("CART-A", "Infusion suite cart A", LocationKind::Cart),
+    ] {
+        let l = LocationDefined {
+            location: code.parse().expect("valid"),
+            name: name.parse().expect("valid"),
+            kind,
+        };
+        demo.record(2, l, "admin", &[]).await?;
+    }
+    for p in [vectors::ketamine_10(), vectors::ketamine_100(), vectors::spravato(), vectors::lozenge()] {
+        demo.record(2, p, "admin", &[]).await?;
+    }
+    demo.receive(KETAMINE_10, "KT2609A", 20, "INV-2026-0901").await?;
+    demo.receive(KETAMINE_100, "KH2609B", 5, "INV-2026-0901").await?;
+    demo.receive(SPRAVATO, "SP2609C", 24, "INV-2026-0902").await?;
+    demo.receive(LOZENGE, "LZ2609D", 4, "INV-2026-0903").await?;
+
+    // Ten IV patients (weights 55–110 kg) start in the first four weeks: six infusions over
+    // two to three weeks, then maintenance every two weeks. Two Spravato patients come twice
+    // weekly for four weeks, then weekly.
+    let iv: Vec<(u64, u64, i64)> = (1..=10)
+        .map(|p| (p, rng.range(55, 110), rng.range(0, 27) as i64))
+        .collect();
+    let nurses = [("nurse.chen", "nurse.okafor"), ("nurse.okafor", "nurse.chen")];
+    for day in 0..DAYS {
+        let weekday = (day + 1) % 7; // 2026-09-01 is a Tuesday: 0 = Monday.
+        if weekday >= 5 {
+            continue;
+        }
+        demo.now = start + day * DAY + 8 * 60 * MINUTE;
+        let (nurse, witness) = nurses[(day % 2) as usize];
+        if weekday == 0 {
+            demo.count("SAFE-1", KETAMINE_10, "pharm.rivera", 0).await?;
+        }
+        for &(p, kg, s) in &iv {
+            let d = day - s;
+            let series = [0, 2, 4, 7, 9, 11];
+            if series.contains(&d) || (d > 11 && (d - 11) % 14 == 0) {
+                demo.infusion(p, kg, nurse, witness).await?;
+            }
+        }
+        for p in [11u64, 12] {
+            let twice_weekly = day < 28 && (weekday == 1 || weekday == 4);
+            let weekly = day >= 28 && weekday == 1;
+            if twice_weekly || weekly {
+                let devices = if p == 11 { 2 } else { 3 };
+                demo.spravato(p, devices, nurse).await?;
+            }
+        }
+        if day == 19 || day == 44 {
+            let bottle = demo.take_sealed(LOZENGE, "SAFE-1").await?;
+            let d = Dispensed {
+                patient: demo.patient(3),
+                prescriber: vectors::prescriber(),
+                sealed: vec![bottle],
+                from_open: vec![],
+            };
+            demo.record(15, d, "pharm.rivera", &[]).await?;
+        }
+        if day == 29 {
+            // The month-end blind count of the 100 mg/mL vials finds one missing.
+            let count = demo.count("SAFE-1", KETAMINE_100, "nurse.okafor", 1).await?;
+            let key = (KETAMINE_100.to_string(), "SAFE-1".to_string());
+            let lost = demo
+                .sealed
+                .get_mut(&key)
+                .and_then(|q| q.pop_back())
+                .expect("five vials were received");
+            let adj = Adjustment {
+                container: lost,
+                resolves: Some(count.seq),
+                reason: AdjustmentReason::CountDiscrepancy,
+                direction: Direction::Decrease,
+                amount: Amount::Volume {
+                    ul: Microliters::new(5_000),
+                    ug: Micrograms::new(500_000),
+                },
+                note: "vial found broken at the back of the safe; glass and liquid discarded, reported to the pharmacist in charge"
+                    .parse()
+                    .expect("valid"),
+            };
+            demo.record(40, adj, "pharm.rivera", &["nurse.okafor"]).await?;
+        }
+    }
+    let head = demo.store.head(ledger).await?;
+    println!("demo clinic recorded: ledger {ledger}, {} entries, head {}", head.entries, head.last_hash);
+    println!("registrant: {} ({})", head.registrant.name, head.registrant.dea);
+    println!("sign-in names and passwords (demo only):");
+    for (p, pw) in passwords {
+        println!("  {:<14} {:<11} {}", p.id, p.role, pw);
+    }
+    println!("check it: custody verify --data {}", a.data.data.display());
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! `custody export`, `custody import`, `custody verify-export`.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::path::PathBuf;
+
+use clap::Args;
+use custody_ledger::PublicKey;
+use custody_store::export::{ExportError, verify_export as verify_file};
+
+use crate::config::DataArgs;
+use crate::{Failure, Outcome};
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Where to write the JSONL export.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// A JSONL export written by `custody export`.
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyExportArgs {
+    /// A JSONL export written by `custody export`.
+    pub file: PathBuf,
+    /// The registrant public key (hex) you trust. Without it, the key in the file is trusted
+    /// and the output says so.
+    #[arg(long)]
+    pub registrant_key: Option<PublicKey>,
+}
+
+pub async fn export(a: ExportArgs) -> Outcome {
+    let store = a.data.open(false).await?;
+    let ledger = a.data.ledger(&store).await?;
+    let f = File::create(&a.output)
+        .map_err(|e| Failure::Usage(format!("cannot create {}: {e}", a.output.display())))?;
+    let mut w = BufWriter::new(f);
+    let n = store.export(ledger, &mut w).await?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    println!("exported {n} entries of ledger {ledger} to {}", a.output.display());
+    Ok(())
+}
+
+pub async fn import(a: ImportArgs) -> Outcome {
+    let f = File::open(&a.file)
+        .map_err(|e| Failure::Usage(format!("cannot open {}: {e}", a.file.display())))?;
+    let store = a.data.open(true).await?;
+    match store.import(BufReader::new(f)).await {
+        Ok(s) => {
+            println!("imported {} entries of ledger {}, head {}", s.entries, s.ledger, s.head);
+            Ok(())
+        }
+        Err(e @ custody_store::StoreError::NotEmpty) => Err(Failure::Usage(e.to_string())),
+        Err(e @ custody_store::StoreError::Import { .. }) => Err(Failure::Invalid(e.to_string())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn verify_export(a: VerifyExportArgs) -> Outcome {
+    let f = File::open(&a.file)
+        .map_err(|e| Failure::Usage(format!("cannot open {}: {e}", a.file.display())))?;
+    match verify_file(BufReader::new(f), a.registrant_key, |_| {}) {
+        Ok((header, s)) => {
+            if a.registrant_key.is_none() {
+                println!(
+                    "note: no --registrant-key given; trusting the key in the file, {}",
+                    header.registrant_public_key
+                );
+            }
+            println!("ok: {} entries, head {}", s.entries, s.head);
+            Ok(())
+        }
+        Err(ExportError::Io(e)) => Err(e.into()),
+        Err(ExportError::Failed(f)) => Err(Failure::Invalid(format!(
+            "FAILED: entry {} is bad: {} [{}]",
+            f.seq,
+            f.reason,
+            f.reason.code()
+        ))),
+        Err(e) => Err(Failure::Invalid(format!("FAILED: {e}"))),
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod bench;
+pub mod demo;
+pub mod export;
+pub mod init;
+pub mod verify;

@@ -1,0 +1,82 @@
+//! `custody verify` and `custody status`.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use custody_ledger::PublicKey;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::DataArgs;
+use crate::{Failure, Outcome};
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The registrant public key (hex) you trust; by default the database's genesis key.
+    #[arg(long)]
+    pub registrant_key: Option<PublicKey>,
+}
+
+pub async fn run(a: VerifyArgs) -> Outcome {
+    let store = a.data.open(false).await?;
+    let ledger = a.data.ledger(&store).await?;
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("verifying {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})")
+                .expect("valid template"),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let result = store
+        .verify(ledger, a.registrant_key, |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await?;
+    bar.finish_and_clear();
+    match result {
+        Ok(s) => {
+            println!("ok: {} entries, head {}", s.entries, s.head);
+            Ok(())
+        }
+        Err(f) => Err(Failure::Invalid(format!(
+            "FAILED: entry {} is bad: {} [{}]",
+            f.seq,
+            f.reason,
+            f.reason.code()
+        ))),
+    }
+}
+
+pub async fn status(a: DataArgs) -> Outcome {
+    let store = a.open(false).await?;
+    let ledger = a.ledger(&store).await?;
+    let head = store.head(ledger).await?;
+    println!("ledger {ledger}");
+    println!(
+        "registrant {} ({}), key {}",
+        head.registrant.name, head.registrant.dea, head.registrant_key
+    );
+    println!(
+        "{} entries, head {}, last at {}",
+        head.entries, head.last_hash, head.last_timestamp
+    );
+    println!("on hand:");
+    for r in store.on_hand(ledger).await? {
+        println!(
+            "  {} lot {} at {}: {} sealed, {} open holding {}, {} in all",
+            r.product,
+            r.lot,
+            r.location,
+            r.sealed_containers,
+            r.open_containers,
+            r.open_remaining,
+            r.total
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! Where a ledger lives: the data directory (SQLite file, registrant key) and, optionally,
+//! a PostgreSQL database URL.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use custody_ledger::LedgerId;
+use custody_store::{Store, StoreError};
+
+use crate::Failure;
+
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Data directory: holds custody.db (SQLite) and the registrant key.
+    #[arg(long, env = "CUSTODY_DATA", default_value = "./custody-data")]
+    pub data: PathBuf,
+    /// Database URL (postgres://… for PostgreSQL); defaults to SQLite in the data directory.
+    #[arg(long, env = "CUSTODY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Which ledger, when the database holds several (its UUID).
+    #[arg(long, env = "CUSTODY_LEDGER")]
+    pub ledger: Option<LedgerId>,
+}
+
+impl DataArgs {
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| custody_store::sqlite_url(&self.data))
+    }
+
+    /// Opens the database; for SQLite the directory must already exist unless `create`.
+    pub async fn open(&self, create: bool) -> Result<Store, Failure> {
+        if self.database_url.is_none() {
+            if create {
+                std::fs::create_dir_all(&self.data).map_err(|e| {
+                    Failure::Other(anyhow::anyhow!(
+                        "cannot create data directory {}: {e}",
+                        self.data.display()
+                    ))
+                })?;
+            } else if !self.data.join("custody.db").exists() {
+                return Err(Failure::Usage(format!(
+                    "{} holds no custody database: run `custody init --data {}` or `custody demo --data {}` first",
+                    self.data.display(),
+                    self.data.display(),
+                    self.data.display()
+                )));
+            }
+        }
+        Ok(Store::open(&self.url()).await?)
+    }
+
+    pub async fn ledger(&self, store: &Store) -> Result<LedgerId, Failure> {
+        store.resolve_ledger(self.ledger).await.map_err(|e| match e {
+            StoreError::NoLedger | StoreError::SeveralLedgers(_) | StoreError::UnknownLedger(_) => {
+                Failure::Usage(e.to_string())
+            }
+            e => Failure::Other(e.into()),
+        })
+    }
+}
