@@ -52,11 +52,14 @@ impl DataArgs {
     }
 
     pub async fn ledger(&self, store: &Store) -> Result<LedgerId, Failure> {
-        store.resolve_ledger(self.ledger).await.map_err(|e| match e {
-            StoreError::NoLedger | StoreError::SeveralLedgers(_) | StoreError::UnknownLedger(_) => {
-                Failure::Usage(e.to_string())
-            }
-            e => Failure::Other(e.into()),
-        })
+        store
+            .resolve_ledger(self.ledger)
+            .await
+            .map_err(|e| match e {
+                StoreError::NoLedger
+                | StoreError::SeveralLedgers(_)
+                | StoreError::UnknownLedger(_) => Failure::Usage(e.to_string()),
+                e => Failure::Other(e.into()),
+            })
     }
 }

@@ -62,8 +62,8 @@ pub fn create(dir: &Path) -> anyhow::Result<(SigningKey, bool)> {
 /// Opens the registrant key of `dir`.
 pub fn load(dir: &Path) -> anyhow::Result<SigningKey> {
     let path = key_path(dir);
-    let meta = fs::metadata(&path)
-        .with_context(|| format!("no registrant key at {}", path.display()))?;
+    let meta =
+        fs::metadata(&path).with_context(|| format!("no registrant key at {}", path.display()))?;
     if meta.permissions().mode() & 0o077 != 0 {
         bail!(
             "{} is readable by others (mode {:o}): chmod 600 it",
@@ -80,7 +80,11 @@ pub fn load(dir: &Path) -> anyhow::Result<SigningKey> {
         .next()
         .context("registrant key file lacks its public key")?
         .parse()?;
-    let sealed = hex::decode(lines.next().context("registrant key file lacks its sealed key")?)?;
+    let sealed = hex::decode(
+        lines
+            .next()
+            .context("registrant key file lacks its sealed key")?,
+    )?;
     let pass = match std::env::var(PASS_ENV) {
         Ok(p) if !p.is_empty() => p,
         _ => fs::read_to_string(dir.join(PASS_FILE))

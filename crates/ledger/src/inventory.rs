@@ -47,7 +47,7 @@ pub fn on_hand(state: &State) -> Vec<OnHand> {
             ContainerStatus::Sealed => row.sealed_containers += 1,
             ContainerStatus::Open { .. } => {
                 row.open_containers += 1;
-                row.open_remaining += c.remaining;
+                row.open_remaining = row.open_remaining.saturating_add(c.remaining);
             }
             ContainerStatus::Empty | ContainerStatus::Gone => continue,
         }

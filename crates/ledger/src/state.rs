@@ -148,6 +148,9 @@ pub struct State {
 
 /// How many minutes a dose's `given_at` may lie ahead of the server's clock.
 pub const GIVEN_AT_TOLERANCE_MINUTES: i64 = 5;
+/// How long a body may wait between its first signature and its place in the chain (a waste
+/// waiting for a witness, say). Entry ids are UUIDv7s whose time is when the body was made.
+pub const MAX_SIGNING_AGE_DAYS: i64 = 30;
 /// The most containers one receipt may bring in.
 pub const MAX_CONTAINERS_PER_RECEIPT: u32 = 1000;
 /// Default beyond-use period of an opened container, in days.
@@ -219,7 +222,32 @@ impl State {
         Ok((checks, t))
     }
 
+    /// The entry id's own time must lie between `MAX_SIGNING_AGE_DAYS` before the entry's
+    /// timestamp and a few minutes after it. With the verifier's memory of recent ids this
+    /// makes a signed body usable once: replaying it later is refused.
+    fn check_entry_id(&self, e: &Entry) -> Result<(), Violation> {
+        let id = e.body.entry_id.as_uuid();
+        let Some(ts) = id.get_timestamp().filter(|_| id.get_version_num() == 7) else {
+            return Err(rule("the entry id must be a UUIDv7"));
+        };
+        let (secs, nanos) = ts.to_unix();
+        let id_micros = i128::from(secs) * 1_000_000 + i128::from(nanos / 1000);
+        let at = i128::from(e.timestamp.micros());
+        let ahead = i128::from(GIVEN_AT_TOLERANCE_MINUTES) * 60 * 1_000_000;
+        let age = i128::from(MAX_SIGNING_AGE_DAYS) * 86_400 * 1_000_000;
+        if id_micros > at + ahead {
+            return Err(rule("the entry id was made after the entry was recorded"));
+        }
+        if id_micros < at - age {
+            return Err(rule(format!(
+                "the entry was signed more than {MAX_SIGNING_AGE_DAYS} days before it was recorded: sign it again"
+            )));
+        }
+        Ok(())
+    }
+
     fn check_position(&self, e: &Entry) -> Result<(), Violation> {
+        self.check_entry_id(e)?;
         match (&self.head, e.payload()) {
             (None, Payload::Genesis(_)) => {
                 if e.seq != Seq::GENESIS {
@@ -648,7 +676,7 @@ impl State {
             if &c.location == location && &c.product == product {
                 match c.status {
                     ContainerStatus::Sealed => t.sealed += 1,
-                    ContainerStatus::Open { .. } => t.open += c.remaining,
+                    ContainerStatus::Open { .. } => t.open = t.open.saturating_add(c.remaining),
                     _ => {}
                 }
             }
@@ -697,6 +725,11 @@ impl State {
                 t.registrant = true;
             }
             Payload::RoleChanged(p) => {
+                if e.author() == Some(&Principal::User(p.user.clone())) {
+                    return Err(rule(
+                        "nobody may change their own role: another admin must do it",
+                    ));
+                }
                 let u = self.active_user(&p.user)?;
                 if u.role == p.role {
                     return Err(rule(format!("{} is already a {}", p.user, p.role)));
@@ -705,6 +738,11 @@ impl State {
                 t.users.insert(p.user.clone());
             }
             Payload::UserDeactivated(p) => {
+                if e.author() == Some(&Principal::User(p.user.clone())) {
+                    return Err(rule(
+                        "nobody may deactivate themselves: another admin must do it",
+                    ));
+                }
                 self.active_user(&p.user)?;
                 self.users.get_mut(&p.user).expect("checked").active = false;
                 t.users.insert(p.user.clone());
@@ -715,6 +753,9 @@ impl State {
                     if r.key == p.new_key {
                         return Err(rule("the new registrant key is the old one"));
                     }
+                    if self.users.values().any(|u| u.key == p.new_key) {
+                        return Err(rule("that public key already belongs to someone in this ledger"));
+                    }
                     r.key = p.new_key;
                     t.registrant = true;
                 }
@@ -723,7 +764,9 @@ impl State {
                     if cur.key == p.new_key {
                         return Err(rule("the new key is the old one"));
                     }
-                    if self.users.values().any(|x| x.key == p.new_key) {
+                    if self.users.values().any(|x| x.key == p.new_key)
+                        || self.registrant.as_ref().is_some_and(|r| r.key == p.new_key)
+                    {
                         return Err(rule(
                             "that public key already belongs to someone in this ledger",
                         ));
@@ -783,7 +826,7 @@ impl State {
                 if p.received_on > today {
                     return Err(rule("the date received is in the future"));
                 }
-                if p.expiry <= p.received_on {
+                if p.expiry <= p.received_on || p.expiry < today {
                     return Err(rule(format!(
                         "lot {} expired on {} before it was received",
                         p.lot, p.expiry
@@ -961,6 +1004,12 @@ impl State {
                             .discrepancies
                             .get(&seq)
                             .ok_or(Violation::UnknownDiscrepancy(seq))?;
+                        if d.location != s.location {
+                            return Err(rule(format!(
+                                "count {seq} was at {}, but container {} is at {}",
+                                d.location, p.container, s.location
+                            )));
+                        }
                         if d.product != s.product {
                             return Err(rule(format!(
                                 "count {seq} was of {}, but container {} holds {}",

@@ -193,7 +193,7 @@ fn vol(ml_thousandths: u64, per_ml: u64) -> Amount {
     }
 }
 
-/// The vector ledger: 31 entries, every kind at least once.
+/// The vector ledger: 34 entries, every kind at least once.
 pub fn build() -> Vec<Entry> {
     let hour = 3_600_000_000;
     let k = |n: &str| seeded_key(n);

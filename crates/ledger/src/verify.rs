@@ -5,13 +5,15 @@
 //! with Ed25519 batch verification in blocks; when a block fails, its signatures are checked
 //! one by one (strictly) so the first bad one is named.
 
+use std::collections::{HashSet, VecDeque};
+
 use ed25519_dalek::Signature as DalekSignature;
 use thiserror::Error;
 
 use crate::encoding::{Canonical, DecodeError};
 use crate::entry::{Entry, hash_encoded};
 use crate::state::{SigCheck, State};
-use crate::types::ids::{EntryHash, LedgerId, PublicKey};
+use crate::types::ids::{EntryHash, EntryId, LedgerId, PublicKey};
 use crate::violation::Violation;
 
 /// Why an entry fails verification.
@@ -94,6 +96,9 @@ pub struct Verifier {
     pending_entries: usize,
     next: u64,
     head: Option<EntryHash>,
+    /// Entry ids recent enough to be replayed, oldest first (see `MAX_SIGNING_AGE_DAYS`).
+    recent: VecDeque<(i64, EntryId)>,
+    recent_set: HashSet<EntryId>,
 }
 
 impl Verifier {
@@ -106,6 +111,8 @@ impl Verifier {
             pending_entries: 0,
             next: 0,
             head: None,
+            recent: VecDeque::new(),
+            recent_set: HashSet::new(),
         }
     }
 
@@ -120,6 +127,24 @@ impl Verifier {
         bytes: &[u8],
         stored_hash: Option<&EntryHash>,
     ) -> Result<Entry, Failure> {
+        match self.read_bytes(bytes, stored_hash) {
+            Ok((entry, hash)) => {
+                self.push_checked(&entry, hash)?;
+                Ok(entry)
+            }
+            Err(f) => {
+                // An earlier entry's bad signature outranks this entry's failure.
+                self.flush()?;
+                Err(f)
+            }
+        }
+    }
+
+    fn read_bytes(
+        &self,
+        bytes: &[u8],
+        stored_hash: Option<&EntryHash>,
+    ) -> Result<(Entry, EntryHash), Failure> {
         let seq = self.next;
         let fail = |reason| Failure { seq, reason };
         let entry = Entry::from_canonical_bytes(bytes).map_err(|e| fail(Reason::Undecodable(e)))?;
@@ -135,8 +160,7 @@ impl Verifier {
                 computed,
             }));
         }
-        self.push_checked(&entry, computed)?;
-        Ok(entry)
+        Ok((entry, computed))
     }
 
     /// Checks one entry already decoded (its hash is recomputed).
@@ -159,7 +183,8 @@ impl Verifier {
                 },
             });
         }
-        match self.state.apply(entry) {
+        let replayed = self.remember(entry);
+        match replayed.and_then(|()| self.state.apply(entry)) {
             Ok((checks, _)) => {
                 for check in checks {
                     let signer = format!(
@@ -185,6 +210,29 @@ impl Verifier {
                 })
             }
         }
+    }
+
+    /// Records the entry's id, refusing one seen within the replay window.
+    fn remember(&mut self, entry: &crate::entry::Entry) -> Result<(), Violation> {
+        let id = entry.body.entry_id;
+        let now = entry.timestamp.micros();
+        let horizon = now
+            .saturating_sub(crate::state::MAX_SIGNING_AGE_DAYS * 86_400 * 1_000_000)
+            .saturating_sub(crate::state::GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000);
+        while let Some((t, old)) = self.recent.front() {
+            if *t >= horizon {
+                break;
+            }
+            self.recent_set.remove(old);
+            self.recent.pop_front();
+        }
+        if !self.recent_set.insert(id) {
+            return Err(Violation::Rule(format!(
+                "entry id {id} was already used: a signed entry cannot be recorded twice"
+            )));
+        }
+        self.recent.push_back((now, id));
+        Ok(())
     }
 
     /// Verifies the signatures gathered so far.

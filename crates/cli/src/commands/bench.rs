@@ -1,6 +1,8 @@
 //! `custody bench`: placeholder, filled below.
-use clap::Args;
 use crate::Outcome;
+use clap::Args;
 #[derive(Args, Debug)]
 pub struct BenchArgs {}
-pub async fn run(_a: BenchArgs) -> Outcome { Ok(()) }
+pub async fn run(_a: BenchArgs) -> Outcome {
+    Ok(())
+}

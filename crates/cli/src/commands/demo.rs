@@ -58,11 +58,31 @@ struct Person {
 }
 
 const PEOPLE: &[Person] = &[
-    Person { id: "admin", name: "Alex Morgan", role: Role::Admin },
-    Person { id: "pharm.rivera", name: "Dana Rivera, PharmD", role: Role::Pharmacist },
-    Person { id: "nurse.chen", name: "Mei Chen, RN", role: Role::Nurse },
-    Person { id: "nurse.okafor", name: "Ike Okafor, RN", role: Role::Nurse },
-    Person { id: "auditor.diaz", name: "Sam Diaz", role: Role::Auditor },
+    Person {
+        id: "admin",
+        name: "Alex Morgan",
+        role: Role::Admin,
+    },
+    Person {
+        id: "pharm.rivera",
+        name: "Dana Rivera, PharmD",
+        role: Role::Pharmacist,
+    },
+    Person {
+        id: "nurse.chen",
+        name: "Mei Chen, RN",
+        role: Role::Nurse,
+    },
+    Person {
+        id: "nurse.okafor",
+        name: "Ike Okafor, RN",
+        role: Role::Nurse,
+    },
+    Person {
+        id: "auditor.diaz",
+        name: "Sam Diaz",
+        role: Role::Auditor,
+    },
 ];
 
 struct Demo {
@@ -135,13 +155,24 @@ impl Demo {
         self.entries += 1;
         let sealed = keystore::seal(&key, password, keystore::Cost::default())?;
         self.store
-            .save_sealed_key(self.ledger, &p.id.parse().expect("valid"), public.key_id(), sealed)
+            .save_sealed_key(
+                self.ledger,
+                &p.id.parse().expect("valid"),
+                public.key_id(),
+                sealed,
+            )
             .await?;
         self.keys.insert(p.id, key);
         Ok(())
     }
 
-    async fn receive(&mut self, ndc: &str, lot: &str, n: u32, invoice: &str) -> Result<(), Failure> {
+    async fn receive(
+        &mut self,
+        ndc: &str,
+        lot: &str,
+        n: u32,
+        invoice: &str,
+    ) -> Result<(), Failure> {
         let today = self.today();
         let r = Receipt {
             supplier: vectors::supplier_party(),
@@ -173,7 +204,8 @@ impl Demo {
             // Reorder before the safe runs low, as a clinic would.
             if self.sealed.get(&safe).is_none_or(|q| q.len() < 6) {
                 let lot = format!("RE{}", self.entries);
-                self.receive(ndc, &lot, 20, &format!("INV-{}", self.entries)).await?;
+                self.receive(ndc, &lot, 20, &format!("INV-{}", self.entries))
+                    .await?;
             }
             if location != "SAFE-1" {
                 let q = self.sealed.get_mut(&safe).expect("just received");
@@ -195,10 +227,23 @@ impl Demo {
             .expect("stock is there now"))
     }
 
-    async fn open(&mut self, c: ContainerId, by: &'static str, bud_days: i64) -> Result<(), Failure> {
+    async fn open(
+        &mut self,
+        c: ContainerId,
+        by: &'static str,
+        bud_days: i64,
+    ) -> Result<(), Failure> {
         let bud = self.today().plus_days(bud_days).expect("in range");
-        self.record(2, ContainerOpened { container: c, beyond_use: bud }, by, &[])
-            .await?;
+        self.record(
+            2,
+            ContainerOpened {
+                container: c,
+                beyond_use: bud,
+            },
+            by,
+            &[],
+        )
+        .await?;
         Ok(())
     }
 
@@ -207,7 +252,13 @@ impl Demo {
     }
 
     /// One IV infusion: a fresh 10 mg/mL vial from the cart, the dose, the rest wasted.
-    async fn infusion(&mut self, patient: u64, kg: u64, nurse: &'static str, witness: &'static str) -> Result<(), Failure> {
+    async fn infusion(
+        &mut self,
+        patient: u64,
+        kg: u64,
+        nurse: &'static str,
+        witness: &'static str,
+    ) -> Result<(), Failure> {
         let c = self.take_sealed(KETAMINE_10, "CART-A").await?;
         self.open(c, nurse, 0).await?;
         // 0.5 mg/kg, to the nearest mg; 10 mg/mL means 100 µL per mg.
@@ -234,15 +285,22 @@ impl Demo {
                 ul: Microliters::new(rest),
                 ug: Micrograms::new(rest * 10),
             },
-            reason: "remainder of single-patient vial after infusion".parse().expect("valid"),
+            reason: "remainder of single-patient vial after infusion"
+                .parse()
+                .expect("valid"),
         };
         self.record(5, w, nurse, &[witness]).await?;
         Ok(())
     }
 
     /// A Spravato session: 56 or 84 mg, one device at a time.
-    async fn spravato(&mut self, patient: u64, devices: u32, nurse: &'static str) -> Result<(), Failure> {
-        for i in 0..devices {
+    async fn spravato(
+        &mut self,
+        patient: u64,
+        devices: u32,
+        nurse: &'static str,
+    ) -> Result<(), Failure> {
+        for _ in 0..devices {
             let c = self.take_sealed(SPRAVATO, "SAFE-1").await?;
             self.open(c, nurse, 0).await?;
             let a = Administered {
@@ -262,7 +320,13 @@ impl Demo {
         Ok(())
     }
 
-    async fn count(&mut self, location: &str, ndc: &str, by: &'static str, missing: u32) -> Result<Entry, Failure> {
+    async fn count(
+        &mut self,
+        location: &str,
+        ndc: &str,
+        by: &'static str,
+        missing: u32,
+    ) -> Result<Entry, Failure> {
         let loc: LocationId = location.parse().expect("valid");
         let product: Ndc = ndc.parse().expect("valid");
         let mut expected = Tally { sealed: 0, open: 0 };
@@ -293,7 +357,8 @@ pub async fn run(a: DemoArgs) -> Outcome {
     let (ledger, registrant_key, start) = match store.ledgers().await?.as_slice() {
         [] => {
             let start = Timestamp::from_micros(START_MICROS + 8 * 60 * MINUTE).expect("in range");
-            let (l, k, _) = create_ledger(&a.data, &store, vectors::registrant_party(), start).await?;
+            let (l, k, _) =
+                create_ledger(&a.data, &store, vectors::registrant_party(), start).await?;
             (l, k, START_MICROS)
         }
         [one] => {
@@ -325,7 +390,11 @@ pub async fn run(a: DemoArgs) -> Outcome {
 
     let mut passwords = Vec::new();
     for p in PEOPLE {
-        let pw = format!("{}-demo-{:04}", p.id.replace('.', "-"), rng.range(1000, 9999));
+        let pw = format!(
+            "{}-demo-{:04}",
+            p.id.replace('.', "-"),
+            rng.range(1000, 9999)
+        );
         demo.enroll(p, &pw).await?;
         passwords.push((p, pw));
     }
@@ -340,12 +409,20 @@ pub async fn run(a: DemoArgs) -> Outcome {
         };
         demo.record(2, l, "admin", &[]).await?;
     }
-    for p in [vectors::ketamine_10(), vectors::ketamine_100(), vectors::spravato(), vectors::lozenge()] {
+    for p in [
+        vectors::ketamine_10(),
+        vectors::ketamine_100(),
+        vectors::spravato(),
+        vectors::lozenge(),
+    ] {
         demo.record(2, p, "admin", &[]).await?;
     }
-    demo.receive(KETAMINE_10, "KT2609A", 20, "INV-2026-0901").await?;
-    demo.receive(KETAMINE_100, "KH2609B", 5, "INV-2026-0901").await?;
-    demo.receive(SPRAVATO, "SP2609C", 24, "INV-2026-0902").await?;
+    demo.receive(KETAMINE_10, "KT2609A", 20, "INV-2026-0901")
+        .await?;
+    demo.receive(KETAMINE_100, "KH2609B", 5, "INV-2026-0901")
+        .await?;
+    demo.receive(SPRAVATO, "SP2609C", 24, "INV-2026-0902")
+        .await?;
     demo.receive(LOZENGE, "LZ2609D", 4, "INV-2026-0903").await?;
 
     // Ten IV patients (weights 55–110 kg) start in the first four weeks: six infusions over
@@ -354,7 +431,10 @@ pub async fn run(a: DemoArgs) -> Outcome {
     let iv: Vec<(u64, u64, i64)> = (1..=10)
         .map(|p| (p, rng.range(55, 110), rng.range(0, 27) as i64))
         .collect();
-    let nurses = [("nurse.chen", "nurse.okafor"), ("nurse.okafor", "nurse.chen")];
+    let nurses = [
+        ("nurse.chen", "nurse.okafor"),
+        ("nurse.okafor", "nurse.chen"),
+    ];
     for day in 0..DAYS {
         let weekday = (day + 1) % 7; // 2026-09-01 is a Tuesday: 0 = Monday.
         if weekday >= 5 {
@@ -392,7 +472,9 @@ pub async fn run(a: DemoArgs) -> Outcome {
         }
         if day == 29 {
             // The month-end blind count of the 100 mg/mL vials finds one missing.
-            let count = demo.count("SAFE-1", KETAMINE_100, "nurse.okafor", 1).await?;
+            let count = demo
+                .count("SAFE-1", KETAMINE_100, "nurse.okafor", 1)
+                .await?;
             let key = (KETAMINE_100.to_string(), "SAFE-1".to_string());
             let lost = demo
                 .sealed
@@ -412,12 +494,19 @@ pub async fn run(a: DemoArgs) -> Outcome {
                     .parse()
                     .expect("valid"),
             };
-            demo.record(40, adj, "pharm.rivera", &["nurse.okafor"]).await?;
+            demo.record(40, adj, "pharm.rivera", &["nurse.okafor"])
+                .await?;
         }
     }
     let head = demo.store.head(ledger).await?;
-    println!("demo clinic recorded: ledger {ledger}, {} entries, head {}", head.entries, head.last_hash);
-    println!("registrant: {} ({})", head.registrant.name, head.registrant.dea);
+    println!(
+        "demo clinic recorded: ledger {ledger}, {} entries, head {}",
+        head.entries, head.last_hash
+    );
+    println!(
+        "registrant: {} ({})",
+        head.registrant.name, head.registrant.dea
+    );
     println!("sign-in names and passwords (demo only):");
     for (p, pw) in passwords {
         println!("  {:<14} {:<11} {}", p.id, p.role, pw);

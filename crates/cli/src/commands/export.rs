@@ -46,7 +46,10 @@ pub async fn export(a: ExportArgs) -> Outcome {
     let mut w = BufWriter::new(f);
     let n = store.export(ledger, &mut w).await?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    println!("exported {n} entries of ledger {ledger} to {}", a.output.display());
+    println!(
+        "exported {n} entries of ledger {ledger} to {}",
+        a.output.display()
+    );
     Ok(())
 }
 
@@ -56,7 +59,10 @@ pub async fn import(a: ImportArgs) -> Outcome {
     let store = a.data.open(true).await?;
     match store.import(BufReader::new(f)).await {
         Ok(s) => {
-            println!("imported {} entries of ledger {}, head {}", s.entries, s.ledger, s.head);
+            println!(
+                "imported {} entries of ledger {}, head {}",
+                s.entries, s.ledger, s.head
+            );
             Ok(())
         }
         Err(e @ custody_store::StoreError::NotEmpty) => Err(Failure::Usage(e.to_string())),

@@ -48,7 +48,8 @@ pub async fn create_ledger(
         registrant: party,
         registrant_key: PublicKey::from(&key),
     };
-    let d = Draft::new(ledger, id, genesis).signed(Principal::Registrant, Meaning::Registrant, &key);
+    let d =
+        Draft::new(ledger, id, genesis).signed(Principal::Registrant, Meaning::Registrant, &key);
     store.append_at(d, at).await?;
     Ok((ledger, key, wrote_pass))
 }

@@ -24,8 +24,10 @@ pub async fn run(a: VerifyArgs) -> Outcome {
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template("verifying {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "verifying {bar:40} {pos}/{len} entries ({per_sec}, eta {eta})",
+            )
+            .expect("valid template"),
         );
         b
     } else {

@@ -13,12 +13,20 @@ use crate::encoding::{Canonical, DecodeError, Reader, Writer, bad};
 pub struct Timestamp(i64);
 
 impl Timestamp {
+    /// The earliest instant: 1970-01-01T00:00:00Z.
+    pub const MIN_MICROS: i64 = 0;
+    /// The latest instant: 9999-12-31T23:59:59.999999Z.
+    pub const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
     pub fn from_micros(us: i64) -> Result<Self, ParseError> {
-        let t = Self(us);
-        // Must be representable as a calendar instant.
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
-            .map_err(|_| ParseError::new("timestamp", &us.to_string(), "out of range"))?;
-        Ok(t)
+        if !(Self::MIN_MICROS..=Self::MAX_MICROS).contains(&us) {
+            return Err(ParseError::new(
+                "timestamp",
+                &us.to_string(),
+                "must lie between 1970 and 9999",
+            ));
+        }
+        Ok(Self(us))
     }
     pub fn from_datetime(t: OffsetDateTime) -> Self {
         Self((t.unix_timestamp_nanos() / 1000) as i64)
@@ -50,7 +58,7 @@ impl FromStr for Timestamp {
                 "expected RFC 3339, e.g. 2026-03-01T14:05:00Z",
             )
         })?;
-        Ok(Self::from_datetime(t))
+        Self::from_micros((t.unix_timestamp_nanos() / 1000) as i64)
     }
 }
 serde_via_str!(Timestamp);
@@ -78,7 +86,18 @@ impl Day {
     pub fn unix_days(self) -> i32 {
         self.0.to_julian_day() - UNIX_EPOCH_JULIAN
     }
+    /// Days since 1970-01-01 of 1900-01-01 and of 9999-12-31: the range of dates.
+    pub const MIN_UNIX_DAYS: i32 = -25_567;
+    pub const MAX_UNIX_DAYS: i32 = 2_932_896;
+
     pub fn from_unix_days(d: i32) -> Result<Self, ParseError> {
+        if !(Self::MIN_UNIX_DAYS..=Self::MAX_UNIX_DAYS).contains(&d) {
+            return Err(ParseError::new(
+                "date",
+                &d.to_string(),
+                "must lie between 1900 and 9999",
+            ));
+        }
         d.checked_add(UNIX_EPOCH_JULIAN)
             .and_then(|j| Date::from_julian_day(j).ok())
             .map(Self)
@@ -105,9 +124,10 @@ impl FromStr for Day {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {
         let fmt = time::macros::format_description!("[year]-[month]-[day]");
-        Date::parse(s.trim(), &fmt)
+        let d = Date::parse(s.trim(), &fmt)
             .map(Self)
-            .map_err(|_| ParseError::new("date", s, "expected YYYY-MM-DD"))
+            .map_err(|_| ParseError::new("date", s, "expected YYYY-MM-DD"))?;
+        Self::from_unix_days(d.unix_days())
     }
 }
 serde_via_str!(Day);
@@ -130,5 +150,17 @@ mod tests {
         assert_eq!(Day::from_unix_days(d.unix_days()).unwrap(), d);
         assert_eq!("1970-01-01".parse::<Day>().unwrap().unix_days(), 0);
         assert!("2026-02-30".parse::<Day>().is_err());
+        assert!("1899-12-31".parse::<Day>().is_err());
+        assert_eq!("1900-01-01".parse::<Day>().unwrap().unix_days(), Day::MIN_UNIX_DAYS);
+        assert_eq!("9999-12-31".parse::<Day>().unwrap().unix_days(), Day::MAX_UNIX_DAYS);
+    }
+
+    #[test]
+    fn timestamps_outside_the_range_are_refused_and_all_others_display() {
+        assert!(Timestamp::from_micros(-1).is_err());
+        assert!(Timestamp::from_micros(Timestamp::MAX_MICROS + 1).is_err());
+        let last = Timestamp::from_micros(Timestamp::MAX_MICROS).unwrap();
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(Timestamp::from_micros(0).unwrap().to_string(), "1970-01-01T00:00:00Z");
     }
 }

@@ -1,0 +1,246 @@
+//! The commands a person runs: demo, verify, export, import, verify-export, init, and their
+//! errors.
+
+use crate::*;
+
+fn head_of(verify_out: &str) -> String {
+    verify_out
+        .trim()
+        .rsplit(' ')
+        .next()
+        .expect("a head")
+        .to_string()
+}
+
+#[test]
+fn demo_then_verify_prints_ok_with_the_head() {
+    let (_t, d) = demo_copy();
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("ok: "), "{out}");
+    let n: u64 = out["ok: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 200, "two months of a clinic: {n} entries");
+    assert_eq!(head_of(&out).len(), 64);
+}
+
+#[test]
+fn the_demo_is_a_working_clinic() {
+    let (_t, d) = demo_copy();
+    let o = custody(&["status", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for product in [
+        "42023-0113-10",
+        "42023-0115-05",
+        "50458-0028-02",
+        "70000-0100-30",
+    ] {
+        assert!(out.contains(product), "{product} on hand:\n{out}");
+    }
+    // The demo refuses to record a second clinic over the first.
+    let o = custody(&["demo", "--data", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("new data directory"), "{}", stderr(&o));
+}
+
+#[test]
+fn demo_is_deterministic_per_seed() {
+    // Same seed: the same events (keys and entry ids are random, so compare the stock).
+    let status = |seed: &str| {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("c");
+        let o = custody(&["demo", "--data", d.to_str().unwrap(), "--seed", seed]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = stdout(&custody(&["status", "--data", d.to_str().unwrap()]));
+        let entries = s
+            .lines()
+            .nth(2)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let stock: Vec<String> = s
+            .lines()
+            .skip_while(|l| *l != "on hand:")
+            .map(String::from)
+            .collect();
+        (entries, stock)
+    };
+    assert_eq!(status("3"), status("3"));
+    assert_ne!(status("3"), status("4"));
+}
+
+#[test]
+fn export_verify_export_and_import_keep_the_head() {
+    let (t, d) = demo_copy();
+    let file = t.path().join("ledger.jsonl");
+    let o = custody(&[
+        "export",
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let head = head_of(&stdout(&custody(&[
+        "verify",
+        "--data",
+        d.to_str().unwrap(),
+    ])));
+
+    let o = custody(&["verify-export", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("trusting the key in the file"));
+    assert_eq!(head_of(&stdout(&o)), head);
+
+    // Trusting the right key by name.
+    let header = std::fs::read_to_string(&file).unwrap();
+    let key = header.split("\"registrant_public_key\":\"").nth(1).unwrap()[..64].to_string();
+    let o = custody(&[
+        "verify-export",
+        file.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("trusting the key in the file"));
+
+    // Any other key is refused.
+    let other = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    let o = custody(&[
+        "verify-export",
+        file.to_str().unwrap(),
+        "--registrant-key",
+        other,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+
+    // Import into a new directory reproduces the head.
+    let d2 = t.path().join("restored");
+    let o = custody(&[
+        "import",
+        "--data",
+        d2.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        head_of(&stdout(&custody(&[
+            "verify",
+            "--data",
+            d2.to_str().unwrap()
+        ]))),
+        head
+    );
+
+    // Not into a database that already holds a ledger.
+    let o = custody(&[
+        "import",
+        "--data",
+        d2.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    // A changed byte in an exported entry is caught, naming the entry.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let line = &mut lines[11]; // entry 10
+    let pos = line.find("\"entry\":\"").unwrap() + 9 + 200;
+    let flipped = if &line[pos..pos + 1] == "0" { "1" } else { "0" };
+    line.replace_range(pos..pos + 1, flipped);
+    let bad = t.path().join("bad.jsonl");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let o = custody(&["verify-export", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("entry 10 "), "{}", stderr(&o));
+}
+
+#[test]
+fn init_refuses_bad_registrant_details_with_a_clear_message() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("x");
+    let o = custody(&[
+        "init",
+        "--data",
+        d.to_str().unwrap(),
+        "--name",
+        "Clinic",
+        "--address",
+        "1 Road",
+        "--dea",
+        "AP5836728",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("check digit"), "{}", stderr(&o));
+    assert!(!d.join("custody.db").exists(), "nothing written");
+
+    let o = custody(&[
+        "init",
+        "--data",
+        d.to_str().unwrap(),
+        "--name",
+        "Clinic",
+        "--address",
+        "1 Road",
+        "--dea",
+        "AP5836727",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(d.join("registrant.key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let key = std::fs::read_to_string(d.join("registrant.key")).unwrap();
+    assert!(key.starts_with("custody registrant key v1\n"));
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(stdout(&o).starts_with("ok: 1 entries"), "{}", stdout(&o));
+    // A second init on the same directory is refused.
+    let o = custody(&[
+        "init",
+        "--data",
+        d.to_str().unwrap(),
+        "--name",
+        "Clinic",
+        "--address",
+        "1 Road",
+        "--dea",
+        "AP5836727",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn verify_on_an_empty_directory_says_what_to_do() {
+    let t = tempfile::tempdir().unwrap();
+    let o = custody(&["verify", "--data", t.path().join("none").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("custody init"), "{}", stderr(&o));
+}
+
+#[test]
+fn every_command_has_help() {
+    for cmd in [
+        "init",
+        "demo",
+        "verify",
+        "export",
+        "import",
+        "verify-export",
+        "status",
+        "bench",
+    ] {
+        let o = custody(&[cmd, "--help"]);
+        assert!(o.status.success(), "{cmd}");
+        assert!(stdout(&o).contains("Usage:"), "{cmd}");
+    }
+}

@@ -1,0 +1,226 @@
+//! Tampering with a real SQLite file: every column of the entries table, a deleted entry,
+//! two swapped entries, a forged entry at the end, a truncated tail. `custody verify` must
+//! exit 1 and name the entry.
+
+use custody_ledger::{
+    Canonical, Correction, Draft, EntryHash, EntryId, LedgerId, Meaning, Principal, Seq, Timestamp,
+};
+use custody_store::entities::{entries, ledgers};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, IntoActiveModel,
+};
+
+use crate::*;
+
+const K: i64 = 50;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn db(dir: &Path) -> DatabaseConnection {
+    Database::connect(custody_store::sqlite_url(dir))
+        .await
+        .unwrap()
+}
+
+async fn row(c: &DatabaseConnection, seq: i64) -> entries::Model {
+    let lid = ledgers::Entity::find().one(c).await.unwrap().unwrap().id;
+    entries::Entity::find_by_id((lid, seq))
+        .one(c)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// Copies the demo clinic, applies `tamper`, runs verify; returns its stderr.
+fn tampered(tamper: impl AsyncFnOnce(&DatabaseConnection)) -> String {
+    let (_t, d) = demo_copy();
+    rt().block_on(async {
+        let c = db(&d).await;
+        tamper(&c).await;
+        c.close().await.unwrap();
+    });
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "verify must fail: {}", stdout(&o));
+    stderr(&o)
+}
+
+fn assert_names(err: &str, seq: i64) {
+    assert!(
+        err.contains(&format!("entry {seq} ")),
+        "should name entry {seq}: {err}"
+    );
+}
+
+#[test]
+fn a_changed_byte_anywhere_in_an_entry_is_caught_at_that_entry() {
+    let len = rt().block_on(async {
+        let (_t, d) = demo_copy();
+        row(&db(&d).await, K).await.body.len()
+    });
+    for pos in [0, 1, 20, 40, 60, 70, 90, len / 2, len - 65, len - 1] {
+        let err = tampered(async move |c| {
+            let mut r = row(c, K).await;
+            r.body[pos] ^= 0x01;
+            let mut am = r.into_active_model();
+            am.body = Set(am.body.take().unwrap());
+            am.reset(entries::Column::Body);
+            am.update(c).await.unwrap();
+        });
+        assert_names(&err, K);
+    }
+}
+
+#[test]
+fn every_column_of_the_entries_table_is_checked() {
+    type Change = fn(&mut entries::Model);
+    let changes: [(&str, Change); 6] = [
+        ("entry_hash", |r| r.entry_hash[3] ^= 0x80),
+        ("prev_hash", |r| r.prev_hash[0] ^= 0x01),
+        ("recorded_at", |r| r.recorded_at += 1),
+        ("kind", |r| r.kind += 1),
+        ("entry_id", |r| r.entry_id = uuid::Uuid::now_v7()),
+        ("body", |r| r.body.push(0)),
+    ];
+    for (col, change) in changes {
+        let err = tampered(async move |c| {
+            let mut r = row(c, K).await;
+            change(&mut r);
+            let mut am = r.clone().into_active_model();
+            for col in [
+                entries::Column::EntryHash,
+                entries::Column::PrevHash,
+                entries::Column::RecordedAt,
+                entries::Column::Kind,
+                entries::Column::EntryId,
+                entries::Column::Body,
+            ] {
+                am.reset(col);
+            }
+            am.update(c).await.unwrap();
+        });
+        assert_names(&err, K);
+        eprintln!("{col}: {err}");
+    }
+    // The sequence number and ledger id are the key: move the row away.
+    for sql in [
+        format!("UPDATE entries SET seq = 1000000 WHERE seq = {K}"),
+        format!(
+            "PRAGMA foreign_keys = OFF; UPDATE entries SET ledger_id = (SELECT ledger_id FROM entries WHERE seq = 0) || 'x' WHERE seq = {K}"
+        ),
+    ] {
+        let err = tampered(async move |c| {
+            c.execute_unprepared(&sql).await.unwrap();
+        });
+        assert_names(&err, K);
+    }
+}
+
+#[test]
+fn a_deleted_entry_in_the_middle_is_named() {
+    let err = tampered(async |c| {
+        c.execute_unprepared(&format!("DELETE FROM entries WHERE seq = {K}"))
+            .await
+            .unwrap();
+    });
+    assert_names(&err, K);
+}
+
+#[test]
+fn two_swapped_entries_are_caught_at_the_first() {
+    let err = tampered(async |c| {
+        for sql in [
+            format!("UPDATE entries SET seq = -1 WHERE seq = {K}"),
+            format!("UPDATE entries SET seq = {K} WHERE seq = {}", K + 1),
+            format!("UPDATE entries SET seq = {} WHERE seq = -1", K + 1),
+        ] {
+            c.execute_unprepared(&sql).await.unwrap();
+        }
+    });
+    assert_names(&err, K);
+}
+
+#[test]
+fn a_truncated_tail_is_caught() {
+    let (_t, d) = demo_copy();
+    let n = rt().block_on(async {
+        let c = db(&d).await;
+        let n = ledgers::Entity::find()
+            .one(&c)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_seq;
+        c.execute_unprepared(&format!("DELETE FROM entries WHERE seq = {}", n - 1))
+            .await
+            .unwrap();
+        n
+    });
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_names(&stderr(&o), n - 1);
+    assert!(stderr(&o).contains("truncated"), "{}", stderr(&o));
+}
+
+#[test]
+fn an_entry_signed_by_an_unknown_key_is_named() {
+    let (_t, d) = demo_copy();
+    let n = rt().block_on(async {
+        let c = db(&d).await;
+        let head = ledgers::Entity::find().one(&c).await.unwrap().unwrap();
+        let ledger = LedgerId::from_uuid(head.id);
+        let prev = EntryHash::from_bytes(head.last_hash.clone().try_into().unwrap());
+        let at = Timestamp::from_micros(head.last_timestamp + 1_000_000).unwrap();
+        let mut r = [0u8; 10];
+        getrandom::fill(&mut r).unwrap();
+        let id = EntryId::from_uuid(
+            uuid::Builder::from_unix_timestamp_millis((at.micros() / 1000) as u64, &r).into_uuid(),
+        );
+        let stranger = custody_store::keystore::generate().unwrap();
+        let e = Draft::new(
+            ledger,
+            id,
+            Correction {
+                corrects: Seq::new(1).unwrap(),
+                reason: "nothing happened".parse().unwrap(),
+            },
+        )
+        .signed(
+            Principal::User("mallory".parse().unwrap()),
+            Meaning::Authored,
+            &stranger,
+        )
+        .chain(Seq::new(head.next_seq as u64).unwrap(), prev, at);
+        let bytes = e.to_canonical_bytes();
+        let hash = e.hash();
+        entries::ActiveModel {
+            ledger_id: Set(head.id),
+            seq: Set(head.next_seq),
+            entry_id: Set(id.as_uuid()),
+            kind: Set(i32::from(e.kind().code())),
+            recorded_at: Set(at.micros()),
+            prev_hash: Set(prev.as_bytes().to_vec()),
+            entry_hash: Set(hash.as_bytes().to_vec()),
+            body: Set(bytes),
+        }
+        .insert(&c)
+        .await
+        .unwrap();
+        let n = head.next_seq;
+        let mut h = head.into_active_model();
+        h.next_seq = Set(n + 1);
+        h.last_hash = Set(hash.as_bytes().to_vec());
+        h.last_timestamp = Set(at.micros());
+        h.update(&c).await.unwrap();
+        n
+    });
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_names(&stderr(&o), n);
+    assert!(stderr(&o).contains("mallory"), "{}", stderr(&o));
+}
