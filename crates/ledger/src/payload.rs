@@ -368,7 +368,7 @@ fn enc_opt<T: Canonical>(w: &mut Writer, v: &Option<T>) {
 fn dec_opt<T: Canonical>(r: &mut Reader<'_>) -> Result<Option<T>, DecodeError> {
     r.option("option", T::decode)
 }
-fn enc_list<T: Canonical>(w: &mut Writer, v: &Vec<T>) {
+fn enc_list<T: Canonical>(w: &mut Writer, v: &[T]) {
     w.list(v, |w, x| x.encode(w))
 }
 fn dec_list<T: Canonical>(r: &mut Reader<'_>) -> Result<Vec<T>, DecodeError> {

@@ -32,8 +32,9 @@ pub enum Reason {
     FieldMismatch { field: &'static str },
     #[error("the genesis entry names registrant key {found}, not the trusted key {trusted}")]
     UntrustedRegistrant {
-        trusted: PublicKey,
-        found: PublicKey,
+        // Boxed: two keys would make every `Result<_, Failure>` several hundred bytes.
+        trusted: Box<PublicKey>,
+        found: Box<PublicKey>,
     },
     #[error("signature {index} ({signer}) does not verify")]
     BadSignature { index: usize, signer: String },
@@ -172,14 +173,16 @@ impl Verifier {
     fn push_checked(&mut self, entry: &Entry, hash: EntryHash) -> Result<(), Failure> {
         let seq = self.next;
         if let (Some(trusted), crate::payload::Payload::Genesis(g)) =
-            (&self.trusted, entry.payload())
-            && g.registrant_key != *trusted
+            (self.trusted, entry.payload())
+            && g.registrant_key != trusted
         {
+            // An earlier entry's bad signature outranks this entry's failure.
+            self.flush()?;
             return Err(Failure {
                 seq,
                 reason: Reason::UntrustedRegistrant {
-                    trusted: *trusted,
-                    found: g.registrant_key,
+                    trusted: Box::new(trusted),
+                    found: Box::new(g.registrant_key),
                 },
             });
         }

@@ -352,7 +352,7 @@ macro_rules! code_id {
                 let ok: fn(char, usize) -> bool = $ok;
                 let v = normalize(s.trim());
                 let n = v.chars().count();
-                if n < $min || n > $max {
+                if !($min..=$max).contains(&n) {
                     return Err(ParseError::new($what, s, concat!("must be ", $min, " to ", $max, " characters")));
                 }
                 if !v.chars().enumerate().all(|(i, c)| ok(c, i)) {

@@ -1,0 +1,1489 @@
+//! Bad input is refused with the right typed `Violation`, and a refused entry changes nothing
+//! that matters: the next good entry is accepted at the same place and the ledger verifies.
+//!
+//! Every refusal is checked twice: by `State::apply` on a copy of the state (what the store
+//! does), and by an auditor's `Verifier` fed the accepted prefix and then the bad entry, which
+//! must name that entry and the same violation.
+
+use custody_ledger::state::{author_roles, witnesses_needed};
+use custody_ledger::vectors::{
+    self, Builder, KETAMINE_10, KETAMINE_100, LOZENGE, SPRAVATO, seeded_key,
+};
+use custody_ledger::verify::{Verifier, verify_entries};
+use custody_ledger::*;
+
+const HOUR: i64 = 3_600_000_000;
+/// 2026-01-05T08:00:00Z
+const START: i64 = 1_767_600_000_000_000;
+
+fn ledger_id() -> LedgerId {
+    LedgerId::from_bytes([
+        0x01, 0x93, 0x5a, 0x2b, 0x00, 0x00, 0x70, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x02,
+    ])
+}
+fn other_ledger_id() -> LedgerId {
+    LedgerId::from_bytes([
+        0x01, 0x93, 0x5a, 0x2b, 0x00, 0x00, 0x70, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x03,
+    ])
+}
+fn pk(name: &str) -> PublicKey {
+    PublicKey::from(&seeded_key(name))
+}
+fn uid(name: &str) -> UserId {
+    name.parse().expect("valid user id")
+}
+fn user(name: &str) -> Principal {
+    Principal::User(uid(name))
+}
+fn c(s: &str) -> ContainerId {
+    s.parse().expect("valid container id")
+}
+fn loc(s: &str) -> LocationId {
+    s.parse().expect("valid location")
+}
+fn ndc(s: &str) -> Ndc {
+    s.parse().expect("valid NDC")
+}
+fn seq(n: u64) -> Seq {
+    Seq::new(n).expect("small")
+}
+fn patient() -> PatientRef {
+    PatientRef::commit(&[7u8; 32], "MRN-0001")
+}
+/// `ul` µL of a solution of `per_ml` µg/mL, with the exact µg.
+fn vol(ul: u64, per_ml: u64) -> Amount {
+    Amount::Volume {
+        ul: Microliters::new(ul),
+        ug: Micrograms::new(per_ml * ul / 1000),
+    }
+}
+/// `ul` µL of ketamine 10 mg/mL.
+fn k10(ul: u64) -> Amount {
+    vol(ul, 10_000)
+}
+
+/// Signs drafts as the users of the test clinic, with their enrolled keys.
+trait Sign: Sized {
+    fn by(self, name: &str) -> Self;
+    fn witnessed_by(self, name: &str) -> Self;
+}
+impl Sign for Draft {
+    fn by(self, name: &str) -> Self {
+        self.signed(user(name), Meaning::Authored, &seeded_key(name))
+    }
+    fn witnessed_by(self, name: &str) -> Self {
+        self.signed(user(name), Meaning::Witnessed, &seeded_key(name))
+    }
+}
+
+/// `assert!(matches!(..))` that shows the violation when it is the wrong one.
+macro_rules! assert_refused {
+    ($v:expr, $p:pat $(if $g:expr)?) => {{
+        let v = $v;
+        assert!(matches!(v.clone(), $p $(if $g)?), "wrong violation: {v:?} ({v})");
+        v
+    }};
+}
+
+/// A clinic ledger with the first 18 entries of the vectors: genesis; ada (admin), phil
+/// (pharmacist), nina and noah (nurses), audrey (auditor); SAFE-1 and CART-A; the four
+/// products; receipts 12–15 (C12-1..3 ketamine 10 mg/mL, C13-1..4 ketamine 100 mg/mL,
+/// C14-1..2 Spravato, C15-1..2 lozenge bottles) into SAFE-1; C12-1 moved to CART-A (16) and
+/// opened there (17), holding 20 mL.
+struct Clinic {
+    b: Builder,
+}
+
+impl Clinic {
+    fn new() -> Self {
+        let mut cl = Clinic {
+            b: Builder::new(ledger_id(), START),
+        };
+        let reg = Principal::Registrant;
+        let d = cl
+            .draft(Genesis {
+                registrant: vectors::registrant_party(),
+                registrant_key: pk("registrant"),
+            })
+            .signed(reg.clone(), Meaning::Registrant, &seeded_key("registrant"));
+        cl.accept(d);
+        let d = cl
+            .enroll("ada", "Ada Lovelace", Role::Admin)
+            .signed(reg, Meaning::Registrant, &seeded_key("registrant"))
+            .signed(user("ada"), Meaning::KeyPossession, &seeded_key("ada"));
+        cl.accept(d);
+        for (name, printed, role) in [
+            ("phil", "Phil Hart, PharmD", Role::Pharmacist),
+            ("nina", "Nina Ortiz, RN", Role::Nurse),
+            ("noah", "Noah Kim, RN", Role::Nurse),
+            ("audrey", "Audrey Stone", Role::Auditor),
+        ] {
+            let d = cl.enroll(name, printed, role).by("ada").signed(
+                user(name),
+                Meaning::KeyPossession,
+                &seeded_key(name),
+            );
+            cl.accept(d);
+        }
+        for (code, name, kind) in [
+            ("SAFE-1", "Pharmacy safe", LocationKind::Safe),
+            ("CART-A", "Infusion suite cart A", LocationKind::Cart),
+        ] {
+            let d = cl
+                .draft(LocationDefined {
+                    location: loc(code),
+                    name: name.parse().expect("valid"),
+                    kind,
+                })
+                .by("ada");
+            cl.accept(d);
+        }
+        for p in [
+            vectors::ketamine_10(),
+            vectors::ketamine_100(),
+            vectors::spravato(),
+            vectors::lozenge(),
+        ] {
+            let d = cl.draft(p).by("ada");
+            cl.accept(d);
+        }
+        for (product, lot, n) in [
+            (KETAMINE_10, "KT2301A", 3),
+            (KETAMINE_100, "KH2302B", 4),
+            (SPRAVATO, "SP2303C", 2),
+            (LOZENGE, "LZ2304D", 2),
+        ] {
+            let d = cl.receipt(product, lot, n, "SAFE-1").by("phil");
+            cl.accept(d);
+        }
+        let d = cl
+            .draft(Transfer {
+                containers: vec![c("C12-1")],
+                to: TransferTo::Location {
+                    location: loc("CART-A"),
+                },
+            })
+            .by("phil");
+        cl.accept(d);
+        let d = cl.open("C12-1").by("nina");
+        cl.accept(d);
+        assert_eq!(cl.b.entries.len(), 18);
+        cl
+    }
+
+    fn draft(&self, p: impl Into<Payload>) -> Draft {
+        self.b.draft(p)
+    }
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.b.now).expect("in range")
+    }
+    fn today(&self) -> Day {
+        self.b.today()
+    }
+    fn len(&self) -> u64 {
+        self.b.entries.len() as u64
+    }
+    fn head_hash(&self) -> EntryHash {
+        self.b.entries.last().map_or(EntryHash::ZERO, |e| e.hash())
+    }
+    fn state(&self) -> &State {
+        &self.b.state
+    }
+
+    /// The draft placed where the next entry goes.
+    fn chain(&self, d: Draft) -> Entry {
+        d.chain(seq(self.len()), self.head_hash(), self.now())
+    }
+
+    /// Appends a good entry (the builder applies the rules to its state).
+    fn accept(&mut self, d: Draft) -> Entry {
+        match self.b.push(d, HOUR) {
+            Ok(e) => e.clone(),
+            Err(v) => panic!("a good entry was refused: {v:?} ({v})"),
+        }
+    }
+
+    /// Places `d` next and returns why it is refused.
+    fn refuse(&self, d: Draft) -> Violation {
+        let e = self.chain(d);
+        self.refuse_entry(&e)
+    }
+
+    /// Returns why `e`, offered after the accepted entries, is refused — by the rules on a copy
+    /// of the state, and by a verifier at that same entry for the same reason.
+    fn refuse_entry(&self, e: &Entry) -> Violation {
+        let mut scratch = self.b.state.clone();
+        let v = match scratch.apply(e) {
+            Ok(_) => panic!(
+                "entry {} ({}) was accepted; it must be refused",
+                e.seq,
+                e.kind()
+            ),
+            Err(v) => v,
+        };
+        let mut verifier = Verifier::new(Some(pk("registrant")));
+        for good in &self.b.entries {
+            verifier.push(good).expect("the accepted prefix verifies");
+        }
+        let f = verifier.push(e).expect_err("the verifier refuses it too");
+        assert_eq!(f.seq, self.len(), "the verifier names the refused entry");
+        assert_eq!(f.reason, Reason::Rule(v.clone()), "for the same reason");
+        v
+    }
+
+    /// The whole ledger verifies against the registrant key.
+    fn verify(&self) {
+        let s = verify_entries(&self.b.entries, Some(pk("registrant")))
+            .unwrap_or_else(|f| panic!("the ledger must verify: {f}"));
+        assert_eq!(s.entries, self.len());
+        assert_eq!(s.head, self.head_hash());
+    }
+
+    // Drafts, unsigned.
+
+    fn enroll(&self, name: &str, printed: &str, role: Role) -> Draft {
+        self.draft(UserEnrolled {
+            user: uid(name),
+            printed_name: printed.parse().expect("valid"),
+            role,
+            public_key: pk(name),
+        })
+    }
+    fn receipt(&self, product: &str, lot: &str, containers: u32, location: &str) -> Draft {
+        self.draft(Receipt {
+            supplier: vectors::supplier_party(),
+            invoice: text!("INV-2026-0042"),
+            received_on: self.today(),
+            product: ndc(product),
+            lot: lot.parse().expect("valid"),
+            expiry: "2027-06-30".parse().expect("valid"),
+            containers,
+            location: loc(location),
+        })
+    }
+    fn open(&self, container: &str) -> Draft {
+        self.draft(ContainerOpened {
+            container: c(container),
+            beyond_use: self.today().plus_days(28).expect("in range"),
+        })
+    }
+    /// A dose given (and authored) by `by`.
+    fn dose(&self, container: &str, amount: Amount, by: &str) -> Draft {
+        self.draft(Administered {
+            container: c(container),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount,
+            route: Route::Iv,
+            given_at: self.now(),
+            given_by: uid(by),
+        })
+        .by(by)
+    }
+    fn waste(&self, container: &str, amount: Amount) -> Draft {
+        self.draft(Waste {
+            container: c(container),
+            amount,
+            reason: text!("remainder of single-patient vial"),
+        })
+    }
+    fn count(&self, location: &str, product: &str, expected: Tally, counted: Tally) -> Draft {
+        self.draft(Count {
+            location: loc(location),
+            product: ndc(product),
+            blind: false,
+            expected,
+            counted,
+        })
+    }
+    fn adjust(
+        &self,
+        container: &str,
+        resolves: Option<Seq>,
+        reason: AdjustmentReason,
+        direction: Direction,
+        amount: Amount,
+    ) -> Draft {
+        self.draft(Adjustment {
+            container: c(container),
+            resolves,
+            reason,
+            direction,
+            amount,
+            note: text!("adjusted"),
+        })
+    }
+    fn destroy(&self, items: Vec<ContainerAmount>) -> Draft {
+        self.draft(Destruction {
+            method: DestructionMethod::OnSite {
+                method: text!("chemical digestion kit"),
+                place: text!("pharmacy"),
+            },
+            date: self.today(),
+            items,
+        })
+    }
+}
+
+fn tally(sealed: u32, open: u64) -> Tally {
+    Tally { sealed, open }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing at the edge.
+
+#[test]
+fn malformed_ndc_strings_are_parse_errors() {
+    for good in [
+        "42023-0113-10",
+        "0409-2051-05",
+        "42023-115-10",
+        "42023011310",
+    ] {
+        assert!(good.parse::<Ndc>().is_ok(), "{good}");
+    }
+    for bad in [
+        "",
+        "42023-0113-1X",
+        "4202-30113-10",
+        "42023-0113",
+        "4202301131",
+        "420230113100",
+        "42023--0113-10",
+        "42023-0113-100",
+        "NDC 42023-0113-10",
+    ] {
+        let e = bad.parse::<Ndc>().expect_err(bad);
+        assert_eq!(e.what, "NDC", "{bad}");
+    }
+}
+
+#[test]
+fn malformed_dea_numbers_are_parse_errors() {
+    // AP5836727: 5+3+7 + 2·(8+6+2) = 47, check digit 7.
+    assert_eq!(
+        "ap5836727".parse::<DeaNumber>().expect("valid").as_str(),
+        "AP5836727"
+    );
+    for bad in [
+        "",
+        "AP5836728",  // wrong check digit
+        "AP583672",   // too short
+        "AP58367270", // too long
+        "1P5836727",  // starts with a digit
+        "A-5836727",  // second character not a letter or 9
+        "AP58367X7",  // a letter among the digits
+        "AP 5836727", // a space
+        "ÄP5836727",  // not ASCII
+    ] {
+        let e = bad.parse::<DeaNumber>().expect_err(bad);
+        assert_eq!(e.what, "DEA number", "{bad}");
+    }
+}
+
+#[test]
+fn malformed_ndc_and_dea_numbers_are_refused_in_json_and_in_stored_bytes() {
+    // JSON, as a client would send it: the good payload round-trips; one bad field refuses it.
+    let good = serde_json::to_value(Payload::from(vectors::ketamine_10())).expect("json");
+    assert_eq!(
+        serde_json::from_value::<Payload>(good.clone()).expect("round trip"),
+        Payload::from(vectors::ketamine_10())
+    );
+    let mut bad = good;
+    bad["ndc"] = "42023-0113-1X".into();
+    assert!(serde_json::from_value::<Payload>(bad).is_err());
+
+    let dose = Payload::from(Administered {
+        container: c("C12-1"),
+        patient: patient(),
+        prescriber: vectors::prescriber(),
+        amount: k10(1_000),
+        route: Route::Iv,
+        given_at: Timestamp::from_micros(START).expect("in range"),
+        given_by: uid("nina"),
+    });
+    let good = serde_json::to_value(&dose).expect("json");
+    assert_eq!(
+        serde_json::from_value::<Payload>(good.clone()).expect("round trip"),
+        dose
+    );
+    let mut bad = good;
+    bad["prescriber"]["dea"] = "AP5836728".into();
+    assert!(serde_json::from_value::<Payload>(bad).is_err());
+
+    // Stored bytes: a bad NDC or DEA number inside an entry is undecodable, and the verifier
+    // names that entry.
+    let cl = Clinic::new();
+    let entries = &cl.b.entries;
+    let cases: [(usize, &[u8], &str); 2] = [
+        (0, b"BR1234563", "DEA number"), // the registrant's DEA number in genesis
+        (8, b"42023011310", "NDC"),      // ketamine 10 mg/mL's definition
+    ];
+    for (i, needle, what) in cases {
+        let mut bytes = entries[i].to_canonical_bytes();
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("the value is in the entry's bytes");
+        bytes[at + needle.len() - 1] = b'X';
+        match Entry::from_canonical_bytes(&bytes) {
+            Err(DecodeError::BadValue { what: w, .. }) => assert_eq!(w, what),
+            other => panic!("expected a bad {what}, got {other:?}"),
+        }
+        let mut v = Verifier::new(Some(pk("registrant")));
+        for e in &entries[..i] {
+            v.push_bytes(&e.to_canonical_bytes(), Some(&e.hash()))
+                .expect("earlier entries verify");
+        }
+        let f = v.push_bytes(&bytes, None).expect_err("refused");
+        assert_eq!(f.seq, i as u64);
+        assert!(
+            matches!(f.reason, Reason::Undecodable(DecodeError::BadValue { .. })),
+            "{f}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantities.
+
+#[test]
+fn zero_quantities_are_refused() {
+    let mut cl = Clinic::new();
+
+    // A dose of nothing.
+    let v = cl.refuse(cl.dose("C12-1", k10(0), "nina"));
+    assert_refused!(v, Violation::ZeroQuantity(_));
+    // A waste of nothing.
+    let d = cl.waste("C12-1", k10(0)).by("nina").witnessed_by("noah");
+    assert_refused!(cl.refuse(d), Violation::ZeroQuantity(_));
+    // A receipt of no containers.
+    let d = cl.receipt(KETAMINE_10, "KT2309Z", 0, "SAFE-1").by("phil");
+    assert_refused!(cl.refuse(d), Violation::ZeroQuantity(_));
+    // Products that hold nothing.
+    let zero_products = [
+        Strength::Solution {
+            per_ml: Micrograms::ZERO,
+            volume: Microliters::new(10_000),
+        },
+        Strength::Solution {
+            per_ml: Micrograms::new(50_000),
+            volume: Microliters::ZERO,
+        },
+        Strength::Units {
+            per_unit: Micrograms::ZERO,
+            units: Units::new(30),
+        },
+        Strength::Units {
+            per_unit: Micrograms::new(100_000),
+            units: Units::new(0),
+        },
+    ];
+    for strength in zero_products {
+        let d = cl
+            .draft(ProductDefined {
+                ndc: ndc("11111-2222-33"),
+                name: text!("Ketamine HCl 50 mg/mL"),
+                form: FinishedForm::InjectionSolution,
+                schedule: Schedule::IIIN,
+                strength,
+            })
+            .by("ada");
+        assert_refused!(cl.refuse(d), Violation::ZeroQuantity(_));
+    }
+
+    // Nothing changed: the vial still holds 20 mL and a real dose is taken from it.
+    assert_eq!(cl.state().containers[&c("C12-1")].remaining, 20_000);
+    cl.accept(cl.dose("C12-1", k10(2_500), "nina"));
+    assert_eq!(cl.state().containers[&c("C12-1")].remaining, 17_500);
+    cl.verify();
+}
+
+#[test]
+fn unknown_products_locations_and_containers_are_refused() {
+    let mut cl = Clinic::new();
+    let d = cl.receipt("99999-9999-99", "XX1", 2, "SAFE-1").by("phil");
+    assert_refused!(cl.refuse(d), Violation::UnknownProduct(p) if p == ndc("99999-9999-99"));
+    let d = cl.receipt(KETAMINE_10, "KT2309Z", 2, "VAULT-9").by("phil");
+    assert_refused!(cl.refuse(d), Violation::UnknownLocation(l) if l == "VAULT-9");
+    let d = cl
+        .draft(Transfer {
+            containers: vec![c("C12-2")],
+            to: TransferTo::Location {
+                location: loc("VAULT-9"),
+            },
+        })
+        .by("phil");
+    assert_refused!(cl.refuse(d), Violation::UnknownLocation(l) if l == "VAULT-9");
+    let d = cl
+        .count("SAFE-1", "99999-9999-99", tally(0, 0), tally(0, 0))
+        .by("nina");
+    assert_refused!(cl.refuse(d), Violation::UnknownProduct(_));
+    let d = cl
+        .count("VAULT-9", KETAMINE_10, tally(0, 0), tally(0, 0))
+        .by("nina");
+    assert_refused!(cl.refuse(d), Violation::UnknownLocation(_));
+
+    // Receipt 12 brought three vials: there is no C12-4, and no receipt 99.
+    assert_refused!(
+        cl.refuse(cl.open("C12-4").by("nina")),
+        Violation::UnknownContainer(x) if x == c("C12-4")
+    );
+    assert_refused!(
+        cl.refuse(cl.dose("C99-1", k10(1_000), "nina")),
+        Violation::UnknownContainer(x) if x == c("C99-1")
+    );
+    let d = cl.waste("C7-1", k10(1_000)).by("nina").witnessed_by("noah");
+    assert_refused!(cl.refuse(d), Violation::UnknownContainer(x) if x == c("C7-1"));
+
+    // The same receipt with a known product and place is fine, and its vials exist.
+    let e = cl.accept(cl.receipt(KETAMINE_10, "KT2309Z", 2, "CART-A").by("phil"));
+    let new = ContainerId::new(e.seq, 2).expect("valid");
+    assert_eq!(cl.state().containers[&new].status, ContainerStatus::Sealed);
+    cl.verify();
+}
+
+#[test]
+fn a_dose_larger_than_what_remains_is_refused_and_exactly_what_remains_is_accepted() {
+    let mut cl = Clinic::new();
+    // 20 mL in the vial: 20.001 mL is too much.
+    let v = assert_refused!(
+        cl.refuse(cl.dose("C12-1", k10(20_001), "nina")),
+        Violation::InsufficientStock { container, .. } if container == c("C12-1")
+    );
+    assert!(v.is_conflict());
+    cl.accept(cl.dose("C12-1", k10(12_500), "nina"));
+    assert_refused!(
+        cl.refuse(cl.dose("C12-1", k10(7_501), "noah")),
+        Violation::InsufficientStock { container, .. } if container == c("C12-1")
+    );
+    // What is left, exactly, is given; the vial is then empty.
+    cl.accept(cl.dose("C12-1", k10(7_500), "noah"));
+    assert!(!cl.state().containers.contains_key(&c("C12-1")));
+    assert_eq!(
+        cl.state().finished.get(&c("C12-1")),
+        Some(&ContainerStatus::Empty)
+    );
+    cl.verify();
+}
+
+#[test]
+fn draws_from_an_emptied_container_are_refused() {
+    let mut cl = Clinic::new();
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("noah");
+    cl.accept(d);
+    assert_refused!(
+        cl.refuse(cl.dose("C12-1", k10(1), "nina")),
+        Violation::ContainerEmpty(x) if x == c("C12-1")
+    );
+    let d = cl.waste("C12-1", k10(1)).by("nina").witnessed_by("noah");
+    assert_refused!(cl.refuse(d), Violation::ContainerEmpty(_));
+    assert_refused!(
+        cl.refuse(cl.open("C12-1").by("nina")),
+        Violation::ContainerEmpty(_)
+    );
+    let d = cl.destroy(vec![ContainerAmount {
+        container: c("C12-1"),
+        amount: k10(1),
+    }]);
+    let d = d.by("phil").witnessed_by("nina").witnessed_by("noah");
+    assert_refused!(cl.refuse(d), Violation::ContainerEmpty(_));
+    // Its sibling is still there to open.
+    cl.accept(cl.open("C12-2").by("nina"));
+    cl.verify();
+}
+
+#[test]
+fn amounts_must_agree_with_the_concentration() {
+    let mut cl = Clinic::new();
+    // 1 mL of 10 mg/mL is 10 mg, not 9.999 mg nor 100 mg.
+    for ug in [9_999, 10_001, 100_000, 0] {
+        let amount = Amount::Volume {
+            ul: Microliters::new(1_000),
+            ug: Micrograms::new(ug),
+        };
+        assert_refused!(
+            cl.refuse(cl.dose("C12-1", amount, "nina")),
+            Violation::AmountMismatch(_)
+        );
+    }
+    // A solution is measured by volume, not in units.
+    let units = Amount::Units {
+        units: Units::new(1),
+        ug: Micrograms::new(10_000),
+    };
+    assert_refused!(
+        cl.refuse(cl.dose("C12-1", units, "nina")),
+        Violation::AmountMismatch(_)
+    );
+    // A device is measured in units, not by volume.
+    cl.accept(cl.open("C14-1").by("noah"));
+    let d = cl
+        .draft(Administered {
+            container: c("C14-1"),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: vol(1_000, 28_000),
+            route: Route::Intranasal,
+            given_at: cl.now(),
+            given_by: uid("noah"),
+        })
+        .by("noah");
+    assert_refused!(cl.refuse(d), Violation::AmountMismatch(_));
+    // A waste that misstates the drug is refused the same way.
+    let wrong = Amount::Volume {
+        ul: Microliters::new(20_000),
+        ug: Micrograms::new(200_001),
+    };
+    let d = cl.waste("C12-1", wrong).by("nina").witnessed_by("noah");
+    assert_refused!(cl.refuse(d), Violation::AmountMismatch(_));
+
+    cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    assert_eq!(cl.state().containers[&c("C12-1")].remaining, 19_000);
+    cl.verify();
+}
+
+#[test]
+fn draws_from_a_sealed_container_are_refused() {
+    let mut cl = Clinic::new();
+    let sealed = |v: &Violation| {
+        matches!(v, Violation::ContainerState { container, status, .. }
+            if *container == c("C12-2") && status == "sealed")
+    };
+    let v = cl.refuse(cl.dose("C12-2", k10(1_000), "nina"));
+    assert!(sealed(&v), "{v:?}");
+    let d = cl
+        .waste("C12-2", k10(1_000))
+        .by("nina")
+        .witnessed_by("noah");
+    let v = cl.refuse(d);
+    assert!(sealed(&v), "{v:?}");
+    let d = cl
+        .draft(Dispensed {
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            sealed: vec![],
+            from_open: vec![ContainerAmount {
+                container: c("C12-2"),
+                amount: k10(1_000),
+            }],
+        })
+        .by("phil");
+    let v = cl.refuse(d);
+    assert!(sealed(&v), "{v:?}");
+    // Part of a sealed vial cannot be destroyed either: it leaves whole or is opened first.
+    let d = cl
+        .destroy(vec![ContainerAmount {
+            container: c("C12-2"),
+            amount: k10(1_000),
+        }])
+        .by("phil")
+        .witnessed_by("nina")
+        .witnessed_by("noah");
+    let v = cl.refuse(d);
+    assert!(sealed(&v), "{v:?}");
+    // An open vial cannot be opened again.
+    assert_refused!(
+        cl.refuse(cl.open("C12-1").by("nina")),
+        Violation::ContainerState { container, .. } if container == c("C12-1")
+    );
+
+    cl.accept(cl.open("C12-2").by("nina"));
+    cl.accept(cl.dose("C12-2", k10(1_000), "nina"));
+    cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signers, witnesses, roles.
+
+#[test]
+fn waste_needs_a_witness_who_is_not_the_author() {
+    let mut cl = Clinic::new();
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("nina");
+    let v = assert_refused!(cl.refuse(d), Violation::WitnessIsAuthor(u) if u == uid("nina"));
+    assert!(v.is_conflict());
+    let d = cl.waste("C12-1", k10(20_000)).by("nina");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    // Two witnesses where one is needed.
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("noah")
+        .witnessed_by("phil");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    // The witness's signature must come after the author's, meaning "witnessed".
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .witnessed_by("noah")
+        .by("nina");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    // An auditor may not witness.
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("audrey");
+    assert_refused!(
+        cl.refuse(d),
+        Violation::RoleNotAllowed { user, role: Role::Auditor, kind: Kind::Waste, action: "witness" }
+            if user == uid("audrey")
+    );
+
+    cl.accept(
+        cl.waste("C12-1", k10(20_000))
+            .by("nina")
+            .witnessed_by("noah"),
+    );
+    cl.verify();
+}
+
+#[test]
+fn destruction_needs_two_different_witnesses() {
+    let mut cl = Clinic::new();
+    let whole = || {
+        vec![ContainerAmount {
+            container: c("C13-1"),
+            amount: vol(5_000, 100_000),
+        }]
+    };
+    let d = cl
+        .destroy(whole())
+        .by("phil")
+        .witnessed_by("nina")
+        .witnessed_by("nina");
+    let v = assert_refused!(cl.refuse(d), Violation::DuplicateWitness(u) if u == uid("nina"));
+    assert!(v.is_conflict());
+    let d = cl.destroy(whole()).by("phil").witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    let d = cl
+        .destroy(whole())
+        .by("phil")
+        .witnessed_by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::WitnessIsAuthor(_));
+
+    cl.accept(
+        cl.destroy(whole())
+            .by("phil")
+            .witnessed_by("nina")
+            .witnessed_by("noah"),
+    );
+    assert_eq!(
+        cl.state().finished.get(&c("C13-1")),
+        Some(&ContainerStatus::Empty)
+    );
+    cl.verify();
+}
+
+#[test]
+fn unknown_inactive_and_wrong_key_signers_are_refused() {
+    let mut cl = Clinic::new();
+
+    // Someone never enrolled, as author or as witness.
+    assert_refused!(
+        cl.refuse(cl.open("C12-2").by("zed")),
+        Violation::UnknownSigner(p) if p == user("zed")
+    );
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("zed");
+    assert_refused!(cl.refuse(d), Violation::UnknownSigner(p) if p == user("zed"));
+
+    // Nina signing with Noah's key.
+    let d = cl
+        .open("C12-2")
+        .signed(user("nina"), Meaning::Authored, &seeded_key("noah"));
+    assert_refused!(
+        cl.refuse(d),
+        Violation::WrongKey { signer, key_id } if signer == user("nina") && key_id == pk("noah").key_id()
+    );
+
+    // After Noah rotates his key, his old key is no longer his.
+    let d = cl
+        .draft(KeyRotated {
+            subject: user("noah"),
+            new_key: pk("noah-2"),
+            reason: text!("new device"),
+        })
+        .by("noah")
+        .signed(user("noah"), Meaning::KeyPossession, &seeded_key("noah-2"));
+    cl.accept(d);
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("noah");
+    assert_refused!(
+        cl.refuse(d),
+        Violation::WrongKey { signer, key_id } if signer == user("noah") && key_id == pk("noah").key_id()
+    );
+    assert_refused!(
+        cl.refuse(cl.open("C12-2").by("noah")),
+        Violation::WrongKey { .. }
+    );
+    let d = cl
+        .open("C12-2")
+        .signed(user("noah"), Meaning::Authored, &seeded_key("noah-2"));
+    cl.accept(d);
+
+    // The registrant's key is not an admin's signature.
+    let d = cl
+        .draft(RoleChanged {
+            user: uid("nina"),
+            role: Role::Pharmacist,
+            reason: text!("licensed"),
+        })
+        .signed(
+            Principal::Registrant,
+            Meaning::Authored,
+            &seeded_key("registrant"),
+        );
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+
+    // Once Nina is deactivated she can neither author nor witness.
+    let d = cl
+        .draft(UserDeactivated {
+            user: uid("nina"),
+            reason: text!("left the clinic"),
+        })
+        .by("ada");
+    cl.accept(d);
+    assert_refused!(
+        cl.refuse(cl.open("C12-3").by("nina")),
+        Violation::InactiveSigner(u) if u == uid("nina")
+    );
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::InactiveSigner(u) if u == uid("nina"));
+    // Nor be named as the one who gave a dose.
+    let d = cl
+        .draft(Administered {
+            container: c("C12-1"),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: k10(1_000),
+            route: Route::Iv,
+            given_at: cl.now(),
+            given_by: uid("nina"),
+        })
+        .by("phil");
+    assert_refused!(cl.refuse(d), Violation::UserInactive(u) if u == uid("nina"));
+
+    let d = cl.waste("C12-1", k10(20_000)).by("phil").signed(
+        user("noah"),
+        Meaning::Witnessed,
+        &seeded_key("noah-2"),
+    );
+    cl.accept(d);
+    cl.verify();
+}
+
+#[test]
+fn roles_limit_what_each_user_may_author() {
+    let mut cl = Clinic::new();
+
+    // A nurse may not receive stock.
+    let d = cl.receipt(KETAMINE_10, "KT2309Z", 1, "SAFE-1").by("nina");
+    assert_refused!(
+        cl.refuse(d),
+        Violation::RoleNotAllowed { user, role: Role::Nurse, kind: Kind::Receipt, action: "author" }
+            if user == uid("nina")
+    );
+    // An admin is not a pharmacist, and a pharmacist not an admin.
+    let d = cl.receipt(KETAMINE_10, "KT2309Z", 1, "SAFE-1").by("ada");
+    assert_refused!(
+        cl.refuse(d),
+        Violation::RoleNotAllowed {
+            role: Role::Admin,
+            kind: Kind::Receipt,
+            ..
+        }
+    );
+    let d = cl
+        .draft(LocationDefined {
+            location: loc("CAB-2"),
+            name: text!("Cabinet 2"),
+            kind: LocationKind::Cabinet,
+        })
+        .by("phil");
+    assert_refused!(
+        cl.refuse(d),
+        Violation::RoleNotAllowed {
+            role: Role::Pharmacist,
+            kind: Kind::LocationDefined,
+            ..
+        }
+    );
+
+    // An auditor may author nothing (but rotating their own key).
+    let one = |container: &str, amount: Amount| {
+        vec![ContainerAmount {
+            container: c(container),
+            amount,
+        }]
+    };
+    let payloads: Vec<Payload> = vec![
+        UserEnrolled {
+            user: uid("olga"),
+            printed_name: text!("Olga Berg, RN"),
+            role: Role::Nurse,
+            public_key: pk("olga"),
+        }
+        .into(),
+        RoleChanged {
+            user: uid("nina"),
+            role: Role::Pharmacist,
+            reason: text!("licensed"),
+        }
+        .into(),
+        UserDeactivated {
+            user: uid("noah"),
+            reason: text!("left"),
+        }
+        .into(),
+        ProductDefined {
+            ndc: ndc("11111-2222-33"),
+            name: text!("Ketamine HCl 50 mg/mL, 10 mL vial"),
+            form: FinishedForm::InjectionSolution,
+            schedule: Schedule::IIIN,
+            strength: Strength::Solution {
+                per_ml: Micrograms::new(50_000),
+                volume: Microliters::new(10_000),
+            },
+        }
+        .into(),
+        LocationDefined {
+            location: loc("CAB-2"),
+            name: text!("Cabinet 2"),
+            kind: LocationKind::Cabinet,
+        }
+        .into(),
+        cl.receipt(KETAMINE_10, "KT2309Z", 1, "SAFE-1").body.payload,
+        cl.open("C12-2").body.payload,
+        Administered {
+            container: c("C12-1"),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: k10(1_000),
+            route: Route::Iv,
+            given_at: cl.now(),
+            given_by: uid("nina"),
+        }
+        .into(),
+        Dispensed {
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            sealed: vec![c("C15-1")],
+            from_open: vec![],
+        }
+        .into(),
+        cl.waste("C12-1", k10(20_000)).body.payload,
+        Transfer {
+            containers: vec![c("C12-2")],
+            to: TransferTo::Location {
+                location: loc("CART-A"),
+            },
+        }
+        .into(),
+        cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(2, 0))
+            .body
+            .payload,
+        cl.adjust(
+            "C12-1",
+            None,
+            AdjustmentReason::Overfill,
+            Direction::Increase,
+            k10(300),
+        )
+        .body
+        .payload,
+        LossTheft {
+            loss_type: LossType::EmployeePilferage,
+            discovered_on: cl.today(),
+            police_report: None,
+            items: one("C13-1", vol(5_000, 100_000)),
+            description: text!("vial missing"),
+        }
+        .into(),
+        cl.destroy(one("C13-2", vol(5_000, 100_000))).body.payload,
+        Correction {
+            corrects: seq(17),
+            reason: text!("wrong beyond-use date"),
+        }
+        .into(),
+    ];
+    let mut covered = Vec::new();
+    for p in payloads {
+        let kind = p.kind();
+        let mut d = cl.draft(p).by("audrey");
+        if kind == Kind::UserEnrolled {
+            d = d.signed(user("olga"), Meaning::KeyPossession, &seeded_key("olga"));
+        }
+        for w in ["nina", "noah"].iter().take(witnesses_needed(kind)) {
+            d = d.witnessed_by(w);
+        }
+        let v = cl.refuse(d);
+        assert!(
+            matches!(&v, Violation::RoleNotAllowed { user, role: Role::Auditor, kind: k, action: "author" }
+                if *user == uid("audrey") && *k == kind),
+            "{kind}: {v:?}"
+        );
+        covered.push(kind);
+    }
+    for k in Kind::ALL {
+        if *k != Kind::Genesis && !author_roles(*k).contains(&Role::Auditor) {
+            assert!(covered.contains(k), "no auditor-authored {k} was tried");
+        }
+    }
+    // Not even another person's key rotation.
+    let d = cl
+        .draft(KeyRotated {
+            subject: user("nina"),
+            new_key: pk("nina-2"),
+            reason: text!("new device"),
+        })
+        .by("audrey")
+        .signed(user("nina"), Meaning::KeyPossession, &seeded_key("nina-2"));
+    assert_refused!(
+        cl.refuse(d),
+        Violation::RoleNotAllowed { user, role: Role::Auditor, kind: Kind::KeyRotated, .. }
+            if user == uid("audrey")
+    );
+    // Their own, yes.
+    let d = cl
+        .draft(KeyRotated {
+            subject: user("audrey"),
+            new_key: pk("audrey-2"),
+            reason: text!("new device"),
+        })
+        .by("audrey")
+        .signed(
+            user("audrey"),
+            Meaning::KeyPossession,
+            &seeded_key("audrey-2"),
+        );
+    cl.accept(d);
+
+    // Once Nina is a pharmacist, she may receive stock.
+    let d = cl
+        .draft(RoleChanged {
+            user: uid("nina"),
+            role: Role::Pharmacist,
+            reason: text!("licensed as pharmacist"),
+        })
+        .by("ada");
+    cl.accept(d);
+    cl.accept(cl.receipt(KETAMINE_10, "KT2309Z", 1, "SAFE-1").by("nina"));
+    cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counts and adjustments.
+
+#[test]
+fn a_count_must_state_what_the_ledger_holds() {
+    let mut cl = Clinic::new();
+    // SAFE-1 holds C12-2 and C12-3 sealed; CART-A holds C12-1 open with 20 mL.
+    for (location, expected) in [
+        ("SAFE-1", tally(3, 0)),
+        ("SAFE-1", tally(1, 0)),
+        ("SAFE-1", tally(2, 1)),
+        ("CART-A", tally(0, 19_999)),
+        ("CART-A", tally(1, 0)),
+    ] {
+        let d = cl
+            .count(location, KETAMINE_10, expected, expected)
+            .by("nina");
+        let v = assert_refused!(
+            cl.refuse(d),
+            Violation::CountMismatch { product, location: l, .. }
+                if product == ndc(KETAMINE_10) && l == location
+        );
+        assert!(v.is_conflict());
+    }
+    cl.accept(
+        cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(2, 0))
+            .by("nina"),
+    );
+    cl.accept(
+        cl.count("CART-A", KETAMINE_10, tally(0, 20_000), tally(0, 20_000))
+            .by("nina"),
+    );
+    assert!(cl.state().discrepancies.is_empty());
+    cl.verify();
+}
+
+#[test]
+fn adjustments_resolve_only_real_discrepancies() {
+    let mut cl = Clinic::new();
+    let resolve = |cl: &Clinic, n: u64| {
+        cl.adjust(
+            "C12-3",
+            Some(seq(n)),
+            AdjustmentReason::CountDiscrepancy,
+            Direction::Decrease,
+            k10(20_000),
+        )
+        .by("phil")
+        .witnessed_by("noah")
+    };
+    // Entry 17 is an opening, not a count; 999 does not exist yet.
+    assert_refused!(
+        cl.refuse(resolve(&cl, 17)),
+        Violation::UnknownDiscrepancy(s) if s == seq(17)
+    );
+    assert_refused!(
+        cl.refuse(resolve(&cl, 999)),
+        Violation::UnknownDiscrepancy(s) if s == seq(999)
+    );
+    // A count that found what the ledger holds has nothing to resolve.
+    let clean = cl
+        .accept(
+            cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(2, 0))
+                .by("noah"),
+        )
+        .seq;
+    assert_refused!(
+        cl.refuse(resolve(&cl, clean.get())),
+        Violation::UnknownDiscrepancy(s) if s == clean
+    );
+    // A count-discrepancy adjustment must name a count.
+    let d = cl
+        .adjust(
+            "C12-3",
+            None,
+            AdjustmentReason::CountDiscrepancy,
+            Direction::Decrease,
+            k10(20_000),
+        )
+        .by("phil")
+        .witnessed_by("noah");
+    assert_refused!(cl.refuse(d), Violation::Rule(_));
+    // One vial missing: that count is resolved.
+    let short = cl
+        .accept(
+            cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(1, 0))
+                .by("noah"),
+        )
+        .seq;
+    assert!(cl.state().discrepancies.contains_key(&short));
+    cl.accept(resolve(&cl, short.get()));
+    assert_eq!(
+        cl.state().tally(&loc("SAFE-1"), &ndc(KETAMINE_10)),
+        tally(1, 0)
+    );
+    cl.verify();
+}
+
+#[test]
+fn overfill_only_adds_and_only_overfill_or_a_count_adds() {
+    let mut cl = Clinic::new();
+    let d = cl
+        .adjust(
+            "C12-1",
+            None,
+            AdjustmentReason::Overfill,
+            Direction::Decrease,
+            k10(300),
+        )
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::Rule(_));
+    for reason in [
+        AdjustmentReason::Breakage,
+        AdjustmentReason::Spill,
+        AdjustmentReason::Other,
+    ] {
+        let d = cl
+            .adjust("C12-1", None, reason, Direction::Increase, k10(300))
+            .by("phil")
+            .witnessed_by("nina");
+        assert_refused!(cl.refuse(d), Violation::Rule(_));
+    }
+    // Overfill of a sealed vial cannot be known.
+    let d = cl
+        .adjust(
+            "C12-2",
+            None,
+            AdjustmentReason::Overfill,
+            Direction::Increase,
+            k10(300),
+        )
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::ContainerState { .. });
+    // An adjustment is witnessed.
+    let d = cl
+        .adjust(
+            "C12-1",
+            None,
+            AdjustmentReason::Overfill,
+            Direction::Increase,
+            k10(300),
+        )
+        .by("phil");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+
+    let d = cl
+        .adjust(
+            "C12-1",
+            None,
+            AdjustmentReason::Overfill,
+            Direction::Increase,
+            k10(300),
+        )
+        .by("phil")
+        .witnessed_by("nina");
+    cl.accept(d);
+    assert_eq!(cl.state().containers[&c("C12-1")].remaining, 20_300);
+    // The overfill can be given: 20.3 mL, not a drop more.
+    assert_refused!(
+        cl.refuse(cl.dose("C12-1", k10(20_301), "nina")),
+        Violation::InsufficientStock { .. }
+    );
+    cl.accept(cl.dose("C12-1", k10(20_300), "nina"));
+    cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chain.
+
+#[test]
+fn the_chain_refuses_time_going_backwards_and_a_second_genesis() {
+    let mut cl = Clinic::new();
+    let last = cl.b.entries.last().expect("entries").timestamp;
+    let earlier = Timestamp::from_micros(last.micros() - 1).expect("in range");
+    // The body is made (its UUIDv7 entry id stamped) at that earlier time too: only the
+    // chain's clock is wrong.
+    let mut d = cl.open("C12-2");
+    d.body.entry_id = vectors::seeded_entry_id(cl.len(), (earlier.micros() / 1000) as u64);
+    let e = d.by("nina").chain(seq(cl.len()), cl.head_hash(), earlier);
+    assert_refused!(
+        cl.refuse_entry(&e),
+        Violation::TimeWentBackwards { previous, this } if previous == last && this == earlier
+    );
+
+    let d = cl
+        .draft(Genesis {
+            registrant: vectors::registrant_party(),
+            registrant_key: pk("registrant"),
+        })
+        .signed(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &seeded_key("registrant"),
+        );
+    assert_refused!(cl.refuse(d), Violation::GenesisNotFirst);
+
+    // Out of place, out of ledger, off the chain.
+    let gap = cl
+        .open("C12-2")
+        .by("nina")
+        .chain(seq(cl.len() + 1), cl.head_hash(), cl.now());
+    assert_refused!(
+        cl.refuse_entry(&gap),
+        Violation::SeqGap { expected, found } if expected == seq(cl.len()) && found == seq(cl.len() + 1)
+    );
+    let broken = cl
+        .open("C12-2")
+        .by("nina")
+        .chain(seq(cl.len()), EntryHash::ZERO, cl.now());
+    assert_refused!(cl.refuse_entry(&broken), Violation::BrokenLink { .. });
+    let mut d = cl.open("C12-2");
+    d.ledger = other_ledger_id();
+    let d = d.by("nina");
+    assert_refused!(cl.refuse(d), Violation::WrongLedger { .. });
+
+    // Nothing but a genesis starts a ledger.
+    let first = cl.b.entries[1].clone();
+    let e = Draft {
+        ledger: first.ledger,
+        body: first.body.clone(),
+        signatures: first.signatures.clone(),
+    }
+    .chain(Seq::GENESIS, EntryHash::ZERO, first.timestamp);
+    assert_eq!(
+        State::new().apply(&e).map(|_| ()),
+        Err(Violation::MissingGenesis)
+    );
+
+    // The same time as the entry before is not going backwards.
+    cl.b.now = last.micros();
+    cl.accept(cl.open("C12-2").by("nina"));
+    cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signatures: `State::apply` checks who signed with which key; the verifier checks the
+// signatures themselves.
+
+#[test]
+fn a_signature_made_in_another_ledger_is_refused_by_the_verifier() {
+    let mut cl = Clinic::new();
+    let at = cl.len();
+    // Nina signs the opening as an entry of another ledger; it is then offered to this one.
+    let mut d = cl.open("C12-2");
+    d.ledger = other_ledger_id();
+    let mut d = d.by("nina");
+    d.ledger = ledger_id();
+    // The rules alone cannot tell: signer, role and key id are all right.
+    let e = cl.chain(d.clone());
+    cl.state().clone().apply(&e).expect("the rules accept it");
+    // The builder (rules only) accepts it, and good entries follow it.
+    cl.accept(d);
+    cl.accept(cl.dose("C12-1", k10(1_000), "noah"));
+    cl.accept(
+        cl.count("SAFE-1", KETAMINE_10, tally(1, 20_000), tally(1, 20_000))
+            .by("noah"),
+    );
+    let f = verify_entries(&cl.b.entries, Some(pk("registrant"))).expect_err("refused");
+    assert_eq!(f.seq, at);
+    assert!(
+        matches!(&f.reason, Reason::BadSignature { index: 0, .. }),
+        "{f}"
+    );
+    // The same entry signed for this ledger verifies.
+    let mut good = Clinic::new();
+    good.accept(good.open("C12-2").by("nina"));
+    good.verify();
+}
+
+#[test]
+fn a_signature_reused_as_another_kind_meaning_or_entry_is_refused_by_the_verifier() {
+    let cl = Clinic::new();
+    let at = cl.len();
+    let refused_by_verifier = |e: &Entry, index: usize| {
+        cl.state().clone().apply(e).expect("the rules accept it");
+        let mut all = cl.b.entries.clone();
+        all.push(e.clone());
+        let f = verify_entries(&all, Some(pk("registrant"))).expect_err("refused");
+        assert_eq!(f.seq, at, "{f}");
+        assert!(
+            matches!(&f.reason, Reason::BadSignature { index: i, .. } if *i == index),
+            "{f}"
+        );
+    };
+
+    // Nina's signature on an opening, moved onto a count with the same entry id.
+    let opening = cl.open("C12-2").by("nina");
+    let mut count = cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(2, 0));
+    assert_eq!(count.body.entry_id, opening.body.entry_id);
+    count.signatures = opening.signatures.clone();
+    refused_by_verifier(&cl.chain(count), 0);
+
+    // A witness's signature relabelled as the author's, and the author's as the witness's.
+    let waste = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("noah");
+    let mut swapped = waste.clone();
+    let (mut a, mut w) = (waste.signatures[0].clone(), waste.signatures[1].clone());
+    a.meaning = Meaning::Witnessed;
+    w.meaning = Meaning::Authored;
+    swapped.signatures = vec![w, a];
+    refused_by_verifier(&cl.chain(swapped), 0);
+
+    // The same act signed once, replayed as a second entry with its own id.
+    let mut cl = cl;
+    let first = cl.accept(
+        cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(2, 0))
+            .by("noah"),
+    );
+    let mut replay = cl.count("SAFE-1", KETAMINE_10, tally(2, 0), tally(2, 0));
+    assert_ne!(replay.body.entry_id, first.body.entry_id);
+    replay.signatures = first.signatures.clone();
+    let e = cl.chain(replay);
+    cl.state().clone().apply(&e).expect("the rules accept it");
+    let mut all = cl.b.entries.clone();
+    all.push(e);
+    let f = verify_entries(&all, Some(pk("registrant"))).expect_err("refused");
+    assert_eq!(f.seq, at + 1);
+    assert!(
+        matches!(f.reason, Reason::BadSignature { index: 0, .. }),
+        "{f}"
+    );
+
+    // The untouched entries verify.
+    cl.accept(
+        cl.waste("C12-1", k10(20_000))
+            .by("nina")
+            .witnessed_by("noah"),
+    );
+    cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// A refused entry changes nothing.
+
+#[test]
+fn a_refused_entry_changes_nothing_and_the_next_good_entry_takes_its_place() {
+    let mut cl = Clinic::new();
+    let head = cl.state().head;
+    let before = cl.state().clone();
+
+    // A dispense whose first bottle is fine and whose second container is open: refused after
+    // the rules have already taken the first bottle out of the copy they worked on.
+    let d = cl
+        .draft(Dispensed {
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            sealed: vec![c("C15-1"), c("C12-1")],
+            from_open: vec![],
+        })
+        .by("phil");
+    assert_refused!(
+        cl.refuse(d),
+        Violation::ContainerState { container, .. } if container == c("C12-1")
+    );
+    // And a handful of others.
+    assert_refused!(
+        cl.refuse(cl.dose("C12-1", k10(20_001), "nina")),
+        Violation::InsufficientStock { .. }
+    );
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::WitnessIsAuthor(_));
+    let d = cl.receipt(KETAMINE_10, "KT2309Z", 1, "SAFE-1").by("nina");
+    assert_refused!(cl.refuse(d), Violation::RoleNotAllowed { .. });
+
+    // The state the store or verifier holds is as it was: the bottle is still sealed on the
+    // shelf, the head has not moved, nothing was added or taken.
+    let s = cl.state();
+    assert_eq!(s.head, head);
+    assert_eq!(s.containers, before.containers);
+    assert_eq!(s.finished, before.finished);
+    assert_eq!(s.users, before.users);
+    assert_eq!(s.discrepancies, before.discrepancies);
+    assert_eq!(s.containers[&c("C15-1")].status, ContainerStatus::Sealed);
+
+    // The next good entry takes the refused one's place: same sequence number, linked to the
+    // same previous hash.
+    let e = cl.accept(
+        cl.draft(Dispensed {
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            sealed: vec![c("C15-1")],
+            from_open: vec![],
+        })
+        .by("phil"),
+    );
+    assert_eq!(e.seq, head.expect("head").next_seq);
+    assert_eq!(e.prev, head.expect("head").last_hash);
+    assert_eq!(
+        cl.state().finished.get(&c("C15-1")),
+        Some(&ContainerStatus::Gone)
+    );
+    cl.accept(cl.dose("C12-1", k10(20_000), "nina"));
+    cl.verify();
+}
