@@ -754,7 +754,9 @@ impl State {
                         return Err(rule("the new registrant key is the old one"));
                     }
                     if self.users.values().any(|u| u.key == p.new_key) {
-                        return Err(rule("that public key already belongs to someone in this ledger"));
+                        return Err(rule(
+                            "that public key already belongs to someone in this ledger",
+                        ));
                     }
                     r.key = p.new_key;
                     t.registrant = true;
@@ -826,11 +828,14 @@ impl State {
                 if p.received_on > today {
                     return Err(rule("the date received is in the future"));
                 }
-                if p.expiry <= p.received_on || p.expiry < today {
+                if p.expiry <= p.received_on {
                     return Err(rule(format!(
-                        "lot {} expired on {} before it was received",
+                        "lot {} expired on {}, before it was received",
                         p.lot, p.expiry
                     )));
+                }
+                if p.expiry < today {
+                    return Err(rule(format!("lot {} expired on {}", p.lot, p.expiry)));
                 }
                 if self
                     .registrant

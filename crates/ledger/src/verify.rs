@@ -1,7 +1,8 @@
 //! Streaming verification: feed entries in order, get the first one that fails and why.
 //!
-//! Memory is bounded by the ledger's live state (users, products, locations, containers),
-//! never by its length: entries are dropped as soon as they are checked. Signatures are checked
+//! Memory is bounded by the ledger's state (users, products, locations, containers) and the
+//! entry ids of the last 30 days (for replay detection), never by its length: entries are
+//! dropped as soon as they are checked. Signatures are checked
 //! with Ed25519 batch verification in blocks; when a block fails, its signatures are checked
 //! one by one (strictly) so the first bad one is named.
 

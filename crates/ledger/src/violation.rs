@@ -104,7 +104,7 @@ pub enum Violation {
         stated: String,
         on_hand: String,
     },
-    #[error("entry {0} is not a count with an unresolved discrepancy")]
+    #[error("entry {0} is not a count that found a discrepancy")]
     UnknownDiscrepancy(Seq),
     #[error("{0}")]
     Rule(String),

@@ -48,8 +48,8 @@ pub enum ExportError {
     Malformed { line: u64, reason: String },
     #[error("the file's header names registrant key {found}, not the trusted key {trusted}")]
     UntrustedKey {
-        trusted: PublicKey,
-        found: PublicKey,
+        trusted: Box<PublicKey>,
+        found: Box<PublicKey>,
     },
     #[error("{0}")]
     Failed(Failure),
@@ -134,7 +134,17 @@ impl Store {
         };
         let mut v = Verifier::new(Some(header.registrant_public_key));
         for item in lines {
-            let (entry, hash) = match item.map_err(import_err)? {
+            let item = match item {
+                Ok(i) => i,
+                Err(e) => {
+                    v.flush().map_err(|f| StoreError::Import {
+                        line: f.seq + 2,
+                        reason: f.to_string(),
+                    })?;
+                    return Err(import_err(e));
+                }
+            };
+            let (entry, hash) = match item {
                 Item::Entry(e, h) => (e, h),
                 Item::Header(_) => unreachable!("only the first line is a header"),
             };
@@ -241,17 +251,25 @@ pub fn verify_export(
         && t != header.registrant_public_key
     {
         return Err(ExportError::UntrustedKey {
-            trusted: t,
-            found: header.registrant_public_key,
+            trusted: Box::new(t),
+            found: Box::new(header.registrant_public_key),
         });
     }
     let mut v = Verifier::new(Some(header.registrant_public_key));
     for item in lines {
-        match item? {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                // An earlier entry's bad signature outranks this line's failure.
+                v.flush().map_err(ExportError::Failed)?;
+                return Err(e);
+            }
+        };
+        match item {
             Item::Entry(e, _) => v.push(&e).map_err(ExportError::Failed)?,
             Item::Header(_) => unreachable!("only the first line is a header"),
         }
-        if v.entries() % 4096 == 0 {
+        if v.entries().is_multiple_of(4096) {
             progress(v.entries());
         }
     }

@@ -79,3 +79,5 @@ impl Store {
         Ok(())
     }
 }
+
+pub mod bench;

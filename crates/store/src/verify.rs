@@ -68,26 +68,42 @@ fn check_row(v: &mut Verifier, ledger: LedgerId, row: &entries::Model) -> Result
         seq,
         reason: Reason::FieldMismatch { field },
     };
-    let stored_hash = rows::hash(&row.entry_hash, "entry hash").map_err(|_| fail("entry hash"))?;
+    let Ok(stored_hash) = rows::hash(&row.entry_hash, "entry hash") else {
+        // An earlier entry's bad signature outranks this entry's failure.
+        v.flush()?;
+        return Err(fail("entry hash"));
+    };
     let e = v.push_bytes(&row.body, Some(&stored_hash))?;
-    // The bytes verified; every column beside them must say the same thing.
-    if row.seq != rows::to_i64(e.seq.get()) {
-        return Err(fail("sequence number"));
-    }
-    if row.ledger_id != ledger.as_uuid() || e.ledger != ledger {
-        return Err(fail("ledger id"));
-    }
-    if row.entry_id != e.body.entry_id.as_uuid() {
-        return Err(fail("entry id"));
-    }
-    if row.kind != i32::from(e.kind().code()) {
-        return Err(fail("kind"));
-    }
-    if row.recorded_at != e.timestamp.micros() {
-        return Err(fail("timestamp"));
-    }
-    if row.prev_hash != e.prev.as_bytes() {
-        return Err(fail("previous hash"));
+    if let Some(field) = column_mismatch(ledger, row, &e) {
+        v.flush()?;
+        return Err(fail(field));
     }
     Ok(())
+}
+
+/// The first stored column that disagrees with the entry's own (verified) bytes.
+fn column_mismatch(
+    ledger: LedgerId,
+    row: &entries::Model,
+    e: &custody_ledger::Entry,
+) -> Option<&'static str> {
+    if row.seq != rows::to_i64(e.seq.get()) {
+        return Some("sequence number");
+    }
+    if row.ledger_id != ledger.as_uuid() || e.ledger != ledger {
+        return Some("ledger id");
+    }
+    if row.entry_id != e.body.entry_id.as_uuid() {
+        return Some("entry id");
+    }
+    if row.kind != i32::from(e.kind().code()) {
+        return Some("kind");
+    }
+    if row.recorded_at != e.timestamp.micros() {
+        return Some("timestamp");
+    }
+    if row.prev_hash != e.prev.as_bytes() {
+        return Some("previous hash");
+    }
+    None
 }

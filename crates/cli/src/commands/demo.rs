@@ -262,7 +262,7 @@ impl Demo {
         let c = self.take_sealed(KETAMINE_10, "CART-A").await?;
         self.open(c, nurse, 0).await?;
         // 0.5 mg/kg, to the nearest mg; 10 mg/mL means 100 µL per mg.
-        let mg = (kg + 1) / 2;
+        let mg = kg.div_ceil(2);
         let dose = Amount::Volume {
             ul: Microliters::new(mg * 100),
             ug: Micrograms::new(mg * 1000),

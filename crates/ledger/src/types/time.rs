@@ -28,8 +28,12 @@ impl Timestamp {
         }
         Ok(Self(us))
     }
+    /// The instant `t`, held to the ledger's range (a clock before 1970 is a broken clock;
+    /// the append path then keeps the last entry's time).
     pub fn from_datetime(t: OffsetDateTime) -> Self {
-        Self((t.unix_timestamp_nanos() / 1000) as i64)
+        let us = (t.unix_timestamp_nanos() / 1000)
+            .clamp(i128::from(Self::MIN_MICROS), i128::from(Self::MAX_MICROS));
+        Self(us as i64)
     }
     pub fn micros(self) -> i64 {
         self.0
@@ -76,8 +80,9 @@ impl Canonical for Timestamp {
 pub struct Day(Date);
 
 impl Day {
-    pub fn new(d: Date) -> Self {
-        Self(d)
+    /// The date `d`, if it lies between 1900-01-01 and 9999-12-31.
+    pub fn new(d: Date) -> Result<Self, ParseError> {
+        Self::from_unix_days(d.to_julian_day() - UNIX_EPOCH_JULIAN)
     }
     pub fn date(self) -> Date {
         self.0
@@ -104,7 +109,9 @@ impl Day {
             .ok_or_else(|| ParseError::new("date", &d.to_string(), "out of range"))
     }
     pub fn plus_days(self, n: i64) -> Option<Self> {
-        self.0.checked_add(time::Duration::days(n)).map(Self)
+        self.0
+            .checked_add(time::Duration::days(n))
+            .and_then(|d| Self::new(d).ok())
     }
 }
 const UNIX_EPOCH_JULIAN: i32 = 2_440_588;
@@ -151,8 +158,14 @@ mod tests {
         assert_eq!("1970-01-01".parse::<Day>().unwrap().unix_days(), 0);
         assert!("2026-02-30".parse::<Day>().is_err());
         assert!("1899-12-31".parse::<Day>().is_err());
-        assert_eq!("1900-01-01".parse::<Day>().unwrap().unix_days(), Day::MIN_UNIX_DAYS);
-        assert_eq!("9999-12-31".parse::<Day>().unwrap().unix_days(), Day::MAX_UNIX_DAYS);
+        assert_eq!(
+            "1900-01-01".parse::<Day>().unwrap().unix_days(),
+            Day::MIN_UNIX_DAYS
+        );
+        assert_eq!(
+            "9999-12-31".parse::<Day>().unwrap().unix_days(),
+            Day::MAX_UNIX_DAYS
+        );
     }
 
     #[test]
@@ -161,6 +174,9 @@ mod tests {
         assert!(Timestamp::from_micros(Timestamp::MAX_MICROS + 1).is_err());
         let last = Timestamp::from_micros(Timestamp::MAX_MICROS).unwrap();
         assert_eq!(last.to_string(), "9999-12-31T23:59:59.999999Z");
-        assert_eq!(Timestamp::from_micros(0).unwrap().to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_micros(0).unwrap().to_string(),
+            "1970-01-01T00:00:00Z"
+        );
     }
 }
