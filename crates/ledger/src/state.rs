@@ -130,7 +130,7 @@ pub struct References {
 }
 
 /// The ledger's state after some prefix of entries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
     pub head: Option<Head>,
     pub registrant: Option<RegistrantState>,
@@ -1187,4 +1187,96 @@ pub fn references(e: &Entry) -> References {
     // Amounts are checked against the product of each container: the store loads the
     // products of the containers it loads.
     r
+}
+
+impl State {
+    /// The part of this state that an entry with references `refs` reads: what a store keeps
+    /// in memory can stand in for the rows it would otherwise load.
+    pub fn subset(&self, refs: &References) -> State {
+        let mut s = State {
+            head: self.head,
+            registrant: self.registrant.clone(),
+            users_enrolled: self.users_enrolled,
+            ..State::default()
+        };
+        for u in &refs.users {
+            if let Some(x) = self.users.get(u) {
+                s.users.insert(u.clone(), x.clone());
+            }
+        }
+        if !refs.keys.is_empty() {
+            for (id, u) in &self.users {
+                if refs.keys.contains(&u.key.to_bytes()) {
+                    s.users.insert(id.clone(), u.clone());
+                }
+            }
+        }
+        let mut products: BTreeSet<Ndc> = refs.products.clone();
+        for c in &refs.containers {
+            if let Some(x) = self.containers.get(c) {
+                products.insert(x.product);
+                s.containers.insert(*c, x.clone());
+            } else if let Some(st) = self.finished.get(c) {
+                s.finished.insert(*c, *st);
+            }
+        }
+        if let Some((loc, ndc)) = &refs.stock_at {
+            for (id, c) in &self.containers {
+                if &c.location == loc && &c.product == ndc {
+                    s.containers.insert(*id, c.clone());
+                }
+            }
+        }
+        for p in &products {
+            if let Some(x) = self.products.get(p) {
+                s.products.insert(*p, x.clone());
+            }
+        }
+        for l in &refs.locations {
+            if let Some(x) = self.locations.get(l) {
+                s.locations.insert(l.clone(), x.clone());
+            }
+        }
+        for d in &refs.discrepancies {
+            if let Some(x) = self.discrepancies.get(d) {
+                s.discrepancies.insert(*d, x.clone());
+            }
+        }
+        s
+    }
+
+    /// Takes back what `part` (a `subset` after `apply`) changed.
+    pub fn absorb(&mut self, part: State, touched: &Touched) {
+        self.head = part.head;
+        self.registrant = part.registrant;
+        self.users_enrolled = part.users_enrolled;
+        for u in &touched.users {
+            if let Some(x) = part.users.get(u) {
+                self.users.insert(u.clone(), x.clone());
+            }
+        }
+        for p in &touched.products {
+            if let Some(x) = part.products.get(p) {
+                self.products.insert(*p, x.clone());
+            }
+        }
+        for l in &touched.locations {
+            if let Some(x) = part.locations.get(l) {
+                self.locations.insert(l.clone(), x.clone());
+            }
+        }
+        for c in &touched.containers {
+            if let Some(x) = part.containers.get(c) {
+                self.containers.insert(*c, x.clone());
+            } else if let Some(st) = part.finished.get(c) {
+                self.containers.remove(c);
+                self.finished.insert(*c, *st);
+            }
+        }
+        if let Some(d) = touched.discrepancy
+            && let Some(x) = part.discrepancies.get(&d)
+        {
+            self.discrepancies.insert(d, x.clone());
+        }
+    }
 }

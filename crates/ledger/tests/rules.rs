@@ -223,6 +223,13 @@ impl Clinic {
             ),
             Err(v) => v,
         };
+        // A store holding only the rows the entry references refuses it for the same reason.
+        let mut part = self.b.state.subset(&custody_ledger::state::references(e));
+        assert_eq!(
+            part.apply(e).err(),
+            Some(v.clone()),
+            "the subset refuses it alike"
+        );
         let mut verifier = Verifier::new(Some(pk("registrant")));
         for good in &self.b.entries {
             verifier.push(good).expect("the accepted prefix verifies");

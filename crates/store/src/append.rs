@@ -1,7 +1,10 @@
 //! The append transaction: the one path by which entries enter the database, for new drafts
 //! and for imported entries alike.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex as StdMutex};
+
+use tokio::sync::Mutex;
 
 use custody_ledger::state::{ContainerStatus, References, State, references};
 use custody_ledger::{
@@ -21,6 +24,26 @@ use crate::entities::{containers, discrepancies, entries, ledgers, locations, pr
 use crate::error::StoreError;
 use crate::keystore;
 use crate::rows::{self, ContainerRow};
+
+/// What this process knows of each ledger's state, so an append need not read back the rows
+/// it touches. It serves only while the head row says no one else has appended since; the
+/// first time another writer is seen (several processes on one PostgreSQL database), the
+/// ledger is marked shared and every append reads its rows from the database.
+#[derive(Clone, Debug, Default)]
+pub struct Cache(Arc<StdMutex<HashMap<LedgerId, Arc<Mutex<Slot>>>>>);
+
+#[derive(Debug, Default)]
+struct Slot {
+    state: Option<State>,
+    shared: bool,
+}
+
+impl Cache {
+    fn slot(&self, ledger: LedgerId) -> Arc<Mutex<Slot>> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry(ledger).or_default().clone()
+    }
+}
 
 /// What an append recorded.
 #[derive(Debug, Clone)]
@@ -70,6 +93,10 @@ impl Store {
             Mode::Draft(d, _) => (d.ledger, matches!(d.body.payload, Payload::Genesis(_))),
             Mode::Import(e, _) => (e.ledger, matches!(e.body.payload, Payload::Genesis(_))),
         };
+        // Appends to one ledger from this process take turns; the database serializes them
+        // anyway, and the turn keeps the cached state consistent.
+        let slot = self.cache.slot(ledger);
+        let mut slot = slot.lock().await;
         let txn = self.begin_write().await?;
         let head = ledgers::Entity::find_by_id(ledger.as_uuid())
             .lock_exclusive()
@@ -81,6 +108,16 @@ impl Store {
             (None, false) => return Err(StoreError::UnknownLedger(ledger)),
             (None, true) => {}
             (Some(h), false) => load_head(h, &mut state)?,
+        }
+        if slot.state.as_ref().is_some_and(|c| c.head != state.head) {
+            // Someone else appended: from now on, read rows from the database.
+            slot.state = None;
+            slot.shared = true;
+        }
+        if head.is_some() && slot.state.is_none() && !slot.shared {
+            let mut full = state.clone();
+            load_all(&txn, ledger, &mut full).await?;
+            slot.state = Some(full);
         }
         let mut expected_hash = None;
         let entry = match mode {
@@ -99,7 +136,10 @@ impl Store {
             }
         };
         let refs = references(&entry);
-        load_refs(&txn, ledger, &refs, &mut state).await?;
+        match &slot.state {
+            Some(full) => state = full.subset(&refs),
+            None => load_refs(&txn, ledger, &refs, &mut state).await?,
+        }
         let (checks, touched) = state.apply(&entry).map_err(StoreError::Rejected)?;
         for c in &checks {
             let sig = DalekSignature::from_bytes(&c.signature);
@@ -274,7 +314,13 @@ impl Store {
             .exec(&txn)
             .await?;
         }
-        txn.commit().await?;
+        if let Err(e) = txn.commit().await {
+            slot.state = None;
+            return Err(e.into());
+        }
+        if let Some(full) = slot.state.as_mut() {
+            full.absorb(state, &touched);
+        }
         Ok(Appended { entry, hash })
     }
 }
@@ -298,6 +344,67 @@ fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
         key: rows::public_key(&h.registrant_key, "registrant key")?,
     });
     state.users_enrolled = u64::try_from(h.users_enrolled).map_err(StoreError::corrupt)?;
+    Ok(())
+}
+
+/// Loads every row of the ledger's state (for the cache).
+async fn load_all(
+    txn: &impl ConnectionTrait,
+    ledger: LedgerId,
+    state: &mut State,
+) -> Result<(), StoreError> {
+    let lid = ledger.as_uuid();
+    for m in users::Entity::find()
+        .filter(users::Column::LedgerId.eq(lid))
+        .all(txn)
+        .await?
+    {
+        let (id, u) = rows::user_from_row(&m)?;
+        state.users.insert(id, u);
+    }
+    for m in products::Entity::find()
+        .filter(products::Column::LedgerId.eq(lid))
+        .all(txn)
+        .await?
+    {
+        let p = rows::product_from_row(&m)?;
+        state.products.insert(p.ndc, p);
+    }
+    for m in locations::Entity::find()
+        .filter(locations::Column::LedgerId.eq(lid))
+        .all(txn)
+        .await?
+    {
+        let l = rows::location_from_row(&m)?;
+        state.locations.insert(l.location.clone(), l);
+    }
+    for m in containers::Entity::find()
+        .filter(containers::Column::LedgerId.eq(lid))
+        .all(txn)
+        .await?
+    {
+        match rows::container_from_row(&m)? {
+            ContainerRow::Live(c) => {
+                state.containers.insert(c.id, c);
+            }
+            ContainerRow::Finished(id, st) => {
+                state.finished.insert(id, st);
+            }
+        }
+    }
+    for m in discrepancies::Entity::find()
+        .filter(discrepancies::Column::LedgerId.eq(lid))
+        .all(txn)
+        .await?
+    {
+        state.discrepancies.insert(
+            rows::seq(m.count_seq)?,
+            custody_ledger::state::Discrepancy {
+                location: m.location.parse().map_err(StoreError::corrupt)?,
+                product: rows::ndc_from_digits(&m.ndc)?,
+            },
+        );
+    }
     Ok(())
 }
 

@@ -34,6 +34,7 @@ pub use queries::{HeadInfo, LedgerInfo};
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    cache: append::Cache,
 }
 
 /// The SQLite database URL for a data directory.
@@ -58,7 +59,10 @@ impl Store {
             });
         let db = Database::connect(opt).await?;
         Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            cache: append::Cache::default(),
+        })
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

@@ -96,7 +96,7 @@ impl Workload {
                         self.step = 1;
                         self.draft(ContainerOpened {
                             container: c,
-                            beyond_use: today,
+                            beyond_use: today.plus_days(1).expect("in range"),
                         })
                         .signed(
                             Self::user("nina"),
