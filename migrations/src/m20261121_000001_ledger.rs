@@ -328,6 +328,50 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+
+        // The chain guard: an entry row goes in only if it extends its ledger's head, and the
+        // head moves with it — in the same statement, whatever the writer.
+        match m.get_database_backend() {
+            sea_orm_migration::sea_orm::DbBackend::Postgres => {
+                m.get_connection()
+                    .execute_unprepared(
+                        r#"
+CREATE FUNCTION custody_entries_chain() RETURNS trigger AS $$
+BEGIN
+    UPDATE ledgers
+       SET next_seq = NEW.seq + 1, last_hash = NEW.entry_hash, last_timestamp = NEW.recorded_at
+     WHERE id = NEW.ledger_id AND next_seq = NEW.seq AND last_hash = NEW.prev_hash;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'custody: entry does not extend the head of its ledger';
+    END IF;
+    RETURN NEW;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER entries_chain BEFORE INSERT ON entries
+    FOR EACH ROW EXECUTE FUNCTION custody_entries_chain();
+"#,
+                    )
+                    .await?;
+            }
+            _ => {
+                m.get_connection()
+                    .execute_unprepared(
+                        r#"
+CREATE TRIGGER entries_chain BEFORE INSERT ON entries
+BEGIN
+    SELECT RAISE(ABORT, 'custody: entry does not extend the head of its ledger')
+     WHERE NOT EXISTS (SELECT 1 FROM ledgers
+                        WHERE id = NEW.ledger_id AND next_seq = NEW.seq
+                          AND last_hash = NEW.prev_hash);
+    UPDATE ledgers
+       SET next_seq = NEW.seq + 1, last_hash = NEW.entry_hash, last_timestamp = NEW.recorded_at
+     WHERE id = NEW.ledger_id;
+END;
+"#,
+                    )
+                    .await?;
+            }
+        }
         Ok(())
     }
 

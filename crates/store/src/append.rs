@@ -14,8 +14,8 @@ use ed25519_dalek::Signature as DalekSignature;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -52,6 +52,10 @@ pub struct Appended {
     pub hash: EntryHash,
 }
 
+/// What the chain trigger says when an entry row does not extend its ledger's head.
+const CHAIN_GUARD: &str = "does not extend the head of its ledger";
+
+#[derive(Clone)]
 enum Mode {
     Draft(Draft, Option<Timestamp>),
     Import(Entry, EntryHash),
@@ -89,35 +93,57 @@ impl Store {
     }
 
     async fn write(&self, mode: Mode) -> Result<Appended, StoreError> {
-        let (ledger, is_genesis) = match &mode {
-            Mode::Draft(d, _) => (d.ledger, matches!(d.body.payload, Payload::Genesis(_))),
-            Mode::Import(e, _) => (e.ledger, matches!(e.body.payload, Payload::Genesis(_))),
+        let ledger = match &mode {
+            Mode::Draft(d, _) => d.ledger,
+            Mode::Import(e, _) => e.ledger,
         };
         // Appends to one ledger from this process take turns; the database serializes them
         // anyway, and the turn keeps the cached state consistent.
         let slot = self.cache.slot(ledger);
         let mut slot = slot.lock().await;
+        match self.write_once(&mut slot, mode.clone()).await {
+            Err(StoreError::StaleCache) => {
+                // Someone else appended: from now on, read rows from the database.
+                slot.state = None;
+                slot.shared = true;
+                self.write_once(&mut slot, mode).await
+            }
+            other => other,
+        }
+    }
+
+    async fn write_once(&self, slot: &mut Slot, mode: Mode) -> Result<Appended, StoreError> {
+        let (ledger, is_genesis) = match &mode {
+            Mode::Draft(d, _) => (d.ledger, matches!(d.body.payload, Payload::Genesis(_))),
+            Mode::Import(e, _) => (e.ledger, matches!(e.body.payload, Payload::Genesis(_))),
+        };
         let txn = self.begin_write().await?;
-        let head = ledgers::Entity::find_by_id(ledger.as_uuid())
-            .lock_exclusive()
-            .one(&txn)
-            .await?;
         let mut state = State::new();
-        match (&head, is_genesis) {
-            (Some(_), true) => return Err(StoreError::LedgerExists(ledger)),
-            (None, false) => return Err(StoreError::UnknownLedger(ledger)),
-            (None, true) => {}
-            (Some(h), false) => load_head(h, &mut state)?,
-        }
-        if slot.state.as_ref().is_some_and(|c| c.head != state.head) {
-            // Someone else appended: from now on, read rows from the database.
-            slot.state = None;
-            slot.shared = true;
-        }
-        if head.is_some() && slot.state.is_none() && !slot.shared {
-            let mut full = state.clone();
-            load_all(&txn, ledger, &mut full).await?;
-            slot.state = Some(full);
+        // On SQLite the IMMEDIATE transaction already excludes every other writer, and the
+        // chain trigger refuses an entry that does not extend the head: with a cached state
+        // the head need not be read. PostgreSQL locks the head row.
+        let fast = !is_genesis && slot.state.is_some() && self.backend() == DbBackend::Sqlite;
+        if fast {
+            state.head = slot.state.as_ref().and_then(|s| s.head);
+        } else {
+            let head = ledgers::Entity::find_by_id(ledger.as_uuid())
+                .lock_exclusive()
+                .one(&txn)
+                .await?;
+            match (&head, is_genesis) {
+                (Some(_), true) => return Err(StoreError::LedgerExists(ledger)),
+                (None, false) => return Err(StoreError::UnknownLedger(ledger)),
+                (None, true) => {}
+                (Some(h), false) => load_head(h, &mut state)?,
+            }
+            if slot.state.as_ref().is_some_and(|c| c.head != state.head) {
+                return Err(StoreError::StaleCache);
+            }
+            if head.is_some() && slot.state.is_none() && !slot.shared {
+                let mut full = state.clone();
+                load_all(&txn, ledger, &mut full).await?;
+                slot.state = Some(full);
+            }
         }
         let mut expected_hash = None;
         let entry = match mode {
@@ -183,23 +209,17 @@ impl Store {
                 genesis_key: Set(reg.key.to_bytes().to_vec()),
                 patient_secret: Set(secret.to_vec()),
                 users_enrolled: Set(0),
-                next_seq: Set(1),
-                last_hash: Set(hash.as_bytes().to_vec()),
+                // The chain trigger moves the head when the genesis entry goes in.
+                next_seq: Set(0),
+                last_hash: Set(EntryHash::ZERO.as_bytes().to_vec()),
                 last_timestamp: Set(entry.timestamp.micros()),
             })
             .exec(&txn)
             .await?;
-        } else {
+        } else if touched.registrant {
+            // Who the registrant is and how many have enrolled; the head itself moves with
+            // the entry row (the chain trigger).
             ledgers::Entity::update_many()
-                .col_expr(
-                    ledgers::Column::NextSeq,
-                    (rows::to_i64(entry.seq.get()) + 1).into(),
-                )
-                .col_expr(ledgers::Column::LastHash, hash.as_bytes().to_vec().into())
-                .col_expr(
-                    ledgers::Column::LastTimestamp,
-                    entry.timestamp.micros().into(),
-                )
                 .col_expr(
                     ledgers::Column::RegistrantKey,
                     reg.key.to_bytes().to_vec().into(),
@@ -230,6 +250,7 @@ impl Store {
                 Some(SqlErr::UniqueConstraintViolation(_)) => {
                     StoreError::DuplicateEntry(entry.body.entry_id)
                 }
+                _ if e.to_string().contains(CHAIN_GUARD) => StoreError::StaleCache,
                 _ => StoreError::Database(e),
             });
         }

@@ -106,4 +106,11 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    #[doc(hidden)]
+    pub async fn bench_round_trip(&self) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        self.connection().execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
 }

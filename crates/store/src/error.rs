@@ -23,6 +23,10 @@ pub enum StoreError {
     DuplicateEntry(EntryId),
     #[error("the database is not empty: import needs an empty database")]
     NotEmpty,
+    /// Another writer moved the head since this process cached the ledger's state; the
+    /// append is retried reading rows from the database. Never seen outside the store.
+    #[error("another writer appended to this ledger")]
+    StaleCache,
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
     #[error("import refused at line {line}: {reason}")]

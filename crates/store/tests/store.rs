@@ -436,3 +436,42 @@ async fn append_time_never_goes_backwards() {
     assert_eq!(a.entry.timestamp, last, "clamped to the last entry's time");
     db.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_refuses_an_entry_row_that_does_not_extend_the_head() {
+    use custody_store::entities::entries;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let head = db.store.head(ledger).await.unwrap();
+        // A second entry 15 (a fork), and an entry 17 (a gap): both refused by the trigger.
+        for (seq, prev) in [(15i64, seeded[14].hash()), (17, head.last_hash)] {
+            let row = entries::ActiveModel {
+                ledger_id: Set(ledger.as_uuid()),
+                seq: Set(seq),
+                entry_id: Set(uuid::Uuid::now_v7()),
+                kind: Set(18),
+                recorded_at: Set(head.last_timestamp.micros()),
+                prev_hash: Set(prev.as_bytes().to_vec()),
+                entry_hash: Set(vec![7; 32]),
+                body: Set(vec![1, 2, 3]),
+            };
+            let err = entries::Entity::insert(row)
+                .exec(db.store.connection())
+                .await
+                .expect_err("the chain trigger refuses it");
+            assert!(
+                err.to_string().contains("does not extend the head")
+                    || err.to_string().contains("UNIQUE")
+                    || err.to_string().contains("duplicate key"),
+                "{}: {err}",
+                db.name
+            );
+        }
+        let after = db.store.head(ledger).await.unwrap();
+        assert_eq!(after.entries, head.entries);
+        assert_eq!(after.last_hash, head.last_hash);
+        db.cleanup().await;
+    }
+}
