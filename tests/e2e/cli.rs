@@ -244,3 +244,36 @@ fn every_command_has_help() {
         assert!(stdout(&o).contains("Usage:"), "{cmd}");
     }
 }
+
+#[test]
+fn a_kill_9_in_the_middle_of_recording_leaves_a_ledger_that_verifies() {
+    use std::process::{Command, Stdio};
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("clinic");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["demo", "--data", d.to_str().unwrap(), "--seed", "11"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the demo has written a good part of its history, then kill it outright.
+    let wal = d.join("custody.db-wal");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size > 600_000 {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the demo ended ({status}) before it could be interrupted");
+        }
+        assert!(std::time::Instant::now() < deadline, "the demo made no progress");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let n: u64 = stdout(&o)["ok: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(n > 10, "some entries were acknowledged before the kill: {n}");
+}
