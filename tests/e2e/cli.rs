@@ -267,13 +267,24 @@ fn a_kill_9_in_the_middle_of_recording_leaves_a_ledger_that_verifies() {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the demo ended ({status}) before it could be interrupted");
         }
-        assert!(std::time::Instant::now() < deadline, "the demo made no progress");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo made no progress"
+        );
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let o = custody(&["verify", "--data", d.to_str().unwrap()]);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let n: u64 = stdout(&o)["ok: ".len()..].split(' ').next().unwrap().parse().unwrap();
-    assert!(n > 10, "some entries were acknowledged before the kill: {n}");
+    let n: u64 = stdout(&o)["ok: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        n > 10,
+        "some entries were acknowledged before the kill: {n}"
+    );
 }

@@ -14,8 +14,8 @@ use ed25519_dalek::Signature as DalekSignature;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -368,44 +368,81 @@ fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Loads every row of the ledger's state (for the cache).
-async fn load_all(
+/// Loads the ledger's users matching `cond` into the state.
+async fn load_users(
     txn: &impl ConnectionTrait,
-    ledger: LedgerId,
+    lid: uuid::Uuid,
+    cond: Condition,
     state: &mut State,
 ) -> Result<(), StoreError> {
-    let lid = ledger.as_uuid();
     for m in users::Entity::find()
         .filter(users::Column::LedgerId.eq(lid))
+        .filter(cond)
         .all(txn)
         .await?
     {
         let (id, u) = rows::user_from_row(&m)?;
         state.users.insert(id, u);
     }
+    Ok(())
+}
+
+/// Loads the ledger's products matching `cond` into the state.
+async fn load_products(
+    txn: &impl ConnectionTrait,
+    lid: uuid::Uuid,
+    cond: Condition,
+    state: &mut State,
+) -> Result<(), StoreError> {
     for m in products::Entity::find()
         .filter(products::Column::LedgerId.eq(lid))
+        .filter(cond)
         .all(txn)
         .await?
     {
         let p = rows::product_from_row(&m)?;
         state.products.insert(p.ndc, p);
     }
+    Ok(())
+}
+
+/// Loads the ledger's locations matching `cond` into the state.
+async fn load_locations(
+    txn: &impl ConnectionTrait,
+    lid: uuid::Uuid,
+    cond: Condition,
+    state: &mut State,
+) -> Result<(), StoreError> {
     for m in locations::Entity::find()
         .filter(locations::Column::LedgerId.eq(lid))
+        .filter(cond)
         .all(txn)
         .await?
     {
         let l = rows::location_from_row(&m)?;
         state.locations.insert(l.location.clone(), l);
     }
+    Ok(())
+}
+
+/// Loads the ledger's containers matching `cond` into the state; returns the products they
+/// hold (whose definitions their amounts are checked against).
+async fn load_containers(
+    txn: &impl ConnectionTrait,
+    lid: uuid::Uuid,
+    cond: Condition,
+    state: &mut State,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut products = BTreeSet::new();
     for m in containers::Entity::find()
         .filter(containers::Column::LedgerId.eq(lid))
+        .filter(cond)
         .all(txn)
         .await?
     {
         match rows::container_from_row(&m)? {
             ContainerRow::Live(c) => {
+                products.insert(c.product.digits().to_string());
                 state.containers.insert(c.id, c);
             }
             ContainerRow::Finished(id, st) => {
@@ -413,8 +450,19 @@ async fn load_all(
             }
         }
     }
+    Ok(products)
+}
+
+/// Loads the ledger's open discrepancies matching `cond` into the state.
+async fn load_discrepancies(
+    txn: &impl ConnectionTrait,
+    lid: uuid::Uuid,
+    cond: Condition,
+    state: &mut State,
+) -> Result<(), StoreError> {
     for m in discrepancies::Entity::find()
         .filter(discrepancies::Column::LedgerId.eq(lid))
+        .filter(cond)
         .all(txn)
         .await?
     {
@@ -429,6 +477,20 @@ async fn load_all(
     Ok(())
 }
 
+/// Loads every row of the ledger's state (for the cache).
+async fn load_all(
+    txn: &impl ConnectionTrait,
+    ledger: LedgerId,
+    state: &mut State,
+) -> Result<(), StoreError> {
+    let lid = ledger.as_uuid();
+    load_users(txn, lid, Condition::all(), state).await?;
+    load_products(txn, lid, Condition::all(), state).await?;
+    load_locations(txn, lid, Condition::all(), state).await?;
+    load_containers(txn, lid, Condition::all(), state).await?;
+    load_discrepancies(txn, lid, Condition::all(), state).await
+}
+
 /// Loads exactly the rows `refs` names (and the products of the containers among them).
 async fn load_refs(
     txn: &impl ConnectionTrait,
@@ -439,88 +501,39 @@ async fn load_refs(
     let lid = ledger.as_uuid();
     if !refs.users.is_empty() {
         let names: Vec<String> = refs.users.iter().map(|u| u.to_string()).collect();
-        for m in users::Entity::find()
-            .filter(users::Column::LedgerId.eq(lid))
-            .filter(users::Column::UserId.is_in(names))
-            .all(txn)
-            .await?
-        {
-            let (id, u) = rows::user_from_row(&m)?;
-            state.users.insert(id, u);
-        }
+        let cond = Condition::all().add(users::Column::UserId.is_in(names));
+        load_users(txn, lid, cond, state).await?;
     }
     if !refs.keys.is_empty() {
         let keys: Vec<Vec<u8>> = refs.keys.iter().map(|k| k.to_vec()).collect();
-        for m in users::Entity::find()
-            .filter(users::Column::LedgerId.eq(lid))
-            .filter(users::Column::PublicKey.is_in(keys))
-            .all(txn)
-            .await?
-        {
-            let (id, u) = rows::user_from_row(&m)?;
-            state.users.insert(id, u);
-        }
+        let cond = Condition::all().add(users::Column::PublicKey.is_in(keys));
+        load_users(txn, lid, cond, state).await?;
     }
-    let mut container_rows = Vec::new();
-    if !refs.containers.is_empty() {
-        let ids: Vec<String> = refs.containers.iter().map(|c| c.to_string()).collect();
-        container_rows.extend(
-            containers::Entity::find()
-                .filter(containers::Column::LedgerId.eq(lid))
-                .filter(containers::Column::ContainerId.is_in(ids))
-                .all(txn)
-                .await?,
-        );
-    }
-    if let Some((loc, ndc)) = &refs.stock_at {
-        container_rows.extend(
-            containers::Entity::find()
-                .filter(containers::Column::LedgerId.eq(lid))
-                .filter(containers::Column::Location.eq(loc.to_string()))
-                .filter(containers::Column::Ndc.eq(ndc.digits()))
-                .filter(containers::Column::Status.is_in(["sealed", "open"]))
-                .all(txn)
-                .await?,
-        );
-    }
-    let mut products_needed: BTreeSet<String> = refs
+    let mut products: BTreeSet<String> = refs
         .products
         .iter()
         .map(|p| p.digits().to_string())
         .collect();
-    for m in &container_rows {
-        match rows::container_from_row(m)? {
-            ContainerRow::Live(c) => {
-                products_needed.insert(c.product.digits().to_string());
-                state.containers.insert(c.id, c);
-            }
-            ContainerRow::Finished(id, st) => {
-                state.finished.insert(id, st);
-            }
-        }
+    if !refs.containers.is_empty() {
+        let ids: Vec<String> = refs.containers.iter().map(|c| c.to_string()).collect();
+        let cond = Condition::all().add(containers::Column::ContainerId.is_in(ids));
+        products.extend(load_containers(txn, lid, cond, state).await?);
     }
-    if !products_needed.is_empty() {
-        for m in products::Entity::find()
-            .filter(products::Column::LedgerId.eq(lid))
-            .filter(products::Column::Ndc.is_in(products_needed))
-            .all(txn)
-            .await?
-        {
-            let p = rows::product_from_row(&m)?;
-            state.products.insert(p.ndc, p);
-        }
+    if let Some((loc, ndc)) = &refs.stock_at {
+        let cond = Condition::all()
+            .add(containers::Column::Location.eq(loc.to_string()))
+            .add(containers::Column::Ndc.eq(ndc.digits()))
+            .add(containers::Column::Status.is_in(["sealed", "open"]));
+        products.extend(load_containers(txn, lid, cond, state).await?);
+    }
+    if !products.is_empty() {
+        let cond = Condition::all().add(products::Column::Ndc.is_in(products));
+        load_products(txn, lid, cond, state).await?;
     }
     if !refs.locations.is_empty() {
         let ids: Vec<String> = refs.locations.iter().map(|l| l.to_string()).collect();
-        for m in locations::Entity::find()
-            .filter(locations::Column::LedgerId.eq(lid))
-            .filter(locations::Column::LocationId.is_in(ids))
-            .all(txn)
-            .await?
-        {
-            let l = rows::location_from_row(&m)?;
-            state.locations.insert(l.location.clone(), l);
-        }
+        let cond = Condition::all().add(locations::Column::LocationId.is_in(ids));
+        load_locations(txn, lid, cond, state).await?;
     }
     if !refs.discrepancies.is_empty() {
         let seqs: Vec<i64> = refs
@@ -528,20 +541,8 @@ async fn load_refs(
             .iter()
             .map(|s| rows::to_i64(s.get()))
             .collect();
-        for m in discrepancies::Entity::find()
-            .filter(discrepancies::Column::LedgerId.eq(lid))
-            .filter(discrepancies::Column::CountSeq.is_in(seqs))
-            .all(txn)
-            .await?
-        {
-            state.discrepancies.insert(
-                rows::seq(m.count_seq)?,
-                custody_ledger::state::Discrepancy {
-                    location: m.location.parse().map_err(StoreError::corrupt)?,
-                    product: rows::ndc_from_digits(&m.ndc)?,
-                },
-            );
-        }
+        let cond = Condition::all().add(discrepancies::Column::CountSeq.is_in(seqs));
+        load_discrepancies(txn, lid, cond, state).await?;
     }
     Ok(())
 }
