@@ -11,6 +11,7 @@
 pub mod encoding;
 pub mod entry;
 pub mod inventory;
+pub mod merkle;
 pub mod payload;
 pub mod state;
 pub mod types;
