@@ -91,7 +91,7 @@ fn mth_of(leaves: &[Hash]) -> Hash {
 /// MTH(D[a:b]) for 0 ≤ a < b, from perfect subtrees.
 pub fn subtree_root(nodes: &mut impl Nodes, a: u64, b: u64) -> Hash {
     let n = b - a;
-    if n.is_power_of_two() && a % n == 0 {
+    if n.is_power_of_two() && a.is_multiple_of(n) {
         return nodes.node(n.trailing_zeros(), a / n);
     }
     let k = split(n);
@@ -186,9 +186,7 @@ pub fn verify_inclusion(
 ) -> Result<(), ProofError> {
     let r = ct_merkle::RootHash::<Sha256>::new((*root).into(), size);
     let p = ct_merkle::InclusionProof::<Sha256>::from_digests(
-        proof
-            .iter()
-            .map(|h| <&sha2::digest::Output<Sha256>>::from(h)),
+        proof.iter().map(<&sha2::digest::Output<Sha256>>::from),
     );
     r.verify_inclusion(&leaf, index, &p)
         .map_err(|e| ProofError::Invalid(e.to_string()))
@@ -215,9 +213,7 @@ pub fn verify_consistency(
     let old = ct_merkle::RootHash::<Sha256>::new((*old_root).into(), old_size);
     let new = ct_merkle::RootHash::<Sha256>::new((*new_root).into(), new_size);
     let p = ct_merkle::ConsistencyProof::<Sha256>::from_digests(
-        proof
-            .iter()
-            .map(|h| <&sha2::digest::Output<Sha256>>::from(h)),
+        proof.iter().map(<&sha2::digest::Output<Sha256>>::from),
     );
     new.verify_consistency(&old, &p)
         .map_err(|e| ProofError::Invalid(e.to_string()))
