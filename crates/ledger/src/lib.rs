@@ -8,6 +8,7 @@
 //! The byte format is specified in `docs/ledger-format.md`; [`vectors`] rebuilds the test
 //! vectors printed there.
 
+pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
 pub mod inventory;
