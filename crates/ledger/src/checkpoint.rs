@@ -297,7 +297,7 @@ mod tests {
             "custody.ledger/test\n34\nnot base64\n\n\u{2014} x AAAA\n",
             "custody.ledger/test\n34\nBwcH\n\n\u{2014} x AAAA\n",
             &text.replace('\u{2014}', "-"),
-            &text.trim_end().to_string(),
+            text.trim_end(),
         ] {
             assert!(SignedCheckpoint::parse(bad).is_err(), "{bad:?}");
         }
