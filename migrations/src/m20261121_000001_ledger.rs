@@ -32,7 +32,18 @@ enum Entries {
     RecordedAt,
     PrevHash,
     EntryHash,
+    Subtrees,
     Body,
+}
+
+#[derive(Iden)]
+enum Checkpoints {
+    Table,
+    LedgerId,
+    Size,
+    IssuedAt,
+    Root,
+    Note,
 }
 
 #[derive(Iden)]
@@ -143,6 +154,9 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Entries::RecordedAt).big_integer().not_null())
                 .col(ColumnDef::new(Entries::PrevHash).binary().not_null())
                 .col(ColumnDef::new(Entries::EntryHash).binary().not_null())
+                // The Merkle tree's perfect subtrees that this entry's leaf completes, levels
+                // 1 up, 32 bytes each: proofs read O(log n) of them.
+                .col(ColumnDef::new(Entries::Subtrees).binary().not_null())
                 .col(ColumnDef::new(Entries::Body).binary().not_null())
                 .primary_key(Index::create().col(Entries::LedgerId).col(Entries::Seq))
                 .foreign_key(
@@ -324,6 +338,28 @@ impl MigrationTrait for Migration {
                     Index::create()
                         .col(Discrepancies::LedgerId)
                         .col(Discrepancies::CountSeq),
+                )
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(Checkpoints::Table)
+                .col(ColumnDef::new(Checkpoints::LedgerId).uuid().not_null())
+                .col(ColumnDef::new(Checkpoints::Size).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Checkpoints::IssuedAt)
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(ColumnDef::new(Checkpoints::Root).binary().not_null())
+                .col(ColumnDef::new(Checkpoints::Note).text().not_null())
+                .primary_key(
+                    Index::create()
+                        .col(Checkpoints::LedgerId)
+                        .col(Checkpoints::Size)
+                        .col(Checkpoints::IssuedAt),
                 )
                 .to_owned(),
         )

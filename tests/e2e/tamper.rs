@@ -206,6 +206,7 @@ fn an_entry_signed_by_an_unknown_key_is_named() {
             recorded_at: Set(at.micros()),
             prev_hash: Set(prev.as_bytes().to_vec()),
             entry_hash: Set(hash.as_bytes().to_vec()),
+            subtrees: Set(Vec::new()),
             body: Set(bytes),
         }
         .insert(&c)

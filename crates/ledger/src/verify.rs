@@ -11,8 +11,10 @@ use std::collections::{HashSet, VecDeque};
 use ed25519_dalek::Signature as DalekSignature;
 use thiserror::Error;
 
+use crate::checkpoint::SignedCheckpoint;
 use crate::encoding::{Canonical, DecodeError};
 use crate::entry::{Entry, hash_encoded};
+use crate::merkle::Frontier;
 use crate::state::{SigCheck, State};
 use crate::types::ids::{EntryHash, EntryId, LedgerId, PublicKey};
 use crate::violation::Violation;
@@ -45,6 +47,16 @@ pub enum Reason {
         "the ledger is missing entries: it ends at {found} entries but its head says {expected}"
     )]
     Truncated { expected: u64, found: u64 },
+    #[error("the checkpoint is not one this ledger's registrant signed: {0}")]
+    Checkpoint(String),
+    #[error(
+        "the first {size} entries do not hash to the root the checkpoint of size {size} states: an entry at or before this one was changed, removed or inserted since it was issued"
+    )]
+    CheckpointMismatch { size: u64 },
+    #[error(
+        "the ledger holds {found} entries but a checkpoint you hold covers {size}: entries were removed"
+    )]
+    ShorterThanCheckpoint { size: u64, found: u64 },
 }
 
 /// The first entry that failed, and why.
@@ -68,6 +80,9 @@ impl Reason {
             Reason::BadSignature { .. } => "bad_signature",
             Reason::Rule(v) => v.code(),
             Reason::Truncated { .. } => "truncated",
+            Reason::Checkpoint(_) => "checkpoint_signature",
+            Reason::CheckpointMismatch { .. } => "checkpoint_mismatch",
+            Reason::ShorterThanCheckpoint { .. } => "shorter_than_checkpoint",
         }
     }
 }
@@ -101,6 +116,14 @@ pub struct Verifier {
     /// Entry ids recent enough to be replayed, oldest first (see `MAX_SIGNING_AGE_DAYS`).
     recent: VecDeque<(i64, EntryId)>,
     recent_set: HashSet<EntryId>,
+    /// The Merkle tree of the entries so far, and the subtrees the last entry completed.
+    frontier: Frontier,
+    completed: Vec<crate::merkle::Hash>,
+    /// Every key the registrant held (genesis, then each rotation).
+    registrant_keys: Vec<PublicKey>,
+    /// Checkpoints the auditor holds, by size; the first whose root did not match.
+    checkpoints: Vec<SignedCheckpoint>,
+    mismatch: Option<u64>,
 }
 
 impl Verifier {
@@ -115,7 +138,31 @@ impl Verifier {
             head: None,
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
+            frontier: Frontier::new(),
+            completed: Vec::new(),
+            registrant_keys: Vec::new(),
+            checkpoints: Vec::new(),
+            mismatch: None,
         }
+    }
+
+    /// Also proves that the ledger extends each of these checkpoints: its first `size`
+    /// entries must hash to the checkpoint's root, and the checkpoint must be signed by a key
+    /// the ledger says the registrant held.
+    pub fn with_checkpoints(mut self, mut checkpoints: Vec<SignedCheckpoint>) -> Self {
+        checkpoints.sort_by_key(|c| c.checkpoint.size);
+        self.checkpoints = checkpoints;
+        self
+    }
+
+    /// The Merkle subtrees the last accepted entry completed (levels 1 up).
+    pub fn completed(&self) -> &[crate::merkle::Hash] {
+        &self.completed
+    }
+
+    /// The Merkle root of the entries accepted so far.
+    pub fn root(&self) -> crate::merkle::Hash {
+        self.frontier.root()
     }
 
     /// The state so far (for inventory folding after a verification).
@@ -200,6 +247,29 @@ impl Verifier {
                 self.pending_entries += 1;
                 self.next += 1;
                 self.head = Some(hash);
+                self.completed = self
+                    .frontier
+                    .push(crate::merkle::leaf_hash(hash.as_bytes()));
+                match entry.payload() {
+                    crate::payload::Payload::Genesis(g) => {
+                        self.registrant_keys.push(g.registrant_key)
+                    }
+                    crate::payload::Payload::KeyRotated(k)
+                        if k.subject == crate::payload::Principal::Registrant =>
+                    {
+                        self.registrant_keys.push(k.new_key)
+                    }
+                    _ => {}
+                }
+                let root = self.frontier.root();
+                if self.mismatch.is_none()
+                    && self
+                        .checkpoints
+                        .iter()
+                        .any(|c| c.checkpoint.size == self.next && c.checkpoint.root != root)
+                {
+                    self.mismatch = Some(self.next);
+                }
                 if self.pending_entries >= BATCH {
                     self.flush()?;
                 }
@@ -291,6 +361,35 @@ impl Verifier {
             });
         };
         let ledger = self.state.head.expect("entries were applied").ledger;
+        // A checkpoint counts only if the registrant signed it; then the ledger must extend it.
+        let origin = crate::checkpoint::origin(&ledger);
+        for c in &self.checkpoints {
+            if let Err(e) = c.verify_any(&origin, &self.registrant_keys) {
+                return Err(Failure {
+                    seq: c.checkpoint.size.saturating_sub(1),
+                    reason: Reason::Checkpoint(e.to_string()),
+                });
+            }
+        }
+        if let Some(size) = self.mismatch {
+            return Err(Failure {
+                seq: size - 1,
+                reason: Reason::CheckpointMismatch { size },
+            });
+        }
+        if let Some(c) = self
+            .checkpoints
+            .iter()
+            .find(|c| c.checkpoint.size > self.next)
+        {
+            return Err(Failure {
+                seq: self.next,
+                reason: Reason::ShorterThanCheckpoint {
+                    size: c.checkpoint.size,
+                    found: self.next,
+                },
+            });
+        }
         Ok(Summary {
             ledger,
             entries: self.next,

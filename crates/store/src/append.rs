@@ -24,6 +24,8 @@ use crate::entities::{containers, discrepancies, entries, ledgers, locations, pr
 use crate::error::StoreError;
 use crate::keystore;
 use crate::rows::{self, ContainerRow};
+use crate::tree;
+use custody_ledger::merkle::{self, Frontier};
 
 /// What this process knows of each ledger's state, so an append need not read back the rows
 /// it touches. It serves only while the head row says no one else has appended since; the
@@ -35,6 +37,8 @@ pub struct Cache(Arc<StdMutex<HashMap<LedgerId, Arc<Mutex<Slot>>>>>);
 #[derive(Debug, Default)]
 struct Slot {
     state: Option<State>,
+    /// The Merkle tree's right edge, kept with `state`.
+    frontier: Option<Frontier>,
     shared: bool,
 }
 
@@ -105,6 +109,7 @@ impl Store {
             Err(StoreError::StaleCache) => {
                 // Someone else appended: from now on, read rows from the database.
                 slot.state = None;
+                slot.frontier = None;
                 slot.shared = true;
                 self.write_once(&mut slot, mode).await
             }
@@ -145,6 +150,12 @@ impl Store {
                 slot.state = Some(full);
             }
         }
+        let mut frontier = match (&slot.frontier, &state.head) {
+            _ if !self.maintain_tree => Frontier::new(),
+            (Some(f), _) if slot.state.is_some() => f.clone(),
+            (_, Some(h)) => tree::load_frontier(&txn, ledger, h.next_seq.get()).await?,
+            (_, None) => Frontier::new(),
+        };
         let mut expected_hash = None;
         let entry = match mode {
             Mode::Draft(d, at) => {
@@ -191,6 +202,11 @@ impl Store {
                 reason: format!("entry {} hashes to {hash}, not the stated {h}", entry.seq),
             });
         }
+        let completed = if self.maintain_tree {
+            frontier.push(merkle::leaf_hash(hash.as_bytes()))
+        } else {
+            Vec::new()
+        };
         let lid = ledger.as_uuid();
 
         // The head row first: on PostgreSQL it is already locked by us.
@@ -241,6 +257,7 @@ impl Store {
             recorded_at: Set(entry.timestamp.micros()),
             prev_hash: Set(entry.prev.as_bytes().to_vec()),
             entry_hash: Set(hash.as_bytes().to_vec()),
+            subtrees: Set(tree::subtrees_bytes(&completed)),
             body: Set(bytes),
         })
         .exec(&txn)
@@ -337,10 +354,12 @@ impl Store {
         }
         if let Err(e) = txn.commit().await {
             slot.state = None;
+            slot.frontier = None;
             return Err(e.into());
         }
         if let Some(full) = slot.state.as_mut() {
             full.absorb(state, &touched);
+            slot.frontier = Some(frontier);
         }
         Ok(Appended { entry, hash })
     }

@@ -16,7 +16,11 @@ impl Store {
     /// Appends a batch of chained entries (the first batch starts with genesis) in one
     /// transaction and moves the head to the last of them.
     #[doc(hidden)]
-    pub async fn bench_bulk_load(&self, batch: &[Entry]) -> Result<(), StoreError> {
+    pub async fn bench_bulk_load(
+        &self,
+        batch: &[Entry],
+        frontier: &mut custody_ledger::merkle::Frontier,
+    ) -> Result<(), StoreError> {
         let Some(last) = batch.last() else {
             return Ok(());
         };
@@ -40,15 +44,20 @@ impl Store {
             .await?;
         }
         for chunk in batch.chunks(1000) {
-            entries::Entity::insert_many(chunk.iter().map(|e| entries::ActiveModel {
-                ledger_id: Set(lid),
-                seq: Set(rows::to_i64(e.seq.get())),
-                entry_id: Set(e.body.entry_id.as_uuid()),
-                kind: Set(i32::from(e.kind().code())),
-                recorded_at: Set(e.timestamp.micros()),
-                prev_hash: Set(e.prev.as_bytes().to_vec()),
-                entry_hash: Set(e.hash().as_bytes().to_vec()),
-                body: Set(e.to_canonical_bytes()),
+            entries::Entity::insert_many(chunk.iter().map(|e| {
+                let completed =
+                    frontier.push(custody_ledger::merkle::leaf_hash(e.hash().as_bytes()));
+                entries::ActiveModel {
+                    ledger_id: Set(lid),
+                    seq: Set(rows::to_i64(e.seq.get())),
+                    entry_id: Set(e.body.entry_id.as_uuid()),
+                    kind: Set(i32::from(e.kind().code())),
+                    recorded_at: Set(e.timestamp.micros()),
+                    prev_hash: Set(e.prev.as_bytes().to_vec()),
+                    entry_hash: Set(e.hash().as_bytes().to_vec()),
+                    subtrees: Set(crate::tree::subtrees_bytes(&completed)),
+                    body: Set(e.to_canonical_bytes()),
+                }
             }))
             .exec(&txn)
             .await?;

@@ -43,6 +43,8 @@ pub mod entries {
         pub recorded_at: i64,
         pub prev_hash: Vec<u8>,
         pub entry_hash: Vec<u8>,
+        /// Hashes of the Merkle subtrees this entry's leaf completes (levels 1 up).
+        pub subtrees: Vec<u8>,
         pub body: Vec<u8>,
     }
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -167,6 +169,27 @@ pub mod discrepancies {
         pub count_seq: i64,
         pub location: String,
         pub ndc: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod checkpoints {
+    use sea_orm::entity::prelude::*;
+
+    /// A checkpoint the registrant issued: the signed note, as handed out.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "checkpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub size: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub issued_at: i64,
+        pub root: Vec<u8>,
+        pub note: String,
     }
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}

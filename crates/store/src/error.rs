@@ -27,6 +27,9 @@ pub enum StoreError {
     /// append is retried reading rows from the database. Never seen outside the store.
     #[error("another writer appended to this ledger")]
     StaleCache,
+    /// A proof or checkpoint that cannot be made as asked.
+    #[error("{0}")]
+    Proof(String),
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
     #[error("import refused at line {line}: {reason}")]

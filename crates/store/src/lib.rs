@@ -17,6 +17,7 @@ pub mod export;
 pub mod keystore;
 pub mod queries;
 mod rows;
+pub mod tree;
 pub mod verify;
 
 use std::path::Path;
@@ -35,6 +36,8 @@ pub use queries::{HeadInfo, LedgerInfo};
 pub struct Store {
     db: DatabaseConnection,
     cache: append::Cache,
+    /// Whether appends keep the Merkle tree (always, but for the benchmark's comparison).
+    maintain_tree: bool,
 }
 
 /// The SQLite database URL for a data directory.
@@ -62,7 +65,16 @@ impl Store {
         Ok(Self {
             db,
             cache: append::Cache::default(),
+            maintain_tree: true,
         })
+    }
+
+    /// For `custody bench` only: appends without keeping the Merkle tree, to measure its cost.
+    /// A ledger written so cannot serve proofs or checkpoints.
+    #[doc(hidden)]
+    pub fn bench_without_tree(mut self) -> Self {
+        self.maintain_tree = false;
+        self
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

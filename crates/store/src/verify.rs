@@ -2,6 +2,7 @@
 //! against the entry's own bytes, and feeds the bytes to the ledger's verifier. Reads only
 //! what is on disk — no cache — and holds one page in memory at a time.
 
+use custody_ledger::checkpoint::SignedCheckpoint;
 use custody_ledger::{Failure, LedgerId, PublicKey, Reason, Summary, Verifier};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -20,10 +21,23 @@ impl Store {
         &self,
         ledger: LedgerId,
         trusted: Option<PublicKey>,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Result<Summary, Failure>, StoreError> {
+        self.verify_with(ledger, trusted, Vec::new(), progress)
+            .await
+    }
+
+    /// Verifies a ledger as stored, and that it extends each of `checkpoints` (which the
+    /// auditor holds from earlier): this catches a removed or rewritten tail.
+    pub async fn verify_with(
+        &self,
+        ledger: LedgerId,
+        trusted: Option<PublicKey>,
+        checkpoints: Vec<SignedCheckpoint>,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Result<Summary, Failure>, StoreError> {
         let head = self.head(ledger).await?;
-        let mut v = Verifier::new(trusted);
+        let mut v = Verifier::new(trusted).with_checkpoints(checkpoints);
         let mut next: i64 = 0;
         loop {
             let page = entries::Entity::find()
@@ -74,7 +88,9 @@ fn check_row(v: &mut Verifier, ledger: LedgerId, row: &entries::Model) -> Result
         return Err(fail("entry hash"));
     };
     let e = v.push_bytes(&row.body, Some(&stored_hash))?;
-    if let Some(field) = column_mismatch(ledger, row, &e) {
+    let field = column_mismatch(ledger, row, &e)
+        .or_else(|| (row.subtrees != v.completed().concat()).then_some("Merkle tree nodes"));
+    if let Some(field) = field {
         v.flush()?;
         return Err(fail(field));
     }

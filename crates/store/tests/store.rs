@@ -455,6 +455,7 @@ async fn the_database_refuses_an_entry_row_that_does_not_extend_the_head() {
                 recorded_at: Set(head.last_timestamp.micros()),
                 prev_hash: Set(prev.as_bytes().to_vec()),
                 entry_hash: Set(vec![7; 32]),
+                subtrees: Set(Vec::new()),
                 body: Set(vec![1, 2, 3]),
             };
             let err = entries::Entity::insert(row)

@@ -195,9 +195,10 @@ pub async fn run(a: BenchArgs) -> Outcome {
     }
     for (i, r) in rounds.iter().enumerate() {
         println!(
-            "  round {}: append {} µs, plain insert {} µs, ratio {:.0}%",
+            "  round {}: append {} µs (without the Merkle tree {} µs), plain insert {} µs, ratio {:.0}%",
             i + 1,
             r.append_us,
+            r.notree_us,
             r.plain_us,
             r.ratio()
         );
@@ -212,6 +213,14 @@ pub async fn run(a: BenchArgs) -> Outcome {
         m.plain_us,
         m.ratio(),
         m.trip_us
+    );
+    let tree_cost: Vec<f64> = rounds
+        .iter()
+        .map(|r| 100.0 * (r.append_us as f64 / r.notree_us as f64 - 1.0))
+        .collect();
+    println!(
+        "Merkle tree upkeep: appends {:.1}% / {:.1}% / {:.1}% slower than without it",
+        tree_cost[0], tree_cost[1], tree_cost[2]
     );
 
     // 2. Verification rate vs raw batch verification.
@@ -269,21 +278,53 @@ pub async fn run(a: BenchArgs) -> Outcome {
         std::fs::create_dir_all(&data)?;
         let store = Store::open(&custody_store::sqlite_url(&data)).await?;
         let mut w = Workload::new();
-        let t = Instant::now();
+        let t_build = Instant::now();
         let mut batch = Vec::with_capacity(10_000);
+        let mut frontier = custody_ledger::merkle::Frontier::new();
         for _ in 0..1_000_000u64 {
             batch.push(w.next_entry());
             if batch.len() == 10_000 {
-                store.bench_bulk_load(&batch).await?;
+                store.bench_bulk_load(&batch, &mut frontier).await?;
                 batch.clear();
             }
         }
-        store.bench_bulk_load(&batch).await?;
-        store.close().await?;
+        store.bench_bulk_load(&batch, &mut frontier).await?;
+        let build_secs = t_build.elapsed().as_secs_f64();
+        // Proofs at 1,000,000 entries, served from the stored subtrees.
+        let ledger = store.resolve_ledger(None).await?;
+        let n = 1_000_000u64;
+        let mut r: u64 = 0x5eed_c0de;
+        let t = Instant::now();
+        let mut hashes = 0;
+        let tries = 200u64;
+        for _ in 0..tries {
+            r = r.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let p = store.inclusion_proof(ledger, r % n, n).await?;
+            hashes = hashes.max(p.path.len());
+            custody_ledger::merkle::verify_inclusion(
+                p.entry_hash.as_bytes(),
+                p.seq,
+                n,
+                &p.root,
+                &p.path,
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        let incl_us = t.elapsed().as_secs_f64() * 1e6 / tries as f64;
+        let t = Instant::now();
+        let mut chashes = 0;
+        for i in 0..tries {
+            let old = 1 + (i * 4_999) % (n - 1);
+            let p = store.consistency_proof(ledger, old, n).await?;
+            chashes = chashes.max(p.path.len());
+        }
+        let cons_us = t.elapsed().as_secs_f64() * 1e6 / tries as f64;
         println!(
-            "built 1,000,000 entries in {:.0}s",
-            t.elapsed().as_secs_f64()
+            "proofs at 1,000,000 entries: inclusion {incl_us:.0} µs to serve, at most {hashes} hashes ({} bytes); consistency {cons_us:.0} µs, at most {chashes} hashes; ⌈log2 n⌉ = 20",
+            hashes * 32
         );
+        store.close().await?;
+        println!("built 1,000,000 entries in {build_secs:.0}s");
         let exe = std::env::current_exe()?;
         let t = Instant::now();
         let out = std::process::Command::new(exe)
@@ -310,6 +351,7 @@ pub async fn run(a: BenchArgs) -> Outcome {
 
 struct Round {
     append_us: u64,
+    notree_us: u64,
     plain_us: u64,
     trip_us: u64,
 }
@@ -319,39 +361,19 @@ impl Round {
     }
 }
 
-/// One round: `n` signed appends through the store, then `n` plain single-row
-/// insert-and-commits on the same SQLite settings, then `n` bare statements.
+/// One round: `n` signed appends through the store (with and without the Merkle tree), then
+/// `n` plain single-row insert-and-commits on the same SQLite settings, then `n` bare
+/// statements.
 async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
-    std::fs::create_dir_all(dir.join("append"))?;
-    std::fs::create_dir_all(dir.join("plain"))?;
-    let store = Store::open(&custody_store::sqlite_url(&dir.join("append"))).await?;
     let mut w = Workload::new();
-    for _ in 0..12 {
-        let e = w.next_entry();
-        store.import_entry(e.clone(), e.hash()).await?;
-    }
+    let prefix: Vec<Entry> = (0..12).map(|_| w.next_entry()).collect();
     // The bodies are made first; signing stays inside the timed loop.
     let bodies: Vec<Entry> = (0..n).map(|_| w.next_entry()).collect();
-    let t = Instant::now();
-    for e in &bodies {
-        let mut d = Draft {
-            ledger: e.ledger,
-            body: e.body.clone(),
-            signatures: Vec::new(),
-        };
-        for s in &e.signatures {
-            let key = match &s.signer {
-                Principal::User(u) if u.as_str() == "phil" => &w.keys[0],
-                Principal::User(u) if u.as_str() == "nina" => &w.keys[1],
-                _ => &w.keys[2],
-            };
-            d = d.signed(s.signer.clone(), s.meaning, key);
-        }
-        store.append_at(d, e.timestamp).await?;
-    }
-    let append = t.elapsed();
-    store.close().await?;
+    let keys = w.keys.clone();
+    let append = signed_appends(&dir.join("append"), &prefix, &bodies, &keys, true).await?;
+    let notree = signed_appends(&dir.join("notree"), &prefix, &bodies, &keys, false).await?;
 
+    std::fs::create_dir_all(dir.join("plain"))?;
     let plain = Store::open(&custody_store::sqlite_url(&dir.join("plain"))).await?;
     plain.bench_plain_table().await?;
     let t = Instant::now();
@@ -370,9 +392,48 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
     let per = |d: std::time::Duration| (d.as_secs_f64() * 1e6 / n as f64).round() as u64;
     Ok(Round {
         append_us: per(append),
+        notree_us: per(notree),
         plain_us: per(plain_t),
         trip_us: per(trip),
     })
+}
+
+/// Appends `bodies` after `prefix`, signing each, into a new store in `dir`.
+async fn signed_appends(
+    dir: &std::path::Path,
+    prefix: &[Entry],
+    bodies: &[Entry],
+    keys: &[ed25519_dalek::SigningKey; 4],
+    tree: bool,
+) -> anyhow::Result<std::time::Duration> {
+    std::fs::create_dir_all(dir)?;
+    let mut store = Store::open(&custody_store::sqlite_url(dir)).await?;
+    if !tree {
+        store = store.bench_without_tree();
+    }
+    for e in prefix {
+        store.import_entry(e.clone(), e.hash()).await?;
+    }
+    let t = Instant::now();
+    for e in bodies {
+        let mut d = Draft {
+            ledger: e.ledger,
+            body: e.body.clone(),
+            signatures: Vec::new(),
+        };
+        for s in &e.signatures {
+            let key = match &s.signer {
+                Principal::User(u) if u.as_str() == "phil" => &keys[0],
+                Principal::User(u) if u.as_str() == "nina" => &keys[1],
+                _ => &keys[2],
+            };
+            d = d.signed(s.signer.clone(), s.meaning, key);
+        }
+        store.append_at(d, e.timestamp).await?;
+    }
+    let elapsed = t.elapsed();
+    store.close().await?;
+    Ok(elapsed)
 }
 
 /// Peak resident memory of the largest finished child process, in KiB.
