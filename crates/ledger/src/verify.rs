@@ -361,7 +361,24 @@ impl Verifier {
             });
         };
         let ledger = self.state.head.expect("entries were applied").ledger;
-        // A checkpoint counts only if the registrant signed it; then the ledger must extend it.
+        // A checkpoint that covers more entries than the ledger holds: entries were removed.
+        // (Its signature may be by a key whose rotation was among them; the auditor checked it
+        // when the checkpoint was handed over.)
+        if let Some(c) = self
+            .checkpoints
+            .iter()
+            .find(|c| c.checkpoint.size > self.next)
+        {
+            return Err(Failure {
+                seq: self.next,
+                reason: Reason::ShorterThanCheckpoint {
+                    size: c.checkpoint.size,
+                    found: self.next,
+                },
+            });
+        }
+        // Otherwise a checkpoint counts only if the registrant signed it, and then the ledger
+        // must extend it.
         let origin = crate::checkpoint::origin(&ledger);
         for c in &self.checkpoints {
             if let Err(e) = c.verify_any(&origin, &self.registrant_keys) {
@@ -375,19 +392,6 @@ impl Verifier {
             return Err(Failure {
                 seq: size - 1,
                 reason: Reason::CheckpointMismatch { size },
-            });
-        }
-        if let Some(c) = self
-            .checkpoints
-            .iter()
-            .find(|c| c.checkpoint.size > self.next)
-        {
-            return Err(Failure {
-                seq: self.next,
-                reason: Reason::ShorterThanCheckpoint {
-                    size: c.checkpoint.size,
-                    found: self.next,
-                },
             });
         }
         Ok(Summary {
