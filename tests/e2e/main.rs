@@ -2,6 +2,7 @@
 //! (All in one test binary, for link time.)
 
 mod cli;
+mod proofs;
 mod tamper;
 
 use std::path::{Path, PathBuf};

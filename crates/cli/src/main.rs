@@ -42,6 +42,12 @@ enum Command {
     Import(commands::export::ImportArgs),
     /// Verify a JSONL export offline, trusting only the registrant key given.
     VerifyExport(commands::export::VerifyExportArgs),
+    /// Sign and record a checkpoint (size and Merkle root) with the registrant key; prints it.
+    Checkpoint(commands::proof::CheckpointArgs),
+    /// Print an inclusion proof (`--entry`) or a consistency proof (`--from-checkpoint`), as JSON.
+    Prove(commands::proof::ProveArgs),
+    /// Check a proof offline, given the registrant public key.
+    VerifyProof(commands::proof::VerifyProofArgs),
     /// Show the ledger's head and what is on hand.
     Status(DataArgs),
     /// Measure append and verification rates (see docs/performance.md).
@@ -97,6 +103,9 @@ fn main() -> ExitCode {
             Command::Import(a) => commands::export::import(a).await,
             Command::VerifyExport(a) => commands::export::verify_export(a),
             Command::Status(a) => commands::verify::status(a).await,
+            Command::Checkpoint(a) => commands::proof::checkpoint(a).await,
+            Command::Prove(a) => commands::proof::prove(a).await,
+            Command::VerifyProof(a) => commands::proof::verify_proof(a),
             Command::Bench(a) => commands::bench::run(a).await,
         }
     });

@@ -14,6 +14,7 @@ pub mod entry;
 pub mod inventory;
 pub mod merkle;
 pub mod payload;
+pub mod proof;
 pub mod state;
 pub mod types;
 pub mod vectors;

@@ -4,4 +4,5 @@ pub mod bench;
 pub mod demo;
 pub mod export;
 pub mod init;
+pub mod proof;
 pub mod verify;

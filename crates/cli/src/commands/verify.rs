@@ -16,6 +16,10 @@ pub struct VerifyArgs {
     /// The registrant public key (hex) you trust; by default the database's genesis key.
     #[arg(long)]
     pub registrant_key: Option<PublicKey>,
+    /// A checkpoint you hold (a file from `custody checkpoint` or a report): the ledger must
+    /// extend it. May be given several times.
+    #[arg(long)]
+    pub checkpoint: Vec<std::path::PathBuf>,
 }
 
 pub async fn run(a: VerifyArgs) -> Outcome {
@@ -33,8 +37,14 @@ pub async fn run(a: VerifyArgs) -> Outcome {
     } else {
         ProgressBar::hidden()
     };
+    let checkpoints = a
+        .checkpoint
+        .iter()
+        .map(|p| crate::commands::proof::read_checkpoint(p, &ledger))
+        .collect::<Result<Vec<_>, _>>()?;
+    let held = checkpoints.len();
     let result = store
-        .verify(ledger, a.registrant_key, |done, total| {
+        .verify_with(ledger, a.registrant_key, checkpoints, |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         })
@@ -43,6 +53,9 @@ pub async fn run(a: VerifyArgs) -> Outcome {
     match result {
         Ok(s) => {
             println!("ok: {} entries, head {}", s.entries, s.head);
+            if held > 0 {
+                println!("it extends the {held} checkpoint(s) given");
+            }
             Ok(())
         }
         Err(f) => Err(Failure::Invalid(format!(

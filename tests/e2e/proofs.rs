@@ -1,0 +1,230 @@
+//! Checkpoints and proofs through the binary: `custody checkpoint`, `prove`, `verify-proof`,
+//! `verify --checkpoint`.
+
+use crate::*;
+
+fn registrant_key(d: &Path) -> String {
+    let s = stdout(&custody(&["status", "--data", d.to_str().unwrap()]));
+    s.lines()
+        .nth(1)
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn checkpoint(d: &Path, out: &Path) {
+    let o = custody(&[
+        "checkpoint",
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn inclusion_and_consistency_proofs_verify_offline_and_damage_is_refused() {
+    let (t, d) = demo_copy();
+    let key = registrant_key(&d);
+    let cp = t.path().join("cp.txt");
+    checkpoint(&d, &cp);
+    let note = std::fs::read_to_string(&cp).unwrap();
+    assert!(note.starts_with("custody.ledger/"), "{note}");
+    assert!(note.contains("\n\n\u{2014} custody.ledger/"), "{note}");
+
+    let incl = t.path().join("incl.json");
+    let o = custody(&[
+        "prove",
+        "--data",
+        d.to_str().unwrap(),
+        "--entry",
+        "42",
+        "--checkpoint",
+        cp.to_str().unwrap(),
+        "-o",
+        incl.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&[
+        "verify-proof",
+        incl.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("ok: entry 42 "), "{}", stdout(&o));
+
+    let cons = t.path().join("cons.json");
+    let o = custody(&[
+        "prove",
+        "--data",
+        d.to_str().unwrap(),
+        "--from-checkpoint",
+        cp.to_str().unwrap(),
+        "--to-checkpoint",
+        cp.to_str().unwrap(),
+        "-o",
+        cons.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&[
+        "verify-proof",
+        cons.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Another key, a flipped hash in the path, a wrong position: each refused.
+    let other = "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c";
+    let o = custody(&[
+        "verify-proof",
+        incl.to_str().unwrap(),
+        "--registrant-key",
+        other,
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&incl).unwrap()).unwrap();
+    let mut flipped = json.clone();
+    let h = flipped["path"][0].as_str().unwrap().to_string();
+    let first = if h.starts_with('0') { "1" } else { "0" };
+    let f = format!("{first}{}", &h[1..]);
+    flipped["path"][0] = serde_json::Value::String(f);
+    let mut moved = json.clone();
+    moved["seq"] = serde_json::json!(43);
+    moved.as_object_mut().unwrap().remove("entry");
+    let mut longer = json.clone();
+    longer["path"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::Value::String("00".repeat(32)));
+    for (name, bad) in [("flipped", flipped), ("moved", moved), ("longer", longer)] {
+        let p = t.path().join(format!("{name}.json"));
+        std::fs::write(&p, serde_json::to_string(&bad).unwrap()).unwrap();
+        let o = custody(&[
+            "verify-proof",
+            p.to_str().unwrap(),
+            "--registrant-key",
+            &key,
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stdout(&o));
+        assert!(stderr(&o).starts_with("FAILED: "), "{name}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn verify_with_a_checkpoint_catches_a_truncated_ledger() {
+    let (t, d) = demo_copy();
+    let cp = t.path().join("cp.txt");
+    checkpoint(&d, &cp);
+    let o = custody(&[
+        "verify",
+        "--data",
+        d.to_str().unwrap(),
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("extends the 1 checkpoint"));
+
+    // Someone removes the last five entries and moves the head back to match.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let n = rt.block_on(async {
+        use sea_orm::{ConnectionTrait, Database};
+        let c = Database::connect(custody_store::sqlite_url(&d))
+            .await
+            .unwrap();
+        c.execute_unprepared(
+            "DELETE FROM entries WHERE seq >= (SELECT next_seq - 5 FROM ledgers);
+             UPDATE ledgers SET next_seq = next_seq - 5,
+                    last_hash = (SELECT entry_hash FROM entries ORDER BY seq DESC LIMIT 1),
+                    last_timestamp = (SELECT recorded_at FROM entries ORDER BY seq DESC LIMIT 1);",
+        )
+        .await
+        .unwrap();
+        let n: i64 = c
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT next_seq FROM ledgers",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        c.close().await.unwrap();
+        n
+    });
+    // Alone, the shortened ledger is consistent…
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // …but not with the checkpoint the auditor kept.
+    let o = custody(&[
+        "verify",
+        "--data",
+        d.to_str().unwrap(),
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("entry {n} ")), "{err}");
+    assert!(
+        err.contains("entries were removed") && err.contains("shorter_than_checkpoint"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_checkpoints_are_refused_with_a_clear_error() {
+    let (t, d) = demo_copy();
+    let cp = t.path().join("cp.txt");
+    checkpoint(&d, &cp);
+    let note = std::fs::read_to_string(&cp).unwrap();
+    let (origin, _) = note.split_once('\n').unwrap();
+    // A size the registrant did not sign: the signature no longer covers the body.
+    let mut lines: Vec<&str> = note.lines().collect();
+    let smaller = (lines[1].parse::<u64>().unwrap() - 1).to_string();
+    lines[1] = &smaller;
+    let resized = lines.join("\n") + "\n";
+    let cases = [
+        // Malformed: no signature block.
+        (
+            "malformed",
+            note.split("\n\n").next().unwrap().to_string() + "\n",
+            2,
+            "malformed",
+        ),
+        // Another ledger's origin.
+        (
+            "origin",
+            note.replace(
+                origin,
+                "custody.ledger/0193aaaa-0000-7000-8000-000000000000",
+            ),
+            2,
+            "not of this ledger",
+        ),
+        ("signature", resized, 1, "checkpoint_signature"),
+    ];
+    for (name, text, code, says) in cases {
+        let p = t.path().join(format!("{name}.txt"));
+        std::fs::write(&p, &text).unwrap();
+        let o = custody(&[
+            "verify",
+            "--data",
+            d.to_str().unwrap(),
+            "--checkpoint",
+            p.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(code), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{name}: {}", stderr(&o));
+    }
+}
