@@ -512,7 +512,49 @@ pub fn render_markdown(entries: &[Entry]) -> String {
         }
         let _ = writeln!(out, "\n```text\n{}\n```\n", wrap_hex(&bytes));
     }
+    render_tree(entries, &mut out);
     out
+}
+
+/// The Merkle tree, proof and checkpoint vectors of the vector ledger.
+fn render_tree(entries: &[Entry], out: &mut String) {
+    use crate::merkle::{self, Leaves};
+    use std::fmt::Write;
+    let leaves: Vec<merkle::Hash> = entries
+        .iter()
+        .map(|e| merkle::leaf_hash(e.hash().as_bytes()))
+        .collect();
+    let n = leaves.len() as u64;
+    out.push_str("#### Merkle tree\n\n| size | root |\n|---|---|\n");
+    for size in [1u64, 2, 3, 4, 8, 16, 18, 19, 20, n] {
+        let r = merkle::root(&mut Leaves(&leaves), size);
+        let _ = writeln!(out, "| {size} | `{}` |", hex::encode(r));
+    }
+    let _ = writeln!(
+        out,
+        "\nLeaf hash of entry 18: `{}`\n\nInclusion proof of entry 18 in the tree of {n}:\n",
+        hex::encode(leaves[18])
+    );
+    let p = merkle::inclusion_proof(&mut Leaves(&leaves), 18, n).expect("in range");
+    for h in &p {
+        let _ = writeln!(out, "- `{}`", hex::encode(h));
+    }
+    let _ = writeln!(out, "\nConsistency proof from size 20 to size {n}:\n");
+    let p = merkle::consistency_proof(&mut Leaves(&leaves), 20, n).expect("in range");
+    for h in &p {
+        let _ = writeln!(out, "- `{}`", hex::encode(h));
+    }
+    let cp = crate::checkpoint::Checkpoint {
+        origin: crate::checkpoint::origin(&entries[0].ledger),
+        size: n,
+        root: merkle::root(&mut Leaves(&leaves), n),
+    }
+    .sign(&seeded_key("registrant-2"));
+    let _ = writeln!(
+        out,
+        "\n#### Checkpoint\n\nThe checkpoint of size {n}, signed by the registrant's current key (`registrant-2`, after the rotation in entry 33):\n\n```text\n{}```\n",
+        cp.to_note()
+    );
 }
 
 fn wrap_hex(b: &[u8]) -> String {
