@@ -228,3 +228,67 @@ fn bad_checkpoints_are_refused_with_a_clear_error() {
         assert!(stderr(&o).contains(says), "{name}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn an_export_is_checked_against_a_held_checkpoint_too() {
+    let (t, d) = demo_copy();
+    let cp = t.path().join("cp.txt");
+    checkpoint(&d, &cp);
+    let file = t.path().join("ledger.jsonl");
+    let o = custody(&[
+        "export",
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let key = registrant_key(&d);
+    let o = custody(&[
+        "verify-export",
+        file.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("extends the 1 checkpoint"),
+        "{}",
+        stdout(&o)
+    );
+    // An export cut short, its header rewritten to match: consistent alone, but shorter than
+    // the checkpoint the auditor holds.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    lines.truncate(lines.len() - 3);
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    header["entries"] = serde_json::json!(lines.len() - 1);
+    header["head"] = last["hash"].clone();
+    lines[0] = header.to_string();
+    let short = t.path().join("short.jsonl");
+    std::fs::write(&short, lines.join("\n") + "\n").unwrap();
+    let o = custody(&[
+        "verify-export",
+        short.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&[
+        "verify-export",
+        short.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+        "--checkpoint",
+        cp.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("entries were removed"),
+        "{}",
+        stderr(&o)
+    );
+}

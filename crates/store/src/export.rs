@@ -239,6 +239,7 @@ pub fn read_export(input: impl BufRead) -> impl Iterator<Item = Result<Item, Exp
 pub fn verify_export(
     input: impl BufRead,
     trusted: Option<PublicKey>,
+    checkpoints: Vec<custody_ledger::checkpoint::SignedCheckpoint>,
     mut progress: impl FnMut(u64),
 ) -> Result<(Header, Summary), ExportError> {
     let mut lines = read_export(input);
@@ -255,7 +256,7 @@ pub fn verify_export(
             found: Box::new(header.registrant_public_key),
         });
     }
-    let mut v = Verifier::new(Some(header.registrant_public_key));
+    let mut v = Verifier::new(Some(header.registrant_public_key)).with_checkpoints(checkpoints);
     for item in lines {
         let item = match item {
             Ok(i) => i,

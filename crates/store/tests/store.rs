@@ -391,7 +391,7 @@ async fn export_then_import_reproduces_the_head_hash() {
         let n = db.store.export(ledger, &mut out).await.unwrap();
         assert_eq!(n, all.len() as u64);
         let (header, summary) =
-            custody_store::export::verify_export(&out[..], None, |_| {}).unwrap();
+            custody_store::export::verify_export(&out[..], None, Vec::new(), |_| {}).unwrap();
         assert_eq!(header.head, all.last().unwrap().hash());
         assert_eq!(summary.entries, n);
 

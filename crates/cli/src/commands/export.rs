@@ -36,6 +36,9 @@ pub struct VerifyExportArgs {
     /// and the output says so.
     #[arg(long)]
     pub registrant_key: Option<PublicKey>,
+    /// A checkpoint you hold: the exported ledger must extend it. May be given several times.
+    #[arg(long)]
+    pub checkpoint: Vec<PathBuf>,
 }
 
 pub async fn export(a: ExportArgs) -> Outcome {
@@ -74,7 +77,17 @@ pub async fn import(a: ImportArgs) -> Outcome {
 pub fn verify_export(a: VerifyExportArgs) -> Outcome {
     let f = File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open {}: {e}", a.file.display())))?;
-    match verify_file(BufReader::new(f), a.registrant_key, |_| {}) {
+    let mut checkpoints = Vec::new();
+    for p in &a.checkpoint {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", p.display())))?;
+        checkpoints.push(
+            custody_ledger::checkpoint::SignedCheckpoint::parse(&text)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?,
+        );
+    }
+    let held = checkpoints.len();
+    match verify_file(BufReader::new(f), a.registrant_key, checkpoints, |_| {}) {
         Ok((header, s)) => {
             if a.registrant_key.is_none() {
                 println!(
@@ -83,6 +96,9 @@ pub fn verify_export(a: VerifyExportArgs) -> Outcome {
                 );
             }
             println!("ok: {} entries, head {}", s.entries, s.head);
+            if held > 0 {
+                println!("it extends the {held} checkpoint(s) given");
+            }
             Ok(())
         }
         Err(ExportError::Io(e)) => Err(e.into()),
