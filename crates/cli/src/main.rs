@@ -109,6 +109,15 @@ fn main() -> ExitCode {
             Command::Bench(a) => commands::bench::run(a).await,
         }
     });
+    if std::env::var_os("CUSTODY_REPORT_PEAK_MEMORY").is_some() {
+        // For `custody bench`: this process's own peak resident memory (a parent cannot
+        // measure it: a forked child briefly counts the parent's pages as its own).
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            eprintln!("peak memory {}", line["VmHWM:".len()..].trim());
+        }
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Invalid(msg)) => {

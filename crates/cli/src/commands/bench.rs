@@ -330,14 +330,19 @@ pub async fn run(a: BenchArgs) -> Outcome {
         let out = std::process::Command::new(exe)
             .args(["verify", "--data"])
             .arg(&data)
+            .env("CUSTODY_REPORT_PEAK_MEMORY", "1")
             .output()?;
         let secs = t.elapsed().as_secs_f64();
-        let peak_kib = children_peak_rss_kib();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let peak = err
+            .lines()
+            .find_map(|l| l.strip_prefix("peak memory "))
+            .unwrap_or("unknown");
         println!(
-            "custody verify of 1,000,000 entries: {:.1}s ({}), peak memory {:.1} MiB, said: {}",
+            "custody verify of 1,000,000 entries: {:.1}s ({}), peak memory {}, said: {}",
             secs,
             rate(1_000_000, secs),
-            peak_kib as f64 / 1024.0,
+            peak,
             String::from_utf8_lossy(&out.stdout).trim()
         );
         if !out.status.success() {
@@ -434,19 +439,6 @@ async fn signed_appends(
     let elapsed = t.elapsed();
     store.close().await?;
     Ok(elapsed)
-}
-
-/// Peak resident memory of the largest finished child process, in KiB.
-fn children_peak_rss_kib() -> i64 {
-    let mut u = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a complete rusage into the pointer it is given.
-    let ok = unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, u.as_mut_ptr()) } == 0;
-    if ok {
-        // SAFETY: initialized by the successful call above.
-        unsafe { u.assume_init() }.ru_maxrss
-    } else {
-        -1
-    }
 }
 
 struct Dir {
