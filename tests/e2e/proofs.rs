@@ -292,3 +292,82 @@ fn an_export_is_checked_against_a_held_checkpoint_too() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_consistency_proof_between_two_sizes_verifies() {
+    let (t, d) = demo_copy();
+    let key = registrant_key(&d);
+    // An older state of the same ledger: its first 200 entries, with the registrant's key.
+    let file = t.path().join("ledger.jsonl");
+    let o = custody(&[
+        "export",
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut lines: Vec<String> = text.lines().take(201).map(String::from).collect();
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    header["entries"] = serde_json::json!(200);
+    header["head"] = last["hash"].clone();
+    lines[0] = header.to_string();
+    let short = t.path().join("short.jsonl");
+    std::fs::write(&short, lines.join("\n") + "\n").unwrap();
+    let old_dir = t.path().join("old");
+    let o = custody(&[
+        "import",
+        "--data",
+        old_dir.to_str().unwrap(),
+        short.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["registrant.key", "registrant.pass"] {
+        std::fs::copy(d.join(f), old_dir.join(f)).unwrap();
+    }
+    let old_cp = t.path().join("old.txt");
+    checkpoint(&old_dir, &old_cp);
+    let new_cp = t.path().join("new.txt");
+    checkpoint(&d, &new_cp);
+
+    let cons = t.path().join("cons.json");
+    let o = custody(&[
+        "prove",
+        "--data",
+        d.to_str().unwrap(),
+        "--from-checkpoint",
+        old_cp.to_str().unwrap(),
+        "--to-checkpoint",
+        new_cp.to_str().unwrap(),
+        "-o",
+        cons.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let proof: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cons).unwrap()).unwrap();
+    assert_eq!(proof["old_size"], 200);
+    assert!(!proof["path"].as_array().unwrap().is_empty());
+    let o = custody(&[
+        "verify-proof",
+        cons.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("extends, unchanged, the ledger of 200 entries"),
+        "{}",
+        stdout(&o)
+    );
+    // The current ledger extends the old checkpoint, as `verify` confirms too.
+    let o = custody(&[
+        "verify",
+        "--data",
+        d.to_str().unwrap(),
+        "--checkpoint",
+        old_cp.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

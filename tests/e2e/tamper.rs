@@ -79,7 +79,8 @@ fn a_changed_byte_anywhere_in_an_entry_is_caught_at_that_entry() {
 #[test]
 fn every_column_of_the_entries_table_is_checked() {
     type Change = fn(&mut entries::Model);
-    let changes: [(&str, Change); 6] = [
+    let changes: [(&str, Change); 7] = [
+        ("subtrees", |r| r.subtrees.push(0)),
         ("entry_hash", |r| r.entry_hash[3] ^= 0x80),
         ("prev_hash", |r| r.prev_hash[0] ^= 0x01),
         ("recorded_at", |r| r.recorded_at += 1),
@@ -98,6 +99,7 @@ fn every_column_of_the_entries_table_is_checked() {
                 entries::Column::RecordedAt,
                 entries::Column::Kind,
                 entries::Column::EntryId,
+                entries::Column::Subtrees,
                 entries::Column::Body,
             ] {
                 am.reset(col);

@@ -261,12 +261,10 @@ impl Verifier {
                     }
                     _ => {}
                 }
-                let root = self.frontier.root();
                 if self.mismatch.is_none()
-                    && self
-                        .checkpoints
-                        .iter()
-                        .any(|c| c.checkpoint.size == self.next && c.checkpoint.root != root)
+                    && self.checkpoints.iter().any(|c| {
+                        c.checkpoint.size == self.next && c.checkpoint.root != self.frontier.root()
+                    })
                 {
                     self.mismatch = Some(self.next);
                 }
@@ -361,14 +359,21 @@ impl Verifier {
             });
         };
         let ledger = self.state.head.expect("entries were applied").ledger;
-        // A checkpoint that covers more entries than the ledger holds: entries were removed.
-        // (Its signature may be by a key whose rotation was among them; the auditor checked it
-        // when the checkpoint was handed over.)
+        // A checkpoint that covers more entries than the ledger holds: entries were removed —
+        // if the registrant signed it. (A key whose rotation was among the removed entries
+        // cannot be recognised: then the signature is what is reported.)
+        let origin = crate::checkpoint::origin(&ledger);
         if let Some(c) = self
             .checkpoints
             .iter()
             .find(|c| c.checkpoint.size > self.next)
         {
+            if let Err(e) = c.verify_any(&origin, &self.registrant_keys) {
+                return Err(Failure {
+                    seq: self.next,
+                    reason: Reason::Checkpoint(e.to_string()),
+                });
+            }
             return Err(Failure {
                 seq: self.next,
                 reason: Reason::ShorterThanCheckpoint {
@@ -379,7 +384,6 @@ impl Verifier {
         }
         // Otherwise a checkpoint counts only if the registrant signed it, and then the ledger
         // must extend it.
-        let origin = crate::checkpoint::origin(&ledger);
         for c in &self.checkpoints {
             if let Err(e) = c.verify_any(&origin, &self.registrant_keys) {
                 return Err(Failure {

@@ -89,7 +89,7 @@ fn check_row(v: &mut Verifier, ledger: LedgerId, row: &entries::Model) -> Result
     };
     let e = v.push_bytes(&row.body, Some(&stored_hash))?;
     let field = column_mismatch(ledger, row, &e)
-        .or_else(|| (row.subtrees != v.completed().concat()).then_some("Merkle tree nodes"));
+        .or_else(|| (row.subtrees != v.completed().concat()).then_some("Merkle subtrees column"));
     if let Some(field) = field {
         v.flush()?;
         return Err(fail(field));

@@ -263,7 +263,24 @@ async fn a_rewritten_history_verifies_alone_but_not_against_a_checkpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ledger_shorter_than_a_checkpoint_is_caught() {
     let db = TestDb::sqlite().await;
-    let (ledger, all) = vector_store(&db).await;
+    let (ledger, mut all) = vector_store(&db).await;
+    // Five more entries after the registrant's key rotation, then a checkpoint.
+    for _ in 0..5 {
+        let count = Count {
+            location: "SAFE-1".parse().unwrap(),
+            product: KETAMINE_10.parse().unwrap(),
+            blind: false,
+            expected: Tally { sealed: 1, open: 0 },
+            counted: Tally { sealed: 1, open: 0 },
+        };
+        all.push(
+            db.store
+                .append(signed(ledger, count, "noah", &[]))
+                .await
+                .unwrap()
+                .entry,
+        );
+    }
     let cp = db
         .store
         .issue_checkpoint(ledger, &seeded_key("registrant-2"))

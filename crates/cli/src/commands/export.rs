@@ -1,7 +1,7 @@
 //! `custody export`, `custody import`, `custody verify-export`.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufRead, BufReader, BufWriter};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -85,6 +85,20 @@ pub fn verify_export(a: VerifyExportArgs) -> Outcome {
             custody_ledger::checkpoint::SignedCheckpoint::parse(&text)
                 .map_err(|e| Failure::Usage(format!("{}: {e}", p.display())))?,
         );
+    }
+    if !checkpoints.is_empty() {
+        // Name a checkpoint of another ledger as the input mistake it is.
+        let mut first = String::new();
+        BufReader::new(File::open(&a.file)?).read_line(&mut first)?;
+        if let Ok(h) = serde_json::from_str::<custody_store::export::Header>(&first) {
+            let want = custody_ledger::checkpoint::origin(&h.ledger);
+            if let Some(c) = checkpoints.iter().find(|c| c.checkpoint.origin != want) {
+                return Err(Failure::Usage(format!(
+                    "a checkpoint given is of {}, not of this ledger ({want})",
+                    c.checkpoint.origin
+                )));
+            }
+        }
     }
     let held = checkpoints.len();
     match verify_file(BufReader::new(f), a.registrant_key, checkpoints, |_| {}) {

@@ -69,6 +69,17 @@ pub fn read_checkpoint(path: &PathBuf, ledger: &LedgerId) -> Result<SignedCheckp
     Ok(c)
 }
 
+/// A checkpoint larger than the ledger means entries were removed: a failed check (exit 1).
+async fn shorter_than(store: &Store, ledger: LedgerId, size: u64) -> Outcome {
+    let have = store.head(ledger).await?.entries;
+    if size > have {
+        return Err(Failure::Invalid(format!(
+            "FAILED: the ledger holds {have} entries but the checkpoint covers {size}: entries were removed [shorter_than_checkpoint]"
+        )));
+    }
+    Ok(())
+}
+
 async fn fresh_checkpoint(
     data: &DataArgs,
     store: &Store,
@@ -114,6 +125,7 @@ pub async fn prove(a: ProveArgs) -> Outcome {
             None => fresh_checkpoint(&a.data, &store, ledger).await?,
         };
         let size = cp.checkpoint.size;
+        shorter_than(&store, ledger, size).await?;
         let p = store
             .inclusion_proof(ledger, seq, size)
             .await
@@ -145,6 +157,7 @@ pub async fn prove(a: ProveArgs) -> Outcome {
             .as_ref()
             .expect("clap requires one of the two");
         let old = read_checkpoint(old_path, &ledger)?;
+        shorter_than(&store, ledger, old.checkpoint.size).await?;
         let new = match &a.to_checkpoint {
             Some(p) => read_checkpoint(p, &ledger)?,
             None => fresh_checkpoint(&a.data, &store, ledger).await?,

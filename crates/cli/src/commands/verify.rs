@@ -16,8 +16,8 @@ pub struct VerifyArgs {
     /// The registrant public key (hex) you trust; by default the database's genesis key.
     #[arg(long)]
     pub registrant_key: Option<PublicKey>,
-    /// A checkpoint you hold (a file from `custody checkpoint` or a report): the ledger must
-    /// extend it. May be given several times.
+    /// A checkpoint you hold (a file from `custody checkpoint`): the ledger must extend it.
+    /// May be given several times.
     #[arg(long)]
     pub checkpoint: Vec<std::path::PathBuf>,
 }
