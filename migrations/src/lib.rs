@@ -4,12 +4,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_ledger;
+mod m20261121_000002_sessions;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261121_000001_ledger::Migration)]
+        vec![
+            Box::new(m20261121_000001_ledger::Migration),
+            Box::new(m20261121_000002_sessions::Migration),
+        ]
     }
 }

@@ -48,6 +48,8 @@ enum Command {
     Prove(commands::proof::ProveArgs),
     /// Check a proof offline, given the registrant public key.
     VerifyProof(commands::proof::VerifyProofArgs),
+    /// Serve the HTTP API (and, with --demo on an empty directory, the demo clinic).
+    Serve(commands::serve::ServeArgs),
     /// Show the ledger's head and what is on hand.
     Status(DataArgs),
     /// Measure append and verification rates (see docs/performance.md).
@@ -83,11 +85,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // Commands run one step at a time: one thread keeps memory compact (fewer allocator
-    // arenas) and costs nothing in speed.
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // arenas) and costs nothing in speed. The server uses every core.
+    let rt = match cli.command {
+        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let rt = match rt {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -103,6 +110,7 @@ fn main() -> ExitCode {
             Command::Import(a) => commands::export::import(a).await,
             Command::VerifyExport(a) => commands::export::verify_export(a),
             Command::Status(a) => commands::verify::status(a).await,
+            Command::Serve(a) => commands::serve::run(a).await,
             Command::Checkpoint(a) => commands::proof::checkpoint(a).await,
             Command::Prove(a) => commands::proof::prove(a).await,
             Command::VerifyProof(a) => commands::proof::verify_proof(a),

@@ -195,3 +195,23 @@ pub mod checkpoints {
     pub enum Relation {}
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod sessions {
+    use sea_orm::entity::prelude::*;
+
+    /// A signed-in session: only the SHA-256 of its token is kept.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: Vec<u8>,
+        pub ledger_id: Uuid,
+        pub user_id: String,
+        pub created_at: i64,
+        pub last_seen: i64,
+        pub expires_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}

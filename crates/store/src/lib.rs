@@ -17,6 +17,7 @@ pub mod export;
 pub mod keystore;
 pub mod queries;
 mod rows;
+pub mod sessions;
 pub mod tree;
 pub mod verify;
 

@@ -198,3 +198,23 @@ impl Store {
         )
     }
 }
+
+impl Store {
+    /// A container's product definition, if both exist.
+    pub async fn container_product(
+        &self,
+        ledger: LedgerId,
+        container: &custody_ledger::ContainerId,
+    ) -> Result<Option<custody_ledger::ProductDefined>, StoreError> {
+        let Some(c) = containers::Entity::find_by_id((ledger.as_uuid(), container.to_string()))
+            .one(self.connection())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let p = products::Entity::find_by_id((ledger.as_uuid(), c.ndc.clone()))
+            .one(self.connection())
+            .await?;
+        p.map(|m| rows::product_from_row(&m)).transpose()
+    }
+}

@@ -353,6 +353,19 @@ impl Demo {
 
 pub async fn run(a: DemoArgs) -> Outcome {
     let store = a.data.open(true).await?;
+    record(&a.data, &store, a.seed).await?;
+    println!("check it: custody verify --data {}", a.data.data.display());
+    Ok(())
+}
+
+/// Records the demo clinic in `store` (a new database, or one holding only genesis) and
+/// prints what it made and the users' sign-in names and passwords.
+pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerId, Failure> {
+    let store = store.clone();
+    let a = DemoArgs {
+        data: data.clone(),
+        seed,
+    };
     let mut rng = Rng(a.seed);
     let (ledger, registrant_key, start) = match store.ledgers().await?.as_slice() {
         [] => {
@@ -511,6 +524,5 @@ pub async fn run(a: DemoArgs) -> Outcome {
     for (p, pw) in passwords {
         println!("  {:<14} {:<11} {}", p.id, p.role, pw);
     }
-    println!("check it: custody verify --data {}", a.data.data.display());
-    Ok(())
+    Ok(ledger)
 }

@@ -5,4 +5,5 @@ pub mod demo;
 pub mod export;
 pub mod init;
 pub mod proof;
+pub mod serve;
 pub mod verify;

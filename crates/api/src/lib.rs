@@ -1,0 +1,94 @@
+//! # custody-api
+//!
+//! The HTTP service: sessions, roles enforced on the server, signing ceremonies, the ledger
+//! over HTTP, and the OpenAPI description generated from this code. Handlers are thin: they
+//! extract, check the role, call the store, and map the result; every refusal is one JSON error
+//! body (see `error`).
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+pub use state::{ApiConfig, AppState};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "custody", description = "Controlled-substance ledger API"),
+    paths(
+        routes::health::healthz,
+        routes::health::readyz,
+        auth::login,
+        auth::logout,
+        routes::ledger::head,
+        routes::ledger::entries,
+        routes::ledger::entry,
+        routes::ledger::verify,
+        routes::ledger::issue_checkpoint,
+        routes::ledger::list_checkpoints,
+        routes::stock::on_hand,
+        routes::stock::open,
+        routes::stock::administer,
+        routes::stock::waste,
+    ),
+    tags(
+        (name = "session", description = "Sign in and out"),
+        (name = "ledger", description = "Entries, verification, checkpoints"),
+        (name = "stock", description = "On hand and signed acts"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The whole service, with its layers.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/v1/ledgers/{ledger}/session",
+            axum::routing::post(auth::login).delete(auth::logout),
+        )
+        .merge(routes::health::router())
+        .merge(routes::ledger::router())
+        .merge(routes::stock::router())
+        .route(
+            "/api/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .merge(Scalar::with_url("/api/docs", ApiDoc::openapi()))
+        .with_state(state);
+    api.layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Serves until `shutdown` resolves; requests in flight finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,0 +1,416 @@
+//! Stock: what is on hand, and the first signed acts — opening a container, giving a dose,
+//! wasting the rest before a witness. Every act is a signing ceremony: the signer's password
+//! is in the request, opens their key for that one signature, and is dropped.
+
+use std::net::SocketAddr;
+
+use crate::extract::{Json as Body, Path};
+use axum::extract::{ConnectInfo, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custody_ledger::inventory::OnHand;
+use custody_ledger::state::default_beyond_use;
+use custody_ledger::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Auth, open_key};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::ledger::READERS;
+use crate::state::AppState;
+
+const CLINICAL: &[Role] = &[Role::Pharmacist, Role::Nurse];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OnHandRow {
+    pub product: String,
+    pub lot: String,
+    pub location: String,
+    pub sealed_containers: u64,
+    pub open_containers: u64,
+    /// What open containers hold, in µL (solutions) or units.
+    pub open_remaining: u64,
+    /// Everything, as drug, in µg.
+    pub total_ug: u64,
+}
+
+impl From<OnHand> for OnHandRow {
+    fn from(r: OnHand) -> Self {
+        Self {
+            product: r.product.to_string(),
+            lot: r.lot.to_string(),
+            location: r.location.to_string(),
+            sealed_containers: r.sealed_containers,
+            open_containers: r.open_containers,
+            open_remaining: r.open_remaining,
+            total_ug: r.total.get(),
+        }
+    }
+}
+
+/// On hand per product, lot and location.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/on-hand",
+    params(("ledger" = String, Path)),
+    responses((status = 200, body = Vec<OnHandRow>)),
+    tag = "stock"
+)]
+pub async fn on_hand(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<OnHandRow>>> {
+    auth.require(ledger, READERS)?;
+    Ok(Json(
+        state
+            .store
+            .on_hand(ledger)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// A signature as shown to people: who, when, meaning.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Manifestation {
+    pub user: String,
+    pub printed_name: String,
+    pub meaning: String,
+    pub signed_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Recorded {
+    pub seq: u64,
+    pub hash: String,
+    pub kind: String,
+    pub signatures: Vec<Manifestation>,
+}
+
+async fn recorded(
+    state: &AppState,
+    ledger: LedgerId,
+    a: custody_store::Appended,
+) -> ApiResult<Recorded> {
+    let mut signatures = Vec::new();
+    for s in &a.entry.signatures {
+        let (user, printed_name) = match &s.signer {
+            Principal::User(u) => {
+                let name = state
+                    .store
+                    .user(ledger, u)
+                    .await?
+                    .map(|i| i.printed_name)
+                    .unwrap_or_default();
+                (u.to_string(), name)
+            }
+            Principal::Registrant => ("registrant".into(), "the registrant".into()),
+        };
+        signatures.push(Manifestation {
+            user,
+            printed_name,
+            meaning: s.meaning.to_string(),
+            signed_at: a.entry.timestamp.to_string(),
+        });
+    }
+    Ok(Recorded {
+        seq: a.entry.seq.get(),
+        hash: a.hash.to_string(),
+        kind: a.entry.kind().to_string(),
+        signatures,
+    })
+}
+
+fn entry_id() -> EntryId {
+    EntryId::from_uuid(uuid::Uuid::now_v7())
+}
+
+fn parse<T: std::str::FromStr>(what: &str, s: &str) -> ApiResult<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e| ApiError::invalid(format!("{what}: {e}")))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct OpenRequest {
+    /// Your password: it signs this act.
+    pub password: String,
+    /// Beyond-use date (YYYY-MM-DD); default 28 days from today, never past expiry.
+    pub beyond_use: Option<String>,
+}
+
+/// Opens (punctures) a sealed container.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}/open",
+    params(("ledger" = String, Path), ("container" = String, Path)),
+    request_body = OpenRequest,
+    responses(
+        (status = 200, body = Recorded),
+        (status = 401, body = crate::error::ErrorBody, description = "wrong password"),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody, description = "not sealed"),
+    ),
+    tag = "stock"
+)]
+pub async fn open(
+    State(state): State<AppState>,
+    Path((ledger, container)): Path<(LedgerId, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    auth: Auth,
+    Body(req): Body<OpenRequest>,
+) -> ApiResult<Json<Recorded>> {
+    auth.require(ledger, CLINICAL)?;
+    let container: ContainerId = parse("container", &container)?;
+    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let beyond_use = match &req.beyond_use {
+        Some(d) => parse("beyond_use", d)?,
+        None => {
+            let expiry = "9999-12-31"
+                .parse()
+                .map_err(|_| ApiError::internal("date"))?;
+            default_beyond_use(today, expiry)
+        }
+    };
+    let key = open_key(
+        &state,
+        ledger,
+        &auth.user,
+        &req.password,
+        &addr.ip().to_string(),
+    )
+    .await?;
+    let d = Draft::new(
+        ledger,
+        entry_id(),
+        ContainerOpened {
+            container,
+            beyond_use,
+        },
+    )
+    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key);
+    let a = state.store.append(d).await?;
+    Ok(Json(recorded(&state, ledger, a).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PrescriberBody {
+    pub name: String,
+    pub dea: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdministerRequest {
+    /// Your password: it signs this act.
+    pub password: String,
+    /// The patient's reference (MRN); only a keyed commitment of it enters the ledger.
+    pub patient: String,
+    pub prescriber: PrescriberBody,
+    /// The dose in mg, as a decimal (e.g. "35" or "35.5").
+    pub dose_mg: String,
+    /// IV, IM, intranasal, oral or sublingual.
+    pub route: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct WasteRequest {
+    /// Your password: it signs this act.
+    pub password: String,
+    /// The amount wasted in mg, as a decimal; default everything the container holds.
+    pub amount_mg: String,
+    pub reason: String,
+    /// The witness signs in the same request with their own user name and password.
+    pub witness: String,
+    pub witness_password: String,
+}
+
+/// The amount of `ug` micrograms of the container's product, exactly.
+async fn amount_of(
+    state: &AppState,
+    ledger: LedgerId,
+    c: &ContainerId,
+    mg: &str,
+) -> ApiResult<Amount> {
+    let ug = Micrograms::parse_thousandths(mg).map_err(|e| ApiError::invalid(e.to_string()))?;
+    if ug.is_zero() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "zero_quantity",
+            "the amount must be more than zero",
+        ));
+    }
+    let p = state
+        .store
+        .container_product(ledger, c)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("container {c} is not in this ledger")))?;
+    let amount = match p.strength {
+        Strength::Solution { per_ml, .. } => {
+            let scaled = u128::from(ug.get()) * 1000;
+            let per = u128::from(per_ml.get());
+            if scaled % per != 0 {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "amount_mismatch",
+                    format!("{ug} is not a whole number of µL of {}", p.name),
+                ));
+            }
+            Amount::Volume {
+                ul: Microliters::new((scaled / per) as u64),
+                ug,
+            }
+        }
+        Strength::Units { per_unit, .. } => {
+            if ug.get() % per_unit.get() != 0 {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "amount_mismatch",
+                    format!("{ug} is not a whole number of units of {}", p.name),
+                ));
+            }
+            let units = u32::try_from(ug.get() / per_unit.get())
+                .map_err(|_| ApiError::invalid("too many units"))?;
+            Amount::Units {
+                units: Units::new(units),
+                ug,
+            }
+        }
+    };
+    Ok(amount)
+}
+
+/// Records a dose given to a patient from an open container.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}/administer",
+    params(("ledger" = String, Path), ("container" = String, Path)),
+    request_body = AdministerRequest,
+    responses(
+        (status = 200, body = Recorded),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody, description = "insufficient stock"),
+        (status = 422, body = crate::error::ErrorBody),
+    ),
+    tag = "stock"
+)]
+pub async fn administer(
+    State(state): State<AppState>,
+    Path((ledger, container)): Path<(LedgerId, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    auth: Auth,
+    Body(req): Body<AdministerRequest>,
+) -> ApiResult<Json<Recorded>> {
+    auth.require(ledger, CLINICAL)?;
+    let container: ContainerId = parse("container", &container)?;
+    let prescriber = Prescriber {
+        name: parse("prescriber name", &req.prescriber.name)?,
+        dea: parse("prescriber DEA number", &req.prescriber.dea)?,
+    };
+    let route: Route = parse("route", &req.route)?;
+    if req.patient.trim().is_empty() {
+        return Err(ApiError::invalid("patient: a patient reference is needed"));
+    }
+    let amount = amount_of(&state, ledger, &container, &req.dose_mg).await?;
+    let secret = state.store.patient_secret(ledger).await?;
+    let key = open_key(
+        &state,
+        ledger,
+        &auth.user,
+        &req.password,
+        &addr.ip().to_string(),
+    )
+    .await?;
+    let d = Draft::new(
+        ledger,
+        entry_id(),
+        Administered {
+            container,
+            patient: PatientRef::commit(&secret, &req.patient),
+            prescriber,
+            amount,
+            route,
+            given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            given_by: auth.user.clone(),
+        },
+    )
+    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key);
+    let a = state.store.append(d).await?;
+    Ok(Json(recorded(&state, ledger, a).await?))
+}
+
+/// Wastes what is left in an open container; the witness signs in the same request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}/waste",
+    params(("ledger" = String, Path), ("container" = String, Path)),
+    request_body = WasteRequest,
+    responses(
+        (status = 200, body = Recorded),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody, description = "witness is the author, or not enough left"),
+    ),
+    tag = "stock"
+)]
+pub async fn waste(
+    State(state): State<AppState>,
+    Path((ledger, container)): Path<(LedgerId, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    auth: Auth,
+    Body(req): Body<WasteRequest>,
+) -> ApiResult<Json<Recorded>> {
+    auth.require(ledger, CLINICAL)?;
+    let container: ContainerId = parse("container", &container)?;
+    let witness: UserId = req.witness.parse().map_err(|_| {
+        ApiError::unauthorized(
+            "wrong_password",
+            "the witness's user name or password is wrong",
+        )
+    })?;
+    if witness == auth.user {
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "witness_is_author",
+            "a different person must witness the waste",
+        ));
+    }
+    let reason: Text = parse("reason", &req.reason)?;
+    let amount = amount_of(&state, ledger, &container, &req.amount_mg).await?;
+    let client = addr.ip().to_string();
+    let key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
+    let witness_key = open_key(&state, ledger, &witness, &req.witness_password, &client).await?;
+    let d = Draft::new(
+        ledger,
+        entry_id(),
+        Waste {
+            container,
+            amount,
+            reason,
+        },
+    )
+    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key)
+    .signed(Principal::User(witness), Meaning::Witnessed, &witness_key);
+    let a = state.store.append(d).await?;
+    Ok(Json(recorded(&state, ledger, a).await?))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/ledgers/{ledger}/on-hand", get(on_hand))
+        .route(
+            "/api/v1/ledgers/{ledger}/containers/{container}/open",
+            post(open),
+        )
+        .route(
+            "/api/v1/ledgers/{ledger}/containers/{container}/administer",
+            post(administer),
+        )
+        .route(
+            "/api/v1/ledgers/{ledger}/containers/{container}/waste",
+            post(waste),
+        )
+}

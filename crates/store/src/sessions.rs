@@ -1,0 +1,150 @@
+//! Sign-in sessions and the reads the API needs about users and entries.
+
+use custody_ledger::{Kind, LedgerId, Role, Seq, UserId};
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::Store;
+use crate::entities::{entries, sessions, users};
+use crate::error::StoreError;
+use crate::rows;
+
+/// A user as the materialized table holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub user: UserId,
+    pub printed_name: String,
+    pub role: Role,
+    pub active: bool,
+    pub key_id: String,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub ledger: LedgerId,
+    pub user: UserId,
+    pub expires_at: i64,
+}
+
+/// One stored entry, as listed.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    pub seq: u64,
+    pub hash: custody_ledger::EntryHash,
+    pub bytes: Vec<u8>,
+}
+
+impl Store {
+    pub async fn user(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+    ) -> Result<Option<UserInfo>, StoreError> {
+        let Some(m) = users::Entity::find_by_id((ledger.as_uuid(), user.to_string()))
+            .one(self.connection())
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(UserInfo {
+            user: user.clone(),
+            printed_name: m.printed_name,
+            role: m.role.parse().map_err(StoreError::corrupt)?,
+            active: m.active,
+            key_id: m.key_id,
+        }))
+    }
+
+    /// Records a session; `token_hash` is SHA-256 of the token handed to the client.
+    pub async fn create_session(
+        &self,
+        token_hash: [u8; 32],
+        ledger: LedgerId,
+        user: &UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sessions::Entity::insert(sessions::ActiveModel {
+            token_hash: Set(token_hash.to_vec()),
+            ledger_id: Set(ledger.as_uuid()),
+            user_id: Set(user.to_string()),
+            created_at: Set(now),
+            last_seen: Set(now),
+            expires_at: Set(expires_at),
+        })
+        .exec(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// The session of `token_hash` if it is neither past its absolute expiry nor idle longer
+    /// than `idle_micros`; marks it used now.
+    pub async fn touch_session(
+        &self,
+        token_hash: [u8; 32],
+        now: i64,
+        idle_micros: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        let Some(m) = sessions::Entity::find_by_id(token_hash.to_vec())
+            .one(self.connection())
+            .await?
+        else {
+            return Ok(None);
+        };
+        if now >= m.expires_at || now - m.last_seen > idle_micros {
+            sessions::Entity::delete_by_id(token_hash.to_vec())
+                .exec(self.connection())
+                .await?;
+            return Ok(None);
+        }
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastSeen, now.into())
+            .filter(sessions::Column::TokenHash.eq(token_hash.to_vec()))
+            .exec(self.connection())
+            .await?;
+        Ok(Some(Session {
+            ledger: LedgerId::from_uuid(m.ledger_id),
+            user: m.user_id.parse().map_err(StoreError::corrupt)?,
+            expires_at: m.expires_at,
+        }))
+    }
+
+    pub async fn delete_session(&self, token_hash: [u8; 32]) -> Result<(), StoreError> {
+        sessions::Entity::delete_by_id(token_hash.to_vec())
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Entries after `after` (exclusive), oldest first, optionally of one kind.
+    pub async fn entries_page(
+        &self,
+        ledger: LedgerId,
+        after: Option<Seq>,
+        limit: u64,
+        kind: Option<Kind>,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut q = entries::Entity::find()
+            .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(entries::Column::Seq)
+            .limit(limit);
+        if let Some(a) = after {
+            q = q.filter(entries::Column::Seq.gt(rows::to_i64(a.get())));
+        }
+        if let Some(k) = kind {
+            q = q.filter(entries::Column::Kind.eq(i32::from(k.code())));
+        }
+        q.all(self.connection())
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(StoredEntry {
+                    seq: rows::seq(m.seq)?.get(),
+                    hash: rows::hash(&m.entry_hash, "entry hash")?,
+                    bytes: m.body,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,431 @@
+//! The API over real HTTP against the real binary: `custody serve --demo` on a free port.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+use crate::*;
+
+struct Server {
+    child: Child,
+    url: String,
+    ledger: String,
+    passwords: std::collections::HashMap<String, String>,
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("clinic");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
+            .args([
+                "serve",
+                "--demo",
+                "--data",
+                data.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("CUSTODY_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut passwords = std::collections::HashMap::new();
+        let (mut url, mut ledger) = (String::new(), String::new());
+        // The server prints its sign-ins, ledger and address, then serves.
+        for line in BufReader::new(out).lines() {
+            let line = line.unwrap();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if line.starts_with("  ") && words.len() == 3 {
+                passwords.insert(words[0].to_string(), words[2].to_string());
+            } else if let Some(l) = line.strip_prefix("ledger ") {
+                ledger = l.to_string();
+            } else if let Some(u) = line.strip_prefix("listening on ") {
+                url = u.to_string();
+                break;
+            }
+        }
+        assert!(!url.is_empty(), "the server did not start");
+        Server {
+            child,
+            url,
+            ledger,
+            passwords,
+            _dir: dir,
+            data,
+        }
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/api/v1/ledgers/{}{path}", self.url, self.ledger)
+    }
+
+    fn login(&self, c: &Client, user: &str) -> String {
+        let r = c
+            .post(self.api("/session"))
+            .json(&json!({"username": user, "password": self.passwords[user]}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn entries(&self, c: &Client, token: &str) -> u64 {
+        let h: Value = c
+            .get(self.api("/head"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        h["entries"].as_u64().unwrap()
+    }
+
+    fn stop(&mut self) -> PathBuf {
+        // SIGTERM: a graceful shutdown.
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success(),
+            "the server exits cleanly on SIGTERM: {status}"
+        );
+        self.data.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A failed test must not leave a server behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn error(r: reqwest::blocking::Response, status: StatusCode, code: &str) {
+    assert_eq!(r.status(), status);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert!(body["message"].as_str().unwrap().len() > 10, "{body}");
+}
+
+#[test]
+fn a_clinic_day_over_http() {
+    let mut s = Server::start();
+    let c = Client::new();
+    assert_eq!(
+        c.get(format!("{}/healthz", s.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "ok"
+    );
+    assert_eq!(
+        c.get(format!("{}/readyz", s.url)).send().unwrap().status(),
+        StatusCode::OK
+    );
+    let openapi: Value = c
+        .get(format!("{}/api/openapi.json", s.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(openapi["paths"]["/api/v1/ledgers/{ledger}/containers/{container}/waste"].is_object());
+    assert_eq!(
+        c.get(format!("{}/api/docs", s.url))
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // Not signed in, wrong password, wrong role.
+    error(
+        c.get(s.api("/head")).send().unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "not_signed_in",
+    );
+    let wrong = c
+        .post(s.api("/session"))
+        .json(&json!({"username": "nurse.chen", "password": "not the password"}))
+        .send()
+        .unwrap();
+    error(wrong, StatusCode::UNAUTHORIZED, "wrong_password");
+    let nurse = s.login(&c, "nurse.chen");
+    let pharmacist = s.login(&c, "pharm.rivera");
+    let auditor = s.login(&c, "auditor.diaz");
+    error(
+        c.post(s.api("/verify")).bearer_auth(&nurse).send().unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let v: Value = c
+        .post(s.api("/verify"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+
+    // A sealed 10 mg/mL vial: the last one of the last receipt of that product.
+    let page: Value = c
+        .get(s.api("/entries?kind=receipt&limit=1000"))
+        .bearer_auth(&nurse)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let receipt = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
+        .unwrap()
+        .clone();
+    let vial = format!(
+        "C{}-{}",
+        receipt["seq"], receipt["entry"]["body"]["containers"]
+    );
+
+    let nurse_pw = s.passwords["nurse.chen"].clone();
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": nurse_pw}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let opened: Value = r.json().unwrap();
+    assert_eq!(opened["kind"], "container_opened");
+    assert_eq!(opened["signatures"][0]["printed_name"], "Mei Chen, RN");
+    assert_eq!(opened["signatures"][0]["meaning"], "authored");
+
+    // A signature needs the signer's own password, in the request.
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/administer")))
+        .bearer_auth(&nurse)
+        .json(
+            &json!({"password": "guess", "patient": "MRN-4711", "dose_mg": "35", "route": "IV",
+                      "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+        )
+        .send()
+        .unwrap();
+    error(r, StatusCode::UNAUTHORIZED, "wrong_password");
+    let before = s.entries(&c, &nurse);
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/administer")))
+        .bearer_auth(&nurse)
+        .json(
+            &json!({"password": nurse_pw, "patient": "MRN-4711", "dose_mg": "35", "route": "IV",
+                      "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(s.entries(&c, &nurse), before + 1);
+
+    // Bad requests: each refused with its code, nothing written.
+    let before = s.entries(&c, &nurse);
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"password": nurse_pw, "patient": "MRN-1", "dose_mg": "-5", "route": "IV",
+                "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+        ),
+        (
+            json!({"password": nurse_pw, "patient": "MRN-1", "dose_mg": "0", "route": "IV",
+                "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "zero_quantity",
+        ),
+        (
+            json!({"password": nurse_pw, "patient": "MRN-1", "dose_mg": "5", "route": "IV",
+                "prescriber": {"name": "Dr. Park", "dea": "AP5836728"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+        ),
+        (
+            json!({"password": nurse_pw, "patient": "MRN-1", "dose_mg": "500", "route": "IV",
+                "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}),
+            StatusCode::CONFLICT,
+            "insufficient_stock",
+        ),
+        (
+            json!({"password": nurse_pw, "dose_mg": "5"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = c
+            .post(s.api(&format!("/containers/{vial}/administer")))
+            .bearer_auth(&nurse)
+            .json(&body)
+            .send()
+            .unwrap();
+        error(r, status, code);
+    }
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/administer")))
+        .bearer_auth(&nurse)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .unwrap();
+    error(r, StatusCode::BAD_REQUEST, "malformed");
+    let r = c
+        .post(s.api("/containers/C99999-1/administer"))
+        .bearer_auth(&nurse)
+        .json(
+            &json!({"password": nurse_pw, "patient": "MRN-1", "dose_mg": "5", "route": "IV",
+                      "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}),
+        )
+        .send()
+        .unwrap();
+    error(r, StatusCode::NOT_FOUND, "not_found");
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/administer")))
+        .bearer_auth(&nurse)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 200_000])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // Witness = author, refused before anything is signed.
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/waste")))
+        .bearer_auth(&nurse)
+        .json(
+            &json!({"password": nurse_pw, "amount_mg": "165", "reason": "remainder",
+                      "witness": "nurse.chen", "witness_password": nurse_pw}),
+        )
+        .send()
+        .unwrap();
+    error(r, StatusCode::CONFLICT, "witness_is_author");
+    assert_eq!(s.entries(&c, &nurse), before, "nothing written");
+
+    // The rest wasted before a pharmacist, who signs in the same request.
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/waste")))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": nurse_pw, "amount_mg": "165", "reason": "remainder of single-patient vial",
+                      "witness": "pharm.rivera", "witness_password": s.passwords["pharm.rivera"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let w: Value = r.json().unwrap();
+    assert_eq!(w["signatures"][1]["printed_name"], "Dana Rivera, PharmD");
+    assert_eq!(w["signatures"][1]["meaning"], "witnessed");
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/administer")))
+        .bearer_auth(&nurse)
+        .json(
+            &json!({"password": nurse_pw, "patient": "MRN-1", "dose_mg": "1", "route": "IV",
+                      "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}),
+        )
+        .send()
+        .unwrap();
+    error(r, StatusCode::CONFLICT, "container_empty");
+
+    // An auditor writes nothing; a checkpoint and an entry with its proof.
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&auditor)
+        .json(&json!({"password": s.passwords["auditor.diaz"]}))
+        .send()
+        .unwrap();
+    error(r, StatusCode::FORBIDDEN, "forbidden");
+    let cp: Value = c
+        .post(s.api("/checkpoints"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        cp["note"]
+            .as_str()
+            .unwrap()
+            .contains("\u{2014} custody.ledger/"),
+        "{cp}"
+    );
+    let one: Value = c
+        .get(s.api("/entries/5"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(one["seq"], 5);
+    assert!(!one["proof"].as_array().unwrap().is_empty());
+    error(
+        c.get(s.api("/entries/999999"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Sign out: the token is dead.
+    assert_eq!(
+        c.delete(s.api("/session"))
+            .bearer_auth(&pharmacist)
+            .send()
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    error(
+        c.get(s.api("/head"))
+            .bearer_auth(&pharmacist)
+            .send()
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "session_expired",
+    );
+
+    // The ledger verifies offline afterwards.
+    let data = s.stop();
+    let o = custody(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn failed_sign_ins_are_throttled() {
+    let mut s = Server::start();
+    let c = Client::new();
+    for _ in 0..5 {
+        let r = c
+            .post(s.api("/session"))
+            .json(&json!({"username": "auditor.diaz", "password": "wrong password!"}))
+            .send()
+            .unwrap();
+        error(r, StatusCode::UNAUTHORIZED, "wrong_password");
+    }
+    // Now even the right password waits.
+    let r = c
+        .post(s.api("/session"))
+        .json(&json!({"username": "auditor.diaz", "password": s.passwords["auditor.diaz"]}))
+        .send()
+        .unwrap();
+    error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    s.stop();
+}
