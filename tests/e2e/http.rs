@@ -429,3 +429,77 @@ fn failed_sign_ins_are_throttled() {
     error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
     s.stop();
 }
+
+#[test]
+fn sixty_four_concurrent_doses_from_one_vial_give_exactly_what_was_there() {
+    let mut s = Server::start();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let pw = s.passwords["nurse.chen"].clone();
+    let page: Value = c
+        .get(s.api("/entries?kind=receipt&limit=1000"))
+        .bearer_auth(&nurse)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let receipt = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
+        .unwrap()
+        .clone();
+    // 10 mg/mL × 20 mL = 200 mg; 64 nurses ask for 5 mg each at once: 40 can be given.
+    let vial = format!(
+        "C{}-{}",
+        receipt["seq"], receipt["entry"]["body"]["containers"]
+    );
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": pw}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = s.entries(&c, &nurse);
+    let url = s.api(&format!("/containers/{vial}/administer"));
+    let results: Vec<(StatusCode, String)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..64)
+            .map(|i| {
+                let (url, nurse, pw) = (url.clone(), nurse.clone(), pw.clone());
+                scope.spawn(move || {
+                    let r = Client::new()
+                        .post(url)
+                        .bearer_auth(nurse)
+                        .json(&json!({"password": pw, "patient": format!("MRN-{i}"), "dose_mg": "5",
+                                      "route": "IV", "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}))
+                        .send()
+                        .unwrap();
+                    let status = r.status();
+                    let body: Value = r.json().unwrap();
+                    (status, body["code"].as_str().unwrap_or("").to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let given = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(given, 40, "{results:?}");
+    for (status, code) in results.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_eq!(*status, StatusCode::CONFLICT);
+        assert!(
+            code == "insufficient_stock" || code == "container_empty",
+            "{code}"
+        );
+    }
+    assert_eq!(
+        s.entries(&c, &nurse),
+        before + 40,
+        "gapless: one entry per dose given"
+    );
+    let data = s.stop();
+    let o = custody(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
