@@ -22,6 +22,11 @@ impl Server {
     fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("clinic");
+        Server::start_with(dir, data, &[])
+    }
+
+    /// Starts `custody serve --demo` on `data`, with `extra` arguments (a database URL, say).
+    fn start_with(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
             .args([
                 "serve",
@@ -31,6 +36,7 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
             ])
+            .args(extra)
             .env_remove("CUSTODY_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -53,6 +59,7 @@ impl Server {
             }
         }
         assert!(!url.is_empty(), "the server did not start");
+
         Server {
             child,
             url,
@@ -502,4 +509,135 @@ fn sixty_four_concurrent_doses_from_one_vial_give_exactly_what_was_there() {
     let data = s.stop();
     let o = custody(&["verify", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A fresh PostgreSQL database for this test, when `DATABASE_URL` names a server.
+fn postgres_database() -> Option<String> {
+    use sea_orm::{ConnectionTrait, Database};
+    let admin = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))?;
+    let name = format!("custody_e2e_{}", uuid::Uuid::now_v7().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = Database::connect(&admin).await.unwrap();
+        c.execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    });
+    let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
+    let root = &base[..base.rfind('/').unwrap()];
+    Some(format!("{root}/{name}"))
+}
+
+#[test]
+fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
+    let Some(url) = postgres_database() else {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(
+            b"note: DATABASE_URL is not set: the two-server PostgreSQL test was skipped\n",
+        );
+        return;
+    };
+    // The first server records the demo into PostgreSQL; the second shares the database and
+    // the registrant key directory.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("keys");
+    let mut a = Server::start_with(dir, data.clone(), &["--database-url", &url]);
+    let dir_b = tempfile::tempdir().unwrap();
+    let mut b = Server::start_with(dir_b, data.clone(), &["--database-url", &url]);
+    // The second server found the demo already recorded: the same sign-ins.
+    b.passwords = a.passwords.clone();
+    assert_eq!(a.ledger, b.ledger);
+    let c = Client::new();
+    let nurse_a = a.login(&c, "nurse.chen");
+    let nurse_b = b.login(&c, "nurse.okafor");
+    let page: Value = c
+        .get(a.api("/entries?kind=receipt&limit=1000"))
+        .bearer_auth(&nurse_a)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let receipt = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
+        .unwrap()
+        .clone();
+    let vial = format!(
+        "C{}-{}",
+        receipt["seq"], receipt["entry"]["body"]["containers"]
+    );
+    let r = c
+        .post(a.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse_a)
+        .json(&json!({"password": a.passwords["nurse.chen"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = a.entries(&c, &nurse_a);
+    // 32 requests through each server, 5 mg each, from a 200 mg vial.
+    let jobs: Vec<(String, String, String)> = (0..64)
+        .map(|i| {
+            if i % 2 == 0 {
+                (
+                    a.api(&format!("/containers/{vial}/administer")),
+                    nurse_a.clone(),
+                    a.passwords["nurse.chen"].clone(),
+                )
+            } else {
+                (
+                    b.api(&format!("/containers/{vial}/administer")),
+                    nurse_b.clone(),
+                    b.passwords["nurse.okafor"].clone(),
+                )
+            }
+        })
+        .collect();
+    let statuses: Vec<StatusCode> = std::thread::scope(|scope| {
+        let hs: Vec<_> = jobs
+            .into_iter()
+            .enumerate()
+            .map(|(i, (url, token, pw))| {
+                scope.spawn(move || {
+                    Client::new()
+                        .post(url)
+                        .bearer_auth(token)
+                        .json(&json!({"password": pw, "patient": format!("MRN-{i}"), "dose_mg": "5",
+                                      "route": "IV", "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}))
+                        .send()
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let given = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(given, 40, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT)
+    );
+    assert_eq!(b.entries(&c, &nurse_b), before + 40);
+    let auditor = a.login(&c, "auditor.diaz");
+    let v: Value = c
+        .post(a.api("/verify"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["entries"], before + 40);
+    a.stop();
+    b.stop();
 }
