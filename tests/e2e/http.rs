@@ -641,3 +641,224 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
     a.stop();
     b.stop();
 }
+
+#[test]
+fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write_nothing() {
+    let mut s = Server::start();
+    let c = Client::new();
+    let roles = [
+        ("admin", "admin"),
+        ("pharm.rivera", "pharmacist"),
+        ("nurse.chen", "nurse"),
+        ("auditor.diaz", "auditor"),
+    ];
+    let tokens: Vec<String> = roles.iter().map(|(u, _)| s.login(&c, u)).collect();
+    // Fresh sealed vials, one for each opening below.
+    let pharm = &tokens[1];
+    let r = c
+        .post(s.api("/receipts"))
+        .bearer_auth(pharm)
+        .json(&json!({"password": s.passwords["pharm.rivera"],
+            "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
+            "invoice": "INV-77", "received_on": "2026-11-01", "product": "42023-113-10", "lot": "KT77",
+            "expiry": "2028-06-30", "containers": 4, "location": "SAFE-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let received: Value = r.json().unwrap();
+    let mut vials: Vec<String> = received["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(vials.len(), 4);
+
+    type Body = Box<dyn Fn(&str, &str, usize) -> Value>;
+    // (method, path (with {vial} filled per call), body, roles allowed)
+    let endpoints: Vec<(&str, &str, Body, &[&str])> = vec![
+        (
+            "GET",
+            "/head",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "nurse", "auditor"],
+        ),
+        (
+            "GET",
+            "/on-hand",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "nurse", "auditor"],
+        ),
+        (
+            "GET",
+            "/entries?limit=5",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "nurse", "auditor"],
+        ),
+        (
+            "GET",
+            "/entries/3",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "nurse", "auditor"],
+        ),
+        (
+            "GET",
+            "/checkpoints",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "nurse", "auditor"],
+        ),
+        (
+            "POST",
+            "/verify",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "auditor"],
+        ),
+        (
+            "POST",
+            "/checkpoints",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "auditor"],
+        ),
+        (
+            "POST",
+            "/counts",
+            Box::new(
+                |_, pw, _| json!({"password": pw, "location": "CART-A", "product": "42023-0115-05", "counted_sealed": 0}),
+            ),
+            &["pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/receipts",
+            Box::new(|_, pw, _| {
+                json!({"password": pw,
+            "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
+            "invoice": "INV-78", "received_on": "2026-11-01", "product": "50458-0028-02", "lot": "SP78",
+            "expiry": "2028-06-30", "containers": 1, "location": "SAFE-1"})
+            }),
+            &["pharmacist"],
+        ),
+        (
+            "POST",
+            "/users",
+            Box::new(|_, pw, i| {
+                json!({"password": pw, "username": format!("temp.nurse{i}"),
+            "printed_name": "Temp Nurse, RN", "role": "nurse", "initial_password": "a long enough passphrase"})
+            }),
+            &["admin"],
+        ),
+        (
+            "POST",
+            "/containers/{vial}/open",
+            Box::new(|_, pw, _| json!({"password": pw})),
+            &["pharmacist", "nurse"],
+        ),
+    ];
+    let mut n = 0;
+    for (method, path, body, allowed) in &endpoints {
+        for ((user, role), token) in roles.iter().zip(&tokens) {
+            n += 1;
+            let path = if path.contains("{vial}") {
+                let vial = if allowed.contains(role) {
+                    vials.pop().unwrap()
+                } else {
+                    vials[0].clone()
+                };
+                path.replace("{vial}", &vial)
+            } else {
+                path.to_string()
+            };
+            let url = s.api(&path);
+            let before = s.entries(&c, &tokens[3]);
+            let req = if *method == "GET" {
+                c.get(&url)
+            } else {
+                c.post(&url)
+            };
+            let b = body(user, &s.passwords[*user], n);
+            let req = if b.is_null() { req } else { req.json(&b) };
+            let r = req.bearer_auth(token).send().unwrap();
+            if allowed.contains(role) {
+                assert_eq!(
+                    r.status(),
+                    StatusCode::OK,
+                    "{method} {url} as {role}: {}",
+                    r.text().unwrap()
+                );
+            } else {
+                error(r, StatusCode::FORBIDDEN, "forbidden");
+                let after = s.entries(&c, &tokens[3]);
+                assert_eq!(after, before, "{method} {url} as {role} wrote nothing");
+            }
+        }
+    }
+    let data = s.stop();
+    let o = custody(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn an_admin_enrolls_a_nurse_who_signs_in_and_counts() {
+    let mut s = Server::start();
+    let c = Client::new();
+    let admin = s.login(&c, "admin");
+    let enroll = |pw: &str| {
+        c.post(s.api("/users"))
+            .bearer_auth(&admin)
+            .json(
+                &json!({"password": s.passwords["admin"], "username": "nurse.lee",
+                          "printed_name": "Jo Lee, RN", "role": "nurse", "initial_password": pw}),
+            )
+            .send()
+            .unwrap()
+    };
+    let before = s.entries(&c, &admin);
+    for weak in [
+        "short",
+        "password1234",
+        "nurse.lee-is-me",
+        "aaaaaaaaaaaaaaaa",
+    ] {
+        error(
+            enroll(weak),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+        );
+    }
+    assert_eq!(s.entries(&c, &admin), before, "nothing written");
+    let r = enroll("a long enough passphrase");
+    assert_eq!(r.status(), StatusCode::OK);
+    let rec: Value = r.json().unwrap();
+    assert_eq!(rec["kind"], "user_enrolled");
+    assert_eq!(rec["signatures"][0]["meaning"], "authored");
+    assert_eq!(rec["signatures"][1]["meaning"], "key possession");
+    error(
+        enroll("a long enough passphrase"),
+        StatusCode::CONFLICT,
+        "user_exists",
+    );
+
+    s.passwords
+        .insert("nurse.lee".into(), "a long enough passphrase".into());
+    let lee = s.login(&c, "nurse.lee");
+    // A blind count of the 100 mg/mL vials in the safe: the demo's month-end count left 4.
+    let count = |sealed: u32| {
+        c.post(s.api("/counts"))
+            .bearer_auth(&lee)
+            .json(
+                &json!({"password": "a long enough passphrase", "location": "SAFE-1",
+                          "product": "42023-0115-05", "blind": true, "counted_sealed": sealed}),
+            )
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()
+    };
+    let ok = count(4);
+    assert_eq!(ok["expected_sealed"], 4, "{ok}");
+    assert_eq!(ok["discrepancy"], false);
+    let short = count(3);
+    assert_eq!(short["discrepancy"], true, "{short}");
+    assert_eq!(short["signatures"][0]["printed_name"], "Jo Lee, RN");
+    s.stop();
+}

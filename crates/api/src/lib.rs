@@ -6,8 +6,10 @@
 //! body (see `error`).
 
 pub mod auth;
+pub mod ceremony;
 pub mod error;
 pub mod extract;
+pub mod passwords;
 pub mod routes;
 pub mod state;
 
@@ -43,11 +45,15 @@ pub use state::{ApiConfig, AppState};
         routes::stock::open,
         routes::stock::administer,
         routes::stock::waste,
+        routes::receiving::receive,
+        routes::receiving::count,
+        routes::admin::enroll,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
         (name = "ledger", description = "Entries, verification, checkpoints"),
         (name = "stock", description = "On hand and signed acts"),
+        (name = "people", description = "Users and roles"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -63,6 +69,8 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::ledger::router())
         .merge(routes::stock::router())
+        .merge(routes::receiving::router())
+        .merge(routes::admin::router())
         .route(
             "/api/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),

@@ -1,0 +1,196 @@
+//! Stock coming in and being counted: receipts and counts (blind or not).
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use custody_ledger::*;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Auth, open_key};
+use crate::ceremony::{Recorded, entry_id, parse, recorded};
+use crate::error::ApiResult;
+use crate::extract::{Json as Body, Path};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PartyBody {
+    pub name: String,
+    pub address: String,
+    pub dea: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReceiptRequest {
+    /// Your password: it signs this act.
+    pub password: String,
+    pub supplier: PartyBody,
+    pub invoice: String,
+    /// YYYY-MM-DD
+    pub received_on: String,
+    /// NDC in any FDA layout.
+    pub product: String,
+    pub lot: String,
+    /// YYYY-MM-DD
+    pub expiry: String,
+    /// How many containers (vials, devices, bottles).
+    pub containers: u32,
+    pub location: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptRecorded {
+    #[serde(flatten)]
+    pub recorded: Recorded,
+    /// The ids of the containers received.
+    pub containers: Vec<String>,
+}
+
+/// Receives stock against an invoice; each container gets an id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers/{ledger}/receipts",
+    params(("ledger" = String, Path)),
+    request_body = ReceiptRequest,
+    responses((status = 200, body = ReceiptRecorded), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    tag = "stock"
+)]
+pub async fn receive(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    auth: Auth,
+    Body(req): Body<ReceiptRequest>,
+) -> ApiResult<Json<ReceiptRecorded>> {
+    auth.require(ledger, &[Role::Pharmacist])?;
+    let receipt = Receipt {
+        supplier: Party {
+            name: parse("supplier name", &req.supplier.name)?,
+            address: parse("supplier address", &req.supplier.address)?,
+            dea: parse("supplier DEA number", &req.supplier.dea)?,
+        },
+        invoice: parse("invoice", &req.invoice)?,
+        received_on: parse("received_on", &req.received_on)?,
+        product: parse("product", &req.product)?,
+        lot: parse("lot", &req.lot)?,
+        expiry: parse("expiry", &req.expiry)?,
+        containers: req.containers,
+        location: parse("location", &req.location)?,
+    };
+    let key = open_key(
+        &state,
+        ledger,
+        &auth.user,
+        &req.password,
+        &addr.ip().to_string(),
+    )
+    .await?;
+    let d = Draft::new(ledger, entry_id(), receipt).signed(
+        Principal::User(auth.user.clone()),
+        Meaning::Authored,
+        &key,
+    );
+    let a = state.store.append(d).await?;
+    let seq = a.entry.seq;
+    let containers = (1..=req.containers)
+        .filter_map(|i| ContainerId::new(seq, i).ok())
+        .map(|c| c.to_string())
+        .collect();
+    Ok(Json(ReceiptRecorded {
+        recorded: recorded(&state, ledger, a).await?,
+        containers,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CountRequest {
+    /// Your password: it signs this act.
+    pub password: String,
+    pub location: String,
+    pub product: String,
+    /// A blind count: the counter was not shown what the ledger expects.
+    #[serde(default)]
+    pub blind: bool,
+    /// Sealed containers found.
+    pub counted_sealed: u32,
+    /// What open containers hold, in µL (solutions) or units.
+    #[serde(default)]
+    pub counted_open: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CountRecorded {
+    #[serde(flatten)]
+    pub recorded: Recorded,
+    pub expected_sealed: u32,
+    pub expected_open: u64,
+    /// The count differs from the ledger: an adjustment must resolve it.
+    pub discrepancy: bool,
+}
+
+/// Records a count; the server states what the ledger expects.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers/{ledger}/counts",
+    params(("ledger" = String, Path)),
+    request_body = CountRequest,
+    responses((status = 200, body = CountRecorded), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    tag = "stock"
+)]
+pub async fn count(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    auth: Auth,
+    Body(req): Body<CountRequest>,
+) -> ApiResult<Json<CountRecorded>> {
+    auth.require(ledger, &[Role::Pharmacist, Role::Nurse])?;
+    let location: LocationId = parse("location", &req.location)?;
+    let product: Ndc = parse("product", &req.product)?;
+    let mut expected = Tally { sealed: 0, open: 0 };
+    for r in state.store.on_hand(ledger).await? {
+        if r.location == location && r.product == product {
+            expected.sealed += u32::try_from(r.sealed_containers).unwrap_or(u32::MAX);
+            expected.open += r.open_remaining;
+        }
+    }
+    let counted = Tally {
+        sealed: req.counted_sealed,
+        open: req.counted_open,
+    };
+    let key = open_key(
+        &state,
+        ledger,
+        &auth.user,
+        &req.password,
+        &addr.ip().to_string(),
+    )
+    .await?;
+    let d = Draft::new(
+        ledger,
+        entry_id(),
+        Count {
+            location,
+            product,
+            blind: req.blind,
+            expected,
+            counted,
+        },
+    )
+    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key);
+    let a = state.store.append(d).await?;
+    Ok(Json(CountRecorded {
+        recorded: recorded(&state, ledger, a).await?,
+        expected_sealed: expected.sealed,
+        expected_open: expected.open,
+        discrepancy: counted != expected,
+    }))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/ledgers/{ledger}/receipts", post(receive))
+        .route("/api/v1/ledgers/{ledger}/counts", post(count))
+}
