@@ -220,6 +220,13 @@ fn a_clinic_day_over_http() {
     assert_eq!(r.status(), StatusCode::OK);
     let opened: Value = r.json().unwrap();
     assert_eq!(opened["kind"], "container_opened");
+    let r = c
+        .post(s.api("/containers/C99999-1/open"))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": nurse_pw}))
+        .send()
+        .unwrap();
+    error(r, StatusCode::NOT_FOUND, "not_found");
     assert_eq!(opened["signatures"][0]["printed_name"], "Mei Chen, RN");
     assert_eq!(opened["signatures"][0]["meaning"], "authored");
 

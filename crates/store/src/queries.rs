@@ -218,3 +218,18 @@ impl Store {
         p.map(|m| rows::product_from_row(&m)).transpose()
     }
 }
+
+impl Store {
+    /// A container's lot expiry, if the container exists.
+    pub async fn container_expiry(
+        &self,
+        ledger: LedgerId,
+        container: &custody_ledger::ContainerId,
+    ) -> Result<Option<custody_ledger::Day>, StoreError> {
+        containers::Entity::find_by_id((ledger.as_uuid(), container.to_string()))
+            .one(self.connection())
+            .await?
+            .map(|c| custody_ledger::Day::from_unix_days(c.expiry).map_err(StoreError::corrupt))
+            .transpose()
+    }
+}

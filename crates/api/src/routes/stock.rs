@@ -109,9 +109,14 @@ pub async fn open(
     let beyond_use = match &req.beyond_use {
         Some(d) => parse("beyond_use", d)?,
         None => {
-            let expiry = "9999-12-31"
-                .parse()
-                .map_err(|_| ApiError::internal("date"))?;
+            // 28 days, never past the lot's expiry.
+            let expiry = state
+                .store
+                .container_expiry(ledger, &container)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("container {container} is not in this ledger"))
+                })?;
             default_beyond_use(today, expiry)
         }
     };
