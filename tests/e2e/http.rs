@@ -87,6 +87,30 @@ impl Server {
             .to_string()
     }
 
+    /// A sealed 10 mg/mL vial: the last one of the demo's last receipt of that product (the
+    /// demo takes vials from the front of each receipt).
+    fn sealed_vial(&self, c: &Client, token: &str) -> String {
+        let page: Value = c
+            .get(self.api("/entries?kind=receipt&limit=1000"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let receipt = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
+            .unwrap()
+            .clone();
+        format!(
+            "C{}-{}",
+            receipt["seq"], receipt["entry"]["body"]["containers"]
+        )
+    }
+
     fn entries(&self, c: &Client, token: &str) -> u64 {
         let h: Value = c
             .get(self.api("/head"))
@@ -190,25 +214,7 @@ fn a_clinic_day_over_http() {
     assert_eq!(v["ok"], true, "{v}");
 
     // A sealed 10 mg/mL vial: the last one of the last receipt of that product.
-    let page: Value = c
-        .get(s.api("/entries?kind=receipt&limit=1000"))
-        .bearer_auth(&nurse)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let receipt = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
-        .unwrap()
-        .clone();
-    let vial = format!(
-        "C{}-{}",
-        receipt["seq"], receipt["entry"]["body"]["containers"]
-    );
+    let vial = s.sealed_vial(&c, &nurse);
 
     let nurse_pw = s.passwords["nurse.chen"].clone();
     let r = c
@@ -322,7 +328,7 @@ fn a_clinic_day_over_http() {
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    // Witness = author, refused before anything is signed.
+    // Witness = author: the ledger's rule refuses it at append.
     let r = c
         .post(s.api(&format!("/containers/{vial}/waste")))
         .bearer_auth(&nurse)
@@ -450,26 +456,8 @@ fn sixty_four_concurrent_doses_from_one_vial_give_exactly_what_was_there() {
     let c = Client::new();
     let nurse = s.login(&c, "nurse.chen");
     let pw = s.passwords["nurse.chen"].clone();
-    let page: Value = c
-        .get(s.api("/entries?kind=receipt&limit=1000"))
-        .bearer_auth(&nurse)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let receipt = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
-        .unwrap()
-        .clone();
     // 10 mg/mL × 20 mL = 200 mg; 64 nurses ask for 5 mg each at once: 40 can be given.
-    let vial = format!(
-        "C{}-{}",
-        receipt["seq"], receipt["entry"]["body"]["containers"]
-    );
+    let vial = s.sealed_vial(&c, &nurse);
     let r = c
         .post(s.api(&format!("/containers/{vial}/open")))
         .bearer_auth(&nurse)
@@ -563,25 +551,7 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
     let c = Client::new();
     let nurse_a = a.login(&c, "nurse.chen");
     let nurse_b = b.login(&c, "nurse.okafor");
-    let page: Value = c
-        .get(a.api("/entries?kind=receipt&limit=1000"))
-        .bearer_auth(&nurse_a)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let receipt = page["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
-        .unwrap()
-        .clone();
-    let vial = format!(
-        "C{}-{}",
-        receipt["seq"], receipt["entry"]["body"]["containers"]
-    );
+    let vial = a.sealed_vial(&c, &nurse_a);
     let r = c
         .post(a.api(&format!("/containers/{vial}/open")))
         .bearer_auth(&nurse_a)

@@ -14,6 +14,19 @@ fn registrant_key(d: &Path) -> String {
         .to_string()
 }
 
+/// Writes the first `keep` entries of an export to `out`, with its header rewritten to match,
+/// as someone cutting the ledger short would.
+fn shorten_export(file: &Path, keep: usize, out: &Path) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut lines: Vec<String> = text.lines().take(keep + 1).map(String::from).collect();
+    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    header["entries"] = serde_json::json!(keep);
+    header["head"] = last["hash"].clone();
+    lines[0] = header.to_string();
+    std::fs::write(out, lines.join("\n") + "\n").unwrap();
+}
+
 fn checkpoint(d: &Path, out: &Path) {
     let o = custody(&[
         "checkpoint",
@@ -260,16 +273,9 @@ fn an_export_is_checked_against_a_held_checkpoint_too() {
     );
     // An export cut short, its header rewritten to match: consistent alone, but shorter than
     // the checkpoint the auditor holds.
-    let text = std::fs::read_to_string(&file).unwrap();
-    let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    lines.truncate(lines.len() - 3);
-    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    header["entries"] = serde_json::json!(lines.len() - 1);
-    header["head"] = last["hash"].clone();
-    lines[0] = header.to_string();
+    let entries = std::fs::read_to_string(&file).unwrap().lines().count() - 1;
     let short = t.path().join("short.jsonl");
-    std::fs::write(&short, lines.join("\n") + "\n").unwrap();
+    shorten_export(&file, entries - 3, &short);
     let o = custody(&[
         "verify-export",
         short.to_str().unwrap(),
@@ -307,15 +313,8 @@ fn a_consistency_proof_between_two_sizes_verifies() {
         file.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let text = std::fs::read_to_string(&file).unwrap();
-    let mut lines: Vec<String> = text.lines().take(201).map(String::from).collect();
-    let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
-    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
-    header["entries"] = serde_json::json!(200);
-    header["head"] = last["hash"].clone();
-    lines[0] = header.to_string();
     let short = t.path().join("short.jsonl");
-    std::fs::write(&short, lines.join("\n") + "\n").unwrap();
+    shorten_export(&file, 200, &short);
     let old_dir = t.path().join("old");
     let o = custody(&[
         "import",

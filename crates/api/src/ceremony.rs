@@ -1,10 +1,11 @@
 //! What every signed act shares: fresh entry ids, field parsing with a clear 422, and the
 //! response that shows each signature as people read it (21 CFR 11.50).
 
-use custody_ledger::{EntryId, LedgerId, Principal};
+use custody_ledger::{Draft, EntryId, LedgerId, Meaning, Payload, Principal, UserId};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::{Auth, open_key};
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -69,4 +70,31 @@ where
 {
     s.parse()
         .map_err(|e| ApiError::invalid(format!("{what}: {e}")))
+}
+
+/// The signing ceremony: opens the signed-in user's key with `password` (and each witness's
+/// with theirs), signs `payload` as author and witnesses, records it, and returns it as people
+/// read it. Whether the signers may do this, and whether a witness differs from the author,
+/// is the ledger's rule, checked when the entry is appended.
+pub async fn sign_and_record(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    password: &str,
+    witnesses: &[(UserId, &str)],
+    payload: impl Into<Payload>,
+) -> ApiResult<Recorded> {
+    let key = open_key(state, ledger, &auth.user, password, client).await?;
+    let mut d = Draft::new(ledger, entry_id(), payload).signed(
+        Principal::User(auth.user.clone()),
+        Meaning::Authored,
+        &key,
+    );
+    for (w, pw) in witnesses {
+        let wkey = open_key(state, ledger, w, pw, client).await?;
+        d = d.signed(Principal::User(w.clone()), Meaning::Witnessed, &wkey);
+    }
+    let a = state.store.append(d).await?;
+    recorded(state, ledger, a).await
 }

@@ -149,6 +149,23 @@ impl Amount {
             Amount::Volume { ug, .. } | Amount::Units { ug, .. } => *ug,
         }
     }
+    /// The amount holding exactly `ug` of a product of `strength`, if that is a whole number
+    /// of µL or units.
+    pub fn of_micrograms(strength: &Strength, ug: Micrograms) -> Option<Amount> {
+        let base = match strength {
+            Strength::Solution { per_ml, .. } => {
+                let scaled = u128::from(ug.get()) * 1000;
+                let per = u128::from(per_ml.get());
+                (per != 0 && scaled % per == 0).then(|| u64::try_from(scaled / per).ok())??
+            }
+            Strength::Units { per_unit, .. } => {
+                let per = per_unit.get();
+                (per != 0 && ug.get().is_multiple_of(per)).then(|| ug.get() / per)?
+            }
+        };
+        Self::of(strength, base).filter(|a| a.micrograms() == ug)
+    }
+
     /// The amount of `base` base units of a product of `strength`, if exact.
     pub fn of(strength: &Strength, base: u64) -> Option<Amount> {
         let ug = strength.micrograms_in(base)?;
@@ -635,3 +652,40 @@ payload!(
     }
 );
 impl Copy for Tally {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_from_micrograms_are_exact_or_nothing() {
+        let ten = Strength::Solution {
+            per_ml: Micrograms::new(10_000),
+            volume: Microliters::new(20_000),
+        };
+        assert_eq!(
+            Amount::of_micrograms(&ten, Micrograms::new(35_000)),
+            Some(Amount::Volume {
+                ul: Microliters::new(3_500),
+                ug: Micrograms::new(35_000)
+            })
+        );
+        // 1 µg of 10 mg/mL is 0.1 µL: not a whole µL.
+        assert_eq!(Amount::of_micrograms(&ten, Micrograms::new(1)), None);
+        let device = Strength::Units {
+            per_unit: Micrograms::new(28_000),
+            units: Units::new(1),
+        };
+        assert_eq!(
+            Amount::of_micrograms(&device, Micrograms::new(56_000)),
+            Some(Amount::Units {
+                units: Units::new(2),
+                ug: Micrograms::new(56_000)
+            })
+        );
+        assert_eq!(
+            Amount::of_micrograms(&device, Micrograms::new(30_000)),
+            None
+        );
+    }
+}

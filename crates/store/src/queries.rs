@@ -233,3 +233,29 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// What the ledger holds of `product` at `location`, as a count states it: sealed
+    /// containers, and what the open ones hold (µL or units).
+    pub async fn tally(
+        &self,
+        ledger: LedgerId,
+        location: &custody_ledger::LocationId,
+        product: &custody_ledger::Ndc,
+    ) -> Result<custody_ledger::Tally, StoreError> {
+        let mut state = State::new();
+        for m in containers::Entity::find()
+            .filter(containers::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(containers::Column::Location.eq(location.to_string()))
+            .filter(containers::Column::Ndc.eq(product.digits()))
+            .filter(containers::Column::Status.is_in(["sealed", "open"]))
+            .all(self.connection())
+            .await?
+        {
+            if let ContainerRow::Live(c) = rows::container_from_row(&m)? {
+                state.containers.insert(c.id, c);
+            }
+        }
+        Ok(state.tally(location, product))
+    }
+}

@@ -9,6 +9,9 @@ use crate::entities::{entries, sessions, users};
 use crate::error::StoreError;
 use crate::rows;
 
+/// How stale a session's last-use mark may get before it is rewritten.
+const TOUCH_EVERY_MICROS: i64 = 60_000_000;
+
 /// A user as the materialized table holds them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
@@ -79,7 +82,8 @@ impl Store {
     }
 
     /// The session of `token_hash` if it is neither past its absolute expiry nor idle longer
-    /// than `idle_micros`; marks it used now.
+    /// than `idle_micros`; marks it used now. The mark is written at most once a minute, so
+    /// reads do not each take the database's write lock.
     pub async fn touch_session(
         &self,
         token_hash: [u8; 32],
@@ -98,11 +102,13 @@ impl Store {
                 .await?;
             return Ok(None);
         }
-        sessions::Entity::update_many()
-            .col_expr(sessions::Column::LastSeen, now.into())
-            .filter(sessions::Column::TokenHash.eq(token_hash.to_vec()))
-            .exec(self.connection())
-            .await?;
+        if now - m.last_seen > TOUCH_EVERY_MICROS {
+            sessions::Entity::update_many()
+                .col_expr(sessions::Column::LastSeen, now.into())
+                .filter(sessions::Column::TokenHash.eq(token_hash.to_vec()))
+                .exec(self.connection())
+                .await?;
+        }
         Ok(Some(Session {
             ledger: LedgerId::from_uuid(m.ledger_id),
             user: m.user_id.parse().map_err(StoreError::corrupt)?,

@@ -9,9 +9,9 @@ use custody_ledger::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Auth, open_key};
-use crate::ceremony::{Recorded, entry_id, parse, recorded};
-use crate::error::ApiResult;
+use crate::auth::Auth;
+use crate::ceremony::{Recorded, parse, sign_and_record};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
 
@@ -79,27 +79,17 @@ pub async fn receive(
         containers: req.containers,
         location: parse("location", &req.location)?,
     };
-    let key = open_key(
-        &state,
-        ledger,
-        &auth.user,
-        &req.password,
-        &addr.ip().to_string(),
-    )
-    .await?;
-    let d = Draft::new(ledger, entry_id(), receipt).signed(
-        Principal::User(auth.user.clone()),
-        Meaning::Authored,
-        &key,
-    );
-    let a = state.store.append(d).await?;
-    let seq = a.entry.seq;
-    let containers = (1..=req.containers)
+    let containers_received = receipt.containers;
+    let client = addr.ip().to_string();
+    let recorded =
+        sign_and_record(&state, ledger, &auth, &client, &req.password, &[], receipt).await?;
+    let seq = Seq::new(recorded.seq).map_err(|e| ApiError::internal(e.to_string()))?;
+    let containers = (1..=containers_received)
         .filter_map(|i| ContainerId::new(seq, i).ok())
         .map(|c| c.to_string())
         .collect();
     Ok(Json(ReceiptRecorded {
-        recorded: recorded(&state, ledger, a).await?,
+        recorded,
         containers,
     }))
 }
@@ -149,40 +139,22 @@ pub async fn count(
     auth.require(ledger, &[Role::Pharmacist, Role::Nurse])?;
     let location: LocationId = parse("location", &req.location)?;
     let product: Ndc = parse("product", &req.product)?;
-    let mut expected = Tally { sealed: 0, open: 0 };
-    for r in state.store.on_hand(ledger).await? {
-        if r.location == location && r.product == product {
-            expected.sealed += u32::try_from(r.sealed_containers).unwrap_or(u32::MAX);
-            expected.open += r.open_remaining;
-        }
-    }
+    let expected = state.store.tally(ledger, &location, &product).await?;
     let counted = Tally {
         sealed: req.counted_sealed,
         open: req.counted_open,
     };
-    let key = open_key(
-        &state,
-        ledger,
-        &auth.user,
-        &req.password,
-        &addr.ip().to_string(),
-    )
-    .await?;
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        Count {
-            location,
-            product,
-            blind: req.blind,
-            expected,
-            counted,
-        },
-    )
-    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key);
-    let a = state.store.append(d).await?;
+    let client = addr.ip().to_string();
+    let payload = Count {
+        location,
+        product,
+        blind: req.blind,
+        expected,
+        counted,
+    };
     Ok(Json(CountRecorded {
-        recorded: recorded(&state, ledger, a).await?,
+        recorded: sign_and_record(&state, ledger, &auth, &client, &req.password, &[], payload)
+            .await?,
         expected_sealed: expected.sealed,
         expected_open: expected.open,
         discrepancy: counted != expected,

@@ -14,8 +14,8 @@ use custody_ledger::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Auth, open_key};
-use crate::ceremony::{Recorded, entry_id, parse, recorded};
+use crate::auth::Auth;
+use crate::ceremony::{Recorded, parse, sign_and_record};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::ledger::READERS;
 use crate::state::AppState;
@@ -120,25 +120,14 @@ pub async fn open(
             default_beyond_use(today, expiry)
         }
     };
-    let key = open_key(
-        &state,
-        ledger,
-        &auth.user,
-        &req.password,
-        &addr.ip().to_string(),
-    )
-    .await?;
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        ContainerOpened {
-            container,
-            beyond_use,
-        },
-    )
-    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key);
-    let a = state.store.append(d).await?;
-    Ok(Json(recorded(&state, ledger, a).await?))
+    let client = addr.ip().to_string();
+    let payload = ContainerOpened {
+        container,
+        beyond_use,
+    };
+    Ok(Json(
+        sign_and_record(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -192,38 +181,17 @@ async fn amount_of(
         .container_product(ledger, c)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("container {c} is not in this ledger")))?;
-    let amount = match p.strength {
-        Strength::Solution { per_ml, .. } => {
-            let scaled = u128::from(ug.get()) * 1000;
-            let per = u128::from(per_ml.get());
-            if scaled % per != 0 {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "amount_mismatch",
-                    format!("{ug} is not a whole number of µL of {}", p.name),
-                ));
-            }
-            Amount::Volume {
-                ul: Microliters::new((scaled / per) as u64),
-                ug,
-            }
-        }
-        Strength::Units { per_unit, .. } => {
-            if ug.get() % per_unit.get() != 0 {
-                return Err(ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "amount_mismatch",
-                    format!("{ug} is not a whole number of units of {}", p.name),
-                ));
-            }
-            let units = u32::try_from(ug.get() / per_unit.get())
-                .map_err(|_| ApiError::invalid("too many units"))?;
-            Amount::Units {
-                units: Units::new(units),
-                ug,
-            }
-        }
-    };
+    let amount = Amount::of_micrograms(&p.strength, ug).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_mismatch",
+            format!(
+                "{ug} of {} is not a whole number of {}",
+                p.name,
+                p.strength.base_unit()
+            ),
+        )
+    })?;
     Ok(amount)
 }
 
@@ -260,30 +228,19 @@ pub async fn administer(
     }
     let amount = amount_of(&state, ledger, &container, &req.dose_mg).await?;
     let secret = state.store.patient_secret(ledger).await?;
-    let key = open_key(
-        &state,
-        ledger,
-        &auth.user,
-        &req.password,
-        &addr.ip().to_string(),
-    )
-    .await?;
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        Administered {
-            container,
-            patient: PatientRef::commit(&secret, &req.patient),
-            prescriber,
-            amount,
-            route,
-            given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
-            given_by: auth.user.clone(),
-        },
-    )
-    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key);
-    let a = state.store.append(d).await?;
-    Ok(Json(recorded(&state, ledger, a).await?))
+    let client = addr.ip().to_string();
+    let payload = Administered {
+        container,
+        patient: PatientRef::commit(&secret, &req.patient),
+        prescriber,
+        amount,
+        route,
+        given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+        given_by: auth.user.clone(),
+    };
+    Ok(Json(
+        sign_and_record(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
+    ))
 }
 
 /// Wastes what is left in an open container; the witness signs in the same request.
@@ -314,31 +271,27 @@ pub async fn waste(
             "the witness's user name or password is wrong",
         )
     })?;
-    if witness == auth.user {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            "witness_is_author",
-            "a different person must witness the waste",
-        ));
-    }
     let reason: Text = parse("reason", &req.reason)?;
     let amount = amount_of(&state, ledger, &container, &req.amount_mg).await?;
     let client = addr.ip().to_string();
-    let key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
-    let witness_key = open_key(&state, ledger, &witness, &req.witness_password, &client).await?;
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        Waste {
-            container,
-            amount,
-            reason,
-        },
-    )
-    .signed(Principal::User(auth.user.clone()), Meaning::Authored, &key)
-    .signed(Principal::User(witness), Meaning::Witnessed, &witness_key);
-    let a = state.store.append(d).await?;
-    Ok(Json(recorded(&state, ledger, a).await?))
+    let payload = Waste {
+        container,
+        amount,
+        reason,
+    };
+    let witnesses = [(witness, req.witness_password.as_str())];
+    Ok(Json(
+        sign_and_record(
+            &state,
+            ledger,
+            &auth,
+            &client,
+            &req.password,
+            &witnesses,
+            payload,
+        )
+        .await?,
+    ))
 }
 
 pub fn router() -> Router<AppState> {

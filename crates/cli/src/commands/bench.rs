@@ -180,8 +180,17 @@ fn rate(n: u64, secs: f64) -> String {
 }
 
 pub async fn run(a: BenchArgs) -> Outcome {
-    let tmp = tempfile_dir(a.dir.clone())?;
-    let dir = tmp.path.clone();
+    // The caller's directory is kept; otherwise a temporary one, removed at the end.
+    let tmp = tempfile::Builder::new()
+        .prefix("custody-bench-")
+        .tempdir()?;
+    let dir = match &a.dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => tmp.path().to_path_buf(),
+    };
     println!(
         "custody bench — {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -439,38 +448,4 @@ async fn signed_appends(
     let elapsed = t.elapsed();
     store.close().await?;
     Ok(elapsed)
-}
-
-struct Dir {
-    path: PathBuf,
-    remove: bool,
-}
-impl Drop for Dir {
-    fn drop(&mut self) {
-        if self.remove {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
-}
-
-fn tempfile_dir(given: Option<PathBuf>) -> anyhow::Result<Dir> {
-    Ok(match given {
-        Some(p) => {
-            std::fs::create_dir_all(&p)?;
-            Dir {
-                path: p,
-                remove: false,
-            }
-        }
-        None => {
-            let mut r = [0u8; 8];
-            getrandom::fill(&mut r).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let p = std::env::temp_dir().join(format!("custody-bench-{}", hex::encode(r)));
-            std::fs::create_dir_all(&p)?;
-            Dir {
-                path: p,
-                remove: true,
-            }
-        }
-    })
 }

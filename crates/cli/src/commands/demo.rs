@@ -329,13 +329,7 @@ impl Demo {
     ) -> Result<Entry, Failure> {
         let loc: LocationId = location.parse().expect("valid");
         let product: Ndc = ndc.parse().expect("valid");
-        let mut expected = Tally { sealed: 0, open: 0 };
-        for r in self.store.on_hand(self.ledger).await? {
-            if r.location == loc && r.product == product {
-                expected.sealed += u32::try_from(r.sealed_containers).unwrap_or(u32::MAX);
-                expected.open += r.open_remaining;
-            }
-        }
+        let expected = self.store.tally(self.ledger, &loc, &product).await?;
         let counted = Tally {
             sealed: expected.sealed.saturating_sub(missing),
             open: expected.open,
