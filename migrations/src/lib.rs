@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261121_000001_ledger;
 mod m20261121_000002_sessions;
+mod m20261121_000003_workflow;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261121_000001_ledger::Migration),
             Box::new(m20261121_000002_sessions::Migration),
+            Box::new(m20261121_000003_workflow::Migration),
         ]
     }
 }

@@ -334,7 +334,7 @@ fn a_clinic_day_over_http() {
         .bearer_auth(&nurse)
         .json(
             &json!({"password": nurse_pw, "amount_mg": "165", "reason": "remainder",
-                      "witness": "nurse.chen", "witness_password": nurse_pw}),
+                      "witness": {"username": "nurse.chen", "password": nurse_pw}}),
         )
         .send()
         .unwrap();
@@ -346,7 +346,7 @@ fn a_clinic_day_over_http() {
         .post(s.api(&format!("/containers/{vial}/waste")))
         .bearer_auth(&nurse)
         .json(&json!({"password": nurse_pw, "amount_mg": "165", "reason": "remainder of single-patient vial",
-                      "witness": "pharm.rivera", "witness_password": s.passwords["pharm.rivera"]}))
+                      "witness": {"username": "pharm.rivera", "password": s.passwords["pharm.rivera"]}}))
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -621,6 +621,7 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
 
 #[test]
 fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write_nothing() {
+    const ALL: &[&str] = &["admin", "pharmacist", "nurse", "auditor"];
     let mut s = Server::start();
     let c = Client::new();
     let roles = [
@@ -650,6 +651,69 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(vials.len(), 4);
+    // More sealed vials for the acts that take one whole (dispense, transfer, loss,
+    // destruction), and one open vial to waste and adjust from.
+    let more: Value = c
+        .post(s.api("/receipts"))
+        .bearer_auth(pharm)
+        .json(&json!({"password": s.passwords["pharm.rivera"],
+            "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
+            "invoice": "INV-79", "received_on": "2026-11-01", "product": "42023-113-10", "lot": "KT79",
+            "expiry": "2028-06-30", "containers": 6, "location": "SAFE-1"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut whole: Vec<String> = more["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let open = whole.pop().unwrap();
+    let r = c
+        .post(s.api(&format!("/containers/{open}/open")))
+        .bearer_auth(pharm)
+        .json(&json!({"password": s.passwords["pharm.rivera"]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Wastes queued by a second nurse, for the pharmacist and the first nurse to witness.
+    let okafor = s.login(&c, "nurse.okafor");
+    let mut pending: Vec<String> = (0..2)
+        .map(|_| {
+            let r = c
+                .post(s.api(&format!("/containers/{open}/waste")))
+                .bearer_auth(&okafor)
+                .json(&json!({"password": s.passwords["nurse.okafor"], "amount_mg": "1", "reason": "drawn, not given"}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            r.json::<Value>().unwrap()["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    // People for the admin's acts on users.
+    let admin = &tokens[0];
+    for u in ["temp.a", "temp.b", "temp.c"] {
+        let r = c
+            .post(s.api("/users"))
+            .bearer_auth(admin)
+            .json(&json!({"password": s.passwords["admin"], "username": u, "printed_name": "Temp Person",
+                "role": "nurse", "initial_password": "a long enough passphrase"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let patient: Value = c
+        .post(s.api("/patients"))
+        .bearer_auth(pharm)
+        .json(&json!({"mrn": "MRN-9001", "name": "Pat Example", "address": "1 Main St", "date_of_birth": "1980-02-29"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let patient = patient["patient_ref"].as_str().unwrap().to_string();
+    let pw = s.passwords.clone();
 
     type Body = Box<dyn Fn(&str, &str, usize) -> Value>;
     // (method, path (with {vial} filled per call), body, roles allowed)
@@ -730,42 +794,270 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             Box::new(|_, pw, _| json!({"password": pw})),
             &["pharmacist", "nurse"],
         ),
+        ("GET", "/containers", Box::new(|_, _, _| json!(null)), ALL),
+        (
+            "GET",
+            "/containers/{open}",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/containers/{open}/history",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        ("GET", "/products", Box::new(|_, _, _| json!(null)), ALL),
+        ("GET", "/locations", Box::new(|_, _, _| json!(null)), ALL),
+        ("GET", "/users", Box::new(|_, _, _| json!(null)), ALL),
+        (
+            "GET",
+            "/wastes/awaiting-witness",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/consistency?from=1",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/entries?container={open}&kind=waste",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/patients/{patient}",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/export.jsonl",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "auditor"],
+        ),
+        (
+            "POST",
+            "/products",
+            Box::new(|_, pw, i| {
+                json!({"password": pw, "ndc": format!("99999-{i:04}-01"), "name": "Ketamine HCl 50 mg/mL",
+                    "form": "injection solution", "schedule": "III",
+                    "strength": {"type": "solution", "mg_per_ml": "50", "ml": "10"}})
+            }),
+            &["admin"],
+        ),
+        (
+            "POST",
+            "/locations",
+            Box::new(
+                |_, pw, i| json!({"password": pw, "location": format!("ROOM-{i}"), "name": "Procedure room", "kind": "cabinet"}),
+            ),
+            &["admin"],
+        ),
+        (
+            "POST",
+            "/dispenses",
+            Box::new(|_, pw, _| {
+                json!({"password": pw, "patient": "MRN-77", "prescriber": {"name": "Dr. Park", "dea": "AP5836727"},
+                    "sealed": ["{whole}"]})
+            }),
+            &["pharmacist"],
+        ),
+        (
+            "POST",
+            "/transfers",
+            Box::new(
+                |_, pw, _| json!({"password": pw, "containers": ["{whole}"], "to": {"type": "location", "location": "CART-A"}}),
+            ),
+            &["pharmacist"],
+        ),
+        (
+            "POST",
+            "/losses",
+            Box::new(|_, pw, _| {
+                json!({"password": pw, "loss_type": "employee pilferage", "discovered_on": "2026-11-20",
+                    "items": [{"container": "{whole}"}], "description": "vial missing at count"})
+            }),
+            &["pharmacist"],
+        ),
+        (
+            "POST",
+            "/destructions",
+            {
+                let pw = pw.clone();
+                Box::new(move |_, me, _| {
+                    json!({"password": me, "method": {"type": "on_site", "method": "chemical digestion", "place": "pharmacy"},
+                        "date": "2026-11-20", "items": [{"container": "{whole}"}],
+                        "witnesses": [{"username": "nurse.chen", "password": pw["nurse.chen"]},
+                                      {"username": "nurse.okafor", "password": pw["nurse.okafor"]}]})
+                })
+            },
+            &["pharmacist"],
+        ),
+        (
+            "POST",
+            "/containers/{open}/adjust",
+            {
+                let pw = pw.clone();
+                Box::new(move |_, me, _| {
+                    json!({"password": me, "reason": "spill", "direction": "decrease", "amount_mg": "1",
+                        "note": "drop lost drawing up", "witness": {"username": "nurse.chen", "password": pw["nurse.chen"]}})
+                })
+            },
+            &["pharmacist"],
+        ),
+        (
+            "POST",
+            "/containers/{open}/waste",
+            Box::new(
+                |_, pw, _| json!({"password": pw, "amount_mg": "1", "reason": "drawn, not given"}),
+            ),
+            &["pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/wastes/awaiting-witness/{pending}/witness",
+            Box::new(|_, pw, _| json!({"password": pw})),
+            &["pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/corrections",
+            Box::new(
+                |_, pw, _| json!({"password": pw, "corrects": 5, "reason": "wrong lot typed; see count"}),
+            ),
+            &["admin", "pharmacist"],
+        ),
+        (
+            "POST",
+            "/patients",
+            Box::new(
+                |_, _, i| json!({"mrn": format!("MRN-{i}"), "name": "A Patient", "address": "2 Main St", "date_of_birth": "1970-01-01"}),
+            ),
+            &["admin", "pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/users/temp.a/role",
+            Box::new(
+                |_, pw, _| json!({"password": pw, "role": "auditor", "reason": "moved to compliance"}),
+            ),
+            &["admin"],
+        ),
+        (
+            "POST",
+            "/users/temp.b/deactivate",
+            Box::new(|_, pw, _| json!({"password": pw, "reason": "left the clinic"})),
+            &["admin"],
+        ),
+        (
+            "POST",
+            "/users/temp.c/reset",
+            Box::new(|_, pw, _| json!({"password": pw, "new_password": "another long passphrase"})),
+            &["admin"],
+        ),
+        (
+            "DELETE",
+            "/patients/{patient}",
+            Box::new(|_, _, _| json!(null)),
+            &["admin"],
+        ),
+        (
+            "POST",
+            "/me/key",
+            Box::new(|_, pw, _| json!({"password": pw, "reason": "yearly rotation"})),
+            ALL,
+        ),
+        (
+            "POST",
+            "/me/password",
+            // The last endpoint: nothing signs after it.
+            Box::new(
+                |_, pw, _| json!({"password": pw, "new_password": "a completely new passphrase"}),
+            ),
+            ALL,
+        ),
     ];
     let mut n = 0;
     for (method, path, body, allowed) in &endpoints {
         for ((user, role), token) in roles.iter().zip(&tokens) {
             n += 1;
-            let path = if path.contains("{vial}") {
-                let vial = if allowed.contains(role) {
+            let ok = allowed.contains(role);
+            let mut path = path.replace("{open}", &open).replace("{patient}", &patient);
+            if path.contains("{vial}") {
+                let vial = if ok {
                     vials.pop().unwrap()
                 } else {
                     vials[0].clone()
                 };
-                path.replace("{vial}", &vial)
-            } else {
-                path.to_string()
-            };
+                path = path.replace("{vial}", &vial);
+            }
+            if path.contains("{pending}") {
+                // A refused role is refused before the id is looked up.
+                let id = if ok {
+                    pending.remove(0)
+                } else {
+                    "0192f000-0000-7000-8000-000000000000".to_string()
+                };
+                path = path.replace("{pending}", &id);
+            }
             let url = s.api(&path);
             let before = s.entries(&c, &tokens[3]);
-            let req = if *method == "GET" {
-                c.get(&url)
-            } else {
-                c.post(&url)
+            let queued_before = c
+                .get(s.api("/wastes/awaiting-witness"))
+                .bearer_auth(&tokens[3])
+                .send()
+                .unwrap()
+                .json::<Value>()
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len();
+            let req = match *method {
+                "GET" => c.get(&url),
+                "DELETE" => c.delete(&url),
+                _ => c.post(&url),
             };
-            let b = body(user, &s.passwords[*user], n);
+            let mut b = body(user, &s.passwords[*user], n);
+            if b.to_string().contains("{whole}") {
+                let v = if ok {
+                    whole.pop().unwrap()
+                } else {
+                    whole[0].clone()
+                };
+                b = serde_json::from_str(&b.to_string().replace("{whole}", &v)).unwrap();
+            }
             let req = if b.is_null() { req } else { req.json(&b) };
             let r = req.bearer_auth(token).send().unwrap();
-            if allowed.contains(role) {
-                assert_eq!(
+            if ok {
+                assert!(
+                    r.status().is_success(),
+                    "{method} {url} as {role}: {} {}",
                     r.status(),
-                    StatusCode::OK,
-                    "{method} {url} as {role}: {}",
                     r.text().unwrap()
                 );
             } else {
                 error(r, StatusCode::FORBIDDEN, "forbidden");
                 let after = s.entries(&c, &tokens[3]);
                 assert_eq!(after, before, "{method} {url} as {role} wrote nothing");
+                let queued = c
+                    .get(s.api("/wastes/awaiting-witness"))
+                    .bearer_auth(&tokens[3])
+                    .send()
+                    .unwrap()
+                    .json::<Value>()
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .len();
+                assert_eq!(
+                    queued, queued_before,
+                    "{method} {url} as {role} queued nothing"
+                );
             }
         }
     }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod ceremony;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod passwords;
 pub mod routes;
 pub mod state;
@@ -35,6 +36,7 @@ pub use state::{ApiConfig, AppState};
         routes::health::readyz,
         auth::login,
         auth::logout,
+        routes::ledger::ledgers,
         routes::ledger::head,
         routes::ledger::entries,
         routes::ledger::entry,
@@ -44,16 +46,46 @@ pub use state::{ApiConfig, AppState};
         routes::stock::on_hand,
         routes::stock::open,
         routes::stock::administer,
-        routes::stock::waste,
+        routes::waste::waste,
+        routes::waste::awaiting,
+        routes::waste::witness,
+        routes::containers::list,
+        routes::containers::one,
+        routes::containers::history,
+        routes::containers::adjust,
+        routes::movements::dispense,
+        routes::movements::transfer,
+        routes::movements::loss,
+        routes::movements::destruction,
+        routes::movements::correction,
         routes::receiving::receive,
         routes::receiving::count,
-        routes::admin::enroll,
+        routes::catalog::products,
+        routes::catalog::define_product,
+        routes::catalog::locations,
+        routes::catalog::define_location,
+        routes::people::list,
+        routes::people::enroll,
+        routes::people::bootstrap,
+        routes::people::change_role,
+        routes::people::deactivate,
+        routes::people::reset,
+        routes::people::change_password,
+        routes::people::rotate_key,
+        routes::patients::save,
+        routes::patients::get_one,
+        routes::patients::erase,
+        routes::ledger::get_checkpoint,
+        routes::ledger::consistency,
+        routes::ledger::export,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
         (name = "ledger", description = "Entries, verification, checkpoints"),
         (name = "stock", description = "On hand and signed acts"),
-        (name = "people", description = "Users and roles"),
+        (name = "people", description = "Users, roles, passwords and keys"),
+        (name = "catalog", description = "Products and locations"),
+        (name = "patients", description = "Identifying records behind patient commitments"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -70,19 +102,49 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::ledger::router())
         .merge(routes::stock::router())
         .merge(routes::receiving::router())
-        .merge(routes::admin::router())
+        .merge(routes::people::router())
+        .merge(routes::waste::router())
+        .merge(routes::containers::router())
+        .merge(routes::movements::router())
+        .merge(routes::catalog::router())
+        .merge(routes::patients::router())
         .route(
             "/api/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),
         )
         .merge(Scalar::with_url("/api/docs", ApiDoc::openapi()))
+        .route("/metrics", get(metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state);
     api.layer(DefaultBodyLimit::max(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                    )
+                })
+                .on_response(
+                    tower_http::trace::DefaultOnResponse::new()
+                        .level(tracing::Level::INFO)
+                        .latency_unit(tower_http::LatencyUnit::Micros),
+                ),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

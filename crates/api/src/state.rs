@@ -67,4 +67,5 @@ pub struct AppState {
     pub registrant: Option<Arc<SigningKey>>,
     pub config: Arc<ApiConfig>,
     pub throttle: Arc<Throttle>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }

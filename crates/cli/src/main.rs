@@ -77,13 +77,27 @@ pub type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUSTODY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The server logs JSON lines (one per request, with its request id) at info; the other
+    // commands speak to a person and log only warnings. CUSTODY_LOG overrides the level.
+    let serving = matches!(cli.command, Command::Serve(_));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODY_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if serving {
+            "info,sqlx=warn,sea_orm=warn"
+        } else {
+            "warn"
+        })
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if serving {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
     // Commands run one step at a time: one thread keeps memory compact (fewer allocator
     // arenas) and costs nothing in speed. The server uses every core.
     let rt = match cli.command {

@@ -215,3 +215,67 @@ pub mod sessions {
     pub enum Relation {}
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod pending_entries {
+    use sea_orm::entity::prelude::*;
+
+    /// An act signed by its author, waiting for a witness; not in the ledger yet.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pending_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entry_id: Uuid,
+        pub kind: i32,
+        pub author: String,
+        pub container: String,
+        pub created_at: i64,
+        /// The canonical bytes of the entry's body (what every signer signs).
+        pub body: Vec<u8>,
+        /// The signatures so far, as JSON.
+        pub signatures: String,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod patients {
+    use sea_orm::entity::prelude::*;
+
+    /// The identifying record behind a patient commitment; erasable.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "patients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub patient_ref: String,
+        pub mrn: String,
+        pub name: String,
+        pub address: String,
+        pub birth_date: String,
+        pub created_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod bootstrap_tokens {
+    use sea_orm::entity::prelude::*;
+
+    /// The hash of a ledger's one-time bootstrap token.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "bootstrap_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        pub token_hash: Vec<u8>,
+        pub created_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}

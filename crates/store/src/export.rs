@@ -74,46 +74,63 @@ fn malformed(line: u64, reason: impl std::fmt::Display) -> ExportError {
 }
 
 impl Store {
-    /// Writes the ledger as JSONL. Returns the number of entries written.
-    pub async fn export(&self, ledger: LedgerId, out: &mut impl Write) -> Result<u64, StoreError> {
+    /// The header of an export of the ledger as it stands: the lines that follow are exactly
+    /// its first `entries` entries, even while others append.
+    pub async fn export_header(&self, ledger: LedgerId) -> Result<Header, StoreError> {
         let head = self.head(ledger).await?;
-        let header = Header {
+        Ok(Header {
             format: FORMAT.into(),
             version: VERSION,
             ledger,
             registrant_public_key: head.genesis_key,
             entries: head.entries,
             head: head.last_hash,
-        };
-        serde_json::to_writer(&mut *out, &header).map_err(std::io::Error::other)?;
-        out.write_all(b"\n")?;
-        let mut next: i64 = 0;
-        let mut n = 0;
-        loop {
-            let page = entries::Entity::find()
-                .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
-                .filter(entries::Column::Seq.gte(next))
-                .order_by_asc(entries::Column::Seq)
-                .limit(crate::verify::PAGE)
-                .all(self.connection())
-                .await?;
-            if page.is_empty() {
-                break;
-            }
-            for row in &page {
-                let line = Line {
+        })
+    }
+
+    /// Export lines for entries `from..upto`, at most one page of them.
+    pub async fn export_lines(
+        &self,
+        ledger: LedgerId,
+        from: u64,
+        upto: u64,
+    ) -> Result<Vec<Line>, StoreError> {
+        entries::Entity::find()
+            .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(entries::Column::Seq.gte(rows::to_i64(from)))
+            .filter(entries::Column::Seq.lt(rows::to_i64(upto)))
+            .order_by_asc(entries::Column::Seq)
+            .limit(crate::verify::PAGE)
+            .all(self.connection())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(Line {
                     seq: rows::seq(row.seq)?.get(),
                     hash: rows::hash(&row.entry_hash, "entry hash")?,
                     entry: hex::encode(&row.body),
-                };
-                serde_json::to_writer(&mut *out, &line).map_err(std::io::Error::other)?;
+                })
+            })
+            .collect()
+    }
+
+    /// Writes the ledger as JSONL. Returns the number of entries written.
+    pub async fn export(&self, ledger: LedgerId, out: &mut impl Write) -> Result<u64, StoreError> {
+        let header = self.export_header(ledger).await?;
+        serde_json::to_writer(&mut *out, &header).map_err(std::io::Error::other)?;
+        out.write_all(b"\n")?;
+        let mut next = 0;
+        while next < header.entries {
+            let page = self.export_lines(ledger, next, header.entries).await?;
+            let Some(last) = page.last() else { break };
+            next = last.seq + 1;
+            for line in &page {
+                serde_json::to_writer(&mut *out, line).map_err(std::io::Error::other)?;
                 out.write_all(b"\n")?;
-                n += 1;
             }
-            next = page.last().map_or(next, |r| r.seq + 1);
         }
         out.flush()?;
-        Ok(n)
+        Ok(next)
     }
 
     /// Imports an export into this (empty) database; returns the head it reaches.

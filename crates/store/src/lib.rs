@@ -16,10 +16,12 @@ pub mod error;
 pub mod export;
 pub mod keystore;
 pub mod queries;
+pub mod reads;
 mod rows;
 pub mod sessions;
 pub mod tree;
 pub mod verify;
+pub mod workflow;
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,6 +33,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 pub use append::Appended;
 pub use error::StoreError;
 pub use queries::{HeadInfo, LedgerInfo};
+pub use reads::{ContainerInfo, EntryFilter, EntryPage};
+pub use workflow::{PatientRecord, PendingEntry};
 
 /// A connection pool to one custody database, migrated to the current schema.
 #[derive(Clone, Debug)]

@@ -123,6 +123,20 @@ impl Store {
         Ok(())
     }
 
+    /// Ends every session of `user` (deactivated, or their password was reset).
+    pub async fn delete_sessions_of(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+    ) -> Result<(), StoreError> {
+        sessions::Entity::delete_many()
+            .filter(sessions::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(sessions::Column::UserId.eq(user.to_string()))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
     /// Entries after `after` (exclusive), oldest first, optionally of one kind.
     pub async fn entries_page(
         &self,

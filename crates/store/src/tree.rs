@@ -264,3 +264,21 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The newest checkpoint issued at tree size `size`.
+    pub async fn checkpoint_at(
+        &self,
+        ledger: LedgerId,
+        size: u64,
+    ) -> Result<Option<SignedCheckpoint>, StoreError> {
+        checkpoints::Entity::find()
+            .filter(checkpoints::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(checkpoints::Column::Size.eq(rows::to_i64(size)))
+            .order_by_desc(checkpoints::Column::IssuedAt)
+            .one(self.connection())
+            .await?
+            .map(|m| SignedCheckpoint::parse(&m.note).map_err(StoreError::corrupt))
+            .transpose()
+    }
+}

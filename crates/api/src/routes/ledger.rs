@@ -4,7 +4,8 @@ use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use custody_ledger::{Canonical, Entry, Kind, LedgerId, Role, Seq};
+use custody_ledger::{Canonical, Day, Entry, LedgerId, Role, Seq, Timestamp};
+use custody_store::EntryFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,6 +15,34 @@ use crate::state::AppState;
 
 pub const READERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Nurse, Role::Auditor];
 pub const VERIFIERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Auditor];
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerSummary {
+    pub ledger: String,
+    pub registrant: String,
+}
+
+/// The ledgers this server holds (one per DEA registration), to choose where to sign in.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers",
+    responses((status = 200, body = Vec<LedgerSummary>)),
+    tag = "ledger"
+)]
+pub async fn ledgers(State(state): State<AppState>) -> ApiResult<Json<Vec<LedgerSummary>>> {
+    Ok(Json(
+        state
+            .store
+            .ledgers()
+            .await?
+            .into_iter()
+            .map(|l| LedgerSummary {
+                ledger: l.ledger.to_string(),
+                registrant: l.registrant.name.to_string(),
+            })
+            .collect(),
+    ))
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HeadView {
@@ -60,10 +89,33 @@ pub struct EntriesQuery {
     pub limit: Option<u64>,
     /// Only this kind (e.g. `administered`).
     pub kind: Option<String>,
+    /// Only entries about this product (NDC), directly or through its containers.
+    pub product: Option<String>,
+    /// Only entries naming this container (e.g. `C12-3`).
+    pub container: Option<String>,
+    /// Only entries this user signed or that concern them.
+    pub user: Option<String>,
+    /// Recorded at or after this time (RFC 3339, or a date YYYY-MM-DD meaning its start, UTC).
+    pub from: Option<String>,
+    /// Recorded before this time (RFC 3339, or a date meaning its start, UTC).
+    pub to: Option<String>,
+}
+
+fn bad_query(what: &str) -> impl Fn(custody_ledger::types::ids::ParseError) -> ApiError + '_ {
+    move |e| ApiError::bad_request(format!("{what}: {e}"))
+}
+
+/// A time as a query states it: RFC 3339, or a date meaning its start in UTC.
+pub fn query_time(what: &str, s: &str) -> ApiResult<Timestamp> {
+    if let Ok(d) = s.parse::<Day>() {
+        return Ok(d.start());
+    }
+    s.parse::<Timestamp>().map_err(bad_query(what))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryView {
+    /// Sequence number in the ledger.
     pub seq: u64,
     pub hash: String,
     #[schema(value_type = Object)]
@@ -77,7 +129,7 @@ pub struct EntriesPage {
     pub next: Option<u64>,
 }
 
-fn view(seq: u64, hash: String, bytes: &[u8]) -> ApiResult<EntryView> {
+pub fn view(seq: u64, hash: String, bytes: &[u8]) -> ApiResult<EntryView> {
     let e = Entry::from_canonical_bytes(bytes)
         .map_err(|e| ApiError::internal(format!("stored entry {seq} cannot be read: {e}")))?;
     Ok(EntryView {
@@ -103,22 +155,50 @@ pub async fn entries(
 ) -> ApiResult<Json<EntriesPage>> {
     auth.require(ledger, READERS)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let kind = q
-        .kind
-        .as_deref()
-        .map(|k| k.parse::<Kind>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filter = EntryFilter {
+        kind: q
+            .kind
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(bad_query("kind"))?,
+        product: q
+            .product
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(bad_query("product"))?,
+        container: q
+            .container
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(bad_query("container"))?,
+        user: q
+            .user
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(bad_query("user"))?,
+        from: q
+            .from
+            .as_deref()
+            .map(|s| query_time("from", s))
+            .transpose()?,
+        to: q.to.as_deref().map(|s| query_time("to", s)).transpose()?,
+    };
     let after = q
         .after
         .map(Seq::new)
         .transpose()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let rows = state.store.entries_page(ledger, after, limit, kind).await?;
-    let next = (rows.len() as u64 == limit)
-        .then(|| rows.last().map(|r| r.seq))
-        .flatten();
-    let entries = rows
+        .map_err(bad_query("after"))?;
+    let page = state
+        .store
+        .entries_filtered(ledger, after, limit, &filter)
+        .await?;
+    let next = page.next;
+    let entries = page
+        .entries
         .iter()
         .map(|r| view(r.seq, r.hash.to_string(), &r.bytes))
         .collect::<ApiResult<Vec<_>>>()?;
@@ -198,6 +278,7 @@ pub async fn verify(
 ) -> ApiResult<Json<VerifyView>> {
     auth.require(ledger, VERIFIERS)?;
     let r = state.store.verify(ledger, None, |_, _| {}).await?;
+    state.metrics.verified(r.is_ok());
     Ok(Json(match r {
         Ok(s) => VerifyView {
             ok: true,
@@ -281,8 +362,146 @@ pub async fn list_checkpoints(
     ))
 }
 
+/// One checkpoint, by the tree size it covers (the newest at that size).
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/checkpoints/{size}",
+    params(("ledger" = String, Path), ("size" = u64, Path)),
+    responses((status = 200, body = CheckpointView), (status = 404, body = crate::error::ErrorBody)),
+    tag = "ledger"
+)]
+pub async fn get_checkpoint(
+    State(state): State<AppState>,
+    Path((ledger, size)): Path<(LedgerId, u64)>,
+    auth: Auth,
+) -> ApiResult<Json<CheckpointView>> {
+    auth.require(ledger, READERS)?;
+    let c = state
+        .store
+        .checkpoint_at(ledger, size)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no checkpoint was issued at size {size}")))?;
+    Ok(Json(CheckpointView {
+        size: c.checkpoint.size,
+        root: hex::encode(c.checkpoint.root),
+        note: c.to_note(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ConsistencyQuery {
+    /// The older tree size (say, a checkpoint an auditor holds).
+    pub from: u64,
+    /// The newer tree size; default the current head.
+    pub to: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyView {
+    pub old_size: u64,
+    pub old_root: String,
+    pub new_size: u64,
+    pub new_root: String,
+    /// RFC 6962 consistency proof, hex hashes.
+    pub proof: Vec<String>,
+}
+
+/// A proof that the ledger at `to` entries extends the ledger at `from` entries.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/consistency",
+    params(("ledger" = String, Path), ConsistencyQuery),
+    responses((status = 200, body = ConsistencyView), (status = 422, body = crate::error::ErrorBody)),
+    tag = "ledger"
+)]
+pub async fn consistency(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    Query(q): Query<ConsistencyQuery>,
+    auth: Auth,
+) -> ApiResult<Json<ConsistencyView>> {
+    auth.require(ledger, READERS)?;
+    let to = match q.to {
+        Some(t) => t,
+        None => state.store.head(ledger).await?.entries,
+    };
+    let p = state.store.consistency_proof(ledger, q.from, to).await?;
+    Ok(Json(ConsistencyView {
+        old_size: p.old_size,
+        old_root: hex::encode(p.old_root),
+        new_size: p.new_size,
+        new_root: hex::encode(p.new_root),
+        proof: p.path.iter().map(hex::encode).collect(),
+    }))
+}
+
+/// The whole ledger as JSONL (the `custody export` format), streamed page by page; the
+/// header's count and head are fixed when the download starts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/export.jsonl",
+    params(("ledger" = String, Path)),
+    responses((status = 200, content_type = "application/x-ndjson", body = String)),
+    tag = "ledger"
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    auth: Auth,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    auth.require(ledger, VERIFIERS)?;
+    let header = state.store.export_header(ledger).await?;
+    let first = json_line(&header)?;
+    let upto = header.entries;
+    let store = state.store.clone();
+    let pages = futures_util::stream::try_unfold(0u64, move |next| {
+        let store = store.clone();
+        async move {
+            if next >= upto {
+                return Ok(None);
+            }
+            let lines = store.export_lines(ledger, next, upto).await?;
+            let Some(last) = lines.last() else {
+                return Ok(None);
+            };
+            let after = last.seq + 1;
+            let mut buf = Vec::new();
+            for l in &lines {
+                buf.extend(
+                    json_line(l).map_err(|e| custody_store::StoreError::Corrupt(e.message))?,
+                );
+            }
+            Ok::<_, custody_store::StoreError>(Some((axum::body::Bytes::from(buf), after)))
+        }
+    });
+    let head = futures_util::stream::once(async move { Ok(axum::body::Bytes::from(first)) });
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(head, pages));
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/x-ndjson".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"custody-{ledger}.jsonl\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+fn json_line(v: &impl Serialize) -> ApiResult<Vec<u8>> {
+    let mut b = serde_json::to_vec(v).map_err(|e| ApiError::internal(e.to_string()))?;
+    b.push(b'\n');
+    Ok(b)
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/v1/ledgers", get(ledgers))
         .route("/api/v1/ledgers/{ledger}/head", get(head))
         .route("/api/v1/ledgers/{ledger}/entries", get(entries))
         .route("/api/v1/ledgers/{ledger}/entries/{seq}", get(entry))
@@ -291,4 +510,10 @@ pub fn router() -> Router<AppState> {
             "/api/v1/ledgers/{ledger}/checkpoints",
             post(issue_checkpoint).get(list_checkpoints),
         )
+        .route(
+            "/api/v1/ledgers/{ledger}/checkpoints/{size}",
+            get(get_checkpoint),
+        )
+        .route("/api/v1/ledgers/{ledger}/consistency", get(consistency))
+        .route("/api/v1/ledgers/{ledger}/export.jsonl", get(export))
 }

@@ -1,7 +1,12 @@
 //! The API's routes, one module per area; each exposes its `router()`.
 
-pub mod admin;
+pub mod catalog;
+pub mod containers;
 pub mod health;
 pub mod ledger;
+pub mod movements;
+pub mod patients;
+pub mod people;
 pub mod receiving;
 pub mod stock;
+pub mod waste;

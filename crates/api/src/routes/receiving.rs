@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, parse, sign_and_record};
+use crate::ceremony::{Recorded, act, parse};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -81,8 +81,7 @@ pub async fn receive(
     };
     let containers_received = receipt.containers;
     let client = addr.ip().to_string();
-    let recorded =
-        sign_and_record(&state, ledger, &auth, &client, &req.password, &[], receipt).await?;
+    let recorded = act(&state, ledger, &auth, &client, &req.password, &[], receipt).await?;
     let seq = Seq::new(recorded.seq).map_err(|e| ApiError::internal(e.to_string()))?;
     let containers = (1..=containers_received)
         .filter_map(|i| ContainerId::new(seq, i).ok())
@@ -153,8 +152,7 @@ pub async fn count(
         counted,
     };
     Ok(Json(CountRecorded {
-        recorded: sign_and_record(&state, ledger, &auth, &client, &req.password, &[], payload)
-            .await?,
+        recorded: act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
         expected_sealed: expected.sealed,
         expected_open: expected.open,
         discrepancy: counted != expected,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, parse, sign_and_record};
+use crate::ceremony::{Recorded, act, amount_of, parse};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::ledger::READERS;
 use crate::state::AppState;
@@ -126,7 +126,7 @@ pub async fn open(
         beyond_use,
     };
     Ok(Json(
-        sign_and_record(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
+        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
     ))
 }
 
@@ -147,52 +147,6 @@ pub struct AdministerRequest {
     pub dose_mg: String,
     /// IV, IM, intranasal, oral or sublingual.
     pub route: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct WasteRequest {
-    /// Your password: it signs this act.
-    pub password: String,
-    /// The amount wasted in mg, as a decimal; default everything the container holds.
-    pub amount_mg: String,
-    pub reason: String,
-    /// The witness signs in the same request with their own user name and password.
-    pub witness: String,
-    pub witness_password: String,
-}
-
-/// The amount of `ug` micrograms of the container's product, exactly.
-async fn amount_of(
-    state: &AppState,
-    ledger: LedgerId,
-    c: &ContainerId,
-    mg: &str,
-) -> ApiResult<Amount> {
-    let ug = Micrograms::parse_thousandths(mg).map_err(|e| ApiError::invalid(e.to_string()))?;
-    if ug.is_zero() {
-        return Err(ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "zero_quantity",
-            "the amount must be more than zero",
-        ));
-    }
-    let p = state
-        .store
-        .container_product(ledger, c)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("container {c} is not in this ledger")))?;
-    let amount = Amount::of_micrograms(&p.strength, ug).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "amount_mismatch",
-            format!(
-                "{ug} of {} is not a whole number of {}",
-                p.name,
-                p.strength.base_unit()
-            ),
-        )
-    })?;
-    Ok(amount)
 }
 
 /// Records a dose given to a patient from an open container.
@@ -239,58 +193,7 @@ pub async fn administer(
         given_by: auth.user.clone(),
     };
     Ok(Json(
-        sign_and_record(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
-}
-
-/// Wastes what is left in an open container; the witness signs in the same request.
-#[utoipa::path(
-    post,
-    path = "/api/v1/ledgers/{ledger}/containers/{container}/waste",
-    params(("ledger" = String, Path), ("container" = String, Path)),
-    request_body = WasteRequest,
-    responses(
-        (status = 200, body = Recorded),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody, description = "witness is the author, or not enough left"),
-    ),
-    tag = "stock"
-)]
-pub async fn waste(
-    State(state): State<AppState>,
-    Path((ledger, container)): Path<(LedgerId, String)>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    auth: Auth,
-    Body(req): Body<WasteRequest>,
-) -> ApiResult<Json<Recorded>> {
-    auth.require(ledger, CLINICAL)?;
-    let container: ContainerId = parse("container", &container)?;
-    let witness: UserId = req.witness.parse().map_err(|_| {
-        ApiError::unauthorized(
-            "wrong_password",
-            "the witness's user name or password is wrong",
-        )
-    })?;
-    let reason: Text = parse("reason", &req.reason)?;
-    let amount = amount_of(&state, ledger, &container, &req.amount_mg).await?;
-    let client = addr.ip().to_string();
-    let payload = Waste {
-        container,
-        amount,
-        reason,
-    };
-    let witnesses = [(witness, req.witness_password.as_str())];
-    Ok(Json(
-        sign_and_record(
-            &state,
-            ledger,
-            &auth,
-            &client,
-            &req.password,
-            &witnesses,
-            payload,
-        )
-        .await?,
+        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
     ))
 }
 
@@ -304,9 +207,5 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/ledgers/{ledger}/containers/{container}/administer",
             post(administer),
-        )
-        .route(
-            "/api/v1/ledgers/{ledger}/containers/{container}/waste",
-            post(waste),
         )
 }

@@ -7,6 +7,7 @@ use custody_ledger::{
 };
 use custody_store::Store;
 use ed25519_dalek::SigningKey;
+use sha2::Digest;
 
 use crate::config::DataArgs;
 use crate::registrant;
@@ -54,6 +55,15 @@ pub async fn create_ledger(
     Ok((ledger, key, wrote_pass))
 }
 
+/// Makes the ledger's one-time bootstrap token and keeps only its hash.
+pub async fn bootstrap_token(store: &Store, ledger: LedgerId) -> Result<String, Failure> {
+    let raw = custody_store::keystore::random::<32>()?;
+    let token = hex::encode(raw);
+    let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    store.save_bootstrap_token(ledger, hash).await?;
+    Ok(token)
+}
+
 /// A UUIDv7 entry id made at `at` (its random part from the operating system).
 pub fn entry_id_at(at: Timestamp) -> EntryId {
     let mut r = [0u8; 10];
@@ -79,8 +89,10 @@ pub async fn run(a: InitArgs) -> Outcome {
         dea: a.dea,
     };
     let (ledger, key, wrote_pass) = create_ledger(&a.data, &store, party, now()).await?;
+    let token = bootstrap_token(&store, ledger).await?;
     let public = PublicKey::from(&key);
     println!("initialized ledger {ledger}");
+    println!("bootstrap token {token}");
     println!("registrant key {public} (key id {})", public.key_id());
     println!(
         "registrant key file {} (mode 0600, sealed)",

@@ -1,10 +1,16 @@
 //! `custody serve`: the HTTP API on a ledger's database.
+//!
+//! Settings come from a flag, else its `CUSTODY_*` environment variable, else the TOML file
+//! named by `--config` (or `CUSTODY_CONFIG`), else the default shown in `--help`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
 use custody_api::{ApiConfig, AppState};
+use custody_ledger::{DeaNumber, LedgerId, Party, Text};
+use serde::Deserialize;
 
 use crate::config::DataArgs;
 use crate::registrant;
@@ -12,65 +18,223 @@ use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Address to listen on (port 0 picks a free port; the address is printed).
-    #[arg(long, env = "CUSTODY_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// On an empty data directory, first record the demo clinic and print its sign-ins.
-    #[arg(long)]
+    /// TOML file of settings (the same names as the flags, with underscores).
+    #[arg(long, env = "CUSTODY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory: the SQLite database and the registrant key [default: ./custody-data].
+    #[arg(long, env = "CUSTODY_DATA")]
+    pub data: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); default SQLite in the data directory.
+    #[arg(long, env = "CUSTODY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address to listen on; port 0 picks a free port (the address is printed)
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "CUSTODY_LISTEN")]
+    pub listen: Option<String>,
+    /// On an empty data directory, record the demo clinic and print its sign-ins.
+    #[arg(long, env = "CUSTODY_DEMO")]
     pub demo: bool,
-    /// Seed of the demo clinic.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-    /// Mark the session cookie Secure (when served behind TLS).
+    /// Seed of the demo clinic [default: 1].
+    #[arg(long, env = "CUSTODY_SEED")]
+    pub seed: Option<u64>,
+    /// To initialize an empty data directory: the registrant's name as registered with the DEA.
+    #[arg(long, env = "CUSTODY_REGISTRANT_NAME")]
+    pub registrant_name: Option<String>,
+    /// To initialize: the registrant's registered address (\n between lines).
+    #[arg(long, env = "CUSTODY_REGISTRANT_ADDRESS")]
+    pub registrant_address: Option<String>,
+    /// To initialize: the registrant's DEA registration number.
+    #[arg(long, env = "CUSTODY_REGISTRANT_DEA")]
+    pub registrant_dea: Option<String>,
+    /// Mark the session cookie Secure (set this when served behind TLS).
     #[arg(long, env = "CUSTODY_SECURE_COOKIES")]
     pub secure_cookies: bool,
-    /// Minutes a session may sit unused.
-    #[arg(long, env = "CUSTODY_IDLE_MINUTES", default_value_t = 15)]
-    pub idle_minutes: u64,
-    /// Hours a session lasts at most.
-    #[arg(long, env = "CUSTODY_SESSION_HOURS", default_value_t = 12)]
-    pub session_hours: u64,
+    /// Minutes a session may sit unused [default: 15].
+    #[arg(long, env = "CUSTODY_IDLE_MINUTES")]
+    pub idle_minutes: Option<u64>,
+    /// Hours a session lasts at most [default: 12].
+    #[arg(long, env = "CUSTODY_SESSION_HOURS")]
+    pub session_hours: Option<u64>,
+    /// Failed sign-ins allowed per account and per address in 15 minutes [default: 5].
+    #[arg(long, env = "CUSTODY_MAX_FAILED_LOGINS")]
+    pub max_failed_logins: Option<u32>,
+}
+
+/// The TOML settings file: every field optional, unknown names refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub data: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+    pub demo: Option<bool>,
+    pub seed: Option<u64>,
+    pub registrant_name: Option<String>,
+    pub registrant_address: Option<String>,
+    pub registrant_dea: Option<String>,
+    pub secure_cookies: Option<bool>,
+    pub idle_minutes: Option<u64>,
+    pub session_hours: Option<u64>,
+    pub max_failed_logins: Option<u32>,
+}
+
+impl FileSettings {
+    fn read(path: &Path) -> Result<Self, Failure> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| {
+            Failure::Usage(format!(
+                "{} is not a valid settings file: {e}",
+                path.display()
+            ))
+        })
+    }
+}
+
+/// Settings after flag > environment > file > default.
+#[derive(Debug)]
+pub struct Settings {
+    pub data: DataArgs,
+    pub listen: String,
+    pub demo: bool,
+    pub seed: u64,
+    pub registrant: Option<Party>,
+    pub api: ApiConfig,
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> Result<Settings, Failure> {
+        let f = match &self.config {
+            Some(p) => FileSettings::read(p)?,
+            None => FileSettings::default(),
+        };
+        let name = self.registrant_name.or(f.registrant_name);
+        let address = self.registrant_address.or(f.registrant_address);
+        let dea = self.registrant_dea.or(f.registrant_dea);
+        let registrant = match (name, address, dea) {
+            (None, None, None) => None,
+            (Some(n), Some(a), Some(d)) => Some(Party {
+                name: n
+                    .parse::<Text>()
+                    .map_err(|e| Failure::Usage(format!("registrant name: {e}")))?,
+                address: a
+                    .replace("\\n", "\n")
+                    .parse::<Text>()
+                    .map_err(|e| Failure::Usage(format!("registrant address: {e}")))?,
+                dea: d
+                    .parse::<DeaNumber>()
+                    .map_err(|e| Failure::Usage(format!("registrant DEA number: {e}")))?,
+            }),
+            _ => {
+                return Err(Failure::Usage(
+                    "give all three of --registrant-name, --registrant-address and --registrant-dea"
+                        .into(),
+                ));
+            }
+        };
+        let defaults = ApiConfig::default();
+        let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
+        Ok(Settings {
+            data: DataArgs {
+                data: self
+                    .data
+                    .or(f.data)
+                    .unwrap_or_else(|| PathBuf::from("./custody-data")),
+                database_url: self.database_url.or(f.database_url),
+                ledger: None,
+            },
+            listen: self
+                .listen
+                .or(f.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            demo: self.demo || f.demo.unwrap_or(false),
+            seed: self.seed.or(f.seed).unwrap_or(1),
+            registrant,
+            api: ApiConfig {
+                secure_cookies: self.secure_cookies || f.secure_cookies.unwrap_or(false),
+                idle_timeout: self
+                    .idle_minutes
+                    .or(f.idle_minutes)
+                    .map_or(defaults.idle_timeout, minutes),
+                absolute_timeout: self
+                    .session_hours
+                    .or(f.session_hours)
+                    .map_or(defaults.absolute_timeout, |h| minutes(h.saturating_mul(60))),
+                max_failed_logins: self
+                    .max_failed_logins
+                    .or(f.max_failed_logins)
+                    .unwrap_or(defaults.max_failed_logins),
+                ..defaults
+            },
+        })
+    }
+}
+
+/// Initializes an empty data directory for `party` and returns the ledger and the one-time
+/// bootstrap token with which the first admin sets their password.
+pub async fn initialize(
+    data: &DataArgs,
+    store: &custody_store::Store,
+    party: Party,
+) -> Result<(LedgerId, String), Failure> {
+    let (ledger, _key, wrote_pass) =
+        crate::commands::init::create_ledger(data, store, party, crate::commands::init::now())
+            .await?;
+    let token = crate::commands::init::bootstrap_token(store, ledger).await?;
+    if wrote_pass {
+        eprintln!(
+            "the registrant key's passphrase is in {}: move it to your secret store and set {} instead",
+            data.data.join(registrant::PASS_FILE).display(),
+            registrant::PASS_ENV
+        );
+    }
+    Ok((ledger, token))
 }
 
 pub async fn run(a: ServeArgs) -> Outcome {
-    let store = a.data.open(true).await?;
+    let s = a.resolve()?;
+    let store = s.data.open(true).await?;
+    let mut bootstrap = None;
     if store.ledgers().await?.is_empty() {
-        if a.demo {
-            crate::commands::demo::record(&a.data, &store, a.seed).await?;
+        if s.demo {
+            crate::commands::demo::record(&s.data, &store, s.seed).await?;
+        } else if let Some(party) = s.registrant.clone() {
+            bootstrap = Some(initialize(&s.data, &store, party).await?);
         } else {
             return Err(Failure::Usage(format!(
-                "{} holds no ledger: run `custody init` first, or `custody serve --demo` for the demo clinic",
-                a.data.data.display()
+                "{} holds no ledger: give --registrant-name, --registrant-address and \
+                 --registrant-dea to initialize it, or --demo for the demo clinic",
+                s.data.data.display()
             )));
         }
     }
-    let ledger = a.data.ledger(&store).await?;
-    let registrant = match registrant::load(&a.data.data) {
+    let ledger = s.data.ledger(&store).await?;
+    let registrant = match registrant::load(&s.data.data) {
         Ok(k) => Some(Arc::new(k)),
         Err(e) => {
             tracing::warn!("serving without the registrant key (no checkpoints): {e:#}");
             None
         }
     };
-    let config = ApiConfig {
-        secure_cookies: a.secure_cookies,
-        idle_timeout: std::time::Duration::from_secs(a.idle_minutes * 60),
-        absolute_timeout: std::time::Duration::from_secs(a.session_hours * 3600),
-        ..ApiConfig::default()
-    };
     let state = AppState {
         store,
         registrant,
-        config: Arc::new(config),
+        config: Arc::new(s.api),
         throttle: Arc::default(),
+        metrics: Arc::default(),
     };
-    let listener = tokio::net::TcpListener::bind(&a.listen)
+    let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
-        .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", a.listen)))?;
+        .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", s.listen)))?;
     let addr = listener.local_addr()?;
     println!("ledger {ledger}");
+    if let Some((_, token)) = &bootstrap {
+        println!("bootstrap token {token}");
+        println!(
+            "  the first admin signs up once with it: POST /api/v1/ledgers/{ledger}/bootstrap \
+             {{\"token\", \"username\", \"printed_name\", \"password\"}}"
+        );
+    }
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     custody_api::serve(listener, state, shutdown()).await?;

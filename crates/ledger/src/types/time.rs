@@ -108,6 +108,11 @@ impl Day {
             .map(Self)
             .ok_or_else(|| ParseError::new("date", &d.to_string(), "out of range"))
     }
+    /// Midnight UTC at the start of this day (clamped to the range of timestamps).
+    pub fn start(self) -> Timestamp {
+        let micros = i64::from(self.unix_days()) * 86_400_000_000;
+        Timestamp(micros.clamp(Timestamp::MIN_MICROS, Timestamp::MAX_MICROS))
+    }
     pub fn plus_days(self, n: i64) -> Option<Self> {
         self.0
             .checked_add(time::Duration::days(n))

@@ -1,0 +1,151 @@
+//! Prometheus metrics at `/metrics`: requests by route, method and status with their
+//! latencies, entries appended by kind, and verification results. The route label is the
+//! matched pattern (`/api/v1/ledgers/{ledger}/head`), never the raw path, so ids do not
+//! multiply the series.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// The service's metrics and the registry that renders them.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
+    pub appends: Family<KindLabels, Counter>,
+    pub verifications: Family<ResultLabels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("custody");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        let appends = Family::<KindLabels, Counter>::default();
+        let verifications = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route, method and status",
+            latency.clone(),
+        );
+        registry.register(
+            "entries_appended",
+            "Entries this process appended, by kind",
+            appends.clone(),
+        );
+        registry.register(
+            "verifications",
+            "Full verifications run over HTTP, by result",
+            verifications.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            appends,
+            verifications,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn appended(&self, kind: &str) {
+        self.appends
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .inc();
+    }
+    pub fn verified(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.verifications
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
+    }
+}
+
+/// Counts and times every request.
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let labels = RequestLabels {
+        route,
+        method,
+        status: resp.status().as_u16(),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+pub async fn render(State(state): State<AppState>) -> Response {
+    let metrics: Arc<Metrics> = state.metrics.clone();
+    let mut out = String::new();
+    match prometheus_client::encoding::text::encode(&mut out, &metrics.registry) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            out,
+        )
+            .into_response(),
+        Err(e) => crate::error::ApiError::internal(e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,240 @@
+//! Containers: what is held, one container and its whole history, and adjustments (a change
+//! to what a container holds that is not a dose or a waste, witnessed).
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custody_ledger::*;
+use custody_store::ContainerInfo;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Auth;
+use crate::ceremony::{Recorded, WitnessBody, act, amount_of, parse, require_author};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Client, Json as Body, Path, Query};
+use crate::routes::ledger::{EntryView, READERS, view};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainerView {
+    pub id: String,
+    pub product: String,
+    pub product_name: String,
+    pub lot: String,
+    pub expiry: String,
+    pub location: String,
+    /// sealed, open, empty or gone.
+    pub status: String,
+    pub beyond_use: Option<String>,
+    /// `mL` (solutions) or `units`.
+    pub unit: String,
+    /// What a full container holds and what is left, in µL or units.
+    pub capacity: u64,
+    pub remaining: u64,
+    /// What is left, as drug, in µg.
+    pub remaining_ug: u64,
+}
+
+impl From<ContainerInfo> for ContainerView {
+    fn from(c: ContainerInfo) -> Self {
+        let remaining_ug = c
+            .product
+            .strength
+            .micrograms_in(c.remaining)
+            .map_or(0, |u| u.get());
+        let unit = match c.product.strength {
+            Strength::Solution { .. } => "µL",
+            Strength::Units { .. } => "units",
+        };
+        Self {
+            id: c.id.to_string(),
+            product: c.product.ndc.to_string(),
+            product_name: c.product.name.to_string(),
+            lot: c.lot,
+            expiry: c.expiry.to_string(),
+            location: c.location,
+            status: c.status,
+            beyond_use: c.beyond_use.map(|d| d.to_string()),
+            unit: unit.into(),
+            capacity: c.capacity,
+            remaining: c.remaining,
+            remaining_ug,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ContainersQuery {
+    /// Include containers that are empty or gone (default: only sealed and open ones).
+    pub all: Option<bool>,
+}
+
+/// Containers held (sealed or open), or all with `?all=true`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/containers",
+    params(("ledger" = String, Path), ContainersQuery),
+    responses((status = 200, body = Vec<ContainerView>)),
+    tag = "stock"
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    Query(q): Query<ContainersQuery>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<ContainerView>>> {
+    auth.require(ledger, READERS)?;
+    let held_only = !q.all.unwrap_or(false);
+    Ok(Json(
+        state
+            .store
+            .containers(ledger, held_only)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+async fn find(state: &AppState, ledger: LedgerId, id: &str) -> ApiResult<ContainerInfo> {
+    let c: ContainerId = id
+        .parse()
+        .map_err(|_| ApiError::not_found(format!("no container {id:?} in this ledger")))?;
+    state
+        .store
+        .container(ledger, &c)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no container {c} in this ledger")))
+}
+
+/// One container as it stands.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}",
+    params(("ledger" = String, Path), ("container" = String, Path)),
+    responses((status = 200, body = ContainerView), (status = 404, body = crate::error::ErrorBody)),
+    tag = "stock"
+)]
+pub async fn one(
+    State(state): State<AppState>,
+    Path((ledger, id)): Path<(LedgerId, String)>,
+    auth: Auth,
+) -> ApiResult<Json<ContainerView>> {
+    auth.require(ledger, READERS)?;
+    Ok(Json(find(&state, ledger, &id).await?.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContainerHistory {
+    pub container: ContainerView,
+    /// The receipt, then every entry naming this container, oldest first.
+    pub entries: Vec<EntryView>,
+}
+
+/// A container's whole history: receipt → opened → every dose and waste → empty.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}/history",
+    params(("ledger" = String, Path), ("container" = String, Path)),
+    responses((status = 200, body = ContainerHistory), (status = 404, body = crate::error::ErrorBody)),
+    tag = "stock"
+)]
+pub async fn history(
+    State(state): State<AppState>,
+    Path((ledger, id)): Path<(LedgerId, String)>,
+    auth: Auth,
+) -> ApiResult<Json<ContainerHistory>> {
+    auth.require(ledger, READERS)?;
+    let c = find(&state, ledger, &id).await?;
+    let entries = state
+        .store
+        .container_history(ledger, &c.id)
+        .await?
+        .iter()
+        .map(|e| view(e.seq, e.hash.to_string(), &e.bytes))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Json(ContainerHistory {
+        container: c.into(),
+        entries,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AdjustRequest {
+    /// Your password: it signs this act.
+    pub password: String,
+    /// overfill, count discrepancy, breakage, spill or other.
+    pub reason: String,
+    /// increase or decrease.
+    pub direction: String,
+    /// The amount in mg, as a decimal.
+    pub amount_mg: String,
+    /// The count (its sequence number) a count-discrepancy adjustment resolves.
+    pub resolves: Option<u64>,
+    pub note: String,
+    /// The second person, signing in the same request.
+    pub witness: WitnessBody,
+}
+
+/// Adjusts what a container holds, before a witness.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}/adjust",
+    params(("ledger" = String, Path), ("container" = String, Path)),
+    request_body = AdjustRequest,
+    responses(
+        (status = 200, body = Recorded),
+        (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+    ),
+    tag = "stock"
+)]
+pub async fn adjust(
+    State(state): State<AppState>,
+    Path((ledger, id)): Path<(LedgerId, String)>,
+    Client(client): Client,
+    auth: Auth,
+    Body(req): Body<AdjustRequest>,
+) -> ApiResult<Json<Recorded>> {
+    require_author(&auth, ledger, Kind::Adjustment)?;
+    let container: ContainerId = parse("container", &id)?;
+    let payload = Adjustment {
+        container,
+        resolves: req
+            .resolves
+            .map(Seq::new)
+            .transpose()
+            .map_err(|e| ApiError::invalid(format!("resolves: {e}")))?,
+        reason: parse("reason", &req.reason)?,
+        direction: parse("direction", &req.direction)?,
+        amount: amount_of(&state, ledger, &container, &req.amount_mg).await?,
+        note: parse("note", &req.note)?,
+    };
+    Ok(Json(
+        act(
+            &state,
+            ledger,
+            &auth,
+            &client,
+            &req.password,
+            std::slice::from_ref(&req.witness),
+            payload,
+        )
+        .await?,
+    ))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/ledgers/{ledger}/containers", get(list))
+        .route("/api/v1/ledgers/{ledger}/containers/{container}", get(one))
+        .route(
+            "/api/v1/ledgers/{ledger}/containers/{container}/history",
+            get(history),
+        )
+        .route(
+            "/api/v1/ledgers/{ledger}/containers/{container}/adjust",
+            post(adjust),
+        )
+}

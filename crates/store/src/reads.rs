@@ -1,0 +1,308 @@
+//! Reads for people and reports: containers, users, products, locations, entries by filter,
+//! and one container's whole history.
+
+use std::collections::BTreeSet;
+
+use custody_ledger::state::references;
+use custody_ledger::{
+    Canonical, ContainerId, Day, Entry, Kind, LedgerId, LocationDefined, Ndc, ProductDefined, Seq,
+    Timestamp, UserId,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::Store;
+use crate::entities::{containers, entries, locations, products, users};
+use crate::error::StoreError;
+use crate::rows;
+use crate::sessions::{StoredEntry, UserInfo};
+
+/// Rows read at most for one filtered page; the cursor carries on from there.
+const SCAN_LIMIT: u64 = 20_000;
+const SCAN_BATCH: u64 = 500;
+
+/// A container as people ask about it.
+#[derive(Debug, Clone)]
+pub struct ContainerInfo {
+    pub id: ContainerId,
+    pub product: ProductDefined,
+    pub lot: String,
+    pub expiry: Day,
+    pub location: String,
+    /// sealed, open, empty or gone.
+    pub status: String,
+    pub beyond_use: Option<Day>,
+    /// What a full container holds and what is left, in µL or units.
+    pub capacity: u64,
+    pub remaining: u64,
+}
+
+/// Which entries to list. Kind and time are matched in the database; product, container and
+/// user by reading each entry.
+#[derive(Debug, Clone, Default)]
+pub struct EntryFilter {
+    pub kind: Option<Kind>,
+    pub product: Option<Ndc>,
+    pub container: Option<ContainerId>,
+    pub user: Option<UserId>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl EntryFilter {
+    fn needs_body(&self) -> bool {
+        self.product.is_some() || self.container.is_some() || self.user.is_some()
+    }
+}
+
+/// A page of entries and where the next one starts.
+#[derive(Debug)]
+pub struct EntryPage {
+    pub entries: Vec<StoredEntry>,
+    /// The cursor for the next page; `None` at the end of the ledger.
+    pub next: Option<u64>,
+}
+
+impl Store {
+    fn container_info(
+        &self,
+        m: &containers::Model,
+        product: ProductDefined,
+    ) -> Result<ContainerInfo, StoreError> {
+        let day = |d: i32| Day::from_unix_days(d).map_err(StoreError::corrupt);
+        let nonneg = |v: i64| u64::try_from(v).map_err(StoreError::corrupt);
+        Ok(ContainerInfo {
+            id: m.container_id.parse().map_err(StoreError::corrupt)?,
+            product,
+            lot: m.lot.clone(),
+            expiry: day(m.expiry)?,
+            location: m.location.clone(),
+            status: m.status.clone(),
+            beyond_use: m.beyond_use.map(day).transpose()?,
+            capacity: nonneg(m.capacity)?,
+            remaining: nonneg(m.remaining)?,
+        })
+    }
+
+    /// One container, if it is in this ledger.
+    pub async fn container(
+        &self,
+        ledger: LedgerId,
+        id: &ContainerId,
+    ) -> Result<Option<ContainerInfo>, StoreError> {
+        let Some(m) = containers::Entity::find_by_id((ledger.as_uuid(), id.to_string()))
+            .one(self.connection())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let p = products::Entity::find_by_id((ledger.as_uuid(), m.ndc.clone()))
+            .one(self.connection())
+            .await?
+            .ok_or_else(|| StoreError::corrupt(format!("container {id} names no product")))?;
+        self.container_info(&m, rows::product_from_row(&p)?)
+            .map(Some)
+    }
+
+    /// Containers still held (sealed or open), or all of them.
+    pub async fn containers(
+        &self,
+        ledger: LedgerId,
+        held_only: bool,
+    ) -> Result<Vec<ContainerInfo>, StoreError> {
+        let products = self.products(ledger).await?;
+        let mut q = containers::Entity::find()
+            .filter(containers::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(containers::Column::ReceiptSeq)
+            .order_by_asc(containers::Column::Idx);
+        if held_only {
+            q = q.filter(containers::Column::Status.is_in(["sealed", "open"]));
+        }
+        q.all(self.connection())
+            .await?
+            .iter()
+            .map(|m| {
+                let ndc = rows::ndc_from_digits(&m.ndc)?;
+                let p = products
+                    .iter()
+                    .find(|p| p.ndc == ndc)
+                    .cloned()
+                    .ok_or_else(|| StoreError::corrupt(format!("no product {ndc}")))?;
+                self.container_info(m, p)
+            })
+            .collect()
+    }
+
+    pub async fn products(&self, ledger: LedgerId) -> Result<Vec<ProductDefined>, StoreError> {
+        products::Entity::find()
+            .filter(products::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(products::Column::Name)
+            .all(self.connection())
+            .await?
+            .iter()
+            .map(rows::product_from_row)
+            .collect()
+    }
+
+    pub async fn locations(&self, ledger: LedgerId) -> Result<Vec<LocationDefined>, StoreError> {
+        locations::Entity::find()
+            .filter(locations::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(locations::Column::LocationId)
+            .all(self.connection())
+            .await?
+            .iter()
+            .map(rows::location_from_row)
+            .collect()
+    }
+
+    pub async fn users(&self, ledger: LedgerId) -> Result<Vec<UserInfo>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(users::Column::UserId)
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(UserInfo {
+                    user: m.user_id.parse().map_err(StoreError::corrupt)?,
+                    printed_name: m.printed_name,
+                    role: m.role.parse().map_err(StoreError::corrupt)?,
+                    active: m.active,
+                    key_id: m.key_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Entries after `after` matching `filter`, oldest first. Reads at most a bounded number
+    /// of rows per call; `next` says where to go on, even when this page came back short.
+    pub async fn entries_filtered(
+        &self,
+        ledger: LedgerId,
+        after: Option<Seq>,
+        limit: u64,
+        filter: &EntryFilter,
+    ) -> Result<EntryPage, StoreError> {
+        // Containers of the product, for entries that name only containers.
+        let product_containers: BTreeSet<ContainerId> = match &filter.product {
+            Some(ndc) => containers::Entity::find()
+                .filter(containers::Column::LedgerId.eq(ledger.as_uuid()))
+                .filter(containers::Column::Ndc.eq(ndc.digits()))
+                .all(self.connection())
+                .await?
+                .iter()
+                .map(|m| m.container_id.parse().map_err(StoreError::corrupt))
+                .collect::<Result<_, _>>()?,
+            None => BTreeSet::new(),
+        };
+        let matches = |e: &Entry| {
+            let r = references(e);
+            filter
+                .container
+                .as_ref()
+                .is_none_or(|c| r.containers.contains(c))
+                && filter.user.as_ref().is_none_or(|u| r.users.contains(u))
+                && filter.product.as_ref().is_none_or(|p| {
+                    r.products.contains(p)
+                        || r.stock_at.as_ref().is_some_and(|(_, n)| n == p)
+                        || r.containers.iter().any(|c| product_containers.contains(c))
+                })
+        };
+        let mut cursor = after.map(|s| s.get());
+        let mut out = Vec::new();
+        let mut scanned = 0u64;
+        let batch = if filter.needs_body() {
+            SCAN_BATCH
+        } else {
+            limit
+        };
+        loop {
+            let mut q = entries::Entity::find()
+                .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+                .order_by_asc(entries::Column::Seq)
+                .limit(batch);
+            if let Some(a) = cursor {
+                q = q.filter(entries::Column::Seq.gt(rows::to_i64(a)));
+            }
+            if let Some(k) = filter.kind {
+                q = q.filter(entries::Column::Kind.eq(i32::from(k.code())));
+            }
+            if let Some(f) = filter.from {
+                q = q.filter(entries::Column::RecordedAt.gte(f.micros()));
+            }
+            if let Some(t) = filter.to {
+                q = q.filter(entries::Column::RecordedAt.lt(t.micros()));
+            }
+            let rows_ = q.all(self.connection()).await?;
+            let got = rows_.len() as u64;
+            for m in rows_ {
+                let seq = rows::seq(m.seq)?.get();
+                cursor = Some(seq);
+                scanned += 1;
+                if filter.needs_body() {
+                    let e = Entry::from_canonical_bytes(&m.body).map_err(StoreError::corrupt)?;
+                    if !matches(&e) {
+                        continue;
+                    }
+                }
+                out.push(StoredEntry {
+                    seq,
+                    hash: rows::hash(&m.entry_hash, "entry hash")?,
+                    bytes: m.body,
+                });
+                if out.len() as u64 == limit {
+                    return Ok(EntryPage {
+                        entries: out,
+                        next: cursor,
+                    });
+                }
+            }
+            if got < batch {
+                return Ok(EntryPage {
+                    entries: out,
+                    next: None,
+                });
+            }
+            if scanned >= SCAN_LIMIT {
+                return Ok(EntryPage {
+                    entries: out,
+                    next: cursor,
+                });
+            }
+        }
+    }
+
+    /// Everything that happened to one container, from its receipt on (the receipt names
+    /// its containers only by count, so it is put first by its sequence number).
+    pub async fn container_history(
+        &self,
+        ledger: LedgerId,
+        id: &ContainerId,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let start = after_of(id.receipt().get())?;
+        let mut out = self
+            .entries_filtered(ledger, start, 1, &EntryFilter::default())
+            .await?
+            .entries;
+        let filter = EntryFilter {
+            container: Some(*id),
+            ..Default::default()
+        };
+        let mut after = Some(id.receipt());
+        loop {
+            let page = self.entries_filtered(ledger, after, 1000, &filter).await?;
+            out.extend(page.entries);
+            match page.next {
+                Some(n) => after = Some(Seq::new(n).map_err(StoreError::corrupt)?),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn after_of(seq: u64) -> Result<Option<Seq>, StoreError> {
+    seq.checked_sub(1)
+        .map(Seq::new)
+        .transpose()
+        .map_err(StoreError::corrupt)
+}

@@ -1,0 +1,277 @@
+//! What lives beside the chain: acts waiting for a witness, patients' identifying records,
+//! and the one-time bootstrap token. None of it is ledger evidence, so rows here may be
+//! removed (a witnessed act leaves the queue; an admin erases a patient record).
+
+use custody_ledger::{
+    Body, Canonical, Draft, EntryId, Kind, LedgerId, PatientRef, Signature, Timestamp, UserId,
+};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::Store;
+use crate::entities::{bootstrap_tokens, entries, patients, pending_entries};
+use crate::error::StoreError;
+
+/// An act signed by its author and waiting for a witness.
+#[derive(Debug, Clone)]
+pub struct PendingEntry {
+    pub draft: Draft,
+    pub author: UserId,
+    pub container: String,
+    pub queued_at: Timestamp,
+}
+
+impl PendingEntry {
+    pub fn entry_id(&self) -> EntryId {
+        self.draft.body.entry_id
+    }
+    pub fn kind(&self) -> Kind {
+        self.draft.body.kind()
+    }
+}
+
+/// The identifying record behind a patient commitment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRecord {
+    pub patient: PatientRef,
+    pub mrn: String,
+    pub name: String,
+    pub address: String,
+    pub birth_date: String,
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+}
+
+fn pending_from_row(
+    ledger: LedgerId,
+    m: pending_entries::Model,
+) -> Result<PendingEntry, StoreError> {
+    let body = Body::from_canonical_bytes(&m.body).map_err(StoreError::corrupt)?;
+    let signatures: Vec<Signature> =
+        serde_json::from_str(&m.signatures).map_err(StoreError::corrupt)?;
+    Ok(PendingEntry {
+        draft: Draft {
+            ledger,
+            body,
+            signatures,
+        },
+        author: m.author.parse().map_err(StoreError::corrupt)?,
+        container: m.container,
+        queued_at: Timestamp::from_micros(m.created_at).map_err(StoreError::corrupt)?,
+    })
+}
+
+impl Store {
+    /// Puts an act signed by its author in the awaiting-witness queue.
+    pub async fn queue_entry(
+        &self,
+        draft: &Draft,
+        author: &UserId,
+        container: &str,
+    ) -> Result<PendingEntry, StoreError> {
+        let queued_at = now();
+        pending_entries::Entity::insert(pending_entries::ActiveModel {
+            ledger_id: Set(draft.ledger.as_uuid()),
+            entry_id: Set(draft.body.entry_id.as_uuid()),
+            kind: Set(i32::from(draft.body.kind().code())),
+            author: Set(author.to_string()),
+            container: Set(container.to_string()),
+            created_at: Set(queued_at.micros()),
+            body: Set(draft.body.to_canonical_bytes()),
+            signatures: Set(serde_json::to_string(&draft.signatures).map_err(StoreError::corrupt)?),
+        })
+        .exec(self.connection())
+        .await?;
+        Ok(PendingEntry {
+            draft: draft.clone(),
+            author: author.clone(),
+            container: container.to_string(),
+            queued_at,
+        })
+    }
+
+    /// Acts still waiting for a witness, oldest first. One whose entry already reached the
+    /// ledger (witnessed, its queue row not yet removed) is not listed.
+    pub async fn pending_entries(&self, ledger: LedgerId) -> Result<Vec<PendingEntry>, StoreError> {
+        let rows = pending_entries::Entity::find()
+            .filter(pending_entries::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(pending_entries::Column::CreatedAt)
+            .all(self.connection())
+            .await?;
+        let ids: Vec<uuid::Uuid> = rows.iter().map(|r| r.entry_id).collect();
+        let done: std::collections::HashSet<uuid::Uuid> = if ids.is_empty() {
+            Default::default()
+        } else {
+            entries::Entity::find()
+                .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+                .filter(entries::Column::EntryId.is_in(ids))
+                .all(self.connection())
+                .await?
+                .into_iter()
+                .map(|e| e.entry_id)
+                .collect()
+        };
+        rows.into_iter()
+            .filter(|r| !done.contains(&r.entry_id))
+            .map(|r| pending_from_row(ledger, r))
+            .collect()
+    }
+
+    /// One queued act, if it is still waiting.
+    pub async fn pending_entry(
+        &self,
+        ledger: LedgerId,
+        id: EntryId,
+    ) -> Result<Option<PendingEntry>, StoreError> {
+        let Some(m) = pending_entries::Entity::find_by_id((ledger.as_uuid(), id.as_uuid()))
+            .one(self.connection())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let recorded = entries::Entity::find()
+            .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(entries::Column::EntryId.eq(id.as_uuid()))
+            .one(self.connection())
+            .await?
+            .is_some();
+        if recorded {
+            return Ok(None);
+        }
+        pending_from_row(ledger, m).map(Some)
+    }
+
+    /// Removes a queued act once its entry is in the ledger.
+    pub async fn dequeue_entry(&self, ledger: LedgerId, id: EntryId) -> Result<(), StoreError> {
+        pending_entries::Entity::delete_by_id((ledger.as_uuid(), id.as_uuid()))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps (or replaces) the identifying record behind a patient commitment.
+    pub async fn save_patient(
+        &self,
+        ledger: LedgerId,
+        p: &PatientRecord,
+    ) -> Result<(), StoreError> {
+        patients::Entity::insert(patients::ActiveModel {
+            ledger_id: Set(ledger.as_uuid()),
+            patient_ref: Set(p.patient.to_string()),
+            mrn: Set(p.mrn.clone()),
+            name: Set(p.name.clone()),
+            address: Set(p.address.clone()),
+            birth_date: Set(p.birth_date.clone()),
+            created_at: Set(now().micros()),
+        })
+        .on_conflict(
+            OnConflict::columns([patients::Column::LedgerId, patients::Column::PatientRef])
+                .update_columns([
+                    patients::Column::Mrn,
+                    patients::Column::Name,
+                    patients::Column::Address,
+                    patients::Column::BirthDate,
+                ])
+                .to_owned(),
+        )
+        .exec(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn patient(
+        &self,
+        ledger: LedgerId,
+        patient: &PatientRef,
+    ) -> Result<Option<PatientRecord>, StoreError> {
+        patients::Entity::find_by_id((ledger.as_uuid(), patient.to_string()))
+            .one(self.connection())
+            .await?
+            .map(|m| {
+                Ok(PatientRecord {
+                    patient: m.patient_ref.parse().map_err(StoreError::corrupt)?,
+                    mrn: m.mrn,
+                    name: m.name,
+                    address: m.address,
+                    birth_date: m.birth_date,
+                })
+            })
+            .transpose()
+    }
+
+    /// Erases a patient's identifying record; the ledger keeps only the commitment.
+    /// Returns whether there was one.
+    pub async fn erase_patient(
+        &self,
+        ledger: LedgerId,
+        patient: &PatientRef,
+    ) -> Result<bool, StoreError> {
+        let r = patients::Entity::delete_by_id((ledger.as_uuid(), patient.to_string()))
+            .exec(self.connection())
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Keeps the hash of a ledger's one-time bootstrap token.
+    pub async fn save_bootstrap_token(
+        &self,
+        ledger: LedgerId,
+        token_hash: [u8; 32],
+    ) -> Result<(), StoreError> {
+        bootstrap_tokens::Entity::insert(bootstrap_tokens::ActiveModel {
+            ledger_id: Set(ledger.as_uuid()),
+            token_hash: Set(token_hash.to_vec()),
+            created_at: Set(now().micros()),
+        })
+        .on_conflict(
+            OnConflict::column(bootstrap_tokens::Column::LedgerId)
+                .update_columns([
+                    bootstrap_tokens::Column::TokenHash,
+                    bootstrap_tokens::Column::CreatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// Uses up the bootstrap token whose hash is `token_hash`: true once, then never again.
+    pub async fn take_bootstrap_token(
+        &self,
+        ledger: LedgerId,
+        token_hash: [u8; 32],
+    ) -> Result<bool, StoreError> {
+        let r = bootstrap_tokens::Entity::delete_many()
+            .filter(bootstrap_tokens::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(bootstrap_tokens::Column::TokenHash.eq(token_hash.to_vec()))
+            .exec(self.connection())
+            .await?;
+        Ok(r.rows_affected == 1)
+    }
+
+    /// Whether the ledger still has an unused bootstrap token.
+    pub async fn has_bootstrap_token(&self, ledger: LedgerId) -> Result<bool, StoreError> {
+        Ok(bootstrap_tokens::Entity::find_by_id(ledger.as_uuid())
+            .one(self.connection())
+            .await?
+            .is_some())
+    }
+}
+
+impl Store {
+    /// Whether `token_hash` is the ledger's unused bootstrap token (it stays unused).
+    pub async fn bootstrap_token_matches(
+        &self,
+        ledger: LedgerId,
+        token_hash: [u8; 32],
+    ) -> Result<bool, StoreError> {
+        Ok(bootstrap_tokens::Entity::find_by_id(ledger.as_uuid())
+            .one(self.connection())
+            .await?
+            .is_some_and(|m| m.token_hash == token_hash))
+    }
+}
