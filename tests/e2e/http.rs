@@ -507,7 +507,7 @@ fn sixty_four_concurrent_doses_from_one_vial_give_exactly_what_was_there() {
 }
 
 /// A fresh PostgreSQL database for this test, when `DATABASE_URL` names a server.
-fn postgres_database() -> Option<String> {
+pub fn postgres_database() -> Option<String> {
     use sea_orm::{ConnectionTrait, Database};
     let admin = std::env::var("DATABASE_URL")
         .ok()
@@ -1129,5 +1129,17 @@ fn an_admin_enrolls_a_nurse_who_signs_in_and_counts() {
     let short = count(3);
     assert_eq!(short["discrepancy"], true, "{short}");
     assert_eq!(short["signatures"][0]["printed_name"], "Jo Lee, RN");
+    s.stop();
+}
+
+#[test]
+fn an_idle_session_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("clinic");
+    let mut s = Server::start_with(dir, data, &["--idle-minutes", "0"]);
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let r = c.get(s.api("/head")).bearer_auth(&nurse).send().unwrap();
+    error(r, StatusCode::UNAUTHORIZED, "session_expired");
     s.stop();
 }

@@ -2,6 +2,7 @@
 //! (All in one test binary, for link time.)
 
 mod cli;
+mod clinic;
 mod http;
 mod proofs;
 mod tamper;
