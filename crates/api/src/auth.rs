@@ -169,9 +169,9 @@ pub async fn open_key(
         return Err(wrong());
     };
     let password = zeroize::Zeroizing::new(password.to_string());
-    let opened = tokio::task::spawn_blocking(move || keystore::unseal(&sealed, &password, &key_id))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let opened = state
+        .derive(move || keystore::unseal(&sealed, &password, &key_id))
+        .await?;
     match opened {
         Ok(k) => {
             state.throttle.clear(&account);

@@ -68,4 +68,31 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     pub throttle: Arc<Throttle>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
+    /// evict each other from the caches and make every signature slower.
+    pub kdf: Arc<tokio::sync::Semaphore>,
+}
+
+/// One permit per core, for `AppState::kdf`.
+pub fn kdf_permits() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    ))
+}
+
+impl AppState {
+    /// Runs a key derivation (sealing or opening a key) off the async threads, one per core.
+    pub async fn derive<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> crate::error::ApiResult<T> {
+        let _permit = self
+            .kdf
+            .acquire()
+            .await
+            .map_err(|e| crate::error::ApiError::internal(e.to_string()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| crate::error::ApiError::internal(e.to_string()))
+    }
 }

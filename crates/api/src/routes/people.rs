@@ -24,16 +24,16 @@ use crate::state::AppState;
 
 /// Makes a new key and seals it under `password`, off the async threads (Argon2id is slow on
 /// purpose).
-async fn new_sealed_key(password: &str) -> ApiResult<(SigningKey, Vec<u8>)> {
+async fn new_sealed_key(state: &AppState, password: &str) -> ApiResult<(SigningKey, Vec<u8>)> {
     let password = zeroize::Zeroizing::new(password.to_string());
-    tokio::task::spawn_blocking(move || {
-        let key = keystore::generate()?;
-        let sealed = keystore::seal(&key, &password, keystore::Cost::default())?;
-        Ok::<_, keystore::KeyError>((key, sealed))
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::internal(e.to_string()))
+    state
+        .derive(move || {
+            let key = keystore::generate()?;
+            let sealed = keystore::seal(&key, &password, keystore::Cost::default())?;
+            Ok::<_, keystore::KeyError>((key, sealed))
+        })
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -116,7 +116,7 @@ pub async fn enroll(
     let role: Role = parse("role", &req.role)?;
     passwords::check(user.as_str(), &req.initial_password)?;
     let admin_key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
-    let (key, sealed) = new_sealed_key(&req.initial_password).await?;
+    let (key, sealed) = new_sealed_key(&state, &req.initial_password).await?;
     let public = PublicKey::from(&key);
     let d = Draft::new(
         ledger,
@@ -192,7 +192,7 @@ pub async fn bootstrap(
             "this server was started without the registrant key, which signs the first enrollment",
         )
     })?;
-    let (key, sealed) = new_sealed_key(&req.password).await?;
+    let (key, sealed) = new_sealed_key(&state, &req.password).await?;
     let public = PublicKey::from(&key);
     let d = Draft::new(
         ledger,
@@ -346,7 +346,7 @@ async fn rotate(
     password: &str,
     reason: &str,
 ) -> ApiResult<Recorded> {
-    let (key, sealed) = new_sealed_key(password).await?;
+    let (key, sealed) = new_sealed_key(state, password).await?;
     let public = PublicKey::from(&key);
     let d = Draft::new(
         ledger,
@@ -400,11 +400,10 @@ pub async fn change_password(
     let key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
     let new = zeroize::Zeroizing::new(req.new_password.clone());
     let key_id = PublicKey::from(&key).key_id();
-    let sealed =
-        tokio::task::spawn_blocking(move || keystore::seal(&key, &new, keystore::Cost::default()))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+    let sealed = state
+        .derive(move || keystore::seal(&key, &new, keystore::Cost::default()))
+        .await?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     state
         .store
         .save_sealed_key(ledger, &auth.user, key_id, sealed)

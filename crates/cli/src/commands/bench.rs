@@ -35,6 +35,13 @@ pub struct BenchArgs {
     /// Where to keep the benchmark databases (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Instead: measure the HTTP API of a `custody serve --demo` child process — signed
+    /// writes per second against the Argon2id ceiling, and read latency at 100 clients.
+    #[arg(long)]
+    pub http: bool,
+    /// Seconds each HTTP phase runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
 }
 
 /// Generates a valid ledger, entry by entry, without keeping it.
@@ -180,6 +187,13 @@ fn rate(n: u64, secs: f64) -> String {
 }
 
 pub async fn run(a: BenchArgs) -> Outcome {
+    if a.http {
+        let seconds = a.seconds;
+        // The clients need every core; this command's own runtime has one thread.
+        return std::thread::spawn(move || crate::commands::bench_http::run(seconds))
+            .join()
+            .map_err(|_| crate::Failure::Other(anyhow::anyhow!("the HTTP benchmark panicked")))?;
+    }
     // The caller's directory is kept; otherwise a temporary one, removed at the end.
     let tmp = tempfile::Builder::new()
         .prefix("custody-bench-")

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_http;
 pub mod demo;
 pub mod export;
 pub mod init;

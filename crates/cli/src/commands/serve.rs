@@ -222,6 +222,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
         config: Arc::new(s.api),
         throttle: Arc::default(),
         metrics: Arc::default(),
+        kdf: custody_api::state::kdf_permits(),
     };
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await

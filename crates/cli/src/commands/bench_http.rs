@@ -1,0 +1,285 @@
+//! `custody bench --http`: the API's figures, measured against the real binary over HTTP.
+//!
+//! 1. The ceiling: every signed write opens its signer's sealed key (Argon2id, on purpose
+//!    slow), so a machine can sign at most as many entries per second as it can derive keys
+//!    on all its cores. Measured here, in this process, just before the server runs.
+//! 2. Signed writes per second through `POST …/counts` (each a signing ceremony: Argon2id,
+//!    Ed25519, one durable append), from concurrent clients, against that ceiling.
+//! 3. Read latency (p50, p99) of `GET …/head` and `GET …/on-hand` at 100 concurrent clients:
+//!    first each client sending its next request as soon as the last is answered (the
+//!    server's saturation, where latency is just 100 ÷ throughput), then each client paced
+//!    at 10 requests a second (1,000/s offered, what 100 busy screens might send), latency
+//!    counted from when the request was due so a slow answer is never hidden.
+//!    The clients run on the same cores as the server, so every figure is a lower bound.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use custody_store::keystore;
+use serde_json::json;
+
+use crate::{Failure, Outcome};
+
+const READERS: usize = 100;
+
+struct Child {
+    child: std::process::Child,
+    url: String,
+    ledger: String,
+    passwords: std::collections::HashMap<String, String>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &std::path::Path) -> Result<Child, Failure> {
+    let exe = std::env::current_exe()?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.join("clinic"))
+        .env("CUSTODY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let out = child
+        .stdout
+        .take()
+        .ok_or_else(|| Failure::Other(anyhow::anyhow!("no stdout from the server")))?;
+    let mut s = Child {
+        child,
+        url: String::new(),
+        ledger: String::new(),
+        passwords: Default::default(),
+    };
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with("  ") && words.len() == 3 {
+            s.passwords.insert(words[0].into(), words[2].into());
+        } else if let Some(l) = line.strip_prefix("ledger ") {
+            s.ledger = l.into();
+        } else if let Some(u) = line.strip_prefix("listening on ") {
+            s.url = u.into();
+            break;
+        }
+    }
+    if s.url.is_empty() {
+        return Err(Failure::Other(anyhow::anyhow!("the server did not start")));
+    }
+    Ok(s)
+}
+
+/// Argon2id unseals per second on every core at once, for `d`.
+fn argon2_ceiling(d: Duration) -> Result<f64, Failure> {
+    let key = keystore::generate()?;
+    let id = custody_ledger::PublicKey::from(&key).key_id();
+    let sealed = Arc::new(keystore::seal(
+        &key,
+        "benchmark passphrase",
+        keystore::Cost::default(),
+    )?);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let done = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..cores)
+        .map(|_| {
+            let (sealed, done) = (sealed.clone(), done.clone());
+            std::thread::spawn(move || {
+                while start.elapsed() < d {
+                    if keystore::unseal(&sealed, "benchmark passphrase", &id).is_ok() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+pub fn run(seconds: u64) -> Outcome {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let tmp = tempfile::Builder::new()
+        .prefix("custody-bench-http-")
+        .tempdir()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("custody bench --http — {cores} cores, {seconds} s per phase");
+    println!("starting custody serve --demo …");
+    let server = start_server(tmp.path())?;
+    let d = Duration::from_secs(seconds);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(READERS)
+        .build()?;
+    let api = |p: &str| format!("{}/api/v1/ledgers/{}{p}", server.url, server.ledger);
+
+    rt.block_on(async {
+        // Sign in the writers and a reader.
+        let writers = ["nurse.chen", "nurse.okafor", "pharm.rivera", "pharm.nguyen"];
+        let mut sessions = Vec::new();
+        for u in writers {
+            let Some(pw) = server.passwords.get(u) else {
+                continue;
+            };
+            let r: serde_json::Value = http
+                .post(api("/session"))
+                .json(&json!({"username": u, "password": pw}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let token = r["token"].as_str().unwrap_or_default().to_string();
+            sessions.push((token, pw.clone()));
+        }
+        if sessions.is_empty() {
+            return Err(Failure::Other(anyhow::anyhow!("no demo users to sign in")));
+        }
+
+        // 1. The ceiling, measured while the server idles.
+        let ceiling = tokio::task::spawn_blocking(move || argon2_ceiling(d)).await??;
+        println!("argon2id ceiling      {ceiling:>8.1} key openings/s on {cores} cores");
+
+        // 2. Signed writes: two clients per core, so the server always has work queued.
+        let writes = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..(2 * cores) {
+            let (token, pw) = sessions[i % sessions.len()].clone();
+            let (http, url) = (http.clone(), api("/counts"));
+            let (writes, refused, stop) = (writes.clone(), refused.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({"password": pw, "location": "SAFE-1",
+                                      "product": "42023-0115-05", "blind": true, "counted_sealed": 0}))
+                        .send()
+                        .await;
+                    match r {
+                        Ok(r) if r.status().is_success() => writes.fetch_add(1, Ordering::Relaxed),
+                        _ => refused.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            }));
+        }
+        tokio::time::sleep(d).await;
+        stop.store(true, Ordering::Relaxed);
+        for t in tasks {
+            let _ = t.await;
+        }
+        let rate = writes.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "signed writes (HTTP)  {rate:>8.1} /s = {:.0} % of the ceiling ({} refused)",
+            100.0 * rate / ceiling,
+            refused.load(Ordering::Relaxed)
+        );
+
+        // 3. Reads at 100 concurrent clients.
+        let token = sessions[0].0.clone();
+        for path in ["/head", "/on-hand"] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let errors = Arc::new(AtomicU64::new(0));
+            let start = Instant::now();
+            let mut tasks = Vec::new();
+            for _ in 0..READERS {
+                let (http, url, token) = (http.clone(), api(path), token.clone());
+                let (stop, errors) = (stop.clone(), errors.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = Instant::now();
+                        let ok = match http.get(&url).bearer_auth(&token).send().await {
+                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if ok {
+                            lat.push(t.elapsed());
+                        } else {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    lat
+                }));
+            }
+            tokio::time::sleep(d).await;
+            stop.store(true, Ordering::Relaxed);
+            let mut all = Vec::new();
+            for t in tasks {
+                if let Ok(l) = t.await {
+                    all.extend(l);
+                }
+            }
+            let elapsed = start.elapsed().as_secs_f64();
+            all.sort();
+            println!(
+                "GET {path:<10} ×{READERS}  {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} errors)",
+                all.len() as f64 / elapsed,
+                percentile(&all, 0.50).as_secs_f64() * 1e3,
+                percentile(&all, 0.99).as_secs_f64() * 1e3,
+                errors.load(Ordering::Relaxed)
+            );
+        }
+        for path in ["/head", "/on-hand"] {
+            let mut tasks = Vec::new();
+            let period = Duration::from_millis(100);
+            let begin = tokio::time::Instant::now() + Duration::from_millis(50);
+            for i in 0..READERS {
+                let (http, url, token) = (http.clone(), api(path), token.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    let mut due = begin + period * (i as u32) / (READERS as u32);
+                    let end = begin + d;
+                    while due < end {
+                        tokio::time::sleep_until(due).await;
+                        let ok = match http.get(&url).bearer_auth(&token).send().await {
+                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if ok {
+                            lat.push(due.elapsed());
+                        }
+                        due += period;
+                    }
+                    lat
+                }));
+            }
+            let mut all = Vec::new();
+            for t in tasks {
+                if let Ok(l) = t.await {
+                    all.extend(l);
+                }
+            }
+            all.sort();
+            println!(
+                "GET {path:<10} ×{READERS} paced, 1000 req/s offered  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} answered)",
+                percentile(&all, 0.50).as_secs_f64() * 1e3,
+                percentile(&all, 0.99).as_secs_f64() * 1e3,
+                all.len()
+            );
+        }
+        Ok::<(), Failure>(())
+    })?;
+    drop(server);
+    Ok(())
+}
