@@ -5,6 +5,7 @@ mod cli;
 mod clinic;
 mod http;
 mod proofs;
+mod reports;
 mod tamper;
 
 use std::path::{Path, PathBuf};

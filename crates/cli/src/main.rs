@@ -48,6 +48,10 @@ enum Command {
     Prove(commands::proof::ProveArgs),
     /// Check a proof offline, given the registrant public key.
     VerifyProof(commands::proof::VerifyProofArgs),
+    /// Write a signed PDF report (and its .sig): audit, inventory, waste, loss, trace, dispensing.
+    Report(commands::report::ReportArgs),
+    /// Check a report's signatures and checkpoint, and (with --export) rebuild it from the ledger.
+    VerifyReport(commands::report::VerifyReportArgs),
     /// Serve the HTTP API (and, with --demo on an empty directory, the demo clinic).
     Serve(commands::serve::ServeArgs),
     /// Show the ledger's head and what is on hand.
@@ -125,6 +129,8 @@ fn main() -> ExitCode {
             Command::VerifyExport(a) => commands::export::verify_export(a),
             Command::Status(a) => commands::verify::status(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
+            Command::Report(a) => commands::report::report(a).await,
+            Command::VerifyReport(a) => commands::report::verify_report(a),
             Command::Checkpoint(a) => commands::proof::checkpoint(a).await,
             Command::Prove(a) => commands::proof::prove(a).await,
             Command::VerifyProof(a) => commands::proof::verify_proof(a),

@@ -275,3 +275,24 @@ impl Store {
             .is_some_and(|m| m.token_hash == token_hash))
     }
 }
+
+impl Store {
+    /// Every identifying record kept for this ledger.
+    pub async fn patients(&self, ledger: LedgerId) -> Result<Vec<PatientRecord>, StoreError> {
+        patients::Entity::find()
+            .filter(patients::Column::LedgerId.eq(ledger.as_uuid()))
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(PatientRecord {
+                    patient: m.patient_ref.parse().map_err(StoreError::corrupt)?,
+                    mrn: m.mrn,
+                    name: m.name,
+                    address: m.address,
+                    birth_date: m.birth_date,
+                })
+            })
+            .collect()
+    }
+}

@@ -6,5 +6,6 @@ pub mod demo;
 pub mod export;
 pub mod init;
 pub mod proof;
+pub mod report;
 pub mod serve;
 pub mod verify;

@@ -1,0 +1,236 @@
+//! `custody report` and `custody verify-report`: signed PDF reports, and their check.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use clap::Args;
+use custody_ledger::{ContainerId, Day, Ndc, PatientRef, PublicKey};
+use custody_report::{Extras, PendingWaste, ReportKind, Request};
+use custody_store::Store;
+
+use crate::config::DataArgs;
+use crate::registrant;
+use crate::{Failure, Outcome};
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// audit, inventory, waste, loss, trace or dispensing.
+    pub kind: ReportKind,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// First day of the period (YYYY-MM-DD, UTC) [default: 30 days before --to].
+    #[arg(long)]
+    pub from: Option<Day>,
+    /// Last day of the period, inclusive; an inventory is taken at its close [default: today].
+    #[arg(long)]
+    pub to: Option<Day>,
+    /// Only this product (NDC).
+    #[arg(long)]
+    pub product: Option<Ndc>,
+    /// The container to trace (for `trace`), e.g. C12-3.
+    #[arg(long)]
+    pub container: Option<ContainerId>,
+    /// For `dispensing`: only this practitioner (part of the name or the DEA number).
+    #[arg(long)]
+    pub prescriber: Option<String>,
+    /// For `dispensing`: only this patient (their MRN, as typed at the dose).
+    #[arg(long)]
+    pub patient: Option<String>,
+    /// The PDF to write; its signature goes to FILE.sig beside it.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Builds the request from the command line or from API query parameters.
+pub fn request(
+    kind: ReportKind,
+    from: Option<Day>,
+    to: Option<Day>,
+    product: Option<Ndc>,
+    container: Option<ContainerId>,
+    prescriber: Option<String>,
+    patient: Option<PatientRef>,
+) -> Request {
+    let today = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let to = to.unwrap_or(today);
+    Request {
+        kind,
+        from: from.unwrap_or_else(|| to.plus_days(-30).unwrap_or(to)),
+        to,
+        product,
+        container,
+        prescriber,
+        patient,
+    }
+}
+
+/// Patient names and queued wastes, read beside the chain.
+pub async fn extras(
+    store: &Store,
+    ledger: custody_ledger::LedgerId,
+) -> Result<Extras, custody_store::StoreError> {
+    let mut e = Extras::default();
+    for p in store.pending_entries(ledger).await? {
+        let author = store.user(ledger, &p.author).await?.map_or_else(
+            || p.author.to_string(),
+            |u| format!("{} ({})", u.printed_name, p.author),
+        );
+        let amount = match &p.draft.body.payload {
+            custody_ledger::Payload::Waste(w) => format!(
+                "{} mg",
+                custody_ledger::types::quantity::thousandths(w.amount.micrograms().get())
+            ),
+            _ => String::new(),
+        };
+        e.pending.push(PendingWaste {
+            queued_at: p.queued_at.to_string(),
+            author,
+            container: p.container.clone(),
+            amount,
+        });
+    }
+    for r in store.patients(ledger).await? {
+        e.patients.insert(r.patient, r.name);
+    }
+    Ok(e)
+}
+
+pub async fn report(a: ReportArgs) -> Outcome {
+    let store = a.data.open(false).await?;
+    let ledger = a.data.ledger(&store).await?;
+    let key = registrant::load(&a.data.data)?;
+    let patient = match &a.patient {
+        Some(mrn) => Some(PatientRef::commit(
+            &store.patient_secret(ledger).await?,
+            mrn,
+        )),
+        None => None,
+    };
+    let req = request(
+        a.kind,
+        a.from,
+        a.to,
+        a.product,
+        a.container,
+        a.prescriber.clone(),
+        patient,
+    );
+    let extras = extras(&store, ledger).await?;
+    let built = custody_report::build(
+        &store,
+        ledger,
+        &req,
+        "custody report (command line)",
+        &key,
+        extras,
+    )
+    .await
+    .map_err(|e| match e {
+        custody_report::ReportError::Invalid(m) => Failure::Usage(m),
+        e => Failure::Other(e.into()),
+    })?;
+    std::fs::write(&a.output, &built.pdf)
+        .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", a.output.display())))?;
+    let sig = sig_path(&a.output);
+    std::fs::write(&sig, built.signature)?;
+    println!(
+        "{} report: {} pages, {} entries listed, at checkpoint {}",
+        a.kind, built.pages, built.manifest.entries, built.manifest.checkpoint_size
+    );
+    println!("wrote {} and {}", a.output.display(), sig.display());
+    Ok(())
+}
+
+fn sig_path(pdf: &std::path::Path) -> PathBuf {
+    let mut s = pdf.as_os_str().to_owned();
+    s.push(".sig");
+    PathBuf::from(s)
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyReportArgs {
+    /// The report.
+    pub file: PathBuf,
+    /// Its detached signature [default: FILE.sig, when it exists].
+    #[arg(long)]
+    pub sig: Option<PathBuf>,
+    /// The registrant public key (hex) you trust. Without it, the key the report names is
+    /// used and the output says so.
+    #[arg(long)]
+    pub registrant_key: Option<PublicKey>,
+    /// An export of the ledger as it is now: it must extend the report's checkpoint, and the
+    /// report rebuilt from it must list the same entries and totals.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+}
+
+pub fn verify_report(a: VerifyReportArgs) -> Outcome {
+    let pdf = std::fs::read(&a.file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", a.file.display())))?;
+    let sig_file = a.sig.clone().or_else(|| {
+        let p = sig_path(&a.file);
+        p.exists().then_some(p)
+    });
+    let sig = match &sig_file {
+        Some(p) => Some(
+            std::fs::read(p)
+                .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    if let Some(p) = &a.export
+        && !p.exists()
+    {
+        return Err(Failure::Usage(format!("cannot read {}", p.display())));
+    }
+    let export = a.export.clone();
+    let open = move || -> std::io::Result<Box<dyn BufRead>> {
+        let p = export.clone().unwrap_or_default();
+        Ok(Box::new(std::io::BufReader::new(std::fs::File::open(p)?)))
+    };
+    let r = custody_report::verify(
+        &pdf,
+        sig.as_deref(),
+        a.registrant_key,
+        a.export
+            .as_ref()
+            .map(|_| &open as &dyn Fn() -> std::io::Result<Box<dyn BufRead>>),
+    );
+    match r {
+        Ok(v) => {
+            let m = &v.manifest;
+            println!(
+                "ok: {} report of ledger {} ({}), {} to {}, {} entries listed, at checkpoint {}",
+                m.request.kind,
+                m.ledger,
+                m.registrant,
+                m.request.from,
+                m.request.to,
+                m.entries,
+                m.checkpoint_size
+            );
+            if v.detached_checked {
+                println!("the PDF's detached signature verifies");
+            } else {
+                println!("no detached signature was checked (no .sig file)");
+            }
+            if !v.key_trusted {
+                println!(
+                    "note: no --registrant-key given: trusted the key the report names ({})",
+                    m.registrant_key
+                );
+            }
+            if let Some(n) = v.export_entries {
+                println!(
+                    "the export ({n} entries) verifies, extends the checkpoint, and rebuilds the same report"
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.is_verification_failure() => Err(Failure::Invalid(format!("FAILED: {e}"))),
+        Err(custody_report::ReportError::Manifest(m)) => {
+            Err(Failure::Invalid(format!("FAILED: {m}")))
+        }
+        Err(e) => Err(Failure::Other(e.into())),
+    }
+}

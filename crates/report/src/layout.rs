@@ -1,0 +1,517 @@
+//! A small page layout over printpdf: the embedded DejaVu fonts, pages with a running
+//! header and a "page X of Y" footer, headings, key–value blocks, paragraphs, and tables
+//! whose header repeats on every page they cross. Numbers are right-aligned by measuring
+//! glyph advances. Coordinates are PDF points from the bottom-left corner (layout
+//! coordinates, not quantities: the only floats here).
+//!
+//! Each table row is written as one text-showing operation with column offsets (a `TJ`
+//! array), not one per cell: a dense page then costs a few hundred operations instead of
+//! a thousand, which is what keeps a 2,500-page report within memory.
+
+use printpdf::{
+    Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFont,
+    PdfFontHandle, PdfPage, Point, Pt, Rect, Rgb, TextItem, TextMatrix,
+};
+
+static REGULAR_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+static BOLD_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
+
+/// A font in the document, and its metrics for measuring.
+pub struct Face {
+    id: FontId,
+    parsed: ParsedFont,
+}
+
+impl Face {
+    /// `tag`: six capital letters, the subset tag (fixed, so the same report gives the same
+    /// bytes).
+    fn load(doc: &mut PdfDocument, bytes: &[u8], tag: &str) -> Option<Face> {
+        let mut warnings = Vec::new();
+        let parsed = ParsedFont::from_bytes(bytes, 0, &mut warnings)?;
+        let id = FontId(tag.to_string());
+        doc.resources
+            .fonts
+            .map
+            .insert(id.clone(), PdfFont::new(parsed.clone()));
+        Some(Face { id, parsed })
+    }
+
+    /// Width of `s` at `size` points, as the PDF will set it (advances truncated to
+    /// 1/1000 em, no kerning).
+    pub fn width(&self, s: &str, size: f32) -> f32 {
+        let upm = f32::from(self.parsed.pdf_font_metrics.units_per_em.max(1));
+        let thousandths: i64 = s
+            .chars()
+            .map(|c| {
+                let gid = self.parsed.lookup_glyph_index(c as u32).unwrap_or(0);
+                (f32::from(self.parsed.get_horizontal_advance(gid)) * 1000.0 / upm) as i64
+            })
+            .sum();
+        thousandths as f32 / 1000.0 * size
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orientation {
+    /// A4 portrait, for summaries.
+    Portrait,
+    /// US Letter landscape, for logs.
+    Landscape,
+}
+
+impl Orientation {
+    fn size(self) -> (Mm, Mm) {
+        match self {
+            Orientation::Portrait => (Mm(210.0), Mm(297.0)),
+            Orientation::Landscape => (Mm(279.4), Mm(215.9)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    Left,
+    Right,
+}
+
+/// A table column: title, share of the width, alignment.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub title: &'static str,
+    pub weight: f32,
+    pub align: Align,
+}
+
+pub const fn col(title: &'static str, weight: f32) -> Column {
+    Column {
+        title,
+        weight,
+        align: Align::Left,
+    }
+}
+
+pub const fn num(title: &'static str, weight: f32) -> Column {
+    Column {
+        title,
+        weight,
+        align: Align::Right,
+    }
+}
+
+struct Page {
+    orientation: Orientation,
+    gfx: Vec<Op>,
+    text: Vec<Op>,
+    font: Option<(bool, u32)>,
+}
+
+const MARGIN: f32 = 36.0;
+const BODY: f32 = 8.0;
+const LEADING: f32 = 10.5;
+const GREY: f32 = 0.93;
+
+/// The document being laid out.
+pub struct Layout {
+    doc: PdfDocument,
+    regular: Face,
+    bold: Face,
+    pages: Vec<Page>,
+    y: f32,
+    running: String,
+    title: String,
+    /// The table being written, to repeat its header after a page break.
+    table: Option<(Vec<Column>, Vec<f32>)>,
+    zebra: bool,
+}
+
+fn rgb(g: f32) -> Color {
+    Color::Rgb(Rgb::new(g, g, g, None))
+}
+
+impl Layout {
+    /// A document titled `title`, with `running` (the registrant) in every page header.
+    pub fn new(title: &str, running: &str) -> Option<Layout> {
+        let mut doc = PdfDocument::new(title);
+        let regular = Face::load(&mut doc, REGULAR_TTF, "CUSTRG")?;
+        let bold = Face::load(&mut doc, BOLD_TTF, "CUSTBD")?;
+        Some(Layout {
+            doc,
+            regular,
+            bold,
+            pages: Vec::new(),
+            y: 0.0,
+            running: running.to_string(),
+            title: title.to_string(),
+            table: None,
+            zebra: false,
+        })
+    }
+
+    pub fn regular(&self) -> &Face {
+        &self.regular
+    }
+
+    fn page(&mut self) -> &mut Page {
+        if self.pages.is_empty() {
+            self.new_page(Orientation::Portrait);
+        }
+        let n = self.pages.len() - 1;
+        &mut self.pages[n]
+    }
+
+    fn dims(&self) -> (f32, f32) {
+        let o = self
+            .pages
+            .last()
+            .map_or(Orientation::Portrait, |p| p.orientation);
+        let (w, h) = o.size();
+        (w.into_pt().0, h.into_pt().0)
+    }
+
+    /// Starts a page; the header is drawn now, the footer when the page count is known.
+    pub fn new_page(&mut self, orientation: Orientation) {
+        self.pages.push(Page {
+            orientation,
+            gfx: Vec::new(),
+            text: Vec::new(),
+            font: None,
+        });
+        let (w, h) = self.dims();
+        let running = self.running.clone();
+        let title = self.title.clone();
+        self.put(false, 7.5, MARGIN, h - 24.0, &running);
+        let tw = self.regular.width(&title, 7.5);
+        self.put(false, 7.5, w - MARGIN - tw, h - 24.0, &title);
+        self.rule(MARGIN, h - 28.0, w - MARGIN, 0.5, 0.4);
+        self.y = h - 44.0;
+        self.zebra = false;
+    }
+
+    fn face(&self, bold: bool) -> &Face {
+        if bold { &self.bold } else { &self.regular }
+    }
+
+    fn set_font(&mut self, bold: bool, size: f32) {
+        let key = (bold, (size * 100.0) as u32);
+        let id = self.face(bold).id.clone();
+        let p = self.page();
+        if p.font != Some(key) {
+            p.text.push(Op::SetFont {
+                font: PdfFontHandle::External(id),
+                size: Pt(size),
+            });
+            p.font = Some(key);
+        }
+    }
+
+    /// Text at an absolute position (the left end of its baseline).
+    fn put(&mut self, bold: bool, size: f32, x: f32, y: f32, s: &str) {
+        self.set_font(bold, size);
+        let p = self.page();
+        p.text.push(Op::SetTextMatrix {
+            matrix: TextMatrix::Translate(Pt(x), Pt(y)),
+        });
+        p.text.push(Op::ShowText {
+            items: vec![TextItem::Text(s.to_string())],
+        });
+    }
+
+    fn rule(&mut self, x1: f32, y: f32, x2: f32, width: f32, grey: f32) {
+        let p = self.page();
+        p.gfx.push(Op::SetOutlineColor { col: rgb(grey) });
+        p.gfx.push(Op::SetOutlineThickness { pt: Pt(width) });
+        p.gfx.push(Op::DrawLine {
+            line: Line {
+                points: vec![
+                    LinePoint {
+                        p: Point {
+                            x: Pt(x1),
+                            y: Pt(y),
+                        },
+                        bezier: false,
+                    },
+                    LinePoint {
+                        p: Point {
+                            x: Pt(x2),
+                            y: Pt(y),
+                        },
+                        bezier: false,
+                    },
+                ],
+                is_closed: false,
+            },
+        });
+    }
+
+    fn shade(&mut self, x: f32, y: f32, w: f32, h: f32, grey: f32) {
+        let p = self.page();
+        p.gfx.push(Op::SetFillColor { col: rgb(grey) });
+        let mut r = Rect::from_xywh(Pt(x), Pt(y), Pt(w), Pt(h));
+        r.mode = Some(PaintMode::Fill);
+        p.gfx.push(Op::DrawRectangle { rectangle: r });
+    }
+
+    /// Makes room for `h` points, breaking the page (and repeating a table's header) if
+    /// needed.
+    fn room(&mut self, h: f32) {
+        if self.y - h < MARGIN + 20.0 {
+            let o = self
+                .pages
+                .last()
+                .map_or(Orientation::Portrait, |p| p.orientation);
+            self.new_page(o);
+            if let Some((cols, widths)) = self.table.clone() {
+                self.table_header(&cols, &widths);
+            }
+        }
+    }
+
+    /// Vertical space.
+    pub fn gap(&mut self, h: f32) {
+        self.y -= h;
+    }
+
+    pub fn heading(&mut self, s: &str) {
+        self.table = None;
+        self.room(40.0);
+        self.y -= 6.0;
+        self.put(true, 11.0, MARGIN, self.y, s);
+        self.y -= 16.0;
+    }
+
+    pub fn title(&mut self, s: &str) {
+        self.room(30.0);
+        self.put(true, 15.0, MARGIN, self.y, s);
+        self.y -= 22.0;
+    }
+
+    /// A line of text, wrapped to the page width.
+    pub fn paragraph(&mut self, s: &str) {
+        self.table = None;
+        let (w, _) = self.dims();
+        for line in wrap(&self.regular, s, BODY, w - 2.0 * MARGIN) {
+            self.room(LEADING);
+            self.put(false, BODY, MARGIN, self.y, &line);
+            self.y -= LEADING;
+        }
+    }
+
+    /// "Label: value" lines, labels in bold.
+    pub fn pairs(&mut self, pairs: &[(&str, String)]) {
+        self.table = None;
+        let (w, _) = self.dims();
+        let label_w = 130.0;
+        for (k, v) in pairs {
+            let lines = wrap(&self.regular, v, BODY, w - 2.0 * MARGIN - label_w);
+            self.room(LEADING * lines.len().max(1) as f32);
+            self.put(true, BODY, MARGIN, self.y, k);
+            for l in lines {
+                self.put(false, BODY, MARGIN + label_w, self.y, &l);
+                self.y -= LEADING;
+            }
+        }
+        self.y -= 4.0;
+    }
+
+    fn widths(&self, cols: &[Column]) -> Vec<f32> {
+        let (w, _) = self.dims();
+        let total: f32 = cols.iter().map(|c| c.weight).sum();
+        cols.iter()
+            .map(|c| (w - 2.0 * MARGIN) * c.weight / total)
+            .collect()
+    }
+
+    fn table_header(&mut self, cols: &[Column], widths: &[f32]) {
+        let (w, _) = self.dims();
+        let h = LEADING + 3.0;
+        self.shade(MARGIN, self.y - 3.0, w - 2.0 * MARGIN, h, 0.82);
+        let titles: Vec<String> = cols.iter().map(|c| c.title.to_string()).collect();
+        self.row_text(true, cols, widths, &titles);
+        self.y -= h;
+    }
+
+    /// Starts a table; its header repeats on every page it crosses.
+    pub fn table(&mut self, cols: &[Column]) {
+        let widths = self.widths(cols);
+        self.room(3.0 * LEADING);
+        self.table_header(cols, &widths);
+        self.table = Some((cols.to_vec(), widths));
+        self.zebra = false;
+    }
+
+    /// One line of a row as a single text operation: each cell placed by an offset from
+    /// the last, left- or right-aligned in its column, cut to fit.
+    fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[String]) {
+        let size = BODY;
+        let face = self.face(bold);
+        let mut placed: Vec<(f32, String)> = Vec::new();
+        let mut x = MARGIN;
+        for ((c, w), s) in cols.iter().zip(widths).zip(cells) {
+            let s = fit(face, s, size, w - 6.0);
+            if !s.is_empty() {
+                let start = match c.align {
+                    Align::Left => x + 2.0,
+                    Align::Right => x + w - 4.0 - face.width(&s, size),
+                };
+                placed.push((start, s));
+            }
+            x += w;
+        }
+        let Some(first) = placed.first().map(|(x, _)| *x) else {
+            return;
+        };
+        let mut items = Vec::new();
+        let mut cursor = first;
+        for (start, s) in placed {
+            if !items.is_empty() {
+                // A TJ offset moves left when positive, in thousandths of the font size.
+                items.push(TextItem::Offset(-(start - cursor) * 1000.0 / size));
+            }
+            cursor = start + face.width(&s, size);
+            items.push(TextItem::Text(s));
+        }
+        self.set_font(bold, size);
+        let y = self.y;
+        let p = self.page();
+        p.text.push(Op::SetTextMatrix {
+            matrix: TextMatrix::Translate(Pt(first), Pt(y)),
+        });
+        p.text.push(Op::ShowText { items });
+    }
+
+    /// A table row. The last column wraps onto more lines when it is long (details);
+    /// the others are cut to fit.
+    pub fn row(&mut self, cells: &[String]) {
+        let Some((cols, widths)) = self.table.clone() else {
+            return;
+        };
+        let last = cols.len().saturating_sub(1);
+        let wrapped = wrap(
+            &self.regular,
+            cells.get(last).map_or("", |s| s.as_str()),
+            BODY,
+            widths[last] - 6.0,
+        );
+        let lines = wrapped.len().max(1);
+        let h = LEADING * lines as f32;
+        self.room(h);
+        let (w, _) = self.dims();
+        if self.zebra {
+            self.shade(
+                MARGIN,
+                self.y - h + LEADING - 3.0,
+                w - 2.0 * MARGIN,
+                h,
+                GREY,
+            );
+        }
+        self.zebra = !self.zebra;
+        for (i, l) in wrapped.iter().enumerate().take(lines) {
+            let mut line: Vec<String> = if i == 0 {
+                cells.to_vec()
+            } else {
+                vec![String::new(); cols.len()]
+            };
+            line.resize(cols.len(), String::new());
+            line[last] = l.clone();
+            self.row_text(false, &cols, &widths, &line);
+            self.y -= LEADING;
+        }
+        if wrapped.is_empty() {
+            self.row_text(false, &cols, &widths, cells);
+            self.y -= LEADING;
+        }
+    }
+
+    /// Ends a table with a rule.
+    pub fn end_table(&mut self) {
+        let (w, _) = self.dims();
+        self.rule(MARGIN, self.y + LEADING - 3.0, w - MARGIN, 0.5, 0.4);
+        self.table = None;
+        self.y -= 6.0;
+    }
+
+    /// The finished document: footers with "page X of Y", then the pages.
+    pub fn finish(mut self) -> PdfDocument {
+        let total = self.pages.len();
+        let mut pages = Vec::with_capacity(total);
+        let regular_id = self.regular.id.clone();
+        for (i, mut p) in std::mem::take(&mut self.pages).into_iter().enumerate() {
+            let (w, _) = p.orientation.size();
+            let w = w.into_pt().0;
+            let footer = format!("page {} of {}", i + 1, total);
+            let fw = self.regular.width(&footer, 7.5);
+            p.text.push(Op::SetFont {
+                font: PdfFontHandle::External(regular_id.clone()),
+                size: Pt(7.5),
+            });
+            p.text.push(Op::SetTextMatrix {
+                matrix: TextMatrix::Translate(Pt(w - MARGIN - fw), Pt(MARGIN - 12.0)),
+            });
+            p.text.push(Op::ShowText {
+                items: vec![TextItem::Text(footer)],
+            });
+            p.text.push(Op::SetTextMatrix {
+                matrix: TextMatrix::Translate(Pt(MARGIN), Pt(MARGIN - 12.0)),
+            });
+            p.text.push(Op::ShowText {
+                items: vec![TextItem::Text(self.running.clone())],
+            });
+            let mut ops = p.gfx;
+            ops.push(Op::SaveGraphicsState);
+            ops.push(Op::SetFillColor { col: rgb(0.0) });
+            ops.push(Op::StartTextSection);
+            ops.extend(p.text);
+            ops.push(Op::EndTextSection);
+            ops.push(Op::RestoreGraphicsState);
+            let (pw, ph) = p.orientation.size();
+            pages.push(PdfPage::new(pw, ph, ops));
+        }
+        self.doc.with_pages(pages);
+        self.doc
+    }
+
+    pub fn page_count(&self) -> usize {
+        self.pages.len()
+    }
+}
+
+/// `s` cut (with an ellipsis) to fit `width` points.
+fn fit(face: &Face, s: &str, size: f32, width: f32) -> String {
+    if face.width(s, size) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        out.push(c);
+        if face.width(&out, size) + face.width("…", size) > width {
+            out.pop();
+            break;
+        }
+    }
+    out.push('…');
+    out
+}
+
+/// `s` in lines no wider than `width`, broken at spaces (a word longer than a line is cut).
+pub fn wrap(face: &Face, s: &str, size: f32, width: f32) -> Vec<String> {
+    let mut lines = Vec::new();
+    for para in s.split('\n') {
+        let mut line = String::new();
+        for word in para.split(' ') {
+            let candidate = if line.is_empty() {
+                word.to_string()
+            } else {
+                format!("{line} {word}")
+            };
+            if face.width(&candidate, size) <= width || line.is_empty() {
+                line = candidate;
+            } else {
+                lines.push(std::mem::take(&mut line));
+                line = word.to_string();
+            }
+        }
+        lines.push(fit(face, &line, size, width));
+    }
+    lines
+}

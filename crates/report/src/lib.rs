@@ -1,0 +1,303 @@
+//! # custody-report
+//!
+//! Signed PDF reports of a custody ledger that an auditor can read, trust and verify
+//! offline: audit, inventory (21 CFR 1304.11), waste and destruction log, loss and theft
+//! (DEA Form 106 data), container trace, dispensing log.
+//!
+//! A report is built at a checkpoint the registrant signs at that moment. Its numbers are a
+//! fold of the ledger's entries up to that checkpoint (`model`), the same fold an auditor's
+//! `verify-report --export` re-runs over an export. The PDF carries a manifest signed by the
+//! registrant key (ledger, period, kind, checkpoint, digests of the listed entries and of the
+//! totals) as an embedded file, and a detached Ed25519 signature over its exact bytes.
+
+pub mod layout;
+pub mod manifest;
+pub mod model;
+pub mod render;
+pub mod request;
+
+use std::io::BufRead;
+
+use custody_ledger::checkpoint::{SignedCheckpoint, origin};
+use custody_ledger::{Canonical, Entry, LedgerId, PublicKey, Seq, Timestamp};
+use custody_store::{Store, StoreError};
+use ed25519_dalek::SigningKey;
+
+pub use manifest::Manifest;
+pub use model::ReportData;
+pub use render::{Extras, PendingWaste};
+pub use request::{ReportKind, Request};
+
+/// Why a report could not be made or does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("the ledger cannot be read as a report: {0}")]
+    Ledger(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the PDF could not be written: {0}")]
+    Pdf(String),
+    #[error("{0}")]
+    Manifest(String),
+    #[error("{0}")]
+    Signature(String),
+    #[error("the report's checkpoint does not verify: {0}")]
+    Checkpoint(String),
+    #[error("the export does not support this report: {0}")]
+    Export(String),
+    #[error("the report does not match the ledger: {0}")]
+    Mismatch(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ReportError {
+    /// Whether the report (or the export) failed verification, rather than being unusable.
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(
+            self,
+            ReportError::Signature(_)
+                | ReportError::Checkpoint(_)
+                | ReportError::Export(_)
+                | ReportError::Mismatch(_)
+        )
+    }
+}
+
+/// A report, ready to hand out.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub pdf: Vec<u8>,
+    /// The detached Ed25519 signature over `pdf` (the `.sig` file).
+    pub signature: [u8; 64],
+    pub manifest: Manifest,
+    pub pages: usize,
+}
+
+/// Checks the request's own consistency.
+fn check(req: &Request) -> Result<(), ReportError> {
+    if req.from > req.to {
+        return Err(ReportError::Invalid(format!(
+            "the period starts ({}) after it ends ({})",
+            req.from, req.to
+        )));
+    }
+    if req.kind == ReportKind::Trace && req.container.is_none() {
+        return Err(ReportError::Invalid(
+            "a container trace needs the container (e.g. C12-3)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Folds the ledger's first `size` entries from the store.
+async fn collect(
+    store: &Store,
+    ledger: LedgerId,
+    req: &Request,
+    size: u64,
+) -> Result<ReportData, ReportError> {
+    let mut c = model::Collector::new(req.clone());
+    let mut after: Option<Seq> = None;
+    let mut read = 0u64;
+    while read < size {
+        let page = store
+            .entries_page(ledger, after, 2000.min(size - read), None)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some(Seq::new(last.seq).map_err(|e| ReportError::Ledger(e.to_string()))?);
+        for row in &page {
+            let e = Entry::from_canonical_bytes(&row.bytes)
+                .map_err(|e| ReportError::Ledger(format!("entry {}: {e}", row.seq)))?;
+            c.push(&e, row.hash)?;
+            read += 1;
+        }
+    }
+    c.finish()
+}
+
+/// Builds, signs and returns report `req` of `ledger`, at a checkpoint issued now with the
+/// registrant key `key`.
+pub async fn build(
+    store: &Store,
+    ledger: LedgerId,
+    req: &Request,
+    requested_by: &str,
+    key: &SigningKey,
+    extras: Extras,
+) -> Result<Built, ReportError> {
+    check(req)?;
+    let cp = store.issue_checkpoint(ledger, key).await?;
+    let data = collect(store, ledger, req, cp.checkpoint.size).await?;
+    let generated_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let manifest = Manifest {
+        format: manifest::FORMAT.into(),
+        version: manifest::VERSION,
+        ledger,
+        registrant: data.registrant.name.to_string(),
+        dea: data.registrant.dea.to_string(),
+        request: req.clone(),
+        generated_at,
+        requested_by: requested_by.to_string(),
+        checkpoint: cp.to_note(),
+        checkpoint_size: cp.checkpoint.size,
+        checkpoint_root: hex::encode(cp.checkpoint.root),
+        registrant_key: PublicKey::from(key),
+        entries: data.log.len() as u64,
+        entries_digest: hex::encode(data.entries_digest),
+        totals_digest: hex::encode(data.totals_digest),
+        data_digest: hex::encode(data.data_digest()),
+    };
+    let sealed = manifest::seal(&manifest, key)?;
+    let layout = render::render(&data, &manifest, &extras)
+        .ok_or_else(|| ReportError::Pdf("the embedded fonts cannot be read".into()))?;
+    let pages = layout.page_count();
+    drop(data);
+    let mut doc = layout.finish();
+    {
+        let info = &mut doc.metadata.info;
+        info.author = manifest.registrant.clone();
+        info.creator = "custody".into();
+        info.producer = "custody (printpdf)".into();
+        info.subject = format!(
+            "{} {} to {}",
+            req.kind, manifest.request.from, manifest.request.to
+        );
+        if let Ok(t) =
+            printpdf::OffsetDateTime::from_unix_timestamp(generated_at.micros() / 1_000_000)
+        {
+            info.creation_date = t;
+            info.modification_date = t;
+            info.metadata_date = t;
+        }
+    }
+    let opts = printpdf::PdfSaveOptions {
+        optimize: true,
+        subset_fonts: true,
+        secure: true,
+        image_optimization: None,
+    };
+    let mut warnings = Vec::new();
+    let lo = doc.to_lopdf_document(&opts, &mut warnings);
+    drop(doc);
+    let pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
+    let signature = manifest::sign_pdf(&pdf, key);
+    Ok(Built {
+        pdf,
+        signature,
+        manifest,
+        pages,
+    })
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub manifest: Manifest,
+    /// Whether the key was given by the caller (else the manifest's own key was used).
+    pub key_trusted: bool,
+    pub detached_checked: bool,
+    /// Entries of the export, when one was given.
+    pub export_entries: Option<u64>,
+}
+
+/// Verifies a report: the manifest's signature, the detached signature (if given), the
+/// checkpoint, and, with an export of the ledger as it is now, that the ledger extends the
+/// checkpoint and that the report rebuilt from the export states the same entries and
+/// totals. `export` is opened twice (verification, then the rebuild).
+pub fn verify(
+    pdf: &[u8],
+    detached: Option<&[u8]>,
+    key: Option<PublicKey>,
+    export: Option<&dyn Fn() -> std::io::Result<Box<dyn BufRead>>>,
+) -> Result<Verified, ReportError> {
+    let (m, json, msig) = manifest::extract(pdf)?;
+    if m.format != manifest::FORMAT || m.version != manifest::VERSION {
+        return Err(ReportError::Manifest(format!(
+            "the manifest is {} version {}, not {} version {}",
+            m.format,
+            m.version,
+            manifest::FORMAT,
+            manifest::VERSION
+        )));
+    }
+    let trusted = key.is_some();
+    let key = key.unwrap_or(m.registrant_key);
+    if key != m.registrant_key {
+        return Err(ReportError::Signature(format!(
+            "the report names registrant key {}, not the key given ({key})",
+            m.registrant_key
+        )));
+    }
+    manifest::check_manifest(&json, &msig, &key)?;
+    if let Some(sig) = detached {
+        manifest::check_pdf(pdf, sig, &key)?;
+    }
+    let cp = SignedCheckpoint::parse(&m.checkpoint)
+        .map_err(|e| ReportError::Checkpoint(e.to_string()))?;
+    cp.verify(&origin(&m.ledger), &key)
+        .map_err(|e| ReportError::Checkpoint(e.to_string()))?;
+    if cp.checkpoint.size != m.checkpoint_size
+        || hex::encode(cp.checkpoint.root) != m.checkpoint_root
+    {
+        return Err(ReportError::Checkpoint(
+            "the manifest's checkpoint size or root differs from its signed note".into(),
+        ));
+    }
+    let mut export_entries = None;
+    if let Some(open) = export {
+        let input = open().map_err(|e| ReportError::Export(e.to_string()))?;
+        let (header, summary) =
+            custody_store::export::verify_export(input, None, vec![cp.clone()], |_| {})
+                .map_err(|e| ReportError::Export(e.to_string()))?;
+        if header.ledger != m.ledger {
+            return Err(ReportError::Export(format!(
+                "the export is of ledger {}, the report of {}",
+                header.ledger, m.ledger
+            )));
+        }
+        export_entries = Some(summary.entries);
+        // Rebuild the report from the export's first entries and compare.
+        let input = open().map_err(|e| ReportError::Export(e.to_string()))?;
+        let mut c = model::Collector::new(m.request.clone());
+        let mut n = 0u64;
+        for item in custody_store::export::read_export(input) {
+            if n >= m.checkpoint_size {
+                break;
+            }
+            match item.map_err(|e| ReportError::Export(e.to_string()))? {
+                custody_store::export::Item::Header(_) => {}
+                custody_store::export::Item::Entry(e, h) => {
+                    c.push(&e, h)?;
+                    n += 1;
+                }
+            }
+        }
+        let data = c.finish()?;
+        if hex::encode(data.entries_digest) != m.entries_digest
+            || data.log.len() as u64 != m.entries
+        {
+            return Err(ReportError::Mismatch(format!(
+                "the ledger's entries for this report ({}) are not the {} the report lists",
+                data.log.len(),
+                m.entries
+            )));
+        }
+        if hex::encode(data.totals_digest) != m.totals_digest {
+            return Err(ReportError::Mismatch(
+                "the totals rebuilt from the ledger differ from the report's".into(),
+            ));
+        }
+        if hex::encode(data.data_digest()) != m.data_digest {
+            return Err(ReportError::Mismatch(
+                "the report's data digest differs from the ledger's".into(),
+            ));
+        }
+    }
+    Ok(Verified {
+        manifest: m,
+        key_trusted: trusted,
+        detached_checked: detached.is_some(),
+        export_entries,
+    })
+}

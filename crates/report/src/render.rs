@@ -1,0 +1,486 @@
+//! The six reports, laid out for a person: a portrait summary, landscape logs, and a last
+//! page that says how to check the report.
+
+use custody_ledger::types::quantity::thousandths;
+use custody_ledger::*;
+
+use crate::layout::{Layout, Orientation, col, num};
+use crate::manifest::Manifest;
+use crate::model::{LogRow, ReportData};
+use crate::request::ReportKind;
+
+/// Identifying records of patients, read beside the chain (never part of its digests).
+pub type PatientNames = std::collections::HashMap<PatientRef, String>;
+
+/// A queued waste as reports list it.
+#[derive(Debug, Clone)]
+pub struct PendingWaste {
+    pub queued_at: String,
+    pub author: String,
+    pub container: String,
+    pub amount: String,
+}
+
+/// What a report prints beyond the chain: who is named, what waits.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    pub patients: PatientNames,
+    pub pending: Vec<PendingWaste>,
+}
+
+fn mg(ug: u64) -> String {
+    format!("{} mg", thousandths(ug))
+}
+
+fn base(p: Option<&ProductDefined>, v: u64) -> String {
+    match p.map(|p| p.strength) {
+        Some(Strength::Solution { .. }) => Microliters::new(v).to_string(),
+        Some(Strength::Units { .. }) => format!("{v} units"),
+        None => v.to_string(),
+    }
+}
+
+fn with_mg(p: Option<&ProductDefined>, v: u64) -> String {
+    let ug = p
+        .and_then(|p| p.strength.micrograms_in(v))
+        .map_or(String::new(), |u| format!(" ({})", mg(u.get())));
+    format!("{}{ug}", base(p, v))
+}
+
+fn product_name(d: &ReportData, ndc: Option<Ndc>) -> String {
+    ndc.and_then(|n| d.products.get(&n))
+        .map_or_else(String::new, |p| p.name.to_string())
+}
+
+/// For table cells, under a "(UTC)" heading.
+fn at(t: Timestamp) -> String {
+    let s = t.to_string();
+    format!("{} {}", &s[..10.min(s.len())], s.get(11..16).unwrap_or(""))
+}
+
+fn when(t: Timestamp) -> String {
+    let s = t.to_string();
+    // 2026-11-21T14:02:11.338Z → 2026-11-21 14:02 UTC
+    format!(
+        "{} {} UTC",
+        &s[..10.min(s.len())],
+        s.get(11..16).unwrap_or("")
+    )
+}
+
+fn signatures(r: &LogRow) -> String {
+    r.signatures
+        .iter()
+        .map(|s| format!("{} — {}", s.name, s.meaning))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn patient(extras: &Extras, p: Option<PatientRef>) -> String {
+    match p {
+        None => String::new(),
+        Some(p) => match extras.patients.get(&p) {
+            Some(name) => format!("{} ({})", p.masked(), name),
+            None => p.masked(),
+        },
+    }
+}
+
+fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
+    l.title(d.request.kind.title());
+    let mut pairs = vec![
+        ("Registrant", d.registrant.name.to_string()),
+        ("Address", d.registrant.address.to_string()),
+        ("DEA registration", d.registrant.dea.to_string()),
+        (
+            "Period",
+            match d.request.kind {
+                ReportKind::Inventory => format!("at close of business on {}", d.request.to),
+                _ => format!("{} to {} (UTC, inclusive)", d.request.from, d.request.to),
+            },
+        ),
+        ("Generated", when(m.generated_at)),
+        (
+            "Quantities",
+            "exact, as recorded in µg and µL (or units); shown in mg and mL".to_string(),
+        ),
+        ("For", m.requested_by.clone()),
+        (
+            "Ledger",
+            format!("{} at {} entries", m.ledger, m.checkpoint_size),
+        ),
+    ];
+    if let Some(p) = d.request.product {
+        pairs.push(("Product", format!("{} {}", p, product_name(d, Some(p)))));
+    }
+    if let Some(c) = d.request.container {
+        pairs.push(("Container", c.to_string()));
+    }
+    if let Some(p) = &d.request.prescriber {
+        pairs.push(("Practitioner", p.clone()));
+    }
+    if let Some(p) = d.request.patient {
+        pairs.push(("Patient", p.masked()));
+    }
+    l.pairs(&pairs);
+}
+
+fn balances(l: &mut Layout, d: &ReportData) {
+    l.new_page(Orientation::Landscape);
+    l.heading("Balances per product and lot");
+    l.paragraph(
+        "Volumes (or units) exactly as recorded; the closing balance also as drug. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
+    );
+    l.table(&[
+        col("Product", 2.6),
+        col("Lot", 0.9),
+        num("Opening", 1.1),
+        num("Received", 1.1),
+        num("Given", 1.1),
+        num("Dispensed", 1.1),
+        num("Wasted", 1.1),
+        num("Destroyed", 1.1),
+        num("Out", 0.9),
+        num("Adjusted", 1.0),
+        num("Lost", 0.9),
+        num("Closing", 1.9),
+        col("Adds up", 0.8),
+    ]);
+    for ((ndc, lot), m) in &d.movements {
+        let p = d.products.get(ndc);
+        let b = |v: u64| base(p, v);
+        let adjusted = if m.adjusted_in >= m.adjusted_out {
+            format!("+{}", b(m.adjusted_in - m.adjusted_out))
+        } else {
+            format!("−{}", b(m.adjusted_out - m.adjusted_in))
+        };
+        let ok = m.expected_closing() == Some(m.closing);
+        l.row(&[
+            p.map_or(ndc.to_string(), |p| p.name.to_string()),
+            lot.clone(),
+            b(m.opening),
+            b(m.received),
+            b(m.administered),
+            b(m.dispensed),
+            b(m.wasted),
+            b(m.destroyed),
+            b(m.transferred_out),
+            adjusted,
+            b(m.lost),
+            with_mg(p, m.closing),
+            if ok { "yes".into() } else { "NO".into() },
+        ]);
+    }
+    l.end_table();
+}
+
+fn counts(l: &mut Layout, d: &ReportData) {
+    l.heading("Last count in the period, per location and product");
+    if d.counts.is_empty() {
+        l.paragraph("No count was recorded in the period.");
+        return;
+    }
+    l.table(&[
+        num("Entry", 0.6),
+        col("When (UTC)", 1.6),
+        col("Location", 1.0),
+        col("Product", 3.2),
+        col("Expected", 1.7),
+        col("Counted", 1.7),
+        col("Variance", 2.0),
+    ]);
+    for ((loc, ndc), c) in &d.counts {
+        let p = d.products.get(ndc);
+        let variance = if c.counted == c.expected {
+            "none".to_string()
+        } else {
+            format!(
+                "{:+} sealed, {} open",
+                i64::from(c.counted.sealed) - i64::from(c.expected.sealed),
+                if c.counted.open >= c.expected.open {
+                    format!("+{}", base(p, c.counted.open - c.expected.open))
+                } else {
+                    format!("−{}", base(p, c.expected.open - c.counted.open))
+                }
+            )
+        };
+        l.row(&[
+            c.seq.to_string(),
+            at(c.at),
+            loc.clone(),
+            product_name(d, Some(*ndc)),
+            format!(
+                "{} sealed + {}",
+                c.expected.sealed,
+                base(p, c.expected.open)
+            ),
+            format!("{} sealed + {}", c.counted.sealed, base(p, c.counted.open)),
+            variance,
+        ]);
+    }
+    l.end_table();
+}
+
+fn discrepancies(l: &mut Layout, d: &ReportData) {
+    l.heading("Discrepancies and their resolutions");
+    if d.discrepancies.is_empty() {
+        l.paragraph("No count in the period found a discrepancy.");
+        return;
+    }
+    l.table(&[
+        num("Count", 0.7),
+        col("When (UTC)", 1.9),
+        col("Location", 1.0),
+        col("Product", 3.2),
+        col("Resolved by", 4.0),
+    ]);
+    for x in &d.discrepancies {
+        l.row(&[
+            x.count.seq.to_string(),
+            at(x.count.at),
+            x.count.location.clone(),
+            product_name(d, Some(x.count.product)),
+            if x.resolved_by.is_empty() {
+                "OPEN: no adjustment names this count".into()
+            } else {
+                format!(
+                    "adjustment entr{} {}",
+                    if x.resolved_by.len() == 1 { "y" } else { "ies" },
+                    x.resolved_by
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        ]);
+    }
+    l.end_table();
+}
+
+fn pending(l: &mut Layout, e: &Extras) {
+    l.heading("Wastes awaiting a witness (not yet in the ledger)");
+    if e.pending.is_empty() {
+        l.paragraph("None.");
+        return;
+    }
+    l.table(&[
+        col("Queued", 1.6),
+        col("Recorded by", 2.4),
+        col("Container", 1.2),
+        num("Amount", 1.2),
+    ]);
+    for p in &e.pending {
+        l.row(&[
+            p.queued_at.clone(),
+            p.author.clone(),
+            p.container.clone(),
+            p.amount.clone(),
+        ]);
+    }
+    l.end_table();
+}
+
+fn activity(l: &mut Layout, d: &ReportData, e: &Extras, heading: &str) {
+    l.new_page(Orientation::Landscape);
+    l.heading(heading);
+    if d.log.is_empty() {
+        l.paragraph("No entry in the period.");
+        return;
+    }
+    l.table(&[
+        num("Seq", 0.6),
+        col("Time (UTC)", 2.0),
+        col("Kind", 2.0),
+        col("Product", 2.2),
+        col("Container", 1.0),
+        num("mg", 0.8),
+        num("mL/units", 0.9),
+        col("Patient", 1.1),
+        col("Details and signatures (printed name — meaning)", 5.4),
+    ]);
+    for r in &d.log {
+        l.row(&[
+            r.seq.to_string(),
+            at(r.at),
+            r.kind.to_string(),
+            product_name(d, r.product),
+            r.container.clone().unwrap_or_default(),
+            r.ug.map_or(String::new(), thousandths),
+            r.quantity
+                .clone()
+                .unwrap_or_default()
+                .replace(" mL", "")
+                .replace(" units", "")
+                .replace(" unit", ""),
+            patient(e, r.patient),
+            format!("{}. Signed: {}", r.detail, signatures(r)),
+        ]);
+    }
+    l.end_table();
+}
+
+fn inventory(l: &mut Layout, d: &ReportData) {
+    l.new_page(Orientation::Landscape);
+    l.heading("Inventory (21 CFR 1304.11)");
+    l.paragraph(
+        "Open containers show what the ledger records as remaining: exact, from the signed entries (not a physical estimate).",
+    );
+    l.table(&[
+        col("Product (NDC)", 4.2),
+        col("Form", 1.6),
+        col("Per container", 2.2),
+        num("Sealed", 0.8),
+        col("Open containers and what remains (exact)", 4.5),
+    ]);
+    for (ndc, line) in &d.inventory {
+        let p = d.products.get(ndc);
+        let per = p.map_or(String::new(), |p| match p.strength {
+            Strength::Solution { per_ml, volume } => {
+                format!(
+                    "{} mL of {} mg/mL",
+                    thousandths(volume.get()),
+                    thousandths(per_ml.get())
+                )
+            }
+            Strength::Units { per_unit, units } => {
+                format!(
+                    "{} units of {} mg",
+                    units.get(),
+                    thousandths(per_unit.get())
+                )
+            }
+        });
+        let open = if line.open.is_empty() {
+            "none".to_string()
+        } else {
+            line.open
+                .iter()
+                .map(|(id, loc, rem)| format!("{id} at {loc}: {}", with_mg(p, *rem)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        l.row(&[
+            format!(
+                "{} ({ndc})",
+                p.map_or(String::new(), |p| p.name.to_string())
+            ),
+            p.map_or(String::new(), |p| p.form.to_string()),
+            per,
+            line.sealed.to_string(),
+            open,
+        ]);
+    }
+    l.end_table();
+}
+
+fn waste_log(l: &mut Layout, d: &ReportData) {
+    l.new_page(Orientation::Landscape);
+    l.heading("Wastes (author and witness) and destructions (DEA Form 41)");
+    l.table(&[
+        num("Seq", 0.6),
+        col("Time (UTC)", 1.7),
+        col("Kind", 1.2),
+        col("Product", 2.4),
+        col("Container(s) and amounts", 2.4),
+        num("mg", 0.9),
+        col("Method, reason, witnesses", 6.0),
+    ]);
+    for r in &d.log {
+        l.row(&[
+            r.seq.to_string(),
+            at(r.at),
+            r.kind.to_string(),
+            product_name(d, r.product),
+            r.container.clone().unwrap_or_default(),
+            r.ug.map_or(String::new(), thousandths),
+            format!("{}. Signed: {}", r.detail, signatures(r)),
+        ]);
+    }
+    l.end_table();
+}
+
+fn loss_log(l: &mut Layout, d: &ReportData) {
+    l.heading("Losses and thefts (DEA Form 106)");
+    l.paragraph(
+        "Deadlines (21 CFR 1301.76(b)): notify the DEA Field Division in writing within one business day of discovering a theft or significant loss; file DEA Form 106 within 45 days of discovery.",
+    );
+    if d.log.is_empty() {
+        l.paragraph("No loss or theft was recorded in the period.");
+        return;
+    }
+    for r in &d.log {
+        let discovered = r
+            .detail
+            .split(" discovered ")
+            .nth(1)
+            .and_then(|s| s.get(..10))
+            .and_then(|s| s.parse::<Day>().ok());
+        let deadline = discovered
+            .and_then(|d| d.plus_days(45))
+            .map_or(String::new(), |d| d.to_string());
+        l.pairs(&[
+            ("Entry", format!("{} at {}", r.seq, when(r.at))),
+            ("Event", r.detail.clone()),
+            ("Product", product_name(d, r.product)),
+            (
+                "Containers and amounts",
+                r.container.clone().unwrap_or_default(),
+            ),
+            ("Total", r.ug.map_or(String::new(), mg)),
+            ("Form 106 due by", deadline),
+            ("Recorded by", signatures(r)),
+        ]);
+    }
+}
+
+fn verification(l: &mut Layout, m: &Manifest, kind: ReportKind) {
+    l.new_page(Orientation::Portrait);
+    l.heading("How to verify this report");
+    l.pairs(&[
+        ("Registrant key", m.registrant_key.to_string()),
+        ("Key id", m.registrant_key.key_id().to_string()),
+        ("Checkpoint size", m.checkpoint_size.to_string()),
+        ("Checkpoint root", m.checkpoint_root.clone()),
+        ("Entries listed", m.entries.to_string()),
+        ("Report data SHA-256", m.data_digest.clone()),
+    ]);
+    l.paragraph(&format!(
+        "This {kind} report is signed twice by the registrant key above: a detached Ed25519 signature over this file's exact bytes (the file of the same name ending .sig), and a signed manifest inside the file (an embedded file, manifest.json) naming the ledger, the period, the checkpoint below and the SHA-256 of the data the report states. Any change to a byte of the file breaks the first; a report rebuilt with other numbers cannot match the second."
+    ));
+    l.paragraph("To check it: custody verify-report REPORT.pdf --registrant-key KEY. Given a later export of the ledger (custody export, or GET …/export.jsonl), add --export FILE: the ledger must extend the checkpoint, and the report is rebuilt from the export and must state the same entries and totals.");
+    l.paragraph("The checkpoint (a C2SP signed note by the registrant):");
+    for line in m.checkpoint.lines() {
+        l.paragraph(line);
+    }
+}
+
+/// Lays out report `d` with its manifest.
+pub fn render(d: &ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
+    let kind = d.request.kind;
+    let mut l = Layout::new(
+        kind.title(),
+        &format!("{} · DEA {}", d.registrant.name, d.registrant.dea),
+    )?;
+    l.new_page(Orientation::Portrait);
+    cover(&mut l, d, m);
+    match kind {
+        ReportKind::Audit => {
+            balances(&mut l, d);
+            counts(&mut l, d);
+            discrepancies(&mut l, d);
+            pending(&mut l, e);
+            activity(&mut l, d, e, "Activity log of the period");
+        }
+        ReportKind::Inventory => inventory(&mut l, d),
+        ReportKind::Waste => {
+            pending(&mut l, e);
+            waste_log(&mut l, d);
+        }
+        ReportKind::Loss => loss_log(&mut l, d),
+        ReportKind::Trace => activity(&mut l, d, e, "Every entry naming this container"),
+        ReportKind::Dispensing => activity(&mut l, d, e, "Doses and take-home dispensing"),
+    }
+    verification(&mut l, m, kind);
+    Some(l)
+}

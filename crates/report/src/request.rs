@@ -1,0 +1,94 @@
+//! What a report is asked for: its kind, period and filters.
+
+use custody_ledger::{ContainerId, Day, Ndc, PatientRef};
+use serde::{Deserialize, Serialize};
+
+/// The six reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReportKind {
+    /// Balances and every entry of a period, with signatures, discrepancies and open wastes.
+    Audit,
+    /// On hand at close of business (21 CFR 1304.11).
+    Inventory,
+    /// Wastes with author and witness; destructions and returns (DEA Form 41 fields).
+    Waste,
+    /// Losses and thefts (DEA Form 106 fields), with their deadlines.
+    Loss,
+    /// One container from receipt to empty.
+    Trace,
+    /// Doses and take-home dispensing, by practitioner or patient.
+    Dispensing,
+}
+
+impl ReportKind {
+    pub const ALL: [ReportKind; 6] = [
+        ReportKind::Audit,
+        ReportKind::Inventory,
+        ReportKind::Waste,
+        ReportKind::Loss,
+        ReportKind::Trace,
+        ReportKind::Dispensing,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportKind::Audit => "audit",
+            ReportKind::Inventory => "inventory",
+            ReportKind::Waste => "waste",
+            ReportKind::Loss => "loss",
+            ReportKind::Trace => "trace",
+            ReportKind::Dispensing => "dispensing",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            ReportKind::Audit => "Controlled substance audit report",
+            ReportKind::Inventory => "Controlled substance inventory",
+            ReportKind::Waste => "Waste and destruction log",
+            ReportKind::Loss => "Loss and theft report",
+            ReportKind::Trace => "Container trace",
+            ReportKind::Dispensing => "Dispensing log",
+        }
+    }
+}
+
+impl std::fmt::Display for ReportKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for ReportKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ReportKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "no report {s:?}: choose audit, inventory, waste, loss, trace or dispensing"
+                )
+            })
+    }
+}
+
+/// A report's parameters; the manifest carries them so a verifier can rebuild the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub kind: ReportKind,
+    /// First and last day of the period, inclusive (UTC). An inventory is taken at the close
+    /// of business of `to`.
+    pub from: Day,
+    pub to: Day,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<Ndc>,
+    /// For a container trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerId>,
+    /// For a dispensing log: part of the practitioner's name or DEA number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prescriber: Option<String>,
+    /// For a dispensing log: one patient's commitment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<PatientRef>,
+}
