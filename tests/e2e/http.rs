@@ -836,6 +836,12 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         ),
         (
             "GET",
+            "/reports/inventory.pdf",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "auditor"],
+        ),
+        (
+            "GET",
             "/export.jsonl",
             Box::new(|_, _, _| json!(null)),
             &["admin", "pharmacist", "auditor"],
@@ -1141,5 +1147,96 @@ fn an_idle_session_expires() {
     let nurse = s.login(&c, "nurse.chen");
     let r = c.get(s.api("/head")).bearer_auth(&nurse).send().unwrap();
     error(r, StatusCode::UNAUTHORIZED, "session_expired");
+    s.stop();
+}
+
+#[test]
+fn auditors_download_signed_reports_that_verify_and_nurses_cannot() {
+    let mut s = Server::start();
+    let c = Client::new();
+    let auditor = s.login(&c, "auditor.diaz");
+    let nurse = s.login(&c, "nurse.chen");
+    let q = "?from=2026-01-01&to=2026-12-31";
+    let r = c
+        .get(s.api(&format!("/reports/audit.pdf{q}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let pdf = r.bytes().unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    let sig = c
+        .get(s.api(&format!("/reports/audit.pdf.sig{q}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(sig.len(), 64);
+    let key = c
+        .get(s.api("/head"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()["registrant_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    std::fs::write(dir.path().join("audit.pdf.sig"), &sig).unwrap();
+    let o = custody(&[
+        "verify-report",
+        file.to_str().unwrap(),
+        "--registrant-key",
+        &key,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("detached signature verifies"));
+
+    // A nurse may not; a report that does not exist, a bad date, a trace without a container.
+    error(
+        c.get(s.api(&format!("/reports/audit.pdf{q}")))
+            .bearer_auth(&nurse)
+            .send()
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    error(
+        c.get(s.api("/reports/weekly.pdf"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    error(
+        c.get(s.api("/reports/audit.pdf?from=yesterday"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
+    error(
+        c.get(s.api("/reports/trace.pdf"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_value",
+    );
+    error(
+        c.get(s.api("/reports/loss.pdf.sig"))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     s.stop();
 }

@@ -78,6 +78,7 @@ pub use state::{ApiConfig, AppState};
         routes::ledger::get_checkpoint,
         routes::ledger::consistency,
         routes::ledger::export,
+        routes::reports::report,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
@@ -86,6 +87,7 @@ pub use state::{ApiConfig, AppState};
         (name = "people", description = "Users, roles, passwords and keys"),
         (name = "catalog", description = "Products and locations"),
         (name = "patients", description = "Identifying records behind patient commitments"),
+        (name = "reports", description = "Signed PDF reports"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -108,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::movements::router())
         .merge(routes::catalog::router())
         .merge(routes::patients::router())
+        .merge(routes::reports::router())
         .route(
             "/api/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),

@@ -71,6 +71,8 @@ pub struct AppState {
     /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
     /// evict each other from the caches and make every signature slower.
     pub kdf: Arc<tokio::sync::Semaphore>,
+    /// The detached signature of the last report each user downloaded, per parameters.
+    pub signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
 }
 
 /// One permit per core, for `AppState::kdf`.

@@ -64,6 +64,37 @@ impl ReportError {
     }
 }
 
+/// Patient names and queued wastes, read beside the chain.
+pub async fn extras(
+    store: &Store,
+    ledger: custody_ledger::LedgerId,
+) -> Result<Extras, custody_store::StoreError> {
+    let mut e = Extras::default();
+    for p in store.pending_entries(ledger).await? {
+        let author = store.user(ledger, &p.author).await?.map_or_else(
+            || p.author.to_string(),
+            |u| format!("{} ({})", u.printed_name, p.author),
+        );
+        let amount = match &p.draft.body.payload {
+            custody_ledger::Payload::Waste(w) => format!(
+                "{} mg",
+                custody_ledger::types::quantity::thousandths(w.amount.micrograms().get())
+            ),
+            _ => String::new(),
+        };
+        e.pending.push(PendingWaste {
+            queued_at: p.queued_at.to_string(),
+            author,
+            container: p.container.clone(),
+            amount,
+        });
+    }
+    for r in store.patients(ledger).await? {
+        e.patients.insert(r.patient, r.name);
+    }
+    Ok(e)
+}
+
 /// A report, ready to hand out.
 #[derive(Debug, Clone)]
 pub struct Built {

@@ -8,5 +8,6 @@ pub mod movements;
 pub mod patients;
 pub mod people;
 pub mod receiving;
+pub mod reports;
 pub mod stock;
 pub mod waste;

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use custody_ledger::{ContainerId, Day, Ndc, PatientRef, PublicKey};
-use custody_report::{Extras, PendingWaste, ReportKind, Request};
-use custody_store::Store;
+use custody_report::{ReportKind, Request};
 
 use crate::config::DataArgs;
 use crate::registrant;
@@ -64,37 +63,6 @@ pub fn request(
     }
 }
 
-/// Patient names and queued wastes, read beside the chain.
-pub async fn extras(
-    store: &Store,
-    ledger: custody_ledger::LedgerId,
-) -> Result<Extras, custody_store::StoreError> {
-    let mut e = Extras::default();
-    for p in store.pending_entries(ledger).await? {
-        let author = store.user(ledger, &p.author).await?.map_or_else(
-            || p.author.to_string(),
-            |u| format!("{} ({})", u.printed_name, p.author),
-        );
-        let amount = match &p.draft.body.payload {
-            custody_ledger::Payload::Waste(w) => format!(
-                "{} mg",
-                custody_ledger::types::quantity::thousandths(w.amount.micrograms().get())
-            ),
-            _ => String::new(),
-        };
-        e.pending.push(PendingWaste {
-            queued_at: p.queued_at.to_string(),
-            author,
-            container: p.container.clone(),
-            amount,
-        });
-    }
-    for r in store.patients(ledger).await? {
-        e.patients.insert(r.patient, r.name);
-    }
-    Ok(e)
-}
-
 pub async fn report(a: ReportArgs) -> Outcome {
     let store = a.data.open(false).await?;
     let ledger = a.data.ledger(&store).await?;
@@ -115,7 +83,7 @@ pub async fn report(a: ReportArgs) -> Outcome {
         a.prescriber.clone(),
         patient,
     );
-    let extras = extras(&store, ledger).await?;
+    let extras = custody_report::extras(&store, ledger).await?;
     let built = custody_report::build(
         &store,
         ledger,

@@ -223,6 +223,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
         throttle: Arc::default(),
         metrics: Arc::default(),
         kdf: custody_api::state::kdf_permits(),
+        signatures: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await

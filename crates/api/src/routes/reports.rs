@@ -1,0 +1,180 @@
+//! Signed PDF reports for auditors, pharmacists and admins:
+//! `GET …/reports/{kind}.pdf?from=&to=` and, for the PDF just downloaded, `…/{kind}.pdf.sig`.
+//!
+//! Each download builds the report afresh at a checkpoint issued then (so two downloads
+//! differ in their checkpoint and time). The `.sig` answers with the signature of the last
+//! PDF this user downloaded with the same parameters; the PDF's response also carries it in
+//! `x-custody-signature` (base64).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use custody_ledger::*;
+use custody_report::{ReportError, ReportKind, Request};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Path, Query};
+use crate::state::AppState;
+
+pub const REPORT_READERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Auditor];
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// First day (YYYY-MM-DD, UTC); default 30 days before `to`.
+    pub from: Option<String>,
+    /// Last day, inclusive; default today. An inventory is taken at its close.
+    pub to: Option<String>,
+    /// Only this product (NDC).
+    pub product: Option<String>,
+    /// For `trace`: the container.
+    pub container: Option<String>,
+    /// For `dispensing`: part of the practitioner's name or DEA number.
+    pub prescriber: Option<String>,
+    /// For `dispensing`: the patient's MRN.
+    pub patient: Option<String>,
+}
+
+fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
+    ApiError::invalid(format!("{what}: {e}"))
+}
+
+/// A signed report (`audit.pdf`, `inventory.pdf`, `waste.pdf`, `loss.pdf`, `trace.pdf`,
+/// `dispensing.pdf`) or the detached signature of the last one downloaded (`….pdf.sig`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/reports/{file}",
+    params(("ledger" = String, Path), ("file" = String, Path, description = "e.g. audit.pdf or audit.pdf.sig"), ReportQuery),
+    responses(
+        (status = 200, content_type = "application/pdf", body = Vec<u8>),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+    ),
+    tag = "reports"
+)]
+pub async fn report(
+    State(state): State<AppState>,
+    Path((ledger, file)): Path<(LedgerId, String)>,
+    Query(q): Query<ReportQuery>,
+    auth: Auth,
+) -> ApiResult<Response> {
+    auth.require(ledger, REPORT_READERS)?;
+    let (name, want_sig) = match file.strip_suffix(".pdf.sig") {
+        Some(n) => (n, true),
+        None => (
+            file.strip_suffix(".pdf").ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no report {file:?}: ask for KIND.pdf or KIND.pdf.sig"
+                ))
+            })?,
+            false,
+        ),
+    };
+    let kind: ReportKind = name.parse().map_err(ApiError::not_found)?;
+    let secret = state.store.patient_secret(ledger).await?;
+    let day = |what: &str, v: &Option<String>| -> ApiResult<Option<Day>> {
+        v.as_deref()
+            .map(str::parse::<Day>)
+            .transpose()
+            .map_err(|e| bad(what, e))
+    };
+    let to = day("to", &q.to)?
+        .unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date());
+    let from = day("from", &q.from)?.unwrap_or_else(|| to.plus_days(-30).unwrap_or(to));
+    let req = Request {
+        kind,
+        from,
+        to,
+        product: q
+            .product
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| bad("product", e))?,
+        container: q
+            .container
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| bad("container", e))?,
+        prescriber: q.prescriber.clone().filter(|p| !p.trim().is_empty()),
+        patient: q.patient.as_deref().map(|m| PatientRef::commit(&secret, m)),
+    };
+    let cache_key = format!(
+        "{ledger}/{}/{}?{}|{}|{:?}|{:?}|{:?}|{:?}",
+        auth.user, kind, req.from, req.to, req.product, req.container, req.prescriber, q.patient
+    );
+    if want_sig {
+        let sig = state
+            .signatures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+            .copied()
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    "no such report was downloaded in this session: download the PDF first, with the same parameters",
+                )
+            })?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{kind}.pdf.sig\""),
+                ),
+            ],
+            sig.to_vec(),
+        )
+            .into_response());
+    }
+    let key = state.registrant.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_registrant_key",
+            "this server was started without the registrant key, which signs reports",
+        )
+    })?;
+    let extras = custody_report::extras(&state.store, ledger).await?;
+    let who = format!("{} ({}, {})", auth.printed_name, auth.user, auth.role);
+    let built = custody_report::build(&state.store, ledger, &req, &who, &key, extras)
+        .await
+        .map_err(|e| match e {
+            ReportError::Invalid(m) => ApiError::invalid(m),
+            ReportError::Store(s) => s.into(),
+            e => ApiError::internal(e.to_string()),
+        })?;
+    {
+        let mut cache = state.signatures.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache.insert(cache_key, built.signature);
+    }
+    tracing::info!(ledger = %ledger, kind = %kind, by = %auth.user, pages = built.pages, digest = %built.manifest.data_digest, "report issued");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{kind}.pdf\""),
+            ),
+            (
+                header::HeaderName::from_static("x-custody-signature"),
+                base64::engine::general_purpose::STANDARD.encode(built.signature),
+            ),
+        ],
+        built.pdf,
+    )
+        .into_response())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/ledgers/{ledger}/reports/{file}", get(report))
+}
