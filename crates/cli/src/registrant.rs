@@ -41,6 +41,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// file was written.
 pub fn create(dir: &Path) -> anyhow::Result<(SigningKey, bool)> {
     let key = keystore::generate()?;
+    let wrote_pass = save(dir, &key)?;
+    Ok((key, wrote_pass))
+}
+
+/// Writes `key` sealed into `dir` (for `create`, and for benchmarks that bring their own
+/// key). Returns whether a passphrase file was written.
+pub fn save(dir: &Path, key: &SigningKey) -> anyhow::Result<bool> {
     let (pass, wrote_pass) = match std::env::var(PASS_ENV) {
         Ok(p) if !p.is_empty() => (p, false),
         _ => {
@@ -49,14 +56,14 @@ pub fn create(dir: &Path) -> anyhow::Result<(SigningKey, bool)> {
             (p, true)
         }
     };
-    let sealed = keystore::seal(&key, &pass, keystore::Cost::default())?;
+    let sealed = keystore::seal(key, &pass, keystore::Cost::default())?;
     let mut text = b"custody registrant key v1\n".to_vec();
-    text.extend_from_slice(PublicKey::from(&key).to_string().as_bytes());
+    text.extend_from_slice(PublicKey::from(key).to_string().as_bytes());
     text.push(b'\n');
     text.extend_from_slice(hex::encode(sealed).as_bytes());
     text.push(b'\n');
     write_private(&key_path(dir), &text)?;
-    Ok((key, wrote_pass))
+    Ok(wrote_pass)
 }
 
 /// Opens the registrant key of `dir`.

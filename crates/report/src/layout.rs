@@ -20,33 +20,49 @@ static BOLD_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 pub struct Face {
     id: FontId,
     parsed: ParsedFont,
+    /// Advance widths in thousandths of an em of the first code points (Latin, punctuation,
+    /// µ, ±, dashes): measuring is the layout's inner loop.
+    widths: Vec<i32>,
 }
+
+/// Code points whose widths are kept at hand.
+const CACHED: u32 = 0x2200;
 
 impl Face {
     /// `tag`: six capital letters, the subset tag (fixed, so the same report gives the same
     /// bytes).
-    fn load(doc: &mut PdfDocument, bytes: &[u8], tag: &str) -> Option<Face> {
+    fn load(bytes: &[u8], tag: &str) -> Option<Face> {
         let mut warnings = Vec::new();
         let parsed = ParsedFont::from_bytes(bytes, 0, &mut warnings)?;
-        let id = FontId(tag.to_string());
-        doc.resources
-            .fonts
-            .map
-            .insert(id.clone(), PdfFont::new(parsed.clone()));
-        Some(Face { id, parsed })
+        let upm = f32::from(parsed.pdf_font_metrics.units_per_em.max(1));
+        let widths = (0..CACHED)
+            .map(|c| {
+                let gid = parsed.lookup_glyph_index(c).unwrap_or(0);
+                (f32::from(parsed.get_horizontal_advance(gid)) * 1000.0 / upm) as i32
+            })
+            .collect();
+        Some(Face {
+            id: FontId(tag.to_string()),
+            parsed,
+            widths,
+        })
+    }
+
+    fn advance(&self, c: char) -> i64 {
+        match self.widths.get(c as usize) {
+            Some(w) => i64::from(*w),
+            None => {
+                let upm = f32::from(self.parsed.pdf_font_metrics.units_per_em.max(1));
+                let gid = self.parsed.lookup_glyph_index(c as u32).unwrap_or(0);
+                (f32::from(self.parsed.get_horizontal_advance(gid)) * 1000.0 / upm) as i64
+            }
+        }
     }
 
     /// Width of `s` at `size` points, as the PDF will set it (advances truncated to
     /// 1/1000 em, no kerning).
     pub fn width(&self, s: &str, size: f32) -> f32 {
-        let upm = f32::from(self.parsed.pdf_font_metrics.units_per_em.max(1));
-        let thousandths: i64 = s
-            .chars()
-            .map(|c| {
-                let gid = self.parsed.lookup_glyph_index(c as u32).unwrap_or(0);
-                (f32::from(self.parsed.get_horizontal_advance(gid)) * 1000.0 / upm) as i64
-            })
-            .sum();
+        let thousandths: i64 = s.chars().map(|c| self.advance(c)).sum();
         thousandths as f32 / 1000.0 * size
     }
 }
@@ -112,7 +128,6 @@ const GREY: f32 = 0.93;
 
 /// The document being laid out.
 pub struct Layout {
-    doc: PdfDocument,
     regular: Face,
     bold: Face,
     pages: Vec<Page>,
@@ -122,6 +137,8 @@ pub struct Layout {
     /// The table being written, to repeat its header after a page break.
     table: Option<(Vec<Column>, Vec<f32>)>,
     zebra: bool,
+    /// Font size and leading of table rows (dense logs use a smaller size).
+    cell: (f32, f32),
 }
 
 fn rgb(g: f32) -> Color {
@@ -131,11 +148,9 @@ fn rgb(g: f32) -> Color {
 impl Layout {
     /// A document titled `title`, with `running` (the registrant) in every page header.
     pub fn new(title: &str, running: &str) -> Option<Layout> {
-        let mut doc = PdfDocument::new(title);
-        let regular = Face::load(&mut doc, REGULAR_TTF, "CUSTRG")?;
-        let bold = Face::load(&mut doc, BOLD_TTF, "CUSTBD")?;
+        let regular = Face::load(REGULAR_TTF, "CUSTRG")?;
+        let bold = Face::load(BOLD_TTF, "CUSTBD")?;
         Some(Layout {
-            doc,
             regular,
             bold,
             pages: Vec::new(),
@@ -144,6 +159,7 @@ impl Layout {
             title: title.to_string(),
             table: None,
             zebra: false,
+            cell: (BODY, LEADING),
         })
     }
 
@@ -330,8 +346,19 @@ impl Layout {
         self.y -= h;
     }
 
+    /// Starts a dense table (7 pt rows), for long logs.
+    pub fn dense_table(&mut self, cols: &[Column]) {
+        self.cell = (7.0, 8.6);
+        self.start_table(cols);
+    }
+
     /// Starts a table; its header repeats on every page it crosses.
     pub fn table(&mut self, cols: &[Column]) {
+        self.cell = (BODY, LEADING);
+        self.start_table(cols);
+    }
+
+    fn start_table(&mut self, cols: &[Column]) {
         let widths = self.widths(cols);
         self.room(3.0 * LEADING);
         self.table_header(cols, &widths);
@@ -342,7 +369,7 @@ impl Layout {
     /// One line of a row as a single text operation: each cell placed by an offset from
     /// the last, left- or right-aligned in its column, cut to fit.
     fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[String]) {
-        let size = BODY;
+        let size = self.cell.0;
         let face = self.face(bold);
         let mut placed: Vec<(f32, String)> = Vec::new();
         let mut x = MARGIN;
@@ -386,14 +413,15 @@ impl Layout {
             return;
         };
         let last = cols.len().saturating_sub(1);
+        let (size, leading) = self.cell;
         let wrapped = wrap(
             &self.regular,
             cells.get(last).map_or("", |s| s.as_str()),
-            BODY,
+            size,
             widths[last] - 6.0,
         );
         let lines = wrapped.len().max(1);
-        let h = LEADING * lines as f32;
+        let h = leading * lines as f32;
         self.room(h);
         let (w, _) = self.dims();
         if self.zebra {
@@ -415,11 +443,11 @@ impl Layout {
             line.resize(cols.len(), String::new());
             line[last] = l.clone();
             self.row_text(false, &cols, &widths, &line);
-            self.y -= LEADING;
+            self.y -= leading;
         }
         if wrapped.is_empty() {
             self.row_text(false, &cols, &widths, cells);
-            self.y -= LEADING;
+            self.y -= leading;
         }
     }
 
@@ -431,44 +459,21 @@ impl Layout {
         self.y -= 6.0;
     }
 
-    /// The finished document: footers with "page X of Y", then the pages.
-    pub fn finish(mut self) -> PdfDocument {
+    /// The finished document in parts of at most `per` pages, each a document of its own
+    /// with the fonts, so that only one part at a time is ever turned into PDF objects.
+    /// Footers say "page X of Y" of the whole.
+    pub fn into_parts(self, per: usize) -> Parts {
         let total = self.pages.len();
-        let mut pages = Vec::with_capacity(total);
-        let regular_id = self.regular.id.clone();
-        for (i, mut p) in std::mem::take(&mut self.pages).into_iter().enumerate() {
-            let (w, _) = p.orientation.size();
-            let w = w.into_pt().0;
-            let footer = format!("page {} of {}", i + 1, total);
-            let fw = self.regular.width(&footer, 7.5);
-            p.text.push(Op::SetFont {
-                font: PdfFontHandle::External(regular_id.clone()),
-                size: Pt(7.5),
-            });
-            p.text.push(Op::SetTextMatrix {
-                matrix: TextMatrix::Translate(Pt(w - MARGIN - fw), Pt(MARGIN - 12.0)),
-            });
-            p.text.push(Op::ShowText {
-                items: vec![TextItem::Text(footer)],
-            });
-            p.text.push(Op::SetTextMatrix {
-                matrix: TextMatrix::Translate(Pt(MARGIN), Pt(MARGIN - 12.0)),
-            });
-            p.text.push(Op::ShowText {
-                items: vec![TextItem::Text(self.running.clone())],
-            });
-            let mut ops = p.gfx;
-            ops.push(Op::SaveGraphicsState);
-            ops.push(Op::SetFillColor { col: rgb(0.0) });
-            ops.push(Op::StartTextSection);
-            ops.extend(p.text);
-            ops.push(Op::EndTextSection);
-            ops.push(Op::RestoreGraphicsState);
-            let (pw, ph) = p.orientation.size();
-            pages.push(PdfPage::new(pw, ph, ops));
+        Parts {
+            pages: self.pages.into_iter(),
+            total,
+            done: 0,
+            per: per.max(1),
+            title: self.title,
+            running: self.running,
+            regular: self.regular,
+            bold: self.bold,
         }
-        self.doc.with_pages(pages);
-        self.doc
     }
 
     pub fn page_count(&self) -> usize {
@@ -481,13 +486,15 @@ fn fit(face: &Face, s: &str, size: f32, width: f32) -> String {
     if face.width(s, size) <= width {
         return s.to_string();
     }
+    let limit = (width / size * 1000.0) as i64 - face.advance('…');
     let mut out = String::new();
+    let mut used = 0;
     for c in s.chars() {
-        out.push(c);
-        if face.width(&out, size) + face.width("…", size) > width {
-            out.pop();
+        used += face.advance(c);
+        if used > limit {
             break;
         }
+        out.push(c);
     }
     out.push('…');
     out
@@ -495,23 +502,99 @@ fn fit(face: &Face, s: &str, size: f32, width: f32) -> String {
 
 /// `s` in lines no wider than `width`, broken at spaces (a word longer than a line is cut).
 pub fn wrap(face: &Face, s: &str, size: f32, width: f32) -> Vec<String> {
+    let limit = (width / size * 1000.0) as i64;
+    let space = face.advance(' ');
     let mut lines = Vec::new();
     for para in s.split('\n') {
         let mut line = String::new();
+        let mut used = 0i64;
         for word in para.split(' ') {
-            let candidate = if line.is_empty() {
-                word.to_string()
+            let w: i64 = word.chars().map(|c| face.advance(c)).sum();
+            if line.is_empty() {
+                line.push_str(word);
+                used = w;
+            } else if used + space + w <= limit {
+                line.push(' ');
+                line.push_str(word);
+                used += space + w;
             } else {
-                format!("{line} {word}")
-            };
-            if face.width(&candidate, size) <= width || line.is_empty() {
-                line = candidate;
-            } else {
-                lines.push(std::mem::take(&mut line));
-                line = word.to_string();
+                lines.push(fit(face, &std::mem::take(&mut line), size, width));
+                line.push_str(word);
+                used = w;
             }
         }
         lines.push(fit(face, &line, size, width));
     }
     lines
+}
+
+/// The parts of a finished document (see `Layout::into_parts`).
+pub struct Parts {
+    pages: std::vec::IntoIter<Page>,
+    total: usize,
+    done: usize,
+    per: usize,
+    title: String,
+    running: String,
+    regular: Face,
+    bold: Face,
+}
+
+impl Parts {
+    fn finish_page(&self, mut p: Page, number: usize) -> PdfPage {
+        let (w, _) = p.orientation.size();
+        let w = w.into_pt().0;
+        let footer = format!("page {number} of {}", self.total);
+        let fw = self.regular.width(&footer, 7.5);
+        p.text.push(Op::SetFont {
+            font: PdfFontHandle::External(self.regular.id.clone()),
+            size: Pt(7.5),
+        });
+        p.text.push(Op::SetTextMatrix {
+            matrix: TextMatrix::Translate(Pt(w - MARGIN - fw), Pt(MARGIN - 12.0)),
+        });
+        p.text.push(Op::ShowText {
+            items: vec![TextItem::Text(footer)],
+        });
+        p.text.push(Op::SetTextMatrix {
+            matrix: TextMatrix::Translate(Pt(MARGIN), Pt(MARGIN - 12.0)),
+        });
+        p.text.push(Op::ShowText {
+            items: vec![TextItem::Text(self.running.clone())],
+        });
+        let mut ops = p.gfx;
+        ops.push(Op::SaveGraphicsState);
+        ops.push(Op::SetFillColor { col: rgb(0.0) });
+        ops.push(Op::StartTextSection);
+        ops.extend(p.text);
+        ops.push(Op::EndTextSection);
+        ops.push(Op::RestoreGraphicsState);
+        let (pw, ph) = p.orientation.size();
+        PdfPage::new(pw, ph, ops)
+    }
+}
+
+impl Iterator for Parts {
+    type Item = PdfDocument;
+
+    fn next(&mut self) -> Option<PdfDocument> {
+        let mut pages = Vec::with_capacity(self.per);
+        while pages.len() < self.per {
+            let Some(p) = self.pages.next() else { break };
+            self.done += 1;
+            pages.push(self.finish_page(p, self.done));
+        }
+        if pages.is_empty() {
+            return None;
+        }
+        let mut doc = PdfDocument::new(&self.title);
+        for f in [&self.regular, &self.bold] {
+            doc.resources
+                .fonts
+                .map
+                .insert(f.id.clone(), PdfFont::new(f.parsed.clone()));
+        }
+        doc.with_pages(pages);
+        Some(doc)
+    }
 }

@@ -95,6 +95,60 @@ pub async fn extras(
     Ok(e)
 }
 
+/// Pages turned into PDF objects at a time.
+const PART_PAGES: usize = 120;
+
+/// Appends `part`'s pages to `whole` (both from the same layout: each page carries its own
+/// resources, so pages move with what they reference).
+fn join(whole: &mut lopdf::Document, mut part: lopdf::Document) -> Result<(), ReportError> {
+    use lopdf::Object;
+    let bad = |e: lopdf::Error| ReportError::Pdf(e.to_string());
+    part.renumber_objects_with(whole.max_id + 1);
+    let root_of = |d: &lopdf::Document| -> Result<lopdf::ObjectId, ReportError> {
+        let catalog = d.catalog().map_err(bad)?;
+        catalog
+            .get(b"Pages")
+            .and_then(Object::as_reference)
+            .map_err(bad)
+    };
+    let whole_root = root_of(whole)?;
+    let part_root = root_of(&part)?;
+    let part_catalog = part
+        .trailer
+        .get(b"Root")
+        .and_then(Object::as_reference)
+        .map_err(bad)?;
+    let part_info = part
+        .trailer
+        .get(b"Info")
+        .and_then(Object::as_reference)
+        .ok();
+    let pages: Vec<lopdf::ObjectId> = part.get_pages().into_values().collect();
+    for (id, obj) in std::mem::take(&mut part.objects) {
+        if id == part_root || id == part_catalog || Some(id) == part_info {
+            continue;
+        }
+        whole.objects.insert(id, obj);
+    }
+    for id in &pages {
+        whole
+            .get_dictionary_mut(*id)
+            .map_err(bad)?
+            .set("Parent", Object::Reference(whole_root));
+    }
+    let root = whole.get_dictionary_mut(whole_root).map_err(bad)?;
+    let mut kids = root
+        .get(b"Kids")
+        .and_then(Object::as_array)
+        .map_err(bad)?
+        .clone();
+    kids.extend(pages.iter().map(|p| Object::Reference(*p)));
+    root.set("Count", Object::Integer(kids.len() as i64));
+    root.set("Kids", Object::Array(kids));
+    whole.max_id = whole.max_id.max(part.max_id);
+    Ok(())
+}
+
 /// A report, ready to hand out.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -159,7 +213,7 @@ pub async fn build(
 ) -> Result<Built, ReportError> {
     check(req)?;
     let cp = store.issue_checkpoint(ledger, key).await?;
-    let data = collect(store, ledger, req, cp.checkpoint.size).await?;
+    let mut data = collect(store, ledger, req, cp.checkpoint.size).await?;
     let generated_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
@@ -180,37 +234,83 @@ pub async fn build(
         data_digest: hex::encode(data.data_digest()),
     };
     let sealed = manifest::seal(&manifest, key)?;
-    let layout = render::render(&data, &manifest, &extras)
+    let layout = render::render(&mut data, &manifest, &extras)
         .ok_or_else(|| ReportError::Pdf("the embedded fonts cannot be read".into()))?;
     let pages = layout.page_count();
     drop(data);
-    let mut doc = layout.finish();
-    {
-        let info = &mut doc.metadata.info;
-        info.author = manifest.registrant.clone();
-        info.creator = "custody".into();
-        info.producer = "custody (printpdf)".into();
-        info.subject = format!(
-            "{} {} to {}",
-            req.kind, manifest.request.from, manifest.request.to
-        );
-        if let Ok(t) =
-            printpdf::OffsetDateTime::from_unix_timestamp(generated_at.micros() / 1_000_000)
-        {
-            info.creation_date = t;
-            info.modification_date = t;
-            info.metadata_date = t;
-        }
-    }
     let opts = printpdf::PdfSaveOptions {
         optimize: true,
         subset_fonts: true,
         secure: true,
         image_optimization: None,
     };
-    let mut warnings = Vec::new();
-    let lo = doc.to_lopdf_document(&opts, &mut warnings);
-    drop(doc);
+    // Turned into PDF objects a part at a time (on every core), compressed, and joined: a
+    // long report never holds all its pages twice.
+    let subject = format!(
+        "{} {} to {}",
+        req.kind, manifest.request.from, manifest.request.to
+    );
+    let created =
+        printpdf::OffsetDateTime::from_unix_timestamp(generated_at.micros() / 1_000_000).ok();
+    let parts: Vec<printpdf::PdfDocument> = layout
+        .into_parts(PART_PAGES)
+        .map(|mut doc| {
+            let info = &mut doc.metadata.info;
+            info.author = manifest.registrant.clone();
+            info.creator = "custody".into();
+            info.producer = "custody (printpdf)".into();
+            info.subject = subject.clone();
+            if let Some(t) = created {
+                info.creation_date = t;
+                info.modification_date = t;
+                info.metadata_date = t;
+            }
+            doc
+        })
+        .collect();
+    let n = parts.len();
+    let queue = std::sync::Mutex::new(parts.into_iter().enumerate());
+    let done: std::sync::Mutex<Vec<Option<lopdf::Document>>> =
+        std::sync::Mutex::new((0..n).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .min(n.max(1));
+    let work = || {
+        loop {
+            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+            let Some((i, doc)) = next else { break };
+            let mut warnings = Vec::new();
+            let mut part = doc.to_lopdf_document(&opts, &mut warnings);
+            drop(doc);
+            part.compress();
+            done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(part);
+        }
+    };
+    // This thread works too: each extra thread brings its own allocator arena, and memory
+    // freed in one is not reused by another.
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(work);
+        }
+        work();
+    });
+    let mut whole: Option<lopdf::Document> = None;
+    for part in done
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+    {
+        whole = Some(match whole {
+            None => part,
+            Some(mut w) => {
+                join(&mut w, part)?;
+                w
+            }
+        });
+    }
+    let mut lo = whole.ok_or_else(|| ReportError::Pdf("the report has no pages".into()))?;
+    lo.prune_objects();
     let pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
     let signature = manifest::sign_pdf(&pdf, key);
     Ok(Built {

@@ -71,7 +71,7 @@ fn when(t: Timestamp) -> String {
 fn signatures(r: &LogRow) -> String {
     r.signatures
         .iter()
-        .map(|s| format!("{} — {}", s.name, s.meaning))
+        .map(|s| format!("{} ({})", s.name, s.meaning))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -281,25 +281,26 @@ fn pending(l: &mut Layout, e: &Extras) {
     l.end_table();
 }
 
-fn activity(l: &mut Layout, d: &ReportData, e: &Extras, heading: &str) {
+fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     l.new_page(Orientation::Landscape);
     l.heading(heading);
     if d.log.is_empty() {
         l.paragraph("No entry in the period.");
         return;
     }
-    l.table(&[
+    l.dense_table(&[
         num("Seq", 0.6),
-        col("Time (UTC)", 2.0),
-        col("Kind", 2.0),
-        col("Product", 2.2),
-        col("Container", 1.0),
-        num("mg", 0.8),
-        num("mL/units", 0.9),
-        col("Patient", 1.1),
-        col("Details and signatures (printed name — meaning)", 5.4),
+        col("Time (UTC)", 1.8),
+        col("Kind", 1.8),
+        col("Product", 1.6),
+        col("Container", 0.9),
+        num("mg", 0.7),
+        num("mL/units", 0.8),
+        col("Patient", 1.0),
+        col("Details; signed by (meaning)", 7.0),
     ]);
-    for r in &d.log {
+    // Rows are given up as they are laid out: a long log is never held twice.
+    for r in std::mem::take(&mut d.log) {
         l.row(&[
             r.seq.to_string(),
             at(r.at),
@@ -314,7 +315,7 @@ fn activity(l: &mut Layout, d: &ReportData, e: &Extras, heading: &str) {
                 .replace(" units", "")
                 .replace(" unit", ""),
             patient(e, r.patient),
-            format!("{}. Signed: {}", r.detail, signatures(r)),
+            format!("{}; {}", r.detail, signatures(&r)),
         ]);
     }
     l.end_table();
@@ -374,7 +375,7 @@ fn inventory(l: &mut Layout, d: &ReportData) {
     l.end_table();
 }
 
-fn waste_log(l: &mut Layout, d: &ReportData) {
+fn waste_log(l: &mut Layout, d: &mut ReportData) {
     l.new_page(Orientation::Landscape);
     l.heading("Wastes (author and witness) and destructions (DEA Form 41)");
     l.table(&[
@@ -386,7 +387,7 @@ fn waste_log(l: &mut Layout, d: &ReportData) {
         num("mg", 0.9),
         col("Method, reason, witnesses", 6.0),
     ]);
-    for r in &d.log {
+    for r in std::mem::take(&mut d.log) {
         l.row(&[
             r.seq.to_string(),
             at(r.at),
@@ -394,7 +395,7 @@ fn waste_log(l: &mut Layout, d: &ReportData) {
             product_name(d, r.product),
             r.container.clone().unwrap_or_default(),
             r.ug.map_or(String::new(), thousandths),
-            format!("{}. Signed: {}", r.detail, signatures(r)),
+            format!("{}. Signed: {}", r.detail, signatures(&r)),
         ]);
     }
     l.end_table();
@@ -456,7 +457,7 @@ fn verification(l: &mut Layout, m: &Manifest, kind: ReportKind) {
 }
 
 /// Lays out report `d` with its manifest.
-pub fn render(d: &ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
+pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
     let kind = d.request.kind;
     let mut l = Layout::new(
         kind.title(),

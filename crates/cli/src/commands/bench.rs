@@ -35,6 +35,13 @@ pub struct BenchArgs {
     /// Where to keep the benchmark databases (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Instead: time an audit report over a 100,000-entry ledger (a child `custody report`:
+    /// its time, peak memory and pages per second).
+    #[arg(long)]
+    pub report: bool,
+    /// Entries in the `--report` ledger.
+    #[arg(long, default_value_t = 100_000)]
+    pub report_entries: u64,
     /// Instead: measure the HTTP API of a `custody serve --demo` child process — signed
     /// writes per second against the Argon2id ceiling, and read latency at 100 clients.
     #[arg(long)]
@@ -187,6 +194,9 @@ fn rate(n: u64, secs: f64) -> String {
 }
 
 pub async fn run(a: BenchArgs) -> Outcome {
+    if a.report {
+        return report_bench(&a).await;
+    }
     if a.http {
         let seconds = a.seconds;
         // The clients need every core; this command's own runtime has one thread.
@@ -462,4 +472,79 @@ async fn signed_appends(
     let elapsed = t.elapsed();
     store.close().await?;
     Ok(elapsed)
+}
+
+/// An audit report over a ledger of `a.report_entries` entries, by a child `custody report`.
+async fn report_bench(a: &BenchArgs) -> Outcome {
+    let tmp = tempfile::Builder::new()
+        .prefix("custody-bench-report-")
+        .tempdir()?;
+    let data = a
+        .dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf())
+        .join("report");
+    std::fs::create_dir_all(&data)?;
+    let n = a.report_entries;
+    let store = Store::open(&custody_store::sqlite_url(&data)).await?;
+    let mut w = Workload::new();
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(10_000);
+    let mut frontier = custody_ledger::merkle::Frontier::new();
+    for _ in 0..n {
+        batch.push(w.next_entry());
+        if batch.len() == 10_000 {
+            store.bench_bulk_load(&batch, &mut frontier).await?;
+            batch.clear();
+        }
+    }
+    store.bench_bulk_load(&batch, &mut frontier).await?;
+    store.close().await?;
+    crate::registrant::save(&data, &seeded_key("registrant"))?;
+    println!(
+        "built a ledger of {n} entries in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let out_pdf = data.join("audit.pdf");
+    let exe = std::env::current_exe()?;
+    let t = Instant::now();
+    let out = std::process::Command::new(exe)
+        .args([
+            "report",
+            "audit",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2099-12-31",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("-o")
+        .arg(&out_pdf)
+        .env("CUSTODY_REPORT_PEAK_MEMORY", "1")
+        .env_remove("CUSTODY_REGISTRANT_PASSPHRASE")
+        .output()?;
+    let secs = t.elapsed().as_secs_f64();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(anyhow::anyhow!("custody report failed: {err}").into());
+    }
+    let pages: f64 = said
+        .split(" pages")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
+    let peak = err
+        .lines()
+        .find_map(|l| l.strip_prefix("peak memory "))
+        .unwrap_or("unknown");
+    let size = std::fs::metadata(&out_pdf).map_or(0, |m| m.len());
+    println!(
+        "audit report over {n} entries: {secs:.2}s, {pages} pages ({:.0} pages/s), peak memory {peak}, {:.1} MB",
+        pages / secs,
+        size as f64 / 1e6
+    );
+    Ok(())
 }
