@@ -290,14 +290,14 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     }
     l.dense_table(&[
         num("Seq", 0.6),
-        col("Time (UTC)", 1.8),
+        col("Time (UTC)", 1.7),
         col("Kind", 1.8),
-        col("Product", 1.6),
+        col("Product", 1.5),
         col("Container", 0.9),
         num("mg", 0.7),
-        num("mL/units", 0.8),
-        col("Patient", 1.0),
-        col("Details; signed by (meaning)", 7.0),
+        num("mL/units", 0.95),
+        col("Patient", 1.25),
+        col("Details; signed by (meaning)", 6.7),
     ]);
     // Rows are given up as they are laid out: a long log is never held twice.
     for r in std::mem::take(&mut d.log) {
