@@ -1196,6 +1196,24 @@ fn auditors_download_signed_reports_that_verify_and_nurses_cannot() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("detached signature verifies"));
+    // Issuing it was recorded in the ledger, signed by the registrant, naming who asked.
+    let issued: Value = c
+        .get(s.api("/entries?kind=report_issued"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let body = &issued["entries"][0]["entry"]["body"];
+    assert_eq!(body["report"], "audit", "{issued}");
+    assert!(
+        body["requested_by"].as_str().unwrap().contains("Sam Diaz"),
+        "{issued}"
+    );
+    assert_eq!(
+        issued["entries"][0]["entry"]["signatures"][0]["meaning"],
+        "registrant"
+    );
 
     // A nurse may not; a report that does not exist, a bad date, a trace without a container.
     error(

@@ -81,8 +81,25 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
     std::fs::create_dir_all(&shots).unwrap();
     let key = registrant_key(&d);
 
+    // The ledger before the report: the report then records itself as one more entry.
+    let entries = |d: &Path| -> u64 {
+        stdout(&custody(&["verify", "--data", d.to_str().unwrap()]))["ok: ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let n = entries(&d);
     let audit = t.path().join("audit.pdf");
-    report(&d, "audit", &audit, &[]);
+    let said = report(&d, "audit", &audit, &[]);
+    assert!(
+        said.contains(&format!(
+            "recorded in the ledger as entry {n} (report_issued)"
+        )),
+        "{said}"
+    );
+    assert_eq!(entries(&d), n + 1, "the report_issued entry verifies");
     let txt = text(&audit);
     for must in [
         "Controlled substance audit report",
@@ -99,12 +116,6 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
         assert!(txt.contains(must), "the audit report says {must:?}");
     }
     // Every entry of the period is listed: the demo's whole ledger, 0..n.
-    let n: u64 = stdout(&custody(&["verify", "--data", d.to_str().unwrap()]))["ok: ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
     let mut seqs: Vec<u64> = txt
         .lines()
         .filter_map(|l| {

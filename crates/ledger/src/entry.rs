@@ -12,10 +12,17 @@ use crate::types::time::Timestamp;
 
 /// Version byte that starts every entry encoding. A change to the encoding is a new version.
 pub const FORMAT_VERSION: u8 = 1;
+/// Format version 2 adds one kind, `report_issued`; an entry of that kind is a version 2
+/// entry (version byte 2, `custody/v2/…` domains). Every other entry stays version 1, byte
+/// for byte.
+pub const FORMAT_VERSION_2: u8 = 2;
 /// Domain separator of the entry hash.
 pub const HASH_DOMAIN: &[u8] = b"custody/v1/entry\0";
 /// Domain separator of every signature input.
 pub const SIGNATURE_CONTEXT: &[u8] = b"custody/v1/signature\0";
+/// Domain separators of version 2 entries.
+pub const HASH_DOMAIN_V2: &[u8] = b"custody/v2/entry\0";
+pub const SIGNATURE_CONTEXT_V2: &[u8] = b"custody/v2/signature\0";
 
 /// What signers sign: the entry's public id and its payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,7 +100,11 @@ pub fn signing_input(
     body: &Body,
 ) -> Vec<u8> {
     let mut w = Writer::new();
-    w.raw(SIGNATURE_CONTEXT);
+    w.raw(if body.kind().format_version() == FORMAT_VERSION_2 {
+        SIGNATURE_CONTEXT_V2
+    } else {
+        SIGNATURE_CONTEXT
+    });
     ledger.encode(&mut w);
     w.u16(body.kind().code());
     signer.encode(&mut w);
@@ -205,7 +216,12 @@ impl Entry {
 /// The entry hash of an already-encoded entry.
 pub fn hash_encoded(bytes: &[u8]) -> EntryHash {
     let mut h = Sha256::new();
-    h.update(HASH_DOMAIN);
+    // The first byte is the format version.
+    h.update(if bytes.first() == Some(&FORMAT_VERSION_2) {
+        HASH_DOMAIN_V2
+    } else {
+        HASH_DOMAIN
+    });
     h.update(bytes);
     EntryHash::from_bytes(h.finalize().into())
 }
@@ -215,7 +231,7 @@ pub const MAX_SIGNATURES: u8 = 8;
 
 impl Canonical for Entry {
     fn encode(&self, w: &mut Writer) {
-        w.u8(FORMAT_VERSION);
+        w.u8(self.kind().format_version());
         self.ledger.encode(w);
         self.seq.encode(w);
         self.prev.encode(w);
@@ -229,7 +245,7 @@ impl Canonical for Entry {
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let version = r.u8("format version")?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_2 {
             return Err(DecodeError::BadTag {
                 what: "format version",
                 tag: u16::from(version),
@@ -240,6 +256,14 @@ impl Canonical for Entry {
         let prev = EntryHash::decode(r)?;
         let timestamp = Timestamp::decode(r)?;
         let body = Body::decode(r)?;
+        // Each kind belongs to one version: a version 1 entry cannot be a report_issued,
+        // and a version 2 byte cannot dress up a version 1 kind.
+        if body.kind().format_version() != version {
+            return Err(DecodeError::BadTag {
+                what: "format version",
+                tag: u16::from(version),
+            });
+        }
         let n = r.u8("signature count")?;
         if n > MAX_SIGNATURES {
             return Err(DecodeError::TooLong(u64::from(n)));

@@ -352,6 +352,7 @@ kinds! {
     LossTheft(LossTheft) = 16, "loss_theft";
     Destruction(Destruction) = 17, "destruction";
     Correction(Correction) = 18, "correction";
+    ReportIssued(ReportIssued) = 19, "report_issued";
 }
 
 /// Declares a payload struct and its canonical encoding: fields in declaration order.
@@ -569,6 +570,31 @@ payload!(
         reason: Text => enc, dec;
     }
 );
+
+payload!(
+    /// A signed report was issued (format version 2): which report, for what period, at
+    /// which checkpoint, the SHA-256 of the data it states, and who asked for it. Signed by
+    /// the registrant key, which signs the report itself.
+    ReportIssued {
+        report: Text => enc, dec;
+        from: Day => enc, dec;
+        to: Day => enc, dec;
+        checkpoint_size: u64 => enc_u64, dec_u64;
+        data_digest: EntryHash => enc, dec;
+        requested_by: Text => enc, dec;
+    }
+);
+
+impl Kind {
+    /// The format version whose entries may be of this kind: 2 for `report_issued`, which
+    /// version 2 added; 1 for every other kind (their bytes never change).
+    pub fn format_version(self) -> u8 {
+        match self {
+            Kind::ReportIssued => 2,
+            _ => 1,
+        }
+    }
+}
 
 /// Where a transfer goes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

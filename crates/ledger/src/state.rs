@@ -174,6 +174,8 @@ pub fn author_roles(kind: Kind) -> &'static [Role] {
         }
         ContainerOpened | Administered | Waste | Count => &[Role::Pharmacist, Role::Nurse],
         Correction => &[Role::Admin, Role::Pharmacist],
+        // Signed by the registrant key alone, naming who asked.
+        ReportIssued => &[],
     }
 }
 
@@ -363,6 +365,15 @@ impl State {
                 }
                 expect_key(s, &g.registrant_key)?;
                 push(0, g.registrant_key);
+            }
+            Payload::ReportIssued(_) => {
+                let [s] = sigs.as_slice() else {
+                    return Err(shape("is signed by the registrant key alone"));
+                };
+                if s.signer != Principal::Registrant || s.meaning != Meaning::Registrant {
+                    return Err(shape("is signed by the registrant key alone"));
+                }
+                push(0, self.registrant_key(s)?);
             }
             Payload::UserEnrolled(p) => {
                 let [a, k] = sigs.as_slice() else {
@@ -1093,6 +1104,16 @@ impl State {
                     return Err(rule("a correction names an earlier entry"));
                 }
             }
+            Payload::ReportIssued(p) => {
+                if p.from > p.to {
+                    return Err(rule("a report's period starts after it ends"));
+                }
+                if p.checkpoint_size > e.seq.get() {
+                    return Err(rule(
+                        "a report is built at a checkpoint of the ledger before this entry",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -1125,7 +1146,7 @@ pub fn references(e: &Entry) -> References {
         }
     };
     match e.payload() {
-        Payload::Genesis(_) | Payload::Correction(_) => {}
+        Payload::Genesis(_) | Payload::Correction(_) | Payload::ReportIssued(_) => {}
         Payload::UserEnrolled(p) => {
             r.users.insert(p.user.clone());
             r.keys.insert(p.public_key.to_bytes());

@@ -193,7 +193,7 @@ fn vol(ml_thousandths: u64, per_ml: u64) -> Amount {
     }
 }
 
-/// The vector ledger: 34 entries, every kind at least once.
+/// The vector ledger: 35 entries, every kind at least once (the last a version 2 entry).
 pub fn build() -> Vec<Entry> {
     let hour = 3_600_000_000;
     let k = |n: &str| seeded_key(n);
@@ -473,7 +473,20 @@ pub fn build() -> Vec<Entry> {
             reason: text!("annual key rotation"),
         })
         .signed(reg.clone(), Meaning::Registrant, &k("registrant"))
-        .signed(reg, Meaning::KeyPossession, &k("registrant-2"));
+        .signed(reg.clone(), Meaning::KeyPossession, &k("registrant-2"));
+    push!(d);
+    // 34 (format version 2): an audit report of the first two days was issued, built at a
+    // checkpoint of the 34 entries before it, signed by the new registrant key.
+    let d = b
+        .draft(ReportIssued {
+            report: text!("audit"),
+            from: "2026-01-05".parse().expect("valid"),
+            to: "2026-01-06".parse().expect("valid"),
+            checkpoint_size: 34,
+            data_digest: EntryHash::from_bytes(sha2::Sha256::digest(b"vector report data").into()),
+            requested_by: text!("Ada Admin (ada), admin"),
+        })
+        .signed(reg, Meaning::Registrant, &k("registrant-2"));
     push!(d);
     b.entries
 }

@@ -1047,7 +1047,10 @@ fn roles_limit_what_each_user_may_author() {
         covered.push(kind);
     }
     for k in Kind::ALL {
-        if *k != Kind::Genesis && !author_roles(*k).contains(&Role::Auditor) {
+        // Genesis and report_issued are the registrant key's alone (tested on their own).
+        if !matches!(k, Kind::Genesis | Kind::ReportIssued)
+            && !author_roles(*k).contains(&Role::Auditor)
+        {
             assert!(covered.contains(k), "no auditor-authored {k} was tried");
         }
     }
@@ -1493,4 +1496,67 @@ fn a_refused_entry_changes_nothing_and_the_next_good_entry_takes_its_place() {
     );
     cl.accept(cl.dose("C12-1", k10(20_000), "nina"));
     cl.verify();
+}
+
+fn report(from: &str, to: &str, size: u64) -> ReportIssued {
+    ReportIssued {
+        report: text!("audit"),
+        from: from.parse().expect("valid"),
+        to: to.parse().expect("valid"),
+        checkpoint_size: size,
+        data_digest: EntryHash::from_bytes([9; 32]),
+        requested_by: text!("Audrey Stone (audrey), auditor"),
+    }
+}
+
+#[test]
+fn a_report_issued_is_the_registrant_keys_alone_and_a_version_2_entry() {
+    let mut cl = Clinic::new();
+    let n = cl.len();
+    let reg = |d: Draft| {
+        d.signed(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &seeded_key("registrant"),
+        )
+    };
+    // Not by a user, even an admin; not with another meaning.
+    assert_refused!(
+        cl.refuse(cl.draft(report("2026-01-01", "2026-01-31", n)).by("ada")),
+        Violation::SignatureShape(_)
+    );
+    let d = cl.draft(report("2026-01-01", "2026-01-31", n)).signed(
+        Principal::Registrant,
+        Meaning::Authored,
+        &seeded_key("registrant"),
+    );
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    // A period that ends before it starts; a checkpoint beyond the ledger.
+    assert_refused!(
+        cl.refuse(reg(cl.draft(report("2026-02-01", "2026-01-31", n)))),
+        Violation::Rule(_)
+    );
+    assert_refused!(
+        cl.refuse(reg(cl.draft(report("2026-01-01", "2026-01-31", n + 1)))),
+        Violation::Rule(_)
+    );
+    let e = cl.accept(reg(cl.draft(report("2026-01-01", "2026-01-31", n))));
+    // Its bytes start with version 2 and hash under the version 2 domain; dressed as
+    // version 1 it does not decode, nor does a version 1 kind dressed as version 2.
+    let bytes = e.to_canonical_bytes();
+    assert_eq!(bytes[0], 2);
+    assert_eq!(Entry::from_canonical_bytes(&bytes).expect("decodes"), e);
+    let mut v1 = bytes.clone();
+    v1[0] = 1;
+    assert!(Entry::from_canonical_bytes(&v1).is_err());
+    let earlier = cl.b.entries[3].to_canonical_bytes();
+    assert_eq!(earlier[0], 1, "other entries stay version 1");
+    let mut v2 = earlier.clone();
+    v2[0] = 2;
+    assert!(Entry::from_canonical_bytes(&v2).is_err());
+    assert_ne!(
+        custody_ledger::entry::hash_encoded(&v1),
+        custody_ledger::entry::hash_encoded(&bytes),
+        "the version byte picks the hash domain"
+    );
 }

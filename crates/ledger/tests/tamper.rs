@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use custody_ledger::entry::{FORMAT_VERSION, hash_encoded};
+use custody_ledger::entry::hash_encoded;
 use custody_ledger::inventory::on_hand;
 use custody_ledger::state::default_beyond_use;
 use custody_ledger::vectors::{
@@ -580,6 +580,25 @@ impl History {
                     self.push(d, advance);
                 }
             }
+            // A report issued, signed by the registrant key (a version 2 entry).
+            _ if a.is_multiple_of(3) => {
+                let n = self.b.entries.len() as u64;
+                let today = self.today();
+                let d = self.b.draft(ReportIssued {
+                    report: text!("audit"),
+                    from: today.plus_days(-i64::from(r % 60)).unwrap_or(today),
+                    to: today,
+                    checkpoint_size: u64::from(r) % (n + 1),
+                    data_digest: EntryHash::from_bytes([r as u8; 32]),
+                    requested_by: text!("an auditor"),
+                });
+                let d = d.signed(
+                    Principal::Registrant,
+                    Meaning::Registrant,
+                    &seeded_key("registrant"),
+                );
+                self.push(d, advance);
+            }
             // A correction of any earlier entry.
             _ => {
                 let Some(by) = pick(&self.users(&[Role::Admin, Role::Pharmacist], &[]), a) else {
@@ -732,7 +751,7 @@ fn the_stored_vectors_verify_and_the_chain_fields_are_where_the_tests_expect() {
     let summary = verify_stored(&s.bytes, &s.hashes).expect("the vectors verify");
     assert_eq!(summary.entries, s.entries.len() as u64);
     for (e, b) in s.entries.iter().zip(&s.bytes) {
-        assert_eq!(b[0], FORMAT_VERSION);
+        assert_eq!(b[0], e.kind().format_version());
         assert_eq!(&b[1..17], e.ledger.as_bytes());
         assert_eq!(b[SEQ].to_vec(), e.seq.to_canonical_bytes());
         assert_eq!(b[PREV].to_vec(), e.prev.to_canonical_bytes());

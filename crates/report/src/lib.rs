@@ -157,6 +157,19 @@ pub struct Built {
     pub signature: [u8; 64],
     pub manifest: Manifest,
     pub pages: usize,
+    /// The `report_issued` entry that records it.
+    pub recorded_as: u64,
+}
+
+fn text(s: &str) -> Result<custody_ledger::Text, ReportError> {
+    s.parse()
+        .map_err(|e: custody_ledger::types::ids::ParseError| ReportError::Invalid(e.to_string()))
+}
+
+fn data_digest_bytes(hex_digest: &str) -> Result<[u8; 32], ReportError> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut out).map_err(|e| ReportError::Pdf(e.to_string()))?;
+    Ok(out)
 }
 
 /// Checks the request's own consistency.
@@ -313,11 +326,33 @@ pub async fn build(
     lo.prune_objects();
     let pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
     let signature = manifest::sign_pdf(&pdf, key);
+    // Issuing the report is itself recorded: which, for what period, at which checkpoint,
+    // the digest of what it states, and who asked — signed by the registrant key.
+    let digest: [u8; 32] = data_digest_bytes(&manifest.data_digest)?;
+    let issued = custody_ledger::Draft::new(
+        ledger,
+        custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),
+        custody_ledger::ReportIssued {
+            report: text(req.kind.name())?,
+            from: req.from,
+            to: req.to,
+            checkpoint_size: manifest.checkpoint_size,
+            data_digest: custody_ledger::EntryHash::from_bytes(digest),
+            requested_by: text(requested_by)?,
+        },
+    )
+    .signed(
+        custody_ledger::Principal::Registrant,
+        custody_ledger::Meaning::Registrant,
+        key,
+    );
+    let recorded = store.append(issued).await?;
     Ok(Built {
         pdf,
         signature,
         manifest,
         pages,
+        recorded_as: recorded.entry.seq.get(),
     })
 }
 

@@ -589,6 +589,17 @@ impl Collector {
             Payload::Genesis(g) => {
                 row.detail = format!("ledger opened for {}", g.registrant.name);
             }
+            Payload::ReportIssued(p) => {
+                row.detail = format!(
+                    "{} report of {} to {} issued for {}, built at {} entries, data digest {}",
+                    p.report,
+                    p.from,
+                    p.to,
+                    p.requested_by,
+                    p.checkpoint_size,
+                    &p.data_digest.to_string()[..16]
+                );
+            }
             Payload::UserEnrolled(p) => {
                 row.detail = format!("enrolled {} ({}) as {}", p.printed_name, p.user, p.role);
             }

@@ -106,6 +106,10 @@ pub async fn report(a: ReportArgs) -> Outcome {
         a.kind, built.pages, built.manifest.entries, built.manifest.checkpoint_size
     );
     println!("wrote {} and {}", a.output.display(), sig.display());
+    println!(
+        "recorded in the ledger as entry {} (report_issued)",
+        built.recorded_as
+    );
     Ok(())
 }
 
