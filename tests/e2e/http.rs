@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::*;
 
-struct Server {
+pub struct Server {
     child: Child,
     url: String,
     ledger: String,
@@ -19,7 +19,7 @@ struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("clinic");
         Server::start_with(dir, data, &[])
@@ -68,6 +68,16 @@ impl Server {
             _dir: dir,
             data,
         }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+    pub fn ledger(&self) -> &str {
+        &self.ledger
+    }
+    pub fn password(&self, user: &str) -> String {
+        self.passwords[user].clone()
     }
 
     fn api(&self, path: &str) -> String {
@@ -122,7 +132,7 @@ impl Server {
         h["entries"].as_u64().unwrap()
     }
 
-    fn stop(&mut self) -> PathBuf {
+    pub fn stop(&mut self) -> PathBuf {
         // SIGTERM: a graceful shutdown.
         Command::new("kill")
             .arg(self.child.id().to_string())

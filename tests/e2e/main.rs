@@ -7,6 +7,7 @@ mod http;
 mod proofs;
 mod reports;
 mod tamper;
+mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -47,6 +47,22 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The form token of this session (CSRF): an HMAC of the session, so a page from another
+    /// site cannot know it. Every web form carries it; every web POST checks it.
+    pub fn csrf(&self) -> String {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.token_hash)
+            .expect("HMAC takes any key length");
+        m.update(b"custody/v1/csrf");
+        hex::encode(m.finalize().into_bytes())
+    }
+
+    /// Ends this session.
+    pub async fn sign_out(&self, state: &AppState) -> ApiResult<()> {
+        state.store.delete_session(self.token_hash).await?;
+        Ok(())
+    }
+
     /// Refuses unless the session is for `ledger` and the user holds one of `roles`.
     pub fn require(&self, ledger: LedgerId, roles: &[Role]) -> ApiResult<()> {
         if self.ledger != ledger {
@@ -210,9 +226,30 @@ pub async fn login(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let user = parse_user(&req.username)?;
+    let body = sign_in(
+        &state,
+        ledger,
+        &req.username,
+        &req.password,
+        &addr.ip().to_string(),
+    )
+    .await?;
+    let cookie = session_cookie(&state, &body.token);
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// Checks the password (by opening the user's key) and opens a session: the one sign-in of
+/// the API and the web pages.
+pub async fn sign_in(
+    state: &AppState,
+    ledger: LedgerId,
+    username: &str,
+    password: &str,
+    client: &str,
+) -> ApiResult<LoginResponse> {
+    let user = parse_user(username)?;
     let info = state.store.user(ledger, &user).await?;
-    open_key(&state, ledger, &user, &req.password, &addr.ip().to_string()).await?;
+    open_key(state, ledger, &user, password, client).await?;
     let info = info.filter(|u| u.active).ok_or_else(|| {
         ApiError::unauthorized("user_inactive", "this account is no longer active")
     })?;
@@ -227,6 +264,17 @@ pub async fn login(
     let expires_at = custody_ledger::Timestamp::from_micros(expires)
         .map(|t| t.to_string())
         .unwrap_or_default();
+    Ok(LoginResponse {
+        token,
+        user: user.to_string(),
+        printed_name: info.printed_name,
+        role: info.role.to_string(),
+        expires_at,
+    })
+}
+
+/// The session cookie: HttpOnly, SameSite=Strict, Secure behind TLS.
+pub fn session_cookie(state: &AppState, token: &str) -> String {
     let mut cookie = format!(
         "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         state.config.absolute_timeout.as_secs()
@@ -234,14 +282,12 @@ pub async fn login(
     if state.config.secure_cookies {
         cookie.push_str("; Secure");
     }
-    let body = LoginResponse {
-        token,
-        user: user.to_string(),
-        printed_name: info.printed_name,
-        role: info.role.to_string(),
-        expires_at,
-    };
-    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    cookie
+}
+
+/// The cookie that ends the browser's session.
+pub fn cleared_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
 /// Sign out.
@@ -254,6 +300,9 @@ pub async fn login(
 )]
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
     state.store.delete_session(auth.token_hash).await?;
-    let clear = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, clear)]).into_response())
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, cleared_cookie())],
+    )
+        .into_response())
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod passwords;
 pub mod routes;
 pub mod state;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -111,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::catalog::router())
         .merge(routes::patients::router())
         .merge(routes::reports::router())
+        .merge(web::router())
         .route(
             "/api/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),
@@ -122,7 +124,8 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .with_state(state);
-    api.layer(DefaultBodyLimit::max(64 * 1024))
+    api.layer(axum::middleware::from_fn(web::security_headers))
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),

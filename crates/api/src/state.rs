@@ -73,6 +73,8 @@ pub struct AppState {
     pub kdf: Arc<tokio::sync::Semaphore>,
     /// The detached signature of the last report each user downloaded, per parameters.
     pub signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
+    /// The last full verification's result, as the dashboard shows it.
+    pub last_verification: Arc<Mutex<Option<String>>>,
 }
 
 /// One permit per core, for `AppState::kdf`.

@@ -279,6 +279,14 @@ pub async fn verify(
     auth.require(ledger, VERIFIERS)?;
     let r = state.store.verify(ledger, None, |_, _| {}).await?;
     state.metrics.verified(r.is_ok());
+    let when = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    *state
+        .last_verification
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(match &r {
+        Ok(s) => format!("Verified at {when}: {} entries, all good.", s.entries),
+        Err(f) => format!("FAILED at {when}: entry {}: {}", f.seq, f.reason),
+    });
     Ok(Json(match r {
         Ok(s) => VerifyView {
             ok: true,

@@ -224,6 +224,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
         metrics: Arc::default(),
         kdf: custody_api::state::kdf_permits(),
         signatures: Arc::default(),
+        last_verification: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await

@@ -1,0 +1,321 @@
+//! The pages: sign-in, sign-out, dashboard.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use custody_ledger::{LedgerId, Strength, Timestamp};
+use serde::Deserialize;
+
+use crate::auth::{Auth, cleared_cookie, session_cookie, sign_in};
+use crate::error::ApiError;
+use crate::extract::Client;
+use crate::state::AppState;
+
+/// The signed-in person, as every page shows them.
+pub struct Me {
+    pub printed_name: String,
+    pub role: String,
+    pub csrf: String,
+}
+
+impl From<&Auth> for Me {
+    fn from(a: &Auth) -> Self {
+        Me {
+            printed_name: a.printed_name.clone(),
+            role: a.role.to_string(),
+            csrf: a.csrf(),
+        }
+    }
+}
+
+fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => ApiError::internal(format!("page: {e}")).into_response(),
+    }
+}
+
+/// A page error for a person: the message in a page, not JSON.
+fn failure(e: ApiError) -> Response {
+    let status = e.status;
+    (
+        status,
+        Html(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>custody</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main id=\"main\"><h1>Sorry</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/ui\">Back</a></p></main></body></html>",
+            askama::filters::escape(&e.message, askama::filters::Html)
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        )),
+    )
+        .into_response()
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    me: Option<Me>,
+    registrant: String,
+    ledger: String,
+    username: String,
+    error: Option<String>,
+}
+
+async fn the_ledger(state: &AppState) -> Result<(LedgerId, String), ApiError> {
+    let ledgers = state.store.ledgers().await?;
+    let l = ledgers
+        .first()
+        .ok_or_else(|| ApiError::not_found("this server holds no ledger yet"))?;
+    Ok((l.ledger, l.registrant.name.to_string()))
+}
+
+async fn login_page(State(state): State<AppState>) -> Response {
+    match the_ledger(&state).await {
+        Ok((ledger, registrant)) => render(
+            &LoginPage {
+                me: None,
+                registrant,
+                ledger: ledger.to_string(),
+                username: String::new(),
+                error: None,
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    ledger: String,
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let (default, registrant) = match the_ledger(&state).await {
+        Ok(x) => x,
+        Err(e) => return failure(e),
+    };
+    let ledger = f.ledger.parse().unwrap_or(default);
+    match sign_in(&state, ledger, &f.username, &f.password, &client).await {
+        Ok(s) => (
+            StatusCode::SEE_OTHER,
+            [
+                (header::SET_COOKIE, session_cookie(&state, &s.token)),
+                (header::LOCATION, "/ui".to_string()),
+            ],
+        )
+            .into_response(),
+        Err(e) => render(
+            &LoginPage {
+                me: None,
+                registrant,
+                ledger: ledger.to_string(),
+                username: f.username,
+                error: Some(e.message),
+            },
+            e.status,
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+/// Refuses a form whose CSRF token is not this session's.
+pub fn check_csrf(auth: &Auth, token: &str) -> Result<(), ApiError> {
+    if constant_eq(auth.csrf().as_bytes(), token.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "this form is stale or came from another site: reload the page and try again",
+        ))
+    }
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    auth: Result<Auth, ApiError>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let Ok(auth) = auth else {
+        return Redirect::to("/ui/login").into_response();
+    };
+    if let Err(e) = check_csrf(&auth, &f.csrf) {
+        return failure(e);
+    }
+    if let Err(e) = auth.sign_out(&state).await {
+        return failure(e);
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cleared_cookie()),
+            (header::LOCATION, "/ui/login".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+struct OnHandLine {
+    product: String,
+    lot: String,
+    location: String,
+    sealed: u64,
+    open: u64,
+    drug: String,
+}
+
+struct OpenLine {
+    id: String,
+    product: String,
+    location: String,
+    left: String,
+    beyond_use: String,
+    countdown: String,
+    urgent: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    me: Option<Me>,
+    registrant: String,
+    entries: u64,
+    on_hand: Vec<OnHandLine>,
+    open: Vec<OpenLine>,
+    expiring: Vec<String>,
+    pending: Vec<String>,
+    verification: String,
+}
+
+fn mg(ug: u64) -> String {
+    format!("{} mg", custody_ledger::types::quantity::thousandths(ug))
+}
+
+async fn dashboard(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> Response {
+    let Ok(auth) = auth else {
+        return Redirect::to("/ui/login").into_response();
+    };
+    match dashboard_page(&state, &auth).await {
+        Ok(r) => r,
+        Err(e) => failure(e),
+    }
+}
+
+async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiError> {
+    let ledger = auth.ledger;
+    let head = state.store.head(ledger).await?;
+    let products = state.store.products(ledger).await?;
+    let name = |ndc: &custody_ledger::Ndc| {
+        products
+            .iter()
+            .find(|p| &p.ndc == ndc)
+            .map_or_else(|| ndc.to_string(), |p| p.name.to_string())
+    };
+    let on_hand = state
+        .store
+        .on_hand(ledger)
+        .await?
+        .into_iter()
+        .map(|r| OnHandLine {
+            product: name(&r.product),
+            lot: r.lot.to_string(),
+            location: r.location.to_string(),
+            sealed: r.sealed_containers,
+            open: r.open_containers,
+            drug: mg(r.total.get()),
+        })
+        .collect();
+    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let held = state.store.containers(ledger, true).await?;
+    let mut open = Vec::new();
+    let mut expiring = std::collections::BTreeSet::new();
+    for c in &held {
+        let days_to_expiry = i64::from(c.expiry.unix_days()) - i64::from(today.unix_days());
+        if days_to_expiry <= 90 {
+            expiring.insert(format!(
+                "{} lot {} expires {} ({} days)",
+                c.product.name, c.lot, c.expiry, days_to_expiry
+            ));
+        }
+        if let Some(bud) = c.beyond_use {
+            let days = i64::from(bud.unix_days()) - i64::from(today.unix_days());
+            let left = match c.product.strength {
+                Strength::Solution { .. } => {
+                    custody_ledger::Microliters::new(c.remaining).to_string()
+                }
+                Strength::Units { .. } => format!("{} units", c.remaining),
+            };
+            open.push(OpenLine {
+                id: c.id.to_string(),
+                product: c.product.name.to_string(),
+                location: c.location.clone(),
+                left,
+                beyond_use: bud.to_string(),
+                countdown: match days {
+                    d if d < 0 => format!("past by {} days", -d),
+                    0 => "last day".into(),
+                    1 => "1 day left".into(),
+                    d => format!("{d} days left"),
+                },
+                urgent: days <= 2,
+            });
+        }
+    }
+    let mut pending = Vec::new();
+    for p in state.store.pending_entries(ledger).await? {
+        let who = state
+            .store
+            .user(ledger, &p.author)
+            .await?
+            .map_or_else(|| p.author.to_string(), |u| u.printed_name);
+        pending.push(format!(
+            "{} — container {}, recorded by {} at {}",
+            p.kind(),
+            p.container,
+            who,
+            p.queued_at
+        ));
+    }
+    let verification = state
+        .last_verification
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_else(|| "Not verified since the server started.".into());
+    Ok(render(
+        &Dashboard {
+            me: Some(auth.into()),
+            registrant: head.registrant.name.to_string(),
+            entries: head.entries,
+            on_hand,
+            open,
+            expiring: expiring.into_iter().collect(),
+            pending,
+            verification,
+        },
+        StatusCode::OK,
+    ))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/ui") }))
+        .route("/ui", get(dashboard))
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/logout", post(logout))
+}
