@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `custody` binary on real SQLite files.
 //! (All in one test binary, for link time.)
 
+mod browser;
 mod cli;
 mod clinic;
 mod http;

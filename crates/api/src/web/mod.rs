@@ -71,8 +71,22 @@ async fn js() -> Response {
         .into_response()
 }
 
+/// A plain mark, so browsers asking for an icon get one.
+async fn icon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect width=\"16\" height=\"16\" rx=\"3\" fill=\"#0b5cad\"/><path d=\"M4 8h8M8 4v8\" stroke=\"#fff\" stroke-width=\"2\"/></svg>",
+    )
+        .into_response()
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/favicon.ico", get(icon))
+        .route("/static/icon.svg", get(icon))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
         .merge(pages())
