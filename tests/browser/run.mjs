@@ -86,6 +86,90 @@ try {
   await accessible(page, "dashboard");
   await shot(page, "03-dashboard");
 
+  // The pharmacist opens a vial, gives 35 mg (the mL shown as typed), and wastes the rest
+  // with a nurse witnessing at the same screen.
+  const vial = process.env.CUSTODY_VIAL;
+  const vial2 = process.env.CUSTODY_VIAL2;
+  const witness = process.env.CUSTODY_WITNESS;
+  const witnessPassword = process.env.CUSTODY_WITNESS_PASSWORD;
+  await page.getByRole("link", { name: "Containers" }).click();
+  await accessible(page, "containers");
+  await shot(page, "04-containers");
+  await page.getByRole("link", { name: vial, exact: true }).click();
+  await page.getByRole("button", { name: "Open…" }).click();
+  check((await page.locator(".statement").textContent()).includes(`opened container ${vial}`), "the opening states what is signed");
+  await page.getByLabel(/Password of/).fill(password);
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  check(await page.getByRole("heading", { name: "Container opened" }).isVisible(), "the container is opened");
+  await page.getByRole("link", { name: "Continue" }).click();
+
+  await page.getByLabel("Patient (MRN)").fill("MRN-4711");
+  await page.getByLabel("Ordered by").fill("Dr. Amelia Park, MD");
+  await page.getByLabel("Prescriber's DEA number").fill("AP5836727");
+  await page.getByLabel("Dose (mg)").pressSequentially("35");
+  check((await page.locator("#dose-ml").textContent()).includes("35 mg = 3.5 mL"), "the dose shows its volume");
+  await accessible(page, "container");
+  await shot(page, "05-dose-form");
+  await page.getByRole("button", { name: "Review and sign…" }).first().click();
+  const statement = await page.locator(".statement").textContent();
+  check(statement.includes("gave 35 mg (3.5 mL)") && statement.includes("MRN-4711"), `the dose states what is signed: ${statement}`);
+  check((await page.getByRole("dialog").count()) === 1, "the signature is a dialog");
+  await accessible(page, "sign the dose");
+  await shot(page, "06-dose-sign");
+  // A wrong password writes nothing and says why.
+  await page.getByLabel(/Password of/).fill("not my password");
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  check((await page.getByRole("alert").textContent()).includes("password is wrong"), "a wrong signature password is explained");
+  await shot(page, "07-dose-refused");
+  await page.getByLabel(/Password of/).fill(password);
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  check(await page.getByRole("heading", { name: "Dose recorded" }).isVisible(), "the dose is recorded");
+  await accessible(page, "dose recorded");
+  await shot(page, "08-dose-recorded");
+  await page.getByRole("link", { name: "Continue" }).click();
+
+  await page.getByLabel("Reason").fill("remainder of single-patient vial");
+  await page.getByLabel(/^Witness/).fill(witness);
+  await page.getByRole("button", { name: "Review and sign…" }).nth(1).click();
+  const statements = await page.locator(".statement").allTextContents();
+  check(statements.length === 2 && statements[1].includes("witnessed the waste of 165 mg (16.5 mL)"), `the witness reads what they sign: ${statements}`);
+  await accessible(page, "sign the waste");
+  await shot(page, "09-waste-sign");
+  await page.locator("#password").fill(password);
+  await page.locator("#witness_password").fill(witnessPassword);
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  check(await page.getByRole("heading", { name: "Waste recorded" }).isVisible(), "the waste is recorded with its witness");
+  await shot(page, "10-waste-recorded");
+
+  // Another vial's waste goes to the queue, and the nurse witnesses it from there.
+  await page.goto(`${url}/ui/containers/${vial2}`);
+  await page.getByRole("button", { name: "Open…" }).click();
+  await page.getByLabel(/Password of/).fill(password);
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  await page.goto(`${url}/ui/containers/${vial2}`);
+  await page.getByLabel("Reason").fill("drawn up, not given");
+  await page.getByRole("button", { name: "Review and sign…" }).nth(1).click();
+  await page.getByLabel(/Password of/).fill(password);
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  check(await page.getByRole("heading", { name: "Waste sent to the awaiting-witness queue" }).isVisible(), "the waste waits for a witness");
+  await shot(page, "11-waste-queued");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${url}/ui/login`);
+  await page.getByLabel("User name").fill(witness);
+  await page.getByLabel("Password").fill(witnessPassword);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${url}/ui`);
+  await page.getByRole("link", { name: "Awaiting a witness" }).click();
+  await accessible(page, "queue");
+  await shot(page, "12-queue");
+  await page.getByRole("button", { name: `Witness the waste from ${vial2}` }).click();
+  await page.getByLabel(/Password of/).fill(witnessPassword);
+  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  check(await page.getByRole("heading", { name: "Waste witnessed" }).isVisible(), "the nurse witnessed it from the queue");
+  await page.getByRole("link", { name: "Continue" }).click();
+  check((await page.locator("main").textContent()).includes("None: every waste has its witness"), "the queue is empty");
+
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.waitForURL(`${url}/ui/login`);
   await page.goto(`${url}/ui`);

@@ -23,12 +23,22 @@ fn the_web_ui_in_chromium() {
         return;
     }
     let mut s = Server::start();
+    // Two sealed 10 mg/mL vials of the demo's last receipt of them.
+    let api = reqwest::blocking::Client::new();
+    let token = s.login(&api, "auditor.diaz");
+    let vial = s.sealed_vial(&api, &token);
+    let (stem, n) = vial.rsplit_once('-').unwrap();
+    let vial2 = format!("{stem}-{}", n.parse::<u32>().unwrap() - 1);
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
     let o = Command::new("node")
         .arg(root.join("run.mjs"))
         .env("CUSTODY_URL", s.url())
         .env("CUSTODY_USER", "pharm.rivera")
         .env("CUSTODY_PASSWORD", s.password("pharm.rivera"))
+        .env("CUSTODY_WITNESS", "nurse.chen")
+        .env("CUSTODY_WITNESS_PASSWORD", s.password("nurse.chen"))
+        .env("CUSTODY_VIAL", &vial)
+        .env("CUSTODY_VIAL2", &vial2)
         .env("CUSTODY_SHOTS", &shots)
         .output()
         .unwrap();
@@ -39,11 +49,44 @@ fn the_web_ui_in_chromium() {
         "the browser suite failed:\n{out}\n{err}"
     );
     assert!(out.contains("browser: ok"), "{out}");
-    for shot in ["01-sign-in", "02-sign-in-refused", "03-dashboard"] {
+    for shot in [
+        "01-sign-in",
+        "02-sign-in-refused",
+        "03-dashboard",
+        "05-dose-form",
+        "06-dose-sign",
+        "09-waste-sign",
+        "12-queue",
+    ] {
         assert!(
             shots.join(format!("{shot}.png")).exists(),
             "{shot}.png was saved"
         );
     }
-    s.stop();
+    // What the browser signed is in the ledger, and it verifies.
+    let entries: serde_json::Value = api
+        .get(format!(
+            "{}/api/v1/ledgers/{}/entries?container={vial}",
+            s.url(),
+            s.ledger()
+        ))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let kinds: Vec<&str> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["entry"]["body"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["container_opened", "administered", "waste"],
+        "{entries}"
+    );
+    let data = s.stop();
+    let o = crate::custody(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", crate::stderr(&o));
 }

@@ -84,7 +84,7 @@ impl Server {
         format!("{}/api/v1/ledgers/{}{path}", self.url, self.ledger)
     }
 
-    fn login(&self, c: &Client, user: &str) -> String {
+    pub fn login(&self, c: &Client, user: &str) -> String {
         let r = c
             .post(self.api("/session"))
             .json(&json!({"username": user, "password": self.passwords[user]}))
@@ -99,7 +99,7 @@ impl Server {
 
     /// A sealed 10 mg/mL vial: the last one of the demo's last receipt of that product (the
     /// demo takes vials from the front of each receipt).
-    fn sealed_vial(&self, c: &Client, token: &str) -> String {
+    pub fn sealed_vial(&self, c: &Client, token: &str) -> String {
         let page: Value = c
             .get(self.api("/entries?kind=receipt&limit=1000"))
             .bearer_auth(token)

@@ -170,8 +170,30 @@ pub async fn administer(
     auth: Auth,
     Body(req): Body<AdministerRequest>,
 ) -> ApiResult<Json<Recorded>> {
+    Ok(Json(
+        give(
+            &state,
+            ledger,
+            &auth,
+            &addr.ip().to_string(),
+            &container,
+            &req,
+        )
+        .await?,
+    ))
+}
+
+/// Records a dose: the one service behind the API and the web page.
+pub async fn give(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    container: &str,
+    req: &AdministerRequest,
+) -> ApiResult<Recorded> {
     auth.require(ledger, CLINICAL)?;
-    let container: ContainerId = parse("container", &container)?;
+    let container: ContainerId = parse("container", container)?;
     let prescriber = Prescriber {
         name: parse("prescriber name", &req.prescriber.name)?,
         dea: parse("prescriber DEA number", &req.prescriber.dea)?,
@@ -180,9 +202,8 @@ pub async fn administer(
     if req.patient.trim().is_empty() {
         return Err(ApiError::invalid("patient: a patient reference is needed"));
     }
-    let amount = amount_of(&state, ledger, &container, &req.dose_mg).await?;
+    let amount = amount_of(state, ledger, &container, &req.dose_mg).await?;
     let secret = state.store.patient_secret(ledger).await?;
-    let client = addr.ip().to_string();
     let payload = Administered {
         container,
         patient: PatientRef::commit(&secret, &req.patient),
@@ -192,9 +213,7 @@ pub async fn administer(
         given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
         given_by: auth.user.clone(),
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 pub fn router() -> Router<AppState> {

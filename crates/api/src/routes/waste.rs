@@ -52,7 +52,7 @@ pub struct PendingView {
     pub witness_by: String,
 }
 
-async fn pending_view(
+pub async fn pending_view(
     state: &AppState,
     ledger: LedgerId,
     p: &PendingEntry,
@@ -100,29 +100,52 @@ pub async fn waste(
     auth: Auth,
     Body(req): Body<WasteRequest>,
 ) -> ApiResult<Response> {
-    require_author(&auth, ledger, Kind::Waste)?;
-    let container: ContainerId = parse("container", &container)?;
+    Ok(
+        match discard(&state, ledger, &auth, &client, &container, &req).await? {
+            Wasted::Recorded(r) => Json(r).into_response(),
+            Wasted::Queued(p) => (StatusCode::ACCEPTED, Json(p)).into_response(),
+        },
+    )
+}
+
+/// What became of a waste: recorded with its witness, or queued for one.
+pub enum Wasted {
+    Recorded(Recorded),
+    Queued(PendingView),
+}
+
+/// Wastes from a container: the one service behind the API and the web page.
+pub async fn discard(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    container: &str,
+    req: &WasteRequest,
+) -> ApiResult<Wasted> {
+    require_author(auth, ledger, Kind::Waste)?;
+    let container: ContainerId = parse("container", container)?;
     let reason: Text = parse("reason", &req.reason)?;
     let amount = match &req.amount_mg {
-        Some(mg) => amount_of(&state, ledger, &container, mg).await?,
-        None => everything_in(&state, ledger, &container).await?,
+        Some(mg) => amount_of(state, ledger, &container, mg).await?,
+        None => everything_in(state, ledger, &container).await?,
     };
     let payload = Waste {
         container,
         amount,
         reason,
     };
-    let key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
+    let key = open_key(state, ledger, &auth.user, &req.password, client).await?;
     let d = Draft::new(ledger, entry_id(), payload).signed(
         Principal::User(auth.user.clone()),
         Meaning::Authored,
         &key,
     );
-    match req.witness {
+    match &req.witness {
         Some(w) => {
-            let d = witnessed(&state, ledger, &client, d, std::slice::from_ref(&w)).await?;
+            let d = witnessed(state, ledger, client, d, std::slice::from_ref(w)).await?;
             let a = state.store.append(d).await?;
-            Ok(Json(recorded(&state, ledger, a).await?).into_response())
+            Ok(Wasted::Recorded(recorded(state, ledger, a).await?))
         }
         None => {
             // Refuse now what could never be witnessed: the container must be open and hold it.
@@ -154,11 +177,7 @@ pub async fn waste(
                 .store
                 .queue_entry(&d, &auth.user, &container.to_string())
                 .await?;
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(pending_view(&state, ledger, &p).await?),
-            )
-                .into_response())
+            Ok(Wasted::Queued(pending_view(state, ledger, &p).await?))
         }
     }
 }
@@ -210,6 +229,20 @@ pub async fn witness(
     auth: Auth,
     Body(req): Body<WitnessRequest>,
 ) -> ApiResult<Json<Recorded>> {
+    Ok(Json(
+        countersign(&state, ledger, &auth, &client, &id, &req.password).await?,
+    ))
+}
+
+/// Witnesses a queued waste: the one service behind the API and the web page.
+pub async fn countersign(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    id: &str,
+    password: &str,
+) -> ApiResult<Recorded> {
     auth.require(ledger, WITNESS_ROLES)?;
     let id: EntryId = id
         .parse()
@@ -226,13 +259,13 @@ pub async fn witness(
             "you recorded this waste: a different person must witness it",
         ));
     }
-    let key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
+    let key = open_key(state, ledger, &auth.user, password, client).await?;
     let d = p
         .draft
         .signed(Principal::User(auth.user.clone()), Meaning::Witnessed, &key);
     let a = state.store.append(d).await?;
     state.store.dequeue_entry(ledger, id).await?;
-    Ok(Json(recorded(&state, ledger, a).await?))
+    recorded(state, ledger, a).await
 }
 
 pub fn router() -> Router<AppState> {

@@ -4,6 +4,7 @@
 //! carries the session's CSRF token, checked on every POST.
 
 mod pages;
+mod stock;
 
 use axum::Router;
 use axum::extract::Request;

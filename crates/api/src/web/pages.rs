@@ -19,6 +19,8 @@ pub struct Me {
     pub printed_name: String,
     pub role: String,
     pub csrf: String,
+    /// Pharmacists and nurses: they see the stock pages.
+    pub clinical: bool,
 }
 
 impl From<&Auth> for Me {
@@ -27,11 +29,15 @@ impl From<&Auth> for Me {
             printed_name: a.printed_name.clone(),
             role: a.role.to_string(),
             csrf: a.csrf(),
+            clinical: matches!(
+                a.role,
+                custody_ledger::Role::Pharmacist | custody_ledger::Role::Nurse
+            ),
         }
     }
 }
 
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => ApiError::internal(format!("page: {e}")).into_response(),
@@ -39,7 +45,7 @@ fn render(t: &impl Template, status: StatusCode) -> Response {
 }
 
 /// A page error for a person: the message in a page, not JSON.
-fn failure(e: ApiError) -> Response {
+pub(crate) fn failure(e: ApiError) -> Response {
     let status = e.status;
     (
         status,
@@ -314,6 +320,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(super::stock::router())
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui", get(dashboard))
         .route("/ui/login", get(login_page).post(login))
