@@ -50,11 +50,22 @@ impl Auth {
     /// The form token of this session (CSRF): an HMAC of the session, so a page from another
     /// site cannot know it. Every web form carries it; every web POST checks it.
     pub fn csrf(&self) -> String {
-        use hmac::{Hmac, KeyInit, Mac};
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.token_hash)
+        use hmac::Mac;
+        hex::encode(self.csrf_mac().finalize().into_bytes())
+    }
+
+    /// Whether `token` is this session's form token (compared in constant time).
+    pub fn csrf_matches(&self, token: &str) -> bool {
+        use hmac::Mac;
+        hex::decode(token).is_ok_and(|t| self.csrf_mac().verify_slice(&t).is_ok())
+    }
+
+    fn csrf_mac(&self) -> hmac::Hmac<Sha256> {
+        use hmac::{KeyInit, Mac};
+        let mut m = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.token_hash)
             .expect("HMAC takes any key length");
         m.update(b"custody/v1/csrf");
-        hex::encode(m.finalize().into_bytes())
+        m
     }
 
     /// Ends this session.

@@ -163,10 +163,6 @@ impl Layout {
         })
     }
 
-    pub fn regular(&self) -> &Face {
-        &self.regular
-    }
-
     fn page(&mut self) -> &mut Page {
         if self.pages.is_empty() {
             self.new_page(Orientation::Portrait);
@@ -280,11 +276,6 @@ impl Layout {
                 self.table_header(&cols, &widths);
             }
         }
-    }
-
-    /// Vertical space.
-    pub fn gap(&mut self, h: f32) {
-        self.y -= h;
     }
 
     pub fn heading(&mut self, s: &str) {

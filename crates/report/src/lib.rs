@@ -166,12 +166,6 @@ fn text(s: &str) -> Result<custody_ledger::Text, ReportError> {
         .map_err(|e: custody_ledger::types::ids::ParseError| ReportError::Invalid(e.to_string()))
 }
 
-fn data_digest_bytes(hex_digest: &str) -> Result<[u8; 32], ReportError> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_digest, &mut out).map_err(|e| ReportError::Pdf(e.to_string()))?;
-    Ok(out)
-}
-
 /// Checks the request's own consistency.
 fn check(req: &Request) -> Result<(), ReportError> {
     if req.from > req.to {
@@ -227,6 +221,7 @@ pub async fn build(
     check(req)?;
     let cp = store.issue_checkpoint(ledger, key).await?;
     let mut data = collect(store, ledger, req, cp.checkpoint.size).await?;
+    let data_digest = data.data_digest();
     let generated_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
@@ -244,7 +239,7 @@ pub async fn build(
         entries: data.log.len() as u64,
         entries_digest: hex::encode(data.entries_digest),
         totals_digest: hex::encode(data.totals_digest),
-        data_digest: hex::encode(data.data_digest()),
+        data_digest: hex::encode(data_digest),
     };
     let sealed = manifest::seal(&manifest, key)?;
     let layout = render::render(&mut data, &manifest, &extras)
@@ -328,7 +323,6 @@ pub async fn build(
     let signature = manifest::sign_pdf(&pdf, key);
     // Issuing the report is itself recorded: which, for what period, at which checkpoint,
     // the digest of what it states, and who asked — signed by the registrant key.
-    let digest: [u8; 32] = data_digest_bytes(&manifest.data_digest)?;
     let issued = custody_ledger::Draft::new(
         ledger,
         custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),
@@ -337,7 +331,7 @@ pub async fn build(
             from: req.from,
             to: req.to,
             checkpoint_size: manifest.checkpoint_size,
-            data_digest: custody_ledger::EntryHash::from_bytes(digest),
+            data_digest: custody_ledger::EntryHash::from_bytes(data_digest),
             requested_by: text(requested_by)?,
         },
     )

@@ -133,8 +133,6 @@ pub struct ReportData {
     pub counts: BTreeMap<(String, Ndc), CountLine>,
     pub discrepancies: Vec<DiscrepancyLine>,
     pub inventory: BTreeMap<Ndc, InventoryLine>,
-    /// Printed names of the ledger's users.
-    pub names: BTreeMap<String, String>,
     /// SHA-256 over every listed entry's seq (8 bytes, big-endian) and hash, in order.
     pub entries_digest: [u8; 32],
     /// SHA-256 over the totals the report states (see `totals_digest`).
@@ -701,12 +699,6 @@ impl Collector {
                 t.update(rem.to_be_bytes());
             }
         }
-        let names = self
-            .state
-            .users
-            .iter()
-            .map(|(u, s)| (u.to_string(), s.printed_name.to_string()))
-            .collect();
         Ok(ReportData {
             request: self.req,
             registrant,
@@ -717,7 +709,6 @@ impl Collector {
             counts: self.counts,
             discrepancies: self.discrepancies,
             inventory,
-            names,
             entries_digest: self.digest.finalize().into(),
             totals_digest: t.finalize().into(),
         })

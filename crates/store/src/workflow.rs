@@ -252,14 +252,6 @@ impl Store {
             .await?;
         Ok(r.rows_affected == 1)
     }
-
-    /// Whether the ledger still has an unused bootstrap token.
-    pub async fn has_bootstrap_token(&self, ledger: LedgerId) -> Result<bool, StoreError> {
-        Ok(bootstrap_tokens::Entity::find_by_id(ledger.as_uuid())
-            .one(self.connection())
-            .await?
-            .is_some())
-    }
 }
 
 impl Store {

@@ -105,29 +105,58 @@ pub async fn open(
 ) -> ApiResult<Json<Recorded>> {
     auth.require(ledger, CLINICAL)?;
     let container: ContainerId = parse("container", &container)?;
-    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
     let beyond_use = match &req.beyond_use {
         Some(d) => parse("beyond_use", d)?,
-        None => {
-            // 28 days, never past the lot's expiry.
-            let expiry = state
-                .store
-                .container_expiry(ledger, &container)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("container {container} is not in this ledger"))
-                })?;
-            default_beyond_use(today, expiry)
-        }
+        None => default_beyond_use_of(&state, ledger, &container).await?,
     };
-    let client = addr.ip().to_string();
+    Ok(Json(
+        open_container(
+            &state,
+            ledger,
+            &auth,
+            &addr.ip().to_string(),
+            container,
+            beyond_use,
+            &req.password,
+        )
+        .await?,
+    ))
+}
+
+/// The beyond-use date a container gets when opened today: 28 days, never past its lot's
+/// expiry.
+pub async fn default_beyond_use_of(
+    state: &AppState,
+    ledger: LedgerId,
+    container: &ContainerId,
+) -> ApiResult<Day> {
+    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let expiry = state
+        .store
+        .container_expiry(ledger, container)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("container {container} is not in this ledger"))
+        })?;
+    Ok(default_beyond_use(today, expiry))
+}
+
+/// Opens a container: the one service behind the API and the web page.
+pub async fn open_container(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    container: ContainerId,
+    beyond_use: Day,
+    password: &str,
+) -> ApiResult<Recorded> {
+    auth.require(ledger, CLINICAL)?;
     let payload = ContainerOpened {
         container,
         beyond_use,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, password, &[], payload).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -14,6 +14,23 @@ use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
 
+/// The signed-in user of a page; anyone else is sent to sign in.
+pub struct SignedIn(pub Auth);
+
+impl axum::extract::FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        <Auth as axum::extract::FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(SignedIn)
+            .map_err(|_| Redirect::to("/ui/login").into_response())
+    }
+}
+
 /// The signed-in person, as every page shows them.
 pub struct Me {
     pub printed_name: String,
@@ -137,31 +154,22 @@ struct CsrfForm {
     csrf: String,
 }
 
-/// Refuses a form whose CSRF token is not this session's.
-pub fn check_csrf(auth: &Auth, token: &str) -> Result<(), ApiError> {
-    if constant_eq(auth.csrf().as_bytes(), token.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
+/// Refuses (with a page saying why) a form whose CSRF token is not this session's.
+pub fn check_csrf(auth: &Auth, token: &str) -> Option<Response> {
+    (!auth.csrf_matches(token)).then(|| {
+        failure(ApiError::forbidden(
             "this form is stale or came from another site: reload the page and try again",
         ))
-    }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    })
 }
 
 async fn logout(
     State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
+    SignedIn(auth): SignedIn,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
-    if let Err(e) = check_csrf(&auth, &f.csrf) {
-        return failure(e);
+    if let Some(r) = check_csrf(&auth, &f.csrf) {
+        return r;
     }
     if let Err(e) = auth.sign_out(&state).await {
         return failure(e);
@@ -212,10 +220,7 @@ fn mg(ug: u64) -> String {
     format!("{} mg", custody_ledger::types::quantity::thousandths(ug))
 }
 
-async fn dashboard(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
+async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
     match dashboard_page(&state, &auth).await {
         Ok(r) => r,
         Err(e) => failure(e),

@@ -8,19 +8,21 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 use serde::Deserialize;
 
-use super::pages::{Me, check_csrf, failure, render};
+use super::pages::{Me, SignedIn, check_csrf, failure, render};
 use crate::auth::Auth;
 use crate::ceremony::{Recorded, WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Client, Path};
-use crate::routes::stock::{AdministerRequest, PrescriberBody, give};
+use crate::routes::stock::{
+    AdministerRequest, PrescriberBody, default_beyond_use_of, give, open_container,
+};
 use crate::routes::waste::{WasteRequest, Wasted, countersign, discard};
 use crate::state::AppState;
 
@@ -49,10 +51,7 @@ fn left(c: &custody_store::ContainerInfo) -> String {
     }
 }
 
-async fn containers(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
+async fn containers(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
     let rows = match state.store.containers(auth.ledger, true).await {
         Ok(v) => v,
         Err(e) => return failure(e.into()),
@@ -206,11 +205,8 @@ async fn container_page(
 async fn container(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    auth: Result<Auth, ApiError>,
+    SignedIn(auth): SignedIn,
 ) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
     let form = ActForm {
         route: "IV".into(),
         ..Default::default()
@@ -294,14 +290,11 @@ async fn administer(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Client(client): Client,
-    auth: Result<Auth, ApiError>,
+    SignedIn(auth): SignedIn,
     Form(f): Form<ActForm>,
 ) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
-    if let Err(e) = check_csrf(&auth, &f.csrf) {
-        return failure(e);
+    if let Some(r) = check_csrf(&auth, &f.csrf) {
+        return r;
     }
     if let Err(e) = auth.require(auth.ledger, &[Role::Pharmacist, Role::Nurse]) {
         return failure(e);
@@ -435,14 +428,11 @@ async fn waste(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Client(client): Client,
-    auth: Result<Auth, ApiError>,
+    SignedIn(auth): SignedIn,
     Form(f): Form<ActForm>,
 ) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
-    if let Err(e) = check_csrf(&auth, &f.csrf) {
-        return failure(e);
+    if let Some(r) = check_csrf(&auth, &f.csrf) {
+        return r;
     }
     if let Err(e) = auth.require(auth.ledger, &[Role::Pharmacist, Role::Nurse]) {
         return failure(e);
@@ -574,10 +564,7 @@ struct QueuePage {
     rows: Vec<QueueRow>,
 }
 
-async fn queue(State(state): State<AppState>, auth: Result<Auth, ApiError>) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
+async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
     let mut rows = Vec::new();
     let pending = match state.store.pending_entries(auth.ledger).await {
         Ok(p) => p,
@@ -624,14 +611,11 @@ async fn witness(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Client(client): Client,
-    auth: Result<Auth, ApiError>,
+    SignedIn(auth): SignedIn,
     Form(f): Form<WitnessForm>,
 ) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
-    if let Err(e) = check_csrf(&auth, &f.csrf) {
-        return failure(e);
+    if let Some(r) = check_csrf(&auth, &f.csrf) {
+        return r;
     }
     let pending = match id.parse::<EntryId>() {
         Ok(eid) => state
@@ -708,21 +692,20 @@ async fn open(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Client(client): Client,
-    auth: Result<Auth, ApiError>,
+    SignedIn(auth): SignedIn,
     Form(f): Form<OpenForm>,
 ) -> Response {
-    let Ok(auth) = auth else {
-        return Redirect::to("/ui/login").into_response();
-    };
-    if let Err(e) = check_csrf(&auth, &f.csrf) {
-        return failure(e);
+    if let Some(r) = check_csrf(&auth, &f.csrf) {
+        return r;
     }
     let c = match load(&state, auth.ledger, &id).await {
         Ok(c) => c,
         Err(e) => return failure(e),
     };
-    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
-    let bud = custody_ledger::state::default_beyond_use(today, c.expiry);
+    let bud = match default_beyond_use_of(&state, auth.ledger, &c.id).await {
+        Ok(d) => d,
+        Err(e) => return failure(e),
+    };
     let signers = vec![signer(
         &auth,
         "authored",
@@ -735,23 +718,7 @@ async fn open(
     if f.confirm != "yes" {
         return sign_page(&auth, &id, "Sign the opening", "open", &form, signers, None);
     }
-    let result = async {
-        crate::ceremony::require_author(&auth, auth.ledger, Kind::ContainerOpened)?;
-        crate::ceremony::act(
-            &state,
-            auth.ledger,
-            &auth,
-            &client,
-            &f.password,
-            &[],
-            ContainerOpened {
-                container: c.id,
-                beyond_use: bud,
-            },
-        )
-        .await
-    }
-    .await;
+    let result = open_container(&state, auth.ledger, &auth, &client, c.id, bud, &f.password).await;
     match result {
         Ok(r) => done(
             &auth,
