@@ -1,7 +1,9 @@
 // custody's web UI in a real browser: Debian's chromium, driven by playwright-core, with
 // axe-core checking every page. Started by `cargo test` (tests/e2e/browser.rs) against a
-// real `custody serve --demo`; it reads where and as whom from the environment:
-//   CUSTODY_URL, CUSTODY_USER, CUSTODY_PASSWORD, CUSTODY_SHOTS (a folder for screenshots).
+// freshly initialized `custody serve` (no one enrolled yet). It reads from the environment:
+//   CUSTODY_URL, CUSTODY_TOKEN (the bootstrap token the server printed), CUSTODY_SHOTS (a
+//   folder for screenshots and the downloaded report).
+// It walks the clinic's story and prints what the Rust test checks afterwards (`vials …`).
 // Exits non-zero, saying what failed, when the UI does not do what it promises.
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
@@ -10,10 +12,16 @@ import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const url = process.env.CUSTODY_URL;
-const user = process.env.CUSTODY_USER;
-const password = process.env.CUSTODY_PASSWORD;
+const token = process.env.CUSTODY_TOKEN;
 const shots = process.env.CUSTODY_SHOTS ?? "browser-shots";
 mkdirSync(shots, { recursive: true });
+
+const people = {
+  admin: { user: "alex.ortiz", name: "Alex Ortiz", password: "harbor-lantern-quartz-71" },
+  pharmacist: { user: "dana.ruiz", name: "Dana Ruiz", password: "copper-meadow-violet-52" },
+  nurse: { user: "sam.chen", name: "Sam Chen", password: "silent-harvest-orbit-38" },
+  auditor: { user: "lee.diaz", name: "Lee Diaz", password: "granite-willow-ember-64" },
+};
 
 function check(cond, what) {
   if (!cond) throw new Error(`FAILED: ${what}`);
@@ -30,10 +38,19 @@ async function accessible(page, name) {
   );
 }
 
+let shotNo = 0;
 async function shot(page, name) {
-  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  shotNo += 1;
+  await page.screenshot({ path: `${shots}/${String(shotNo).padStart(2, "0")}-${name}.png`, fullPage: true });
 }
 
+// Every page the story passes: checked by axe and photographed.
+async function seen(page, name) {
+  await accessible(page, name);
+  await shot(page, name);
+}
+
+let current = null; // the page in use, photographed when something fails
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
   headless: true,
@@ -41,20 +58,42 @@ const browser = await chromium.launch({
 });
 try {
   // A tablet in landscape.
-  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, acceptDownloads: true });
   const page = await context.newPage();
+  current = page;
   const blocked = [];
-  // The refused sign-in answers 401 on purpose; chromium logs any 4xx page as an error.
+  // Refusals answer 4xx on purpose; chromium logs any 4xx page as an error.
   page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().includes("status of 401")) blocked.push(m.text());
+    if (m.type() === "error" && !/status of (401|403|409|422)/.test(m.text())) blocked.push(m.text());
   });
   page.on("request", (r) => { if (!r.url().startsWith(url)) blocked.push(`external request ${r.url()}`); });
+  const main = () => page.locator("main").textContent();
+  const heading = (name) => page.getByRole("heading", { name, exact: true });
+  const sign = () => page.getByRole("button", { name: "Sign", exact: true }).click();
+  const review = () => page.getByRole("button", { name: "Review and sign…" }).first().click();
 
+  async function signIn(who) {
+    await page.goto(`${url}/ui/login`);
+    await page.getByLabel("User name").fill(who.user);
+    await page.getByLabel("Password").fill(who.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${url}/ui`);
+  }
+  async function signOut() {
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.waitForURL(`${url}/ui/login`);
+  }
+  async function refused(path, why) {
+    const r = await page.goto(`${url}${path}`);
+    check(r.status() === 403, `${path} is refused (${r.status()})`);
+    check(await heading("Sorry").isVisible(), `${path} says sorry`);
+    check((await page.getByRole("alert").textContent()).includes(why), `${path} says why`);
+  }
+
+  // ---- a new clinic: the first admin signs up with the bootstrap token ----
   await page.goto(`${url}/ui`);
   check(page.url().endsWith("/ui/login"), `not signed in, /ui leads to sign-in (at ${page.url()})`);
-  await accessible(page, "sign-in");
-  await shot(page, "01-sign-in");
-
+  await seen(page, "sign-in");
   // Keyboard: the cursor starts in the first field, Tab walks the form in order, and the
   // focus is visible.
   const active = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim());
@@ -65,42 +104,130 @@ try {
   check(outline !== "none", `the focused field shows it (outline ${outline})`);
   await page.keyboard.press("Tab");
   check((await active()) === "Sign in", "then to Sign in");
-
-  // A wrong password says why, next to the form, and keeps the name typed.
-  await page.getByLabel("User name").fill(user);
+  // A wrong password says why and keeps the name typed.
+  await page.getByLabel("User name").fill("alex.ortiz");
   await page.getByLabel("Password").fill("not the password");
   await page.getByRole("button", { name: "Sign in" }).click();
-  const alert = page.getByRole("alert");
-  check((await alert.textContent()).includes("user name or password is wrong"), "a wrong password is explained");
-  check((await page.getByLabel("User name").inputValue()) === user, "the name typed is kept");
-  await accessible(page, "sign-in with an error");
-  await shot(page, "02-sign-in-refused");
+  check((await page.getByRole("alert").textContent()).includes("user name or password is wrong"), "a wrong password is explained");
+  check((await page.getByLabel("User name").inputValue()) === "alex.ortiz", "the name typed is kept");
+  await seen(page, "sign-in-refused");
 
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${url}/ui`);
-  check(await page.getByRole("heading", { name: "Dashboard" }).isVisible(), "the dashboard opens");
-  for (const h of ["On hand", "Open containers", "Wastes awaiting a witness", "Verification"]) {
-    check(await page.getByRole("heading", { name: h }).isVisible(), `the dashboard shows ${h}`);
+  await page.getByRole("link", { name: "Set up the first admin" }).click();
+  await page.getByLabel("Bootstrap token").fill("0".repeat(64));
+  await page.getByLabel("Your user name").fill(people.admin.user);
+  await page.getByLabel("Your printed name").fill(people.admin.name);
+  await page.getByLabel("Your password", { exact: true }).fill(people.admin.password);
+  await page.getByLabel("Your password, again").fill(people.admin.password);
+  await page.getByRole("button", { name: "Create the first admin" }).click();
+  check((await page.locator("#token-err").textContent()).includes("wrong or was already used"), "a wrong token is refused beside its field");
+  check((await page.getByLabel("Your user name").inputValue()) === people.admin.user, "the bootstrap form keeps what was typed");
+  await seen(page, "bootstrap-refused");
+  await page.getByLabel("Bootstrap token").fill(token);
+  await page.getByLabel("Your password", { exact: true }).fill(people.admin.password);
+  await page.getByLabel("Your password, again").fill(people.admin.password);
+  await page.getByRole("button", { name: "Create the first admin" }).click();
+  await page.waitForURL(/\/ui\/login\?welcome=1$/);
+  check((await main()).includes("The first admin is enrolled"), "the first admin is told to sign in");
+  await signIn(people.admin);
+  await seen(page, "admin-dashboard");
+
+  // ---- the admin: a product (the NDC checked), a location, three people ----
+  await page.getByRole("link", { name: "Products" }).click();
+  await page.getByLabel("NDC").fill("42023-01133-10");
+  await page.getByLabel("Name").fill("Ketamine HCl 10 mg/mL, 20 mL vial");
+  await page.getByLabel("mg per mL").fill("10");
+  await page.getByLabel("mL per container").fill("20");
+  await review();
+  check((await page.locator("#ndc-err").textContent()).length > 10, "a wrong NDC is refused beside its field");
+  check((await page.getByLabel("Name").inputValue()).includes("Ketamine"), "the product form keeps what was typed");
+  await seen(page, "product-refused");
+  await page.getByLabel("NDC").fill("42023-0113-10");
+  await review();
+  check((await page.locator(".statement").textContent()).includes("defined product 42023-0113-10"), "the product states what is signed");
+  await seen(page, "product-sign");
+  await page.getByLabel(/Password of/).fill(people.admin.password);
+  await sign();
+  check(await heading("Product defined").isVisible(), "the product is defined");
+
+  await page.getByRole("link", { name: "Locations" }).click();
+  await page.getByLabel("Short id").fill("SAFE-1");
+  await page.getByLabel("Name").fill("Main safe, pharmacy");
+  await page.getByLabel("Kind").selectOption("safe");
+  await review();
+  await page.getByLabel(/Password of/).fill(people.admin.password);
+  await sign();
+  check(await heading("Location defined").isVisible(), "the location is defined");
+  await page.getByRole("link", { name: "Continue" }).click();
+  await seen(page, "locations");
+
+  for (const role of ["pharmacist", "nurse", "auditor"]) {
+    const p = people[role];
+    await page.goto(`${url}/ui/users`);
+    await page.getByLabel("User name").fill(p.user);
+    await page.getByLabel("Printed name").fill(p.name);
+    await page.getByLabel("Role").selectOption(role);
+    await page.getByLabel("First password").fill(p.password);
+    await review();
+    check((await page.locator(".statement").textContent()).includes(`enrolled ${p.name} as user ${p.user}, a ${role}`), `the enrollment of ${p.user} states what is signed`);
+    if (role === "pharmacist") await seen(page, "enroll-sign");
+    await page.getByLabel(/first password, typed again/).fill(p.password);
+    await page.getByLabel(/Password of/).fill(people.admin.password);
+    await sign();
+    check(await heading("User enrolled").isVisible(), `${p.user} is enrolled`);
   }
-  await accessible(page, "dashboard");
-  await shot(page, "03-dashboard");
+  await page.goto(`${url}/ui/users`);
+  await seen(page, "users");
+  await page.getByRole("link", { name: people.nurse.user }).click();
+  await seen(page, "user");
+  await signOut();
 
-  // The pharmacist opens a vial, gives 35 mg (the mL shown as typed), and wastes the rest
-  // with a nurse witnessing at the same screen.
-  const vial = process.env.CUSTODY_VIAL;
-  const vial2 = process.env.CUSTODY_VIAL2;
-  const witness = process.env.CUSTODY_WITNESS;
-  const witnessPassword = process.env.CUSTODY_WITNESS_PASSWORD;
-  await page.getByRole("link", { name: "Containers" }).click();
-  await accessible(page, "containers");
-  await shot(page, "04-containers");
-  await page.getByRole("link", { name: vial, exact: true }).click();
+  // ---- the pharmacist receives an invoice of two lines (the supplier's DEA checked as typed) ----
+  await signIn(people.pharmacist);
+  await page.getByRole("link", { name: "Receive" }).click();
+  await page.getByLabel("Supplier", { exact: true }).fill("Cardinal Health 110, LLC");
+  await page.getByLabel("Supplier's address").fill("7000 Cardinal Place, Dublin OH 43017");
+  await page.getByLabel("Supplier's DEA number").pressSequentially("RM4827160");
+  check((await page.locator("#supplier_dea-hint").textContent()).includes("check digit does not match"), "a mistyped DEA number is caught as it is typed");
+  await seen(page, "receive-dea-typed");
+  await page.getByLabel("Supplier's DEA number").fill("");
+  await page.getByLabel("Supplier's DEA number").pressSequentially("RM4827169");
+  check((await page.locator("#supplier_dea-hint").textContent()).includes("Looks right"), "a right DEA number is confirmed as it is typed");
+  await page.getByLabel("Invoice number").fill("INV-2026-1121");
+  for (const [i, lot, expiry, n] of [[1, "KX2611A", "2028-06-30", "5"], [2, "KX2611B", "2028-09-30", "3"]]) {
+    await page.getByLabel(`Product, line ${i}`).selectOption({ index: 1 });
+    await page.getByLabel(`Lot, line ${i}`).fill(lot);
+    await page.getByLabel(`Expiry, line ${i}`).fill(expiry);
+    await page.getByLabel(`Containers, line ${i}`).fill(n);
+  }
+  await review();
+  const receipt = await page.locator(".statement").textContent();
+  check(receipt.includes("5 × Ketamine HCl 10 mg/mL, 20 mL vial lot KX2611A") && receipt.includes("3 × Ketamine"), `the receipt states both lines: ${receipt}`);
+  await seen(page, "receive-sign");
+  await page.getByLabel(/Password of/).fill(people.pharmacist.password);
+  await sign();
+  check(await heading("Stock received").isVisible(), "the stock is received");
+  const ids = (await page.locator(".details").textContent()).match(/C\d+-\d+/g) ?? [];
+  check(ids.length === 8, `eight containers got ids: ${ids}`);
+  await seen(page, "received");
+  const [vialA, vialB] = ids;
+  await signOut();
+
+  // ---- the nurse: no admin or receiving pages; a dose of 35 mg and the rest wasted ----
+  await signIn(people.nurse);
+  check((await page.getByRole("link", { name: "Receive" }).count()) === 0, "a nurse is not offered Receive");
+  check((await page.getByRole("link", { name: "Users" }).count()) === 0, "a nurse is not offered Users");
+  await refused("/ui/users", "a nurse may not do this");
+  await seen(page, "nurse-refused");
+  await refused("/ui/receive", "a nurse may not do this");
+  await refused("/ui/products", "a nurse may not do this");
+  await page.goto(`${url}/ui/containers`);
+  await seen(page, "containers");
+  await page.getByRole("link", { name: vialA, exact: true }).click();
   await page.getByRole("button", { name: "Open…" }).click();
-  check((await page.locator(".statement").textContent()).includes(`opened container ${vial}`), "the opening states what is signed");
-  await page.getByLabel(/Password of/).fill(password);
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
-  check(await page.getByRole("heading", { name: "Container opened" }).isVisible(), "the container is opened");
+  check((await page.locator(".statement").textContent()).includes(`opened container ${vialA}`), "the opening states what is signed");
+  await page.getByLabel(/Password of/).fill(people.nurse.password);
+  await sign();
+  check(await heading("Container opened").isVisible(), "the container is opened");
   await page.getByRole("link", { name: "Continue" }).click();
 
   await page.getByLabel("Patient (MRN)").fill("MRN-4711");
@@ -108,75 +235,165 @@ try {
   await page.getByLabel("Prescriber's DEA number").fill("AP5836727");
   await page.getByLabel("Dose (mg)").pressSequentially("35");
   check((await page.locator("#dose-ml").textContent()).includes("35 mg = 3.5 mL"), "the dose shows its volume");
-  await accessible(page, "container");
-  await shot(page, "05-dose-form");
-  await page.getByRole("button", { name: "Review and sign…" }).first().click();
+  await seen(page, "dose-form");
+  await review();
   const statement = await page.locator(".statement").textContent();
   check(statement.includes("gave 35 mg (3.5 mL)") && statement.includes("MRN-4711"), `the dose states what is signed: ${statement}`);
   check((await page.getByRole("dialog").count()) === 1, "the signature is a dialog");
-  await accessible(page, "sign the dose");
-  await shot(page, "06-dose-sign");
-  // A wrong password writes nothing and says why.
+  await seen(page, "dose-sign");
+  // A wrong password writes nothing and says why (the Rust test counts the doses).
   await page.getByLabel(/Password of/).fill("not my password");
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
+  await sign();
   check((await page.getByRole("alert").textContent()).includes("password is wrong"), "a wrong signature password is explained");
-  await shot(page, "07-dose-refused");
-  await page.getByLabel(/Password of/).fill(password);
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
-  check(await page.getByRole("heading", { name: "Dose recorded" }).isVisible(), "the dose is recorded");
-  await accessible(page, "dose recorded");
-  await shot(page, "08-dose-recorded");
+  await seen(page, "dose-refused");
+  await page.getByLabel(/Password of/).fill(people.nurse.password);
+  await sign();
+  check(await heading("Dose recorded").isVisible(), "the dose is recorded");
+  await seen(page, "dose-recorded");
   await page.getByRole("link", { name: "Continue" }).click();
 
   await page.getByLabel("Reason").fill("remainder of single-patient vial");
-  await page.getByLabel(/^Witness/).fill(witness);
+  await page.getByLabel(/^Witness/).fill(people.pharmacist.user);
   await page.getByRole("button", { name: "Review and sign…" }).nth(1).click();
   const statements = await page.locator(".statement").allTextContents();
-  check(statements.length === 2 && statements[1].includes("witnessed the waste of 165 mg (16.5 mL)"), `the witness reads what they sign: ${statements}`);
-  await accessible(page, "sign the waste");
-  await shot(page, "09-waste-sign");
-  await page.locator("#password").fill(password);
-  await page.locator("#witness_password").fill(witnessPassword);
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
-  check(await page.getByRole("heading", { name: "Waste recorded" }).isVisible(), "the waste is recorded with its witness");
-  await shot(page, "10-waste-recorded");
+  check(
+    statements.length === 2 && statements[1].includes(`I, Dana Ruiz, witnessed the waste of 165 mg (16.5 mL) of Ketamine HCl 10 mg/mL, 20 mL vial from container ${vialA}`),
+    `the witness reads what they sign: ${statements}`,
+  );
+  await seen(page, "waste-sign");
+  await page.locator("#password").fill(people.nurse.password);
+  await page.locator("#witness_password").fill(people.pharmacist.password);
+  await sign();
+  check(await heading("Waste recorded").isVisible(), "the waste is recorded with its witness");
+  await seen(page, "waste-recorded");
 
-  // Another vial's waste goes to the queue, and the nurse witnesses it from there.
-  await page.goto(`${url}/ui/containers/${vial2}`);
+  // Another vial: 50 mg drawn up and not given goes to the awaiting-witness queue.
+  await page.goto(`${url}/ui/containers/${vialB}`);
   await page.getByRole("button", { name: "Open…" }).click();
-  await page.getByLabel(/Password of/).fill(password);
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
-  await page.goto(`${url}/ui/containers/${vial2}`);
+  await page.getByLabel(/Password of/).fill(people.nurse.password);
+  await sign();
+  await page.goto(`${url}/ui/containers/${vialB}`);
+  await page.getByLabel(/^Amount/).fill("50");
   await page.getByLabel("Reason").fill("drawn up, not given");
   await page.getByRole("button", { name: "Review and sign…" }).nth(1).click();
-  await page.getByLabel(/Password of/).fill(password);
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
-  check(await page.getByRole("heading", { name: "Waste sent to the awaiting-witness queue" }).isVisible(), "the waste waits for a witness");
-  await shot(page, "11-waste-queued");
+  await page.getByLabel(/Password of/).fill(people.nurse.password);
+  await sign();
+  check(await heading("Waste sent to the awaiting-witness queue").isVisible(), "the waste waits for a witness");
+  await seen(page, "waste-queued");
+  await signOut();
 
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await page.waitForURL(`${url}/ui/login`);
-  await page.getByLabel("User name").fill(witness);
-  await page.getByLabel("Password").fill(witnessPassword);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForURL(`${url}/ui`);
+  // ---- the pharmacist witnesses from the queue, counts blind, and resolves the discrepancy ----
+  await signIn(people.pharmacist);
   await page.getByRole("link", { name: "Awaiting a witness" }).click();
-  await accessible(page, "queue");
-  await shot(page, "12-queue");
-  await page.getByRole("button", { name: `Witness the waste from ${vial2}` }).click();
-  await page.getByLabel(/Password of/).fill(witnessPassword);
-  await page.getByRole("button", { name: "Sign", exact: true }).click();
-  check(await page.getByRole("heading", { name: "Waste witnessed" }).isVisible(), "the nurse witnessed it from the queue");
+  await seen(page, "queue");
+  await page.getByRole("button", { name: `Witness the waste from ${vialB}` }).click();
+  check((await page.locator(".statement").textContent()).includes("witnessed the waste of 50 mg (5 mL)"), "the queued waste states what is witnessed");
+  await page.getByLabel(/Password of/).fill(people.pharmacist.password);
+  await sign();
+  check(await heading("Waste witnessed").isVisible(), "the pharmacist witnessed it from the queue");
   await page.getByRole("link", { name: "Continue" }).click();
-  check((await page.locator("main").textContent()).includes("None: every waste has its witness"), "the queue is empty");
+  check((await main()).includes("None: every waste has its witness"), "the queue is empty");
 
-  await page.getByRole("button", { name: "Sign out" }).click();
-  await page.waitForURL(`${url}/ui/login`);
+  await page.getByRole("link", { name: "Count", exact: true }).click();
+  await seen(page, "count-form");
+  check(!(await main()).includes("expect ") || (await main()).includes("shown only after"), "the count form does not show what is expected");
+  await page.getByLabel("Sealed containers found").fill("6");
+  await page.getByLabel(/What the open containers hold/).fill("14.8");
+  await review();
+  const counted = await page.locator(".statement").textContent();
+  check(counted.includes("6 sealed and 14.8 mL") && counted.includes("I was not shown what the ledger expects"), `the count states what is signed: ${counted}`);
+  check(!(await main()).includes("15 mL"), "the expected volume stays hidden until the count is signed");
+  await page.getByLabel(/Password of/).fill(people.pharmacist.password);
+  await sign();
+  check(await heading("Count recorded: it differs from the ledger").isVisible(), "the blind count finds a discrepancy");
+  check((await main()).includes("The ledger expected 6 sealed and 15 mL"), "after signing, what was expected is shown");
+  await seen(page, "count-differs");
+  await page.getByRole("link", { name: "Continue" }).click();
+  await page.getByLabel("Container", { exact: true }).selectOption(vialB);
+  await page.getByLabel("Amount (mg)").fill("2");
+  await page.getByLabel("Note").fill("vial reads 14.8 mL; 0.2 mL lost in the hub when drawing up");
+  await page.getByLabel(/^Witness/).fill(people.nurse.user);
+  await seen(page, "adjust-form");
+  await review();
+  const adjusted = await page.locator(".statement").allTextContents();
+  check(adjusted.length === 2 && adjusted[0].includes("a decrease of 2 mg (0.2 mL)") && adjusted[0].includes("resolving count"), `the adjustment states what is signed: ${adjusted}`);
+  await page.locator("#password").fill(people.pharmacist.password);
+  await page.locator("#witness_password").fill(people.nurse.password);
+  await sign();
+  check(await heading("Adjustment recorded").isVisible(), "the discrepancy is resolved");
+  await page.goto(`${url}/ui`);
+  check(/Open count discrepancies\s*None\./.test(await main()), "no discrepancy is left open");
+  await seen(page, "pharmacist-dashboard");
+  for (const [path, name] of [["/ui/dispense", "dispense"], ["/ui/transfer", "transfer"], ["/ui/destruction", "destruction"]]) {
+    await page.goto(`${url}${path}`);
+    await seen(page, name);
+  }
+  // A refused form: each error beside its field, the page still accessible.
+  await page.goto(`${url}/ui/loss`);
+  await page.getByLabel("Description").fill("vial found cracked in the safe");
+  await review();
+  check((await page.locator("#container_1-err").textContent()).includes("Name at least one container"), "a loss without containers is refused beside the field");
+  check((await page.getByLabel("Description").inputValue()).includes("cracked"), "the loss form keeps what was typed");
+  await seen(page, "loss-refused");
+  await signOut();
+
+  // ---- the auditor: verification, entries, a container's history, the signed report ----
+  await signIn(people.auditor);
+  await refused("/ui/receive", "an auditor may not do this");
+  await page.getByRole("link", { name: "Verification" }).click();
+  await page.getByRole("button", { name: "Verify the whole ledger now" }).click();
+  check((await page.locator("#verify-result").textContent()).includes("verified"), "the ledger verifies");
+  await seen(page, "verified");
+  await page.getByRole("link", { name: "Entries" }).click();
+  await page.getByLabel("Kind").selectOption("waste");
+  await page.getByRole("button", { name: "Search" }).click();
+  check((await page.locator("tbody tr").count()) === 2, "two wastes are found");
+  await seen(page, "entries");
+  await page.getByRole("link", { name: new RegExp(vialA) }).first().click();
+  check(await heading("History").isVisible(), "the container's history is shown");
+  check((await page.getByRole("button", { name: "Review and sign…" }).count()) === 0, "an auditor gets no forms");
+  const history = await page.locator("tbody").textContent();
+  for (const k of ["receipt", "container_opened", "administered", "waste"]) check(history.includes(k), `the history holds the ${k}`);
+  await seen(page, "history");
+  await page.getByRole("link", { name: "Reports" }).click();
+  await seen(page, "reports");
+  const [pdf] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "audit.pdf", exact: true }).click()]);
+  await pdf.saveAs(`${shots}/audit.pdf`);
+  const [sig] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "audit.pdf.sig", exact: true }).click()]);
+  await sig.saveAs(`${shots}/audit.pdf.sig`);
+  await signOut();
   await page.goto(`${url}/ui`);
   check(page.url().endsWith("/ui/login"), "after signing out, the dashboard needs a sign-in again");
 
+  // ---- idle: a minute's warning, then the sign-in page says why (the clock run forward) ----
+  const idle = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  await idle.clock.install();
+  const p2 = await idle.newPage();
+  await p2.goto(`${url}/ui/login`);
+  await p2.getByLabel("User name").fill(people.auditor.user);
+  await p2.getByLabel("Password").fill(people.auditor.password);
+  await p2.getByRole("button", { name: "Sign in" }).click();
+  await p2.waitForURL(`${url}/ui`);
+  check(!(await p2.locator("#idle-notice").isVisible()), "no idle notice at first");
+  await p2.clock.runFor("14:01");
+  check(await p2.locator("#idle-notice").isVisible(), "a minute before the idle timeout, a notice says so");
+  await accessible(p2, "idle notice");
+  await p2.screenshot({ path: `${shots}/${String(++shotNo).padStart(2, "0")}-idle-notice.png` });
+  await p2.clock.runFor("01:00");
+  await p2.waitForURL(/\/ui\/login\?ended=1$/);
+  check((await p2.locator("main").textContent()).includes("signed out after 15 minutes without activity"), "the sign-in page says why");
+  await idle.close();
+
   check(blocked.length === 0, `no console errors or external requests: ${blocked.join("; ")}`);
+  console.log(`vials ${vialA} ${vialB}`);
   console.log("browser: ok");
+} catch (e) {
+  if (current) {
+    await current.screenshot({ path: `${shots}/FAILED.png`, fullPage: true }).catch(() => {});
+    const text = await current.locator("main").textContent().catch(() => "");
+    console.error(`at ${current.url()}:\n${text?.replace(/\s+/g, " ").slice(0, 2000)}`);
+  }
+  throw e;
 } finally {
   await browser.close();
 }

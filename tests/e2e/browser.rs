@@ -1,7 +1,9 @@
 //! The web UI in a real browser: runs `tests/browser/run.mjs` (playwright-core driving
-//! Debian's chromium, axe-core on every page) against a real `custody serve --demo`.
-//! Without node, chromium or the npm packages (`npm ci --prefix tests/browser`), it says the
-//! browser suite was skipped; `.ci/run` installs them, so CI always runs it.
+//! Debian's chromium, axe-core on every page) against a freshly initialized `custody serve`,
+//! through the clinic's whole story, then checks the ledger it left and the report the
+//! auditor downloaded. Without node, chromium or the npm packages (`npm ci --prefix
+//! tests/browser`), it says the browser suite was skipped; `.ci/run` installs them, so CI
+//! always runs it.
 
 use std::path::Path;
 use std::process::Command;
@@ -9,7 +11,7 @@ use std::process::Command;
 use crate::http::Server;
 
 #[test]
-fn the_web_ui_in_chromium() {
+fn the_clinic_story_in_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     let ready = Path::new("/usr/bin/chromium").exists()
         && root.join("node_modules/playwright-core").exists()
@@ -22,23 +24,17 @@ fn the_web_ui_in_chromium() {
         );
         return;
     }
-    let mut s = Server::start();
-    // Two sealed 10 mg/mL vials of the demo's last receipt of them.
-    let api = reqwest::blocking::Client::new();
-    let token = s.login(&api, "auditor.diaz");
-    let vial = s.sealed_vial(&api, &token);
-    let (stem, n) = vial.rsplit_once('-').unwrap();
-    let vial2 = format!("{stem}-{}", n.parse::<u32>().unwrap() - 1);
+    let mut s = Server::fresh();
+    let token = s
+        .bootstrap
+        .clone()
+        .expect("a fresh server prints a bootstrap token");
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-shots");
+    let _ = std::fs::remove_dir_all(&shots);
     let o = Command::new("node")
         .arg(root.join("run.mjs"))
         .env("CUSTODY_URL", s.url())
-        .env("CUSTODY_USER", "pharm.rivera")
-        .env("CUSTODY_PASSWORD", s.password("pharm.rivera"))
-        .env("CUSTODY_WITNESS", "nurse.chen")
-        .env("CUSTODY_WITNESS_PASSWORD", s.password("nurse.chen"))
-        .env("CUSTODY_VIAL", &vial)
-        .env("CUSTODY_VIAL2", &vial2)
+        .env("CUSTODY_TOKEN", &token)
         .env("CUSTODY_SHOTS", &shots)
         .output()
         .unwrap();
@@ -49,43 +45,72 @@ fn the_web_ui_in_chromium() {
         "the browser suite failed:\n{out}\n{err}"
     );
     assert!(out.contains("browser: ok"), "{out}");
-    for shot in [
-        "01-sign-in",
-        "02-sign-in-refused",
-        "03-dashboard",
-        "05-dose-form",
-        "06-dose-sign",
-        "09-waste-sign",
-        "12-queue",
-    ] {
-        assert!(
-            shots.join(format!("{shot}.png")).exists(),
-            "{shot}.png was saved"
-        );
-    }
-    // What the browser signed is in the ledger, and it verifies.
-    let entries: serde_json::Value = api
-        .get(format!(
-            "{}/api/v1/ledgers/{}/entries?container={vial}",
-            s.url(),
-            s.ledger()
-        ))
-        .bearer_auth(&token)
+    let pngs = std::fs::read_dir(&shots)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "png")
+        })
+        .count();
+    assert!(pngs >= 30, "a screenshot of each page: {pngs}");
+
+    // What the browser signed is in the ledger: for the first vial exactly one opening, one
+    // dose (the refused signature wrote nothing) and one waste.
+    let vials: Vec<&str> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("vials "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let api = reqwest::blocking::Client::new();
+    let session: serde_json::Value = api
+        .post(format!("{}/api/v1/ledgers/{}/session", s.url(), s.ledger()))
+        .json(&serde_json::json!({"username": "lee.diaz", "password": "granite-willow-ember-64"}))
         .send()
         .unwrap()
         .json()
         .unwrap();
-    let kinds: Vec<&str> = entries["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["entry"]["body"]["kind"].as_str().unwrap())
-        .collect();
+    let bearer = session["token"].as_str().unwrap();
+    let kinds = |vial: &str| -> Vec<String> {
+        let v: serde_json::Value = api
+            .get(format!(
+                "{}/api/v1/ledgers/{}/entries?container={vial}",
+                s.url(),
+                s.ledger()
+            ))
+            .bearer_auth(bearer)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["entry"]["body"]["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
     assert_eq!(
-        kinds,
-        ["container_opened", "administered", "waste"],
-        "{entries}"
+        kinds(vials[0]),
+        ["container_opened", "administered", "waste"]
     );
+    assert_eq!(kinds(vials[1]), ["container_opened", "waste", "adjustment"]);
+
+    // The audit report the auditor downloaded verifies, with its detached signature.
+    let pdf = shots.join("audit.pdf");
+    let o = crate::custody(&["verify-report", pdf.to_str().unwrap()]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        crate::stdout(&o),
+        crate::stderr(&o)
+    );
+    let text = crate::stdout(&o);
+    assert!(text.contains("signature"), "{text}");
+
     let data = s.stop();
     let o = crate::custody(&["verify", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", crate::stderr(&o));

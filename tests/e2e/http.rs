@@ -14,6 +14,8 @@ pub struct Server {
     url: String,
     ledger: String,
     passwords: std::collections::HashMap<String, String>,
+    /// The one-time token a freshly initialized server prints.
+    pub bootstrap: Option<String>,
     _dir: tempfile::TempDir,
     data: PathBuf,
 }
@@ -25,12 +27,37 @@ impl Server {
         Server::start_with(dir, data, &[])
     }
 
+    /// `custody serve` on an empty directory, initialized as a new clinic: no one enrolled
+    /// yet, and the bootstrap token printed.
+    pub fn fresh() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("clinic");
+        Server::launch(
+            dir,
+            data,
+            &[
+                "--registrant-name",
+                "Lakeside Ketamine Clinic",
+                "--registrant-address",
+                "12 Shore Road, Duluth MN 55802",
+                "--registrant-dea",
+                "BL6134528",
+            ],
+        )
+    }
+
     /// Starts `custody serve --demo` on `data`, with `extra` arguments (a database URL, say).
     fn start_with(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Server {
+        let args: Vec<&str> = std::iter::once("--demo")
+            .chain(extra.iter().copied())
+            .collect();
+        Server::launch(dir, data, &args)
+    }
+
+    fn launch(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
             .args([
                 "serve",
-                "--demo",
                 "--data",
                 data.to_str().unwrap(),
                 "--listen",
@@ -44,13 +71,15 @@ impl Server {
             .unwrap();
         let out = child.stdout.take().unwrap();
         let mut passwords = std::collections::HashMap::new();
-        let (mut url, mut ledger) = (String::new(), String::new());
+        let (mut url, mut ledger, mut bootstrap) = (String::new(), String::new(), None);
         // The server prints its sign-ins, ledger and address, then serves.
         for line in BufReader::new(out).lines() {
             let line = line.unwrap();
             let words: Vec<&str> = line.split_whitespace().collect();
             if line.starts_with("  ") && words.len() == 3 {
                 passwords.insert(words[0].to_string(), words[2].to_string());
+            } else if let Some(b) = line.strip_prefix("bootstrap token ") {
+                bootstrap = Some(b.to_string());
             } else if let Some(l) = line.strip_prefix("ledger ") {
                 ledger = l.to_string();
             } else if let Some(u) = line.strip_prefix("listening on ") {
@@ -65,6 +94,7 @@ impl Server {
             url,
             ledger,
             passwords,
+            bootstrap,
             _dir: dir,
             data,
         }

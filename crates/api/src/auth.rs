@@ -43,6 +43,8 @@ pub struct Auth {
     pub user: UserId,
     pub printed_name: String,
     pub role: Role,
+    /// How long the session lasts without a request (pages warn before it ends).
+    pub idle_seconds: u64,
     token_hash: [u8; 32],
 }
 
@@ -82,8 +84,13 @@ impl Auth {
             ));
         }
         if !roles.contains(&self.role) {
+            let article = if self.role == Role::Admin || self.role == Role::Auditor {
+                "an"
+            } else {
+                "a"
+            };
             return Err(ApiError::forbidden(format!(
-                "a {} may not do this",
+                "{article} {} may not do this",
                 self.role
             )));
         }
@@ -143,6 +150,7 @@ impl FromRequestParts<AppState> for Auth {
             user: session.user,
             printed_name: user.printed_name,
             role: user.role,
+            idle_seconds: state.config.idle_timeout.as_secs(),
             token_hash: hash,
         })
     }

@@ -30,3 +30,56 @@ document.addEventListener("input", (e) => {
     hint.textContent = `${el.value} mg = ${decimal((ug * 1000n) / perMl)} mL at ${decimal(perMl)} mg/mL`;
   }
 });
+
+// The session ends after a while without a request: say so a minute before, offer to stay,
+// and at the end go to the sign-in page, which says why.
+(() => {
+  const idle = Number(document.body.dataset.idleSeconds || 0);
+  const notice = document.getElementById("idle-notice");
+  const stay = document.getElementById("idle-stay");
+  if (!idle || !notice || !stay) return;
+  let warn, end;
+  const arm = () => {
+    clearTimeout(warn);
+    clearTimeout(end);
+    warn = setTimeout(() => {
+      notice.hidden = false;
+      stay.focus();
+    }, Math.max(0, idle - 60) * 1000);
+    end = setTimeout(() => location.assign("/ui/login?ended=1"), idle * 1000);
+  };
+  stay.addEventListener("click", async () => {
+    const r = await fetch("/ui/keepalive", { credentials: "same-origin" });
+    if (!r.ok) return location.assign("/ui/login?ended=1");
+    notice.hidden = true;
+    arm();
+  });
+  arm();
+})();
+
+// Check digits as they are typed: a DEA registration number (two letters, seven digits,
+// the last a check digit) and an NDC (10 digits in 4-4-2, 5-3-2 or 5-4-1, or 11). The
+// server checks again; this only tells the person sooner.
+function deaProblem(v) {
+  const m = /^([A-Za-z][A-Za-z9])(\d{7})$/.exec(v.trim());
+  if (!m) return "A DEA number is two letters and seven digits, e.g. AB1234563.";
+  const d = m[2].split("").map(Number);
+  const sum = d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5]);
+  return sum % 10 === d[6] ? null : "The check digit does not match: please re-read the number.";
+}
+function ndcProblem(v) {
+  const s = v.trim();
+  if (/^\d{11}$/.test(s) || /^(\d{4}-\d{4}-\d{2}|\d{5}-\d{3}-\d{2}|\d{5}-\d{4}-\d{1}|\d{5}-\d{4}-\d{2})$/.test(s)) return null;
+  return "An NDC is 10 digits as 4-4-2, 5-3-2 or 5-4-1 (or 11 digits).";
+}
+document.addEventListener("input", (e) => {
+  const el = e.target;
+  if (!(el instanceof HTMLInputElement) || !el.dataset.check) return;
+  const hint = document.getElementById(`${el.id}-hint`);
+  if (!hint) return;
+  if (!el.dataset.hint) el.dataset.hint = hint.textContent ?? "";
+  const problem = el.value.trim() === "" ? null : (el.dataset.check === "dea" ? deaProblem : ndcProblem)(el.value);
+  hint.textContent = problem ?? (el.value.trim() === "" ? el.dataset.hint : "Looks right.");
+  hint.classList.toggle("error", problem !== null);
+  el.setAttribute("aria-invalid", problem ? "true" : "false");
+});

@@ -114,7 +114,20 @@ pub async fn define_product(
     auth: Auth,
     Body(req): Body<ProductRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::ProductDefined)?;
+    add_product(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Defines a product.
+pub async fn add_product(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &ProductRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::ProductDefined)?;
     let strength = match &req.strength {
         StrengthBody::Solution { mg_per_ml, ml } => Strength::Solution {
             per_ml: mg("mg_per_ml", mg_per_ml)?,
@@ -133,9 +146,7 @@ pub async fn define_product(
         schedule: parse("schedule", &req.schedule)?,
         strength,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -200,15 +211,26 @@ pub async fn define_location(
     auth: Auth,
     Body(req): Body<LocationRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::LocationDefined)?;
+    add_location(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Defines a storage location.
+pub async fn add_location(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &LocationRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::LocationDefined)?;
     let payload = LocationDefined {
         location: parse("location", &req.location)?,
         name: parse("name", &req.name)?,
         kind: parse("kind", &req.kind)?,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 pub fn router() -> Router<AppState> {

@@ -197,8 +197,22 @@ pub async fn adjust(
     auth: Auth,
     Body(req): Body<AdjustRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::Adjustment)?;
-    let container: ContainerId = parse("container", &id)?;
+    record_adjustment(&state, ledger, &id, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records an adjustment with its witness.
+pub async fn record_adjustment(
+    state: &AppState,
+    ledger: LedgerId,
+    id: &str,
+    auth: &Auth,
+    client: &str,
+    req: &AdjustRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::Adjustment)?;
+    let container: ContainerId = parse("container", id)?;
     let payload = Adjustment {
         container,
         resolves: req
@@ -208,21 +222,19 @@ pub async fn adjust(
             .map_err(|e| ApiError::invalid(format!("resolves: {e}")))?,
         reason: parse("reason", &req.reason)?,
         direction: parse("direction", &req.direction)?,
-        amount: amount_of(&state, ledger, &container, &req.amount_mg).await?,
+        amount: amount_of(state, ledger, &container, &req.amount_mg).await?,
         note: parse("note", &req.note)?,
     };
-    Ok(Json(
-        act(
-            &state,
-            ledger,
-            &auth,
-            &client,
-            &req.password,
-            std::slice::from_ref(&req.witness),
-            payload,
-        )
-        .await?,
-    ))
+    act(
+        state,
+        ledger,
+        auth,
+        client,
+        &req.password,
+        std::slice::from_ref(&req.witness),
+        payload,
+    )
+    .await
 }
 
 pub fn router() -> Router<AppState> {

@@ -46,7 +46,20 @@ pub async fn dispense(
     auth: Auth,
     Body(req): Body<DispenseRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::Dispensed)?;
+    record_dispense(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records a take-home dispense.
+pub async fn record_dispense(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &DispenseRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::Dispensed)?;
     if req.patient.trim().is_empty() {
         return Err(ApiError::invalid("patient: a patient reference is needed"));
     }
@@ -59,7 +72,7 @@ pub async fn dispense(
         .iter()
         .map(|c| parse("container", c))
         .collect::<ApiResult<Vec<ContainerId>>>()?;
-    let from_open = items(&state, ledger, &req.from_open).await?;
+    let from_open = items(state, ledger, &req.from_open).await?;
     let secret = state.store.patient_secret(ledger).await?;
     let payload = Dispensed {
         patient: PatientRef::commit(&secret, &req.patient),
@@ -67,9 +80,7 @@ pub async fn dispense(
         sealed,
         from_open,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -108,7 +119,20 @@ pub async fn transfer(
     auth: Auth,
     Body(req): Body<TransferRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::Transfer)?;
+    record_transfer(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records a transfer.
+pub async fn record_transfer(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &TransferRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::Transfer)?;
     let containers = req
         .containers
         .iter()
@@ -127,9 +151,7 @@ pub async fn transfer(
         },
     };
     let payload = Transfer { containers, to };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -160,7 +182,20 @@ pub async fn loss(
     auth: Auth,
     Body(req): Body<LossRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::LossTheft)?;
+    record_loss(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records a loss or theft.
+pub async fn record_loss(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &LossRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::LossTheft)?;
     let payload = LossTheft {
         loss_type: parse("loss_type", &req.loss_type)?,
         discovered_on: parse("discovered_on", &req.discovered_on)?,
@@ -169,12 +204,10 @@ pub async fn loss(
             .as_deref()
             .map(|p| parse("police_report", p))
             .transpose()?,
-        items: items(&state, ledger, &req.items).await?,
+        items: items(state, ledger, &req.items).await?,
         description: parse("description", &req.description)?,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -217,7 +250,20 @@ pub async fn destruction(
     auth: Auth,
     Body(req): Body<DestructionRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::Destruction)?;
+    record_destruction(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records a destruction with its two witnesses.
+pub async fn record_destruction(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &DestructionRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::Destruction)?;
     let method = match &req.method {
         DestructionMethodBody::OnSite { method, place } => DestructionMethod::OnSite {
             method: parse("method", method)?,
@@ -236,20 +282,18 @@ pub async fn destruction(
     let payload = Destruction {
         method,
         date: parse("date", &req.date)?,
-        items: items(&state, ledger, &req.items).await?,
+        items: items(state, ledger, &req.items).await?,
     };
-    Ok(Json(
-        act(
-            &state,
-            ledger,
-            &auth,
-            &client,
-            &req.password,
-            &req.witnesses,
-            payload,
-        )
-        .await?,
-    ))
+    act(
+        state,
+        ledger,
+        auth,
+        client,
+        &req.password,
+        &req.witnesses,
+        payload,
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

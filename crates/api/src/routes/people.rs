@@ -110,13 +110,26 @@ pub async fn enroll(
     auth: Auth,
     Body(req): Body<EnrollRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::UserEnrolled)?;
+    enroll_user(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Enrolls a user: a new key sealed under their first password.
+pub async fn enroll_user(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &EnrollRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::UserEnrolled)?;
     let user: UserId = parse("username", &req.username)?;
     let printed_name: Text = parse("printed_name", &req.printed_name)?;
     let role: Role = parse("role", &req.role)?;
     passwords::check(user.as_str(), &req.initial_password)?;
-    let admin_key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
-    let (key, sealed) = new_sealed_key(&state, &req.initial_password).await?;
+    let admin_key = open_key(state, ledger, &auth.user, &req.password, client).await?;
+    let (key, sealed) = new_sealed_key(state, &req.initial_password).await?;
     let public = PublicKey::from(&key);
     let d = Draft::new(
         ledger,
@@ -141,7 +154,7 @@ pub async fn enroll(
         .save_sealed_key(ledger, &user, public.key_id(), sealed)
         .await?;
     let a = state.store.append(d).await?;
-    Ok(Json(recorded(&state, ledger, a).await?))
+    recorded(state, ledger, a).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -172,6 +185,15 @@ pub async fn bootstrap(
     Path(ledger): Path<LedgerId>,
     Body(req): Body<BootstrapRequest>,
 ) -> ApiResult<Json<Recorded>> {
+    bootstrap_admin(&state, ledger, &req).await.map(Json)
+}
+
+/// Enrolls the first admin with the bootstrap token.
+pub async fn bootstrap_admin(
+    state: &AppState,
+    ledger: LedgerId,
+    req: &BootstrapRequest,
+) -> ApiResult<Recorded> {
     let hash: [u8; 32] = Sha256::digest(req.token.as_bytes()).into();
     let bad_token = || {
         ApiError::unauthorized(
@@ -192,7 +214,7 @@ pub async fn bootstrap(
             "this server was started without the registrant key, which signs the first enrollment",
         )
     })?;
-    let (key, sealed) = new_sealed_key(&state, &req.password).await?;
+    let (key, sealed) = new_sealed_key(state, &req.password).await?;
     let public = PublicKey::from(&key);
     let d = Draft::new(
         ledger,
@@ -213,7 +235,7 @@ pub async fn bootstrap(
     // The ledger lets the registrant enroll only the first user: a second bootstrap fails.
     let a = state.store.append(d).await?;
     state.store.take_bootstrap_token(ledger, hash).await?;
-    Ok(Json(recorded(&state, ledger, a).await?))
+    recorded(state, ledger, a).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -239,15 +261,27 @@ pub async fn change_role(
     auth: Auth,
     Body(req): Body<RoleRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::RoleChanged)?;
+    change_user_role(&state, ledger, &user, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Changes a user's role.
+pub async fn change_user_role(
+    state: &AppState,
+    ledger: LedgerId,
+    user: &str,
+    auth: &Auth,
+    client: &str,
+    req: &RoleRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::RoleChanged)?;
     let payload = RoleChanged {
-        user: known_user(&state, ledger, &user).await?,
+        user: known_user(state, ledger, user).await?,
         role: parse("role", &req.role)?,
         reason: parse("reason", &req.reason)?,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    act(state, ledger, auth, client, &req.password, &[], payload).await
 }
 
 async fn known_user(state: &AppState, ledger: LedgerId, user: &str) -> ApiResult<UserId> {
@@ -284,15 +318,29 @@ pub async fn deactivate(
     auth: Auth,
     Body(req): Body<DeactivateRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::UserDeactivated)?;
-    let user = known_user(&state, ledger, &user).await?;
+    deactivate_user(&state, ledger, &user, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Deactivates a user and ends their sessions.
+pub async fn deactivate_user(
+    state: &AppState,
+    ledger: LedgerId,
+    user: &str,
+    auth: &Auth,
+    client: &str,
+    req: &DeactivateRequest,
+) -> ApiResult<Recorded> {
+    require_author(auth, ledger, Kind::UserDeactivated)?;
+    let user = known_user(state, ledger, user).await?;
     let payload = UserDeactivated {
         user: user.clone(),
         reason: parse("reason", &req.reason)?,
     };
-    let r = act(&state, ledger, &auth, &client, &req.password, &[], payload).await?;
+    let r = act(state, ledger, auth, client, &req.password, &[], payload).await?;
     state.store.delete_sessions_of(ledger, &user).await?;
-    Ok(Json(r))
+    Ok(r)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -320,12 +368,26 @@ pub async fn reset(
     auth: Auth,
     Body(req): Body<ResetRequest>,
 ) -> ApiResult<Json<Recorded>> {
+    reset_user(&state, ledger, &user, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Resets a user's password: a new key, signed for by the admin.
+pub async fn reset_user(
+    state: &AppState,
+    ledger: LedgerId,
+    user: &str,
+    auth: &Auth,
+    client: &str,
+    req: &ResetRequest,
+) -> ApiResult<Recorded> {
     auth.require(ledger, &[Role::Admin])?;
-    let user = known_user(&state, ledger, &user).await?;
+    let user = known_user(state, ledger, user).await?;
     passwords::check(user.as_str(), &req.new_password)?;
-    let admin_key = open_key(&state, ledger, &auth.user, &req.password, &client).await?;
+    let admin_key = open_key(state, ledger, &auth.user, &req.password, client).await?;
     let r = rotate(
-        &state,
+        state,
         ledger,
         &user,
         (&auth.user, &admin_key),
@@ -334,7 +396,7 @@ pub async fn reset(
     )
     .await?;
     state.store.delete_sessions_of(ledger, &user).await?;
-    Ok(Json(r))
+    Ok(r)
 }
 
 /// A new key for `user`, sealed under `password`, recorded as signed by `author`.

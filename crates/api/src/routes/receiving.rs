@@ -1,8 +1,6 @@
 //! Stock coming in and being counted: receipts and counts (blind or not).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::routing::post;
 use axum::{Json, Router};
 use custody_ledger::*;
@@ -12,7 +10,7 @@ use utoipa::ToSchema;
 use crate::auth::Auth;
 use crate::ceremony::{Recorded, act, parse};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json as Body, Path};
+use crate::extract::{Client, Json as Body, Path};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,10 +58,23 @@ pub struct ReceiptRecorded {
 pub async fn receive(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     auth: Auth,
     Body(req): Body<ReceiptRequest>,
 ) -> ApiResult<Json<ReceiptRecorded>> {
+    record_receipt(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records one receipt line signed by `auth`.
+pub async fn record_receipt(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &ReceiptRequest,
+) -> ApiResult<ReceiptRecorded> {
     auth.require(ledger, &[Role::Pharmacist])?;
     let receipt = Receipt {
         supplier: Party {
@@ -80,17 +91,16 @@ pub async fn receive(
         location: parse("location", &req.location)?,
     };
     let containers_received = receipt.containers;
-    let client = addr.ip().to_string();
-    let recorded = act(&state, ledger, &auth, &client, &req.password, &[], receipt).await?;
+    let recorded = act(state, ledger, auth, client, &req.password, &[], receipt).await?;
     let seq = Seq::new(recorded.seq).map_err(|e| ApiError::internal(e.to_string()))?;
     let containers = (1..=containers_received)
         .filter_map(|i| ContainerId::new(seq, i).ok())
         .map(|c| c.to_string())
         .collect();
-    Ok(Json(ReceiptRecorded {
+    Ok(ReceiptRecorded {
         recorded,
         containers,
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,10 +141,23 @@ pub struct CountRecorded {
 pub async fn count(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     auth: Auth,
     Body(req): Body<CountRequest>,
 ) -> ApiResult<Json<CountRecorded>> {
+    record_count(&state, ledger, &auth, &client, &req)
+        .await
+        .map(Json)
+}
+
+/// Records a count; states what the ledger expected.
+pub async fn record_count(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    client: &str,
+    req: &CountRequest,
+) -> ApiResult<CountRecorded> {
     auth.require(ledger, &[Role::Pharmacist, Role::Nurse])?;
     let location: LocationId = parse("location", &req.location)?;
     let product: Ndc = parse("product", &req.product)?;
@@ -143,7 +166,6 @@ pub async fn count(
         sealed: req.counted_sealed,
         open: req.counted_open,
     };
-    let client = addr.ip().to_string();
     let payload = Count {
         location,
         product,
@@ -151,12 +173,12 @@ pub async fn count(
         expected,
         counted,
     };
-    Ok(Json(CountRecorded {
-        recorded: act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
+    Ok(CountRecorded {
+        recorded: act(state, ledger, auth, client, &req.password, &[], payload).await?,
         expected_sealed: expected.sealed,
         expected_open: expected.open,
         discrepancy: counted != expected,
-    }))
+    })
 }
 
 pub fn router() -> Router<AppState> {

@@ -26,7 +26,8 @@ pub const REPORT_READERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Audit
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {
-    /// First day (YYYY-MM-DD, UTC); default 30 days before `to`.
+    /// First day (YYYY-MM-DD, UTC); default 30 days before `to`. An empty parameter is
+    /// the same as an absent one (as an HTML form sends it).
     pub from: Option<String>,
     /// Last day, inclusive; default today. An inventory is taken at its close.
     pub to: Option<String>,
@@ -80,6 +81,7 @@ pub async fn report(
     let secret = state.store.patient_secret(ledger).await?;
     let day = |what: &str, v: &Option<String>| -> ApiResult<Option<Day>> {
         v.as_deref()
+            .filter(|s| !s.trim().is_empty())
             .map(str::parse::<Day>)
             .transpose()
             .map_err(|e| bad(what, e))
@@ -94,17 +96,23 @@ pub async fn report(
         product: q
             .product
             .as_deref()
+            .filter(|s| !s.trim().is_empty())
             .map(str::parse)
             .transpose()
             .map_err(|e| bad("product", e))?,
         container: q
             .container
             .as_deref()
+            .filter(|s| !s.trim().is_empty())
             .map(str::parse)
             .transpose()
             .map_err(|e| bad("container", e))?,
         prescriber: q.prescriber.clone().filter(|p| !p.trim().is_empty()),
-        patient: q.patient.as_deref().map(|m| PatientRef::commit(&secret, m)),
+        patient: q
+            .patient
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|m| PatientRef::commit(&secret, m)),
     };
     let cache_key = format!(
         "{ledger}/{}/{}?{}|{}|{:?}|{:?}|{:?}|{:?}",

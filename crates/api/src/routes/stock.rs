@@ -176,6 +176,9 @@ pub struct AdministerRequest {
     pub dose_mg: String,
     /// IV, IM, intranasal, oral or sublingual.
     pub route: String,
+    /// When it was given (RFC 3339); default now. A dose charted late keeps its true time.
+    #[serde(default)]
+    pub given_at: Option<String>,
 }
 
 /// Records a dose given to a patient from an open container.
@@ -239,7 +242,10 @@ pub async fn give(
         prescriber,
         amount,
         route,
-        given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+        given_at: match req.given_at.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => parse("given_at", t)?,
+            _ => Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+        },
         given_by: auth.user.clone(),
     };
     act(state, ledger, auth, client, &req.password, &[], payload).await

@@ -3,7 +3,12 @@
 //! script, no external requests. Every page carries the security headers; every form
 //! carries the session's CSRF token, checked on every POST.
 
+mod admin;
+mod audit;
+mod forms;
+mod movements;
 mod pages;
+mod pharmacy;
 mod stock;
 
 use axum::Router;

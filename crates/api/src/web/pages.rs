@@ -27,7 +27,15 @@ impl axum::extract::FromRequestParts<AppState> for SignedIn {
         <Auth as axum::extract::FromRequestParts<AppState>>::from_request_parts(parts, state)
             .await
             .map(SignedIn)
-            .map_err(|_| Redirect::to("/ui/login").into_response())
+            .map_err(|e| {
+                // A session that timed out says so on the sign-in page.
+                let to = if e.code == "session_expired" {
+                    "/ui/login?ended=1"
+                } else {
+                    "/ui/login"
+                };
+                Redirect::to(to).into_response()
+            })
     }
 }
 
@@ -38,20 +46,52 @@ pub struct Me {
     pub csrf: String,
     /// Pharmacists and nurses: they see the stock pages.
     pub clinical: bool,
+    pub pharmacist: bool,
+    pub admin: bool,
+    /// Admins, pharmacists and auditors: verification and reports.
+    pub verifier: bool,
+    pub idle_seconds: u64,
 }
 
 impl From<&Auth> for Me {
     fn from(a: &Auth) -> Self {
+        use custody_ledger::Role;
         Me {
             printed_name: a.printed_name.clone(),
             role: a.role.to_string(),
             csrf: a.csrf(),
-            clinical: matches!(
-                a.role,
-                custody_ledger::Role::Pharmacist | custody_ledger::Role::Nurse
-            ),
+            clinical: matches!(a.role, Role::Pharmacist | Role::Nurse),
+            pharmacist: a.role == Role::Pharmacist,
+            admin: a.role == Role::Admin,
+            verifier: crate::routes::ledger::VERIFIERS.contains(&a.role),
+            idle_seconds: a.idle_seconds,
         }
     }
+}
+
+/// Refuses, with a page saying why, unless the signed-in user holds one of `roles`.
+pub fn allow(auth: &Auth, roles: &[custody_ledger::Role]) -> Option<Response> {
+    auth.require(auth.ledger, roles)
+        .err()
+        .map(|e| refuse(auth, e))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    me: Option<Me>,
+    message: String,
+}
+
+/// A page error for a signed-in person: the message, with their navigation.
+pub(crate) fn refuse(auth: &Auth, e: ApiError) -> Response {
+    render(
+        &ErrorPage {
+            me: Some(auth.into()),
+            message: e.message,
+        },
+        e.status,
+    )
 }
 
 pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
@@ -63,17 +103,13 @@ pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
 
 /// A page error for a person: the message in a page, not JSON.
 pub(crate) fn failure(e: ApiError) -> Response {
-    let status = e.status;
-    (
-        status,
-        Html(format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>custody</title><link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main id=\"main\"><h1>Sorry</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/ui\">Back</a></p></main></body></html>",
-            askama::filters::escape(&e.message, askama::filters::Html)
-                .map(|s| s.to_string())
-                .unwrap_or_default()
-        )),
+    render(
+        &ErrorPage {
+            me: None,
+            message: e.message,
+        },
+        e.status,
     )
-        .into_response()
 }
 
 #[derive(Template)]
@@ -84,6 +120,9 @@ struct LoginPage {
     ledger: String,
     username: String,
     error: Option<String>,
+    notice: Option<String>,
+    /// No one is enrolled yet: offer the first admin's sign-up.
+    first_start: bool,
 }
 
 async fn the_ledger(state: &AppState) -> Result<(LedgerId, String), ApiError> {
@@ -94,7 +133,30 @@ async fn the_ledger(state: &AppState) -> Result<(LedgerId, String), ApiError> {
     Ok((l.ledger, l.registrant.name.to_string()))
 }
 
-async fn login_page(State(state): State<AppState>) -> Response {
+#[derive(Deserialize)]
+struct LoginQuery {
+    ended: Option<String>,
+    welcome: Option<String>,
+}
+
+async fn first_start(state: &AppState, ledger: LedgerId) -> bool {
+    state.store.users(ledger).await.is_ok_and(|u| u.is_empty())
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+) -> Response {
+    let notice = if q.ended.is_some() {
+        Some(format!(
+            "You were signed out after {} minutes without activity. Sign in again to go on.",
+            state.config.idle_timeout.as_secs() / 60
+        ))
+    } else if q.welcome.is_some() {
+        Some("The first admin is enrolled: sign in.".to_string())
+    } else {
+        None
+    };
     match the_ledger(&state).await {
         Ok((ledger, registrant)) => render(
             &LoginPage {
@@ -103,6 +165,8 @@ async fn login_page(State(state): State<AppState>) -> Response {
                 ledger: ledger.to_string(),
                 username: String::new(),
                 error: None,
+                notice,
+                first_start: first_start(&state, ledger).await,
             },
             StatusCode::OK,
         ),
@@ -143,10 +207,17 @@ async fn login(
                 ledger: ledger.to_string(),
                 username: f.username,
                 error: Some(e.message),
+                notice: None,
+                first_start: first_start(&state, ledger).await,
             },
             e.status,
         ),
     }
+}
+
+/// The idle notice's "Stay signed in": any request by the session keeps it alive.
+async fn keepalive(_: Auth) -> StatusCode {
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]
@@ -213,6 +284,7 @@ struct Dashboard {
     open: Vec<OpenLine>,
     expiring: Vec<String>,
     pending: Vec<String>,
+    discrepancies: Vec<(String, String)>,
     verification: String,
 }
 
@@ -302,6 +374,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             p.queued_at
         ));
     }
+    let discrepancies = super::pharmacy::discrepancy_lines(state, ledger).await?;
     let verification = state
         .last_verification
         .lock()
@@ -317,6 +390,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             open,
             expiring: expiring.into_iter().collect(),
             pending,
+            discrepancies,
             verification,
         },
         StatusCode::OK,
@@ -326,8 +400,13 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(super::stock::router())
+        .merge(super::admin::router())
+        .merge(super::pharmacy::router())
+        .merge(super::movements::router())
+        .merge(super::audit::router())
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui", get(dashboard))
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/logout", post(logout))
+        .route("/ui/keepalive", get(keepalive))
 }

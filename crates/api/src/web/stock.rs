@@ -15,9 +15,10 @@ use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 use serde::Deserialize;
 
+use super::forms::{DonePage, SignPage, Signer, done};
 use super::pages::{Me, SignedIn, check_csrf, failure, render};
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, WitnessBody, amount_of, everything_in};
+use crate::ceremony::{WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Client, Path};
 use crate::routes::stock::{
@@ -104,6 +105,9 @@ struct ActForm {
     dose_mg: String,
     #[serde(default)]
     route: String,
+    /// When the dose was given, as a `datetime-local` input sends it, in UTC.
+    #[serde(default)]
+    given_at: String,
     #[serde(default)]
     amount_mg: String,
     #[serde(default)]
@@ -121,6 +125,7 @@ struct FieldErrors {
     patient: Option<String>,
     prescriber_dea: Option<String>,
     dose_mg: Option<String>,
+    given_at: Option<String>,
     amount_mg: Option<String>,
     witness: Option<String>,
 }
@@ -135,6 +140,9 @@ struct ContainerPage {
     field_errors: FieldErrors,
     error: Option<String>,
     routes: [&'static str; 5],
+    /// Pharmacists and nurses get the forms; everyone sees the history.
+    clinical: bool,
+    history: super::forms::Table,
 }
 
 async fn load(
@@ -185,21 +193,38 @@ async fn container_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    match load(state, auth.ledger, id).await {
-        Ok(c) => render(
-            &ContainerPage {
-                me: Some(auth.into()),
-                csrf: auth.csrf(),
-                c: view(&c),
-                form,
-                field_errors,
-                error,
-                routes: ROUTES,
+    let c = match load(state, auth.ledger, id).await {
+        Ok(c) => c,
+        Err(e) => return super::pages::refuse(auth, e),
+    };
+    let rows = match state.store.container_history(auth.ledger, &c.id).await {
+        Ok(h) => super::audit::entry_rows(&h),
+        Err(e) => Err(e.into()),
+    };
+    let rows = match rows {
+        Ok(r) => r,
+        Err(e) => return super::pages::refuse(auth, e),
+    };
+    let me: Me = auth.into();
+    render(
+        &ContainerPage {
+            clinical: me.clinical,
+            me: Some(me),
+            csrf: auth.csrf(),
+            c: view(&c),
+            form,
+            field_errors,
+            error,
+            routes: ROUTES,
+            history: super::forms::Table {
+                caption: format!("Everything recorded about container {}", c.id),
+                head: super::audit::entry_head(),
+                rows,
+                empty: "Nothing yet.".into(),
             },
-            status,
-        ),
-        Err(e) => failure(e),
-    }
+        },
+        status,
+    )
 }
 
 async fn container(
@@ -209,6 +234,7 @@ async fn container(
 ) -> Response {
     let form = ActForm {
         route: "IV".into(),
+        given_at: now_minute(),
         ..Default::default()
     };
     container_page(
@@ -223,67 +249,42 @@ async fn container(
     .await
 }
 
-struct Signer {
-    meaning: String,
-    statement: String,
-    printed_name: String,
-    field: String,
-}
-
-#[derive(Template)]
-#[template(path = "sign.html")]
-struct SignPage {
-    me: Option<Me>,
-    csrf: String,
-    title: String,
-    error: Option<String>,
-    action: String,
-    back: String,
-    hidden: Vec<(String, String)>,
-    signers: Vec<Signer>,
-}
-
-#[derive(Template)]
-#[template(path = "done.html")]
-struct DonePage {
-    me: Option<Me>,
-    title: String,
-    summary: String,
-    signatures: Vec<(String, String, String)>,
-    next: String,
-}
-
-fn done(auth: &Auth, title: &str, r: &Recorded, next: &str) -> Response {
-    render(
-        &DonePage {
-            me: Some(auth.into()),
-            title: title.into(),
-            summary: format!("Recorded as entry {} of the ledger.", r.seq),
-            signatures: r
-                .signatures
-                .iter()
-                .map(|s| {
-                    (
-                        s.printed_name.clone(),
-                        s.meaning.clone(),
-                        s.signed_at.clone(),
-                    )
-                })
-                .collect(),
-            next: next.into(),
-        },
-        StatusCode::OK,
-    )
-}
-
 /// The amount as people say it: "35 mg (3.5 mL)".
-fn said(a: &Amount) -> String {
+pub(crate) fn said(a: &Amount) -> String {
     match a {
         Amount::Volume { ul, ug } => format!("{} mg ({ul})", thousandths(ug.get())),
         Amount::Units { units, ug } => {
             format!("{} mg ({} units)", thousandths(ug.get()), units.get())
         }
     }
+}
+
+/// Now, to the minute, as a `datetime-local` input shows it (UTC).
+fn now_minute() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+/// A `datetime-local` value (`YYYY-MM-DDTHH:MM`, read as UTC) or an RFC 3339 time.
+fn utc_minute(s: &str) -> Result<Timestamp, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("Enter the time the dose was given.".into());
+    }
+    let full = match s.len() {
+        16 => format!("{s}:00Z"),
+        19 => format!("{s}Z"),
+        _ => s.to_string(),
+    };
+    full.parse::<Timestamp>()
+        .map_err(|e| super::forms::sentence(&e.to_string()))
 }
 
 async fn administer(
@@ -307,6 +308,13 @@ async fn administer(
     if let Err(e) = f.prescriber_dea.parse::<DeaNumber>() {
         errs.prescriber_dea = Some(e.to_string());
     }
+    let given_at = match utc_minute(&f.given_at) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            errs.given_at = Some(e);
+            None
+        }
+    };
     let amount = match load(&state, auth.ledger, &id).await {
         Ok(c) => match amount_of(&state, auth.ledger, &c.id, &f.dose_mg).await {
             Ok(a) => Some((a, c)),
@@ -317,9 +325,8 @@ async fn administer(
         },
         Err(e) => return failure(e),
     };
-    let Some((amount, c)) = amount.filter(|_| {
-        errs.patient.is_none() && errs.prescriber_dea.is_none() && errs.dose_mg.is_none()
-    }) else {
+    let fields_ok = errs.patient.is_none() && errs.prescriber_dea.is_none();
+    let (Some((amount, c)), Some(given_at), true) = (amount, given_at, fields_ok) else {
         return container_page(
             &state,
             &auth,
@@ -332,11 +339,12 @@ async fn administer(
         .await;
     };
     let statement = format!(
-        "I, {}, gave {} of {} {} to patient {} from container {}, as ordered by {}.",
+        "I, {}, gave {} of {} {} at {} to patient {} from container {}, as ordered by {}.",
         auth.printed_name,
         said(&amount),
         c.product.name,
         f.route,
+        given_at,
         f.patient.trim(),
         c.id,
         f.prescriber
@@ -361,9 +369,16 @@ async fn administer(
         },
         dose_mg: f.dose_mg.clone(),
         route: f.route.clone(),
+        given_at: Some(given_at.to_string()),
     };
     match give(&state, auth.ledger, &auth, &client, &id, &req).await {
-        Ok(r) => done(&auth, "Dose recorded", &r, &format!("/ui/containers/{id}")),
+        Ok(r) => done(
+            &auth,
+            "Dose recorded",
+            &r,
+            Vec::new(),
+            &format!("/ui/containers/{id}"),
+        ),
         Err(e) => sign_page(
             &auth,
             &id,
@@ -377,12 +392,7 @@ async fn administer(
 }
 
 fn signer(auth: &Auth, meaning: &str, statement: String) -> Signer {
-    Signer {
-        meaning: meaning.into(),
-        statement,
-        printed_name: auth.printed_name.clone(),
-        field: "password".into(),
-    }
+    Signer::me(auth, meaning, statement)
 }
 
 fn sign_page(
@@ -400,6 +410,7 @@ fn sign_page(
         ("prescriber_dea", &f.prescriber_dea),
         ("dose_mg", &f.dose_mg),
         ("route", &f.route),
+        ("given_at", &f.given_at),
         ("amount_mg", &f.amount_mg),
         ("reason", &f.reason),
         ("witness", &f.witness),
@@ -417,7 +428,9 @@ fn sign_page(
             error: error.map(|e| e.message),
             action: format!("/ui/containers/{id}/{act}"),
             back: format!("/ui/containers/{id}"),
+            editable: false,
             hidden,
+            secrets: Vec::new(),
             signers,
         },
         status,
@@ -527,9 +540,13 @@ async fn waste(
         }),
     };
     match discard(&state, auth.ledger, &auth, &client, &id, &req).await {
-        Ok(Wasted::Recorded(r)) => {
-            done(&auth, "Waste recorded", &r, &format!("/ui/containers/{id}"))
-        }
+        Ok(Wasted::Recorded(r)) => done(
+            &auth,
+            "Waste recorded",
+            &r,
+            Vec::new(),
+            &format!("/ui/containers/{id}"),
+        ),
         Ok(Wasted::Queued(p)) => render(
             &DonePage {
                 me: Some((&auth).into()),
@@ -538,6 +555,7 @@ async fn waste(
                     "Signed by you; not in the ledger until a colleague witnesses it (by {}).",
                     p.witness_by
                 ),
+                details: Vec::new(),
                 signatures: Vec::new(),
                 next: "/ui/wastes".into(),
             },
@@ -656,7 +674,9 @@ async fn witness(
                 error: error.map(|e| e.message),
                 action: format!("/ui/wastes/{id}/witness"),
                 back: "/ui/wastes".into(),
+                editable: false,
                 hidden: Vec::new(),
+                secrets: Vec::new(),
                 signers: signers
                     .iter()
                     .map(|s| Signer {
@@ -674,7 +694,7 @@ async fn witness(
         return page(None);
     }
     match countersign(&state, auth.ledger, &auth, &client, &id, &f.password).await {
-        Ok(r) => done(&auth, "Waste witnessed", &r, "/ui/wastes"),
+        Ok(r) => done(&auth, "Waste witnessed", &r, Vec::new(), "/ui/wastes"),
         Err(e) => page(Some(e)),
     }
 }
@@ -724,6 +744,7 @@ async fn open(
             &auth,
             "Container opened",
             &r,
+            Vec::new(),
             &format!("/ui/containers/{id}"),
         ),
         Err(e) => sign_page(

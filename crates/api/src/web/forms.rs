@@ -1,0 +1,557 @@
+//! What every signed act's pages share: the fields a form posted (any names, numbered lines),
+//! field descriptions one template draws, errors kept beside their fields in the API's
+//! words, the signature dialog that states what each signer signs, and the page after.
+//!
+//! Every act goes in two steps to the same URL: the form is checked and, when it is good,
+//! answered with the signature dialog carrying the fields back hidden; the dialog posts them
+//! again with `confirm=yes` and the passwords, and only then is anything signed. "Change
+//! something" posts them with `edit=1` and gets the form back as typed.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::str::FromStr;
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::pages::{Me, render};
+use crate::auth::Auth;
+use crate::ceremony::Recorded;
+use crate::error::ApiError;
+
+/// The fields a form posted, by name; values trimmed of surrounding space.
+#[derive(Debug, Default, Clone)]
+pub struct Posted(BTreeMap<String, String>);
+
+impl From<Vec<(String, String)>> for Posted {
+    fn from(v: Vec<(String, String)>) -> Self {
+        Posted(v.into_iter().collect())
+    }
+}
+
+impl Posted {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", |v| v.trim())
+    }
+
+    /// A secret exactly as typed (passwords may begin or end with a space).
+    pub fn secret(&self, name: &str) -> String {
+        self.0.get(name).cloned().unwrap_or_default()
+    }
+
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.into(), value.into());
+    }
+
+    pub fn csrf(&self) -> &str {
+        self.get("csrf")
+    }
+
+    /// The signature dialog was answered.
+    pub fn confirmed(&self) -> bool {
+        self.get("confirm") == "yes" && !self.editing()
+    }
+
+    /// The person asked for the form back, to change something.
+    pub fn editing(&self) -> bool {
+        self.get("edit") == "1" || !self.get("add_line").is_empty()
+    }
+
+    /// What the signature dialog carries back: everything but the form token, the step
+    /// markers and passwords.
+    pub fn hidden(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(k, v)| {
+                !v.is_empty()
+                    && !matches!(k.as_str(), "csrf" | "confirm" | "edit" | "add_line")
+                    && !k.contains("password")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// How many numbered lines (`name_1`, `name_2`, …) the form shows: at least `min` and
+    /// the last one used, more when "Add a line" asked, at most `max`.
+    pub fn lines(&self, min: usize, max: usize) -> usize {
+        let used = self
+            .0
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .filter_map(|(k, _)| {
+                k.rsplit_once('_')
+                    .and_then(|(_, n)| n.parse::<usize>().ok())
+            })
+            .max()
+            .unwrap_or(0);
+        let asked = self.get("add_line").parse::<usize>().unwrap_or(0);
+        used.max(asked).max(min).min(max)
+    }
+}
+
+/// Errors by field name, in the words of the type that refused the value.
+#[derive(Debug, Default)]
+pub struct Errors(BTreeMap<String, String>);
+
+impl Errors {
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.entry(field.into()).or_insert_with(|| message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn of(&self, field: &str) -> Option<String> {
+        self.0.get(field).cloned()
+    }
+
+    /// The field parsed as `T`, or its error noted beside it.
+    pub fn parse<T: FromStr>(&mut self, p: &Posted, field: &str, missing: &str) -> Option<T>
+    where
+        T::Err: Display,
+    {
+        let v = p.get(field);
+        if v.is_empty() {
+            self.add(field, missing);
+            return None;
+        }
+        match v.parse() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.add(field, sentence(&e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// The field as a decimal of thousandths (mg to µg, mL to µL), parsed by `parse`.
+    pub fn decimal<T, E: Display>(
+        &mut self,
+        p: &Posted,
+        field: &str,
+        missing: &str,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let v = p.get(field);
+        if v.is_empty() {
+            self.add(field, missing);
+            return None;
+        }
+        parse(v)
+            .map_err(|e| self.add(field, sentence(&e.to_string())))
+            .ok()
+    }
+
+    /// The field's text, or `missing` noted beside it when it is empty.
+    pub fn text(&mut self, p: &Posted, field: &str, missing: &str) -> Option<String> {
+        let v = p.get(field);
+        if v.is_empty() {
+            self.add(field, missing);
+            None
+        } else {
+            Some(v.to_string())
+        }
+    }
+
+    /// An error from a service: beside the field it names (`"field: why"`) when there is
+    /// one, else for the whole form.
+    pub fn place(&mut self, fields: &[&str], e: &ApiError) -> Option<String> {
+        if let Some((name, why)) = e.message.split_once(": ")
+            && let Some(f) = fields.iter().find(|f| **f == name)
+        {
+            self.add(f, sentence(why));
+            return None;
+        }
+        Some(e.message.clone())
+    }
+}
+
+/// A message as a sentence: capital first letter.
+pub fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// One input as the form template draws it.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub name: String,
+    pub label: String,
+    /// text, date, datetime-local, number, password, select or textarea.
+    pub kind: &'static str,
+    pub value: String,
+    pub options: Vec<(String, String)>,
+    pub hint: String,
+    pub error: Option<String>,
+    pub required: bool,
+    /// `inputmode` for touch keyboards ("decimal", "numeric"), or empty.
+    pub inputmode: &'static str,
+    /// A check the script runs as the person types ("dea", "ndc"), or empty.
+    pub check: &'static str,
+    pub autocomplete: &'static str,
+}
+
+impl Field {
+    fn new(name: &str, label: &str, kind: &'static str) -> Self {
+        Field {
+            name: name.into(),
+            label: label.into(),
+            kind,
+            value: String::new(),
+            options: Vec::new(),
+            hint: String::new(),
+            error: None,
+            required: true,
+            inputmode: "",
+            check: "",
+            autocomplete: "off",
+        }
+    }
+    pub fn text(name: &str, label: &str) -> Self {
+        Self::new(name, label, "text")
+    }
+    pub fn date(name: &str, label: &str) -> Self {
+        Self::new(name, label, "date")
+    }
+    pub fn number(name: &str, label: &str) -> Self {
+        let mut f = Self::new(name, label, "text");
+        f.inputmode = "numeric";
+        f
+    }
+    /// A decimal amount (mg, mL): typed as text, so nothing rounds it.
+    pub fn decimal(name: &str, label: &str) -> Self {
+        let mut f = Self::new(name, label, "text");
+        f.inputmode = "decimal";
+        f
+    }
+    pub fn password(name: &str, label: &str) -> Self {
+        let mut f = Self::new(name, label, "password");
+        f.autocomplete = "new-password";
+        f
+    }
+    pub fn textarea(name: &str, label: &str) -> Self {
+        Self::new(name, label, "textarea")
+    }
+    pub fn select(name: &str, label: &str, options: Vec<(String, String)>) -> Self {
+        let mut f = Self::new(name, label, "select");
+        f.options = options;
+        f
+    }
+    pub fn hint(mut self, h: impl Into<String>) -> Self {
+        self.hint = h.into();
+        self
+    }
+    pub fn optional(mut self) -> Self {
+        self.required = false;
+        self
+    }
+    pub fn check(mut self, c: &'static str) -> Self {
+        self.check = c;
+        self
+    }
+    pub fn value(mut self, v: impl Into<String>) -> Self {
+        self.value = v.into();
+        self
+    }
+}
+
+/// Options from a closed set (its names are both value and label).
+pub fn all<T: Display>(xs: &[T]) -> Vec<(String, String)> {
+    xs.iter().map(|x| (x.to_string(), x.to_string())).collect()
+}
+
+/// A group of fields under a legend.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub legend: String,
+    pub fields: Vec<Field>,
+}
+
+/// A form as the template draws it.
+#[derive(Debug, Clone)]
+pub struct FormView {
+    pub action: String,
+    pub csrf: String,
+    pub submit: String,
+    pub error: Option<String>,
+    pub sections: Vec<Section>,
+    /// "Add a line" for forms of numbered lines: the field carrying the count, and it.
+    pub more_lines: Option<(String, usize)>,
+}
+
+/// Builds a form from field descriptions, filling each with what was posted and its error.
+pub struct FormBuilder<'a> {
+    posted: &'a Posted,
+    errors: &'a Errors,
+    view: FormView,
+}
+
+impl<'a> FormBuilder<'a> {
+    pub fn new(
+        csrf: String,
+        action: &str,
+        submit: &str,
+        posted: &'a Posted,
+        errors: &'a Errors,
+    ) -> Self {
+        FormBuilder {
+            posted,
+            errors,
+            view: FormView {
+                action: action.into(),
+                csrf,
+                submit: submit.into(),
+                error: None,
+                sections: Vec::new(),
+                more_lines: None,
+            },
+        }
+    }
+
+    pub fn section(mut self, legend: &str) -> Self {
+        self.view.sections.push(Section {
+            legend: legend.into(),
+            fields: Vec::new(),
+        });
+        self
+    }
+
+    pub fn field(mut self, mut f: Field) -> Self {
+        let posted = self.posted.get(&f.name);
+        if !posted.is_empty() {
+            f.value = posted.to_string();
+        }
+        f.error = self.errors.of(&f.name);
+        if self.view.sections.is_empty() {
+            self = self.section("");
+        }
+        if let Some(s) = self.view.sections.last_mut() {
+            s.fields.push(f);
+        }
+        self
+    }
+
+    pub fn more_lines(mut self, lines: usize) -> Self {
+        self.view.more_lines = Some(("add_line".into(), lines + 1));
+        self
+    }
+
+    pub fn build(self) -> FormView {
+        self.view
+    }
+}
+
+/// A page holding one form, with an optional table of what there is already.
+#[derive(Template)]
+#[template(path = "act.html")]
+pub struct ActPage {
+    pub me: Option<Me>,
+    pub title: String,
+    pub lead: String,
+    pub table: Option<Table>,
+    /// Forms under their headings (an empty heading draws none).
+    pub forms: Vec<(String, FormView)>,
+}
+
+/// A plain table: headers and rows of cells; a cell may link.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub caption: String,
+    pub head: Vec<String>,
+    pub rows: Vec<Vec<Cell>>,
+    pub empty: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub text: String,
+    pub href: String,
+}
+
+impl From<String> for Cell {
+    fn from(text: String) -> Self {
+        Cell {
+            text,
+            href: String::new(),
+        }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Self {
+        text.to_string().into()
+    }
+}
+
+pub fn link(text: impl Into<String>, href: impl Into<String>) -> Cell {
+    Cell {
+        text: text.into(),
+        href: href.into(),
+    }
+}
+
+pub fn act_page(
+    auth: &Auth,
+    title: &str,
+    lead: &str,
+    table: Option<Table>,
+    forms: Vec<(String, FormView)>,
+    status: StatusCode,
+) -> Response {
+    render(
+        &ActPage {
+            me: Some(auth.into()),
+            title: title.into(),
+            lead: lead.into(),
+            table,
+            forms,
+        },
+        status,
+    )
+}
+
+/// One person's signature in the dialog: what it means, the sentence they sign, and the
+/// password field it takes.
+pub struct Signer {
+    pub meaning: String,
+    pub statement: String,
+    pub printed_name: String,
+    pub field: String,
+}
+
+impl Signer {
+    /// The signed-in person, authoring (or, with `meaning`, witnessing).
+    pub fn me(auth: &Auth, meaning: &str, statement: String) -> Self {
+        Signer {
+            meaning: meaning.into(),
+            statement,
+            printed_name: auth.printed_name.clone(),
+            field: "password".into(),
+        }
+    }
+
+    /// A second person at the same screen, signing with their own password.
+    pub fn witness(printed_name: &str, field: &str, statement: String) -> Self {
+        Signer {
+            meaning: "witnessed".into(),
+            statement,
+            printed_name: printed_name.into(),
+            field: field.into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign.html")]
+pub struct SignPage {
+    pub me: Option<Me>,
+    pub csrf: String,
+    pub title: String,
+    pub error: Option<String>,
+    pub action: String,
+    pub back: String,
+    /// Whether "Change something" posts the fields back to the form (or just leaves).
+    pub editable: bool,
+    pub hidden: Vec<(String, String)>,
+    /// Secrets typed again here rather than carried in the page (a new user's first
+    /// password): field and label.
+    pub secrets: Vec<(String, String)>,
+    pub signers: Vec<Signer>,
+}
+
+/// The signature dialog for the fields `posted`, to be sent again to `action`.
+pub fn sign(
+    auth: &Auth,
+    title: &str,
+    action: &str,
+    posted: &Posted,
+    signers: Vec<Signer>,
+    error: Option<ApiError>,
+) -> Response {
+    sign_with(auth, title, action, posted, Vec::new(), signers, error)
+}
+
+/// The signature dialog, asking also for `secrets` to be typed again.
+pub fn sign_with(
+    auth: &Auth,
+    title: &str,
+    action: &str,
+    posted: &Posted,
+    secrets: Vec<(String, String)>,
+    signers: Vec<Signer>,
+    error: Option<ApiError>,
+) -> Response {
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    render(
+        &SignPage {
+            me: Some(auth.into()),
+            csrf: auth.csrf(),
+            title: title.into(),
+            error: error.map(|e| e.message),
+            action: action.into(),
+            back: action.into(),
+            editable: true,
+            hidden: posted.hidden(),
+            secrets,
+            signers,
+        },
+        status,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "done.html")]
+pub struct DonePage {
+    pub me: Option<Me>,
+    pub title: String,
+    pub summary: String,
+    pub details: Vec<String>,
+    pub signatures: Vec<(String, String, String)>,
+    pub next: String,
+}
+
+/// What was recorded, with each signature as people read it.
+pub fn done(auth: &Auth, title: &str, r: &Recorded, details: Vec<String>, next: &str) -> Response {
+    done_many(auth, title, std::slice::from_ref(r), details, next)
+}
+
+/// Several entries recorded by one act (an invoice of several lines).
+pub fn done_many(
+    auth: &Auth,
+    title: &str,
+    rs: &[Recorded],
+    details: Vec<String>,
+    next: &str,
+) -> Response {
+    let seqs: Vec<String> = rs.iter().map(|r| r.seq.to_string()).collect();
+    let summary = match seqs.as_slice() {
+        [one] => format!("Recorded as entry {one} of the ledger."),
+        many => format!("Recorded as entries {} of the ledger.", many.join(", ")),
+    };
+    render(
+        &DonePage {
+            me: Some(auth.into()),
+            title: title.into(),
+            summary,
+            details,
+            signatures: rs
+                .iter()
+                .flat_map(|r| &r.signatures)
+                .map(|s| {
+                    (
+                        s.printed_name.clone(),
+                        s.meaning.clone(),
+                        s.signed_at.clone(),
+                    )
+                })
+                .collect(),
+            next: next.into(),
+        },
+        StatusCode::OK,
+    )
+}

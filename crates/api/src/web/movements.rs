@@ -1,0 +1,542 @@
+//! Stock leaving: take-home dispensing, transfers, losses and destruction, each a form of
+//! container lines reviewed and then signed, through the API's own services.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use custody_ledger::*;
+
+use super::forms::{
+    Errors, Field, FormBuilder, FormView, Posted, Signer, act_page, all, done, sign,
+};
+use super::pages::{SignedIn, allow, check_csrf, refuse};
+use super::pharmacy::{
+    Fields, Item, PHARMACIST, container_options, item_fields, items, location_options, status_of,
+    today, witness_at_screen,
+};
+use crate::auth::Auth;
+use crate::ceremony::{ItemBody, WitnessBody};
+use crate::error::ApiResult;
+use crate::extract::Client;
+use crate::routes::movements::{
+    DestructionMethodBody, DestructionRequest, DispenseRequest, LossRequest, TransferDestination,
+    TransferRequest, record_destruction, record_dispense, record_loss, record_transfer,
+};
+use crate::routes::stock::PrescriberBody;
+use crate::state::AppState;
+
+/// Which act a page records: its path, title and lead.
+#[derive(Clone, Copy)]
+enum Act {
+    Dispense,
+    Transfer,
+    Loss,
+    Destruction,
+}
+
+impl Act {
+    fn path(self) -> &'static str {
+        match self {
+            Act::Dispense => "/ui/dispense",
+            Act::Transfer => "/ui/transfer",
+            Act::Loss => "/ui/loss",
+            Act::Destruction => "/ui/destruction",
+        }
+    }
+    fn title(self) -> &'static str {
+        match self {
+            Act::Dispense => "Dispense take-home",
+            Act::Transfer => "Transfer",
+            Act::Loss => "Report a loss or theft",
+            Act::Destruction => "Record a destruction",
+        }
+    }
+    fn lead(self) -> &'static str {
+        match self {
+            Act::Dispense => {
+                "Sealed containers handed over whole, or an amount from an open one, for a patient to take home."
+            }
+            Act::Transfer => {
+                "Whole containers to another location here, or out to another DEA registrant."
+            }
+            Act::Loss => {
+                "The facts DEA Form 106 asks for. Leave an amount empty for everything the container holds."
+            }
+            Act::Destruction => {
+                "Destroyed here (DEA Form 41) or handed to a reverse distributor, before two witnesses who sign at this screen."
+            }
+        }
+    }
+}
+
+async fn form(
+    state: &AppState,
+    auth: &Auth,
+    act: Act,
+    p: &Posted,
+    e: &Errors,
+) -> ApiResult<FormView> {
+    let options = container_options(state, auth.ledger).await?;
+    let b = FormBuilder::new(auth.csrf(), act.path(), "Review and sign…", p, e);
+    let b = match act {
+        Act::Dispense => {
+            let b = b
+                .section("Patient and prescriber")
+                .field(Field::text("patient", "Patient (MRN)"))
+                .field(Field::text("prescriber", "Prescriber"))
+                .field(Field::text("prescriber_dea", "Prescriber's DEA number").check("dea"));
+            item_fields(
+                b,
+                p,
+                &options,
+                Some("Empty: the whole sealed container, or all an open one holds."),
+            )
+        }
+        Act::Transfer => {
+            let b = b
+                .section("To")
+                .field(Field::select(
+                    "to",
+                    "Destination",
+                    vec![
+                        ("location".into(), "another location here".into()),
+                        ("registrant".into(), "another DEA registrant".into()),
+                    ],
+                ))
+                .field(
+                    Field::select(
+                        "to_location",
+                        "Location",
+                        location_options(state, auth.ledger).await?,
+                    )
+                    .optional(),
+                )
+                .field(Field::text("to_name", "Registrant's name").optional())
+                .field(Field::text("to_address", "Registrant's address").optional())
+                .field(
+                    Field::text("to_dea", "Registrant's DEA number")
+                        .optional()
+                        .check("dea"),
+                );
+            item_fields(b, p, &options, None)
+        }
+        Act::Loss => {
+            let b = b
+                .section("What happened")
+                .field(Field::select("loss_type", "Type", all(LossType::ALL)))
+                .field(Field::date("discovered_on", "Discovered on").value(today()))
+                .field(Field::text("police_report", "Police report number").optional())
+                .field(Field::textarea("description", "Description"));
+            item_fields(
+                b,
+                p,
+                &options,
+                Some("Empty: everything the container holds."),
+            )
+        }
+        Act::Destruction => {
+            let b = b
+                .section("How")
+                .field(Field::select(
+                    "method",
+                    "Method",
+                    vec![
+                        ("on_site".into(), "destroyed here".into()),
+                        (
+                            "reverse_distributor".into(),
+                            "handed to a reverse distributor".into(),
+                        ),
+                    ],
+                ))
+                .field(
+                    Field::text("how", "How it was destroyed")
+                        .optional()
+                        .hint("For destruction here, e.g. chemical digestion (Rx Destroyer)."),
+                )
+                .field(Field::text("place", "Where").optional())
+                .field(Field::text("distributor_name", "Reverse distributor").optional())
+                .field(
+                    Field::text("distributor_address", "Reverse distributor's address").optional(),
+                )
+                .field(
+                    Field::text("distributor_dea", "Reverse distributor's DEA number")
+                        .optional()
+                        .check("dea"),
+                )
+                .field(Field::date("date", "Date").value(today()));
+            let b = item_fields(
+                b,
+                p,
+                &options,
+                Some("Empty: everything the container holds."),
+            );
+            b.section("Witnesses")
+                .field(Field::text("witness_1", "First witness (user name)"))
+                .field(Field::text("witness_2", "Second witness (user name)"))
+        }
+    };
+    Ok(b.build())
+}
+
+async fn page(
+    state: &AppState,
+    auth: &Auth,
+    act: Act,
+    p: &Posted,
+    e: &Errors,
+    status: StatusCode,
+) -> Response {
+    match form(state, auth, act, p, e).await {
+        Ok(f) => act_page(
+            auth,
+            act.title(),
+            act.lead(),
+            None,
+            vec![(String::new(), f)],
+            status,
+        ),
+        Err(err) => refuse(auth, err),
+    }
+}
+
+async fn show(state: AppState, auth: Auth, act: Act) -> Response {
+    if let Some(r) = allow(&auth, PHARMACIST) {
+        return r;
+    }
+    page(
+        &state,
+        &auth,
+        act,
+        &Posted::default(),
+        &Errors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+fn listed(items: &[Item]) -> String {
+    items.iter().map(Item::said).collect::<Vec<_>>().join("; ")
+}
+
+fn bodies(items: &[Item]) -> Vec<ItemBody> {
+    items
+        .iter()
+        .map(|i| ItemBody {
+            container: i.container.id.to_string(),
+            amount_mg: i.amount_mg.clone(),
+        })
+        .collect()
+}
+
+async fn dispense(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+    let act = Act::Dispense;
+    let mut e = Errors::default();
+    let patient = e.text(&p, "patient", "Enter the patient's MRN.");
+    let prescriber: Option<Text> = e.parse(&p, "prescriber", "Enter the prescriber's name.");
+    let dea: Option<DeaNumber> =
+        e.parse(&p, "prescriber_dea", "Enter the prescriber's DEA number.");
+    let lines = items(&state, auth.ledger, &p, &mut e, true).await;
+    let (Some(patient), Some(prescriber), Some(dea), true, false) =
+        (patient, prescriber, dea, e.is_empty(), p.editing())
+    else {
+        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+    };
+    let signers = vec![Signer::me(
+        &auth,
+        "authored",
+        format!(
+            "I, {}, dispensed to patient {patient} to take home, as prescribed by {prescriber} (DEA {dea}): {}.",
+            auth.printed_name,
+            listed(&lines)
+        ),
+    )];
+    if !p.confirmed() {
+        return sign(&auth, "Sign the dispense", act.path(), &p, signers, None);
+    }
+    let (sealed, open): (Vec<&Item>, Vec<&Item>) = lines
+        .iter()
+        .partition(|i| i.amount_mg.is_none() && i.container.status == "sealed");
+    let req = DispenseRequest {
+        password: p.secret("password"),
+        patient,
+        prescriber: PrescriberBody {
+            name: prescriber.to_string(),
+            dea: dea.to_string(),
+        },
+        sealed: sealed.iter().map(|i| i.container.id.to_string()).collect(),
+        from_open: open
+            .iter()
+            .map(|i| ItemBody {
+                container: i.container.id.to_string(),
+                amount_mg: i.amount_mg.clone(),
+            })
+            .collect(),
+    };
+    match record_dispense(&state, auth.ledger, &auth, &client, &req).await {
+        Ok(r) => done(&auth, "Dispensed", &r, Vec::new(), "/ui/containers"),
+        Err(err) => sign(
+            &auth,
+            "Sign the dispense",
+            act.path(),
+            &p,
+            signers,
+            Some(err),
+        ),
+    }
+}
+
+async fn transfer(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+    let act = Act::Transfer;
+    let mut e = Errors::default();
+    let lines = items(&state, auth.ledger, &p, &mut e, false).await;
+    let to = if p.get("to") == "registrant" {
+        let name: Option<Text> = e.parse(&p, "to_name", "Enter the registrant's name.");
+        let address: Option<Text> = e.parse(&p, "to_address", "Enter the registrant's address.");
+        let dea: Option<DeaNumber> = e.parse(&p, "to_dea", "Enter the registrant's DEA number.");
+        match (name, address, dea) {
+            (Some(n), Some(a), Some(d)) => Some((
+                format!("{n} (DEA {d}), {a}"),
+                TransferDestination::Registrant {
+                    name: n.to_string(),
+                    address: a.to_string(),
+                    dea: d.to_string(),
+                },
+            )),
+            _ => None,
+        }
+    } else {
+        let l: Option<LocationId> = e.parse(&p, "to_location", "Choose the location.");
+        l.map(|l| {
+            (
+                format!("location {l}"),
+                TransferDestination::Location {
+                    location: l.to_string(),
+                },
+            )
+        })
+    };
+    let (Some((to_said, to)), true, false) = (to, e.is_empty(), p.editing()) else {
+        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+    };
+    let signers = vec![Signer::me(
+        &auth,
+        "authored",
+        format!(
+            "I, {}, transferred to {to_said}: {}.",
+            auth.printed_name,
+            listed(&lines)
+        ),
+    )];
+    if !p.confirmed() {
+        return sign(&auth, "Sign the transfer", act.path(), &p, signers, None);
+    }
+    let req = TransferRequest {
+        password: p.secret("password"),
+        containers: lines.iter().map(|i| i.container.id.to_string()).collect(),
+        to,
+    };
+    match record_transfer(&state, auth.ledger, &auth, &client, &req).await {
+        Ok(r) => done(&auth, "Transferred", &r, Vec::new(), "/ui/containers"),
+        Err(err) => sign(
+            &auth,
+            "Sign the transfer",
+            act.path(),
+            &p,
+            signers,
+            Some(err),
+        ),
+    }
+}
+
+async fn loss(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+    let act = Act::Loss;
+    let mut e = Errors::default();
+    let kind: Option<LossType> = e.parse(&p, "loss_type", "Choose the type.");
+    let discovered: Option<Day> = e.parse(&p, "discovered_on", "Enter the day it was discovered.");
+    let police: Option<Text> = if p.get("police_report").is_empty() {
+        None
+    } else {
+        e.parse(&p, "police_report", "")
+    };
+    let description: Option<Text> = e.parse(&p, "description", "Describe what happened.");
+    let lines = items(&state, auth.ledger, &p, &mut e, true).await;
+    let (Some(kind), Some(discovered), Some(description), true, false) =
+        (kind, discovered, description, e.is_empty(), p.editing())
+    else {
+        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+    };
+    let signers = vec![Signer::me(
+        &auth,
+        "authored",
+        format!(
+            "I, {}, report a loss ({kind}) discovered on {discovered}{}: {}. {description}",
+            auth.printed_name,
+            police
+                .as_ref()
+                .map(|p| format!(", police report {p}"))
+                .unwrap_or_default(),
+            listed(&lines)
+        ),
+    )];
+    if !p.confirmed() {
+        return sign(&auth, "Sign the loss report", act.path(), &p, signers, None);
+    }
+    let req = LossRequest {
+        password: p.secret("password"),
+        loss_type: kind.to_string(),
+        discovered_on: discovered.to_string(),
+        police_report: police.map(|p| p.to_string()),
+        items: bodies(&lines),
+        description: description.to_string(),
+    };
+    match record_loss(&state, auth.ledger, &auth, &client, &req).await {
+        Ok(r) => done(
+            &auth,
+            "Loss reported",
+            &r,
+            vec![
+                "File DEA Form 106 within 45 days; the loss report (PDF) holds these facts.".into(),
+            ],
+            "/ui",
+        ),
+        Err(err) => sign(
+            &auth,
+            "Sign the loss report",
+            act.path(),
+            &p,
+            signers,
+            Some(err),
+        ),
+    }
+}
+
+async fn destruction(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+    let act = Act::Destruction;
+    let mut e = Errors::default();
+    let method = if p.get("method") == "reverse_distributor" {
+        let name: Option<Text> = e.parse(
+            &p,
+            "distributor_name",
+            "Enter the reverse distributor's name.",
+        );
+        let address: Option<Text> = e.parse(&p, "distributor_address", "Enter their address.");
+        let dea: Option<DeaNumber> = e.parse(&p, "distributor_dea", "Enter their DEA number.");
+        match (name, address, dea) {
+            (Some(n), Some(a), Some(d)) => Some((
+                format!("handed to {n} (DEA {d})"),
+                DestructionMethodBody::ReverseDistributor {
+                    name: n.to_string(),
+                    address: a.to_string(),
+                    dea: d.to_string(),
+                },
+            )),
+            _ => None,
+        }
+    } else {
+        let how: Option<Text> = e.parse(&p, "how", "Say how it was destroyed.");
+        let place: Option<Text> = e.parse(&p, "place", "Say where.");
+        match (how, place) {
+            (Some(h), Some(pl)) => Some((
+                format!("destroyed by {h} at {pl}"),
+                DestructionMethodBody::OnSite {
+                    method: h.to_string(),
+                    place: pl.to_string(),
+                },
+            )),
+            _ => None,
+        }
+    };
+    let date: Option<Day> = e.parse(&p, "date", "Enter the date.");
+    let lines = items(&state, auth.ledger, &p, &mut e, true).await;
+    let w1 = witness_at_screen(&state, &auth, &p, &mut e, "witness_1").await;
+    let w2 = witness_at_screen(&state, &auth, &p, &mut e, "witness_2").await;
+    if let (Some(a), Some(b)) = (&w1, &w2)
+        && a.user == b.user
+    {
+        e.add("witness_2", "The two witnesses must be two people.");
+    }
+    let (Some((how, method)), Some(date), Some(w1), Some(w2), true, false) =
+        (method, date, w1, w2, e.is_empty(), p.editing())
+    else {
+        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+    };
+    let what = format!("the destruction on {date} of {}, {how}", listed(&lines));
+    let signers = vec![
+        Signer::me(
+            &auth,
+            "authored",
+            format!("I, {}, recorded {what}.", auth.printed_name),
+        ),
+        Signer::witness(
+            &w1.printed_name,
+            "witness_password_1",
+            format!("I, {}, witnessed {what}.", w1.printed_name),
+        ),
+        Signer::witness(
+            &w2.printed_name,
+            "witness_password_2",
+            format!("I, {}, witnessed {what}.", w2.printed_name),
+        ),
+    ];
+    if !p.confirmed() {
+        return sign(&auth, "Sign the destruction", act.path(), &p, signers, None);
+    }
+    let req = DestructionRequest {
+        password: p.secret("password"),
+        method,
+        date: date.to_string(),
+        items: bodies(&lines),
+        witnesses: vec![
+            WitnessBody {
+                username: w1.user.to_string(),
+                password: p.secret("witness_password_1"),
+            },
+            WitnessBody {
+                username: w2.user.to_string(),
+                password: p.secret("witness_password_2"),
+            },
+        ],
+    };
+    match record_destruction(&state, auth.ledger, &auth, &client, &req).await {
+        Ok(r) => done(&auth, "Destruction recorded", &r, Vec::new(), "/ui"),
+        Err(err) => sign(
+            &auth,
+            "Sign the destruction",
+            act.path(),
+            &p,
+            signers,
+            Some(err),
+        ),
+    }
+}
+
+async fn submit(state: AppState, client: String, auth: Auth, act: Act, p: Fields) -> Response {
+    let p = Posted::from(p.0);
+    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, PHARMACIST)) {
+        return r;
+    }
+    match act {
+        Act::Dispense => dispense(state, client, auth, p).await,
+        Act::Transfer => transfer(state, client, auth, p).await,
+        Act::Loss => loss(state, client, auth, p).await,
+        Act::Destruction => destruction(state, client, auth, p).await,
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    let mut r = Router::new();
+    for act in [Act::Dispense, Act::Transfer, Act::Loss, Act::Destruction] {
+        r = r.route(
+            act.path(),
+            get(move |State(s): State<AppState>, SignedIn(a): SignedIn| show(s, a, act)).post(
+                move |State(s): State<AppState>,
+                      Client(c): Client,
+                      SignedIn(a): SignedIn,
+                      f: Fields| submit(s, c, a, act, f),
+            ),
+        );
+    }
+    r
+}
