@@ -1,5 +1,6 @@
 //! The web pages over real HTTP (the browser suite in `tests/browser` drives them in
-//! chromium): sign-in, the dashboard, sign-out, CSRF, security headers.
+//! chromium): sign-in, the dashboard, sign-out, CSRF, security headers, and the forms'
+//! refusals: errors beside their fields, nothing written, role limits.
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -130,5 +131,277 @@ fn sign_in_see_the_dashboard_sign_out() {
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER, "the session ended");
+    s.stop();
+}
+
+/// Signs in through the sign-in form; the session cookie.
+fn web_session(c: &Client, s: &Server, user: &str, password: &str) -> String {
+    let r = c
+        .post(format!("{}/ui/login", s.url()))
+        .form(&[
+            ("ledger", s.ledger()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
+    cookie(&r)
+}
+
+fn page(c: &Client, s: &Server, session: &str, path: &str) -> (StatusCode, String) {
+    let r = c
+        .get(format!("{}{path}", s.url()))
+        .header("cookie", session)
+        .send()
+        .unwrap();
+    (r.status(), r.text().unwrap())
+}
+
+fn post(
+    c: &Client,
+    s: &Server,
+    session: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let r = c
+        .post(format!("{}{path}", s.url()))
+        .header("cookie", session)
+        .form(form)
+        .send()
+        .unwrap();
+    (r.status(), r.text().unwrap())
+}
+
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string()
+}
+
+fn entries(c: &Client, s: &Server, token: &str) -> u64 {
+    let h: serde_json::Value = c
+        .get(format!("{}/api/v1/ledgers/{}/head", s.url(), s.ledger()))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    h["entries"].as_u64().unwrap()
+}
+
+#[test]
+fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
+    let mut s = Server::start();
+    let c = client();
+    let api = Client::new();
+    let token = s.login(&api, "auditor.diaz");
+    let pharm_pw = s.password("pharm.rivera");
+    let pharm = web_session(&c, &s, "pharm.rivera", &pharm_pw);
+    let (status, form) = page(&c, &s, &pharm, "/ui/receive");
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains("data-check=\"dea\""),
+        "the DEA field is checked as typed"
+    );
+    let csrf = csrf_of(&form);
+    let before = entries(&api, &s, &token);
+    let invoice = |dea: &'static str| {
+        vec![
+            ("supplier_name", "McKesson Medical-Surgical"),
+            ("supplier_address", "9954 Mayland Drive, Richmond VA 23233"),
+            ("supplier_dea", dea),
+            ("invoice", "INV-9"),
+            ("received_on", "2026-11-20"),
+            ("product_1", "42023-0113-10"),
+            ("lot_1", "WEB1"),
+            ("expiry_1", "2028-01-31"),
+            ("containers_1", "2"),
+            ("location_1", "SAFE-1"),
+            ("product_2", "42023-0113-10"),
+            ("lot_2", "WEB2"),
+            ("expiry_2", "2028-02-29"),
+            ("containers_2", "1"),
+            ("location_2", "SAFE-1"),
+        ]
+    };
+
+    // A DEA number whose check digit is wrong: refused beside its field, the rest kept.
+    let mut f = invoice("RM4827160");
+    f.push(("csrf", &csrf));
+    let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let err = body
+        .split("id=\"supplier_dea-err\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert!(err.contains("check digit does not match"), "{err}");
+    assert!(
+        body.contains("value=\"INV-9\"") && body.contains("value=\"WEB2\""),
+        "what was typed is kept"
+    );
+    assert_eq!(entries(&api, &s, &token), before, "nothing was written");
+
+    // A good invoice is reviewed (nothing written yet), then signed; a wrong password
+    // writes nothing and says why.
+    let mut f = invoice("RM4827169");
+    f.push(("csrf", &csrf));
+    let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("2 × Ketamine HCl injection 10 mg/mL") && body.contains("lot WEB2"),
+        "{body}"
+    );
+    assert_eq!(entries(&api, &s, &token), before, "review writes nothing");
+    f.push(("confirm", "yes"));
+    let mut wrong = f.clone();
+    wrong.push(("password", "not my password at all"));
+    let (status, body) = post(&c, &s, &pharm, "/ui/receive", &wrong);
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("password is wrong"), "{body}");
+    assert_eq!(
+        entries(&api, &s, &token),
+        before,
+        "a wrong signature writes nothing"
+    );
+    // A forged form token does nothing.
+    let mut forged: Vec<(&str, &str)> = f.iter().filter(|(k, _)| *k != "csrf").copied().collect();
+    forged.push(("csrf", "forged"));
+    forged.push(("password", &pharm_pw));
+    let (status, _) = post(&c, &s, &pharm, "/ui/receive", &forged);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(entries(&api, &s, &token), before);
+    f.push(("password", &pharm_pw));
+    let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Stock received"), "{body}");
+    assert_eq!(
+        entries(&api, &s, &token),
+        before + 2,
+        "one receipt per line"
+    );
+
+    // A nurse gets neither receiving nor the admin's pages, by link or by post.
+    let nurse = web_session(&c, &s, "nurse.chen", &s.password("nurse.chen"));
+    let (_, dash) = page(&c, &s, &nurse, "/ui");
+    assert!(!dash.contains("href=\"/ui/receive\"") && !dash.contains("href=\"/ui/users\""));
+    assert!(
+        dash.contains("data-idle-seconds=\"900\""),
+        "pages know when the session ends"
+    );
+    for path in [
+        "/ui/receive",
+        "/ui/users",
+        "/ui/products",
+        "/ui/locations",
+        "/ui/reports",
+        "/ui/verify",
+        "/ui/adjust",
+        "/ui/loss",
+    ] {
+        let (status, body) = page(&c, &s, &nurse, path);
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(body.contains("may not do this"), "{path}: {body}");
+    }
+    let nurse_csrf = csrf_of(&dash);
+    let mut f = invoice("RM4827169");
+    f.extend([("csrf", nurse_csrf.as_str()), ("confirm", "yes")]);
+    let nurse_pw = s.password("nurse.chen");
+    f.push(("password", &nurse_pw));
+    let (status, _) = post(&c, &s, &nurse, "/ui/receive", &f);
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(entries(&api, &s, &token), before + 2);
+
+    // The admin resets the nurse's password: a weak one is refused beside its field; the
+    // reset ends the nurse's session and the new password signs in.
+    let admin_pw = s.password("admin");
+    let admin = web_session(&c, &s, "admin", &admin_pw);
+    let (status, body) = page(&c, &s, &admin, "/ui/users/nurse.chen");
+    assert_eq!(status, StatusCode::OK);
+    let csrf = csrf_of(&body);
+    let (status, body) = post(
+        &c,
+        &s,
+        &admin,
+        "/ui/users/nurse.chen/reset",
+        &[("csrf", &csrf), ("new_password", "short")],
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("id=\"new_password-err\">"), "{body}");
+    let fresh = "lagoon-pepper-citadel-93";
+    let (status, body) = post(
+        &c,
+        &s,
+        &admin,
+        "/ui/users/nurse.chen/reset",
+        &[("csrf", &csrf), ("new_password", fresh)],
+    );
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("The new password, typed again"), "{body}");
+    assert!(
+        !body.contains(fresh),
+        "the new password is not carried in the page"
+    );
+    let (status, body) = post(
+        &c,
+        &s,
+        &admin,
+        "/ui/users/nurse.chen/reset",
+        &[
+            ("csrf", &csrf),
+            ("confirm", "yes"),
+            ("new_password", fresh),
+            ("password", &admin_pw),
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Password reset"), "{body}");
+    let r = c
+        .get(format!("{}/ui", s.url()))
+        .header("cookie", &nurse)
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "the nurse's session ended"
+    );
+    assert_eq!(r.headers()["location"], "/ui/login?ended=1");
+    let (_, login) = page(&c, &s, "", "/ui/login?ended=1");
+    assert!(
+        login.contains("signed out after 15 minutes without activity"),
+        "{login}"
+    );
+    web_session(&c, &s, "nurse.chen", fresh);
+
+    // The API takes the time a dose was given; a time that is not one is refused.
+    let pharm_token = s.login(&api, "pharm.rivera");
+    let vial = s.sealed_vial(&api, &pharm_token);
+    let r = api
+        .post(format!(
+            "{}/api/v1/ledgers/{}/containers/{vial}/administer",
+            s.url(),
+            s.ledger()
+        ))
+        .bearer_auth(&pharm_token)
+        .json(&serde_json::json!({
+            "password": pharm_pw, "patient": "MRN-1", "dose_mg": "5", "route": "IV",
+            "prescriber": {"name": "Dr. Amelia Park", "dea": "AP5836727"},
+            "given_at": "yesterday at noon"
+        }))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: serde_json::Value = r.json().unwrap();
+    assert!(
+        e["message"].as_str().unwrap().starts_with("given_at:"),
+        "{e}"
+    );
     s.stop();
 }

@@ -270,6 +270,8 @@ pub fn all<T: Display>(xs: &[T]) -> Vec<(String, String)> {
 pub struct Section {
     pub legend: String,
     pub fields: Vec<Field>,
+    /// One line of several (an invoice line, a container): its fields side by side.
+    pub row: bool,
 }
 
 /// A form as the template draws it.
@@ -317,7 +319,17 @@ impl<'a> FormBuilder<'a> {
         self.view.sections.push(Section {
             legend: legend.into(),
             fields: Vec::new(),
+            row: false,
         });
+        self
+    }
+
+    /// A section drawn as one line of fields side by side.
+    pub fn line(mut self, legend: &str) -> Self {
+        self = self.section(legend);
+        if let Some(s) = self.view.sections.last_mut() {
+            s.row = true;
+        }
         self
     }
 

@@ -197,7 +197,7 @@ pub fn item_fields<'a>(
 ) -> FormBuilder<'a> {
     let n = p.lines(MIN_LINES, MAX_LINES);
     for i in 1..=n {
-        b = b.section(&format!("Container {i}")).field(
+        b = b.line(&format!("Container {i}")).field(
             Field::select(
                 &format!("container_{i}"),
                 &format!("Container {i}"),
@@ -274,7 +274,7 @@ async fn receive_form(
         .field(Field::date("received_on", "Received on").value(today()));
     for i in 1..=n {
         b = b
-            .section(&format!("Line {i}"))
+            .line(&format!("Line {i}"))
             .field(
                 Field::select(
                     &format!("product_{i}"),
