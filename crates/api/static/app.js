@@ -1,7 +1,8 @@
 // custody's only script: small conveniences; every page works without it.
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
-  const first = document.querySelector("[autofocus], form input:not([type=hidden])");
+  // A refused form puts the cursor on the first field it refused; else on the first field.
+  const first = document.querySelector("[aria-invalid=true], [autofocus], main form input:not([type=hidden]), main form select");
   if (first && !document.activeElement?.matches("input, select, textarea")) first.focus();
 });
 

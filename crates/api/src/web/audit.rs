@@ -139,19 +139,38 @@ pub fn describe(e: &Entry) -> String {
     }
 }
 
-fn signers(e: &Entry) -> String {
+/// Printed names by user id, as signatures are shown to people (21 CFR 11.50).
+pub type Names = std::collections::HashMap<UserId, String>;
+
+pub async fn names(state: &AppState, ledger: LedgerId) -> ApiResult<Names> {
+    Ok(state
+        .store
+        .users(ledger)
+        .await?
+        .into_iter()
+        .map(|u| (u.user, u.printed_name))
+        .collect())
+}
+
+fn signers(e: &Entry, names: &Names) -> String {
     e.signatures
         .iter()
         .map(|s| match &s.signer {
-            Principal::User(u) => format!("{u} ({})", s.meaning),
-            Principal::Registrant => format!("registrant ({})", s.meaning),
+            Principal::User(u) => match names.get(u) {
+                Some(n) => format!("{n} ({u}), {}", s.meaning),
+                None => format!("{u}, {}", s.meaning),
+            },
+            Principal::Registrant => format!("the registrant, {}", s.meaning),
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join("; ")
 }
 
 /// The rows of an entries table: number, time, kind, signers, what happened.
-pub fn entry_rows(rows: &[custody_store::sessions::StoredEntry]) -> ApiResult<Vec<Vec<Cell>>> {
+pub fn entry_rows(
+    rows: &[custody_store::sessions::StoredEntry],
+    names: &Names,
+) -> ApiResult<Vec<Vec<Cell>>> {
     rows.iter()
         .map(|r| {
             let e = Entry::from_canonical_bytes(&r.bytes).map_err(|err| {
@@ -161,7 +180,7 @@ pub fn entry_rows(rows: &[custody_store::sessions::StoredEntry]) -> ApiResult<Ve
                 r.seq.to_string().into(),
                 e.timestamp.to_string().into(),
                 e.kind().to_string().into(),
-                signers(&e).into(),
+                signers(&e, names).into(),
                 describe(&e).into(),
             ])
         })
@@ -282,7 +301,11 @@ async fn entries(
                 .await
             {
                 Ok(page) => {
-                    match entry_rows(&page.entries) {
+                    let names = match names(&state, auth.ledger).await {
+                        Ok(n) => n,
+                        Err(e) => return refuse(&auth, e),
+                    };
+                    match entry_rows(&page.entries, &names) {
                         Ok(rows) => table.rows = rows,
                         Err(e) => return refuse(&auth, e),
                     }

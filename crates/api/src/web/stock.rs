@@ -197,9 +197,13 @@ async fn container_page(
         Ok(c) => c,
         Err(e) => return super::pages::refuse(auth, e),
     };
-    let rows = match state.store.container_history(auth.ledger, &c.id).await {
-        Ok(h) => super::audit::entry_rows(&h),
-        Err(e) => Err(e.into()),
+    let rows = match (
+        state.store.container_history(auth.ledger, &c.id).await,
+        super::audit::names(state, auth.ledger).await,
+    ) {
+        (Ok(h), Ok(names)) => super::audit::entry_rows(&h, &names),
+        (Err(e), _) => Err(e.into()),
+        (_, Err(e)) => Err(e),
     };
     let rows = match rows {
         Ok(r) => r,
