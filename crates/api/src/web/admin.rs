@@ -11,13 +11,13 @@ use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 
 use super::forms::{
-    ActPage, Errors, Field, FormBuilder, FormView, Posted, Signer, Table, act_page, all, done,
-    link, sentence, sign, sign_with,
+    ActPage, Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, Table, act_page, all,
+    ceremony, done, link, sentence, status_of,
 };
-use super::pages::{SignedIn, allow, check_csrf, failure, refuse, render};
+use super::pages::{SignedIn, allow, failure, refuse, render};
 use crate::auth::Auth;
 use crate::error::ApiError;
-use crate::extract::{Client, Path};
+use crate::extract::Path;
 use crate::passwords;
 use crate::routes::catalog::{
     LocationRequest, ProductRequest, StrengthBody, add_location, add_product,
@@ -93,12 +93,13 @@ async fn users(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Respo
 
 async fn enroll(
     State(state): State<AppState>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, ADMIN)) {
+    if let Some(r) = allow(&auth, ADMIN) {
         return r;
     }
     let mut e = Errors::default();
@@ -139,17 +140,6 @@ async fn enroll(
         "initial_password".to_string(),
         format!("{name}'s first password, typed again"),
     )];
-    if !p.confirmed() {
-        return sign_with(
-            &auth,
-            "Sign the enrollment",
-            "/ui/users",
-            &p,
-            secrets,
-            signers,
-            None,
-        );
-    }
     let req = EnrollRequest {
         password: p.secret("password"),
         username: user.to_string(),
@@ -157,7 +147,17 @@ async fn enroll(
         role: role.to_string(),
         initial_password: p.secret("initial_password"),
     };
-    match enroll_user(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the enrollment",
+        "/ui/users",
+        &p,
+        secrets,
+        signers,
+        async || enroll_user(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(
             &auth,
             "User enrolled",
@@ -165,15 +165,7 @@ async fn enroll(
             vec![format!("{name} signs in as {user}.")],
             "/ui/users",
         ),
-        Err(err) => sign_with(
-            &auth,
-            "Sign the enrollment",
-            "/ui/users",
-            &p,
-            secrets,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
@@ -299,12 +291,13 @@ async fn printed(state: &AppState, auth: &Auth, user: &str) -> Option<String> {
 async fn role(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, ADMIN)) {
+    if let Some(r) = allow(&auth, ADMIN) {
         return r;
     }
     let mut e = Errors::default();
@@ -325,15 +318,22 @@ async fn role(
             auth.printed_name
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the role change", &action, &p, signers, None);
-    }
     let req = RoleRequest {
         password: p.secret("password"),
         role: role.to_string(),
         reason: reason.to_string(),
     };
-    match change_user_role(&state, auth.ledger, &user, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the role change",
+        &action,
+        &p,
+        Vec::new(),
+        signers,
+        async || change_user_role(&state, auth.ledger, &user, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(
             &auth,
             "Role changed",
@@ -341,34 +341,20 @@ async fn role(
             Vec::new(),
             &format!("/ui/users/{user}"),
         ),
-        Err(err) => sign(
-            &auth,
-            "Sign the role change",
-            &action,
-            &p,
-            signers,
-            Some(err),
-        ),
-    }
-}
-
-fn status_of(p: &Posted) -> StatusCode {
-    if p.editing() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
+        Err(page) => page,
     }
 }
 
 async fn deactivate(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, ADMIN)) {
+    if let Some(r) = allow(&auth, ADMIN) {
         return r;
     }
     let mut e = Errors::default();
@@ -388,35 +374,36 @@ async fn deactivate(
             auth.printed_name
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the deactivation", &action, &p, signers, None);
-    }
     let req = DeactivateRequest {
         password: p.secret("password"),
         reason: reason.to_string(),
     };
-    match deactivate_user(&state, auth.ledger, &user, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the deactivation",
+        &action,
+        &p,
+        Vec::new(),
+        signers,
+        async || deactivate_user(&state, auth.ledger, &user, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "User deactivated", &r, Vec::new(), "/ui/users"),
-        Err(err) => sign(
-            &auth,
-            "Sign the deactivation",
-            &action,
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
 async fn reset(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, ADMIN)) {
+    if let Some(r) = allow(&auth, ADMIN) {
         return r;
     }
     let mut e = Errors::default();
@@ -444,14 +431,21 @@ async fn reset(
         "new_password".to_string(),
         "The new password, typed again".to_string(),
     )];
-    if !p.confirmed() {
-        return sign_with(&auth, "Sign the reset", &action, &p, secrets, signers, None);
-    }
     let req = ResetRequest {
         password: p.secret("password"),
         new_password: p.secret("new_password"),
     };
-    match reset_user(&state, auth.ledger, &user, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the reset",
+        &action,
+        &p,
+        secrets,
+        signers,
+        async || reset_user(&state, auth.ledger, &user, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(
             &auth,
             "Password reset",
@@ -461,15 +455,7 @@ async fn reset(
             )],
             &format!("/ui/users/{user}"),
         ),
-        Err(err) => sign_with(
-            &auth,
-            "Sign the reset",
-            &action,
-            &p,
-            secrets,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
@@ -582,12 +568,13 @@ async fn products(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Re
 
 async fn define_product(
     State(state): State<AppState>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, ADMIN)) {
+    if let Some(r) = allow(&auth, ADMIN) {
         return r;
     }
     let mut e = Errors::default();
@@ -652,9 +639,6 @@ async fn define_product(
             auth.printed_name
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the product", "/ui/products", &p, signers, None);
-    }
     let req = ProductRequest {
         password: p.secret("password"),
         ndc: ndc.to_string(),
@@ -663,16 +647,19 @@ async fn define_product(
         schedule: schedule.to_string(),
         strength: body,
     };
-    match add_product(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the product",
+        "/ui/products",
+        &p,
+        Vec::new(),
+        signers,
+        async || add_product(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Product defined", &r, Vec::new(), "/ui/products"),
-        Err(err) => sign(
-            &auth,
-            "Sign the product",
-            "/ui/products",
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
@@ -731,12 +718,13 @@ async fn locations(State(state): State<AppState>, SignedIn(auth): SignedIn) -> R
 
 async fn define_location(
     State(state): State<AppState>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, ADMIN)) {
+    if let Some(r) = allow(&auth, ADMIN) {
         return r;
     }
     let mut e = Errors::default();
@@ -762,32 +750,25 @@ async fn define_location(
             auth.printed_name
         ),
     )];
-    if !p.confirmed() {
-        return sign(
-            &auth,
-            "Sign the location",
-            "/ui/locations",
-            &p,
-            signers,
-            None,
-        );
-    }
     let req = LocationRequest {
         password: p.secret("password"),
         location: location.to_string(),
         name: name.to_string(),
         kind: kind.to_string(),
     };
-    match add_location(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the location",
+        "/ui/locations",
+        &p,
+        Vec::new(),
+        signers,
+        async || add_location(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Location defined", &r, Vec::new(), "/ui/locations"),
-        Err(err) => sign(
-            &auth,
-            "Sign the location",
-            "/ui/locations",
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 

@@ -15,10 +15,12 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::pages::{Me, render};
+use super::pages::{Me, SignedIn, check_csrf, refuse, render};
 use crate::auth::Auth;
 use crate::ceremony::Recorded;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Client;
+use crate::state::AppState;
 
 /// The fields a form posted, by name; values trimmed of surrounding space.
 #[derive(Debug, Default, Clone)]
@@ -88,6 +90,69 @@ impl Posted {
         let asked = self.get("add_line").parse::<usize>().unwrap_or(0);
         used.max(asked).max(min).min(max)
     }
+}
+
+/// A form posted by the signed-in person, its CSRF token already checked: every act's POST.
+pub struct Submitted {
+    pub auth: Auth,
+    pub posted: Posted,
+    /// The client's address, for the sign-in throttle the passwords go through.
+    pub client: String,
+}
+
+impl axum::extract::FromRequest<AppState> for Submitted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        use axum::extract::FromRequestParts;
+        let (mut parts, body) = req.into_parts();
+        let SignedIn(auth) = SignedIn::from_request_parts(&mut parts, state).await?;
+        let Ok(Client(client)) = Client::from_request_parts(&mut parts, state).await;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
+            .await
+            .map_err(|e| refuse(&auth, ApiError::bad_request(e.body_text())))?;
+        let posted = Posted::from(fields);
+        if let Some(r) = check_csrf(&auth, posted.csrf()) {
+            return Err(r);
+        }
+        Ok(Submitted {
+            auth,
+            posted,
+            client,
+        })
+    }
+}
+
+/// The status of a form shown again: 200 when asked for ("Change something", "Add a
+/// line"), 422 when refused.
+pub fn status_of(p: &Posted) -> StatusCode {
+    if p.editing() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    }
+}
+
+/// The signing step every act shares: until the dialog is answered, the dialog; then `run`,
+/// whose refusal (a wrong password, a rule) shows the dialog again saying why.
+pub async fn ceremony<T>(
+    auth: &Auth,
+    title: &str,
+    action: &str,
+    posted: &Posted,
+    secrets: Vec<(String, String)>,
+    signers: Vec<Signer>,
+    run: impl AsyncFnOnce() -> ApiResult<T>,
+) -> Result<T, Response> {
+    if !posted.confirmed() {
+        return Err(sign_with(
+            auth, title, action, posted, secrets, signers, None,
+        ));
+    }
+    run()
+        .await
+        .map_err(|e| sign_with(auth, title, action, posted, secrets, signers, Some(e)))
 }
 
 /// Errors by field name, in the words of the type that refused the value.

@@ -9,17 +9,17 @@ use axum::routing::get;
 use custody_ledger::*;
 
 use super::forms::{
-    Errors, Field, FormBuilder, FormView, Posted, Signer, act_page, all, done, sign,
+    Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony, done,
+    status_of,
 };
-use super::pages::{SignedIn, allow, check_csrf, refuse};
+use super::pages::{SignedIn, allow, refuse};
 use super::pharmacy::{
-    Fields, Item, PHARMACIST, container_options, item_fields, items, location_options, status_of,
-    today, witness_at_screen,
+    Item, PHARMACIST, container_options, item_fields, items, location_options, today,
+    witness_at_screen,
 };
 use crate::auth::Auth;
 use crate::ceremony::{ItemBody, WitnessBody};
 use crate::error::ApiResult;
-use crate::extract::Client;
 use crate::routes::movements::{
     DestructionMethodBody, DestructionRequest, DispenseRequest, LossRequest, TransferDestination,
     TransferRequest, record_destruction, record_dispense, record_loss, record_transfer,
@@ -252,9 +252,6 @@ async fn dispense(state: AppState, client: String, auth: Auth, p: Posted) -> Res
             listed(&lines)
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the dispense", act.path(), &p, signers, None);
-    }
     let (sealed, open): (Vec<&Item>, Vec<&Item>) = lines
         .iter()
         .partition(|i| i.amount_mg.is_none() && i.container.status == "sealed");
@@ -274,16 +271,19 @@ async fn dispense(state: AppState, client: String, auth: Auth, p: Posted) -> Res
             })
             .collect(),
     };
-    match record_dispense(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the dispense",
+        act.path(),
+        &p,
+        Vec::new(),
+        signers,
+        async || record_dispense(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Dispensed", &r, Vec::new(), "/ui/containers"),
-        Err(err) => sign(
-            &auth,
-            "Sign the dispense",
-            act.path(),
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
@@ -329,24 +329,24 @@ async fn transfer(state: AppState, client: String, auth: Auth, p: Posted) -> Res
             listed(&lines)
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the transfer", act.path(), &p, signers, None);
-    }
     let req = TransferRequest {
         password: p.secret("password"),
         containers: lines.iter().map(|i| i.container.id.to_string()).collect(),
         to,
     };
-    match record_transfer(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the transfer",
+        act.path(),
+        &p,
+        Vec::new(),
+        signers,
+        async || record_transfer(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Transferred", &r, Vec::new(), "/ui/containers"),
-        Err(err) => sign(
-            &auth,
-            "Sign the transfer",
-            act.path(),
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
@@ -380,9 +380,6 @@ async fn loss(state: AppState, client: String, auth: Auth, p: Posted) -> Respons
             listed(&lines)
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the loss report", act.path(), &p, signers, None);
-    }
     let req = LossRequest {
         password: p.secret("password"),
         loss_type: kind.to_string(),
@@ -391,7 +388,17 @@ async fn loss(state: AppState, client: String, auth: Auth, p: Posted) -> Respons
         items: bodies(&lines),
         description: description.to_string(),
     };
-    match record_loss(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the loss report",
+        act.path(),
+        &p,
+        Vec::new(),
+        signers,
+        async || record_loss(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(
             &auth,
             "Loss reported",
@@ -401,14 +408,7 @@ async fn loss(state: AppState, client: String, auth: Auth, p: Posted) -> Respons
             ],
             "/ui",
         ),
-        Err(err) => sign(
-            &auth,
-            "Sign the loss report",
-            act.path(),
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
@@ -480,9 +480,6 @@ async fn destruction(state: AppState, client: String, auth: Auth, p: Posted) -> 
             format!("I, {}, witnessed {what}.", w2.printed_name),
         ),
     ];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the destruction", act.path(), &p, signers, None);
-    }
     let req = DestructionRequest {
         password: p.secret("password"),
         method,
@@ -499,22 +496,29 @@ async fn destruction(state: AppState, client: String, auth: Auth, p: Posted) -> 
             },
         ],
     };
-    match record_destruction(&state, auth.ledger, &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the destruction",
+        act.path(),
+        &p,
+        Vec::new(),
+        signers,
+        async || record_destruction(&state, auth.ledger, &auth, &client, &req).await,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Destruction recorded", &r, Vec::new(), "/ui"),
-        Err(err) => sign(
-            &auth,
-            "Sign the destruction",
-            act.path(),
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
-async fn submit(state: AppState, client: String, auth: Auth, act: Act, p: Fields) -> Response {
-    let p = Posted::from(p.0);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, PHARMACIST)) {
+async fn submit(state: AppState, act: Act, s: Submitted) -> Response {
+    let Submitted {
+        auth,
+        posted: p,
+        client,
+    } = s;
+    if let Some(r) = allow(&auth, PHARMACIST) {
         return r;
     }
     match act {
@@ -530,12 +534,8 @@ pub fn router() -> Router<AppState> {
     for act in [Act::Dispense, Act::Transfer, Act::Loss, Act::Destruction] {
         r = r.route(
             act.path(),
-            get(move |State(s): State<AppState>, SignedIn(a): SignedIn| show(s, a, act)).post(
-                move |State(s): State<AppState>,
-                      Client(c): Client,
-                      SignedIn(a): SignedIn,
-                      f: Fields| submit(s, c, a, act, f),
-            ),
+            get(move |State(s): State<AppState>, SignedIn(a): SignedIn| show(s, a, act))
+                .post(move |State(s): State<AppState>, f: Submitted| submit(s, act, f)),
         );
     }
     r

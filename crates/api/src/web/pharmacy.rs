@@ -7,26 +7,26 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Router;
 use custody_ledger::*;
 use custody_store::{ContainerInfo, EntryFilter};
 
 use super::forms::{
-    Errors, Field, FormBuilder, FormView, Posted, Signer, act_page, all, done, done_many, sign,
+    Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony, done,
+    done_many, sign, status_of,
 };
-use super::pages::{SignedIn, allow, check_csrf, refuse};
+use super::pages::{SignedIn, allow, refuse};
 use super::stock::said;
 use crate::auth::Auth;
 use crate::ceremony::{WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Query};
+use crate::extract::Query;
 use crate::routes::containers::{AdjustRequest, record_adjustment};
 use crate::routes::receiving::{
     CountRequest, PartyBody, ReceiptRequest, record_count, record_receipt,
 };
 use crate::state::AppState;
 
-pub type Fields = Form<Vec<(String, String)>>;
 
 pub const PHARMACIST: &[Role] = &[Role::Pharmacist];
 const COUNTERS: &[Role] = &[Role::Pharmacist, Role::Nurse];
@@ -38,14 +38,6 @@ pub fn today() -> String {
     Timestamp::from_datetime(time::OffsetDateTime::now_utc())
         .date()
         .to_string()
-}
-
-pub fn status_of(p: &Posted) -> StatusCode {
-    if p.editing() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    }
 }
 
 pub async fn product_options(
@@ -343,12 +335,13 @@ struct Line {
 
 async fn receive_post(
     State(state): State<AppState>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, PHARMACIST)) {
+    if let Some(r) = allow(&auth, PHARMACIST) {
         return r;
     }
     let mut e = Errors::default();
@@ -561,12 +554,13 @@ fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
 
 async fn count_post(
     State(state): State<AppState>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, COUNTERS)) {
+    if let Some(r) = allow(&auth, COUNTERS) {
         return r;
     }
     let mut e = Errors::default();
@@ -624,9 +618,6 @@ async fn count_post(
             auth.printed_name, product.name
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the count", "/ui/count", &p, signers, None);
-    }
     let req = CountRequest {
         password: p.secret("password"),
         location: location.to_string(),
@@ -635,7 +626,18 @@ async fn count_post(
         counted_sealed: sealed,
         counted_open: open,
     };
-    match record_count(&state, auth.ledger, &auth, &client, &req).await {
+    let run = async || record_count(&state, auth.ledger, &auth, &client, &req).await;
+    match ceremony(
+        &auth,
+        "Sign the count",
+        "/ui/count",
+        &p,
+        Vec::new(),
+        signers,
+        run,
+    )
+    .await
+    {
         Ok(r) => {
             let expected = tally_said(&product.strength, r.expected_sealed, r.expected_open);
             let mut details = vec![
@@ -659,7 +661,7 @@ async fn count_post(
             };
             done(&auth, title, &r.recorded, details, &next)
         }
-        Err(err) => sign(&auth, "Sign the count", "/ui/count", &p, signers, Some(err)),
+        Err(page) => page,
     }
 }
 
@@ -846,12 +848,13 @@ async fn adjust_get(
 
 async fn adjust_post(
     State(state): State<AppState>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(p): Fields,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    let p = Posted::from(p);
-    if let Some(r) = check_csrf(&auth, p.csrf()).or_else(|| allow(&auth, PHARMACIST)) {
+    if let Some(r) = allow(&auth, PHARMACIST) {
         return r;
     }
     let mut e = Errors::default();
@@ -926,16 +929,6 @@ async fn adjust_post(
             format!("I, {}, witnessed {what}.", w.printed_name),
         ),
     ];
-    if !p.confirmed() {
-        return sign(
-            &auth,
-            "Sign the adjustment",
-            "/ui/adjust",
-            &p,
-            signers,
-            None,
-        );
-    }
     let req = AdjustRequest {
         password: p.secret("password"),
         reason: reason.to_string(),
@@ -948,16 +941,21 @@ async fn adjust_post(
             password: p.secret("witness_password"),
         },
     };
-    match record_adjustment(&state, auth.ledger, &c.id.to_string(), &auth, &client, &req).await {
+    match ceremony(
+        &auth,
+        "Sign the adjustment",
+        "/ui/adjust",
+        &p,
+        Vec::new(),
+        signers,
+        async || {
+            record_adjustment(&state, auth.ledger, &c.id.to_string(), &auth, &client, &req).await
+        },
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Adjustment recorded", &r, Vec::new(), "/ui"),
-        Err(err) => sign(
-            &auth,
-            "Sign the adjustment",
-            "/ui/adjust",
-            &p,
-            signers,
-            Some(err),
-        ),
+        Err(page) => page,
     }
 }
 
