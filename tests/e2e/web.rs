@@ -380,6 +380,60 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     );
     web_session(&c, &s, "nurse.chen", fresh);
 
+    // The admin deactivates a nurse: a reason is needed; then they cannot sign in.
+    let (status, body) = post(
+        &c,
+        &s,
+        &admin,
+        "/ui/users/nurse.okafor/deactivate",
+        &[("csrf", &csrf), ("deactivate_reason", "")],
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body.contains("id=\"deactivate_reason-err\">Say why."),
+        "{body}"
+    );
+    let (status, body) = post(
+        &c,
+        &s,
+        &admin,
+        "/ui/users/nurse.okafor/deactivate",
+        &[
+            ("csrf", &csrf),
+            ("deactivate_reason", "left the clinic"),
+            ("confirm", "yes"),
+            ("password", &admin_pw),
+        ],
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("User deactivated"), "{body}");
+    let r = c
+        .post(format!("{}/ui/login", s.url()))
+        .form(&[
+            ("ledger", s.ledger()),
+            ("username", "nurse.okafor"),
+            ("password", s.password("nurse.okafor").as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "a deactivated user cannot sign in"
+    );
+
+    // Everyone may follow any container, held or long gone.
+    let auditor = web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
+    let (_, held) = page(&c, &s, &auditor, "/ui/containers");
+    let (_, every) = page(&c, &s, &auditor, "/ui/containers?all=1");
+    let rows = |p: &str| p.matches("<tr><td><a href=\"/ui/containers/").count();
+    assert!(
+        rows(&every) > rows(&held) && rows(&held) > 0,
+        "{} > {}",
+        rows(&every),
+        rows(&held)
+    );
+
     // The API takes the time a dose was given; a time that is not one is refused.
     let pharm_token = s.login(&api, "pharm.rivera");
     let vial = s.sealed_vial(&api, &pharm_token);

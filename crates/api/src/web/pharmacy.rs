@@ -3,11 +3,11 @@
 //! that name containers (their choice lists, the lines of items, a witness at the screen)
 //! live here too.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use axum::Router;
 use custody_ledger::*;
 use custody_store::{ContainerInfo, EntryFilter};
 
@@ -26,7 +26,6 @@ use crate::routes::receiving::{
     CountRequest, PartyBody, ReceiptRequest, record_count, record_receipt,
 };
 use crate::state::AppState;
-
 
 pub const PHARMACIST: &[Role] = &[Role::Pharmacist];
 const COUNTERS: &[Role] = &[Role::Pharmacist, Role::Nurse];

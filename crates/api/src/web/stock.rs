@@ -43,6 +43,7 @@ struct Row {
 struct ContainersPage {
     me: Option<Me>,
     rows: Vec<Row>,
+    all: bool,
 }
 
 fn left(c: &custody_store::ContainerInfo) -> String {
@@ -52,10 +53,21 @@ fn left(c: &custody_store::ContainerInfo) -> String {
     }
 }
 
-async fn containers(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    let rows = match state.store.containers(auth.ledger, true).await {
+#[derive(Deserialize)]
+struct ContainersQuery {
+    all: Option<String>,
+}
+
+async fn containers(
+    State(state): State<AppState>,
+    crate::extract::Query(q): crate::extract::Query<ContainersQuery>,
+    SignedIn(auth): SignedIn,
+) -> Response {
+    // Held containers by default; every one ever received (emptied, gone) when asked.
+    let all = q.all.is_some_and(|a| a == "1");
+    let rows = match state.store.containers(auth.ledger, !all).await {
         Ok(v) => v,
-        Err(e) => return failure(e.into()),
+        Err(e) => return super::pages::refuse(&auth, e.into()),
     };
     let rows = rows
         .iter()
@@ -72,6 +84,7 @@ async fn containers(State(state): State<AppState>, SignedIn(auth): SignedIn) -> 
         &ContainersPage {
             me: Some((&auth).into()),
             rows,
+            all,
         },
         StatusCode::OK,
     )
