@@ -434,9 +434,64 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         rows(&held)
     );
 
-    // The API takes the time a dose was given; a time that is not one is refused.
+    // The dose form offers the patient register, and the signature names the patient.
     let pharm_token = s.login(&api, "pharm.rivera");
+    let r = api
+        .post(format!("{}/api/v1/ledgers/{}/patients", s.url(), s.ledger()))
+        .bearer_auth(&pharm_token)
+        .json(&serde_json::json!({
+            "mrn": "MRN-77", "name": "Ada Park", "address": "4 Elm St", "date_of_birth": "1971-04-02"
+        }))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
     let vial = s.sealed_vial(&api, &pharm_token);
+    let r = api
+        .post(format!(
+            "{}/api/v1/ledgers/{}/containers/{vial}/open",
+            s.url(),
+            s.ledger()
+        ))
+        .bearer_auth(&pharm_token)
+        .json(&serde_json::json!({"password": pharm_pw}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+    let (_, body) = page(&c, &s, &pharm, &format!("/ui/containers/{vial}"));
+    assert!(
+        body.contains("<option value=\"MRN-77\">Ada Park, born 1971-04-02</option>"),
+        "{body}"
+    );
+    let review = |mrn: &'static str| {
+        post(
+            &c,
+            &s,
+            &pharm,
+            &format!("/ui/containers/{vial}/administer"),
+            &[
+                ("csrf", csrf_of(&body).as_str()),
+                ("patient", mrn),
+                ("prescriber", "Dr. Amelia Park"),
+                ("prescriber_dea", "AP5836727"),
+                ("dose_mg", "35"),
+                ("route", "IV"),
+                ("given_at", "2026-11-21T09:30"),
+            ],
+        )
+    };
+    let (status, signing) = review("MRN-77");
+    assert_eq!(status, StatusCode::OK, "{signing}");
+    assert!(
+        signing.contains("to patient MRN-77 (Ada Park, born 1971-04-02)"),
+        "{signing}"
+    );
+    let (_, signing) = review("MRN-78");
+    assert!(
+        signing.contains("to patient MRN-78 (not in the patient register)"),
+        "{signing}"
+    );
+
+    // The API takes the time a dose was given; a time that is not one is refused.
     let r = api
         .post(format!(
             "{}/api/v1/ledgers/{}/containers/{vial}/administer",

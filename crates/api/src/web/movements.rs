@@ -243,11 +243,15 @@ async fn dispense(state: AppState, client: String, auth: Auth, p: Posted) -> Res
     else {
         return page(&state, &auth, act, &p, &e, status_of(&p)).await;
     };
+    let named = match super::stock::patient_said(&state, auth.ledger, &patient).await {
+        Ok(n) => n,
+        Err(err) => return refuse(&auth, err),
+    };
     let signers = vec![Signer::me(
         &auth,
         "authored",
         format!(
-            "I, {}, dispensed to patient {patient} to take home, as prescribed by {prescriber} (DEA {dea}): {}.",
+            "I, {}, dispensed to patient {named} to take home, as prescribed by {prescriber} (DEA {dea}): {}.",
             auth.printed_name,
             listed(&lines)
         ),

@@ -156,6 +156,41 @@ struct ContainerPage {
     /// Pharmacists and nurses get the forms; everyone sees the history.
     clinical: bool,
     history: super::forms::Table,
+    /// The patient register, to pick from: MRN and "name, born …".
+    patients: Vec<(String, String)>,
+}
+
+/// The patient register as choices for the MRN field (clinical staff only see it).
+async fn patient_choices(state: &AppState, ledger: LedgerId) -> ApiResult<Vec<(String, String)>> {
+    let mut ps: Vec<(String, String)> = state
+        .store
+        .patients(ledger)
+        .await?
+        .into_iter()
+        .map(|p| (p.mrn, format!("{}, born {}", p.name, p.birth_date)))
+        .collect();
+    ps.sort();
+    Ok(ps)
+}
+
+/// The patient as the signature names them: the MRN, and the register's name when it has
+/// them (a dose for someone not in the register can still be charted, and says so).
+pub(crate) async fn patient_said(
+    state: &AppState,
+    ledger: LedgerId,
+    mrn: &str,
+) -> ApiResult<String> {
+    let secret = state.store.patient_secret(ledger).await?;
+    Ok(
+        match state
+            .store
+            .patient(ledger, &PatientRef::commit(&secret, mrn))
+            .await?
+        {
+            Some(p) => format!("{mrn} ({}, born {})", p.name, p.birth_date),
+            None => format!("{mrn} (not in the patient register)"),
+        },
+    )
 }
 
 async fn load(
@@ -223,8 +258,17 @@ async fn container_page(
         Err(e) => return super::pages::refuse(auth, e),
     };
     let me: Me = auth.into();
+    let patients = if me.clinical {
+        match patient_choices(state, auth.ledger).await {
+            Ok(p) => p,
+            Err(e) => return super::pages::refuse(auth, e),
+        }
+    } else {
+        Vec::new()
+    };
     render(
         &ContainerPage {
+            patients,
             clinical: me.clinical,
             me: Some(me),
             csrf: auth.csrf(),
@@ -355,14 +399,17 @@ async fn administer(
         )
         .await;
     };
+    let patient = match patient_said(&state, auth.ledger, f.patient.trim()).await {
+        Ok(p) => p,
+        Err(e) => return failure(e),
+    };
     let statement = format!(
-        "I, {}, gave {} of {} {} at {} to patient {} from container {}, as ordered by {}.",
+        "I, {}, gave {} of {} {} at {} to patient {patient} from container {}, as ordered by {}.",
         auth.printed_name,
         said(&amount),
         c.product.name,
         f.route,
         given_at,
-        f.patient.trim(),
         c.id,
         f.prescriber
     );
