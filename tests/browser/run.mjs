@@ -220,6 +220,17 @@ try {
   await seen(page, "nurse-refused");
   await refused("/ui/receive", "a nurse may not do this");
   await refused("/ui/products", "a nurse may not do this");
+  // The nurse registers the patient (a date that is not one is refused beside its field).
+  await page.getByRole("link", { name: "Patients" }).click();
+  await page.getByLabel("MRN", { exact: true }).fill("MRN-4711");
+  await page.getByLabel("Name", { exact: true }).fill("Jordan Lee");
+  await page.getByLabel("Address", { exact: true }).fill("88 Lake Ave, Duluth MN 55802");
+  await page.getByRole("button", { name: "Save" }).click();
+  check((await page.locator("#date_of_birth-err").textContent()).length > 5, "a missing date of birth is refused beside its field");
+  await page.getByLabel("Date of birth").fill("1984-03-12");
+  await page.getByRole("button", { name: "Save" }).click();
+  check((await main()).includes("Saved MRN-4711") && (await main()).includes("Jordan Lee"), "the patient is registered");
+  await seen(page, "patients");
   await page.goto(`${url}/ui/containers`);
   await seen(page, "containers");
   await page.getByRole("link", { name: vialA, exact: true }).click();
@@ -238,7 +249,7 @@ try {
   await seen(page, "dose-form");
   await review();
   const statement = await page.locator(".statement").textContent();
-  check(statement.includes("gave 35 mg (3.5 mL)") && statement.includes("MRN-4711"), `the dose states what is signed: ${statement}`);
+  check(statement.includes("gave 35 mg (3.5 mL)") && statement.includes("patient MRN-4711 (Jordan Lee, born 1984-03-12)"), `the dose states what is signed: ${statement}`);
   check((await page.getByRole("dialog").count()) === 1, "the signature is a dialog");
   await seen(page, "dose-sign");
   // A wrong password writes nothing and says why (the Rust test counts the doses).

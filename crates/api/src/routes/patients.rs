@@ -71,7 +71,21 @@ pub async fn save(
     auth: Auth,
     Body(b): Body<PatientBody>,
 ) -> ApiResult<Json<PatientView>> {
-    auth.require(ledger, &[Role::Admin, Role::Pharmacist, Role::Nurse])?;
+    save_patient(&state, ledger, &auth, b).await.map(Json)
+}
+
+/// Who keeps the patient register; auditors may read it.
+pub const PATIENT_KEEPERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Nurse];
+pub const PATIENT_READERS: &[Role] = CLINICAL_RECORDS;
+
+/// Keeps (or updates) a patient's record: the service behind the API and the web page.
+pub async fn save_patient(
+    state: &AppState,
+    ledger: LedgerId,
+    auth: &Auth,
+    b: PatientBody,
+) -> ApiResult<PatientView> {
+    auth.require(ledger, PATIENT_KEEPERS)?;
     checked(&b)?;
     let secret = state.store.patient_secret(ledger).await?;
     let patient = PatientRef::commit(&secret, &b.mrn);
@@ -88,10 +102,10 @@ pub async fn save(
             },
         )
         .await?;
-    Ok(Json(PatientView {
+    Ok(PatientView {
         patient_ref: patient.to_string(),
         record: b,
-    }))
+    })
 }
 
 fn patient_ref(s: &str) -> ApiResult<PatientRef> {

@@ -8,6 +8,7 @@ mod audit;
 mod forms;
 mod movements;
 mod pages;
+mod patients;
 mod pharmacy;
 mod stock;
 

@@ -404,6 +404,7 @@ pub fn router() -> Router<AppState> {
         .merge(super::pharmacy::router())
         .merge(super::movements::router())
         .merge(super::audit::router())
+        .merge(super::patients::router())
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui", get(dashboard))
         .route("/ui/login", get(login_page).post(login))

@@ -1,0 +1,123 @@
+//! The patient register's page: the people doses and take-home supplies are for, by MRN,
+//! so the dose form can offer them. Their names stay out of the ledger (it holds only a
+//! keyed commitment of the MRN); keeping a record is not a signed act.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::forms::{Errors, Field, FormBuilder, FormView, Posted, Submitted, Table, act_page};
+use super::pages::{SignedIn, allow, refuse};
+use crate::auth::Auth;
+use crate::extract::Query;
+use crate::routes::patients::{PATIENT_KEEPERS, PATIENT_READERS, PatientBody, save_patient};
+use crate::state::AppState;
+
+fn form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
+    FormBuilder::new(auth.csrf(), "/ui/patients", "Save", p, e)
+        .field(
+            Field::text("mrn", "MRN").hint("The medical record number staff type when charting."),
+        )
+        .field(Field::text("name", "Name"))
+        .field(Field::text("address", "Address"))
+        .field(Field::date("date_of_birth", "Date of birth"))
+        .build()
+}
+
+async fn page(
+    state: &AppState,
+    auth: &Auth,
+    (p, e, error): (&Posted, &Errors, Option<String>),
+    lead: &str,
+    status: StatusCode,
+) -> Response {
+    let mut ps = match state.store.patients(auth.ledger).await {
+        Ok(ps) => ps,
+        Err(err) => return refuse(auth, err.into()),
+    };
+    ps.sort_by(|a, b| a.mrn.cmp(&b.mrn));
+    let table = Table {
+        caption: "The patient register".into(),
+        head: ["MRN", "Name", "Born"].map(String::from).to_vec(),
+        rows: ps
+            .into_iter()
+            .map(|p| vec![p.mrn.into(), p.name.into(), p.birth_date.into()])
+            .collect(),
+        empty: "No patient is registered yet.".into(),
+    };
+    let forms = if PATIENT_KEEPERS.contains(&auth.role) {
+        let mut f = form(auth, p, e);
+        f.error = error;
+        vec![(
+            "Register a patient, or correct one (same MRN)".to_string(),
+            f,
+        )]
+    } else {
+        Vec::new()
+    };
+    act_page(auth, "Patients", lead, Some(table), forms, status)
+}
+
+#[derive(Deserialize)]
+struct Saved {
+    saved: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<Saved>,
+    SignedIn(auth): SignedIn,
+) -> Response {
+    if let Some(r) = allow(&auth, PATIENT_READERS) {
+        return r;
+    }
+    let lead = match q.saved {
+        Some(m) => format!("Saved {m}."),
+        None => {
+            "Names and addresses stay here; the ledger holds only a keyed commitment of the MRN."
+                .into()
+        }
+    };
+    let blank = (&Posted::default(), &Errors::default(), None);
+    page(&state, &auth, blank, &lead, StatusCode::OK).await
+}
+
+async fn save(
+    State(state): State<AppState>,
+    Submitted {
+        auth, posted: p, ..
+    }: Submitted,
+) -> Response {
+    if let Some(r) = allow(&auth, PATIENT_KEEPERS) {
+        return r;
+    }
+    let body = PatientBody {
+        mrn: p.get("mrn").to_string(),
+        name: p.get("name").to_string(),
+        address: p.get("address").to_string(),
+        date_of_birth: p.get("date_of_birth").to_string(),
+    };
+    match save_patient(&state, auth.ledger, &auth, body).await {
+        Ok(v) => {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            s.append_pair("saved", &v.record.mrn);
+            (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, format!("/ui/patients?{}", s.finish()))],
+            )
+                .into_response()
+        }
+        Err(err) => {
+            let mut e = Errors::default();
+            let general = e.place(&["mrn", "name", "address", "date_of_birth"], &err);
+            page(&state, &auth, (&p, &e, general), "", err.status).await
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ui/patients", get(list).post(save))
+}
