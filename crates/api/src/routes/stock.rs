@@ -20,7 +20,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::ledger::READERS;
 use crate::state::AppState;
 
-const CLINICAL: &[Role] = &[Role::Pharmacist, Role::Nurse];
+pub const CLINICAL: &[Role] = &[Role::Pharmacist, Role::Nurse];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OnHandRow {

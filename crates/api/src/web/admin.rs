@@ -583,7 +583,7 @@ async fn define_product(
     let form: Option<FinishedForm> = e.parse(&p, "form", "Choose a form.");
     let schedule: Option<Schedule> = e.parse(&p, "schedule", "Choose a schedule.");
     let body = if p.get("strength") == "units" {
-        let per = e.decimal(
+        let per = e.parse_with(
             &p,
             "mg_per_unit",
             "Enter the mg in one unit.",
@@ -595,13 +595,13 @@ async fn define_product(
             units: n,
         })
     } else {
-        let per = e.decimal(
+        let per = e.parse_with(
             &p,
             "mg_per_ml",
             "Enter the mg in one mL.",
             Micrograms::parse_thousandths,
         );
-        let ml = e.decimal(
+        let ml = e.parse_with(
             &p,
             "ml",
             "Enter the mL in one container.",

@@ -476,7 +476,7 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Res
             .collect(),
         Err(e) => return refuse(&auth, e.into()),
     };
-    let to = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let to = super::pharmacy::today();
     let from = to.plus_days(-30).unwrap_or(to);
     render(
         &ReportsPage {

@@ -177,22 +177,12 @@ impl Errors {
     where
         T::Err: Display,
     {
-        let v = p.get(field);
-        if v.is_empty() {
-            self.add(field, missing);
-            return None;
-        }
-        match v.parse() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                self.add(field, sentence(&e.to_string()));
-                None
-            }
-        }
+        self.parse_with(p, field, missing, str::parse)
     }
 
-    /// The field as a decimal of thousandths (mg to µg, mL to µL), parsed by `parse`.
-    pub fn decimal<T, E: Display>(
+    /// The field parsed by `parse` (a decimal of thousandths, a time), or its error noted
+    /// beside it; `missing` when it is empty.
+    pub fn parse_with<T, E: Display>(
         &mut self,
         p: &Posted,
         field: &str,
@@ -347,8 +337,8 @@ pub struct FormView {
     pub submit: String,
     pub error: Option<String>,
     pub sections: Vec<Section>,
-    /// "Add a line" for forms of numbered lines: the field carrying the count, and it.
-    pub more_lines: Option<(String, usize)>,
+    /// "Add a line" for forms of numbered lines: how many lines the form then shows.
+    pub more_lines: Option<usize>,
 }
 
 /// Builds a form from field descriptions, filling each with what was posted and its error.
@@ -414,7 +404,7 @@ impl<'a> FormBuilder<'a> {
     }
 
     pub fn more_lines(mut self, lines: usize) -> Self {
-        self.view.more_lines = Some(("add_line".into(), lines + 1));
+        self.view.more_lines = Some(lines + 1);
         self
     }
 
@@ -531,9 +521,6 @@ pub struct SignPage {
     pub title: String,
     pub error: Option<String>,
     pub action: String,
-    pub back: String,
-    /// Whether "Change something" posts the fields back to the form (or just leaves).
-    pub editable: bool,
     pub hidden: Vec<(String, String)>,
     /// Secrets typed again here rather than carried in the page (a new user's first
     /// password): field and label.
@@ -571,8 +558,6 @@ pub fn sign_with(
             title: title.into(),
             error: error.map(|e| e.message),
             action: action.into(),
-            back: action.into(),
-            editable: true,
             hidden: posted.hidden(),
             secrets,
             signers,

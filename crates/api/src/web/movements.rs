@@ -126,7 +126,7 @@ async fn form(
             let b = b
                 .section("What happened")
                 .field(Field::select("loss_type", "Type", all(LossType::ALL)))
-                .field(Field::date("discovered_on", "Discovered on").value(today()))
+                .field(Field::date("discovered_on", "Discovered on").value(today().to_string()))
                 .field(Field::text("police_report", "Police report number").optional())
                 .field(Field::textarea("description", "Description"));
             item_fields(
@@ -165,7 +165,7 @@ async fn form(
                         .optional()
                         .check("dea"),
                 )
-                .field(Field::date("date", "Date").value(today()));
+                .field(Field::date("date", "Date").value(today().to_string()));
             let b = item_fields(
                 b,
                 p,

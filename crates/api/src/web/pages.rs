@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use custody_ledger::{LedgerId, Strength, Timestamp};
+use custody_ledger::LedgerId;
 use serde::Deserialize;
 
 use crate::auth::{Auth, cleared_cookie, session_cookie, sign_in};
@@ -323,7 +323,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             drug: mg(r.total.get()),
         })
         .collect();
-    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let today = super::pharmacy::today();
     let held = state.store.containers(ledger, true).await?;
     let mut open = Vec::new();
     let mut expiring = std::collections::BTreeSet::new();
@@ -337,12 +337,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
         }
         if let Some(bud) = c.beyond_use {
             let days = i64::from(bud.unix_days()) - i64::from(today.unix_days());
-            let left = match c.product.strength {
-                Strength::Solution { .. } => {
-                    custody_ledger::Microliters::new(c.remaining).to_string()
-                }
-                Strength::Units { .. } => format!("{} units", c.remaining),
-            };
+            let left = super::stock::left(c);
             open.push(OpenLine {
                 id: c.id.to_string(),
                 product: c.product.name.to_string(),

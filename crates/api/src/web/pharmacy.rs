@@ -16,7 +16,7 @@ use super::forms::{
     done_many, sign, status_of,
 };
 use super::pages::{SignedIn, allow, refuse};
-use super::stock::said;
+use super::stock::{left, quantity, said};
 use crate::auth::Auth;
 use crate::ceremony::{WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
@@ -33,10 +33,9 @@ const COUNTERS: &[Role] = &[Role::Pharmacist, Role::Nurse];
 pub const MIN_LINES: usize = 3;
 pub const MAX_LINES: usize = 30;
 
-pub fn today() -> String {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
-        .date()
-        .to_string()
+/// Today in UTC, the day the ledger dates entries by.
+pub fn today() -> Day {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
 }
 
 pub async fn product_options(
@@ -70,13 +69,6 @@ pub async fn location_options(
         .collect())
 }
 
-fn left(c: &ContainerInfo) -> String {
-    match c.product.strength {
-        Strength::Solution { .. } => format!("{} left", Microliters::new(c.remaining)),
-        Strength::Units { .. } => format!("{} units left", c.remaining),
-    }
-}
-
 /// The containers held now, as choices: id, product, lot, where, state, what is left.
 pub async fn container_options(
     state: &AppState,
@@ -97,7 +89,7 @@ pub async fn container_options(
                     c.lot,
                     c.location,
                     c.status,
-                    left(&c)
+                    left(&c) + " left"
                 ),
             )
         })
@@ -262,7 +254,7 @@ async fn receive_form(
                 .hint("Checked as you type: two letters, seven digits, the last a check digit."),
         )
         .field(Field::text("invoice", "Invoice number"))
-        .field(Field::date("received_on", "Received on").value(today()));
+        .field(Field::date("received_on", "Received on").value(today().to_string()));
     for i in 1..=n {
         b = b
             .line(&format!("Line {i}"))
@@ -544,11 +536,10 @@ async fn count_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> R
 }
 
 fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
-    let open = match strength {
-        Strength::Solution { .. } => Microliters::new(open).to_string(),
-        Strength::Units { .. } => format!("{open} units"),
-    };
-    format!("{sealed} sealed and {open} in open containers")
+    format!(
+        "{sealed} sealed and {} in open containers",
+        quantity(strength, open)
+    )
 }
 
 async fn count_post(

@@ -6,23 +6,26 @@
 //! will be signed, in words, with the mL it computed), then with the passwords to sign.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Form, Router};
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 use serde::Deserialize;
 
-use super::forms::{DonePage, SignPage, Signer, done};
-use super::pages::{Me, SignedIn, check_csrf, failure, render};
+use super::forms::{
+    DonePage, Errors, Posted, Signer, Submitted, Table, ceremony, done, sentence, status_of,
+};
+use super::pages::{Me, SignedIn, allow, refuse, render};
+use super::pharmacy::witness_at_screen;
 use crate::auth::Auth;
 use crate::ceremony::{WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Path};
+use crate::extract::Path;
 use crate::routes::stock::{
-    AdministerRequest, PrescriberBody, default_beyond_use_of, give, open_container,
+    AdministerRequest, CLINICAL, PrescriberBody, default_beyond_use_of, give, open_container,
 };
 use crate::routes::waste::{WasteRequest, Wasted, countersign, discard};
 use crate::state::AppState;
@@ -46,11 +49,17 @@ struct ContainersPage {
     all: bool,
 }
 
-fn left(c: &custody_store::ContainerInfo) -> String {
-    match c.product.strength {
-        Strength::Solution { .. } => Microliters::new(c.remaining).to_string(),
-        Strength::Units { .. } => format!("{} units", c.remaining),
+/// An amount in a product's base unit as people read it: "14.8 mL" or "3 units".
+pub(crate) fn quantity(strength: &Strength, base: u64) -> String {
+    match strength {
+        Strength::Solution { .. } => Microliters::new(base).to_string(),
+        Strength::Units { .. } => format!("{base} units"),
     }
+}
+
+/// What a container holds now.
+pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
+    quantity(&c.product.strength, c.remaining)
 }
 
 #[derive(Deserialize)]
@@ -67,7 +76,7 @@ async fn containers(
     let all = q.all.is_some_and(|a| a == "1");
     let rows = match state.store.containers(auth.ledger, !all).await {
         Ok(v) => v,
-        Err(e) => return super::pages::refuse(&auth, e.into()),
+        Err(e) => return refuse(&auth, e.into()),
     };
     let rows = rows
         .iter()
@@ -102,60 +111,19 @@ struct View {
     concentration: String,
 }
 
-#[derive(Default, Deserialize)]
-struct ActForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    confirm: String,
-    #[serde(default)]
-    patient: String,
-    #[serde(default)]
-    prescriber: String,
-    #[serde(default)]
-    prescriber_dea: String,
-    #[serde(default)]
-    dose_mg: String,
-    #[serde(default)]
-    route: String,
-    /// When the dose was given, as a `datetime-local` input sends it, in UTC.
-    #[serde(default)]
-    given_at: String,
-    #[serde(default)]
-    amount_mg: String,
-    #[serde(default)]
-    reason: String,
-    #[serde(default)]
-    witness: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    witness_password: String,
-}
-
-#[derive(Default)]
-struct FieldErrors {
-    patient: Option<String>,
-    prescriber_dea: Option<String>,
-    dose_mg: Option<String>,
-    given_at: Option<String>,
-    amount_mg: Option<String>,
-    witness: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "container.html")]
-struct ContainerPage {
+struct ContainerPage<'a> {
     me: Option<Me>,
     csrf: String,
     c: View,
-    form: ActForm,
-    field_errors: FieldErrors,
-    error: Option<String>,
+    /// What was typed (both forms read it; the dose form's route and time have defaults).
+    form: &'a Posted,
+    errors: &'a Errors,
     routes: [&'static str; 5],
     /// Pharmacists and nurses get the forms; everyone sees the history.
     clinical: bool,
-    history: super::forms::Table,
+    history: Table,
     /// The patient register, to pick from: MRN and "name, born …".
     patients: Vec<(String, String)>,
 }
@@ -231,19 +199,18 @@ fn view(c: &custody_store::ContainerInfo) -> View {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The container with its forms, filled with what was typed and each error beside its field.
 async fn container_page(
     state: &AppState,
     auth: &Auth,
     id: &str,
-    form: ActForm,
-    field_errors: FieldErrors,
-    error: Option<String>,
+    form: &Posted,
+    errors: &Errors,
     status: StatusCode,
 ) -> Response {
     let c = match load(state, auth.ledger, id).await {
         Ok(c) => c,
-        Err(e) => return super::pages::refuse(auth, e),
+        Err(e) => return refuse(auth, e),
     };
     let rows = match (
         state.store.container_history(auth.ledger, &c.id).await,
@@ -255,17 +222,24 @@ async fn container_page(
     };
     let rows = match rows {
         Ok(r) => r,
-        Err(e) => return super::pages::refuse(auth, e),
+        Err(e) => return refuse(auth, e),
     };
     let me: Me = auth.into();
     let patients = if me.clinical {
         match patient_choices(state, auth.ledger).await {
             Ok(p) => p,
-            Err(e) => return super::pages::refuse(auth, e),
+            Err(e) => return refuse(auth, e),
         }
     } else {
         Vec::new()
     };
+    let mut form = form.clone();
+    if form.get("route").is_empty() {
+        form.set("route", "IV");
+    }
+    if form.get("given_at").is_empty() {
+        form.set("given_at", now_minute());
+    }
     render(
         &ContainerPage {
             patients,
@@ -273,11 +247,10 @@ async fn container_page(
             me: Some(me),
             csrf: auth.csrf(),
             c: view(&c),
-            form,
-            field_errors,
-            error,
+            form: &form,
+            errors,
             routes: ROUTES,
-            history: super::forms::Table {
+            history: Table {
                 caption: format!("Everything recorded about container {}", c.id),
                 head: super::audit::entry_head(),
                 rows,
@@ -293,21 +266,8 @@ async fn container(
     Path(id): Path<String>,
     SignedIn(auth): SignedIn,
 ) -> Response {
-    let form = ActForm {
-        route: "IV".into(),
-        given_at: now_minute(),
-        ..Default::default()
-    };
-    container_page(
-        &state,
-        &auth,
-        &id,
-        form,
-        FieldErrors::default(),
-        None,
-        StatusCode::OK,
-    )
-    .await
+    let blank = (Posted::default(), Errors::default());
+    container_page(&state, &auth, &id, &blank.0, &blank.1, StatusCode::OK).await
 }
 
 /// The amount as people say it: "35 mg (3.5 mL)".
@@ -334,108 +294,91 @@ fn now_minute() -> String {
 }
 
 /// A `datetime-local` value (`YYYY-MM-DDTHH:MM`, read as UTC) or an RFC 3339 time.
-fn utc_minute(s: &str) -> Result<Timestamp, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("Enter the time the dose was given.".into());
+fn utc_minute(s: &str) -> Result<Timestamp, custody_ledger::types::ids::ParseError> {
+    match s.len() {
+        16 => format!("{s}:00Z").parse(),
+        19 => format!("{s}Z").parse(),
+        _ => s.parse(),
     }
-    let full = match s.len() {
-        16 => format!("{s}:00Z"),
-        19 => format!("{s}Z"),
-        _ => s.to_string(),
-    };
-    full.parse::<Timestamp>()
-        .map_err(|e| super::forms::sentence(&e.to_string()))
 }
 
 async fn administer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(f): Form<ActForm>,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf) {
+    if let Some(r) = allow(&auth, CLINICAL) {
         return r;
     }
-    if let Err(e) = auth.require(auth.ledger, &[Role::Pharmacist, Role::Nurse]) {
-        return failure(e);
-    }
+    let c = match load(&state, auth.ledger, &id).await {
+        Ok(c) => c,
+        Err(e) => return refuse(&auth, e),
+    };
     // Review: every field checked, each error beside its field, what was typed kept.
-    let mut errs = FieldErrors::default();
-    if f.patient.trim().is_empty() {
-        errs.patient = Some("Enter the patient's MRN.".into());
-    }
-    if let Err(e) = f.prescriber_dea.parse::<DeaNumber>() {
-        errs.prescriber_dea = Some(e.to_string());
-    }
-    let given_at = match utc_minute(&f.given_at) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            errs.given_at = Some(e);
+    let mut e = Errors::default();
+    let patient = e.text(&p, "patient", "Enter the patient's MRN.");
+    let prescriber = e.text(&p, "prescriber", "Enter who ordered the dose.");
+    let dea: Option<DeaNumber> =
+        e.parse(&p, "prescriber_dea", "Enter the prescriber's DEA number.");
+    let given_at = e.parse_with(
+        &p,
+        "given_at",
+        "Enter the time the dose was given.",
+        utc_minute,
+    );
+    let amount = match amount_of(&state, auth.ledger, &c.id, p.get("dose_mg")).await {
+        Ok(a) => Some(a),
+        Err(err) => {
+            e.add("dose_mg", sentence(&err.message));
             None
         }
     };
-    let amount = match load(&state, auth.ledger, &id).await {
-        Ok(c) => match amount_of(&state, auth.ledger, &c.id, &f.dose_mg).await {
-            Ok(a) => Some((a, c)),
-            Err(e) => {
-                errs.dose_mg = Some(e.message);
-                None
-            }
-        },
-        Err(e) => return failure(e),
+    let (Some(patient), Some(prescriber), Some(dea), Some(given_at), Some(amount), false) =
+        (patient, prescriber, dea, given_at, amount, p.editing())
+    else {
+        return container_page(&state, &auth, &id, &p, &e, status_of(&p)).await;
     };
-    let fields_ok = errs.patient.is_none() && errs.prescriber_dea.is_none();
-    let (Some((amount, c)), Some(given_at), true) = (amount, given_at, fields_ok) else {
-        return container_page(
-            &state,
-            &auth,
-            &id,
-            f,
-            errs,
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-    };
-    let patient = match patient_said(&state, auth.ledger, f.patient.trim()).await {
-        Ok(p) => p,
-        Err(e) => return failure(e),
+    let named = match patient_said(&state, auth.ledger, &patient).await {
+        Ok(n) => n,
+        Err(err) => return refuse(&auth, err),
     };
     let statement = format!(
-        "I, {}, gave {} of {} {} at {} to patient {patient} from container {}, as ordered by {}.",
+        "I, {}, gave {} of {} {} at {given_at} to patient {named} from container {}, as ordered by {prescriber}.",
         auth.printed_name,
         said(&amount),
         c.product.name,
-        f.route,
-        given_at,
+        p.get("route"),
         c.id,
-        f.prescriber
     );
-    if f.confirm != "yes" {
-        return sign_page(
-            &auth,
-            &id,
-            "Sign the dose",
-            "administer",
-            &f,
-            vec![signer(&auth, "authored", statement)],
-            None,
-        );
-    }
     let req = AdministerRequest {
-        password: f.password.clone(),
-        patient: f.patient.clone(),
+        password: p.secret("password"),
+        patient,
         prescriber: PrescriberBody {
-            name: f.prescriber.clone(),
-            dea: f.prescriber_dea.clone(),
+            name: prescriber,
+            dea: dea.to_string(),
         },
-        dose_mg: f.dose_mg.clone(),
-        route: f.route.clone(),
+        dose_mg: p.get("dose_mg").to_string(),
+        route: p.get("route").to_string(),
         given_at: Some(given_at.to_string()),
     };
-    match give(&state, auth.ledger, &auth, &client, &id, &req).await {
+    let action = format!("/ui/containers/{id}/administer");
+    let signers = vec![Signer::me(&auth, "authored", statement)];
+    let run = async || give(&state, auth.ledger, &auth, &client, &id, &req).await;
+    match ceremony(
+        &auth,
+        "Sign the dose",
+        &action,
+        &p,
+        Vec::new(),
+        signers,
+        run,
+    )
+    .await
+    {
         Ok(r) => done(
             &auth,
             "Dose recorded",
@@ -443,128 +386,44 @@ async fn administer(
             Vec::new(),
             &format!("/ui/containers/{id}"),
         ),
-        Err(e) => sign_page(
-            &auth,
-            &id,
-            "Sign the dose",
-            "administer",
-            &f,
-            vec![signer(&auth, "authored", statement)],
-            Some(e),
-        ),
+        Err(page) => page,
     }
-}
-
-fn signer(auth: &Auth, meaning: &str, statement: String) -> Signer {
-    Signer::me(auth, meaning, statement)
-}
-
-fn sign_page(
-    auth: &Auth,
-    id: &str,
-    title: &str,
-    act: &str,
-    f: &ActForm,
-    signers: Vec<Signer>,
-    error: Option<ApiError>,
-) -> Response {
-    let hidden = [
-        ("patient", &f.patient),
-        ("prescriber", &f.prescriber),
-        ("prescriber_dea", &f.prescriber_dea),
-        ("dose_mg", &f.dose_mg),
-        ("route", &f.route),
-        ("given_at", &f.given_at),
-        ("amount_mg", &f.amount_mg),
-        ("reason", &f.reason),
-        ("witness", &f.witness),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(k, v)| (k.to_string(), v.clone()))
-    .collect();
-    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-    render(
-        &SignPage {
-            me: Some(auth.into()),
-            csrf: auth.csrf(),
-            title: title.into(),
-            error: error.map(|e| e.message),
-            action: format!("/ui/containers/{id}/{act}"),
-            back: format!("/ui/containers/{id}"),
-            editable: false,
-            hidden,
-            secrets: Vec::new(),
-            signers,
-        },
-        status,
-    )
 }
 
 async fn waste(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(f): Form<ActForm>,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf) {
+    if let Some(r) = allow(&auth, CLINICAL) {
         return r;
-    }
-    if let Err(e) = auth.require(auth.ledger, &[Role::Pharmacist, Role::Nurse]) {
-        return failure(e);
     }
     let c = match load(&state, auth.ledger, &id).await {
         Ok(c) => c,
-        Err(e) => return failure(e),
+        Err(e) => return refuse(&auth, e),
     };
-    let mut errs = FieldErrors::default();
-    let amount = if f.amount_mg.trim().is_empty() {
-        everything_in(&state, auth.ledger, &c.id).await
-    } else {
-        amount_of(&state, auth.ledger, &c.id, &f.amount_mg).await
+    let mut e = Errors::default();
+    let amount = match p.get("amount_mg") {
+        "" => everything_in(&state, auth.ledger, &c.id).await,
+        mg => amount_of(&state, auth.ledger, &c.id, mg).await,
     };
-    let amount = match amount {
-        Ok(a) => Some(a),
-        Err(e) => {
-            errs.amount_mg = Some(e.message);
-            None
-        }
-    };
-    let witness = if f.witness.trim().is_empty() {
+    let amount = amount
+        .map_err(|err| e.add("amount_mg", sentence(&err.message)))
+        .ok();
+    let reason: Option<Text> = e.parse(&p, "reason", "Say why it is wasted.");
+    // No witness named: the waste goes to the awaiting-witness queue.
+    let witness = if p.get("witness").is_empty() {
         None
     } else {
-        let w = f.witness.trim().parse::<UserId>().ok();
-        let info = match &w {
-            Some(u) => state.store.user(auth.ledger, u).await.ok().flatten(),
-            None => None,
-        };
-        match info.filter(|i| i.active) {
-            Some(i) if i.user == auth.user => {
-                errs.witness = Some("You cannot witness your own waste: ask a colleague.".into());
-                None
-            }
-            Some(i) => Some(i),
-            None => {
-                errs.witness = Some(format!(
-                    "No active user {:?} in this clinic.",
-                    f.witness.trim()
-                ));
-                None
-            }
-        }
+        witness_at_screen(&state, &auth, &p, &mut e, "witness").await
     };
-    let Some(amount) = amount.filter(|_| errs.amount_mg.is_none() && errs.witness.is_none()) else {
-        return container_page(
-            &state,
-            &auth,
-            &id,
-            f,
-            errs,
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
+    let (Some(amount), Some(reason), true, false) = (amount, reason, e.is_empty(), p.editing())
+    else {
+        return container_page(&state, &auth, &id, &p, &e, status_of(&p)).await;
     };
     let what = format!(
         "{} of {} from container {}",
@@ -572,38 +431,42 @@ async fn waste(
         c.product.name,
         c.id
     );
-    let mut signers = vec![signer(
+    let mut signers = vec![Signer::me(
         &auth,
         "authored",
-        format!(
-            "I, {}, wasted {what}: {}.",
-            auth.printed_name,
-            f.reason.trim()
-        ),
+        format!("I, {}, wasted {what}: {reason}.", auth.printed_name),
     )];
     if let Some(w) = &witness {
-        signers.push(Signer {
-            meaning: "witnessed".into(),
-            statement: format!("I, {}, witnessed the waste of {what}.", w.printed_name),
-            printed_name: w.printed_name.clone(),
-            field: "witness_password".into(),
-        });
-    }
-    if f.confirm != "yes" {
-        return sign_page(&auth, &id, "Sign the waste", "waste", &f, signers, None);
+        signers.push(Signer::witness(
+            &w.printed_name,
+            "witness_password",
+            format!("I, {}, witnessed the waste of {what}.", w.printed_name),
+        ));
     }
     let req = WasteRequest {
-        password: f.password.clone(),
+        password: p.secret("password"),
         amount_mg: Some(match amount {
             Amount::Volume { ug, .. } | Amount::Units { ug, .. } => thousandths(ug.get()),
         }),
-        reason: f.reason.clone(),
+        reason: reason.to_string(),
         witness: witness.as_ref().map(|w| WitnessBody {
             username: w.user.to_string(),
-            password: f.witness_password.clone(),
+            password: p.secret("witness_password"),
         }),
     };
-    match discard(&state, auth.ledger, &auth, &client, &id, &req).await {
+    let action = format!("/ui/containers/{id}/waste");
+    let run = async || discard(&state, auth.ledger, &auth, &client, &id, &req).await;
+    match ceremony(
+        &auth,
+        "Sign the waste",
+        &action,
+        &p,
+        Vec::new(),
+        signers,
+        run,
+    )
+    .await
+    {
         Ok(Wasted::Recorded(r)) => done(
             &auth,
             "Waste recorded",
@@ -611,13 +474,13 @@ async fn waste(
             Vec::new(),
             &format!("/ui/containers/{id}"),
         ),
-        Ok(Wasted::Queued(p)) => render(
+        Ok(Wasted::Queued(q)) => render(
             &DonePage {
                 me: Some((&auth).into()),
                 title: "Waste sent to the awaiting-witness queue".into(),
                 summary: format!(
                     "Signed by you; not in the ledger until a colleague witnesses it (by {}).",
-                    p.witness_by
+                    q.witness_by
                 ),
                 details: Vec::new(),
                 signatures: Vec::new(),
@@ -625,7 +488,7 @@ async fn waste(
             },
             StatusCode::OK,
         ),
-        Err(e) => sign_page(&auth, &id, "Sign the waste", "waste", &f, signers, Some(e)),
+        Err(page) => page,
     }
 }
 
@@ -647,15 +510,19 @@ struct QueuePage {
 }
 
 async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
+    queue_page(&state, &auth).await
+}
+
+async fn queue_page(state: &AppState, auth: &Auth) -> Response {
     let mut rows = Vec::new();
     let pending = match state.store.pending_entries(auth.ledger).await {
         Ok(p) => p,
-        Err(e) => return failure(e.into()),
+        Err(e) => return refuse(auth, e.into()),
     };
     for p in pending {
-        let v = match crate::routes::waste::pending_view(&state, auth.ledger, &p).await {
+        let v = match crate::routes::waste::pending_view(state, auth.ledger, &p).await {
             Ok(v) => v,
-            Err(e) => return failure(e),
+            Err(e) => return refuse(auth, e),
         };
         let amount = match &p.draft.body.payload {
             Payload::Waste(w) => said(&w.amount),
@@ -672,7 +539,7 @@ async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Respo
     }
     render(
         &QueuePage {
-            me: Some((&auth).into()),
+            me: Some(auth.into()),
             csrf: auth.csrf(),
             rows,
         },
@@ -680,24 +547,17 @@ async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Respo
     )
 }
 
-#[derive(Deserialize)]
-struct WitnessForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: String,
-    #[serde(default)]
-    password: String,
-}
-
 async fn witness(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(f): Form<WitnessForm>,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf) {
-        return r;
+    if p.editing() {
+        return queue_page(&state, &auth).await;
     }
     let pending = match id.parse::<EntryId>() {
         Ok(eid) => state
@@ -708,89 +568,75 @@ async fn witness(
             .flatten(),
         Err(_) => None,
     };
-    let Some(p) = pending else {
-        return failure(ApiError::not_found(
-            "no waste with that id is waiting for a witness",
-        ));
+    let Some(pending) = pending else {
+        return refuse(
+            &auth,
+            ApiError::not_found("no waste with that id is waiting for a witness"),
+        );
     };
-    let (what, author) = match &p.draft.body.payload {
-        Payload::Waste(w) => (
-            format!("{} from container {}", said(&w.amount), w.container),
-            p.author.to_string(),
-        ),
-        _ => (String::new(), p.author.to_string()),
+    let what = match &pending.draft.body.payload {
+        Payload::Waste(w) => format!("{} from container {}", said(&w.amount), w.container),
+        _ => String::new(),
     };
-    let signers = [signer(
+    let signers = vec![Signer::me(
         &auth,
         "witnessed",
         format!(
-            "I, {}, witnessed the waste of {what}, recorded by {author}.",
-            auth.printed_name
+            "I, {}, witnessed the waste of {what}, recorded by {}.",
+            auth.printed_name, pending.author
         ),
     )];
-    let page = |error: Option<ApiError>| {
-        let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-        render(
-            &SignPage {
-                me: Some((&auth).into()),
-                csrf: auth.csrf(),
-                title: "Witness the waste".into(),
-                error: error.map(|e| e.message),
-                action: format!("/ui/wastes/{id}/witness"),
-                back: "/ui/wastes".into(),
-                editable: false,
-                hidden: Vec::new(),
-                secrets: Vec::new(),
-                signers: signers
-                    .iter()
-                    .map(|s| Signer {
-                        meaning: s.meaning.clone(),
-                        statement: s.statement.clone(),
-                        printed_name: s.printed_name.clone(),
-                        field: s.field.clone(),
-                    })
-                    .collect(),
-            },
-            status,
-        )
-    };
-    if f.confirm != "yes" {
-        return page(None);
-    }
-    match countersign(&state, auth.ledger, &auth, &client, &id, &f.password).await {
+    let action = format!("/ui/wastes/{id}/witness");
+    let password = p.secret("password");
+    let run = async || countersign(&state, auth.ledger, &auth, &client, &id, &password).await;
+    match ceremony(
+        &auth,
+        "Witness the waste",
+        &action,
+        &p,
+        Vec::new(),
+        signers,
+        run,
+    )
+    .await
+    {
         Ok(r) => done(&auth, "Waste witnessed", &r, Vec::new(), "/ui/wastes"),
-        Err(e) => page(Some(e)),
+        Err(page) => page,
     }
-}
-
-#[derive(Deserialize)]
-struct OpenForm {
-    csrf: String,
-    #[serde(default)]
-    confirm: String,
-    #[serde(default)]
-    password: String,
 }
 
 async fn open(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Client(client): Client,
-    SignedIn(auth): SignedIn,
-    Form(f): Form<OpenForm>,
+    Submitted {
+        auth,
+        posted: p,
+        client,
+    }: Submitted,
 ) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf) {
+    if let Some(r) = allow(&auth, CLINICAL) {
         return r;
+    }
+    if p.editing() {
+        return container_page(
+            &state,
+            &auth,
+            &id,
+            &Posted::default(),
+            &Errors::default(),
+            StatusCode::OK,
+        )
+        .await;
     }
     let c = match load(&state, auth.ledger, &id).await {
         Ok(c) => c,
-        Err(e) => return failure(e),
+        Err(e) => return refuse(&auth, e),
     };
     let bud = match default_beyond_use_of(&state, auth.ledger, &c.id).await {
         Ok(d) => d,
-        Err(e) => return failure(e),
+        Err(e) => return refuse(&auth, e),
     };
-    let signers = vec![signer(
+    let signers = vec![Signer::me(
         &auth,
         "authored",
         format!(
@@ -798,12 +644,21 @@ async fn open(
             auth.printed_name, c.id, c.product.name, c.lot
         ),
     )];
-    let form = ActForm::default();
-    if f.confirm != "yes" {
-        return sign_page(&auth, &id, "Sign the opening", "open", &form, signers, None);
-    }
-    let result = open_container(&state, auth.ledger, &auth, &client, c.id, bud, &f.password).await;
-    match result {
+    let action = format!("/ui/containers/{id}/open");
+    let password = p.secret("password");
+    let run =
+        async || open_container(&state, auth.ledger, &auth, &client, c.id, bud, &password).await;
+    match ceremony(
+        &auth,
+        "Sign the opening",
+        &action,
+        &p,
+        Vec::new(),
+        signers,
+        run,
+    )
+    .await
+    {
         Ok(r) => done(
             &auth,
             "Container opened",
@@ -811,15 +666,7 @@ async fn open(
             Vec::new(),
             &format!("/ui/containers/{id}"),
         ),
-        Err(e) => sign_page(
-            &auth,
-            &id,
-            "Sign the opening",
-            "open",
-            &form,
-            signers,
-            Some(e),
-        ),
+        Err(page) => page,
     }
 }
 
