@@ -99,17 +99,30 @@ fn the_clinic_story_in_chromium() {
     );
     assert_eq!(kinds(vials[1]), ["container_opened", "waste", "adjustment"]);
 
-    // The audit report the auditor downloaded verifies, with its detached signature.
+    // The audit report the auditor downloaded verifies against the registrant key the
+    // ledger names, with the detached signature downloaded beside it.
+    let head: serde_json::Value = api
+        .get(format!("{}/api/v1/ledgers/{}/head", s.url(), s.ledger()))
+        .bearer_auth(bearer)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let key = head["registrant_key"].as_str().unwrap();
     let pdf = shots.join("audit.pdf");
-    let o = crate::custody(&["verify-report", pdf.to_str().unwrap()]);
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        crate::stdout(&o),
-        crate::stderr(&o)
-    );
+    let o = crate::custody(&[
+        "verify-report",
+        pdf.to_str().unwrap(),
+        "--registrant-key",
+        key,
+    ]);
     let text = crate::stdout(&o);
-    assert!(text.contains("signature"), "{text}");
+    assert!(o.status.success(), "{text}\n{}", crate::stderr(&o));
+    assert!(text.starts_with("ok: audit report"), "{text}");
+    assert!(
+        text.contains("the PDF's detached signature verifies"),
+        "{text}"
+    );
 
     let data = s.stop();
     let o = crate::custody(&["verify", "--data", data.to_str().unwrap()]);

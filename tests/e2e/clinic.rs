@@ -275,7 +275,7 @@ fn clinic_day(s: &Fresh, t: &Fresh) {
         json!({"password": PHARM_PW,
                "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
                "invoice": "INV-1001", "received_on": "2026-11-20", "product": "42023-0113-10", "lot": "KT2291",
-               "expiry": "2028-05-31", "containers": 3, "location": "SAFE-1"}),
+               "expiry": crate::expiry("05-31"), "containers": 3, "location": "SAFE-1"}),
     );
     let vials: Vec<String> = rec["containers"]
         .as_array()

@@ -679,7 +679,7 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         .json(&json!({"password": s.passwords["pharm.rivera"],
             "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
             "invoice": "INV-77", "received_on": "2026-11-01", "product": "42023-113-10", "lot": "KT77",
-            "expiry": "2028-06-30", "containers": 4, "location": "SAFE-1"}))
+            "expiry": crate::expiry("06-30"), "containers": 4, "location": "SAFE-1"}))
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -699,7 +699,7 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         .json(&json!({"password": s.passwords["pharm.rivera"],
             "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
             "invoice": "INV-79", "received_on": "2026-11-01", "product": "42023-113-10", "lot": "KT79",
-            "expiry": "2028-06-30", "containers": 6, "location": "SAFE-1"}))
+            "expiry": crate::expiry("06-30"), "containers": 6, "location": "SAFE-1"}))
         .send()
         .unwrap()
         .json()
@@ -815,7 +815,7 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
                 json!({"password": pw,
             "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
             "invoice": "INV-78", "received_on": "2026-11-01", "product": "50458-0028-02", "lot": "SP78",
-            "expiry": "2028-06-30", "containers": 1, "location": "SAFE-1"})
+            "expiry": crate::expiry("06-30"), "containers": 1, "location": "SAFE-1"})
             }),
             &["pharmacist"],
         ),

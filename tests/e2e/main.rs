@@ -33,6 +33,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// An expiry date two years ahead (`MM-DD` in the year after next), so stock the tests
+/// receive stays usable whenever they run: doses are checked against the real date.
+pub fn expiry(month_day: &str) -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs();
+    // Whole years since 1970, to the day or so: two years' margin makes that enough.
+    format!("{}-{month_day}", 1970 + secs / 31_556_952 + 2)
+}
+
 /// A demo clinic made once per test run; tests copy it and never change this one.
 pub fn demo_template() -> &'static Path {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();

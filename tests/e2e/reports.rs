@@ -406,3 +406,45 @@ fn bad_report_requests_are_refused_with_a_clear_message() {
     assert_eq!(o.status.code(), Some(1), "not a report: {}", stderr(&o));
     assert!(!out.exists());
 }
+
+/// A report long enough to be built in several parts (120 pages each) embeds a font subset
+/// per part; each subset carries its own tag (ISO 32000-1 §9.6.4), and the whole verifies.
+#[test]
+fn a_report_of_several_parts_tags_each_font_subset_apart() {
+    if !poppler("pdffonts") {
+        use std::io::Write;
+        let _ = std::io::stderr()
+            .write_all(b"note: poppler-utils is not installed: the PDF font test was skipped\n");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().to_str().unwrap();
+    let o = custody(&[
+        "bench",
+        "--report",
+        "--report-entries",
+        "6000",
+        "--dir",
+        dir,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pdf = t.path().join("report/audit.pdf");
+    let fonts = Command::new("pdffonts").arg(&pdf).output().unwrap();
+    let listed = String::from_utf8_lossy(&fonts.stdout).into_owned();
+    let names: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.contains("+DejaVuSans"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 4, "two parts, two faces each: {listed}");
+    let mut tags: Vec<&str> = names.iter().map(|n| &n[..6]).collect();
+    tags.sort();
+    tags.dedup();
+    assert_eq!(
+        tags.len(),
+        names.len(),
+        "every subset has its own tag: {listed}"
+    );
+    let o = custody(&["verify-report", pdf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

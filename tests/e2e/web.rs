@@ -209,6 +209,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     );
     let csrf = csrf_of(&form);
     let before = entries(&api, &s, &token);
+    let (expiry_1, expiry_2) = (crate::expiry("01-31"), crate::expiry("02-28"));
     let invoice = |dea: &'static str| {
         vec![
             ("supplier_name", "McKesson Medical-Surgical"),
@@ -218,12 +219,12 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
             ("received_on", "2026-11-20"),
             ("product_1", "42023-0113-10"),
             ("lot_1", "WEB1"),
-            ("expiry_1", "2028-01-31"),
+            ("expiry_1", expiry_1.as_str()),
             ("containers_1", "2"),
             ("location_1", "SAFE-1"),
             ("product_2", "42023-0113-10"),
             ("lot_2", "WEB2"),
-            ("expiry_2", "2028-02-29"),
+            ("expiry_2", expiry_2.as_str()),
             ("containers_2", "1"),
             ("location_2", "SAFE-1"),
         ]
@@ -374,6 +375,11 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     );
     assert_eq!(r.headers()["location"], "/ui/login?ended=1");
     let (_, login) = page(&c, &s, "", "/ui/login?ended=1");
+    assert!(
+        login.contains("ended by a password reset") && !login.contains("without activity"),
+        "a session ended by a reset is not called idle: {login}"
+    );
+    let (_, login) = page(&c, &s, "", "/ui/login?ended=idle");
     assert!(
         login.contains("signed out after 15 minutes without activity"),
         "{login}"

@@ -7,11 +7,9 @@
 //! clients as `Authorization: Bearer`. Failed sign-ins are throttled per account and per
 //! client address. Every signature needs the signer's password in that request.
 
-use std::net::SocketAddr;
-
-use crate::extract::{Json as ApiJson, Path};
+use crate::extract::{Client, Json as ApiJson, Path};
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -242,17 +240,10 @@ fn parse_user(s: &str) -> ApiResult<UserId> {
 pub async fn login(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let body = sign_in(
-        &state,
-        ledger,
-        &req.username,
-        &req.password,
-        &addr.ip().to_string(),
-    )
-    .await?;
+    let body = sign_in(&state, ledger, &req.username, &req.password, &client).await?;
     let cookie = session_cookie(&state, &body.token);
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
@@ -318,7 +309,7 @@ pub fn cleared_cookie() -> String {
     tag = "session"
 )]
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
-    state.store.delete_session(auth.token_hash).await?;
+    auth.sign_out(&state).await?;
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, cleared_cookie())],

@@ -48,11 +48,10 @@ impl Throttle {
     }
     pub fn fail(&self, key: &str, window: Duration) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let e = map.entry(key.to_string()).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= window {
-            *e = (0, Instant::now());
-        }
-        e.0 += 1;
+        // Windows that have passed count for nothing: forget them, so the map holds only
+        // the keys failing now, not every address that ever failed.
+        map.retain(|_, (_, since)| since.elapsed() < window);
+        map.entry(key.to_string()).or_insert((0, Instant::now())).0 += 1;
     }
     pub fn clear(&self, key: &str) {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());

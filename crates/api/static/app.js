@@ -47,7 +47,7 @@ document.addEventListener("input", (e) => {
       notice.hidden = false;
       stay.focus();
     }, Math.max(0, idle - 60) * 1000);
-    end = setTimeout(() => location.assign("/ui/login?ended=1"), idle * 1000);
+    end = setTimeout(() => location.assign("/ui/login?ended=idle"), idle * 1000);
   };
   stay.addEventListener("click", async () => {
     const r = await fetch("/ui/keepalive", { credentials: "same-origin" });

@@ -290,6 +290,7 @@ pub async fn build(
             let mut warnings = Vec::new();
             let mut part = doc.to_lopdf_document(&opts, &mut warnings);
             drop(doc);
+            retag_fonts(&mut part, i);
             part.compress();
             done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(part);
         }
@@ -460,4 +461,33 @@ pub fn verify(
         detached_checked: detached.is_some(),
         export_entries,
     })
+}
+
+/// Each part embeds its own subset of the fonts; the PDF standard (ISO 32000-1 §9.6.4)
+/// wants a different tag for each different subset, or a viewer that caches fonts by name
+/// may draw one part's glyphs with another's. The tag `CUSTRG`/`CUSTBD` becomes `CU`, the
+/// part's number in three letters, and the face's last letter (`G` regular, `D` bold).
+fn retag_fonts(doc: &mut lopdf::Document, part: usize) {
+    let letter = |n: usize| b'A' + (n % 26) as u8;
+    let tag = [
+        b'C',
+        b'U',
+        letter(part / 676),
+        letter(part / 26),
+        letter(part),
+    ];
+    for object in doc.objects.values_mut() {
+        let lopdf::Object::Dictionary(d) = object else {
+            continue;
+        };
+        for key in [&b"BaseFont"[..], &b"FontName"[..]] {
+            if let Ok(lopdf::Object::Name(name)) = d.get_mut(key)
+                && name.len() > 7
+                && name.starts_with(b"CUST")
+                && name[6] == b'+'
+            {
+                name[..5].copy_from_slice(&tag);
+            }
+        }
+    }
 }

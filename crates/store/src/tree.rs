@@ -272,9 +272,13 @@ impl Store {
         ledger: LedgerId,
         size: u64,
     ) -> Result<Option<SignedCheckpoint>, StoreError> {
+        // A size no ledger can reach (it comes from a URL) has no checkpoint.
+        let Ok(size) = i64::try_from(size) else {
+            return Ok(None);
+        };
         checkpoints::Entity::find()
             .filter(checkpoints::Column::LedgerId.eq(ledger.as_uuid()))
-            .filter(checkpoints::Column::Size.eq(rows::to_i64(size)))
+            .filter(checkpoints::Column::Size.eq(size))
             .order_by_desc(checkpoints::Column::IssuedAt)
             .one(self.connection())
             .await?

@@ -324,6 +324,16 @@ pub struct CheckpointView {
     pub note: String,
 }
 
+impl From<custody_ledger::checkpoint::SignedCheckpoint> for CheckpointView {
+    fn from(c: custody_ledger::checkpoint::SignedCheckpoint) -> Self {
+        CheckpointView {
+            size: c.checkpoint.size,
+            root: hex::encode(c.checkpoint.root),
+            note: c.to_note(),
+        }
+    }
+}
+
 /// Issues a checkpoint signed by the registrant key.
 #[utoipa::path(
     post,
@@ -345,12 +355,9 @@ pub async fn issue_checkpoint(
             "this server was started without the registrant key",
         )
     })?;
-    let c = state.store.issue_checkpoint(ledger, key).await?;
-    Ok(Json(CheckpointView {
-        size: c.checkpoint.size,
-        root: hex::encode(c.checkpoint.root),
-        note: c.to_note(),
-    }))
+    Ok(Json(
+        state.store.issue_checkpoint(ledger, key).await?.into(),
+    ))
 }
 
 /// Checkpoints issued, newest first.
@@ -368,15 +375,7 @@ pub async fn list_checkpoints(
 ) -> ApiResult<Json<Vec<CheckpointView>>> {
     auth.require(ledger, READERS)?;
     let list = state.store.checkpoints(ledger, 100).await?;
-    Ok(Json(
-        list.into_iter()
-            .map(|c| CheckpointView {
-                size: c.checkpoint.size,
-                root: hex::encode(c.checkpoint.root),
-                note: c.to_note(),
-            })
-            .collect(),
-    ))
+    Ok(Json(list.into_iter().map(Into::into).collect()))
 }
 
 /// One checkpoint, by the tree size it covers (the newest at that size).
@@ -398,11 +397,7 @@ pub async fn get_checkpoint(
         .checkpoint_at(ledger, size)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no checkpoint was issued at size {size}")))?;
-    Ok(Json(CheckpointView {
-        size: c.checkpoint.size,
-        root: hex::encode(c.checkpoint.root),
-        note: c.to_note(),
-    }))
+    Ok(Json(c.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

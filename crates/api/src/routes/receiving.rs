@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, act, parse};
+use crate::ceremony::{Recorded, act, parse, require_author};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Client, Json as Body, Path};
 use crate::state::AppState;
@@ -75,7 +75,7 @@ pub async fn record_receipt(
     client: &str,
     req: &ReceiptRequest,
 ) -> ApiResult<ReceiptRecorded> {
-    auth.require(ledger, &[Role::Pharmacist])?;
+    require_author(auth, ledger, Kind::Receipt)?;
     let receipt = Receipt {
         supplier: Party {
             name: parse("supplier name", &req.supplier.name)?,
@@ -158,7 +158,7 @@ pub async fn record_count(
     client: &str,
     req: &CountRequest,
 ) -> ApiResult<CountRecorded> {
-    auth.require(ledger, &[Role::Pharmacist, Role::Nurse])?;
+    require_author(auth, ledger, Kind::Count)?;
     let location: LocationId = parse("location", &req.location)?;
     let product: Ndc = parse("product", &req.product)?;
     let expected = state.store.tally(ledger, &location, &product).await?;

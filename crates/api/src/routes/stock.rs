@@ -2,10 +2,8 @@
 //! wasting the rest before a witness. Every act is a signing ceremony: the signer's password
 //! is in the request, opens their key for that one signature, and is dropped.
 
-use std::net::SocketAddr;
-
-use crate::extract::{Json as Body, Path};
-use axum::extract::{ConnectInfo, State};
+use crate::extract::{Client, Json as Body, Path};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custody_ledger::inventory::OnHand;
@@ -15,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, act, amount_of, parse};
+use crate::ceremony::{Recorded, act, amount_of, parse, require_author};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::ledger::READERS;
 use crate::state::AppState;
@@ -99,11 +97,11 @@ pub struct OpenRequest {
 pub async fn open(
     State(state): State<AppState>,
     Path((ledger, container)): Path<(LedgerId, String)>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     auth: Auth,
     Body(req): Body<OpenRequest>,
 ) -> ApiResult<Json<Recorded>> {
-    auth.require(ledger, CLINICAL)?;
+    require_author(&auth, ledger, Kind::ContainerOpened)?;
     let container: ContainerId = parse("container", &container)?;
     let beyond_use = match &req.beyond_use {
         Some(d) => parse("beyond_use", d)?,
@@ -114,7 +112,7 @@ pub async fn open(
             &state,
             ledger,
             &auth,
-            &addr.ip().to_string(),
+            &client,
             container,
             beyond_use,
             &req.password,
@@ -151,7 +149,7 @@ pub async fn open_container(
     beyond_use: Day,
     password: &str,
 ) -> ApiResult<Recorded> {
-    auth.require(ledger, CLINICAL)?;
+    require_author(auth, ledger, Kind::ContainerOpened)?;
     let payload = ContainerOpened {
         container,
         beyond_use,
@@ -198,20 +196,12 @@ pub struct AdministerRequest {
 pub async fn administer(
     State(state): State<AppState>,
     Path((ledger, container)): Path<(LedgerId, String)>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Client(client): Client,
     auth: Auth,
     Body(req): Body<AdministerRequest>,
 ) -> ApiResult<Json<Recorded>> {
     Ok(Json(
-        give(
-            &state,
-            ledger,
-            &auth,
-            &addr.ip().to_string(),
-            &container,
-            &req,
-        )
-        .await?,
+        give(&state, ledger, &auth, &client, &container, &req).await?,
     ))
 }
 
@@ -224,7 +214,7 @@ pub async fn give(
     container: &str,
     req: &AdministerRequest,
 ) -> ApiResult<Recorded> {
-    auth.require(ledger, CLINICAL)?;
+    require_author(auth, ledger, Kind::Administered)?;
     let container: ContainerId = parse("container", container)?;
     let prescriber = Prescriber {
         name: parse("prescriber name", &req.prescriber.name)?,

@@ -16,8 +16,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Auth, open_key};
 use crate::ceremony::{
-    Recorded, WitnessBody, amount_of, entry_id, everything_in, parse, recorded, require_author,
-    witnessed,
+    Recorded, WitnessBody, act, amount_of, entry_id, everything_in, parse, recorded, require_author,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Client, Json as Body, Path};
@@ -135,51 +134,57 @@ pub async fn discard(
         amount,
         reason,
     };
+    if let Some(w) = &req.witness {
+        let witnesses = std::slice::from_ref(w);
+        return act(
+            state,
+            ledger,
+            auth,
+            client,
+            &req.password,
+            witnesses,
+            payload,
+        )
+        .await
+        .map(Wasted::Recorded);
+    }
+    // Refuse now, before the key derivation, what could never be witnessed: the container
+    // must be open and hold the amount.
+    let info = state
+        .store
+        .container(ledger, &container)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("container {container} is not in this ledger"))
+        })?;
+    if info.status != "open" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "container_state",
+            format!(
+                "container {container} is {}; it must be open to waste from it",
+                info.status
+            ),
+        ));
+    }
+    if info.remaining < payload.amount.base() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "insufficient_stock",
+            format!("container {container} does not hold that much"),
+        ));
+    }
     let key = open_key(state, ledger, &auth.user, &req.password, client).await?;
     let d = Draft::new(ledger, entry_id(), payload).signed(
         Principal::User(auth.user.clone()),
         Meaning::Authored,
         &key,
     );
-    match &req.witness {
-        Some(w) => {
-            let d = witnessed(state, ledger, client, d, std::slice::from_ref(w)).await?;
-            let a = state.store.append(d).await?;
-            Ok(Wasted::Recorded(recorded(state, ledger, a).await?))
-        }
-        None => {
-            // Refuse now what could never be witnessed: the container must be open and hold it.
-            let info = state
-                .store
-                .container(ledger, &container)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("container {container} is not in this ledger"))
-                })?;
-            if info.status != "open" {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "container_state",
-                    format!(
-                        "container {container} is {}; it must be open to waste from it",
-                        info.status
-                    ),
-                ));
-            }
-            if info.remaining < amount.base() {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "insufficient_stock",
-                    format!("container {container} does not hold that much"),
-                ));
-            }
-            let p = state
-                .store
-                .queue_entry(&d, &auth.user, &container.to_string())
-                .await?;
-            Ok(Wasted::Queued(pending_view(state, ledger, &p).await?))
-        }
-    }
+    let p = state
+        .store
+        .queue_entry(&d, &auth.user, &container.to_string())
+        .await?;
+    Ok(Wasted::Queued(pending_view(state, ledger, &p).await?))
 }
 
 /// Wastes waiting for a witness, oldest first.

@@ -147,11 +147,18 @@ async fn login_page(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
 ) -> Response {
-    let notice = if q.ended.is_some() {
+    // The page's idle timer says `ended=idle`; a session found ended on the server (timed
+    // out, or ended by a password reset, a deactivation or a sign-out elsewhere) `ended=1`.
+    let notice = if q.ended.as_deref() == Some("idle") {
         Some(format!(
             "You were signed out after {} minutes without activity. Sign in again to go on.",
             state.config.idle_timeout.as_secs() / 60
         ))
+    } else if q.ended.is_some() {
+        Some(
+            "Your session has ended: it timed out, or it was ended by a password reset, a deactivation or a sign-out elsewhere. Sign in again to go on."
+                .to_string(),
+        )
     } else if q.welcome.is_some() {
         Some("The first admin is enrolled: sign in.".to_string())
     } else {
