@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+use crate::http::error;
 use crate::*;
 
 struct Fresh {
@@ -96,13 +97,6 @@ impl Drop for Fresh {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn error(r: reqwest::blocking::Response, status: StatusCode, code: &str) {
-    assert_eq!(r.status(), status);
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().unwrap().len() > 10, "{body}");
 }
 
 /// A client that signs in and sends JSON.

@@ -151,7 +151,8 @@ impl Server {
         )
     }
 
-    fn entries(&self, c: &Client, token: &str) -> u64 {
+    /// How many entries the ledger holds.
+    pub fn entries(&self, c: &Client, token: &str) -> u64 {
         let h: Value = c
             .get(self.api("/head"))
             .bearer_auth(token)
@@ -185,7 +186,8 @@ impl Drop for Server {
     }
 }
 
-fn error(r: reqwest::blocking::Response, status: StatusCode, code: &str) {
+/// A refusal: `status`, the stable `code`, and a sentence.
+pub fn error(r: reqwest::blocking::Response, status: StatusCode, code: &str) {
     assert_eq!(r.status(), status);
     let body: Value = r.json().unwrap();
     assert_eq!(body["code"], code, "{body}");

@@ -33,6 +33,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The registrant public key (hex) of the clinic in `d`, as `custody status` prints it.
+pub fn registrant_key(d: &Path) -> String {
+    let o = custody(&["status", "--data", d.to_str().unwrap()]);
+    stdout(&o)
+        .lines()
+        .find(|l| l.starts_with("registrant"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap()
+        .to_string()
+}
+
 /// An expiry date two years ahead (`MM-DD` in the year after next), so stock the tests
 /// receive stays usable whenever they run: doses are checked against the real date.
 pub fn expiry(month_day: &str) -> String {

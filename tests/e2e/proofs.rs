@@ -3,17 +3,6 @@
 
 use crate::*;
 
-fn registrant_key(d: &Path) -> String {
-    let s = stdout(&custody(&["status", "--data", d.to_str().unwrap()]));
-    s.lines()
-        .nth(1)
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// Writes the first `keep` entries of an export to `out`, with its header rewritten to match,
 /// as someone cutting the ledger short would.
 fn shorten_export(file: &Path, keep: usize, out: &Path) {

@@ -46,16 +46,6 @@ fn report(d: &Path, kind: &str, out: &Path, extra: &[&str]) -> String {
     stdout(&o)
 }
 
-fn registrant_key(d: &Path) -> String {
-    let o = custody(&["status", "--data", d.to_str().unwrap()]);
-    stdout(&o)
-        .lines()
-        .find(|l| l.starts_with("registrant"))
-        .and_then(|l| l.split_whitespace().last())
-        .unwrap()
-        .to_string()
-}
-
 /// A decimal with unit, as the report prints it, in thousandths (exact; no floats).
 fn thousandths(s: &str) -> i64 {
     let (neg, s) = match s.strip_prefix('−').or_else(|| s.strip_prefix('-')) {

@@ -97,12 +97,7 @@ fn sign_in_see_the_dashboard_sign_out() {
     ] {
         assert!(page.contains(must), "the dashboard shows {must:?}");
     }
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let csrf = csrf_of(&page);
 
     // Sign-out needs this session's form token.
     let r = c
@@ -182,17 +177,6 @@ fn csrf_of(page: &str) -> String {
         .to_string()
 }
 
-fn entries(c: &Client, s: &Server, token: &str) -> u64 {
-    let h: serde_json::Value = c
-        .get(format!("{}/api/v1/ledgers/{}/head", s.url(), s.ledger()))
-        .bearer_auth(token)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    h["entries"].as_u64().unwrap()
-}
-
 #[test]
 fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     let mut s = Server::start();
@@ -208,7 +192,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         "the DEA field is checked as typed"
     );
     let csrf = csrf_of(&form);
-    let before = entries(&api, &s, &token);
+    let before = s.entries(&api, &token);
     let (expiry_1, expiry_2) = (crate::expiry("01-31"), crate::expiry("02-28"));
     let invoice = |dea: &'static str| {
         vec![
@@ -247,7 +231,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         body.contains("value=\"INV-9\"") && body.contains("value=\"WEB2\""),
         "what was typed is kept"
     );
-    assert_eq!(entries(&api, &s, &token), before, "nothing was written");
+    assert_eq!(s.entries(&api, &token), before, "nothing was written");
 
     // A good invoice is reviewed (nothing written yet), then signed; a wrong password
     // writes nothing and says why.
@@ -259,7 +243,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         body.contains("2 × Ketamine HCl injection 10 mg/mL") && body.contains("lot WEB2"),
         "{body}"
     );
-    assert_eq!(entries(&api, &s, &token), before, "review writes nothing");
+    assert_eq!(s.entries(&api, &token), before, "review writes nothing");
     f.push(("confirm", "yes"));
     let mut wrong = f.clone();
     wrong.push(("password", "not my password at all"));
@@ -267,7 +251,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("password is wrong"), "{body}");
     assert_eq!(
-        entries(&api, &s, &token),
+        s.entries(&api, &token),
         before,
         "a wrong signature writes nothing"
     );
@@ -277,16 +261,12 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     forged.push(("password", &pharm_pw));
     let (status, _) = post(&c, &s, &pharm, "/ui/receive", &forged);
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(entries(&api, &s, &token), before);
+    assert_eq!(s.entries(&api, &token), before);
     f.push(("password", &pharm_pw));
     let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("Stock received"), "{body}");
-    assert_eq!(
-        entries(&api, &s, &token),
-        before + 2,
-        "one receipt per line"
-    );
+    assert_eq!(s.entries(&api, &token), before + 2, "one receipt per line");
 
     // A nurse gets neither receiving nor the admin's pages, by link or by post.
     let nurse = web_session(&c, &s, "nurse.chen", &s.password("nurse.chen"));
@@ -317,7 +297,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     f.push(("password", &nurse_pw));
     let (status, _) = post(&c, &s, &nurse, "/ui/receive", &f);
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(entries(&api, &s, &token), before + 2);
+    assert_eq!(s.entries(&api, &token), before + 2);
 
     // The admin resets the nurse's password: a weak one is refused beside its field; the
     // reset ends the nurse's session and the new password signs in.

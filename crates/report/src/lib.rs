@@ -76,10 +76,7 @@ pub async fn extras(
             |u| format!("{} ({})", u.printed_name, p.author),
         );
         let amount = match &p.draft.body.payload {
-            custody_ledger::Payload::Waste(w) => format!(
-                "{} mg",
-                custody_ledger::types::quantity::thousandths(w.amount.micrograms().get())
-            ),
+            custody_ledger::Payload::Waste(w) => w.amount.micrograms().to_string(),
             _ => String::new(),
         };
         e.pending.push(PendingWaste {
@@ -260,24 +257,22 @@ pub async fn build(
     );
     let created =
         printpdf::OffsetDateTime::from_unix_timestamp(generated_at.micros() / 1_000_000).ok();
-    let parts: Vec<printpdf::PdfDocument> = layout
-        .into_parts(PART_PAGES)
-        .map(|mut doc| {
-            let info = &mut doc.metadata.info;
-            info.author = manifest.registrant.clone();
-            info.creator = "custody".into();
-            info.producer = "custody (printpdf)".into();
-            info.subject = subject.clone();
-            if let Some(t) = created {
-                info.creation_date = t;
-                info.modification_date = t;
-                info.metadata_date = t;
-            }
-            doc
-        })
-        .collect();
-    let n = parts.len();
-    let queue = std::sync::Mutex::new(parts.into_iter().enumerate());
+    // Parts are made as workers take them, so only the parts being converted exist at once.
+    let n = layout.page_count().div_ceil(PART_PAGES).max(1);
+    let parts = layout.into_parts(PART_PAGES).map(|mut doc| {
+        let info = &mut doc.metadata.info;
+        info.author = manifest.registrant.clone();
+        info.creator = "custody".into();
+        info.producer = "custody (printpdf)".into();
+        info.subject = subject.clone();
+        if let Some(t) = created {
+            info.creation_date = t;
+            info.modification_date = t;
+            info.metadata_date = t;
+        }
+        doc
+    });
+    let queue = std::sync::Mutex::new(parts.enumerate());
     let done: std::sync::Mutex<Vec<Option<lopdf::Document>>> =
         std::sync::Mutex::new((0..n).map(|_| None).collect());
     let workers = std::thread::available_parallelism()

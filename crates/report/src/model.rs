@@ -169,18 +169,11 @@ pub struct Collector {
     digest: Sha256,
 }
 
-fn in_base(a: &Amount) -> u64 {
-    a.base()
-}
-
-fn quantity(p: Option<&ProductDefined>, a: &Amount) -> String {
-    match (p.map(|p| p.strength), a) {
-        (_, Amount::Volume { ul, .. }) => ul.to_string(),
-        (_, Amount::Units { units, .. }) => format!(
-            "{} unit{}",
-            units.get(),
-            if units.get() == 1 { "" } else { "s" }
-        ),
+/// An amount in what was measured: "3.5 mL" or "2 units".
+fn quantity(a: &Amount) -> String {
+    match a {
+        Amount::Volume { ul, .. } => ul.to_string(),
+        Amount::Units { units, .. } => units.to_string(),
     }
 }
 
@@ -380,7 +373,7 @@ impl Collector {
                 row.container = Some(p.container.to_string());
                 row.product = self.container_of(&p.container).map(|k| k.0);
                 row.ug = Some(p.amount.micrograms().get());
-                row.quantity = Some(quantity(None, &p.amount));
+                row.quantity = Some(quantity(&p.amount));
                 row.patient = Some(p.patient);
                 row.prescriber = Some(format!("{} ({})", p.prescriber.name, p.prescriber.dea));
                 row.detail = format!(
@@ -390,7 +383,7 @@ impl Collector {
                     p.prescriber.name
                 );
                 if let Some(k) = self.container_of(&p.container) {
-                    moves.push((k, |m| &mut m.administered, in_base(&p.amount)));
+                    moves.push((k, |m| &mut m.administered, p.amount.base()));
                 }
             }
             Payload::Dispensed(p) => {
@@ -413,14 +406,10 @@ impl Collector {
                 for i in &p.from_open {
                     if let Some(k) = self.container_of(&i.container) {
                         row.product = Some(k.0);
-                        moves.push((k, |m| &mut m.dispensed, in_base(&i.amount)));
+                        moves.push((k, |m| &mut m.dispensed, i.amount.base()));
                     }
                     ug += i.amount.micrograms().get();
-                    parts.push(format!(
-                        "{} from {}",
-                        quantity(None, &i.amount),
-                        i.container
-                    ));
+                    parts.push(format!("{} from {}", quantity(&i.amount), i.container));
                 }
                 row.ug = Some(ug);
                 row.container = Some(parts.join(", "));
@@ -436,10 +425,10 @@ impl Collector {
                 row.container = Some(p.container.to_string());
                 row.product = self.container_of(&p.container).map(|k| k.0);
                 row.ug = Some(p.amount.micrograms().get());
-                row.quantity = Some(quantity(None, &p.amount));
+                row.quantity = Some(quantity(&p.amount));
                 row.detail = format!("wasted: {}", p.reason);
                 if let Some(k) = self.container_of(&p.container) {
-                    moves.push((k, |m| &mut m.wasted, in_base(&p.amount)));
+                    moves.push((k, |m| &mut m.wasted, p.amount.base()));
                 }
             }
             Payload::Transfer(p) => {
@@ -516,7 +505,7 @@ impl Collector {
                 row.container = Some(p.container.to_string());
                 row.product = self.container_of(&p.container).map(|k| k.0);
                 row.ug = Some(p.amount.micrograms().get());
-                row.quantity = Some(quantity(None, &p.amount));
+                row.quantity = Some(quantity(&p.amount));
                 row.detail = format!("{} ({}): {}", p.direction, p.reason, p.note);
                 if let Some(r) = p.resolves {
                     row.detail.push_str(&format!(", resolves count {r}"));
@@ -531,10 +520,10 @@ impl Collector {
                 if let Some(k) = self.container_of(&p.container) {
                     match p.direction {
                         Direction::Increase => {
-                            moves.push((k, |m| &mut m.adjusted_in, in_base(&p.amount)))
+                            moves.push((k, |m| &mut m.adjusted_in, p.amount.base()))
                         }
                         Direction::Decrease => {
-                            moves.push((k, |m| &mut m.adjusted_out, in_base(&p.amount)))
+                            moves.push((k, |m| &mut m.adjusted_out, p.amount.base()))
                         }
                     }
                 }
@@ -553,7 +542,7 @@ impl Collector {
                 for i in &p.items {
                     if let Some(k) = self.container_of(&i.container) {
                         row.product = Some(k.0);
-                        moves.push((k, |m| &mut m.lost, in_base(&i.amount)));
+                        moves.push((k, |m| &mut m.lost, i.amount.base()));
                     }
                     ug += i.amount.micrograms().get();
                 }
@@ -574,7 +563,7 @@ impl Collector {
                 for i in &p.items {
                     if let Some(k) = self.container_of(&i.container) {
                         row.product = Some(k.0);
-                        moves.push((k, |m| &mut m.destroyed, in_base(&i.amount)));
+                        moves.push((k, |m| &mut m.destroyed, i.amount.base()));
                     }
                     ug += i.amount.micrograms().get();
                 }
@@ -718,7 +707,7 @@ impl Collector {
 fn items_text(items: &[ContainerAmount]) -> String {
     items
         .iter()
-        .map(|i| format!("{} {}", i.container, quantity(None, &i.amount)))
+        .map(|i| format!("{} {}", i.container, quantity(&i.amount)))
         .collect::<Vec<_>>()
         .join(", ")
 }

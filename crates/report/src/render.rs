@@ -29,7 +29,7 @@ pub struct Extras {
 }
 
 fn mg(ug: u64) -> String {
-    format!("{} mg", thousandths(ug))
+    Micrograms::new(ug).to_string()
 }
 
 fn base(p: Option<&ProductDefined>, v: u64) -> String {
@@ -58,14 +58,9 @@ fn at(t: Timestamp) -> String {
     format!("{} {}", &s[..10.min(s.len())], s.get(11..16).unwrap_or(""))
 }
 
+/// 2026-11-21T14:02:11.338Z → 2026-11-21 14:02 UTC
 fn when(t: Timestamp) -> String {
-    let s = t.to_string();
-    // 2026-11-21T14:02:11.338Z → 2026-11-21 14:02 UTC
-    format!(
-        "{} {} UTC",
-        &s[..10.min(s.len())],
-        s.get(11..16).unwrap_or("")
-    )
+    format!("{} UTC", at(t))
 }
 
 fn signatures(r: &LogRow) -> String {

@@ -92,3 +92,11 @@ pub struct Request {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<PatientRef>,
 }
+
+impl Request {
+    /// The period a request means: `to` defaults to `today`, `from` to 30 days before `to`.
+    pub fn period(from: Option<Day>, to: Option<Day>, today: Day) -> (Day, Day) {
+        let to = to.unwrap_or(today);
+        (from.unwrap_or_else(|| to.plus_days(-30).unwrap_or(to)), to)
+    }
+}

@@ -129,32 +129,51 @@ pub async fn enroll_user(
     let role: Role = parse("role", &req.role)?;
     passwords::check(user.as_str(), &req.initial_password)?;
     let admin_key = open_key(state, ledger, &auth.user, &req.password, client).await?;
-    let (key, sealed) = new_sealed_key(state, &req.initial_password).await?;
-    let public = PublicKey::from(&key);
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        UserEnrolled {
-            user: user.clone(),
-            printed_name,
-            role,
-            public_key: public,
-        },
-    )
-    .signed(
+    let author = (
         Principal::User(auth.user.clone()),
         Meaning::Authored,
         &admin_key,
+    );
+    let enrolled = |public_key| UserEnrolled {
+        user: user.clone(),
+        printed_name,
+        role,
+        public_key,
+    };
+    let a = with_new_key(
+        state,
+        ledger,
+        &user,
+        &req.initial_password,
+        enrolled,
+        author,
     )
-    .signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
-    // The sealed key is kept first, under its own key id: if the append is refused it is an
-    // unused row, never a user without a key.
+    .await?;
+    recorded(state, ledger, a).await
+}
+
+/// Appends the entry `payload` makes of a new key for `user`, made now and sealed under
+/// `password`, signed by `signer` and then by the new key (its possession). The sealed key
+/// is kept first, under its own key id: if the append is refused it is an unused row, never
+/// a user without a key.
+async fn with_new_key<P: Into<Payload>>(
+    state: &AppState,
+    ledger: LedgerId,
+    user: &UserId,
+    password: &str,
+    payload: impl FnOnce(PublicKey) -> P,
+    (signer, meaning, signer_key): (Principal, Meaning, &SigningKey),
+) -> ApiResult<custody_store::Appended> {
+    let (key, sealed) = new_sealed_key(state, password).await?;
+    let public = PublicKey::from(&key);
+    let d = Draft::new(ledger, entry_id(), payload(public))
+        .signed(signer, meaning, signer_key)
+        .signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
     state
         .store
-        .save_sealed_key(ledger, &user, public.key_id(), sealed)
+        .save_sealed_key(ledger, user, public.key_id(), sealed)
         .await?;
-    let a = state.store.append(d).await?;
-    recorded(state, ledger, a).await
+    Ok(state.store.append(d).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -214,26 +233,15 @@ pub async fn bootstrap_admin(
             "this server was started without the registrant key, which signs the first enrollment",
         )
     })?;
-    let (key, sealed) = new_sealed_key(state, &req.password).await?;
-    let public = PublicKey::from(&key);
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        UserEnrolled {
-            user: user.clone(),
-            printed_name,
-            role: Role::Admin,
-            public_key: public,
-        },
-    )
-    .signed(Principal::Registrant, Meaning::Registrant, &registrant)
-    .signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
-    state
-        .store
-        .save_sealed_key(ledger, &user, public.key_id(), sealed)
-        .await?;
+    let first = |public_key| UserEnrolled {
+        user: user.clone(),
+        printed_name,
+        role: Role::Admin,
+        public_key,
+    };
+    let signer = (Principal::Registrant, Meaning::Registrant, &*registrant);
     // The ledger lets the registrant enroll only the first user: a second bootstrap fails.
-    let a = state.store.append(d).await?;
+    let a = with_new_key(state, ledger, &user, &req.password, first, signer).await?;
     state.store.take_bootstrap_token(ledger, hash).await?;
     recorded(state, ledger, a).await
 }
@@ -408,28 +416,18 @@ async fn rotate(
     password: &str,
     reason: &str,
 ) -> ApiResult<Recorded> {
-    let (key, sealed) = new_sealed_key(state, password).await?;
-    let public = PublicKey::from(&key);
-    let d = Draft::new(
-        ledger,
-        entry_id(),
-        KeyRotated {
-            subject: Principal::User(user.clone()),
-            new_key: public,
-            reason: parse("reason", reason)?,
-        },
-    )
-    .signed(
+    let reason: Text = parse("reason", reason)?;
+    let rotated = |new_key| KeyRotated {
+        subject: Principal::User(user.clone()),
+        new_key,
+        reason,
+    };
+    let signer = (
         Principal::User(author.clone()),
         Meaning::Authored,
         author_key,
-    )
-    .signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
-    state
-        .store
-        .save_sealed_key(ledger, user, public.key_id(), sealed)
-        .await?;
-    let a = state.store.append(d).await?;
+    );
+    let a = with_new_key(state, ledger, user, password, rotated, signer).await?;
     recorded(state, ledger, a).await
 }
 

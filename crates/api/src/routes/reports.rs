@@ -86,9 +86,8 @@ pub async fn report(
             .transpose()
             .map_err(|e| bad(what, e))
     };
-    let to = day("to", &q.to)?
-        .unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date());
-    let from = day("from", &q.from)?.unwrap_or_else(|| to.plus_days(-30).unwrap_or(to));
+    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let (from, to) = Request::period(day("from", &q.from)?, day("to", &q.to)?, today);
     let req = Request {
         kind,
         from,

@@ -476,8 +476,7 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Res
             .collect(),
         Err(e) => return refuse(&auth, e.into()),
     };
-    let to = super::pharmacy::today();
-    let from = to.plus_days(-30).unwrap_or(to);
+    let (from, to) = custody_report::Request::period(None, None, super::pharmacy::today());
     render(
         &ReportsPage {
             me: Some((&auth).into()),

@@ -40,29 +40,6 @@ pub struct ReportArgs {
     pub output: PathBuf,
 }
 
-/// Builds the request from the command line or from API query parameters.
-pub fn request(
-    kind: ReportKind,
-    from: Option<Day>,
-    to: Option<Day>,
-    product: Option<Ndc>,
-    container: Option<ContainerId>,
-    prescriber: Option<String>,
-    patient: Option<PatientRef>,
-) -> Request {
-    let today = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
-    let to = to.unwrap_or(today);
-    Request {
-        kind,
-        from: from.unwrap_or_else(|| to.plus_days(-30).unwrap_or(to)),
-        to,
-        product,
-        container,
-        prescriber,
-        patient,
-    }
-}
-
 pub async fn report(a: ReportArgs) -> Outcome {
     let store = a.data.open(false).await?;
     let ledger = a.data.ledger(&store).await?;
@@ -74,15 +51,17 @@ pub async fn report(a: ReportArgs) -> Outcome {
         )),
         None => None,
     };
-    let req = request(
-        a.kind,
-        a.from,
-        a.to,
-        a.product,
-        a.container,
-        a.prescriber.clone(),
+    let today = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    let (from, to) = Request::period(a.from, a.to, today);
+    let req = Request {
+        kind: a.kind,
+        from,
+        to,
+        product: a.product,
+        container: a.container,
+        prescriber: a.prescriber.clone(),
         patient,
-    );
+    };
     let extras = custody_report::extras(&store, ledger).await?;
     let built = custody_report::build(
         &store,
