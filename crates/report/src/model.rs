@@ -25,7 +25,6 @@ type Field = fn(&mut Movement) -> &mut u64;
 pub struct SignatureLine {
     pub name: String,
     pub meaning: String,
-    pub at: Timestamp,
 }
 
 /// One entry as the activity log prints it.
@@ -125,8 +124,6 @@ pub struct InventoryLine {
 pub struct ReportData {
     pub request: Request,
     pub registrant: Party,
-    /// Entries read (the ledger up to the report's checkpoint).
-    pub ledger_size: u64,
     pub products: BTreeMap<Ndc, ProductDefined>,
     pub movements: BTreeMap<(Ndc, String), Movement>,
     pub log: Vec<LogRow>,
@@ -324,7 +321,6 @@ impl Collector {
                 .map(|s| SignatureLine {
                     name: self.name(&s.signer),
                     meaning: s.meaning.to_string(),
-                    at: e.timestamp,
                 })
                 .collect(),
         };
@@ -691,7 +687,6 @@ impl Collector {
         Ok(ReportData {
             request: self.req,
             registrant,
-            ledger_size: self.seen,
             products: self.products,
             movements: self.movements,
             log: self.log,

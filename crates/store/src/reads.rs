@@ -161,15 +161,7 @@ impl Store {
             .all(self.connection())
             .await?
             .into_iter()
-            .map(|m| {
-                Ok(UserInfo {
-                    user: m.user_id.parse().map_err(StoreError::corrupt)?,
-                    printed_name: m.printed_name,
-                    role: m.role.parse().map_err(StoreError::corrupt)?,
-                    active: m.active,
-                    key_id: m.key_id,
-                })
-            })
+            .map(crate::sessions::user_from_row)
             .collect()
     }
 

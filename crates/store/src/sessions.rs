@@ -38,25 +38,28 @@ pub struct StoredEntry {
     pub bytes: Vec<u8>,
 }
 
+/// A user as the store keeps them.
+pub(crate) fn user_from_row(m: users::Model) -> Result<UserInfo, StoreError> {
+    Ok(UserInfo {
+        user: m.user_id.parse().map_err(StoreError::corrupt)?,
+        printed_name: m.printed_name,
+        role: m.role.parse().map_err(StoreError::corrupt)?,
+        active: m.active,
+        key_id: m.key_id,
+    })
+}
+
 impl Store {
     pub async fn user(
         &self,
         ledger: LedgerId,
         user: &UserId,
     ) -> Result<Option<UserInfo>, StoreError> {
-        let Some(m) = users::Entity::find_by_id((ledger.as_uuid(), user.to_string()))
+        users::Entity::find_by_id((ledger.as_uuid(), user.to_string()))
             .one(self.connection())
             .await?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(UserInfo {
-            user: user.clone(),
-            printed_name: m.printed_name,
-            role: m.role.parse().map_err(StoreError::corrupt)?,
-            active: m.active,
-            key_id: m.key_id,
-        }))
+            .map(user_from_row)
+            .transpose()
     }
 
     /// Records a session; `token_hash` is SHA-256 of the token handed to the client.

@@ -41,6 +41,16 @@ pub struct PatientRecord {
     pub birth_date: String,
 }
 
+fn patient_from_row(m: patients::Model) -> Result<PatientRecord, StoreError> {
+    Ok(PatientRecord {
+        patient: m.patient_ref.parse().map_err(StoreError::corrupt)?,
+        mrn: m.mrn,
+        name: m.name,
+        address: m.address,
+        birth_date: m.birth_date,
+    })
+}
+
 fn now() -> Timestamp {
     Timestamp::from_datetime(time::OffsetDateTime::now_utc())
 }
@@ -190,15 +200,7 @@ impl Store {
         patients::Entity::find_by_id((ledger.as_uuid(), patient.to_string()))
             .one(self.connection())
             .await?
-            .map(|m| {
-                Ok(PatientRecord {
-                    patient: m.patient_ref.parse().map_err(StoreError::corrupt)?,
-                    mrn: m.mrn,
-                    name: m.name,
-                    address: m.address,
-                    birth_date: m.birth_date,
-                })
-            })
+            .map(patient_from_row)
             .transpose()
     }
 
@@ -276,15 +278,7 @@ impl Store {
             .all(self.connection())
             .await?
             .into_iter()
-            .map(|m| {
-                Ok(PatientRecord {
-                    patient: m.patient_ref.parse().map_err(StoreError::corrupt)?,
-                    mrn: m.mrn,
-                    name: m.name,
-                    address: m.address,
-                    birth_date: m.birth_date,
-                })
-            })
+            .map(patient_from_row)
             .collect()
     }
 }
