@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261121_000001_ledger;
 mod m20261121_000002_sessions;
 mod m20261121_000003_workflow;
+mod m20261129_000004_requests;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000001_ledger::Migration),
             Box::new(m20261121_000002_sessions::Migration),
             Box::new(m20261121_000003_workflow::Migration),
+            Box::new(m20261129_000004_requests::Migration),
         ]
     }
 }

@@ -159,6 +159,18 @@ impl Draft {
         self.signatures.push(s);
         self
     }
+    /// Names a signer who will sign, with the key they hold, without a signature: the draft
+    /// of a dry run, which `State::apply` checks in full (who signs, in what role, with which
+    /// key, and every rule of the payload) while nothing can verify it or append it.
+    pub fn to_be_signed_by(mut self, signer: Principal, meaning: Meaning, key_id: KeyId) -> Self {
+        self.signatures.push(Signature {
+            signer,
+            meaning,
+            key_id,
+            signature: [0; 64],
+        });
+        self
+    }
     /// Places the draft in the chain.
     pub fn chain(self, seq: Seq, prev: EntryHash, timestamp: Timestamp) -> Entry {
         Entry {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use tokio::sync::Mutex;
 
-use custody_ledger::state::{ContainerStatus, References, State, references};
+use custody_ledger::state::{ContainerStatus, References, State, Touched, references};
 use custody_ledger::{
     Canonical, Draft, Entry, EntryHash, LedgerId, Payload, Seq, Timestamp, Violation,
 };
@@ -23,6 +23,7 @@ use crate::Store;
 use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
 use crate::keystore;
+use crate::requests::{self, PriorOutcome, RequestRecord};
 use crate::rows::{self, ContainerRow};
 use crate::tree;
 use custody_ledger::merkle::{self, Frontier};
@@ -65,16 +66,54 @@ enum Mode {
     Import(Entry, EntryHash),
 }
 
+impl Mode {
+    fn ledger(&self) -> LedgerId {
+        match self {
+            Mode::Draft(d, _) => d.ledger,
+            Mode::Import(e, _) => e.ledger,
+        }
+    }
+    fn is_genesis(&self) -> bool {
+        let p = match self {
+            Mode::Draft(d, _) => &d.body.payload,
+            Mode::Import(e, _) => &e.body.payload,
+        };
+        matches!(p, Payload::Genesis(_))
+    }
+    /// The entry as `references` reads it (its place in the chain does not matter there).
+    fn placed(&self) -> Entry {
+        match self {
+            Mode::Draft(d, _) => d.clone().chain(Seq::GENESIS, EntryHash::ZERO, Timestamp::EPOCH),
+            Mode::Import(e, _) => e.clone(),
+        }
+    }
+}
+
 impl Store {
     /// Appends a signed draft, timestamped now.
     pub async fn append(&self, draft: Draft) -> Result<Appended, StoreError> {
-        self.write(Mode::Draft(draft, None)).await
+        one(self.write(vec![Mode::Draft(draft, None)], None).await?)
+    }
+
+    /// Appends several signed drafts of one ledger in one transaction, in order: all of them
+    /// or, when any is refused, none. With `request`, the request id is recorded with them
+    /// in the same transaction (a twin that got there first: `RequestRepeated`).
+    pub async fn append_all(
+        &self,
+        drafts: Vec<Draft>,
+        request: Option<&RequestRecord>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        if drafts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let modes = drafts.into_iter().map(|d| Mode::Draft(d, None)).collect();
+        self.write(modes, request).await
     }
 
     /// Appends a signed draft at `at` (never before the last entry's time: the later of the
     /// two is used). For back-dated demo histories and tests.
     pub async fn append_at(&self, draft: Draft, at: Timestamp) -> Result<Appended, StoreError> {
-        self.write(Mode::Draft(draft, Some(at))).await
+        one(self.write(vec![Mode::Draft(draft, Some(at))], None).await?)
     }
 
     /// Replays an already-chained entry (import); its hash must come out as `hash`.
@@ -83,7 +122,50 @@ impl Store {
         entry: Entry,
         hash: EntryHash,
     ) -> Result<Appended, StoreError> {
-        self.write(Mode::Import(entry, hash)).await
+        one(self.write(vec![Mode::Import(entry, hash)], None).await?)
+    }
+
+    /// Applies the ledger's rules to `drafts` as if they were appended now, one after the
+    /// other, against the current state, and writes nothing. Their signatures are not
+    /// checked — a dry run's drafts carry only who will sign, with which key
+    /// (`Draft::to_be_signed_by`) — so a refusal the rules can make shows before anyone types
+    /// a password.
+    pub async fn dry_run(&self, drafts: &[Draft]) -> Result<(), StoreError> {
+        let Some(first) = drafts.first() else {
+            return Ok(());
+        };
+        let ledger = first.ledger;
+        let db = self.connection();
+        let head = ledgers::Entity::find_by_id(ledger.as_uuid())
+            .one(db)
+            .await?
+            .ok_or(StoreError::UnknownLedger(ledger))?;
+        let mut state = State::new();
+        load_head(&head, &mut state)?;
+        let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        let mut entries = Vec::with_capacity(drafts.len());
+        let mut h = state.head.expect("loaded above");
+        for d in drafts {
+            let e = d
+                .clone()
+                .chain(h.next_seq, h.last_hash, now.max(h.last_timestamp));
+            h.next_seq = h.next_seq.next();
+            entries.push(e);
+        }
+        let mut refs = References::default();
+        for e in &entries {
+            merge_refs(&mut refs, references(e));
+        }
+        load_refs(db, ledger, &refs, &mut state).await?;
+        for e in &mut entries {
+            // Each entry follows the one before it, as it would in the append.
+            if let Some(h) = state.head {
+                e.seq = h.next_seq;
+                e.prev = h.last_hash;
+            }
+            state.apply(e).map_err(StoreError::Rejected)?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
@@ -96,32 +178,42 @@ impl Store {
             .await?)
     }
 
-    async fn write(&self, mode: Mode) -> Result<Appended, StoreError> {
-        let ledger = match &mode {
-            Mode::Draft(d, _) => d.ledger,
-            Mode::Import(e, _) => e.ledger,
-        };
+    async fn write(
+        &self,
+        modes: Vec<Mode>,
+        request: Option<&RequestRecord>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let ledger = modes[0].ledger();
+        if modes.iter().any(|m| m.ledger() != ledger) {
+            return Err(StoreError::Rejected(Violation::Rule(
+                "one append holds entries of one ledger".into(),
+            )));
+        }
+        one_count(&modes)?;
         // Appends to one ledger from this process take turns; the database serializes them
         // anyway, and the turn keeps the cached state consistent.
         let slot = self.cache.slot(ledger);
         let mut slot = slot.lock().await;
-        match self.write_once(&mut slot, mode.clone()).await {
+        match self.write_once(&mut slot, modes.clone(), request).await {
             Err(StoreError::StaleCache) => {
                 // Someone else appended: from now on, read rows from the database.
                 slot.state = None;
                 slot.frontier = None;
                 slot.shared = true;
-                self.write_once(&mut slot, mode).await
+                self.write_once(&mut slot, modes, request).await
             }
             other => other,
         }
     }
 
-    async fn write_once(&self, slot: &mut Slot, mode: Mode) -> Result<Appended, StoreError> {
-        let (ledger, is_genesis) = match &mode {
-            Mode::Draft(d, _) => (d.ledger, matches!(d.body.payload, Payload::Genesis(_))),
-            Mode::Import(e, _) => (e.ledger, matches!(e.body.payload, Payload::Genesis(_))),
-        };
+    async fn write_once(
+        &self,
+        slot: &mut Slot,
+        modes: Vec<Mode>,
+        request: Option<&RequestRecord>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let ledger = modes[0].ledger();
+        let is_genesis = modes[0].is_genesis();
         let txn = self.begin_write().await?;
         let mut state = State::new();
         // On SQLite the IMMEDIATE transaction already excludes every other writer, and the
@@ -156,6 +248,66 @@ impl Store {
             (_, Some(h)) => tree::load_frontier(&txn, ledger, h.next_seq.get()).await?,
             (_, None) => Frontier::new(),
         };
+        // Every row the group reads is loaded before the first entry applies; later entries
+        // see what earlier ones changed.
+        let mut refs = References::default();
+        for m in &modes {
+            merge_refs(&mut refs, references(&m.placed()));
+        }
+        match &slot.state {
+            Some(full) => {
+                let head = state.head;
+                state = full.subset(&refs);
+                state.head = head;
+            }
+            None => load_refs(&txn, ledger, &refs, &mut state).await?,
+        }
+        let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        if let Some(r) = request {
+            let seqs = match &state.head {
+                Some(h) => (0..modes.len() as u64)
+                    .map(|i| Seq::new(h.next_seq.get() + i))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::corrupt)?,
+                None => Vec::new(),
+            };
+            requests::insert_request(&txn, ledger, r, &PriorOutcome::Recorded(seqs), now.micros())
+                .await?;
+        }
+        let mut done = Vec::with_capacity(modes.len());
+        let mut all_touched = Vec::with_capacity(modes.len());
+        for mode in modes {
+            let (a, touched) = self
+                .write_entry(&txn, &mut state, &mut frontier, mode, now)
+                .await?;
+            done.push(a);
+            all_touched.push(touched);
+        }
+        if let Err(e) = txn.commit().await {
+            slot.state = None;
+            slot.frontier = None;
+            return Err(e.into());
+        }
+        if let Some(full) = slot.state.as_mut() {
+            for t in &all_touched {
+                full.absorb(state.clone(), t);
+            }
+            slot.frontier = Some(frontier);
+        }
+        Ok(done)
+    }
+
+    /// Chains, checks and writes one entry of a group, inside the group's transaction.
+    async fn write_entry(
+        &self,
+        txn: &DatabaseTransaction,
+        state: &mut State,
+        frontier: &mut Frontier,
+        mode: Mode,
+        now: Timestamp,
+    ) -> Result<(Appended, Touched), StoreError> {
+        let is_genesis = mode.is_genesis();
+        let ledger = mode.ledger();
         let mut expected_hash = None;
         let entry = match mode {
             Mode::Draft(d, at) => {
@@ -163,7 +315,7 @@ impl Store {
                     Some(h) => (h.next_seq, h.last_hash, Some(h.last_timestamp)),
                     None => (Seq::GENESIS, EntryHash::ZERO, None),
                 };
-                let now = at.unwrap_or_else(|| Timestamp::from_datetime(OffsetDateTime::now_utc()));
+                let now = at.unwrap_or(now);
                 let ts = last.map_or(now, |l| now.max(l));
                 d.chain(seq, prev, ts)
             }
@@ -172,11 +324,6 @@ impl Store {
                 e
             }
         };
-        let refs = references(&entry);
-        match &slot.state {
-            Some(full) => state = full.subset(&refs),
-            None => load_refs(&txn, ledger, &refs, &mut state).await?,
-        }
         let (checks, touched) = state.apply(&entry).map_err(StoreError::Rejected)?;
         for c in &checks {
             let sig = DalekSignature::from_bytes(&c.signature);
@@ -230,7 +377,7 @@ impl Store {
                 last_hash: Set(EntryHash::ZERO.as_bytes().to_vec()),
                 last_timestamp: Set(entry.timestamp.micros()),
             })
-            .exec(&txn)
+            .exec(txn)
             .await?;
         } else if touched.registrant {
             // Who the registrant is and how many have enrolled; the head itself moves with
@@ -245,7 +392,7 @@ impl Store {
                     rows::to_i64(state.users_enrolled).into(),
                 )
                 .filter(ledgers::Column::Id.eq(lid))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
 
@@ -260,7 +407,7 @@ impl Store {
             subtrees: Set(tree::subtrees_bytes(&completed)),
             body: Set(bytes),
         })
-        .exec(&txn)
+        .exec(txn)
         .await;
         if let Err(e) = insert {
             return Err(match e.sql_err() {
@@ -286,7 +433,7 @@ impl Store {
                         ])
                         .to_owned(),
                 )
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         for p in &touched.products {
@@ -295,7 +442,7 @@ impl Store {
                 .get(p)
                 .expect("touched products are in the state");
             products::Entity::insert(rows::product_to_row(lid, def))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         for l in &touched.locations {
@@ -304,7 +451,7 @@ impl Store {
                 .get(l)
                 .expect("touched locations are in the state");
             locations::Entity::insert(rows::location_to_row(lid, def))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         for c in &touched.containers {
@@ -323,7 +470,7 @@ impl Store {
                         ])
                         .to_owned(),
                     )
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             } else if let Some(st) = state.finished.get(c) {
                 let mut q = containers::Entity::update_many()
@@ -334,7 +481,7 @@ impl Store {
                 }
                 q.filter(containers::Column::LedgerId.eq(lid))
                     .filter(containers::Column::ContainerId.eq(c.to_string()))
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             }
         }
@@ -349,20 +496,44 @@ impl Store {
                 location: Set(d.location.to_string()),
                 ndc: Set(d.product.digits().to_string()),
             })
-            .exec(&txn)
+            .exec(txn)
             .await?;
         }
-        if let Err(e) = txn.commit().await {
-            slot.state = None;
-            slot.frontier = None;
-            return Err(e.into());
-        }
-        if let Some(full) = slot.state.as_mut() {
-            full.absorb(state, &touched);
-            slot.frontier = Some(frontier);
-        }
-        Ok(Appended { entry, hash })
+        Ok((Appended { entry, hash }, touched))
     }
+}
+
+fn one(mut v: Vec<Appended>) -> Result<Appended, StoreError> {
+    v.pop()
+        .ok_or_else(|| StoreError::corrupt("an append recorded nothing"))
+}
+
+/// Adds `more` to what a group of entries reads.
+fn merge_refs(into: &mut References, more: References) {
+    into.users.extend(more.users);
+    into.products.extend(more.products);
+    into.locations.extend(more.locations);
+    into.containers.extend(more.containers);
+    into.discrepancies.extend(more.discrepancies);
+    into.keys.extend(more.keys);
+    if more.stock_at.is_some() {
+        into.stock_at = more.stock_at;
+    }
+}
+
+/// Refuses a group that counts more than one product at one location: a count reads every
+/// live container of its product there, and a group loads one such set.
+fn one_count(modes: &[Mode]) -> Result<(), StoreError> {
+    let counts: BTreeSet<_> = modes
+        .iter()
+        .filter_map(|m| references(&m.placed()).stock_at)
+        .collect();
+    if counts.len() > 1 {
+        return Err(StoreError::Rejected(Violation::Rule(
+            "one act counts one product at one location".into(),
+        )));
+    }
+    Ok(())
 }
 
 /// Loads the head row into the state: chain position, registrant, enrollment count.

@@ -279,3 +279,46 @@ pub mod bootstrap_tokens {
     pub enum Relation {}
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod requests {
+    use sea_orm::entity::prelude::*;
+
+    /// A signed act's request id and what it recorded: a repeated request gets this back.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_key: String,
+        pub user_id: String,
+        /// SHA-256 of what the request asked (never its passwords).
+        pub fingerprint: Vec<u8>,
+        /// The seqs of the entries it recorded, comma-separated.
+        pub seqs: String,
+        /// The entry id of the act it queued for a witness, if it queued one.
+        pub pending: Option<Uuid>,
+        pub created_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod attempts {
+    use sea_orm::entity::prelude::*;
+
+    /// Failed passwords counted against one key (an account, a client address).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attempts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub failures: i64,
+        pub window_start: i64,
+        pub next_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}

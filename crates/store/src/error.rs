@@ -21,6 +21,9 @@ pub enum StoreError {
     LedgerExists(LedgerId),
     #[error("an entry with id {0} was already recorded")]
     DuplicateEntry(EntryId),
+    /// A request id already recorded an act (a concurrent twin won); read its outcome.
+    #[error("request {0} was already recorded")]
+    RequestRepeated(String),
     #[error("the database is not empty: import needs an empty database")]
     NotEmpty,
     /// Another writer moved the head since this process cached the ledger's state; the

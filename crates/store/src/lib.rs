@@ -17,6 +17,7 @@ pub mod export;
 pub mod keystore;
 pub mod queries;
 pub mod reads;
+pub mod requests;
 mod rows;
 pub mod sessions;
 pub mod tree;
@@ -34,6 +35,7 @@ pub use append::Appended;
 pub use error::StoreError;
 pub use queries::{HeadInfo, LedgerInfo};
 pub use reads::{ContainerInfo, EntryFilter, EntryPage};
+pub use requests::{AttemptRow, PriorOutcome, PriorRequest, RequestRecord};
 pub use workflow::{PatientRecord, PendingEntry};
 
 /// A connection pool to one custody database, migrated to the current schema.

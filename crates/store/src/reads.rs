@@ -3,9 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use custody_ledger::state::references;
+use custody_ledger::state::{ContainerStatus, references};
 use custody_ledger::{
-    Canonical, ContainerId, Day, Entry, Kind, LedgerId, LocationDefined, Ndc, ProductDefined, Seq,
+    Canonical, ContainerId, Day, Entry, Kind, LedgerId, LocationDefined, LocationId, Lot, Ndc,
+    ProductDefined, Seq,
     Timestamp, UserId,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -25,12 +26,11 @@ const SCAN_BATCH: u64 = 500;
 pub struct ContainerInfo {
     pub id: ContainerId,
     pub product: ProductDefined,
-    pub lot: String,
+    pub lot: Lot,
     pub expiry: Day,
-    pub location: String,
-    /// sealed, open, empty or gone.
-    pub status: String,
-    pub beyond_use: Option<Day>,
+    pub location: LocationId,
+    /// Sealed, open (with its beyond-use date), empty or gone.
+    pub status: ContainerStatus,
     /// What a full container holds and what is left, in µL or units.
     pub capacity: u64,
     pub remaining: u64,
@@ -70,14 +70,17 @@ impl Store {
     ) -> Result<ContainerInfo, StoreError> {
         let day = |d: i32| Day::from_unix_days(d).map_err(StoreError::corrupt);
         let nonneg = |v: i64| u64::try_from(v).map_err(StoreError::corrupt);
+        let status = match rows::container_from_row(m)? {
+            rows::ContainerRow::Live(c) => c.status,
+            rows::ContainerRow::Finished(_, st) => st,
+        };
         Ok(ContainerInfo {
             id: m.container_id.parse().map_err(StoreError::corrupt)?,
             product,
-            lot: m.lot.clone(),
+            lot: m.lot.parse().map_err(StoreError::corrupt)?,
             expiry: day(m.expiry)?,
-            location: m.location.clone(),
-            status: m.status.clone(),
-            beyond_use: m.beyond_use.map(day).transpose()?,
+            location: m.location.parse().map_err(StoreError::corrupt)?,
+            status,
             capacity: nonneg(m.capacity)?,
             remaining: nonneg(m.remaining)?,
         })

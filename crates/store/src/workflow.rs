@@ -12,6 +12,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use crate::Store;
 use crate::entities::{bootstrap_tokens, entries, patients, pending_entries};
 use crate::error::StoreError;
+use crate::requests::{PriorOutcome, RequestRecord};
 
 /// An act signed by its author and waiting for a witness.
 #[derive(Debug, Clone)]
@@ -76,13 +77,26 @@ fn pending_from_row(
 
 impl Store {
     /// Puts an act signed by its author in the awaiting-witness queue.
+    /// With `request`, its id is recorded in the same transaction.
     pub async fn queue_entry(
         &self,
         draft: &Draft,
         author: &UserId,
         container: &str,
+        request: Option<&RequestRecord>,
     ) -> Result<PendingEntry, StoreError> {
         let queued_at = now();
+        let txn = self.begin_write().await?;
+        if let Some(r) = request {
+            crate::requests::insert_request(
+                &txn,
+                draft.ledger,
+                r,
+                &PriorOutcome::Queued(draft.body.entry_id),
+                queued_at.micros(),
+            )
+            .await?;
+        }
         pending_entries::Entity::insert(pending_entries::ActiveModel {
             ledger_id: Set(draft.ledger.as_uuid()),
             entry_id: Set(draft.body.entry_id.as_uuid()),
@@ -93,8 +107,9 @@ impl Store {
             body: Set(draft.body.to_canonical_bytes()),
             signatures: Set(serde_json::to_string(&draft.signatures).map_err(StoreError::corrupt)?),
         })
-        .exec(self.connection())
+        .exec(&txn)
         .await?;
+        txn.commit().await?;
         Ok(PendingEntry {
             draft: draft.clone(),
             author: author.clone(),

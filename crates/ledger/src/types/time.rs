@@ -17,6 +17,8 @@ impl Timestamp {
     pub const MIN_MICROS: i64 = 0;
     /// The latest instant: 9999-12-31T23:59:59.999999Z.
     pub const MAX_MICROS: i64 = 253_402_300_799_999_999;
+    /// 1970-01-01T00:00:00Z.
+    pub const EPOCH: Timestamp = Timestamp(0);
 
     pub fn from_micros(us: i64) -> Result<Self, ParseError> {
         if !(Self::MIN_MICROS..=Self::MAX_MICROS).contains(&us) {
