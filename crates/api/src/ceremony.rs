@@ -1,16 +1,19 @@
-//! What every signed act shares: fresh entry ids, field parsing with a clear 422, and the
-//! response that shows each signature as people read it (21 CFR 11.50).
+//! What every signed act's route shares: the request's origin (client address, and its
+//! `Idempotency-Key`), the passwords as a ceremony (or a dry run), and the response that shows
+//! each signature as people read it (21 CFR 11.50).
 
-use axum::http::StatusCode;
-use custody_ledger::{
-    Amount, ContainerAmount, ContainerId, Draft, EntryId, Kind, LedgerId, Meaning, Micrograms,
-    Payload, Principal, UserId,
-};
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::{IntoResponse, Response};
+use custody_clinic::acts::{Ceremony, Origin, Outcome};
+use custody_ledger::{LedgerId, Principal, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Auth, open_key};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Client;
 use crate::state::AppState;
 
 /// A signature as shown to people: who, when, meaning.
@@ -30,12 +33,20 @@ pub struct Recorded {
     pub signatures: Vec<Manifestation>,
 }
 
+/// What a dry run found the rules would accept.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WouldRecord {
+    pub dry_run: bool,
+    /// The entries the act would record, in order (kind and body; nothing is signed yet).
+    #[schema(value_type = Vec<Object>)]
+    pub entries: Vec<serde_json::Value>,
+}
+
 pub async fn recorded(
     state: &AppState,
     ledger: LedgerId,
-    a: custody_store::Appended,
+    a: &custody_store::Appended,
 ) -> ApiResult<Recorded> {
-    state.metrics.appended(&a.entry.kind().to_string());
     let mut signatures = Vec::new();
     for s in &a.entry.signatures {
         let (user, printed_name) = match &s.signer {
@@ -65,10 +76,128 @@ pub async fn recorded(
     })
 }
 
-pub fn entry_id() -> EntryId {
-    EntryId::from_uuid(uuid::Uuid::now_v7())
+/// Each entry of an outcome as the API shows it; counted in the metrics when new.
+pub async fn recorded_all(
+    state: &AppState,
+    ledger: LedgerId,
+    o: &Outcome,
+) -> ApiResult<Vec<Recorded>> {
+    let mut out = Vec::new();
+    for a in o.entries() {
+        if !o.repeated() {
+            state.metrics.appended(&a.entry.kind().to_string());
+        }
+        out.push(recorded(state, ledger, a).await?);
+    }
+    Ok(out)
 }
 
+/// The response of an act recording one entry: 200 with the entry, or with what a dry run
+/// would record.
+pub async fn respond(state: &AppState, ledger: LedgerId, o: Outcome) -> ApiResult<Response> {
+    if let Some(r) = dry(&o)? {
+        return Ok(r);
+    }
+    let mut all = recorded_all(state, ledger, &o).await?;
+    let one = all
+        .pop()
+        .ok_or_else(|| ApiError::internal("the act recorded nothing"))?;
+    Ok(Json(one).into_response())
+}
+
+/// A dry run's answer, if `o` is one.
+pub fn dry(o: &Outcome) -> ApiResult<Option<Response>> {
+    let Outcome::WouldRecord(drafts) = o else {
+        return Ok(None);
+    };
+    let entries = drafts
+        .iter()
+        .map(|d| {
+            let mut v = serde_json::to_value(&d.body).map_err(|e| ApiError::internal(e.to_string()))?;
+            if let Some(m) = v.as_object_mut() {
+                m.insert("kind".into(), d.body.kind().to_string().into());
+            }
+            Ok(v)
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(Some(
+        (
+            StatusCode::OK,
+            Json(WouldRecord {
+                dry_run: true,
+                entries,
+            }),
+        )
+            .into_response(),
+    ))
+}
+
+/// A second person signing in the same request with their own user name and password.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessBody {
+    pub username: String,
+    /// Leave it out (or empty) in a dry run.
+    #[serde(default)]
+    pub password: String,
+}
+
+impl WitnessBody {
+    pub fn user(&self) -> ApiResult<UserId> {
+        self.username.parse().map_err(|e: custody_ledger::types::ids::ParseError| {
+            ApiError::invalid(format!("witness: {e}"))
+        })
+    }
+}
+
+/// The passwords of an act, or a dry run.
+pub fn ceremony(dry_run: bool, password: &str, witnesses: &[WitnessBody]) -> Ceremony {
+    if dry_run {
+        Ceremony::DryRun
+    } else {
+        Ceremony::with_witnesses(
+            password,
+            witnesses.iter().map(|w| w.password.clone()).collect(),
+        )
+    }
+}
+
+/// The `Idempotency-Key` header: a request id of 1 to 200 visible characters.
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// Where an act's request came from: the client's address and its `Idempotency-Key`.
+pub struct RequestOrigin(pub Origin);
+
+impl FromRequestParts<AppState> for RequestOrigin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Ok(Client(client)) = Client::from_request_parts(parts, state).await;
+        let request_id = match parts.headers.get(&IDEMPOTENCY_KEY) {
+            None => None,
+            Some(v) => {
+                let k = v
+                    .to_str()
+                    .ok()
+                    .map(str::trim)
+                    .filter(|k| {
+                        !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic())
+                    })
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "malformed",
+                            "the Idempotency-Key header must be 1 to 200 visible ASCII characters",
+                        )
+                    })?;
+                Some(format!("api:{k}"))
+            }
+        };
+        Ok(RequestOrigin(Origin { client, request_id }))
+    }
+}
+
+/// A field parsed at the edge, or a 422 naming it.
 pub fn parse<T: std::str::FromStr>(what: &str, s: &str) -> ApiResult<T>
 where
     T::Err: std::fmt::Display,
@@ -77,148 +206,34 @@ where
         .map_err(|e| ApiError::invalid(format!("{what}: {e}")))
 }
 
-/// A second person signing in the same request with their own user name and password.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct WitnessBody {
-    pub username: String,
-    pub password: String,
-}
-
-impl WitnessBody {
-    /// The witness's user id; a name that cannot be one is a wrong sign-in, not a bad field.
-    pub fn user(&self) -> ApiResult<UserId> {
-        self.username.parse().map_err(|_| {
-            ApiError::unauthorized(
-                "wrong_password",
-                "the witness's user name or password is wrong",
-            )
-        })
-    }
-}
-
-/// Opens the witnesses' keys (in order) and adds their signatures.
-pub async fn witnessed(
-    state: &AppState,
-    ledger: LedgerId,
-    client: &str,
-    mut d: Draft,
-    witnesses: &[WitnessBody],
-) -> ApiResult<Draft> {
-    for w in witnesses {
-        let u = w.user()?;
-        let key = open_key(state, ledger, &u, &w.password, client).await?;
-        d = d.signed(Principal::User(u), Meaning::Witnessed, &key);
-    }
-    Ok(d)
-}
-
-/// Refuses unless the signed-in user may author entries of `kind` (the ledger's own table).
-pub fn require_author(auth: &Auth, ledger: LedgerId, kind: Kind) -> ApiResult<()> {
-    auth.require(ledger, custody_ledger::state::author_roles(kind))
+/// An amount in mg as typed (a decimal of thousandths), or a 422 naming the field.
+pub fn mg(what: &str, s: &str) -> ApiResult<custody_ledger::Micrograms> {
+    custody_ledger::Micrograms::parse_thousandths(s)
+        .map_err(|e| ApiError::invalid(format!("{what}: {e}")))
 }
 
 /// Part or all of one container, as a request names it.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ItemBody {
     pub container: String,
     /// In mg as a decimal; absent means everything the container holds.
     pub amount_mg: Option<String>,
 }
 
-fn unknown_container(c: &ContainerId) -> ApiError {
-    ApiError::not_found(format!("container {c} is not in this ledger"))
-}
-
-/// The amount holding exactly `mg` of the container's product.
-pub async fn amount_of(
-    state: &AppState,
-    ledger: LedgerId,
-    c: &ContainerId,
-    mg: &str,
-) -> ApiResult<Amount> {
-    let ug = Micrograms::parse_thousandths(mg).map_err(|e| ApiError::invalid(e.to_string()))?;
-    if ug.is_zero() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "zero_quantity",
-            "the amount must be more than zero",
-        ));
+impl ItemBody {
+    pub fn item(&self) -> ApiResult<custody_clinic::acts::Item> {
+        Ok(custody_clinic::acts::Item {
+            container: parse("container", &self.container)?,
+            amount: self
+                .amount_mg
+                .as_deref()
+                .map(|m| mg("amount_mg", m))
+                .transpose()?,
+        })
     }
-    let p = state
-        .store
-        .container_product(ledger, c)
-        .await?
-        .ok_or_else(|| unknown_container(c))?;
-    Amount::of_micrograms(&p.strength, ug).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "amount_mismatch",
-            format!(
-                "{ug} of {} is not a whole number of {}",
-                p.name,
-                p.strength.base_unit()
-            ),
-        )
-    })
 }
 
-/// Everything the container holds now.
-pub async fn everything_in(
-    state: &AppState,
-    ledger: LedgerId,
-    c: &ContainerId,
-) -> ApiResult<Amount> {
-    let info = state
-        .store
-        .container(ledger, c)
-        .await?
-        .ok_or_else(|| unknown_container(c))?;
-    if info.remaining == 0 || !matches!(info.status.as_str(), "sealed" | "open") {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "container_empty",
-            format!("container {c} holds nothing now ({})", info.status),
-        ));
-    }
-    Amount::of(&info.product.strength, info.remaining)
-        .ok_or_else(|| ApiError::internal(format!("the amount left in {c} cannot be stated")))
-}
-
-/// Parses the items of a loss, destruction or dispense.
-pub async fn items(
-    state: &AppState,
-    ledger: LedgerId,
-    items: &[ItemBody],
-) -> ApiResult<Vec<ContainerAmount>> {
-    let mut out = Vec::with_capacity(items.len());
-    for i in items {
-        let container: ContainerId = parse("container", &i.container)?;
-        let amount = match &i.amount_mg {
-            Some(mg) => amount_of(state, ledger, &container, mg).await?,
-            None => everything_in(state, ledger, &container).await?,
-        };
-        out.push(ContainerAmount { container, amount });
-    }
-    Ok(out)
-}
-
-/// Signs `payload` as the signed-in author with `password`, adds the witnesses, records it.
-pub async fn act(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    password: &str,
-    witnesses: &[WitnessBody],
-    payload: impl Into<Payload>,
-) -> ApiResult<Recorded> {
-    let key = open_key(state, ledger, &auth.user, password, client).await?;
-    let d = Draft::new(ledger, entry_id(), payload).signed(
-        Principal::User(auth.user.clone()),
-        Meaning::Authored,
-        &key,
-    );
-    let d = witnessed(state, ledger, client, d, witnesses).await?;
-    let a = state.store.append(d).await?;
-    recorded(state, ledger, a).await
+pub fn items(xs: &[ItemBody]) -> ApiResult<Vec<custody_clinic::acts::Item>> {
+    xs.iter().map(ItemBody::item).collect()
 }

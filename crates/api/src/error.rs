@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use custody_clinic::ClinicError;
 use custody_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -75,23 +76,56 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Rejected(v) => {
-                let status = if v.is_conflict() {
+        ClinicError::from(e).into()
+    }
+}
+
+/// The one mapping of the clinic's refusals to HTTP.
+impl From<ClinicError> for ApiError {
+    fn from(e: ClinicError) -> Self {
+        let status = match &e {
+            ClinicError::Refused(v) | ClinicError::Store(StoreError::Rejected(v)) => {
+                if v.is_conflict() {
                     StatusCode::CONFLICT
                 } else {
                     StatusCode::UNPROCESSABLE_ENTITY
-                };
-                ApiError::new(status, v.code(), v.to_string())
+                }
             }
-            StoreError::UnknownLedger(l) => ApiError::not_found(format!("no ledger {l}")),
-            StoreError::DuplicateEntry(id) => ApiError::new(
-                StatusCode::CONFLICT,
-                "duplicate_entry",
-                format!("entry {id} was already recorded"),
-            ),
-            StoreError::Proof(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "proof", m),
-            other => ApiError::internal(other.to_string()),
+            ClinicError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ClinicError::Unauthenticated { .. } | ClinicError::WrongPassword { .. } => {
+                StatusCode::UNAUTHORIZED
+            }
+            ClinicError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ClinicError::NotFound(_) => StatusCode::NOT_FOUND,
+            ClinicError::Invalid { .. }
+            | ClinicError::IdempotencyKeyReused
+            | ClinicError::WeakPassword(_)
+            | ClinicError::Store(StoreError::Proof(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            ClinicError::Conflict {
+                code: "no_registrant_key",
+                ..
+            } => StatusCode::SERVICE_UNAVAILABLE,
+            ClinicError::Conflict { .. } => StatusCode::CONFLICT,
+            ClinicError::Store(_) | ClinicError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let mut details = serde_json::json!({});
+        match &e {
+            ClinicError::Invalid { field, .. } => details = serde_json::json!({ "field": field }),
+            ClinicError::WrongPassword { user, left } => {
+                details = serde_json::json!({ "account": user, "attempts_left": left })
+            }
+            ClinicError::Throttled { subject, retry_at } => {
+                details = serde_json::json!({ "account": subject, "retry_at": retry_at.to_string() })
+            }
+            _ => {}
+        }
+        ApiError {
+            status,
+            code: e.code().to_string(),
+            message: e.to_string(),
+            details,
         }
     }
 }

@@ -66,18 +66,49 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// The client's address, for the sign-in throttle.
+/// The client's address, for the password throttle: the peer's, or — when the peer is a
+/// trusted reverse proxy (`--trusted-proxy`) — the last address in `X-Forwarded-For` that is
+/// not itself a trusted proxy.
 pub struct Client(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for Client {
+impl FromRequestParts<crate::state::AppState> for Client {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Client(
-            parts
-                .extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+        else {
+            return Ok(Client("unknown".to_string()));
+        };
+        let trusted = |ip: std::net::IpAddr| {
+            state
+                .config
+                .trusted_proxies
+                .iter()
+                .any(|c| c.contains(ip))
+        };
+        if !trusted(peer) {
+            return Ok(Client(peer.to_string()));
+        }
+        let forwarded: Vec<std::net::IpAddr> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse().ok())
+            .collect();
+        let client = forwarded
+            .iter()
+            .rev()
+            .find(|ip| !trusted(**ip))
+            .copied()
+            .unwrap_or(peer);
+        Ok(Client(client.to_string()))
     }
 }

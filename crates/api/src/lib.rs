@@ -1,16 +1,15 @@
 //! # custody-api
 //!
-//! The HTTP service: sessions, roles enforced on the server, signing ceremonies, the ledger
-//! over HTTP, and the OpenAPI description generated from this code. Handlers are thin: they
-//! extract, check the role, call the store, and map the result; every refusal is one JSON error
-//! body (see `error`).
+//! The HTTP faces of the clinic: `routes` turn JSON into the clinic's commands, `web` turns
+//! forms into the same commands (askama pages); neither imports the other. Handlers are thin:
+//! they extract, build a command, call the clinic (`custody-clinic`), and map the result;
+//! every refusal is one JSON error body (see `error`), mapped once from `ClinicError`.
 
 pub mod auth;
 pub mod ceremony;
 pub mod error;
 pub mod extract;
 pub mod metrics;
-pub mod passwords;
 pub mod routes;
 pub mod state;
 pub mod web;

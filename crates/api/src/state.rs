@@ -1,101 +1,115 @@
-//! What every handler shares: the store, the registrant key, settings, the login throttle.
+//! What every handler shares: the clinic, HTTP settings, metrics, the last report signatures.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use custody_store::Store;
-use ed25519_dalek::SigningKey;
+use custody_clinic::Clinic;
 
-/// Settings of the HTTP service.
-#[derive(Debug, Clone)]
+/// Settings of the HTTP service (the clinic's own are `custody_clinic::Settings`).
+#[derive(Debug, Clone, Default)]
 pub struct ApiConfig {
-    /// A session unused this long ends.
-    pub idle_timeout: Duration,
-    /// A session ends this long after sign-in, used or not.
-    pub absolute_timeout: Duration,
     /// Mark the session cookie `Secure` (set when served behind TLS).
     pub secure_cookies: bool,
-    /// Failed sign-ins allowed per account and per client address in `throttle_window`.
-    pub max_failed_logins: u32,
-    pub throttle_window: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy CIDR`).
+    pub trusted_proxies: Vec<Cidr>,
 }
 
-impl Default for ApiConfig {
-    fn default() -> Self {
-        Self {
-            idle_timeout: Duration::from_secs(15 * 60),
-            absolute_timeout: Duration::from_secs(12 * 3600),
-            secure_cookies: false,
-            max_failed_logins: 5,
-            throttle_window: Duration::from_secs(15 * 60),
+/// An address range: an address and how many leading bits must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub bits: u8,
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or an address/bits range"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = match bits {
+            Some(b) => b
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, bits })
+    }
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        fn prefix(a: &[u8], b: &[u8], bits: u8) -> bool {
+            let (whole, rest) = (usize::from(bits / 8), bits % 8);
+            a[..whole] == b[..whole]
+                && (rest == 0 || (a[whole] ^ b[whole]) & (0xffu8 << (8 - rest)) == 0)
         }
-    }
-}
-
-/// Counts failed sign-ins per key (an account, a client address) in a sliding window.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl Throttle {
-    /// Whether `key` has used up its attempts.
-    pub fn blocked(&self, key: &str, max: u32, window: Duration) -> bool {
-        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .is_some_and(|(n, since)| *n >= max && since.elapsed() < window)
-    }
-    pub fn fail(&self, key: &str, window: Duration) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        // Windows that have passed count for nothing: forget them, so the map holds only
-        // the keys failing now, not every address that ever failed.
-        map.retain(|_, (_, since)| since.elapsed() < window);
-        map.entry(key.to_string()).or_insert((0, Instant::now())).0 += 1;
-    }
-    pub fn clear(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(key);
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => prefix(&n.octets(), &i.octets(), self.bits),
+            (IpAddr::V6(n), IpAddr::V6(i)) => prefix(&n.octets(), &i.octets(), self.bits),
+            (IpAddr::V6(n), IpAddr::V4(i)) => {
+                prefix(&n.octets(), &i.to_ipv6_mapped().octets(), self.bits)
+            }
+            (IpAddr::V4(_), IpAddr::V6(i)) => i
+                .to_ipv4_mapped()
+                .is_some_and(|i| self.contains(IpAddr::V4(i))),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
-    /// The registrant key, for checkpoints; `None` when the server was started without it.
-    pub registrant: Option<Arc<SigningKey>>,
+    pub clinic: Clinic,
     pub config: Arc<ApiConfig>,
-    pub throttle: Arc<Throttle>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
-    /// evict each other from the caches and make every signature slower.
-    pub kdf: Arc<tokio::sync::Semaphore>,
     /// The detached signature of the last report each user downloaded, per parameters.
     pub signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
-    /// The last full verification's result, as the dashboard shows it.
-    pub last_verification: Arc<Mutex<Option<String>>>,
-}
-
-/// One permit per core, for `AppState::kdf`.
-pub fn kdf_permits() -> Arc<tokio::sync::Semaphore> {
-    Arc::new(tokio::sync::Semaphore::new(
-        std::thread::available_parallelism().map_or(1, |n| n.get()),
-    ))
 }
 
 impl AppState {
-    /// Runs a key derivation (sealing or opening a key) off the async threads, one per core.
-    pub async fn derive<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> crate::error::ApiResult<T> {
-        let _permit = self
-            .kdf
-            .acquire()
-            .await
-            .map_err(|e| crate::error::ApiError::internal(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| crate::error::ApiError::internal(e.to_string()))
+    pub fn new(clinic: Clinic, config: ApiConfig) -> Self {
+        AppState {
+            clinic,
+            config: Arc::new(config),
+            metrics: Arc::default(),
+            signatures: Arc::default(),
+        }
+    }
+}
+
+/// Handlers reach the clinic's store and settings through the state.
+impl std::ops::Deref for AppState {
+    type Target = Clinic;
+    fn deref(&self) -> &Clinic {
+        &self.clinic
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cidr;
+
+    #[test]
+    fn ranges() {
+        let c: Cidr = "10.1.0.0/16".parse().unwrap();
+        assert!(c.contains("10.1.200.3".parse().unwrap()));
+        assert!(!c.contains("10.2.0.1".parse().unwrap()));
+        let one: Cidr = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: Cidr = "::1/128".parse().unwrap();
+        assert!(v6.contains("::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nonsense".parse::<Cidr>().is_err());
     }
 }

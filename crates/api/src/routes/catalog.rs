@@ -8,11 +8,13 @@ use custody_ledger::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use axum::response::Response;
+use custody_clinic::Permission;
+
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, act, parse, require_author};
+use crate::ceremony::{Recorded, RequestOrigin, ceremony, mg, parse, respond};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Json as Body, Path};
-use crate::routes::ledger::READERS;
+use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -69,7 +71,7 @@ pub async fn products(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<ProductView>>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     Ok(Json(
         state
             .store
@@ -82,8 +84,14 @@ pub async fn products(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProductRequest {
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// 10 digits in a 4-4-2, 5-3-2 or 5-4-1 pattern, or 11 digits.
     pub ndc: String,
     pub name: String,
@@ -94,9 +102,6 @@ pub struct ProductRequest {
     pub strength: StrengthBody,
 }
 
-fn mg(what: &str, s: &str) -> ApiResult<Micrograms> {
-    Micrograms::parse_thousandths(s).map_err(|e| ApiError::invalid(format!("{what}: {e}")))
-}
 
 /// Defines a product.
 #[utoipa::path(
@@ -110,24 +115,11 @@ fn mg(what: &str, s: &str) -> ApiResult<Micrograms> {
 pub async fn define_product(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<ProductRequest>,
-) -> ApiResult<Json<Recorded>> {
-    add_product(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Defines a product.
-pub async fn add_product(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &ProductRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::ProductDefined)?;
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::ProductDefined))?;
     let strength = match &req.strength {
         StrengthBody::Solution { mg_per_ml, ml } => Strength::Solution {
             per_ml: mg("mg_per_ml", mg_per_ml)?,
@@ -146,7 +138,9 @@ pub async fn add_product(
         schedule: parse("schedule", &req.schedule)?,
         strength,
     };
-    act(state, ledger, auth, client, &req.password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -169,7 +163,7 @@ pub async fn locations(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<LocationView>>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     Ok(Json(
         state
             .store
@@ -186,8 +180,14 @@ pub async fn locations(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LocationRequest {
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
     /// A short id, e.g. `SAFE-1`.
     pub location: String,
     pub name: String,
@@ -207,30 +207,19 @@ pub struct LocationRequest {
 pub async fn define_location(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<LocationRequest>,
-) -> ApiResult<Json<Recorded>> {
-    add_location(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Defines a storage location.
-pub async fn add_location(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &LocationRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::LocationDefined)?;
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::LocationDefined))?;
     let payload = LocationDefined {
         location: parse("location", &req.location)?,
         name: parse("name", &req.name)?,
         kind: parse("kind", &req.kind)?,
     };
-    act(state, ledger, auth, client, &req.password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 pub fn router() -> Router<AppState> {

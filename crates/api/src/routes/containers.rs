@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, WitnessBody, act, amount_of, parse, require_author};
+use crate::ceremony::{Recorded, RequestOrigin, WitnessBody, ceremony, mg, parse, respond};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Json as Body, Path, Query};
-use crate::routes::ledger::{EntryView, READERS, view};
+use crate::extract::{Json as Body, Path, Query};
+use crate::routes::ledger::{EntryView, view};
+use axum::response::Response;
+use custody_clinic::Permission;
+use custody_clinic::acts::Adjust;
+use custody_ledger::state::ContainerStatus;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,11 +55,14 @@ impl From<ContainerInfo> for ContainerView {
             id: c.id.to_string(),
             product: c.product.ndc.to_string(),
             product_name: c.product.name.to_string(),
-            lot: c.lot,
+            lot: c.lot.to_string(),
             expiry: c.expiry.to_string(),
-            location: c.location,
-            status: c.status,
-            beyond_use: c.beyond_use.map(|d| d.to_string()),
+            location: c.location.to_string(),
+            status: c.status.name().to_string(),
+            beyond_use: match c.status {
+                ContainerStatus::Open { beyond_use } => Some(beyond_use.to_string()),
+                _ => None,
+            },
             unit: unit.into(),
             capacity: c.capacity,
             remaining: c.remaining,
@@ -84,7 +91,7 @@ pub async fn list(
     Query(q): Query<ContainersQuery>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<ContainerView>>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let held_only = !q.all.unwrap_or(false);
     Ok(Json(
         state
@@ -121,7 +128,7 @@ pub async fn one(
     Path((ledger, id)): Path<(LedgerId, String)>,
     auth: Auth,
 ) -> ApiResult<Json<ContainerView>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     Ok(Json(find(&state, ledger, &id).await?.into()))
 }
 
@@ -145,7 +152,7 @@ pub async fn history(
     Path((ledger, id)): Path<(LedgerId, String)>,
     auth: Auth,
 ) -> ApiResult<Json<ContainerHistory>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let c = find(&state, ledger, &id).await?;
     let entries = state
         .store
@@ -161,8 +168,10 @@ pub async fn history(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AdjustRequest {
-    /// Your password: it signs this act.
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     /// overfill, count discrepancy, breakage, spill or other.
     pub reason: String,
@@ -175,46 +184,37 @@ pub struct AdjustRequest {
     pub note: String,
     /// The second person, signing in the same request.
     pub witness: WitnessBody,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Adjusts what a container holds, before a witness.
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/containers/{container}/adjust",
-    params(("ledger" = String, Path), ("container" = String, Path)),
+    params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = AdjustRequest,
     responses(
-        (status = 200, body = Recorded),
+        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody),
         (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
     ),
     tag = "stock"
 )]
 pub async fn adjust(
     State(state): State<AppState>,
     Path((ledger, id)): Path<(LedgerId, String)>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<AdjustRequest>,
-) -> ApiResult<Json<Recorded>> {
-    record_adjustment(&state, ledger, &id, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records an adjustment with its witness.
-pub async fn record_adjustment(
-    state: &AppState,
-    ledger: LedgerId,
-    id: &str,
-    auth: &Auth,
-    client: &str,
-    req: &AdjustRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::Adjustment)?;
-    let container: ContainerId = parse("container", id)?;
-    let payload = Adjustment {
-        container,
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Adjustment))?;
+    let cmd = Adjust {
+        container: parse("container", &id)?,
         resolves: req
             .resolves
             .map(Seq::new)
@@ -222,19 +222,13 @@ pub async fn record_adjustment(
             .map_err(|e| ApiError::invalid(format!("resolves: {e}")))?,
         reason: parse("reason", &req.reason)?,
         direction: parse("direction", &req.direction)?,
-        amount: amount_of(state, ledger, &container, &req.amount_mg).await?,
+        amount: mg("amount_mg", &req.amount_mg)?,
         note: parse("note", &req.note)?,
+        witness: req.witness.user()?,
     };
-    act(
-        state,
-        ledger,
-        auth,
-        client,
-        &req.password,
-        std::slice::from_ref(&req.witness),
-        payload,
-    )
-    .await
+    let c = ceremony(req.dry_run, &req.password, std::slice::from_ref(&req.witness));
+    let o = state.clinic.adjust(&auth, cmd, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 pub fn router() -> Router<AppState> {

@@ -4,17 +4,16 @@ use crate::extract::{Path, Query};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use custody_ledger::{Canonical, Day, Entry, LedgerId, Role, Seq, Timestamp};
+use custody_ledger::{Canonical, Day, Entry, LedgerId, Seq, Timestamp};
 use custody_store::EntryFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
+use custody_clinic::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-pub const READERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Nurse, Role::Auditor];
-pub const VERIFIERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Auditor];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerSummary {
@@ -68,7 +67,7 @@ pub async fn head(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<HeadView>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let h = state.store.head(ledger).await?;
     Ok(Json(HeadView {
         ledger: ledger.to_string(),
@@ -153,7 +152,7 @@ pub async fn entries(
     Query(q): Query<EntriesQuery>,
     auth: Auth,
 ) -> ApiResult<Json<EntriesPage>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let filter = EntryFilter {
         kind: q
@@ -228,7 +227,7 @@ pub async fn entry(
     Path((ledger, seq)): Path<(LedgerId, u64)>,
     auth: Auth,
 ) -> ApiResult<Json<EntryDetail>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let size = state.store.head(ledger).await?.entries;
     if seq >= size {
         return Err(ApiError::not_found(format!(
@@ -285,17 +284,9 @@ pub async fn run_verification(
     ledger: LedgerId,
     auth: &Auth,
 ) -> ApiResult<VerifyView> {
-    auth.require(ledger, VERIFIERS)?;
-    let r = state.store.verify(ledger, None, |_, _| {}).await?;
+    auth.require(ledger, Permission::Verify)?;
+    let r = state.clinic.verify(auth).await?;
     state.metrics.verified(r.is_ok());
-    let when = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
-    *state
-        .last_verification
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Some(match &r {
-        Ok(s) => format!("Verified at {when}: {} entries, all good.", s.entries),
-        Err(f) => format!("FAILED at {when}: entry {}: {}", f.seq, f.reason),
-    });
     Ok(match r {
         Ok(s) => VerifyView {
             ok: true,
@@ -347,7 +338,7 @@ pub async fn issue_checkpoint(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<CheckpointView>> {
-    auth.require(ledger, VERIFIERS)?;
+    auth.require(ledger, Permission::Verify)?;
     let key = state.registrant.as_ref().ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -373,7 +364,7 @@ pub async fn list_checkpoints(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<CheckpointView>>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let list = state.store.checkpoints(ledger, 100).await?;
     Ok(Json(list.into_iter().map(Into::into).collect()))
 }
@@ -391,7 +382,7 @@ pub async fn get_checkpoint(
     Path((ledger, size)): Path<(LedgerId, u64)>,
     auth: Auth,
 ) -> ApiResult<Json<CheckpointView>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let c = state
         .store
         .checkpoint_at(ledger, size)
@@ -432,7 +423,7 @@ pub async fn consistency(
     Query(q): Query<ConsistencyQuery>,
     auth: Auth,
 ) -> ApiResult<Json<ConsistencyView>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let to = match q.to {
         Some(t) => t,
         None => state.store.head(ledger).await?.entries,
@@ -462,7 +453,7 @@ pub async fn export(
     auth: Auth,
 ) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
-    auth.require(ledger, VERIFIERS)?;
+    auth.require(ledger, Permission::Verify)?;
     let header = state.store.export_header(ledger).await?;
     let first = json_line(&header)?;
     let upto = header.entries;

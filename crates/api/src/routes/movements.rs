@@ -3,21 +3,31 @@
 //! also be an admin's); destruction needs two witnesses signing in the same request.
 
 use axum::extract::State;
+use axum::Router;
+use axum::response::Response;
 use axum::routing::post;
-use axum::{Json, Router};
+use custody_clinic::Permission;
+use custody_clinic::acts::{Destroy, Dispense, Lose};
 use custody_ledger::*;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{ItemBody, Recorded, WitnessBody, act, items, parse, require_author};
+use crate::ceremony::{
+    ItemBody, Recorded, RequestOrigin, WitnessBody, ceremony, items, parse, respond,
+};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Json as Body, Path};
+use crate::extract::{Json as Body, Path};
 use crate::routes::stock::PrescriberBody;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DispenseRequest {
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
     pub password: String,
     /// The patient's reference (MRN); only a keyed commitment of it enters the ledger.
     pub patient: String,
@@ -42,49 +52,28 @@ pub struct DispenseRequest {
 pub async fn dispense(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<DispenseRequest>,
-) -> ApiResult<Json<Recorded>> {
-    record_dispense(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records a take-home dispense.
-pub async fn record_dispense(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &DispenseRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::Dispensed)?;
-    if req.patient.trim().is_empty() {
-        return Err(ApiError::invalid("patient: a patient reference is needed"));
-    }
-    let prescriber = Prescriber {
-        name: parse("prescriber name", &req.prescriber.name)?,
-        dea: parse("prescriber DEA number", &req.prescriber.dea)?,
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Dispensed))?;
+    let cmd = Dispense {
+        patient: req.patient.clone(),
+        prescriber: req.prescriber.prescriber()?,
+        sealed: req
+            .sealed
+            .iter()
+            .map(|c| parse("container", c))
+            .collect::<ApiResult<Vec<ContainerId>>>()?,
+        from_open: items(&req.from_open)?,
     };
-    let sealed = req
-        .sealed
-        .iter()
-        .map(|c| parse("container", c))
-        .collect::<ApiResult<Vec<ContainerId>>>()?;
-    let from_open = items(state, ledger, &req.from_open).await?;
-    let secret = state.store.patient_secret(ledger).await?;
-    let payload = Dispensed {
-        patient: PatientRef::commit(&secret, &req.patient),
-        prescriber,
-        sealed,
-        from_open,
-    };
-    act(state, ledger, auth, client, &req.password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.dispense(&auth, cmd, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum TransferDestination {
     /// Another storage location of this registrant.
     Location { location: String },
@@ -97,7 +86,12 @@ pub enum TransferDestination {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TransferRequest {
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
     pub password: String,
     pub containers: Vec<String>,
     pub to: TransferDestination,
@@ -115,24 +109,11 @@ pub struct TransferRequest {
 pub async fn transfer(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<TransferRequest>,
-) -> ApiResult<Json<Recorded>> {
-    record_transfer(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records a transfer.
-pub async fn record_transfer(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &TransferRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::Transfer)?;
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Transfer))?;
     let containers = req
         .containers
         .iter()
@@ -151,11 +132,18 @@ pub async fn record_transfer(
         },
     };
     let payload = Transfer { containers, to };
-    act(state, ledger, auth, client, &req.password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LossRequest {
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
     pub password: String,
     /// night break-in, armed robbery, employee pilferage, customer theft, lost in transit, other.
     pub loss_type: String,
@@ -178,25 +166,12 @@ pub struct LossRequest {
 pub async fn loss(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<LossRequest>,
-) -> ApiResult<Json<Recorded>> {
-    record_loss(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records a loss or theft.
-pub async fn record_loss(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &LossRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::LossTheft)?;
-    let payload = LossTheft {
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::LossTheft))?;
+    let cmd = Lose {
         loss_type: parse("loss_type", &req.loss_type)?,
         discovered_on: parse("discovered_on", &req.discovered_on)?,
         police_report: req
@@ -204,14 +179,16 @@ pub async fn record_loss(
             .as_deref()
             .map(|p| parse("police_report", p))
             .transpose()?,
-        items: items(state, ledger, &req.items).await?,
+        items: items(&req.items)?,
         description: parse("description", &req.description)?,
     };
-    act(state, ledger, auth, client, &req.password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.lose(&auth, cmd, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum DestructionMethodBody {
     /// Destroyed here (DEA Form 41): how and where.
     OnSite { method: String, place: String },
@@ -224,7 +201,12 @@ pub enum DestructionMethodBody {
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DestructionRequest {
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
     pub password: String,
     pub method: DestructionMethodBody,
     /// YYYY-MM-DD.
@@ -246,24 +228,11 @@ pub struct DestructionRequest {
 pub async fn destruction(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<DestructionRequest>,
-) -> ApiResult<Json<Recorded>> {
-    record_destruction(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records a destruction with its two witnesses.
-pub async fn record_destruction(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &DestructionRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::Destruction)?;
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Destruction))?;
     let method = match &req.method {
         DestructionMethodBody::OnSite { method, place } => DestructionMethod::OnSite {
             method: parse("method", method)?,
@@ -279,25 +248,28 @@ pub async fn record_destruction(
             }
         }
     };
-    let payload = Destruction {
+    let cmd = Destroy {
         method,
         date: parse("date", &req.date)?,
-        items: items(state, ledger, &req.items).await?,
+        items: items(&req.items)?,
+        witnesses: req
+            .witnesses
+            .iter()
+            .map(WitnessBody::user)
+            .collect::<ApiResult<_>>()?,
     };
-    act(
-        state,
-        ledger,
-        auth,
-        client,
-        &req.password,
-        &req.witnesses,
-        payload,
-    )
-    .await
+    let c = ceremony(req.dry_run, &req.password, &req.witnesses);
+    let o = state.clinic.destroy(&auth, cmd, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CorrectionRequest {
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
     pub password: String,
     /// The sequence number of the entry this corrects; it stays as it was.
     pub corrects: u64,
@@ -316,19 +288,19 @@ pub struct CorrectionRequest {
 pub async fn correction(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<CorrectionRequest>,
-) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::Correction)?;
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Correction))?;
     let payload = Correction {
         corrects: Seq::new(req.corrects)
             .map_err(|e| ApiError::invalid(format!("corrects: {e}")))?,
         reason: parse("reason", &req.reason)?,
     };
-    Ok(Json(
-        act(&state, ledger, &auth, &client, &req.password, &[], payload).await?,
-    ))
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 pub fn router() -> Router<AppState> {

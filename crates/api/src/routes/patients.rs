@@ -6,20 +6,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use custody_clinic::Permission;
+use custody_clinic::acts::Patient;
 use custody_ledger::*;
-use custody_store::PatientRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
+use crate::ceremony::parse;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
 
-/// Who may read identifying records (an auditor reads them as reports do).
-const CLINICAL_RECORDS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Nurse, Role::Auditor];
-
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PatientBody {
     /// The medical record number: what staff type as the patient reference.
     pub mrn: String,
@@ -37,25 +37,6 @@ pub struct PatientView {
     pub record: PatientBody,
 }
 
-fn checked(b: &PatientBody) -> ApiResult<()> {
-    let field = |what: &str, v: &str, max: usize| {
-        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-            Err(ApiError::invalid(format!(
-                "{what}: give 1 to {max} printable characters"
-            )))
-        } else {
-            Ok(())
-        }
-    };
-    field("mrn", &b.mrn, 64)?;
-    field("name", &b.name, 200)?;
-    field("address", &b.address, 400)?;
-    b.date_of_birth
-        .parse::<Day>()
-        .map_err(|e| ApiError::invalid(format!("date_of_birth: {e}")))?;
-    Ok(())
-}
-
 /// Keeps (or updates) a patient's identifying record; returns the commitment entries use.
 #[utoipa::path(
     post,
@@ -71,41 +52,23 @@ pub async fn save(
     auth: Auth,
     Body(b): Body<PatientBody>,
 ) -> ApiResult<Json<PatientView>> {
-    save_patient(&state, ledger, &auth, b).await.map(Json)
-}
-
-/// Who keeps the patient register; auditors may read it.
-pub const PATIENT_KEEPERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Nurse];
-pub const PATIENT_READERS: &[Role] = CLINICAL_RECORDS;
-
-/// Keeps (or updates) a patient's record: the service behind the API and the web page.
-pub async fn save_patient(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    b: PatientBody,
-) -> ApiResult<PatientView> {
-    auth.require(ledger, PATIENT_KEEPERS)?;
-    checked(&b)?;
-    let secret = state.store.patient_secret(ledger).await?;
-    let patient = PatientRef::commit(&secret, &b.mrn);
-    state
-        .store
-        .save_patient(
-            ledger,
-            &PatientRecord {
-                patient,
-                mrn: b.mrn.clone(),
-                name: b.name.clone(),
-                address: b.address.clone(),
-                birth_date: b.date_of_birth.clone(),
-            },
-        )
-        .await?;
-    Ok(PatientView {
-        patient_ref: patient.to_string(),
-        record: b,
-    })
+    auth.require(ledger, Permission::KeepPatients)?;
+    let p = Patient {
+        mrn: b.mrn.clone(),
+        name: b.name.clone(),
+        address: b.address.clone(),
+        birth_date: parse("date_of_birth", &b.date_of_birth)?,
+    };
+    let r = state.clinic.save_patient(&auth, p).await?;
+    Ok(Json(PatientView {
+        patient_ref: r.patient.to_string(),
+        record: PatientBody {
+            mrn: r.mrn,
+            name: r.name,
+            address: r.address,
+            date_of_birth: r.birth_date,
+        },
+    }))
 }
 
 fn patient_ref(s: &str) -> ApiResult<PatientRef> {
@@ -126,11 +89,9 @@ pub async fn get_one(
     Path((ledger, p)): Path<(LedgerId, String)>,
     auth: Auth,
 ) -> ApiResult<Json<PatientView>> {
-    auth.require(ledger, CLINICAL_RECORDS)?;
+    auth.require(ledger, Permission::ReadPatients)?;
     let p = patient_ref(&p)?;
-    let r = state.store.patient(ledger, &p).await?.ok_or_else(|| {
-        ApiError::not_found(format!("no record for patient {p} (never kept, or erased)"))
-    })?;
+    let r = state.clinic.patient(&auth, &p).await?;
     Ok(Json(PatientView {
         patient_ref: p.to_string(),
         record: PatientBody {
@@ -155,14 +116,10 @@ pub async fn erase(
     Path((ledger, p)): Path<(LedgerId, String)>,
     auth: Auth,
 ) -> ApiResult<StatusCode> {
-    auth.require(ledger, &[Role::Admin])?;
+    auth.require(ledger, Permission::ErasePatients)?;
     let p = patient_ref(&p)?;
-    if state.store.erase_patient(ledger, &p).await? {
-        tracing::info!(ledger = %ledger, patient = %p, by = %auth.user, "patient record erased");
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!("no record for patient {p}")))
-    }
+    state.clinic.erase_patient(&auth, &p).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub fn router() -> Router<AppState> {

@@ -1,28 +1,44 @@
 //! Stock coming in and being counted: receipts and counts (blind or not).
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use custody_clinic::Permission;
+use custody_clinic::acts::{CountStock, ReceiptLine, ReceiveInvoice, received_containers};
 use custody_ledger::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, act, parse, require_author};
+use crate::ceremony::{Recorded, RequestOrigin, ceremony, dry, parse, recorded_all};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Json as Body, Path};
+use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PartyBody {
     pub name: String,
     pub address: String,
     pub dea: String,
 }
 
+impl PartyBody {
+    pub fn party(&self, what: &str) -> ApiResult<Party> {
+        Ok(Party {
+            name: parse(&format!("{what} name"), &self.name)?,
+            address: parse(&format!("{what} address"), &self.address)?,
+            dea: parse(&format!("{what} DEA number"), &self.dea)?,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ReceiptRequest {
-    /// Your password: it signs this act.
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     pub supplier: PartyBody,
     pub invoice: String,
@@ -36,6 +52,9 @@ pub struct ReceiptRequest {
     /// How many containers (vials, devices, bottles).
     pub containers: u32,
     pub location: String,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,62 +69,63 @@ pub struct ReceiptRecorded {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/receipts",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ReceiptRequest,
-    responses((status = 200, body = ReceiptRecorded), (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses(
+        (status = 200, body = ReceiptRecorded, description = "recorded (with dry_run: what would be recorded)"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
+    ),
     tag = "stock"
 )]
 pub async fn receive(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<ReceiptRequest>,
-) -> ApiResult<Json<ReceiptRecorded>> {
-    record_receipt(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records one receipt line signed by `auth`.
-pub async fn record_receipt(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &ReceiptRequest,
-) -> ApiResult<ReceiptRecorded> {
-    require_author(auth, ledger, Kind::Receipt)?;
-    let receipt = Receipt {
-        supplier: Party {
-            name: parse("supplier name", &req.supplier.name)?,
-            address: parse("supplier address", &req.supplier.address)?,
-            dea: parse("supplier DEA number", &req.supplier.dea)?,
-        },
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Receipt))?;
+    let cmd = ReceiveInvoice {
+        supplier: req.supplier.party("supplier")?,
         invoice: parse("invoice", &req.invoice)?,
         received_on: parse("received_on", &req.received_on)?,
-        product: parse("product", &req.product)?,
-        lot: parse("lot", &req.lot)?,
-        expiry: parse("expiry", &req.expiry)?,
-        containers: req.containers,
-        location: parse("location", &req.location)?,
+        lines: vec![ReceiptLine {
+            product: parse("product", &req.product)?,
+            lot: parse("lot", &req.lot)?,
+            expiry: parse("expiry", &req.expiry)?,
+            containers: req.containers,
+            location: parse("location", &req.location)?,
+        }],
     };
-    let containers_received = receipt.containers;
-    let recorded = act(state, ledger, auth, client, &req.password, &[], receipt).await?;
-    let seq = Seq::new(recorded.seq).map_err(|e| ApiError::internal(e.to_string()))?;
-    let containers = (1..=containers_received)
-        .filter_map(|i| ContainerId::new(seq, i).ok())
-        .map(|c| c.to_string())
-        .collect();
-    Ok(ReceiptRecorded {
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.receive(&auth, cmd, c, &origin).await?;
+    if let Some(r) = dry(&o)? {
+        return Ok(r);
+    }
+    let mut all = recorded_all(&state, ledger, &o).await?;
+    let (Some(recorded), Some(a)) = (all.pop(), o.entries().last()) else {
+        return Err(ApiError::internal("the receipt recorded nothing"));
+    };
+    let containers = match a.entry.payload() {
+        Payload::Receipt(r) => received_containers(a.entry.seq, r.containers),
+        _ => Vec::new(),
+    };
+    Ok(Json(ReceiptRecorded {
         recorded,
-        containers,
+        containers: containers.iter().map(ToString::to_string).collect(),
     })
+    .into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CountRequest {
-    /// Your password: it signs this act.
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     pub location: String,
     pub product: String,
@@ -117,6 +137,9 @@ pub struct CountRequest {
     /// What open containers hold, in µL (solutions) or units.
     #[serde(default)]
     pub counted_open: u64,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -133,52 +156,54 @@ pub struct CountRecorded {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/counts",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = CountRequest,
-    responses((status = 200, body = CountRecorded), (status = 403, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)),
+    responses(
+        (status = 200, body = CountRecorded, description = "recorded (with dry_run: what would be recorded)"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
+    ),
     tag = "stock"
 )]
 pub async fn count(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<CountRequest>,
-) -> ApiResult<Json<CountRecorded>> {
-    record_count(&state, ledger, &auth, &client, &req)
-        .await
-        .map(Json)
-}
-
-/// Records a count; states what the ledger expected.
-pub async fn record_count(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    req: &CountRequest,
-) -> ApiResult<CountRecorded> {
-    require_author(auth, ledger, Kind::Count)?;
-    let location: LocationId = parse("location", &req.location)?;
-    let product: Ndc = parse("product", &req.product)?;
-    let expected = state.store.tally(ledger, &location, &product).await?;
-    let counted = Tally {
-        sealed: req.counted_sealed,
-        open: req.counted_open,
-    };
-    let payload = Count {
-        location,
-        product,
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Count))?;
+    let cmd = CountStock {
+        location: parse("location", &req.location)?,
+        product: parse("product", &req.product)?,
         blind: req.blind,
-        expected,
-        counted,
+        counted: Tally {
+            sealed: req.counted_sealed,
+            open: req.counted_open,
+        },
     };
-    Ok(CountRecorded {
-        recorded: act(state, ledger, auth, client, &req.password, &[], payload).await?,
-        expected_sealed: expected.sealed,
-        expected_open: expected.open,
-        discrepancy: counted != expected,
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.count(&auth, cmd, c, &origin).await?;
+    if let Some(r) = dry(&o)? {
+        return Ok(r);
+    }
+    let mut all = recorded_all(&state, ledger, &o).await?;
+    let (Some(recorded), Some(a)) = (all.pop(), o.entries().last()) else {
+        return Err(ApiError::internal("the count recorded nothing"));
+    };
+    let Payload::Count(c) = a.entry.payload() else {
+        return Err(ApiError::internal("the count recorded another kind"));
+    };
+    Ok(Json(CountRecorded {
+        recorded,
+        expected_sealed: c.expected.sealed,
+        expected_open: c.expected.open,
+        discrepancy: c.counted != c.expected,
     })
+    .into_response())
 }
 
 pub fn router() -> Router<AppState> {

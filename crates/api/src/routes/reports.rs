@@ -18,11 +18,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Auth;
+use custody_clinic::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
 
-pub const REPORT_READERS: &[Role] = &[Role::Admin, Role::Pharmacist, Role::Auditor];
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {
@@ -65,7 +65,7 @@ pub async fn report(
     Query(q): Query<ReportQuery>,
     auth: Auth,
 ) -> ApiResult<Response> {
-    auth.require(ledger, REPORT_READERS)?;
+    auth.require(ledger, Permission::Reports)?;
     let (name, want_sig) = match file.strip_suffix(".pdf.sig") {
         Some(n) => (n, true),
         None => (

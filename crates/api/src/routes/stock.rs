@@ -2,23 +2,22 @@
 //! wasting the rest before a witness. Every act is a signing ceremony: the signer's password
 //! is in the request, opens their key for that one signature, and is dropped.
 
-use crate::extract::{Client, Json as Body, Path};
+use crate::extract::{Json as Body, Path};
 use axum::extract::State;
+use axum::response::Response;
+use custody_clinic::Permission;
+use custody_clinic::acts::{Administer, Open};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use custody_ledger::inventory::OnHand;
-use custody_ledger::state::default_beyond_use;
 use custody_ledger::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, act, amount_of, parse, require_author};
-use crate::error::{ApiError, ApiResult};
-use crate::routes::ledger::READERS;
+use crate::ceremony::{Recorded, RequestOrigin, ceremony, mg, parse, respond};
+use crate::error::ApiResult;
 use crate::state::AppState;
-
-pub const CLINICAL: &[Role] = &[Role::Pharmacist, Role::Nurse];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OnHandRow {
@@ -60,7 +59,7 @@ pub async fn on_hand(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<OnHandRow>>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     Ok(Json(
         state
             .store
@@ -73,99 +72,76 @@ pub async fn on_hand(
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OpenRequest {
-    /// Your password: it signs this act.
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     /// Beyond-use date (YYYY-MM-DD); default 28 days from today, never past expiry.
     pub beyond_use: Option<String>,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Opens (punctures) a sealed container.
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/containers/{container}/open",
-    params(("ledger" = String, Path), ("container" = String, Path)),
+    params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = OpenRequest,
     responses(
-        (status = 200, body = Recorded),
+        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
         (status = 401, body = crate::error::ErrorBody, description = "wrong password"),
         (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "not sealed"),
+        (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
     ),
     tag = "stock"
 )]
 pub async fn open(
     State(state): State<AppState>,
     Path((ledger, container)): Path<(LedgerId, String)>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<OpenRequest>,
-) -> ApiResult<Json<Recorded>> {
-    require_author(&auth, ledger, Kind::ContainerOpened)?;
-    let container: ContainerId = parse("container", &container)?;
-    let beyond_use = match &req.beyond_use {
-        Some(d) => parse("beyond_use", d)?,
-        None => default_beyond_use_of(&state, ledger, &container).await?,
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::ContainerOpened))?;
+    let cmd = Open {
+        container: parse("container", &container)?,
+        beyond_use: req
+            .beyond_use
+            .as_deref()
+            .map(|d| parse("beyond_use", d))
+            .transpose()?,
     };
-    Ok(Json(
-        open_container(
-            &state,
-            ledger,
-            &auth,
-            &client,
-            container,
-            beyond_use,
-            &req.password,
-        )
-        .await?,
-    ))
-}
-
-/// The beyond-use date a container gets when opened today: 28 days, never past its lot's
-/// expiry.
-pub async fn default_beyond_use_of(
-    state: &AppState,
-    ledger: LedgerId,
-    container: &ContainerId,
-) -> ApiResult<Day> {
-    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
-    let expiry = state
-        .store
-        .container_expiry(ledger, container)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("container {container} is not in this ledger"))
-        })?;
-    Ok(default_beyond_use(today, expiry))
-}
-
-/// Opens a container: the one service behind the API and the web page.
-pub async fn open_container(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    container: ContainerId,
-    beyond_use: Day,
-    password: &str,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::ContainerOpened)?;
-    let payload = ContainerOpened {
-        container,
-        beyond_use,
-    };
-    act(state, ledger, auth, client, password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.open(&auth, cmd, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PrescriberBody {
     pub name: String,
     pub dea: String,
 }
 
+impl PrescriberBody {
+    pub fn prescriber(&self) -> ApiResult<Prescriber> {
+        Ok(Prescriber {
+            name: parse("prescriber name", &self.name)?,
+            dea: parse("prescriber DEA number", &self.dea)?,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AdministerRequest {
-    /// Your password: it signs this act.
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     /// The patient's reference (MRN); only a keyed commitment of it enters the ledger.
     pub patient: String,
@@ -177,68 +153,49 @@ pub struct AdministerRequest {
     /// When it was given (RFC 3339); default now. A dose charted late keeps its true time.
     #[serde(default)]
     pub given_at: Option<String>,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Records a dose given to a patient from an open container.
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/containers/{container}/administer",
-    params(("ledger" = String, Path), ("container" = String, Path)),
+    params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = AdministerRequest,
     responses(
-        (status = 200, body = Recorded),
+        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
         (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "insufficient stock"),
         (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
     ),
     tag = "stock"
 )]
 pub async fn administer(
     State(state): State<AppState>,
     Path((ledger, container)): Path<(LedgerId, String)>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<AdministerRequest>,
-) -> ApiResult<Json<Recorded>> {
-    Ok(Json(
-        give(&state, ledger, &auth, &client, &container, &req).await?,
-    ))
-}
-
-/// Records a dose: the one service behind the API and the web page.
-pub async fn give(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    container: &str,
-    req: &AdministerRequest,
-) -> ApiResult<Recorded> {
-    require_author(auth, ledger, Kind::Administered)?;
-    let container: ContainerId = parse("container", container)?;
-    let prescriber = Prescriber {
-        name: parse("prescriber name", &req.prescriber.name)?,
-        dea: parse("prescriber DEA number", &req.prescriber.dea)?,
-    };
-    let route: Route = parse("route", &req.route)?;
-    if req.patient.trim().is_empty() {
-        return Err(ApiError::invalid("patient: a patient reference is needed"));
-    }
-    let amount = amount_of(state, ledger, &container, &req.dose_mg).await?;
-    let secret = state.store.patient_secret(ledger).await?;
-    let payload = Administered {
-        container,
-        patient: PatientRef::commit(&secret, &req.patient),
-        prescriber,
-        amount,
-        route,
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Author(Kind::Administered))?;
+    let cmd = Administer {
+        container: parse("container", &container)?,
+        patient: req.patient.clone(),
+        prescriber: req.prescriber.prescriber()?,
+        dose: mg("dose_mg", &req.dose_mg)?,
+        route: parse("route", &req.route)?,
         given_at: match req.given_at.as_deref().map(str::trim) {
-            Some(t) if !t.is_empty() => parse("given_at", t)?,
-            _ => Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            Some(t) if !t.is_empty() => Some(parse("given_at", t)?),
+            _ => None,
         },
-        given_by: auth.user.clone(),
     };
-    act(state, ledger, auth, client, &req.password, &[], payload).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state.clinic.administer(&auth, cmd, c, &origin).await?;
+    respond(&state, ledger, o).await
 }
 
 pub fn router() -> Router<AppState> {

@@ -8,30 +8,34 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use custody_ledger::state::{MAX_SIGNING_AGE_DAYS, WITNESS_ROLES};
+use custody_clinic::Permission;
+use custody_clinic::acts::{Outcome, WasteRest, WitnessQueued};
+use custody_ledger::state::MAX_SIGNING_AGE_DAYS;
 use custody_ledger::*;
 use custody_store::PendingEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::{Auth, open_key};
-use crate::ceremony::{
-    Recorded, WitnessBody, act, amount_of, entry_id, everything_in, parse, recorded, require_author,
-};
+use crate::auth::Auth;
+use crate::ceremony::{Recorded, RequestOrigin, WitnessBody, ceremony, mg, parse, respond};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Client, Json as Body, Path};
-use crate::routes::ledger::READERS;
+use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WasteRequest {
-    /// Your password: it signs this act.
+    /// Your password: it signs this act (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     /// The amount wasted in mg, as a decimal; absent means everything the container holds.
     pub amount_mg: Option<String>,
     pub reason: String,
     /// The witness signing now. Leave it out to send the waste to the awaiting-witness queue.
     pub witness: Option<WitnessBody>,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// A waste waiting for its witness.
@@ -82,109 +86,45 @@ pub async fn pending_view(
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/containers/{container}/waste",
-    params(("ledger" = String, Path), ("container" = String, Path)),
+    params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = WasteRequest,
     responses(
-        (status = 200, body = Recorded, description = "witnessed and recorded"),
+        (status = 200, body = Recorded, description = "witnessed and recorded (with dry_run: what would be recorded)"),
         (status = 202, body = PendingView, description = "queued for a witness"),
         (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody, description = "witness is the author, or not enough left"),
+        (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
     ),
     tag = "stock"
 )]
 pub async fn waste(
     State(state): State<AppState>,
     Path((ledger, container)): Path<(LedgerId, String)>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<WasteRequest>,
 ) -> ApiResult<Response> {
-    Ok(
-        match discard(&state, ledger, &auth, &client, &container, &req).await? {
-            Wasted::Recorded(r) => Json(r).into_response(),
-            Wasted::Queued(p) => (StatusCode::ACCEPTED, Json(p)).into_response(),
-        },
-    )
-}
-
-/// What became of a waste: recorded with its witness, or queued for one.
-pub enum Wasted {
-    Recorded(Recorded),
-    Queued(PendingView),
-}
-
-/// Wastes from a container: the one service behind the API and the web page.
-pub async fn discard(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    container: &str,
-    req: &WasteRequest,
-) -> ApiResult<Wasted> {
-    require_author(auth, ledger, Kind::Waste)?;
-    let container: ContainerId = parse("container", container)?;
-    let reason: Text = parse("reason", &req.reason)?;
-    let amount = match &req.amount_mg {
-        Some(mg) => amount_of(state, ledger, &container, mg).await?,
-        None => everything_in(state, ledger, &container).await?,
+    auth.require(ledger, Permission::Author(Kind::Waste))?;
+    let cmd = WasteRest {
+        container: parse("container", &container)?,
+        amount: req
+            .amount_mg
+            .as_deref()
+            .map(|m| mg("amount_mg", m))
+            .transpose()?,
+        reason: parse("reason", &req.reason)?,
+        witness: req.witness.as_ref().map(WitnessBody::user).transpose()?,
     };
-    let payload = Waste {
-        container,
-        amount,
-        reason,
-    };
-    if let Some(w) = &req.witness {
-        let witnesses = std::slice::from_ref(w);
-        return act(
-            state,
-            ledger,
-            auth,
-            client,
-            &req.password,
-            witnesses,
-            payload,
-        )
-        .await
-        .map(Wasted::Recorded);
+    let witnesses: Vec<WitnessBody> = req.witness.iter().cloned().collect();
+    let c = ceremony(req.dry_run, &req.password, &witnesses);
+    let o = state.clinic.waste(&auth, cmd, c, &origin).await?;
+    if let Outcome::Queued { pending, .. } = &o {
+        let view = pending_view(&state, ledger, pending).await?;
+        return Ok((StatusCode::ACCEPTED, Json(view)).into_response());
     }
-    // Refuse now, before the key derivation, what could never be witnessed: the container
-    // must be open and hold the amount.
-    let info = state
-        .store
-        .container(ledger, &container)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found(format!("container {container} is not in this ledger"))
-        })?;
-    if info.status != "open" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "container_state",
-            format!(
-                "container {container} is {}; it must be open to waste from it",
-                info.status
-            ),
-        ));
-    }
-    if info.remaining < payload.amount.base() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "insufficient_stock",
-            format!("container {container} does not hold that much"),
-        ));
-    }
-    let key = open_key(state, ledger, &auth.user, &req.password, client).await?;
-    let d = Draft::new(ledger, entry_id(), payload).signed(
-        Principal::User(auth.user.clone()),
-        Meaning::Authored,
-        &key,
-    );
-    let p = state
-        .store
-        .queue_entry(&d, &auth.user, &container.to_string())
-        .await?;
-    Ok(Wasted::Queued(pending_view(state, ledger, &p).await?))
+    respond(&state, ledger, o).await
 }
 
 /// Wastes waiting for a witness, oldest first.
@@ -192,7 +132,7 @@ pub async fn discard(
     get,
     path = "/api/v1/ledgers/{ledger}/wastes/awaiting-witness",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<PendingView>)),
+    responses((status = 200, body = Vec<PendingView>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
     tag = "stock"
 )]
 pub async fn awaiting(
@@ -200,77 +140,59 @@ pub async fn awaiting(
     Path(ledger): Path<LedgerId>,
     auth: Auth,
 ) -> ApiResult<Json<Vec<PendingView>>> {
-    auth.require(ledger, READERS)?;
+    auth.require(ledger, Permission::Read)?;
     let mut out = Vec::new();
-    for p in state.store.pending_entries(ledger).await? {
+    for p in state.clinic.awaiting_witness(&auth).await? {
         out.push(pending_view(&state, ledger, &p).await?);
     }
     Ok(Json(out))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WitnessRequest {
-    /// Your password: you sign as the witness.
+    /// Your password: you sign as the witness (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Witnesses a queued waste: the signed-in user signs it and it is recorded.
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/wastes/awaiting-witness/{id}/witness",
-    params(("ledger" = String, Path), ("id" = String, Path)),
+    params(("ledger" = String, Path), ("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = WitnessRequest,
     responses(
-        (status = 200, body = Recorded),
+        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
+        (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody, description = "not waiting (unknown or already witnessed)"),
         (status = 409, body = crate::error::ErrorBody, description = "you are its author, or the container no longer holds it"),
+        (status = 422, body = crate::error::ErrorBody),
+        (status = 429, body = crate::error::ErrorBody),
     ),
     tag = "stock"
 )]
 pub async fn witness(
     State(state): State<AppState>,
     Path((ledger, id)): Path<(LedgerId, String)>,
-    Client(client): Client,
+    RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<WitnessRequest>,
-) -> ApiResult<Json<Recorded>> {
-    Ok(Json(
-        countersign(&state, ledger, &auth, &client, &id, &req.password).await?,
-    ))
-}
-
-/// Witnesses a queued waste: the one service behind the API and the web page.
-pub async fn countersign(
-    state: &AppState,
-    ledger: LedgerId,
-    auth: &Auth,
-    client: &str,
-    id: &str,
-    password: &str,
-) -> ApiResult<Recorded> {
-    auth.require(ledger, WITNESS_ROLES)?;
-    let id: EntryId = id
+) -> ApiResult<Response> {
+    auth.require(ledger, Permission::Witness)?;
+    let pending: EntryId = id
         .parse()
         .map_err(|_| ApiError::not_found("no waste with that id is waiting for a witness"))?;
-    let p = state
-        .store
-        .pending_entry(ledger, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no waste with that id is waiting for a witness"))?;
-    if p.author == auth.user {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "witness_is_author",
-            "you recorded this waste: a different person must witness it",
-        ));
-    }
-    let key = open_key(state, ledger, &auth.user, password, client).await?;
-    let d = p
-        .draft
-        .signed(Principal::User(auth.user.clone()), Meaning::Witnessed, &key);
-    let a = state.store.append(d).await?;
-    state.store.dequeue_entry(ledger, id).await?;
-    recorded(state, ledger, a).await
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state
+        .clinic
+        .witness(&auth, WitnessQueued { pending }, c, &origin)
+        .await?;
+    respond(&state, ledger, o).await
 }
 
 pub fn router() -> Router<AppState> {

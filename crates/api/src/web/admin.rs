@@ -1,6 +1,6 @@
 //! The admin's pages: users (enroll, change a role, deactivate, reset a password), products
 //! and storage locations; and the first admin's sign-up with the bootstrap token. Each act
-//! is the same service the JSON API calls.
+//! is the same clinic command the JSON API calls.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -10,27 +10,21 @@ use axum::{Form, Router};
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 
+use custody_clinic::Permission;
+use custody_clinic::acts::{Bootstrap, Ceremony, Enroll, Origin};
+use custody_clinic::passwords;
+
 use super::forms::{
     ActPage, Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, Table, act_page, all,
-    ceremony, done, link, sentence, status_of,
+    ceremony, link, sentence, status_of,
 };
-use super::pages::{SignedIn, allow, failure, refuse, render};
+use super::kit::{SignedIn, allow, failure, refuse, render};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::Path;
-use crate::passwords;
-use crate::routes::catalog::{
-    LocationRequest, ProductRequest, StrengthBody, add_location, add_product,
-};
-use crate::routes::people::{
-    BootstrapRequest, DeactivateRequest, EnrollRequest, ResetRequest, RoleRequest, bootstrap_admin,
-    change_user_role, deactivate_user, enroll_user, reset_user,
-};
 use crate::state::AppState;
 
 type Fields = Form<Vec<(String, String)>>;
-
-const ADMIN: &[Role] = &[Role::Admin];
 
 // ---- users ----
 
@@ -84,52 +78,29 @@ async fn users_page(state: &AppState, auth: &Auth, form: FormView, status: Statu
 }
 
 async fn users(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+    if let Some(r) = allow(&auth, Permission::ManageUsers) {
         return r;
     }
     let form = enroll_form(&auth, &Posted::default(), &Errors::default());
     users_page(&state, &auth, form, StatusCode::OK).await
 }
 
-async fn enroll(
-    State(state): State<AppState>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+async fn enroll(State(state): State<AppState>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::ManageUsers) {
         return r;
     }
     let mut e = Errors::default();
-    let user: Option<UserId> = e.parse(&p, "username", "Enter a user name.");
-    let name: Option<Text> = e.parse(&p, "printed_name", "Enter the person's printed name.");
-    let role: Option<Role> = e.parse(&p, "role", "Choose a role.");
-    if let Some(u) = &user
-        && !p.confirmed()
-    {
-        match state.store.user(auth.ledger, u).await {
-            Ok(Some(_)) => e.add("username", format!("There is already a user {u}.")),
-            Ok(None) => {}
-            Err(err) => return refuse(&auth, err.into()),
-        }
-        if let Err(err) = passwords::check(u.as_str(), &p.secret("initial_password")) {
-            e.add("initial_password", err.message);
-        }
-    }
+    let user: Option<UserId> = e.parse(p, "username", "Enter a user name.");
+    let name: Option<Text> = e.parse(p, "printed_name", "Enter the person's printed name.");
+    let role: Option<Role> = e.parse(p, "role", "Choose a role.");
     let (Some(user), Some(name), Some(role), true, false) =
         (user, name, role, e.is_empty(), p.editing())
     else {
-        let status = if p.editing() {
-            StatusCode::OK
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        return users_page(&state, &auth, enroll_form(&auth, &p, &e), status).await;
+        return users_page(&state, auth, enroll_form(auth, p, &e), status_of(p)).await;
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, enrolled {name} as user {user}, a {role}, with a new signing key.",
@@ -140,33 +111,25 @@ async fn enroll(
         "initial_password".to_string(),
         format!("{name}'s first password, typed again"),
     )];
-    let req = EnrollRequest {
-        password: p.secret("password"),
-        username: user.to_string(),
-        printed_name: name.to_string(),
-        role: role.to_string(),
-        initial_password: p.secret("initial_password"),
+    let cmd = Enroll {
+        user,
+        printed_name: name,
+        role,
     };
-    match ceremony(
-        &auth,
-        "Sign the enrollment",
-        "/ui/users",
-        &p,
-        secrets,
-        signers,
-        async || enroll_user(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(
-            &auth,
-            "User enrolled",
-            &r,
-            vec![format!("{name} signs in as {user}.")],
-            "/ui/users",
-        ),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(
+            &["username", "printed_name", "role"],
+            &[("weak_password", "initial_password"), ("user_exists", "username")],
+            &err,
+        );
+        users_page(&state, auth, enroll_form(auth, p, &e), err.status).await
+    };
+    let initial = p.secret("initial_password");
+    let run =
+        async |c: Ceremony, o: Origin| state.clinic.enroll(auth, cmd, &initial, c, &o).await;
+    ceremony(&sub, "Sign the enrollment", "/ui/users", secrets, signers, "/ui/users", back, run)
+        .await
 }
 
 fn user_forms(auth: &Auth, user: &str, p: &Posted, e: &Errors) -> Vec<(String, FormView)> {
@@ -262,7 +225,7 @@ async fn user(
     Path(user): Path<String>,
     SignedIn(auth): SignedIn,
 ) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+    if let Some(r) = allow(&auth, Permission::ManageUsers) {
         return r;
     }
     user_page(
@@ -288,139 +251,116 @@ async fn printed(state: &AppState, auth: &Auth, user: &str) -> Option<String> {
         .map(|i| i.printed_name)
 }
 
-async fn role(
-    State(state): State<AppState>,
-    Path(user): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+async fn role(State(state): State<AppState>, Path(user): Path<String>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::RoleChanged)) {
         return r;
     }
     let mut e = Errors::default();
-    let role: Option<Role> = e.parse(&p, "role", "Choose a role.");
-    let reason: Option<Text> = e.parse(&p, "role_reason", "Say why the role changes.");
-    let name = printed(&state, &auth, &user)
+    let role: Option<Role> = e.parse(p, "role", "Choose a role.");
+    let reason: Option<Text> = e.parse(p, "role_reason", "Say why the role changes.");
+    let name = printed(&state, auth, &user)
         .await
         .unwrap_or_else(|| user.clone());
+    let subject = match state.clinic.known_user(auth, &user).await {
+        Ok(u) => u,
+        Err(err) => return refuse(auth, err.into()),
+    };
     let (Some(role), Some(reason), false) = (role, reason, p.editing()) else {
-        return user_page(&state, &auth, &user, &p, &e, status_of(&p)).await;
+        return user_page(&state, auth, &user, p, &e, status_of(p)).await;
     };
     let action = format!("/ui/users/{user}/role");
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, made {name} ({user}) a {role}: {reason}.",
             auth.printed_name
         ),
     )];
-    let req = RoleRequest {
-        password: p.secret("password"),
-        role: role.to_string(),
-        reason: reason.to_string(),
+    let payload = RoleChanged {
+        user: subject,
+        role,
+        reason,
     };
-    match ceremony(
-        &auth,
-        "Sign the role change",
-        &action,
-        &p,
-        Vec::new(),
-        signers,
-        async || change_user_role(&state, auth.ledger, &user, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(
-            &auth,
-            "Role changed",
-            &r,
-            Vec::new(),
-            &format!("/ui/users/{user}"),
-        ),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["role", "role_reason"], &[], &err);
+        user_page(&state, auth, &user, p, &e, err.status).await
+    };
+    let next = format!("/ui/users/{user}");
+    let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
+    ceremony(&sub, "Sign the role change", &action, Vec::new(), signers, &next, back, run).await
 }
 
 async fn deactivate(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
+    sub: Submitted,
 ) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::UserDeactivated)) {
         return r;
     }
     let mut e = Errors::default();
-    let reason: Option<Text> = e.parse(&p, "deactivate_reason", "Say why.");
-    let name = printed(&state, &auth, &user)
+    let reason: Option<Text> = e.parse(p, "deactivate_reason", "Say why.");
+    let name = printed(&state, auth, &user)
         .await
         .unwrap_or_else(|| user.clone());
+    let subject = match state.clinic.known_user(auth, &user).await {
+        Ok(u) => u,
+        Err(err) => return refuse(auth, err.into()),
+    };
     let (Some(reason), false) = (reason, p.editing()) else {
-        return user_page(&state, &auth, &user, &p, &e, status_of(&p)).await;
+        return user_page(&state, auth, &user, p, &e, status_of(p)).await;
     };
     let action = format!("/ui/users/{user}/deactivate");
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, deactivated {name} ({user}): {reason}.",
             auth.printed_name
         ),
     )];
-    let req = DeactivateRequest {
-        password: p.secret("password"),
-        reason: reason.to_string(),
+    let payload = UserDeactivated {
+        user: subject,
+        reason,
     };
-    match ceremony(
-        &auth,
-        "Sign the deactivation",
-        &action,
-        &p,
-        Vec::new(),
-        signers,
-        async || deactivate_user(&state, auth.ledger, &user, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "User deactivated", &r, Vec::new(), "/ui/users"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["deactivate_reason"], &[], &err);
+        user_page(&state, auth, &user, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.deactivate(auth, payload, c, &o).await;
+    ceremony(&sub, "Sign the deactivation", &action, Vec::new(), signers, "/ui/users", back, run)
+        .await
 }
 
-async fn reset(
-    State(state): State<AppState>,
-    Path(user): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+async fn reset(State(state): State<AppState>, Path(user): Path<String>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::ManageUsers) {
         return r;
     }
+    let subject = match state.clinic.known_user(auth, &user).await {
+        Ok(u) => u,
+        Err(err) => return refuse(auth, err.into()),
+    };
     let mut e = Errors::default();
     if !p.confirmed()
         && let Err(err) = passwords::check(&user, &p.secret("new_password"))
     {
-        e.add("new_password", err.message);
+        e.add("new_password", sentence(&err.to_string()));
     }
     if !e.is_empty() || p.editing() {
-        return user_page(&state, &auth, &user, &p, &e, status_of(&p)).await;
+        return user_page(&state, auth, &user, p, &e, status_of(p)).await;
     }
-    let name = printed(&state, &auth, &user)
+    let name = printed(&state, auth, &user)
         .await
         .unwrap_or_else(|| user.clone());
     let action = format!("/ui/users/{user}/reset");
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, gave {name} ({user}) a new signing key sealed under a new password; their old key signs nothing more.",
@@ -431,32 +371,20 @@ async fn reset(
         "new_password".to_string(),
         "The new password, typed again".to_string(),
     )];
-    let req = ResetRequest {
-        password: p.secret("password"),
-        new_password: p.secret("new_password"),
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&[], &[("weak_password", "new_password")], &err);
+        user_page(&state, auth, &user, p, &e, err.status).await
     };
-    match ceremony(
-        &auth,
-        "Sign the reset",
-        &action,
-        &p,
-        secrets,
-        signers,
-        async || reset_user(&state, auth.ledger, &user, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(
-            &auth,
-            "Password reset",
-            &r,
-            vec![format!(
-                "{name}'s sessions have ended; they sign in with the new password."
-            )],
-            &format!("/ui/users/{user}"),
-        ),
-        Err(page) => page,
-    }
+    let new_password = p.secret("new_password");
+    let next = format!("/ui/users/{user}");
+    let run = async |c: Ceremony, o: Origin| {
+        state
+            .clinic
+            .reset(auth, &subject, &new_password, c, &o)
+            .await
+    };
+    ceremony(&sub, "Sign the reset", &action, secrets, signers, &next, back, run).await
 }
 
 // ---- products ----
@@ -559,108 +487,93 @@ fn strength(s: &Strength) -> String {
 }
 
 async fn products(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+    if let Some(r) = allow(&auth, Permission::Catalog) {
         return r;
     }
     let form = product_form(&auth, &Posted::default(), &Errors::default());
     products_page(&state, &auth, form, StatusCode::OK).await
 }
 
-async fn define_product(
-    State(state): State<AppState>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+async fn define_product(State(state): State<AppState>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Catalog) {
         return r;
     }
     let mut e = Errors::default();
-    let ndc: Option<Ndc> = e.parse(&p, "ndc", "Enter the NDC.");
-    let name: Option<Text> = e.parse(&p, "name", "Enter the product's name.");
-    let form: Option<FinishedForm> = e.parse(&p, "form", "Choose a form.");
-    let schedule: Option<Schedule> = e.parse(&p, "schedule", "Choose a schedule.");
-    let body = if p.get("strength") == "units" {
+    let ndc: Option<Ndc> = e.parse(p, "ndc", "Enter the NDC.");
+    let name: Option<Text> = e.parse(p, "name", "Enter the product's name.");
+    let form: Option<FinishedForm> = e.parse(p, "form", "Choose a form.");
+    let schedule: Option<Schedule> = e.parse(p, "schedule", "Choose a schedule.");
+    let strength = if p.get("strength") == "units" {
         let per = e.parse_with(
-            &p,
+            p,
             "mg_per_unit",
             "Enter the mg in one unit.",
             Micrograms::parse_thousandths,
         );
-        let n: Option<u32> = e.parse(&p, "units", "Enter how many units a container holds.");
-        per.zip(n).map(|(per, n)| StrengthBody::Units {
-            mg_per_unit: thousandths(per.get()),
-            units: n,
+        let n: Option<u32> = e.parse(p, "units", "Enter how many units a container holds.");
+        per.zip(n).map(|(per, n)| Strength::Units {
+            per_unit: per,
+            units: Units::new(n),
         })
     } else {
         let per = e.parse_with(
-            &p,
+            p,
             "mg_per_ml",
             "Enter the mg in one mL.",
             Micrograms::parse_thousandths,
         );
         let ml = e.parse_with(
-            &p,
+            p,
             "ml",
             "Enter the mL in one container.",
             Microliters::parse_thousandths,
         );
-        per.zip(ml).map(|(per, ml)| StrengthBody::Solution {
-            mg_per_ml: thousandths(per.get()),
-            ml: thousandths(ml.get()),
+        per.zip(ml).map(|(per, ml)| Strength::Solution {
+            per_ml: per,
+            volume: ml,
         })
     };
-    if let Some(n) = &ndc
-        && let Ok(ps) = state.store.products(auth.ledger).await
-        && ps.iter().any(|x| &x.ndc == n)
-    {
-        e.add("ndc", format!("Product {n} is already defined."));
-    }
-    let (Some(ndc), Some(name), Some(form), Some(schedule), Some(body), true, false) =
-        (ndc, name, form, schedule, body, e.is_empty(), p.editing())
+    let (Some(ndc), Some(name), Some(form), Some(schedule), Some(strength), true, false) =
+        (ndc, name, form, schedule, strength, e.is_empty(), p.editing())
     else {
-        return products_page(&state, &auth, product_form(&auth, &p, &e), status_of(&p)).await;
+        return products_page(&state, auth, product_form(auth, p, &e), status_of(p)).await;
     };
-    let shown = match &body {
-        StrengthBody::Solution { mg_per_ml, ml } => {
-            format!("{mg_per_ml} mg/mL, {ml} mL per container")
-        }
-        StrengthBody::Units { mg_per_unit, units } => {
-            format!("{mg_per_unit} mg per unit, {units} units per container")
-        }
+    let shown = match &strength {
+        Strength::Solution { per_ml, volume } => format!(
+            "{} mg/mL, {} mL per container",
+            thousandths(per_ml.get()),
+            thousandths(volume.get())
+        ),
+        Strength::Units { per_unit, units } => format!(
+            "{} mg per unit, {} units per container",
+            thousandths(per_unit.get()),
+            units.get()
+        ),
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, defined product {ndc}: {name}, {form}, schedule {schedule}, {shown}.",
             auth.printed_name
         ),
     )];
-    let req = ProductRequest {
-        password: p.secret("password"),
-        ndc: ndc.to_string(),
-        name: name.to_string(),
-        form: form.to_string(),
-        schedule: schedule.to_string(),
-        strength: body,
+    let payload = ProductDefined {
+        ndc,
+        name,
+        form,
+        schedule,
+        strength,
     };
-    match ceremony(
-        &auth,
-        "Sign the product",
-        "/ui/products",
-        &p,
-        Vec::new(),
-        signers,
-        async || add_product(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Product defined", &r, Vec::new(), "/ui/products"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["ndc", "name"], &[("product_exists", "ndc")], &err);
+        products_page(&state, auth, product_form(auth, p, &e), err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
+    ceremony(&sub, "Sign the product", "/ui/products", Vec::new(), signers, "/ui/products", back, run)
+        .await
 }
 
 // ---- locations ----
@@ -709,67 +622,48 @@ async fn locations_page(
 }
 
 async fn locations(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+    if let Some(r) = allow(&auth, Permission::Catalog) {
         return r;
     }
     let form = location_form(&auth, &Posted::default(), &Errors::default());
     locations_page(&state, &auth, form, StatusCode::OK).await
 }
 
-async fn define_location(
-    State(state): State<AppState>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, ADMIN) {
+async fn define_location(State(state): State<AppState>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Catalog) {
         return r;
     }
     let mut e = Errors::default();
-    let location: Option<LocationId> = e.parse(&p, "location", "Enter a short id.");
-    let name: Option<Text> = e.parse(&p, "name", "Enter the location's name.");
-    let kind: Option<LocationKind> = e.parse(&p, "kind", "Choose a kind.");
-    if let Some(l) = &location
-        && let Ok(ls) = state.store.locations(auth.ledger).await
-        && ls.iter().any(|x| &x.location == l)
-    {
-        e.add("location", format!("Location {l} is already defined."));
-    }
+    let location: Option<LocationId> = e.parse(p, "location", "Enter a short id.");
+    let name: Option<Text> = e.parse(p, "name", "Enter the location's name.");
+    let kind: Option<LocationKind> = e.parse(p, "kind", "Choose a kind.");
     let (Some(location), Some(name), Some(kind), true, false) =
         (location, name, kind, e.is_empty(), p.editing())
     else {
-        return locations_page(&state, &auth, location_form(&auth, &p, &e), status_of(&p)).await;
+        return locations_page(&state, auth, location_form(auth, p, &e), status_of(p)).await;
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, defined location {location}: {name}, a {kind}.",
             auth.printed_name
         ),
     )];
-    let req = LocationRequest {
-        password: p.secret("password"),
-        location: location.to_string(),
-        name: name.to_string(),
-        kind: kind.to_string(),
+    let payload = LocationDefined {
+        location,
+        name,
+        kind,
     };
-    match ceremony(
-        &auth,
-        "Sign the location",
-        "/ui/locations",
-        &p,
-        Vec::new(),
-        signers,
-        async || add_location(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Location defined", &r, Vec::new(), "/ui/locations"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["location", "name"], &[("location_exists", "location")], &err);
+        locations_page(&state, auth, location_form(auth, p, &e), err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
+    ceremony(&sub, "Sign the location", "/ui/locations", Vec::new(), signers, "/ui/locations", back, run)
+        .await
 }
 
 // ---- the first admin ----
@@ -835,21 +729,26 @@ async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Respo
     if p.secret("password") != p.secret("password_again") {
         e.add("password_again", "The two passwords differ.");
     }
+    let name: Option<Text> = p.get("printed_name").parse().ok();
     if let Some(u) = &user
         && let Err(err) = passwords::check(u.as_str(), &p.secret("password"))
     {
-        e.add("password", err.message);
+        e.add("password", sentence(&err.to_string()));
     }
-    if !e.is_empty() {
+    let (Some(user), Some(printed_name), true) = (user, name, e.is_empty()) else {
         return bootstrap_page(bootstrap_form(&p, &e), StatusCode::UNPROCESSABLE_ENTITY);
-    }
-    let req = BootstrapRequest {
-        token: p.get("token").to_string(),
-        username: p.get("username").to_string(),
-        printed_name: p.get("printed_name").to_string(),
-        password: p.secret("password"),
     };
-    match bootstrap_admin(&state, ledger, &req).await {
+    let cmd = Bootstrap {
+        token: p.get("token").to_string(),
+        user,
+        printed_name,
+    };
+    match state
+        .clinic
+        .bootstrap(ledger, cmd, &p.secret("password"))
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(_) => (
             StatusCode::SEE_OTHER,
             [(header::LOCATION, "/ui/login?welcome=1")],

@@ -12,186 +12,19 @@ use custody_store::EntryFilter;
 use serde::Deserialize;
 
 use super::forms::{Cell, Table, link};
-use super::pages::{Me, SignedIn, allow, check_csrf, refuse, render};
-use super::stock::said;
+use super::kit::{Me, SignedIn, allow, check_csrf, refuse, render};
+use super::words::{entry_head, entry_rows, names};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
-use crate::routes::ledger::{READERS, VERIFIERS, query_time, run_verification};
-use crate::routes::reports::REPORT_READERS;
+use custody_clinic::Permission;
 use crate::state::AppState;
 
-/// An entry in one sentence, as the entries page and a container's history show it.
-pub fn describe(e: &Entry) -> String {
-    let items = |xs: &[ContainerAmount]| {
-        xs.iter()
-            .map(|i| format!("{} from {}", said(&i.amount), i.container))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match e.payload() {
-        Payload::Genesis(g) => format!(
-            "ledger opened for {} (DEA {})",
-            g.registrant.name, g.registrant.dea
-        ),
-        Payload::UserEnrolled(u) => {
-            format!("{} ({}) enrolled as {}", u.user, u.printed_name, u.role)
-        }
-        Payload::RoleChanged(r) => format!("{} made {}: {}", r.user, r.role, r.reason),
-        Payload::UserDeactivated(u) => format!("{} deactivated: {}", u.user, u.reason),
-        Payload::KeyRotated(k) => format!(
-            "new key for {}: {}",
-            match &k.subject {
-                Principal::User(u) => u.to_string(),
-                Principal::Registrant => "the registrant".into(),
-            },
-            k.reason
-        ),
-        Payload::ProductDefined(p) => format!("product {} defined: {}", p.ndc, p.name),
-        Payload::LocationDefined(l) => format!("location {} defined: {}", l.location, l.name),
-        Payload::Receipt(r) => format!(
-            "{} × {} lot {} received from {} (invoice {}) into {}",
-            r.containers, r.product, r.lot, r.supplier.name, r.invoice, r.location
-        ),
-        Payload::ContainerOpened(o) => {
-            format!("{} opened; beyond use {}", o.container, o.beyond_use)
-        }
-        Payload::Administered(a) => format!(
-            "{} {} from {} given by {} at {}",
-            said(&a.amount),
-            a.route,
-            a.container,
-            a.given_by,
-            a.given_at
-        ),
-        Payload::Dispensed(d) => {
-            let sealed: Vec<String> = d.sealed.iter().map(ToString::to_string).collect();
-            let mut parts = Vec::new();
-            if !sealed.is_empty() {
-                parts.push(format!("sealed {}", sealed.join(", ")));
-            }
-            if !d.from_open.is_empty() {
-                parts.push(items(&d.from_open));
-            }
-            format!("take-home dispensed: {}", parts.join("; "))
-        }
-        Payload::Waste(w) => format!(
-            "{} wasted from {}: {}",
-            said(&w.amount),
-            w.container,
-            w.reason
-        ),
-        Payload::Transfer(t) => format!(
-            "{} transferred to {}",
-            t.containers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            match &t.to {
-                TransferTo::Location { location } => location.to_string(),
-                TransferTo::Registrant { registrant } =>
-                    format!("{} (DEA {})", registrant.name, registrant.dea),
-            }
-        ),
-        Payload::Count(c) => format!(
-            "{}count of {} at {}: {} sealed + {} open counted, {} sealed + {} open expected",
-            if c.blind { "blind " } else { "" },
-            c.product,
-            c.location,
-            c.counted.sealed,
-            c.counted.open,
-            c.expected.sealed,
-            c.expected.open
-        ),
-        Payload::Adjustment(a) => format!(
-            "{} of {} in {} ({}{}): {}",
-            a.direction,
-            said(&a.amount),
-            a.container,
-            a.reason,
-            a.resolves
-                .map(|s| format!(", resolves count {s}"))
-                .unwrap_or_default(),
-            a.note
-        ),
-        Payload::LossTheft(l) => format!(
-            "{} discovered {}: {}",
-            l.loss_type,
-            l.discovered_on,
-            items(&l.items)
-        ),
-        Payload::Destruction(d) => format!(
-            "destroyed on {} ({}): {}",
-            d.date,
-            match &d.method {
-                DestructionMethod::OnSite { method, .. } => method.to_string(),
-                DestructionMethod::ReverseDistributor { distributor } =>
-                    format!("to {}", distributor.name),
-            },
-            items(&d.items)
-        ),
-        Payload::Correction(c) => format!("corrects entry {}: {}", c.corrects, c.reason),
-        Payload::ReportIssued(r) => format!(
-            "{} report for {} – {} issued to {}",
-            r.report, r.from, r.to, r.requested_by
-        ),
-    }
-}
 
-/// Printed names by user id, as signatures are shown to people (21 CFR 11.50).
-pub type Names = std::collections::HashMap<UserId, String>;
 
-pub async fn names(state: &AppState, ledger: LedgerId) -> ApiResult<Names> {
-    Ok(state
-        .store
-        .users(ledger)
-        .await?
-        .into_iter()
-        .map(|u| (u.user, u.printed_name))
-        .collect())
-}
 
-fn signers(e: &Entry, names: &Names) -> String {
-    e.signatures
-        .iter()
-        .map(|s| match &s.signer {
-            Principal::User(u) => match names.get(u) {
-                Some(n) => format!("{n} ({u}), {}", s.meaning),
-                None => format!("{u}, {}", s.meaning),
-            },
-            Principal::Registrant => format!("the registrant, {}", s.meaning),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
-/// The rows of an entries table: number, time, kind, signers, what happened.
-pub fn entry_rows(
-    rows: &[custody_store::sessions::StoredEntry],
-    names: &Names,
-) -> ApiResult<Vec<Vec<Cell>>> {
-    rows.iter()
-        .map(|r| {
-            let e = Entry::from_canonical_bytes(&r.bytes).map_err(|err| {
-                ApiError::internal(format!("stored entry {} cannot be read: {err}", r.seq))
-            })?;
-            Ok(vec![
-                r.seq.to_string().into(),
-                e.timestamp.to_string().into(),
-                e.kind().to_string().into(),
-                signers(&e, names).into(),
-                describe(&e).into(),
-            ])
-        })
-        .collect()
-}
 
-pub fn entry_head() -> Vec<String> {
-    ["#", "Recorded", "Kind", "Signed by", "What"]
-        .map(String::from)
-        .to_vec()
-}
 
 // ---- entries ----
 
@@ -228,6 +61,15 @@ struct Filled {
     to: String,
 }
 
+/// A day (its start) or a time, as a filter's bound.
+fn day_or_time(what: &str, s: &str) -> ApiResult<Timestamp> {
+    if let Ok(d) = s.parse::<Day>() {
+        return Ok(d.start());
+    }
+    s.parse::<Timestamp>()
+        .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+}
+
 fn some(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
@@ -251,12 +93,12 @@ fn filter_of(q: &EntriesForm) -> ApiResult<EntryFilter> {
             .map(str::parse)
             .transpose()
             .map_err(|e| bad("user", &e))?,
-        from: some(&q.from).map(|s| query_time("from", s)).transpose()?,
+        from: some(&q.from).map(|s| day_or_time("from", s)).transpose()?,
         to: some(&q.to)
             .map(|s| match s.parse::<Day>() {
                 // "to" a day means through its end.
                 Ok(d) => Ok(d.plus_days(1).unwrap_or(d).start()),
-                Err(_) => query_time("to", s),
+                Err(_) => day_or_time("to", s),
             })
             .transpose()?,
     })
@@ -267,7 +109,7 @@ async fn entries(
     Query(q): Query<EntriesForm>,
     SignedIn(auth): SignedIn,
 ) -> Response {
-    if let Some(r) = allow(&auth, READERS) {
+    if let Some(r) = allow(&auth, Permission::Read) {
         return r;
     }
     let products = match state.store.products(auth.ledger).await {
@@ -411,7 +253,7 @@ async fn verify_page(
 }
 
 async fn verify_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, VERIFIERS) {
+    if let Some(r) = allow(&auth, Permission::Verify) {
         return r;
     }
     verify_page(&state, &auth, None, StatusCode::OK).await
@@ -427,28 +269,29 @@ async fn verify_post(
     SignedIn(auth): SignedIn,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf).or_else(|| allow(&auth, VERIFIERS)) {
+    if let Some(r) = check_csrf(&auth, &f.csrf).or_else(|| allow(&auth, Permission::Verify)) {
         return r;
     }
-    match run_verification(&state, auth.ledger, &auth).await {
-        Ok(v) if v.ok => {
+    match state.clinic.verify(&auth).await {
+        Ok(Ok(v)) => {
+            state.metrics.verified(true);
             let msg = format!(
                 "Every one of the {} entries verified: hashes chain, signatures are valid, and the rules held. Head {}.",
-                v.entries,
-                v.head.unwrap_or_default()
+                v.entries, v.head
             );
             verify_page(&state, &auth, Some((true, msg)), StatusCode::OK).await
         }
-        Ok(v) => {
+        Ok(Err(f)) => {
+            state.metrics.verified(false);
             let msg = format!(
                 "Verification FAILED at entry {}: {} ({}). Entries before it verified.",
-                v.failed_at.unwrap_or_default(),
-                v.reason.unwrap_or_default(),
-                v.code.unwrap_or_default()
+                f.seq,
+                f.reason,
+                f.reason.code()
             );
             verify_page(&state, &auth, Some((false, msg)), StatusCode::OK).await
         }
-        Err(e) => refuse(&auth, e),
+        Err(e) => refuse(&auth, e.into()),
     }
 }
 
@@ -466,7 +309,7 @@ struct ReportsPage {
 }
 
 async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, REPORT_READERS) {
+    if let Some(r) = allow(&auth, Permission::Reports) {
         return r;
     }
     let products = match state.store.products(auth.ledger).await {
@@ -476,7 +319,7 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Res
             .collect(),
         Err(e) => return refuse(&auth, e.into()),
     };
-    let (from, to) = custody_report::Request::period(None, None, super::pharmacy::today());
+    let (from, to) = custody_report::Request::period(None, None, super::words::today());
     render(
         &ReportsPage {
             me: Some((&auth).into()),

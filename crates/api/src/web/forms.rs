@@ -2,10 +2,14 @@
 //! field descriptions one template draws, errors kept beside their fields in the API's
 //! words, the signature dialog that states what each signer signs, and the page after.
 //!
-//! Every act goes in two steps to the same URL: the form is checked and, when it is good,
-//! answered with the signature dialog carrying the fields back hidden; the dialog posts them
-//! again with `confirm=yes` and the passwords, and only then is anything signed. "Change
-//! something" posts them with `edit=1` and gets the form back as typed.
+//! Every act goes in two steps to the same URL: the form is checked — its fields parsed, then
+//! the act run by the clinic as a dry run, so every refusal the ledger's rules can make is
+//! shown beside its field before any password — and, when it is good, answered with the
+//! signature dialog carrying the fields back hidden; the dialog posts them again with
+//! `confirm=yes` and the passwords, and only then is anything signed. "Change something"
+//! posts them with `edit=1` and gets the form back as typed. Each form carries a request id:
+//! the act it signs is recorded once however often the dialog is sent (reload, back and
+//! resubmit), and the answer is a redirect to the page of what was recorded.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -15,10 +19,13 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::pages::{Me, SignedIn, check_csrf, refuse, render};
+use axum::response::{IntoResponse, Redirect};
+use custody_clinic::ClinicResult;
+use custody_clinic::acts::{Ceremony, Origin, Outcome};
+
+use super::kit::{Me, SignedIn, check_csrf, refuse, render};
 use crate::auth::Auth;
-use crate::ceremony::Recorded;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
 
@@ -58,6 +65,18 @@ impl Posted {
     /// The person asked for the form back, to change something.
     pub fn editing(&self) -> bool {
         self.get("edit") == "1" || !self.get("add_line").is_empty()
+    }
+
+    /// The form's request id (made now if the form had none): the same id again records
+    /// nothing twice.
+    pub fn request_id(&mut self) -> String {
+        let id = self.get("request_id");
+        if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return id.to_string();
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        self.set("request_id", id.clone());
+        id
     }
 
     /// What the signature dialog carries back: everything but the form token, the step
@@ -134,30 +153,10 @@ pub fn status_of(p: &Posted) -> StatusCode {
     }
 }
 
-/// The signing step every act shares: until the dialog is answered, the dialog; then `run`,
-/// whose refusal (a wrong password, a rule) shows the dialog again saying why.
-pub async fn ceremony<T>(
-    auth: &Auth,
-    title: &str,
-    action: &str,
-    posted: &Posted,
-    secrets: Vec<(String, String)>,
-    signers: Vec<Signer>,
-    run: impl AsyncFnOnce() -> ApiResult<T>,
-) -> Result<T, Response> {
-    if !posted.confirmed() {
-        return Err(sign_with(
-            auth, title, action, posted, secrets, signers, None,
-        ));
-    }
-    run()
-        .await
-        .map_err(|e| sign_with(auth, title, action, posted, secrets, signers, Some(e)))
-}
 
 /// Errors by field name, in the words of the type that refused the value.
 #[derive(Debug, Default)]
-pub struct Errors(BTreeMap<String, String>);
+pub struct Errors(BTreeMap<String, String>, bool);
 
 impl Errors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
@@ -166,6 +165,11 @@ impl Errors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether the form needs a new request id (its old one recorded another act).
+    pub fn fresh_request(&self) -> bool {
+        self.1
     }
 
     pub fn of(&self, field: &str) -> Option<String> {
@@ -220,6 +224,39 @@ impl Errors {
             return None;
         }
         Some(e.message.clone())
+    }
+
+    /// A refusal from the clinic (a field's value, or a ledger rule found by the dry run):
+    /// beside the field it names, or that `by_code` gives for its code, else for the form.
+    pub fn refusal(
+        &mut self,
+        fields: &[&str],
+        by_code: &[(&str, &str)],
+        e: &ApiError,
+    ) -> Option<String> {
+        if let Some(f) = e.details.get("field").and_then(|f| f.as_str())
+            && let Some(f) = fields.iter().find(|x| **x == f)
+        {
+            let why = e.message.split_once(": ").map_or(e.message.as_str(), |(_, w)| w);
+            self.add(f, sentence(why));
+            return None;
+        }
+        if e.code == "idempotency_key_reused" {
+            // This form already signed an act; what was changed is a new one.
+            self.1 = true;
+            let top = "This form already recorded an act. What you changed makes a new one: review it and sign again.";
+            self.add("", top);
+            return Some(top.into());
+        }
+        if let Some((_, f)) = by_code.iter().find(|(c, _)| *c == e.code) {
+            self.add(f, sentence(&e.message));
+            return None;
+        }
+        let top = self.place(fields, e);
+        if let Some(t) = &top {
+            self.add("", sentence(t));
+        }
+        top
     }
 }
 
@@ -334,11 +371,23 @@ pub struct Section {
 pub struct FormView {
     pub action: String,
     pub csrf: String,
+    /// The act's request id: sent twice, the act is recorded once.
+    pub request_id: String,
     pub submit: String,
     pub error: Option<String>,
     pub sections: Vec<Section>,
     /// "Add a line" for forms of numbered lines: how many lines the form then shows.
     pub more_lines: Option<usize>,
+}
+
+/// The request id a form carries: the one it was sent with, unless that one recorded a
+/// different act; else a new one.
+pub fn request_id_for(posted: &Posted, errors: &Errors) -> String {
+    let mut p = posted.clone();
+    if errors.fresh_request() {
+        p.set("request_id", "");
+    }
+    p.request_id()
 }
 
 /// Builds a form from field descriptions, filling each with what was posted and its error.
@@ -362,6 +411,7 @@ impl<'a> FormBuilder<'a> {
             view: FormView {
                 action: action.into(),
                 csrf,
+                request_id: request_id_for(posted, errors),
                 submit: submit.into(),
                 error: None,
                 sections: Vec::new(),
@@ -408,7 +458,9 @@ impl<'a> FormBuilder<'a> {
         self
     }
 
-    pub fn build(self) -> FormView {
+    pub fn build(mut self) -> FormView {
+        // An error of the whole act (not of one field) stands above the form.
+        self.view.error = self.errors.of("");
         self.view
     }
 }
@@ -528,17 +580,6 @@ pub struct SignPage {
     pub signers: Vec<Signer>,
 }
 
-/// The signature dialog for the fields `posted`, to be sent again to `action`.
-pub fn sign(
-    auth: &Auth,
-    title: &str,
-    action: &str,
-    posted: &Posted,
-    signers: Vec<Signer>,
-    error: Option<ApiError>,
-) -> Response {
-    sign_with(auth, title, action, posted, Vec::new(), signers, error)
-}
 
 /// The signature dialog, asking also for `secrets` to be typed again.
 pub fn sign_with(
@@ -566,54 +607,63 @@ pub fn sign_with(
     )
 }
 
-#[derive(Template)]
-#[template(path = "done.html")]
-pub struct DonePage {
-    pub me: Option<Me>,
-    pub title: String,
-    pub summary: String,
-    pub details: Vec<String>,
-    pub signatures: Vec<(String, String, String)>,
-    pub next: String,
-}
 
-/// What was recorded, with each signature as people read it.
-pub fn done(auth: &Auth, title: &str, r: &Recorded, details: Vec<String>, next: &str) -> Response {
-    done_many(auth, title, std::slice::from_ref(r), details, next)
-}
 
-/// Several entries recorded by one act (an invoice of several lines).
-pub fn done_many(
-    auth: &Auth,
+
+/// The signing step every act shares. Until the dialog is answered: the act as a dry run —
+/// a refusal goes `back` to the form, beside its field — then the dialog. Once answered: the
+/// act signed with the passwords typed; a refusal (a wrong password, a rule broken since the
+/// review) shows the dialog again saying why; what was recorded is shown by a redirect
+/// (post/redirect/get), so reloading that page or going back never signs again.
+#[allow(clippy::too_many_arguments)]
+pub async fn ceremony(
+    sub: &Submitted,
     title: &str,
-    rs: &[Recorded],
-    details: Vec<String>,
+    action: &str,
+    secrets: Vec<(String, String)>,
+    signers: Vec<Signer>,
     next: &str,
+    back: impl AsyncFnOnce(ApiError) -> Response,
+    run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
 ) -> Response {
-    let seqs: Vec<String> = rs.iter().map(|r| r.seq.to_string()).collect();
-    let summary = match seqs.as_slice() {
-        [one] => format!("Recorded as entry {one} of the ledger."),
-        many => format!("Recorded as entries {} of the ledger.", many.join(", ")),
+    let mut posted = sub.posted.clone();
+    let id = posted.request_id();
+    let origin = Origin {
+        client: sub.client.clone(),
+        request_id: Some(format!("web:{id}")),
     };
-    render(
-        &DonePage {
-            me: Some(auth.into()),
-            title: title.into(),
-            summary,
-            details,
-            signatures: rs
-                .iter()
-                .flat_map(|r| &r.signatures)
-                .map(|s| {
-                    (
-                        s.printed_name.clone(),
-                        s.meaning.clone(),
-                        s.signed_at.clone(),
-                    )
-                })
-                .collect(),
-            next: next.into(),
-        },
-        StatusCode::OK,
-    )
+    let done = |again: bool| {
+        let next = if next.starts_with("/ui") { next } else { "/ui" };
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", next)
+            .finish();
+        let again = if again { "&again=1" } else { "" };
+        Redirect::to(&format!("/ui/recorded/{id}?{q}{again}")).into_response()
+    };
+    if !posted.confirmed() {
+        return match run(Ceremony::DryRun, origin).await {
+            // The form was sent again after it was signed: say what it recorded.
+            Ok(o) if o.repeated() => done(true),
+            Ok(_) => sign_with(&sub.auth, title, action, &posted, secrets, signers, None),
+            Err(e) => back(e.into()).await,
+        };
+    }
+    let witnesses = signers
+        .iter()
+        .skip(1)
+        .map(|s| posted.secret(&s.field))
+        .collect();
+    let c = Ceremony::with_witnesses(posted.secret("password"), witnesses);
+    match run(c, origin).await {
+        Ok(o) => done(o.repeated()),
+        Err(e) => sign_with(
+            &sub.auth,
+            title,
+            action,
+            &posted,
+            secrets,
+            signers,
+            Some(e.into()),
+        ),
+    }
 }

@@ -1,16 +1,24 @@
 //! The web interface: server-rendered pages (askama templates in `crates/api/templates`)
-//! on the same router and the same service functions as the JSON API, one small vendored
-//! script, no external requests. Every page carries the security headers; every form
-//! carries the session's CSRF token, checked on every POST.
+//! on the same router as the JSON API, calling the same clinic commands (`custody-clinic`),
+//! never the JSON routes; one small vendored script, no external requests. Every page
+//! carries the security headers; every form carries the session's CSRF token, checked on
+//! every POST, and a request id, so a form sent twice records once.
+//!
+//! The kit (`kit`, `forms`, `words`, `choices`) serves the page families (`pages`, `stock`,
+//! `pharmacy`, `movements`, `admin`, `audit`, `patients`), which never import each other.
 
 mod admin;
 mod audit;
+mod choices;
 mod forms;
+mod kit;
 mod movements;
 mod pages;
 mod patients;
 mod pharmacy;
+mod recorded;
 mod stock;
+mod words;
 
 use axum::Router;
 use axum::extract::Request;
@@ -21,7 +29,6 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
-pub use pages::router as pages;
 
 const CSS: &str = include_str!("../../static/app.css");
 const JS: &str = include_str!("../../static/app.js");
@@ -96,5 +103,12 @@ pub fn router() -> Router<AppState> {
         .route("/static/icon.svg", get(icon))
         .route("/static/app.css", get(css))
         .route("/static/app.js", get(js))
-        .merge(pages())
+        .merge(pages::router())
+        .merge(stock::router())
+        .merge(admin::router())
+        .merge(pharmacy::router())
+        .merge(movements::router())
+        .merge(audit::router())
+        .merge(patients::router())
+        .merge(recorded::router())
 }

@@ -1,5 +1,5 @@
 //! Stock leaving: take-home dispensing, transfers, losses and destruction, each a form of
-//! container lines reviewed and then signed, through the API's own services.
+//! container lines reviewed and then signed, through the clinic's own commands.
 
 use axum::Router;
 use axum::extract::State;
@@ -8,23 +8,21 @@ use axum::response::Response;
 use axum::routing::get;
 use custody_ledger::*;
 
-use super::forms::{
-    Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony, done,
-    status_of,
-};
-use super::pages::{SignedIn, allow, refuse};
-use super::pharmacy::{
-    Item, PHARMACIST, container_options, item_fields, items, location_options, today,
+use custody_clinic::Permission;
+use custody_clinic::acts::{Ceremony, Destroy, Dispense, Lose, Origin};
+
+use super::choices::{
+    Item, container_options, item_fields, items, location_options, patient_said,
     witness_at_screen,
 };
-use crate::auth::Auth;
-use crate::ceremony::{ItemBody, WitnessBody};
-use crate::error::ApiResult;
-use crate::routes::movements::{
-    DestructionMethodBody, DestructionRequest, DispenseRequest, LossRequest, TransferDestination,
-    TransferRequest, record_destruction, record_dispense, record_loss, record_transfer,
+use super::forms::{
+    Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony,
+    status_of,
 };
-use crate::routes::stock::PrescriberBody;
+use super::kit::{SignedIn, allow, refuse};
+use super::words::today;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Which act a page records: its path, title and lead.
@@ -202,7 +200,7 @@ async fn page(
 }
 
 async fn show(state: AppState, auth: Auth, act: Act) -> Response {
-    if let Some(r) = allow(&auth, PHARMACIST) {
+    if let Some(r) = allow(&auth, Permission::Pharmacy) {
         return r;
     }
     page(
@@ -220,35 +218,42 @@ fn listed(items: &[Item]) -> String {
     items.iter().map(Item::said).collect::<Vec<_>>().join("; ")
 }
 
-fn bodies(items: &[Item]) -> Vec<ItemBody> {
-    items
-        .iter()
-        .map(|i| ItemBody {
-            container: i.container.id.to_string(),
-            amount_mg: i.amount_mg.clone(),
-        })
-        .collect()
-}
+/// Where a refusal of these forms goes: the ledger's codes, beside their fields.
+const FIELDS: &[(&str, &str)] = &[
+    ("insufficient_stock", "amount_1"),
+    ("amount_mismatch", "amount_1"),
+    ("container_state", "container_1"),
+    ("container_empty", "container_1"),
+    ("unknown_container", "container_1"),
+    ("unknown_location", "to_location"),
+    ("witness_is_author", "witness_1"),
+    ("duplicate_witness", "witness_2"),
+    ("role_not_allowed", "witness_1"),
+    ("inactive_signer", "witness_1"),
+];
 
-async fn dispense(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+const NAMED: &[&str] = &["patient", "prescriber", "prescriber_dea", "amount_mg", "container", "witness"];
+
+async fn dispense(state: &AppState, sub: &Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Dispense;
     let mut e = Errors::default();
-    let patient = e.text(&p, "patient", "Enter the patient's MRN.");
-    let prescriber: Option<Text> = e.parse(&p, "prescriber", "Enter the prescriber's name.");
+    let patient = e.text(p, "patient", "Enter the patient's MRN.");
+    let prescriber: Option<Text> = e.parse(p, "prescriber", "Enter the prescriber's name.");
     let dea: Option<DeaNumber> =
-        e.parse(&p, "prescriber_dea", "Enter the prescriber's DEA number.");
-    let lines = items(&state, auth.ledger, &p, &mut e, true).await;
+        e.parse(p, "prescriber_dea", "Enter the prescriber's DEA number.");
+    let lines = items(state, auth, p, &mut e, true).await;
     let (Some(patient), Some(prescriber), Some(dea), true, false) =
         (patient, prescriber, dea, e.is_empty(), p.editing())
     else {
-        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+        return page(state, auth, act, p, &e, status_of(p)).await;
     };
-    let named = match super::stock::patient_said(&state, auth.ledger, &patient).await {
+    let named = match patient_said(state, auth.ledger, &patient).await {
         Ok(n) => n,
-        Err(err) => return refuse(&auth, err),
+        Err(err) => return refuse(auth, err),
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, dispensed to patient {named} to take home, as prescribed by {prescriber} (DEA {dea}): {}.",
@@ -256,76 +261,58 @@ async fn dispense(state: AppState, client: String, auth: Auth, p: Posted) -> Res
             listed(&lines)
         ),
     )];
-    let (sealed, open): (Vec<&Item>, Vec<&Item>) = lines
-        .iter()
-        .partition(|i| i.amount_mg.is_none() && i.container.status == "sealed");
-    let req = DispenseRequest {
-        password: p.secret("password"),
+    let (sealed, open): (Vec<&Item>, Vec<&Item>) = lines.iter().partition(|i| {
+        i.amount_mg.is_none() && i.container.status == custody_ledger::state::ContainerStatus::Sealed
+    });
+    let cmd = Dispense {
         patient,
-        prescriber: PrescriberBody {
-            name: prescriber.to_string(),
-            dea: dea.to_string(),
+        prescriber: Prescriber {
+            name: prescriber,
+            dea,
         },
-        sealed: sealed.iter().map(|i| i.container.id.to_string()).collect(),
-        from_open: open
-            .iter()
-            .map(|i| ItemBody {
-                container: i.container.id.to_string(),
-                amount_mg: i.amount_mg.clone(),
-            })
-            .collect(),
+        sealed: sealed.iter().map(|i| i.container.id).collect(),
+        from_open: open.iter().map(|i| i.item()).collect(),
     };
-    match ceremony(
-        &auth,
-        "Sign the dispense",
-        act.path(),
-        &p,
-        Vec::new(),
-        signers,
-        async || record_dispense(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Dispensed", &r, Vec::new(), "/ui/containers"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(NAMED, FIELDS, &err);
+        page(state, auth, act, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.dispense(auth, cmd, c, &o).await;
+    ceremony(sub, "Sign the dispense", act.path(), Vec::new(), signers, "/ui/containers", back, run).await
 }
 
-async fn transfer(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+async fn transfer(state: &AppState, sub: &Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Transfer;
     let mut e = Errors::default();
-    let lines = items(&state, auth.ledger, &p, &mut e, false).await;
+    let lines = items(state, auth, p, &mut e, false).await;
     let to = if p.get("to") == "registrant" {
-        let name: Option<Text> = e.parse(&p, "to_name", "Enter the registrant's name.");
-        let address: Option<Text> = e.parse(&p, "to_address", "Enter the registrant's address.");
-        let dea: Option<DeaNumber> = e.parse(&p, "to_dea", "Enter the registrant's DEA number.");
+        let name: Option<Text> = e.parse(p, "to_name", "Enter the registrant's name.");
+        let address: Option<Text> = e.parse(p, "to_address", "Enter the registrant's address.");
+        let dea: Option<DeaNumber> = e.parse(p, "to_dea", "Enter the registrant's DEA number.");
         match (name, address, dea) {
             (Some(n), Some(a), Some(d)) => Some((
                 format!("{n} (DEA {d}), {a}"),
-                TransferDestination::Registrant {
-                    name: n.to_string(),
-                    address: a.to_string(),
-                    dea: d.to_string(),
+                TransferTo::Registrant {
+                    registrant: Party {
+                        name: n,
+                        address: a,
+                        dea: d,
+                    },
                 },
             )),
             _ => None,
         }
     } else {
-        let l: Option<LocationId> = e.parse(&p, "to_location", "Choose the location.");
-        l.map(|l| {
-            (
-                format!("location {l}"),
-                TransferDestination::Location {
-                    location: l.to_string(),
-                },
-            )
-        })
+        let l: Option<LocationId> = e.parse(p, "to_location", "Choose the location.");
+        l.map(|l| (format!("location {l}"), TransferTo::Location { location: l }))
     };
     let (Some((to_said, to)), true, false) = (to, e.is_empty(), p.editing()) else {
-        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+        return page(state, auth, act, p, &e, status_of(p)).await;
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, transferred to {to_said}: {}.",
@@ -333,46 +320,39 @@ async fn transfer(state: AppState, client: String, auth: Auth, p: Posted) -> Res
             listed(&lines)
         ),
     )];
-    let req = TransferRequest {
-        password: p.secret("password"),
-        containers: lines.iter().map(|i| i.container.id.to_string()).collect(),
+    let payload = Transfer {
+        containers: lines.iter().map(|i| i.container.id).collect(),
         to,
     };
-    match ceremony(
-        &auth,
-        "Sign the transfer",
-        act.path(),
-        &p,
-        Vec::new(),
-        signers,
-        async || record_transfer(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Transferred", &r, Vec::new(), "/ui/containers"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(NAMED, FIELDS, &err);
+        page(state, auth, act, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
+    ceremony(sub, "Sign the transfer", act.path(), Vec::new(), signers, "/ui/containers", back, run).await
 }
 
-async fn loss(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+async fn loss(state: &AppState, sub: &Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Loss;
     let mut e = Errors::default();
-    let kind: Option<LossType> = e.parse(&p, "loss_type", "Choose the type.");
-    let discovered: Option<Day> = e.parse(&p, "discovered_on", "Enter the day it was discovered.");
+    let kind: Option<LossType> = e.parse(p, "loss_type", "Choose the type.");
+    let discovered: Option<Day> = e.parse(p, "discovered_on", "Enter the day it was discovered.");
     let police: Option<Text> = if p.get("police_report").is_empty() {
         None
     } else {
-        e.parse(&p, "police_report", "")
+        e.parse(p, "police_report", "")
     };
-    let description: Option<Text> = e.parse(&p, "description", "Describe what happened.");
-    let lines = items(&state, auth.ledger, &p, &mut e, true).await;
+    let description: Option<Text> = e.parse(p, "description", "Describe what happened.");
+    let lines = items(state, auth, p, &mut e, true).await;
     let (Some(kind), Some(discovered), Some(description), true, false) =
         (kind, discovered, description, e.is_empty(), p.editing())
     else {
-        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+        return page(state, auth, act, p, &e, status_of(p)).await;
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, report a loss ({kind}) discovered on {discovered}{}: {}. {description}",
@@ -384,92 +364,71 @@ async fn loss(state: AppState, client: String, auth: Auth, p: Posted) -> Respons
             listed(&lines)
         ),
     )];
-    let req = LossRequest {
-        password: p.secret("password"),
-        loss_type: kind.to_string(),
-        discovered_on: discovered.to_string(),
-        police_report: police.map(|p| p.to_string()),
-        items: bodies(&lines),
-        description: description.to_string(),
+    let cmd = Lose {
+        loss_type: kind,
+        discovered_on: discovered,
+        police_report: police,
+        items: lines.iter().map(Item::item).collect(),
+        description,
     };
-    match ceremony(
-        &auth,
-        "Sign the loss report",
-        act.path(),
-        &p,
-        Vec::new(),
-        signers,
-        async || record_loss(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(
-            &auth,
-            "Loss reported",
-            &r,
-            vec![
-                "File DEA Form 106 within 45 days; the loss report (PDF) holds these facts.".into(),
-            ],
-            "/ui",
-        ),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(NAMED, FIELDS, &err);
+        page(state, auth, act, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.lose(auth, cmd, c, &o).await;
+    ceremony(sub, "Sign the loss report", act.path(), Vec::new(), signers, "/ui", back, run).await
 }
 
-async fn destruction(state: AppState, client: String, auth: Auth, p: Posted) -> Response {
+async fn destruction(state: &AppState, sub: &Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Destruction;
     let mut e = Errors::default();
     let method = if p.get("method") == "reverse_distributor" {
         let name: Option<Text> = e.parse(
-            &p,
+            p,
             "distributor_name",
             "Enter the reverse distributor's name.",
         );
-        let address: Option<Text> = e.parse(&p, "distributor_address", "Enter their address.");
-        let dea: Option<DeaNumber> = e.parse(&p, "distributor_dea", "Enter their DEA number.");
+        let address: Option<Text> = e.parse(p, "distributor_address", "Enter their address.");
+        let dea: Option<DeaNumber> = e.parse(p, "distributor_dea", "Enter their DEA number.");
         match (name, address, dea) {
             (Some(n), Some(a), Some(d)) => Some((
                 format!("handed to {n} (DEA {d})"),
-                DestructionMethodBody::ReverseDistributor {
-                    name: n.to_string(),
-                    address: a.to_string(),
-                    dea: d.to_string(),
+                DestructionMethod::ReverseDistributor {
+                    distributor: Party {
+                        name: n,
+                        address: a,
+                        dea: d,
+                    },
                 },
             )),
             _ => None,
         }
     } else {
-        let how: Option<Text> = e.parse(&p, "how", "Say how it was destroyed.");
-        let place: Option<Text> = e.parse(&p, "place", "Say where.");
+        let how: Option<Text> = e.parse(p, "how", "Say how it was destroyed.");
+        let place: Option<Text> = e.parse(p, "place", "Say where.");
         match (how, place) {
             (Some(h), Some(pl)) => Some((
                 format!("destroyed by {h} at {pl}"),
-                DestructionMethodBody::OnSite {
-                    method: h.to_string(),
-                    place: pl.to_string(),
-                },
+                DestructionMethod::OnSite { method: h, place: pl },
             )),
             _ => None,
         }
     };
-    let date: Option<Day> = e.parse(&p, "date", "Enter the date.");
-    let lines = items(&state, auth.ledger, &p, &mut e, true).await;
-    let w1 = witness_at_screen(&state, &auth, &p, &mut e, "witness_1").await;
-    let w2 = witness_at_screen(&state, &auth, &p, &mut e, "witness_2").await;
-    if let (Some(a), Some(b)) = (&w1, &w2)
-        && a.user == b.user
-    {
-        e.add("witness_2", "The two witnesses must be two people.");
-    }
+    let date: Option<Day> = e.parse(p, "date", "Enter the date.");
+    let lines = items(state, auth, p, &mut e, true).await;
+    let w1 = witness_at_screen(state, auth, p, &mut e, "witness_1").await;
+    let w2 = witness_at_screen(state, auth, p, &mut e, "witness_2").await;
     let (Some((how, method)), Some(date), Some(w1), Some(w2), true, false) =
         (method, date, w1, w2, e.is_empty(), p.editing())
     else {
-        return page(&state, &auth, act, &p, &e, status_of(&p)).await;
+        return page(state, auth, act, p, &e, status_of(p)).await;
     };
     let what = format!("the destruction on {date} of {}, {how}", listed(&lines));
     let signers = vec![
         Signer::me(
-            &auth,
+            auth,
             "authored",
             format!("I, {}, recorded {what}.", auth.printed_name),
         ),
@@ -484,52 +443,30 @@ async fn destruction(state: AppState, client: String, auth: Auth, p: Posted) -> 
             format!("I, {}, witnessed {what}.", w2.printed_name),
         ),
     ];
-    let req = DestructionRequest {
-        password: p.secret("password"),
+    let cmd = Destroy {
         method,
-        date: date.to_string(),
-        items: bodies(&lines),
-        witnesses: vec![
-            WitnessBody {
-                username: w1.user.to_string(),
-                password: p.secret("witness_password_1"),
-            },
-            WitnessBody {
-                username: w2.user.to_string(),
-                password: p.secret("witness_password_2"),
-            },
-        ],
+        date,
+        items: lines.iter().map(Item::item).collect(),
+        witnesses: vec![w1.user.clone(), w2.user.clone()],
     };
-    match ceremony(
-        &auth,
-        "Sign the destruction",
-        act.path(),
-        &p,
-        Vec::new(),
-        signers,
-        async || record_destruction(&state, auth.ledger, &auth, &client, &req).await,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Destruction recorded", &r, Vec::new(), "/ui"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(NAMED, FIELDS, &err);
+        page(state, auth, act, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.destroy(auth, cmd, c, &o).await;
+    ceremony(sub, "Sign the destruction", act.path(), Vec::new(), signers, "/ui", back, run).await
 }
 
 async fn submit(state: AppState, act: Act, s: Submitted) -> Response {
-    let Submitted {
-        auth,
-        posted: p,
-        client,
-    } = s;
-    if let Some(r) = allow(&auth, PHARMACIST) {
+    if let Some(r) = allow(&s.auth, Permission::Pharmacy) {
         return r;
     }
     match act {
-        Act::Dispense => dispense(state, client, auth, p).await,
-        Act::Transfer => transfer(state, client, auth, p).await,
-        Act::Loss => loss(state, client, auth, p).await,
-        Act::Destruction => destruction(state, client, auth, p).await,
+        Act::Dispense => dispense(&state, &s).await,
+        Act::Transfer => transfer(&state, &s).await,
+        Act::Loss => loss(&state, &s).await,
+        Act::Destruction => destruction(&state, &s).await,
     }
 }
 

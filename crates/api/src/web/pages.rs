@@ -3,114 +3,28 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use custody_ledger::LedgerId;
+use custody_ledger::state::ContainerStatus;
 use serde::Deserialize;
 
+use super::kit::{Me, SignedIn, check_csrf, failure, render};
+use super::words::{discrepancy_lines, left, today};
 use crate::auth::{Auth, cleared_cookie, session_cookie, sign_in};
 use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
 
-/// The signed-in user of a page; anyone else is sent to sign in.
-pub struct SignedIn(pub Auth);
 
-impl axum::extract::FromRequestParts<AppState> for SignedIn {
-    type Rejection = Response;
 
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Self, Response> {
-        <Auth as axum::extract::FromRequestParts<AppState>>::from_request_parts(parts, state)
-            .await
-            .map(SignedIn)
-            .map_err(|e| {
-                // A session that timed out says so on the sign-in page.
-                let to = if e.code == "session_expired" {
-                    "/ui/login?ended=1"
-                } else {
-                    "/ui/login"
-                };
-                Redirect::to(to).into_response()
-            })
-    }
-}
 
-/// The signed-in person, as every page shows them.
-pub struct Me {
-    pub printed_name: String,
-    pub role: String,
-    pub csrf: String,
-    /// Pharmacists and nurses: they see the stock pages.
-    pub clinical: bool,
-    pub pharmacist: bool,
-    pub admin: bool,
-    /// Admins, pharmacists and auditors: verification and reports.
-    pub verifier: bool,
-    pub idle_seconds: u64,
-}
 
-impl From<&Auth> for Me {
-    fn from(a: &Auth) -> Self {
-        use custody_ledger::Role;
-        Me {
-            printed_name: a.printed_name.clone(),
-            role: a.role.to_string(),
-            csrf: a.csrf(),
-            clinical: matches!(a.role, Role::Pharmacist | Role::Nurse),
-            pharmacist: a.role == Role::Pharmacist,
-            admin: a.role == Role::Admin,
-            verifier: crate::routes::ledger::VERIFIERS.contains(&a.role),
-            idle_seconds: a.idle_seconds,
-        }
-    }
-}
 
-/// Refuses, with a page saying why, unless the signed-in user holds one of `roles`.
-pub fn allow(auth: &Auth, roles: &[custody_ledger::Role]) -> Option<Response> {
-    auth.require(auth.ledger, roles)
-        .err()
-        .map(|e| refuse(auth, e))
-}
 
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    me: Option<Me>,
-    message: String,
-}
 
-/// A page error for a signed-in person: the message, with their navigation.
-pub(crate) fn refuse(auth: &Auth, e: ApiError) -> Response {
-    render(
-        &ErrorPage {
-            me: Some(auth.into()),
-            message: e.message,
-        },
-        e.status,
-    )
-}
 
-pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
-    match t.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => ApiError::internal(format!("page: {e}")).into_response(),
-    }
-}
-
-/// A page error for a person: the message in a page, not JSON.
-pub(crate) fn failure(e: ApiError) -> Response {
-    render(
-        &ErrorPage {
-            me: None,
-            message: e.message,
-        },
-        e.status,
-    )
-}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -152,7 +66,7 @@ async fn login_page(
     let notice = if q.ended.as_deref() == Some("idle") {
         Some(format!(
             "You were signed out after {} minutes without activity. Sign in again to go on.",
-            state.config.idle_timeout.as_secs() / 60
+            state.settings.idle_timeout.as_secs() / 60
         ))
     } else if q.ended.is_some() {
         Some(
@@ -207,18 +121,21 @@ async fn login(
             ],
         )
             .into_response(),
-        Err(e) => render(
-            &LoginPage {
-                me: None,
-                registrant,
-                ledger: ledger.to_string(),
-                username: f.username,
-                error: Some(e.message),
-                notice: None,
-                first_start: first_start(&state, ledger).await,
-            },
-            e.status,
-        ),
+        Err(e) => {
+            let e = ApiError::from(e);
+            render(
+                &LoginPage {
+                    me: None,
+                    registrant,
+                    ledger: ledger.to_string(),
+                    username: f.username,
+                    error: Some(e.message),
+                    notice: None,
+                    first_start: first_start(&state, ledger).await,
+                },
+                e.status,
+            )
+        }
     }
 }
 
@@ -232,14 +149,6 @@ struct CsrfForm {
     csrf: String,
 }
 
-/// Refuses (with a page saying why) a form whose CSRF token is not this session's.
-pub fn check_csrf(auth: &Auth, token: &str) -> Option<Response> {
-    (!auth.csrf_matches(token)).then(|| {
-        failure(ApiError::forbidden(
-            "this form is stale or came from another site: reload the page and try again",
-        ))
-    })
-}
 
 async fn logout(
     State(state): State<AppState>,
@@ -249,8 +158,8 @@ async fn logout(
     if let Some(r) = check_csrf(&auth, &f.csrf) {
         return r;
     }
-    if let Err(e) = auth.sign_out(&state).await {
-        return failure(e);
+    if let Err(e) = state.clinic.sign_out(&auth).await {
+        return failure(e.into());
     }
     (
         StatusCode::SEE_OTHER,
@@ -330,7 +239,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             drug: mg(r.total.get()),
         })
         .collect();
-    let today = super::pharmacy::today();
+    let today = today();
     let held = state.store.containers(ledger, true).await?;
     let mut open = Vec::new();
     let mut expiring = std::collections::BTreeSet::new();
@@ -342,13 +251,13 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
                 c.product.name, c.lot, c.expiry, days_to_expiry
             ));
         }
-        if let Some(bud) = c.beyond_use {
+        if let ContainerStatus::Open { beyond_use: bud } = c.status {
             let days = i64::from(bud.unix_days()) - i64::from(today.unix_days());
-            let left = super::stock::left(c);
+            let left = left(c);
             open.push(OpenLine {
                 id: c.id.to_string(),
                 product: c.product.name.to_string(),
-                location: c.location.clone(),
+                location: c.location.to_string(),
                 left,
                 beyond_use: bud.to_string(),
                 countdown: match days {
@@ -376,12 +285,10 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             p.queued_at
         ));
     }
-    let discrepancies = super::pharmacy::discrepancy_lines(state, ledger).await?;
+    let discrepancies = discrepancy_lines(state, auth).await?;
     let verification = state
-        .last_verification
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+        .clinic
+        .last_verification()
         .unwrap_or_else(|| "Not verified since the server started.".into());
     Ok(render(
         &Dashboard {
@@ -401,12 +308,6 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .merge(super::stock::router())
-        .merge(super::admin::router())
-        .merge(super::pharmacy::router())
-        .merge(super::movements::router())
-        .merge(super::audit::router())
-        .merge(super::patients::router())
         .route("/", get(|| async { Redirect::to("/ui") }))
         .route("/ui", get(dashboard))
         .route("/ui/login", get(login_page).post(login))

@@ -10,10 +10,14 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use super::forms::{Errors, Field, FormBuilder, FormView, Posted, Submitted, Table, act_page};
-use super::pages::{SignedIn, allow, refuse};
+use super::kit::{SignedIn, allow, refuse};
+use custody_clinic::Permission;
+use custody_clinic::acts::Patient;
+use custody_ledger::Day;
+
 use crate::auth::Auth;
+use crate::error::ApiError;
 use crate::extract::Query;
-use crate::routes::patients::{PATIENT_KEEPERS, PATIENT_READERS, PatientBody, save_patient};
 use crate::state::AppState;
 
 fn form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
@@ -48,7 +52,7 @@ async fn page(
             .collect(),
         empty: "No patient is registered yet.".into(),
     };
-    let forms = if PATIENT_KEEPERS.contains(&auth.role) {
+    let forms = if auth.may(Permission::KeepPatients) {
         let mut f = form(auth, p, e);
         f.error = error;
         vec![(
@@ -71,7 +75,7 @@ async fn list(
     Query(q): Query<Saved>,
     SignedIn(auth): SignedIn,
 ) -> Response {
-    if let Some(r) = allow(&auth, PATIENT_READERS) {
+    if let Some(r) = allow(&auth, Permission::ReadPatients) {
         return r;
     }
     let lead = match q.saved {
@@ -91,19 +95,24 @@ async fn save(
         auth, posted: p, ..
     }: Submitted,
 ) -> Response {
-    if let Some(r) = allow(&auth, PATIENT_KEEPERS) {
+    if let Some(r) = allow(&auth, Permission::KeepPatients) {
         return r;
     }
-    let body = PatientBody {
+    let mut e = Errors::default();
+    let birth: Option<Day> = e.parse(&p, "date_of_birth", "Enter the date of birth.");
+    let Some(birth_date) = birth else {
+        return page(&state, &auth, (&p, &e, None), "", StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    let patient = Patient {
         mrn: p.get("mrn").to_string(),
         name: p.get("name").to_string(),
         address: p.get("address").to_string(),
-        date_of_birth: p.get("date_of_birth").to_string(),
+        birth_date,
     };
-    match save_patient(&state, auth.ledger, &auth, body).await {
+    match state.clinic.save_patient(&auth, patient).await.map_err(ApiError::from) {
         Ok(v) => {
             let mut s = form_urlencoded::Serializer::new(String::new());
-            s.append_pair("saved", &v.record.mrn);
+            s.append_pair("saved", &v.mrn);
             (
                 StatusCode::SEE_OTHER,
                 [(header::LOCATION, format!("/ui/patients?{}", s.finish()))],
@@ -112,7 +121,7 @@ async fn save(
         }
         Err(err) => {
             let mut e = Errors::default();
-            let general = e.place(&["mrn", "name", "address", "date_of_birth"], &err);
+            let general = e.refusal(&["mrn", "name", "address", "date_of_birth"], &[], &err);
             page(&state, &auth, (&p, &e, general), "", err.status).await
         }
     }

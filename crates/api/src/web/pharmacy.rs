@@ -1,7 +1,5 @@
-//! The pharmacist's stock pages: receiving an invoice of several lines, the blind count, and
-//! resolving a count's discrepancy with a witnessed adjustment. Shared pieces for the pages
-//! that name containers (their choice lists, the lines of items, a witness at the screen)
-//! live here too.
+//! The pharmacist's stock pages: receiving an invoice of several lines (all recorded or
+//! none), the blind count, and resolving a count's discrepancy with a witnessed adjustment.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,229 +7,33 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use custody_ledger::*;
-use custody_store::{ContainerInfo, EntryFilter};
 
-use super::forms::{
-    Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony, done,
-    done_many, sign, status_of,
+use custody_clinic::Permission;
+use custody_clinic::acts::{Adjust, Ceremony, CountStock, Origin, ReceiptLine, ReceiveInvoice};
+
+use super::choices::{
+    MAX_LINES, container_options, location_options, product_options, witness_at_screen,
 };
-use super::pages::{SignedIn, allow, refuse};
-use super::stock::{left, quantity, said};
+use super::forms::{
+    Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony,
+    sentence, status_of,
+};
+use super::kit::{SignedIn, allow, refuse};
+use super::words::{discrepancy_lines, said, tally_said, today};
 use crate::auth::Auth;
-use crate::ceremony::{WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
-use crate::routes::containers::{AdjustRequest, record_adjustment};
-use crate::routes::receiving::{
-    CountRequest, PartyBody, ReceiptRequest, record_count, record_receipt,
-};
 use crate::state::AppState;
 
-pub const PHARMACIST: &[Role] = &[Role::Pharmacist];
-const COUNTERS: &[Role] = &[Role::Pharmacist, Role::Nurse];
-/// Lines a form of several lines starts with, and the most it takes.
-pub const MIN_LINES: usize = 3;
-pub const MAX_LINES: usize = 30;
 
-/// Today in UTC, the day the ledger dates entries by.
-pub fn today() -> Day {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
-}
 
-pub async fn product_options(
-    state: &AppState,
-    ledger: LedgerId,
-) -> ApiResult<Vec<(String, String)>> {
-    Ok(state
-        .store
-        .products(ledger)
-        .await?
-        .into_iter()
-        .map(|p| (p.ndc.to_string(), format!("{} ({})", p.name, p.ndc)))
-        .collect())
-}
 
-pub async fn location_options(
-    state: &AppState,
-    ledger: LedgerId,
-) -> ApiResult<Vec<(String, String)>> {
-    Ok(state
-        .store
-        .locations(ledger)
-        .await?
-        .into_iter()
-        .map(|l| {
-            (
-                l.location.to_string(),
-                format!("{} ({})", l.name, l.location),
-            )
-        })
-        .collect())
-}
 
-/// The containers held now, as choices: id, product, lot, where, state, what is left.
-pub async fn container_options(
-    state: &AppState,
-    ledger: LedgerId,
-) -> ApiResult<Vec<(String, String)>> {
-    Ok(state
-        .store
-        .containers(ledger, true)
-        .await?
-        .into_iter()
-        .map(|c| {
-            (
-                c.id.to_string(),
-                format!(
-                    "{} — {} lot {}, {}, {}, {}",
-                    c.id,
-                    c.product.name,
-                    c.lot,
-                    c.location,
-                    c.status,
-                    left(&c) + " left"
-                ),
-            )
-        })
-        .collect())
-}
 
-/// One line naming a container and, perhaps, an amount of it.
-pub struct Item {
-    pub container: ContainerInfo,
-    /// As typed, in mg; `None` means the whole container (or all that is left).
-    pub amount_mg: Option<String>,
-    pub amount: Amount,
-}
 
-impl Item {
-    pub fn said(&self) -> String {
-        let whole = self.amount_mg.is_none() && self.container.status == "sealed";
-        format!(
-            "{} of {} from container {}{}",
-            said(&self.amount),
-            self.container.product.name,
-            self.container.id,
-            if whole { " (sealed, whole)" } else { "" }
-        )
-    }
-}
 
-/// The lines `container_N` / `amount_N` that name a container; each error beside its field.
-pub async fn items(
-    state: &AppState,
-    ledger: LedgerId,
-    p: &Posted,
-    e: &mut Errors,
-    with_amounts: bool,
-) -> Vec<Item> {
-    let mut out = Vec::new();
-    for i in 1..=p.lines(MIN_LINES, MAX_LINES) {
-        let cf = format!("container_{i}");
-        let af = format!("amount_{i}");
-        let c = p.get(&cf);
-        let mg = if with_amounts { p.get(&af) } else { "" };
-        if c.is_empty() {
-            if !mg.is_empty() {
-                e.add(&cf, "Choose the container this amount comes from.");
-            }
-            continue;
-        }
-        let Some(info) = (match c.parse::<ContainerId>() {
-            Ok(id) => state.store.container(ledger, &id).await.ok().flatten(),
-            Err(_) => None,
-        }) else {
-            e.add(&cf, format!("There is no container {c} here."));
-            continue;
-        };
-        if out.iter().any(|x: &Item| x.container.id == info.id) {
-            e.add(&cf, format!("Container {c} is named twice."));
-            continue;
-        }
-        let amount = if mg.is_empty() {
-            everything_in(state, ledger, &info.id).await
-        } else {
-            amount_of(state, ledger, &info.id, mg).await
-        };
-        match amount {
-            Ok(amount) => out.push(Item {
-                container: info,
-                amount_mg: (!mg.is_empty()).then(|| mg.to_string()),
-                amount,
-            }),
-            Err(err) => e.add(
-                if mg.is_empty() { &cf } else { &af },
-                super::forms::sentence(&err.message),
-            ),
-        }
-    }
-    if out.is_empty() && e.is_empty() {
-        e.add("container_1", "Name at least one container.");
-    }
-    out
-}
 
-/// The item lines of a form: a container choice and, when asked, an amount.
-pub fn item_fields<'a>(
-    mut b: FormBuilder<'a>,
-    p: &Posted,
-    options: &[(String, String)],
-    amount_hint: Option<&str>,
-) -> FormBuilder<'a> {
-    let n = p.lines(MIN_LINES, MAX_LINES);
-    for i in 1..=n {
-        b = b.line(&format!("Container {i}")).field(
-            Field::select(
-                &format!("container_{i}"),
-                &format!("Container {i}"),
-                options.to_vec(),
-            )
-            .optional(),
-        );
-        if let Some(h) = amount_hint {
-            b = b.field(
-                Field::decimal(&format!("amount_{i}"), &format!("Amount {i} (mg)"))
-                    .optional()
-                    .hint(h),
-            );
-        }
-    }
-    b.more_lines(n)
-}
 
-/// The colleague named in `field` who signs at this screen: active, and not the author.
-pub async fn witness_at_screen(
-    state: &AppState,
-    auth: &Auth,
-    p: &Posted,
-    e: &mut Errors,
-    field: &str,
-) -> Option<custody_store::sessions::UserInfo> {
-    let name = p.get(field);
-    if name.is_empty() {
-        e.add(field, "Name the colleague who witnesses.");
-        return None;
-    }
-    let info = match name.parse::<UserId>() {
-        Ok(u) => state.store.user(auth.ledger, &u).await.ok().flatten(),
-        Err(_) => None,
-    };
-    match info.filter(|i| i.active) {
-        Some(i) if i.user == auth.user => {
-            e.add(field, "You cannot witness your own act: ask a colleague.");
-            None
-        }
-        Some(i) if !custody_ledger::state::WITNESS_ROLES.contains(&i.role) => {
-            e.add(field, format!("A {} may not witness.", i.role));
-            None
-        }
-        Some(i) => Some(i),
-        None => {
-            e.add(field, format!("No active user {name:?} in this clinic."));
-            None
-        }
-    }
-}
 
 // ---- receiving ----
 
@@ -303,7 +105,7 @@ async fn receive_page(
 }
 
 async fn receive_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, PHARMACIST) {
+    if let Some(r) = allow(&auth, Permission::Pharmacy) {
         return r;
     }
     receive_page(
@@ -324,15 +126,9 @@ struct Line {
     location: LocationId,
 }
 
-async fn receive_post(
-    State(state): State<AppState>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, PHARMACIST) {
+async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::Receipt)) {
         return r;
     }
     let mut e = Errors::default();
@@ -413,65 +209,37 @@ async fn receive_post(
             what.join("; ")
         ),
     )];
-    if !p.confirmed() {
-        return sign(&auth, "Sign the receipt", "/ui/receive", &p, signers, None);
-    }
-    let mut recorded = Vec::new();
-    let mut details = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let req = ReceiptRequest {
-            password: p.secret("password"),
-            supplier: PartyBody {
-                name: supplier.to_string(),
-                address: address.to_string(),
-                dea: dea.to_string(),
-            },
-            invoice: invoice.to_string(),
-            received_on: received_on.to_string(),
-            product: l.product.ndc.to_string(),
-            lot: l.lot.to_string(),
-            expiry: l.expiry.to_string(),
-            containers: l.containers,
-            location: l.location.to_string(),
-        };
-        match record_receipt(&state, auth.ledger, &auth, &client, &req).await {
-            Ok(r) => {
-                details.push(format!(
-                    "{} lot {}: containers {}",
-                    l.product.name,
-                    l.lot,
-                    r.containers.join(", ")
-                ));
-                recorded.push(r.recorded);
-            }
-            Err(err) if recorded.is_empty() => {
-                return sign(
-                    &auth,
-                    "Sign the receipt",
-                    "/ui/receive",
-                    &p,
-                    signers,
-                    Some(err),
-                );
-            }
-            Err(err) => {
-                details.push(format!(
-                    "Line {} and those after it were NOT recorded: {} Receive them again.",
-                    i + 1,
-                    err.message
-                ));
-                break;
-            }
-        }
-    }
-    done_many(
-        &auth,
-        "Stock received",
-        &recorded,
-        details,
-        "/ui/containers",
-    )
+    let cmd = ReceiveInvoice {
+        supplier: Party {
+            name: supplier,
+            address,
+            dea,
+        },
+        invoice,
+        received_on,
+        lines: lines
+            .iter()
+            .map(|l| ReceiptLine {
+                product: l.product.ndc,
+                lot: l.lot.clone(),
+                expiry: l.expiry,
+                containers: l.containers,
+                location: l.location.clone(),
+            })
+            .collect(),
+    };
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["supplier_dea", "invoice", "received_on"], RECEIPT_FIELDS, &err);
+        receive_page(&state, auth, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.receive(auth, cmd, c, &o).await;
+    ceremony(&sub, "Sign the receipt", "/ui/receive", Vec::new(), signers, "/ui/containers", back, run)
+        .await
 }
+
+/// Where a refusal of the receipt form goes.
+const RECEIPT_FIELDS: &[(&str, &str)] = &[("unknown_product", "product_1"), ("unknown_location", "location_1")];
 
 // ---- counting ----
 
@@ -522,7 +290,7 @@ async fn count_page(
 }
 
 async fn count_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, COUNTERS) {
+    if let Some(r) = allow(&auth, Permission::Author(Kind::Count)) {
         return r;
     }
     count_page(
@@ -535,22 +303,10 @@ async fn count_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> R
     .await
 }
 
-fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
-    format!(
-        "{sealed} sealed and {} in open containers",
-        quantity(strength, open)
-    )
-}
 
-async fn count_post(
-    State(state): State<AppState>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, COUNTERS) {
+async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::Count)) {
         return r;
     }
     let mut e = Errors::default();
@@ -579,7 +335,7 @@ async fn count_post(
                 Strength::Solution { .. } => match Microliters::parse_thousandths(v) {
                     Ok(ul) => Some(ul.get()),
                     Err(err) => {
-                        e.add("counted_open", super::forms::sentence(&err.to_string()));
+                        e.add("counted_open", sentence(&err.to_string()));
                         None
                     }
                 },
@@ -608,142 +364,28 @@ async fn count_post(
             auth.printed_name, product.name
         ),
     )];
-    let req = CountRequest {
-        password: p.secret("password"),
-        location: location.to_string(),
-        product: product.ndc.to_string(),
+    let cmd = CountStock {
+        location,
+        product: product.ndc,
         blind: true,
-        counted_sealed: sealed,
-        counted_open: open,
+        counted: Tally { sealed, open },
     };
-    let run = async || record_count(&state, auth.ledger, &auth, &client, &req).await;
-    match ceremony(
-        &auth,
-        "Sign the count",
-        "/ui/count",
-        &p,
-        Vec::new(),
-        signers,
-        run,
-    )
-    .await
-    {
-        Ok(r) => {
-            let expected = tally_said(&product.strength, r.expected_sealed, r.expected_open);
-            let mut details = vec![
-                format!("You counted {counted}."),
-                format!("The ledger expected {expected}."),
-            ];
-            let next = if r.discrepancy {
-                details.push(
-                    "They differ: this discrepancy stays open until an adjustment resolves it."
-                        .into(),
-                );
-                format!("/ui/adjust?count={}", r.recorded.seq)
-            } else {
-                details.push("They agree.".into());
-                "/ui".into()
-            };
-            let title = if r.discrepancy {
-                "Count recorded: it differs from the ledger"
-            } else {
-                "Count recorded: it agrees"
-            };
-            done(&auth, title, &r.recorded, details, &next)
-        }
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["location", "product", "counted_sealed", "counted_open"], &[], &err);
+        count_page(&state, auth, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.count(auth, cmd, c, &o).await;
+    ceremony(&sub, "Sign the count", "/ui/count", Vec::new(), signers, "/ui", back, run).await
 }
 
 // ---- discrepancies ----
 
-/// A count that found other than the ledger expected, and no adjustment has resolved yet.
-pub struct OpenDiscrepancy {
-    pub seq: u64,
-    pub count: Count,
-    pub at: Timestamp,
-}
 
-pub async fn open_discrepancies(
-    state: &AppState,
-    ledger: LedgerId,
-) -> ApiResult<Vec<OpenDiscrepancy>> {
-    let mut counts = Vec::new();
-    let mut resolved = std::collections::BTreeSet::new();
-    for kind in [Kind::Count, Kind::Adjustment] {
-        let filter = EntryFilter {
-            kind: Some(kind),
-            ..Default::default()
-        };
-        let mut after = None;
-        loop {
-            let page = state
-                .store
-                .entries_filtered(ledger, after, 1000, &filter)
-                .await?;
-            for r in &page.entries {
-                let entry = Entry::from_canonical_bytes(&r.bytes).map_err(|err| {
-                    ApiError::internal(format!("stored entry {} cannot be read: {err}", r.seq))
-                })?;
-                match entry.body.payload {
-                    Payload::Count(c) if c.counted != c.expected => counts.push(OpenDiscrepancy {
-                        seq: r.seq,
-                        count: c,
-                        at: entry.timestamp,
-                    }),
-                    Payload::Adjustment(a) => {
-                        if let Some(s) = a.resolves {
-                            resolved.insert(s.get());
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            match page.next {
-                Some(n) => {
-                    after = Some(Seq::new(n).map_err(|err| ApiError::internal(err.to_string()))?)
-                }
-                None => break,
-            }
-        }
-    }
-    counts.retain(|c| !resolved.contains(&c.seq));
-    Ok(counts)
-}
 
-/// The open discrepancies as sentences, each with the page that resolves it.
-pub async fn discrepancy_lines(
-    state: &AppState,
-    ledger: LedgerId,
-) -> ApiResult<Vec<(String, String)>> {
-    let products = state.store.products(ledger).await?;
-    Ok(open_discrepancies(state, ledger)
-        .await?
-        .into_iter()
-        .map(|d| {
-            let product = products.iter().find(|p| p.ndc == d.count.product);
-            let tally = |t: &Tally| match product {
-                Some(p) => tally_said(&p.strength, t.sealed, t.open),
-                None => format!("{} sealed and {} in open containers", t.sealed, t.open),
-            };
-            (
-                format!(
-                    "Count {} of {} at {} on {}: counted {}, the ledger expected {}",
-                    d.seq,
-                    product.map_or_else(|| d.count.product.to_string(), |p| p.name.to_string()),
-                    d.count.location,
-                    d.at.date(),
-                    tally(&d.count.counted),
-                    tally(&d.count.expected)
-                ),
-                format!("/ui/adjust?count={}", d.seq),
-            )
-        })
-        .collect())
-}
 
 async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> ApiResult<FormView> {
-    let discrepancies = open_discrepancies(state, auth.ledger).await?;
+    let discrepancies = state.clinic.open_discrepancies(auth).await?;
     let mut counts: Vec<(String, String)> = discrepancies
         .iter()
         .map(|d| {
@@ -794,7 +436,7 @@ async fn adjust_page(
     e: &Errors,
     status: StatusCode,
 ) -> Response {
-    let lead = match discrepancy_lines(state, auth.ledger).await {
+    let lead = match discrepancy_lines(state, auth).await {
         Ok(ds) if ds.is_empty() => "No count discrepancy is open.".to_string(),
         Ok(ds) => ds
             .into_iter()
@@ -826,7 +468,7 @@ async fn adjust_get(
     Query(q): Query<AdjustQuery>,
     SignedIn(auth): SignedIn,
 ) -> Response {
-    if let Some(r) = allow(&auth, PHARMACIST) {
+    if let Some(r) = allow(&auth, Permission::Pharmacy) {
         return r;
     }
     let mut p = Posted::default();
@@ -836,26 +478,35 @@ async fn adjust_get(
     adjust_page(&state, &auth, &p, &Errors::default(), StatusCode::OK).await
 }
 
-async fn adjust_post(
-    State(state): State<AppState>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, PHARMACIST) {
+/// Where a refusal of the adjustment form goes.
+const ADJUST_FIELDS: &[(&str, &str)] = &[
+    ("insufficient_stock", "amount_mg"),
+    ("amount_mismatch", "amount_mg"),
+    ("zero_quantity", "amount_mg"),
+    ("container_state", "container"),
+    ("container_empty", "container"),
+    ("unknown_discrepancy", "count"),
+    ("rule_violation", "count"),
+    ("witness_is_author", "witness"),
+    ("role_not_allowed", "witness"),
+    ("inactive_signer", "witness"),
+    ("unknown_signer", "witness"),
+];
+
+async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::Adjustment)) {
         return r;
     }
     let mut e = Errors::default();
-    let count: Option<u64> = if p.get("count").is_empty() {
+    let count: Option<Seq> = if p.get("count").is_empty() {
         None
     } else {
-        e.parse(&p, "count", "")
+        e.parse(p, "count", "")
     };
-    let reason: Option<AdjustmentReason> = e.parse(&p, "reason", "Choose a reason.");
-    let direction: Option<Direction> = e.parse(&p, "direction", "Choose increase or decrease.");
-    let note: Option<Text> = e.parse(&p, "note", "Say what was found.");
+    let reason: Option<AdjustmentReason> = e.parse(p, "reason", "Choose a reason.");
+    let direction: Option<Direction> = e.parse(p, "direction", "Choose increase or decrease.");
+    let note: Option<Text> = e.parse(p, "note", "Say what was found.");
     let container = match p.get("container").parse::<ContainerId>() {
         Ok(id) => state.store.container(auth.ledger, &id).await.ok().flatten(),
         Err(_) => None,
@@ -863,39 +514,28 @@ async fn adjust_post(
     if container.is_none() {
         e.add("container", "Choose the container.");
     }
-    let amount = match &container {
-        Some(c) if !p.get("amount_mg").is_empty() => {
-            match amount_of(&state, auth.ledger, &c.id, p.get("amount_mg")).await {
-                Ok(a) => Some(a),
-                Err(err) => {
-                    e.add("amount_mg", super::forms::sentence(&err.message));
-                    None
-                }
-            }
-        }
-        _ => {
-            e.text(&p, "amount_mg", "Enter the amount in mg.");
-            None
-        }
-    };
-    let witness = witness_at_screen(&state, &auth, &p, &mut e, "witness").await;
-    if reason == Some(AdjustmentReason::CountDiscrepancy) && count.is_none() {
-        e.add(
-            "count",
-            "A count-discrepancy adjustment names the count it resolves.",
-        );
-    }
-    let (Some(reason), Some(direction), Some(note), Some(c), Some(amount), Some(w), true, false) = (
+    let mg = e.parse_with(p, "amount_mg", "Enter the amount in mg.", Micrograms::parse_thousandths);
+    let witness = witness_at_screen(&state, auth, p, &mut e, "witness").await;
+    let (Some(reason), Some(direction), Some(note), Some(c), Some(mg), Some(w), true, false) = (
         reason,
         direction,
         note,
         container,
-        amount,
+        mg,
         witness,
         e.is_empty(),
         p.editing(),
     ) else {
-        return adjust_page(&state, &auth, &p, &e, status_of(&p)).await;
+        return adjust_page(&state, auth, p, &e, status_of(p)).await;
+    };
+    let amount = match state.clinic.amount_of(auth, &c.id, mg, "amount_mg").await {
+        Ok(a) => a,
+        Err(err) => {
+            let err: ApiError = err.into();
+            let mut e = Errors::default();
+            e.refusal(&["amount_mg"], ADJUST_FIELDS, &err);
+            return adjust_page(&state, auth, p, &e, err.status).await;
+        }
     };
     let what = format!(
         "a {direction} of {} in container {} ({} lot {}), {reason}{}: {note}",
@@ -909,7 +549,7 @@ async fn adjust_post(
     );
     let signers = vec![
         Signer::me(
-            &auth,
+            auth,
             "authored",
             format!("I, {}, recorded {what}.", auth.printed_name),
         ),
@@ -919,34 +559,22 @@ async fn adjust_post(
             format!("I, {}, witnessed {what}.", w.printed_name),
         ),
     ];
-    let req = AdjustRequest {
-        password: p.secret("password"),
-        reason: reason.to_string(),
-        direction: direction.to_string(),
-        amount_mg: p.get("amount_mg").to_string(),
+    let cmd = Adjust {
+        container: c.id,
         resolves: count,
-        note: note.to_string(),
-        witness: WitnessBody {
-            username: w.user.to_string(),
-            password: p.secret("witness_password"),
-        },
+        reason,
+        direction,
+        amount: mg,
+        note,
+        witness: w.user.clone(),
     };
-    match ceremony(
-        &auth,
-        "Sign the adjustment",
-        "/ui/adjust",
-        &p,
-        Vec::new(),
-        signers,
-        async || {
-            record_adjustment(&state, auth.ledger, &c.id.to_string(), &auth, &client, &req).await
-        },
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Adjustment recorded", &r, Vec::new(), "/ui"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        e.refusal(&["amount_mg", "container", "count", "witness"], ADJUST_FIELDS, &err);
+        adjust_page(&state, auth, p, &e, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.adjust(auth, cmd, c, &o).await;
+    ceremony(&sub, "Sign the adjustment", "/ui/adjust", Vec::new(), signers, "/ui", back, run).await
 }
 
 pub fn router() -> Router<AppState> {

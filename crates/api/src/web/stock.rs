@@ -15,19 +15,17 @@ use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 use serde::Deserialize;
 
-use super::forms::{
-    DonePage, Errors, Posted, Signer, Submitted, Table, ceremony, done, sentence, status_of,
-};
-use super::pages::{Me, SignedIn, allow, refuse, render};
-use super::pharmacy::witness_at_screen;
+use custody_clinic::Permission;
+use custody_clinic::acts::{Administer, Ceremony, Open, Origin, WasteRest, WitnessQueued};
+use custody_ledger::state::{ContainerStatus, MAX_SIGNING_AGE_DAYS};
+
+use super::choices::{patient_choices, patient_said, witness_at_screen};
+use super::forms::{Errors, Posted, Signer, Submitted, Table, ceremony, sentence, status_of};
+use super::kit::{Me, SignedIn, allow, refuse, render};
+use super::words::{entry_head, entry_rows, left, names, said};
 use crate::auth::Auth;
-use crate::ceremony::{WitnessBody, amount_of, everything_in};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
-use crate::routes::stock::{
-    AdministerRequest, CLINICAL, PrescriberBody, default_beyond_use_of, give, open_container,
-};
-use crate::routes::waste::{WasteRequest, Wasted, countersign, discard};
 use crate::state::AppState;
 
 const ROUTES: [&str; 5] = ["IV", "IM", "intranasal", "oral", "sublingual"];
@@ -49,18 +47,7 @@ struct ContainersPage {
     all: bool,
 }
 
-/// An amount in a product's base unit as people read it: "14.8 mL" or "3 units".
-pub(crate) fn quantity(strength: &Strength, base: u64) -> String {
-    match strength {
-        Strength::Solution { .. } => Microliters::new(base).to_string(),
-        Strength::Units { .. } => format!("{base} units"),
-    }
-}
 
-/// What a container holds now.
-pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
-    quantity(&c.product.strength, c.remaining)
-}
 
 #[derive(Deserialize)]
 struct ContainersQuery {
@@ -83,9 +70,9 @@ async fn containers(
         .map(|c| Row {
             id: c.id.to_string(),
             product: c.product.name.to_string(),
-            lot: c.lot.clone(),
-            location: c.location.clone(),
-            status: c.status.clone(),
+            lot: c.lot.to_string(),
+            location: c.location.to_string(),
+            status: c.status.name().to_string(),
             left: left(c),
         })
         .collect();
@@ -116,6 +103,10 @@ struct View {
 struct ContainerPage<'a> {
     me: Option<Me>,
     csrf: String,
+    /// The act's request id: a form sent twice records once.
+    request_id: String,
+    /// A refusal of the whole act (not of one field).
+    error: Option<String>,
     c: View,
     /// What was typed (both forms read it; the dose form's route and time have defaults).
     form: &'a Posted,
@@ -128,38 +119,7 @@ struct ContainerPage<'a> {
     patients: Vec<(String, String)>,
 }
 
-/// The patient register as choices for the MRN field (clinical staff only see it).
-async fn patient_choices(state: &AppState, ledger: LedgerId) -> ApiResult<Vec<(String, String)>> {
-    let mut ps: Vec<(String, String)> = state
-        .store
-        .patients(ledger)
-        .await?
-        .into_iter()
-        .map(|p| (p.mrn, format!("{}, born {}", p.name, p.birth_date)))
-        .collect();
-    ps.sort();
-    Ok(ps)
-}
 
-/// The patient as the signature names them: the MRN, and the register's name when it has
-/// them (a dose for someone not in the register can still be charted, and says so).
-pub(crate) async fn patient_said(
-    state: &AppState,
-    ledger: LedgerId,
-    mrn: &str,
-) -> ApiResult<String> {
-    let secret = state.store.patient_secret(ledger).await?;
-    Ok(
-        match state
-            .store
-            .patient(ledger, &PatientRef::commit(&secret, mrn))
-            .await?
-        {
-            Some(p) => format!("{mrn} ({}, born {})", p.name, p.birth_date),
-            None => format!("{mrn} (not in the patient register)"),
-        },
-    )
-}
 
 async fn load(
     state: &AppState,
@@ -189,11 +149,14 @@ fn view(c: &custody_store::ContainerInfo) -> View {
     View {
         id: c.id.to_string(),
         product: c.product.name.to_string(),
-        lot: c.lot.clone(),
-        location: c.location.clone(),
-        status: c.status.clone(),
+        lot: c.lot.to_string(),
+        location: c.location.to_string(),
+        status: c.status.name().to_string(),
         left: left(c),
-        beyond_use: c.beyond_use.map(|d| d.to_string()),
+        beyond_use: match c.status {
+            ContainerStatus::Open { beyond_use } => Some(beyond_use.to_string()),
+            _ => None,
+        },
         ug_per_ml,
         concentration,
     }
@@ -208,15 +171,28 @@ async fn container_page(
     errors: &Errors,
     status: StatusCode,
 ) -> Response {
+    container_page_with(state, auth, id, form, errors, None, status).await
+}
+
+/// The container page with, besides the errors beside their fields, one for the whole act.
+async fn container_page_with(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    form: &Posted,
+    errors: &Errors,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let c = match load(state, auth.ledger, id).await {
         Ok(c) => c,
         Err(e) => return refuse(auth, e),
     };
     let rows = match (
         state.store.container_history(auth.ledger, &c.id).await,
-        super::audit::names(state, auth.ledger).await,
+        names(state, auth.ledger).await,
     ) {
-        (Ok(h), Ok(names)) => super::audit::entry_rows(&h, &names),
+        (Ok(h), Ok(names)) => entry_rows(&h, &names),
         (Err(e), _) => Err(e.into()),
         (_, Err(e)) => Err(e),
     };
@@ -246,13 +222,15 @@ async fn container_page(
             clinical: me.clinical,
             me: Some(me),
             csrf: auth.csrf(),
+            request_id: super::forms::request_id_for(&form, errors),
+            error,
             c: view(&c),
             form: &form,
             errors,
             routes: ROUTES,
             history: Table {
                 caption: format!("Everything recorded about container {}", c.id),
-                head: super::audit::entry_head(),
+                head: entry_head(),
                 rows,
                 empty: "Nothing yet.".into(),
             },
@@ -270,15 +248,6 @@ async fn container(
     container_page(&state, &auth, &id, &blank.0, &blank.1, StatusCode::OK).await
 }
 
-/// The amount as people say it: "35 mg (3.5 mL)".
-pub(crate) fn said(a: &Amount) -> String {
-    match a {
-        Amount::Volume { ul, ug } => format!("{} mg ({ul})", thousandths(ug.get())),
-        Amount::Units { units, ug } => {
-            format!("{} mg ({} units)", thousandths(ug.get()), units.get())
-        }
-    }
-}
 
 /// Now, to the minute, as a `datetime-local` input shows it (UTC).
 fn now_minute() -> String {
@@ -302,137 +271,150 @@ fn utc_minute(s: &str) -> Result<Timestamp, custody_ledger::types::ids::ParseErr
     }
 }
 
+/// Where a refusal of the dose form goes: the ledger's codes, beside their fields.
+const DOSE_FIELDS: &[(&str, &str)] = &[
+    ("insufficient_stock", "dose_mg"),
+    ("amount_mismatch", "dose_mg"),
+    ("zero_quantity", "dose_mg"),
+    ("container_state", "dose_mg"),
+    ("container_empty", "dose_mg"),
+    ("expired", "dose_mg"),
+    ("rule_violation", "given_at"),
+];
+
+/// Where a refusal of the waste form goes.
+const WASTE_FIELDS: &[(&str, &str)] = &[
+    ("insufficient_stock", "amount_mg"),
+    ("amount_mismatch", "amount_mg"),
+    ("zero_quantity", "amount_mg"),
+    ("container_state", "amount_mg"),
+    ("container_empty", "amount_mg"),
+    ("expired", "amount_mg"),
+    ("witness_is_author", "witness"),
+    ("role_not_allowed", "witness"),
+    ("inactive_signer", "witness"),
+    ("unknown_signer", "witness"),
+];
+
 async fn administer(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
+    sub: Submitted,
 ) -> Response {
-    if let Some(r) = allow(&auth, CLINICAL) {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::Administered)) {
         return r;
     }
     let c = match load(&state, auth.ledger, &id).await {
         Ok(c) => c,
-        Err(e) => return refuse(&auth, e),
+        Err(e) => return refuse(auth, e),
     };
     // Review: every field checked, each error beside its field, what was typed kept.
     let mut e = Errors::default();
-    let patient = e.text(&p, "patient", "Enter the patient's MRN.");
-    let prescriber = e.text(&p, "prescriber", "Enter who ordered the dose.");
-    let dea: Option<DeaNumber> =
-        e.parse(&p, "prescriber_dea", "Enter the prescriber's DEA number.");
-    let given_at = e.parse_with(
-        &p,
-        "given_at",
-        "Enter the time the dose was given.",
-        utc_minute,
-    );
-    let amount = match amount_of(&state, auth.ledger, &c.id, p.get("dose_mg")).await {
-        Ok(a) => Some(a),
-        Err(err) => {
-            e.add("dose_mg", sentence(&err.message));
-            None
-        }
-    };
-    let (Some(patient), Some(prescriber), Some(dea), Some(given_at), Some(amount), false) =
-        (patient, prescriber, dea, given_at, amount, p.editing())
+    let patient = e.text(p, "patient", "Enter the patient's MRN.");
+    let prescriber: Option<Text> = e.parse(p, "prescriber", "Enter who ordered the dose.");
+    let dea: Option<DeaNumber> = e.parse(p, "prescriber_dea", "Enter the prescriber's DEA number.");
+    let given_at = e.parse_with(p, "given_at", "Enter the time the dose was given.", utc_minute);
+    let dose = e.parse_with(p, "dose_mg", "Enter the dose in mg.", Micrograms::parse_thousandths);
+    let route: Option<Route> = e.parse(p, "route", "Choose the route.");
+    let (Some(patient), Some(prescriber), Some(dea), Some(given_at), Some(dose), Some(route), false) =
+        (patient, prescriber, dea, given_at, dose, route, p.editing())
     else {
-        return container_page(&state, &auth, &id, &p, &e, status_of(&p)).await;
+        return container_page(&state, auth, &id, p, &e, status_of(p)).await;
+    };
+    let cmd = Administer {
+        container: c.id,
+        patient: patient.clone(),
+        prescriber: Prescriber {
+            name: prescriber.clone(),
+            dea,
+        },
+        dose,
+        route,
+        given_at: Some(given_at),
+    };
+    // The dose as the ledger will state it (its mL), or the refusal beside its field.
+    let amount = match state.clinic.dose_payload(auth, &cmd).await {
+        Ok(a) => a.amount,
+        Err(err) => {
+            let err: ApiError = err.into();
+            let mut e = Errors::default();
+            let top = e.refusal(&["patient", "dose_mg"], DOSE_FIELDS, &err);
+            return container_page_with(&state, auth, &id, p, &e, top, err.status).await;
+        }
     };
     let named = match patient_said(&state, auth.ledger, &patient).await {
         Ok(n) => n,
-        Err(err) => return refuse(&auth, err),
+        Err(err) => return refuse(auth, err),
     };
     let statement = format!(
-        "I, {}, gave {} of {} {} at {given_at} to patient {named} from container {}, as ordered by {prescriber}.",
+        "I, {}, gave {} of {} {route} at {given_at} to patient {named} from container {}, as ordered by {prescriber}.",
         auth.printed_name,
         said(&amount),
         c.product.name,
-        p.get("route"),
         c.id,
     );
-    let req = AdministerRequest {
-        password: p.secret("password"),
-        patient,
-        prescriber: PrescriberBody {
-            name: prescriber,
-            dea: dea.to_string(),
-        },
-        dose_mg: p.get("dose_mg").to_string(),
-        route: p.get("route").to_string(),
-        given_at: Some(given_at.to_string()),
-    };
+    let signers = vec![Signer::me(auth, "authored", statement)];
     let action = format!("/ui/containers/{id}/administer");
-    let signers = vec![Signer::me(&auth, "authored", statement)];
-    let run = async || give(&state, auth.ledger, &auth, &client, &id, &req).await;
-    match ceremony(
-        &auth,
-        "Sign the dose",
-        &action,
-        &p,
-        Vec::new(),
-        signers,
-        run,
-    )
-    .await
-    {
-        Ok(r) => done(
-            &auth,
-            "Dose recorded",
-            &r,
-            Vec::new(),
-            &format!("/ui/containers/{id}"),
-        ),
-        Err(page) => page,
-    }
+    let next = format!("/ui/containers/{id}");
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        let top = e.refusal(&["patient", "dose_mg", "given_at"], DOSE_FIELDS, &err);
+        container_page_with(&state, auth, &id, p, &e, top, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.administer(auth, cmd, c, &o).await;
+    ceremony(&sub, "Sign the dose", &action, Vec::new(), signers, &next, back, run).await
 }
 
-async fn waste(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, CLINICAL) {
+async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::Waste)) {
         return r;
     }
     let c = match load(&state, auth.ledger, &id).await {
         Ok(c) => c,
-        Err(e) => return refuse(&auth, e),
+        Err(e) => return refuse(auth, e),
     };
     let mut e = Errors::default();
     let amount = match p.get("amount_mg") {
-        "" => everything_in(&state, auth.ledger, &c.id).await,
-        mg => amount_of(&state, auth.ledger, &c.id, mg).await,
+        "" => None,
+        mg => Micrograms::parse_thousandths(mg)
+            .map_err(|err| e.add("amount_mg", sentence(&err.to_string())))
+            .ok(),
     };
-    let amount = amount
-        .map_err(|err| e.add("amount_mg", sentence(&err.message)))
-        .ok();
-    let reason: Option<Text> = e.parse(&p, "reason", "Say why it is wasted.");
+    let reason: Option<Text> = e.parse(p, "reason", "Say why it is wasted.");
     // No witness named: the waste goes to the awaiting-witness queue.
     let witness = if p.get("witness").is_empty() {
         None
     } else {
-        witness_at_screen(&state, &auth, &p, &mut e, "witness").await
+        witness_at_screen(&state, auth, p, &mut e, "witness").await
     };
-    let (Some(amount), Some(reason), true, false) = (amount, reason, e.is_empty(), p.editing())
-    else {
-        return container_page(&state, &auth, &id, &p, &e, status_of(&p)).await;
+    let (Some(reason), true, false) = (reason, e.is_empty(), p.editing()) else {
+        return container_page(&state, auth, &id, p, &e, status_of(p)).await;
+    };
+    let cmd = WasteRest {
+        container: c.id,
+        amount,
+        reason: reason.clone(),
+        witness: witness.as_ref().map(|w| w.user.clone()),
+    };
+    let wasted = match state.clinic.waste_payload(auth, &cmd).await {
+        Ok(w) => w.amount,
+        Err(err) => {
+            let err: ApiError = err.into();
+            let mut e = Errors::default();
+            let top = e.refusal(&["amount_mg", "reason", "witness"], WASTE_FIELDS, &err);
+            return container_page_with(&state, auth, &id, p, &e, top, err.status).await;
+        }
     };
     let what = format!(
         "{} of {} from container {}",
-        said(&amount),
+        said(&wasted),
         c.product.name,
         c.id
     );
     let mut signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!("I, {}, wasted {what}: {reason}.", auth.printed_name),
     )];
@@ -440,56 +422,25 @@ async fn waste(
         signers.push(Signer::witness(
             &w.printed_name,
             "witness_password",
-            format!("I, {}, witnessed the waste of {what}.", w.printed_name),
+            format!(
+                "I, {}, witnessed the waste of {what}: {reason}.",
+                w.printed_name
+            ),
         ));
     }
-    let req = WasteRequest {
-        password: p.secret("password"),
-        amount_mg: Some(match amount {
-            Amount::Volume { ug, .. } | Amount::Units { ug, .. } => thousandths(ug.get()),
-        }),
-        reason: reason.to_string(),
-        witness: witness.as_ref().map(|w| WitnessBody {
-            username: w.user.to_string(),
-            password: p.secret("witness_password"),
-        }),
-    };
     let action = format!("/ui/containers/{id}/waste");
-    let run = async || discard(&state, auth.ledger, &auth, &client, &id, &req).await;
-    match ceremony(
-        &auth,
-        "Sign the waste",
-        &action,
-        &p,
-        Vec::new(),
-        signers,
-        run,
-    )
-    .await
-    {
-        Ok(Wasted::Recorded(r)) => done(
-            &auth,
-            "Waste recorded",
-            &r,
-            Vec::new(),
-            &format!("/ui/containers/{id}"),
-        ),
-        Ok(Wasted::Queued(q)) => render(
-            &DonePage {
-                me: Some((&auth).into()),
-                title: "Waste sent to the awaiting-witness queue".into(),
-                summary: format!(
-                    "Signed by you; not in the ledger until a colleague witnesses it (by {}).",
-                    q.witness_by
-                ),
-                details: Vec::new(),
-                signatures: Vec::new(),
-                next: "/ui/wastes".into(),
-            },
-            StatusCode::OK,
-        ),
-        Err(page) => page,
-    }
+    let next = if witness.is_some() {
+        format!("/ui/containers/{id}")
+    } else {
+        "/ui/wastes".to_string()
+    };
+    let back = async |err: ApiError| {
+        let mut e = Errors::default();
+        let top = e.refusal(&["amount_mg", "reason", "witness"], WASTE_FIELDS, &err);
+        container_page_with(&state, auth, &id, p, &e, top, err.status).await
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.waste(auth, cmd, c, &o).await;
+    ceremony(&sub, "Sign the waste", &action, Vec::new(), signers, &next, back, run).await
 }
 
 struct QueueRow {
@@ -498,7 +449,9 @@ struct QueueRow {
     author: String,
     container: String,
     amount: String,
+    reason: String,
     witness_by: String,
+    request_id: String,
 }
 
 #[derive(Template)]
@@ -507,34 +460,50 @@ struct QueuePage {
     me: Option<Me>,
     csrf: String,
     rows: Vec<QueueRow>,
+    error: Option<String>,
 }
 
 async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    queue_page(&state, &auth).await
+    queue_page(&state, &auth, None, StatusCode::OK).await
 }
 
-async fn queue_page(state: &AppState, auth: &Auth) -> Response {
-    let mut rows = Vec::new();
-    let pending = match state.store.pending_entries(auth.ledger).await {
+async fn queue_page(
+    state: &AppState,
+    auth: &Auth,
+    error: Option<ApiError>,
+    status: StatusCode,
+) -> Response {
+    let pending = match state.clinic.awaiting_witness(auth).await {
         Ok(p) => p,
         Err(e) => return refuse(auth, e.into()),
     };
+    let names = match names(state, auth.ledger).await {
+        Ok(n) => n,
+        Err(e) => return refuse(auth, e),
+    };
+    let mut rows = Vec::new();
     for p in pending {
-        let v = match crate::routes::waste::pending_view(state, auth.ledger, &p).await {
-            Ok(v) => v,
-            Err(e) => return refuse(auth, e),
+        let (amount, reason) = match &p.draft.body.payload {
+            Payload::Waste(w) => (said(&w.amount), w.reason.to_string()),
+            _ => (String::new(), String::new()),
         };
-        let amount = match &p.draft.body.payload {
-            Payload::Waste(w) => said(&w.amount),
-            _ => String::new(),
-        };
+        // The entry id is made just before queueing; the ledger accepts it this long after.
+        let by = Timestamp::from_micros(
+            p.queued_at.micros() + MAX_SIGNING_AGE_DAYS * 86_400_000_000,
+        )
+        .map_or_else(|_| String::new(), |t| t.to_string());
         rows.push(QueueRow {
-            id: v.id,
-            queued_at: v.queued_at,
-            author: v.author_name,
-            container: v.container,
+            id: p.entry_id().to_string(),
+            queued_at: p.queued_at.to_string(),
+            author: names
+                .get(&p.author)
+                .cloned()
+                .unwrap_or_else(|| p.author.to_string()),
+            container: p.container.clone(),
             amount,
-            witness_by: v.witness_by,
+            reason,
+            witness_by: by,
+            request_id: uuid::Uuid::now_v7().to_string(),
         });
     }
     render(
@@ -542,22 +511,19 @@ async fn queue_page(state: &AppState, auth: &Auth) -> Response {
             me: Some(auth.into()),
             csrf: auth.csrf(),
             rows,
+            error: error.map(|e| e.message),
         },
-        StatusCode::OK,
+        status,
     )
 }
 
-async fn witness(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
+async fn witness(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
     if p.editing() {
-        return queue_page(&state, &auth).await;
+        return queue_page(&state, auth, None, StatusCode::OK).await;
+    }
+    if let Some(r) = allow(auth, Permission::Witness) {
+        return r;
     }
     let pending = match id.parse::<EntryId>() {
         Ok(eid) => state
@@ -570,16 +536,21 @@ async fn witness(
     };
     let Some(pending) = pending else {
         return refuse(
-            &auth,
+            auth,
             ApiError::not_found("no waste with that id is waiting for a witness"),
         );
     };
     let what = match &pending.draft.body.payload {
-        Payload::Waste(w) => format!("{} from container {}", said(&w.amount), w.container),
+        Payload::Waste(w) => format!(
+            "{} from container {}: {}",
+            said(&w.amount),
+            w.container,
+            w.reason
+        ),
         _ => String::new(),
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "witnessed",
         format!(
             "I, {}, witnessed the waste of {what}, recorded by {}.",
@@ -587,40 +558,26 @@ async fn witness(
         ),
     )];
     let action = format!("/ui/wastes/{id}/witness");
-    let password = p.secret("password");
-    let run = async || countersign(&state, auth.ledger, &auth, &client, &id, &password).await;
-    match ceremony(
-        &auth,
-        "Witness the waste",
-        &action,
-        &p,
-        Vec::new(),
-        signers,
-        run,
-    )
-    .await
-    {
-        Ok(r) => done(&auth, "Waste witnessed", &r, Vec::new(), "/ui/wastes"),
-        Err(page) => page,
-    }
+    let back = async |err: ApiError| {
+        let status = err.status;
+        queue_page(&state, auth, Some(err), status).await
+    };
+    let cmd = WitnessQueued {
+        pending: pending.entry_id(),
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.witness(auth, cmd, c, &o).await;
+    ceremony(&sub, "Witness the waste", &action, Vec::new(), signers, "/ui/wastes", back, run).await
 }
 
-async fn open(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Submitted {
-        auth,
-        posted: p,
-        client,
-    }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, CLINICAL) {
+async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
+    let (auth, p) = (&sub.auth, &sub.posted);
+    if let Some(r) = allow(auth, Permission::Author(Kind::ContainerOpened)) {
         return r;
     }
     if p.editing() {
         return container_page(
             &state,
-            &auth,
+            auth,
             &id,
             &Posted::default(),
             &Errors::default(),
@@ -630,14 +587,14 @@ async fn open(
     }
     let c = match load(&state, auth.ledger, &id).await {
         Ok(c) => c,
-        Err(e) => return refuse(&auth, e),
+        Err(e) => return refuse(auth, e),
     };
-    let bud = match default_beyond_use_of(&state, auth.ledger, &c.id).await {
+    let bud = match state.clinic.default_beyond_use(auth, &c.id).await {
         Ok(d) => d,
-        Err(e) => return refuse(&auth, e),
+        Err(e) => return refuse(auth, e.into()),
     };
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, opened container {} ({} lot {}); beyond use {bud}.",
@@ -645,29 +602,18 @@ async fn open(
         ),
     )];
     let action = format!("/ui/containers/{id}/open");
-    let password = p.secret("password");
-    let run =
-        async || open_container(&state, auth.ledger, &auth, &client, c.id, bud, &password).await;
-    match ceremony(
-        &auth,
-        "Sign the opening",
-        &action,
-        &p,
-        Vec::new(),
-        signers,
-        run,
-    )
-    .await
-    {
-        Ok(r) => done(
-            &auth,
-            "Container opened",
-            &r,
-            Vec::new(),
-            &format!("/ui/containers/{id}"),
-        ),
-        Err(page) => page,
-    }
+    let next = format!("/ui/containers/{id}");
+    let back = async |err: ApiError| {
+        let status = err.status;
+        container_page_with(&state, auth, &id, p, &Errors::default(), Some(err.message), status)
+            .await
+    };
+    let cmd = Open {
+        container: c.id,
+        beyond_use: Some(bud),
+    };
+    let run = async |c: Ceremony, o: Origin| state.clinic.open(auth, cmd, c, &o).await;
+    ceremony(&sub, "Sign the opening", &action, Vec::new(), signers, &next, back, run).await
 }
 
 pub fn router() -> Router<AppState> {

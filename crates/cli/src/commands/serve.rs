@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
+use custody_api::state::Cidr;
 use custody_api::{ApiConfig, AppState};
+use custody_clinic::{Clinic, Settings as ClinicSettings};
 use custody_ledger::{DeaNumber, LedgerId, Party, Text};
 use serde::Deserialize;
 
@@ -55,9 +57,17 @@ pub struct ServeArgs {
     /// Hours a session lasts at most [default: 12].
     #[arg(long, env = "CUSTODY_SESSION_HOURS")]
     pub session_hours: Option<u64>,
-    /// Failed sign-ins allowed per account and per address in 15 minutes [default: 5].
+    /// Wrong passwords an account may have before each further attempt waits (30 s, doubling
+    /// with each one, at most 15 minutes) [default: 5].
     #[arg(long, env = "CUSTODY_MAX_FAILED_LOGINS")]
     pub max_failed_logins: Option<u32>,
+    /// Wrong passwords one client address may send in 15 minutes [default: 100].
+    #[arg(long, env = "CUSTODY_ADDRESS_LIMIT")]
+    pub address_limit: Option<u32>,
+    /// A reverse proxy (address or CIDR range) whose X-Forwarded-For names the client;
+    /// repeatable, or comma-separated in the environment.
+    #[arg(long = "trusted-proxy", env = "CUSTODY_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -76,6 +86,8 @@ pub struct FileSettings {
     pub idle_minutes: Option<u64>,
     pub session_hours: Option<u64>,
     pub max_failed_logins: Option<u32>,
+    pub address_limit: Option<u32>,
+    pub trusted_proxy: Option<Vec<String>>,
 }
 
 impl FileSettings {
@@ -100,6 +112,7 @@ pub struct Settings {
     pub seed: u64,
     pub registrant: Option<Party>,
     pub api: ApiConfig,
+    pub clinic: ClinicSettings,
 }
 
 impl ServeArgs {
@@ -132,7 +145,20 @@ impl ServeArgs {
                 ));
             }
         };
-        let defaults = ApiConfig::default();
+        let defaults = ClinicSettings::default();
+        let proxies = if self.trusted_proxy.is_empty() {
+            f.trusted_proxy.unwrap_or_default()
+        } else {
+            self.trusted_proxy
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| {
+                p.parse::<Cidr>()
+                    .map_err(|e| Failure::Usage(format!("--trusted-proxy: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -152,6 +178,9 @@ impl ServeArgs {
             registrant,
             api: ApiConfig {
                 secure_cookies: self.secure_cookies || f.secure_cookies.unwrap_or(false),
+                trusted_proxies,
+            },
+            clinic: ClinicSettings {
                 idle_timeout: self
                     .idle_minutes
                     .or(f.idle_minutes)
@@ -160,10 +189,14 @@ impl ServeArgs {
                     .session_hours
                     .or(f.session_hours)
                     .map_or(defaults.absolute_timeout, |h| minutes(h.saturating_mul(60))),
-                max_failed_logins: self
+                free_attempts: self
                     .max_failed_logins
                     .or(f.max_failed_logins)
-                    .unwrap_or(defaults.max_failed_logins),
+                    .unwrap_or(defaults.free_attempts),
+                address_limit: self
+                    .address_limit
+                    .or(f.address_limit)
+                    .unwrap_or(defaults.address_limit),
                 ..defaults
             },
         })
@@ -216,16 +249,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
             None
         }
     };
-    let state = AppState {
-        store,
-        registrant,
-        config: Arc::new(s.api),
-        throttle: Arc::default(),
-        metrics: Arc::default(),
-        kdf: custody_api::state::kdf_permits(),
-        signatures: Arc::default(),
-        last_verification: Arc::default(),
-    };
+    let state = AppState::new(Clinic::new(store, registrant, s.clinic), s.api);
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", s.listen)))?;

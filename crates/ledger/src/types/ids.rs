@@ -295,6 +295,9 @@ impl Canonical for PublicKey {
 pub struct KeyId([u8; 16]);
 
 impl KeyId {
+    pub fn from_bytes(b: [u8; 16]) -> Self {
+        Self(b)
+    }
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }

@@ -1,19 +1,13 @@
 //! Password rules: at least 12 characters, not the user name, not a common password.
 
-use crate::error::ApiError;
+use crate::error::ClinicError;
 
 /// Passwords seen most often in breaches, and the words a clinic would reach for first.
 const COMMON: &str = include_str!("common-passwords.txt");
 
-/// Why a new password is refused, as a 422 `weak_password`.
-pub fn check(username: &str, password: &str) -> Result<(), ApiError> {
-    let weak = |why: &str| {
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "weak_password",
-            format!("choose another password: {why}"),
-        )
-    };
+/// Why a new password is refused (`weak_password`).
+pub fn check(username: &str, password: &str) -> Result<(), ClinicError> {
+    let weak = |why: &str| ClinicError::WeakPassword(why.to_string());
     if password.chars().count() < 12 {
         return Err(weak("it must be at least 12 characters long"));
     }

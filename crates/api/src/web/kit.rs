@@ -1,0 +1,118 @@
+//! What every page shares: the signed-in person (or a redirect to sign in), the person as
+//! every page shows them, role gates asked of the clinic's policy, pages that say why
+//! something was refused, rendering, and the form token check.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use custody_clinic::Permission;
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The signed-in user of a page; anyone else is sent to sign in.
+pub struct SignedIn(pub Auth);
+
+impl axum::extract::FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        <Auth as axum::extract::FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(SignedIn)
+            .map_err(|e| {
+                // A session that timed out says so on the sign-in page.
+                let to = if e.code == "session_expired" {
+                    "/ui/login?ended=1"
+                } else {
+                    "/ui/login"
+                };
+                Redirect::to(to).into_response()
+            })
+    }
+}
+
+/// The signed-in person, as every page shows them.
+pub struct Me {
+    pub printed_name: String,
+    pub role: String,
+    pub csrf: String,
+    /// Pharmacists and nurses: they see the stock pages.
+    pub clinical: bool,
+    pub pharmacist: bool,
+    pub admin: bool,
+    /// Admins, pharmacists and auditors: verification and reports.
+    pub verifier: bool,
+    pub idle_seconds: u64,
+}
+
+impl From<&Auth> for Me {
+    fn from(a: &Auth) -> Self {
+        Me {
+            printed_name: a.printed_name.clone(),
+            role: a.role.to_string(),
+            csrf: a.csrf(),
+            clinical: a.may(Permission::Clinical),
+            pharmacist: a.may(Permission::Pharmacy),
+            admin: a.may(Permission::ManageUsers),
+            verifier: a.may(Permission::Verify),
+            idle_seconds: a.idle_seconds,
+        }
+    }
+}
+
+/// Refuses, with a page saying why, unless the signed-in person may do `what`.
+pub fn allow(auth: &Auth, what: Permission) -> Option<Response> {
+    auth.require(auth.ledger, what)
+        .err()
+        .map(|e| refuse(auth, e))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    me: Option<Me>,
+    message: String,
+}
+
+/// A page error for a signed-in person: the message, with their navigation.
+pub(crate) fn refuse(auth: &Auth, e: ApiError) -> Response {
+    render(
+        &ErrorPage {
+            me: Some(auth.into()),
+            message: e.message,
+        },
+        e.status,
+    )
+}
+
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => ApiError::internal(format!("page: {e}")).into_response(),
+    }
+}
+
+/// A page error for a person: the message in a page, not JSON.
+pub(crate) fn failure(e: ApiError) -> Response {
+    render(
+        &ErrorPage {
+            me: None,
+            message: e.message,
+        },
+        e.status,
+    )
+}
+
+/// Refuses (with a page saying why) a form whose CSRF token is not this session's.
+pub fn check_csrf(auth: &Auth, token: &str) -> Option<Response> {
+    (!auth.csrf_matches(token)).then(|| {
+        failure(ApiError::forbidden(
+            "this form is stale or came from another site: reload the page and try again",
+        ))
+    })
+}

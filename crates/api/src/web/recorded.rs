@@ -1,0 +1,144 @@
+//! The page after signing: what an act recorded, found by the form's request id, so that
+//! reloading it shows the same entries and signs nothing (post/redirect/get). An act sent
+//! again says it was already recorded, as which entries.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use custody_clinic::acts::{Outcome, received_containers};
+use custody_ledger::*;
+use serde::Deserialize;
+
+use super::kit::{Me, SignedIn, refuse, render};
+use super::words::{describe, names, tally_said};
+use crate::error::ApiError;
+use crate::extract::{Path, Query};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "done.html")]
+struct DonePage {
+    me: Option<Me>,
+    title: String,
+    summary: String,
+    details: Vec<String>,
+    signatures: Vec<(String, String, String)>,
+    next: String,
+}
+
+#[derive(Deserialize)]
+struct DoneQuery {
+    next: Option<String>,
+    again: Option<String>,
+}
+
+async fn recorded(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+    SignedIn(auth): SignedIn,
+) -> Response {
+    let next = q
+        .next
+        .filter(|n| n.starts_with("/ui") && !n.starts_with("//"))
+        .unwrap_or_else(|| "/ui".into());
+    let outcome = match state.clinic.outcome_of(&auth, &format!("web:{id}")).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            return refuse(
+                &auth,
+                ApiError::not_found("nothing was recorded under this form's id"),
+            );
+        }
+        Err(e) => return refuse(&auth, e.into()),
+    };
+    let names = match names(&state, auth.ledger).await {
+        Ok(n) => n,
+        Err(e) => return refuse(&auth, e),
+    };
+    let products = state.store.products(auth.ledger).await.unwrap_or_default();
+    let again = q.again.is_some();
+    let (title, summary, details, signatures) = match &outcome {
+        Outcome::Recorded { entries, .. } => {
+            let seqs: Vec<String> = entries.iter().map(|a| a.entry.seq.to_string()).collect();
+            let which = match seqs.as_slice() {
+                [one] => format!("entry {one}"),
+                many => format!("entries {}", many.join(", ")),
+            };
+            let summary = if again {
+                format!("Already recorded as {which} of the ledger: nothing was recorded again.")
+            } else {
+                format!("Recorded as {which} of the ledger.")
+            };
+            let mut details = Vec::new();
+            let mut signatures = Vec::new();
+            for a in entries {
+                let e = &a.entry;
+                details.push(format!("Entry {}: {}.", e.seq, describe(e)));
+                match e.payload() {
+                    Payload::Receipt(r) => {
+                        let ids: Vec<String> = received_containers(e.seq, r.containers)
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect();
+                        details.push(format!("Label the containers: {}.", ids.join(", ")));
+                    }
+                    Payload::Count(c) => {
+                        let said = |t: &Tally| match products.iter().find(|p| p.ndc == c.product) {
+                            Some(p) => tally_said(&p.strength, t.sealed, t.open),
+                            None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+                        };
+                        details.push(format!(
+                            "Counted {}; the ledger expected {}.",
+                            said(&c.counted),
+                            said(&c.expected)
+                        ));
+                        if c.counted != c.expected {
+                            details.push(format!(
+                                "The count differs from the ledger: resolve discrepancy {} with a witnessed adjustment.",
+                                e.seq
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+                for s in &e.signatures {
+                    let who = match &s.signer {
+                        Principal::User(u) => names.get(u).cloned().unwrap_or_else(|| u.to_string()),
+                        Principal::Registrant => "the registrant".into(),
+                    };
+                    signatures.push((who, s.meaning.to_string(), e.timestamp.to_string()));
+                }
+            }
+            (if again { "Already recorded" } else { "Recorded" }, summary, details, signatures)
+        }
+        Outcome::Queued { pending, .. } => (
+            "Waiting for a witness",
+            format!(
+                "Signed by you and waiting for a witness (container {}); it is not in the ledger until witnessed.",
+                pending.container
+            ),
+            Vec::new(),
+            Vec::new(),
+        ),
+        Outcome::WouldRecord(_) => ("Not recorded", "Nothing was recorded.".into(), Vec::new(), Vec::new()),
+    };
+    render(
+        &DonePage {
+            me: Some((&auth).into()),
+            title: title.into(),
+            summary,
+            details,
+            signatures,
+            next,
+        },
+        StatusCode::OK,
+    )
+}
+
+pub fn router() -> axum::Router<AppState> {
+    Router::new().route("/ui/recorded/{id}", get(recorded))
+}

@@ -1,0 +1,250 @@
+//! How the pages say things: amounts, entries in one sentence, signers by printed name,
+//! open discrepancies, today's date.
+
+use custody_ledger::types::quantity::thousandths;
+use custody_ledger::*;
+
+use super::forms::Cell;
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// An amount in a product's base unit as people read it: "14.8 mL" or "3 units".
+pub(crate) fn quantity(strength: &Strength, base: u64) -> String {
+    match strength {
+        Strength::Solution { .. } => Microliters::new(base).to_string(),
+        Strength::Units { .. } => format!("{base} units"),
+    }
+}
+
+/// What a container holds now.
+pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
+    quantity(&c.product.strength, c.remaining)
+}
+
+/// The amount as people say it: "35 mg (3.5 mL)".
+pub(crate) fn said(a: &Amount) -> String {
+    match a {
+        Amount::Volume { ul, ug } => format!("{} mg ({ul})", thousandths(ug.get())),
+        Amount::Units { units, ug } => {
+            format!("{} mg ({} units)", thousandths(ug.get()), units.get())
+        }
+    }
+}
+
+/// An entry in one sentence, as the entries page and a container's history show it.
+pub fn describe(e: &Entry) -> String {
+    let items = |xs: &[ContainerAmount]| {
+        xs.iter()
+            .map(|i| format!("{} from {}", said(&i.amount), i.container))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match e.payload() {
+        Payload::Genesis(g) => format!(
+            "ledger opened for {} (DEA {})",
+            g.registrant.name, g.registrant.dea
+        ),
+        Payload::UserEnrolled(u) => {
+            format!("{} ({}) enrolled as {}", u.user, u.printed_name, u.role)
+        }
+        Payload::RoleChanged(r) => format!("{} made {}: {}", r.user, r.role, r.reason),
+        Payload::UserDeactivated(u) => format!("{} deactivated: {}", u.user, u.reason),
+        Payload::KeyRotated(k) => format!(
+            "new key for {}: {}",
+            match &k.subject {
+                Principal::User(u) => u.to_string(),
+                Principal::Registrant => "the registrant".into(),
+            },
+            k.reason
+        ),
+        Payload::ProductDefined(p) => format!("product {} defined: {}", p.ndc, p.name),
+        Payload::LocationDefined(l) => format!("location {} defined: {}", l.location, l.name),
+        Payload::Receipt(r) => format!(
+            "{} × {} lot {} received from {} (invoice {}) into {}",
+            r.containers, r.product, r.lot, r.supplier.name, r.invoice, r.location
+        ),
+        Payload::ContainerOpened(o) => {
+            format!("{} opened; beyond use {}", o.container, o.beyond_use)
+        }
+        Payload::Administered(a) => format!(
+            "{} {} from {} given by {} at {}",
+            said(&a.amount),
+            a.route,
+            a.container,
+            a.given_by,
+            a.given_at
+        ),
+        Payload::Dispensed(d) => {
+            let sealed: Vec<String> = d.sealed.iter().map(ToString::to_string).collect();
+            let mut parts = Vec::new();
+            if !sealed.is_empty() {
+                parts.push(format!("sealed {}", sealed.join(", ")));
+            }
+            if !d.from_open.is_empty() {
+                parts.push(items(&d.from_open));
+            }
+            format!("take-home dispensed: {}", parts.join("; "))
+        }
+        Payload::Waste(w) => format!(
+            "{} wasted from {}: {}",
+            said(&w.amount),
+            w.container,
+            w.reason
+        ),
+        Payload::Transfer(t) => format!(
+            "{} transferred to {}",
+            t.containers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            match &t.to {
+                TransferTo::Location { location } => location.to_string(),
+                TransferTo::Registrant { registrant } =>
+                    format!("{} (DEA {})", registrant.name, registrant.dea),
+            }
+        ),
+        Payload::Count(c) => format!(
+            "{}count of {} at {}: {} sealed + {} open counted, {} sealed + {} open expected",
+            if c.blind { "blind " } else { "" },
+            c.product,
+            c.location,
+            c.counted.sealed,
+            c.counted.open,
+            c.expected.sealed,
+            c.expected.open
+        ),
+        Payload::Adjustment(a) => format!(
+            "{} of {} in {} ({}{}): {}",
+            a.direction,
+            said(&a.amount),
+            a.container,
+            a.reason,
+            a.resolves
+                .map(|s| format!(", resolves count {s}"))
+                .unwrap_or_default(),
+            a.note
+        ),
+        Payload::LossTheft(l) => format!(
+            "{} discovered {}: {}",
+            l.loss_type,
+            l.discovered_on,
+            items(&l.items)
+        ),
+        Payload::Destruction(d) => format!(
+            "destroyed on {} ({}): {}",
+            d.date,
+            match &d.method {
+                DestructionMethod::OnSite { method, .. } => method.to_string(),
+                DestructionMethod::ReverseDistributor { distributor } =>
+                    format!("to {}", distributor.name),
+            },
+            items(&d.items)
+        ),
+        Payload::Correction(c) => format!("corrects entry {}: {}", c.corrects, c.reason),
+        Payload::ReportIssued(r) => format!(
+            "{} report for {} – {} issued to {}",
+            r.report, r.from, r.to, r.requested_by
+        ),
+    }
+}
+
+/// Printed names by user id, as signatures are shown to people (21 CFR 11.50).
+pub type Names = std::collections::HashMap<UserId, String>;
+
+pub async fn names(state: &AppState, ledger: LedgerId) -> ApiResult<Names> {
+    Ok(state
+        .store
+        .users(ledger)
+        .await?
+        .into_iter()
+        .map(|u| (u.user, u.printed_name))
+        .collect())
+}
+
+fn signers(e: &Entry, names: &Names) -> String {
+    e.signatures
+        .iter()
+        .map(|s| match &s.signer {
+            Principal::User(u) => match names.get(u) {
+                Some(n) => format!("{n} ({u}), {}", s.meaning),
+                None => format!("{u}, {}", s.meaning),
+            },
+            Principal::Registrant => format!("the registrant, {}", s.meaning),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The rows of an entries table: number, time, kind, signers, what happened.
+pub fn entry_rows(
+    rows: &[custody_store::sessions::StoredEntry],
+    names: &Names,
+) -> ApiResult<Vec<Vec<Cell>>> {
+    rows.iter()
+        .map(|r| {
+            let e = Entry::from_canonical_bytes(&r.bytes).map_err(|err| {
+                ApiError::internal(format!("stored entry {} cannot be read: {err}", r.seq))
+            })?;
+            Ok(vec![
+                r.seq.to_string().into(),
+                e.timestamp.to_string().into(),
+                e.kind().to_string().into(),
+                signers(&e, names).into(),
+                describe(&e).into(),
+            ])
+        })
+        .collect()
+}
+
+pub fn entry_head() -> Vec<String> {
+    ["#", "Recorded", "Kind", "Signed by", "What"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Today in UTC, the day the ledger dates entries by.
+pub fn today() -> Day {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
+}
+
+pub fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
+    format!(
+        "{sealed} sealed and {} in open containers",
+        quantity(strength, open)
+    )
+}
+
+/// The open discrepancies as sentences, each with the page that resolves it.
+pub async fn discrepancy_lines(
+    state: &AppState,
+    auth: &Auth,
+) -> ApiResult<Vec<(String, String)>> {
+    let products = state.store.products(auth.ledger).await?;
+    Ok(state
+        .clinic
+        .open_discrepancies(auth)
+        .await?
+        .into_iter()
+        .map(|d| {
+            let product = products.iter().find(|p| p.ndc == d.count.product);
+            let tally = |t: &Tally| match product {
+                Some(p) => tally_said(&p.strength, t.sealed, t.open),
+                None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+            };
+            (
+                format!(
+                    "Count {} of {} at {} on {}: counted {}, the ledger expected {}",
+                    d.seq,
+                    product.map_or_else(|| d.count.product.to_string(), |p| p.name.to_string()),
+                    d.count.location,
+                    d.at.date(),
+                    tally(&d.count.counted),
+                    tally(&d.count.expected)
+                ),
+                format!("/ui/adjust?count={}", d.seq),
+            )
+        })
+        .collect())
+}

@@ -1,0 +1,303 @@
+//! People: the first admin (bootstrap token), enrolling users, roles, deactivation, password
+//! changes, key rotation and an admin's reset. A user's private key exists only sealed under
+//! their password: a password change re-seals it; a reset makes a new key (a key-rotation
+//! entry signed by the admin) and never reads the old one.
+
+use custody_ledger::*;
+use custody_store::{Appended, keystore};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+
+use super::{Ceremony, Origin, Outcome, Planned, entry_id};
+use crate::Clinic;
+use crate::error::{ClinicError, ClinicResult};
+use crate::passwords;
+use crate::policy::Permission;
+use crate::session::Session;
+
+/// Enroll a user with a new key sealed under their first password.
+#[derive(Debug, Clone)]
+pub struct Enroll {
+    pub user: UserId,
+    pub printed_name: Text,
+    pub role: Role,
+}
+
+/// The first admin, signed up with the one-time bootstrap token.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub token: String,
+    pub user: UserId,
+    pub printed_name: Text,
+}
+
+impl Clinic {
+    /// Makes a new key and seals it under `password`, off the async threads.
+    async fn new_sealed_key(&self, password: &str) -> ClinicResult<(SigningKey, Vec<u8>)> {
+        let password = zeroize::Zeroizing::new(password.to_string());
+        self.derive(move || {
+            let key = keystore::generate()?;
+            let sealed = keystore::seal(&key, &password, keystore::Cost::default())?;
+            Ok::<_, keystore::KeyError>((key, sealed))
+        })
+        .await?
+        .map_err(ClinicError::internal)
+    }
+
+    /// Records `payload(new public key)` signed by `signer` and by the new key itself.
+    async fn with_new_key<P: Into<Payload>>(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+        password: &str,
+        payload: impl FnOnce(PublicKey) -> P,
+        (signer, meaning, signer_key): (Principal, Meaning, &SigningKey),
+        request: Option<&custody_store::RequestRecord>,
+    ) -> ClinicResult<Appended> {
+        let (key, sealed) = self.new_sealed_key(password).await?;
+        let public = PublicKey::from(&key);
+        let d = Draft::new(ledger, entry_id(), payload(public))
+            .signed(signer, meaning, signer_key)
+            .signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
+        self.store
+            .save_sealed_key(ledger, user, public.key_id(), sealed)
+            .await?;
+        let mut a = self.store.append_all(vec![d], request).await?;
+        a.pop()
+            .ok_or_else(|| ClinicError::internal("the append recorded nothing"))
+    }
+
+    /// Enrolls a user; their first password seals their new key. A dry run checks the
+    /// password rules and the ledger's (a user name taken, a role) with a key made for it.
+    pub async fn enroll(
+        &self,
+        s: &Session,
+        cmd: Enroll,
+        initial_password: &str,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        s.require(s.ledger, Permission::Author(Kind::UserEnrolled))?;
+        let fp = super::fingerprint(s, &cmd);
+        if let Some(o) = self.prior(s, origin, &fp).await? {
+            return Ok(o);
+        }
+        passwords::check(cmd.user.as_str(), initial_password)?;
+        let trial = keystore::generate().map_err(ClinicError::internal)?;
+        let enrolled = |public_key| UserEnrolled {
+            user: cmd.user.clone(),
+            printed_name: cmd.printed_name.clone(),
+            role: cmd.role,
+            public_key,
+        };
+        let trial_key = PublicKey::from(&trial);
+        let planned = Planned::new(enrolled(trial_key));
+        let mut drafts = self.check(s, std::slice::from_ref(&planned)).await?;
+        if let Some(d) = drafts.first_mut() {
+            d.signatures.push(Signature {
+                signer: Principal::User(cmd.user.clone()),
+                meaning: Meaning::KeyPossession,
+                key_id: trial_key.key_id(),
+                signature: [0; 64],
+            });
+        }
+        let Ceremony::Sign { password, .. } = ceremony else {
+            return Ok(Outcome::WouldRecord(drafts));
+        };
+        let admin = self
+            .open_key(s.ledger, &s.user, &password, &origin.client)
+            .await?;
+        let author = (Principal::User(s.user.clone()), Meaning::Authored, &admin);
+        let request = Self::request_record(s, origin, fp);
+        let a = self
+            .with_new_key(
+                s.ledger,
+                &cmd.user,
+                initial_password,
+                enrolled,
+                author,
+                request.as_ref(),
+            )
+            .await?;
+        Ok(Outcome::Recorded {
+            entries: vec![a],
+            repeated: false,
+        })
+    }
+
+    /// The first admin signs up with the bootstrap token; the registrant key signs.
+    pub async fn bootstrap(
+        &self,
+        ledger: LedgerId,
+        cmd: Bootstrap,
+        password: &str,
+    ) -> ClinicResult<Appended> {
+        let hash: [u8; 32] = Sha256::digest(cmd.token.as_bytes()).into();
+        if !self.store.bootstrap_token_matches(ledger, hash).await? {
+            return Err(ClinicError::Unauthenticated {
+                code: "bad_token",
+                message: "that bootstrap token is wrong or was already used".into(),
+            });
+        }
+        passwords::check(cmd.user.as_str(), password)?;
+        let registrant = self.registrant.clone().ok_or_else(|| {
+            ClinicError::conflict(
+                "no_registrant_key",
+                "this server was started without the registrant key, which signs the first enrollment",
+            )
+        })?;
+        let first = |public_key| UserEnrolled {
+            user: cmd.user.clone(),
+            printed_name: cmd.printed_name.clone(),
+            role: Role::Admin,
+            public_key,
+        };
+        let signer = (Principal::Registrant, Meaning::Registrant, &*registrant);
+        // The ledger lets the registrant enroll only the first user: a second bootstrap fails.
+        let a = self
+            .with_new_key(ledger, &cmd.user, password, first, signer, None)
+            .await?;
+        self.store.take_bootstrap_token(ledger, hash).await?;
+        Ok(a)
+    }
+
+    /// A user of this ledger, or not found.
+    pub async fn known_user(&self, s: &Session, user: &str) -> ClinicResult<UserId> {
+        let u: UserId = user
+            .parse()
+            .map_err(|_| ClinicError::not_found(format!("no user {user:?} in this ledger")))?;
+        self.store
+            .user(s.ledger, &u)
+            .await?
+            .ok_or_else(|| ClinicError::not_found(format!("no user {u} in this ledger")))?;
+        Ok(u)
+    }
+
+    /// Deactivates a user and ends their sessions.
+    pub async fn deactivate(
+        &self,
+        s: &Session,
+        cmd: UserDeactivated,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        let user = cmd.user.clone();
+        let o = self
+            .record(s, &cmd, vec![Planned::new(cmd.clone())], ceremony, origin)
+            .await?;
+        if !o.entries().is_empty() {
+            self.store.delete_sessions_of(s.ledger, &user).await?;
+        }
+        Ok(o)
+    }
+
+    /// An admin sets a new password for `user`: a new key, signed in by the admin; the
+    /// user's sessions end.
+    pub async fn reset(
+        &self,
+        s: &Session,
+        user: &UserId,
+        new_password: &str,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        s.require(s.ledger, Permission::ManageUsers)?;
+        let fp = super::fingerprint(s, &("reset", user));
+        if let Some(o) = self.prior(s, origin, &fp).await? {
+            return Ok(o);
+        }
+        passwords::check(user.as_str(), new_password)?;
+        let Ceremony::Sign { password, .. } = ceremony else {
+            return Ok(Outcome::WouldRecord(Vec::new()));
+        };
+        let admin = self
+            .open_key(s.ledger, &s.user, &password, &origin.client)
+            .await?;
+        let request = Self::request_record(s, origin, fp);
+        let a = self
+            .rotate(
+                s.ledger,
+                user,
+                (&s.user, &admin),
+                new_password,
+                "password reset by an admin",
+                request.as_ref(),
+            )
+            .await?;
+        self.store.delete_sessions_of(s.ledger, user).await?;
+        Ok(Outcome::Recorded {
+            entries: vec![a],
+            repeated: false,
+        })
+    }
+
+    async fn rotate(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+        (author, author_key): (&UserId, &SigningKey),
+        password: &str,
+        reason: &str,
+        request: Option<&custody_store::RequestRecord>,
+    ) -> ClinicResult<Appended> {
+        let reason: Text = reason
+            .parse()
+            .map_err(|e: types::ids::ParseError| ClinicError::invalid("reason", e.to_string()))?;
+        let rotated = |new_key| KeyRotated {
+            subject: Principal::User(user.clone()),
+            new_key,
+            reason,
+        };
+        let signer = (Principal::User(author.clone()), Meaning::Authored, author_key);
+        self.with_new_key(ledger, user, password, rotated, signer, request)
+            .await
+    }
+
+    /// The signed-in person changes their own password: their key is sealed again.
+    pub async fn change_password(
+        &self,
+        s: &Session,
+        password: &str,
+        new_password: &str,
+        origin: &Origin,
+    ) -> ClinicResult<()> {
+        s.require(s.ledger, Permission::Read)?;
+        passwords::check(s.user.as_str(), new_password)?;
+        let key = self
+            .open_key(s.ledger, &s.user, password, &origin.client)
+            .await?;
+        let new = zeroize::Zeroizing::new(new_password.to_string());
+        let key_id = PublicKey::from(&key).key_id();
+        let sealed = self
+            .derive(move || keystore::seal(&key, &new, keystore::Cost::default()))
+            .await?
+            .map_err(ClinicError::internal)?;
+        self.store
+            .save_sealed_key(s.ledger, &s.user, key_id, sealed)
+            .await?;
+        Ok(())
+    }
+
+    /// The signed-in person rotates their own key (it stays sealed under their password).
+    pub async fn rotate_own_key(
+        &self,
+        s: &Session,
+        password: &str,
+        reason: &Text,
+        origin: &Origin,
+    ) -> ClinicResult<Appended> {
+        s.require(s.ledger, Permission::Author(Kind::KeyRotated))?;
+        let old = self
+            .open_key(s.ledger, &s.user, password, &origin.client)
+            .await?;
+        self.rotate(
+            s.ledger,
+            &s.user,
+            (&s.user, &old),
+            password,
+            reason.as_str(),
+            None,
+        )
+        .await
+    }
+}

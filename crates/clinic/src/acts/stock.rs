@@ -1,0 +1,193 @@
+//! Stock coming in, counted, opened and given: an invoice of several lines, a count (blind or
+//! not), opening a container, a dose.
+
+use custody_ledger::state::default_beyond_use;
+use custody_ledger::*;
+
+use super::{Ceremony, Origin, Outcome, Planned, unknown_container};
+use crate::Clinic;
+use crate::error::{ClinicError, ClinicResult};
+use crate::session::Session;
+
+/// One line of an invoice.
+#[derive(Debug, Clone)]
+pub struct ReceiptLine {
+    pub product: Ndc,
+    pub lot: Lot,
+    pub expiry: Day,
+    /// How many containers (vials, devices, bottles).
+    pub containers: u32,
+    pub location: LocationId,
+}
+
+/// Stock received against one invoice: each line a receipt entry, all recorded or none.
+#[derive(Debug, Clone)]
+pub struct ReceiveInvoice {
+    pub supplier: Party,
+    pub invoice: Text,
+    pub received_on: Day,
+    pub lines: Vec<ReceiptLine>,
+}
+
+/// A count of one product at one location.
+#[derive(Debug, Clone)]
+pub struct CountStock {
+    pub location: LocationId,
+    pub product: Ndc,
+    /// The counter was not shown what the ledger expects.
+    pub blind: bool,
+    pub counted: Tally,
+}
+
+/// Opening (puncturing) a sealed container.
+#[derive(Debug, Clone)]
+pub struct Open {
+    pub container: ContainerId,
+    /// Default: 28 days from today, never past the lot's expiry.
+    pub beyond_use: Option<Day>,
+}
+
+/// A dose given to a patient from an open container.
+#[derive(Debug, Clone)]
+pub struct Administer {
+    pub container: ContainerId,
+    /// The patient's reference (MRN); only a keyed commitment of it enters the ledger.
+    pub patient: String,
+    pub prescriber: Prescriber,
+    pub dose: Micrograms,
+    pub route: Route,
+    /// When it was given; default now.
+    pub given_at: Option<Timestamp>,
+}
+
+/// The container ids a receipt recorded as entry `seq` brought in.
+pub fn received_containers(seq: Seq, count: u32) -> Vec<ContainerId> {
+    (1..=count)
+        .filter_map(|i| ContainerId::new(seq, i).ok())
+        .collect()
+}
+
+pub fn today() -> Day {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
+}
+
+impl Clinic {
+    /// Receives an invoice: one receipt per line, all in one transaction.
+    pub async fn receive(
+        &self,
+        s: &Session,
+        cmd: ReceiveInvoice,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        if cmd.lines.is_empty() {
+            return Err(ClinicError::invalid("lines", "an invoice needs at least one line"));
+        }
+        let plan = cmd
+            .lines
+            .iter()
+            .map(|l| {
+                Planned::new(Receipt {
+                    supplier: cmd.supplier.clone(),
+                    invoice: cmd.invoice.clone(),
+                    received_on: cmd.received_on,
+                    product: l.product,
+                    lot: l.lot.clone(),
+                    expiry: l.expiry,
+                    containers: l.containers,
+                    location: l.location.clone(),
+                })
+            })
+            .collect();
+        self.record(s, &cmd, plan, ceremony, origin).await
+    }
+
+    /// What the ledger expects at a location for a product.
+    pub async fn expected(&self, s: &Session, location: &LocationId, product: &Ndc) -> ClinicResult<Tally> {
+        Ok(self.store.tally(s.ledger, location, product).await?)
+    }
+
+    /// Records a count; the entry states what the ledger expected.
+    pub async fn count(
+        &self,
+        s: &Session,
+        cmd: CountStock,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        let expected = self.expected(s, &cmd.location, &cmd.product).await?;
+        let payload = Count {
+            location: cmd.location.clone(),
+            product: cmd.product,
+            blind: cmd.blind,
+            expected,
+            counted: cmd.counted,
+        };
+        self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
+            .await
+    }
+
+    /// The beyond-use date a container gets when opened today: 28 days, never past its lot's
+    /// expiry.
+    pub async fn default_beyond_use(&self, s: &Session, c: &ContainerId) -> ClinicResult<Day> {
+        let expiry = self
+            .store
+            .container_expiry(s.ledger, c)
+            .await?
+            .ok_or_else(|| unknown_container(c))?;
+        Ok(default_beyond_use(today(), expiry))
+    }
+
+    /// Opens a container.
+    pub async fn open(
+        &self,
+        s: &Session,
+        cmd: Open,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        let beyond_use = match cmd.beyond_use {
+            Some(d) => d,
+            None => self.default_beyond_use(s, &cmd.container).await?,
+        };
+        let payload = ContainerOpened {
+            container: cmd.container,
+            beyond_use,
+        };
+        self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
+            .await
+    }
+
+    /// The entry a dose will be.
+    pub async fn dose_payload(&self, s: &Session, cmd: &Administer) -> ClinicResult<Administered> {
+        if cmd.patient.trim().is_empty() {
+            return Err(ClinicError::invalid("patient", "a patient reference is needed"));
+        }
+        let amount = self.amount_of(s, &cmd.container, cmd.dose, "dose_mg").await?;
+        let secret = self.store.patient_secret(s.ledger).await?;
+        Ok(Administered {
+            container: cmd.container,
+            patient: PatientRef::commit(&secret, cmd.patient.trim()),
+            prescriber: cmd.prescriber.clone(),
+            amount,
+            route: cmd.route,
+            given_at: cmd
+                .given_at
+                .unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc())),
+            given_by: s.user.clone(),
+        })
+    }
+
+    /// Records a dose.
+    pub async fn administer(
+        &self,
+        s: &Session,
+        cmd: Administer,
+        ceremony: Ceremony,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        let payload = self.dose_payload(s, &cmd).await?;
+        self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
+            .await
+    }
+}

@@ -1,0 +1,143 @@
+//! The clinic's one error type: every refusal an act or a read can make, each with a stable
+//! code and a sentence a person understands. The API maps it once to HTTP; the web pages put
+//! a field's refusal beside that field.
+
+use custody_ledger::{Timestamp, Violation};
+use custody_store::StoreError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ClinicError {
+    /// A ledger rule refuses the act (the ledger's own words and code).
+    #[error("{0}")]
+    Refused(Violation),
+    /// The signed-in person's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Not signed in, or the session ended.
+    #[error("{message}")]
+    Unauthenticated { code: &'static str, message: String },
+    /// A signer's password was wrong; `left` more attempts before a wait.
+    #[error("{}", wrong_password(user, *left))]
+    WrongPassword { user: String, left: u32 },
+    /// Too many wrong passwords for this account (or from this address): the next attempt is
+    /// allowed at `retry_at`.
+    #[error("{}", throttled(subject, retry_at))]
+    Throttled {
+        subject: String,
+        retry_at: Timestamp,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    /// A field's value is not acceptable: its name, and why.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// The act conflicts with what is there (a stable code of its own).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A request id already used for a different request.
+    #[error(
+        "this request id was already used for a different request: make a new one for a new act"
+    )]
+    IdempotencyKeyReused,
+    /// A new password that the rules refuse.
+    #[error("choose another password: {0}")]
+    WeakPassword(String),
+    #[error("{0}")]
+    Store(StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+fn wrong_password(user: &str, left: u32) -> String {
+    match left {
+        0 => format!(
+            "the password for {user} is wrong; the next attempt must wait a little (it grows with each wrong password)"
+        ),
+        1 => format!("the password for {user} is wrong: 1 attempt left before a wait"),
+        n => format!("the password for {user} is wrong: {n} attempts left before a wait"),
+    }
+}
+
+fn throttled(subject: &str, at: &Timestamp) -> String {
+    format!("too many wrong passwords for {subject}: the next attempt is allowed at {at}")
+}
+
+impl ClinicError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ClinicError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ClinicError::Internal(e.to_string())
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ClinicError::NotFound(message.into())
+    }
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        ClinicError::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &str {
+        match self {
+            ClinicError::Refused(v) => v.code(),
+            ClinicError::Forbidden(_) => "forbidden",
+            ClinicError::Unauthenticated { code, .. } => code,
+            ClinicError::WrongPassword { .. } => "wrong_password",
+            ClinicError::Throttled { .. } => "too_many_attempts",
+            ClinicError::NotFound(_) => "not_found",
+            ClinicError::Invalid { .. } => "invalid_value",
+            ClinicError::Conflict { code, .. } => code,
+            ClinicError::IdempotencyKeyReused => "idempotency_key_reused",
+            ClinicError::WeakPassword(_) => "weak_password",
+            ClinicError::Store(StoreError::Rejected(v)) => v.code(),
+            ClinicError::Store(StoreError::UnknownLedger(_)) => "not_found",
+            ClinicError::Store(StoreError::DuplicateEntry(_)) => "duplicate_entry",
+            ClinicError::Store(StoreError::Proof(_)) => "proof",
+            ClinicError::Store(_) | ClinicError::Internal(_) => "internal",
+        }
+    }
+
+    /// The field a refusal is about, when it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ClinicError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// A ledger rule's refusal, whether found by a dry run or at append.
+    pub fn violation(&self) -> Option<&Violation> {
+        match self {
+            ClinicError::Refused(v) | ClinicError::Store(StoreError::Rejected(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether the fault is the server's, not the request's.
+    pub fn is_internal(&self) -> bool {
+        self.code() == "internal"
+    }
+}
+
+impl From<StoreError> for ClinicError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(v) => ClinicError::Refused(v),
+            StoreError::UnknownLedger(l) => ClinicError::NotFound(format!("no ledger {l}")),
+            StoreError::DuplicateEntry(id) => ClinicError::conflict(
+                "duplicate_entry",
+                format!("entry {id} was already recorded"),
+            ),
+            e => ClinicError::Store(e),
+        }
+    }
+}
+
+pub type ClinicResult<T> = Result<T, ClinicError>;

@@ -1,0 +1,72 @@
+//! # custody-clinic
+//!
+//! The clinic's acts and what people read, between the store and the two faces (the JSON
+//! routes and the web pages of `custody-api`), with no HTTP in it:
+//!
+//! - `Clinic`: the store, the registrant key, key-derivation permits, settings;
+//! - `session`: sign-in, sessions, opening a signer's key through the throttle (`throttle`);
+//! - `policy`: every role question, in one file;
+//! - `acts`: one typed command per act, each with a dry run that applies the ledger's own
+//!   rules before any password, idempotent by request id, all-or-nothing when it records
+//!   several entries;
+//! - `reads`: the dashboard, open discrepancies, the awaiting-witness queue, containers.
+
+pub mod acts;
+pub mod error;
+pub mod passwords;
+pub mod policy;
+pub mod reads;
+pub mod session;
+pub mod settings;
+mod throttle;
+
+use std::sync::{Arc, Mutex};
+
+use custody_store::Store;
+use ed25519_dalek::SigningKey;
+
+pub use error::{ClinicError, ClinicResult};
+pub use policy::Permission;
+pub use session::{Session, SignedIn};
+pub use settings::Settings;
+
+/// The clinic: everything an act needs besides what the person typed.
+#[derive(Clone)]
+pub struct Clinic {
+    pub store: Store,
+    /// The registrant key, for checkpoints and reports; `None` when started without it.
+    pub registrant: Option<Arc<SigningKey>>,
+    pub settings: Arc<Settings>,
+    /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
+    /// evict each other from the caches and make every signature slower.
+    kdf: Arc<tokio::sync::Semaphore>,
+    decoy: Arc<tokio::sync::OnceCell<(custody_ledger::KeyId, Vec<u8>)>>,
+    /// The last full verification's result, as the dashboard shows it.
+    pub last_verification: Arc<Mutex<Option<String>>>,
+}
+
+impl Clinic {
+    pub fn new(store: Store, registrant: Option<Arc<SigningKey>>, settings: Settings) -> Self {
+        Clinic {
+            store,
+            registrant,
+            settings: Arc::new(settings),
+            kdf: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+            decoy: Arc::default(),
+            last_verification: Arc::default(),
+        }
+    }
+
+    /// Runs a key derivation (sealing or opening a key) off the async threads, one per core.
+    pub async fn derive<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> ClinicResult<T> {
+        let _permit = self.kdf.acquire().await.map_err(ClinicError::internal)?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(ClinicError::internal)
+    }
+}

@@ -1,0 +1,233 @@
+//! Sessions and signers' keys.
+//!
+//! Sign-in checks the password by opening the user's sealed private key (Argon2id +
+//! XChaCha20-Poly1305): there is no separate password hash to drift from the key. A session is
+//! an opaque random token, handed to the client once and stored only as its SHA-256, with an
+//! idle and an absolute timeout. Every signature needs the signer's password, which opens
+//! their key for that one act; wrong passwords go through the throttle (`throttle`), and an
+//! unknown user name costs the same key derivation as a wrong password, so names cannot be
+//! told apart by timing.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use custody_ledger::{LedgerId, Role, Timestamp, UserId};
+use custody_store::keystore::{self, KeyError};
+use ed25519_dalek::SigningKey;
+use sha2::{Digest, Sha256};
+
+use crate::Clinic;
+use crate::error::{ClinicError, ClinicResult};
+use crate::policy::{self, Permission};
+use crate::throttle;
+
+/// The signed-in person of a request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub ledger: LedgerId,
+    pub user: UserId,
+    pub printed_name: String,
+    pub role: Role,
+    /// How long the session lasts without a request (pages warn before it ends).
+    pub idle_seconds: u64,
+    token_hash: [u8; 32],
+}
+
+impl Session {
+    /// The SHA-256 of the session's token: what the store keeps, and what a form token
+    /// (CSRF) is derived from.
+    pub fn token_hash(&self) -> &[u8; 32] {
+        &self.token_hash
+    }
+
+    /// Whether this person may do `what` in their own ledger.
+    pub fn may(&self, what: Permission) -> bool {
+        policy::allows(self.role, what)
+    }
+
+    /// Refuses unless the session is for `ledger` and the person may do `what`.
+    pub fn require(&self, ledger: LedgerId, what: Permission) -> ClinicResult<()> {
+        if self.ledger != ledger {
+            return Err(ClinicError::Forbidden(
+                "your session is for another ledger: sign in to this one".into(),
+            ));
+        }
+        if !self.may(what) {
+            return Err(ClinicError::Forbidden(policy::refusal(self.role)));
+        }
+        Ok(())
+    }
+}
+
+/// A session just opened: the token goes to the client once.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub session: Session,
+    pub expires_at: Timestamp,
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn ended() -> ClinicError {
+    ClinicError::Unauthenticated {
+        code: "session_expired",
+        message: "your session has ended (signed out or timed out): sign in again".into(),
+    }
+}
+
+impl Clinic {
+    /// The session a token names, if it is live; using it keeps it alive.
+    pub async fn session(&self, token: &str) -> ClinicResult<Session> {
+        let hash = token_hash(token);
+        let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
+        let s = self
+            .store
+            .touch_session(hash, throttle::now_micros(), idle)
+            .await?
+            .ok_or_else(ended)?;
+        let user = self
+            .store
+            .user(s.ledger, &s.user)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| ClinicError::Unauthenticated {
+                code: "user_inactive",
+                message: "this account is no longer active".into(),
+            })?;
+        Ok(Session {
+            ledger: s.ledger,
+            user: s.user,
+            printed_name: user.printed_name,
+            role: user.role,
+            idle_seconds: self.settings.idle_timeout.as_secs(),
+            token_hash: hash,
+        })
+    }
+
+    /// Checks the password (by opening the user's key) and opens a session.
+    pub async fn sign_in(
+        &self,
+        ledger: LedgerId,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> ClinicResult<SignedIn> {
+        let user = self.open_key_named(ledger, username, password, client).await?.0;
+        let info = self
+            .store
+            .user(ledger, &user)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| ClinicError::Unauthenticated {
+                code: "user_inactive",
+                message: "this account is no longer active".into(),
+            })?;
+        let token = B64URL.encode(keystore::random::<32>().map_err(ClinicError::internal)?);
+        let now = throttle::now_micros();
+        let expires = now.saturating_add(
+            i64::try_from(self.settings.absolute_timeout.as_micros()).unwrap_or(i64::MAX),
+        );
+        let hash = token_hash(&token);
+        self.store
+            .create_session(hash, ledger, &user, now, expires)
+            .await?;
+        Ok(SignedIn {
+            token,
+            session: Session {
+                ledger,
+                user,
+                printed_name: info.printed_name,
+                role: info.role,
+                idle_seconds: self.settings.idle_timeout.as_secs(),
+                token_hash: hash,
+            },
+            expires_at: Timestamp::from_micros(expires.min(Timestamp::MAX_MICROS))
+                .unwrap_or(Timestamp::EPOCH),
+        })
+    }
+
+    /// Ends a session.
+    pub async fn sign_out(&self, s: &Session) -> ClinicResult<()> {
+        self.store.delete_session(s.token_hash).await?;
+        Ok(())
+    }
+
+    /// Opens `user`'s private key with `password`: the signing ceremony.
+    pub async fn open_key(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+        password: &str,
+        client: &str,
+    ) -> ClinicResult<SigningKey> {
+        self.open_key_named(ledger, user.as_str(), password, client)
+            .await
+            .map(|(_, k)| k)
+    }
+
+    /// Opens the key of the user named `username`. A name that is no user costs the same key
+    /// derivation and gets the same answer as a wrong password.
+    async fn open_key_named(
+        &self,
+        ledger: LedgerId,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> ClinicResult<(UserId, SigningKey)> {
+        let shown: String = username.chars().take(64).collect();
+        let account = format!("account:{ledger}:{shown}");
+        let reserved = throttle::reserve(&self.store, &self.settings, &account, &shown, client)
+            .await?;
+        let user: Option<UserId> = username.parse().ok();
+        let sealed = match &user {
+            Some(u) => self.store.current_sealed_key(ledger, u).await?,
+            None => None,
+        };
+        let (key_id, sealed, real) = match sealed {
+            Some((id, s)) => (id, s, true),
+            None => {
+                let (id, s) = self.decoy().await?;
+                (id, s, false)
+            }
+        };
+        let password = zeroize::Zeroizing::new(password.to_string());
+        let opened = self
+            .derive(move || keystore::unseal(&sealed, &password, &key_id))
+            .await?;
+        match (opened, user) {
+            (Ok(k), Some(u)) if real => {
+                throttle::succeeded(&self.store, &account, client).await?;
+                Ok((u, k))
+            }
+            (Ok(_), _) | (Err(KeyError::WrongPassword), _) => Err(ClinicError::WrongPassword {
+                user: shown,
+                left: throttle::left(&self.settings, reserved.failures),
+            }),
+            (Err(e), _) => Err(ClinicError::internal(e)),
+        }
+    }
+
+    /// A sealed key no one can open, for user names that are no user: opening it costs what
+    /// opening a real one costs.
+    async fn decoy(&self) -> ClinicResult<(custody_ledger::KeyId, Vec<u8>)> {
+        let made = self
+            .decoy
+            .get_or_try_init(|| async {
+                let made = self
+                    .derive(|| {
+                        let key = keystore::generate()?;
+                        let pass = hex::encode(keystore::random::<32>()?);
+                        let sealed = keystore::seal(&key, &pass, keystore::Cost::default())?;
+                        let id = custody_ledger::PublicKey::from(&key).key_id();
+                        Ok::<_, KeyError>((id, sealed))
+                    })
+                    .await?
+                    .map_err(ClinicError::internal)?;
+                Ok::<_, ClinicError>(made)
+            })
+            .await?;
+        Ok(made.clone())
+    }
+}

@@ -1,0 +1,37 @@
+//! The clinic's settings: session lifetimes and the password throttle.
+
+use std::time::Duration;
+
+/// How sessions last and how wrong passwords are slowed down.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A session unused this long ends.
+    pub idle_timeout: Duration,
+    /// A session ends this long after sign-in, used or not.
+    pub absolute_timeout: Duration,
+    /// Wrong passwords an account may have before each further attempt must wait.
+    pub free_attempts: u32,
+    /// The first wait after the free attempts; each further wrong password doubles it.
+    pub first_delay: Duration,
+    /// The longest wait.
+    pub max_delay: Duration,
+    /// Wrong passwords one client address may send in `window` (a clinic behind one
+    /// address has many people: this is much higher than one account's).
+    pub address_limit: u32,
+    /// How long wrong passwords are remembered.
+    pub window: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(15 * 60),
+            absolute_timeout: Duration::from_secs(12 * 3600),
+            free_attempts: 5,
+            first_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(15 * 60),
+            address_limit: 100,
+            window: Duration::from_secs(15 * 60),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Wrong passwords, counted in the database per account and per client address, so every
+//! server process on one database shares the counts and a restart forgets nothing.
+//!
+//! An attempt is reserved before the key derivation — counted as a failure at once, in one
+//! transaction — and given back when the password was right. So however many attempts
+//! arrive together, at most the free ones are checked; the rest are refused without a key
+//! derivation. After the free attempts, each further attempt must wait, the wait doubling
+//! with each wrong password: the guesser is slowed, while nobody can lock an account (or,
+//! through one shared address, a whole clinic) for long.
+
+use custody_ledger::Timestamp;
+use custody_store::{AttemptRow, Store};
+
+use crate::error::{ClinicError, ClinicResult};
+use crate::settings::Settings;
+
+fn micros(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn now_micros() -> i64 {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
+}
+
+/// A reserved attempt: the failures counted with it, to say how many are left.
+pub(crate) struct Reserved {
+    pub failures: u32,
+}
+
+/// The wait after `failures` wrong passwords.
+fn delay(s: &Settings, failures: u32) -> i64 {
+    if failures < s.free_attempts {
+        return 0;
+    }
+    let doublings = (failures - s.free_attempts).min(20);
+    micros(s.first_delay)
+        .saturating_mul(1i64 << doublings)
+        .min(micros(s.max_delay))
+}
+
+/// Reserves one attempt for `account` (and `address`), or says when the next is allowed.
+pub(crate) async fn reserve(
+    store: &Store,
+    s: &Settings,
+    account: &str,
+    subject: &str,
+    address: &str,
+) -> ClinicResult<Reserved> {
+    let now = now_micros();
+    let window = micros(s.window);
+    // Now and then, forget what no longer counts.
+    if now % 64 == 0 {
+        store.prune_attempts(now - window, now).await?;
+    }
+    let limit = s.address_limit;
+    let by_address = store
+        .with_attempts(&format!("address:{address}"), |row| {
+            let row = row.filter(|r| r.window_start > now - window);
+            match row {
+                Some(r) if r.failures >= limit => (Some(r), Err(r.window_start + window)),
+                Some(r) => (
+                    Some(AttemptRow {
+                        failures: r.failures + 1,
+                        ..r
+                    }),
+                    Ok(()),
+                ),
+                None => (
+                    Some(AttemptRow {
+                        failures: 1,
+                        window_start: now,
+                        next_at: 0,
+                    }),
+                    Ok(()),
+                ),
+            }
+        })
+        .await?;
+    if let Err(at) = by_address {
+        return Err(ClinicError::Throttled {
+            subject: format!("this address ({address})"),
+            retry_at: Timestamp::from_micros(at).unwrap_or(Timestamp::EPOCH),
+        });
+    }
+    let by_account = store
+        .with_attempts(account, |row| {
+            let row = row.filter(|r| r.window_start > now - window || r.next_at > now);
+            match row {
+                Some(r) if r.next_at > now => (Some(r), Err(r.next_at)),
+                Some(r) => {
+                    let failures = r.failures + 1;
+                    let next_at = now + delay(s, failures);
+                    (
+                        Some(AttemptRow {
+                            failures,
+                            window_start: r.window_start,
+                            next_at,
+                        }),
+                        Ok(failures),
+                    )
+                }
+                None => (
+                    Some(AttemptRow {
+                        failures: 1,
+                        window_start: now,
+                        next_at: now + delay(s, 1),
+                    }),
+                    Ok(1),
+                ),
+            }
+        })
+        .await?;
+    match by_account {
+        Ok(failures) => Ok(Reserved { failures }),
+        Err(at) => {
+            // The address's reservation is given back: this attempt checked nothing.
+            give_back(store, &format!("address:{address}")).await?;
+            Err(ClinicError::Throttled {
+                subject: subject.to_string(),
+                retry_at: Timestamp::from_micros(at).unwrap_or(Timestamp::EPOCH),
+            })
+        }
+    }
+}
+
+/// The password was right: the account starts afresh and the address's attempt is given
+/// back.
+pub(crate) async fn succeeded(store: &Store, account: &str, address: &str) -> ClinicResult<()> {
+    store.with_attempts(account, |_| (None, ())).await?;
+    give_back(store, &format!("address:{address}")).await
+}
+
+async fn give_back(store: &Store, key: &str) -> ClinicResult<()> {
+    store
+        .with_attempts(key, |row| match row {
+            Some(r) if r.failures > 1 => (
+                Some(AttemptRow {
+                    failures: r.failures - 1,
+                    ..r
+                }),
+                (),
+            ),
+            _ => (None, ()),
+        })
+        .await?;
+    Ok(())
+}
+
+/// How many wrong passwords are left before a wait, after `failures`.
+pub(crate) fn left(s: &Settings, failures: u32) -> u32 {
+    s.free_attempts.saturating_sub(failures)
+}
