@@ -40,7 +40,11 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table(Requests::Table)
                 .col(ColumnDef::new(Requests::LedgerId).uuid().not_null())
-                .col(ColumnDef::new(Requests::RequestKey).string_len(200).not_null())
+                .col(
+                    ColumnDef::new(Requests::RequestKey)
+                        .string_len(200)
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Requests::UserId).string_len(32).not_null())
                 .col(ColumnDef::new(Requests::Fingerprint).binary().not_null())
                 .col(ColumnDef::new(Requests::Seqs).text().not_null())
@@ -64,7 +68,11 @@ impl MigrationTrait for Migration {
                         .primary_key(),
                 )
                 .col(ColumnDef::new(Attempts::Failures).big_integer().not_null())
-                .col(ColumnDef::new(Attempts::WindowStart).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Attempts::WindowStart)
+                        .big_integer()
+                        .not_null(),
+                )
                 .col(ColumnDef::new(Attempts::NextAt).big_integer().not_null())
                 .to_owned(),
         )

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::http::Server;
+use crate::harness::Server;
 
 #[test]
 fn the_clinic_story_in_chromium() {

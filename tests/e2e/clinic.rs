@@ -3,111 +3,22 @@
 //! it and builds the clinic; a day of work follows; the auditor verifies, and the ledger
 //! verifies offline from its HTTP export.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-use crate::http::error;
+use crate::harness::{Server, error};
 use crate::*;
-
-struct Fresh {
-    child: Child,
-    url: String,
-    ledger: String,
-    token: String,
-    data: PathBuf,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Fresh {
-    fn start(extra: &[&str]) -> Fresh {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("lakeside");
-        Fresh::start_at(data, Some(dir), extra)
-    }
-
-    /// Starts `custody serve` on `data`: an empty directory (and database) is initialized and
-    /// a bootstrap token printed; an initialized one is served as it is.
-    fn start_at(data: PathBuf, dir: Option<tempfile::TempDir>, extra: &[&str]) -> Fresh {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .args(["--registrant-name", "Lakeside Ketamine Clinic"])
-            .args([
-                "--registrant-address",
-                "12 Harbor Road\\nPortland, ME 04101",
-            ])
-            .args(["--registrant-dea", "BL1234563"])
-            .env_remove("CUSTODY_DATABASE_URL")
-            .env_remove("CUSTODY_REGISTRANT_PASSPHRASE")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (mut url, mut ledger, mut token) = (String::new(), String::new(), String::new());
-        let mut seen = Vec::new();
-        for line in BufReader::new(out).lines() {
-            let line = line.unwrap();
-            seen.push(line.clone());
-            if let Some(l) = line.strip_prefix("ledger ") {
-                ledger = l.to_string();
-            } else if let Some(t) = line.strip_prefix("bootstrap token ") {
-                token = t.to_string();
-            } else if let Some(u) = line.strip_prefix("listening on ") {
-                url = u.to_string();
-                break;
-            }
-        }
-        assert!(!url.is_empty(), "the server did not start: {seen:?}");
-        Fresh {
-            child,
-            url,
-            ledger,
-            token,
-            data,
-            _dir: dir,
-        }
-    }
-
-    fn api(&self, path: &str) -> String {
-        format!("{}/api/v1/ledgers/{}{path}", self.url, self.ledger)
-    }
-
-    fn stop(&mut self) {
-        Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for Fresh {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A client that signs in and sends JSON.
 struct As<'a> {
     c: &'a Client,
-    s: &'a Fresh,
+    s: &'a Server,
     token: String,
 }
 
 impl<'a> As<'a> {
-    fn login(c: &'a Client, s: &'a Fresh, user: &str, password: &str) -> As<'a> {
+    fn login(c: &'a Client, s: &'a Server, user: &str, password: &str) -> As<'a> {
         let r = c
             .post(s.api("/session"))
             .json(&json!({"username": user, "password": password}))
@@ -161,47 +72,46 @@ const PRESCRIBER: &str = r#"{"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}"
 
 #[test]
 fn from_an_empty_directory_to_a_verified_clinic_day() {
-    let mut s = Fresh::start(&[]);
-    assert!(!s.token.is_empty(), "a bootstrap token is printed");
+    let mut s = Server::fresh();
+    assert!(s.bootstrap.is_some(), "a bootstrap token is printed");
     clinic_day(&s, &s);
-    s.stop();
-    let o = custody(&["verify", "--data", s.data.to_str().unwrap()]);
+    let data = s.stop();
+    let o = custody(&["verify", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
 #[test]
 fn the_clinic_day_on_postgresql_through_two_servers() {
-    let Some(url) = crate::http::postgres_database() else {
-        use std::io::Write;
-        let _ = std::io::stderr()
-            .write_all(b"note: DATABASE_URL is not set: the PostgreSQL clinic day was skipped\n");
+    let Some(mut a) = Server::fresh_on_postgres() else {
+        crate::harness::skipped_without_postgres("the PostgreSQL clinic day");
         return;
     };
     // Both servers share the database and the registrant key's directory.
-    let mut a = Fresh::start(&["--database-url", &url]);
-    assert!(!a.token.is_empty());
-    let mut b = Fresh::start_at(a.data.clone(), None, &["--database-url", &url]);
+    assert!(a.bootstrap.is_some());
+    let mut b = a.another();
     assert!(
-        b.token.is_empty(),
+        b.bootstrap.is_none(),
         "the second server finds the ledger initialized"
     );
-    assert_eq!(a.ledger, b.ledger);
+    assert_eq!(a.ledger(), b.ledger());
     clinic_day(&a, &b);
     a.stop();
     b.stop();
+    let url = a.database_url().unwrap();
     let o = custody(&[
         "verify",
         "--database-url",
-        &url,
+        url,
         "--data",
-        a.data.to_str().unwrap(),
+        a.data().to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// The day, with admin and nurses on server `s` and pharmacist and auditor on server `t`.
-fn clinic_day(s: &Fresh, t: &Fresh) {
+fn clinic_day(s: &Server, t: &Server) {
     let c = Client::new();
+    let token = s.bootstrap.clone().expect("a bootstrap token");
 
     // The bootstrap token: wrong one refused; a weak password refused without using it up.
     let boot = |token: &str, pw: &str| {
@@ -216,18 +126,18 @@ fn clinic_day(s: &Fresh, t: &Fresh) {
         "bad_token",
     );
     error(
-        boot(&s.token, "short"),
+        boot(&token, "short"),
         StatusCode::UNPROCESSABLE_ENTITY,
         "weak_password",
     );
-    let r = boot(&s.token, ADMIN_PW);
+    let r = boot(&token, ADMIN_PW);
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
         r.json::<Value>().unwrap()["signatures"][0]["meaning"],
         "registrant"
     );
     error(
-        boot(&s.token, ADMIN_PW),
+        boot(&token, ADMIN_PW),
         StatusCode::UNAUTHORIZED,
         "bad_token",
     );
@@ -553,7 +463,7 @@ fn clinic_day(s: &Fresh, t: &Fresh) {
     let r = c
         .post(format!(
             "{}/api/v1/ledgers/0192f000-0000-7000-8000-000000000000/containers/{v3}/open",
-            s.url
+            s.url()
         ))
         .bearer_auth(&nurse.token)
         .json(&json!({"password": new_nurse_pw}))
@@ -618,7 +528,7 @@ fn clinic_day(s: &Fresh, t: &Fresh) {
         size + 1,
         "header and every entry"
     );
-    let file = s.data.parent().unwrap().join("ledger.jsonl");
+    let file = s.data().parent().unwrap().join("ledger.jsonl");
     std::fs::write(&file, &text).unwrap();
     let o = custody(&[
         "verify-export",
@@ -630,7 +540,7 @@ fn clinic_day(s: &Fresh, t: &Fresh) {
 
     // Metrics count requests by route and the entries appended by kind.
     let m = c
-        .get(format!("{}/metrics", s.url))
+        .get(format!("{}/metrics", s.url()))
         .send()
         .unwrap()
         .text()
@@ -642,7 +552,7 @@ fn clinic_day(s: &Fresh, t: &Fresh) {
     assert!(m.contains(r#"route="/api/v1/ledgers/{ledger}/containers/{container}/administer""#));
     // Metrics are per process: the auditor verified through `t`.
     let m = c
-        .get(format!("{}/metrics", t.url))
+        .get(format!("{}/metrics", t.url()))
         .send()
         .unwrap()
         .text()
@@ -667,39 +577,20 @@ fn settings_come_from_flag_then_environment_then_file() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args([
-            "serve",
-            "--config",
-            settings.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("CUSTODY_DATABASE_URL")
-        .env_remove("CUSTODY_DATA")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let listening = BufReader::new(out)
-        .lines()
-        .map(|l| l.unwrap())
-        .find(|l| l.starts_with("listening on "))
-        .unwrap();
+    let mut s = Server::with_args(&data, &["--config", settings.to_str().unwrap()]);
+    let listening = s.url().to_string();
     assert!(
         !listening.ends_with(":1"),
         "the flag wins over the file: {listening}"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    s.stop();
     assert!(
         data.join("custody.db").exists(),
         "the file's data directory was used"
     );
 
     // The environment wins over the file.
-    let o = Command::new(env!("CARGO_BIN_EXE_custody"))
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
         .args(["serve", "--config", settings.to_str().unwrap()])
         .env("CUSTODY_LISTEN", "not an address")
         .env_remove("CUSTODY_DATABASE_URL")

@@ -1,205 +1,21 @@
-//! The API over real HTTP against the real binary: `custody serve --demo` on a free port.
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+//! The API over real HTTP against the real binary: the demo clinic served on a free port
+//! (see [`crate::harness`]).
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
+// `web.rs` starts its servers by this name.
+pub use crate::harness::Server;
+use crate::harness::error;
 use crate::*;
-
-pub struct Server {
-    child: Child,
-    url: String,
-    ledger: String,
-    passwords: std::collections::HashMap<String, String>,
-    /// The one-time token a freshly initialized server prints.
-    pub bootstrap: Option<String>,
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-}
-
-impl Server {
-    pub fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("clinic");
-        Server::start_with(dir, data, &[])
-    }
-
-    /// `custody serve` on an empty directory, initialized as a new clinic: no one enrolled
-    /// yet, and the bootstrap token printed.
-    pub fn fresh() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("clinic");
-        Server::launch(
-            dir,
-            data,
-            &[
-                "--registrant-name",
-                "Lakeside Ketamine Clinic",
-                "--registrant-address",
-                "12 Shore Road, Duluth MN 55802",
-                "--registrant-dea",
-                "BL6134528",
-            ],
-        )
-    }
-
-    /// Starts `custody serve --demo` on `data`, with `extra` arguments (a database URL, say).
-    fn start_with(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Server {
-        let args: Vec<&str> = std::iter::once("--demo")
-            .chain(extra.iter().copied())
-            .collect();
-        Server::launch(dir, data, &args)
-    }
-
-    fn launch(dir: tempfile::TempDir, data: PathBuf, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .env_remove("CUSTODY_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut passwords = std::collections::HashMap::new();
-        let (mut url, mut ledger, mut bootstrap) = (String::new(), String::new(), None);
-        // The server prints its sign-ins, ledger and address, then serves.
-        for line in BufReader::new(out).lines() {
-            let line = line.unwrap();
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if line.starts_with("  ") && words.len() == 3 {
-                passwords.insert(words[0].to_string(), words[2].to_string());
-            } else if let Some(b) = line.strip_prefix("bootstrap token ") {
-                bootstrap = Some(b.to_string());
-            } else if let Some(l) = line.strip_prefix("ledger ") {
-                ledger = l.to_string();
-            } else if let Some(u) = line.strip_prefix("listening on ") {
-                url = u.to_string();
-                break;
-            }
-        }
-        assert!(!url.is_empty(), "the server did not start");
-
-        Server {
-            child,
-            url,
-            ledger,
-            passwords,
-            bootstrap,
-            _dir: dir,
-            data,
-        }
-    }
-
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-    pub fn ledger(&self) -> &str {
-        &self.ledger
-    }
-    pub fn password(&self, user: &str) -> String {
-        self.passwords[user].clone()
-    }
-
-    fn api(&self, path: &str) -> String {
-        format!("{}/api/v1/ledgers/{}{path}", self.url, self.ledger)
-    }
-
-    pub fn login(&self, c: &Client, user: &str) -> String {
-        let r = c
-            .post(self.api("/session"))
-            .json(&json!({"username": user, "password": self.passwords[user]}))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    /// A sealed 10 mg/mL vial: the last one of the demo's last receipt of that product (the
-    /// demo takes vials from the front of each receipt).
-    pub fn sealed_vial(&self, c: &Client, token: &str) -> String {
-        let page: Value = c
-            .get(self.api("/entries?kind=receipt&limit=1000"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let receipt = page["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|e| e["entry"]["body"]["product"] == "42023-0113-10")
-            .unwrap()
-            .clone();
-        format!(
-            "C{}-{}",
-            receipt["seq"], receipt["entry"]["body"]["containers"]
-        )
-    }
-
-    /// How many entries the ledger holds.
-    pub fn entries(&self, c: &Client, token: &str) -> u64 {
-        let h: Value = c
-            .get(self.api("/head"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        h["entries"].as_u64().unwrap()
-    }
-
-    pub fn stop(&mut self) -> PathBuf {
-        // SIGTERM: a graceful shutdown.
-        Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success(),
-            "the server exits cleanly on SIGTERM: {status}"
-        );
-        self.data.clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A failed test must not leave a server behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A refusal: `status`, the stable `code`, and a sentence.
-pub fn error(r: reqwest::blocking::Response, status: StatusCode, code: &str) {
-    assert_eq!(r.status(), status);
-    let body: Value = r.json().unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().unwrap().len() > 10, "{body}");
-}
 
 #[test]
 fn a_clinic_day_over_http() {
-    let mut s = Server::start();
+    let mut s = Server::demo();
     let c = Client::new();
     assert_eq!(
-        c.get(format!("{}/healthz", s.url))
+        c.get(format!("{}/healthz", s.url()))
             .send()
             .unwrap()
             .text()
@@ -207,11 +23,14 @@ fn a_clinic_day_over_http() {
         "ok"
     );
     assert_eq!(
-        c.get(format!("{}/readyz", s.url)).send().unwrap().status(),
+        c.get(format!("{}/readyz", s.url()))
+            .send()
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     let openapi: Value = c
-        .get(format!("{}/api/openapi.json", s.url))
+        .get(format!("{}/api/openapi.json", s.url()))
         .send()
         .unwrap()
         .json()
@@ -219,7 +38,7 @@ fn a_clinic_day_over_http() {
     assert!(openapi["openapi"].as_str().unwrap().starts_with("3.1"));
     assert!(openapi["paths"]["/api/v1/ledgers/{ledger}/containers/{container}/waste"].is_object());
     assert_eq!(
-        c.get(format!("{}/api/docs", s.url))
+        c.get(format!("{}/api/docs", s.url()))
             .send()
             .unwrap()
             .status(),
@@ -472,7 +291,7 @@ fn a_clinic_day_over_http() {
 
 #[test]
 fn failed_sign_ins_are_throttled() {
-    let mut s = Server::start();
+    let mut s = Server::demo();
     let c = Client::new();
     for _ in 0..5 {
         let r = c
@@ -494,7 +313,7 @@ fn failed_sign_ins_are_throttled() {
 
 #[test]
 fn sixty_four_concurrent_doses_from_one_vial_give_exactly_what_was_there() {
-    let mut s = Server::start();
+    let mut s = Server::demo();
     let c = Client::new();
     let nurse = s.login(&c, "nurse.chen");
     let pw = s.passwords["nurse.chen"].clone();
@@ -548,48 +367,17 @@ fn sixty_four_concurrent_doses_from_one_vial_give_exactly_what_was_there() {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// A fresh PostgreSQL database for this test, when `DATABASE_URL` names a server.
-pub fn postgres_database() -> Option<String> {
-    use sea_orm::{ConnectionTrait, Database};
-    let admin = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))?;
-    let name = format!("custody_e2e_{}", uuid::Uuid::now_v7().simple());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let c = Database::connect(&admin).await.unwrap();
-        c.execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        c.close().await.unwrap();
-    });
-    let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
-    let root = &base[..base.rfind('/').unwrap()];
-    Some(format!("{root}/{name}"))
-}
-
 #[test]
 fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
-    let Some(url) = postgres_database() else {
-        use std::io::Write;
-        let _ = std::io::stderr().write_all(
-            b"note: DATABASE_URL is not set: the two-server PostgreSQL test was skipped\n",
-        );
-        return;
-    };
     // The first server records the demo into PostgreSQL; the second shares the database and
     // the registrant key directory.
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("keys");
-    let mut a = Server::start_with(dir, data.clone(), &["--database-url", &url]);
-    let dir_b = tempfile::tempdir().unwrap();
-    let mut b = Server::start_with(dir_b, data.clone(), &["--database-url", &url]);
+    let Some(mut a) = Server::demo_on_postgres() else {
+        crate::harness::skipped_without_postgres("the two-server PostgreSQL test");
+        return;
+    };
     // The second server found the demo already recorded: the same sign-ins.
-    b.passwords = a.passwords.clone();
-    assert_eq!(a.ledger, b.ledger);
+    let mut b = a.another();
+    assert_eq!(a.ledger(), b.ledger());
     let c = Client::new();
     let nurse_a = a.login(&c, "nurse.chen");
     let nurse_b = b.login(&c, "nurse.okafor");
@@ -664,7 +452,7 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
 #[test]
 fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write_nothing() {
     const ALL: &[&str] = &["admin", "pharmacist", "nurse", "auditor"];
-    let mut s = Server::start();
+    let mut s = Server::demo();
     let c = Client::new();
     let roles = [
         ("admin", "admin"),
@@ -1116,7 +904,7 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
 
 #[test]
 fn an_admin_enrolls_a_nurse_who_signs_in_and_counts() {
-    let mut s = Server::start();
+    let mut s = Server::demo();
     let c = Client::new();
     let admin = s.login(&c, "admin");
     let enroll = |pw: &str| {
@@ -1182,9 +970,7 @@ fn an_admin_enrolls_a_nurse_who_signs_in_and_counts() {
 
 #[test]
 fn an_idle_session_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("clinic");
-    let mut s = Server::start_with(dir, data, &["--idle-minutes", "0"]);
+    let mut s = Server::demo_with(&["--idle-minutes", "0"]);
     let c = Client::new();
     let nurse = s.login(&c, "nurse.chen");
     let r = c.get(s.api("/head")).bearer_auth(&nurse).send().unwrap();
@@ -1194,11 +980,13 @@ fn an_idle_session_expires() {
 
 #[test]
 fn auditors_download_signed_reports_that_verify_and_nurses_cannot() {
-    let mut s = Server::start();
+    let mut s = Server::demo();
     let c = Client::new();
     let auditor = s.login(&c, "auditor.diaz");
     let nurse = s.login(&c, "nurse.chen");
-    let q = "?from=2026-01-01&to=2026-12-31";
+    // The demo's whole history.
+    let (from, to) = demo_period();
+    let q = format!("?from={from}&to={to}");
     let r = c
         .get(s.api(&format!("/reports/audit.pdf{q}")))
         .bearer_auth(&auditor)

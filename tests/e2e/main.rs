@@ -4,12 +4,14 @@
 mod browser;
 mod cli;
 mod clinic;
+mod harness;
 mod http;
 mod proofs;
 mod reports;
 mod tamper;
 mod web;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -55,17 +57,65 @@ pub fn expiry(month_day: &str) -> String {
     format!("{}-{month_day}", 1970 + secs / 31_556_952 + 2)
 }
 
-/// A demo clinic made once per test run; tests copy it and never change this one.
-pub fn demo_template() -> &'static Path {
-    static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &DIR.get_or_init(|| {
+/// The demo clinic made once per test run (`custody demo --seed 7`): its directory, the
+/// sign-in passwords and the period of its history, as the command printed them.
+pub struct Demo {
+    pub dir: PathBuf,
+    pub passwords: HashMap<String, String>,
+    /// The first and last days of the demo's history (`YYYY-MM-DD`).
+    pub period: (String, String),
+    _tmp: tempfile::TempDir,
+}
+
+/// The demo clinic, made on first use; tests copy it and never change this one.
+pub fn demo() -> &'static Demo {
+    static DEMO: OnceLock<Demo> = OnceLock::new();
+    DEMO.get_or_init(|| {
         let t = tempfile::tempdir().expect("tempdir");
         let d = t.path().join("clinic");
         let o = custody(&["demo", "--data", d.to_str().unwrap(), "--seed", "7"]);
         assert!(o.status.success(), "demo failed: {}", stderr(&o));
-        (t, d)
+        let out = stdout(&o);
+        let (passwords, period) = demo_output(&out);
+        Demo {
+            dir: d,
+            passwords,
+            period: period.unwrap_or_else(|| panic!("the demo prints its history: {out}")),
+            _tmp: t,
+        }
     })
-    .1
+}
+
+/// What the demo prints (`custody demo`, or `custody serve --demo` on an empty directory):
+/// its users' passwords (`  user role password`) and the period of its history
+/// (`history FIRST to LAST …`).
+pub fn demo_output(out: &str) -> (HashMap<String, String>, Option<(String, String)>) {
+    let mut passwords = HashMap::new();
+    let mut period = None;
+    for line in out.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if line.starts_with("  ") && words.len() == 3 {
+            passwords.insert(words[0].to_string(), words[2].to_string());
+        } else if let ["history", first, "to", last, ..] = words[..] {
+            period = Some((first.to_string(), last.to_string()));
+        }
+    }
+    (passwords, period)
+}
+
+/// The period the demo clinic's history covers, as `(from, to)` for reports: its first day
+/// and the day before it was recorded. The demo's calendar is relative to the day it is
+/// recorded (two months ending yesterday), so tests take the period from what the demo
+/// printed rather than computing it again: a run that crosses midnight still gets the
+/// demo's own days.
+pub fn demo_period() -> (&'static str, &'static str) {
+    let (from, to) = &demo().period;
+    (from, to)
+}
+
+/// The directory of the demo clinic.
+pub fn demo_template() -> &'static Path {
+    &demo().dir
 }
 
 /// A private copy of the demo clinic.

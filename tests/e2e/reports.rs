@@ -10,10 +10,6 @@ use sea_orm::{ConnectionTrait, Database, EntityTrait};
 
 use crate::*;
 
-/// The demo clinic's whole history lies in this period.
-const FROM: &str = "2026-01-01";
-const TO: &str = "2026-12-31";
-
 fn poppler(tool: &str) -> bool {
     Command::new(tool).arg("-v").output().is_ok()
 }
@@ -27,16 +23,18 @@ fn text(pdf: &Path) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
+/// A report over the demo clinic's whole history (its period as the demo printed it).
 fn report(d: &Path, kind: &str, out: &Path, extra: &[&str]) -> String {
+    let (from, to) = demo_period();
     let mut args = vec![
         "report",
         kind,
         "--data",
         d.to_str().unwrap(),
         "--from",
-        FROM,
+        from,
         "--to",
-        TO,
+        to,
         "-o",
         out.to_str().unwrap(),
     ];
@@ -106,13 +104,14 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
         assert!(txt.contains(must), "the audit report says {must:?}");
     }
     // Every entry of the period is listed: the demo's whole ledger, 0..n.
+    let (from, to) = demo_period();
     let mut seqs: Vec<u64> = txt
         .lines()
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             let seq = w.next()?.parse::<u64>().ok()?;
             let day = w.next()?;
-            (day.len() == 10 && day.starts_with("2026-")).then_some(seq)
+            (day.len() == 10 && (from..=to).contains(&day)).then_some(seq)
         })
         .collect();
     seqs.sort();

@@ -113,7 +113,8 @@ pub fn dry(o: &Outcome) -> ApiResult<Option<Response>> {
     let entries = drafts
         .iter()
         .map(|d| {
-            let mut v = serde_json::to_value(&d.body).map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut v =
+                serde_json::to_value(&d.body).map_err(|e| ApiError::internal(e.to_string()))?;
             if let Some(m) = v.as_object_mut() {
                 m.insert("kind".into(), d.body.kind().to_string().into());
             }
@@ -144,9 +145,11 @@ pub struct WitnessBody {
 
 impl WitnessBody {
     pub fn user(&self) -> ApiResult<UserId> {
-        self.username.parse().map_err(|e: custody_ledger::types::ids::ParseError| {
-            ApiError::invalid(format!("witness: {e}"))
-        })
+        self.username
+            .parse()
+            .map_err(|e: custody_ledger::types::ids::ParseError| {
+                ApiError::invalid(format!("witness: {e}"))
+            })
     }
 }
 

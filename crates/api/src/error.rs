@@ -106,9 +106,7 @@ impl From<ClinicError> for ApiError {
                 ..
             } => StatusCode::SERVICE_UNAVAILABLE,
             ClinicError::Conflict { .. } => StatusCode::CONFLICT,
-            ClinicError::Store(_) | ClinicError::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            ClinicError::Store(_) | ClinicError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut details = serde_json::json!({});
         match &e {
@@ -117,7 +115,8 @@ impl From<ClinicError> for ApiError {
                 details = serde_json::json!({ "account": user, "attempts_left": left })
             }
             ClinicError::Throttled { subject, retry_at } => {
-                details = serde_json::json!({ "account": subject, "retry_at": retry_at.to_string() })
+                details =
+                    serde_json::json!({ "account": subject, "retry_at": retry_at.to_string() })
             }
             _ => {}
         }

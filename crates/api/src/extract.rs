@@ -85,13 +85,8 @@ impl FromRequestParts<crate::state::AppState> for Client {
         else {
             return Ok(Client("unknown".to_string()));
         };
-        let trusted = |ip: std::net::IpAddr| {
-            state
-                .config
-                .trusted_proxies
-                .iter()
-                .any(|c| c.contains(ip))
-        };
+        let trusted =
+            |ip: std::net::IpAddr| state.config.trusted_proxies.iter().any(|c| c.contains(ip));
         if !trusted(peer) {
             return Ok(Client(peer.to_string()));
         }

@@ -114,7 +114,10 @@ impl Clinic {
         password: &str,
         client: &str,
     ) -> ClinicResult<SignedIn> {
-        let user = self.open_key_named(ledger, username, password, client).await?.0;
+        let user = self
+            .open_key_named(ledger, username, password, client)
+            .await?
+            .0;
         let info = self
             .store
             .user(ledger, &user)
@@ -178,8 +181,8 @@ impl Clinic {
     ) -> ClinicResult<(UserId, SigningKey)> {
         let shown: String = username.chars().take(64).collect();
         let account = format!("account:{ledger}:{shown}");
-        let reserved = throttle::reserve(&self.store, &self.settings, &account, &shown, client)
-            .await?;
+        let reserved =
+            throttle::reserve(&self.store, &self.settings, &account, &shown, client).await?;
         let user: Option<UserId> = username.parse().ok();
         let sealed = match &user {
             Some(u) => self.store.current_sealed_key(ledger, u).await?,

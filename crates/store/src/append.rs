@@ -83,7 +83,9 @@ impl Mode {
     /// The entry as `references` reads it (its place in the chain does not matter there).
     fn placed(&self) -> Entry {
         match self {
-            Mode::Draft(d, _) => d.clone().chain(Seq::GENESIS, EntryHash::ZERO, Timestamp::EPOCH),
+            Mode::Draft(d, _) => d
+                .clone()
+                .chain(Seq::GENESIS, EntryHash::ZERO, Timestamp::EPOCH),
             Mode::Import(e, _) => e.clone(),
         }
     }

@@ -6,8 +6,7 @@ use std::collections::BTreeSet;
 use custody_ledger::state::{ContainerStatus, references};
 use custody_ledger::{
     Canonical, ContainerId, Day, Entry, Kind, LedgerId, LocationDefined, LocationId, Lot, Ndc,
-    ProductDefined, Seq,
-    Timestamp, UserId,
+    ProductDefined, Seq, Timestamp, UserId,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 

@@ -3,9 +3,7 @@
 
 use custody_ledger::{EntryId, LedgerId, Seq, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
 
 use crate::Store;
 use crate::entities::{attempts, requests};

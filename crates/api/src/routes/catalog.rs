@@ -102,7 +102,6 @@ pub struct ProductRequest {
     pub strength: StrengthBody,
 }
 
-
 /// Defines a product.
 #[utoipa::path(
     post,

@@ -14,11 +14,11 @@ use crate::ceremony::{Recorded, RequestOrigin, WitnessBody, ceremony, mg, parse,
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path, Query};
 use crate::routes::ledger::{EntryView, view};
+use crate::state::AppState;
 use axum::response::Response;
 use custody_clinic::Permission;
 use custody_clinic::acts::Adjust;
 use custody_ledger::state::ContainerStatus;
-use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContainerView {
@@ -226,7 +226,11 @@ pub async fn adjust(
         note: parse("note", &req.note)?,
         witness: req.witness.user()?,
     };
-    let c = ceremony(req.dry_run, &req.password, std::slice::from_ref(&req.witness));
+    let c = ceremony(
+        req.dry_run,
+        &req.password,
+        std::slice::from_ref(&req.witness),
+    );
     let o = state.clinic.adjust(&auth, cmd, c, &origin).await?;
     respond(&state, ledger, o).await
 }

@@ -10,10 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use custody_clinic::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-
+use custody_clinic::Permission;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LedgerSummary {

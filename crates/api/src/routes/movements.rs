@@ -2,8 +2,8 @@
 //! and corrections of earlier entries. Each is a pharmacist's signed act (a correction may
 //! also be an admin's); destruction needs two witnesses signing in the same request.
 
-use axum::extract::State;
 use axum::Router;
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use custody_clinic::Permission;

@@ -18,11 +18,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::auth::Auth;
-use custody_clinic::Permission;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
-
+use custody_clinic::Permission;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {

@@ -5,10 +5,10 @@
 use crate::extract::{Json as Body, Path};
 use axum::extract::State;
 use axum::response::Response;
-use custody_clinic::Permission;
-use custody_clinic::acts::{Administer, Open};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use custody_clinic::Permission;
+use custody_clinic::acts::{Administer, Open};
 use custody_ledger::inventory::OnHand;
 use custody_ledger::*;
 use serde::{Deserialize, Serialize};

@@ -120,16 +120,27 @@ async fn enroll(State(state): State<AppState>, sub: Submitted) -> Response {
         let mut e = Errors::default();
         e.refusal(
             &["username", "printed_name", "role"],
-            &[("weak_password", "initial_password"), ("user_exists", "username")],
+            &[
+                ("weak_password", "initial_password"),
+                ("user_exists", "username"),
+            ],
             &err,
         );
         users_page(&state, auth, enroll_form(auth, p, &e), err.status).await
     };
     let initial = p.secret("initial_password");
-    let run =
-        async |c: Ceremony, o: Origin| state.clinic.enroll(auth, cmd, &initial, c, &o).await;
-    ceremony(&sub, "Sign the enrollment", "/ui/users", secrets, signers, "/ui/users", back, run)
-        .await
+    let run = async |c: Ceremony, o: Origin| state.clinic.enroll(auth, cmd, &initial, c, &o).await;
+    ceremony(
+        &sub,
+        "Sign the enrollment",
+        "/ui/users",
+        secrets,
+        signers,
+        "/ui/users",
+        back,
+        run,
+    )
+    .await
 }
 
 fn user_forms(auth: &Auth, user: &str, p: &Posted, e: &Errors) -> Vec<(String, FormView)> {
@@ -290,7 +301,17 @@ async fn role(State(state): State<AppState>, Path(user): Path<String>, sub: Subm
     };
     let next = format!("/ui/users/{user}");
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(&sub, "Sign the role change", &action, Vec::new(), signers, &next, back, run).await
+    ceremony(
+        &sub,
+        "Sign the role change",
+        &action,
+        Vec::new(),
+        signers,
+        &next,
+        back,
+        run,
+    )
+    .await
 }
 
 async fn deactivate(
@@ -333,11 +354,24 @@ async fn deactivate(
         user_page(&state, auth, &user, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.deactivate(auth, payload, c, &o).await;
-    ceremony(&sub, "Sign the deactivation", &action, Vec::new(), signers, "/ui/users", back, run)
-        .await
+    ceremony(
+        &sub,
+        "Sign the deactivation",
+        &action,
+        Vec::new(),
+        signers,
+        "/ui/users",
+        back,
+        run,
+    )
+    .await
 }
 
-async fn reset(State(state): State<AppState>, Path(user): Path<String>, sub: Submitted) -> Response {
+async fn reset(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    sub: Submitted,
+) -> Response {
     let (auth, p) = (&sub.auth, &sub.posted);
     if let Some(r) = allow(auth, Permission::ManageUsers) {
         return r;
@@ -384,7 +418,17 @@ async fn reset(State(state): State<AppState>, Path(user): Path<String>, sub: Sub
             .reset(auth, &subject, &new_password, c, &o)
             .await
     };
-    ceremony(&sub, "Sign the reset", &action, secrets, signers, &next, back, run).await
+    ceremony(
+        &sub,
+        "Sign the reset",
+        &action,
+        secrets,
+        signers,
+        &next,
+        back,
+        run,
+    )
+    .await
 }
 
 // ---- products ----
@@ -534,9 +578,15 @@ async fn define_product(State(state): State<AppState>, sub: Submitted) -> Respon
             volume: ml,
         })
     };
-    let (Some(ndc), Some(name), Some(form), Some(schedule), Some(strength), true, false) =
-        (ndc, name, form, schedule, strength, e.is_empty(), p.editing())
-    else {
+    let (Some(ndc), Some(name), Some(form), Some(schedule), Some(strength), true, false) = (
+        ndc,
+        name,
+        form,
+        schedule,
+        strength,
+        e.is_empty(),
+        p.editing(),
+    ) else {
         return products_page(&state, auth, product_form(auth, p, &e), status_of(p)).await;
     };
     let shown = match &strength {
@@ -572,8 +622,17 @@ async fn define_product(State(state): State<AppState>, sub: Submitted) -> Respon
         products_page(&state, auth, product_form(auth, p, &e), err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(&sub, "Sign the product", "/ui/products", Vec::new(), signers, "/ui/products", back, run)
-        .await
+    ceremony(
+        &sub,
+        "Sign the product",
+        "/ui/products",
+        Vec::new(),
+        signers,
+        "/ui/products",
+        back,
+        run,
+    )
+    .await
 }
 
 // ---- locations ----
@@ -658,12 +717,25 @@ async fn define_location(State(state): State<AppState>, sub: Submitted) -> Respo
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        e.refusal(&["location", "name"], &[("location_exists", "location")], &err);
+        e.refusal(
+            &["location", "name"],
+            &[("location_exists", "location")],
+            &err,
+        );
         locations_page(&state, auth, location_form(auth, p, &e), err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(&sub, "Sign the location", "/ui/locations", Vec::new(), signers, "/ui/locations", back, run)
-        .await
+    ceremony(
+        &sub,
+        "Sign the location",
+        "/ui/locations",
+        Vec::new(),
+        signers,
+        "/ui/locations",
+        back,
+        run,
+    )
+    .await
 }
 
 // ---- the first admin ----

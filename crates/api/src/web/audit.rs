@@ -17,14 +17,8 @@ use super::words::{entry_head, entry_rows, names};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
-use custody_clinic::Permission;
 use crate::state::AppState;
-
-
-
-
-
-
+use custody_clinic::Permission;
 
 // ---- entries ----
 

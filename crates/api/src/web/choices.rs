@@ -157,7 +157,10 @@ pub async fn items(
             }),
             Err(err) => {
                 let err = crate::error::ApiError::from(err);
-                let why = err.message.split_once(": ").map_or(err.message.as_str(), |(_, w)| w);
+                let why = err
+                    .message
+                    .split_once(": ")
+                    .map_or(err.message.as_str(), |(_, w)| w);
                 e.add(if mg.is_empty() { &cf } else { &af }, sentence(why));
             }
         }
@@ -224,7 +227,10 @@ pub async fn witness_at_screen(
 }
 
 /// The patient register as choices for the MRN field (clinical staff only see it).
-pub async fn patient_choices(state: &AppState, ledger: LedgerId) -> ApiResult<Vec<(String, String)>> {
+pub async fn patient_choices(
+    state: &AppState,
+    ledger: LedgerId,
+) -> ApiResult<Vec<(String, String)>> {
     let mut ps: Vec<(String, String)> = state
         .store
         .patients(ledger)

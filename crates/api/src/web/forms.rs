@@ -71,7 +71,10 @@ impl Posted {
     /// nothing twice.
     pub fn request_id(&mut self) -> String {
         let id = self.get("request_id");
-        if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if !id.is_empty()
+            && id.len() <= 64
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return id.to_string();
         }
         let id = uuid::Uuid::now_v7().to_string();
@@ -152,7 +155,6 @@ pub fn status_of(p: &Posted) -> StatusCode {
         StatusCode::UNPROCESSABLE_ENTITY
     }
 }
-
 
 /// Errors by field name, in the words of the type that refused the value.
 #[derive(Debug, Default)]
@@ -237,7 +239,10 @@ impl Errors {
         if let Some(f) = e.details.get("field").and_then(|f| f.as_str())
             && let Some(f) = fields.iter().find(|x| **x == f)
         {
-            let why = e.message.split_once(": ").map_or(e.message.as_str(), |(_, w)| w);
+            let why = e
+                .message
+                .split_once(": ")
+                .map_or(e.message.as_str(), |(_, w)| w);
             self.add(f, sentence(why));
             return None;
         }
@@ -580,7 +585,6 @@ pub struct SignPage {
     pub signers: Vec<Signer>,
 }
 
-
 /// The signature dialog, asking also for `secrets` to be typed again.
 pub fn sign_with(
     auth: &Auth,
@@ -606,9 +610,6 @@ pub fn sign_with(
         status,
     )
 }
-
-
-
 
 /// The signing step every act shares. Until the dialog is answered: the act as a dry run —
 /// a refusal goes `back` to the form, beside its field — then the dialog. Once answered: the

@@ -29,7 +29,6 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
-
 const CSS: &str = include_str!("../../static/app.css");
 const JS: &str = include_str!("../../static/app.js");
 

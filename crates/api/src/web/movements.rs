@@ -12,8 +12,7 @@ use custody_clinic::Permission;
 use custody_clinic::acts::{Ceremony, Destroy, Dispense, Lose, Origin};
 
 use super::choices::{
-    Item, container_options, item_fields, items, location_options, patient_said,
-    witness_at_screen,
+    Item, container_options, item_fields, items, location_options, patient_said, witness_at_screen,
 };
 use super::forms::{
     Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony,
@@ -232,7 +231,14 @@ const FIELDS: &[(&str, &str)] = &[
     ("inactive_signer", "witness_1"),
 ];
 
-const NAMED: &[&str] = &["patient", "prescriber", "prescriber_dea", "amount_mg", "container", "witness"];
+const NAMED: &[&str] = &[
+    "patient",
+    "prescriber",
+    "prescriber_dea",
+    "amount_mg",
+    "container",
+    "witness",
+];
 
 async fn dispense(state: &AppState, sub: &Submitted) -> Response {
     let (auth, p) = (&sub.auth, &sub.posted);
@@ -240,8 +246,7 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
     let mut e = Errors::default();
     let patient = e.text(p, "patient", "Enter the patient's MRN.");
     let prescriber: Option<Text> = e.parse(p, "prescriber", "Enter the prescriber's name.");
-    let dea: Option<DeaNumber> =
-        e.parse(p, "prescriber_dea", "Enter the prescriber's DEA number.");
+    let dea: Option<DeaNumber> = e.parse(p, "prescriber_dea", "Enter the prescriber's DEA number.");
     let lines = items(state, auth, p, &mut e, true).await;
     let (Some(patient), Some(prescriber), Some(dea), true, false) =
         (patient, prescriber, dea, e.is_empty(), p.editing())
@@ -262,7 +267,8 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
         ),
     )];
     let (sealed, open): (Vec<&Item>, Vec<&Item>) = lines.iter().partition(|i| {
-        i.amount_mg.is_none() && i.container.status == custody_ledger::state::ContainerStatus::Sealed
+        i.amount_mg.is_none()
+            && i.container.status == custody_ledger::state::ContainerStatus::Sealed
     });
     let cmd = Dispense {
         patient,
@@ -279,7 +285,17 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.dispense(auth, cmd, c, &o).await;
-    ceremony(sub, "Sign the dispense", act.path(), Vec::new(), signers, "/ui/containers", back, run).await
+    ceremony(
+        sub,
+        "Sign the dispense",
+        act.path(),
+        Vec::new(),
+        signers,
+        "/ui/containers",
+        back,
+        run,
+    )
+    .await
 }
 
 async fn transfer(state: &AppState, sub: &Submitted) -> Response {
@@ -306,7 +322,12 @@ async fn transfer(state: &AppState, sub: &Submitted) -> Response {
         }
     } else {
         let l: Option<LocationId> = e.parse(p, "to_location", "Choose the location.");
-        l.map(|l| (format!("location {l}"), TransferTo::Location { location: l }))
+        l.map(|l| {
+            (
+                format!("location {l}"),
+                TransferTo::Location { location: l },
+            )
+        })
     };
     let (Some((to_said, to)), true, false) = (to, e.is_empty(), p.editing()) else {
         return page(state, auth, act, p, &e, status_of(p)).await;
@@ -330,7 +351,17 @@ async fn transfer(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(sub, "Sign the transfer", act.path(), Vec::new(), signers, "/ui/containers", back, run).await
+    ceremony(
+        sub,
+        "Sign the transfer",
+        act.path(),
+        Vec::new(),
+        signers,
+        "/ui/containers",
+        back,
+        run,
+    )
+    .await
 }
 
 async fn loss(state: &AppState, sub: &Submitted) -> Response {
@@ -377,7 +408,17 @@ async fn loss(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.lose(auth, cmd, c, &o).await;
-    ceremony(sub, "Sign the loss report", act.path(), Vec::new(), signers, "/ui", back, run).await
+    ceremony(
+        sub,
+        "Sign the loss report",
+        act.path(),
+        Vec::new(),
+        signers,
+        "/ui",
+        back,
+        run,
+    )
+    .await
 }
 
 async fn destruction(state: &AppState, sub: &Submitted) -> Response {
@@ -411,7 +452,10 @@ async fn destruction(state: &AppState, sub: &Submitted) -> Response {
         match (how, place) {
             (Some(h), Some(pl)) => Some((
                 format!("destroyed by {h} at {pl}"),
-                DestructionMethod::OnSite { method: h, place: pl },
+                DestructionMethod::OnSite {
+                    method: h,
+                    place: pl,
+                },
             )),
             _ => None,
         }
@@ -455,7 +499,17 @@ async fn destruction(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.destroy(auth, cmd, c, &o).await;
-    ceremony(sub, "Sign the destruction", act.path(), Vec::new(), signers, "/ui", back, run).await
+    ceremony(
+        sub,
+        "Sign the destruction",
+        act.path(),
+        Vec::new(),
+        signers,
+        "/ui",
+        back,
+        run,
+    )
+    .await
 }
 
 async fn submit(state: AppState, act: Act, s: Submitted) -> Response {

@@ -17,15 +17,6 @@ use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
 
-
-
-
-
-
-
-
-
-
 #[derive(Template)]
 #[template(path = "login.html")]
 struct LoginPage {
@@ -148,7 +139,6 @@ async fn keepalive(_: Auth) -> StatusCode {
 struct CsrfForm {
     csrf: String,
 }
-
 
 async fn logout(
     State(state): State<AppState>,

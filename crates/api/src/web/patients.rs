@@ -101,7 +101,14 @@ async fn save(
     let mut e = Errors::default();
     let birth: Option<Day> = e.parse(&p, "date_of_birth", "Enter the date of birth.");
     let Some(birth_date) = birth else {
-        return page(&state, &auth, (&p, &e, None), "", StatusCode::UNPROCESSABLE_ENTITY).await;
+        return page(
+            &state,
+            &auth,
+            (&p, &e, None),
+            "",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     };
     let patient = Patient {
         mrn: p.get("mrn").to_string(),
@@ -109,7 +116,12 @@ async fn save(
         address: p.get("address").to_string(),
         birth_date,
     };
-    match state.clinic.save_patient(&auth, patient).await.map_err(ApiError::from) {
+    match state
+        .clinic
+        .save_patient(&auth, patient)
+        .await
+        .map_err(ApiError::from)
+    {
         Ok(v) => {
             let mut s = form_urlencoded::Serializer::new(String::new());
             s.append_pair("saved", &v.mrn);

@@ -25,16 +25,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::state::AppState;
 
-
-
-
-
-
-
-
-
-
-
 // ---- receiving ----
 
 async fn receive_form(
@@ -132,14 +122,14 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         return r;
     }
     let mut e = Errors::default();
-    let supplier: Option<Text> = e.parse(&p, "supplier_name", "Enter the supplier's name.");
-    let address: Option<Text> = e.parse(&p, "supplier_address", "Enter the supplier's address.");
-    let dea: Option<DeaNumber> = e.parse(&p, "supplier_dea", "Enter the supplier's DEA number.");
-    let invoice: Option<Text> = e.parse(&p, "invoice", "Enter the invoice number.");
-    let received_on: Option<Day> = e.parse(&p, "received_on", "Enter the day it arrived.");
+    let supplier: Option<Text> = e.parse(p, "supplier_name", "Enter the supplier's name.");
+    let address: Option<Text> = e.parse(p, "supplier_address", "Enter the supplier's address.");
+    let dea: Option<DeaNumber> = e.parse(p, "supplier_dea", "Enter the supplier's DEA number.");
+    let invoice: Option<Text> = e.parse(p, "invoice", "Enter the invoice number.");
+    let received_on: Option<Day> = e.parse(p, "received_on", "Enter the day it arrived.");
     let products = match state.store.products(auth.ledger).await {
         Ok(ps) => ps,
-        Err(err) => return refuse(&auth, err.into()),
+        Err(err) => return refuse(auth, err.into()),
     };
     let mut lines = Vec::new();
     for i in 1..=p.lines(1, MAX_LINES) {
@@ -150,7 +140,7 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         if !used {
             continue;
         }
-        let ndc: Option<Ndc> = e.parse(&p, &f("product"), "Choose the product.");
+        let ndc: Option<Ndc> = e.parse(p, &f("product"), "Choose the product.");
         let product = ndc.and_then(|n| products.iter().find(|x| x.ndc == n).cloned());
         if ndc.is_some() && product.is_none() {
             e.add(
@@ -158,13 +148,13 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
                 "That product is not defined here: an admin defines it first.",
             );
         }
-        let lot: Option<Lot> = e.parse(&p, &f("lot"), "Enter the lot number.");
-        let expiry: Option<Day> = e.parse(&p, &f("expiry"), "Enter the expiry date.");
-        let containers: Option<u32> = e.parse(&p, &f("containers"), "Enter how many containers.");
+        let lot: Option<Lot> = e.parse(p, &f("lot"), "Enter the lot number.");
+        let expiry: Option<Day> = e.parse(p, &f("expiry"), "Enter the expiry date.");
+        let containers: Option<u32> = e.parse(p, &f("containers"), "Enter how many containers.");
         if containers == Some(0) {
             e.add(&f("containers"), "At least one container.");
         }
-        let location: Option<LocationId> = e.parse(&p, &f("location"), "Choose where it goes.");
+        let location: Option<LocationId> = e.parse(p, &f("location"), "Choose where it goes.");
         if let (Some(product), Some(lot), Some(expiry), Some(containers), Some(location)) =
             (product, lot, expiry, containers, location)
         {
@@ -189,7 +179,7 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         e.is_empty(),
         p.editing(),
     ) else {
-        return receive_page(&state, &auth, &p, &e, status_of(&p)).await;
+        return receive_page(&state, auth, p, &e, status_of(p)).await;
     };
     let what: Vec<String> = lines
         .iter()
@@ -201,7 +191,7 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         })
         .collect();
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, received on {received_on} from {supplier} (DEA {dea}), invoice {invoice}: {}.",
@@ -230,16 +220,32 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        e.refusal(&["supplier_dea", "invoice", "received_on"], RECEIPT_FIELDS, &err);
+        e.refusal(
+            &["supplier_dea", "invoice", "received_on"],
+            RECEIPT_FIELDS,
+            &err,
+        );
         receive_page(&state, auth, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.receive(auth, cmd, c, &o).await;
-    ceremony(&sub, "Sign the receipt", "/ui/receive", Vec::new(), signers, "/ui/containers", back, run)
-        .await
+    ceremony(
+        &sub,
+        "Sign the receipt",
+        "/ui/receive",
+        Vec::new(),
+        signers,
+        "/ui/containers",
+        back,
+        run,
+    )
+    .await
 }
 
 /// Where a refusal of the receipt form goes.
-const RECEIPT_FIELDS: &[(&str, &str)] = &[("unknown_product", "product_1"), ("unknown_location", "location_1")];
+const RECEIPT_FIELDS: &[(&str, &str)] = &[
+    ("unknown_product", "product_1"),
+    ("unknown_location", "location_1"),
+];
 
 // ---- counting ----
 
@@ -303,24 +309,23 @@ async fn count_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> R
     .await
 }
 
-
 async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
     let (auth, p) = (&sub.auth, &sub.posted);
     if let Some(r) = allow(auth, Permission::Author(Kind::Count)) {
         return r;
     }
     let mut e = Errors::default();
-    let location: Option<LocationId> = e.parse(&p, "location", "Choose the location.");
-    let ndc: Option<Ndc> = e.parse(&p, "product", "Choose the product.");
+    let location: Option<LocationId> = e.parse(p, "location", "Choose the location.");
+    let ndc: Option<Ndc> = e.parse(p, "product", "Choose the product.");
     let sealed: Option<u32> = e.parse(
-        &p,
+        p,
         "counted_sealed",
         "Enter how many sealed containers you found (0 if none).",
     );
     let product = match ndc {
         Some(n) => match state.store.products(auth.ledger).await {
             Ok(ps) => ps.into_iter().find(|x| x.ndc == n),
-            Err(err) => return refuse(&auth, err.into()),
+            Err(err) => return refuse(auth, err.into()),
         },
         None => None,
     };
@@ -353,11 +358,11 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
     let (Some(location), Some(product), Some(sealed), Some(open), true, false) =
         (location, product, sealed, open, e.is_empty(), p.editing())
     else {
-        return count_page(&state, &auth, &p, &e, status_of(&p)).await;
+        return count_page(&state, auth, p, &e, status_of(p)).await;
     };
     let counted = tally_said(&product.strength, sealed, open);
     let signers = vec![Signer::me(
-        &auth,
+        auth,
         "authored",
         format!(
             "I, {}, counted {} at {location}: {counted}. I was not shown what the ledger expects.",
@@ -372,17 +377,28 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        e.refusal(&["location", "product", "counted_sealed", "counted_open"], &[], &err);
+        e.refusal(
+            &["location", "product", "counted_sealed", "counted_open"],
+            &[],
+            &err,
+        );
         count_page(&state, auth, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.count(auth, cmd, c, &o).await;
-    ceremony(&sub, "Sign the count", "/ui/count", Vec::new(), signers, "/ui", back, run).await
+    ceremony(
+        &sub,
+        "Sign the count",
+        "/ui/count",
+        Vec::new(),
+        signers,
+        "/ui",
+        back,
+        run,
+    )
+    .await
 }
 
 // ---- discrepancies ----
-
-
-
 
 async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> ApiResult<FormView> {
     let discrepancies = state.clinic.open_discrepancies(auth).await?;
@@ -514,7 +530,12 @@ async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response 
     if container.is_none() {
         e.add("container", "Choose the container.");
     }
-    let mg = e.parse_with(p, "amount_mg", "Enter the amount in mg.", Micrograms::parse_thousandths);
+    let mg = e.parse_with(
+        p,
+        "amount_mg",
+        "Enter the amount in mg.",
+        Micrograms::parse_thousandths,
+    );
     let witness = witness_at_screen(&state, auth, p, &mut e, "witness").await;
     let (Some(reason), Some(direction), Some(note), Some(c), Some(mg), Some(w), true, false) = (
         reason,
@@ -570,11 +591,25 @@ async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response 
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        e.refusal(&["amount_mg", "container", "count", "witness"], ADJUST_FIELDS, &err);
+        e.refusal(
+            &["amount_mg", "container", "count", "witness"],
+            ADJUST_FIELDS,
+            &err,
+        );
         adjust_page(&state, auth, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.adjust(auth, cmd, c, &o).await;
-    ceremony(&sub, "Sign the adjustment", "/ui/adjust", Vec::new(), signers, "/ui", back, run).await
+    ceremony(
+        &sub,
+        "Sign the adjustment",
+        "/ui/adjust",
+        Vec::new(),
+        signers,
+        "/ui",
+        back,
+        run,
+    )
+    .await
 }
 
 pub fn router() -> Router<AppState> {

@@ -89,7 +89,9 @@ async fn recorded(
                     Payload::Count(c) => {
                         let said = |t: &Tally| match products.iter().find(|p| p.ndc == c.product) {
                             Some(p) => tally_said(&p.strength, t.sealed, t.open),
-                            None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+                            None => {
+                                format!("{} sealed and {} in open containers", t.sealed, t.open)
+                            }
                         };
                         details.push(format!(
                             "Counted {}; the ledger expected {}.",
@@ -107,13 +109,24 @@ async fn recorded(
                 }
                 for s in &e.signatures {
                     let who = match &s.signer {
-                        Principal::User(u) => names.get(u).cloned().unwrap_or_else(|| u.to_string()),
+                        Principal::User(u) => {
+                            names.get(u).cloned().unwrap_or_else(|| u.to_string())
+                        }
                         Principal::Registrant => "the registrant".into(),
                     };
                     signatures.push((who, s.meaning.to_string(), e.timestamp.to_string()));
                 }
             }
-            (if again { "Already recorded" } else { "Recorded" }, summary, details, signatures)
+            (
+                if again {
+                    "Already recorded"
+                } else {
+                    "Recorded"
+                },
+                summary,
+                details,
+                signatures,
+            )
         }
         Outcome::Queued { pending, .. } => (
             "Waiting for a witness",
@@ -124,7 +137,12 @@ async fn recorded(
             Vec::new(),
             Vec::new(),
         ),
-        Outcome::WouldRecord(_) => ("Not recorded", "Nothing was recorded.".into(), Vec::new(), Vec::new()),
+        Outcome::WouldRecord(_) => (
+            "Not recorded",
+            "Nothing was recorded.".into(),
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     render(
         &DonePage {

@@ -47,8 +47,6 @@ struct ContainersPage {
     all: bool,
 }
 
-
-
 #[derive(Deserialize)]
 struct ContainersQuery {
     all: Option<String>,
@@ -118,8 +116,6 @@ struct ContainerPage<'a> {
     /// The patient register, to pick from: MRN and "name, born …".
     patients: Vec<(String, String)>,
 }
-
-
 
 async fn load(
     state: &AppState,
@@ -248,7 +244,6 @@ async fn container(
     container_page(&state, &auth, &id, &blank.0, &blank.1, StatusCode::OK).await
 }
 
-
 /// Now, to the minute, as a `datetime-local` input shows it (UTC).
 fn now_minute() -> String {
     let t = time::OffsetDateTime::now_utc();
@@ -314,11 +309,28 @@ async fn administer(
     let patient = e.text(p, "patient", "Enter the patient's MRN.");
     let prescriber: Option<Text> = e.parse(p, "prescriber", "Enter who ordered the dose.");
     let dea: Option<DeaNumber> = e.parse(p, "prescriber_dea", "Enter the prescriber's DEA number.");
-    let given_at = e.parse_with(p, "given_at", "Enter the time the dose was given.", utc_minute);
-    let dose = e.parse_with(p, "dose_mg", "Enter the dose in mg.", Micrograms::parse_thousandths);
+    let given_at = e.parse_with(
+        p,
+        "given_at",
+        "Enter the time the dose was given.",
+        utc_minute,
+    );
+    let dose = e.parse_with(
+        p,
+        "dose_mg",
+        "Enter the dose in mg.",
+        Micrograms::parse_thousandths,
+    );
     let route: Option<Route> = e.parse(p, "route", "Choose the route.");
-    let (Some(patient), Some(prescriber), Some(dea), Some(given_at), Some(dose), Some(route), false) =
-        (patient, prescriber, dea, given_at, dose, route, p.editing())
+    let (
+        Some(patient),
+        Some(prescriber),
+        Some(dea),
+        Some(given_at),
+        Some(dose),
+        Some(route),
+        false,
+    ) = (patient, prescriber, dea, given_at, dose, route, p.editing())
     else {
         return container_page(&state, auth, &id, p, &e, status_of(p)).await;
     };
@@ -363,7 +375,17 @@ async fn administer(
         container_page_with(&state, auth, &id, p, &e, top, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.administer(auth, cmd, c, &o).await;
-    ceremony(&sub, "Sign the dose", &action, Vec::new(), signers, &next, back, run).await
+    ceremony(
+        &sub,
+        "Sign the dose",
+        &action,
+        Vec::new(),
+        signers,
+        &next,
+        back,
+        run,
+    )
+    .await
 }
 
 async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
@@ -440,7 +462,17 @@ async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
         container_page_with(&state, auth, &id, p, &e, top, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.waste(auth, cmd, c, &o).await;
-    ceremony(&sub, "Sign the waste", &action, Vec::new(), signers, &next, back, run).await
+    ceremony(
+        &sub,
+        "Sign the waste",
+        &action,
+        Vec::new(),
+        signers,
+        &next,
+        back,
+        run,
+    )
+    .await
 }
 
 struct QueueRow {
@@ -488,10 +520,9 @@ async fn queue_page(
             _ => (String::new(), String::new()),
         };
         // The entry id is made just before queueing; the ledger accepts it this long after.
-        let by = Timestamp::from_micros(
-            p.queued_at.micros() + MAX_SIGNING_AGE_DAYS * 86_400_000_000,
-        )
-        .map_or_else(|_| String::new(), |t| t.to_string());
+        let by =
+            Timestamp::from_micros(p.queued_at.micros() + MAX_SIGNING_AGE_DAYS * 86_400_000_000)
+                .map_or_else(|_| String::new(), |t| t.to_string());
         rows.push(QueueRow {
             id: p.entry_id().to_string(),
             queued_at: p.queued_at.to_string(),
@@ -517,7 +548,11 @@ async fn queue_page(
     )
 }
 
-async fn witness(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
+async fn witness(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    sub: Submitted,
+) -> Response {
     let (auth, p) = (&sub.auth, &sub.posted);
     if p.editing() {
         return queue_page(&state, auth, None, StatusCode::OK).await;
@@ -566,7 +601,17 @@ async fn witness(State(state): State<AppState>, Path(id): Path<String>, sub: Sub
         pending: pending.entry_id(),
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.witness(auth, cmd, c, &o).await;
-    ceremony(&sub, "Witness the waste", &action, Vec::new(), signers, "/ui/wastes", back, run).await
+    ceremony(
+        &sub,
+        "Witness the waste",
+        &action,
+        Vec::new(),
+        signers,
+        "/ui/wastes",
+        back,
+        run,
+    )
+    .await
 }
 
 async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
@@ -605,15 +650,33 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
     let next = format!("/ui/containers/{id}");
     let back = async |err: ApiError| {
         let status = err.status;
-        container_page_with(&state, auth, &id, p, &Errors::default(), Some(err.message), status)
-            .await
+        container_page_with(
+            &state,
+            auth,
+            &id,
+            p,
+            &Errors::default(),
+            Some(err.message),
+            status,
+        )
+        .await
     };
     let cmd = Open {
         container: c.id,
         beyond_use: Some(bud),
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.open(auth, cmd, c, &o).await;
-    ceremony(&sub, "Sign the opening", &action, Vec::new(), signers, &next, back, run).await
+    ceremony(
+        &sub,
+        "Sign the opening",
+        &action,
+        Vec::new(),
+        signers,
+        &next,
+        back,
+        run,
+    )
+    .await
 }
 
 pub fn router() -> Router<AppState> {

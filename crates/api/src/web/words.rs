@@ -217,10 +217,7 @@ pub fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
 }
 
 /// The open discrepancies as sentences, each with the page that resolves it.
-pub async fn discrepancy_lines(
-    state: &AppState,
-    auth: &Auth,
-) -> ApiResult<Vec<(String, String)>> {
+pub async fn discrepancy_lines(state: &AppState, auth: &Auth) -> ApiResult<Vec<(String, String)>> {
     let products = state.store.products(auth.ledger).await?;
     Ok(state
         .clinic

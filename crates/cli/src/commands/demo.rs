@@ -4,6 +4,12 @@
 //! wasted before a witness, Spravato sessions, take-home dispensing, weekly counts, and a count
 //! that finds a vial missing with the adjustment that resolves it.
 //!
+//! The calendar follows the real date: the two months end the day before the demo is recorded
+//! (see [`calendar`]), and every lot received in them expires two years after that day, so
+//! whatever anyone does with the demo's stock today (open, dose, waste, count) meets no expiry
+//! or beyond-use date, whenever it runs. The first and last days are printed (`history FIRST
+//! to LAST`) for reports over the period.
+//!
 //! Every entry goes through the store's append path with real signatures; users' private keys
 //! are sealed under the passwords printed at the end.
 
@@ -15,7 +21,7 @@ use custody_ledger::*;
 use custody_store::{Store, keystore};
 use ed25519_dalek::SigningKey;
 
-use crate::commands::init::{create_ledger, entry_id_at};
+use crate::commands::init::{create_ledger, entry_id_at, now};
 use crate::config::DataArgs;
 use crate::registrant;
 use crate::{Failure, Outcome};
@@ -29,11 +35,26 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
-/// 2026-09-01T00:00:00Z: the demo's first day.
-const START_MICROS: i64 = 1_788_220_800_000_000;
 const MINUTE: i64 = 60_000_000;
 const DAY: i64 = 1_440 * MINUTE;
+/// The days of history: two months.
 const DAYS: i64 = 61;
+/// Lots received in the demo expire this many days after the day it is recorded.
+const SHELF_LIFE_DAYS: i64 = 730;
+
+/// The demo's first and last days when it is recorded on `today`: the [`DAYS`] days before
+/// it, so the history ends yesterday and what happens today comes after it.
+pub fn calendar(today: Day) -> (Day, Day) {
+    (
+        today.plus_days(-DAYS).expect("dates in range"),
+        today.plus_days(-1).expect("dates in range"),
+    )
+}
+
+/// Monday = 0 … Sunday = 6 (1970-01-01, day 0, was a Thursday).
+fn weekday(d: Day) -> i64 {
+    (i64::from(d.unix_days()) + 3).rem_euclid(7)
+}
 
 /// SplitMix64: a small, well-known generator, so a seed gives the same clinic everywhere.
 struct Rng(u64);
@@ -92,6 +113,8 @@ struct Demo {
     keys: HashMap<&'static str, SigningKey>,
     registrant: SigningKey,
     secret: [u8; 32],
+    /// The expiry of every lot received.
+    expiry: Day,
     /// Sealed containers by (product, location), oldest first.
     sealed: BTreeMap<(String, String), VecDeque<ContainerId>>,
     entries: u64,
@@ -180,7 +203,7 @@ impl Demo {
             received_on: today,
             product: ndc.parse().expect("valid"),
             lot: lot.parse().expect("valid"),
-            expiry: today.plus_days(540).expect("in range"),
+            expiry: self.expiry,
             containers: n,
             location: "SAFE-1".parse().expect("valid"),
         };
@@ -361,12 +384,14 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
         seed,
     };
     let mut rng = Rng(a.seed);
+    let recorded_on = now().date();
+    let first = calendar(recorded_on).0.start().micros();
     let (ledger, registrant_key, start) = match store.ledgers().await?.as_slice() {
         [] => {
-            let start = Timestamp::from_micros(START_MICROS + 8 * 60 * MINUTE).expect("in range");
+            let genesis = Timestamp::from_micros(first + 8 * 60 * MINUTE).expect("in range");
             let (l, k, _) =
-                create_ledger(&a.data, &store, vectors::registrant_party(), start).await?;
-            (l, k, START_MICROS)
+                create_ledger(&a.data, &store, vectors::registrant_party(), genesis).await?;
+            (l, k, first)
         }
         [one] => {
             let head = store.head(one.ledger).await?;
@@ -378,8 +403,10 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
                 )));
             }
             let k = registrant::load(&a.data.data)?;
-            let day0 = head.last_timestamp.micros().div_euclid(DAY) * DAY + DAY;
-            (one.ledger, k, day0)
+            // Nothing may come before genesis: after a recent `custody init` the history
+            // starts the day after it (and then runs past today).
+            let after_genesis = head.last_timestamp.micros().div_euclid(DAY) * DAY + DAY;
+            (one.ledger, k, first.max(after_genesis))
         }
         _ => return Err(Failure::Usage("this database holds several ledgers".into())),
     };
@@ -391,6 +418,9 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
         keys: HashMap::new(),
         registrant: registrant_key,
         secret,
+        expiry: recorded_on
+            .plus_days(SHELF_LIFE_DAYS)
+            .expect("dates in range"),
         sealed: BTreeMap::new(),
         entries: 1,
     };
@@ -424,13 +454,21 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
     ] {
         demo.record(2, p, "admin", &[]).await?;
     }
-    demo.receive(KETAMINE_10, "KT2609A", 20, "INV-2026-0901")
+    // Lots and invoices named after the first day, as a supplier would.
+    let first_day = demo.today();
+    let (yy, mm) = (
+        first_day.date().year() % 100,
+        u8::from(first_day.date().month()),
+    );
+    let [inv1, inv2, inv3] = [1, 2, 3].map(|n| format!("INV-{first_day}-{n}"));
+    demo.receive(KETAMINE_10, &format!("KT{yy:02}{mm:02}A"), 20, &inv1)
         .await?;
-    demo.receive(KETAMINE_100, "KH2609B", 5, "INV-2026-0901")
+    demo.receive(KETAMINE_100, &format!("KH{yy:02}{mm:02}B"), 5, &inv1)
         .await?;
-    demo.receive(SPRAVATO, "SP2609C", 24, "INV-2026-0902")
+    demo.receive(SPRAVATO, &format!("SP{yy:02}{mm:02}C"), 24, &inv2)
         .await?;
-    demo.receive(LOZENGE, "LZ2609D", 4, "INV-2026-0903").await?;
+    demo.receive(LOZENGE, &format!("LZ{yy:02}{mm:02}D"), 4, &inv3)
+        .await?;
 
     // Ten IV patients (weights 55–110 kg) start in the first four weeks: six infusions over
     // two to three weeks, then maintenance every two weeks. Two Spravato patients come twice
@@ -442,12 +480,21 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
         ("nurse.chen", "nurse.okafor"),
         ("nurse.okafor", "nurse.chen"),
     ];
+    // Take-home dispensing and the month-end count fall on the first working day on or
+    // after their day of the history, wherever the weekends fall.
+    let mut dispensing_days = [19, 44].into_iter().peekable();
+    let mut month_end_count = Some(29);
     for day in 0..DAYS {
-        let weekday = (day + 1) % 7; // 2026-09-01 is a Tuesday: 0 = Monday.
+        let weekday = weekday(
+            Timestamp::from_micros(start + day * DAY)
+                .expect("in range")
+                .date(),
+        );
         if weekday >= 5 {
             continue;
         }
-        demo.now = start + day * DAY + 8 * 60 * MINUTE;
+        // A busy day never runs into the next.
+        demo.now = demo.now.max(start + day * DAY + 8 * 60 * MINUTE);
         let (nurse, witness) = nurses[(day % 2) as usize];
         if weekday == 0 {
             demo.count("SAFE-1", KETAMINE_10, "pharm.rivera", 0).await?;
@@ -467,7 +514,7 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
                 demo.spravato(p, devices, nurse).await?;
             }
         }
-        if day == 19 || day == 44 {
+        if dispensing_days.next_if(|&d| day >= d).is_some() {
             let bottle = demo.take_sealed(LOZENGE, "SAFE-1").await?;
             let d = Dispensed {
                 patient: demo.patient(3),
@@ -477,7 +524,7 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
             };
             demo.record(15, d, "pharm.rivera", &[]).await?;
         }
-        if day == 29 {
+        if month_end_count.take_if(|d| day >= *d).is_some() {
             // The month-end blind count of the 100 mg/mL vials finds one missing.
             let count = demo
                 .count("SAFE-1", KETAMINE_100, "nurse.okafor", 1)
@@ -509,6 +556,13 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
     println!(
         "demo clinic recorded: ledger {ledger}, {} entries, head {}",
         head.entries, head.last_hash
+    );
+    let last_day = Timestamp::from_micros(start + (DAYS - 1) * DAY)
+        .expect("in range")
+        .date();
+    println!(
+        "history {first_day} to {last_day} ({DAYS} days; received lots expire {})",
+        demo.expiry
     );
     println!(
         "registrant: {} ({})",

@@ -66,7 +66,11 @@ pub struct ServeArgs {
     pub address_limit: Option<u32>,
     /// A reverse proxy (address or CIDR range) whose X-Forwarded-For names the client;
     /// repeatable, or comma-separated in the environment.
-    #[arg(long = "trusted-proxy", env = "CUSTODY_TRUSTED_PROXY", value_delimiter = ',')]
+    #[arg(
+        long = "trusted-proxy",
+        env = "CUSTODY_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
     pub trusted_proxy: Vec<String>,
 }
 

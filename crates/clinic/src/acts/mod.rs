@@ -108,7 +108,7 @@ pub enum Outcome {
     },
     /// Signed by its author and waiting for a witness.
     Queued {
-        pending: PendingEntry,
+        pending: Box<PendingEntry>,
         repeated: bool,
     },
 }
@@ -183,7 +183,8 @@ impl Clinic {
                         .entry_bytes(s.ledger, seq)
                         .await?
                         .ok_or_else(|| ClinicError::internal(format!("entry {seq} is missing")))?;
-                    let entry = Entry::from_canonical_bytes(&bytes).map_err(ClinicError::internal)?;
+                    let entry =
+                        Entry::from_canonical_bytes(&bytes).map_err(ClinicError::internal)?;
                     let hash = custody_ledger::entry::hash_encoded(&bytes);
                     entries.push(Appended { entry, hash });
                 }
@@ -194,7 +195,7 @@ impl Clinic {
             }
             PriorOutcome::Queued(eid) => match self.store.pending_entry(s.ledger, eid).await? {
                 Some(pending) => Outcome::Queued {
-                    pending,
+                    pending: Box::new(pending),
                     repeated: true,
                 },
                 None => {
@@ -212,17 +213,25 @@ impl Clinic {
     pub async fn outcome_of(&self, s: &Session, request_id: &str) -> ClinicResult<Option<Outcome>> {
         match self.store.prior_request(s.ledger, request_id).await? {
             Some(p) if p.user == s.user => {
-                self.prior(s, &Origin {
-                    client: String::new(),
-                    request_id: Some(request_id.to_string()),
-                }, &p.fingerprint)
+                self.prior(
+                    s,
+                    &Origin {
+                        client: String::new(),
+                        request_id: Some(request_id.to_string()),
+                    },
+                    &p.fingerprint,
+                )
                 .await
             }
             _ => Ok(None),
         }
     }
 
-    pub(crate) fn request_record(s: &Session, origin: &Origin, fp: [u8; 32]) -> Option<RequestRecord> {
+    pub(crate) fn request_record(
+        s: &Session,
+        origin: &Origin,
+        fp: [u8; 32],
+    ) -> Option<RequestRecord> {
         origin.request_id.as_ref().map(|k| RequestRecord {
             key: k.clone(),
             user: s.user.clone(),
@@ -323,7 +332,8 @@ impl Clinic {
                 );
                 for w in &p.witnesses {
                     let i = witnesses.iter().position(|x| x == w).unwrap_or(0);
-                    signed = signed.signed(Principal::User(w.clone()), Meaning::Witnessed, &keys[i]);
+                    signed =
+                        signed.signed(Principal::User(w.clone()), Meaning::Witnessed, &keys[i]);
                 }
                 signed
             })
@@ -352,7 +362,10 @@ impl Clinic {
         field: &str,
     ) -> ClinicResult<Amount> {
         if mg.is_zero() {
-            return Err(ClinicError::invalid(field, "the amount must be more than zero"));
+            return Err(ClinicError::invalid(
+                field,
+                "the amount must be more than zero",
+            ));
         }
         let p = self
             .store
@@ -384,8 +397,9 @@ impl Clinic {
                 format!("container {c} holds nothing now ({})", info.status.name()),
             ));
         }
-        Amount::of(&info.product.strength, info.remaining)
-            .ok_or_else(|| ClinicError::internal(format!("the amount left in {c} cannot be stated")))
+        Amount::of(&info.product.strength, info.remaining).ok_or_else(|| {
+            ClinicError::internal(format!("the amount left in {c} cannot be stated"))
+        })
     }
 
     /// Part (`Some(mg)`) or all of each container.

@@ -60,8 +60,14 @@ impl Clinic {
         origin: &Origin,
     ) -> ClinicResult<Outcome> {
         let payload = payload.into();
-        self.record(s, &payload, vec![Planned::new(payload.clone())], ceremony, origin)
-            .await
+        self.record(
+            s,
+            &payload,
+            vec![Planned::new(payload.clone())],
+            ceremony,
+            origin,
+        )
+        .await
     }
 
     pub async fn dispense(

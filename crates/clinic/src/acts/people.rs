@@ -248,7 +248,11 @@ impl Clinic {
             new_key,
             reason,
         };
-        let signer = (Principal::User(author.clone()), Meaning::Authored, author_key);
+        let signer = (
+            Principal::User(author.clone()),
+            Meaning::Authored,
+            author_key,
+        );
         self.with_new_key(ledger, user, password, rotated, signer, request)
             .await
     }

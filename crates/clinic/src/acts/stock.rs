@@ -81,7 +81,10 @@ impl Clinic {
         origin: &Origin,
     ) -> ClinicResult<Outcome> {
         if cmd.lines.is_empty() {
-            return Err(ClinicError::invalid("lines", "an invoice needs at least one line"));
+            return Err(ClinicError::invalid(
+                "lines",
+                "an invoice needs at least one line",
+            ));
         }
         let plan = cmd
             .lines
@@ -103,7 +106,12 @@ impl Clinic {
     }
 
     /// What the ledger expects at a location for a product.
-    pub async fn expected(&self, s: &Session, location: &LocationId, product: &Ndc) -> ClinicResult<Tally> {
+    pub async fn expected(
+        &self,
+        s: &Session,
+        location: &LocationId,
+        product: &Ndc,
+    ) -> ClinicResult<Tally> {
         Ok(self.store.tally(s.ledger, location, product).await?)
     }
 
@@ -161,9 +169,14 @@ impl Clinic {
     /// The entry a dose will be.
     pub async fn dose_payload(&self, s: &Session, cmd: &Administer) -> ClinicResult<Administered> {
         if cmd.patient.trim().is_empty() {
-            return Err(ClinicError::invalid("patient", "a patient reference is needed"));
+            return Err(ClinicError::invalid(
+                "patient",
+                "a patient reference is needed",
+            ));
         }
-        let amount = self.amount_of(s, &cmd.container, cmd.dose, "dose_mg").await?;
+        let amount = self
+            .amount_of(s, &cmd.container, cmd.dose, "dose_mg")
+            .await?;
         let secret = self.store.patient_secret(s.ledger).await?;
         Ok(Administered {
             container: cmd.container,

@@ -65,14 +65,9 @@ impl Clinic {
         s.require(s.ledger, Permission::Author(Kind::Waste))?;
         // The rules want a witness: any colleague who could witness stands in, so that the
         // rest (the container open, the amount there) is checked now, before the password.
-        let stand_in = self
-            .store
-            .users(s.ledger)
-            .await?
-            .into_iter()
-            .find(|u| {
-                u.active && u.user != s.user && crate::policy::allows(u.role, Permission::Witness)
-            });
+        let stand_in = self.store.users(s.ledger).await?.into_iter().find(|u| {
+            u.active && u.user != s.user && crate::policy::allows(u.role, Permission::Witness)
+        });
         if let (Some(u), Some(d)) = (stand_in, drafts.first_mut()) {
             let key_id = u.key_id.parse().map_err(ClinicError::internal)?;
             d.signatures.push(Signature {
@@ -102,7 +97,7 @@ impl Clinic {
             .await
         {
             Ok(pending) => Ok(Outcome::Queued {
-                pending,
+                pending: Box::new(pending),
                 repeated: false,
             }),
             Err(custody_store::StoreError::RequestRepeated(_)) => self
@@ -133,13 +128,16 @@ impl Clinic {
             .await?
             .ok_or_else(gone)?;
         if p.author == s.user {
-            return Err(ClinicError::Refused(Violation::WitnessIsAuthor(s.user.clone())));
+            return Err(ClinicError::Refused(Violation::WitnessIsAuthor(
+                s.user.clone(),
+            )));
         }
         let key_id = self.key_id_of(s, &s.user).await?;
-        let trial = p
-            .draft
-            .clone()
-            .to_be_signed_by(Principal::User(s.user.clone()), Meaning::Witnessed, key_id);
+        let trial = p.draft.clone().to_be_signed_by(
+            Principal::User(s.user.clone()),
+            Meaning::Witnessed,
+            key_id,
+        );
         self.store.dry_run(std::slice::from_ref(&trial)).await?;
         let Ceremony::Sign { password, .. } = ceremony else {
             return Ok(Outcome::WouldRecord(vec![trial]));

@@ -36,7 +36,10 @@ impl Clinic {
                     .await?;
                 for r in &page.entries {
                     let entry = Entry::from_canonical_bytes(&r.bytes).map_err(|err| {
-                        ClinicError::internal(format!("stored entry {} cannot be read: {err}", r.seq))
+                        ClinicError::internal(format!(
+                            "stored entry {} cannot be read: {err}",
+                            r.seq
+                        ))
                     })?;
                     match entry.body.payload {
                         Payload::Count(c) if c.counted != c.expected => {
