@@ -252,6 +252,13 @@ try {
   await page.getByLabel("Patient (MRN)").fill("MRN-4711");
   await page.getByLabel("Ordered by").fill("Dr. Amelia Park, MD");
   await page.getByLabel("Prescriber's DEA number").fill("AP5836727");
+  // More than the vial holds: refused at Review, beside the dose, before any password.
+  await page.getByLabel("Dose (mg)").fill("250");
+  await review();
+  check((await page.locator("#dose-err").textContent()).length > 10, "a dose larger than the vial is refused beside its field");
+  check((await page.locator("input[type=password]").count()) === 0, "no password is asked for a refused dose");
+  await seen(page, "dose-refused-at-review");
+  await page.getByLabel("Dose (mg)").fill("");
   await page.getByLabel("Dose (mg)").pressSequentially("35");
   check((await page.locator("#dose-ml").textContent()).includes("35 mg = 3.5 mL"), "the dose shows its volume");
   await seen(page, "dose-form");
@@ -263,12 +270,45 @@ try {
   // A wrong password writes nothing and says why (the Rust test counts the doses).
   await page.getByLabel(/Password of/).fill("not my password");
   await sign();
-  check((await page.getByRole("alert").textContent()).includes("password is wrong"), "a wrong signature password is explained");
+  check((await page.getByRole("alert").textContent()).match(/password for \S+ is wrong/) !== null, "a wrong signature password is explained");
   await seen(page, "dose-refused");
   await page.getByLabel(/Password of/).fill(people.nurse.password);
+  // What this dialog sends, to send it again as a browser's back-and-resubmit would.
+  const resent = await page
+    .locator("form")
+    .filter({ has: page.getByRole("button", { name: "Sign", exact: true }) })
+    .evaluate((f) => ({ action: f.action, fields: [...new FormData(f)] }));
   await sign();
   await shown("Dose recorded", "the dose is recorded");
   await seen(page, "dose-recorded");
+  const doseEntry = (await main()).match(/Recorded as entry (\d+)/)?.[1];
+  check(doseEntry !== undefined, "the page names the dose's entry");
+  // Reload: the same page, nothing signed again.
+  await page.reload();
+  await shown("Dose recorded", "a reload shows the recorded dose");
+  // Back, and the signed form sent again: nothing recorded twice, and the page says so.
+  // (Chromium keeps no copy of the signed dialog to go back to — pages are no-store — so
+  // the nurse goes back to the vial's page and the very same form is posted again.)
+  await page.goto(`${url}/ui/containers/${vialA}`);
+  const submitted = page.waitForURL(/\/ui\/recorded\//);
+  await page.evaluate(({ action, fields }) => {
+    const f = document.createElement("form");
+    f.method = "post";
+    f.action = action;
+    for (const [k, v] of fields) {
+      const i = document.createElement("input");
+      i.type = "hidden";
+      i.name = k;
+      i.value = v;
+      f.append(i);
+    }
+    document.body.append(f);
+    f.submit();
+  }, resent).catch(() => {});
+  await submitted;
+  await shown("Already recorded: Dose recorded", "a resubmitted dose is not recorded again");
+  check((await main()).includes(`Already recorded as entry ${doseEntry} of the ledger`), "the page says which entry the dose already is");
+  await seen(page, "dose-already-recorded");
   await page.getByRole("link", { name: "Continue" }).click();
 
   await page.getByLabel("Reason").fill("remainder of single-patient vial");

@@ -1,6 +1,7 @@
 //! End-to-end tests of the real `custody` binary on real SQLite files.
 //! (All in one test binary, for link time.)
 
+mod acts;
 mod browser;
 mod cli;
 mod clinic;
@@ -128,4 +129,17 @@ pub fn demo_copy() -> (tempfile::TempDir, PathBuf) {
         std::fs::copy(f.path(), d.join(f.file_name())).unwrap();
     }
     (t, d)
+}
+
+/// Now, to the minute, as a `datetime-local` input holds it (UTC).
+pub fn now_minute() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }

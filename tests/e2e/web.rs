@@ -169,6 +169,29 @@ fn post(
     (r.status(), r.text().unwrap())
 }
 
+/// Posts a signed form: it answers with a redirect to what was recorded (post/redirect/get),
+/// which is followed; the status of the post and the page it leads to.
+fn signed(
+    c: &Client,
+    s: &Server,
+    session: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let r = c
+        .post(format!("{}{path}", s.url()))
+        .header("cookie", session)
+        .form(form)
+        .send()
+        .unwrap();
+    let status = r.status();
+    if status != StatusCode::SEE_OTHER {
+        return (status, r.text().unwrap());
+    }
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    (status, page(c, s, session, &to).1)
+}
+
 fn csrf_of(page: &str) -> String {
     page.split("name=\"csrf\" value=\"")
         .nth(1)
@@ -249,7 +272,11 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     wrong.push(("password", "not my password at all"));
     let (status, body) = post(&c, &s, &pharm, "/ui/receive", &wrong);
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body.contains("password is wrong"), "{body}");
+    // The dialog names the account whose password was wrong and what is left of its tries.
+    assert!(
+        body.contains("password for pharm.rivera is wrong") && body.contains("attempts left"),
+        "{body}"
+    );
     assert_eq!(
         s.entries(&api, &token),
         before,
@@ -263,7 +290,19 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(s.entries(&api, &token), before);
     f.push(("password", &pharm_pw));
-    let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
+    let r = c
+        .post(format!("{}/ui/receive", s.url()))
+        .header("cookie", &pharm)
+        .form(&f)
+        .send()
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "signed: post/redirect/get"
+    );
+    let done = r.headers()["location"].to_str().unwrap().to_string();
+    let (status, body) = page(&c, &s, &pharm, &done);
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("Stock received"), "{body}");
     assert_eq!(s.entries(&api, &token), before + 2, "one receipt per line");
@@ -329,7 +368,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         !body.contains(fresh),
         "the new password is not carried in the page"
     );
-    let (status, body) = post(
+    let (status, body) = signed(
         &c,
         &s,
         &admin,
@@ -341,7 +380,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
             ("password", &admin_pw),
         ],
     );
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert!(body.contains("Password reset"), "{body}");
     let r = c
         .get(format!("{}/ui", s.url()))
@@ -379,7 +418,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         body.contains("id=\"deactivate_reason-err\">Say why."),
         "{body}"
     );
-    let (status, body) = post(
+    let (status, body) = signed(
         &c,
         &s,
         &admin,
@@ -391,7 +430,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
             ("password", &admin_pw),
         ],
     );
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert!(body.contains("User deactivated"), "{body}");
     let r = c
         .post(format!("{}/ui/login", s.url()))
@@ -499,4 +538,109 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         "{e}"
     );
     s.stop();
+}
+
+/// The value of the hidden field `name` in a page.
+fn hidden_of(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        .to_string()
+}
+
+#[test]
+fn a_signed_dose_sent_again_records_nothing_and_says_which_entry_it_is() {
+    let s = Server::start();
+    let c = client();
+    let api = Client::new();
+    let token = s.login(&api, "nurse.chen");
+    let pw = s.password("nurse.chen");
+    let nurse = web_session(&c, &s, "nurse.chen", &pw);
+    let vial = s.sealed_vial(&api, &token);
+    let r = api
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"password": pw}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let (_, form) = page(&c, &s, &nurse, &format!("/ui/containers/{vial}"));
+    let request_id = hidden_of(&form, "request_id");
+    let fields = |dose: &'static str| {
+        vec![
+            ("csrf", csrf_of(&form)),
+            ("request_id", request_id.clone()),
+            ("patient", "MRN-4711".to_string()),
+            ("prescriber", "Dr. Amelia Park".to_string()),
+            ("prescriber_dea", "AP5836727".to_string()),
+            ("dose_mg", dose.to_string()),
+            ("route", "IV".to_string()),
+            ("given_at", crate::now_minute()),
+        ]
+    };
+    let as_refs = |v: &Vec<(&'static str, String)>| -> Vec<(&'static str, String)> { v.clone() };
+    let send = |form: &[(&str, String)]| {
+        c.post(format!("{}/ui/containers/{vial}/administer", s.url()))
+            .header("cookie", &nurse)
+            .form(form)
+            .send()
+            .unwrap()
+    };
+    let before = s.entries(&api, &token);
+
+    // Refused at Review, beside the dose, with no password asked: more than the vial holds.
+    let r = send(&as_refs(&fields("250")));
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body = r.text().unwrap();
+    assert!(
+        body.contains("id=\"dose-err\""),
+        "the refusal beside the dose: {body}"
+    );
+    assert!(
+        !body.contains("type=\"password\""),
+        "no password asked: {body}"
+    );
+
+    // Review, then sign: post/redirect/get to the page of what was recorded.
+    let r = send(&as_refs(&fields("35")));
+    assert_eq!(r.status(), StatusCode::OK);
+    let dialog = r.text().unwrap();
+    assert!(dialog.contains("type=\"password\""));
+    assert_eq!(hidden_of(&dialog, "request_id"), request_id);
+    let mut signed = fields("35");
+    signed.push(("confirm", "yes".into()));
+    signed.push(("password", pw.clone()));
+    let r = send(&signed);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let done = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        done.starts_with(&format!("/ui/recorded/{request_id}")),
+        "{done}"
+    );
+    assert_eq!(s.entries(&api, &token), before + 1);
+    let seq = before; // entries are numbered from 0
+    let (status, shown) = page(&c, &s, &nurse, &done);
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        shown.contains(&format!("Recorded as entry {seq} of the ledger.")),
+        "{shown}"
+    );
+
+    // Reload: the same page, nothing signed.
+    let (_, shown) = page(&c, &s, &nurse, &done);
+    assert!(shown.contains(&format!("entry {seq}")));
+    // Back and resubmit the dialog (password and all): nothing recorded again, and it says so.
+    let r = send(&signed);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let again = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, shown) = page(&c, &s, &nurse, &again);
+    assert!(
+        shown.contains(&format!("Already recorded as entry {seq} of the ledger")),
+        "{shown}"
+    );
+    // Back to the form and Review again: it says the dose is recorded, asks nothing.
+    let r = send(&as_refs(&fields("35")));
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(s.entries(&api, &token), before + 1, "one dose, one entry");
 }

@@ -111,7 +111,7 @@ impl From<ClinicError> for ApiError {
         let mut details = serde_json::json!({});
         match &e {
             ClinicError::Invalid { field, .. } => details = serde_json::json!({ "field": field }),
-            ClinicError::WrongPassword { user, left } => {
+            ClinicError::WrongPassword { user, left, .. } => {
                 details = serde_json::json!({ "account": user, "attempts_left": left })
             }
             ClinicError::Throttled { subject, retry_at } => {

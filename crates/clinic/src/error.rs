@@ -17,9 +17,14 @@ pub enum ClinicError {
     /// Not signed in, or the session ended.
     #[error("{message}")]
     Unauthenticated { code: &'static str, message: String },
-    /// A signer's password was wrong; `left` more attempts before a wait.
-    #[error("{}", wrong_password(user, *left))]
-    WrongPassword { user: String, left: u32 },
+    /// A signer's password was wrong (or, signing in, the user name or the password);
+    /// `left` more attempts before a wait.
+    #[error("{}", wrong_password(user, *left, *signing_in))]
+    WrongPassword {
+        user: String,
+        left: u32,
+        signing_in: bool,
+    },
     /// Too many wrong passwords for this account (or from this address): the next attempt is
     /// allowed at `retry_at`.
     #[error("{}", throttled(subject, retry_at))]
@@ -49,13 +54,23 @@ pub enum ClinicError {
     Internal(String),
 }
 
-fn wrong_password(user: &str, left: u32) -> String {
+fn wrong_password(user: &str, left: u32, signing_in: bool) -> String {
+    let what = if signing_in {
+        "the user name or password is wrong".to_string()
+    } else {
+        format!("the password for {user} is wrong")
+    };
+    let of = if signing_in {
+        format!(" for {user}")
+    } else {
+        String::new()
+    };
     match left {
         0 => format!(
-            "the password for {user} is wrong; the next attempt must wait a little (it grows with each wrong password)"
+            "{what}: the next attempt{of} must wait (30 seconds, doubling with each wrong password)"
         ),
-        1 => format!("the password for {user} is wrong: 1 attempt left before a wait"),
-        n => format!("the password for {user} is wrong: {n} attempts left before a wait"),
+        1 => format!("{what}: 1 attempt left{of} before a wait"),
+        n => format!("{what}: {n} attempts left{of} before a wait"),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod session;
 pub mod settings;
 mod throttle;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use custody_store::Store;
@@ -41,6 +42,9 @@ pub struct Clinic {
     /// evict each other from the caches and make every signature slower.
     kdf: Arc<tokio::sync::Semaphore>,
     decoy: Arc<tokio::sync::OnceCell<(custody_ledger::KeyId, Vec<u8>)>>,
+    /// One password check at a time per account in this process: a burst of correct
+    /// signatures then never looks like a burst of guesses (see `throttle`).
+    turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// The last full verification's result, as the dashboard shows it.
     pub last_verification: Arc<Mutex<Option<String>>>,
 }
@@ -55,8 +59,16 @@ impl Clinic {
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
             decoy: Arc::default(),
+            turns: Arc::default(),
             last_verification: Arc::default(),
         }
+    }
+
+    /// The turn of `account` for a password check; accounts no one is checking are forgotten.
+    pub(crate) fn turn(&self, account: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, t| Arc::strong_count(t) > 1);
+        map.entry(account.to_string()).or_default().clone()
     }
 
     /// Runs a key derivation (sealing or opening a key) off the async threads, one per core.

@@ -115,7 +115,7 @@ impl Clinic {
         client: &str,
     ) -> ClinicResult<SignedIn> {
         let user = self
-            .open_key_named(ledger, username, password, client)
+            .open_key_named(ledger, username, password, client, true)
             .await?
             .0;
         let info = self
@@ -165,7 +165,7 @@ impl Clinic {
         password: &str,
         client: &str,
     ) -> ClinicResult<SigningKey> {
-        self.open_key_named(ledger, user.as_str(), password, client)
+        self.open_key_named(ledger, user.as_str(), password, client, false)
             .await
             .map(|(_, k)| k)
     }
@@ -178,9 +178,12 @@ impl Clinic {
         username: &str,
         password: &str,
         client: &str,
+        signing_in: bool,
     ) -> ClinicResult<(UserId, SigningKey)> {
         let shown: String = username.chars().take(64).collect();
         let account = format!("account:{ledger}:{shown}");
+        let turn = self.turn(&account);
+        let _turn = turn.lock().await;
         let reserved =
             throttle::reserve(&self.store, &self.settings, &account, &shown, client).await?;
         let user: Option<UserId> = username.parse().ok();
@@ -207,6 +210,7 @@ impl Clinic {
             (Ok(_), _) | (Err(KeyError::WrongPassword), _) => Err(ClinicError::WrongPassword {
                 user: shown,
                 left: throttle::left(&self.settings, reserved.failures),
+                signing_in,
             }),
             (Err(e), _) => Err(ClinicError::internal(e)),
         }

@@ -3,8 +3,10 @@
 //!
 //! An attempt is reserved before the key derivation — counted as a failure at once, in one
 //! transaction — and given back when the password was right. So however many attempts
-//! arrive together, at most the free ones are checked; the rest are refused without a key
-//! derivation. After the free attempts, each further attempt must wait, the wait doubling
+//! arrive together, from however many server processes, at most the free ones are checked;
+//! the rest are refused without a key derivation. Within one process an account's checks
+//! take turns (`Clinic::turn`), so a burst of correct signatures by one person is never
+//! counted as a burst of guesses. After the free attempts, each further attempt must wait, the wait doubling
 //! with each wrong password: the guesser is slowed, while nobody can lock an account (or,
 //! through one shared address, a whole clinic) for long.
 

@@ -41,7 +41,7 @@ async fn recorded(
     Query(q): Query<DoneQuery>,
     SignedIn(auth): SignedIn,
 ) -> Response {
-    let next = q
+    let mut next = q
         .next
         .filter(|n| n.starts_with("/ui") && !n.starts_with("//"))
         .unwrap_or_else(|| "/ui".into());
@@ -93,16 +93,16 @@ async fn recorded(
                                 format!("{} sealed and {} in open containers", t.sealed, t.open)
                             }
                         };
-                        details.push(format!(
-                            "Counted {}; the ledger expected {}.",
-                            said(&c.counted),
-                            said(&c.expected)
-                        ));
-                        if c.counted != c.expected {
-                            details.push(format!(
-                                "The count differs from the ledger: resolve discrepancy {} with a witnessed adjustment.",
-                                e.seq
-                            ));
+                        details.push(format!("You counted {}.", said(&c.counted)));
+                        details.push(format!("The ledger expected {}.", said(&c.expected)));
+                        if c.counted == c.expected {
+                            details.push("They agree.".into());
+                        } else {
+                            details.push(
+                                "They differ: this discrepancy stays open until an adjustment resolves it."
+                                    .into(),
+                            );
+                            next = format!("/ui/adjust?count={}", e.seq);
                         }
                     }
                     _ => {}
@@ -117,19 +117,18 @@ async fn recorded(
                     signatures.push((who, s.meaning.to_string(), e.timestamp.to_string()));
                 }
             }
-            (
-                if again {
-                    "Already recorded"
-                } else {
-                    "Recorded"
-                },
-                summary,
-                details,
-                signatures,
-            )
+            let title = entries
+                .last()
+                .map_or("Recorded", |a| title_of(&a.entry, &auth.user));
+            let title = if again {
+                format!("Already recorded: {title}")
+            } else {
+                title.to_string()
+            };
+            (title, summary, details, signatures)
         }
         Outcome::Queued { pending, .. } => (
-            "Waiting for a witness",
+            "Waste sent to the awaiting-witness queue".to_string(),
             format!(
                 "Signed by you and waiting for a witness (container {}); it is not in the ledger until witnessed.",
                 pending.container
@@ -138,7 +137,7 @@ async fn recorded(
             Vec::new(),
         ),
         Outcome::WouldRecord(_) => (
-            "Not recorded",
+            "Not recorded".to_string(),
             "Nothing was recorded.".into(),
             Vec::new(),
             Vec::new(),
@@ -147,7 +146,7 @@ async fn recorded(
     render(
         &DonePage {
             me: Some((&auth).into()),
-            title: title.into(),
+            title,
             summary,
             details,
             signatures,
@@ -155,6 +154,36 @@ async fn recorded(
         },
         StatusCode::OK,
     )
+}
+
+/// The page's title: what the last entry of the act did, as the person who signed it says.
+fn title_of(e: &Entry, me: &UserId) -> &'static str {
+    let witnessed = e
+        .signatures
+        .iter()
+        .any(|s| s.meaning == Meaning::Witnessed && s.signer == Principal::User(me.clone()));
+    match e.payload() {
+        Payload::ProductDefined(_) => "Product defined",
+        Payload::LocationDefined(_) => "Location defined",
+        Payload::UserEnrolled(_) => "User enrolled",
+        Payload::RoleChanged(_) => "Role changed",
+        Payload::UserDeactivated(_) => "User deactivated",
+        Payload::KeyRotated(_) => "Password reset: a new key",
+        Payload::Receipt(_) => "Stock received",
+        Payload::ContainerOpened(_) => "Container opened",
+        Payload::Administered(_) => "Dose recorded",
+        Payload::Waste(_) if witnessed => "Waste witnessed",
+        Payload::Waste(_) => "Waste recorded",
+        Payload::Count(c) if c.counted == c.expected => "Count recorded: it agrees",
+        Payload::Count(_) => "Count recorded: it differs from the ledger",
+        Payload::Adjustment(_) => "Adjustment recorded",
+        Payload::Dispensed(_) => "Dispensed",
+        Payload::Transfer(_) => "Transferred",
+        Payload::LossTheft(_) => "Loss reported",
+        Payload::Destruction(_) => "Destruction recorded",
+        Payload::Correction(_) => "Correction recorded",
+        Payload::Genesis(_) | Payload::ReportIssued(_) => "Recorded",
+    }
 }
 
 pub fn router() -> axum::Router<AppState> {

@@ -241,7 +241,7 @@ impl Clinic {
 
     /// Drafts of `plan` with the signers named and their key ids, unsigned: what the dry run
     /// checks.
-    async fn unsigned(&self, s: &Session, plan: &[Planned]) -> ClinicResult<Vec<Draft>> {
+    pub(crate) async fn unsigned(&self, s: &Session, plan: &[Planned]) -> ClinicResult<Vec<Draft>> {
         let author = self.key_id_of(s, &s.user).await?;
         let mut out = Vec::with_capacity(plan.len());
         for p in plan {
@@ -362,9 +362,8 @@ impl Clinic {
         field: &str,
     ) -> ClinicResult<Amount> {
         if mg.is_zero() {
-            return Err(ClinicError::invalid(
-                field,
-                "the amount must be more than zero",
+            return Err(ClinicError::Refused(
+                custody_ledger::Violation::ZeroQuantity("the amount"),
             ));
         }
         let p = self

@@ -92,8 +92,9 @@ impl Clinic {
         };
         let trial_key = PublicKey::from(&trial);
         let planned = Planned::new(enrolled(trial_key));
-        let mut drafts = self.check(s, std::slice::from_ref(&planned)).await?;
-        if let Some(d) = drafts.first_mut() {
+        // The rules want the new key's own signature too: named, like the author's.
+        let mut drafts = self.unsigned(s, std::slice::from_ref(&planned)).await?;
+        for d in &mut drafts {
             d.signatures.push(Signature {
                 signer: Principal::User(cmd.user.clone()),
                 meaning: Meaning::KeyPossession,
@@ -101,6 +102,7 @@ impl Clinic {
                 signature: [0; 64],
             });
         }
+        self.store.dry_run(&drafts).await?;
         let Ceremony::Sign { password, .. } = ceremony else {
             return Ok(Outcome::WouldRecord(drafts));
         };

@@ -1,0 +1,254 @@
+//! What the clinic's acts rest on, on real databases: several entries appended all or none,
+//! dry runs that apply the ledger's rules and write nothing, request ids recorded with their
+//! entries, and password attempts counted atomically.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use custody_ledger::vectors::{KETAMINE_100, prescriber};
+use custody_ledger::*;
+use custody_store::{AttemptRow, PriorOutcome, RequestRecord, Store, StoreError};
+
+fn open(container: &str) -> ContainerOpened {
+    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
+    ContainerOpened {
+        container: container.parse().unwrap(),
+        beyond_use: today.plus_days(7).unwrap(),
+    }
+}
+
+/// `ml_thousandths` of a 100 mg/mL solution.
+fn dose(container: &str, ml_thousandths: u64, by: &str) -> Administered {
+    Administered {
+        container: container.parse().unwrap(),
+        patient: PatientRef::commit(&[1; 32], "MRN-9"),
+        prescriber: prescriber(),
+        amount: Amount::Volume {
+            ul: Microliters::new(ml_thousandths),
+            ug: Micrograms::new(100 * ml_thousandths),
+        },
+        route: Route::Iv,
+        given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+        given_by: by.parse().unwrap(),
+    }
+}
+
+async fn snapshot(store: &Store, ledger: LedgerId) -> (u64, EntryHash, u64, String) {
+    let head = store.head(ledger).await.unwrap();
+    let c = store
+        .container(ledger, &"C13-1".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        head.entries,
+        head.last_hash,
+        store.entry_rows(ledger).await.unwrap(),
+        format!("{:?} {}", c.status, c.remaining),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_act_of_several_entries_is_appended_all_or_none() {
+    for db in TestDb::all().await {
+        let ledger = seed(&db.store, 16).await[0].ledger;
+        let before = snapshot(&db.store, ledger).await;
+        // Open C13-1 (5 mL), give 2 mL, then 4 mL more than is left: the third is refused,
+        // and the opening and the first dose go with it.
+        let group = vec![
+            signed(ledger, open("C13-1"), "nina", &[]),
+            signed(ledger, dose("C13-1", 2_000, "nina"), "nina", &[]),
+            signed(ledger, dose("C13-1", 4_000, "nina"), "nina", &[]),
+        ];
+        match db.store.append_all(group, None).await {
+            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "insufficient_stock", "{v}"),
+            other => panic!("{}: expected a refusal, got {other:?}", db.name),
+        }
+        assert_eq!(snapshot(&db.store, ledger).await, before, "{}", db.name);
+        // The same act that fits is appended whole, in order, each entry seeing the last.
+        let group = vec![
+            signed(ledger, open("C13-1"), "nina", &[]),
+            signed(ledger, dose("C13-1", 2_000, "nina"), "nina", &[]),
+            signed(ledger, dose("C13-1", 3_000, "nina"), "nina", &[]),
+        ];
+        let done = db.store.append_all(group, None).await.unwrap();
+        let seqs: Vec<u64> = done.iter().map(|a| a.entry.seq.get()).collect();
+        assert_eq!(seqs, vec![16, 17, 18], "{}", db.name);
+        let c = db
+            .store
+            .container(ledger, &"C13-1".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.remaining, 0);
+        assert_eq!(c.status, custody_ledger::ContainerStatus::Empty);
+        db.store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_applies_the_rules_to_unsigned_drafts_and_writes_nothing() {
+    for db in TestDb::all().await {
+        let entries = seed(&db.store, 16).await;
+        let ledger = entries[0].ledger;
+        let state = {
+            let mut s = State::new();
+            for e in &entries {
+                s.apply(e).unwrap();
+            }
+            s
+        };
+        let key = |u: &str| state.users[&u.parse::<UserId>().unwrap()].key.key_id();
+        let unsigned = |p: Payload, by: &str| {
+            Draft::new(ledger, new_id(), p).to_be_signed_by(user(by), Meaning::Authored, key(by))
+        };
+        let before = snapshot(&db.store, ledger).await;
+        // Accepted: open then give 2 mL, as one act.
+        db.store
+            .dry_run(&[
+                unsigned(open("C13-1").into(), "nina"),
+                unsigned(dose("C13-1", 2_000, "nina").into(), "nina"),
+            ])
+            .await
+            .unwrap();
+        // Refused by the rules: a dose from a sealed vial; 6 mL from a 5 mL vial.
+        let refused = |r: Result<(), StoreError>| match r {
+            Err(StoreError::Rejected(v)) => v.code().to_string(),
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            refused(
+                db.store
+                    .dry_run(&[unsigned(dose("C13-1", 1_000, "nina").into(), "nina")])
+                    .await
+            ),
+            "container_state"
+        );
+        assert_eq!(
+            refused(
+                db.store
+                    .dry_run(&[
+                        unsigned(open("C13-1").into(), "nina"),
+                        unsigned(dose("C13-1", 6_000, "nina").into(), "nina"),
+                    ])
+                    .await
+            ),
+            "insufficient_stock"
+        );
+        assert_eq!(snapshot(&db.store, ledger).await, before, "{}", db.name);
+        // A dry run's draft can never be appended: nothing signed it.
+        match db
+            .store
+            .append(unsigned(open("C13-1").into(), "nina"))
+            .await
+        {
+            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "bad_signature"),
+            other => panic!("expected bad_signature, got {other:?}"),
+        }
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_records_once() {
+    for db in TestDb::all().await {
+        let ledger = seed(&db.store, 16).await[0].ledger;
+        let rec = RequestRecord {
+            key: "web:0192".into(),
+            user: "nina".parse().unwrap(),
+            fingerprint: [7; 32],
+        };
+        assert!(
+            db.store
+                .prior_request(ledger, &rec.key)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let done = db
+            .store
+            .append_all(
+                vec![
+                    signed(ledger, open("C13-1"), "nina", &[]),
+                    signed(ledger, dose("C13-1", 1_000, "nina"), "nina", &[]),
+                ],
+                Some(&rec),
+            )
+            .await
+            .unwrap();
+        let prior = db
+            .store
+            .prior_request(ledger, &rec.key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(prior.fingerprint, [7; 32]);
+        assert_eq!(
+            prior.outcome,
+            PriorOutcome::Recorded(done.iter().map(|a| a.entry.seq).collect())
+        );
+        // The same id again (a retry whose first answer was lost) records nothing.
+        let before = snapshot(&db.store, ledger).await;
+        match db
+            .store
+            .append_all(
+                vec![signed(ledger, dose("C13-1", 1_000, "nina"), "nina", &[])],
+                Some(&rec),
+            )
+            .await
+        {
+            Err(StoreError::RequestRepeated(k)) => assert_eq!(k, rec.key),
+            other => panic!("expected RequestRepeated, got {other:?}"),
+        }
+        assert_eq!(snapshot(&db.store, ledger).await, before, "{}", db.name);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_attempts_are_counted_one_after_another() {
+    for db in TestDb::all().await {
+        let store = Arc::new(db.store.clone());
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .with_attempts("account:test:nina", |row| {
+                        let n = row.map_or(0, |r| r.failures) + 1;
+                        let keep = AttemptRow {
+                            failures: n,
+                            window_start: 1,
+                            next_at: 0,
+                        };
+                        (Some(keep), n)
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=40).collect::<Vec<u32>>(), "{}", db.name);
+        // Forgetting: a row whose window has passed goes.
+        assert_eq!(db.store.prune_attempts(2, 1).await.unwrap(), 1);
+        let left = db
+            .store
+            .with_attempts("account:test:nina", |row| (row, row))
+            .await
+            .unwrap();
+        assert_eq!(left, None);
+        let _ = KETAMINE_100;
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,330 @@
+//! The clinic's acts over real HTTP against the real binary: refusals the ledger's rules can
+//! make come back from a dry run before any password; a signed request repeated with its
+//! `Idempotency-Key` records nothing twice; wrong passwords slow the account that typed
+//! them, not the clinic behind the same address.
+
+use std::time::Instant;
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+use crate::harness::{Server, error};
+
+const SPRAVATO: &str = "50458-0028-02";
+const LOZENGE: &str = "70000-0100-30";
+const KETAMINE_10: &str = "42023-0113-10";
+
+/// A held container of `ndc` in the state named (`sealed` or `open`).
+fn container(s: &Server, c: &Client, token: &str, ndc: &str, status: &str) -> String {
+    let list: Value = c
+        .get(s.api("/containers"))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|x| x["product"] == ndc && x["status"] == status)
+        .unwrap_or_else(|| panic!("a {status} container of {ndc}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn dose(mg: &str, password: &str, dry_run: bool) -> Value {
+    json!({"password": password, "patient": "MRN-4711", "dose_mg": mg, "route": "IV",
+           "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"},
+           "dry_run": dry_run})
+}
+
+#[test]
+fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
+    let s = Server::demo();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let pharm = s.login(&c, "pharm.rivera");
+    let before = s.entries(&c, &pharm);
+
+    // A dose larger than what the vial holds (opened first, for real).
+    let vial = s.sealed_vial(&c, &nurse);
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": s.password("nurse.chen")}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = before + 1;
+    let post = |path: String, token: &str, body: Value| {
+        c.post(s.api(&path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    // No password at all: the rules answer first.
+    error(
+        post(
+            format!("/containers/{vial}/administer"),
+            &nurse,
+            dose("250", "", true),
+        ),
+        StatusCode::CONFLICT,
+        "insufficient_stock",
+    );
+    // 84 mg from one 28 mg Spravato device (opened: a dry run of the opening passes).
+    let device = container(&s, &c, &nurse, SPRAVATO, "sealed");
+    error(
+        post(
+            format!("/containers/{device}/administer"),
+            &nurse,
+            dose("84", "", true),
+        ),
+        StatusCode::CONFLICT,
+        "container_state",
+    );
+    // A partial dispense from a sealed bottle of troches.
+    let bottle = container(&s, &c, &pharm, LOZENGE, "sealed");
+    let r = post(
+        "/dispenses".into(),
+        &pharm,
+        json!({"dry_run": true, "patient": "MRN-4711",
+               "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"},
+               "from_open": [{"container": bottle, "amount_mg": "200"}]}),
+    );
+    let e: Value = r.json().unwrap();
+    assert!(e["code"] == "container_state", "{e}");
+    // An adjustment resolving a count of another product (the demo's count is of the
+    // 10 mg/mL vials; this names a Spravato device).
+    let counts: Value = c
+        .get(s.api("/entries?kind=count&limit=1000"))
+        .bearer_auth(&pharm)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let count = counts["entries"].as_array().unwrap().last().unwrap()["seq"].clone();
+    let r = post(
+        format!("/containers/{device}/adjust"),
+        &pharm,
+        json!({"dry_run": true, "reason": "count discrepancy", "direction": "decrease",
+               "amount_mg": "28", "resolves": count, "note": "missing",
+               "witness": {"username": "nurse.chen"}}),
+    );
+    let e: Value = r.json().unwrap();
+    assert!(
+        e["code"] == "rule_violation" || e["code"] == "unknown_discrepancy",
+        "{e}"
+    );
+    // Witness = author: refused by the ledger's rule, in the dry run.
+    error(
+        post(
+            format!("/containers/{vial}/waste"),
+            &nurse,
+            json!({"dry_run": true, "reason": "remainder",
+                   "witness": {"username": "nurse.chen"}}),
+        ),
+        StatusCode::CONFLICT,
+        "witness_is_author",
+    );
+    // A dry run the rules accept says what would be recorded, and records nothing.
+    let r = post(
+        format!("/containers/{vial}/administer"),
+        &nurse,
+        dose("35", "", true),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["dry_run"], true);
+    assert_eq!(would["entries"][0]["kind"], "administered", "{would}");
+    assert_eq!(
+        would["entries"][0]["amount"]["ul"], 3500,
+        "35 mg of 10 mg/mL is 3.5 mL: {would}"
+    );
+    assert_eq!(s.entries(&c, &pharm), before, "dry runs write nothing");
+}
+
+#[test]
+fn the_same_idempotency_key_records_once_and_answers_the_same() {
+    let s = Server::demo();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let vial = s.sealed_vial(&c, &nurse);
+    let pw = s.password("nurse.chen");
+    c.post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": pw}))
+        .send()
+        .unwrap();
+    let before = s.entries(&c, &nurse);
+    let send = |key: &str, body: &Value| {
+        c.post(s.api(&format!("/containers/{vial}/administer")))
+            .bearer_auth(&nurse)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .unwrap()
+    };
+    let body = dose("35", &pw, false);
+    let first = send("dose-0001", &body);
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().unwrap();
+    let again = send("dose-0001", &body);
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: Value = again.json().unwrap();
+    assert_eq!(again, first, "the first answer, again");
+    assert_eq!(s.entries(&c, &nurse), before + 1, "one entry for one dose");
+    // The same key with another request is refused, and writes nothing.
+    error(
+        send("dose-0001", &dose("40", &pw, false)),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    // A bad key is refused.
+    error(send("", &body), StatusCode::BAD_REQUEST, "malformed");
+    assert_eq!(s.entries(&c, &nurse), before + 1);
+    // Another key is another dose.
+    assert_eq!(send("dose-0002", &body).status(), StatusCode::OK);
+    assert_eq!(s.entries(&c, &nurse), before + 2);
+}
+
+#[test]
+fn wrong_passwords_slow_the_account_not_the_clinic() {
+    let s = Server::demo();
+    let c = Client::new();
+    let chen = s.login(&c, "nurse.chen");
+    let vial = s.sealed_vial(&c, &chen);
+    let open = |token: &str, password: &str| {
+        c.post(s.api(&format!("/containers/{vial}/open")))
+            .bearer_auth(token)
+            .json(&json!({"password": password}))
+            .send()
+            .unwrap()
+    };
+    // Six wrong signature passwords by one nurse.
+    let mut last = Value::Null;
+    for i in 0..6 {
+        let r = open(&chen, "a wrong password");
+        let status = r.status();
+        last = r.json().unwrap();
+        if i < 5 {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{last}");
+            assert_eq!(last["details"]["attempts_left"], 4 - i, "{last}");
+            assert!(
+                last["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("password for nurse.chen is wrong"),
+                "{last}"
+            );
+        } else {
+            assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{last}");
+        }
+    }
+    assert_eq!(last["code"], "too_many_attempts");
+    assert!(last["details"]["retry_at"].is_string(), "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("nurse.chen"),
+        "{last}"
+    );
+    // Her right password must wait too.
+    assert_eq!(
+        open(&chen, &s.password("nurse.chen")).status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Everyone else at the same address signs in and signs.
+    let okafor = s.login(&c, "nurse.okafor");
+    let _pharm = s.login(&c, "pharm.rivera");
+    let _auditor = s.login(&c, "auditor.diaz");
+    assert_eq!(
+        open(&okafor, &s.password("nurse.okafor")).status(),
+        StatusCode::OK
+    );
+}
+
+#[test]
+fn two_hundred_concurrent_wrong_passwords_get_at_most_the_limit_checked() {
+    let s = Server::demo();
+    let c = Client::new();
+    let url = s.api("/session");
+    let mut checked = 0;
+    let mut refused = 0;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..200)
+            .map(|_| {
+                let (c, url) = (c.clone(), url.clone());
+                scope.spawn(move || {
+                    c.post(url)
+                        .json(&json!({"username": "pharm.rivera", "password": "guess guess guess"}))
+                        .send()
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        for h in handles {
+            match h.join().unwrap() {
+                StatusCode::UNAUTHORIZED => checked += 1,
+                StatusCode::TOO_MANY_REQUESTS => refused += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+    });
+    println!("200 concurrent wrong passwords: {checked} checked, {refused} refused");
+    assert!(checked <= 5, "{checked} checked");
+    assert_eq!(checked + refused, 200);
+}
+
+#[test]
+fn an_unknown_user_costs_what_a_wrong_password_costs() {
+    // Limits raised so that every attempt reaches the key derivation.
+    let s = Server::demo_with(&["--max-failed-logins", "1000", "--address-limit", "1000"]);
+    let c = Client::new();
+    let once = |user: &str| {
+        let t = Instant::now();
+        let r = c
+            .post(s.api("/session"))
+            .json(&json!({"username": user, "password": "not the password"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        t.elapsed().as_micros()
+    };
+    // Warm up (the decoy key is made on first use), then alternate the two so that whatever
+    // else the machine does weighs on both alike.
+    once("no.such.user");
+    once("nurse.chen");
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for _ in 0..50 {
+        unknown.push(once("no.such.user"));
+        wrong.push(once("nurse.chen"));
+    }
+    unknown.sort();
+    wrong.sort();
+    let (unknown, wrong) = (unknown[25] as f64, wrong[25] as f64);
+    println!("sign-in medians of 50: unknown user {unknown} µs, wrong password {wrong} µs");
+    let ratio = unknown / wrong;
+    assert!((0.9..=1.1).contains(&ratio), "unknown/wrong = {ratio:.3}");
+}
+
+#[test]
+fn kinds_of_ketamine_are_checked_against_the_product() {
+    // A dose from a 10 mg/mL vial in mg that is not a whole µL is refused by its field.
+    let s = Server::demo();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let vial = container(&s, &c, &nurse, KETAMINE_10, "sealed");
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .json(&json!({"dry_run": true}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["entries"][0]["kind"], "container_opened", "{would}");
+}
