@@ -328,3 +328,41 @@ fn kinds_of_ketamine_are_checked_against_the_product() {
     let would: Value = r.json().unwrap();
     assert_eq!(would["entries"][0]["kind"], "container_opened", "{would}");
 }
+
+#[test]
+fn on_postgresql_two_server_processes_share_one_count_of_wrong_passwords() {
+    let Some(a) = Server::demo_on_postgres() else {
+        crate::harness::skipped_without_postgres("the shared password count");
+        return;
+    };
+    let b = a.another();
+    let c = Client::new();
+    let wrong = |s: &Server| {
+        c.post(s.api("/session"))
+            .json(&json!({"username": "nurse.chen", "password": "not the password"}))
+            .send()
+            .unwrap()
+    };
+    // Five wrong passwords, spread over two processes: the account's count is one.
+    for (i, s) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let r = wrong(s);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        let e: Value = r.json().unwrap();
+        assert_eq!(e["details"]["attempts_left"], 4 - i as u64, "{e}");
+    }
+    // The sixth waits, on either process, even with the right password.
+    error(
+        wrong(&b),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
+    let r = c
+        .post(a.api("/session"))
+        .json(&json!({"username": "nurse.chen", "password": a.password("nurse.chen")}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A colleague signs in on both.
+    a.login(&c, "nurse.okafor");
+    b.login(&c, "nurse.okafor");
+}

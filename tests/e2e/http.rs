@@ -181,7 +181,8 @@ fn a_clinic_day_over_http() {
         .send()
         .unwrap();
     error(r, StatusCode::NOT_FOUND, "not_found");
-    let r = c
+    // (Its own connection: the server answers before reading such a body and closes it.)
+    let r = Client::new()
         .post(s.api(&format!("/containers/{vial}/administer")))
         .bearer_auth(&nurse)
         .header("content-type", "application/json")

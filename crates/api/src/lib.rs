@@ -119,7 +119,7 @@ pub fn app(state: AppState) -> Router {
         .merge(Scalar::with_url("/api/docs", ApiDoc::openapi()))
         .route("/metrics", get(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             metrics::track,
         ))
         .with_state(state);

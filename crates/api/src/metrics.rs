@@ -16,8 +16,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::state::AppState;
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub route: String,
@@ -111,7 +109,7 @@ impl Metrics {
 }
 
 /// Counts and times every request.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -124,9 +122,8 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         method,
         status: resp.status().as_u16(),
     };
-    state.metrics.requests.get_or_create(&labels).inc();
-    state
-        .metrics
+    metrics.requests.get_or_create(&labels).inc();
+    metrics
         .latency
         .get_or_create(&labels)
         .observe(start.elapsed().as_secs_f64());
@@ -134,8 +131,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// `GET /metrics`, in the Prometheus text format.
-pub async fn render(State(state): State<AppState>) -> Response {
-    let metrics: Arc<Metrics> = state.metrics.clone();
+pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
     let mut out = String::new();
     match prometheus_client::encoding::text::encode(&mut out, &metrics.registry) {
         Ok(()) => (

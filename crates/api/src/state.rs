@@ -87,6 +87,13 @@ impl AppState {
     }
 }
 
+/// The metrics endpoint and middleware take just the metrics.
+impl axum::extract::FromRef<AppState> for Arc<crate::metrics::Metrics> {
+    fn from_ref(s: &AppState) -> Self {
+        s.metrics.clone()
+    }
+}
+
 /// Handlers reach the clinic's store and settings through the state.
 impl std::ops::Deref for AppState {
     type Target = Clinic;

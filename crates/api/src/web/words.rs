@@ -9,11 +9,15 @@ use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-/// An amount in a product's base unit as people read it: "14.8 mL" or "3 units".
+/// An amount in a product's base unit as people read it, in the ledger's own words:
+/// "14.8 mL", "1 unit", "3 units".
 pub(crate) fn quantity(strength: &Strength, base: u64) -> String {
     match strength {
         Strength::Solution { .. } => Microliters::new(base).to_string(),
-        Strength::Units { .. } => format!("{base} units"),
+        Strength::Units { .. } => match u32::try_from(base) {
+            Ok(n) => Units::new(n).to_string(),
+            Err(_) => format!("{base} units"),
+        },
     }
 }
 
@@ -26,9 +30,7 @@ pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
 pub(crate) fn said(a: &Amount) -> String {
     match a {
         Amount::Volume { ul, ug } => format!("{} mg ({ul})", thousandths(ug.get())),
-        Amount::Units { units, ug } => {
-            format!("{} mg ({} units)", thousandths(ug.get()), units.get())
-        }
+        Amount::Units { units, ug } => format!("{} mg ({units})", thousandths(ug.get())),
     }
 }
 
