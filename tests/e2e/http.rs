@@ -415,14 +415,18 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
             .enumerate()
             .map(|(i, (url, token, pw))| {
                 scope.spawn(move || {
-                    Client::new()
+                    let r = Client::new()
                         .post(url)
                         .bearer_auth(token)
                         .json(&json!({"password": pw, "patient": format!("MRN-{i}"), "dose_mg": "5",
                                       "route": "IV", "prescriber": {"name": "Dr. Park", "dea": "AP5836727"}}))
                         .send()
-                        .unwrap()
-                        .status()
+                        .unwrap();
+                    let status = r.status();
+                    if status.is_server_error() {
+                        eprintln!("{status}: {}", r.text().unwrap_or_default());
+                    }
+                    status
                 })
             })
             .collect();
@@ -433,7 +437,8 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
     assert!(
         statuses
             .iter()
-            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT)
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
     );
     assert_eq!(b.entries(&c, &nurse_b), before + 40);
     let auditor = a.login(&c, "auditor.diaz");

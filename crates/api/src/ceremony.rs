@@ -95,14 +95,27 @@ pub async fn recorded_all(
 /// The response of an act recording one entry: 200 with the entry, or with what a dry run
 /// would record.
 pub async fn respond(state: &AppState, ledger: LedgerId, o: Outcome) -> ApiResult<Response> {
-    if let Some(r) = dry(&o)? {
-        return Ok(r);
+    Ok(match last(state, ledger, &o).await? {
+        Ok((one, _)) => Json(one).into_response(),
+        Err(dry_run) => dry_run,
+    })
+}
+
+/// The last entry an act recorded, as shown and as recorded (acts add what they know of
+/// it); or, for a dry run, its answer.
+pub async fn last<'o>(
+    state: &AppState,
+    ledger: LedgerId,
+    o: &'o Outcome,
+) -> ApiResult<Result<(Recorded, &'o custody_store::Appended), Response>> {
+    if let Some(r) = dry(o)? {
+        return Ok(Err(r));
     }
-    let mut all = recorded_all(state, ledger, &o).await?;
-    let one = all
-        .pop()
-        .ok_or_else(|| ApiError::internal("the act recorded nothing"))?;
-    Ok(Json(one).into_response())
+    let mut all = recorded_all(state, ledger, o).await?;
+    match (all.pop(), o.entries().last()) {
+        (Some(shown), Some(a)) => Ok(Ok((shown, a))),
+        _ => Err(ApiError::internal("the act recorded nothing")),
+    }
 }
 
 /// A dry run's answer, if `o` is one.
@@ -239,4 +252,30 @@ impl ItemBody {
 
 pub fn items(xs: &[ItemBody]) -> ApiResult<Vec<custody_clinic::acts::Item>> {
     xs.iter().map(ItemBody::item).collect()
+}
+
+/// The refusals every signed act can answer, as the OpenAPI document lists them.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum ActRefusals {
+    /// Not signed in; or a signer's password is wrong (`details`: `account`,
+    /// `attempts_left`).
+    #[response(status = 401)]
+    Unauthorized(crate::error::ErrorBody),
+    /// The signed-in person's role may not do this.
+    #[response(status = 403)]
+    Forbidden(crate::error::ErrorBody),
+    /// A container, user or queued waste that is not there.
+    #[response(status = 404)]
+    NotFound(crate::error::ErrorBody),
+    /// The ledger's state refuses it (`insufficient_stock`, `container_state`,
+    /// `witness_is_author`, …).
+    #[response(status = 409)]
+    Conflict(crate::error::ErrorBody),
+    /// A field or a ledger rule refuses it (`invalid_value`, `idempotency_key_reused`, …).
+    #[response(status = 422)]
+    Invalid(crate::error::ErrorBody),
+    /// Too many wrong passwords for this account (`details`: `account`, `retry_at`).
+    #[response(status = 429)]
+    Throttled(crate::error::ErrorBody),
 }

@@ -1,8 +1,7 @@
-//! What every handler shares: the clinic, HTTP settings, metrics, the last report signatures.
+//! What every handler shares: the clinic, HTTP settings, metrics.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use custody_clinic::Clinic;
 
@@ -72,8 +71,6 @@ pub struct AppState {
     pub clinic: Clinic,
     pub config: Arc<ApiConfig>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// The detached signature of the last report each user downloaded, per parameters.
-    pub signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
 }
 
 impl AppState {
@@ -82,7 +79,6 @@ impl AppState {
             clinic,
             config: Arc::new(config),
             metrics: Arc::default(),
-            signatures: Arc::default(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct Clinic {
     turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// The last full verification's result, as the dashboard shows it.
     pub last_verification: Arc<Mutex<Option<String>>>,
+    /// The detached signature of the last report each person downloaded, per parameters.
+    signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
 }
 
 impl Clinic {
@@ -61,6 +63,7 @@ impl Clinic {
             decoy: Arc::default(),
             turns: Arc::default(),
             last_verification: Arc::default(),
+            signatures: Arc::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use custody_ledger::{EntryId, LedgerId, Seq, UserId};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
 
 use crate::Store;
@@ -154,13 +155,24 @@ impl Store {
         });
         let (keep, answer) = decide(row);
         match keep {
+            // An upsert: a concurrent attempt may have removed the row since it was read
+            // (the row lock covers a row that exists; the insert covers one that does not).
             Some(r) => {
-                attempts::Entity::update(attempts::ActiveModel {
+                attempts::Entity::insert(attempts::ActiveModel {
                     key: Set(key.to_string()),
                     failures: Set(i64::from(r.failures)),
                     window_start: Set(r.window_start),
                     next_at: Set(r.next_at),
                 })
+                .on_conflict(
+                    OnConflict::column(attempts::Column::Key)
+                        .update_columns([
+                            attempts::Column::Failures,
+                            attempts::Column::WindowStart,
+                            attempts::Column::NextAt,
+                        ])
+                        .to_owned(),
+                )
                 .exec(&txn)
                 .await?;
             }

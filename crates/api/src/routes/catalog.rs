@@ -106,9 +106,9 @@ pub struct ProductRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/products",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ProductRequest,
-    responses((status = 200, body = Recorded), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "catalog"
 )]
 pub async fn define_product(
@@ -198,9 +198,9 @@ pub struct LocationRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/locations",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = LocationRequest,
-    responses((status = 200, body = Recorded), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "catalog"
 )]
 pub async fn define_location(

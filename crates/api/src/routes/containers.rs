@@ -197,11 +197,7 @@ pub struct AdjustRequest {
     request_body = AdjustRequest,
     responses(
         (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]

@@ -44,9 +44,9 @@ pub struct DispenseRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/dispenses",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = DispenseRequest,
-    responses((status = 200, body = Recorded), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "stock"
 )]
 pub async fn dispense(
@@ -101,9 +101,9 @@ pub struct TransferRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/transfers",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = TransferRequest,
-    responses((status = 200, body = Recorded), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "stock"
 )]
 pub async fn transfer(
@@ -158,9 +158,9 @@ pub struct LossRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/losses",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = LossRequest,
-    responses((status = 200, body = Recorded), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "stock"
 )]
 pub async fn loss(
@@ -220,9 +220,9 @@ pub struct DestructionRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/destructions",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = DestructionRequest,
-    responses((status = 200, body = Recorded), (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "stock"
 )]
 pub async fn destruction(
@@ -280,9 +280,9 @@ pub struct CorrectionRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/corrections",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = CorrectionRequest,
-    responses((status = 200, body = Recorded), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "ledger"
 )]
 pub async fn correction(

@@ -166,9 +166,9 @@ pub struct RoleRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/users/{user}/role",
-    params(("ledger" = String, Path), ("user" = String, Path)),
+    params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = RoleRequest,
-    responses((status = 200, body = Recorded), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "people"
 )]
 pub async fn change_role(
@@ -203,9 +203,9 @@ pub struct DeactivateRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/users/{user}/deactivate",
-    params(("ledger" = String, Path), ("user" = String, Path)),
+    params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = DeactivateRequest,
-    responses((status = 200, body = Recorded), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "people"
 )]
 pub async fn deactivate(
@@ -239,9 +239,9 @@ pub struct ResetRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/users/{user}/reset",
-    params(("ledger" = String, Path), ("user" = String, Path)),
+    params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ResetRequest,
-    responses((status = 200, body = Recorded), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "people"
 )]
 pub async fn reset(
@@ -276,7 +276,7 @@ pub struct PasswordRequest {
     path = "/api/v1/ledgers/{ledger}/me/password",
     params(("ledger" = String, Path)),
     request_body = PasswordRequest,
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 204), crate::ceremony::ActRefusals),
     tag = "people"
 )]
 pub async fn change_password(
@@ -308,7 +308,7 @@ pub struct RotateRequest {
     path = "/api/v1/ledgers/{ledger}/me/key",
     params(("ledger" = String, Path)),
     request_body = RotateRequest,
-    responses((status = 200, body = Recorded), (status = 401, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
     tag = "people"
 )]
 pub async fn rotate_key(

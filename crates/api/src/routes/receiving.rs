@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, ceremony, dry, parse, recorded_all};
+use crate::ceremony::{Recorded, RequestOrigin, ceremony, last, parse};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -73,11 +73,7 @@ pub struct ReceiptRecorded {
     request_body = ReceiptRequest,
     responses(
         (status = 200, body = ReceiptRecorded, description = "recorded (with dry_run: what would be recorded)"),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -103,12 +99,9 @@ pub async fn receive(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.receive(&auth, cmd, c, &origin).await?;
-    if let Some(r) = dry(&o)? {
-        return Ok(r);
-    }
-    let mut all = recorded_all(&state, ledger, &o).await?;
-    let (Some(recorded), Some(a)) = (all.pop(), o.entries().last()) else {
-        return Err(ApiError::internal("the receipt recorded nothing"));
+    let (recorded, a) = match last(&state, ledger, &o).await? {
+        Ok(x) => x,
+        Err(dry_run) => return Ok(dry_run),
     };
     let containers = match a.entry.payload() {
         Payload::Receipt(r) => received_containers(a.entry.seq, r.containers),
@@ -160,11 +153,7 @@ pub struct CountRecorded {
     request_body = CountRequest,
     responses(
         (status = 200, body = CountRecorded, description = "recorded (with dry_run: what would be recorded)"),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -187,12 +176,9 @@ pub async fn count(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.count(&auth, cmd, c, &origin).await?;
-    if let Some(r) = dry(&o)? {
-        return Ok(r);
-    }
-    let mut all = recorded_all(&state, ledger, &o).await?;
-    let (Some(recorded), Some(a)) = (all.pop(), o.entries().last()) else {
-        return Err(ApiError::internal("the count recorded nothing"));
+    let (recorded, a) = match last(&state, ledger, &o).await? {
+        Ok(x) => x,
+        Err(dry_run) => return Ok(dry_run),
     };
     let Payload::Count(c) = a.entry.payload() else {
         return Err(ApiError::internal("the count recorded another kind"));

@@ -8,12 +8,12 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use custody_ledger::*;
-use custody_report::{ReportError, ReportKind, Request};
+use custody_report::{ReportKind, Request};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -77,7 +77,6 @@ pub async fn report(
         ),
     };
     let kind: ReportKind = name.parse().map_err(ApiError::not_found)?;
-    let secret = state.store.patient_secret(ledger).await?;
     let day = |what: &str, v: &Option<String>| -> ApiResult<Option<Day>> {
         v.as_deref()
             .filter(|s| !s.trim().is_empty())
@@ -87,6 +86,10 @@ pub async fn report(
     };
     let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
     let (from, to) = Request::period(day("from", &q.from)?, day("to", &q.to)?, today);
+    let patient = match q.patient.as_deref().filter(|s| !s.trim().is_empty()) {
+        Some(m) => Some(state.clinic.patient_ref(&auth, m).await?),
+        None => None,
+    };
     let req = Request {
         kind,
         from,
@@ -106,28 +109,10 @@ pub async fn report(
             .transpose()
             .map_err(|e| bad("container", e))?,
         prescriber: q.prescriber.clone().filter(|p| !p.trim().is_empty()),
-        patient: q
-            .patient
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(|m| PatientRef::commit(&secret, m)),
+        patient,
     };
-    let cache_key = format!(
-        "{ledger}/{}/{}?{}|{}|{:?}|{:?}|{:?}|{:?}",
-        auth.user, kind, req.from, req.to, req.product, req.container, req.prescriber, q.patient
-    );
     if want_sig {
-        let sig = state
-            .signatures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&cache_key)
-            .copied()
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    "no such report was downloaded in this session: download the PDF first, with the same parameters",
-                )
-            })?;
+        let sig = state.clinic.report_signature(&auth, &req)?;
         return Ok((
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_string()),
@@ -140,30 +125,7 @@ pub async fn report(
         )
             .into_response());
     }
-    let key = state.registrant.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_registrant_key",
-            "this server was started without the registrant key, which signs reports",
-        )
-    })?;
-    let extras = custody_report::extras(&state.store, ledger).await?;
-    let who = format!("{} ({}, {})", auth.printed_name, auth.user, auth.role);
-    let built = custody_report::build(&state.store, ledger, &req, &who, &key, extras)
-        .await
-        .map_err(|e| match e {
-            ReportError::Invalid(m) => ApiError::invalid(m),
-            ReportError::Store(s) => s.into(),
-            e => ApiError::internal(e.to_string()),
-        })?;
-    {
-        let mut cache = state.signatures.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 1000 {
-            cache.clear();
-        }
-        cache.insert(cache_key, built.signature);
-    }
-    tracing::info!(ledger = %ledger, kind = %kind, by = %auth.user, pages = built.pages, digest = %built.manifest.data_digest, "report issued");
+    let built = state.clinic.issue_report(&auth, &req).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_string()),

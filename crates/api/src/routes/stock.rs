@@ -92,11 +92,7 @@ pub struct OpenRequest {
     request_body = OpenRequest,
     responses(
         (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        (status = 401, body = crate::error::ErrorBody, description = "wrong password"),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody, description = "not sealed"),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -166,11 +162,7 @@ pub struct AdministerRequest {
     request_body = AdministerRequest,
     responses(
         (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody, description = "insufficient stock"),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]

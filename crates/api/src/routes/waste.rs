@@ -91,11 +91,7 @@ pub async fn pending_view(
     responses(
         (status = 200, body = Recorded, description = "witnessed and recorded (with dry_run: what would be recorded)"),
         (status = 202, body = PendingView, description = "queued for a witness"),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody, description = "witness is the author, or not enough left"),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -167,12 +163,7 @@ pub struct WitnessRequest {
     request_body = WitnessRequest,
     responses(
         (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody, description = "not waiting (unknown or already witnessed)"),
-        (status = 409, body = crate::error::ErrorBody, description = "you are its author, or the container no longer holds it"),
-        (status = 422, body = crate::error::ErrorBody),
-        (status = 429, body = crate::error::ErrorBody),
+        crate::ceremony::ActRefusals,
     ),
     tag = "stock"
 )]

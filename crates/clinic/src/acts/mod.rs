@@ -12,6 +12,7 @@
 mod movements;
 mod patients;
 mod people;
+mod reports;
 mod stock;
 mod waste;
 

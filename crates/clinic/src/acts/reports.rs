@@ -1,0 +1,72 @@
+//! Signed reports: built from one fold of the ledger, signed by the registrant key, and
+//! recorded by a `report_issued` entry. The detached signature of the last report each
+//! person downloaded is kept (in memory) so that it can be fetched on its own.
+
+use custody_ledger::LedgerId;
+use custody_report::{Built, ReportError, Request};
+
+use crate::Clinic;
+use crate::error::{ClinicError, ClinicResult};
+use crate::policy::Permission;
+use crate::session::Session;
+
+/// Which report a signature belongs to: who asked, for what.
+fn cache_key(s: &Session, req: &Request) -> String {
+    format!(
+        "{}/{}/{}?{}|{}|{:?}|{:?}|{:?}|{:?}",
+        s.ledger,
+        s.user,
+        req.kind,
+        req.from,
+        req.to,
+        req.product,
+        req.container,
+        req.prescriber,
+        req.patient
+    )
+}
+
+impl Clinic {
+    /// Builds and signs the report `req` asks for, for the signed-in person.
+    pub async fn issue_report(&self, s: &Session, req: &Request) -> ClinicResult<Built> {
+        s.require(s.ledger, Permission::Reports)?;
+        let key = self.registrant.clone().ok_or_else(|| {
+            ClinicError::conflict(
+                "no_registrant_key",
+                "this server was started without the registrant key, which signs reports",
+            )
+        })?;
+        let ledger: LedgerId = s.ledger;
+        let extras = custody_report::extras(&self.store, ledger).await?;
+        let who = format!("{} ({}, {})", s.printed_name, s.user, s.role);
+        let built = custody_report::build(&self.store, ledger, req, &who, &key, extras)
+            .await
+            .map_err(|e| match e {
+                ReportError::Invalid(m) => ClinicError::invalid("report", m),
+                ReportError::Store(e) => e.into(),
+                e => ClinicError::internal(e),
+            })?;
+        let mut cache = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache.insert(cache_key(s, req), built.signature);
+        tracing::info!(ledger = %ledger, kind = %req.kind, by = %s.user, pages = built.pages, digest = %built.manifest.data_digest, "report issued");
+        Ok(built)
+    }
+
+    /// The detached signature of the report `req` the signed-in person last downloaded.
+    pub fn report_signature(&self, s: &Session, req: &Request) -> ClinicResult<[u8; 64]> {
+        s.require(s.ledger, Permission::Reports)?;
+        self.signatures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key(s, req))
+            .copied()
+            .ok_or_else(|| {
+                ClinicError::not_found(
+                    "no such report was downloaded in this session: download the PDF first, with the same parameters",
+                )
+            })
+    }
+}
