@@ -6,6 +6,9 @@
 //!   reload, a retry or a lost acknowledgement finds its first outcome and records nothing.
 //! - `attempts`: failed-password counts per account and per client address, shared by every
 //!   server process on one database; an attempt is reserved here before the key derivation.
+//! - `discrepancies.resolved_seq`: the adjustment that resolved a count's discrepancy, so the
+//!   open ones are an indexed query (filled in for existing ledgers by the store on the first
+//!   open after this migration).
 
 use sea_orm_migration::prelude::*;
 
@@ -31,6 +34,13 @@ enum Attempts {
     Failures,
     WindowStart,
     NextAt,
+}
+
+#[derive(Iden)]
+enum Discrepancies {
+    Table,
+    LedgerId,
+    ResolvedSeq,
 }
 
 #[async_trait::async_trait]
@@ -82,6 +92,26 @@ impl MigrationTrait for Migration {
                 .name("attempts_window")
                 .table(Attempts::Table)
                 .col(Attempts::WindowStart)
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(Discrepancies::Table)
+                .add_column(
+                    ColumnDef::new(Discrepancies::ResolvedSeq)
+                        .big_integer()
+                        .null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("discrepancies_open")
+                .table(Discrepancies::Table)
+                .col(Discrepancies::LedgerId)
+                .col(Discrepancies::ResolvedSeq)
                 .to_owned(),
         )
         .await

@@ -497,12 +497,38 @@ impl Store {
                 count_seq: Set(rows::to_i64(seq.get())),
                 location: Set(d.location.to_string()),
                 ndc: Set(d.product.digits().to_string()),
+                resolved_seq: Set(None),
             })
             .exec(txn)
             .await?;
         }
+        if let Payload::Adjustment(a) = entry.payload()
+            && let Some(count) = a.resolves
+        {
+            resolve_discrepancy(txn, lid, count, entry.seq).await?;
+        }
         Ok((Appended { entry, hash }, touched))
     }
+}
+
+/// Marks the discrepancy of `count` resolved by the adjustment `by` (the first that names it).
+pub(crate) async fn resolve_discrepancy(
+    txn: &impl ConnectionTrait,
+    lid: uuid::Uuid,
+    count: Seq,
+    by: Seq,
+) -> Result<(), StoreError> {
+    discrepancies::Entity::update_many()
+        .col_expr(
+            discrepancies::Column::ResolvedSeq,
+            Some(rows::to_i64(by.get())).into(),
+        )
+        .filter(discrepancies::Column::LedgerId.eq(lid))
+        .filter(discrepancies::Column::CountSeq.eq(rows::to_i64(count.get())))
+        .filter(discrepancies::Column::ResolvedSeq.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 fn one(mut v: Vec<Appended>) -> Result<Appended, StoreError> {

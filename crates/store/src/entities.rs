@@ -169,6 +169,8 @@ pub mod discrepancies {
         pub count_seq: i64,
         pub location: String,
         pub ndc: String,
+        /// The adjustment that resolved it; none while it is open.
+        pub resolved_seq: Option<i64>,
     }
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}

@@ -68,12 +68,22 @@ impl Store {
                     .foreign_keys(true)
             });
         let db = Database::connect(opt).await?;
+        // Discrepancies learn which adjustment resolved them in version 4; a ledger older
+        // than that has it filled in once, from its adjustments.
+        let backfill = Migrator::get_pending_migrations(&db)
+            .await?
+            .iter()
+            .any(|m| m.name() == "m20261129_000004_requests");
         Migrator::up(&db, None).await?;
-        Ok(Self {
+        let store = Self {
             db,
             cache: append::Cache::default(),
             maintain_tree: true,
-        })
+        };
+        if backfill {
+            store.backfill_resolutions().await?;
+        }
+        Ok(store)
     }
 
     /// For `custody bench` only: appends without keeping the Merkle tree, to measure its cost.

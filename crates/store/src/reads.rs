@@ -11,7 +11,7 @@ use custody_ledger::{
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Store;
-use crate::entities::{containers, entries, locations, products, users};
+use crate::entities::{containers, discrepancies, entries, locations, products, users};
 use crate::error::StoreError;
 use crate::rows;
 use crate::sessions::{StoredEntry, UserInfo};
@@ -299,4 +299,56 @@ fn after_of(seq: u64) -> Result<Option<Seq>, StoreError> {
         .map(Seq::new)
         .transpose()
         .map_err(StoreError::corrupt)
+}
+
+impl Store {
+    /// The counts whose discrepancy no adjustment has resolved yet, oldest first: an indexed
+    /// query of the materialized discrepancies.
+    pub async fn open_discrepancies(&self, ledger: LedgerId) -> Result<Vec<Seq>, StoreError> {
+        discrepancies::Entity::find()
+            .filter(discrepancies::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(discrepancies::Column::ResolvedSeq.is_null())
+            .order_by_asc(discrepancies::Column::CountSeq)
+            .all(self.connection())
+            .await?
+            .iter()
+            .map(|m| rows::seq(m.count_seq))
+            .collect()
+    }
+
+    /// Fills in which adjustment resolved each discrepancy, from the ledger's adjustments
+    /// (once, for ledgers recorded before the store kept it).
+    pub async fn backfill_resolutions(&self) -> Result<(), StoreError> {
+        let filter = EntryFilter {
+            kind: Some(Kind::Adjustment),
+            ..Default::default()
+        };
+        for l in self.ledgers().await? {
+            let mut after = None;
+            loop {
+                let page = self
+                    .entries_filtered(l.ledger, after, 1000, &filter)
+                    .await?;
+                for r in &page.entries {
+                    let e = Entry::from_canonical_bytes(&r.bytes).map_err(StoreError::corrupt)?;
+                    if let custody_ledger::Payload::Adjustment(a) = e.payload()
+                        && let Some(count) = a.resolves
+                    {
+                        crate::append::resolve_discrepancy(
+                            self.connection(),
+                            l.ledger.as_uuid(),
+                            count,
+                            e.seq,
+                        )
+                        .await?;
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(Seq::new(n).map_err(StoreError::corrupt)?),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -252,3 +252,46 @@ async fn concurrent_attempts_are_counted_one_after_another() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_discrepancies_are_an_indexed_query_kept_with_each_append() {
+    for db in TestDb::all().await {
+        // Vector entry 24 is a count that finds a vial missing; 25 resolves it.
+        let ledger = seed(&db.store, 25).await[0].ledger;
+        assert_eq!(
+            db.store.open_discrepancies(ledger).await.unwrap(),
+            vec![Seq::new(24).unwrap()],
+            "{}",
+            db.name
+        );
+        let all = custody_ledger::vectors::build();
+        db.store
+            .import_entry(all[25].clone(), all[25].hash())
+            .await
+            .unwrap();
+        assert!(
+            db.store
+                .open_discrepancies(ledger)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // A ledger recorded before the store kept resolutions gets them from its adjustments.
+        use sea_orm::ConnectionTrait;
+        db.store
+            .connection()
+            .execute_unprepared("UPDATE discrepancies SET resolved_seq = NULL")
+            .await
+            .unwrap();
+        assert_eq!(db.store.open_discrepancies(ledger).await.unwrap().len(), 1);
+        db.store.backfill_resolutions().await.unwrap();
+        assert!(
+            db.store
+                .open_discrepancies(ledger)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.cleanup().await;
+    }
+}

@@ -1,7 +1,7 @@
 //! What people read to work: open count discrepancies, the awaiting-witness queue.
 
 use custody_ledger::*;
-use custody_store::{EntryFilter, PendingEntry};
+use custody_store::PendingEntry;
 
 use crate::Clinic;
 use crate::error::{ClinicError, ClinicResult};
@@ -17,54 +17,29 @@ pub struct OpenDiscrepancy {
 }
 
 impl Clinic {
-    /// Counts whose discrepancy no adjustment has resolved, oldest first. Reads the counts
-    /// and adjustments by kind (an index), not the whole ledger.
+    /// Counts whose discrepancy no adjustment has resolved, oldest first: the store's
+    /// indexed query, then each count's own entry.
     pub async fn open_discrepancies(&self, s: &Session) -> ClinicResult<Vec<OpenDiscrepancy>> {
         s.require(s.ledger, Permission::Read)?;
-        let mut counts = Vec::new();
-        let mut resolved = std::collections::BTreeSet::new();
-        for kind in [Kind::Count, Kind::Adjustment] {
-            let filter = EntryFilter {
-                kind: Some(kind),
-                ..Default::default()
-            };
-            let mut after = None;
-            loop {
-                let page = self
-                    .store
-                    .entries_filtered(s.ledger, after, 1000, &filter)
-                    .await?;
-                for r in &page.entries {
-                    let entry = Entry::from_canonical_bytes(&r.bytes).map_err(|err| {
-                        ClinicError::internal(format!(
-                            "stored entry {} cannot be read: {err}",
-                            r.seq
-                        ))
-                    })?;
-                    match entry.body.payload {
-                        Payload::Count(c) if c.counted != c.expected => {
-                            counts.push(OpenDiscrepancy {
-                                seq: r.seq,
-                                count: c,
-                                at: entry.timestamp,
-                            })
-                        }
-                        Payload::Adjustment(a) => {
-                            if let Some(s) = a.resolves {
-                                resolved.insert(s.get());
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                match page.next {
-                    Some(n) => after = Some(Seq::new(n).map_err(ClinicError::internal)?),
-                    None => break,
-                }
+        let mut out = Vec::new();
+        for seq in self.store.open_discrepancies(s.ledger).await? {
+            let bytes = self
+                .store
+                .entry_bytes(s.ledger, seq)
+                .await?
+                .ok_or_else(|| ClinicError::internal(format!("count {seq} is missing")))?;
+            let entry = Entry::from_canonical_bytes(&bytes).map_err(|err| {
+                ClinicError::internal(format!("stored entry {seq} cannot be read: {err}"))
+            })?;
+            if let Payload::Count(c) = entry.body.payload {
+                out.push(OpenDiscrepancy {
+                    seq: seq.get(),
+                    count: c,
+                    at: entry.timestamp,
+                });
             }
         }
-        counts.retain(|c| !resolved.contains(&c.seq));
-        Ok(counts)
+        Ok(out)
     }
 
     /// Wastes waiting for a witness, oldest first.
