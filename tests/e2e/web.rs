@@ -256,6 +256,25 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     );
     assert_eq!(s.entries(&api, &token), before, "nothing was written");
 
+    // An invoice whose third line cannot be recorded (a location that is not here), sent
+    // signed as it stands: all three lines or none — none, and nothing half-written.
+    let mut f = invoice("RM4827169");
+    let expiry_3 = crate::expiry("03-31");
+    f.extend([
+        ("product_3", "42023-0113-10"),
+        ("lot_3", "WEB3"),
+        ("expiry_3", expiry_3.as_str()),
+        ("containers_3", "1"),
+        ("location_3", "CART-9"),
+        ("csrf", &csrf),
+        ("confirm", "yes"),
+        ("password", &pharm_pw),
+    ]);
+    let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("CART-9"), "the refusal names the location: {body}");
+    assert_eq!(s.entries(&api, &token), before, "no line of the invoice was recorded");
+
     // A good invoice is reviewed (nothing written yet), then signed; a wrong password
     // writes nothing and says why.
     let mut f = invoice("RM4827169");
