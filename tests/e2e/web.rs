@@ -272,8 +272,15 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     ]);
     let (status, body) = post(&c, &s, &pharm, "/ui/receive", &f);
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert!(body.contains("CART-9"), "the refusal names the location: {body}");
-    assert_eq!(s.entries(&api, &token), before, "no line of the invoice was recorded");
+    assert!(
+        body.contains("CART-9"),
+        "the refusal names the location: {body}"
+    );
+    assert_eq!(
+        s.entries(&api, &token),
+        before,
+        "no line of the invoice was recorded"
+    );
 
     // A good invoice is reviewed (nothing written yet), then signed; a wrong password
     // writes nothing and says why.
