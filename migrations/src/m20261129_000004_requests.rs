@@ -51,8 +51,9 @@ impl MigrationTrait for Migration {
                 .table(Requests::Table)
                 .col(ColumnDef::new(Requests::LedgerId).uuid().not_null())
                 .col(
+                    // "api:" or "web:" and up to 200 characters.
                     ColumnDef::new(Requests::RequestKey)
-                        .string_len(200)
+                        .string_len(210)
                         .not_null(),
                 )
                 .col(ColumnDef::new(Requests::UserId).string_len(32).not_null())
@@ -60,9 +61,12 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Requests::Seqs).text().not_null())
                 .col(ColumnDef::new(Requests::Pending).uuid().null())
                 .col(ColumnDef::new(Requests::CreatedAt).big_integer().not_null())
+                // A request id is the signer's own: two people (or two clients) choosing the
+                // same one never meet.
                 .primary_key(
                     Index::create()
                         .col(Requests::LedgerId)
+                        .col(Requests::UserId)
                         .col(Requests::RequestKey),
                 )
                 .to_owned(),

@@ -366,3 +366,101 @@ fn on_postgresql_two_server_processes_share_one_count_of_wrong_passwords() {
     a.login(&c, "nurse.okafor");
     b.login(&c, "nurse.okafor");
 }
+
+#[test]
+fn one_account_however_its_name_is_typed() {
+    let s = Server::demo();
+    let c = Client::new();
+    for (i, name) in [
+        "nurse.chen",
+        "Nurse.Chen",
+        " nurse.chen",
+        "NURSE.CHEN",
+        "nurse.chen\t",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = c
+            .post(s.api("/session"))
+            .json(&json!({"username": name, "password": "not the password"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name:?}");
+        let e: Value = r.json().unwrap();
+        assert_eq!(e["details"]["attempts_left"], 4 - i as u64, "{name:?}: {e}");
+        assert_eq!(e["details"]["account"], "nurse.chen", "{e}");
+    }
+    error(
+        c.post(s.api("/session"))
+            .json(&json!({"username": "Nurse.CHEN", "password": "not the password"}))
+            .send()
+            .unwrap(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+    );
+}
+
+#[test]
+fn a_dry_run_of_a_blind_count_does_not_say_what_is_expected() {
+    let s = Server::demo();
+    let c = Client::new();
+    let pharm = s.login(&c, "pharm.rivera");
+    let r = c
+        .post(s.api("/counts"))
+        .bearer_auth(&pharm)
+        .json(
+            &json!({"dry_run": true, "location": "SAFE-1", "product": KETAMINE_10,
+                      "blind": true, "counted_sealed": 1}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["entries"][0]["kind"], "count", "{would}");
+    assert!(would["entries"][0].get("expected").is_none(), "{would}");
+    assert_eq!(would["entries"][0]["counted"]["sealed"], 1, "{would}");
+}
+
+#[test]
+fn the_longest_idempotency_key_is_kept_on_every_database() {
+    let run = |s: &Server| {
+        let c = Client::new();
+        let pharm = s.login(&c, "pharm.rivera");
+        let key = "k".repeat(200);
+        let send = || {
+            c.post(s.api("/locations"))
+                .bearer_auth(&pharm)
+                .header("Idempotency-Key", &key)
+                .json(
+                    &json!({"location": "CART-7", "name": "Infusion cart 7", "kind": "cart",
+                              "password": s.password("pharm.rivera")}),
+                )
+                .send()
+                .unwrap()
+        };
+        // A pharmacist may not define locations: 403 before anything; an admin may.
+        assert_eq!(send().status(), StatusCode::FORBIDDEN);
+        let admin = s.login(&c, "admin");
+        let send = || {
+            c.post(s.api("/locations"))
+                .bearer_auth(&admin)
+                .header("Idempotency-Key", &key)
+                .json(
+                    &json!({"location": "CART-7", "name": "Infusion cart 7", "kind": "cart",
+                              "password": s.password("admin")}),
+                )
+                .send()
+                .unwrap()
+        };
+        let first: Value = send().json().unwrap();
+        assert_eq!(first["kind"], "location_defined", "{first}");
+        let again: Value = send().json().unwrap();
+        assert_eq!(again, first);
+    };
+    run(&Server::demo());
+    match Server::demo_on_postgres() {
+        Some(s) => run(&s),
+        None => crate::harness::skipped_without_postgres("the long key on PostgreSQL"),
+    }
+}

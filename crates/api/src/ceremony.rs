@@ -130,6 +130,8 @@ pub fn dry(o: &Outcome) -> ApiResult<Option<Response>> {
                 serde_json::to_value(&d.body).map_err(|e| ApiError::internal(e.to_string()))?;
             if let Some(m) = v.as_object_mut() {
                 m.insert("kind".into(), d.body.kind().to_string().into());
+                // A count is blind: what the ledger expects is shown only once it is signed.
+                m.remove("expected");
             }
             Ok(v)
         })

@@ -90,20 +90,28 @@ impl FromRequestParts<crate::state::AppState> for Client {
         if !trusted(peer) {
             return Ok(Client(peer.to_string()));
         }
-        let forwarded: Vec<std::net::IpAddr> = parts
+        // Right to left: past the trusted proxies, the first address is the client's. One
+        // that cannot be read (a port appended, a name) ends the walk at the peer: what lies
+        // left of it is whatever the client chose to send.
+        let forwarded: Vec<&str> = parts
             .headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|a| a.trim().parse().ok())
+            .map(str::trim)
             .collect();
-        let client = forwarded
-            .iter()
-            .rev()
-            .find(|ip| !trusted(**ip))
-            .copied()
-            .unwrap_or(peer);
+        let mut client = peer;
+        for a in forwarded.iter().rev() {
+            match a.parse::<std::net::IpAddr>() {
+                Ok(ip) if trusted(ip) => continue,
+                Ok(ip) => {
+                    client = ip;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
         Ok(Client(client.to_string()))
     }
 }

@@ -180,13 +180,24 @@ impl Clinic {
         client: &str,
         signing_in: bool,
     ) -> ClinicResult<(UserId, SigningKey)> {
-        let shown: String = username.chars().take(64).collect();
-        let account = format!("account:{ledger}:{shown}");
+        // One account, however its name is typed ("Nurse.Chen ", "nurse.chen"); every name
+        // that can be no one's shares one count.
+        let user: Option<UserId> = username.parse().ok();
+        let shown: String = match &user {
+            Some(u) => u.to_string(),
+            None => username.trim().chars().take(64).collect(),
+        };
+        let account = match &user {
+            Some(u) => format!("account:{ledger}:{u}"),
+            None => format!("account:{ledger}:(not a user name)"),
+        };
         let turn = self.turn(&account);
         let _turn = turn.lock().await;
+        // The per-address limit guards sign-in (names sprayed from one place); a signature
+        // is asked of a session already signed in, and only its account's count applies.
+        let address = signing_in.then_some(client);
         let reserved =
-            throttle::reserve(&self.store, &self.settings, &account, &shown, client).await?;
-        let user: Option<UserId> = username.parse().ok();
+            throttle::reserve(&self.store, &self.settings, &account, &shown, address).await?;
         let sealed = match &user {
             Some(u) => self.store.current_sealed_key(ledger, u).await?,
             None => None,
@@ -204,7 +215,7 @@ impl Clinic {
             .await?;
         match (opened, user) {
             (Ok(k), Some(u)) if real => {
-                throttle::succeeded(&self.store, &account, client).await?;
+                throttle::succeeded(&self.store, &account, address).await?;
                 Ok((u, k))
             }
             (Ok(_), _) | (Err(KeyError::WrongPassword), _) => Err(ClinicError::WrongPassword {
@@ -214,6 +225,12 @@ impl Clinic {
             }),
             (Err(e), _) => Err(ClinicError::internal(e)),
         }
+    }
+
+    /// Makes the decoy key now, so that the first unknown name after a start costs no more
+    /// than a wrong password.
+    pub async fn warm_up(&self) -> ClinicResult<()> {
+        self.decoy().await.map(|_| ())
     }
 
     /// A sealed key no one can open, for user names that are no user: opening it costs what

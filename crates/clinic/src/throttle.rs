@@ -40,13 +40,14 @@ fn delay(s: &Settings, failures: u32) -> i64 {
         .min(micros(s.max_delay))
 }
 
-/// Reserves one attempt for `account` (and `address`), or says when the next is allowed.
+/// Reserves one attempt for `account` (and, at sign-in, `address`), or says when the next is
+/// allowed.
 pub(crate) async fn reserve(
     store: &Store,
     s: &Settings,
     account: &str,
     subject: &str,
-    address: &str,
+    address: Option<&str>,
 ) -> ClinicResult<Reserved> {
     let now = now_micros();
     let window = micros(s.window);
@@ -54,35 +55,8 @@ pub(crate) async fn reserve(
     if now % 64 == 0 {
         store.prune_attempts(now - window, now).await?;
     }
-    let limit = s.address_limit;
-    let by_address = store
-        .with_attempts(&format!("address:{address}"), |row| {
-            let row = row.filter(|r| r.window_start > now - window);
-            match row {
-                Some(r) if r.failures >= limit => (Some(r), Err(r.window_start + window)),
-                Some(r) => (
-                    Some(AttemptRow {
-                        failures: r.failures + 1,
-                        ..r
-                    }),
-                    Ok(()),
-                ),
-                None => (
-                    Some(AttemptRow {
-                        failures: 1,
-                        window_start: now,
-                        next_at: 0,
-                    }),
-                    Ok(()),
-                ),
-            }
-        })
-        .await?;
-    if let Err(at) = by_address {
-        return Err(ClinicError::Throttled {
-            subject: format!("this address ({address})"),
-            retry_at: Timestamp::from_micros(at).unwrap_or(Timestamp::EPOCH),
-        });
+    if let Some(address) = address {
+        reserve_address(store, s, address, now).await?;
     }
     let by_account = store
         .with_attempts(account, |row| {
@@ -116,7 +90,9 @@ pub(crate) async fn reserve(
         Ok(failures) => Ok(Reserved { failures }),
         Err(at) => {
             // The address's reservation is given back: this attempt checked nothing.
-            give_back(store, &format!("address:{address}")).await?;
+            if let Some(address) = address {
+                give_back(store, &format!("address:{address}")).await?;
+            }
             Err(ClinicError::Throttled {
                 subject: subject.to_string(),
                 retry_at: Timestamp::from_micros(at).unwrap_or(Timestamp::EPOCH),
@@ -125,11 +101,54 @@ pub(crate) async fn reserve(
     }
 }
 
+/// Reserves one attempt of the client `address`, or says when it may try again.
+async fn reserve_address(store: &Store, s: &Settings, address: &str, now: i64) -> ClinicResult<()> {
+    let window = micros(s.window);
+    let limit = s.address_limit;
+    let by_address = store
+        .with_attempts(&format!("address:{address}"), |row| {
+            let row = row.filter(|r| r.window_start > now - window);
+            match row {
+                Some(r) if r.failures >= limit => (Some(r), Err(r.window_start + window)),
+                Some(r) => (
+                    Some(AttemptRow {
+                        failures: r.failures + 1,
+                        ..r
+                    }),
+                    Ok(()),
+                ),
+                None => (
+                    Some(AttemptRow {
+                        failures: 1,
+                        window_start: now,
+                        next_at: 0,
+                    }),
+                    Ok(()),
+                ),
+            }
+        })
+        .await?;
+    if let Err(at) = by_address {
+        return Err(ClinicError::Throttled {
+            subject: format!("this address ({address})"),
+            retry_at: Timestamp::from_micros(at).unwrap_or(Timestamp::EPOCH),
+        });
+    }
+    Ok(())
+}
+
 /// The password was right: the account starts afresh and the address's attempt is given
 /// back.
-pub(crate) async fn succeeded(store: &Store, account: &str, address: &str) -> ClinicResult<()> {
+pub(crate) async fn succeeded(
+    store: &Store,
+    account: &str,
+    address: Option<&str>,
+) -> ClinicResult<()> {
     store.with_attempts(account, |_| (None, ())).await?;
-    give_back(store, &format!("address:{address}")).await
+    match address {
+        Some(a) => give_back(store, &format!("address:{a}")).await,
+        None => Ok(()),
+    }
 }
 
 async fn give_back(store: &Store, key: &str) -> ClinicResult<()> {

@@ -136,6 +136,11 @@ impl Store {
         let Some(first) = drafts.first() else {
             return Ok(());
         };
+        let modes: Vec<Mode> = drafts
+            .iter()
+            .map(|d| Mode::Draft(d.clone(), None))
+            .collect();
+        one_count(&modes)?;
         let ledger = first.ledger;
         let db = self.connection();
         let head = ledgers::Entity::find_by_id(ledger.as_uuid())
@@ -266,13 +271,11 @@ impl Store {
         }
         let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
         if let Some(r) = request {
-            let seqs = match &state.head {
-                Some(h) => (0..modes.len() as u64)
-                    .map(|i| Seq::new(h.next_seq.get() + i))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(StoreError::corrupt)?,
-                None => Vec::new(),
-            };
+            let first = state.head.map_or(0, |h| h.next_seq.get());
+            let seqs = (0..modes.len() as u64)
+                .map(|i| Seq::new(first + i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StoreError::corrupt)?;
             requests::insert_request(&txn, ledger, r, &PriorOutcome::Recorded(seqs), now.micros())
                 .await?;
         }

@@ -292,8 +292,9 @@ pub mod requests {
         #[sea_orm(primary_key, auto_increment = false)]
         pub ledger_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
-        pub request_key: String,
         pub user_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub request_key: String,
         /// SHA-256 of what the request asked (never its passwords).
         pub fingerprint: Vec<u8>,
         /// The seqs of the entries it recorded, comma-separated.

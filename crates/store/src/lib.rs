@@ -80,7 +80,7 @@ impl Store {
             cache: append::Cache::default(),
             maintain_tree: true,
         };
-        if backfill {
+        if backfill || store.backfill_interrupted().await? {
             store.backfill_resolutions().await?;
         }
         Ok(store)

@@ -316,6 +316,40 @@ impl Store {
             .collect()
     }
 
+    /// Whether an adjustment names a discrepancy still marked open (a backfill cut short).
+    pub(crate) async fn backfill_interrupted(&self) -> Result<bool, StoreError> {
+        // Cheap: open discrepancies are few; only when there are some are adjustments read.
+        for l in self.ledgers().await? {
+            let open = self.open_discrepancies(l.ledger).await?;
+            if open.is_empty() {
+                continue;
+            }
+            let filter = EntryFilter {
+                kind: Some(Kind::Adjustment),
+                ..Default::default()
+            };
+            let mut after = None;
+            loop {
+                let page = self
+                    .entries_filtered(l.ledger, after, 1000, &filter)
+                    .await?;
+                for r in &page.entries {
+                    let e = Entry::from_canonical_bytes(&r.bytes).map_err(StoreError::corrupt)?;
+                    if let custody_ledger::Payload::Adjustment(a) = e.payload()
+                        && a.resolves.is_some_and(|c| open.contains(&c))
+                    {
+                        return Ok(true);
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(Seq::new(n).map_err(StoreError::corrupt)?),
+                    None => break,
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Fills in which adjustment resolved each discrepancy, from the ledger's adjustments
     /// (once, for ledgers recorded before the store kept it).
     pub async fn backfill_resolutions(&self) -> Result<(), StoreError> {

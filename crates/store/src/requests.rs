@@ -86,15 +86,17 @@ pub(crate) async fn insert_request(
 }
 
 impl Store {
-    /// What the request `key` recorded, if it was seen before.
+    /// What `user`'s request `key` recorded, if it was seen before.
     pub async fn prior_request(
         &self,
         ledger: LedgerId,
+        user: &UserId,
         key: &str,
     ) -> Result<Option<PriorRequest>, StoreError> {
-        let Some(m) = requests::Entity::find_by_id((ledger.as_uuid(), key.to_string()))
-            .one(self.connection())
-            .await?
+        let Some(m) =
+            requests::Entity::find_by_id((ledger.as_uuid(), user.to_string(), key.to_string()))
+                .one(self.connection())
+                .await?
         else {
             return Ok(None);
         };

@@ -167,7 +167,7 @@ async fn a_request_id_records_once() {
         };
         assert!(
             db.store
-                .prior_request(ledger, &rec.key)
+                .prior_request(ledger, &rec.user, &rec.key)
                 .await
                 .unwrap()
                 .is_none()
@@ -185,7 +185,7 @@ async fn a_request_id_records_once() {
             .unwrap();
         let prior = db
             .store
-            .prior_request(ledger, &rec.key)
+            .prior_request(ledger, &rec.user, &rec.key)
             .await
             .unwrap()
             .unwrap();
@@ -208,6 +208,25 @@ async fn a_request_id_records_once() {
             other => panic!("expected RequestRepeated, got {other:?}"),
         }
         assert_eq!(snapshot(&db.store, ledger).await, before, "{}", db.name);
+        // A request id is its signer's own: another person's same id is another request.
+        let theirs = RequestRecord {
+            user: "noah".parse().unwrap(),
+            ..rec.clone()
+        };
+        db.store
+            .append_all(
+                vec![signed(ledger, dose("C13-1", 1_000, "noah"), "noah", &[])],
+                Some(&theirs),
+            )
+            .await
+            .unwrap();
+        assert!(
+            db.store
+                .prior_request(ledger, &theirs.user, &theirs.key)
+                .await
+                .unwrap()
+                .is_some()
+        );
         db.cleanup().await;
     }
 }

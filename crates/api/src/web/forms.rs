@@ -158,7 +158,10 @@ pub fn status_of(p: &Posted) -> StatusCode {
 
 /// Errors by field name, in the words of the type that refused the value.
 #[derive(Debug, Default)]
-pub struct Errors(BTreeMap<String, String>, bool);
+pub struct Errors(BTreeMap<String, String>, bool, Option<Posted>);
+
+/// The most lines a refusal is looked for in.
+const MAX_LINES_NAMED: usize = 30;
 
 impl Errors {
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
@@ -167,6 +170,26 @@ impl Errors {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Which numbered line a refusal is about: the one whose container (or, for a product or
+    /// location field, whose product or location) the message names; else the first.
+    fn line_named(&self, base: &str, e: &ApiError) -> usize {
+        let key = if base == "amount" { "container" } else { base };
+        let posted = self.2.as_ref();
+        (1..=MAX_LINES_NAMED)
+            .find(|i| {
+                posted
+                    .map(|p| p.get(&format!("{key}_{i}")))
+                    .is_some_and(|v| !v.is_empty() && e.message.contains(v))
+            })
+            .unwrap_or(1)
+    }
+
+    /// Errors for a form of numbered lines (`container_1`, …): a refusal about one line is
+    /// then placed beside that line.
+    pub fn for_lines(posted: &Posted) -> Self {
+        Errors(BTreeMap::new(), false, Some(posted.clone()))
     }
 
     /// Whether the form needs a new request id (its old one recorded another act).
@@ -254,7 +277,11 @@ impl Errors {
             return Some(top.into());
         }
         if let Some((_, f)) = by_code.iter().find(|(c, _)| *c == e.code) {
-            self.add(f, sentence(&e.message));
+            let f = match f.strip_suffix("_#") {
+                Some(base) => format!("{base}_{}", self.line_named(base, e)),
+                None => f.to_string(),
+            };
+            self.add(&f, sentence(&e.message));
             return None;
         }
         let top = self.place(fields, e);
@@ -445,7 +472,8 @@ impl<'a> FormBuilder<'a> {
 
     pub fn field(mut self, mut f: Field) -> Self {
         let posted = self.posted.get(&f.name);
-        if !posted.is_empty() {
+        // A password typed is never written back into a page.
+        if !posted.is_empty() && f.kind != "password" {
             f.value = posted.to_string();
         }
         f.error = self.errors.of(&f.name);

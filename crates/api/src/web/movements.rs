@@ -219,11 +219,12 @@ fn listed(items: &[Item]) -> String {
 
 /// Where a refusal of these forms goes: the ledger's codes, beside their fields.
 const FIELDS: &[(&str, &str)] = &[
-    ("insufficient_stock", "amount_1"),
-    ("amount_mismatch", "amount_1"),
-    ("container_state", "container_1"),
-    ("container_empty", "container_1"),
-    ("unknown_container", "container_1"),
+    ("insufficient_stock", "amount_#"),
+    ("amount_mismatch", "amount_#"),
+    ("container_state", "container_#"),
+    ("container_empty", "container_#"),
+    ("unknown_container", "container_#"),
+    ("expired", "container_#"),
     ("unknown_location", "to_location"),
     ("witness_is_author", "witness_1"),
     ("duplicate_witness", "witness_2"),
@@ -280,7 +281,7 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
         from_open: open.iter().map(|i| i.item()).collect(),
     };
     let back = async |err: ApiError| {
-        let mut e = Errors::default();
+        let mut e = Errors::for_lines(p);
         e.refusal(NAMED, FIELDS, &err);
         page(state, auth, act, p, &e, err.status).await
     };
@@ -346,7 +347,7 @@ async fn transfer(state: &AppState, sub: &Submitted) -> Response {
         to,
     };
     let back = async |err: ApiError| {
-        let mut e = Errors::default();
+        let mut e = Errors::for_lines(p);
         e.refusal(NAMED, FIELDS, &err);
         page(state, auth, act, p, &e, err.status).await
     };
@@ -403,7 +404,7 @@ async fn loss(state: &AppState, sub: &Submitted) -> Response {
         description,
     };
     let back = async |err: ApiError| {
-        let mut e = Errors::default();
+        let mut e = Errors::for_lines(p);
         e.refusal(NAMED, FIELDS, &err);
         page(state, auth, act, p, &e, err.status).await
     };
@@ -494,7 +495,7 @@ async fn destruction(state: &AppState, sub: &Submitted) -> Response {
         witnesses: vec![w1.user.clone(), w2.user.clone()],
     };
     let back = async |err: ApiError| {
-        let mut e = Errors::default();
+        let mut e = Errors::for_lines(p);
         e.refusal(NAMED, FIELDS, &err);
         page(state, auth, act, p, &e, err.status).await
     };

@@ -219,7 +219,7 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
             .collect(),
     };
     let back = async |err: ApiError| {
-        let mut e = Errors::default();
+        let mut e = Errors::for_lines(p);
         e.refusal(
             &["supplier_dea", "invoice", "received_on"],
             RECEIPT_FIELDS,
@@ -243,8 +243,8 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
 
 /// Where a refusal of the receipt form goes.
 const RECEIPT_FIELDS: &[(&str, &str)] = &[
-    ("unknown_product", "product_1"),
-    ("unknown_location", "location_1"),
+    ("unknown_product", "product_#"),
+    ("unknown_location", "location_#"),
 ];
 
 // ---- counting ----
@@ -502,7 +502,6 @@ const ADJUST_FIELDS: &[(&str, &str)] = &[
     ("container_state", "container"),
     ("container_empty", "container"),
     ("unknown_discrepancy", "count"),
-    ("rule_violation", "count"),
     ("witness_is_author", "witness"),
     ("role_not_allowed", "witness"),
     ("inactive_signer", "witness"),
@@ -591,9 +590,18 @@ async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response 
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
+        // The adjustment's own rules, beside the field each is about.
+        let field = if err.message.contains("but container") {
+            "container"
+        } else if err.message.contains("adds to a container") {
+            "direction"
+        } else {
+            "count"
+        };
+        let by_code = [ADJUST_FIELDS, &[("rule_violation", field)]].concat();
         e.refusal(
             &["amount_mg", "container", "count", "witness"],
-            ADJUST_FIELDS,
+            &by_code,
             &err,
         );
         adjust_page(&state, auth, p, &e, err.status).await

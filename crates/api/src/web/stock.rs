@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
@@ -461,9 +461,25 @@ async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
         let top = e.refusal(&["amount_mg", "reason", "witness"], WASTE_FIELDS, &err);
         container_page_with(&state, auth, &id, p, &e, top, err.status).await
     };
+    // "Everything left" is what Review found and the signers read: the dialog carries it as
+    // the amount, so a dose recorded in between makes the ledger refuse rather than have
+    // them sign for an amount they never saw.
+    let mut cmd = cmd;
+    let mut fixed = Submitted {
+        auth: sub.auth.clone(),
+        posted: sub.posted.clone(),
+        client: sub.client.clone(),
+    };
+    if cmd.amount.is_none() {
+        let ug = match wasted {
+            Amount::Volume { ug, .. } | Amount::Units { ug, .. } => ug,
+        };
+        cmd.amount = Some(ug);
+        fixed.posted.set("amount_mg", thousandths(ug.get()));
+    }
     let run = async |c: Ceremony, o: Origin| state.clinic.waste(auth, cmd, c, &o).await;
     ceremony(
-        &sub,
+        &fixed,
         "Sign the waste",
         &action,
         Vec::new(),
@@ -570,6 +586,16 @@ async fn witness(
         Err(_) => None,
     };
     let Some(pending) = pending else {
+        // Witnessed already — by this very form, sent again: say so.
+        let rid = p.get("request_id");
+        if !rid.is_empty()
+            && let Ok(Some(_)) = state.clinic.outcome_of(auth, &format!("web:{rid}")).await
+        {
+            return axum::response::Redirect::to(&format!(
+                "/ui/recorded/{rid}?next=%2Fui%2Fwastes&again=1"
+            ))
+            .into_response();
+        }
         return refuse(
             auth,
             ApiError::not_found("no waste with that id is waiting for a witness"),

@@ -253,7 +253,9 @@ pub async fn run(a: ServeArgs) -> Outcome {
             None
         }
     };
-    let state = AppState::new(Clinic::new(store, registrant, s.clinic), s.api);
+    let clinic = Clinic::new(store, registrant, s.clinic);
+    clinic.warm_up().await?;
+    let state = AppState::new(clinic, s.api);
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", s.listen)))?;

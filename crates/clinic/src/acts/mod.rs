@@ -169,7 +169,7 @@ impl Clinic {
         let Some(id) = &origin.request_id else {
             return Ok(None);
         };
-        let Some(p) = self.store.prior_request(s.ledger, id).await? else {
+        let Some(p) = self.store.prior_request(s.ledger, &s.user, id).await? else {
             return Ok(None);
         };
         if p.user != s.user || &p.fingerprint != fp {
@@ -212,7 +212,11 @@ impl Clinic {
     /// What the request `request_id` of the signed-in person recorded (for the page that
     /// shows it after signing); none if it recorded nothing.
     pub async fn outcome_of(&self, s: &Session, request_id: &str) -> ClinicResult<Option<Outcome>> {
-        match self.store.prior_request(s.ledger, request_id).await? {
+        match self
+            .store
+            .prior_request(s.ledger, &s.user, request_id)
+            .await?
+        {
             Some(p) if p.user == s.user => {
                 self.prior(
                     s,
@@ -225,6 +229,23 @@ impl Clinic {
                 .await
             }
             _ => Ok(None),
+        }
+    }
+
+    /// `e`, unless it says a twin of this request was recorded first: then that outcome.
+    pub(crate) async fn repeated_or(
+        &self,
+        s: &Session,
+        origin: &Origin,
+        fp: &[u8; 32],
+        e: ClinicError,
+    ) -> ClinicResult<Outcome> {
+        match e {
+            ClinicError::Store(StoreError::RequestRepeated(_)) => self
+                .prior(s, origin, fp)
+                .await?
+                .ok_or_else(|| ClinicError::internal("a repeated request left no outcome")),
+            e => Err(e),
         }
     }
 

@@ -90,7 +90,15 @@ impl Clinic {
             sealed: cmd.sealed.clone(),
             from_open: self.items(s, &cmd.from_open).await?,
         };
-        self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
+        // Recognised again by what it records, the patient by commitment: a request row
+        // holds no MRN.
+        let what = (
+            payload.patient,
+            &cmd.prescriber,
+            &cmd.sealed,
+            &cmd.from_open,
+        );
+        self.record(s, &what, vec![Planned::new(payload)], ceremony, origin)
             .await
     }
 

@@ -111,7 +111,7 @@ impl Clinic {
             .await?;
         let author = (Principal::User(s.user.clone()), Meaning::Authored, &admin);
         let request = Self::request_record(s, origin, fp);
-        let a = self
+        let a = match self
             .with_new_key(
                 s.ledger,
                 &cmd.user,
@@ -120,7 +120,11 @@ impl Clinic {
                 author,
                 request.as_ref(),
             )
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return self.repeated_or(s, origin, &fp, e).await,
+        };
         Ok(Outcome::Recorded {
             entries: vec![a],
             repeated: false,
@@ -216,7 +220,7 @@ impl Clinic {
             .open_key(s.ledger, &s.user, &password, &origin.client)
             .await?;
         let request = Self::request_record(s, origin, fp);
-        let a = self
+        let a = match self
             .rotate(
                 s.ledger,
                 user,
@@ -225,7 +229,11 @@ impl Clinic {
                 "password reset by an admin",
                 request.as_ref(),
             )
-            .await?;
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => return self.repeated_or(s, origin, &fp, e).await,
+        };
         self.store.delete_sessions_of(s.ledger, user).await?;
         Ok(Outcome::Recorded {
             entries: vec![a],

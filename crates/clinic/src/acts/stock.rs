@@ -200,7 +200,17 @@ impl Clinic {
         origin: &Origin,
     ) -> ClinicResult<Outcome> {
         let payload = self.dose_payload(s, &cmd).await?;
-        self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
+        // Recognised again by what it records, the patient by commitment: a request row
+        // holds no MRN.
+        let what = (
+            payload.patient,
+            cmd.container,
+            &cmd.prescriber,
+            cmd.dose,
+            cmd.route,
+            cmd.given_at,
+        );
+        self.record(s, &what, vec![Planned::new(payload)], ceremony, origin)
             .await
     }
 }
