@@ -464,3 +464,31 @@ fn the_longest_idempotency_key_is_kept_on_every_database() {
         None => crate::harness::skipped_without_postgres("the long key on PostgreSQL"),
     }
 }
+
+#[test]
+fn an_entry_says_its_own_kind_and_a_location_keeps_its_own() {
+    let s = Server::demo();
+    let c = Client::new();
+    let auditor = s.login(&c, "auditor.diaz");
+    let page: Value = c
+        .get(s.api("/entries?kind=location_defined&limit=10"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let seq = page["entries"][0]["seq"].as_u64().unwrap();
+    assert_eq!(
+        page["entries"][0]["entry"]["body"]["kind"], "location_defined",
+        "{page}"
+    );
+    let one: Value = c
+        .get(s.api(&format!("/entries/{seq}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(one["entry"]["body"]["kind"], "location_defined", "{one}");
+    assert_eq!(one["entry"]["body"]["location_kind"], "safe", "{one}");
+}

@@ -118,6 +118,19 @@ pub async fn last<'o>(
     }
 }
 
+/// An entry's body as JSON: its `kind` is the entry's kind. (A location's own kind, which
+/// the payload calls `kind` too, is `location_kind`.)
+pub fn body_json(body: &custody_ledger::Body) -> ApiResult<serde_json::Value> {
+    let mut v = serde_json::to_value(body).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(m) = v.as_object_mut() {
+        if let custody_ledger::Payload::LocationDefined(l) = &body.payload {
+            m.insert("location_kind".into(), l.kind.to_string().into());
+        }
+        m.insert("kind".into(), body.kind().to_string().into());
+    }
+    Ok(v)
+}
+
 /// A dry run's answer, if `o` is one.
 pub fn dry(o: &Outcome) -> ApiResult<Option<Response>> {
     let Outcome::WouldRecord(drafts) = o else {
@@ -126,10 +139,8 @@ pub fn dry(o: &Outcome) -> ApiResult<Option<Response>> {
     let entries = drafts
         .iter()
         .map(|d| {
-            let mut v =
-                serde_json::to_value(&d.body).map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut v = body_json(&d.body)?;
             if let Some(m) = v.as_object_mut() {
-                m.insert("kind".into(), d.body.kind().to_string().into());
                 // A count is blind: what the ledger expects is shown only once it is signed.
                 m.remove("expected");
             }

@@ -130,11 +130,11 @@ pub struct EntriesPage {
 pub fn view(seq: u64, hash: String, bytes: &[u8]) -> ApiResult<EntryView> {
     let e = Entry::from_canonical_bytes(bytes)
         .map_err(|e| ApiError::internal(format!("stored entry {seq} cannot be read: {e}")))?;
-    Ok(EntryView {
-        seq,
-        hash,
-        entry: serde_json::to_value(&e).map_err(|e| ApiError::internal(e.to_string()))?,
-    })
+    let mut entry = serde_json::to_value(&e).map_err(|e| ApiError::internal(e.to_string()))?;
+    if let Some(m) = entry.as_object_mut() {
+        m.insert("body".into(), crate::ceremony::body_json(&e.body)?);
+    }
+    Ok(EntryView { seq, hash, entry })
 }
 
 /// Entries, oldest first, with a cursor.

@@ -31,6 +31,9 @@ pub struct Bootstrap {
     pub printed_name: Text,
 }
 
+/// The reason a reset's key rotation states.
+const RESET_REASON: &str = "password reset by an admin";
+
 impl Clinic {
     /// Makes a new key and seals it under `password`, off the async threads.
     async fn new_sealed_key(&self, password: &str) -> ClinicResult<(SigningKey, Vec<u8>)> {
@@ -213,8 +216,28 @@ impl Clinic {
             return Ok(o);
         }
         passwords::check(user.as_str(), new_password)?;
+        // The rules see the rotation with a key made for the dry run (the user active, the
+        // admin allowed), signed by no one yet.
+        let trial = PublicKey::from(&keystore::generate().map_err(ClinicError::internal)?);
+        let rotated = KeyRotated {
+            subject: Principal::User(user.clone()),
+            new_key: trial,
+            reason: RESET_REASON
+                .parse()
+                .map_err(|e: types::ids::ParseError| ClinicError::internal(e))?,
+        };
+        let mut drafts = self.unsigned(s, &[Planned::new(rotated)]).await?;
+        for d in &mut drafts {
+            d.signatures.push(Signature {
+                signer: Principal::User(user.clone()),
+                meaning: Meaning::KeyPossession,
+                key_id: trial.key_id(),
+                signature: [0; 64],
+            });
+        }
+        self.store.dry_run(&drafts).await?;
         let Ceremony::Sign { password, .. } = ceremony else {
-            return Ok(Outcome::WouldRecord(Vec::new()));
+            return Ok(Outcome::WouldRecord(drafts));
         };
         let admin = self
             .open_key(s.ledger, &s.user, &password, &origin.client)
@@ -226,7 +249,7 @@ impl Clinic {
                 user,
                 (&s.user, &admin),
                 new_password,
-                "password reset by an admin",
+                RESET_REASON,
                 request.as_ref(),
             )
             .await
