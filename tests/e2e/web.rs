@@ -670,3 +670,157 @@ fn a_signed_dose_sent_again_records_nothing_and_says_which_entry_it_is() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(s.entries(&api, &token), before + 1, "one dose, one entry");
 }
+
+/// The error shown beside `field`, empty when there is none.
+fn error_beside(page: &str, field: &str) -> String {
+    page.split(&format!("id=\"{field}-err\">"))
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn refusals_of_the_ledger_show_at_review_beside_their_field_before_any_password() {
+    let s = Server::start();
+    let c = client();
+    let api = Client::new();
+    let nurse_pw = s.password("nurse.chen");
+    let pharm_pw = s.password("pharm.rivera");
+    let nurse = web_session(&c, &s, "nurse.chen", &nurse_pw);
+    let pharm = web_session(&c, &s, "pharm.rivera", &pharm_pw);
+    let token = s.login(&api, "pharm.rivera");
+    let before = s.entries(&api, &token);
+    let held: serde_json::Value = api
+        .get(s.api("/containers"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let held = held.as_array().unwrap();
+    let sealed = |ndc: &str| {
+        held.iter()
+            .rev()
+            .find(|x| x["product"] == ndc && x["status"] == "sealed")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (device, bottle, vial) = (
+        sealed("50458-0028-02"),
+        sealed("70000-0100-30"),
+        s.sealed_vial(&api, &token),
+    );
+    for c_id in [&device, &vial] {
+        let r = api
+            .post(s.api(&format!("/containers/{c_id}/open")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"password": pharm_pw}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    let before = before + 2;
+    let no_password = |body: &str| !body.contains("type=\"password\"");
+
+    // 84 mg from one 28 mg Spravato device: beside the dose.
+    let (_, page_) = page(&c, &s, &nurse, &format!("/ui/containers/{device}"));
+    let now = crate::now_minute();
+    let (status, body) = post(
+        &c,
+        &s,
+        &nurse,
+        &format!("/ui/containers/{device}/administer"),
+        &[
+            ("csrf", &csrf_of(&page_)),
+            ("patient", "MRN-4711"),
+            ("prescriber", "Dr. Amelia Park"),
+            ("prescriber_dea", "AP5836727"),
+            ("dose_mg", "84"),
+            ("route", "intranasal"),
+            ("given_at", &now),
+        ],
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("id=\"dose-err\""), "{body}");
+    assert!(no_password(&body), "{body}");
+
+    // The nurse as her own witness: beside the witness.
+    let (_, page_) = page(&c, &s, &nurse, &format!("/ui/containers/{vial}"));
+    let (status, body) = post(
+        &c,
+        &s,
+        &nurse,
+        &format!("/ui/containers/{vial}/waste"),
+        &[
+            ("csrf", &csrf_of(&page_)),
+            ("reason", "remainder"),
+            ("witness", "nurse.chen"),
+        ],
+    );
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("id=\"witness-err\""), "{body}");
+    assert!(no_password(&body), "{body}");
+
+    // Part of a sealed bottle dispensed: beside that line's container.
+    let (_, form) = page(&c, &s, &pharm, "/ui/dispense");
+    let (status, body) = post(
+        &c,
+        &s,
+        &pharm,
+        "/ui/dispense",
+        &[
+            ("csrf", &csrf_of(&form)),
+            ("patient", "MRN-4711"),
+            ("prescriber", "Dr. Amelia Park"),
+            ("prescriber_dea", "AP5836727"),
+            ("container_1", &bottle),
+            ("amount_1", "200"),
+        ],
+    );
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert!(!error_beside(&body, "container_1").is_empty(), "{body}");
+    assert!(no_password(&body), "{body}");
+
+    // An adjustment resolving a count of the 10 mg/mL vials, naming the Spravato device:
+    // beside the container.
+    let counts: serde_json::Value = api
+        .get(s.api("/entries?kind=count&limit=1000"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let count = counts["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"]["body"]["counted"] != e["entry"]["body"]["expected"])
+        .expect("the demo has a count that found a difference")["seq"]
+        .to_string();
+    let (_, form) = page(&c, &s, &pharm, "/ui/adjust");
+    let (status, body) = post(
+        &c,
+        &s,
+        &pharm,
+        "/ui/adjust",
+        &[
+            ("csrf", &csrf_of(&form)),
+            ("count", &count),
+            ("container", &device),
+            ("reason", "count discrepancy"),
+            ("direction", "decrease"),
+            ("amount_mg", "28"),
+            ("note", "missing"),
+            ("witness", "nurse.chen"),
+        ],
+    );
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert!(!error_beside(&body, "container").is_empty(), "{body}");
+    assert!(no_password(&body), "{body}");
+
+    assert_eq!(s.entries(&api, &token), before, "nothing recorded");
+}

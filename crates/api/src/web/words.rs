@@ -1,7 +1,6 @@
 //! How the pages say things: amounts, entries in one sentence, signers by printed name,
 //! open discrepancies, today's date.
 
-use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 
 use super::forms::Cell;
@@ -29,8 +28,8 @@ pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
 /// The amount as people say it: "35 mg (3.5 mL)".
 pub(crate) fn said(a: &Amount) -> String {
     match a {
-        Amount::Volume { ul, ug } => format!("{} mg ({ul})", thousandths(ug.get())),
-        Amount::Units { units, ug } => format!("{} mg ({units})", thousandths(ug.get())),
+        Amount::Volume { ul, ug } => format!("{ug} ({ul})"),
+        Amount::Units { units, ug } => format!("{ug} ({units})"),
     }
 }
 
