@@ -492,3 +492,44 @@ fn an_entry_says_its_own_kind_and_a_location_keeps_its_own() {
     assert_eq!(one["entry"]["body"]["kind"], "location_defined", "{one}");
     assert_eq!(one["entry"]["body"]["location_kind"], "safe", "{one}");
 }
+
+#[test]
+fn a_misspelt_field_is_refused_by_name_and_only_json_is_json() {
+    let s = Server::demo();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let vial = s.sealed_vial(&c, &nurse);
+    let before = s.entries(&c, &nurse);
+    // "witnes" would have sent the waste to the queue had it been ignored.
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/waste")))
+        .bearer_auth(&nurse)
+        .json(
+            &json!({"password": s.password("nurse.chen"), "reason": "remainder",
+                      "witnes": {"username": "pharm.rivera", "password": "x"}}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["code"], "unknown_field", "{e}");
+    assert_eq!(e["details"]["field"], "witnes", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("witnes"), "{e}");
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .header("content-type", "application/json-patch+json")
+        .body(json!({"password": s.password("nurse.chen")}).to_string())
+        .send()
+        .unwrap();
+    error(r, StatusCode::BAD_REQUEST, "malformed");
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(json!({"dry_run": true}).to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "a charset is fine");
+    assert_eq!(s.entries(&c, &nurse), before, "nothing written");
+}

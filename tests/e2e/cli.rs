@@ -300,3 +300,47 @@ fn a_kill_9_in_the_middle_of_recording_leaves_a_ledger_that_verifies() {
         "some entries were acknowledged before the kill: {n}"
     );
 }
+
+#[test]
+fn the_data_directory_and_its_files_are_the_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("clinic");
+    let o = custody(&[
+        "init",
+        "--data",
+        d.to_str().unwrap(),
+        "--name",
+        "Clinic",
+        "--address",
+        "1 Road",
+        "--dea",
+        "AP5836727",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&d), 0o700, "the data directory");
+    for f in std::fs::read_dir(&d).unwrap() {
+        let f = f.unwrap().path();
+        assert_eq!(mode(&f), 0o600, "{}", f.display());
+    }
+}
+
+#[test]
+fn a_command_whose_output_is_closed_ends_quietly() {
+    let d = demo_template();
+    // The pipe's reader is gone before custody writes: its first line meets a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["status", "--data", d.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+}

@@ -14,12 +14,42 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        // JSON is `application/json` (with a charset, or none), nothing else that ends in
+        // `+json`: a JSON Patch is not a request body of these.
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::bad_request(
+                "send the body as JSON, with Content-Type: application/json",
+            ));
+        }
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::invalid(format!(
-                "the request's fields are not as expected: {}",
-                e.body_text()
-            ))),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let text = e.body_text();
+                // A misspelt field is refused by name, not silently dropped.
+                if let Some(name) = text
+                    .split("unknown field `")
+                    .nth(1)
+                    .and_then(|r| r.split('`').next())
+                {
+                    return Err(ApiError {
+                        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                        code: "unknown_field".into(),
+                        message: format!(
+                            "there is no field {name:?} in this request: check its spelling"
+                        ),
+                        details: serde_json::json!({ "field": name }),
+                    });
+                }
+                Err(ApiError::invalid(format!(
+                    "the request's fields are not as expected: {text}"
+                )))
+            }
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
                 "send the body as JSON, with Content-Type: application/json",
             )),

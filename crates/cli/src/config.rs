@@ -39,6 +39,15 @@ impl DataArgs {
                         self.data.display()
                     ))
                 })?;
+                // The owner's alone, whoever made it first.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&self.data, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| {
+                        Failure::Other(anyhow::anyhow!(
+                            "cannot restrict data directory {}: {e}",
+                            self.data.display()
+                        ))
+                    })?;
             } else if !self.data.join("custody.db").exists() {
                 return Err(Failure::Usage(format!(
                     "{} holds no custody database: run `custody init --data {}` or `custody demo --data {}` first",

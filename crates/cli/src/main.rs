@@ -80,7 +80,22 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub type Outcome = Result<(), Failure>;
 
 fn main() -> ExitCode {
+    // Everything custody creates — the data directory, the database and its journal files,
+    // keys, exports — is its owner's alone: directories 0700, files 0600.
+    // SAFETY: umask only sets this process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
+    // A command whose output is closed (`custody status | head -1`) ends quietly, as other
+    // Unix tools do, instead of panicking on the broken pipe. The server keeps ignoring
+    // SIGPIPE: a client hanging up must not end it.
+    if !matches!(cli.command, Command::Serve(_)) {
+        // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     // The server logs JSON lines (one per request, with its request id) at info; the other
     // commands speak to a person and log only warnings. CUSTODY_LOG overrides the level.
     let serving = matches!(cli.command, Command::Serve(_));
