@@ -445,6 +445,20 @@ try {
   check((await p2.locator("main").textContent()).includes("signed out after 15 minutes without activity"), "the sign-in page says why");
   await idle.close();
 
+  // The interactive API reference: served from the binary, it renders the operations and
+  // asks nothing of any other site.
+  const docs = await context.newPage();
+  current = docs;
+  const docsExternal = [];
+  docs.on("request", (r) => { if (!r.url().startsWith(url)) docsExternal.push(r.url()); });
+  await docs.goto(`${url}/api/docs`);
+  await docs.getByText("Sign in.", { exact: true }).first().waitFor({ timeout: 20000 });
+  check((await docs.locator("body").textContent()).includes("/api/v1/ledgers/{ledger}/containers/{container}/administer"), "the API reference lists the operations");
+  check(docsExternal.length === 0, `the API reference fetches nothing from elsewhere: ${docsExternal.join("; ")}`);
+  await docs.screenshot({ path: `${shots}/${String(++shotNo).padStart(2, "0")}-api-docs.png` });
+  await docs.close();
+  current = page;
+
   check(blocked.length === 0, `no console errors or external requests: ${blocked.join("; ")}`);
   console.log(`vials ${vialA} ${vialB}`);
   console.log("browser: ok");

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod ceremony;
+pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -24,7 +25,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
-use utoipa_scalar::{Scalar, Servable};
 
 pub use state::{ApiConfig, AppState};
 
@@ -116,7 +116,7 @@ pub fn app(state: AppState) -> Router {
             "/api/openapi.json",
             get(|| async { axum::Json(ApiDoc::openapi()) }),
         )
-        .merge(Scalar::with_url("/api/docs", ApiDoc::openapi()))
+        .merge(docs::router())
         .route("/metrics", get(metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

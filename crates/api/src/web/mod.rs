@@ -40,7 +40,8 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; s
 
 /// Adds the security headers to every response.
 pub async fn security_headers(req: Request, next: Next) -> Response {
-    // The vendored API reference page (Scalar) runs its bundle inline; it alone gets that.
+    // The vendored API reference page (Scalar) styles itself inline and evaluates its
+    // bundle's own code; it alone gets that.
     let docs = req.uri().path().starts_with("/api/docs");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
