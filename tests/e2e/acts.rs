@@ -538,3 +538,24 @@ fn a_misspelt_field_is_refused_by_name_and_only_json_is_json() {
     assert_eq!(r.status(), StatusCode::OK, "a charset is fine");
     assert_eq!(s.entries(&c, &nurse), before, "nothing written");
 }
+
+#[test]
+fn a_page_size_outside_the_documented_range_is_refused() {
+    let s = Server::demo();
+    let c = Client::new();
+    let auditor = s.login(&c, "auditor.diaz");
+    for limit in ["0", "1001", "9223372036854775808"] {
+        let r = c
+            .get(s.api(&format!("/entries?limit={limit}")))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap();
+        error(r, StatusCode::BAD_REQUEST, "malformed");
+    }
+    let r = c
+        .get(s.api("/entries?limit=1000"))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -84,6 +84,7 @@ pub struct EntriesQuery {
     /// Cursor: list entries after this sequence number.
     pub after: Option<u64>,
     /// At most this many (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// Only this kind (e.g. `administered`).
     pub kind: Option<String>,
@@ -152,7 +153,12 @@ pub async fn entries(
     auth: Auth,
 ) -> ApiResult<Json<EntriesPage>> {
     auth.require(ledger, Permission::Read)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit: {limit} is not a page size: ask for 1 to 1000 entries"
+        )));
+    }
     let filter = EntryFilter {
         kind: q
             .kind
