@@ -974,14 +974,60 @@ fn an_admin_enrolls_a_nurse_who_signs_in_and_counts() {
     s.stop();
 }
 
+/// Moves every session's stored last-use mark `secs` into the past, as the clock would have
+/// (the server's own memory of uses is untouched).
+fn age_sessions(s: &Server, secs: i64) {
+    let url = custody_store::sqlite_url(s.data());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sea_orm::ConnectionTrait;
+            let c = sea_orm::Database::connect(url).await.unwrap();
+            c.execute_unprepared(&format!(
+                "UPDATE sessions SET last_seen = last_seen - {}",
+                secs * 1_000_000
+            ))
+            .await
+            .unwrap();
+        });
+}
+
 #[test]
 fn an_idle_session_expires() {
-    let mut s = Server::demo_with(&["--idle-minutes", "0"]);
+    let mut s = Server::demo_with(&["--idle-minutes", "1"]);
     let c = Client::new();
+    // Used 40 s ago, though the stored mark (written at most so often) is older still: the
+    // idle time runs from the last request, so it goes on.
     let nurse = s.login(&c, "nurse.chen");
     let r = c.get(s.api("/head")).bearer_auth(&nurse).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    age_sessions(&s, 70);
+    let r = c.get(s.api("/head")).bearer_auth(&nurse).send().unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "idle for a moment, not 70 s");
+    // Not used for two minutes: it has ended.
+    let pharm = s.login(&c, "pharm.rivera");
+    age_sessions(&s, 120);
+    let r = c.get(s.api("/head")).bearer_auth(&pharm).send().unwrap();
     error(r, StatusCode::UNAUTHORIZED, "session_expired");
     s.stop();
+}
+
+#[test]
+fn a_timeout_of_nothing_is_refused_at_start() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path().join("x");
+    for (flag, word) in [("--idle-minutes", "idle"), ("--session-hours", "lasting")] {
+        let o = custody(&["serve", "--data", d.to_str().unwrap(), flag, "0"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(flag) && stderr(&o).contains(word),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert!(!d.join("custody.db").exists(), "nothing written");
 }
 
 #[test]

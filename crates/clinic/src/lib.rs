@@ -49,6 +49,8 @@ pub struct Clinic {
     pub last_verification: Arc<Mutex<Option<String>>>,
     /// The detached signature of the last report each person downloaded, per parameters.
     signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
+    /// When this process last saw each session used (the database's mark lags behind).
+    seen: Arc<Mutex<HashMap<[u8; 32], i64>>>,
 }
 
 impl Clinic {
@@ -64,6 +66,7 @@ impl Clinic {
             turns: Arc::default(),
             last_verification: Arc::default(),
             signatures: Arc::default(),
+            seen: Arc::default(),
         }
     }
 

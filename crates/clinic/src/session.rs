@@ -82,11 +82,14 @@ impl Clinic {
     pub async fn session(&self, token: &str) -> ClinicResult<Session> {
         let hash = token_hash(token);
         let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
+        let now = throttle::now_micros();
+        let known = self.last_use(&hash, None);
         let s = self
             .store
-            .touch_session(hash, throttle::now_micros(), idle)
+            .touch_session(hash, now, idle, known)
             .await?
             .ok_or_else(ended)?;
+        self.last_use(&hash, Some(now));
         let user = self
             .store
             .user(s.ledger, &s.user)
@@ -104,6 +107,21 @@ impl Clinic {
             idle_seconds: self.settings.idle_timeout.as_secs(),
             token_hash: hash,
         })
+    }
+
+    /// The last use of a session this process has seen; with `now`, records this use (and
+    /// forgets sessions idle longer than any timeout).
+    fn last_use(&self, hash: &[u8; 32], now: Option<i64>) -> Option<i64> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let known = seen.get(hash).copied();
+        if let Some(now) = now {
+            let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
+            if seen.len() > 10_000 {
+                seen.retain(|_, t| now - *t <= idle);
+            }
+            seen.insert(*hash, now);
+        }
+        known
     }
 
     /// Checks the password (by opening the user's key) and opens a session.

@@ -87,11 +87,16 @@ impl Store {
     /// The session of `token_hash` if it is neither past its absolute expiry nor idle longer
     /// than `idle_micros`; marks it used now. The mark is written at most once a minute, so
     /// reads do not each take the database's write lock.
+    /// The live session `token_hash` names, as of `now`; `known_last` is its last use as this
+    /// process saw it (later than the stored mark, which is rewritten at most every minute,
+    /// or every quarter of the idle time when that is shorter). Idle time runs from the later
+    /// of the two. An ended session is removed.
     pub async fn touch_session(
         &self,
         token_hash: [u8; 32],
         now: i64,
         idle_micros: i64,
+        known_last: Option<i64>,
     ) -> Result<Option<Session>, StoreError> {
         let Some(m) = sessions::Entity::find_by_id(token_hash.to_vec())
             .one(self.connection())
@@ -99,13 +104,14 @@ impl Store {
         else {
             return Ok(None);
         };
-        if now >= m.expires_at || now - m.last_seen > idle_micros {
+        let last = known_last.map_or(m.last_seen, |k| k.max(m.last_seen));
+        if now >= m.expires_at || now - last > idle_micros {
             sessions::Entity::delete_by_id(token_hash.to_vec())
                 .exec(self.connection())
                 .await?;
             return Ok(None);
         }
-        if now - m.last_seen > TOUCH_EVERY_MICROS {
+        if now - m.last_seen > TOUCH_EVERY_MICROS.min(idle_micros / 4) {
             sessions::Entity::update_many()
                 .col_expr(sessions::Column::LastSeen, now.into())
                 .filter(sessions::Column::TokenHash.eq(token_hash.to_vec()))

@@ -150,6 +150,19 @@ impl ServeArgs {
             }
         };
         let defaults = ClinicSettings::default();
+        // A timeout of nothing would end every session as it began.
+        let idle_minutes = self.idle_minutes.or(f.idle_minutes);
+        let session_hours = self.session_hours.or(f.session_hours);
+        if idle_minutes == Some(0) {
+            return Err(Failure::Usage(
+                "--idle-minutes must be at least 1: a session idle for no time at all could never be used".into(),
+            ));
+        }
+        if session_hours == Some(0) {
+            return Err(Failure::Usage(
+                "--session-hours must be at least 1: a session lasting no time at all could never be used".into(),
+            ));
+        }
         let proxies = if self.trusted_proxy.is_empty() {
             f.trusted_proxy.unwrap_or_default()
         } else {
@@ -185,13 +198,8 @@ impl ServeArgs {
                 trusted_proxies,
             },
             clinic: ClinicSettings {
-                idle_timeout: self
-                    .idle_minutes
-                    .or(f.idle_minutes)
-                    .map_or(defaults.idle_timeout, minutes),
-                absolute_timeout: self
-                    .session_hours
-                    .or(f.session_hours)
+                idle_timeout: idle_minutes.map_or(defaults.idle_timeout, minutes),
+                absolute_timeout: session_hours
                     .map_or(defaults.absolute_timeout, |h| minutes(h.saturating_mul(60))),
                 free_attempts: self
                     .max_failed_logins
