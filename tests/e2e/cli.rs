@@ -344,3 +344,78 @@ fn a_command_whose_output_is_closed_ends_quietly() {
         "{err}"
     );
 }
+
+#[test]
+fn a_backup_made_while_the_server_writes_verifies_and_restores() {
+    use reqwest::blocking::Client;
+    let s = crate::harness::Server::demo();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let vial = s.sealed_vial(&c, &nurse);
+    let t = tempfile::tempdir().unwrap();
+    let copy = t.path().join("backup.db");
+    // A writer keeps signing while the copy is made.
+    let (head, out) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let r = c
+                .post(s.api(&format!("/containers/{vial}/open")))
+                .bearer_auth(&nurse)
+                .json(&serde_json::json!({"password": s.password("nurse.chen")}))
+                .send()
+                .unwrap();
+            assert!(r.status().is_success());
+        });
+        let o = custody(&[
+            "backup",
+            "--data",
+            s.data().to_str().unwrap(),
+            "-o",
+            copy.to_str().unwrap(),
+        ]);
+        writer.join().unwrap();
+        (s.entries(&c, &nurse), o)
+    });
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains("verified") && said.contains("backup "),
+        "{said}"
+    );
+    let entries: u64 = said
+        .split(" entries")
+        .next()
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        entries == head || entries + 1 == head,
+        "{entries} of {head}"
+    );
+    // Another backup to the same file is refused.
+    let again = custody(&[
+        "backup",
+        "--data",
+        s.data().to_str().unwrap(),
+        "-o",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    // Restored: the copy as the database of a new data directory, with the registrant key.
+    let restored = t.path().join("restored");
+    std::fs::create_dir(&restored).unwrap();
+    std::fs::copy(&copy, restored.join("custody.db")).unwrap();
+    std::fs::copy(
+        s.data().join("registrant.key"),
+        restored.join("registrant.key"),
+    )
+    .unwrap();
+    let o = custody(&["verify", "--data", restored.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&["status", "--data", restored.to_str().unwrap()]);
+    assert!(
+        stdout(&o).contains(&format!("{entries} entries")),
+        "{}",
+        stdout(&o)
+    );
+}

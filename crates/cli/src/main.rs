@@ -56,6 +56,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Show the ledger's head and what is on hand.
     Status(DataArgs),
+    /// Write a consistent copy of the SQLite database while the server runs; verify it.
+    Backup(commands::backup::BackupArgs),
     /// Measure append and verification rates (see docs/performance.md).
     Bench(commands::bench::BenchArgs),
 }
@@ -143,6 +145,7 @@ fn main() -> ExitCode {
             Command::Import(a) => commands::export::import(a).await,
             Command::VerifyExport(a) => commands::export::verify_export(a),
             Command::Status(a) => commands::verify::status(a).await,
+            Command::Backup(a) => commands::backup::run(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Report(a) => commands::report::report(a).await,
             Command::VerifyReport(a) => commands::report::verify_report(a),

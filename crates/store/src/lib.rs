@@ -114,3 +114,31 @@ impl Store {
 }
 
 pub mod bench;
+
+impl Store {
+    /// Writes a consistent copy of this SQLite database to `path` (`VACUUM INTO`: a snapshot
+    /// taken in one read transaction, so appends may go on meanwhile). PostgreSQL's backups
+    /// are its own tools' (see docs/operations.md).
+    pub async fn backup_to(&self, path: &Path) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        if self.backend() != DbBackend::Sqlite {
+            return Err(StoreError::Proof(
+                "this database is PostgreSQL: back it up with pg_dump (see docs/operations.md)"
+                    .into(),
+            ));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::corrupt("the backup's path is not UTF-8"))?
+            .replace('\'', "''");
+        self.connection()
+            .execute_unprepared(&format!("VACUUM INTO '{target}'"))
+            .await?;
+        Ok(())
+    }
+
+    /// Opens an SQLite database file (a backup) at `path`.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+        Self::open(&format!("sqlite://{}?mode=rw", path.display())).await
+    }
+}
