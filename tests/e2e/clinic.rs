@@ -111,7 +111,21 @@ fn the_clinic_day_on_postgresql_through_two_servers() {
 /// The day, with admin and nurses on server `s` and pharmacist and auditor on server `t`.
 fn clinic_day(s: &Server, t: &Server) {
     let c = Client::new();
-    let token = s.bootstrap.clone().expect("a bootstrap token");
+    let first = s.bootstrap.clone().expect("a bootstrap token");
+    // The printed token was lost: the operator issues a new one on the host; the old one
+    // stops working.
+    let mut args = vec!["bootstrap-token", "--data", s.data().to_str().unwrap()];
+    if let Some(url) = s.database_url() {
+        args.extend(["--database-url", url]);
+    }
+    let o = custody(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let token = stdout(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("bootstrap token "))
+        .expect("a new token is printed")
+        .to_string();
+    assert_ne!(token, first);
 
     // The bootstrap token: wrong one refused; a weak password refused without using it up.
     let boot = |token: &str, pw: &str| {
@@ -130,8 +144,17 @@ fn clinic_day(s: &Server, t: &Server) {
         StatusCode::UNPROCESSABLE_ENTITY,
         "weak_password",
     );
+    error(
+        boot(&first, ADMIN_PW),
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+    );
     let r = boot(&token, ADMIN_PW);
     assert_eq!(r.status(), StatusCode::OK);
+    // Once someone is enrolled, no new token is issued.
+    let o = custody(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("enrolled already"), "{}", stderr(&o));
     assert_eq!(
         r.json::<Value>().unwrap()["signatures"][0]["meaning"],
         "registrant"

@@ -58,6 +58,8 @@ enum Command {
     Status(DataArgs),
     /// Write a consistent copy of the SQLite database while the server runs; verify it.
     Backup(commands::backup::BackupArgs),
+    /// Issue a new one-time bootstrap token for the first admin, while no one is enrolled.
+    BootstrapToken(DataArgs),
     /// Measure append and verification rates (see docs/performance.md).
     Bench(commands::bench::BenchArgs),
 }
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
             Command::VerifyExport(a) => commands::export::verify_export(a),
             Command::Status(a) => commands::verify::status(a).await,
             Command::Backup(a) => commands::backup::run(a).await,
+            Command::BootstrapToken(a) => commands::init::new_bootstrap_token(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Report(a) => commands::report::report(a).await,
             Command::VerifyReport(a) => commands::report::verify_report(a),

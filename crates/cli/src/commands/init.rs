@@ -64,6 +64,23 @@ pub async fn bootstrap_token(store: &Store, ledger: LedgerId) -> Result<String, 
     Ok(token)
 }
 
+/// `custody bootstrap-token`: a new one-time token for the first admin, while no one is
+/// enrolled (the token printed at the first start was lost, or that start was cut short
+/// before it was printed). The operator runs it on the host; the old token stops working.
+pub async fn new_bootstrap_token(a: crate::config::DataArgs) -> crate::Outcome {
+    let store = a.open(false).await?;
+    let ledger = a.ledger(&store).await?;
+    if !store.users(ledger).await?.is_empty() {
+        return Err(Failure::Usage(
+            "someone is enrolled already: the first admin signs up once; an admin enrolls everyone else".into(),
+        ));
+    }
+    let token = bootstrap_token(&store, ledger).await?;
+    println!("ledger {ledger}");
+    println!("bootstrap token {token}");
+    Ok(())
+}
+
 /// A UUIDv7 entry id made at `at` (its random part from the operating system).
 pub fn entry_id_at(at: Timestamp) -> EntryId {
     let mut r = [0u8; 10];
