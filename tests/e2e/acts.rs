@@ -317,12 +317,12 @@ fn an_unknown_user_costs_what_a_wrong_password_costs() {
 }
 
 #[test]
-fn kinds_of_ketamine_are_checked_against_the_product() {
-    // A dose from a 10 mg/mL vial in mg that is not a whole µL is refused by its field.
+fn a_dry_run_of_an_opening_says_what_would_be_recorded() {
     let s = Server::demo();
     let c = Client::new();
     let nurse = s.login(&c, "nurse.chen");
     let vial = container(&s, &c, &nurse, KETAMINE_10, "sealed");
+    let before = s.entries(&c, &nurse);
     let r = c
         .post(s.api(&format!("/containers/{vial}/open")))
         .bearer_auth(&nurse)
@@ -332,6 +332,13 @@ fn kinds_of_ketamine_are_checked_against_the_product() {
     assert_eq!(r.status(), StatusCode::OK);
     let would: Value = r.json().unwrap();
     assert_eq!(would["entries"][0]["kind"], "container_opened", "{would}");
+    assert_eq!(would["entries"][0]["container"], vial.as_str(), "{would}");
+    assert_eq!(s.entries(&c, &nurse), before, "nothing recorded");
+    assert_eq!(
+        container(&s, &c, &nurse, KETAMINE_10, "sealed"),
+        vial,
+        "still sealed"
+    );
 }
 
 #[test]

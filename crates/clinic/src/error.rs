@@ -118,27 +118,6 @@ impl ClinicError {
             ClinicError::Store(_) | ClinicError::Internal(_) => "internal",
         }
     }
-
-    /// The field a refusal is about, when it is about one.
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            ClinicError::Invalid { field, .. } => Some(field),
-            _ => None,
-        }
-    }
-
-    /// A ledger rule's refusal, whether found by a dry run or at append.
-    pub fn violation(&self) -> Option<&Violation> {
-        match self {
-            ClinicError::Refused(v) | ClinicError::Store(StoreError::Rejected(v)) => Some(v),
-            _ => None,
-        }
-    }
-
-    /// Whether the fault is the server's, not the request's.
-    pub fn is_internal(&self) -> bool {
-        self.code() == "internal"
-    }
 }
 
 impl From<StoreError> for ClinicError {

@@ -83,22 +83,14 @@ impl Clinic {
         let hash = token_hash(token);
         let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
         let now = throttle::now_micros();
-        let known = self.last_use(&hash, None);
+        let known = self.last_use(&hash);
         let s = self
             .store
             .touch_session(hash, now, idle, known)
             .await?
             .ok_or_else(ended)?;
-        self.last_use(&hash, Some(now));
-        let user = self
-            .store
-            .user(s.ledger, &s.user)
-            .await?
-            .filter(|u| u.active)
-            .ok_or_else(|| ClinicError::Unauthenticated {
-                code: "user_inactive",
-                message: "this account is no longer active".into(),
-            })?;
+        self.used(&hash, now);
+        let user = self.active_user(s.ledger, &s.user).await?;
         Ok(Session {
             ledger: s.ledger,
             user: s.user,
@@ -109,19 +101,36 @@ impl Clinic {
         })
     }
 
-    /// The last use of a session this process has seen; with `now`, records this use (and
-    /// forgets sessions idle longer than any timeout).
-    fn last_use(&self, hash: &[u8; 32], now: Option<i64>) -> Option<i64> {
+    /// An active user of `ledger`, or why the session cannot go on.
+    async fn active_user(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+    ) -> ClinicResult<custody_store::sessions::UserInfo> {
+        self.store
+            .user(ledger, user)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| ClinicError::Unauthenticated {
+                code: "user_inactive",
+                message: "this account is no longer active".into(),
+            })
+    }
+
+    /// The last use of a session this process has seen.
+    fn last_use(&self, hash: &[u8; 32]) -> Option<i64> {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(hash).copied()
+    }
+
+    /// Records a use of a session (forgetting, now and then, sessions idle past any timeout).
+    fn used(&self, hash: &[u8; 32], now: i64) {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let known = seen.get(hash).copied();
-        if let Some(now) = now {
+        if seen.len() > 10_000 {
             let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
-            if seen.len() > 10_000 {
-                seen.retain(|_, t| now - *t <= idle);
-            }
-            seen.insert(*hash, now);
+            seen.retain(|_, t| now - *t <= idle);
         }
-        known
+        seen.insert(*hash, now);
     }
 
     /// Checks the password (by opening the user's key) and opens a session.
@@ -136,15 +145,7 @@ impl Clinic {
             .open_key_named(ledger, username, password, client, true)
             .await?
             .0;
-        let info = self
-            .store
-            .user(ledger, &user)
-            .await?
-            .filter(|u| u.active)
-            .ok_or_else(|| ClinicError::Unauthenticated {
-                code: "user_inactive",
-                message: "this account is no longer active".into(),
-            })?;
+        let info = self.active_user(ledger, &user).await?;
         let token = B64URL.encode(keystore::random::<32>().map_err(ClinicError::internal)?);
         let now = throttle::now_micros();
         let expires = now.saturating_add(

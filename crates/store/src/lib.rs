@@ -80,7 +80,7 @@ impl Store {
             cache: append::Cache::default(),
             maintain_tree: true,
         };
-        if backfill || store.backfill_interrupted().await? {
+        if backfill || store.any_open_discrepancy().await? {
             store.backfill_resolutions().await?;
         }
         Ok(store)

@@ -316,42 +316,18 @@ impl Store {
             .collect()
     }
 
-    /// Whether an adjustment names a discrepancy still marked open (a backfill cut short).
-    pub(crate) async fn backfill_interrupted(&self) -> Result<bool, StoreError> {
-        // Cheap: open discrepancies are few; only when there are some are adjustments read.
-        for l in self.ledgers().await? {
-            let open = self.open_discrepancies(l.ledger).await?;
-            if open.is_empty() {
-                continue;
-            }
-            let filter = EntryFilter {
-                kind: Some(Kind::Adjustment),
-                ..Default::default()
-            };
-            let mut after = None;
-            loop {
-                let page = self
-                    .entries_filtered(l.ledger, after, 1000, &filter)
-                    .await?;
-                for r in &page.entries {
-                    let e = Entry::from_canonical_bytes(&r.bytes).map_err(StoreError::corrupt)?;
-                    if let custody_ledger::Payload::Adjustment(a) = e.payload()
-                        && a.resolves.is_some_and(|c| open.contains(&c))
-                    {
-                        return Ok(true);
-                    }
-                }
-                match page.next {
-                    Some(n) => after = Some(Seq::new(n).map_err(StoreError::corrupt)?),
-                    None => break,
-                }
-            }
-        }
-        Ok(false)
+    /// Whether any ledger has a discrepancy marked open: a backfill of resolutions cut short
+    /// would leave one so (the backfill then runs again; it only fills in what is missing).
+    pub(crate) async fn any_open_discrepancy(&self) -> Result<bool, StoreError> {
+        Ok(discrepancies::Entity::find()
+            .filter(discrepancies::Column::ResolvedSeq.is_null())
+            .one(self.connection())
+            .await?
+            .is_some())
     }
 
     /// Fills in which adjustment resolved each discrepancy, from the ledger's adjustments
-    /// (once, for ledgers recorded before the store kept it).
+    /// (for ledgers recorded before the store kept it; what is filled in already stays).
     pub async fn backfill_resolutions(&self) -> Result<(), StoreError> {
         let filter = EntryFilter {
             kind: Some(Kind::Adjustment),

@@ -51,20 +51,11 @@ pub enum Ceremony {
 }
 
 impl Ceremony {
-    pub fn sign(password: impl Into<String>) -> Self {
-        Ceremony::Sign {
-            password: Secret::new(password.into()),
-            witnesses: Vec::new(),
-        }
-    }
     pub fn with_witnesses(password: impl Into<String>, witnesses: Vec<String>) -> Self {
         Ceremony::Sign {
             password: Secret::new(password.into()),
             witnesses: witnesses.into_iter().map(Secret::new).collect(),
         }
-    }
-    pub fn is_dry_run(&self) -> bool {
-        matches!(self, Ceremony::DryRun)
     }
 }
 
@@ -366,11 +357,7 @@ impl Clinic {
                 entries,
                 repeated: false,
             }),
-            Err(StoreError::RequestRepeated(_)) => self
-                .prior(s, origin, &fp)
-                .await?
-                .ok_or_else(|| ClinicError::internal("a repeated request left no outcome")),
-            Err(e) => Err(e.into()),
+            Err(e) => self.repeated_or(s, origin, &fp, e.into()).await,
         }
     }
 

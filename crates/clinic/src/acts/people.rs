@@ -47,6 +47,28 @@ impl Clinic {
         .map_err(ClinicError::internal)
     }
 
+    /// Dry-runs an entry that brings in `user`'s new key `key`: the rules want that key's own
+    /// signature too, so it is named beside the author's, like it.
+    async fn dry_run_with_new_key(
+        &self,
+        s: &Session,
+        planned: Planned,
+        user: &UserId,
+        key: PublicKey,
+    ) -> ClinicResult<Vec<Draft>> {
+        let mut drafts = self.unsigned(s, std::slice::from_ref(&planned)).await?;
+        for d in &mut drafts {
+            d.signatures.push(Signature {
+                signer: Principal::User(user.clone()),
+                meaning: Meaning::KeyPossession,
+                key_id: key.key_id(),
+                signature: [0; 64],
+            });
+        }
+        self.store.dry_run(&drafts).await?;
+        Ok(drafts)
+    }
+
     /// Records `payload(new public key)` signed by `signer` and by the new key itself.
     async fn with_new_key<P: Into<Payload>>(
         &self,
@@ -95,17 +117,9 @@ impl Clinic {
         };
         let trial_key = PublicKey::from(&trial);
         let planned = Planned::new(enrolled(trial_key));
-        // The rules want the new key's own signature too: named, like the author's.
-        let mut drafts = self.unsigned(s, std::slice::from_ref(&planned)).await?;
-        for d in &mut drafts {
-            d.signatures.push(Signature {
-                signer: Principal::User(cmd.user.clone()),
-                meaning: Meaning::KeyPossession,
-                key_id: trial_key.key_id(),
-                signature: [0; 64],
-            });
-        }
-        self.store.dry_run(&drafts).await?;
+        let drafts = self
+            .dry_run_with_new_key(s, planned, &cmd.user, trial_key)
+            .await?;
         let Ceremony::Sign { password, .. } = ceremony else {
             return Ok(Outcome::WouldRecord(drafts));
         };
@@ -226,16 +240,9 @@ impl Clinic {
                 .parse()
                 .map_err(|e: types::ids::ParseError| ClinicError::internal(e))?,
         };
-        let mut drafts = self.unsigned(s, &[Planned::new(rotated)]).await?;
-        for d in &mut drafts {
-            d.signatures.push(Signature {
-                signer: Principal::User(user.clone()),
-                meaning: Meaning::KeyPossession,
-                key_id: trial.key_id(),
-                signature: [0; 64],
-            });
-        }
-        self.store.dry_run(&drafts).await?;
+        let drafts = self
+            .dry_run_with_new_key(s, Planned::new(rotated), user, trial)
+            .await?;
         let Ceremony::Sign { password, .. } = ceremony else {
             return Ok(Outcome::WouldRecord(drafts));
         };

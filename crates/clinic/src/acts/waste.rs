@@ -100,11 +100,7 @@ impl Clinic {
                 pending: Box::new(pending),
                 repeated: false,
             }),
-            Err(custody_store::StoreError::RequestRepeated(_)) => self
-                .prior(s, origin, &fp)
-                .await?
-                .ok_or_else(|| ClinicError::internal("a repeated request left no outcome")),
-            Err(e) => Err(e.into()),
+            Err(e) => self.repeated_or(s, origin, &fp, e.into()).await,
         }
     }
 
@@ -151,13 +147,7 @@ impl Clinic {
         let request = Self::request_record(s, origin, fp);
         let entries = match self.store.append_all(vec![d], request.as_ref()).await {
             Ok(e) => e,
-            Err(custody_store::StoreError::RequestRepeated(_)) => {
-                return self
-                    .prior(s, origin, &fp)
-                    .await?
-                    .ok_or_else(|| ClinicError::internal("a repeated request left no outcome"));
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => return self.repeated_or(s, origin, &fp, e.into()).await,
         };
         self.store.dequeue_entry(s.ledger, cmd.pending).await?;
         Ok(Outcome::Recorded {
