@@ -452,7 +452,9 @@ try {
   const docsExternal = [];
   docs.on("request", (r) => { if (!r.url().startsWith(url)) docsExternal.push(r.url()); });
   await docs.goto(`${url}/api/docs`);
-  await docs.getByText("Sign in.", { exact: true }).first().waitFor({ timeout: 20000 });
+  // Several copies of an operation's title exist (headings, breadcrumbs hidden at this width):
+  // wait for one that is visible, not merely the first in the document.
+  await docs.getByText("Sign in.", { exact: true }).filter({ visible: true }).first().waitFor({ timeout: 20000 });
   check((await docs.locator("body").textContent()).includes("/api/v1/ledgers/{ledger}/containers/{container}/administer"), "the API reference lists the operations");
   check(docsExternal.length === 0, `the API reference fetches nothing from elsewhere: ${docsExternal.join("; ")}`);
   await docs.screenshot({ path: `${shots}/${String(++shotNo).padStart(2, "0")}-api-docs.png` });
