@@ -203,6 +203,8 @@ fn init_refuses_bad_registrant_details_with_a_clear_message() {
         "1 Road",
         "--dea",
         "AP5836727",
+        "--registrant-passphrase-file",
+        t.path().join("passphrase").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -226,6 +228,8 @@ fn init_refuses_bad_registrant_details_with_a_clear_message() {
         "1 Road",
         "--dea",
         "AP5836727",
+        "--registrant-passphrase-file",
+        t.path().join("passphrase").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
@@ -257,7 +261,7 @@ fn every_command_has_help() {
 }
 
 #[test]
-fn a_kill_9_in_the_middle_of_recording_leaves_a_ledger_that_verifies() {
+fn a_demo_killed_halfway_leaves_nothing_half_made_and_runs_again_whole() {
     use std::process::{Command, Stdio};
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("clinic");
@@ -267,8 +271,9 @@ fn a_kill_9_in_the_middle_of_recording_leaves_a_ledger_that_verifies() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Wait until the demo has written a good part of its history, then kill it outright.
-    let wal = d.join("custody.db-wal");
+    // Wait until the demo has written a good part of its history (in its first start's
+    // stage), then kill it outright.
+    let wal = d.join(".first-start").join("custody.db-wal");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
@@ -287,18 +292,32 @@ fn a_kill_9_in_the_middle_of_recording_leaves_a_ledger_that_verifies() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    // Nothing half-made is where a server would look for it.
+    assert!(!d.join("custody.db").exists());
     let o = custody(&["verify", "--data", d.to_str().unwrap()]);
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
-    let n: u64 = stdout(&o)["ok: ".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Run again: what was cut short is removed, and the demo recorded whole.
+    let o = custody(&["demo", "--data", d.to_str().unwrap(), "--seed", "11"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("removed an unfinished first start"),
+        "{}",
+        stderr(&o)
+    );
+    let recorded: u64 = stdout(&o)
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" entries"))
+        .expect("the demo says how many entries")
         .parse()
         .unwrap();
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(
-        n > 10,
-        "some entries were acknowledged before the kill: {n}"
+        stdout(&o).starts_with(&format!("ok: {recorded} entries")),
+        "{}",
+        stdout(&o)
     );
+    assert!(!d.join(".first-start").exists());
 }
 
 #[test]
@@ -316,6 +335,8 @@ fn the_data_directory_and_its_files_are_the_owners_alone() {
         "1 Road",
         "--dea",
         "AP5836727",
+        "--registrant-passphrase-file",
+        t.path().join("passphrase").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -9,7 +9,7 @@
 //!   PostgreSQL database, when `DATABASE_URL` names a server (`None` otherwise), and
 //!   [`Server::another`]: a second process sharing its data directory and database;
 //! - [`Server::restart`]: stop (SIGTERM, which must end it cleanly) and start again on the same
-//!   data directory and database;
+//!   data directory and database; [`Server::kill`]: `kill -9` (a restart follows);
 //! - [`Server::with_args`]: `custody serve` with the caller's own arguments (settings tests).
 //!
 //! A server is ready once it has printed `listening on http://ADDR` (after binding the
@@ -45,6 +45,23 @@ const REGISTRANT: [&str; 6] = [
     "BL1234563",
 ];
 
+/// Where a fresh clinic's registrant passphrase is generated: beside the data directory, not
+/// in it, as an operator would keep it.
+fn passphrase_file(dir: &tempfile::TempDir) -> String {
+    dir.path()
+        .join("registrant-passphrase")
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The registrant's details and the passphrase file, for `custody serve`.
+fn registrant_args(pass: &str) -> Vec<&str> {
+    let mut a = REGISTRANT.to_vec();
+    a.extend(["--registrant-passphrase-file", pass]);
+    a
+}
+
 pub struct Server {
     child: Child,
     url: String,
@@ -61,6 +78,8 @@ pub struct Server {
     /// The server's standard error, one file per start.
     logs: tempfile::TempDir,
     starts: u32,
+    /// Ended by [`Server::kill`]: nothing to terminate.
+    killed: bool,
     /// The temporary directory holding `data`, for servers that own it.
     _dir: Option<tempfile::TempDir>,
 }
@@ -89,7 +108,8 @@ impl Server {
     pub fn fresh() -> Server {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("clinic");
-        let s = Server::launch(Some(dir), data, None, &REGISTRANT);
+        let pass = passphrase_file(&dir);
+        let s = Server::launch(Some(dir), data, None, &registrant_args(&pass));
         assert!(
             s.bootstrap.is_some(),
             "a new clinic prints a bootstrap token"
@@ -114,7 +134,8 @@ impl Server {
         let url = postgres_database()?;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("keys");
-        let s = Server::launch(Some(dir), data, Some(url), &REGISTRANT);
+        let pass = passphrase_file(&dir);
+        let s = Server::launch(Some(dir), data, Some(url), &registrant_args(&pass));
         assert!(
             s.bootstrap.is_some(),
             "a new clinic prints a bootstrap token"
@@ -173,6 +194,7 @@ impl Server {
             database_url,
             logs,
             starts: 0,
+            killed: false,
             _dir: dir,
         };
         s.take(printed);
@@ -306,7 +328,17 @@ impl Server {
         self.data.clone()
     }
 
+    /// `kill -9`: the server ends at once, mid-request; [`Server::restart`] starts it again.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.killed = true;
+    }
+
     fn terminate(&mut self) {
+        if std::mem::take(&mut self.killed) {
+            return;
+        }
         let status = Command::new("kill")
             .arg(self.child.id().to_string())
             .status()

@@ -5,6 +5,7 @@ mod acts;
 mod browser;
 mod cli;
 mod clinic;
+mod crash;
 mod harness;
 mod http;
 mod proofs;

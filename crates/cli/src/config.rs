@@ -1,11 +1,16 @@
 //! Where a ledger lives: the data directory (SQLite file, registrant key) and, optionally,
 //! a PostgreSQL database URL.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use custody_ledger::LedgerId;
 use custody_store::{Store, StoreError};
+use ed25519_dalek::SigningKey;
+
+use crate::registrant::Keys;
 
 use crate::Failure;
 
@@ -20,6 +25,10 @@ pub struct DataArgs {
     /// Which ledger, when the database holds several (its UUID).
     #[arg(long, env = "CUSTODY_LEDGER")]
     pub ledger: Option<LedgerId>,
+    /// File holding the registrant key's passphrase (when CUSTODY_REGISTRANT_PASSPHRASE is
+    /// not set); a new key with no passphrase yet generates one into it.
+    #[arg(long, env = "CUSTODY_REGISTRANT_PASSPHRASE_FILE")]
+    pub registrant_passphrase_file: Option<PathBuf>,
 }
 
 impl DataArgs {
@@ -58,6 +67,42 @@ impl DataArgs {
             }
         }
         Ok(Store::open(&self.url()).await?)
+    }
+
+    /// The registrant key files of the data directory and their passphrase's sources.
+    pub fn keys(&self) -> Keys {
+        Keys::new(&self.data, self.registrant_passphrase_file.as_deref())
+    }
+
+    /// Opens `ledger`'s registrant key (the key file whose public key the ledger names).
+    pub async fn registrant_key(
+        &self,
+        store: &Store,
+        ledger: LedgerId,
+    ) -> Result<SigningKey, Failure> {
+        let head = store.head(ledger).await?;
+        Ok(self.keys().load(&head.registrant_key)?)
+    }
+
+    /// The registrant key of every ledger of the database whose key file this directory
+    /// holds; the ledgers whose key it lacks, and why.
+    pub async fn registrant_keys(
+        &self,
+        store: &Store,
+    ) -> Result<(HashMap<LedgerId, Arc<SigningKey>>, Vec<(LedgerId, String)>), Failure> {
+        let keys = self.keys();
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        for l in store.ledgers().await? {
+            let head = store.head(l.ledger).await?;
+            match keys.load(&head.registrant_key) {
+                Ok(k) => {
+                    found.insert(l.ledger, Arc::new(k));
+                }
+                Err(e) => missing.push((l.ledger, format!("{e:#}"))),
+            }
+        }
+        Ok((found, missing))
     }
 
     pub async fn ledger(&self, store: &Store) -> Result<LedgerId, Failure> {

@@ -5,6 +5,7 @@
 
 mod commands;
 mod config;
+mod first_start;
 mod registrant;
 
 use std::process::ExitCode;

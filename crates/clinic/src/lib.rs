@@ -3,7 +3,7 @@
 //! The clinic's acts and what people read, between the store and the two faces (the JSON
 //! routes and the web pages of `custody-api`), with no HTTP in it:
 //!
-//! - `Clinic`: the store, the registrant key, key-derivation permits, settings;
+//! - `Clinic`: the store, the registrant keys (`keys`), key-derivation permits, settings;
 //! - `session`: sign-in, sessions, opening a signer's key through the throttle (`throttle`);
 //! - `policy`: every role question, in one file;
 //! - `acts`: one typed command per act, each with a dry run that applies the ledger's own
@@ -13,6 +13,7 @@
 
 pub mod acts;
 pub mod error;
+mod keys;
 pub mod passwords;
 pub mod policy;
 pub mod reads;
@@ -24,9 +25,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use custody_store::Store;
-use ed25519_dalek::SigningKey;
 
 pub use error::{ClinicError, ClinicResult};
+pub use keys::RegistrantKeys;
 pub use policy::Permission;
 pub use session::{Session, SignedIn};
 pub use settings::Settings;
@@ -35,8 +36,9 @@ pub use settings::Settings;
 #[derive(Clone)]
 pub struct Clinic {
     pub store: Store,
-    /// The registrant key, for checkpoints and reports; `None` when started without it.
-    pub registrant: Option<Arc<SigningKey>>,
+    /// The registrant key of each ledger this process holds it for: checkpoints, reports,
+    /// the first enrollment, patient commitments.
+    registrants: RegistrantKeys,
     pub settings: Arc<Settings>,
     /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
     /// evict each other from the caches and make every signature slower.
@@ -54,10 +56,10 @@ pub struct Clinic {
 }
 
 impl Clinic {
-    pub fn new(store: Store, registrant: Option<Arc<SigningKey>>, settings: Settings) -> Self {
+    pub fn new(store: Store, registrants: RegistrantKeys, settings: Settings) -> Self {
         Clinic {
             store,
-            registrant,
+            registrants,
             settings: Arc::new(settings),
             kdf: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),

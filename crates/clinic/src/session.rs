@@ -249,6 +249,7 @@ impl Clinic {
     /// Makes the decoy key now, so that the first unknown name after a start costs no more
     /// than a wrong password.
     pub async fn warm_up(&self) -> ClinicResult<()> {
+        self.open_patient_secrets().await?;
         self.decoy().await.map(|_| ())
     }
 

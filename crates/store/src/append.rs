@@ -22,7 +22,6 @@ use time::OffsetDateTime;
 use crate::Store;
 use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
-use crate::keystore;
 use crate::requests::{self, PriorOutcome, RequestRecord};
 use crate::rows::{self, ContainerRow};
 use crate::tree;
@@ -367,7 +366,6 @@ impl Store {
             .as_ref()
             .expect("applied entries have a registrant");
         if is_genesis {
-            let secret = keystore::random::<32>()?;
             ledgers::Entity::insert(ledgers::ActiveModel {
                 id: Set(lid),
                 registrant_name: Set(reg.party.name.to_string()),
@@ -375,7 +373,8 @@ impl Store {
                 registrant_dea: Set(reg.party.dea.to_string()),
                 registrant_key: Set(reg.key.to_bytes().to_vec()),
                 genesis_key: Set(reg.key.to_bytes().to_vec()),
-                patient_secret: Set(secret.to_vec()),
+                // Made and wrapped under the registrant key on first use (patient_secret.rs).
+                patient_secret: Set(Vec::new()),
                 users_enrolled: Set(0),
                 // The chain trigger moves the head when the genesis entry goes in.
                 next_seq: Set(0),

@@ -34,7 +34,7 @@ impl Store {
                 registrant_dea: Set(g.registrant.dea.to_string()),
                 registrant_key: Set(g.registrant_key.to_bytes().to_vec()),
                 genesis_key: Set(g.registrant_key.to_bytes().to_vec()),
-                patient_secret: Set(vec![0; 32]),
+                patient_secret: Set(Vec::new()),
                 users_enrolled: Set(0),
                 next_seq: Set(0),
                 last_hash: Set(vec![0; 32]),

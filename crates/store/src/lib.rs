@@ -15,6 +15,7 @@ pub mod entities;
 pub mod error;
 pub mod export;
 pub mod keystore;
+pub mod patient_secret;
 pub mod queries;
 pub mod reads;
 pub mod requests;

@@ -100,15 +100,6 @@ impl Store {
             .await?)
     }
 
-    /// The per-ledger secret under which patient references are committed.
-    pub async fn patient_secret(&self, ledger: LedgerId) -> Result<[u8; 32], StoreError> {
-        let m = ledgers::Entity::find_by_id(ledger.as_uuid())
-            .one(self.connection())
-            .await?
-            .ok_or(StoreError::UnknownLedger(ledger))?;
-        rows::arr32(&m.patient_secret, "patient secret")
-    }
-
     /// Keeps a user's sealed private key (see `keystore`).
     pub async fn save_sealed_key(
         &self,

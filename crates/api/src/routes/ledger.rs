@@ -344,15 +344,9 @@ pub async fn issue_checkpoint(
     auth: Auth,
 ) -> ApiResult<Json<CheckpointView>> {
     auth.require(ledger, Permission::Verify)?;
-    let key = state.registrant.as_ref().ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "no_registrant_key",
-            "this server was started without the registrant key",
-        )
-    })?;
+    let key = state.registrant(ledger, "signs checkpoints")?;
     Ok(Json(
-        state.store.issue_checkpoint(ledger, key).await?.into(),
+        state.store.issue_checkpoint(ledger, &key).await?.into(),
     ))
 }
 

@@ -249,15 +249,9 @@ pub(crate) async fn patient_said(
     ledger: LedgerId,
     mrn: &str,
 ) -> ApiResult<String> {
-    let secret = state.store.patient_secret(ledger).await?;
-    Ok(
-        match state
-            .store
-            .patient(ledger, &PatientRef::commit(&secret, mrn))
-            .await?
-        {
-            Some(p) => format!("{mrn} ({}, born {})", p.name, p.birth_date),
-            None => format!("{mrn} (not in the patient register)"),
-        },
-    )
+    let patient = state.commit_patient(ledger, mrn).await?;
+    Ok(match state.store.patient(ledger, &patient).await? {
+        Some(p) => format!("{mrn} ({}, born {})", p.name, p.birth_date),
+        None => format!("{mrn} (not in the patient register)"),
+    })
 }

@@ -55,9 +55,11 @@ pub async fn run(a: BackupArgs) -> Outcome {
     }
     copy.close().await.ok();
     println!("backup {}", a.output.display());
-    println!(
-        "the registrant key ({}) is not in it: keep a copy of that file apart, as safely",
-        a.data.data.join(crate::registrant::KEY_FILE).display()
-    );
+    for k in a.data.keys().files()? {
+        println!(
+            "the registrant key {} is not in it: keep a copy of that file apart, as safely, and its passphrase apart from both",
+            k.path.display()
+        );
+    }
     Ok(())
 }

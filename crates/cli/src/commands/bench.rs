@@ -500,7 +500,11 @@ async fn report_bench(a: &BenchArgs) -> Outcome {
     }
     store.bench_bulk_load(&batch, &mut frontier).await?;
     store.close().await?;
-    crate::registrant::save(&data, &seeded_key("registrant"))?;
+    crate::registrant::Keys::new(&data, None).save(
+        &data.join(crate::registrant::KEY_FILE),
+        &seeded_key("registrant"),
+        crate::registrant::NewPassphrase::BesideForDemo,
+    )?;
     println!(
         "built a ledger of {n} entries in {:.1}s",
         t.elapsed().as_secs_f64()

@@ -23,7 +23,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::commands::init::{create_ledger, entry_id_at, now};
 use crate::config::DataArgs;
-use crate::registrant;
+use crate::first_start::{self, Stage};
+use crate::registrant::{Keys, NewPassphrase};
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -369,28 +370,42 @@ impl Demo {
 }
 
 pub async fn run(a: DemoArgs) -> Outcome {
-    let store = a.data.open(true).await?;
-    record(&a.data, &store, a.seed).await?;
+    first_start::recover(&a.data).await?;
+    if first_start::needed(&a.data).await? {
+        // A new directory: made whole in the stage, moved into place once recorded.
+        let stage = Stage::begin(&a.data)?;
+        let store = stage.args().open(true).await?;
+        stage.mark_demo()?;
+        record(&stage.keys(), &store, a.seed).await?;
+        store.close().await?;
+        stage.commit()?;
+    } else {
+        // A directory `custody init` made, holding only genesis.
+        let store = a.data.open(false).await?;
+        record(&a.data.keys(), &store, a.seed).await?;
+    }
     println!("check it: custody verify --data {}", a.data.data.display());
     Ok(())
 }
 
 /// Records the demo clinic in `store` (a new database, or one holding only genesis) and
 /// prints what it made and the users' sign-in names and passwords.
-pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerId, Failure> {
+pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, Failure> {
     let store = store.clone();
-    let a = DemoArgs {
-        data: data.clone(),
-        seed,
-    };
-    let mut rng = Rng(a.seed);
+    let mut rng = Rng(seed);
     let recorded_on = now().date();
     let first = calendar(recorded_on).0.start().micros();
     let (ledger, registrant_key, start) = match store.ledgers().await?.as_slice() {
         [] => {
             let genesis = Timestamp::from_micros(first + 8 * 60 * MINUTE).expect("in range");
-            let (l, k, _) =
-                create_ledger(&a.data, &store, vectors::registrant_party(), genesis).await?;
+            let (l, k, _) = create_ledger(
+                keys,
+                NewPassphrase::BesideForDemo,
+                &store,
+                vectors::registrant_party(),
+                genesis,
+            )
+            .await?;
             (l, k, first)
         }
         [one] => {
@@ -398,11 +413,11 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
             if head.entries > 1 {
                 return Err(Failure::Usage(format!(
                     "{} already holds a ledger with {} entries: the demo needs a new data directory",
-                    a.data.data.display(),
+                    keys.dir.display(),
                     head.entries
                 )));
             }
-            let k = registrant::load(&a.data.data)?;
+            let k = keys.load(&head.registrant_key)?;
             // Nothing may come before genesis: after a recent `custody init` the history
             // starts the day after it (and then runs past today).
             let after_genesis = head.last_timestamp.micros().div_euclid(DAY) * DAY + DAY;
@@ -410,7 +425,7 @@ pub async fn record(data: &DataArgs, store: &Store, seed: u64) -> Result<LedgerI
         }
         _ => return Err(Failure::Usage("this database holds several ledgers".into())),
     };
-    let secret = store.patient_secret(ledger).await?;
+    let secret = *store.patient_secret(ledger, &registrant_key).await?;
     let mut demo = Demo {
         store,
         ledger,

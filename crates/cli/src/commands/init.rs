@@ -9,8 +9,11 @@ use custody_store::Store;
 use ed25519_dalek::SigningKey;
 use sha2::Digest;
 
+use std::path::PathBuf;
+
 use crate::config::DataArgs;
-use crate::registrant;
+use crate::first_start::{self, Found, Stage};
+use crate::registrant::{Keys, NewPassphrase};
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -28,22 +31,18 @@ pub struct InitArgs {
     pub dea: DeaNumber,
 }
 
-/// Creates the registrant key in the data directory and records genesis at `at`.
+/// Creates a registrant key among `keys`, records genesis at `at` and wraps a new patient
+/// secret under the key. Returns the ledger, its key, and where a generated passphrase was
+/// written (if one was).
 pub async fn create_ledger(
-    data: &DataArgs,
+    keys: &Keys,
+    how: NewPassphrase,
     store: &Store,
     party: Party,
     at: Timestamp,
-) -> Result<(LedgerId, SigningKey, bool), Failure> {
-    if registrant::key_path(&data.data).exists() {
-        return Err(Failure::Usage(format!(
-            "{} already holds a registrant key: this data directory is initialized",
-            data.data.display()
-        )));
-    }
-    std::fs::create_dir_all(&data.data)?;
-    let (key, wrote_pass) = registrant::create(&data.data)?;
+) -> Result<(LedgerId, SigningKey, Option<PathBuf>), Failure> {
     let ledger = LedgerId::from_uuid(uuid::Uuid::now_v7());
+    let (key, wrote_pass) = keys.create(ledger, how)?;
     let id = entry_id_at(at);
     let genesis = Genesis {
         registrant: party,
@@ -52,6 +51,7 @@ pub async fn create_ledger(
     let d =
         Draft::new(ledger, id, genesis).signed(Principal::Registrant, Meaning::Registrant, &key);
     store.append_at(d, at).await?;
+    store.patient_secret(ledger, &key).await?;
     Ok((ledger, key, wrote_pass))
 }
 
@@ -94,32 +94,50 @@ pub fn now() -> Timestamp {
 }
 
 pub async fn run(a: InitArgs) -> Outcome {
-    let store = a.data.open(true).await?;
-    if !store.ledgers().await?.is_empty() && a.data.ledger.is_none() {
-        return Err(Failure::Usage(
-            "this database already holds a ledger: use a new data directory or database".into(),
-        ));
+    let found = first_start::recover(&a.data).await?;
+    if let Found::NeedsToken(ledger) = found {
+        let store = a.data.open(false).await?;
+        let token = bootstrap_token(&store, ledger).await?;
+        println!("initialized ledger {ledger}");
+        println!("bootstrap token {token}");
+        return Ok(());
+    }
+    if a.data.database_url.is_none() && !first_start::needed(&a.data).await? {
+        return Err(Failure::Usage(format!(
+            "{} is initialized already: use a new data directory (or add a ledger to a \
+             PostgreSQL database with --database-url)",
+            a.data.data.display()
+        )));
     }
     let party = Party {
         name: a.name,
         address: a.address,
         dea: a.dea,
     };
-    let (ledger, key, wrote_pass) = create_ledger(&a.data, &store, party, now()).await?;
+    let stage = Stage::begin(&a.data)?;
+    let store = stage.args().open(true).await?;
+    let others = store.ledgers().await?.len();
+    let (ledger, key, wrote_pass) =
+        create_ledger(&stage.keys(), NewPassphrase::Given, &store, party, now()).await?;
     let token = bootstrap_token(&store, ledger).await?;
+    store.close().await?;
+    // Printed before the move: a start cut short after it is made again with a new token.
     let public = PublicKey::from(&key);
+    if others > 0 {
+        println!("added ledger {ledger} to a database holding {others} other(s)");
+    }
     println!("initialized ledger {ledger}");
     println!("bootstrap token {token}");
     println!("registrant key {public} (key id {})", public.key_id());
-    println!(
-        "registrant key file {} (mode 0600, sealed)",
-        registrant::key_path(&a.data.data).display()
-    );
-    if wrote_pass {
+    stage.commit()?;
+    let file = a.data.keys().file_of(&public)?.map(|k| k.path);
+    if let Some(f) = file {
+        println!("registrant key file {} (mode 0600, sealed)", f.display());
+    }
+    if let Some(p) = wrote_pass {
         println!(
-            "its passphrase is in {}: move it to your secret store and set {} instead",
-            a.data.data.join(registrant::PASS_FILE).display(),
-            registrant::PASS_ENV
+            "its passphrase was generated into {}: keep it apart from the data directory's backups",
+            p.display()
         );
     }
     Ok(())

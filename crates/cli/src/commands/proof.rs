@@ -9,7 +9,6 @@ use custody_ledger::{LedgerId, PublicKey};
 use custody_store::Store;
 
 use crate::config::DataArgs;
-use crate::registrant;
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -85,7 +84,7 @@ async fn fresh_checkpoint(
     store: &Store,
     ledger: LedgerId,
 ) -> Result<SignedCheckpoint, Failure> {
-    let key = registrant::load(&data.data)?;
+    let key = data.registrant_key(store, ledger).await?;
     store
         .issue_checkpoint(ledger, &key)
         .await

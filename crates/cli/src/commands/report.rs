@@ -8,7 +8,6 @@ use custody_ledger::{ContainerId, Day, Ndc, PatientRef, PublicKey};
 use custody_report::{ReportKind, Request};
 
 use crate::config::DataArgs;
-use crate::registrant;
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -43,11 +42,11 @@ pub struct ReportArgs {
 pub async fn report(a: ReportArgs) -> Outcome {
     let store = a.data.open(false).await?;
     let ledger = a.data.ledger(&store).await?;
-    let key = registrant::load(&a.data.data)?;
+    let key = a.data.registrant_key(&store, ledger).await?;
     let patient = match &a.patient {
         Some(mrn) => Some(PatientRef::commit(
-            &store.patient_secret(ledger).await?,
-            mrn,
+            &*store.patient_secret(ledger, &key).await?,
+            mrn.trim(),
         )),
         None => None,
     };

@@ -5,17 +5,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::Args;
 use custody_api::state::Cidr;
 use custody_api::{ApiConfig, AppState};
-use custody_clinic::{Clinic, Settings as ClinicSettings};
+use custody_clinic::{Clinic, RegistrantKeys, Settings as ClinicSettings};
 use custody_ledger::{DeaNumber, LedgerId, Party, Text};
 use serde::Deserialize;
 
 use crate::config::DataArgs;
-use crate::registrant;
+use crate::first_start::{self, Found, Stage};
+use crate::registrant::{self, NewPassphrase};
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// PostgreSQL URL (postgres://…); default SQLite in the data directory.
     #[arg(long, env = "CUSTODY_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// File holding the registrant key's passphrase (when CUSTODY_REGISTRANT_PASSPHRASE is
+    /// not set); at the first start a passphrase is generated into it if it does not exist.
+    #[arg(long, env = "CUSTODY_REGISTRANT_PASSPHRASE_FILE")]
+    pub registrant_passphrase_file: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port (the address is printed)
     /// [default: 127.0.0.1:8080].
     #[arg(long, env = "CUSTODY_LISTEN")]
@@ -80,6 +84,7 @@ pub struct ServeArgs {
 pub struct FileSettings {
     pub data: Option<PathBuf>,
     pub database_url: Option<String>,
+    pub registrant_passphrase_file: Option<PathBuf>,
     pub listen: Option<String>,
     pub demo: Option<bool>,
     pub seed: Option<u64>,
@@ -185,6 +190,9 @@ impl ServeArgs {
                     .unwrap_or_else(|| PathBuf::from("./custody-data")),
                 database_url: self.database_url.or(f.database_url),
                 ledger: None,
+                registrant_passphrase_file: self
+                    .registrant_passphrase_file
+                    .or(f.registrant_passphrase_file),
             },
             listen: self
                 .listen
@@ -215,66 +223,90 @@ impl ServeArgs {
     }
 }
 
-/// Initializes an empty data directory for `party` and returns the ledger and the one-time
-/// bootstrap token with which the first admin sets their password.
-pub async fn initialize(
-    data: &DataArgs,
-    store: &custody_store::Store,
-    party: Party,
-) -> Result<(LedgerId, String), Failure> {
-    let (ledger, _key, wrote_pass) =
-        crate::commands::init::create_ledger(data, store, party, crate::commands::init::now())
-            .await?;
-    let token = crate::commands::init::bootstrap_token(store, ledger).await?;
-    if wrote_pass {
-        eprintln!(
-            "the registrant key's passphrase is in {}: move it to your secret store and set {} instead",
-            data.data.join(registrant::PASS_FILE).display(),
-            registrant::PASS_ENV
-        );
+/// The first start of an empty data directory (or database): the demo clinic, or a new
+/// ledger for the registrant with its one-time bootstrap token, made by [`first_start`] so
+/// that a crash at any moment leaves nothing a restart cannot finish.
+async fn first_start(s: &Settings) -> Outcome {
+    let stage = Stage::begin(&s.data)?;
+    let store = stage.args().open(true).await?;
+    if s.demo {
+        stage.mark_demo()?;
+        crate::commands::demo::record(&stage.keys(), &store, s.seed).await?;
+    } else if let Some(party) = s.registrant.clone() {
+        let (ledger, _key, wrote_pass) = crate::commands::init::create_ledger(
+            &stage.keys(),
+            NewPassphrase::Given,
+            &store,
+            party,
+            crate::commands::init::now(),
+        )
+        .await?;
+        let token = crate::commands::init::bootstrap_token(&store, ledger).await?;
+        // Printed before the move: a start cut short after this is made again, and prints a
+        // new token.
+        print_bootstrap(ledger, &token);
+        if let Some(p) = wrote_pass {
+            eprintln!(
+                "the registrant key's passphrase was generated into {}: keep it apart from the data directory's backups",
+                p.display()
+            );
+        }
+    } else {
+        return Err(Failure::Usage(format!(
+            "{} holds no ledger: give --registrant-name, --registrant-address and \
+             --registrant-dea to initialize it, or --demo for the demo clinic",
+            s.data.data.display()
+        )));
     }
-    Ok((ledger, token))
+    store.close().await?;
+    stage.commit()?;
+    Ok(())
+}
+
+fn print_bootstrap(ledger: LedgerId, token: &str) {
+    println!("bootstrap token {token}");
+    println!(
+        "  the first admin signs up once with it: POST /api/v1/ledgers/{ledger}/bootstrap \
+         {{\"token\", \"username\", \"printed_name\", \"password\"}}"
+    );
 }
 
 pub async fn run(a: ServeArgs) -> Outcome {
     let s = a.resolve()?;
-    let store = s.data.open(true).await?;
-    let mut bootstrap = None;
-    if store.ledgers().await?.is_empty() {
-        if s.demo {
-            crate::commands::demo::record(&s.data, &store, s.seed).await?;
-        } else if let Some(party) = s.registrant.clone() {
-            bootstrap = Some(initialize(&s.data, &store, party).await?);
-        } else {
-            return Err(Failure::Usage(format!(
-                "{} holds no ledger: give --registrant-name, --registrant-address and \
-                 --registrant-dea to initialize it, or --demo for the demo clinic",
-                s.data.data.display()
-            )));
-        }
+    let found = first_start::recover(&s.data).await?;
+    if first_start::needed(&s.data).await? {
+        first_start(&s).await?;
     }
-    let ledger = s.data.ledger(&store).await?;
-    let registrant = match registrant::load(&s.data.data) {
-        Ok(k) => Some(Arc::new(k)),
-        Err(e) => {
-            tracing::warn!("serving without the registrant key (no checkpoints): {e:#}");
-            None
-        }
-    };
-    let clinic = Clinic::new(store, registrant, s.clinic);
+    let store = s.data.open(false).await?;
+    if let Found::NeedsToken(ledger) = found {
+        let token = crate::commands::init::bootstrap_token(&store, ledger).await?;
+        print_bootstrap(ledger, &token);
+    }
+    let ledgers = store.ledgers().await?;
+    let beside = s.data.keys().beside();
+    if beside.exists() {
+        tracing::warn!(
+            "{} holds the registrant key's passphrase beside the key (fine for the demo clinic): \
+             move it to {} or a file named by --registrant-passphrase-file outside the data directory",
+            beside.display(),
+            registrant::PASS_ENV
+        );
+    }
+    let (keys, missing) = s.data.registrant_keys(&store).await?;
+    for (ledger, why) in &missing {
+        tracing::warn!(
+            "serving ledger {ledger} without its registrant key (no checkpoints, reports or patient references): {why}"
+        );
+    }
+    let clinic = Clinic::new(store, RegistrantKeys::new(keys), s.clinic);
     clinic.warm_up().await?;
     let state = AppState::new(clinic, s.api);
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", s.listen)))?;
     let addr = listener.local_addr()?;
-    println!("ledger {ledger}");
-    if let Some((_, token)) = &bootstrap {
-        println!("bootstrap token {token}");
-        println!(
-            "  the first admin signs up once with it: POST /api/v1/ledgers/{ledger}/bootstrap \
-             {{\"token\", \"username\", \"printed_name\", \"password\"}}"
-        );
+    for l in &ledgers {
+        println!("ledger {}", l.ledger);
     }
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;

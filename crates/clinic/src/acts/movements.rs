@@ -83,9 +83,9 @@ impl Clinic {
                 "a patient reference is needed",
             ));
         }
-        let secret = self.store.patient_secret(s.ledger).await?;
+        let patient = self.commit_patient(s.ledger, &cmd.patient).await?;
         let payload = Dispensed {
-            patient: PatientRef::commit(&secret, cmd.patient.trim()),
+            patient,
             prescriber: cmd.prescriber.clone(),
             sealed: cmd.sealed.clone(),
             from_open: self.items(s, &cmd.from_open).await?,

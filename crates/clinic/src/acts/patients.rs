@@ -33,8 +33,7 @@ fn printable(field: &str, v: &str, max: usize) -> ClinicResult<()> {
 impl Clinic {
     /// The commitment entries carry for `mrn`.
     pub async fn patient_ref(&self, s: &Session, mrn: &str) -> ClinicResult<PatientRef> {
-        let secret = self.store.patient_secret(s.ledger).await?;
-        Ok(PatientRef::commit(&secret, mrn.trim()))
+        self.commit_patient(s.ledger, mrn).await
     }
 
     /// Keeps (or updates) a patient's record; returns the commitment entries use.

@@ -163,12 +163,7 @@ impl Clinic {
             });
         }
         passwords::check(cmd.user.as_str(), password)?;
-        let registrant = self.registrant.clone().ok_or_else(|| {
-            ClinicError::conflict(
-                "no_registrant_key",
-                "this server was started without the registrant key, which signs the first enrollment",
-            )
-        })?;
+        let registrant = self.registrant(ledger, "signs the first enrollment")?;
         let first = |public_key| UserEnrolled {
             user: cmd.user.clone(),
             printed_name: cmd.printed_name.clone(),

@@ -30,13 +30,8 @@ impl Clinic {
     /// Builds and signs the report `req` asks for, for the signed-in person.
     pub async fn issue_report(&self, s: &Session, req: &Request) -> ClinicResult<Built> {
         s.require(s.ledger, Permission::Reports)?;
-        let key = self.registrant.clone().ok_or_else(|| {
-            ClinicError::conflict(
-                "no_registrant_key",
-                "this server was started without the registrant key, which signs reports",
-            )
-        })?;
         let ledger: LedgerId = s.ledger;
+        let key = self.registrant(ledger, "signs reports")?;
         let extras = custody_report::extras(&self.store, ledger).await?;
         let who = format!("{} ({}, {})", s.printed_name, s.user, s.role);
         let built = custody_report::build(&self.store, ledger, req, &who, &key, extras)

@@ -177,10 +177,10 @@ impl Clinic {
         let amount = self
             .amount_of(s, &cmd.container, cmd.dose, "dose_mg")
             .await?;
-        let secret = self.store.patient_secret(s.ledger).await?;
+        let patient = self.commit_patient(s.ledger, &cmd.patient).await?;
         Ok(Administered {
             container: cmd.container,
-            patient: PatientRef::commit(&secret, cmd.patient.trim()),
+            patient,
             prescriber: cmd.prescriber.clone(),
             amount,
             route: cmd.route,
