@@ -7,6 +7,7 @@ mod cli;
 mod clinic;
 mod harness;
 mod http;
+mod openapi;
 mod proofs;
 mod reports;
 mod tamper;
