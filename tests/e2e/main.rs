@@ -5,6 +5,7 @@ mod acts;
 mod browser;
 mod cli;
 mod clinic;
+mod fuzz;
 mod harness;
 mod http;
 mod openapi;
