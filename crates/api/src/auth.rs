@@ -115,6 +115,7 @@ pub struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, body = LoginResponse),
+        crate::responses::SignInRefusals,
         (status = 401, body = crate::error::ErrorBody, description = "wrong user name or password (details: account, attempts_left)"),
         (status = 429, body = crate::error::ErrorBody, description = "too many wrong passwords for this account (details: retry_at)"),
     ),
@@ -174,7 +175,7 @@ pub fn cleared_cookie() -> String {
     delete,
     path = "/api/v1/ledgers/{ledger}/session",
     params(("ledger" = String, Path, description = "ledger id")),
-    responses((status = 204), (status = 401, body = crate::error::ErrorBody)),
+    responses((status = 204), crate::responses::Unauthorized),
     tag = "session"
 )]
 pub async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {

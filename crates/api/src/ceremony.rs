@@ -42,6 +42,15 @@ pub struct WouldRecord {
     pub entries: Vec<serde_json::Value>,
 }
 
+/// What a signed act answers: the entry it recorded, or, with `dry_run`, what it would
+/// record. (The OpenAPI document's schema of that answer; handlers build either part.)
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ActAnswer {
+    Recorded(Recorded),
+    DryRun(WouldRecord),
+}
+
 pub async fn recorded(
     state: &AppState,
     ledger: LedgerId,
@@ -265,30 +274,4 @@ impl ItemBody {
 
 pub fn items(xs: &[ItemBody]) -> ApiResult<Vec<custody_clinic::acts::Item>> {
     xs.iter().map(ItemBody::item).collect()
-}
-
-/// The refusals every signed act can answer, as the OpenAPI document lists them.
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-pub enum ActRefusals {
-    /// Not signed in; or a signer's password is wrong (`details`: `account`,
-    /// `attempts_left`).
-    #[response(status = 401)]
-    Unauthorized(crate::error::ErrorBody),
-    /// The signed-in person's role may not do this.
-    #[response(status = 403)]
-    Forbidden(crate::error::ErrorBody),
-    /// A container, user or queued waste that is not there.
-    #[response(status = 404)]
-    NotFound(crate::error::ErrorBody),
-    /// The ledger's state refuses it (`insufficient_stock`, `container_state`,
-    /// `witness_is_author`, …).
-    #[response(status = 409)]
-    Conflict(crate::error::ErrorBody),
-    /// A field or a ledger rule refuses it (`invalid_value`, `idempotency_key_reused`, …).
-    #[response(status = 422)]
-    Invalid(crate::error::ErrorBody),
-    /// Too many wrong passwords for this account (`details`: `account`, `retry_at`).
-    #[response(status = 429)]
-    Throttled(crate::error::ErrorBody),
 }

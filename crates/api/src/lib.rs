@@ -11,6 +11,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod responses;
 pub mod routes;
 pub mod state;
 pub mod web;

@@ -12,7 +12,7 @@ use axum::response::Response;
 use custody_clinic::Permission;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, ceremony, mg, parse, respond};
+use crate::ceremony::{ActAnswer, RequestOrigin, ceremony, mg, parse, respond};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -63,7 +63,7 @@ impl From<ProductDefined> for ProductView {
     get,
     path = "/api/v1/ledgers/{ledger}/products",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<ProductView>)),
+    responses((status = 200, body = Vec<ProductView>), crate::responses::ReadRefusals),
     tag = "catalog"
 )]
 pub async fn products(
@@ -108,7 +108,7 @@ pub struct ProductRequest {
     path = "/api/v1/ledgers/{ledger}/products",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ProductRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "catalog"
 )]
 pub async fn define_product(
@@ -154,7 +154,7 @@ pub struct LocationView {
     get,
     path = "/api/v1/ledgers/{ledger}/locations",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<LocationView>)),
+    responses((status = 200, body = Vec<LocationView>), crate::responses::ReadRefusals),
     tag = "catalog"
 )]
 pub async fn locations(
@@ -200,7 +200,7 @@ pub struct LocationRequest {
     path = "/api/v1/ledgers/{ledger}/locations",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = LocationRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "catalog"
 )]
 pub async fn define_location(

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, WitnessBody, ceremony, mg, parse, respond};
+use crate::ceremony::{ActAnswer, RequestOrigin, WitnessBody, ceremony, mg, parse, respond};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path, Query};
 use crate::routes::ledger::{EntryView, view};
@@ -82,7 +82,7 @@ pub struct ContainersQuery {
     get,
     path = "/api/v1/ledgers/{ledger}/containers",
     params(("ledger" = String, Path), ContainersQuery),
-    responses((status = 200, body = Vec<ContainerView>)),
+    responses((status = 200, body = Vec<ContainerView>), crate::responses::QueryRefusals),
     tag = "stock"
 )]
 pub async fn list(
@@ -120,7 +120,7 @@ async fn find(state: &AppState, ledger: LedgerId, id: &str) -> ApiResult<Contain
     get,
     path = "/api/v1/ledgers/{ledger}/containers/{container}",
     params(("ledger" = String, Path), ("container" = String, Path)),
-    responses((status = 200, body = ContainerView), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = ContainerView), crate::responses::ReadRefusals),
     tag = "stock"
 )]
 pub async fn one(
@@ -144,7 +144,7 @@ pub struct ContainerHistory {
     get,
     path = "/api/v1/ledgers/{ledger}/containers/{container}/history",
     params(("ledger" = String, Path), ("container" = String, Path)),
-    responses((status = 200, body = ContainerHistory), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = ContainerHistory), crate::responses::ReadRefusals),
     tag = "stock"
 )]
 pub async fn history(
@@ -196,8 +196,8 @@ pub struct AdjustRequest {
     params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = AdjustRequest,
     responses(
-        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        crate::ceremony::ActRefusals,
+        (status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]

@@ -58,7 +58,7 @@ pub struct HeadView {
     get,
     path = "/api/v1/ledgers/{ledger}/head",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = HeadView), (status = 401, body = crate::error::ErrorBody)),
+    responses((status = 200, body = HeadView), crate::responses::ReadRefusals),
     tag = "ledger"
 )]
 pub async fn head(
@@ -143,7 +143,7 @@ pub fn view(seq: u64, hash: String, bytes: &[u8]) -> ApiResult<EntryView> {
     get,
     path = "/api/v1/ledgers/{ledger}/entries",
     params(("ledger" = String, Path), EntriesQuery),
-    responses((status = 200, body = EntriesPage), (status = 400, body = crate::error::ErrorBody)),
+    responses((status = 200, body = EntriesPage), crate::responses::QueryRefusals),
     tag = "ledger"
 )]
 pub async fn entries(
@@ -224,7 +224,7 @@ pub struct EntryDetail {
     get,
     path = "/api/v1/ledgers/{ledger}/entries/{seq}",
     params(("ledger" = String, Path), ("seq" = u64, Path)),
-    responses((status = 200, body = EntryDetail), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = EntryDetail), crate::responses::ReadRefusals),
     tag = "ledger"
 )]
 pub async fn entry(
@@ -272,7 +272,7 @@ pub struct VerifyView {
     post,
     path = "/api/v1/ledgers/{ledger}/verify",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = VerifyView), (status = 403, body = crate::error::ErrorBody)),
+    responses((status = 200, body = VerifyView), crate::responses::ReadRefusals),
     tag = "ledger"
 )]
 pub async fn verify(
@@ -335,7 +335,7 @@ impl From<custody_ledger::checkpoint::SignedCheckpoint> for CheckpointView {
     post,
     path = "/api/v1/ledgers/{ledger}/checkpoints",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = CheckpointView), (status = 403, body = crate::error::ErrorBody)),
+    responses((status = 200, body = CheckpointView), crate::responses::ReadRefusals, crate::responses::NoRegistrantKey),
     tag = "ledger"
 )]
 pub async fn issue_checkpoint(
@@ -355,7 +355,7 @@ pub async fn issue_checkpoint(
     get,
     path = "/api/v1/ledgers/{ledger}/checkpoints",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<CheckpointView>)),
+    responses((status = 200, body = Vec<CheckpointView>), crate::responses::ReadRefusals),
     tag = "ledger"
 )]
 pub async fn list_checkpoints(
@@ -373,7 +373,7 @@ pub async fn list_checkpoints(
     get,
     path = "/api/v1/ledgers/{ledger}/checkpoints/{size}",
     params(("ledger" = String, Path), ("size" = u64, Path)),
-    responses((status = 200, body = CheckpointView), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = CheckpointView), crate::responses::ReadRefusals),
     tag = "ledger"
 )]
 pub async fn get_checkpoint(
@@ -413,7 +413,7 @@ pub struct ConsistencyView {
     get,
     path = "/api/v1/ledgers/{ledger}/consistency",
     params(("ledger" = String, Path), ConsistencyQuery),
-    responses((status = 200, body = ConsistencyView), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = ConsistencyView), crate::responses::QueryRefusals, (status = 422, body = crate::error::ErrorBody, description = "tree sizes that no proof joins (`from` beyond `to`, `to` beyond the ledger)")),
     tag = "ledger"
 )]
 pub async fn consistency(
@@ -443,7 +443,7 @@ pub async fn consistency(
     get,
     path = "/api/v1/ledgers/{ledger}/export.jsonl",
     params(("ledger" = String, Path)),
-    responses((status = 200, content_type = "application/x-ndjson", body = String)),
+    responses((status = 200, content_type = "application/x-ndjson", body = String), crate::responses::ReadRefusals),
     tag = "ledger"
 )]
 pub async fn export(

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Auth;
 use crate::ceremony::{
-    ItemBody, Recorded, RequestOrigin, WitnessBody, ceremony, items, parse, respond,
+    ActAnswer, ItemBody, RequestOrigin, WitnessBody, ceremony, items, parse, respond,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
@@ -46,7 +46,7 @@ pub struct DispenseRequest {
     path = "/api/v1/ledgers/{ledger}/dispenses",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = DispenseRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "stock"
 )]
 pub async fn dispense(
@@ -103,7 +103,7 @@ pub struct TransferRequest {
     path = "/api/v1/ledgers/{ledger}/transfers",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = TransferRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "stock"
 )]
 pub async fn transfer(
@@ -160,7 +160,7 @@ pub struct LossRequest {
     path = "/api/v1/ledgers/{ledger}/losses",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = LossRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "stock"
 )]
 pub async fn loss(
@@ -222,7 +222,7 @@ pub struct DestructionRequest {
     path = "/api/v1/ledgers/{ledger}/destructions",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = DestructionRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "stock"
 )]
 pub async fn destruction(
@@ -282,7 +282,7 @@ pub struct CorrectionRequest {
     path = "/api/v1/ledgers/{ledger}/corrections",
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = CorrectionRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "ledger"
 )]
 pub async fn correction(

@@ -43,7 +43,7 @@ pub struct PatientView {
     path = "/api/v1/ledgers/{ledger}/patients",
     params(("ledger" = String, Path)),
     request_body = PatientBody,
-    responses((status = 200, body = PatientView), (status = 422, body = crate::error::ErrorBody)),
+    responses((status = 200, body = PatientView), crate::responses::BodyRefusals),
     tag = "patients"
 )]
 pub async fn save(
@@ -81,7 +81,7 @@ fn patient_ref(s: &str) -> ApiResult<PatientRef> {
     get,
     path = "/api/v1/ledgers/{ledger}/patients/{patient_ref}",
     params(("ledger" = String, Path), ("patient_ref" = String, Path)),
-    responses((status = 200, body = PatientView), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 200, body = PatientView), crate::responses::ReadRefusals),
     tag = "patients"
 )]
 pub async fn get_one(
@@ -108,7 +108,7 @@ pub async fn get_one(
     delete,
     path = "/api/v1/ledgers/{ledger}/patients/{patient_ref}",
     params(("ledger" = String, Path), ("patient_ref" = String, Path)),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)),
+    responses((status = 204), crate::responses::ReadRefusals),
     tag = "patients"
 )]
 pub async fn erase(

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, ceremony, parse, recorded, respond};
+use crate::ceremony::{ActAnswer, Recorded, RequestOrigin, ceremony, parse, recorded, respond};
 use crate::error::ApiResult;
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -34,7 +34,7 @@ pub struct UserView {
     get,
     path = "/api/v1/ledgers/{ledger}/users",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<UserView>)),
+    responses((status = 200, body = Vec<UserView>), crate::responses::ReadRefusals),
     tag = "people"
 )]
 pub async fn list(
@@ -84,8 +84,8 @@ pub struct EnrollRequest {
     params(("ledger" = String, Path)),
     request_body = EnrollRequest,
     responses(
-        (status = 200, body = Recorded),
-        (status = 403, body = crate::error::ErrorBody),
+        (status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
         (status = 409, body = crate::error::ErrorBody, description = "user exists"),
         (status = 422, body = crate::error::ErrorBody, description = "weak password or invalid field"),
     ),
@@ -131,7 +131,10 @@ pub struct BootstrapRequest {
     request_body = BootstrapRequest,
     responses(
         (status = 200, body = Recorded),
+        crate::responses::SignInRefusals,
         (status = 401, body = crate::error::ErrorBody, description = "wrong or used token"),
+        (status = 409, body = crate::error::ErrorBody, description = "someone is enrolled already, or the user exists"),
+        crate::responses::NoRegistrantKey,
         (status = 422, body = crate::error::ErrorBody, description = "weak password or invalid field"),
     ),
     tag = "people"
@@ -168,7 +171,7 @@ pub struct RoleRequest {
     path = "/api/v1/ledgers/{ledger}/users/{user}/role",
     params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = RoleRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn change_role(
@@ -205,7 +208,7 @@ pub struct DeactivateRequest {
     path = "/api/v1/ledgers/{ledger}/users/{user}/deactivate",
     params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = DeactivateRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn deactivate(
@@ -241,7 +244,7 @@ pub struct ResetRequest {
     path = "/api/v1/ledgers/{ledger}/users/{user}/reset",
     params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ResetRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = Recorded, description = "recorded"), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn reset(
@@ -276,7 +279,7 @@ pub struct PasswordRequest {
     path = "/api/v1/ledgers/{ledger}/me/password",
     params(("ledger" = String, Path)),
     request_body = PasswordRequest,
-    responses((status = 204), crate::ceremony::ActRefusals),
+    responses((status = 204), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn change_password(
@@ -308,7 +311,7 @@ pub struct RotateRequest {
     path = "/api/v1/ledgers/{ledger}/me/key",
     params(("ledger" = String, Path)),
     request_body = RotateRequest,
-    responses((status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"), crate::ceremony::ActRefusals),
+    responses((status = 200, body = Recorded, description = "recorded"), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn rotate_key(

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, ceremony, last, parse};
+use crate::ceremony::{Recorded, RequestOrigin, WouldRecord, ceremony, last, parse};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -65,6 +65,15 @@ pub struct ReceiptRecorded {
     pub containers: Vec<String>,
 }
 
+/// What a receipt answers: the entry and its containers, or, with `dry_run`, what it would
+/// record.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ReceiptAnswer {
+    Recorded(ReceiptRecorded),
+    DryRun(WouldRecord),
+}
+
 /// Receives stock against an invoice; each container gets an id.
 #[utoipa::path(
     post,
@@ -72,8 +81,8 @@ pub struct ReceiptRecorded {
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ReceiptRequest,
     responses(
-        (status = 200, body = ReceiptRecorded, description = "recorded (with dry_run: what would be recorded)"),
-        crate::ceremony::ActRefusals,
+        (status = 200, body = ReceiptAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -145,6 +154,15 @@ pub struct CountRecorded {
     pub discrepancy: bool,
 }
 
+/// What a count answers: the entry and what the ledger expected, or, with `dry_run`, what
+/// it would record (without `expected`: a count is blind until signed).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum CountAnswer {
+    Recorded(CountRecorded),
+    DryRun(WouldRecord),
+}
+
 /// Records a count; the server states what the ledger expects.
 #[utoipa::path(
     post,
@@ -152,8 +170,8 @@ pub struct CountRecorded {
     params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = CountRequest,
     responses(
-        (status = 200, body = CountRecorded, description = "recorded (with dry_run: what would be recorded)"),
-        crate::ceremony::ActRefusals,
+        (status = 200, body = CountAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]

@@ -51,10 +51,13 @@ fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
     path = "/api/v1/ledgers/{ledger}/reports/{file}",
     params(("ledger" = String, Path), ("file" = String, Path, description = "e.g. audit.pdf or audit.pdf.sig"), ReportQuery),
     responses(
-        (status = 200, content_type = "application/pdf", body = Vec<u8>),
-        (status = 403, body = crate::error::ErrorBody),
-        (status = 404, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody),
+        (status = 200, content(
+            (Vec<u8> = "application/pdf"),
+            (Vec<u8> = "application/octet-stream"),
+        ), description = "the PDF (`KIND.pdf`), or its detached Ed25519 signature (`KIND.pdf.sig`)"),
+        crate::responses::QueryRefusals,
+        (status = 422, body = crate::error::ErrorBody, description = "a day, product or container that cannot be what it says (`invalid_value`)"),
+        crate::responses::NoRegistrantKey,
     ),
     tag = "reports"
 )]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, ceremony, mg, parse, respond};
+use crate::ceremony::{ActAnswer, RequestOrigin, ceremony, mg, parse, respond};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -51,7 +51,7 @@ impl From<OnHand> for OnHandRow {
     get,
     path = "/api/v1/ledgers/{ledger}/on-hand",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<OnHandRow>)),
+    responses((status = 200, body = Vec<OnHandRow>), crate::responses::ReadRefusals),
     tag = "stock"
 )]
 pub async fn on_hand(
@@ -91,8 +91,8 @@ pub struct OpenRequest {
     params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = OpenRequest,
     responses(
-        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        crate::ceremony::ActRefusals,
+        (status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -161,8 +161,8 @@ pub struct AdministerRequest {
     params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = AdministerRequest,
     responses(
-        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        crate::ceremony::ActRefusals,
+        (status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]

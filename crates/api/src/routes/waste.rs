@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Auth;
-use crate::ceremony::{Recorded, RequestOrigin, WitnessBody, ceremony, mg, parse, respond};
+use crate::ceremony::{ActAnswer, RequestOrigin, WitnessBody, ceremony, mg, parse, respond};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -89,9 +89,9 @@ pub async fn pending_view(
     params(("ledger" = String, Path), ("container" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = WasteRequest,
     responses(
-        (status = 200, body = Recorded, description = "witnessed and recorded (with dry_run: what would be recorded)"),
+        (status = 200, body = ActAnswer, description = "witnessed and recorded (with dry_run: what would be recorded)"),
         (status = 202, body = PendingView, description = "queued for a witness"),
-        crate::ceremony::ActRefusals,
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]
@@ -128,7 +128,7 @@ pub async fn waste(
     get,
     path = "/api/v1/ledgers/{ledger}/wastes/awaiting-witness",
     params(("ledger" = String, Path)),
-    responses((status = 200, body = Vec<PendingView>), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)),
+    responses((status = 200, body = Vec<PendingView>), crate::responses::ReadRefusals),
     tag = "stock"
 )]
 pub async fn awaiting(
@@ -162,8 +162,8 @@ pub struct WitnessRequest {
     params(("ledger" = String, Path), ("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = WitnessRequest,
     responses(
-        (status = 200, body = Recorded, description = "recorded (with dry_run: what would be recorded)"),
-        crate::ceremony::ActRefusals,
+        (status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"),
+        crate::responses::ActRefusals,
     ),
     tag = "stock"
 )]
