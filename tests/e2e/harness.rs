@@ -267,6 +267,11 @@ impl Server {
             .clone()
     }
 
+    /// What the current start logged to standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(log_file(&self.logs, self.starts)).unwrap_or_default()
+    }
+
     /// The URL of `path` in the ledger's API.
     pub fn api(&self, path: &str) -> String {
         format!("{}/api/v1/ledgers/{}{path}", self.url, self.ledger)

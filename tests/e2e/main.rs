@@ -12,6 +12,7 @@ mod http;
 mod openapi;
 mod proofs;
 mod reports;
+mod secrets;
 mod tamper;
 mod web;
 

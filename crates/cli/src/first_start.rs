@@ -101,6 +101,7 @@ impl Stage {
     /// The key files of this start go to the stage, whatever the database.
     pub fn keys(&self) -> Keys {
         Keys::new(&self.dir, self.data.registrant_passphrase_file.as_deref())
+            .moving_to(&self.data.data)
     }
 
     /// The demo is about to be recorded into the real database: a restart that finds this

@@ -38,6 +38,9 @@ pub struct Keys {
     pub dir: PathBuf,
     /// `--registrant-passphrase-file`.
     pub pass_file: Option<PathBuf>,
+    /// Where the files end up (a first start writes them in its stage): new keys are named
+    /// after what is there.
+    pub destination: PathBuf,
 }
 
 /// Where the passphrase came from.
@@ -110,7 +113,14 @@ impl Keys {
         Keys {
             dir: dir.to_path_buf(),
             pass_file: pass_file.map(Path::to_path_buf),
+            destination: dir.to_path_buf(),
         }
+    }
+
+    /// Keys written in `self.dir` that will be moved to `destination`.
+    pub fn moving_to(mut self, destination: &Path) -> Self {
+        self.destination = destination.to_path_buf();
+        self
     }
 
     pub fn beside(&self) -> PathBuf {
@@ -141,6 +151,19 @@ impl Keys {
             "no passphrase for the registrant key: set {PASS_ENV}, name a file with \
              --registrant-passphrase-file, or give systemd the credential {CREDENTIAL}"
         )
+    }
+
+    /// Whether a new key can get a passphrase (`how`), checked before anything is written:
+    /// the refusal says where to put one.
+    pub fn can_seal_new(&self, how: NewPassphrase) -> Result<(), String> {
+        if how == NewPassphrase::BesideForDemo || self.pass_file.is_some() {
+            return Ok(());
+        }
+        self.passphrase().map(|_| ()).map_err(|e| {
+            format!(
+                "{e:#}; custody writes it beside the key only for the demo (docs/operations.md)"
+            )
+        })
     }
 
     /// The passphrase for a new key: the usual sources, else generated into the file named by
@@ -176,7 +199,7 @@ impl Keys {
     /// one already (another ledger's in the same database).
     pub fn path_for_new(&self, ledger: LedgerId) -> PathBuf {
         let first = self.dir.join(KEY_FILE);
-        if first.exists() {
+        if first.exists() || self.destination.join(KEY_FILE).exists() {
             self.dir.join(format!("registrant-{ledger}.key"))
         } else {
             first

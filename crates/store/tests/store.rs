@@ -476,3 +476,67 @@ async fn the_database_refuses_an_entry_row_that_does_not_extend_the_head() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_patient_secret_is_stored_only_wrapped_under_the_registrant_key() {
+    use sea_orm::{ConnectionTrait, Statement};
+    for db in TestDb::all().await {
+        let ledger = seed(&db.store, 1).await[0].ledger;
+        let key = custody_ledger::vectors::seeded_key("registrant");
+        // None until first use; then made, wrapped, and the same on every later use (from
+        // another connection pool too: a second server process).
+        assert!(
+            db.store
+                .stored_patient_secret(ledger)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let second = Store::open(&db.url).await.unwrap();
+        let (a, b) = tokio::join!(
+            db.store.patient_secret(ledger, &key),
+            second.patient_secret(ledger, &key)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(*a, *b, "{}: two first uses agree on one secret", db.name);
+        let stored = db.store.stored_patient_secret(ledger).await.unwrap();
+        assert!(
+            stored.starts_with(b"custody-patient-secret\x01"),
+            "{}",
+            db.name
+        );
+        assert!(
+            !stored.windows(32).any(|w| w == &a[..]),
+            "{}: the secret is not in the row",
+            db.name
+        );
+        // Another key opens nothing.
+        let other = custody_ledger::vectors::seeded_key("someone else");
+        assert!(db.store.patient_secret(ledger, &other).await.is_err());
+
+        // A clear secret left by an older version is wrapped in place at its first use.
+        let clear = [7u8; 32];
+        let sql = match db.store.backend() {
+            sea_orm::DbBackend::Postgres => "UPDATE ledgers SET patient_secret = $1 WHERE id = $2",
+            _ => "UPDATE ledgers SET patient_secret = ? WHERE id = ?",
+        };
+        db.store
+            .connection()
+            .execute_raw(Statement::from_sql_and_values(
+                db.store.backend(),
+                sql,
+                [clear.to_vec().into(), ledger.as_uuid().into()],
+            ))
+            .await
+            .unwrap();
+        let opened = db.store.patient_secret(ledger, &key).await.unwrap();
+        assert_eq!(*opened, clear, "{}: the old secret is kept", db.name);
+        let stored = db.store.stored_patient_secret(ledger).await.unwrap();
+        assert!(
+            stored.starts_with(b"custody-patient-secret\x01"),
+            "{}",
+            db.name
+        );
+        assert_eq!(*db.store.patient_secret(ledger, &key).await.unwrap(), clear);
+    }
+}

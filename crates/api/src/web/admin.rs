@@ -787,10 +787,15 @@ async fn bootstrap_get() -> Response {
 
 async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Response {
     let p = Posted::from(p);
-    let ledger = match state.store.ledgers().await {
-        Ok(ls) => match ls.first() {
-            Some(l) => l.ledger,
-            None => return failure(ApiError::not_found("this server holds no ledger yet")),
+    // The token names its ledger; a wrong one is refused by the first ledger's check.
+    let ledger = match state.clinic.ledger_of_bootstrap_token(p.get("token")).await {
+        Ok(Some(l)) => l,
+        Ok(None) => match state.store.ledgers().await {
+            Ok(ls) => match ls.first() {
+                Some(l) => l.ledger,
+                None => return failure(ApiError::not_found("this server holds no ledger yet")),
+            },
+            Err(e) => return failure(e.into()),
         },
         Err(e) => return failure(e.into()),
     };

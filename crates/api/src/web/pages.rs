@@ -23,6 +23,8 @@ struct LoginPage {
     me: Option<Me>,
     registrant: String,
     ledger: String,
+    /// Every ledger served: a choice when there are several.
+    ledgers: Vec<LedgerChoice>,
     username: String,
     error: Option<String>,
     notice: Option<String>,
@@ -30,18 +32,40 @@ struct LoginPage {
     first_start: bool,
 }
 
-async fn the_ledger(state: &AppState) -> Result<(LedgerId, String), ApiError> {
+/// A ledger this server holds, as the sign-in page offers it.
+struct LedgerChoice {
+    id: String,
+    registrant: String,
+    dea: String,
+}
+
+/// The ledgers served, and the one `wanted` (else the first) with its registrant's name.
+async fn the_ledger(
+    state: &AppState,
+    wanted: Option<LedgerId>,
+) -> Result<(LedgerId, String, Vec<LedgerChoice>), ApiError> {
     let ledgers = state.store.ledgers().await?;
     let l = ledgers
-        .first()
+        .iter()
+        .find(|l| Some(l.ledger) == wanted)
+        .or_else(|| ledgers.first())
         .ok_or_else(|| ApiError::not_found("this server holds no ledger yet"))?;
-    Ok((l.ledger, l.registrant.name.to_string()))
+    let choices = ledgers
+        .iter()
+        .map(|l| LedgerChoice {
+            id: l.ledger.to_string(),
+            registrant: l.registrant.name.to_string(),
+            dea: l.registrant.dea.to_string(),
+        })
+        .collect();
+    Ok((l.ledger, l.registrant.name.to_string(), choices))
 }
 
 #[derive(Deserialize)]
 struct LoginQuery {
     ended: Option<String>,
     welcome: Option<String>,
+    ledger: Option<String>,
 }
 
 async fn first_start(state: &AppState, ledger: LedgerId) -> bool {
@@ -69,12 +93,14 @@ async fn login_page(
     } else {
         None
     };
-    match the_ledger(&state).await {
-        Ok((ledger, registrant)) => render(
+    let wanted = q.ledger.as_deref().and_then(|l| l.parse().ok());
+    match the_ledger(&state, wanted).await {
+        Ok((ledger, registrant, ledgers)) => render(
             &LoginPage {
                 me: None,
                 registrant,
                 ledger: ledger.to_string(),
+                ledgers,
                 username: String::new(),
                 error: None,
                 notice,
@@ -98,11 +124,10 @@ async fn login(
     Client(client): Client,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let (default, registrant) = match the_ledger(&state).await {
+    let (ledger, registrant, ledgers) = match the_ledger(&state, f.ledger.parse().ok()).await {
         Ok(x) => x,
         Err(e) => return failure(e),
     };
-    let ledger = f.ledger.parse().unwrap_or(default);
     match sign_in(&state, ledger, &f.username, &f.password, &client).await {
         Ok(s) => (
             StatusCode::SEE_OTHER,
@@ -119,6 +144,7 @@ async fn login(
                     me: None,
                     registrant,
                     ledger: ledger.to_string(),
+                    ledgers,
                     username: f.username,
                     error: Some(e.message),
                     notice: None,

@@ -114,6 +114,10 @@ pub async fn run(a: InitArgs) -> Outcome {
         address: a.address,
         dea: a.dea,
     };
+    a.data
+        .keys()
+        .can_seal_new(NewPassphrase::Given)
+        .map_err(Failure::Usage)?;
     let stage = Stage::begin(&a.data)?;
     let store = stage.args().open(true).await?;
     let others = store.ledgers().await?.len();

@@ -227,6 +227,19 @@ impl ServeArgs {
 /// ledger for the registrant with its one-time bootstrap token, made by [`first_start`] so
 /// that a crash at any moment leaves nothing a restart cannot finish.
 async fn first_start(s: &Settings) -> Outcome {
+    if !s.demo && s.registrant.is_none() {
+        return Err(Failure::Usage(format!(
+            "{} holds no ledger: give --registrant-name, --registrant-address and \
+             --registrant-dea to initialize it, or --demo for the demo clinic",
+            s.data.data.display()
+        )));
+    }
+    if !s.demo {
+        s.data
+            .keys()
+            .can_seal_new(NewPassphrase::Given)
+            .map_err(Failure::Usage)?;
+    }
     let stage = Stage::begin(&s.data)?;
     let store = stage.args().open(true).await?;
     if s.demo {
@@ -251,12 +264,6 @@ async fn first_start(s: &Settings) -> Outcome {
                 p.display()
             );
         }
-    } else {
-        return Err(Failure::Usage(format!(
-            "{} holds no ledger: give --registrant-name, --registrant-address and \
-             --registrant-dea to initialize it, or --demo for the demo clinic",
-            s.data.data.display()
-        )));
     }
     store.close().await?;
     stage.commit()?;

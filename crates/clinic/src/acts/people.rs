@@ -148,6 +148,18 @@ impl Clinic {
         })
     }
 
+    /// The ledger a bootstrap token was issued for, among the database's ledgers (a page
+    /// that serves several asks no one to pick).
+    pub async fn ledger_of_bootstrap_token(&self, token: &str) -> ClinicResult<Option<LedgerId>> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        for l in self.store.ledgers().await? {
+            if self.store.bootstrap_token_matches(l.ledger, hash).await? {
+                return Ok(Some(l.ledger));
+            }
+        }
+        Ok(None)
+    }
+
     /// The first admin signs up with the bootstrap token; the registrant key signs.
     pub async fn bootstrap(
         &self,
