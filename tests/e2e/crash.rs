@@ -22,7 +22,7 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
-use crate::{custody, stderr, stdout};
+use crate::{custody, say, stderr, stdout};
 
 const TRIALS: u32 = 20;
 
@@ -67,12 +67,6 @@ fn start(args: &[&str]) -> (Child, Duration) {
         }
     }
     (child, t.elapsed())
-}
-
-/// A line on the test run's standard error that `cargo test` shows even when the test passes.
-fn say(line: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
 fn kill(mut child: Child) {

@@ -117,12 +117,12 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let err = std::fs::read_to_string(&stderr).unwrap_or_default();
 
     let (requests, by_status) = requests(&har);
-    println!(
+    crate::say(&format!(
         "fuzz: {version}, seed {seed}, {examples} examples: {}; {requests} requests {by_status:?}; exit {:?} in {:.0} s",
         summary(&out),
         status.code(),
         took.as_secs_f64()
-    );
+    ));
     assert!(
         status.success(),
         "schemathesis found failures:\n{out}\n{err}"

@@ -32,6 +32,13 @@ pub fn custody(args: &[&str]) -> Output {
         .expect("custody runs")
 }
 
+/// A line on the test run's standard error that `cargo test` shows even when the test passes
+/// (the suites' counts: `print!` output is captured).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

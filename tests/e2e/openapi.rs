@@ -554,7 +554,11 @@ fn every_status_answered_is_in_the_openapi_document() {
             "repeated wrong passwords: {last}, not a documented 429"
         ));
     }
-    println!("openapi: {} operations, {requests} requests", ops.len());
+    crate::say(&format!(
+        "openapi: {} operations, {requests} requests, {} answers differing from the document",
+        ops.len(),
+        failures.len()
+    ));
     assert!(
         failures.is_empty(),
         "{} answers differ from the document:\n{}",
