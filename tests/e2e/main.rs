@@ -3,6 +3,7 @@
 
 mod acts;
 mod browser;
+mod checkpoints;
 mod cli;
 mod clinic;
 mod crash;

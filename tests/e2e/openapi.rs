@@ -20,10 +20,11 @@ use crate::harness::Server;
 const ROLES: [&str; 4] = ["admin", "pharm.rivera", "nurse.chen", "auditor.diaz"];
 
 /// Operations anyone may call, without a session.
-const OPEN: [&str; 5] = [
+const OPEN: [&str; 6] = [
     "GET /healthz",
     "GET /readyz",
     "GET /api/v1/ledgers",
+    "GET /api/v1/ledgers/{ledger}/checkpoint",
     "POST /api/v1/ledgers/{ledger}/session",
     "POST /api/v1/ledgers/{ledger}/bootstrap",
 ];

@@ -77,6 +77,7 @@ pub use state::{ApiConfig, AppState};
         routes::patients::get_one,
         routes::patients::erase,
         routes::ledger::get_checkpoint,
+        routes::ledger::newest_checkpoint,
         routes::ledger::consistency,
         routes::ledger::export,
         routes::reports::report,

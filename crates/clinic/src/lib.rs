@@ -12,6 +12,7 @@
 //! - `reads`: the dashboard, open discrepancies, the awaiting-witness queue, containers.
 
 pub mod acts;
+mod checkpoints;
 pub mod error;
 mod keys;
 pub mod passwords;

@@ -390,6 +390,41 @@ pub async fn get_checkpoint(
     Ok(Json(c.into()))
 }
 
+/// The newest checkpoint, with the witnesses' cosignatures it has, as a C2SP signed note
+/// (no session needed: it names only the ledger, its size and its root).
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/checkpoint",
+    params(("ledger" = String, Path)),
+    responses(
+        (status = 200, content_type = "text/plain; charset=utf-8", body = String, description = "the signed note: origin, size, root, a blank line, then the registrant's signature and each witness's cosignature"),
+        crate::responses::NotFound,
+    ),
+    tag = "ledger"
+)]
+pub async fn newest_checkpoint(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    state.store.head(ledger).await?;
+    let note = state
+        .newest_checkpoint(ledger)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("ledger {ledger} has no checkpoint yet")))?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-cache"),
+        ],
+        note,
+    )
+        .into_response())
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ConsistencyQuery {
     /// The older tree size (say, a checkpoint an auditor holds).
@@ -515,6 +550,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/ledgers/{ledger}/checkpoints/{size}",
             get(get_checkpoint),
+        )
+        .route(
+            "/api/v1/ledgers/{ledger}/checkpoint",
+            get(newest_checkpoint),
         )
         .route("/api/v1/ledgers/{ledger}/consistency", get(consistency))
         .route("/api/v1/ledgers/{ledger}/export.jsonl", get(export))

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Wrong passwords one client address may send in 15 minutes [default: 100].
     #[arg(long, env = "CUSTODY_ADDRESS_LIMIT")]
     pub address_limit: Option<u32>,
+    /// Seconds between checkpoints: one is signed when a ledger has grown and this much time
+    /// has passed, and once more at shutdown [default: 60].
+    #[arg(long, env = "CUSTODY_CHECKPOINT_EVERY")]
+    pub checkpoint_every: Option<u64>,
     /// A reverse proxy (address or CIDR range) whose X-Forwarded-For names the client;
     /// repeatable, or comma-separated in the environment.
     #[arg(
@@ -97,6 +101,7 @@ pub struct FileSettings {
     pub max_failed_logins: Option<u32>,
     pub address_limit: Option<u32>,
     pub trusted_proxy: Option<Vec<String>>,
+    pub checkpoint_every: Option<u64>,
 }
 
 impl FileSettings {
@@ -122,6 +127,8 @@ pub struct Settings {
     pub registrant: Option<Party>,
     pub api: ApiConfig,
     pub clinic: ClinicSettings,
+    /// Between two checkpoints of a grown ledger.
+    pub checkpoint_every: std::time::Duration,
 }
 
 impl ServeArgs {
@@ -168,6 +175,12 @@ impl ServeArgs {
                 "--session-hours must be at least 1: a session lasting no time at all could never be used".into(),
             ));
         }
+        let checkpoint_every = self.checkpoint_every.or(f.checkpoint_every).unwrap_or(60);
+        if checkpoint_every == 0 {
+            return Err(Failure::Usage(
+                "--checkpoint-every must be at least 1 second".into(),
+            ));
+        }
         let proxies = if self.trusted_proxy.is_empty() {
             f.trusted_proxy.unwrap_or_default()
         } else {
@@ -205,6 +218,7 @@ impl ServeArgs {
                 secure_cookies: self.secure_cookies || f.secure_cookies.unwrap_or(false),
                 trusted_proxies,
             },
+            checkpoint_every: std::time::Duration::from_secs(checkpoint_every),
             clinic: ClinicSettings {
                 idle_timeout: idle_minutes.map_or(defaults.idle_timeout, minutes),
                 absolute_timeout: session_hours
@@ -307,7 +321,8 @@ pub async fn run(a: ServeArgs) -> Outcome {
     }
     let clinic = Clinic::new(store, RegistrantKeys::new(keys), s.clinic);
     clinic.warm_up().await?;
-    let state = AppState::new(clinic, s.api);
+    let checkpointer = tokio::spawn(issue_checkpoints(clinic.clone(), s.checkpoint_every));
+    let state = AppState::new(clinic.clone(), s.api);
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", s.listen)))?;
@@ -318,7 +333,20 @@ pub async fn run(a: ServeArgs) -> Outcome {
     println!("listening on http://{addr}");
     std::io::stdout().flush()?;
     custody_api::serve(listener, state, shutdown()).await?;
+    // What was recorded since the last tick gets its checkpoint before the process ends.
+    checkpointer.abort();
+    clinic.issue_due_checkpoints().await;
     Ok(())
+}
+
+/// Signs a checkpoint of each grown ledger every `every` (the first at once).
+async fn issue_checkpoints(clinic: Clinic, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        clinic.issue_due_checkpoints().await;
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
