@@ -15,6 +15,7 @@ mod proofs;
 mod reports;
 mod secrets;
 mod tamper;
+mod tiles;
 mod web;
 
 use std::collections::HashMap;

@@ -112,6 +112,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::movements::router())
         .merge(routes::catalog::router())
         .merge(routes::patients::router())
+        .merge(routes::tiles::router())
         .merge(routes::reports::router())
         .merge(web::router())
         .route(

@@ -12,6 +12,8 @@ pub struct ApiConfig {
     pub secure_cookies: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (`--trusted-proxy CIDR`).
     pub trusted_proxies: Vec<Cidr>,
+    /// Serve the tlog tiles and bundles to anyone, not only to auditors and admins.
+    pub public_tiles: bool,
 }
 
 /// An address range: an address and how many leading bits must match.

@@ -33,6 +33,9 @@ pub enum Permission {
     ReadPatients,
     /// Erase patient records.
     ErasePatients,
+    /// Mirror the ledger through its tlog tiles and entry bundles (unless the server makes
+    /// them public).
+    Tiles,
 }
 
 /// Whether `role` may do `what`.
@@ -49,6 +52,7 @@ pub fn allows(role: Role, what: Permission) -> bool {
         ManageUsers | Catalog | ErasePatients => role == Admin,
         KeepPatients => matches!(role, Admin | Pharmacist | Nurse),
         ReadPatients => matches!(role, Admin | Pharmacist | Nurse | Auditor),
+        Tiles => matches!(role, Admin | Auditor),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod merkle;
 pub mod payload;
 pub mod proof;
 pub mod state;
+pub mod tiles;
 pub mod types;
 pub mod vectors;
 pub mod verify;

@@ -21,6 +21,7 @@ pub mod reads;
 pub mod requests;
 mod rows;
 pub mod sessions;
+pub mod tiles;
 pub mod tree;
 pub mod verify;
 pub mod workflow;

@@ -10,4 +10,5 @@ pub mod people;
 pub mod receiving;
 pub mod reports;
 pub mod stock;
+pub mod tiles;
 pub mod waste;

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Wrong passwords one client address may send in 15 minutes [default: 100].
     #[arg(long, env = "CUSTODY_ADDRESS_LIMIT")]
     pub address_limit: Option<u32>,
+    /// Serve the ledger's tlog tiles and bundles (/tlog/…) to anyone, not only to signed-in
+    /// auditors and admins.
+    #[arg(long, env = "CUSTODY_PUBLIC_TILES")]
+    pub public_tiles: bool,
     /// Seconds between checkpoints: one is signed when a ledger has grown and this much time
     /// has passed, and once more at shutdown [default: 60].
     #[arg(long, env = "CUSTODY_CHECKPOINT_EVERY")]
@@ -102,6 +106,7 @@ pub struct FileSettings {
     pub address_limit: Option<u32>,
     pub trusted_proxy: Option<Vec<String>>,
     pub checkpoint_every: Option<u64>,
+    pub public_tiles: Option<bool>,
 }
 
 impl FileSettings {
@@ -217,6 +222,7 @@ impl ServeArgs {
             api: ApiConfig {
                 secure_cookies: self.secure_cookies || f.secure_cookies.unwrap_or(false),
                 trusted_proxies,
+                public_tiles: self.public_tiles || f.public_tiles.unwrap_or(false),
             },
             checkpoint_every: std::time::Duration::from_secs(checkpoint_every),
             clinic: ClinicSettings {
