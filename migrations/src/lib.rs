@@ -7,6 +7,7 @@ mod m20261121_000001_ledger;
 mod m20261121_000002_sessions;
 mod m20261121_000003_workflow;
 mod m20261129_000004_requests;
+mod m20261129_000005_cosignatures;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000002_sessions::Migration),
             Box::new(m20261121_000003_workflow::Migration),
             Box::new(m20261129_000004_requests::Migration),
+            Box::new(m20261129_000005_cosignatures::Migration),
         ]
     }
 }

@@ -41,13 +41,20 @@ impl Clinic {
         Ok(Some(self.store.issue_checkpoint(ledger, &key).await?))
     }
 
-    /// The newest checkpoint of `ledger` as a signed note, if one was issued.
+    /// The newest checkpoint of `ledger` as a signed note, the registrant's signature followed
+    /// by every witness's cosignature of it, if one was issued.
     pub async fn newest_checkpoint(&self, ledger: LedgerId) -> ClinicResult<Option<String>> {
         Ok(self
             .store
-            .checkpoints(ledger, 1)
+            .newest_cosigned_note(ledger)
             .await?
-            .first()
-            .map(SignedCheckpoint::to_note))
+            .map(|(signed, cosignatures)| {
+                let mut note = signed.to_note();
+                for c in cosignatures {
+                    note.push_str(&c.line);
+                    note.push('\n');
+                }
+                note
+            }))
     }
 }

@@ -177,6 +177,28 @@ pub mod discrepancies {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod cosignatures {
+    use sea_orm::entity::prelude::*;
+
+    /// A witness's cosignature of a checkpoint, as the witness returned it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cosignatures")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub size: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub witness: String,
+        pub root: Vec<u8>,
+        pub line: String,
+        pub received_at: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod checkpoints {
     use sea_orm::entity::prelude::*;
 

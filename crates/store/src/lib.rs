@@ -11,6 +11,7 @@
 //! - Export writes JSONL; import replays it into an empty database through the same rules.
 
 pub mod append;
+pub mod cosignatures;
 pub mod entities;
 pub mod error;
 pub mod export;
