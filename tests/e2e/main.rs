@@ -15,6 +15,7 @@ mod reports;
 mod secrets;
 mod tamper;
 mod web;
+mod witness;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

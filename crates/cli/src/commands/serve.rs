@@ -322,7 +322,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
