@@ -17,6 +17,7 @@ mod secrets;
 mod tamper;
 mod tiles;
 mod web;
+mod witness;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

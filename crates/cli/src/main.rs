@@ -63,6 +63,8 @@ enum Command {
     BootstrapToken(DataArgs),
     /// Measure append and verification rates (see docs/performance.md).
     Bench(commands::bench::BenchArgs),
+    /// An independent witness of other ledgers' checkpoints (C2SP tlog-witness): init, serve.
+    Witness(commands::witness::WitnessArgs),
 }
 
 /// A failure with the exit code it deserves.
@@ -95,7 +97,12 @@ fn main() -> ExitCode {
     // A command whose output is closed (`custody status | head -1`) ends quietly, as other
     // Unix tools do, instead of panicking on the broken pipe. The server keeps ignoring
     // SIGPIPE: a client hanging up must not end it.
-    if !matches!(cli.command, Command::Serve(_)) {
+    let serving = matches!(cli.command, Command::Serve(_))
+        || matches!(
+            &cli.command,
+            Command::Witness(w) if matches!(w.command, commands::witness::WitnessCommand::Serve(_))
+        );
+    if !serving {
         // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
         unsafe {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -103,7 +110,6 @@ fn main() -> ExitCode {
     }
     // The server logs JSON lines (one per request, with its request id) at info; the other
     // commands speak to a person and log only warnings. CUSTODY_LOG overrides the level.
-    let serving = matches!(cli.command, Command::Serve(_));
     let filter = tracing_subscriber::EnvFilter::try_from_env("CUSTODY_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if serving {
             "info,sqlx=warn,sea_orm=warn"
@@ -124,13 +130,14 @@ fn main() -> ExitCode {
     }
     // Commands run one step at a time: one thread keeps memory compact (fewer allocator
     // arenas) and costs nothing in speed. The server uses every core.
-    let rt = match cli.command {
-        Command::Serve(_) => tokio::runtime::Builder::new_multi_thread()
+    let rt = if serving {
+        tokio::runtime::Builder::new_multi_thread()
             .enable_all()
-            .build(),
-        _ => tokio::runtime::Builder::new_current_thread()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build(),
+            .build()
     };
     let rt = match rt {
         Ok(rt) => rt,
@@ -157,6 +164,7 @@ fn main() -> ExitCode {
             Command::Prove(a) => commands::proof::prove(a).await,
             Command::VerifyProof(a) => commands::proof::verify_proof(a),
             Command::Bench(a) => commands::bench::run(a).await,
+            Command::Witness(a) => commands::witness::run(a).await,
         }
     });
     if std::env::var_os("CUSTODY_REPORT_PEAK_MEMORY").is_some() {

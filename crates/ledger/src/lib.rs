@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod entry;
 pub mod inventory;
 pub mod merkle;
+pub mod note;
 pub mod payload;
 pub mod proof;
 pub mod state;

@@ -10,3 +10,4 @@ pub mod proof;
 pub mod report;
 pub mod serve;
 pub mod verify;
+pub mod witness;

@@ -356,7 +356,7 @@ async fn issue_checkpoints(clinic: Clinic, every: std::time::Duration) {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

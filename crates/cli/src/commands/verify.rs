@@ -77,6 +77,10 @@ pub async fn status(a: DataArgs) -> Outcome {
         head.registrant.name, head.registrant.dea, head.registrant_key
     );
     println!(
+        "checkpoint vkey {}",
+        custody_ledger::note::checkpoint_vkey(&ledger, &head.registrant_key)
+    );
+    println!(
         "{} entries, head {}, last at {}",
         head.entries, head.last_hash, head.last_timestamp
     );
