@@ -151,16 +151,7 @@ impl Store {
         };
         let mut v = Verifier::new(Some(header.registrant_public_key));
         for item in lines {
-            let item = match item {
-                Ok(i) => i,
-                Err(e) => {
-                    v.flush().map_err(|f| StoreError::Import {
-                        line: f.seq + 2,
-                        reason: f.to_string(),
-                    })?;
-                    return Err(import_err(e));
-                }
-            };
+            let item = item.map_err(import_err)?;
             let (entry, hash) = match item {
                 Item::Entry(e, h) => (e, h),
                 Item::Header(_) => unreachable!("only the first line is a header"),
@@ -275,15 +266,7 @@ pub fn verify_export(
     }
     let mut v = Verifier::new(Some(header.registrant_public_key)).with_checkpoints(checkpoints);
     for item in lines {
-        let item = match item {
-            Ok(i) => i,
-            Err(e) => {
-                // An earlier entry's bad signature outranks this line's failure.
-                v.flush().map_err(ExportError::Failed)?;
-                return Err(e);
-            }
-        };
-        match item {
+        match item? {
             Item::Entry(e, _) => v.push(&e).map_err(ExportError::Failed)?,
             Item::Header(_) => unreachable!("only the first line is a header"),
         }
