@@ -14,6 +14,7 @@ mod proofs;
 mod reports;
 mod secrets;
 mod tamper;
+mod verifier;
 mod web;
 
 use std::collections::HashMap;
