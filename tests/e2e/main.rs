@@ -16,6 +16,7 @@ mod reports;
 mod secrets;
 mod tamper;
 mod tiles;
+mod verifier;
 mod web;
 mod witness;
 

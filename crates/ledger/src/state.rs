@@ -104,6 +104,22 @@ pub struct SigCheck {
     pub signature: [u8; 64],
 }
 
+impl SigCheck {
+    /// Whether the signature verifies: strict Ed25519 verification (ed25519-dalek's
+    /// `verify_strict`, section 5.6 of docs/ledger-format.md), the one signature check of
+    /// every path (append, import, verification). Batch verification must not stand in for
+    /// it: it accepts signatures this refuses.
+    pub fn verify(&self) -> bool {
+        self.key
+            .verifying_key()
+            .verify_strict(
+                &self.message,
+                &ed25519_dalek::Signature::from_bytes(&self.signature),
+            )
+            .is_ok()
+    }
+}
+
 /// What an applied entry changed, so a store can write exactly those rows back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Touched {

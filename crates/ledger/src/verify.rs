@@ -2,20 +2,25 @@
 //!
 //! Memory is bounded by the ledger's state (users, products, locations, containers) and the
 //! entry ids of the last 30 days (for replay detection), never by its length: entries are
-//! dropped as soon as they are checked. Signatures are checked
-//! with Ed25519 batch verification in blocks; when a block fails, its signatures are checked
-//! one by one (strictly) so the first bad one is named.
+//! dropped as soon as they are checked. Each signature is checked strictly (section 5.6 of
+//! docs/ledger-format.md, ed25519-dalek's `verify_strict`) as its entry is applied, the same
+//! check the store makes when it appends or imports an entry.
+//!
+//! Batch verification is not used: ed25519-dalek's batch equation accepts signatures that
+//! strict verification refuses (an `R` of small order, such as the identity in any of its
+//! encodings, or with a small-order component that the batch's deterministic coefficients
+//! cancel), and telling them apart costs a subgroup check per signature, which is as dear as
+//! a strict verification.
 
 use std::collections::{HashSet, VecDeque};
 
-use ed25519_dalek::Signature as DalekSignature;
 use thiserror::Error;
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::encoding::{Canonical, DecodeError};
 use crate::entry::{Entry, hash_encoded};
 use crate::merkle::Frontier;
-use crate::state::{SigCheck, State};
+use crate::state::State;
 use crate::types::ids::{EntryHash, EntryId, LedgerId, PublicKey};
 use crate::violation::Violation;
 
@@ -96,21 +101,10 @@ pub struct Summary {
     pub registrant_key: PublicKey,
 }
 
-/// How many entries' signatures go into one batch.
-pub const BATCH: usize = 256;
-
-struct Pending {
-    seq: u64,
-    signer: String,
-    check: SigCheck,
-}
-
 /// Checks entries one at a time, in order.
 pub struct Verifier {
     state: State,
     trusted: Option<PublicKey>,
-    pending: Vec<Pending>,
-    pending_entries: usize,
     next: u64,
     head: Option<EntryHash>,
     /// Entry ids recent enough to be replayed, oldest first (see `MAX_SIGNING_AGE_DAYS`).
@@ -132,8 +126,6 @@ impl Verifier {
         Self {
             state: State::new(),
             trusted,
-            pending: Vec::new(),
-            pending_entries: 0,
             next: 0,
             head: None,
             recent: VecDeque::new(),
@@ -176,17 +168,9 @@ impl Verifier {
         bytes: &[u8],
         stored_hash: Option<&EntryHash>,
     ) -> Result<Entry, Failure> {
-        match self.read_bytes(bytes, stored_hash) {
-            Ok((entry, hash)) => {
-                self.push_checked(&entry, hash)?;
-                Ok(entry)
-            }
-            Err(f) => {
-                // An earlier entry's bad signature outranks this entry's failure.
-                self.flush()?;
-                Err(f)
-            }
-        }
+        let (entry, hash) = self.read_bytes(bytes, stored_hash)?;
+        self.push_checked(&entry, hash)?;
+        Ok(entry)
     }
 
     fn read_bytes(
@@ -224,8 +208,6 @@ impl Verifier {
             (self.trusted, entry.payload())
             && g.registrant_key != trusted
         {
-            // An earlier entry's bad signature outranks this entry's failure.
-            self.flush()?;
             return Err(Failure {
                 seq,
                 reason: Reason::UntrustedRegistrant {
@@ -237,14 +219,16 @@ impl Verifier {
         let replayed = self.remember(entry);
         match replayed.and_then(|()| self.state.apply(entry)) {
             Ok((checks, _)) => {
-                for check in checks {
-                    let signer = format!(
-                        "{} ({})",
-                        entry.signatures[check.index].signer, entry.signatures[check.index].meaning
-                    );
-                    self.pending.push(Pending { seq, signer, check });
+                if let Some(check) = checks.iter().find(|c| !c.verify()) {
+                    let s = &entry.signatures[check.index];
+                    return Err(Failure {
+                        seq,
+                        reason: Reason::BadSignature {
+                            index: check.index,
+                            signer: format!("{} ({})", s.signer, s.meaning),
+                        },
+                    });
                 }
-                self.pending_entries += 1;
                 self.next += 1;
                 self.head = Some(hash);
                 self.completed = self
@@ -268,19 +252,12 @@ impl Verifier {
                 {
                     self.mismatch = Some(self.next);
                 }
-                if self.pending_entries >= BATCH {
-                    self.flush()?;
-                }
                 Ok(())
             }
-            Err(v) => {
-                // An earlier entry's bad signature outranks this entry's rule failure.
-                self.flush()?;
-                Err(Failure {
-                    seq,
-                    reason: Reason::Rule(v),
-                })
-            }
+            Err(v) => Err(Failure {
+                seq,
+                reason: Reason::Rule(v),
+            }),
         }
     }
 
@@ -307,51 +284,8 @@ impl Verifier {
         Ok(())
     }
 
-    /// Verifies the signatures gathered so far.
-    pub fn flush(&mut self) -> Result<(), Failure> {
-        let pending = std::mem::take(&mut self.pending);
-        self.pending_entries = 0;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let messages: Vec<&[u8]> = pending.iter().map(|p| p.check.message.as_slice()).collect();
-        let sigs: Vec<DalekSignature> = pending
-            .iter()
-            .map(|p| DalekSignature::from_bytes(&p.check.signature))
-            .collect();
-        let keys: Vec<_> = pending
-            .iter()
-            .map(|p| *p.check.key.verifying_key())
-            .collect();
-        if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
-            return Ok(());
-        }
-        for (i, p) in pending.iter().enumerate() {
-            if keys[i].verify_strict(messages[i], &sigs[i]).is_err() {
-                return Err(Failure {
-                    seq: p.seq,
-                    reason: Reason::BadSignature {
-                        index: p.check.index,
-                        signer: p.signer.clone(),
-                    },
-                });
-            }
-        }
-        // The batch equation can reject what strict verification of each accepts only for
-        // non-canonical encodings, which strict verification also rejects: unreachable, but
-        // never report success on a failed batch.
-        Err(Failure {
-            seq: pending[0].seq,
-            reason: Reason::BadSignature {
-                index: pending[0].check.index,
-                signer: pending[0].signer.clone(),
-            },
-        })
-    }
-
-    /// Ends the stream: checks the last signatures and that the ledger is not empty.
-    pub fn finish(mut self) -> Result<Summary, Failure> {
-        self.flush()?;
+    /// Ends the stream: checks that the ledger is not empty and holds to the checkpoints.
+    pub fn finish(self) -> Result<Summary, Failure> {
         let (Some(head), Some(reg)) = (self.head, self.state.registrant.as_ref()) else {
             return Err(Failure {
                 seq: 0,

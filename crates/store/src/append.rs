@@ -10,7 +10,6 @@ use custody_ledger::state::{ContainerStatus, References, State, Touched, referen
 use custody_ledger::{
     Canonical, Draft, Entry, EntryHash, LedgerId, Payload, Seq, Timestamp, Violation,
 };
-use ed25519_dalek::Signature as DalekSignature;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -330,12 +329,7 @@ impl Store {
         };
         let (checks, touched) = state.apply(&entry).map_err(StoreError::Rejected)?;
         for c in &checks {
-            let sig = DalekSignature::from_bytes(&c.signature);
-            if c.key
-                .verifying_key()
-                .verify_strict(&c.message, &sig)
-                .is_err()
-            {
+            if !c.verify() {
                 let s = &entry.signatures[c.index];
                 return Err(StoreError::Rejected(Violation::BadSignature {
                     signer: s.signer.clone(),

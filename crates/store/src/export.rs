@@ -62,8 +62,36 @@ pub enum ExportError {
         found: u64,
         found_head: EntryHash,
     },
+    #[error("the file's header names ledger {header}, but its entries are of ledger {found}")]
+    LedgerMismatch { header: LedgerId, found: LedgerId },
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ExportError {
+    /// A stable code for scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ExportError::Malformed { .. } => "malformed_export",
+            ExportError::UntrustedKey { .. } => "untrusted_registrant",
+            ExportError::Failed(f) => f.reason.code(),
+            ExportError::HeaderMismatch { .. } => "header_mismatch",
+            ExportError::LedgerMismatch { .. } => "header_ledger_mismatch",
+            ExportError::Io(_) => "io_error",
+        }
+    }
+}
+
+/// The header must name the ledger its entries are of. Only the first entry is compared: the
+/// ledger's rules hold every later entry to the first one's ledger (`wrong_ledger`).
+fn check_ledger(header: &Header, first: &Entry) -> Result<(), ExportError> {
+    if first.ledger != header.ledger {
+        return Err(ExportError::LedgerMismatch {
+            header: header.ledger,
+            found: first.ledger,
+        });
+    }
+    Ok(())
 }
 
 fn malformed(line: u64, reason: impl std::fmt::Display) -> ExportError {
@@ -151,37 +179,34 @@ impl Store {
         };
         let mut v = Verifier::new(Some(header.registrant_public_key));
         for item in lines {
-            let item = match item {
-                Ok(i) => i,
-                Err(e) => {
-                    v.flush().map_err(|f| StoreError::Import {
-                        line: f.seq + 2,
-                        reason: f.to_string(),
-                    })?;
-                    return Err(import_err(e));
-                }
-            };
+            let item = item.map_err(import_err)?;
             let (entry, hash) = match item {
                 Item::Entry(e, h) => (e, h),
                 Item::Header(_) => unreachable!("only the first line is a header"),
             };
+            if v.entries() == 0 {
+                check_ledger(&header, &entry).map_err(import_err)?;
+            }
             v.push(&entry).map_err(|f| StoreError::Import {
                 line: f.seq + 2,
-                reason: f.to_string(),
+                reason: format!("{f} [{}]", f.reason.code()),
             })?;
             self.import_entry(entry, hash).await?;
         }
         let s = v.finish().map_err(|f| StoreError::Import {
             line: f.seq + 2,
-            reason: f.to_string(),
+            reason: format!("{f} [{}]", f.reason.code()),
         })?;
         if s.entries != header.entries || s.head != header.head {
+            let e = ExportError::HeaderMismatch {
+                promised: header.entries,
+                head: header.head,
+                found: s.entries,
+                found_head: s.head,
+            };
             return Err(StoreError::Import {
                 line: s.entries + 1,
-                reason: format!(
-                    "the header promises {} entries ending at {}, but the file has {} ending at {}",
-                    header.entries, header.head, s.entries, s.head
-                ),
+                reason: format!("{e} [{}]", e.code()),
             });
         }
         Ok(s)
@@ -189,12 +214,24 @@ impl Store {
 }
 
 fn import_err(e: ExportError) -> StoreError {
+    let code = e.code();
     match e {
-        ExportError::Malformed { line, reason } => StoreError::Import { line, reason },
+        ExportError::Malformed { line, reason } => StoreError::Import {
+            line,
+            reason: format!("{reason} [{code}]"),
+        },
+        ExportError::Failed(f) => StoreError::Import {
+            line: f.seq + 2,
+            reason: format!("{f} [{code}]"),
+        },
+        ExportError::LedgerMismatch { .. } => StoreError::Import {
+            line: 1,
+            reason: format!("{e} [{code}]"),
+        },
         ExportError::Io(e) => StoreError::Io(e),
         other => StoreError::Import {
             line: 0,
-            reason: other.to_string(),
+            reason: format!("{other} [{code}]"),
         },
     }
 }
@@ -275,16 +312,13 @@ pub fn verify_export(
     }
     let mut v = Verifier::new(Some(header.registrant_public_key)).with_checkpoints(checkpoints);
     for item in lines {
-        let item = match item {
-            Ok(i) => i,
-            Err(e) => {
-                // An earlier entry's bad signature outranks this line's failure.
-                v.flush().map_err(ExportError::Failed)?;
-                return Err(e);
+        match item? {
+            Item::Entry(e, _) => {
+                if v.entries() == 0 {
+                    check_ledger(&header, &e)?;
+                }
+                v.push(&e).map_err(ExportError::Failed)?
             }
-        };
-        match item {
-            Item::Entry(e, _) => v.push(&e).map_err(ExportError::Failed)?,
             Item::Header(_) => unreachable!("only the first line is a header"),
         }
         if v.entries().is_multiple_of(4096) {

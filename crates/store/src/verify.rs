@@ -83,15 +83,12 @@ fn check_row(v: &mut Verifier, ledger: LedgerId, row: &entries::Model) -> Result
         reason: Reason::FieldMismatch { field },
     };
     let Ok(stored_hash) = rows::hash(&row.entry_hash, "entry hash") else {
-        // An earlier entry's bad signature outranks this entry's failure.
-        v.flush()?;
         return Err(fail("entry hash"));
     };
     let e = v.push_bytes(&row.body, Some(&stored_hash))?;
     let field = column_mismatch(ledger, row, &e)
         .or_else(|| (row.subtrees != v.completed().concat()).then_some("Merkle subtrees column"));
     if let Some(field) = field {
-        v.flush()?;
         return Err(fail(field));
     }
     Ok(())

@@ -122,6 +122,6 @@ pub fn verify_export(a: VerifyExportArgs) -> Outcome {
             f.reason,
             f.reason.code()
         ))),
-        Err(e) => Err(Failure::Invalid(format!("FAILED: {e}"))),
+        Err(e) => Err(Failure::Invalid(format!("FAILED: {e} [{}]", e.code()))),
     }
 }
