@@ -45,6 +45,15 @@ pub struct Metrics {
     pub latency: Family<RequestLabels, Histogram, fn() -> Histogram>,
     pub appends: Family<KindLabels, Counter>,
     pub verifications: Family<ResultLabels, Counter>,
+    /// Checkpoints each witness cosigned, and those it refused.
+    pub cosignatures: Family<WitnessLabels, Counter>,
+    pub witness_refusals: Family<WitnessLabels, Counter>,
+}
+
+/// A witness, by its key name.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct WitnessLabels {
+    pub witness: String,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,6 +71,18 @@ impl Default for Metrics {
         );
         let appends = Family::<KindLabels, Counter>::default();
         let verifications = Family::<ResultLabels, Counter>::default();
+        let cosignatures = Family::<WitnessLabels, Counter>::default();
+        let witness_refusals = Family::<WitnessLabels, Counter>::default();
+        registry.register(
+            "witness_cosignatures",
+            "Checkpoints a witness cosigned, by witness",
+            cosignatures.clone(),
+        );
+        registry.register(
+            "witness_refusals",
+            "Checkpoints a witness refused (a split view, a rollback), by witness",
+            witness_refusals.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -88,6 +109,8 @@ impl Default for Metrics {
             latency,
             appends,
             verifications,
+            cosignatures,
+            witness_refusals,
         }
     }
 }
@@ -97,6 +120,16 @@ impl Metrics {
         self.appends
             .get_or_create(&KindLabels { kind: kind.into() })
             .inc();
+    }
+    pub fn witness_answered(&self, witness: &str, cosigned: bool) {
+        let labels = WitnessLabels {
+            witness: witness.into(),
+        };
+        if cosigned {
+            self.cosignatures.get_or_create(&labels).inc();
+        } else {
+            self.witness_refusals.get_or_create(&labels).inc();
+        }
     }
     pub fn verified(&self, ok: bool) {
         let result = if ok { "ok" } else { "failed" };

@@ -21,6 +21,7 @@ pub mod reads;
 pub mod session;
 pub mod settings;
 mod throttle;
+mod witnessing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,7 @@ pub use keys::RegistrantKeys;
 pub use policy::Permission;
 pub use session::{Session, SignedIn};
 pub use settings::Settings;
+pub use witnessing::WitnessAlert;
 
 /// The clinic: everything an act needs besides what the person typed.
 #[derive(Clone)]
@@ -54,6 +56,8 @@ pub struct Clinic {
     signatures: Arc<Mutex<HashMap<String, [u8; 64]>>>,
     /// When this process last saw each session used (the database's mark lags behind).
     seen: Arc<Mutex<HashMap<[u8; 32], i64>>>,
+    /// Witnesses' refusals not resolved yet.
+    witness_alerts: Arc<Mutex<witnessing::Alerts>>,
 }
 
 impl Clinic {
@@ -70,6 +74,7 @@ impl Clinic {
             last_verification: Arc::default(),
             signatures: Arc::default(),
             seen: Arc::default(),
+            witness_alerts: Arc::default(),
         }
     }
 
