@@ -105,7 +105,7 @@ fn big() -> &'static Big {
         let entries = long_ledger(10_000);
         let db = rt.block_on(async {
             let db = TestDb::sqlite().await;
-            let mut f = Frontier::new();
+            let mut f = custody_store::bench::BulkLoad::default();
             for chunk in entries.chunks(2_000) {
                 db.store.bench_bulk_load(chunk, &mut f).await.unwrap();
             }
