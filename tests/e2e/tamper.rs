@@ -227,3 +227,118 @@ fn an_entry_signed_by_an_unknown_key_is_named() {
     assert_names(&stderr(&o), n);
     assert!(stderr(&o).contains("mallory"), "{}", stderr(&o));
 }
+
+/// The materialized tables (what appends and pages read as the state) are compared with the
+/// ledger: each change is named by table, row and column.
+#[test]
+fn a_changed_materialized_row_is_named() {
+    let sealed = "(SELECT MIN(container_id) FROM containers WHERE status = 'sealed')";
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        (
+            "remaining raised",
+            format!("UPDATE containers SET remaining = remaining + 5000 WHERE container_id = {sealed}"),
+            &["containers", "remaining"],
+        ),
+        (
+            "capacity raised",
+            format!("UPDATE containers SET capacity = capacity + 5000 WHERE container_id = {sealed}"),
+            &["containers", "capacity"],
+        ),
+        (
+            "expiry moved",
+            format!("UPDATE containers SET expiry = expiry + 365 WHERE container_id = {sealed}"),
+            &["containers", "expiry"],
+        ),
+        (
+            "status changed",
+            format!("UPDATE containers SET status = 'gone' WHERE container_id = {sealed}"),
+            &["containers", "status"],
+        ),
+        (
+            "a nurse made an admin",
+            "UPDATE users SET role = 'admin' WHERE user_id = (SELECT MIN(user_id) FROM users WHERE role = 'nurse')".into(),
+            &["users", "role"],
+        ),
+        (
+            "a user's key replaced",
+            "UPDATE users SET public_key = (SELECT public_key FROM users WHERE user_id = (SELECT MAX(user_id) FROM users)) WHERE user_id = (SELECT MIN(user_id) FROM users)".into(),
+            &["users", "public_key"],
+        ),
+        (
+            "a location's kind changed",
+            "UPDATE locations SET kind = CASE kind WHEN 'cart' THEN 'safe' ELSE 'cart' END WHERE location_id = (SELECT MIN(location_id) FROM locations)".into(),
+            &["locations", "kind"],
+        ),
+        (
+            "a discrepancy said resolved by another entry",
+            "UPDATE discrepancies SET resolved_seq = resolved_seq + 1 WHERE count_seq = (SELECT MIN(count_seq) FROM discrepancies)".into(),
+            &["discrepancies", "resolved_seq"],
+        ),
+        (
+            "a container row deleted",
+            format!("DELETE FROM containers WHERE container_id = {sealed}"),
+            &["containers", "is missing"],
+        ),
+        (
+            "an extra container row",
+            format!(
+                "INSERT INTO containers (ledger_id, container_id, receipt_seq, idx, ndc, lot, expiry, location, status, beyond_use, capacity, remaining) SELECT ledger_id, 'C1-99', 1, 99, ndc, lot, expiry, location, status, beyond_use, capacity, remaining FROM containers WHERE container_id = {sealed}"
+            ),
+            &["containers C1-99", "not in the ledger"],
+        ),
+        (
+            "the enrolment count raised",
+            "UPDATE ledgers SET users_enrolled = users_enrolled + 1".into(),
+            &["ledgers", "users_enrolled"],
+        ),
+    ];
+    for (what, sql, names) in cases {
+        let err = tampered(async move |c| {
+            c.execute_unprepared(&sql).await.unwrap();
+        });
+        assert!(
+            err.contains("[materialized_mismatch]") && names.iter().all(|n| err.contains(n)),
+            "{what}: {err}"
+        );
+        eprintln!("{what}: {err}");
+    }
+}
+
+#[test]
+fn a_product_whose_concentration_was_changed_is_named() {
+    use custody_ledger::{Micrograms, ProductDefined, Strength};
+    use custody_store::entities::products;
+    let err = tampered(async |c| {
+        let row = products::Entity::find()
+            .all(c)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| {
+                matches!(
+                    ProductDefined::from_canonical_bytes(&p.definition)
+                        .unwrap()
+                        .strength,
+                    Strength::Solution { .. }
+                )
+            })
+            .expect("a solution");
+        let mut def = ProductDefined::from_canonical_bytes(&row.definition).unwrap();
+        let Strength::Solution { per_ml, volume } = def.strength else {
+            unreachable!()
+        };
+        def.strength = Strength::Solution {
+            per_ml: Micrograms::new(per_ml.get() * 10),
+            volume,
+        };
+        let mut am = row.into_active_model();
+        am.definition = Set(def.to_canonical_bytes());
+        am.update(c).await.unwrap();
+    });
+    assert!(
+        err.contains("[materialized_mismatch]")
+            && err.contains("products")
+            && err.contains("definition.strength"),
+        "{err}"
+    );
+}

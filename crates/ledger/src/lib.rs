@@ -34,5 +34,5 @@ pub use types::ndc::Ndc;
 pub use types::quantity::{Micrograms, Microliters, Units};
 pub use types::text::Text;
 pub use types::time::{Day, Timestamp};
-pub use verify::{Failure, Reason, Summary, Verifier};
+pub use verify::{Failure, Reason, RowDifference, RowMismatch, Summary, Verifier};
 pub use violation::Violation;

@@ -129,6 +129,10 @@ pub struct Touched {
     pub locations: BTreeSet<LocationId>,
     pub containers: BTreeSet<ContainerId>,
     pub discrepancy: Option<Seq>,
+    /// The containers this entry emptied or sent away, as they last stood, with the status
+    /// they ended in: the state forgets all but that status, and a store that compares its
+    /// rows with the ledger needs the rest.
+    pub finished: Vec<ContainerState>,
 }
 
 /// What an entry needs to read: the store loads these rows before `apply`.
@@ -628,14 +632,16 @@ impl State {
         s.remaining -= amount.base();
         t.containers.insert(*c);
         if s.remaining == 0 {
-            self.finish(c, ContainerStatus::Empty);
+            self.finish(c, ContainerStatus::Empty, t);
         }
         Ok(())
     }
 
-    fn finish(&mut self, c: &ContainerId, status: ContainerStatus) {
-        if self.containers.remove(c).is_some() {
+    fn finish(&mut self, c: &ContainerId, status: ContainerStatus, t: &mut Touched) {
+        if let Some(mut last) = self.containers.remove(c) {
             self.finished.insert(*c, status);
+            last.status = status;
+            t.finished.push(last);
         }
     }
 
@@ -953,7 +959,7 @@ impl State {
                         });
                     }
                     self.check_usable_on(c, today)?;
-                    self.finish(c, ContainerStatus::Gone);
+                    self.finish(c, ContainerStatus::Gone, t);
                     t.containers.insert(*c);
                 }
                 for i in &p.from_open {
@@ -994,7 +1000,7 @@ impl State {
                         }
                         for c in &p.containers {
                             self.live(c)?;
-                            self.finish(c, ContainerStatus::Gone);
+                            self.finish(c, ContainerStatus::Gone, t);
                             t.containers.insert(*c);
                         }
                     }

@@ -20,7 +20,7 @@ use crate::checkpoint::SignedCheckpoint;
 use crate::encoding::{Canonical, DecodeError};
 use crate::entry::{Entry, hash_encoded};
 use crate::merkle::Frontier;
-use crate::state::State;
+use crate::state::{State, Touched};
 use crate::types::ids::{EntryHash, EntryId, LedgerId, PublicKey};
 use crate::violation::Violation;
 
@@ -62,6 +62,64 @@ pub enum Reason {
         "the ledger holds {found} entries but a checkpoint you hold covers {size}: entries were removed"
     )]
     ShorterThanCheckpoint { size: u64, found: u64 },
+    /// A store's materialized row (what appends and pages read as the state) differs from the
+    /// state the verified entries fold to. Reported by stores, after the whole chain verified.
+    #[error("{0}")]
+    MaterializedMismatch(Box<RowMismatch>),
+}
+
+/// The first materialized row that differs from the ledger's state: which table, which row
+/// (by its key) and how.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{}", self.describe())]
+pub struct RowMismatch {
+    pub table: &'static str,
+    pub key: String,
+    pub difference: RowDifference,
+}
+
+/// How a materialized row differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowDifference {
+    /// The row's `column` holds `stored`; the ledger gives `ledger`.
+    Column {
+        column: &'static str,
+        stored: String,
+        ledger: String,
+    },
+    /// The ledger gives this row; the table lacks it.
+    Missing,
+    /// The table holds this row; the ledger gives none.
+    Extra,
+}
+
+impl RowMismatch {
+    /// The column that differs (none for a missing or extra row).
+    pub fn column(&self) -> Option<&'static str> {
+        match &self.difference {
+            RowDifference::Column { column, .. } => Some(column),
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let (t, k) = (self.table, &self.key);
+        match &self.difference {
+            RowDifference::Column {
+                column,
+                stored,
+                ledger,
+            } => format!(
+                "the materialized row {t} {k} disagrees with the ledger: its {column} is {stored}, but the ledger gives {ledger}"
+            ),
+            RowDifference::Missing => {
+                format!("the materialized row {t} {k} is missing: the ledger gives it")
+            }
+            RowDifference::Extra => format!(
+                "the materialized row {t} {k} is not in the ledger: the table holds a row the entries do not give"
+            ),
+        }
+    }
 }
 
 /// The first entry that failed, and why.
@@ -88,6 +146,7 @@ impl Reason {
             Reason::Checkpoint(_) => "checkpoint_signature",
             Reason::CheckpointMismatch { .. } => "checkpoint_mismatch",
             Reason::ShorterThanCheckpoint { .. } => "shorter_than_checkpoint",
+            Reason::MaterializedMismatch(_) => "materialized_mismatch",
         }
     }
 }
@@ -118,6 +177,8 @@ pub struct Verifier {
     /// Checkpoints the auditor holds, by size; the first whose root did not match.
     checkpoints: Vec<SignedCheckpoint>,
     mismatch: Option<u64>,
+    /// What the last accepted entry changed.
+    touched: Touched,
 }
 
 impl Verifier {
@@ -135,6 +196,7 @@ impl Verifier {
             registrant_keys: Vec::new(),
             checkpoints: Vec::new(),
             mismatch: None,
+            touched: Touched::default(),
         }
     }
 
@@ -160,6 +222,11 @@ impl Verifier {
     /// The state so far (for inventory folding after a verification).
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// What the last accepted entry changed (a store compares its rows with these).
+    pub fn touched(&self) -> &Touched {
+        &self.touched
     }
 
     /// Checks one stored entry: its bytes and, if the store keeps one, its stored hash.
@@ -218,7 +285,8 @@ impl Verifier {
         }
         let replayed = self.remember(entry);
         match replayed.and_then(|()| self.state.apply(entry)) {
-            Ok((checks, _)) => {
+            Ok((checks, touched)) => {
+                self.touched = touched;
                 if let Some(check) = checks.iter().find(|c| !c.verify()) {
                     let s = &entry.signatures[check.index];
                     return Err(Failure {
@@ -286,6 +354,11 @@ impl Verifier {
 
     /// Ends the stream: checks that the ledger is not empty and holds to the checkpoints.
     pub fn finish(self) -> Result<Summary, Failure> {
+        self.finish_with_state().map(|(s, _)| s)
+    }
+
+    /// Ends the stream as `finish` does, and hands back the state the entries folded to.
+    pub fn finish_with_state(self) -> Result<(Summary, State), Failure> {
         let (Some(head), Some(reg)) = (self.head, self.state.registrant.as_ref()) else {
             return Err(Failure {
                 seq: 0,
@@ -332,12 +405,13 @@ impl Verifier {
                 reason: Reason::CheckpointMismatch { size },
             });
         }
-        Ok(Summary {
+        let summary = Summary {
             ledger,
             entries: self.next,
             head,
             registrant_key: reg.key,
-        })
+        };
+        Ok((summary, self.state))
     }
 
     /// How many entries have been accepted.

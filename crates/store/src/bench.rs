@@ -1,16 +1,31 @@
 //! Bulk loading for benchmarks only: writes already-verified entries straight into the entries
-//! table and the head, many per transaction, without materializing state. A ledger loaded
-//! this way verifies like any other, but its stock tables are empty — never use it for a
-//! ledger that people will work in.
+//! table and the head, many per transaction, and the materialized rows they give (folded
+//! through the ledger's rules, without checking signatures). A ledger loaded this way
+//! verifies like any other, but skips the append path's checks — never use it for a ledger
+//! that people will work in.
 
-use custody_ledger::{Canonical, Entry, Payload};
+use std::collections::{BTreeMap, BTreeSet};
+
+use custody_ledger::merkle::Frontier;
+use custody_ledger::state::{ContainerState, State};
+use custody_ledger::{Canonical, ContainerId, Entry, Payload, Seq};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::Store;
-use crate::entities::{entries, ledgers};
+use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
 use crate::rows;
+
+/// What a bulk load carries from one batch to the next: the Merkle tree's right edge and the
+/// ledger's state.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct BulkLoad {
+    pub frontier: Frontier,
+    state: State,
+}
 
 impl Store {
     /// Appends a batch of chained entries (the first batch starts with genesis) in one
@@ -19,11 +34,12 @@ impl Store {
     pub async fn bench_bulk_load(
         &self,
         batch: &[Entry],
-        frontier: &mut custody_ledger::merkle::Frontier,
+        bulk: &mut BulkLoad,
     ) -> Result<(), StoreError> {
         let Some(last) = batch.last() else {
             return Ok(());
         };
+        let frontier = &mut bulk.frontier;
         let txn = self.connection().begin().await?;
         let lid = last.ledger.as_uuid();
         if let Some(Payload::Genesis(g)) = batch.first().map(|e| e.payload()) {
@@ -61,6 +77,112 @@ impl Store {
             }))
             .exec(&txn)
             .await?;
+        }
+        // The rows these entries give, as the append path writes them.
+        let state = &mut bulk.state;
+        let mut touched_users = BTreeSet::new();
+        let mut new_products = Vec::new();
+        let mut new_locations = Vec::new();
+        let mut touched_containers = BTreeSet::new();
+        let mut finished: BTreeMap<ContainerId, ContainerState> = BTreeMap::new();
+        let mut new_discrepancies = Vec::new();
+        let mut resolutions: Vec<(Seq, Seq)> = Vec::new();
+        for e in batch {
+            let (_, t) = state.apply(e).map_err(StoreError::Rejected)?;
+            touched_users.extend(t.users);
+            new_products.extend(t.products);
+            new_locations.extend(t.locations);
+            touched_containers.extend(t.containers);
+            finished.extend(t.finished.into_iter().map(|c| (c.id, c)));
+            new_discrepancies.extend(t.discrepancy);
+            if let Payload::Adjustment(a) = e.payload()
+                && let Some(count) = a.resolves
+            {
+                resolutions.push((count, e.seq));
+            }
+        }
+        for u in &touched_users {
+            let s = state
+                .users
+                .get(u)
+                .ok_or_else(|| StoreError::corrupt("a touched user is not in the state"))?;
+            users::Entity::insert(rows::user_to_row(lid, u, s))
+                .on_conflict(
+                    OnConflict::columns([users::Column::LedgerId, users::Column::UserId])
+                        .update_columns([
+                            users::Column::PrintedName,
+                            users::Column::Role,
+                            users::Column::Active,
+                            users::Column::PublicKey,
+                            users::Column::KeyId,
+                        ])
+                        .to_owned(),
+                )
+                .exec(&txn)
+                .await?;
+        }
+        for p in new_products.iter().filter_map(|p| state.products.get(p)) {
+            products::Entity::insert(rows::product_to_row(lid, p))
+                .exec(&txn)
+                .await?;
+        }
+        for l in new_locations.iter().filter_map(|l| state.locations.get(l)) {
+            locations::Entity::insert(rows::location_to_row(lid, l))
+                .exec(&txn)
+                .await?;
+        }
+        let container_rows: Vec<containers::ActiveModel> = touched_containers
+            .iter()
+            .filter_map(|c| state.containers.get(c).or_else(|| finished.get(c)))
+            .map(|c| rows::container_to_row(lid, c))
+            .collect();
+        for chunk in container_rows.chunks(500) {
+            containers::Entity::insert_many(chunk.to_vec())
+                .on_conflict(
+                    OnConflict::columns([
+                        containers::Column::LedgerId,
+                        containers::Column::ContainerId,
+                    ])
+                    .update_columns([
+                        containers::Column::Location,
+                        containers::Column::Status,
+                        containers::Column::BeyondUse,
+                        containers::Column::Remaining,
+                    ])
+                    .to_owned(),
+                )
+                .exec(&txn)
+                .await?;
+        }
+        for seq in new_discrepancies {
+            if let Some(d) = state.discrepancies.get(&seq) {
+                discrepancies::Entity::insert(discrepancies::ActiveModel {
+                    ledger_id: Set(lid),
+                    count_seq: Set(rows::to_i64(seq.get())),
+                    location: Set(d.location.to_string()),
+                    ndc: Set(d.product.digits().to_string()),
+                    resolved_seq: Set(None),
+                })
+                .exec(&txn)
+                .await?;
+            }
+        }
+        for (count, by) in resolutions {
+            crate::append::resolve_discrepancy(&txn, lid, count, by).await?;
+        }
+        if let Some(reg) = &state.registrant {
+            ledgers::Entity::update_many()
+                .col_expr(
+                    ledgers::Column::RegistrantKey,
+                    reg.key.to_bytes().to_vec().into(),
+                )
+                .col_expr(
+                    ledgers::Column::UsersEnrolled,
+                    rows::to_i64(state.users_enrolled).into(),
+                )
+                .filter(ledgers::Column::Id.eq(lid))
+                .exec(&txn)
+                .await?;
         }
         ledgers::Entity::update_many()
             .col_expr(

@@ -16,6 +16,7 @@ pub mod entities;
 pub mod error;
 pub mod export;
 pub mod keystore;
+mod materialized;
 pub mod patient_secret;
 pub mod queries;
 pub mod reads;

@@ -76,8 +76,17 @@ impl Store {
     }
 
     pub async fn head(&self, ledger: LedgerId) -> Result<HeadInfo, StoreError> {
+        self.head_in(self.connection(), ledger).await
+    }
+
+    /// The head as `db` (a transaction, say) sees it.
+    pub(crate) async fn head_in(
+        &self,
+        db: &impl sea_orm::ConnectionTrait,
+        ledger: LedgerId,
+    ) -> Result<HeadInfo, StoreError> {
         let m = ledgers::Entity::find_by_id(ledger.as_uuid())
-            .one(self.connection())
+            .one(db)
             .await?
             .ok_or(StoreError::UnknownLedger(ledger))?;
         Ok(HeadInfo {

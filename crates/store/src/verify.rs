@@ -1,14 +1,20 @@
 //! Verification from disk: streams the stored entries in pages, checks every stored column
 //! against the entry's own bytes, and feeds the bytes to the ledger's verifier. Reads only
-//! what is on disk — no cache — and holds one page in memory at a time.
+//! what is on disk — no cache — and holds one page in memory at a time. Then compares the
+//! materialized tables with the state the entries fold to (`materialized.rs`). All of it is
+//! read in one transaction, so appends made meanwhile are not half seen.
 
 use custody_ledger::checkpoint::SignedCheckpoint;
 use custody_ledger::{Failure, LedgerId, PublicKey, Reason, Summary, Verifier};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
 
 use crate::Store;
 use crate::entities::entries;
 use crate::error::StoreError;
+use crate::materialized::Fold;
 use crate::rows;
 
 /// How many entries one page reads.
@@ -36,8 +42,22 @@ impl Store {
         checkpoints: Vec<SignedCheckpoint>,
         mut progress: impl FnMut(u64, u64),
     ) -> Result<Result<Summary, Failure>, StoreError> {
-        let head = self.head(ledger).await?;
+        // One snapshot for the head, the entries and the tables (SQLite's read transaction
+        // is one; PostgreSQL's needs REPEATABLE READ).
+        let txn = match self.backend() {
+            DbBackend::Postgres => {
+                self.connection()
+                    .begin_with_config(
+                        Some(IsolationLevel::RepeatableRead),
+                        Some(AccessMode::ReadOnly),
+                    )
+                    .await?
+            }
+            _ => self.connection().begin().await?,
+        };
+        let head = self.head_in(&txn, ledger).await?;
         let mut v = Verifier::new(trusted).with_checkpoints(checkpoints);
+        let mut fold = Fold::new(ledger.as_uuid());
         let mut next: i64 = 0;
         loop {
             let page = entries::Entity::find()
@@ -45,21 +65,23 @@ impl Store {
                 .filter(entries::Column::Seq.gte(next))
                 .order_by_asc(entries::Column::Seq)
                 .limit(PAGE)
-                .all(self.connection())
+                .all(&txn)
                 .await?;
             if page.is_empty() {
                 break;
             }
             for row in &page {
-                if let Err(f) = check_row(&mut v, ledger, row) {
-                    return Ok(Err(f));
+                match check_row(&mut v, ledger, row) {
+                    Ok(e) => fold.entry(&e, v.touched()),
+                    Err(f) => return Ok(Err(f)),
                 }
             }
+            fold.page(&txn).await?;
             next = page.last().map_or(next, |r| r.seq.saturating_add(1));
             progress(v.entries(), head.entries);
         }
         let found = v.entries();
-        let summary = match v.finish() {
+        let (summary, state) = match v.finish_with_state() {
             Ok(s) => s,
             Err(f) => return Ok(Err(f)),
         };
@@ -72,11 +94,22 @@ impl Store {
                 },
             }));
         }
+        if let Some(m) = fold.finish(&txn, &state).await? {
+            return Ok(Err(Failure {
+                seq: found,
+                reason: Reason::MaterializedMismatch(Box::new(m)),
+            }));
+        }
+        txn.commit().await?;
         Ok(Ok(summary))
     }
 }
 
-fn check_row(v: &mut Verifier, ledger: LedgerId, row: &entries::Model) -> Result<(), Failure> {
+fn check_row(
+    v: &mut Verifier,
+    ledger: LedgerId,
+    row: &entries::Model,
+) -> Result<custody_ledger::Entry, Failure> {
     let seq = v.entries();
     let fail = |field| Failure {
         seq,
@@ -91,7 +124,7 @@ fn check_row(v: &mut Verifier, ledger: LedgerId, row: &entries::Model) -> Result
     if let Some(field) = field {
         return Err(fail(field));
     }
-    Ok(())
+    Ok(e)
 }
 
 /// The first stored column that disagrees with the entry's own (verified) bytes.

@@ -321,7 +321,7 @@ pub async fn run(a: BenchArgs) -> Outcome {
         let mut w = Workload::new();
         let t_build = Instant::now();
         let mut batch = Vec::with_capacity(10_000);
-        let mut frontier = custody_ledger::merkle::Frontier::new();
+        let mut frontier = custody_store::bench::BulkLoad::default();
         for _ in 0..1_000_000u64 {
             batch.push(w.next_entry());
             if batch.len() == 10_000 {
@@ -498,7 +498,7 @@ async fn report_bench(a: &BenchArgs) -> Outcome {
     let mut w = Workload::new();
     let t = Instant::now();
     let mut batch = Vec::with_capacity(10_000);
-    let mut frontier = custody_ledger::merkle::Frontier::new();
+    let mut frontier = custody_store::bench::BulkLoad::default();
     for _ in 0..n {
         batch.push(w.next_entry());
         if batch.len() == 10_000 {

@@ -58,6 +58,14 @@ pub async fn run(a: VerifyArgs) -> Outcome {
             }
             Ok(())
         }
+        Err(f) if matches!(f.reason, custody_ledger::Reason::MaterializedMismatch(_)) => {
+            Err(Failure::Invalid(format!(
+                "FAILED: the {} entries verify, but {} [{}]",
+                f.seq,
+                f.reason,
+                f.reason.code()
+            )))
+        }
         Err(f) => Err(Failure::Invalid(format!(
             "FAILED: entry {} is bad: {} [{}]",
             f.seq,
