@@ -19,6 +19,7 @@ mod tiles;
 mod verifier;
 mod web;
 mod witness;
+mod witnessed;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -122,15 +122,15 @@ impl Log {
 }
 
 /// `custody witness serve` as a child process.
-struct WitnessServer {
+pub(crate) struct WitnessServer {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     args: Vec<String>,
     log: PathBuf,
 }
 
 impl WitnessServer {
-    fn start(args: Vec<String>, log: PathBuf) -> WitnessServer {
+    pub(crate) fn start(args: Vec<String>, log: PathBuf) -> WitnessServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
             .args(["witness", "serve", "--listen", "127.0.0.1:0"])
             .args(&args)
@@ -189,7 +189,7 @@ impl WitnessServer {
     }
 
     /// SIGTERM, which must end it cleanly, then the same arguments again.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let status = Command::new("kill")
             .arg(self.child.id().to_string())
             .status()

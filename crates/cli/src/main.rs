@@ -7,6 +7,8 @@ mod commands;
 mod config;
 mod first_start;
 mod registrant;
+mod witnessed;
+mod witnessing;
 
 use std::process::ExitCode;
 

@@ -218,6 +218,8 @@ struct Dashboard {
     pending: Vec<String>,
     discrepancies: Vec<(String, String)>,
     verification: String,
+    /// Witnesses' refusals not resolved yet (admins only).
+    witness_alerts: Vec<String>,
 }
 
 fn mg(ug: u64) -> String {
@@ -306,8 +308,21 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
         .clinic
         .last_verification()
         .unwrap_or_else(|| "Not verified since the server started.".into());
+    let witness_alerts = state
+        .clinic
+        .witness_alerts(auth)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| {
+            format!(
+                "Witness {} refused the checkpoint of {} entries at {}: {}",
+                a.witness, a.size, a.at, a.message
+            )
+        })
+        .collect();
     Ok(render(
         &Dashboard {
+            witness_alerts,
             me: Some(auth.into()),
             registrant: head.registrant.name.to_string(),
             entries: head.entries,

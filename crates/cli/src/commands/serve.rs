@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::config::DataArgs;
 use crate::first_start::{self, Found, Stage};
 use crate::registrant::{self, NewPassphrase};
+use crate::witnessing::{Peer, Witnessing};
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -68,6 +69,14 @@ pub struct ServeArgs {
     /// Wrong passwords one client address may send in 15 minutes [default: 100].
     #[arg(long, env = "CUSTODY_ADDRESS_LIMIT")]
     pub address_limit: Option<u32>,
+    /// A witness to send every checkpoint to: 'VKEY URL' (its cosignature/v1 verifier key, a
+    /// space, its address); repeatable, or comma-separated in the environment.
+    #[arg(long = "witness", env = "CUSTODY_WITNESS", value_delimiter = ',')]
+    pub witness: Vec<String>,
+    /// How many witnesses must cosign a checkpoint; fewer is logged as a warning
+    /// [default: all of them].
+    #[arg(long, env = "CUSTODY_WITNESS_QUORUM")]
+    pub witness_quorum: Option<usize>,
     /// Serve the ledger's tlog tiles and bundles (/tlog/…) to anyone, not only to signed-in
     /// auditors and admins.
     #[arg(long, env = "CUSTODY_PUBLIC_TILES")]
@@ -107,6 +116,8 @@ pub struct FileSettings {
     pub trusted_proxy: Option<Vec<String>>,
     pub checkpoint_every: Option<u64>,
     pub public_tiles: Option<bool>,
+    pub witness: Option<Vec<String>>,
+    pub witness_quorum: Option<usize>,
 }
 
 impl FileSettings {
@@ -134,6 +145,9 @@ pub struct Settings {
     pub clinic: ClinicSettings,
     /// Between two checkpoints of a grown ledger.
     pub checkpoint_every: std::time::Duration,
+    /// The witnesses checkpoints go to, and how many must cosign.
+    pub witnesses: Vec<Peer>,
+    pub witness_quorum: usize,
 }
 
 impl ServeArgs {
@@ -180,6 +194,26 @@ impl ServeArgs {
                 "--session-hours must be at least 1: a session lasting no time at all could never be used".into(),
             ));
         }
+        let witness_args = if self.witness.is_empty() {
+            f.witness.unwrap_or_default()
+        } else {
+            self.witness
+        };
+        let witnesses = witness_args
+            .iter()
+            .filter(|w| !w.trim().is_empty())
+            .map(|w| w.parse::<Peer>().map_err(Failure::Usage))
+            .collect::<Result<Vec<_>, _>>()?;
+        let witness_quorum = self
+            .witness_quorum
+            .or(f.witness_quorum)
+            .unwrap_or(witnesses.len());
+        if witness_quorum > witnesses.len() {
+            return Err(Failure::Usage(format!(
+                "--witness-quorum {witness_quorum} is more than the {} witness(es) given",
+                witnesses.len()
+            )));
+        }
         let checkpoint_every = self.checkpoint_every.or(f.checkpoint_every).unwrap_or(60);
         if checkpoint_every == 0 {
             return Err(Failure::Usage(
@@ -225,6 +259,8 @@ impl ServeArgs {
                 public_tiles: self.public_tiles || f.public_tiles.unwrap_or(false),
             },
             checkpoint_every: std::time::Duration::from_secs(checkpoint_every),
+            witnesses,
+            witness_quorum,
             clinic: ClinicSettings {
                 idle_timeout: idle_minutes.map_or(defaults.idle_timeout, minutes),
                 absolute_timeout: session_hours
@@ -327,8 +363,18 @@ pub async fn run(a: ServeArgs) -> Outcome {
     }
     let clinic = Clinic::new(store, RegistrantKeys::new(keys), s.clinic);
     clinic.warm_up().await?;
-    let checkpointer = tokio::spawn(issue_checkpoints(clinic.clone(), s.checkpoint_every));
     let state = AppState::new(clinic.clone(), s.api);
+    let witnessing = Witnessing::new(
+        clinic.clone(),
+        s.witnesses,
+        s.witness_quorum,
+        state.metrics.clone(),
+    )?;
+    let checkpointer = tokio::spawn(issue_checkpoints(
+        clinic.clone(),
+        witnessing.clone(),
+        s.checkpoint_every,
+    ));
     let listener = tokio::net::TcpListener::bind(&s.listen)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", s.listen)))?;
@@ -342,16 +388,19 @@ pub async fn run(a: ServeArgs) -> Outcome {
     // What was recorded since the last tick gets its checkpoint before the process ends.
     checkpointer.abort();
     clinic.issue_due_checkpoints().await;
+    witnessing.round().await;
     Ok(())
 }
 
-/// Signs a checkpoint of each grown ledger every `every` (the first at once).
-async fn issue_checkpoints(clinic: Clinic, every: std::time::Duration) {
+/// Signs a checkpoint of each grown ledger every `every` (the first at once) and sends the
+/// newest to the witnesses that have not cosigned it.
+async fn issue_checkpoints(clinic: Clinic, witnessing: Witnessing, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         clinic.issue_due_checkpoints().await;
+        witnessing.round().await;
     }
 }
 

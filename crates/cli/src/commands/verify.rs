@@ -7,6 +7,7 @@ use custody_ledger::PublicKey;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::DataArgs;
+use crate::witnessed::Trusted;
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -20,6 +21,14 @@ pub struct VerifyArgs {
     /// May be given several times.
     #[arg(long)]
     pub checkpoint: Vec<std::path::PathBuf>,
+    /// A witness you trust: 'VKEY' (its cosignature/v1 verifier key) or 'VKEY URL' (then its
+    /// newest cosigned checkpoint is fetched from it). The ledger must extend the newest
+    /// checkpoint cosigned by --witness-quorum of them. May be given several times.
+    #[arg(long = "witness")]
+    pub witness: Vec<String>,
+    /// How many of the witnesses given must have cosigned [default: all of them].
+    #[arg(long)]
+    pub witness_quorum: Option<usize>,
 }
 
 pub async fn run(a: VerifyArgs) -> Outcome {
@@ -42,7 +51,38 @@ pub async fn run(a: VerifyArgs) -> Outcome {
         .iter()
         .map(|p| crate::commands::proof::read_checkpoint(p, &ledger))
         .collect::<Result<Vec<_>, _>>()?;
-    let held = checkpoints.len();
+    let mut checkpoints = checkpoints;
+    let witnesses = a
+        .witness
+        .iter()
+        .map(|w| w.parse::<Trusted>().map_err(Failure::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = a.witness_quorum.unwrap_or(witnesses.len());
+    if quorum > witnesses.len() {
+        return Err(Failure::Usage(format!(
+            "--witness-quorum {quorum} is more than the {} witness(es) given",
+            witnesses.len()
+        )));
+    }
+    let mut witnessed = None;
+    if !witnesses.is_empty() {
+        let files = a
+            .checkpoint
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect::<Vec<_>>();
+        let cosigned =
+            crate::witnessed::cosigned(&store, ledger, &witnesses, quorum, &files).await?;
+        let Some((newest, n)) = cosigned.first() else {
+            return Err(Failure::Invalid(format!(
+                "FAILED: no checkpoint of this ledger is cosigned by {quorum} of the {} witness(es) given [not_witnessed]",
+                witnesses.len()
+            )));
+        };
+        witnessed = Some((newest.checkpoint.size, *n));
+        checkpoints.extend(cosigned.into_iter().map(|(c, _)| c));
+    }
+    let held = a.checkpoint.len();
     let result = store
         .verify_with(ledger, a.registrant_key, checkpoints, |done, total| {
             bar.set_length(total);
@@ -53,6 +93,12 @@ pub async fn run(a: VerifyArgs) -> Outcome {
     match result {
         Ok(s) => {
             println!("ok: {} entries, head {}", s.entries, s.head);
+            if let Some((size, n)) = witnessed {
+                println!(
+                    "it extends the checkpoint of {size} entries cosigned by {n} of the {} witness(es) given",
+                    witnesses.len()
+                );
+            }
             if held > 0 {
                 println!("it extends the {held} checkpoint(s) given");
             }

@@ -1,0 +1,129 @@
+//! `custody verify --witness 'VKEY [URL]' --witness-quorum K`: the ledger must extend the
+//! newest checkpoint that K of the given witnesses cosigned. Candidates are every checkpoint
+//! the database keeps with the cosignatures kept beside it, each `--checkpoint` file given,
+//! and, for a witness named with its URL, the newest checkpoint that witness cosigned (its
+//! monitoring endpoint), which no one who writes the database can hold back.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use custody_ledger::LedgerId;
+use custody_ledger::checkpoint::{SignedCheckpoint, origin};
+use custody_ledger::note::{ALG_COSIGNATURE_V1, Vkey, verify_cosignature_line};
+use custody_store::Store;
+use sha2::Digest;
+
+use crate::Failure;
+
+/// A witness whose cosignatures the verifier trusts, and where to ask it, if given.
+#[derive(Debug, Clone)]
+pub struct Trusted {
+    pub vkey: Vkey,
+    pub url: Option<String>,
+}
+
+impl std::str::FromStr for Trusted {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut parts = s.split_whitespace();
+        let vkey = parts
+            .next()
+            .ok_or_else(|| "--witness takes 'VKEY' or 'VKEY URL'".to_string())?;
+        let vkey = Vkey::parse(vkey).map_err(|e| format!("--witness: {e}"))?;
+        if vkey.algorithm() != ALG_COSIGNATURE_V1 {
+            return Err(format!(
+                "--witness: {} is not a cosignature/v1 witness key",
+                vkey.name()
+            ));
+        }
+        let url = parts.next().map(|u| u.trim_end_matches('/').to_string());
+        if parts.next().is_some() {
+            return Err(format!("--witness takes 'VKEY' or 'VKEY URL': {s:?}"));
+        }
+        Ok(Trusted { vkey, url })
+    }
+}
+
+/// Which of `witnesses` (by position) cosigned the checkpoint `note`.
+fn cosigners(note: &str, c: &SignedCheckpoint, witnesses: &[Trusted]) -> Vec<usize> {
+    (0..witnesses.len())
+        .filter(|&i| {
+            note.lines()
+                .any(|l| verify_cosignature_line(l, &c.checkpoint, &witnesses[i].vkey).is_ok())
+        })
+        .collect()
+}
+
+/// The newest checkpoint a witness cosigned, from its monitoring endpoint.
+async fn ask(w: &Trusted, url: &str, ledger: &LedgerId) -> Result<Option<String>, Failure> {
+    let hash = hex::encode(sha2::Sha256::digest(origin(ledger).as_bytes()));
+    let r = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()?
+        .get(format!("{url}/{hash}/checkpoint"))
+        .send()
+        .await
+        .map_err(|e| Failure::Usage(format!("cannot reach witness {}: {e}", w.vkey.name())))?;
+    match r.status().as_u16() {
+        200 => Ok(Some(r.text().await?)),
+        404 => Ok(None),
+        s => Err(Failure::Usage(format!(
+            "witness {} answered {s} for this ledger's checkpoint",
+            w.vkey.name()
+        ))),
+    }
+}
+
+/// The checkpoints cosigned by at least `quorum` of `witnesses`, with how many cosigned
+/// each, largest first; `files` are the `--checkpoint` notes given.
+pub async fn cosigned(
+    store: &Store,
+    ledger: LedgerId,
+    witnesses: &[Trusted],
+    quorum: usize,
+    files: &[String],
+) -> Result<Vec<(SignedCheckpoint, usize)>, Failure> {
+    let mut notes: Vec<String> = files.to_vec();
+    for c in store.checkpoints(ledger, 100_000).await? {
+        let mut note = c.to_note();
+        for co in store
+            .cosignatures_of(ledger, c.checkpoint.size, &c.checkpoint.root)
+            .await?
+        {
+            note.push_str(&co.line);
+            note.push('\n');
+        }
+        notes.push(note);
+    }
+    for w in witnesses {
+        if let Some(url) = &w.url
+            && let Some(note) = ask(w, url, &ledger).await?
+        {
+            notes.push(note);
+        }
+    }
+    // One checkpoint may come from several places, each with some of its cosignatures (a
+    // witness hands out its own): gathered by size and root.
+    let want = origin(&ledger);
+    let mut found: BTreeMap<(u64, [u8; 32]), (SignedCheckpoint, BTreeSet<usize>)> = BTreeMap::new();
+    for note in notes {
+        let Ok(c) = SignedCheckpoint::parse(&note) else {
+            continue;
+        };
+        if c.checkpoint.origin != want {
+            continue;
+        }
+        let who = cosigners(&note, &c, witnesses);
+        found
+            .entry((c.checkpoint.size, c.checkpoint.root))
+            .or_insert_with(|| (c, BTreeSet::new()))
+            .1
+            .extend(who);
+    }
+    let mut out: Vec<(SignedCheckpoint, usize)> = found
+        .into_values()
+        .filter(|(_, who)| who.len() >= quorum)
+        .map(|(c, who)| (c, who.len()))
+        .collect();
+    out.sort_by_key(|(c, _)| std::cmp::Reverse(c.checkpoint.size));
+    Ok(out)
+}
