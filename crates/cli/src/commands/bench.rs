@@ -48,13 +48,17 @@ pub struct BenchArgs {
     /// writes per second against the Argon2id ceiling, and read latency at 100 clients.
     #[arg(long)]
     pub http: bool,
+    /// Instead: the transparency-log figures — a checkpoint signed and cosigned by a witness
+    /// (in this process, over loopback HTTP) per round, and full tiles served per second.
+    #[arg(long)]
+    pub tlog: bool,
     /// Seconds each HTTP phase runs.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
 }
 
 /// Generates a valid ledger, entry by entry, without keeping it.
-struct Workload {
+pub(crate) struct Workload {
     state: State,
     prefix: std::vec::IntoIter<Entry>,
     ledger: LedgerId,
@@ -67,7 +71,7 @@ struct Workload {
 }
 
 impl Workload {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // The vector ledger's people, places and products: its first 12 entries.
         let prefix: Vec<Entry> = vectors::build().into_iter().take(12).collect();
         Self {
@@ -100,7 +104,7 @@ impl Workload {
         )
     }
 
-    fn next_entry(&mut self) -> Entry {
+    pub(crate) fn next_entry(&mut self) -> Entry {
         let e = if let Some(e) = self.prefix.next() {
             e
         } else {
@@ -198,6 +202,9 @@ fn rate(n: u64, secs: f64) -> String {
 pub async fn run(a: BenchArgs) -> Outcome {
     if a.report {
         return report_bench(&a).await;
+    }
+    if a.tlog {
+        return crate::commands::bench_tlog::run(&a).await;
     }
     if a.http {
         let seconds = a.seconds;
