@@ -117,7 +117,7 @@ pub async fn run(a: &BenchArgs) -> Outcome {
     let api = format!("http://{}", listener.local_addr()?);
     tokio::spawn(custody_api::serve(listener, state, std::future::pending()));
     let full_tiles = (ENTRIES / 256).max(1);
-    let deadline = Instant::now() + Duration::from_secs(a.seconds.min(10).max(2));
+    let deadline = Instant::now() + Duration::from_secs(a.seconds.clamp(2, 10));
     let started = Instant::now();
     let mut clients = Vec::new();
     for c in 0..8u64 {
