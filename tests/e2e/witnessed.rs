@@ -210,6 +210,21 @@ fn witnesses_cosign_every_checkpoint_and_catch_a_rewritten_history() {
     let export = t.path().join("export.jsonl");
     let o = custody(&["export", "--data", d, "-o", export.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The export, checked offline against the witnesses.
+    let o = custody(&[
+        "verify-export",
+        export.to_str().unwrap(),
+        "--witness",
+        &peers[0],
+        "--witness",
+        &peers[1],
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("cosigned by 2 of the 2 witness(es) given"),
+        "{}",
+        stdout(&o)
+    );
     let cases: [(&str, Edit); 3] = [
         ("truncated", Box::new(|e| e.truncate(e.len() - 1))),
         (
@@ -250,6 +265,18 @@ fn witnesses_cosign_every_checkpoint_and_catch_a_rewritten_history() {
             "[shorter_than_checkpoint]"
         };
         assert!(why.contains(expected), "{name}: {why}");
+        // The rewritten export, offline, likewise.
+        let file = dir.with_extension("jsonl");
+        let o = custody(&[
+            "verify-export",
+            file.to_str().unwrap(),
+            "--witness",
+            &peers[0],
+            "--witness",
+            &peers[1],
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stdout(&o));
+        assert!(stderr(&o).contains(expected), "{name}: {}", stderr(&o));
     }
 }
 

@@ -155,7 +155,7 @@ fn main() -> ExitCode {
             Command::Verify(a) => commands::verify::run(a).await,
             Command::Export(a) => commands::export::export(a).await,
             Command::Import(a) => commands::export::import(a).await,
-            Command::VerifyExport(a) => commands::export::verify_export(a),
+            Command::VerifyExport(a) => commands::export::verify_export(a).await,
             Command::Status(a) => commands::verify::status(a).await,
             Command::Backup(a) => commands::backup::run(a).await,
             Command::BootstrapToken(a) => commands::init::new_bootstrap_token(a).await,

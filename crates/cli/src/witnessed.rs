@@ -43,6 +43,29 @@ impl std::str::FromStr for Trusted {
     }
 }
 
+/// Parses `--witness` values and checks `--witness-quorum` (default: all of them).
+pub fn trusted(values: &[String], quorum: Option<usize>) -> Result<(Vec<Trusted>, usize), Failure> {
+    let witnesses = values
+        .iter()
+        .map(|w| w.parse::<Trusted>().map_err(Failure::Usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let quorum = quorum.unwrap_or(witnesses.len());
+    if quorum > witnesses.len() {
+        return Err(Failure::Usage(format!(
+            "--witness-quorum {quorum} is more than the {} witness(es) given",
+            witnesses.len()
+        )));
+    }
+    Ok((witnesses, quorum))
+}
+
+/// The failure when no checkpoint has `quorum` cosignatures.
+pub fn not_witnessed(quorum: usize, of: usize) -> Failure {
+    Failure::Invalid(format!(
+        "FAILED: no checkpoint of this ledger is cosigned by {quorum} of the {of} witness(es) given [not_witnessed]"
+    ))
+}
+
 /// Which of `witnesses` (by position) cosigned the checkpoint `note`.
 fn cosigners(note: &str, c: &SignedCheckpoint, witnesses: &[Trusted]) -> Vec<usize> {
     (0..witnesses.len())
@@ -74,15 +97,32 @@ async fn ask(w: &Trusted, url: &str, ledger: &LedgerId) -> Result<Option<String>
 }
 
 /// The checkpoints cosigned by at least `quorum` of `witnesses`, with how many cosigned
-/// each, largest first; `files` are the `--checkpoint` notes given.
+/// each, largest first; `files` are the `--checkpoint` notes given; `store`, the database's
+/// checkpoints and cosignatures, when there is one (not for an export).
 pub async fn cosigned(
-    store: &Store,
+    store: Option<&Store>,
     ledger: LedgerId,
     witnesses: &[Trusted],
     quorum: usize,
     files: &[String],
 ) -> Result<Vec<(SignedCheckpoint, usize)>, Failure> {
     let mut notes: Vec<String> = files.to_vec();
+    if let Some(store) = store {
+        notes.extend(stored_notes(store, ledger).await?);
+    }
+    for w in witnesses {
+        if let Some(url) = &w.url
+            && let Some(note) = ask(w, url, &ledger).await?
+        {
+            notes.push(note);
+        }
+    }
+    Ok(gather(notes, ledger, witnesses, quorum))
+}
+
+/// Every checkpoint the database keeps, each with the cosignatures kept beside it.
+async fn stored_notes(store: &Store, ledger: LedgerId) -> Result<Vec<String>, Failure> {
+    let mut notes = Vec::new();
     for c in store.checkpoints(ledger, 100_000).await? {
         let mut note = c.to_note();
         for co in store
@@ -94,13 +134,16 @@ pub async fn cosigned(
         }
         notes.push(note);
     }
-    for w in witnesses {
-        if let Some(url) = &w.url
-            && let Some(note) = ask(w, url, &ledger).await?
-        {
-            notes.push(note);
-        }
-    }
+    Ok(notes)
+}
+
+/// The checkpoints among `notes` cosigned by at least `quorum` of `witnesses`, largest first.
+fn gather(
+    notes: Vec<String>,
+    ledger: LedgerId,
+    witnesses: &[Trusted],
+    quorum: usize,
+) -> Vec<(SignedCheckpoint, usize)> {
     // One checkpoint may come from several places, each with some of its cosignatures (a
     // witness hands out its own): gathered by size and root.
     let want = origin(&ledger);
@@ -125,5 +168,5 @@ pub async fn cosigned(
         .map(|(c, who)| (c, who.len()))
         .collect();
     out.sort_by_key(|(c, _)| std::cmp::Reverse(c.checkpoint.size));
-    Ok(out)
+    out
 }

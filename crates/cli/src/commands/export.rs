@@ -39,6 +39,14 @@ pub struct VerifyExportArgs {
     /// A checkpoint you hold: the exported ledger must extend it. May be given several times.
     #[arg(long)]
     pub checkpoint: Vec<PathBuf>,
+    /// A witness you trust: 'VKEY' or 'VKEY URL' (then its newest cosigned checkpoint is
+    /// fetched from it). The exported ledger must extend the newest checkpoint cosigned by
+    /// --witness-quorum of them (among the files given and what the witnesses hold).
+    #[arg(long = "witness")]
+    pub witness: Vec<String>,
+    /// How many of the witnesses given must have cosigned [default: all of them].
+    #[arg(long)]
+    pub witness_quorum: Option<usize>,
 }
 
 pub async fn export(a: ExportArgs) -> Outcome {
@@ -74,7 +82,7 @@ pub async fn import(a: ImportArgs) -> Outcome {
     }
 }
 
-pub fn verify_export(a: VerifyExportArgs) -> Outcome {
+pub async fn verify_export(a: VerifyExportArgs) -> Outcome {
     let f = File::open(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot open {}: {e}", a.file.display())))?;
     let mut checkpoints = Vec::new();
@@ -101,6 +109,29 @@ pub fn verify_export(a: VerifyExportArgs) -> Outcome {
         }
     }
     let held = checkpoints.len();
+    let (witnesses, quorum) = crate::witnessed::trusted(&a.witness, a.witness_quorum)?;
+    let mut witnessed = None;
+    if !witnesses.is_empty() {
+        let mut first = String::new();
+        BufReader::new(File::open(&a.file)?).read_line(&mut first)?;
+        let header: custody_store::export::Header = serde_json::from_str(&first).map_err(|e| {
+            Failure::Invalid(format!(
+                "FAILED: the export's header cannot be read: {e} [malformed_export]"
+            ))
+        })?;
+        let files = a
+            .checkpoint
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect::<Vec<_>>();
+        let cosigned =
+            crate::witnessed::cosigned(None, header.ledger, &witnesses, quorum, &files).await?;
+        let Some((newest, n)) = cosigned.first() else {
+            return Err(crate::witnessed::not_witnessed(quorum, witnesses.len()));
+        };
+        witnessed = Some((newest.checkpoint.size, *n));
+        checkpoints.extend(cosigned.into_iter().map(|(c, _)| c));
+    }
     match verify_file(BufReader::new(f), a.registrant_key, checkpoints, |_| {}) {
         Ok((header, s)) => {
             if a.registrant_key.is_none() {
@@ -110,6 +141,12 @@ pub fn verify_export(a: VerifyExportArgs) -> Outcome {
                 );
             }
             println!("ok: {} entries, head {}", s.entries, s.head);
+            if let Some((size, n)) = witnessed {
+                println!(
+                    "it extends the checkpoint of {size} entries cosigned by {n} of the {} witness(es) given",
+                    witnesses.len()
+                );
+            }
             if held > 0 {
                 println!("it extends the {held} checkpoint(s) given");
             }

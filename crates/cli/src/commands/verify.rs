@@ -7,7 +7,6 @@ use custody_ledger::PublicKey;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::DataArgs;
-use crate::witnessed::Trusted;
 use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
@@ -52,18 +51,7 @@ pub async fn run(a: VerifyArgs) -> Outcome {
         .map(|p| crate::commands::proof::read_checkpoint(p, &ledger))
         .collect::<Result<Vec<_>, _>>()?;
     let mut checkpoints = checkpoints;
-    let witnesses = a
-        .witness
-        .iter()
-        .map(|w| w.parse::<Trusted>().map_err(Failure::Usage))
-        .collect::<Result<Vec<_>, _>>()?;
-    let quorum = a.witness_quorum.unwrap_or(witnesses.len());
-    if quorum > witnesses.len() {
-        return Err(Failure::Usage(format!(
-            "--witness-quorum {quorum} is more than the {} witness(es) given",
-            witnesses.len()
-        )));
-    }
+    let (witnesses, quorum) = crate::witnessed::trusted(&a.witness, a.witness_quorum)?;
     let mut witnessed = None;
     if !witnesses.is_empty() {
         let files = a
@@ -72,12 +60,9 @@ pub async fn run(a: VerifyArgs) -> Outcome {
             .filter_map(|p| std::fs::read_to_string(p).ok())
             .collect::<Vec<_>>();
         let cosigned =
-            crate::witnessed::cosigned(&store, ledger, &witnesses, quorum, &files).await?;
+            crate::witnessed::cosigned(Some(&store), ledger, &witnesses, quorum, &files).await?;
         let Some((newest, n)) = cosigned.first() else {
-            return Err(Failure::Invalid(format!(
-                "FAILED: no checkpoint of this ledger is cosigned by {quorum} of the {} witness(es) given [not_witnessed]",
-                witnesses.len()
-            )));
+            return Err(crate::witnessed::not_witnessed(quorum, witnesses.len()));
         };
         witnessed = Some((newest.checkpoint.size, *n));
         checkpoints.extend(cosigned.into_iter().map(|(c, _)| c));
