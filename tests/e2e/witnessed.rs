@@ -225,6 +225,26 @@ fn witnesses_cosign_every_checkpoint_and_catch_a_rewritten_history() {
         "{}",
         stdout(&o)
     );
+    // A signed report, checked with that export and the witnesses.
+    let pdf = t.path().join("audit.pdf");
+    let o = custody(&["report", "audit", "--data", d, "-o", pdf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = custody(&[
+        "verify-report",
+        pdf.to_str().unwrap(),
+        "--export",
+        export.to_str().unwrap(),
+        "--witness",
+        &peers[0],
+        "--witness",
+        &peers[1],
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("cosigned by 2 of the 2 witness(es) given"),
+        "{}",
+        stdout(&o)
+    );
     let cases: [(&str, Edit); 3] = [
         ("truncated", Box::new(|e| e.truncate(e.len() - 1))),
         (

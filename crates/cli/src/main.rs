@@ -161,7 +161,7 @@ fn main() -> ExitCode {
             Command::BootstrapToken(a) => commands::init::new_bootstrap_token(a).await,
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Report(a) => commands::report::report(a).await,
-            Command::VerifyReport(a) => commands::report::verify_report(a),
+            Command::VerifyReport(a) => commands::report::verify_report(a).await,
             Command::Checkpoint(a) => commands::proof::checkpoint(a).await,
             Command::Prove(a) => commands::proof::prove(a).await,
             Command::VerifyProof(a) => commands::proof::verify_proof(a),

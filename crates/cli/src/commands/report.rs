@@ -112,9 +112,32 @@ pub struct VerifyReportArgs {
     /// report rebuilt from it must list the same entries and totals.
     #[arg(long)]
     pub export: Option<PathBuf>,
+    /// A witness you trust: 'VKEY' or 'VKEY URL'. With --export: the exported ledger must also
+    /// extend the newest checkpoint cosigned by --witness-quorum of them.
+    #[arg(long = "witness", requires = "export")]
+    pub witness: Vec<String>,
+    /// How many of the witnesses given must have cosigned [default: all of them].
+    #[arg(long, requires = "export")]
+    pub witness_quorum: Option<usize>,
 }
 
-pub fn verify_report(a: VerifyReportArgs) -> Outcome {
+pub async fn verify_report(a: VerifyReportArgs) -> Outcome {
+    let witnessed = (!a.witness.is_empty()).then(|| crate::commands::export::VerifyExportArgs {
+        file: a.export.clone().unwrap_or_default(),
+        registrant_key: a.registrant_key,
+        checkpoint: Vec::new(),
+        witness: a.witness.clone(),
+        witness_quorum: a.witness_quorum,
+    });
+    report_itself(a)?;
+    match witnessed {
+        // The export the report was rebuilt from, held to what the witnesses cosigned.
+        Some(w) => crate::commands::export::verify_export(w).await,
+        None => Ok(()),
+    }
+}
+
+fn report_itself(a: VerifyReportArgs) -> Outcome {
     let pdf = std::fs::read(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", a.file.display())))?;
     let sig_file = a.sig.clone().or_else(|| {
