@@ -69,6 +69,15 @@ impl DataArgs {
         Ok(Store::open(&self.url()).await?)
     }
 
+    /// Opens the database to verify it: as [`DataArgs::open`], but nothing found is repaired.
+    pub async fn open_to_verify(&self) -> Result<Store, Failure> {
+        if self.database_url.is_none() && !self.data.join("custody.db").exists() {
+            // The same refusal as `open` gives, naming what to run first.
+            return self.open(false).await;
+        }
+        Ok(Store::open_to_verify(&self.url()).await?)
+    }
+
     /// The registrant key files of the data directory and their passphrase's sources.
     pub fn keys(&self) -> Keys {
         Keys::new(&self.data, self.registrant_passphrase_file.as_deref())

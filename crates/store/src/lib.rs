@@ -59,6 +59,17 @@ pub fn sqlite_url(dir: &Path) -> String {
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true).await
+    }
+
+    /// As [`Store::open`], but never repairs what it finds: verification reads the database
+    /// as it is (a discrepancy's resolution reset by hand is then reported, not put back).
+    /// Migrations still run: a schema behind this binary cannot be read.
+    pub async fn open_to_verify(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, false).await
+    }
+
+    async fn open_with(url: &str, repair: bool) -> Result<Self, StoreError> {
         let mut opt = ConnectOptions::new(url.to_owned());
         opt.sqlx_logging(false)
             .acquire_timeout(Duration::from_secs(60))
@@ -84,7 +95,7 @@ impl Store {
             cache: append::Cache::default(),
             maintain_tree: true,
         };
-        if backfill || store.any_open_discrepancy().await? {
+        if backfill || (repair && store.any_open_discrepancy().await?) {
             store.backfill_resolutions().await?;
         }
         Ok(store)

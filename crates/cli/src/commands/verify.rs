@@ -31,7 +31,7 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(a: VerifyArgs) -> Outcome {
-    let store = a.data.open(false).await?;
+    let store = a.data.open_to_verify().await?;
     let ledger = a.data.ledger(&store).await?;
     let bar = if std::io::stderr().is_terminal() {
         let b = ProgressBar::new(0);
