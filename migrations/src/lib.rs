@@ -8,6 +8,7 @@ mod m20261121_000002_sessions;
 mod m20261121_000003_workflow;
 mod m20261129_000004_requests;
 mod m20261129_000005_cosignatures;
+mod m20261129_000006_password_changes;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261121_000003_workflow::Migration),
             Box::new(m20261129_000004_requests::Migration),
             Box::new(m20261129_000005_cosignatures::Migration),
+            Box::new(m20261129_000006_password_changes::Migration),
         ]
     }
 }

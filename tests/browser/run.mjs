@@ -396,6 +396,29 @@ try {
   await seen(page, "loss-refused");
   await signOut();
 
+  // ---- the nurse changes her own password on its page ----
+  await signIn(people.nurse);
+  await page.getByRole("link", { name: "Password", exact: true }).click();
+  await shown("Change your password", "the password page is shown");
+  await seen(page, "password");
+  const newNursePassword = "amber-lighthouse-tundra-27";
+  const changePassword = async (current) => {
+    await page.getByLabel("Current password").fill(current);
+    await page.getByLabel("New password", { exact: true }).fill(newNursePassword);
+    await page.getByLabel("New password, again").fill(newNursePassword);
+    await page.getByRole("button", { name: "Change the password" }).click();
+  };
+  await changePassword("not my password at all");
+  await page.locator("#password-err").filter({ hasText: "is wrong" }).waitFor({ timeout: 10000 });
+  check((await page.getByLabel("New password", { exact: true }).inputValue()) === "", "a password typed is not written back");
+  await seen(page, "password-refused");
+  await changePassword(people.nurse.password);
+  await shown("Password changed", "the change is confirmed");
+  await seen(page, "password-changed");
+  await signOut();
+  await signIn({ ...people.nurse, password: newNursePassword });
+  await signOut();
+
   // ---- the auditor: verification, entries, a container's history, the signed report ----
   await signIn(people.auditor);
   await refused("/ui/receive", "an auditor may not do this");

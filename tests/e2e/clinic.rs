@@ -397,10 +397,20 @@ fn clinic_day(s: &Server, t: &Server) {
         StatusCode::UNAUTHORIZED,
         "session_expired",
     );
+    // A password an admin set must be changed before anything else.
     let pharm = As::login(&c, t, "pharm.ito", "temporary pharmacy phrase");
+    error(
+        pharm.post("/counts", json!({"password": "temporary pharmacy phrase", "location": "SAFE-1", "product": "42023-0113-10", "counted_sealed": 1})),
+        StatusCode::FORBIDDEN,
+        "password_change_required",
+    );
+    pharm.ok(
+        "/me/password",
+        json!({"password": "temporary pharmacy phrase", "new_password": "a pharmacy phrase of my own"}),
+    );
     pharm.ok(
         "/counts",
-        json!({"password": "temporary pharmacy phrase", "location": "SAFE-1", "product": "42023-0113-10", "counted_sealed": 1}),
+        json!({"password": "a pharmacy phrase of my own", "location": "SAFE-1", "product": "42023-0113-10", "counted_sealed": 1}),
     );
 
     // Bad requests: each gets its documented status and code, and writes nothing.

@@ -11,6 +11,7 @@ mod fuzz;
 mod harness;
 mod http;
 mod openapi;
+mod password;
 mod proofs;
 mod reports;
 mod secrets;

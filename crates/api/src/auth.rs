@@ -78,14 +78,32 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-impl FromRequestParts<AppState> for Auth {
+/// The signed-in person even while an admin's reset demands a password change: only the
+/// requests that change the password or sign out take this; every other takes [`Auth`],
+/// which refuses such a session (403 `password_change_required`).
+#[derive(Debug, Clone)]
+pub struct Pending(pub Auth);
+
+impl FromRequestParts<AppState> for Pending {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("not_signed_in", "sign in first: no session was sent")
         })?;
-        Ok(Auth(state.clinic.session(&token).await?))
+        Ok(Pending(Auth(state.clinic.session(&token).await?)))
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Pending(auth) = Pending::from_request_parts(parts, state).await?;
+        if auth.password_change_required() {
+            return Err(ClinicError::PasswordChangeRequired.into());
+        }
+        Ok(auth)
     }
 }
 
@@ -103,6 +121,10 @@ pub struct LoginResponse {
     pub user: String,
     pub printed_name: String,
     pub role: String,
+    /// An admin set this password: change it (`POST /api/v1/ledgers/{ledger}/me/password`)
+    /// before anything else; until then every other request but signing out answers 403
+    /// `password_change_required`.
+    pub password_change_required: bool,
     /// When the session ends at the latest (RFC 3339); it ends earlier after 15 idle minutes.
     pub expires_at: String,
 }
@@ -144,7 +166,9 @@ pub async fn sign_in(
         .clinic
         .sign_in(ledger, username, password, client)
         .await?;
+    let password_change_required = s.session.password_change_required();
     Ok(LoginResponse {
+        password_change_required,
         token: s.token,
         user: s.session.user.to_string(),
         printed_name: s.session.printed_name,
@@ -178,7 +202,7 @@ pub fn cleared_cookie() -> String {
     responses((status = 204), crate::responses::Unauthorized),
     tag = "session"
 )]
-pub async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<Response> {
+pub async fn logout(State(state): State<AppState>, Pending(auth): Pending) -> ApiResult<Response> {
     state.clinic.sign_out(&auth).await?;
     Ok((
         StatusCode::NO_CONTENT,

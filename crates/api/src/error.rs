@@ -91,7 +91,9 @@ impl From<ClinicError> for ApiError {
                     StatusCode::UNPROCESSABLE_ENTITY
                 }
             }
-            ClinicError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ClinicError::Forbidden(_) | ClinicError::PasswordChangeRequired => {
+                StatusCode::FORBIDDEN
+            }
             ClinicError::Unauthenticated { .. } | ClinicError::WrongPassword { .. } => {
                 StatusCode::UNAUTHORIZED
             }

@@ -49,7 +49,8 @@ pub struct Unauthorized(ErrorBody);
 pub struct SignerUnauthorized(ErrorBody);
 
 /// The signed-in person's role may not do this, or the session is for another ledger
-/// (`forbidden`).
+/// (`forbidden`); or an admin set their password and they must change it first
+/// (`password_change_required`: only changing the password and signing out are answered).
 #[derive(IntoResponses)]
 #[response(status = 403)]
 #[allow(dead_code)]

@@ -32,6 +32,10 @@ pub enum ClinicError {
         subject: String,
         retry_at: Timestamp,
     },
+    /// An admin set this person's password: they must change it (or sign out) before
+    /// anything else.
+    #[error("an admin set your password: change it before anything else (you may also sign out)")]
+    PasswordChangeRequired,
     #[error("{0}")]
     NotFound(String),
     /// A field's value is not acceptable: its name, and why.
@@ -106,6 +110,7 @@ impl ClinicError {
             ClinicError::Unauthenticated { code, .. } => code,
             ClinicError::WrongPassword { .. } => "wrong_password",
             ClinicError::Throttled { .. } => "too_many_attempts",
+            ClinicError::PasswordChangeRequired => "password_change_required",
             ClinicError::NotFound(_) => "not_found",
             ClinicError::Invalid { .. } => "invalid_value",
             ClinicError::Conflict { code, .. } => code,

@@ -30,6 +30,8 @@ pub struct Session {
     /// How long the session lasts without a request (pages warn before it ends).
     pub idle_seconds: u64,
     token_hash: [u8; 32],
+    /// An admin set this person's password: they must change it before anything else.
+    password_change_required: bool,
 }
 
 impl Session {
@@ -44,8 +46,25 @@ impl Session {
         policy::allows(self.role, what)
     }
 
-    /// Refuses unless the session is for `ledger` and the person may do `what`.
+    /// Whether this person must change their password before doing anything else: an
+    /// admin set it (a reset), and only their own change lifts this. Until then they may
+    /// only change their password and sign out.
+    pub fn password_change_required(&self) -> bool {
+        self.password_change_required
+    }
+
+    /// Refuses unless the session is for `ledger`, the person has no password change
+    /// pending and may do `what`.
     pub fn require(&self, ledger: LedgerId, what: Permission) -> ClinicResult<()> {
+        if self.password_change_required && self.ledger == ledger {
+            return Err(ClinicError::PasswordChangeRequired);
+        }
+        self.require_pending_change(ledger, what)
+    }
+
+    /// As [`Session::require`], but allowed while a password change is pending: only for
+    /// changing one's own password.
+    pub fn require_pending_change(&self, ledger: LedgerId, what: Permission) -> ClinicResult<()> {
         if self.ledger != ledger {
             return Err(ClinicError::Forbidden(
                 "your session is for another ledger: sign in to this one".into(),
@@ -91,6 +110,10 @@ impl Clinic {
             .ok_or_else(ended)?;
         self.used(&hash, now);
         let user = self.active_user(s.ledger, &s.user).await?;
+        let password_change_required = self
+            .store
+            .password_change_required(s.ledger, &s.user)
+            .await?;
         Ok(Session {
             ledger: s.ledger,
             user: s.user,
@@ -98,6 +121,7 @@ impl Clinic {
             role: user.role,
             idle_seconds: self.settings.idle_timeout.as_secs(),
             token_hash: hash,
+            password_change_required,
         })
     }
 
@@ -146,6 +170,7 @@ impl Clinic {
             .await?
             .0;
         let info = self.active_user(ledger, &user).await?;
+        let password_change_required = self.store.password_change_required(ledger, &user).await?;
         let token = B64URL.encode(keystore::random::<32>().map_err(ClinicError::internal)?);
         let now = throttle::now_micros();
         let expires = now.saturating_add(
@@ -164,6 +189,7 @@ impl Clinic {
                 role: info.role,
                 idle_seconds: self.settings.idle_timeout.as_secs(),
                 token_hash: hash,
+                password_change_required,
             },
             expires_at: Timestamp::from_micros(expires.min(Timestamp::MAX_MICROS))
                 .unwrap_or(Timestamp::EPOCH),

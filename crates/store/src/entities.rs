@@ -240,6 +240,24 @@ pub mod sessions {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod password_changes {
+    use sea_orm::entity::prelude::*;
+
+    /// A person who must change their password before anything else (an admin set it).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "password_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ledger_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub required_since: i64,
+    }
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod pending_entries {
     use sea_orm::entity::prelude::*;
 

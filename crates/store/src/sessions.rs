@@ -2,10 +2,11 @@
 
 use custody_ledger::{Kind, LedgerId, Role, Seq, UserId};
 use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Store;
-use crate::entities::{entries, sessions, users};
+use crate::entities::{entries, password_changes, sessions, users};
 use crate::error::StoreError;
 use crate::rows;
 
@@ -141,6 +142,60 @@ impl Store {
         sessions::Entity::delete_many()
             .filter(sessions::Column::LedgerId.eq(ledger.as_uuid()))
             .filter(sessions::Column::UserId.eq(user.to_string()))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Records that `user` must change their password before anything else (an admin set
+    /// it); kept until [`Store::clear_password_change`].
+    pub async fn require_password_change(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        password_changes::Entity::insert(password_changes::ActiveModel {
+            ledger_id: Set(ledger.as_uuid()),
+            user_id: Set(user.to_string()),
+            required_since: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                password_changes::Column::LedgerId,
+                password_changes::Column::UserId,
+            ])
+            .update_column(password_changes::Column::RequiredSince)
+            .to_owned(),
+        )
+        .exec_without_returning(self.connection())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `user` must change their password before anything else.
+    pub async fn password_change_required(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            password_changes::Entity::find_by_id((ledger.as_uuid(), user.to_string()))
+                .one(self.connection())
+                .await?
+                .is_some(),
+        )
+    }
+
+    /// `user` changed their password: nothing more is demanded of them.
+    pub async fn clear_password_change(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+    ) -> Result<(), StoreError> {
+        password_changes::Entity::delete_many()
+            .filter(password_changes::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(password_changes::Column::UserId.eq(user.to_string()))
             .exec(self.connection())
             .await?;
         Ok(())

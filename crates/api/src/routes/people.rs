@@ -14,7 +14,7 @@ use custody_ledger::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Pending};
 use crate::ceremony::{ActAnswer, Recorded, RequestOrigin, ceremony, parse, recorded, respond};
 use crate::error::ApiResult;
 use crate::extract::{Json as Body, Path};
@@ -273,7 +273,8 @@ pub struct PasswordRequest {
 }
 
 /// Changes your password: your key is opened with the old one and sealed under the new one.
-/// Nothing enters the ledger; your key stays the same.
+/// Nothing enters the ledger; your key stays the same. After an admin's reset this is the one
+/// request (with signing out) a session may make, and it lifts `password_change_required`.
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/me/password",
@@ -286,10 +287,10 @@ pub async fn change_password(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
     RequestOrigin(origin): RequestOrigin,
-    auth: Auth,
+    Pending(auth): Pending,
     Body(req): Body<PasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    auth.require(ledger, Permission::Read)?;
+    auth.require_pending_change(ledger, Permission::Read)?;
     state
         .clinic
         .change_password(&auth, &req.password, &req.new_password, &origin)

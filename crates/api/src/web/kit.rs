@@ -7,11 +7,12 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use custody_clinic::Permission;
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Pending};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The signed-in user of a page; anyone else is sent to sign in.
+/// The signed-in user of a page; anyone else is sent to sign in, and someone whose password
+/// an admin set is sent to change it first.
 pub struct SignedIn(pub Auth);
 
 impl axum::extract::FromRequestParts<AppState> for SignedIn {
@@ -26,6 +27,34 @@ impl axum::extract::FromRequestParts<AppState> for SignedIn {
             .map(SignedIn)
             .map_err(|e| {
                 // A session that timed out says so on the sign-in page.
+                let to = match e.code.as_str() {
+                    "session_expired" => "/ui/login?ended=1",
+                    "password_change_required" => PASSWORD_PAGE,
+                    _ => "/ui/login",
+                };
+                Redirect::to(to).into_response()
+            })
+    }
+}
+
+/// Where a person changes their own password (and is sent while an admin's reset demands it).
+pub const PASSWORD_PAGE: &str = "/ui/password";
+
+/// The signed-in user of the pages that stay open while a password change is pending
+/// (changing it, signing out); anyone else is sent to sign in.
+pub struct SignedInPending(pub Auth);
+
+impl axum::extract::FromRequestParts<AppState> for SignedInPending {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Response> {
+        <Pending as axum::extract::FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(|Pending(a)| SignedInPending(a))
+            .map_err(|e| {
                 let to = if e.code == "session_expired" {
                     "/ui/login?ended=1"
                 } else {
@@ -48,6 +77,8 @@ pub struct Me {
     /// Admins, pharmacists and auditors: verification and reports.
     pub verifier: bool,
     pub idle_seconds: u64,
+    /// An admin set their password: the navigation offers only the password page.
+    pub must_change_password: bool,
 }
 
 impl From<&Auth> for Me {
@@ -61,6 +92,7 @@ impl From<&Auth> for Me {
             admin: a.may(Permission::ManageUsers),
             verifier: a.may(Permission::Verify),
             idle_seconds: a.idle_seconds,
+            must_change_password: a.password_change_required(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The pages: sign-in, sign-out, dashboard.
+//! The pages: sign-in, sign-out, dashboard, and one's own password.
 
 use askama::Template;
 use axum::extract::State;
@@ -10,9 +10,10 @@ use custody_ledger::LedgerId;
 use custody_ledger::state::ContainerStatus;
 use serde::Deserialize;
 
-use super::kit::{Me, SignedIn, check_csrf, failure, render};
+use super::forms::{Errors, Field, FormBuilder, Posted, act_page, sentence};
+use super::kit::{Me, PASSWORD_PAGE, SignedIn, SignedInPending, check_csrf, failure, render};
 use super::words::{discrepancy_lines, left, today};
-use crate::auth::{Auth, cleared_cookie, session_cookie, sign_in};
+use crate::auth::{Auth, Pending, cleared_cookie, session_cookie, sign_in};
 use crate::error::ApiError;
 use crate::extract::Client;
 use crate::state::AppState;
@@ -157,7 +158,7 @@ async fn login(
 }
 
 /// The idle notice's "Stay signed in": any request by the session keeps it alive.
-async fn keepalive(_: Auth) -> StatusCode {
+async fn keepalive(_: Pending) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
@@ -168,7 +169,7 @@ struct CsrfForm {
 
 async fn logout(
     State(state): State<AppState>,
-    SignedIn(auth): SignedIn,
+    SignedInPending(auth): SignedInPending,
     Form(f): Form<CsrfForm>,
 ) -> Response {
     if let Some(r) = check_csrf(&auth, &f.csrf) {
@@ -337,6 +338,110 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
     ))
 }
 
+// ---- one's own password ----
+
+/// The password form: the current password, the new one twice.
+fn password_page(auth: &Auth, p: &Posted, e: &Errors, status: StatusCode) -> Response {
+    let mut current = Field::password("password", "Current password");
+    current.autocomplete = "current-password";
+    let form = FormBuilder::new(auth.csrf(), PASSWORD_PAGE, "Change the password", p, e)
+        .field(current)
+        .field(
+            Field::password("new_password", "New password")
+                .hint("At least 12 characters; not your user name, not a common password."),
+        )
+        .field(Field::password("new_password_again", "New password, again"))
+        .build();
+    let lead = if auth.password_change_required() {
+        "An admin set your password. Choose your own before you go on: nothing else is open until you do."
+    } else {
+        "Your signing key stays the same: it is sealed again under the new password, which then signs in and signs your acts."
+    };
+    act_page(
+        auth,
+        "Change your password",
+        lead,
+        None,
+        vec![(String::new(), form)],
+        status,
+    )
+}
+
+async fn password_form(SignedInPending(auth): SignedInPending) -> Response {
+    password_page(
+        &auth,
+        &Posted::default(),
+        &Errors::default(),
+        StatusCode::OK,
+    )
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    SignedInPending(auth): SignedInPending,
+    Client(client): Client,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let p = Posted::from(fields);
+    if let Some(r) = check_csrf(&auth, p.csrf()) {
+        return r;
+    }
+    let (current, new) = (p.secret("password"), p.secret("new_password"));
+    let mut e = Errors::default();
+    if current.is_empty() {
+        e.add("password", "Type your current password.");
+    }
+    if new.is_empty() {
+        e.add("new_password", "Type a new password.");
+    } else if let Err(err) = custody_clinic::passwords::check(auth.user.as_str(), &new) {
+        e.add("new_password", sentence(&err.to_string()));
+    }
+    if p.secret("new_password_again") != new {
+        e.add(
+            "new_password_again",
+            "The two new passwords differ: type the same one twice.",
+        );
+    }
+    if !e.is_empty() {
+        return password_page(&auth, &p, &e, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let origin = custody_clinic::acts::Origin {
+        client,
+        request_id: None,
+    };
+    match state
+        .clinic
+        .change_password(&auth, &current, &new, &origin)
+        .await
+    {
+        Ok(()) => Redirect::to("/ui/password/changed").into_response(),
+        Err(err) => {
+            let err = ApiError::from(err);
+            e.refusal(
+                &[],
+                &[
+                    ("wrong_password", "password"),
+                    ("too_many_attempts", "password"),
+                    ("weak_password", "new_password"),
+                ],
+                &err,
+            );
+            password_page(&auth, &p, &e, err.status)
+        }
+    }
+}
+
+async fn password_changed(SignedIn(auth): SignedIn) -> Response {
+    act_page(
+        &auth,
+        "Password changed",
+        "Your password was changed: sign in and sign your acts with the new one from now on. Your signing key is the same.",
+        None,
+        Vec::new(),
+        StatusCode::OK,
+    )
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/ui") }))
@@ -344,4 +449,6 @@ pub fn router() -> Router<AppState> {
         .route("/ui/login", get(login_page).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/keepalive", get(keepalive))
+        .route(PASSWORD_PAGE, get(password_form).post(change_password))
+        .route("/ui/password/changed", get(password_changed))
 }

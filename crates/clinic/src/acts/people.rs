@@ -14,6 +14,7 @@ use crate::error::{ClinicError, ClinicResult};
 use crate::passwords;
 use crate::policy::Permission;
 use crate::session::Session;
+use crate::throttle;
 
 /// Enroll a user with a new key sealed under their first password.
 #[derive(Debug, Clone)]
@@ -272,6 +273,10 @@ impl Clinic {
             Err(e) => return self.repeated_or(s, origin, &fp, e).await,
         };
         self.store.delete_sessions_of(s.ledger, user).await?;
+        // A password someone else knows: its owner must replace it at their next sign-in.
+        self.store
+            .require_password_change(s.ledger, user, throttle::now_micros())
+            .await?;
         Ok(Outcome::Recorded {
             entries: vec![a],
             repeated: false,
@@ -304,7 +309,9 @@ impl Clinic {
             .await
     }
 
-    /// The signed-in person changes their own password: their key is sealed again.
+    /// The signed-in person changes their own password: their key is sealed again. This is
+    /// what lifts a password change an admin's reset demanded, so it is allowed while one is
+    /// pending. A wrong current password counts against the throttle like any signature.
     pub async fn change_password(
         &self,
         s: &Session,
@@ -312,7 +319,7 @@ impl Clinic {
         new_password: &str,
         origin: &Origin,
     ) -> ClinicResult<()> {
-        s.require(s.ledger, Permission::Read)?;
+        s.require_pending_change(s.ledger, Permission::Read)?;
         passwords::check(s.user.as_str(), new_password)?;
         let key = self
             .open_key(s.ledger, &s.user, password, &origin.client)
@@ -326,6 +333,7 @@ impl Clinic {
         self.store
             .save_sealed_key(s.ledger, &s.user, key_id, sealed)
             .await?;
+        self.store.clear_password_change(s.ledger, &s.user).await?;
         Ok(())
     }
 
