@@ -449,6 +449,60 @@ try {
   await page.goto(`${url}/ui`);
   check(page.url().endsWith("/ui/login"), "after signing out, the dashboard needs a sign-in again");
 
+  // ---- phone, tablet, desktop: no page scrolls sideways, axe passes, the navigation fits ----
+  for (const width of [390, 768, 1280]) {
+    const ctx = await browser.newContext({ viewport: { width, height: 844 } });
+    const w = await ctx.newPage();
+    current = w;
+    w.on("console", (m) => {
+      if (m.type() === "error" && !/status of (401|403|409|422)/.test(m.text())) blocked.push(m.text());
+    });
+    const pages = {
+      pharmacist: ["/ui", "/ui/containers", `/ui/containers/${vialB}`, "/ui/receive", "/ui/count", "/ui/wastes", "/ui/reports", "/ui/adjust", "/ui/entries"],
+      admin: ["/ui", "/ui/users", "/ui/products", "/ui/locations"],
+      nurse: ["/ui", `/ui/containers/${vialA}`],
+      auditor: ["/ui", "/ui/reports", "/ui/verify"],
+    };
+    for (const [role, paths] of Object.entries(pages)) {
+      await w.goto(`${url}/ui/login`);
+      await w.getByLabel("User name").fill(people[role].user);
+      await w.getByLabel("Password").fill(people[role].password);
+      await w.getByRole("button", { name: "Sign in" }).click();
+      await w.waitForURL(`${url}/ui`);
+      for (const path of paths) {
+        await w.goto(`${url}${path}`);
+        const [scroll, inner] = await w.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+        check(scroll <= inner, `${path} as ${role} at ${width} px: no sideways scroll (${scroll} px wide)`);
+        await accessible(w, `${path} as ${role} at ${width} px`);
+        if (path === "/ui/containers") {
+          await w.screenshot({ path: `${shots}/containers-${width}.png`, fullPage: true });
+          // The search filters as it is typed (the script; ?q= does it without one).
+          await w.getByLabel("Find a container").fill(vialB);
+          const left = await w.locator("tr[data-search]").filter({ visible: true }).count();
+          check(left === 1, `typing ${vialB} leaves its row alone (${left})`);
+          await w.getByLabel("Find a container").fill("");
+        }
+      }
+      if (width === 1280) {
+        const tops = await w.locator("nav.wide a").evaluateAll((as) => as.map((a) => a.getBoundingClientRect().top));
+        check(tops.length > 0 && new Set(tops).size === 1, `the ${role}'s navigation is one row at 1280 px (${tops})`);
+      }
+      if (width === 390) {
+        // The compact menu opens without a script and holds the links.
+        check(!(await w.locator("nav.wide").isVisible()), `at 390 px the ${role} gets the compact menu`);
+        await w.locator("details.menu summary").click();
+        check(await w.getByRole("link", { name: "Entries" }).isVisible(), `the ${role}'s menu opens`);
+        const scroll = await w.evaluate(() => document.documentElement.scrollWidth);
+        check(scroll <= width, `the open menu fits (${scroll} px)`);
+        await accessible(w, `the ${role}'s menu at 390 px`);
+      }
+      await w.getByRole("button", { name: "Sign out" }).click();
+      await w.waitForURL(`${url}/ui/login`);
+    }
+    await ctx.close();
+  }
+  current = page;
+
   // ---- idle: a minute's warning, then the sign-in page says why (the clock run forward) ----
   const idle = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   await idle.clock.install();

@@ -477,7 +477,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     let auditor = web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
     let (_, held) = page(&c, &s, &auditor, "/ui/containers");
     let (_, every) = page(&c, &s, &auditor, "/ui/containers?all=1");
-    let rows = |p: &str| p.matches("<tr><td><a href=\"/ui/containers/").count();
+    let rows = |p: &str| p.matches("<tr data-search=").count();
     assert!(
         rows(&every) > rows(&held) && rows(&held) > 0,
         "{} > {}",
@@ -823,4 +823,284 @@ fn refusals_of_the_ledger_show_at_review_beside_their_field_before_any_password(
     assert!(no_password(&body), "{body}");
 
     assert_eq!(s.entries(&api, &token), before, "nothing recorded");
+}
+
+/// The `<select id="{id}">` of a page: its options as (value, text, selected).
+fn options_of(page: &str, id: &str) -> Vec<(String, String, bool)> {
+    let select = page
+        .split(&format!("<select id=\"{id}\""))
+        .nth(1)
+        .and_then(|r| r.split("</select>").next())
+        .unwrap_or_default();
+    select
+        .split("<option value=\"")
+        .skip(1)
+        .map(|o| {
+            let (value, rest) = o.split_once('"').unwrap_or_default();
+            let (attrs, text) = rest.split_once('>').unwrap_or_default();
+            let text = text.split('<').next().unwrap_or_default();
+            (
+                value.to_string(),
+                text.to_string(),
+                attrs.contains("selected"),
+            )
+        })
+        .collect()
+}
+
+/// A cell of a containers row, by its column label.
+fn cell<'a>(row: &'a str, label: &str) -> &'a str {
+    row.split(&format!("data-label=\"{label}\""))
+        .nth(1)
+        .and_then(|r| r.split_once('>'))
+        .map(|(_, r)| r.split("</td>").next().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+#[test]
+fn containers_are_grouped_by_product_open_first_then_by_expiry_and_searchable() {
+    let s = Server::demo();
+    let c = client();
+    let pw = s.password("nurse.chen");
+    let nurse = web_session(&c, &s, "nurse.chen", &pw);
+    // The nurse opens the last container of a product of several: it comes first.
+    let (_, before) = page(&c, &s, &nurse, "/ui/containers");
+    let ids = |g: &str| -> Vec<String> {
+        g.split("<a href=\"/ui/containers/")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+            .map(str::to_string)
+            .collect()
+    };
+    let last = before
+        .split("<section class=\"group\"")
+        .skip(1)
+        .map(ids)
+        .find(|g| g.len() >= 2)
+        .and_then(|g| g.last().cloned())
+        .expect("a group of several containers");
+    let (status, _) = signed(
+        &c,
+        &s,
+        &nurse,
+        &format!("/ui/containers/{last}/open"),
+        &[
+            ("csrf", &csrf_of(&before)),
+            ("confirm", "yes"),
+            ("password", &pw),
+        ],
+    );
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, body) = page(&c, &s, &nurse, "/ui/containers");
+    assert_eq!(status, StatusCode::OK);
+    let groups: Vec<&str> = body.split("<section class=\"group\"").skip(1).collect();
+    assert!(
+        groups.iter().any(|g| ids(g).first() == Some(&last)),
+        "the opened {last} is first of its product"
+    );
+    assert!(groups.len() >= 2, "a group per product: {body}");
+    let mut headings = Vec::new();
+    let mut opened = 0;
+    let mut all_rows = 0;
+    for g in &groups {
+        let heading = g
+            .split("<h2>")
+            .nth(1)
+            .and_then(|h| h.split(" <span").next())
+            .unwrap()
+            .to_string();
+        assert!(!headings.contains(&heading), "{heading} is one group");
+        let rows: Vec<&str> = g.split("<tr data-search=\"").skip(1).collect();
+        all_rows += rows.len();
+        let mut seen_sealed = false;
+        let mut last_expiry = String::new();
+        for r in &rows {
+            assert!(
+                r.to_lowercase().starts_with(&heading.to_lowercase())
+                    || r.contains(&heading.to_lowercase()),
+                "a row of {heading} is of its product: {r}"
+            );
+            let status = cell(r, "Status");
+            assert!(
+                status.contains(">open<") || status.contains(">sealed<"),
+                "the status in words: {status}"
+            );
+            if status.contains(">open<") {
+                assert!(!seen_sealed, "in {heading}, open containers come first");
+                opened += 1;
+            } else {
+                seen_sealed = true;
+                let expiry = cell(r, "Expires").to_string();
+                assert!(expiry >= last_expiry, "in {heading}, sealed by expiry");
+                last_expiry = expiry;
+            }
+            assert!(cell(r, "Container").contains("class=\"id\"") || r.contains("class=\"id\""));
+        }
+        headings.push(heading);
+    }
+    assert!(opened > 0, "the demo holds open containers");
+
+    // ?q= filters by id, product, lot or location, without a script.
+    let first = groups[0]
+        .split("/ui/containers/")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let (_, found) = page(&c, &s, &nurse, &format!("/ui/containers?q={first}"));
+    let rows: Vec<&str> = found.split("<tr data-search=\"").skip(1).collect();
+    assert!(
+        !rows.is_empty() && rows.len() < all_rows,
+        "{first}: {found}"
+    );
+    assert!(rows.iter().all(|r| r.contains(&first.to_lowercase())));
+    let (_, found) = page(&c, &s, &nurse, "/ui/containers?q=no-such-thing");
+    assert!(found.contains("No container matches"), "{found}");
+    assert!(!found.contains("<tr data-search="));
+}
+
+#[test]
+fn enrolment_preselects_no_role_and_refuses_it_left_blank() {
+    let s = Server::demo();
+    let c = client();
+    let admin = web_session(&c, &s, "admin", &s.password("admin"));
+    let (_, form) = page(&c, &s, &admin, "/ui/users");
+    let roles = options_of(&form, "role");
+    assert_eq!(roles.first().map(|r| r.1.as_str()), Some("Choose a role"));
+    assert_eq!(
+        roles
+            .iter()
+            .filter(|r| r.2)
+            .map(|r| r.0.as_str())
+            .collect::<Vec<_>>(),
+        vec![""],
+        "no role is preselected: {roles:?}"
+    );
+    let (status, body) = post(
+        &c,
+        &s,
+        &admin,
+        "/ui/users",
+        &[
+            ("csrf", &csrf_of(&form)),
+            ("username", "new.person"),
+            ("printed_name", "New Person"),
+            ("role", ""),
+            ("initial_password", "ember-quartz-harbor-19"),
+        ],
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(error_beside(&body, "role"), "Choose a role.");
+}
+
+#[test]
+fn receiving_and_counting_start_at_a_safe_then_where_last_counted() {
+    let s = Server::demo();
+    let c = client();
+    let pw = s.password("pharm.rivera");
+    let pharm = web_session(&c, &s, "pharm.rivera", &pw);
+    let chosen = |page: &str, id: &str| {
+        options_of(page, id)
+            .into_iter()
+            .filter(|o| o.2)
+            .map(|o| o.0)
+            .collect::<Vec<_>>()
+    };
+    let (_, receive) = page(&c, &s, &pharm, "/ui/receive");
+    assert_eq!(chosen(&receive, "location_1"), vec!["SAFE-1"]);
+    let (_, count) = page(&c, &s, &pharm, "/ui/count");
+    assert_eq!(chosen(&count, "location"), vec!["SAFE-1"]);
+
+    // A count signed at the cart: the next count starts there, for this person.
+    let r = c
+        .post(format!("{}/ui/count", s.url()))
+        .header("cookie", &pharm)
+        .form(&[
+            ("csrf", csrf_of(&count).as_str()),
+            ("location", "CART-A"),
+            ("product", "42023-0113-10"),
+            ("counted_sealed", "0"),
+            ("counted_open", "0"),
+            ("confirm", "yes"),
+            ("password", &pw),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let remembered = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("custody_location="))
+        .and_then(|v| v.split(';').next())
+        .expect("the location is remembered")
+        .to_string();
+    let both = format!("{pharm}; {remembered}");
+    let (_, count) = page(&c, &s, &both, "/ui/count");
+    assert_eq!(chosen(&count, "location"), vec!["CART-A"]);
+    // Someone else at the same browser starts at the safe.
+    let nurse = web_session(&c, &s, "nurse.chen", &s.password("nurse.chen"));
+    let (_, count) = page(&c, &s, &format!("{nurse}; {remembered}"), "/ui/count");
+    assert_eq!(chosen(&count, "location"), vec!["SAFE-1"]);
+}
+
+#[test]
+fn resolving_a_count_offers_only_containers_of_its_product_and_location() {
+    let s = Server::demo();
+    let c = client();
+    let pw = s.password("pharm.rivera");
+    let pharm = web_session(&c, &s, "pharm.rivera", &pw);
+    let (_, count) = page(&c, &s, &pharm, "/ui/count");
+    let (status, recorded) = signed(
+        &c,
+        &s,
+        &pharm,
+        "/ui/count",
+        &[
+            ("csrf", &csrf_of(&count)),
+            ("location", "SAFE-1"),
+            ("product", "42023-0113-10"),
+            ("counted_sealed", "999"),
+            ("counted_open", "0"),
+            ("confirm", "yes"),
+            ("password", &pw),
+        ],
+    );
+    assert_eq!(status, StatusCode::SEE_OTHER, "{recorded}");
+    let seq = recorded
+        .split("/ui/adjust?count=")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the count found a difference to resolve")
+        .to_string();
+    let (_, any) = page(&c, &s, &pharm, "/ui/adjust");
+    let every = options_of(&any, "container");
+    assert!(
+        every.iter().all(|o| !o.2 || o.0.is_empty()),
+        "none preselected: {every:?}"
+    );
+    let (_, form) = page(&c, &s, &pharm, &format!("/ui/adjust?count={seq}"));
+    let offered: Vec<_> = options_of(&form, "container")
+        .into_iter()
+        .filter(|o| !o.0.is_empty())
+        .collect();
+    assert!(!offered.is_empty(), "{form}");
+    assert!(
+        offered.len() < every.len() - 1,
+        "only some containers: {offered:?}"
+    );
+    let product = |text: &str| {
+        text.split(" — ")
+            .nth(1)
+            .and_then(|t| t.split(" lot ").next())
+            .unwrap_or_default()
+            .to_string()
+    };
+    for o in &offered {
+        assert_eq!(product(&o.1), product(&offered[0].1), "{o:?}");
+        assert!(o.1.contains(", SAFE-1,"), "{o:?}");
+        assert_eq!(o.2, offered.len() == 1, "{o:?}");
+    }
+    assert!(offered[0].1.contains("10 mg/mL"), "{offered:?}");
 }

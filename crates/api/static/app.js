@@ -84,3 +84,25 @@ document.addEventListener("input", (e) => {
   hint.classList.toggle("error", problem !== null);
   el.setAttribute("aria-invalid", problem ? "true" : "false");
 });
+
+// The containers' search filters the list as it is typed (the form's ?q= does the same
+// without a script): rows whose id, product, lot or location hold the words typed.
+document.addEventListener("input", (e) => {
+  const el = e.target;
+  if (!(el instanceof HTMLInputElement) || !el.dataset.filter) return;
+  const list = document.getElementById(el.dataset.filter);
+  if (!list) return;
+  const q = el.value.trim().toLowerCase();
+  let shown = 0;
+  for (const group of list.querySelectorAll("[data-group]")) {
+    let left = 0;
+    for (const row of group.querySelectorAll("tr[data-search]")) {
+      row.hidden = q !== "" && !row.dataset.search.includes(q);
+      if (!row.hidden) left += 1;
+    }
+    group.hidden = left === 0;
+    shown += left;
+  }
+  const none = document.getElementById("no-match");
+  if (none) none.hidden = shown > 0;
+});

@@ -35,7 +35,7 @@ fn enroll_form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
                 .hint("Lower-case letters, digits, dots or dashes; it never changes."),
         )
         .field(Field::text("printed_name", "Printed name").hint("As it appears on signed records."))
-        .field(Field::select("role", "Role", all(Role::ALL)).value("nurse"))
+        .field(Field::select("role", "Role", all(Role::ALL)).placeholder("Choose a role"))
         .field(
             Field::password("initial_password", "First password").hint(
                 "12 or more characters. Hand it to the person; their key is sealed under it.",
@@ -155,7 +155,7 @@ fn user_forms(auth: &Auth, user: &str, p: &Posted, e: &Errors) -> Vec<(String, F
                 p,
                 e,
             )
-            .field(Field::select("role", "New role", all(Role::ALL)))
+            .field(Field::select("role", "New role", all(Role::ALL)).placeholder("Choose a role"))
             .field(Field::text("role_reason", "Reason"))
             .build(),
         ),

@@ -46,16 +46,90 @@ pub async fn location_options(
         .collect())
 }
 
+/// The cookie that remembers, per browser, where a person last received or counted.
+const LAST_LOCATION: &str = "custody_location";
+
+/// Where receiving and counting start: the location this person last used here (if it
+/// still exists), else the first safe; never a cart by default. Empty when there is none.
+pub async fn default_location(
+    state: &AppState,
+    auth: &Auth,
+    headers: &axum::http::HeaderMap,
+) -> ApiResult<String> {
+    let locations = state.store.locations(auth.ledger).await?;
+    let remembered = remembered_location(auth, headers);
+    let known = |id: &str| locations.iter().any(|l| l.location.to_string() == id);
+    Ok(match remembered {
+        Some(r) if known(&r) => r,
+        _ => locations
+            .iter()
+            .find(|l| l.kind == LocationKind::Safe)
+            .map(|l| l.location.to_string())
+            .unwrap_or_default(),
+    })
+}
+
+/// The location remembered for this person (the cookie holds `user:location`).
+fn remembered_location(auth: &Auth, headers: &axum::http::HeaderMap) -> Option<String> {
+    let me = auth.user.to_string();
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .filter(|(k, _)| *k == LAST_LOCATION)
+        .filter_map(|(_, v)| v.split_once(':'))
+        .find(|(u, _)| *u == me)
+        .map(|(_, l)| l.to_string())
+}
+
+/// Remembers `location` as where this person last recorded, once the act is recorded (the
+/// answer is the redirect to what was recorded); a review or a refusal changes nothing.
+pub fn remember_location(
+    state: &AppState,
+    auth: &Auth,
+    location: &str,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    if !response.status().is_redirection() || location.parse::<LocationId>().is_err() {
+        return response;
+    }
+    let mut cookie = format!(
+        "{LAST_LOCATION}={}:{location}; Path=/ui; Max-Age=31536000; HttpOnly; SameSite=Strict",
+        auth.user
+    );
+    if state.config.secure_cookies {
+        cookie.push_str("; Secure");
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, v);
+    }
+    response
+}
+
 /// The containers held now, as choices: id, product, lot, where, state, what is left.
 pub async fn container_options(
     state: &AppState,
     ledger: LedgerId,
+) -> ApiResult<Vec<(String, String)>> {
+    container_options_where(state, ledger, |_| true).await
+}
+
+/// The containers held now that `keep` keeps, as choices.
+pub async fn container_options_where(
+    state: &AppState,
+    ledger: LedgerId,
+    keep: impl Fn(&ContainerInfo) -> bool,
 ) -> ApiResult<Vec<(String, String)>> {
     Ok(state
         .store
         .containers(ledger, true)
         .await?
         .into_iter()
+        .filter(|c| keep(c))
         .map(|c| {
             (
                 c.id.to_string(),

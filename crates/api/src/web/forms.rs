@@ -318,6 +318,9 @@ pub struct Field {
     /// A check the script runs as the person types ("dea", "ndc"), or empty.
     pub check: &'static str,
     pub autocomplete: &'static str,
+    /// A select's first, empty choice ("Choose a role"): nothing is preselected, and
+    /// leaving it is refused like an empty field.
+    pub placeholder: String,
 }
 
 impl Field {
@@ -334,6 +337,7 @@ impl Field {
             inputmode: "",
             check: "",
             autocomplete: "off",
+            placeholder: String::new(),
         }
     }
     pub fn text(name: &str, label: &str) -> Self {
@@ -376,6 +380,11 @@ impl Field {
     }
     pub fn check(mut self, c: &'static str) -> Self {
         self.check = c;
+        self
+    }
+    /// A select with no choice made until the person makes one.
+    pub fn placeholder(mut self, p: impl Into<String>) -> Self {
+        self.placeholder = p.into();
         self
     }
     pub fn value(mut self, v: impl Into<String>) -> Self {
@@ -517,6 +526,13 @@ pub struct Table {
     pub head: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
     pub empty: String,
+}
+
+impl Table {
+    /// The label of column `i`, which a narrow screen shows beside each cell.
+    pub fn label<I: std::borrow::Borrow<usize>>(&self, i: I) -> &str {
+        self.head.get(*i.borrow()).map_or("", String::as_str)
+    }
 }
 
 #[derive(Debug, Clone)]

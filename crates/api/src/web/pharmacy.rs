@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use custody_ledger::*;
@@ -12,7 +12,8 @@ use custody_clinic::Permission;
 use custody_clinic::acts::{Adjust, Ceremony, CountStock, Origin, ReceiptLine, ReceiveInvoice};
 
 use super::choices::{
-    MAX_LINES, container_options, location_options, product_options, witness_at_screen,
+    MAX_LINES, container_options_where, default_location, location_options, product_options,
+    remember_location, witness_at_screen,
 };
 use super::forms::{
     Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony,
@@ -32,6 +33,7 @@ async fn receive_form(
     auth: &Auth,
     p: &Posted,
     e: &Errors,
+    place: &str,
 ) -> ApiResult<FormView> {
     let products = product_options(state, auth.ledger).await?;
     let locations = location_options(state, auth.ledger).await?;
@@ -65,11 +67,14 @@ async fn receive_form(
                     .optional()
                     .hint("Vials, devices or bottles."),
             )
-            .field(Field::select(
-                &format!("location_{i}"),
-                &format!("Put in, line {i}"),
-                locations.clone(),
-            ));
+            .field(
+                Field::select(
+                    &format!("location_{i}"),
+                    &format!("Put in, line {i}"),
+                    locations.clone(),
+                )
+                .value(place),
+            );
     }
     Ok(b.more_lines(n).build())
 }
@@ -81,7 +86,26 @@ async fn receive_page(
     e: &Errors,
     status: StatusCode,
 ) -> Response {
-    match receive_form(state, auth, p, e).await {
+    receive_page_at(state, auth, p, e, "", status).await
+}
+
+/// The receiving page; empty location choices start at `place`.
+async fn receive_page_at(
+    state: &AppState,
+    auth: &Auth,
+    p: &Posted,
+    e: &Errors,
+    place: &str,
+    status: StatusCode,
+) -> Response {
+    let place = match place {
+        "" => match default_location(state, auth, &axum::http::HeaderMap::new()).await {
+            Ok(l) => l,
+            Err(err) => return refuse(auth, err),
+        },
+        l => l.to_string(),
+    };
+    match receive_form(state, auth, p, e, &place).await {
         Ok(f) => act_page(
             auth,
             "Receive stock",
@@ -94,15 +118,24 @@ async fn receive_page(
     }
 }
 
-async fn receive_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
+async fn receive_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    SignedIn(auth): SignedIn,
+) -> Response {
     if let Some(r) = allow(&auth, Permission::Pharmacy) {
         return r;
     }
-    receive_page(
+    let place = match default_location(&state, &auth, &headers).await {
+        Ok(l) => l,
+        Err(err) => return refuse(&auth, err),
+    };
+    receive_page_at(
         &state,
         &auth,
         &Posted::default(),
         &Errors::default(),
+        &place,
         StatusCode::OK,
     )
     .await
@@ -227,8 +260,12 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         );
         receive_page(&state, auth, p, &e, err.status).await
     };
+    let place = lines
+        .last()
+        .map(|l| l.location.to_string())
+        .unwrap_or_default();
     let run = async |c: Ceremony, o: Origin| state.clinic.receive(auth, cmd, c, &o).await;
-    ceremony(
+    let answer = ceremony(
         &sub,
         "Sign the receipt",
         "/ui/receive",
@@ -238,7 +275,8 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         back,
         run,
     )
-    .await
+    .await;
+    remember_location(&state, auth, &place, answer)
 }
 
 /// Where a refusal of the receipt form goes.
@@ -249,14 +287,23 @@ const RECEIPT_FIELDS: &[(&str, &str)] = &[
 
 // ---- counting ----
 
-async fn count_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> ApiResult<FormView> {
+async fn count_form(
+    state: &AppState,
+    auth: &Auth,
+    p: &Posted,
+    e: &Errors,
+    place: &str,
+) -> ApiResult<FormView> {
     Ok(
         FormBuilder::new(auth.csrf(), "/ui/count", "Review and sign…", p, e)
-            .field(Field::select(
-                "location",
-                "Location",
-                location_options(state, auth.ledger).await?,
-            ))
+            .field(
+                Field::select(
+                    "location",
+                    "Location",
+                    location_options(state, auth.ledger).await?,
+                )
+                .value(place),
+            )
             .field(Field::select(
                 "product",
                 "Product",
@@ -282,7 +329,23 @@ async fn count_page(
     e: &Errors,
     status: StatusCode,
 ) -> Response {
-    match count_form(state, auth, p, e).await {
+    count_page_at(state, auth, p, e, &axum::http::HeaderMap::new(), status).await
+}
+
+/// The count page; the location starts where this person last recorded, else at a safe.
+async fn count_page_at(
+    state: &AppState,
+    auth: &Auth,
+    p: &Posted,
+    e: &Errors,
+    headers: &HeaderMap,
+    status: StatusCode,
+) -> Response {
+    let place = match default_location(state, auth, headers).await {
+        Ok(l) => l,
+        Err(err) => return refuse(auth, err),
+    };
+    match count_form(state, auth, p, e, &place).await {
         Ok(f) => act_page(
             auth,
             "Count",
@@ -295,15 +358,20 @@ async fn count_page(
     }
 }
 
-async fn count_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
+async fn count_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    SignedIn(auth): SignedIn,
+) -> Response {
     if let Some(r) = allow(&auth, Permission::Author(Kind::Count)) {
         return r;
     }
-    count_page(
+    count_page_at(
         &state,
         &auth,
         &Posted::default(),
         &Errors::default(),
+        &headers,
         StatusCode::OK,
     )
     .await
@@ -360,6 +428,7 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
     else {
         return count_page(&state, auth, p, &e, status_of(p)).await;
     };
+    let place = location.to_string();
     let counted = tally_said(&product.strength, sealed, open);
     let signers = vec![Signer::me(
         auth,
@@ -385,7 +454,7 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
         count_page(&state, auth, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.count(auth, cmd, c, &o).await;
-    ceremony(
+    let answer = ceremony(
         &sub,
         "Sign the count",
         "/ui/count",
@@ -395,7 +464,8 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
         back,
         run,
     )
-    .await
+    .await;
+    remember_location(&state, auth, &place, answer)
 }
 
 // ---- discrepancies ----
@@ -423,15 +493,35 @@ async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> A
     } else {
         "count discrepancy"
     };
+    // Resolving a count: only containers of the count's product at its location; none is
+    // chosen for the person unless exactly one fits.
+    let counted = discrepancies
+        .iter()
+        .find(|d| d.seq.to_string() == p.get("count"))
+        .map(|d| (d.count.product, d.count.location.clone()));
+    let containers = container_options_where(state, auth.ledger, |c| match &counted {
+        Some((ndc, at)) => c.product.ndc == *ndc && c.location == *at,
+        None => true,
+    })
+    .await?;
+    let only = match containers.as_slice() {
+        [(id, _)] if counted.is_some() => id.clone(),
+        _ => String::new(),
+    };
     Ok(
         FormBuilder::new(auth.csrf(), "/ui/adjust", "Review and sign…", p, e)
             .section("What to adjust")
             .field(Field::select("count", "Resolves", counts).optional())
-            .field(Field::select(
-                "container",
-                "Container",
-                container_options(state, auth.ledger).await?,
-            ))
+            .field(
+                Field::select("container", "Container", containers)
+                    .placeholder("Choose a container")
+                    .value(only)
+                    .hint(if counted.is_some() {
+                        "Those of the count's product where it was counted."
+                    } else {
+                        ""
+                    }),
+            )
             .field(Field::select("reason", "Reason", all(AdjustmentReason::ALL)).value(reason))
             .field(Field::select("direction", "Direction", all(Direction::ALL)).value("decrease"))
             .field(Field::decimal("amount_mg", "Amount (mg)"))

@@ -32,24 +32,91 @@ const ROUTES: [&str; 5] = ["IV", "IM", "intranasal", "oral", "sublingual"];
 
 struct Row {
     id: String,
-    product: String,
     lot: String,
+    expiry: String,
     location: String,
-    status: String,
+    status: &'static str,
     left: String,
+    /// What the search matches, lower-case: id, product, NDC, lot, location.
+    search: String,
+}
+
+/// The containers of one product.
+struct Group {
+    product: String,
+    rows: Vec<Row>,
 }
 
 #[derive(Template)]
 #[template(path = "containers.html")]
 struct ContainersPage {
     me: Option<Me>,
-    rows: Vec<Row>,
+    groups: Vec<Group>,
     all: bool,
+    /// The search as typed.
+    q: String,
+    /// How many containers there are before the search.
+    total: usize,
 }
 
 #[derive(Deserialize)]
 struct ContainersQuery {
     all: Option<String>,
+    q: Option<String>,
+}
+
+/// Grouped by product (by name); within a product open containers first (the soonest
+/// beyond-use date first), then sealed ones by expiry (the soonest first), then the rest.
+fn grouped(mut cs: Vec<custody_store::ContainerInfo>, q: &str) -> Vec<Group> {
+    let q = q.trim().to_lowercase();
+    let search = |c: &custody_store::ContainerInfo| {
+        format!(
+            "{} {} {} {} {}",
+            c.id, c.product.name, c.product.ndc, c.lot, c.location
+        )
+        .to_lowercase()
+    };
+    cs.retain(|c| q.is_empty() || search(c).contains(&q));
+    let rank = |c: &custody_store::ContainerInfo| match c.status {
+        ContainerStatus::Open { beyond_use } => (0, beyond_use.to_string()),
+        ContainerStatus::Sealed => (1, c.expiry.to_string()),
+        _ => (2, c.expiry.to_string()),
+    };
+    cs.sort_by(|a, b| {
+        (
+            a.product.name.as_str(),
+            a.product.ndc.to_string(),
+            rank(a),
+            a.id.to_string(),
+        )
+            .cmp(&(
+                b.product.name.as_str(),
+                b.product.ndc.to_string(),
+                rank(b),
+                b.id.to_string(),
+            ))
+    });
+    let mut groups: Vec<Group> = Vec::new();
+    for c in &cs {
+        let row = Row {
+            id: c.id.to_string(),
+            lot: c.lot.to_string(),
+            expiry: c.expiry.to_string(),
+            location: c.location.to_string(),
+            status: c.status.name(),
+            left: left(c),
+            search: search(c),
+        };
+        let name = c.product.name.to_string();
+        match groups.last_mut() {
+            Some(g) if g.product == name => g.rows.push(row),
+            _ => groups.push(Group {
+                product: name,
+                rows: vec![row],
+            }),
+        }
+    }
+    groups
 }
 
 async fn containers(
@@ -63,22 +130,15 @@ async fn containers(
         Ok(v) => v,
         Err(e) => return refuse(&auth, e.into()),
     };
-    let rows = rows
-        .iter()
-        .map(|c| Row {
-            id: c.id.to_string(),
-            product: c.product.name.to_string(),
-            lot: c.lot.to_string(),
-            location: c.location.to_string(),
-            status: c.status.name().to_string(),
-            left: left(c),
-        })
-        .collect();
+    let total = rows.len();
+    let q = q.q.unwrap_or_default();
     render(
         &ContainersPage {
             me: Some((&auth).into()),
-            rows,
+            groups: grouped(rows, &q),
             all,
+            q,
+            total,
         },
         StatusCode::OK,
     )
