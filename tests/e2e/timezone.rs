@@ -215,26 +215,28 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
     );
 }
 
-#[test]
-fn an_unknown_time_zone_is_refused_at_start() {
+/// `custody serve` with `args` and `env` on an empty data directory must end at once (a
+/// server that started would not) with exit 2; its stderr.
+fn refused_at_start(args: &[&str], env: &[(&str, &str)]) -> String {
     let t = tempfile::tempdir().unwrap();
     let d = t.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args([
-            "serve",
-            "--data",
-            d.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--demo",
-            "--time-zone",
-            "Mars/Olympus_Mons",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // It must end at once; a server that started would not.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
+    cmd.args([
+        "serve",
+        "--data",
+        d.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--demo",
+    ])
+    .args(args)
+    .env_remove("CUSTODY_TIME_ZONE")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -242,17 +244,36 @@ fn an_unknown_time_zone_is_refused_at_start() {
         }
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("custody serve started with an unknown time zone");
+            panic!("custody serve {args:?} {env:?} started with an unknown time zone");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     let o = child.wait_with_output().unwrap();
     assert_eq!(status.code(), Some(2), "{}", stderr(&o));
+    stderr(&o)
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused_at_start() {
+    // From the flag, the environment and the settings file alike.
+    let said = refused_at_start(&["--time-zone", "Mars/Olympus_Mons"], &[]);
     assert!(
-        stderr(&o).contains("\"Mars/Olympus_Mons\" is not a time zone")
-            && stderr(&o).contains("America/Chicago"),
-        "{}",
-        stderr(&o)
+        said.contains("\"Mars/Olympus_Mons\" is not a time zone")
+            && said.contains("America/Chicago"),
+        "{said}"
+    );
+    let said = refused_at_start(&[], &[("CUSTODY_TIME_ZONE", "Central Time")]);
+    assert!(
+        said.contains("\"Central Time\" is not a time zone"),
+        "{said}"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("custody.toml");
+    std::fs::write(&file, "time_zone = \"America/Chicag\"\n").unwrap();
+    let said = refused_at_start(&["--config", file.to_str().unwrap()], &[]);
+    assert!(
+        said.contains("\"America/Chicag\" is not a time zone"),
+        "{said}"
     );
 }
 
