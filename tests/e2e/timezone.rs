@@ -213,6 +213,13 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
         entries.contains("2026-11-01 01:30 CDT"),
         "the entries page too: {entries}"
     );
+    // The reports page says whose days its period covers.
+    let auditor = web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
+    let reports = page(&c, &s, &auditor, "/ui/reports");
+    assert!(
+        reports.contains("the clinic's days in America/Chicago"),
+        "{reports}"
+    );
 }
 
 /// `custody serve` with `args` and `env` on an empty data directory must end at once (a

@@ -300,6 +300,8 @@ struct ReportsPage {
     ledger: String,
     from: String,
     to: String,
+    /// The clinic's time zone, whose days the period covers.
+    zone: String,
     products: Vec<(String, String)>,
     reports: Vec<(&'static str, &'static str, &'static str)>,
 }
@@ -322,6 +324,7 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Res
             ledger: auth.ledger.to_string(),
             from: from.to_string(),
             to: to.to_string(),
+            zone: zone(&state).to_string(),
             products,
             reports: vec![
                 (
