@@ -17,6 +17,7 @@ mod reports;
 mod secrets;
 mod tamper;
 mod tiles;
+mod timezone;
 mod verifier;
 mod web;
 mod witness;

@@ -1,4 +1,4 @@
-//! The clinic's settings: session lifetimes and the password throttle.
+//! The clinic's settings: session lifetimes, the password throttle and the time zone.
 
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ pub struct Settings {
     pub address_limit: u32,
     /// How long wrong passwords are remembered.
     pub window: Duration,
+    /// The clinic's time zone: the web pages show and take times in it, and report periods
+    /// are its days. The ledger itself stays UTC.
+    pub time_zone: custody_report::Zone,
 }
 
 impl Default for Settings {
@@ -32,6 +35,7 @@ impl Default for Settings {
             max_delay: Duration::from_secs(15 * 60),
             address_limit: 100,
             window: Duration::from_secs(15 * 60),
+            time_zone: custody_report::Zone::utc(),
         }
     }
 }

@@ -15,18 +15,21 @@ pub mod manifest;
 pub mod model;
 pub mod render;
 pub mod request;
+pub mod zone;
 
 use std::io::BufRead;
 
 use custody_ledger::checkpoint::{SignedCheckpoint, origin};
 use custody_ledger::{Canonical, Entry, LedgerId, PublicKey, Seq, Timestamp};
 use custody_store::{Store, StoreError};
+
 use ed25519_dalek::SigningKey;
 
 pub use manifest::Manifest;
 pub use model::ReportData;
 pub use render::{Extras, PendingWaste};
 pub use request::{ReportKind, Request};
+pub use zone::{Zone, ZoneError};
 
 /// Why a report could not be made or does not verify.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +168,9 @@ fn text(s: &str) -> Result<custody_ledger::Text, ReportError> {
 
 /// Checks the request's own consistency.
 fn check(req: &Request) -> Result<(), ReportError> {
+    if let Some(name) = &req.time_zone {
+        crate::Zone::named(name).map_err(|e| ReportError::Invalid(e.to_string()))?;
+    }
     if req.from > req.to {
         return Err(ReportError::Invalid(format!(
             "the period starts ({}) after it ends ({})",

@@ -176,12 +176,11 @@ fn quantity(a: &Amount) -> String {
 
 impl Collector {
     pub fn new(req: Request) -> Self {
+        // The period is the clinic's days: local midnight to local midnight.
+        let zone = req.zone();
         Self {
-            from: req.from.start(),
-            to: req
-                .to
-                .plus_days(1)
-                .map_or_else(|| req.to.start(), |d| d.start()),
+            from: zone.start_of(req.from),
+            to: zone.end_of(req.to),
             req,
             state: State::new(),
             seen: 0,

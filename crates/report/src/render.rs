@@ -52,15 +52,9 @@ fn product_name(d: &ReportData, ndc: Option<Ndc>) -> String {
         .map_or_else(String::new, |p| p.name.to_string())
 }
 
-/// For table cells, under a "(UTC)" heading.
-fn at(t: Timestamp) -> String {
-    let s = t.to_string();
-    format!("{} {}", &s[..10.min(s.len())], s.get(11..16).unwrap_or(""))
-}
-
-/// 2026-11-21T14:02:11.338Z → 2026-11-21 14:02 UTC
-fn when(t: Timestamp) -> String {
-    format!("{} UTC", at(t))
+/// 2026-11-21T14:02:11.338Z → 2026-11-21 08:02 CST in the report's zone (the clinic's).
+fn at(d: &ReportData, t: Timestamp) -> String {
+    d.request.zone().show(t)
 }
 
 fn signatures(r: &LogRow) -> String {
@@ -90,11 +84,20 @@ fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
         (
             "Period",
             match d.request.kind {
-                ReportKind::Inventory => format!("at close of business on {}", d.request.to),
-                _ => format!("{} to {} (UTC, inclusive)", d.request.from, d.request.to),
+                ReportKind::Inventory => format!(
+                    "at close of business on {} ({})",
+                    d.request.to,
+                    d.request.zone()
+                ),
+                _ => format!(
+                    "{} to {} (inclusive; days in {})",
+                    d.request.from,
+                    d.request.to,
+                    d.request.zone()
+                ),
             },
         ),
-        ("Generated", when(m.generated_at)),
+        ("Generated", at(d, m.generated_at)),
         (
             "Quantities",
             "exact, as recorded in µg and µL (or units); shown in mg and mL".to_string(),
@@ -177,7 +180,7 @@ fn counts(l: &mut Layout, d: &ReportData) {
     }
     l.table(&[
         num("Entry", 0.6),
-        col("When (UTC)", 1.6),
+        col("When", 1.6),
         col("Location", 1.0),
         col("Product", 3.2),
         col("Expected", 1.7),
@@ -201,7 +204,7 @@ fn counts(l: &mut Layout, d: &ReportData) {
         };
         l.row(&[
             c.seq.to_string(),
-            at(c.at),
+            at(d, c.at),
             loc.clone(),
             product_name(d, Some(*ndc)),
             format!(
@@ -224,7 +227,7 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
     }
     l.table(&[
         num("Count", 0.7),
-        col("When (UTC)", 1.9),
+        col("When", 1.9),
         col("Location", 1.0),
         col("Product", 3.2),
         col("Resolved by", 4.0),
@@ -232,7 +235,7 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
     for x in &d.discrepancies {
         l.row(&[
             x.count.seq.to_string(),
-            at(x.count.at),
+            at(d, x.count.at),
             x.count.location.clone(),
             product_name(d, Some(x.count.product)),
             if x.resolved_by.is_empty() {
@@ -285,7 +288,7 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     }
     l.dense_table(&[
         num("Seq", 0.6),
-        col("Time (UTC)", 1.7),
+        col("Time", 1.7),
         col("Kind", 1.8),
         col("Product", 1.5),
         col("Container", 0.9),
@@ -298,7 +301,7 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     for r in std::mem::take(&mut d.log) {
         l.row(&[
             r.seq.to_string(),
-            at(r.at),
+            at(d, r.at),
             r.kind.to_string(),
             product_name(d, r.product),
             r.container.clone().unwrap_or_default(),
@@ -375,7 +378,7 @@ fn waste_log(l: &mut Layout, d: &mut ReportData) {
     l.heading("Wastes (author and witness) and destructions (DEA Form 41)");
     l.table(&[
         num("Seq", 0.6),
-        col("Time (UTC)", 1.7),
+        col("Time", 1.7),
         col("Kind", 1.2),
         col("Product", 2.4),
         col("Container(s) and amounts", 2.4),
@@ -385,7 +388,7 @@ fn waste_log(l: &mut Layout, d: &mut ReportData) {
     for r in std::mem::take(&mut d.log) {
         l.row(&[
             r.seq.to_string(),
-            at(r.at),
+            at(d, r.at),
             r.kind.to_string(),
             product_name(d, r.product),
             r.container.clone().unwrap_or_default(),
@@ -416,7 +419,7 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
             .and_then(|d| d.plus_days(45))
             .map_or(String::new(), |d| d.to_string());
         l.pairs(&[
-            ("Entry", format!("{} at {}", r.seq, when(r.at))),
+            ("Entry", format!("{} at {}", r.seq, at(d, r.at))),
             ("Event", r.detail.clone()),
             ("Product", product_name(d, r.product)),
             (

@@ -1,6 +1,7 @@
 //! What a report is asked for: its kind, period and filters.
 
 use custody_ledger::{ContainerId, Day, Ndc, PatientRef};
+
 use serde::{Deserialize, Serialize};
 
 /// The six reports.
@@ -76,8 +77,9 @@ impl std::str::FromStr for ReportKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
     pub kind: ReportKind,
-    /// First and last day of the period, inclusive (UTC). An inventory is taken at the close
-    /// of business of `to`.
+    /// First and last day of the period, inclusive, as days of the clinic's time zone
+    /// (`time_zone`): from local midnight starting `from` to local midnight ending `to`.
+    /// An inventory is taken at the close of business of `to`.
     pub from: Day,
     pub to: Day,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,9 +93,27 @@ pub struct Request {
     /// For a dispensing log: one patient's commitment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub patient: Option<PatientRef>,
+    /// The clinic's time zone (IANA name) whose days the period covers and whose clock the
+    /// report's times are shown in; absent means UTC (and reports made before zones existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Request {
+    /// The zone named by `time_zone` (UTC when absent; an unknown name is refused by
+    /// [`crate::check`] before any report is made, and read as UTC here).
+    pub fn zone(&self) -> crate::Zone {
+        self.time_zone
+            .as_deref()
+            .and_then(|n| crate::Zone::named(n).ok())
+            .unwrap_or_default()
+    }
+
+    /// `time_zone` as a request carries it: absent for UTC, so UTC reports stay as they were.
+    pub fn zone_name(zone: &crate::Zone) -> Option<String> {
+        (!zone.is_utc()).then(|| zone.name().to_string())
+    }
+
     /// The period a request means: `to` defaults to `today`, `from` to 30 days before `to`.
     pub fn period(from: Option<Day>, to: Option<Day>, today: Day) -> (Day, Day) {
         let to = to.unwrap_or(today);

@@ -25,7 +25,8 @@ use custody_clinic::Permission;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ReportQuery {
-    /// First day (YYYY-MM-DD, UTC); default 30 days before `to`. An empty parameter is
+    /// First day (YYYY-MM-DD, a day of the clinic's time zone, `custody serve --time-zone`);
+    /// default 30 days before `to`. An empty parameter is
     /// the same as an absent one (as an HTML form sends it).
     pub from: Option<String>,
     /// Last day, inclusive; default today. An inventory is taken at its close.
@@ -87,8 +88,9 @@ pub async fn report(
             .transpose()
             .map_err(|e| bad(what, e))
     };
-    let today = Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
-    let (from, to) = Request::period(day("from", &q.from)?, day("to", &q.to)?, today);
+    // Report periods are the clinic's days.
+    let zone = &state.clinic.settings.time_zone;
+    let (from, to) = Request::period(day("from", &q.from)?, day("to", &q.to)?, zone.today());
     let patient = match q.patient.as_deref().filter(|s| !s.trim().is_empty()) {
         Some(m) => Some(state.clinic.patient_ref(&auth, m).await?),
         None => None,
@@ -113,6 +115,7 @@ pub async fn report(
             .map_err(|e| bad("container", e))?,
         prescriber: q.prescriber.clone().filter(|p| !p.trim().is_empty()),
         patient,
+        time_zone: Request::zone_name(zone),
     };
     if want_sig {
         let sig = state.clinic.report_signature(&auth, &req)?;

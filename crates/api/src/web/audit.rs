@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::forms::{Cell, Table, link};
 use super::kit::{Me, SignedIn, allow, check_csrf, refuse, render};
-use super::words::{entry_head, entry_rows, names};
+use super::words::{Zone, entry_head, entry_rows, names, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
@@ -55,12 +55,12 @@ struct Filled {
     to: String,
 }
 
-/// A day (its start) or a time, as a filter's bound.
-fn day_or_time(what: &str, s: &str) -> ApiResult<Timestamp> {
+/// A day of the clinic's zone (its start) or a time, as a filter's bound.
+fn day_or_time(zone: &Zone, what: &str, s: &str) -> ApiResult<Timestamp> {
     if let Ok(d) = s.parse::<Day>() {
-        return Ok(d.start());
+        return Ok(zone.start_of(d));
     }
-    s.parse::<Timestamp>()
+    zone.parse_local(s)
         .map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
 }
 
@@ -68,7 +68,7 @@ fn some(s: &Option<String>) -> Option<&str> {
     s.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
-fn filter_of(q: &EntriesForm) -> ApiResult<EntryFilter> {
+fn filter_of(q: &EntriesForm, zone: &Zone) -> ApiResult<EntryFilter> {
     let bad = |what: &str, e: &dyn std::fmt::Display| ApiError::invalid(format!("{what}: {e}"));
     Ok(EntryFilter {
         kind: some(&q.kind)
@@ -87,12 +87,14 @@ fn filter_of(q: &EntriesForm) -> ApiResult<EntryFilter> {
             .map(str::parse)
             .transpose()
             .map_err(|e| bad("user", &e))?,
-        from: some(&q.from).map(|s| day_or_time("from", s)).transpose()?,
+        from: some(&q.from)
+            .map(|s| day_or_time(zone, "from", s))
+            .transpose()?,
         to: some(&q.to)
             .map(|s| match s.parse::<Day>() {
                 // "to" a day means through its end.
-                Ok(d) => Ok(d.plus_days(1).unwrap_or(d).start()),
-                Err(_) => day_or_time("to", s),
+                Ok(d) => Ok(zone.end_of(d)),
+                Err(_) => day_or_time(zone, "to", s),
             })
             .transpose()?,
     })
@@ -128,7 +130,7 @@ async fn entries(
         empty: "No entry matches.".into(),
     };
     let (mut error, mut next, mut status) = (None, None, StatusCode::OK);
-    match filter_of(&q) {
+    match filter_of(&q, zone(&state)) {
         Ok(filter) => {
             let after = q.after.and_then(|a| Seq::new(a).ok());
             match state
@@ -141,7 +143,7 @@ async fn entries(
                         Ok(n) => n,
                         Err(e) => return refuse(&auth, e),
                     };
-                    match entry_rows(&page.entries, &names) {
+                    match entry_rows(&page.entries, &names, zone(&state)) {
                         Ok(rows) => table.rows = rows,
                         Err(e) => return refuse(&auth, e),
                     }
@@ -298,6 +300,8 @@ struct ReportsPage {
     ledger: String,
     from: String,
     to: String,
+    /// The clinic's time zone, whose days the period covers.
+    zone: String,
     products: Vec<(String, String)>,
     reports: Vec<(&'static str, &'static str, &'static str)>,
 }
@@ -313,13 +317,14 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Res
             .collect(),
         Err(e) => return refuse(&auth, e.into()),
     };
-    let (from, to) = custody_report::Request::period(None, None, super::words::today());
+    let (from, to) = custody_report::Request::period(None, None, super::words::today(zone(&state)));
     render(
         &ReportsPage {
             me: Some((&auth).into()),
             ledger: auth.ledger.to_string(),
             from: from.to_string(),
             to: to.to_string(),
+            zone: zone(&state).to_string(),
             products,
             reports: vec![
                 (

@@ -19,7 +19,7 @@ use super::forms::{
     status_of,
 };
 use super::kit::{SignedIn, allow, refuse};
-use super::words::today;
+use super::words::{today, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -123,7 +123,10 @@ async fn form(
             let b = b
                 .section("What happened")
                 .field(Field::select("loss_type", "Type", all(LossType::ALL)))
-                .field(Field::date("discovered_on", "Discovered on").value(today().to_string()))
+                .field(
+                    Field::date("discovered_on", "Discovered on")
+                        .value(today(zone(state)).to_string()),
+                )
                 .field(Field::text("police_report", "Police report number").optional())
                 .field(Field::textarea("description", "Description"));
             item_fields(
@@ -162,7 +165,7 @@ async fn form(
                         .optional()
                         .check("dea"),
                 )
-                .field(Field::date("date", "Date").value(today().to_string()));
+                .field(Field::date("date", "Date").value(today(zone(state)).to_string()));
             let b = item_fields(
                 b,
                 p,

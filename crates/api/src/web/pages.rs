@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::forms::{Errors, Field, FormBuilder, Posted, act_page, sentence};
 use super::kit::{Me, PASSWORD_PAGE, SignedIn, SignedInPending, check_csrf, failure, render};
-use super::words::{discrepancy_lines, left, today};
+use super::words::{discrepancy_lines, left, today, when, zone};
 use crate::auth::{Auth, Pending, cleared_cookie, session_cookie, sign_in};
 use crate::error::ApiError;
 use crate::extract::Client;
@@ -258,7 +258,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             drug: mg(r.total.get()),
         })
         .collect();
-    let today = today();
+    let today = today(zone(state));
     let held = state.store.containers(ledger, true).await?;
     let mut open = Vec::new();
     let mut expiring = std::collections::BTreeSet::new();
@@ -301,7 +301,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             p.kind(),
             p.container,
             who,
-            p.queued_at
+            when(zone(state), p.queued_at)
         ));
     }
     let discrepancies = discrepancy_lines(state, auth).await?;
@@ -317,7 +317,10 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
         .map(|a| {
             format!(
                 "Witness {} refused the checkpoint of {} entries at {}: {}",
-                a.witness, a.size, a.at, a.message
+                a.witness,
+                a.size,
+                when(zone(state), a.at),
+                a.message
             )
         })
         .collect();

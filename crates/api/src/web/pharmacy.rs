@@ -20,7 +20,7 @@ use super::forms::{
     sentence, status_of,
 };
 use super::kit::{SignedIn, allow, refuse};
-use super::words::{discrepancy_lines, said, tally_said, today};
+use super::words::{discrepancy_lines, said, tally_said, today, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
@@ -48,7 +48,7 @@ async fn receive_form(
                 .hint("Checked as you type: two letters, seven digits, the last a check digit."),
         )
         .field(Field::text("invoice", "Invoice number"))
-        .field(Field::date("received_on", "Received on").value(today().to_string()));
+        .field(Field::date("received_on", "Received on").value(today(zone(state)).to_string()));
     for i in 1..=n {
         b = b
             .line(&format!("Line {i}"))
@@ -477,7 +477,12 @@ async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> A
         .map(|d| {
             (
                 d.seq.to_string(),
-                format!("count {} at {} on {}", d.seq, d.count.location, d.at.date()),
+                format!(
+                    "count {} at {} on {}",
+                    d.seq,
+                    d.count.location,
+                    zone(state).day_of(d.at)
+                ),
             )
         })
         .collect();

@@ -13,7 +13,7 @@ use custody_ledger::*;
 use serde::Deserialize;
 
 use super::kit::{Me, SignedIn, refuse, render};
-use super::words::{describe, names, tally_said};
+use super::words::{describe, names, tally_said, when, zone};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
 use crate::state::AppState;
@@ -77,7 +77,7 @@ async fn recorded(
             let mut signatures = Vec::new();
             for a in entries {
                 let e = &a.entry;
-                details.push(format!("Entry {}: {}.", e.seq, describe(e)));
+                details.push(format!("Entry {}: {}.", e.seq, describe(e, zone(&state))));
                 match e.payload() {
                     Payload::Receipt(r) => {
                         let ids: Vec<String> = received_containers(e.seq, r.containers)
@@ -114,7 +114,7 @@ async fn recorded(
                         }
                         Principal::Registrant => "the registrant".into(),
                     };
-                    signatures.push((who, s.meaning.to_string(), e.timestamp.to_string()));
+                    signatures.push((who, s.meaning.to_string(), when(zone(&state), e.timestamp)));
                 }
             }
             let title = entries

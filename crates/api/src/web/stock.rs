@@ -22,7 +22,7 @@ use custody_ledger::state::{ContainerStatus, MAX_SIGNING_AGE_DAYS};
 use super::choices::{patient_choices, patient_said, witness_at_screen};
 use super::forms::{Errors, Posted, Signer, Submitted, Table, ceremony, sentence, status_of};
 use super::kit::{Me, SignedIn, allow, refuse, render};
-use super::words::{entry_head, entry_rows, left, names, said};
+use super::words::{entry_head, entry_rows, left, names, now_input, said, typed_time, when, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
@@ -175,6 +175,8 @@ struct ContainerPage<'a> {
     history: Table,
     /// The patient register, to pick from: MRN and "name, born …".
     patients: Vec<(String, String)>,
+    /// The clinic's time zone, in which the time given is typed.
+    zone: String,
 }
 
 async fn load(
@@ -248,7 +250,7 @@ async fn container_page_with(
         state.store.container_history(auth.ledger, &c.id).await,
         names(state, auth.ledger).await,
     ) {
-        (Ok(h), Ok(names)) => entry_rows(&h, &names),
+        (Ok(h), Ok(names)) => entry_rows(&h, &names, zone(state)),
         (Err(e), _) => Err(e.into()),
         (_, Err(e)) => Err(e),
     };
@@ -270,7 +272,7 @@ async fn container_page_with(
         form.set("route", "IV");
     }
     if form.get("given_at").is_empty() {
-        form.set("given_at", now_minute());
+        form.set("given_at", now_input(zone(state)));
     }
     render(
         &ContainerPage {
@@ -284,6 +286,7 @@ async fn container_page_with(
             form: &form,
             errors,
             routes: ROUTES,
+            zone: zone(state).to_string(),
             history: Table {
                 caption: format!("Everything recorded about container {}", c.id),
                 head: entry_head(),
@@ -302,28 +305,6 @@ async fn container(
 ) -> Response {
     let blank = (Posted::default(), Errors::default());
     container_page(&state, &auth, &id, &blank.0, &blank.1, StatusCode::OK).await
-}
-
-/// Now, to the minute, as a `datetime-local` input shows it (UTC).
-fn now_minute() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute()
-    )
-}
-
-/// A `datetime-local` value (`YYYY-MM-DDTHH:MM`, read as UTC) or an RFC 3339 time.
-fn utc_minute(s: &str) -> Result<Timestamp, custody_ledger::types::ids::ParseError> {
-    match s.len() {
-        16 => format!("{s}:00Z").parse(),
-        19 => format!("{s}Z").parse(),
-        _ => s.parse(),
-    }
 }
 
 /// Where a refusal of the dose form goes: the ledger's codes, beside their fields.
@@ -369,12 +350,9 @@ async fn administer(
     let patient = e.text(p, "patient", "Enter the patient's MRN.");
     let prescriber: Option<Text> = e.parse(p, "prescriber", "Enter who ordered the dose.");
     let dea: Option<DeaNumber> = e.parse(p, "prescriber_dea", "Enter the prescriber's DEA number.");
-    let given_at = e.parse_with(
-        p,
-        "given_at",
-        "Enter the time the dose was given.",
-        utc_minute,
-    );
+    let given_at = e.parse_with(p, "given_at", "Enter the time the dose was given.", |s| {
+        typed_time(zone(&state), s)
+    });
     let dose = e.parse_with(
         p,
         "dose_mg",
@@ -420,10 +398,11 @@ async fn administer(
         Err(err) => return refuse(auth, err),
     };
     let statement = format!(
-        "I, {}, gave {} of {} {route} at {given_at} to patient {named} from container {}, as ordered by {prescriber}.",
+        "I, {}, gave {} of {} {route} at {} to patient {named} from container {}, as ordered by {prescriber}.",
         auth.printed_name,
         said(&amount),
         c.product.name,
+        when(zone(&state), given_at),
         c.id,
     );
     let signers = vec![Signer::me(auth, "authored", statement)];
@@ -598,10 +577,10 @@ async fn queue_page(
         // The entry id is made just before queueing; the ledger accepts it this long after.
         let by =
             Timestamp::from_micros(p.queued_at.micros() + MAX_SIGNING_AGE_DAYS * 86_400_000_000)
-                .map_or_else(|_| String::new(), |t| t.to_string());
+                .map_or_else(|_| String::new(), |t| when(zone(state), t));
         rows.push(QueueRow {
             id: p.entry_id().to_string(),
-            queued_at: p.queued_at.to_string(),
+            queued_at: when(zone(state), p.queued_at),
             author: names
                 .get(&p.author)
                 .cloned()

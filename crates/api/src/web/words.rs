@@ -1,5 +1,5 @@
 //! How the pages say things: amounts, entries in one sentence, signers by printed name,
-//! open discrepancies, today's date.
+//! open discrepancies, times and today's date in the clinic's time zone.
 
 use custody_ledger::*;
 
@@ -7,6 +7,39 @@ use super::forms::Cell;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+pub use custody_report::Zone;
+
+/// The clinic's time zone (`custody serve --time-zone`): every time on the pages is shown
+/// and typed in it. The ledger and the JSON API stay UTC.
+pub fn zone(state: &AppState) -> &Zone {
+    &state.clinic.settings.time_zone
+}
+
+/// The one way the pages show an instant: the clinic's local time to the minute, with the
+/// zone named by its abbreviation (`2026-11-29 09:14 CST`).
+pub fn when(zone: &Zone, t: Timestamp) -> String {
+    zone.show(t)
+}
+
+/// An instant as a `datetime-local` input holds it, in the clinic's local time.
+pub fn input_time(zone: &Zone, t: Timestamp) -> String {
+    zone.input(t)
+}
+
+/// Now, to the minute, as a `datetime-local` input holds it.
+pub fn now_input(zone: &Zone) -> String {
+    input_time(
+        zone,
+        Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+    )
+}
+
+/// A typed `datetime-local` value read in the clinic's zone as the instant it names: a time
+/// the clocks skipped is refused with a sentence; one that happened twice is the earlier.
+pub fn typed_time(zone: &Zone, s: &str) -> Result<Timestamp, custody_report::ZoneError> {
+    zone.parse_local(s)
+}
 
 /// An amount in a product's base unit as people read it, in the ledger's own words:
 /// "14.8 mL", "1 unit", "3 units".
@@ -34,7 +67,7 @@ pub(crate) fn said(a: &Amount) -> String {
 }
 
 /// An entry in one sentence, as the entries page and a container's history show it.
-pub fn describe(e: &Entry) -> String {
+pub fn describe(e: &Entry, zone: &Zone) -> String {
     let items = |xs: &[ContainerAmount]| {
         xs.iter()
             .map(|i| format!("{} from {}", said(&i.amount), i.container))
@@ -74,7 +107,7 @@ pub fn describe(e: &Entry) -> String {
             a.route,
             a.container,
             a.given_by,
-            a.given_at
+            when(zone, a.given_at)
         ),
         Payload::Dispensed(d) => {
             let sealed: Vec<String> = d.sealed.iter().map(ToString::to_string).collect();
@@ -182,6 +215,7 @@ fn signers(e: &Entry, names: &Names) -> String {
 pub fn entry_rows(
     rows: &[custody_store::sessions::StoredEntry],
     names: &Names,
+    zone: &Zone,
 ) -> ApiResult<Vec<Vec<Cell>>> {
     rows.iter()
         .map(|r| {
@@ -190,10 +224,10 @@ pub fn entry_rows(
             })?;
             Ok(vec![
                 r.seq.to_string().into(),
-                e.timestamp.to_string().into(),
+                when(zone, e.timestamp).into(),
                 e.kind().to_string().into(),
                 signers(&e, names).into(),
-                describe(&e).into(),
+                describe(&e, zone).into(),
             ])
         })
         .collect()
@@ -205,9 +239,9 @@ pub fn entry_head() -> Vec<String> {
         .to_vec()
 }
 
-/// Today in UTC, the day the ledger dates entries by.
-pub fn today() -> Day {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
+/// Today in the clinic's time zone.
+pub fn today(zone: &Zone) -> Day {
+    zone.today()
 }
 
 pub fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
@@ -237,7 +271,7 @@ pub async fn discrepancy_lines(state: &AppState, auth: &Auth) -> ApiResult<Vec<(
                     d.seq,
                     product.map_or_else(|| d.count.product.to_string(), |p| p.name.to_string()),
                     d.count.location,
-                    d.at.date(),
+                    zone(state).day_of(d.at),
                     tally(&d.count.counted),
                     tally(&d.count.expected)
                 ),

@@ -16,12 +16,17 @@ pub struct ReportArgs {
     pub kind: ReportKind,
     #[command(flatten)]
     pub data: DataArgs,
-    /// First day of the period (YYYY-MM-DD, UTC) [default: 30 days before --to].
+    /// First day of the period (YYYY-MM-DD, a day of --time-zone) [default: 30 days before --to].
     #[arg(long)]
     pub from: Option<Day>,
     /// Last day of the period, inclusive; an inventory is taken at its close [default: today].
     #[arg(long)]
     pub to: Option<Day>,
+    /// The clinic's time zone (IANA name, e.g. America/Chicago): the period runs from local
+    /// midnight to local midnight there, and the report's times are shown in it; the same
+    /// CUSTODY_TIME_ZONE as `custody serve` [default: UTC].
+    #[arg(long, env = "CUSTODY_TIME_ZONE", default_value = "UTC")]
+    pub time_zone: custody_report::Zone,
     /// Only this product (NDC).
     #[arg(long)]
     pub product: Option<Ndc>,
@@ -50,8 +55,7 @@ pub async fn report(a: ReportArgs) -> Outcome {
         )),
         None => None,
     };
-    let today = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date();
-    let (from, to) = Request::period(a.from, a.to, today);
+    let (from, to) = Request::period(a.from, a.to, a.time_zone.today());
     let req = Request {
         kind: a.kind,
         from,
@@ -60,6 +64,7 @@ pub async fn report(a: ReportArgs) -> Outcome {
         container: a.container,
         prescriber: a.prescriber.clone(),
         patient,
+        time_zone: Request::zone_name(&a.time_zone),
     };
     let extras = custody_report::extras(&store, ledger).await?;
     let built = custody_report::build(

@@ -93,6 +93,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxy: Vec<String>,
+    /// The clinic's time zone, an IANA name such as America/Chicago: web pages show and take
+    /// times in it and report periods are its days (the ledger and the JSON API stay UTC)
+    /// [default: UTC].
+    #[arg(long, env = "CUSTODY_TIME_ZONE")]
+    pub time_zone: Option<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -118,6 +123,7 @@ pub struct FileSettings {
     pub public_tiles: Option<bool>,
     pub witness: Option<Vec<String>>,
     pub witness_quorum: Option<usize>,
+    pub time_zone: Option<String>,
 }
 
 impl FileSettings {
@@ -233,6 +239,11 @@ impl ServeArgs {
                     .map_err(|e| Failure::Usage(format!("--trusted-proxy: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let time_zone = match self.time_zone.or(f.time_zone) {
+            Some(name) => custody_report::Zone::named(&name)
+                .map_err(|e| Failure::Usage(format!("--time-zone: {e}")))?,
+            None => custody_report::Zone::utc(),
+        };
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -273,6 +284,7 @@ impl ServeArgs {
                     .address_limit
                     .or(f.address_limit)
                     .unwrap_or(defaults.address_limit),
+                time_zone,
                 ..defaults
             },
         })
