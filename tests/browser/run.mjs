@@ -416,7 +416,9 @@ try {
   await shown("Password changed", "the change is confirmed");
   await seen(page, "password-changed");
   await signOut();
-  await signIn({ ...people.nurse, password: newNursePassword });
+  // From now on the nurse signs in with the new password.
+  people.nurse.password = newNursePassword;
+  await signIn(people.nurse);
   await signOut();
 
   // ---- the auditor: verification, entries, a container's history, the signed report ----
