@@ -9,7 +9,7 @@ use super::ids::ParseError;
 use crate::encoding::{Canonical, DecodeError, Reader, Writer};
 
 macro_rules! quantity {
-    ($(#[$doc:meta])* $name:ident, $unit:literal, $big:literal, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $unit:literal, $big:literal, $what:literal, $big_what:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
         #[serde(transparent)]
@@ -35,7 +35,7 @@ macro_rules! quantity {
             /// Parses a decimal amount in the larger unit ("12.5" mg → 12 500 µg) exactly;
             /// more than three decimals is an error, never a rounding.
             pub fn parse_thousandths(s: &str) -> Result<Self, ParseError> {
-                parse_thousandths(s, $what).map(Self)
+                parse_thousandths(s, $big_what).map(Self)
             }
         }
         impl fmt::Display for $name {
@@ -72,11 +72,11 @@ macro_rules! quantity {
 
 quantity!(
     /// Mass of drug, in micrograms.
-    Micrograms, "µg", "mg", "amount (µg)"
+    Micrograms, "µg", "mg", "amount (µg)", "amount (mg)"
 );
 quantity!(
     /// Volume, in microlitres.
-    Microliters, "µL", "mL", "volume (µL)"
+    Microliters, "µL", "mL", "volume (µL)", "volume (mL)"
 );
 
 /// Countable units: devices, lozenges, tablets.
@@ -126,8 +126,15 @@ fn parse_thousandths(s: &str, what: &'static str) -> Result<u64, ParseError> {
     if w.is_empty() && f.is_empty() {
         return Err(bad("expected a number"));
     }
+    if s.trim_start().starts_with('-') {
+        return Err(bad(
+            "an amount cannot be negative: give how much, such as 12.5",
+        ));
+    }
     if !w.bytes().all(|b| b.is_ascii_digit()) || !f.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("expected a plain decimal number such as 12.5"));
+        return Err(bad(
+            "expected a number such as 12.5, with a point for decimals",
+        ));
     }
     if f.len() > 3 {
         return Err(bad(
@@ -163,6 +170,18 @@ mod tests {
         for bad in ["", "-5", "1.0001 mg", "1e3", "abc", "1,5 mg", ". mg"] {
             assert!(bad.parse::<Micrograms>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_refused_amount_is_named_in_the_unit_it_was_typed_in() {
+        let e = Micrograms::parse_thousandths("-5").unwrap_err();
+        assert_eq!(e.what, "amount (mg)");
+        assert!(e.reason.contains("cannot be negative"), "{e}");
+        let e = Microliters::parse_thousandths("1,5").unwrap_err();
+        assert_eq!(e.what, "volume (mL)");
+        assert!(e.reason.contains("a point for decimals"), "{e}");
+        // Typed in the small unit, named in it.
+        assert_eq!("x".parse::<Micrograms>().unwrap_err().what, "amount (µg)");
     }
 
     #[test]
