@@ -212,18 +212,24 @@ impl Drop for WitnessServer {
     }
 }
 
-/// `custody witness init` in a new directory; starts it witnessing `log`. Returns the
+/// `custody witness init` of a witness named `name` in `dir/stem` (its passphrase generated
+/// into `dir/stem-passphrase`), started witnessing the log of `log_vkey`. Returns the
 /// witness and its vkey.
-fn witness_for(log: &Log) -> (WitnessServer, String) {
-    let wdir = log.t.path().join("witness");
-    let pass = log.t.path().join("witness-passphrase");
+pub(crate) fn start_witness(
+    dir: &Path,
+    stem: &str,
+    name: &str,
+    log_vkey: &str,
+) -> (WitnessServer, String) {
+    let wdir = dir.join(stem);
+    let pass = dir.join(format!("{stem}-passphrase"));
     let o = custody(&[
         "witness",
         "init",
         "--data",
         wdir.to_str().unwrap(),
         "--name",
-        NAME,
+        name,
         "--passphrase-file",
         pass.to_str().unwrap(),
     ]);
@@ -235,10 +241,15 @@ fn witness_for(log: &Log) -> (WitnessServer, String) {
         "--passphrase-file".to_string(),
         pass.to_str().unwrap().to_string(),
         "--log".to_string(),
-        log.vkey.clone(),
+        log_vkey.to_string(),
     ];
-    let w = WitnessServer::start(args, log.t.path().join("witness.log"));
+    let w = WitnessServer::start(args, dir.join(format!("{stem}.log")));
     (w, vkey)
+}
+
+/// The witness of `log`, in its directory.
+fn witness_for(log: &Log) -> (WitnessServer, String) {
+    start_witness(log.t.path(), "witness", NAME, &log.vkey)
 }
 
 fn body(old: u64, proof: &[Hash], note: &str) -> String {

@@ -16,37 +16,12 @@ use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 use crate::harness::Server;
-use crate::witness::WitnessServer;
+use crate::witness::{WitnessServer, start_witness};
 use crate::{custody, stderr, stdout};
 
 /// A witness of `log_vkey`, named `name`, in `dir`: the server and its vkey.
 fn witness(dir: &Path, name: &str, log_vkey: &str) -> (WitnessServer, String) {
-    let wdir = dir.join(name);
-    let pass = dir.join(format!("{name}.pass"));
-    let o = custody(&[
-        "witness",
-        "init",
-        "--data",
-        wdir.to_str().unwrap(),
-        "--name",
-        name,
-        "--passphrase-file",
-        pass.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let vkey = stdout(&o).trim().to_string();
-    let args = vec![
-        "--data".into(),
-        wdir.to_str().unwrap().into(),
-        "--passphrase-file".into(),
-        pass.to_str().unwrap().into(),
-        "--log".into(),
-        log_vkey.into(),
-    ];
-    (
-        WitnessServer::start(args, dir.join(format!("{name}.log"))),
-        vkey,
-    )
+    start_witness(dir, name, name, log_vkey)
 }
 
 fn checkpoint_vkey(data: &Path) -> String {

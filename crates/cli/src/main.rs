@@ -6,6 +6,7 @@
 mod commands;
 mod config;
 mod first_start;
+mod passphrase;
 mod registrant;
 mod witnessed;
 mod witnessing;

@@ -16,8 +16,6 @@
 //!    with a warning (docs/operations.md says how to move it).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -25,6 +23,9 @@ use custody_ledger::{LedgerId, PublicKey};
 use custody_store::keystore;
 use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
+
+pub use crate::passphrase::Source;
+use crate::passphrase::{Sources, generate_into, read_private, write_private};
 
 pub const KEY_FILE: &str = "registrant.key";
 pub const PASS_FILE: &str = "registrant.pass";
@@ -43,27 +44,6 @@ pub struct Keys {
     pub destination: PathBuf,
 }
 
-/// Where the passphrase came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Environment,
-    File(PathBuf),
-    Credential(PathBuf),
-    /// `registrant.pass` beside the keys.
-    Beside(PathBuf),
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Environment => write!(f, "{PASS_ENV}"),
-            Source::File(p) | Source::Credential(p) | Source::Beside(p) => {
-                write!(f, "{}", p.display())
-            }
-        }
-    }
-}
-
 /// How a new key's passphrase is to be found or made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewPassphrase {
@@ -80,32 +60,6 @@ pub enum NewPassphrase {
 pub struct KeyFile {
     pub path: PathBuf,
     pub public: PublicKey,
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
-}
-
-fn read_pass(path: &Path) -> anyhow::Result<Zeroizing<String>> {
-    let text = Zeroizing::new(
-        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
-    let pass = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned());
-    if pass.is_empty() {
-        bail!(
-            "{} is empty: it must hold the registrant key's passphrase",
-            path.display()
-        );
-    }
-    Ok(pass)
 }
 
 impl Keys {
@@ -127,30 +81,27 @@ impl Keys {
         self.dir.join(PASS_FILE)
     }
 
+    /// The registrant passphrase's sources but the demo's file beside the keys.
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            env: PASS_ENV,
+            file: self.pass_file.as_deref(),
+            credential: CREDENTIAL,
+            whose: "the registrant key",
+        }
+    }
+
     /// The passphrase from the first source that has one.
     pub fn passphrase(&self) -> anyhow::Result<(Zeroizing<String>, Source)> {
-        if let Ok(p) = std::env::var(PASS_ENV)
-            && !p.is_empty()
-        {
-            return Ok((Zeroizing::new(p), Source::Environment));
-        }
-        if let Some(f) = &self.pass_file {
-            return Ok((read_pass(f)?, Source::File(f.clone())));
-        }
-        if let Some(creds) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            let p = Path::new(&creds).join(CREDENTIAL);
-            if p.exists() {
-                return Ok((read_pass(&p)?, Source::Credential(p)));
-            }
+        let sources = self.sources();
+        if let Some(found) = sources.find()? {
+            return Ok(found);
         }
         let beside = self.beside();
         if beside.exists() {
-            return Ok((read_pass(&beside)?, Source::Beside(beside)));
+            return Ok((sources.read(&beside)?, Source::Beside(beside)));
         }
-        bail!(
-            "no passphrase for the registrant key: set {PASS_ENV}, name a file with \
-             --registrant-passphrase-file, or give systemd the credential {CREDENTIAL}"
-        )
+        Err(sources.missing("--registrant-passphrase-file"))
     }
 
     /// Whether a new key can get a passphrase (`how`), checked before anything is written:
@@ -173,7 +124,7 @@ impl Keys {
         &self,
         how: NewPassphrase,
     ) -> anyhow::Result<(Zeroizing<String>, Option<PathBuf>)> {
-        let env_set = std::env::var(PASS_ENV).is_ok_and(|p| !p.is_empty());
+        let env_set = self.sources().env_set();
         let target = match (&self.pass_file, how) {
             (Some(f), _) if !env_set && !f.exists() => Some(f.clone()),
             (None, NewPassphrase::BesideForDemo) if !env_set => match self.passphrase() {
@@ -183,11 +134,7 @@ impl Keys {
             _ => None,
         };
         match target {
-            Some(path) => {
-                let p = Zeroizing::new(hex::encode(keystore::random::<24>()?));
-                write_private(&path, format!("{}\n", p.as_str()).as_bytes())?;
-                Ok((p, Some(path)))
-            }
+            Some(path) => Ok((generate_into(&path)?, Some(path))),
             None => {
                 let (p, _) = self.passphrase()?;
                 Ok((p, None))
@@ -276,16 +223,8 @@ impl Keys {
 
     /// Opens the key file at `path`.
     pub fn open(&self, path: &Path) -> anyhow::Result<SigningKey> {
-        let meta = fs::metadata(path)
-            .with_context(|| format!("no registrant key at {}", path.display()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            bail!(
-                "{} is readable by others (mode {:o}): chmod 600 it",
-                path.display(),
-                meta.permissions().mode() & 0o777
-            );
-        }
-        let (public, sealed) = read_key_file(path)?;
+        let text = read_private(path, || format!("no registrant key at {}", path.display()))?;
+        let (public, sealed) = parse_key_file(path, &text)?;
         let (pass, source) = self.passphrase()?;
         keystore::unseal(&sealed, &pass, &public.key_id()).with_context(|| {
             format!(
@@ -299,6 +238,10 @@ impl Keys {
 fn read_key_file(path: &Path) -> anyhow::Result<(PublicKey, Vec<u8>)> {
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    parse_key_file(path, &text)
+}
+
+fn parse_key_file(path: &Path, text: &str) -> anyhow::Result<(PublicKey, Vec<u8>)> {
     let mut lines = text.lines();
     if lines.next() != Some("custody registrant key v1") {
         bail!("{} is not a custody registrant key file", path.display());

@@ -26,28 +26,18 @@ pub struct Peer {
 impl FromStr for Peer {
     type Err = String;
 
-    /// `VKEY URL`.
+    /// `VKEY URL`: a witness as `verify --witness` names one, whose address is required.
     fn from_str(s: &str) -> Result<Self, String> {
-        let mut parts = s.split_whitespace();
-        let (Some(vkey), Some(url), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(format!(
+        let t: crate::witnessed::Trusted = s.parse()?;
+        let url = t.url.ok_or_else(|| {
+            format!(
                 "--witness takes 'VKEY URL' (the witness's verifier key, a space, its address): {s:?}"
-            ));
-        };
-        let vkey = Vkey::parse(vkey).map_err(|e| format!("--witness: {e}"))?;
-        if vkey.algorithm() != custody_ledger::note::ALG_COSIGNATURE_V1 {
-            return Err(format!(
-                "--witness: {} is not a cosignature/v1 witness key",
-                vkey.name()
-            ));
-        }
+            )
+        })?;
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(format!("--witness: {url} is not an http(s) URL"));
         }
-        Ok(Peer {
-            vkey,
-            url: url.trim_end_matches('/').to_string(),
-        })
+        Ok(Peer { vkey: t.vkey, url })
     }
 }
 

@@ -455,19 +455,7 @@ impl Store {
         for c in &touched.containers {
             if let Some(s) = state.containers.get(c) {
                 containers::Entity::insert(rows::container_to_row(lid, s))
-                    .on_conflict(
-                        OnConflict::columns([
-                            containers::Column::LedgerId,
-                            containers::Column::ContainerId,
-                        ])
-                        .update_columns([
-                            containers::Column::Location,
-                            containers::Column::Status,
-                            containers::Column::BeyondUse,
-                            containers::Column::Remaining,
-                        ])
-                        .to_owned(),
-                    )
+                    .on_conflict(rows::container_upsert())
                     .exec(txn)
                     .await?;
             } else if let Some(st) = state.finished.get(c) {

@@ -138,19 +138,7 @@ impl Store {
             .collect();
         for chunk in container_rows.chunks(500) {
             containers::Entity::insert_many(chunk.to_vec())
-                .on_conflict(
-                    OnConflict::columns([
-                        containers::Column::LedgerId,
-                        containers::Column::ContainerId,
-                    ])
-                    .update_columns([
-                        containers::Column::Location,
-                        containers::Column::Status,
-                        containers::Column::BeyondUse,
-                        containers::Column::Remaining,
-                    ])
-                    .to_owned(),
-                )
+                .on_conflict(rows::container_upsert())
                 .exec(&txn)
                 .await?;
         }

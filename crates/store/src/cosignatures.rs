@@ -8,7 +8,7 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use crate::entities::{checkpoints, cosignatures};
+use crate::entities::cosignatures;
 use crate::error::StoreError;
 use crate::{Store, rows};
 
@@ -97,14 +97,9 @@ impl Store {
         &self,
         ledger: LedgerId,
     ) -> Result<Option<(SignedCheckpoint, Vec<Cosignature>)>, StoreError> {
-        let newest = checkpoints::Entity::find()
-            .filter(checkpoints::Column::LedgerId.eq(ledger.as_uuid()))
-            .order_by_desc(checkpoints::Column::Size)
-            .order_by_desc(checkpoints::Column::IssuedAt)
-            .one(self.connection())
-            .await?;
-        let Some(m) = newest else { return Ok(None) };
-        let signed = SignedCheckpoint::parse(&m.note).map_err(StoreError::corrupt)?;
+        let Some(signed) = self.checkpoints(ledger, 1).await?.into_iter().next() else {
+            return Ok(None);
+        };
         let cos = self
             .cosignatures_of(ledger, signed.checkpoint.size, &signed.checkpoint.root)
             .await?;

@@ -136,6 +136,22 @@ pub(crate) fn container_from_row(m: &containers::Model) -> Result<ContainerRow, 
     }))
 }
 
+/// A container row written again: what an entry can change of it (its place, status,
+/// beyond-use date and what is left), never what its receipt fixed.
+pub(crate) fn container_upsert() -> sea_orm::sea_query::OnConflict {
+    sea_orm::sea_query::OnConflict::columns([
+        containers::Column::LedgerId,
+        containers::Column::ContainerId,
+    ])
+    .update_columns([
+        containers::Column::Location,
+        containers::Column::Status,
+        containers::Column::BeyondUse,
+        containers::Column::Remaining,
+    ])
+    .to_owned()
+}
+
 pub(crate) fn container_to_row(ledger: uuid::Uuid, c: &ContainerState) -> containers::ActiveModel {
     let (status, bud) = match c.status {
         ContainerStatus::Sealed => ("sealed", None),

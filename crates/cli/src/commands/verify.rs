@@ -45,12 +45,11 @@ pub async fn run(a: VerifyArgs) -> Outcome {
     } else {
         ProgressBar::hidden()
     };
-    let checkpoints = a
+    let mut checkpoints = a
         .checkpoint
         .iter()
         .map(|p| crate::commands::proof::read_checkpoint(p, &ledger))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut checkpoints = checkpoints;
     let (witnesses, quorum) = crate::witnessed::trusted(&a.witness, a.witness_quorum)?;
     let mut witnessed = None;
     if !witnesses.is_empty() {

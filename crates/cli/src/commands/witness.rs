@@ -9,8 +9,8 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -22,6 +22,7 @@ use custody_witness::Witness;
 use ed25519_dalek::SigningKey;
 use zeroize::Zeroizing;
 
+use crate::passphrase::{Sources, generate_into, read_private, write_private};
 use crate::{Failure, Outcome};
 
 pub const KEY_FILE: &str = "witness.key";
@@ -77,67 +78,35 @@ pub struct ServeArgs {
     pub logs: Vec<String>,
 }
 
-fn read_pass(path: &Path) -> anyhow::Result<Zeroizing<String>> {
-    let text = Zeroizing::new(
-        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-    );
-    let pass = Zeroizing::new(text.trim_end_matches(['\n', '\r']).to_owned());
-    if pass.is_empty() {
-        bail!(
-            "{} is empty: it must hold the witness key's passphrase",
-            path.display()
-        );
-    }
-    Ok(pass)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
-}
-
 impl KeyArgs {
     fn key_path(&self) -> PathBuf {
         self.data.join(KEY_FILE)
     }
 
+    fn sources(&self) -> Sources<'_> {
+        Sources {
+            env: PASS_ENV,
+            file: self.passphrase_file.as_deref(),
+            credential: CREDENTIAL,
+            whose: "the witness key",
+        }
+    }
+
     /// The passphrase from the first source that has one.
     fn passphrase(&self) -> anyhow::Result<Zeroizing<String>> {
-        if let Ok(p) = std::env::var(PASS_ENV)
-            && !p.is_empty()
-        {
-            return Ok(Zeroizing::new(p));
+        let sources = self.sources();
+        match sources.find()? {
+            Some((p, _)) => Ok(p),
+            None => Err(sources.missing("--passphrase-file")),
         }
-        if let Some(f) = &self.passphrase_file {
-            return read_pass(f);
-        }
-        if let Some(creds) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            let p = Path::new(&creds).join(CREDENTIAL);
-            if p.exists() {
-                return read_pass(&p);
-            }
-        }
-        bail!(
-            "no passphrase for the witness key: set {PASS_ENV}, name a file with \
-             --passphrase-file, or give systemd the credential {CREDENTIAL}"
-        )
     }
 
     /// The passphrase for a new key: generated into --passphrase-file when it names a file
     /// that does not exist and the environment gives none.
     fn new_passphrase(&self) -> anyhow::Result<Zeroizing<String>> {
-        let env_set = std::env::var(PASS_ENV).is_ok_and(|p| !p.is_empty());
         match &self.passphrase_file {
-            Some(f) if !env_set && !f.exists() => {
-                let p = Zeroizing::new(hex::encode(keystore::random::<24>()?));
-                write_private(f, format!("{}\n", p.as_str()).as_bytes())?;
+            Some(f) if !self.sources().env_set() && !f.exists() => {
+                let p = generate_into(f)?;
                 eprintln!(
                     "the witness key's passphrase was generated into {}",
                     f.display()
@@ -151,21 +120,12 @@ impl KeyArgs {
     /// Opens the witness key: its name and the key.
     fn open(&self) -> anyhow::Result<(String, SigningKey)> {
         let path = self.key_path();
-        let meta = fs::metadata(&path).with_context(|| {
+        let text = read_private(&path, || {
             format!(
                 "no witness key at {} (run `custody witness init`)",
                 path.display()
             )
         })?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            bail!(
-                "{} is readable by others (mode {:o}): chmod 600 it",
-                path.display(),
-                meta.permissions().mode() & 0o777
-            );
-        }
-        let text =
-            fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut lines = text.lines();
         if lines.next() != Some(HEADER) {
             bail!("{} is not a custody witness key file", path.display());
