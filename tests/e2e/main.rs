@@ -161,3 +161,15 @@ pub fn now_minute() -> String {
         t.minute()
     )
 }
+
+/// The registrant key of a data directory the demo made (its passphrase lies beside it): what
+/// someone holding the key files and the passphrase has in hand.
+pub fn registrant_signing_key(data: &Path) -> ed25519_dalek::SigningKey {
+    let text = std::fs::read_to_string(data.join("registrant.key")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("custody registrant key v1"));
+    let public: custody_ledger::PublicKey = lines.next().unwrap().parse().unwrap();
+    let sealed = hex::decode(lines.next().unwrap()).unwrap();
+    let pass = std::fs::read_to_string(data.join("registrant.pass")).unwrap();
+    custody_store::keystore::unseal(&sealed, pass.trim_end(), &public.key_id()).unwrap()
+}

@@ -2,13 +2,16 @@
 //! two swapped entries, a forged entry at the end, a truncated tail. `custody verify` must
 //! exit 1 and name the entry.
 
+use custody_ledger::vectors::SignWhenMade;
 use custody_ledger::{
-    Canonical, Correction, Draft, EntryHash, EntryId, LedgerId, Meaning, Principal, Seq, Timestamp,
+    Canonical, Correction, Draft, Entry, EntryHash, EntryId, LedgerId, Meaning, Principal, Seq,
+    Timestamp,
 };
 use custody_store::entities::{entries, ledgers};
 use sea_orm::ActiveValue::Set;
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+    IntoActiveModel,
 };
 
 use crate::*;
@@ -192,7 +195,7 @@ fn an_entry_signed_by_an_unknown_key_is_named() {
                 reason: "nothing happened".parse().unwrap(),
             },
         )
-        .signed(
+        .signed_when_made(
             Principal::User("mallory".parse().unwrap()),
             Meaning::Authored,
             &stranger,
@@ -348,4 +351,137 @@ fn a_product_whose_concentration_was_changed_is_named() {
             && err.contains("definition.strength"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format version 3: the chain rewritten consistently by someone who can write the database but
+// does not hold the registrant key. Every hash, `prev`, sequence number, Merkle subtree and the
+// head row agree with each other, as a careful attacker leaves them; only the sequencer
+// signatures, which the registrant key made over each entry's place and time, cannot be made
+// again. `custody verify` names the first entry moved, with no witness and no checkpoint.
+
+/// Reads every entry of the ledger, lets `edit` change them (it returns the first index it
+/// changed), then renumbers and re-chains everything from there and writes it all back: the
+/// entries' rows (seq, prev_hash, entry_hash, recorded_at, subtrees, body) and the head row.
+/// Nothing is sealed again: there is no registrant key to do it with.
+async fn rechained(c: &DatabaseConnection, edit: impl FnOnce(&mut Vec<Entry>) -> usize) {
+    use custody_ledger::merkle::{self, Frontier};
+    use sea_orm::{QueryFilter, QueryOrder};
+    let head = ledgers::Entity::find().one(c).await.unwrap().unwrap();
+    let rows = entries::Entity::find()
+        .filter(entries::Column::LedgerId.eq(head.id))
+        .order_by_asc(entries::Column::Seq)
+        .all(c)
+        .await
+        .unwrap();
+    let mut all: Vec<Entry> = rows
+        .iter()
+        .map(|r| Entry::from_canonical_bytes(&r.body).unwrap())
+        .collect();
+    let k = edit(&mut all);
+    let mut frontier = Frontier::new();
+    let mut prev = EntryHash::ZERO;
+    let mut rewritten = Vec::new();
+    for (i, e) in all.iter_mut().enumerate() {
+        if i >= k {
+            e.seq = Seq::new(i as u64).unwrap();
+            e.prev = prev;
+        }
+        prev = e.hash();
+        let completed = frontier.push(merkle::leaf_hash(prev.as_bytes()));
+        if i >= k {
+            rewritten.push(entries::ActiveModel {
+                ledger_id: Set(head.id),
+                seq: Set(i as i64),
+                entry_id: Set(e.body.entry_id.as_uuid()),
+                kind: Set(i32::from(e.kind().code())),
+                recorded_at: Set(e.timestamp.micros()),
+                prev_hash: Set(e.prev.as_bytes().to_vec()),
+                entry_hash: Set(prev.as_bytes().to_vec()),
+                subtrees: Set(completed.concat()),
+                body: Set(e.to_canonical_bytes()),
+            });
+        }
+    }
+    // The rows go back in order behind the head, as the chain trigger wants them: the head
+    // first points at the last entry kept, and each insert moves it on.
+    c.execute_unprepared(&format!("DELETE FROM entries WHERE seq >= {k}"))
+        .await
+        .unwrap();
+    let mut h = head.into_active_model();
+    h.next_seq = Set(k as i64);
+    h.last_hash = Set(if k == 0 {
+        EntryHash::ZERO.as_bytes().to_vec()
+    } else {
+        all[k - 1].hash().as_bytes().to_vec()
+    });
+    h.update(c).await.unwrap();
+    for r in rewritten {
+        r.insert(c).await.unwrap();
+    }
+    let head = ledgers::Entity::find().one(c).await.unwrap().unwrap();
+    assert_eq!(head.next_seq, all.len() as i64);
+    assert_eq!(head.last_hash, prev.as_bytes().to_vec());
+}
+
+/// Verifies the rewritten demo clinic: it must fail at entry `at`, naming the sequencer
+/// signature.
+fn assert_caught_by_the_sequencer(err: &str, at: usize) {
+    assert_names(err, at as i64);
+    assert!(err.contains("[bad_sequencer_signature]"), "{err}");
+    assert!(err.contains("sequencer signature"), "{err}");
+}
+
+#[test]
+fn an_entry_re_timed_with_the_chain_rewritten_without_the_registrant_key_is_caught() {
+    let k = K as usize;
+    let err = tampered(async move |c| {
+        rechained(c, |all| {
+            // One second later: still after the entry before it and before the one after, after
+            // its signatures, within every window the rules have.
+            let t = all[k].timestamp.micros();
+            assert!(all[k + 1].timestamp.micros() - t > 1_000_000);
+            all[k].timestamp = Timestamp::from_micros(t + 1_000_000).unwrap();
+            k
+        })
+        .await;
+    });
+    assert_caught_by_the_sequencer(&err, k);
+}
+
+#[test]
+fn an_entry_dropped_and_the_rest_renumbered_without_the_registrant_key_is_caught() {
+    // Two counts that agree with the ledger (no Spravato is ever kept on the cart): dropping
+    // the first and renumbering the second leaves every rule, and every materialized row, as
+    // it was — the history a careful writer without the key would leave.
+    let mut s = crate::harness::Server::demo();
+    let c = reqwest::blocking::Client::new();
+    let token = s.login(&c, "pharm.rivera");
+    let mut seqs = Vec::new();
+    for _ in 0..2 {
+        let r = c
+            .post(s.api("/counts"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"password": s.password("pharm.rivera"),
+                "location": "CART-A", "product": "50458-0028-02", "counted_sealed": 0}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        let v: serde_json::Value = r.json().unwrap();
+        seqs.push(v["seq"].as_u64().unwrap() as usize);
+    }
+    let d = s.stop();
+    let dropped = seqs[0];
+    rt().block_on(async {
+        let c = db(&d).await;
+        rechained(&c, |all| {
+            all.remove(dropped);
+            dropped
+        })
+        .await;
+        c.close().await.unwrap();
+    });
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "verify must fail: {}", stdout(&o));
+    assert_caught_by_the_sequencer(&stderr(&o), dropped);
 }

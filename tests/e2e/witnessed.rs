@@ -1,8 +1,9 @@
 //! Witnessed checkpoints end to end: two `custody witness serve` processes beside a real
 //! `custody serve`, which sends them every checkpoint; `custody verify --witness` then holds
 //! the ledger to what the witnesses cosigned. Histories rewritten in the database — the newest
-//! entries cut off, an entry re-timed, an entry dropped and the rest renumbered, with or
-//! without the registrant key in hand — are caught, naming why; a database rolled back and
+//! entries cut off, an entry re-timed, an entry dropped and the rest renumbered — are caught,
+//! naming why: without the registrant key by the entries' sequencer signatures alone (format
+//! version 3), with it by the witnesses; a database rolled back and
 //! written differently gets its next checkpoint refused by both witnesses, which the server
 //! reports, and a restarted witness keeps refusing.
 
@@ -90,10 +91,17 @@ fn verify(data: &Path, witnesses: &[String], quorum: usize) -> std::process::Out
 /// A change to a history's entries.
 type Edit = Box<dyn FnOnce(&mut Vec<Entry>)>;
 
-/// Rewrites an export as someone with the database (and perhaps the registrant key) would:
-/// `edit` changes the entries, then every later entry is renumbered and re-chained; the
-/// result is imported into `out_dir` beside a copy of the key files of `keys_from`.
-fn rewritten(export: &Path, edit: impl FnOnce(&mut Vec<Entry>), out_dir: &Path, keys_from: &Path) {
+/// Rewrites an export as someone with the database would: `edit` changes the entries, then
+/// every later entry is renumbered and re-chained — and, with the registrant key in hand
+/// (`key`), sealed again (format version 3's sequencer signature). The result is imported into
+/// `out_dir` beside a copy of the key files of `keys_from`; the import's output is returned.
+fn rewritten(
+    export: &Path,
+    edit: impl FnOnce(&mut Vec<Entry>),
+    out_dir: &Path,
+    keys_from: &Path,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> std::process::Output {
     let text = std::fs::read_to_string(export).unwrap();
     let mut lines = text.lines();
     let mut header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -104,12 +112,18 @@ fn rewritten(export: &Path, edit: impl FnOnce(&mut Vec<Entry>), out_dir: &Path, 
                 .unwrap()
         })
         .collect();
+    let before: Vec<_> = entries.iter().map(Entry::hash).collect();
     edit(&mut entries);
     let mut out = Vec::new();
     let mut prev = entries[0].prev;
     for (i, e) in entries.iter_mut().enumerate() {
         e.seq = custody_ledger::Seq::new(i as u64).unwrap();
         e.prev = prev;
+        if let Some(k) = key
+            && before.get(i) != Some(&e.hash())
+        {
+            *e = e.clone().sealed(k);
+        }
         prev = e.hash();
         out.push(
             json!({"seq": i, "hash": prev.to_string(), "entry": hex::encode(e.to_canonical_bytes())})
@@ -126,14 +140,11 @@ fn rewritten(export: &Path, edit: impl FnOnce(&mut Vec<Entry>), out_dir: &Path, 
         out_dir.to_str().unwrap(),
         file.to_str().unwrap(),
     ]);
-    assert!(
-        o.status.success(),
-        "the rewritten history imports: {}",
-        stderr(&o)
-    );
     for f in ["registrant.key", "registrant.pass"] {
+        std::fs::create_dir_all(out_dir).unwrap();
         std::fs::copy(keys_from.join(f), out_dir.join(f)).unwrap();
     }
+    o
 }
 
 #[test]
@@ -220,6 +231,51 @@ fn witnesses_cosign_every_checkpoint_and_catch_a_rewritten_history() {
         "{}",
         stdout(&o)
     );
+    // Without the registrant key, re-timing or dropping an entry can no longer be made into a
+    // history that verifies: the sequencer signatures (format version 3) name the first entry
+    // re-chained. The import refuses it, and so does verify-export, with no witness asked.
+    let cases: [(&str, Edit); 2] = [
+        (
+            "retimed without the key",
+            Box::new(move |e| {
+                let i = first as usize;
+                e[i].timestamp =
+                    custody_ledger::Timestamp::from_micros(e[i].timestamp.micros() + 1).unwrap();
+            }),
+        ),
+        (
+            "dropped without the key",
+            Box::new(move |e| {
+                e.remove(first as usize);
+            }),
+        ),
+    ];
+    for (name, edit) in cases {
+        let dir = t.path().join(name.replace(' ', "-"));
+        let o = rewritten(&export, edit, &dir, &data, None);
+        assert!(!o.status.success(), "{name}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("[bad_sequencer_signature]"),
+            "{name}: {}",
+            stderr(&o)
+        );
+        let o = custody(&[
+            "verify-export",
+            dir.with_extension("jsonl").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!("entry {first} "))
+                && stderr(&o).contains("[bad_sequencer_signature]"),
+            "{name}: {}",
+            stderr(&o)
+        );
+    }
+
+    // With the registrant key in hand, the rewritten history is sealed again and verifies on
+    // its own; the witnesses, asked at their addresses, hold what they cosigned. A history cut
+    // short needs no key at all.
+    let key = crate::registrant_signing_key(&data);
     let cases: [(&str, Edit); 3] = [
         ("truncated", Box::new(|e| e.truncate(e.len() - 1))),
         (
@@ -239,7 +295,12 @@ fn witnesses_cosign_every_checkpoint_and_catch_a_rewritten_history() {
     ];
     for (name, edit) in cases {
         let dir = t.path().join(name);
-        rewritten(&export, edit, &dir, &data);
+        let o = rewritten(&export, edit, &dir, &data, Some(&key));
+        assert!(
+            o.status.success(),
+            "{name}: the rewritten history imports: {}",
+            stderr(&o)
+        );
         // On its own the rewritten history verifies: nothing in it is inconsistent.
         let alone = custody(&["verify", "--data", dir.to_str().unwrap()]);
         assert!(alone.status.success(), "{name}: {}", stderr(&alone));

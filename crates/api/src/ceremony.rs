@@ -22,6 +22,8 @@ pub struct Manifestation {
     pub user: String,
     pub printed_name: String,
     pub meaning: String,
+    /// When the signer signed (RFC 3339, UTC): the signing time the signature states (format
+    /// version 3), or the entry's time for an entry recorded before version 3.
     pub signed_at: String,
 }
 
@@ -74,7 +76,7 @@ pub async fn recorded(
             user,
             printed_name,
             meaning: s.meaning.to_string(),
-            signed_at: a.entry.timestamp.to_string(),
+            signed_at: a.entry.signed_at(s).to_string(),
         });
     }
     Ok(Recorded {

@@ -83,18 +83,22 @@ impl DataArgs {
         Keys::new(&self.data, self.registrant_passphrase_file.as_deref())
     }
 
-    /// Opens `ledger`'s registrant key (the key file whose public key the ledger names).
+    /// Opens `ledger`'s registrant key (the key file whose public key the ledger names), and
+    /// gives it to `store` to seal what it appends.
     pub async fn registrant_key(
         &self,
         store: &Store,
         ledger: LedgerId,
     ) -> Result<SigningKey, Failure> {
         let head = store.head(ledger).await?;
-        Ok(self.keys().load(&head.registrant_key)?)
+        let key = self.keys().load(&head.registrant_key)?;
+        store.add_sequencer(ledger, Arc::new(key.clone()));
+        Ok(key)
     }
 
     /// The registrant key of every ledger of the database whose key file this directory
-    /// holds; the ledgers whose key it lacks, and why.
+    /// holds (each given to `store` to seal what it appends); the ledgers whose key it lacks,
+    /// and why.
     pub async fn registrant_keys(
         &self,
         store: &Store,
@@ -106,7 +110,9 @@ impl DataArgs {
             let head = store.head(l.ledger).await?;
             match keys.load(&head.registrant_key) {
                 Ok(k) => {
-                    found.insert(l.ledger, Arc::new(k));
+                    let k = Arc::new(k);
+                    store.add_sequencer(l.ledger, k.clone());
+                    found.insert(l.ledger, k);
                 }
                 Err(e) => missing.push((l.ledger, format!("{e:#}"))),
             }

@@ -134,6 +134,12 @@ impl From<StoreError> for ClinicError {
                 "duplicate_entry",
                 format!("entry {id} was already recorded"),
             ),
+            StoreError::NoSequencerKey(l) => ClinicError::conflict(
+                "no_registrant_key",
+                format!(
+                    "this server was started without the registrant key of ledger {l}, which seals every entry's place and time in the chain: nothing can be recorded until it is started with the key"
+                ),
+            ),
             e => ClinicError::Store(e),
         }
     }

@@ -33,6 +33,14 @@ impl RegistrantKeys {
     pub fn ledgers(&self) -> impl Iterator<Item = &LedgerId> {
         self.keys.keys()
     }
+
+    /// Gives each key to `store`, which seals the entries it appends with it (format version
+    /// 3: without the registrant key no entry can be recorded).
+    pub fn give_to(&self, store: &custody_store::Store) {
+        for (ledger, key) in self.keys.iter() {
+            store.add_sequencer(*ledger, key.clone());
+        }
+    }
 }
 
 impl Clinic {

@@ -62,6 +62,8 @@ pub struct Clinic {
 
 impl Clinic {
     pub fn new(store: Store, registrants: RegistrantKeys, settings: Settings) -> Self {
+        // The registrant key seals every entry appended (format version 3).
+        registrants.give_to(&store);
         Clinic {
             store,
             registrants,

@@ -24,7 +24,7 @@ pub mod verify;
 pub mod violation;
 
 pub use encoding::{Canonical, DecodeError};
-pub use entry::{Body, Draft, Entry, Signature};
+pub use entry::{Body, Draft, Entry, FormatVersion, Signature};
 pub use payload::*;
 pub use state::{ContainerState, ContainerStatus, State};
 pub use types::dea::DeaNumber;

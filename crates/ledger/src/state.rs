@@ -6,12 +6,13 @@
 //! what the store accepts and what an auditor's verifier accepts cannot differ.
 //!
 //! `apply` does not check signatures: it returns the checks to run (each signature with the
-//! key that the ledger says the signer held), so a verifier can batch them. On error the
-//! state is left part-way changed and must be discarded.
+//! key that the ledger says the signer held, and in version 3 the sequencer signature with
+//! the registrant key in force), which every caller runs with `SigCheck::verify`. On error
+//! the state is left part-way changed and must be discarded.
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::entry::{Entry, MAX_SIGNATURES, Signature};
+use crate::entry::{Entry, FormatVersion, MAX_SIGNATURES, Signature};
 use crate::payload::*;
 use crate::types::enums::{AdjustmentReason, Direction, Meaning, Role};
 use crate::types::ids::{
@@ -93,12 +94,25 @@ pub struct Head {
     pub next_seq: Seq,
     pub last_hash: EntryHash,
     pub last_timestamp: Timestamp,
+    /// The last entry's format version, when known: after a version 3 entry every entry is
+    /// version 3. (A store that loads its head from a row does not know it; its own appends
+    /// are version 3, and imports are verified in full first.)
+    pub last_version: Option<FormatVersion>,
+}
+
+/// Which signature of an entry a check is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signed {
+    /// The entry's signature at this index.
+    Signature(usize),
+    /// The sequencer signature of a version 3 entry.
+    Sequencer,
 }
 
 /// One signature to verify, with the key the ledger says the signer held.
 #[derive(Debug, Clone)]
 pub struct SigCheck {
-    pub index: usize,
+    pub of: Signed,
     pub key: PublicKey,
     pub message: Vec<u8>,
     pub signature: [u8; 64],
@@ -169,7 +183,9 @@ pub struct State {
 /// How many minutes a dose's `given_at` may lie ahead of the server's clock.
 pub const GIVEN_AT_TOLERANCE_MINUTES: i64 = 5;
 /// How long a body may wait between its first signature and its place in the chain (a waste
-/// waiting for a witness, say). Entry ids are UUIDv7s whose time is when the body was made.
+/// waiting for a witness, say). Entry ids are UUIDv7s whose time is when the body was made;
+/// in version 3 each signature's signing time must also lie within this window before the
+/// entry's timestamp.
 pub const MAX_SIGNING_AGE_DAYS: i64 = 30;
 /// The most containers one receipt may bring in.
 pub const MAX_CONTAINERS_PER_RECEIPT: u32 = 1000;
@@ -178,6 +194,54 @@ pub const DEFAULT_BEYOND_USE_DAYS: i64 = 28;
 
 fn rule(msg: impl Into<String>) -> Violation {
     Violation::Rule(msg.into())
+}
+
+/// Each signature's signing time against the entry's timestamp (version 3): no later than
+/// it, and at most `MAX_SIGNING_AGE_DAYS` before it. Versions 1 and 2 keep no signing times
+/// and no sequencer signature.
+fn check_signing_times(e: &Entry) -> Result<(), Violation> {
+    let sequenced = e.version.is_sequenced();
+    if !sequenced && e.sequencer.is_some() {
+        return Err(Violation::SignatureShape(format!(
+            "a version {} entry carries no sequencer signature",
+            e.version
+        )));
+    }
+    let age = i128::from(MAX_SIGNING_AGE_DAYS) * 86_400 * 1_000_000;
+    for s in &e.signatures {
+        match (sequenced, s.signed_at) {
+            (false, None) => {}
+            (false, Some(_)) => {
+                return Err(Violation::SignatureShape(format!(
+                    "a version {} signature states no signing time",
+                    e.version
+                )));
+            }
+            (true, None) => {
+                return Err(Violation::SignatureShape(
+                    "a version 3 signature states when it was signed".into(),
+                ));
+            }
+            (true, Some(at)) if at > e.timestamp => {
+                return Err(Violation::SignedAfterEntry {
+                    signer: s.signer.clone(),
+                    signed_at: at,
+                    recorded: e.timestamp,
+                });
+            }
+            (true, Some(at))
+                if i128::from(e.timestamp.micros()) - i128::from(at.micros()) > age =>
+            {
+                return Err(Violation::SignedTooEarly {
+                    signer: s.signer.clone(),
+                    signed_at: at,
+                    recorded: e.timestamp,
+                });
+            }
+            (true, Some(_)) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Which roles may author each kind (genesis, enrollment and key rotation have their own rules).
@@ -232,6 +296,7 @@ impl State {
                 "an entry carries at most {MAX_SIGNATURES} signatures"
             )));
         }
+        check_signing_times(e)?;
         let mut t = Touched::default();
         let checks = self.check_signers(e)?;
         self.apply_payload(e, &mut t)?;
@@ -240,6 +305,7 @@ impl State {
             next_seq: e.seq.next(),
             last_hash: e.hash(),
             last_timestamp: e.timestamp,
+            last_version: Some(e.version),
         });
         Ok((checks, t))
     }
@@ -313,6 +379,15 @@ impl State {
                         this: e.timestamp,
                     });
                 }
+                if let Some(previous) = h.last_version
+                    && previous.is_sequenced()
+                    && !e.version.is_sequenced()
+                {
+                    return Err(Violation::VersionDowngrade {
+                        previous: previous.byte(),
+                        this: e.version.byte(),
+                    });
+                }
                 Ok(())
             }
         }
@@ -357,7 +432,7 @@ impl State {
         let mut checks = Vec::with_capacity(sigs.len());
         let mut push = |i: usize, key: PublicKey| {
             checks.push(SigCheck {
-                index: i,
+                of: Signed::Signature(i),
                 key,
                 message: e.signing_input(&sigs[i]),
                 signature: sigs[i].signature,
@@ -518,7 +593,25 @@ impl State {
                 }
             }
         }
+        if e.version.is_sequenced() {
+            checks.push(SigCheck {
+                of: Signed::Sequencer,
+                key: self.sequencer_key(e)?,
+                message: e.sequencer_input(),
+                signature: e.sequencer.unwrap_or([0; 64]),
+            });
+        }
         Ok(checks)
+    }
+
+    /// The key that signs `e`'s place in the chain: the registrant key in force before it
+    /// (for genesis, the key it names). A registrant key rotation is sequenced by the old key.
+    pub fn sequencer_key(&self, e: &Entry) -> Result<PublicKey, Violation> {
+        match (e.payload(), &self.registrant) {
+            (Payload::Genesis(g), _) => Ok(g.registrant_key),
+            (_, Some(r)) => Ok(r.key),
+            (_, None) => Err(Violation::UnknownSigner(Principal::Registrant)),
+        }
     }
 
     fn check_role(

@@ -39,6 +39,7 @@ pub fn seeded_entry_id(n: u64, ms: u64) -> EntryId {
 pub const NAMES: &[&str] = &[
     "registrant",
     "registrant-2",
+    "registrant-3",
     "ada",
     "phil",
     "nina",
@@ -55,34 +56,79 @@ pub struct Builder {
     pub state: State,
     /// Microseconds since the epoch of the next entry.
     pub now: i64,
+    /// Drafts in the format version their kind had before version 3 (the first 35 vectors),
+    /// rather than version 3.
+    pub legacy: bool,
+    /// The registrant keys that seal version 3 entries: the one whose public key is in force
+    /// before an entry seals it (`State::sequencer_key`).
+    pub sequencers: Vec<SigningKey>,
 }
 
 impl Builder {
+    /// A builder of version 3 entries, sealed by whichever of the vectors' registrant keys
+    /// (`registrant`, `registrant-2`, `registrant-3`) is in force.
     pub fn new(ledger: LedgerId, start_micros: i64) -> Self {
         Self {
             ledger,
             entries: Vec::new(),
             state: State::new(),
             now: start_micros,
+            legacy: false,
+            sequencers: ["registrant", "registrant-2", "registrant-3"]
+                .into_iter()
+                .map(seeded_key)
+                .collect(),
         }
     }
 
-    /// A draft for the next entry.
+    /// The next entry's time.
+    pub fn at(&self) -> Timestamp {
+        Timestamp::from_micros(self.now).expect("in range")
+    }
+
+    /// A draft for the next entry, its body made now.
     pub fn draft(&self, payload: impl Into<Payload>) -> Draft {
+        self.draft_made_at(payload, self.at())
+    }
+
+    /// A draft for the next entry whose body was made at `made` (its entry id's time).
+    pub fn draft_made_at(&self, payload: impl Into<Payload>, made: Timestamp) -> Draft {
         let n = self.entries.len() as u64;
-        Draft::new(
-            self.ledger,
-            seeded_entry_id(n, (self.now / 1000) as u64),
-            payload,
-        )
+        let id = seeded_entry_id(n, (made.micros() / 1000) as u64);
+        if self.legacy {
+            Draft::legacy(self.ledger, id, payload)
+        } else {
+            Draft::new(self.ledger, id, payload)
+        }
+    }
+
+    /// The entry `d` would be next: chained at the next seq and time and, in version 3,
+    /// sealed by the registrant key in force (left unsealed if the builder holds none).
+    pub fn place(&self, d: Draft) -> Entry {
+        let seq = Seq::new(self.entries.len() as u64).expect("small");
+        let prev = self.entries.last().map_or(EntryHash::ZERO, |e| e.hash());
+        let e = d.chain(seq, prev, self.at());
+        self.seal(e)
+    }
+
+    /// `e` sealed by the registrant key in force before it, if the builder holds it.
+    pub fn seal(&self, e: Entry) -> Entry {
+        let Ok(public) = self.state.sequencer_key(&e) else {
+            return e;
+        };
+        match self
+            .sequencers
+            .iter()
+            .find(|k| PublicKey::from(*k) == public)
+        {
+            Some(k) => e.sealed(k),
+            None => e,
+        }
     }
 
     /// Chains a signed draft, checks it against the rules, and moves the clock on.
     pub fn push(&mut self, d: Draft, advance_micros: i64) -> Result<&Entry, crate::Violation> {
-        let seq = Seq::new(self.entries.len() as u64).expect("small");
-        let prev = self.entries.last().map_or(EntryHash::ZERO, |e| e.hash());
-        let ts = Timestamp::from_micros(self.now).expect("in range");
-        let e = d.chain(seq, prev, ts);
+        let e = self.place(d);
         self.state.apply(&e)?;
         self.entries.push(e);
         self.now += advance_micros;
@@ -90,7 +136,7 @@ impl Builder {
     }
 
     pub fn today(&self) -> Day {
-        Timestamp::from_micros(self.now).expect("in range").date()
+        self.at().date()
     }
 }
 
@@ -193,7 +239,8 @@ fn vol(ml_thousandths: u64, per_ml: u64) -> Amount {
     }
 }
 
-/// The vector ledger: 35 entries, every kind at least once (the last a version 2 entry).
+/// The vector ledger: 40 entries, every kind at least once. Entries 0–34 are the version 1
+/// and 2 vectors (34 a version 2 entry), unchanged since first published; 35–39 are version 3.
 pub fn build() -> Vec<Entry> {
     let hour = 3_600_000_000;
     let k = |n: &str| seeded_key(n);
@@ -203,6 +250,8 @@ pub fn build() -> Vec<Entry> {
     ]));
     // 2026-01-05T08:00:00Z
     let mut b = Builder::new(ledger, 1_767_600_000_000_000);
+    // Entries 0–34 are the version 1 and 2 vectors, byte for byte as first published.
+    b.legacy = true;
     let pk = |n: &str| PublicKey::from(&seeded_key(n));
     let uid = |s: &str| -> UserId { s.parse().expect("valid") };
     let c = |s: &str| -> ContainerId { s.parse().expect("valid") };
@@ -219,7 +268,7 @@ pub fn build() -> Vec<Entry> {
             registrant: registrant_party(),
             registrant_key: pk("registrant"),
         })
-        .signed(reg.clone(), Meaning::Registrant, &k("registrant"));
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant"), b.at());
     push!(d);
     let enroll = |b: &Builder, name: &str, printed: &str, role: Role| {
         b.draft(UserEnrolled {
@@ -230,8 +279,8 @@ pub fn build() -> Vec<Entry> {
         })
     };
     let d = enroll(&b, "ada", "Ada Lovelace", Role::Admin)
-        .signed(reg.clone(), Meaning::Registrant, &k("registrant"))
-        .signed(user("ada"), Meaning::KeyPossession, &k("ada"));
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant"), b.at())
+        .signed(user("ada"), Meaning::KeyPossession, &k("ada"), b.at());
     push!(d);
     for (name, printed, role) in [
         ("phil", "Phil Hart, PharmD", Role::Pharmacist),
@@ -240,8 +289,8 @@ pub fn build() -> Vec<Entry> {
         ("audrey", "Audrey Stone", Role::Auditor),
     ] {
         let d = enroll(&b, name, printed, role)
-            .signed(user("ada"), Meaning::Authored, &k("ada"))
-            .signed(user(name), Meaning::KeyPossession, &k(name));
+            .signed(user("ada"), Meaning::Authored, &k("ada"), b.at())
+            .signed(user(name), Meaning::KeyPossession, &k(name), b.at());
         push!(d);
     }
     for (code, name, kind) in [
@@ -254,11 +303,13 @@ pub fn build() -> Vec<Entry> {
                 name: name.parse().expect("valid"),
                 kind,
             })
-            .signed(user("ada"), Meaning::Authored, &k("ada"));
+            .signed(user("ada"), Meaning::Authored, &k("ada"), b.at());
         push!(d);
     }
     for p in [ketamine_10(), ketamine_100(), spravato(), lozenge()] {
-        let d = b.draft(p).signed(user("ada"), Meaning::Authored, &k("ada"));
+        let d = b
+            .draft(p)
+            .signed(user("ada"), Meaning::Authored, &k("ada"), b.at());
         push!(d);
     }
     // 12..=15: receipts.
@@ -273,7 +324,7 @@ pub fn build() -> Vec<Entry> {
             containers: n,
             location: "SAFE-1".parse().expect("valid"),
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"))
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at())
     };
     push!(receive(&b, KETAMINE_10, "KT2301A", 3));
     push!(receive(&b, KETAMINE_100, "KH2302B", 4));
@@ -287,14 +338,14 @@ pub fn build() -> Vec<Entry> {
                 location: "CART-A".parse().expect("valid"),
             },
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at());
     push!(d);
     let d = b
         .draft(ContainerOpened {
             container: c("C12-1"),
             beyond_use: b.today().plus_days(28).expect("in range"),
         })
-        .signed(user("nina"), Meaning::Authored, &k("nina"));
+        .signed(user("nina"), Meaning::Authored, &k("nina"), b.at());
     push!(d);
     // 18: a 35 mg IV dose (3.5 mL).
     let given_at = Timestamp::from_micros(b.now - hour / 2).expect("in range");
@@ -308,7 +359,7 @@ pub fn build() -> Vec<Entry> {
             given_at,
             given_by: uid("nina"),
         })
-        .signed(user("nina"), Meaning::Authored, &k("nina"));
+        .signed(user("nina"), Meaning::Authored, &k("nina"), b.at());
     push!(d);
     // 19: overfill recorded, witnessed.
     let d = b
@@ -320,8 +371,8 @@ pub fn build() -> Vec<Entry> {
             amount: vol(300, 10_000),
             note: text!("vial held 0.3 mL beyond its label"),
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"))
-        .signed(user("nina"), Meaning::Witnessed, &k("nina"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at())
+        .signed(user("nina"), Meaning::Witnessed, &k("nina"), b.at());
     push!(d);
     // 20: the rest wasted (20 − 3.5 + 0.3 = 16.8 mL).
     let d = b
@@ -330,8 +381,8 @@ pub fn build() -> Vec<Entry> {
             amount: vol(16_800, 10_000),
             reason: text!("remainder of single-patient vial"),
         })
-        .signed(user("nina"), Meaning::Authored, &k("nina"))
-        .signed(user("noah"), Meaning::Witnessed, &k("noah"));
+        .signed(user("nina"), Meaning::Authored, &k("nina"), b.at())
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"), b.at());
     push!(d);
     // 21–22: a Spravato device opened and given.
     let d = b
@@ -339,7 +390,7 @@ pub fn build() -> Vec<Entry> {
             container: c("C14-1"),
             beyond_use: b.today(),
         })
-        .signed(user("noah"), Meaning::Authored, &k("noah"));
+        .signed(user("noah"), Meaning::Authored, &k("noah"), b.at());
     push!(d);
     let given_at = Timestamp::from_micros(b.now).expect("in range");
     let d = b
@@ -355,7 +406,7 @@ pub fn build() -> Vec<Entry> {
             given_at,
             given_by: uid("noah"),
         })
-        .signed(user("noah"), Meaning::Authored, &k("noah"));
+        .signed(user("noah"), Meaning::Authored, &k("noah"), b.at());
     push!(d);
     // 23: take-home lozenges: one sealed bottle.
     let d = b
@@ -365,7 +416,7 @@ pub fn build() -> Vec<Entry> {
             sealed: vec![c("C15-1")],
             from_open: vec![],
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at());
     push!(d);
     // 24: a count in the safe finds one 10 mg/mL vial missing; 25: resolved.
     let d = b
@@ -376,7 +427,7 @@ pub fn build() -> Vec<Entry> {
             expected: Tally { sealed: 2, open: 0 },
             counted: Tally { sealed: 1, open: 0 },
         })
-        .signed(user("noah"), Meaning::Authored, &k("noah"));
+        .signed(user("noah"), Meaning::Authored, &k("noah"), b.at());
     push!(d);
     let d = b
         .draft(Adjustment {
@@ -387,8 +438,8 @@ pub fn build() -> Vec<Entry> {
             amount: vol(20_000, 10_000),
             note: text!("vial not found; reported to the registrant"),
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"))
-        .signed(user("noah"), Meaning::Witnessed, &k("noah"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at())
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"), b.at());
     push!(d);
     // 26: a vial lost in transit to the satellite clinic.
     let d = b
@@ -402,7 +453,7 @@ pub fn build() -> Vec<Entry> {
             }],
             description: text!("sealed vial missing from courier tote"),
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at());
     push!(d);
     // 27: a vial returned to the reverse distributor, two witnesses.
     let d = b
@@ -416,9 +467,9 @@ pub fn build() -> Vec<Entry> {
                 amount: vol(5_000, 100_000),
             }],
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"))
-        .signed(user("nina"), Meaning::Witnessed, &k("nina"))
-        .signed(user("noah"), Meaning::Witnessed, &k("noah"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at())
+        .signed(user("nina"), Meaning::Witnessed, &k("nina"), b.at())
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"), b.at());
     push!(d);
     // 28: a vial transferred out to another registrant.
     let d = b
@@ -428,7 +479,7 @@ pub fn build() -> Vec<Entry> {
                 registrant: other_clinic(),
             },
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at());
     push!(d);
     // 29: Noah becomes a pharmacist.
     let d = b
@@ -437,7 +488,7 @@ pub fn build() -> Vec<Entry> {
             role: Role::Pharmacist,
             reason: text!("licensed as pharmacist"),
         })
-        .signed(user("ada"), Meaning::Authored, &k("ada"));
+        .signed(user("ada"), Meaning::Authored, &k("ada"), b.at());
     push!(d);
     // 30: Nina rotates her key.
     let d = b
@@ -446,8 +497,8 @@ pub fn build() -> Vec<Entry> {
             new_key: pk("nina-2"),
             reason: text!("new device"),
         })
-        .signed(user("nina"), Meaning::Authored, &k("nina"))
-        .signed(user("nina"), Meaning::KeyPossession, &k("nina-2"));
+        .signed(user("nina"), Meaning::Authored, &k("nina"), b.at())
+        .signed(user("nina"), Meaning::KeyPossession, &k("nina-2"), b.at());
     push!(d);
     // 31: a correction of entry 18's documentation.
     let d = b
@@ -455,7 +506,7 @@ pub fn build() -> Vec<Entry> {
             corrects: Seq::new(18).expect("small"),
             reason: text!("dose was given over 40 minutes, not 30; amount is right"),
         })
-        .signed(user("phil"), Meaning::Authored, &k("phil"));
+        .signed(user("phil"), Meaning::Authored, &k("phil"), b.at());
     push!(d);
     // 32: the auditor's engagement ends.
     let d = b
@@ -463,7 +514,7 @@ pub fn build() -> Vec<Entry> {
             user: uid("audrey"),
             reason: text!("audit engagement ended"),
         })
-        .signed(user("ada"), Meaning::Authored, &k("ada"));
+        .signed(user("ada"), Meaning::Authored, &k("ada"), b.at());
     push!(d);
     // 33: the registrant key is rotated.
     let d = b
@@ -472,8 +523,13 @@ pub fn build() -> Vec<Entry> {
             new_key: pk("registrant-2"),
             reason: text!("annual key rotation"),
         })
-        .signed(reg.clone(), Meaning::Registrant, &k("registrant"))
-        .signed(reg.clone(), Meaning::KeyPossession, &k("registrant-2"));
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant"), b.at())
+        .signed(
+            reg.clone(),
+            Meaning::KeyPossession,
+            &k("registrant-2"),
+            b.at(),
+        );
     push!(d);
     // 34 (format version 2): an audit report of the first two days was issued, built at a
     // checkpoint of the 34 entries before it, signed by the new registrant key.
@@ -486,10 +542,94 @@ pub fn build() -> Vec<Entry> {
             data_digest: EntryHash::from_bytes(sha2::Sha256::digest(b"vector report data").into()),
             requested_by: text!("Ada Admin (ada), admin"),
         })
-        .signed(reg, Meaning::Registrant, &k("registrant-2"));
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant-2"), b.at());
+    push!(d);
+
+    // 35–39: format version 3, recorded after the upgrade: each signature states when it was
+    // signed, and the registrant key in force seals each entry's place and time.
+    b.legacy = false;
+    let minute = 60_000_000;
+    let before =
+        |b: &Builder, micros: i64| Timestamp::from_micros(b.now - micros).expect("in range");
+    // 35: Nina opens C12-2 in the safe; she signed 90 seconds before it was recorded.
+    let signed = before(&b, 90_000_000);
+    let d = b
+        .draft_made_at(
+            ContainerOpened {
+                container: c("C12-2"),
+                beyond_use: b.today().plus_days(28).expect("in range"),
+            },
+            signed,
+        )
+        .signed(user("nina"), Meaning::Authored, &k("nina-2"), signed);
+    push!(d);
+    // 36: a waste Nina signed and queued; Noah witnessed it 26 hours later, and it was
+    // recorded two seconds after his signature.
+    let authored = b.at();
+    let d = b
+        .draft_made_at(
+            Waste {
+                container: c("C12-2"),
+                amount: vol(2_000, 10_000),
+                reason: text!("drawn up for a dose that was cancelled"),
+            },
+            authored,
+        )
+        .signed(user("nina"), Meaning::Authored, &k("nina-2"), authored);
+    b.now += 26 * hour;
+    let witnessed = before(&b, 2_000_000);
+    let d = d.signed(user("noah"), Meaning::Witnessed, &k("noah"), witnessed);
+    push!(d);
+    // 37: a report issued in version 3, signed and sealed by the registrant's current key.
+    let signed = before(&b, 5_000_000);
+    let d = b
+        .draft_made_at(
+            ReportIssued {
+                report: text!("waste"),
+                from: "2026-01-05".parse().expect("valid"),
+                to: "2026-01-07".parse().expect("valid"),
+                checkpoint_size: 37,
+                data_digest: EntryHash::from_bytes(
+                    sha2::Sha256::digest(b"vector waste report data").into(),
+                ),
+                requested_by: text!("Phil Hart, PharmD (phil), pharmacist"),
+            },
+            signed,
+        )
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant-2"), signed);
+    push!(d);
+    // 38: the registrant key rotates again; the old key (registrant-2) seals the rotation.
+    let signed = before(&b, minute);
+    let d = b
+        .draft_made_at(
+            KeyRotated {
+                subject: Principal::Registrant,
+                new_key: pk("registrant-3"),
+                reason: text!("key moved to a hardware token"),
+            },
+            signed,
+        )
+        .signed(reg.clone(), Meaning::Registrant, &k("registrant-2"), signed)
+        .signed(reg, Meaning::KeyPossession, &k("registrant-3"), signed);
+    push!(d);
+    // 39: a correction, sealed by the new key (registrant-3).
+    let signed = b.at();
+    let d = b
+        .draft_made_at(
+            Correction {
+                corrects: Seq::new(36).expect("small"),
+                reason: text!("the cancelled dose was for the 14:00 infusion"),
+            },
+            signed,
+        )
+        .signed(user("phil"), Meaning::Authored, &k("phil"), signed);
     push!(d);
     b.entries
 }
+
+/// How many of the vector ledger's entries are the version 1 and 2 vectors (0–34); the rest
+/// are version 3.
+pub const LEGACY_VECTORS: usize = 35;
 
 /// The vectors as Markdown, exactly as `docs/ledger-format.md` prints them.
 pub fn render_markdown(entries: &[Entry]) -> String {
@@ -507,15 +647,33 @@ pub fn render_markdown(entries: &[Entry]) -> String {
         );
     }
     out.push('\n');
+    let mut state = State::new();
     for e in entries {
         let bytes = e.to_canonical_bytes();
-        let _ = writeln!(out, "#### Entry {} — `{}`\n", e.seq, e.kind());
+        if e.version.is_sequenced() {
+            let _ = writeln!(
+                out,
+                "#### Entry {} — `{}` (version {})\n",
+                e.seq,
+                e.kind(),
+                e.version
+            );
+        } else {
+            let _ = writeln!(out, "#### Entry {} — `{}`\n", e.seq, e.kind());
+        }
         let _ = writeln!(out, "- hash: `{}`", e.hash());
         for (i, s) in e.signatures.iter().enumerate() {
             let input = e.signing_input(s);
+            let when = match s.signed_at {
+                Some(t) => format!(
+                    ", signed at {t} (`{}`)",
+                    hex::encode(t.micros().to_be_bytes())
+                ),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "- signature {i}: {} ({}), key id `{}`, SHA-256 of signing input `{}`\n  `{}`",
+                "- signature {i}: {} ({}), key id `{}`{when}, SHA-256 of signing input `{}`\n  `{}`",
                 s.signer,
                 s.meaning,
                 s.key_id,
@@ -523,10 +681,65 @@ pub fn render_markdown(entries: &[Entry]) -> String {
                 hex::encode(s.signature)
             );
         }
+        if let (Some(sig), Ok(key)) = (e.sequencer, state.sequencer_key(e)) {
+            let name = NAMES
+                .iter()
+                .find(|n| PublicKey::from(&seeded_key(n)) == key)
+                .map_or_else(|| "?".to_string(), |n| n.to_string());
+            let _ = writeln!(
+                out,
+                "- sequencer: the registrant key in force, {name} (key id `{}`); SHA-256 of the contents `{}`; SHA-256 of sequencer input `{}`\n  `{}`",
+                key.key_id(),
+                hex::encode(e.contents_digest()),
+                hex::encode(Sha256::digest(e.sequencer_input())),
+                hex::encode(sig)
+            );
+        }
         let _ = writeln!(out, "\n```text\n{}\n```\n", wrap_hex(&bytes));
+        if state.apply(e).is_err() {
+            // Rendering never refuses; the vector tests check that the ledger verifies.
+            state = State::new();
+        }
     }
-    render_tree(entries, &mut out);
+    let legacy = entries.len().min(LEGACY_VECTORS);
+    render_tree(&entries[..legacy], &mut out);
+    if entries.len() > legacy {
+        render_whole_tree(entries, legacy as u64, &mut out);
+    }
     out
+}
+
+/// The root of the whole vector ledger, its consistency with the version 1 and 2 prefix, and
+/// its checkpoint signed by the registrant's key after the second rotation (`registrant-3`).
+fn render_whole_tree(entries: &[Entry], prefix: u64, out: &mut String) {
+    use crate::merkle::{self, Leaves};
+    use std::fmt::Write;
+    let leaves: Vec<merkle::Hash> = entries
+        .iter()
+        .map(|e| merkle::leaf_hash(e.hash().as_bytes()))
+        .collect();
+    let n = leaves.len() as u64;
+    let root = merkle::root(&mut Leaves(&leaves), n);
+    let _ = writeln!(
+        out,
+        "#### Merkle tree of the whole ledger\n\nRoot at size {n}: `{}`\n\nConsistency proof from size {prefix} to size {n}:\n",
+        hex::encode(root)
+    );
+    let p = merkle::consistency_proof(&mut Leaves(&leaves), prefix, n).expect("in range");
+    for h in &p {
+        let _ = writeln!(out, "- `{}`", hex::encode(h));
+    }
+    let cp = crate::checkpoint::Checkpoint {
+        origin: crate::checkpoint::origin(&entries[0].ledger),
+        size: n,
+        root,
+    }
+    .sign(&seeded_key("registrant-3"));
+    let _ = writeln!(
+        out,
+        "\nThe checkpoint of size {n}, signed by the registrant's current key (`registrant-3`, after the rotation in entry 38):\n\n```text\n{}```\n",
+        cp.to_note()
+    );
 }
 
 /// The Merkle tree, proof and checkpoint vectors of the vector ledger.
@@ -572,4 +785,18 @@ fn render_tree(entries: &[Entry], out: &mut String) {
 
 fn wrap_hex(b: &[u8]) -> String {
     b.chunks(32).map(hex::encode).collect::<Vec<_>>().join("\n")
+}
+
+/// Signing at the time a draft's body was made (its entry id's time): how the vectors and the
+/// tests sign, where a signer signs as the body is made. A witness who signs later states
+/// their own time with `Draft::signed`.
+pub trait SignWhenMade: Sized {
+    fn signed_when_made(self, signer: Principal, meaning: Meaning, key: &SigningKey) -> Self;
+}
+
+impl SignWhenMade for Draft {
+    fn signed_when_made(self, signer: Principal, meaning: Meaning, key: &SigningKey) -> Self {
+        let at = self.body.entry_id.made_at().unwrap_or(Timestamp::EPOCH);
+        self.signed(signer, meaning, key, at)
+    }
 }

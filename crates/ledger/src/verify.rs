@@ -20,7 +20,7 @@ use crate::checkpoint::SignedCheckpoint;
 use crate::encoding::{Canonical, DecodeError};
 use crate::entry::{Entry, hash_encoded};
 use crate::merkle::Frontier;
-use crate::state::{State, Touched};
+use crate::state::{Signed, State, Touched};
 use crate::types::ids::{EntryHash, EntryId, LedgerId, PublicKey};
 use crate::violation::Violation;
 
@@ -46,6 +46,13 @@ pub enum Reason {
     },
     #[error("signature {index} ({signer}) does not verify")]
     BadSignature { index: usize, signer: String },
+    /// A version 3 entry's sequencer signature does not verify with the registrant key in
+    /// force before it: the entry was moved, renumbered or re-timed (or its contents changed)
+    /// by someone without that key.
+    #[error(
+        "its sequencer signature does not verify with the registrant key in force ({key_id}): its ledger, seq, prev, timestamp or contents are not the ones the registrant key signed (the entry was moved, renumbered or re-timed without the key)"
+    )]
+    BadSequencerSignature { key_id: crate::types::ids::KeyId },
     #[error("{0}")]
     Rule(Violation),
     #[error(
@@ -141,6 +148,7 @@ impl Reason {
             Reason::FieldMismatch { .. } => "field_mismatch",
             Reason::UntrustedRegistrant { .. } => "untrusted_registrant",
             Reason::BadSignature { .. } => "bad_signature",
+            Reason::BadSequencerSignature { .. } => "bad_sequencer_signature",
             Reason::Rule(v) => v.code(),
             Reason::Truncated { .. } => "truncated",
             Reason::Checkpoint(_) => "checkpoint_signature",
@@ -288,14 +296,19 @@ impl Verifier {
             Ok((checks, touched)) => {
                 self.touched = touched;
                 if let Some(check) = checks.iter().find(|c| !c.verify()) {
-                    let s = &entry.signatures[check.index];
-                    return Err(Failure {
-                        seq,
-                        reason: Reason::BadSignature {
-                            index: check.index,
-                            signer: format!("{} ({})", s.signer, s.meaning),
+                    let reason = match check.of {
+                        Signed::Signature(index) => {
+                            let s = &entry.signatures[index];
+                            Reason::BadSignature {
+                                index,
+                                signer: format!("{} ({})", s.signer, s.meaning),
+                            }
+                        }
+                        Signed::Sequencer => Reason::BadSequencerSignature {
+                            key_id: check.key.key_id(),
                         },
-                    });
+                    };
+                    return Err(Failure { seq, reason });
                 }
                 self.next += 1;
                 self.head = Some(hash);

@@ -32,6 +32,10 @@ pub enum Violation {
         previous: Timestamp,
         this: Timestamp,
     },
+    #[error(
+        "a version {this} entry cannot follow a version {previous} entry: from the first version 3 entry on, every entry is version 3"
+    )]
+    VersionDowngrade { previous: u8, this: u8 },
 
     // Signatures.
     #[error("{0}")]
@@ -55,6 +59,27 @@ pub enum Violation {
     DuplicateWitness(UserId),
     #[error("the signature of {signer} ({meaning}) does not verify")]
     BadSignature { signer: Principal, meaning: String },
+    #[error(
+        "{signer} signed at {signed_at}, after the entry was recorded at {recorded}: a signature cannot be later than its entry"
+    )]
+    SignedAfterEntry {
+        signer: Principal,
+        signed_at: Timestamp,
+        recorded: Timestamp,
+    },
+    #[error(
+        "{signer} signed at {signed_at}, more than {days} days before the entry was recorded at {recorded}: sign it again",
+        days = crate::state::MAX_SIGNING_AGE_DAYS
+    )]
+    SignedTooEarly {
+        signer: Principal,
+        signed_at: Timestamp,
+        recorded: Timestamp,
+    },
+    #[error(
+        "the sequencer signature (the registrant key's, over the entry's ledger, seq, prev, timestamp and contents) does not verify"
+    )]
+    BadSequencerSignature,
 
     // People, products, places.
     #[error("user {0} is not enrolled in this ledger")]
@@ -121,6 +146,7 @@ impl Violation {
             SeqGap { .. } => "sequence_gap",
             BrokenLink { .. } => "broken_link",
             TimeWentBackwards { .. } => "time_went_backwards",
+            VersionDowngrade { .. } => "version_downgrade",
             SignatureShape(_) => "signatures_incomplete",
             UnknownSigner(_) => "unknown_signer",
             InactiveSigner(_) => "inactive_signer",
@@ -129,6 +155,9 @@ impl Violation {
             WitnessIsAuthor(_) => "witness_is_author",
             DuplicateWitness(_) => "duplicate_witness",
             BadSignature { .. } => "bad_signature",
+            SignedAfterEntry { .. } => "signed_after_entry",
+            SignedTooEarly { .. } => "signed_too_early",
+            BadSequencerSignature => "bad_sequencer_signature",
             UnknownUser(_) => "unknown_user",
             UserExists(_) => "user_exists",
             UserInactive(_) => "user_inactive",

@@ -6,6 +6,7 @@
 //! must name that entry and the same violation.
 
 use custody_ledger::state::{author_roles, witnesses_needed};
+use custody_ledger::vectors::SignWhenMade;
 use custody_ledger::vectors::{
     self, Builder, KETAMINE_10, KETAMINE_100, LOZENGE, SPRAVATO, seeded_key,
 };
@@ -71,10 +72,10 @@ trait Sign: Sized {
 }
 impl Sign for Draft {
     fn by(self, name: &str) -> Self {
-        self.signed(user(name), Meaning::Authored, &seeded_key(name))
+        self.signed_when_made(user(name), Meaning::Authored, &seeded_key(name))
     }
     fn witnessed_by(self, name: &str) -> Self {
-        self.signed(user(name), Meaning::Witnessed, &seeded_key(name))
+        self.signed_when_made(user(name), Meaning::Witnessed, &seeded_key(name))
     }
 }
 
@@ -97,22 +98,33 @@ struct Clinic {
 }
 
 impl Clinic {
+    /// The clinic in format version 3, as every ledger is recorded now.
     fn new() -> Self {
-        let mut cl = Clinic {
-            b: Builder::new(ledger_id(), START),
-        };
+        Self::build(false)
+    }
+
+    /// The clinic as it was recorded before version 3: version 1 entries (and version 2
+    /// reports) from `draft`.
+    fn legacy() -> Self {
+        Self::build(true)
+    }
+
+    fn build(legacy: bool) -> Self {
+        let mut b = Builder::new(ledger_id(), START);
+        b.legacy = legacy;
+        let mut cl = Clinic { b };
         let reg = Principal::Registrant;
         let d = cl
             .draft(Genesis {
                 registrant: vectors::registrant_party(),
                 registrant_key: pk("registrant"),
             })
-            .signed(reg.clone(), Meaning::Registrant, &seeded_key("registrant"));
+            .signed_when_made(reg.clone(), Meaning::Registrant, &seeded_key("registrant"));
         cl.accept(d);
         let d = cl
             .enroll("ada", "Ada Lovelace", Role::Admin)
-            .signed(reg, Meaning::Registrant, &seeded_key("registrant"))
-            .signed(user("ada"), Meaning::KeyPossession, &seeded_key("ada"));
+            .signed_when_made(reg, Meaning::Registrant, &seeded_key("registrant"))
+            .signed_when_made(user("ada"), Meaning::KeyPossession, &seeded_key("ada"));
         cl.accept(d);
         for (name, printed, role) in [
             ("phil", "Phil Hart, PharmD", Role::Pharmacist),
@@ -120,7 +132,7 @@ impl Clinic {
             ("noah", "Noah Kim, RN", Role::Nurse),
             ("audrey", "Audrey Stone", Role::Auditor),
         ] {
-            let d = cl.enroll(name, printed, role).by("ada").signed(
+            let d = cl.enroll(name, printed, role).by("ada").signed_when_made(
                 user(name),
                 Meaning::KeyPossession,
                 &seeded_key(name),
@@ -194,7 +206,8 @@ impl Clinic {
 
     /// The draft placed where the next entry goes.
     fn chain(&self, d: Draft) -> Entry {
-        d.chain(seq(self.len()), self.head_hash(), self.now())
+        self.b
+            .seal(d.chain(seq(self.len()), self.head_hash(), self.now()))
     }
 
     /// Appends a good entry (the builder applies the rules to its state).
@@ -807,7 +820,7 @@ fn unknown_inactive_and_wrong_key_signers_are_refused() {
     // Nina signing with Noah's key.
     let d = cl
         .open("C12-2")
-        .signed(user("nina"), Meaning::Authored, &seeded_key("noah"));
+        .signed_when_made(user("nina"), Meaning::Authored, &seeded_key("noah"));
     assert_refused!(
         cl.refuse(d),
         Violation::WrongKey { signer, key_id } if signer == user("nina") && key_id == pk("noah").key_id()
@@ -821,7 +834,7 @@ fn unknown_inactive_and_wrong_key_signers_are_refused() {
             reason: text!("new device"),
         })
         .by("noah")
-        .signed(user("noah"), Meaning::KeyPossession, &seeded_key("noah-2"));
+        .signed_when_made(user("noah"), Meaning::KeyPossession, &seeded_key("noah-2"));
     cl.accept(d);
     let d = cl
         .waste("C12-1", k10(20_000))
@@ -835,9 +848,9 @@ fn unknown_inactive_and_wrong_key_signers_are_refused() {
         cl.refuse(cl.open("C12-2").by("noah")),
         Violation::WrongKey { .. }
     );
-    let d = cl
-        .open("C12-2")
-        .signed(user("noah"), Meaning::Authored, &seeded_key("noah-2"));
+    let d =
+        cl.open("C12-2")
+            .signed_when_made(user("noah"), Meaning::Authored, &seeded_key("noah-2"));
     cl.accept(d);
 
     // The registrant's key is not an admin's signature.
@@ -847,7 +860,7 @@ fn unknown_inactive_and_wrong_key_signers_are_refused() {
             role: Role::Pharmacist,
             reason: text!("licensed"),
         })
-        .signed(
+        .signed_when_made(
             Principal::Registrant,
             Meaning::Authored,
             &seeded_key("registrant"),
@@ -885,7 +898,7 @@ fn unknown_inactive_and_wrong_key_signers_are_refused() {
         .by("phil");
     assert_refused!(cl.refuse(d), Violation::UserInactive(u) if u == uid("nina"));
 
-    let d = cl.waste("C12-1", k10(20_000)).by("phil").signed(
+    let d = cl.waste("C12-1", k10(20_000)).by("phil").signed_when_made(
         user("noah"),
         Meaning::Witnessed,
         &seeded_key("noah-2"),
@@ -1033,7 +1046,7 @@ fn roles_limit_what_each_user_may_author() {
         let kind = p.kind();
         let mut d = cl.draft(p).by("audrey");
         if kind == Kind::UserEnrolled {
-            d = d.signed(user("olga"), Meaning::KeyPossession, &seeded_key("olga"));
+            d = d.signed_when_made(user("olga"), Meaning::KeyPossession, &seeded_key("olga"));
         }
         for w in ["nina", "noah"].iter().take(witnesses_needed(kind)) {
             d = d.witnessed_by(w);
@@ -1062,7 +1075,7 @@ fn roles_limit_what_each_user_may_author() {
             reason: text!("new device"),
         })
         .by("audrey")
-        .signed(user("nina"), Meaning::KeyPossession, &seeded_key("nina-2"));
+        .signed_when_made(user("nina"), Meaning::KeyPossession, &seeded_key("nina-2"));
     assert_refused!(
         cl.refuse(d),
         Violation::RoleNotAllowed { user, role: Role::Auditor, kind: Kind::KeyRotated, .. }
@@ -1076,7 +1089,7 @@ fn roles_limit_what_each_user_may_author() {
             reason: text!("new device"),
         })
         .by("audrey")
-        .signed(
+        .signed_when_made(
             user("audrey"),
             Meaning::KeyPossession,
             &seeded_key("audrey-2"),
@@ -1287,7 +1300,7 @@ fn the_chain_refuses_time_going_backwards_and_a_second_genesis() {
             registrant: vectors::registrant_party(),
             registrant_key: pk("registrant"),
         })
-        .signed(
+        .signed_when_made(
             Principal::Registrant,
             Meaning::Registrant,
             &seeded_key("registrant"),
@@ -1317,6 +1330,7 @@ fn the_chain_refuses_time_going_backwards_and_a_second_genesis() {
     let first = cl.b.entries[1].clone();
     let e = Draft {
         ledger: first.ledger,
+        version: first.version,
         body: first.body.clone(),
         signatures: first.signatures.clone(),
     }
@@ -1511,10 +1525,10 @@ fn report(from: &str, to: &str, size: u64) -> ReportIssued {
 
 #[test]
 fn a_report_issued_is_the_registrant_keys_alone_and_a_version_2_entry() {
-    let mut cl = Clinic::new();
+    let mut cl = Clinic::legacy();
     let n = cl.len();
     let reg = |d: Draft| {
-        d.signed(
+        d.signed_when_made(
             Principal::Registrant,
             Meaning::Registrant,
             &seeded_key("registrant"),
@@ -1525,11 +1539,13 @@ fn a_report_issued_is_the_registrant_keys_alone_and_a_version_2_entry() {
         cl.refuse(cl.draft(report("2026-01-01", "2026-01-31", n)).by("ada")),
         Violation::SignatureShape(_)
     );
-    let d = cl.draft(report("2026-01-01", "2026-01-31", n)).signed(
-        Principal::Registrant,
-        Meaning::Authored,
-        &seeded_key("registrant"),
-    );
+    let d = cl
+        .draft(report("2026-01-01", "2026-01-31", n))
+        .signed_when_made(
+            Principal::Registrant,
+            Meaning::Authored,
+            &seeded_key("registrant"),
+        );
     assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
     // A period that ends before it starts; a checkpoint beyond the ledger.
     assert_refused!(
@@ -1559,4 +1575,278 @@ fn a_report_issued_is_the_registrant_keys_alone_and_a_version_2_entry() {
         custody_ledger::entry::hash_encoded(&bytes),
         "the version byte picks the hash domain"
     );
+
+    // Recorded now, a report is a version 3 entry like every other kind, and its bytes do not
+    // read as a version 1 or 2 entry.
+    let mut cl = Clinic::new();
+    let n = cl.len();
+    let e = cl.accept(reg(cl.draft(report("2026-01-01", "2026-01-31", n))));
+    let bytes = e.to_canonical_bytes();
+    assert_eq!(bytes[0], 3);
+    assert_eq!(Entry::from_canonical_bytes(&bytes).expect("decodes"), e);
+    for old in [1, 2] {
+        let mut b = bytes.clone();
+        b[0] = old;
+        assert!(
+            Entry::from_canonical_bytes(&b).is_err(),
+            "read as version {old}"
+        );
+    }
+    assert_eq!(cl.b.entries[3].to_canonical_bytes()[0], 3);
+    cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format version 3: signing times, the sequencer signature, and the order of versions.
+
+const DAY: i64 = 24 * HOUR;
+const WINDOW: i64 = custody_ledger::state::MAX_SIGNING_AGE_DAYS * DAY;
+
+fn at(micros: i64) -> Timestamp {
+    Timestamp::from_micros(micros).expect("in range")
+}
+
+impl Clinic {
+    /// `e`, which the rules accept, refused by the verifier after the accepted entries: why.
+    fn refused_by_the_verifier(&self, e: &Entry) -> Reason {
+        self.state()
+            .clone()
+            .apply(e)
+            .unwrap_or_else(|v| panic!("the rules must accept entry {}: {v}", e.seq));
+        let mut all = self.b.entries.clone();
+        all.push(e.clone());
+        let f = verify_entries(&all, Some(pk("registrant"))).expect_err("the verifier refuses it");
+        assert_eq!(f.seq, self.len(), "the verifier names the entry: {f}");
+        f.reason
+    }
+}
+
+#[test]
+fn a_signature_is_signed_no_later_than_its_entry_and_within_the_window_before_it() {
+    let mut cl = Clinic::new();
+    let now = cl.now().micros();
+    let nina =
+        |d: Draft, t: i64| d.signed(user("nina"), Meaning::Authored, &seeded_key("nina"), at(t));
+
+    // A microsecond after the entry's time is too late; a microsecond beyond the window before
+    // it is too early.
+    let v = cl.refuse(nina(cl.open("C12-2"), now + 1));
+    let v = assert_refused!(v, Violation::SignedAfterEntry { signed_at, recorded, .. }
+        if signed_at == at(now + 1) && recorded == at(now));
+    assert_eq!(v.code(), "signed_after_entry");
+    let v = cl.refuse(nina(cl.open("C12-2"), now - WINDOW - 1));
+    let v = assert_refused!(v, Violation::SignedTooEarly { signer, .. } if signer == user("nina"));
+    assert_eq!(v.code(), "signed_too_early");
+
+    // A witness who signs after the entry's time is named, not the author.
+    let waste = cl.waste("C12-1", k10(1_000)).by("nina").signed(
+        user("noah"),
+        Meaning::Witnessed,
+        &seeded_key("noah"),
+        at(now + 1),
+    );
+    assert_refused!(cl.refuse(waste), Violation::SignedAfterEntry { signer, .. } if signer == user("noah"));
+
+    // Both ends of the window are inside it: an author who signed 30 days before, a witness at
+    // the entry's very time.
+    let e = cl.accept(
+        cl.waste("C12-1", k10(1_000))
+            .signed(
+                user("nina"),
+                Meaning::Authored,
+                &seeded_key("nina"),
+                at(now - WINDOW),
+            )
+            .signed(
+                user("noah"),
+                Meaning::Witnessed,
+                &seeded_key("noah"),
+                at(now),
+            ),
+    );
+    assert_eq!(e.signatures[0].signed_at, Some(at(now - WINDOW)));
+    assert_eq!(e.signed_at(&e.signatures[1]), at(now));
+
+    // The time is inside what the signer signed: changed afterwards, within the window, the
+    // rules cannot tell but the signature no longer verifies.
+    let mut d = nina(cl.open("C12-2"), cl.now().micros() - 60_000_000);
+    d.signatures[0].signed_at = Some(at(cl.now().micros() - 120_000_000));
+    let e = cl.chain(d);
+    assert!(
+        matches!(
+            cl.refused_by_the_verifier(&e),
+            Reason::BadSignature { index: 0, .. }
+        ),
+        "a moved signing time"
+    );
+    cl.verify();
+}
+
+#[test]
+fn only_version_3_carries_signing_times_and_a_sequencer_signature() {
+    // A version 3 signature without its time.
+    let cl = Clinic::new();
+    let mut d = cl.open("C12-2").by("nina");
+    d.signatures[0].signed_at = None;
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(m) if m.contains("when it was signed"));
+
+    // A version 1 signature with a time, a version 1 entry with a sequencer signature.
+    let cl = Clinic::legacy();
+    let mut d = cl.open("C12-2").by("nina");
+    assert_eq!(d.version, FormatVersion::V1);
+    d.signatures[0].signed_at = Some(cl.now());
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(m) if m.contains("no signing time"));
+    let mut e = cl.chain(cl.open("C12-2").by("nina"));
+    e.sequencer = Some([7; 64]);
+    assert_refused!(cl.refuse_entry(&e), Violation::SignatureShape(m) if m.contains("no sequencer"));
+
+    // A version 3 entry's bytes end with the 64 bytes of its sequencer signature; without them
+    // it does not decode.
+    let cl = Clinic::new();
+    let e = cl.chain(cl.open("C12-2").by("nina"));
+    let bytes = e.to_canonical_bytes();
+    assert_eq!(
+        &bytes[bytes.len() - 64..],
+        &e.sequencer.expect("sealed")[..]
+    );
+    assert!(matches!(
+        Entry::from_canonical_bytes(&bytes[..bytes.len() - 1]),
+        Err(DecodeError::Truncated(_))
+    ));
+}
+
+#[test]
+fn after_the_first_version_3_entry_every_entry_is_version_3() {
+    // A ledger recorded before the upgrade goes on in version 3 …
+    let mut cl = Clinic::legacy();
+    cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    cl.b.legacy = false;
+    let e = cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    assert_eq!(e.version, FormatVersion::V3);
+    cl.verify();
+    // … and never back: neither a version 1 entry nor a version 2 report follows it.
+    cl.b.legacy = true;
+    let v = cl.refuse(cl.dose("C12-1", k10(1_000), "nina"));
+    let v = assert_refused!(
+        v,
+        Violation::VersionDowngrade {
+            previous: 3,
+            this: 1
+        }
+    );
+    assert_eq!(v.code(), "version_downgrade");
+    let n = cl.len();
+    let report = cl
+        .draft(report("2026-01-01", "2026-01-31", n))
+        .signed_when_made(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &seeded_key("registrant"),
+        );
+    assert_eq!(report.version, FormatVersion::V2);
+    assert_refused!(
+        cl.refuse(report),
+        Violation::VersionDowngrade {
+            previous: 3,
+            this: 2
+        }
+    );
+    cl.b.legacy = false;
+    cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    cl.verify();
+}
+
+#[test]
+fn the_sequencer_signature_binds_the_entrys_place_time_and_contents() {
+    let mut cl = Clinic::new();
+    let sequencer = |r: &Reason| matches!(r, Reason::BadSequencerSignature { .. });
+
+    // Unsealed, or sealed by any key but the registrant's.
+    let placed = cl
+        .open("C12-2")
+        .by("nina")
+        .chain(seq(cl.len()), cl.head_hash(), cl.now());
+    let r = cl.refused_by_the_verifier(&placed);
+    assert!(sequencer(&r), "unsealed: {r}");
+    assert_eq!(r.code(), "bad_sequencer_signature");
+    let r = cl.refused_by_the_verifier(&placed.clone().sealed(&seeded_key("nina")));
+    assert!(sequencer(&r), "sealed by a user: {r}");
+    let good = placed.sealed(&seeded_key("registrant"));
+    assert!(
+        cl.state()
+            .clone()
+            .apply(&good)
+            .expect("accepted")
+            .0
+            .iter()
+            .all(|c| c.verify()),
+        "sealed by the registrant key"
+    );
+
+    // Re-timed, renumbered or moved after it was sealed: every signer's signature still
+    // verifies, the sequencer's does not.
+    let mut later = good.clone();
+    later.timestamp = at(good.timestamp.micros() + 1);
+    assert!(sequencer(&cl.refused_by_the_verifier(&later)), "re-timed");
+    let mut renumbered = cl
+        .open("C12-2")
+        .by("nina")
+        .chain(seq(cl.len() + 1), cl.head_hash(), cl.now())
+        .sealed(&seeded_key("registrant"));
+    renumbered.seq = seq(cl.len());
+    assert!(
+        sequencer(&cl.refused_by_the_verifier(&renumbered)),
+        "renumbered"
+    );
+    let mut moved = cl
+        .open("C12-2")
+        .by("nina")
+        .chain(seq(cl.len()), cl.b.entries[3].hash(), cl.now())
+        .sealed(&seeded_key("registrant"));
+    moved.prev = cl.head_hash();
+    assert!(sequencer(&cl.refused_by_the_verifier(&moved)), "moved");
+
+    // Its contents: a witness's valid signature swapped for another's after sealing.
+    let waste = cl.waste("C12-1", k10(1_000)).by("nina");
+    let sealed = cl.chain(waste.clone().witnessed_by("noah"));
+    let mut swapped = sealed.clone();
+    swapped.signatures = cl.chain(waste.witnessed_by("phil")).signatures;
+    assert!(
+        sequencer(&cl.refused_by_the_verifier(&swapped)),
+        "a witness swapped"
+    );
+    cl.accept(cl.open("C12-2").by("nina"));
+
+    // A registrant key rotation is sealed by the key in force before it; the entries after it
+    // by the new key.
+    let rotation = cl
+        .draft(KeyRotated {
+            subject: Principal::Registrant,
+            new_key: pk("registrant-2"),
+            reason: text!("rotation"),
+        })
+        .signed_when_made(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &seeded_key("registrant"),
+        )
+        .signed_when_made(
+            Principal::Registrant,
+            Meaning::KeyPossession,
+            &seeded_key("registrant-2"),
+        );
+    let placed = rotation
+        .clone()
+        .chain(seq(cl.len()), cl.head_hash(), cl.now());
+    let r = cl.refused_by_the_verifier(&placed.sealed(&seeded_key("registrant-2")));
+    assert!(sequencer(&r), "a rotation sealed by the new key: {r}");
+    cl.accept(rotation);
+    let next = cl
+        .open("C12-3")
+        .by("nina")
+        .chain(seq(cl.len()), cl.head_hash(), cl.now());
+    let r = cl.refused_by_the_verifier(&next.sealed(&seeded_key("registrant")));
+    assert!(sequencer(&r), "sealed by the rotated-away key: {r}");
+    cl.accept(cl.open("C12-3").by("nina"));
+    cl.verify();
 }

@@ -5,6 +5,7 @@
 use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::scalar::Scalar;
+use custody_ledger::vectors::SignWhenMade;
 use custody_ledger::vectors::{self, Builder, seeded_key};
 use custody_ledger::verify::verify_entries;
 use custody_ledger::*;
@@ -53,7 +54,7 @@ fn genesis() -> Entry {
             registrant: vectors::registrant_party(),
             registrant_key: PublicKey::from(&registrant()),
         })
-        .signed(Principal::Registrant, Meaning::Registrant, &registrant());
+        .signed_when_made(Principal::Registrant, Meaning::Registrant, &registrant());
     b.push(d, 0).expect("a valid genesis").clone()
 }
 

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use custody_ledger::entry::hash_encoded;
 use custody_ledger::inventory::on_hand;
 use custody_ledger::state::default_beyond_use;
+use custody_ledger::vectors::SignWhenMade;
 use custody_ledger::vectors::{
     self, Builder, KETAMINE_10, KETAMINE_100, LOZENGE, SPRAVATO, seeded_key,
 };
@@ -64,7 +65,7 @@ fn prefix() -> &'static (Vec<Entry>, State, i64) {
                 registrant: vectors::registrant_party(),
                 registrant_key: trusted(),
             })
-            .signed(reg.clone(), Meaning::Registrant, &k("registrant"));
+            .signed_when_made(reg.clone(), Meaning::Registrant, &k("registrant"));
         h.push(d, HOUR);
         for (i, (name, role)) in [
             ("ada", Role::Admin),
@@ -83,24 +84,26 @@ fn prefix() -> &'static (Vec<Entry>, State, i64) {
                 public_key: PublicKey::from(&k(name)),
             });
             let d = if i == 0 {
-                d.signed(reg.clone(), Meaning::Registrant, &k("registrant"))
+                d.signed_when_made(reg.clone(), Meaning::Registrant, &k("registrant"))
             } else {
-                d.signed(Principal::User(uid("ada")), Meaning::Authored, &k("ada"))
+                d.signed_when_made(Principal::User(uid("ada")), Meaning::Authored, &k("ada"))
             };
-            let d = d.signed(Principal::User(uid(name)), Meaning::KeyPossession, &k(name));
+            let d =
+                d.signed_when_made(Principal::User(uid(name)), Meaning::KeyPossession, &k(name));
             h.push(d, HOUR);
         }
         for (code, kind) in [
             ("SAFE-1", LocationKind::Safe),
             ("CART-A", LocationKind::Cart),
         ] {
-            let d =
-                h.b.draft(LocationDefined {
+            let d = h
+                .b
+                .draft(LocationDefined {
                     location: loc(code),
                     name: code.parse().expect("valid"),
                     kind,
                 })
-                .signed(Principal::User(uid("ada")), Meaning::Authored, &k("ada"));
+                .signed_when_made(Principal::User(uid("ada")), Meaning::Authored, &k("ada"));
             h.push(d, HOUR);
         }
         for p in [
@@ -109,9 +112,11 @@ fn prefix() -> &'static (Vec<Entry>, State, i64) {
             vectors::spravato(),
             vectors::lozenge(),
         ] {
-            let d =
-                h.b.draft(p)
-                    .signed(Principal::User(uid("ada")), Meaning::Authored, &k("ada"));
+            let d = h.b.draft(p).signed_when_made(
+                Principal::User(uid("ada")),
+                Meaning::Authored,
+                &k("ada"),
+            );
             h.push(d, HOUR);
         }
         let b = h.b;
@@ -130,12 +135,9 @@ struct History {
 impl History {
     fn new() -> Self {
         let (entries, state, now) = prefix();
-        let b = Builder {
-            ledger: entries[0].ledger,
-            entries: entries.clone(),
-            state: state.clone(),
-            now: *now,
-        };
+        let mut b = Builder::new(entries[0].ledger, *now);
+        b.entries = entries.clone();
+        b.state = state.clone();
         let keys = ["ada", "phil", "nina", "noah", "audrey"]
             .into_iter()
             .map(|n| (uid(n), seeded_key(n)))
@@ -168,9 +170,24 @@ impl History {
         self.kinds.insert(kind);
     }
 
+    /// Signs as `u`, at a time the rules accept (version 3): when the entry is recorded, a
+    /// few seconds before, anywhere in the window before it, or at its far end exactly
+    /// `MAX_SIGNING_AGE_DAYS` before (an author who signed and waited, a queued witness).
     fn sign(&self, d: Draft, u: &UserId, meaning: Meaning) -> Draft {
         let key = &self.keys[u];
-        d.signed(Principal::User(u.clone()), meaning, key)
+        let id = d.body.entry_id.as_uuid();
+        let mut spread = [0u8; 8];
+        spread.copy_from_slice(&id.as_bytes()[8..16]);
+        let spread = u64::from_be_bytes(spread) ^ (meaning as u64).wrapping_mul(0x9e37_79b9);
+        let window = custody_ledger::state::MAX_SIGNING_AGE_DAYS * 86_400 * 1_000_000;
+        let lag = match spread % 4 {
+            0 => 0,
+            1 => window,
+            2 => (spread >> 8) as i64 % (window + 1),
+            _ => (spread >> 8) as i64 % 10_000_000,
+        };
+        let at = Timestamp::from_micros(self.b.now - lag).expect("in range");
+        d.signed(Principal::User(u.clone()), meaning, key, at)
     }
     fn fresh_key(&mut self) -> SigningKey {
         self.fresh += 1;
@@ -470,7 +487,8 @@ impl History {
                     reason: text!("new device"),
                 });
                 let d = self.sign(d, &by, Meaning::Authored);
-                let d = d.signed(Principal::User(who.clone()), Meaning::KeyPossession, &new);
+                let d =
+                    d.signed_when_made(Principal::User(who.clone()), Meaning::KeyPossession, &new);
                 self.push(d, advance);
                 self.keys.insert(who, new);
             }
@@ -514,7 +532,8 @@ impl History {
                     public_key: PublicKey::from(&key),
                 });
                 let d = self.sign(d, &admin, Meaning::Authored);
-                let d = d.signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
+                let d =
+                    d.signed_when_made(Principal::User(user.clone()), Meaning::KeyPossession, &key);
                 self.push(d, advance);
                 self.keys.insert(user, key);
             }
@@ -592,7 +611,7 @@ impl History {
                     data_digest: EntryHash::from_bytes([r as u8; 32]),
                     requested_by: text!("an auditor"),
                 });
-                let d = d.signed(
+                let d = d.signed_when_made(
                     Principal::Registrant,
                     Meaning::Registrant,
                     &seeded_key("registrant"),
@@ -751,7 +770,7 @@ fn the_stored_vectors_verify_and_the_chain_fields_are_where_the_tests_expect() {
     let summary = verify_stored(&s.bytes, &s.hashes).expect("the vectors verify");
     assert_eq!(summary.entries, s.entries.len() as u64);
     for (e, b) in s.entries.iter().zip(&s.bytes) {
-        assert_eq!(b[0], e.kind().format_version());
+        assert_eq!(b[0], e.version.byte());
         assert_eq!(&b[1..17], e.ledger.as_bytes());
         assert_eq!(b[SEQ].to_vec(), e.seq.to_canonical_bytes());
         assert_eq!(b[PREV].to_vec(), e.prev.to_canonical_bytes());
@@ -791,9 +810,10 @@ proptest! {
     /// The attacker also rewrote the changed entry's stored hash. Everything signers sign (the
     /// body, under a context naming the ledger, kind, signer, meaning and key) and the chain
     /// fields the rules check (sequence number, previous hash) are still caught at that entry.
-    /// Only the timestamp is neither signed nor linked from behind: a changed timestamp that
-    /// still runs forward is caught by the next entry's link — and, on the last entry, only by
-    /// a head hash the auditor already holds.
+    /// In a version 1 or 2 entry the timestamp is neither signed nor linked from behind: a
+    /// changed timestamp that still runs forward is caught by the next entry's link — and, on
+    /// the last entry, only by a head hash the auditor already holds. In a version 3 entry the
+    /// sequencer signs it: every byte is caught at that entry.
     #[test]
     fn a_changed_byte_with_a_rewritten_hash_is_caught_at_that_entry_or_its_link(entry in any::<Index>(), at in any::<Index>(), x in 1u8..=255) {
         let s = stored();
@@ -807,6 +827,7 @@ proptest! {
             Err(f) if f.seq == i as u64 => {}
             Err(f) if f.seq == i as u64 + 1 => {
                 prop_assert!(TIMESTAMP.contains(&pos), "byte {} of entry {} caught only at the next: {}", pos, i, f);
+                prop_assert!(!s.entries[i].version.is_sequenced(), "version 3 entry {} re-timed, caught only at the next: {}", i, f);
                 prop_assert_eq!(
                     f.reason,
                     Reason::Rule(Violation::BrokenLink { expected: hashes[i], found: s.hashes[i] })
@@ -820,7 +841,7 @@ proptest! {
             }
             Ok(summary) => {
                 prop_assert!(
-                    i == n - 1 && TIMESTAMP.contains(&pos),
+                    i == n - 1 && TIMESTAMP.contains(&pos) && !s.entries[i].version.is_sequenced(),
                     "byte {} of entry {} was not caught", pos, i
                 );
                 prop_assert_ne!(summary.head, s.hashes[n - 1]);
@@ -854,6 +875,42 @@ fn every_signed_byte_of_an_entry_is_caught_at_that_entry() {
             assert_eq!(f.seq, i as u64, "byte {pos}: {f}");
         }
     }
+}
+
+/// In version 3 the sequencer signs the entry's place and time: with its hash rewritten, every
+/// byte of a version 3 entry (a witnessed waste of the vectors) is caught at that entry, the
+/// timestamp's and the sequence number's by the sequencer signature where no rule catches them.
+#[test]
+fn every_byte_of_a_version_3_entry_is_caught_at_that_entry() {
+    let s = stored();
+    let i = s
+        .entries
+        .iter()
+        .position(|e| e.version.is_sequenced() && e.kind() == Kind::Waste)
+        .expect("the vectors have a version 3 waste");
+    assert!(i + 1 < s.entries.len());
+    let mut by_sequencer = BTreeSet::new();
+    for pos in 0..s.bytes[i].len() {
+        let bytes = flipped(i, pos, 0x01);
+        let mut hashes = s.hashes.clone();
+        hashes[i] = hash_encoded(&bytes[i]);
+        let f = verify_stored(&bytes, &hashes).expect_err("caught");
+        assert_eq!(f.seq, i as u64, "byte {pos}: {f}");
+        if matches!(f.reason, Reason::BadSequencerSignature { .. }) {
+            by_sequencer.insert(pos);
+        }
+    }
+    // The low bytes of the timestamp move it a little, later: only the sequencer sees that.
+    for pos in [TIMESTAMP.end - 1, TIMESTAMP.end - 2, TIMESTAMP.end - 3] {
+        if stored().bytes[i][pos] & 0x01 == 0 {
+            assert!(by_sequencer.contains(&pos), "timestamp byte {pos}");
+        }
+    }
+    let last = s.bytes[i].len() - 1;
+    assert!(
+        by_sequencer.contains(&last),
+        "the sequencer signature's own last byte"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -944,7 +1001,7 @@ fn a_later_untrusted_genesis_does_not_hide_an_earlier_bad_signature() {
             registrant_key: PublicKey::from(&rogue),
         },
     )
-    .signed(Principal::Registrant, Meaning::Registrant, &rogue)
+    .signed_when_made(Principal::Registrant, Meaning::Registrant, &rogue)
     .chain(
         Seq::new(s.entries.len() as u64).expect("small"),
         last.hash(),

@@ -325,6 +325,7 @@ pub async fn build(
     let signature = manifest::sign_pdf(&pdf, key);
     // Issuing the report is itself recorded: which, for what period, at which checkpoint,
     // the digest of what it states, and who asked — signed by the registrant key.
+    let now = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc());
     let issued = custody_ledger::Draft::new(
         ledger,
         custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),
@@ -341,6 +342,7 @@ pub async fn build(
         custody_ledger::Principal::Registrant,
         custody_ledger::Meaning::Registrant,
         key,
+        now,
     );
     let recorded = store.append(issued).await?;
     Ok(Built {

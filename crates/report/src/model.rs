@@ -25,6 +25,9 @@ type Field = fn(&mut Movement) -> &mut u64;
 pub struct SignatureLine {
     pub name: String,
     pub meaning: String,
+    /// When the signer signed: the time the signature states (format version 3), or the
+    /// entry's time for an entry recorded before version 3.
+    pub at: Timestamp,
 }
 
 /// One entry as the activity log prints it.
@@ -320,6 +323,7 @@ impl Collector {
                 .map(|s| SignatureLine {
                     name: self.name(&s.signer),
                     meaning: s.meaning.to_string(),
+                    at: e.signed_at(s),
                 })
                 .collect(),
         };

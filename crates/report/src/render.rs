@@ -57,10 +57,11 @@ fn at(d: &ReportData, t: Timestamp) -> String {
     d.request.zone().show(t)
 }
 
-fn signatures(r: &LogRow) -> String {
+/// Who signed, with what meaning, when (21 CFR 11.50(a)).
+fn signatures(d: &ReportData, r: &LogRow) -> String {
     r.signatures
         .iter()
-        .map(|s| format!("{} ({})", s.name, s.meaning))
+        .map(|s| format!("{} ({}, {})", s.name, s.meaning, at(d, s.at)))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -295,7 +296,7 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
         num("mg", 0.7),
         num("mL/units", 0.95),
         col("Patient", 1.25),
-        col("Details; signed by (meaning)", 6.7),
+        col("Details; signed by (meaning, when)", 6.7),
     ]);
     // Rows are given up as they are laid out: a long log is never held twice.
     for r in std::mem::take(&mut d.log) {
@@ -313,7 +314,7 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
                 .replace(" units", "")
                 .replace(" unit", ""),
             patient(e, r.patient),
-            format!("{}; {}", r.detail, signatures(&r)),
+            format!("{}; {}", r.detail, signatures(d, &r)),
         ]);
     }
     l.end_table();
@@ -393,7 +394,7 @@ fn waste_log(l: &mut Layout, d: &mut ReportData) {
             product_name(d, r.product),
             r.container.clone().unwrap_or_default(),
             r.ug.map_or(String::new(), thousandths),
-            format!("{}. Signed: {}", r.detail, signatures(&r)),
+            format!("{}. Signed: {}", r.detail, signatures(d, &r)),
         ]);
     }
     l.end_table();
@@ -428,7 +429,7 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
             ),
             ("Total", r.ug.map_or(String::new(), mg)),
             ("Form 106 due by", deadline),
-            ("Recorded by", signatures(r)),
+            ("Recorded by", signatures(d, r)),
         ]);
     }
 }

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use tokio::sync::Mutex;
 
-use custody_ledger::state::{ContainerStatus, References, State, Touched, references};
+use custody_ledger::state::{ContainerStatus, References, Signed, State, Touched, references};
 use custody_ledger::{
-    Canonical, Draft, Entry, EntryHash, LedgerId, Payload, Seq, Timestamp, Violation,
+    Canonical, Draft, Entry, EntryHash, LedgerId, Payload, PublicKey, Seq, Timestamp, Violation,
 };
+use ed25519_dalek::SigningKey;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -45,6 +46,37 @@ impl Cache {
     fn slot(&self, ledger: LedgerId) -> Arc<Mutex<Slot>> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(ledger).or_default().clone()
+    }
+}
+
+/// The registrant keys this process holds, by ledger: an appended entry (format version 3) is
+/// sealed by the one the ledger says is in force (`State::sequencer_key`). Several per ledger,
+/// so that a registrant key rotation can be sealed by the old key and what follows by the new.
+#[derive(Clone, Default)]
+pub struct Sequencers(Arc<StdMutex<HashMap<LedgerId, Vec<Arc<SigningKey>>>>>);
+
+impl std::fmt::Debug for Sequencers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_map()
+            .entries(map.iter().map(|(l, keys)| {
+                let publics: Vec<String> = keys
+                    .iter()
+                    .map(|k| PublicKey::from(&**k).key_id().to_string())
+                    .collect();
+                (l.to_string(), publics)
+            }))
+            .finish()
+    }
+}
+
+impl Sequencers {
+    fn find(&self, ledger: LedgerId, public: &PublicKey) -> Option<Arc<SigningKey>> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&ledger)?
+            .iter()
+            .find(|k| PublicKey::from(&***k) == *public)
+            .cloned()
     }
 }
 
@@ -90,6 +122,26 @@ impl Mode {
 }
 
 impl Store {
+    /// Gives this store `ledger`'s registrant key `key`, with which it seals the entries it
+    /// appends (format version 3: the sequencer signature over each entry's ledger, seq, prev,
+    /// timestamp and contents). Without the key in force an append is refused
+    /// (`StoreError::NoSequencerKey`). Whoever opens the registrant key registers it; a new
+    /// key after a rotation is added beside the old one.
+    pub fn add_sequencer(&self, ledger: LedgerId, key: Arc<SigningKey>) {
+        let mut map = self.sequencers.0.lock().unwrap_or_else(|e| e.into_inner());
+        let keys = map.entry(ledger).or_default();
+        let public = PublicKey::from(&*key);
+        if !keys.iter().any(|k| PublicKey::from(&**k) == public) {
+            keys.push(key);
+        }
+    }
+
+    /// Whether this store holds a registrant key of `ledger` to seal appends with.
+    pub fn has_sequencer(&self, ledger: LedgerId) -> bool {
+        let map = self.sequencers.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&ledger).is_some_and(|k| !k.is_empty())
+    }
+
     /// Appends a signed draft, timestamped now.
     pub async fn append(&self, draft: Draft) -> Result<Appended, StoreError> {
         one(self.write(vec![Mode::Draft(draft, None)], None).await?)
@@ -110,8 +162,8 @@ impl Store {
         self.write(modes, request).await
     }
 
-    /// Appends a signed draft at `at` (never before the last entry's time: the later of the
-    /// two is used). For back-dated demo histories and tests.
+    /// Appends a signed draft at `at` (never before the last entry's time, nor before its
+    /// signatures' times: the latest is used). For back-dated demo histories and tests.
     pub async fn append_at(&self, draft: Draft, at: Timestamp) -> Result<Appended, StoreError> {
         one(self.write(vec![Mode::Draft(draft, Some(at))], None).await?)
     }
@@ -238,8 +290,12 @@ impl Store {
                 (None, true) => {}
                 (Some(h), false) => load_head(h, &mut state)?,
             }
-            if slot.state.as_ref().is_some_and(|c| c.head != state.head) {
-                return Err(StoreError::StaleCache);
+            if let Some(cached) = &slot.state {
+                if !same_place(&cached.head, &state.head) {
+                    return Err(StoreError::StaleCache);
+                }
+                // The cache also knows the last entry's format version, which the row does not.
+                state.head = cached.head;
             }
             if head.is_some() && slot.state.is_none() && !slot.shared {
                 let mut full = state.clone();
@@ -312,15 +368,38 @@ impl Store {
         let is_genesis = mode.is_genesis();
         let ledger = mode.ledger();
         let mut expected_hash = None;
+        let mut sealed_here = false;
         let entry = match mode {
             Mode::Draft(d, at) => {
+                if !d.version.is_sequenced() && !self.legacy_drafts {
+                    return Err(StoreError::Rejected(Violation::Rule(format!(
+                        "entries are recorded in format version 3; this draft was signed for version {}: sign it again",
+                        d.version
+                    ))));
+                }
                 let (seq, prev, last) = match &state.head {
                     Some(h) => (h.next_seq, h.last_hash, Some(h.last_timestamp)),
                     None => (Seq::GENESIS, EntryHash::ZERO, None),
                 };
+                // Never before the entry before, nor before its own signatures (a clock that
+                // stepped back between signing and appending).
                 let now = at.unwrap_or(now);
-                let ts = last.map_or(now, |l| now.max(l));
-                d.chain(seq, prev, ts)
+                let ts = [last, d.last_signed_at()]
+                    .into_iter()
+                    .flatten()
+                    .fold(now, Timestamp::max);
+                let e = d.chain(seq, prev, ts);
+                if e.version.is_sequenced() {
+                    let public = state.sequencer_key(&e).map_err(StoreError::Rejected)?;
+                    let key = self
+                        .sequencers
+                        .find(ledger, &public)
+                        .ok_or(StoreError::NoSequencerKey(ledger))?;
+                    sealed_here = true;
+                    e.sealed(&key)
+                } else {
+                    e
+                }
             }
             Mode::Import(e, h) => {
                 expected_hash = Some(h);
@@ -329,11 +408,21 @@ impl Store {
         };
         let (checks, touched) = state.apply(&entry).map_err(StoreError::Rejected)?;
         for c in &checks {
+            // The sequencer signature this append just made with the key in force needs no
+            // check; an imported one is checked like every signature.
+            if sealed_here && c.of == Signed::Sequencer {
+                continue;
+            }
             if !c.verify() {
-                let s = &entry.signatures[c.index];
-                return Err(StoreError::Rejected(Violation::BadSignature {
-                    signer: s.signer.clone(),
-                    meaning: s.meaning.to_string(),
+                return Err(StoreError::Rejected(match c.of {
+                    Signed::Signature(i) => {
+                        let s = &entry.signatures[i];
+                        Violation::BadSignature {
+                            signer: s.signer.clone(),
+                            meaning: s.meaning.to_string(),
+                        }
+                    }
+                    Signed::Sequencer => Violation::BadSequencerSignature,
                 }));
             }
         }
@@ -548,6 +637,22 @@ fn one_count(modes: &[Mode]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Whether two heads are at the same place in the chain (a head loaded from its row does not
+/// know the last entry's format version).
+fn same_place(
+    a: &Option<custody_ledger::state::Head>,
+    b: &Option<custody_ledger::state::Head>,
+) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            (a.ledger, a.next_seq, a.last_hash, a.last_timestamp)
+                == (b.ledger, b.next_seq, b.last_hash, b.last_timestamp)
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// Loads the head row into the state: chain position, registrant, enrollment count.
 fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
     use custody_ledger::state::{Head, RegistrantState};
@@ -557,6 +662,9 @@ fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
         next_seq: rows::seq(h.next_seq)?,
         last_hash: rows::hash(&h.last_hash, "head hash")?,
         last_timestamp: Timestamp::from_micros(h.last_timestamp).map_err(StoreError::corrupt)?,
+        // Not kept in the row: this store appends version 3 only, and an import is verified
+        // in full (versions in order included) before its entries come here.
+        last_version: None,
     });
     state.registrant = Some(RegistrantState {
         party: custody_ledger::Party {

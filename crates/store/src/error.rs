@@ -19,6 +19,12 @@ pub enum StoreError {
     SeveralLedgers(String),
     #[error("ledger {0} already exists")]
     LedgerExists(LedgerId),
+    /// The append needs the registrant key in force to seal the entry's place in the chain
+    /// (format version 3), and this process was not given it.
+    #[error(
+        "this process does not hold the registrant key of ledger {0}, which seals every entry's place and time in the chain: it cannot record entries"
+    )]
+    NoSequencerKey(LedgerId),
     #[error("an entry with id {0} was already recorded")]
     DuplicateEntry(EntryId),
     /// A request id already recorded an act (a concurrent twin won); read its outcome.

@@ -47,8 +47,13 @@ pub use workflow::{PatientRecord, PendingEntry};
 pub struct Store {
     db: DatabaseConnection,
     cache: append::Cache,
+    /// The registrant keys that seal appended entries (format version 3), by ledger.
+    sequencers: append::Sequencers,
     /// Whether appends keep the Merkle tree (always, but for the benchmark's comparison).
     maintain_tree: bool,
+    /// Whether drafts of format versions 1 and 2 may be appended (only for the benchmark's
+    /// comparison with the append of those versions).
+    legacy_drafts: bool,
 }
 
 /// The SQLite database URL for a data directory.
@@ -93,7 +98,9 @@ impl Store {
         let store = Self {
             db,
             cache: append::Cache::default(),
+            sequencers: append::Sequencers::default(),
             maintain_tree: true,
+            legacy_drafts: false,
         };
         if backfill || (repair && store.any_open_discrepancy().await?) {
             store.backfill_resolutions().await?;
@@ -106,6 +113,16 @@ impl Store {
     #[doc(hidden)]
     pub fn bench_without_tree(mut self) -> Self {
         self.maintain_tree = false;
+        self
+    }
+
+    /// For `custody bench` only: appends drafts of format versions 1 and 2 as they were
+    /// appended before version 3 (no signing times, no sequencer signature), to measure what
+    /// version 3 costs. Never for a ledger people work in: such entries are not sealed to
+    /// their place in the chain.
+    #[doc(hidden)]
+    pub fn bench_legacy_drafts(mut self) -> Self {
+        self.legacy_drafts = true;
         self
     }
 

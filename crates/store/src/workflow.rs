@@ -3,7 +3,8 @@
 //! removed (a witnessed act leaves the queue; an admin erases a patient record).
 
 use custody_ledger::{
-    Body, Canonical, Draft, EntryId, Kind, LedgerId, PatientRef, Signature, Timestamp, UserId,
+    Body, Canonical, Draft, EntryId, FormatVersion, Kind, LedgerId, PatientRef, Signature,
+    Timestamp, UserId,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -63,9 +64,17 @@ fn pending_from_row(
     let body = Body::from_canonical_bytes(&m.body).map_err(StoreError::corrupt)?;
     let signatures: Vec<Signature> =
         serde_json::from_str(&m.signatures).map_err(StoreError::corrupt)?;
+    // Signed with its signing time: a version 3 draft. Queued before version 3 (no time): a
+    // draft of its kind's old version, which the append refuses — it is signed again.
+    let version = if !signatures.is_empty() && signatures.iter().all(|s| s.signed_at.is_some()) {
+        FormatVersion::CURRENT
+    } else {
+        FormatVersion::legacy(body.kind())
+    };
     Ok(PendingEntry {
         draft: Draft {
             ledger,
+            version,
             body,
             signatures,
         },

@@ -107,7 +107,13 @@ async fn a_dry_run_applies_the_rules_to_unsigned_drafts_and_writes_nothing() {
         };
         let key = |u: &str| state.users[&u.parse::<UserId>().unwrap()].key.key_id();
         let unsigned = |p: Payload, by: &str| {
-            Draft::new(ledger, new_id(), p).to_be_signed_by(user(by), Meaning::Authored, key(by))
+            let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+            Draft::new(ledger, new_id(), p).to_be_signed_by(
+                user(by),
+                Meaning::Authored,
+                key(by),
+                now,
+            )
         };
         let before = snapshot(&db.store, ledger).await;
         // Accepted: open then give 2 mL, as one act.

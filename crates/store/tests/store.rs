@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use custody_ledger::vectors::SignWhenMade;
 use custody_ledger::vectors::{self, KETAMINE_10, KETAMINE_100, prescriber, seeded_key};
 use custody_ledger::*;
 use custody_store::{Store, StoreError};
@@ -123,6 +124,7 @@ async fn separate_connection_pools_on_one_database_never_fork_the_chain() {
             let url = db.url.clone();
             tasks.push(tokio::spawn(async move {
                 let store = Store::open(&url).await.unwrap();
+                sequencers(&store, ledger);
                 for i in 0..8 {
                     let count = Count {
                         location: "CART-A".parse().unwrap(),
@@ -330,8 +332,8 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
         .await;
         // Someone the ledger never enrolled.
         let stranger = Draft::new(ledger, new_id(), waste.clone())
-            .signed(user("mallory"), Meaning::Authored, &seeded_key("mallory"))
-            .signed(user("noah"), Meaning::Witnessed, &seeded_key("noah"));
+            .signed_when_made(user("mallory"), Meaning::Authored, &seeded_key("mallory"))
+            .signed_when_made(user("noah"), Meaning::Witnessed, &seeded_key("noah"));
         assert_refused(s, ledger, stranger, "unknown_signer").await;
         // A forged signature: right key id, wrong bytes.
         let mut forged = signed(ledger, waste.clone(), "nina", &["noah"]);
@@ -431,7 +433,7 @@ async fn append_time_never_goes_backwards() {
         vectors::seeded_entry_id(1000, (earlier.micros() / 1000) as u64),
         open("C12-1"),
     )
-    .signed(user("nina"), Meaning::Authored, &seeded_key("nina"));
+    .signed_when_made(user("nina"), Meaning::Authored, &seeded_key("nina"));
     let a = db.store.append_at(d, earlier).await.unwrap();
     assert_eq!(a.entry.timestamp, last, "clamped to the last entry's time");
     db.cleanup().await;
@@ -539,4 +541,117 @@ async fn the_patient_secret_is_stored_only_wrapped_under_the_registrant_key() {
         );
         assert_eq!(*db.store.patient_secret(ledger, &key).await.unwrap(), clear);
     }
+}
+
+/// Format version 3: the store seals each append with the registrant key in force, refuses to
+/// append without it, never appends a version 1 or 2 draft, and never timestamps an entry
+/// before its signatures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_are_sealed_by_the_registrant_key_and_refused_without_it() {
+    for db in TestDb::all().await {
+        let entries = vector_prefix(16);
+        for e in &entries {
+            db.store.import_entry(e.clone(), e.hash()).await.unwrap();
+        }
+        let ledger = entries[0].ledger;
+        let count = || Count {
+            location: "SAFE-1".parse().unwrap(),
+            product: KETAMINE_10.parse().unwrap(),
+            blind: false,
+            expected: Tally { sealed: 3, open: 0 },
+            counted: Tally { sealed: 3, open: 0 },
+        };
+        let before = db.store.head(ledger).await.unwrap();
+        // No registrant key, or only one not in force: refused, nothing written.
+        for key in [None, Some("registrant-2")] {
+            if let Some(k) = key {
+                db.store.add_sequencer(ledger, Arc::new(seeded_key(k)));
+            }
+            match db.store.append(signed(ledger, count(), "noah", &[])).await {
+                Err(StoreError::NoSequencerKey(l)) => assert_eq!(l, ledger),
+                other => panic!("{}: expected NoSequencerKey, got {other:?}", db.name),
+            }
+            assert_eq!(db.store.head(ledger).await.unwrap().entries, before.entries);
+        }
+        assert!(db.store.has_sequencer(ledger));
+
+        // With the key: a version 3 entry, sealed, that verifies.
+        db.store
+            .add_sequencer(ledger, Arc::new(seeded_key("registrant")));
+        let a = db
+            .store
+            .append(signed(ledger, count(), "noah", &[]))
+            .await
+            .unwrap();
+        assert_eq!(a.entry.version, FormatVersion::V3);
+        assert!(a.entry.sequencer.is_some());
+        let signed_at = a.entry.signatures[0].signed_at.expect("a signing time");
+        assert!(signed_at <= a.entry.timestamp);
+
+        // A version 1 draft is not appended, whoever signed it.
+        let legacy = Draft::legacy(ledger, new_id(), count()).signed_when_made(
+            user("noah"),
+            Meaning::Authored,
+            &seeded_key("noah"),
+        );
+        match db.store.append(legacy).await {
+            Err(StoreError::Rejected(Violation::Rule(m))) => {
+                assert!(m.contains("format version 3"), "{m}")
+            }
+            other => panic!("{}: expected a refusal, got {other:?}", db.name),
+        }
+
+        // Signed two seconds ahead of the store's clock (a clock that stepped back between
+        // signing and appending): recorded no earlier than the signature.
+        let ahead = Timestamp::from_micros(
+            Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros() + 2_000_000,
+        )
+        .unwrap();
+        let d = Draft::new(ledger, new_id(), count()).signed(
+            user("noah"),
+            Meaning::Authored,
+            &seeded_key("noah"),
+            ahead,
+        );
+        let a = db.store.append(d).await.unwrap();
+        assert!(a.entry.timestamp >= ahead, "{}", db.name);
+
+        db.store
+            .verify(
+                ledger,
+                Some(PublicKey::from(&seeded_key("registrant"))),
+                |_, _| {},
+            )
+            .await
+            .unwrap()
+            .unwrap_or_else(|f| panic!("{}: {f}", db.name));
+        db.cleanup().await;
+    }
+}
+
+/// An imported version 3 entry keeps its own sequencer signature, which is checked: one that
+/// does not verify is refused with its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_entry_keeps_its_sequencer_signature_and_a_bad_one_is_refused() {
+    let db = TestDb::sqlite().await;
+    let all = vectors::build();
+    for e in &all[..vectors::LEGACY_VECTORS] {
+        db.store.import_entry(e.clone(), e.hash()).await.unwrap();
+    }
+    // No registrant key is needed to import: the entry arrives sealed.
+    let next = all[vectors::LEGACY_VECTORS].clone();
+    let mut forged = next.clone();
+    forged.sequencer = Some([1; 64]);
+    match db.store.import_entry(forged.clone(), forged.hash()).await {
+        Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "bad_sequencer_signature"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let a = db
+        .store
+        .import_entry(next.clone(), next.hash())
+        .await
+        .unwrap();
+    assert_eq!(a.entry, next);
+    assert_eq!(a.hash, next.hash());
+    db.cleanup().await;
 }

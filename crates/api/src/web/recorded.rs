@@ -114,7 +114,11 @@ async fn recorded(
                         }
                         Principal::Registrant => "the registrant".into(),
                     };
-                    signatures.push((who, s.meaning.to_string(), when(zone(&state), e.timestamp)));
+                    signatures.push((
+                        who,
+                        s.meaning.to_string(),
+                        when(zone(&state), e.signed_at(s)),
+                    ));
                 }
             }
             let title = entries

@@ -197,15 +197,22 @@ pub async fn names(state: &AppState, ledger: LedgerId) -> ApiResult<Names> {
         .collect())
 }
 
-fn signers(e: &Entry, names: &Names) -> String {
+/// Who signed, with what meaning and, where the signature states it (format version 3), when.
+fn signers(e: &Entry, names: &Names, zone: &Zone) -> String {
     e.signatures
         .iter()
-        .map(|s| match &s.signer {
-            Principal::User(u) => match names.get(u) {
-                Some(n) => format!("{n} ({u}), {}", s.meaning),
-                None => format!("{u}, {}", s.meaning),
-            },
-            Principal::Registrant => format!("the registrant, {}", s.meaning),
+        .map(|s| {
+            let who = match &s.signer {
+                Principal::User(u) => match names.get(u) {
+                    Some(n) => format!("{n} ({u}), {}", s.meaning),
+                    None => format!("{u}, {}", s.meaning),
+                },
+                Principal::Registrant => format!("the registrant, {}", s.meaning),
+            };
+            match s.signed_at {
+                Some(t) => format!("{who}, signed {}", when(zone, t)),
+                None => who,
+            }
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -226,7 +233,7 @@ pub fn entry_rows(
                 r.seq.to_string().into(),
                 when(zone, e.timestamp).into(),
                 e.kind().to_string().into(),
-                signers(&e, names).into(),
+                signers(&e, names, zone).into(),
                 describe(&e, zone).into(),
             ])
         })

@@ -1,7 +1,9 @@
 //! `custody bench`: the measurements reported in docs/performance.md.
 //!
 //! 1. Signed, durable append rate through the real append transaction, against a plain
-//!    single-row insert-and-commit loop on the same SQLite settings, in the same run.
+//!    single-row insert-and-commit loop on the same SQLite settings, in the same run; and
+//!    what format version 3 costs (each signer's signing time, the sequencer signature by the
+//!    registrant key) against the same appends in version 1, in the same run.
 //! 2. Verification rate of the ledger verifier, against raw strict Ed25519 verification of the
 //!    same signatures (what the verifier does), in the same run; raw batch verification of
 //!    them is timed too, for comparison only (the verifier cannot use it: it accepts
@@ -57,7 +59,9 @@ pub struct BenchArgs {
     pub seconds: u64,
 }
 
-/// Generates a valid ledger, entry by entry, without keeping it.
+/// Generates a valid ledger, entry by entry, without keeping it: format version 3 entries
+/// (sealed by the vectors' registrant key) after the vector ledger's first 12, or, for the
+/// comparison, version 1 entries as they were recorded before version 3.
 pub(crate) struct Workload {
     state: State,
     prefix: std::vec::IntoIter<Entry>,
@@ -68,6 +72,8 @@ pub(crate) struct Workload {
     vials: Vec<ContainerId>,
     step: u8,
     keys: [ed25519_dalek::SigningKey; 4],
+    legacy: bool,
+    registrant: ed25519_dalek::SigningKey,
 }
 
 impl Workload {
@@ -89,6 +95,16 @@ impl Workload {
                 seeded_key("noah"),
                 seeded_key("ada"),
             ],
+            legacy: false,
+            registrant: seeded_key("registrant"),
+        }
+    }
+
+    /// The same workload in format version 1: no signing times, no sequencer signature.
+    pub(crate) fn legacy() -> Self {
+        Self {
+            legacy: true,
+            ..Self::new()
         }
     }
 
@@ -97,11 +113,12 @@ impl Workload {
     }
 
     fn draft(&self, p: impl Into<Payload>) -> Draft {
-        Draft::new(
-            self.ledger,
-            seeded_entry_id(self.next, (self.now / 1000) as u64),
-            p,
-        )
+        let id = seeded_entry_id(self.next, (self.now / 1000) as u64);
+        if self.legacy {
+            Draft::legacy(self.ledger, id, p)
+        } else {
+            Draft::new(self.ledger, id, p)
+        }
     }
 
     pub(crate) fn next_entry(&mut self) -> Entry {
@@ -122,6 +139,7 @@ impl Workload {
                             Self::user("nina"),
                             Meaning::Authored,
                             &self.keys[1],
+                            at,
                         )
                     }
                     1 => {
@@ -145,6 +163,7 @@ impl Workload {
                             Self::user("nina"),
                             Meaning::Authored,
                             &self.keys[1],
+                            at,
                         )
                     }
                     _ => {
@@ -158,11 +177,12 @@ impl Workload {
                             },
                             reason: text!("remainder of single-patient vial"),
                         })
-                        .signed(Self::user("nina"), Meaning::Authored, &self.keys[1])
+                        .signed(Self::user("nina"), Meaning::Authored, &self.keys[1], at)
                         .signed(
                             Self::user("noah"),
                             Meaning::Witnessed,
                             &self.keys[2],
+                            at,
                         )
                     }
                 }
@@ -182,11 +202,12 @@ impl Workload {
                     containers: 20,
                     location: "SAFE-1".parse().expect("valid"),
                 })
-                .signed(Self::user("phil"), Meaning::Authored, &self.keys[0])
+                .signed(Self::user("phil"), Meaning::Authored, &self.keys[0], at)
             };
             // Five minutes apart: a busy clinic (about 290 entries a day).
             self.now += 300_000_000;
             d.chain(Seq::new(self.next).expect("small"), self.prev, at)
+                .sealed(&self.registrant)
         };
         self.state.apply(&e).expect("the workload is valid");
         self.prev = e.hash();
@@ -237,14 +258,16 @@ pub async fn run(a: BenchArgs) -> Outcome {
     }
     for (i, r) in rounds.iter().enumerate() {
         println!(
-            "  round {}: append {} µs (without the Merkle tree {} µs), plain insert {} µs, ratio {:.0}%",
+            "  round {}: append {} µs (without the Merkle tree {} µs; format version 1 {} µs), plain insert {} µs, ratio {:.0}%",
             i + 1,
             r.append_us,
             r.notree_us,
+            r.v1_us,
             r.plain_us,
             r.ratio()
         );
     }
+    let v3_cost: Vec<f64> = rounds.iter().map(Round::v3_ratio).collect();
     rounds.sort_by(|x, y| x.ratio().total_cmp(&y.ratio()));
     let m = &rounds[1];
     println!(
@@ -263,6 +286,25 @@ pub async fn run(a: BenchArgs) -> Outcome {
     println!(
         "Merkle tree upkeep: appends {:.1}% / {:.1}% / {:.1}% slower than without it",
         tree_cost[0], tree_cost[1], tree_cost[2]
+    );
+    let mut sorted = v3_cost.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "format version 3 (signing times, sequencer signature) against version 1: append {} µs vs {} µs ({:+} µs); ratio {:.0}% / {:.0}% / {:.0}% (median {:.0}%)",
+        m.append_us,
+        m.v1_us,
+        m.append_us as i64 - m.v1_us as i64,
+        v3_cost[0],
+        v3_cost[1],
+        v3_cost[2],
+        sorted[1]
+    );
+    // The cost itself, without the disk: signing and sealing one entry of the workload in
+    // memory, and checking it (as the append and the verifier do), in each version.
+    let (v3_sign, v3_check) = in_memory_cost(Workload::new(), a.appends);
+    let (v1_sign, v1_check) = in_memory_cost(Workload::legacy(), a.appends);
+    println!(
+        "  in memory, per entry: signing {v3_sign:.0} µs (version 1: {v1_sign:.0} µs), checking its signatures {v3_check:.0} µs (version 1: {v1_check:.0} µs)"
     );
 
     // 2. Verification rate vs raw batch verification.
@@ -402,9 +444,57 @@ pub async fn run(a: BenchArgs) -> Outcome {
     Ok(())
 }
 
+/// Signing (each signer's signature at its time and, in version 3, the sequencer's) and
+/// strictly checking every signature of `n` workload entries after the prefix, in memory:
+/// microseconds per entry.
+fn in_memory_cost(mut w: Workload, n: u64) -> (f64, f64) {
+    for _ in 0..12 {
+        w.next_entry();
+    }
+    let before = w.state.clone();
+    let entries: Vec<Entry> = (0..n).map(|_| w.next_entry()).collect();
+    let registrant = seeded_key("registrant");
+    let keys = w.keys.clone();
+    let t = Instant::now();
+    let mut signed = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let mut d = Draft {
+            ledger: e.ledger,
+            version: e.version,
+            body: e.body.clone(),
+            signatures: Vec::new(),
+        };
+        for s in &e.signatures {
+            let key = match &s.signer {
+                Principal::User(u) if u.as_str() == "phil" => &keys[0],
+                Principal::User(u) if u.as_str() == "nina" => &keys[1],
+                _ => &keys[2],
+            };
+            d = d.signed(s.signer.clone(), s.meaning, key, e.timestamp);
+        }
+        signed.push(d.chain(e.seq, e.prev, e.timestamp).sealed(&registrant));
+    }
+    let sign = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    // The checks as the rules hand them out, timed alone.
+    let mut st = before;
+    let mut checks = Vec::new();
+    for e in &signed {
+        if let Ok((c, _)) = st.apply(e) {
+            checks.extend(c);
+        }
+    }
+    let t = Instant::now();
+    let good = checks.iter().filter(|c| c.verify()).count();
+    let check = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    debug_assert_eq!(good, checks.len());
+    (sign, check)
+}
+
 struct Round {
     append_us: u64,
     notree_us: u64,
+    /// The same appends in format version 1 (no signing times, no sequencer signature).
+    v1_us: u64,
     plain_us: u64,
     trip_us: u64,
 }
@@ -412,19 +502,27 @@ impl Round {
     fn ratio(&self) -> f64 {
         100.0 * self.plain_us as f64 / self.append_us as f64
     }
+    /// A version 3 append's time against a version 1 append's, in percent.
+    fn v3_ratio(&self) -> f64 {
+        100.0 * self.append_us as f64 / self.v1_us as f64
+    }
 }
 
-/// One round: `n` signed appends through the store (with and without the Merkle tree), then
-/// `n` plain single-row insert-and-commits on the same SQLite settings, then `n` bare
-/// statements.
+/// One round: `n` signed appends through the store (with and without the Merkle tree, and the
+/// same appends in format version 1), then `n` plain single-row insert-and-commits on the
+/// same SQLite settings, then `n` bare statements.
 async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
     let mut w = Workload::new();
     let prefix: Vec<Entry> = (0..12).map(|_| w.next_entry()).collect();
     // The bodies are made first; signing stays inside the timed loop.
     let bodies: Vec<Entry> = (0..n).map(|_| w.next_entry()).collect();
+    let mut old = Workload::legacy();
+    let old_prefix: Vec<Entry> = (0..12).map(|_| old.next_entry()).collect();
+    let old_bodies: Vec<Entry> = (0..n).map(|_| old.next_entry()).collect();
     let keys = w.keys.clone();
-    let append = signed_appends(&dir.join("append"), &prefix, &bodies, &keys, true).await?;
-    let notree = signed_appends(&dir.join("notree"), &prefix, &bodies, &keys, false).await?;
+    let append = signed_appends(&dir.join("append"), &prefix, &bodies, &keys, Mode::V3).await?;
+    let notree = signed_appends(&dir.join("notree"), &prefix, &bodies, &keys, Mode::NoTree).await?;
+    let v1 = signed_appends(&dir.join("v1"), &old_prefix, &old_bodies, &keys, Mode::V1).await?;
 
     std::fs::create_dir_all(dir.join("plain"))?;
     let plain = Store::open(&custody_store::sqlite_url(&dir.join("plain"))).await?;
@@ -446,23 +544,41 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
     Ok(Round {
         append_us: per(append),
         notree_us: per(notree),
+        v1_us: per(v1),
         plain_us: per(plain_t),
         trip_us: per(trip),
     })
 }
 
-/// Appends `bodies` after `prefix`, signing each, into a new store in `dir`.
+/// How a round's store appends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// As custody appends: format version 3, with the Merkle tree.
+    V3,
+    /// Version 3 without the Merkle tree.
+    NoTree,
+    /// Format version 1 drafts, with the Merkle tree: the append before version 3.
+    V1,
+}
+
+/// Appends `bodies` after `prefix`, signing each (at its time), into a new store in `dir`;
+/// the store seals version 3 entries with the registrant key.
 async fn signed_appends(
     dir: &std::path::Path,
     prefix: &[Entry],
     bodies: &[Entry],
     keys: &[ed25519_dalek::SigningKey; 4],
-    tree: bool,
+    mode: Mode,
 ) -> anyhow::Result<std::time::Duration> {
     std::fs::create_dir_all(dir)?;
     let mut store = Store::open(&custody_store::sqlite_url(dir)).await?;
-    if !tree {
-        store = store.bench_without_tree();
+    match mode {
+        Mode::V3 => {}
+        Mode::NoTree => store = store.bench_without_tree(),
+        Mode::V1 => store = store.bench_legacy_drafts(),
+    }
+    if let Some(first) = prefix.first() {
+        store.add_sequencer(first.ledger, std::sync::Arc::new(seeded_key("registrant")));
     }
     for e in prefix {
         store.import_entry(e.clone(), e.hash()).await?;
@@ -471,6 +587,7 @@ async fn signed_appends(
     for e in bodies {
         let mut d = Draft {
             ledger: e.ledger,
+            version: e.version,
             body: e.body.clone(),
             signatures: Vec::new(),
         };
@@ -480,7 +597,7 @@ async fn signed_appends(
                 Principal::User(u) if u.as_str() == "nina" => &keys[1],
                 _ => &keys[2],
             };
-            d = d.signed(s.signer.clone(), s.meaning, key);
+            d = d.signed(s.signer.clone(), s.meaning, key, e.timestamp);
         }
         store.append_at(d, e.timestamp).await?;
     }

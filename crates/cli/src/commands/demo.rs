@@ -144,13 +144,17 @@ impl Demo {
     ) -> Result<Entry, Failure> {
         self.now += minutes * MINUTE;
         let at = self.at();
-        let mut d = Draft::new(self.ledger, entry_id_at(at), payload).signed(
+        // Back-dated: the author made and signed the entry half a minute before it was
+        // recorded; a witness signs as it is recorded.
+        let authored = Timestamp::from_micros(self.now - MINUTE / 2).expect("in range");
+        let mut d = Draft::new(self.ledger, entry_id_at(authored), payload).signed(
             who(author),
             Meaning::Authored,
             &self.keys[author],
+            authored,
         );
         for w in witnesses {
-            d = d.signed(who(w), Meaning::Witnessed, &self.keys[w]);
+            d = d.signed(who(w), Meaning::Witnessed, &self.keys[w], at);
         }
         let a = self.store.append_at(d, at).await?;
         self.entries += 1;
@@ -170,11 +174,16 @@ impl Demo {
         let at = self.at();
         let mut d = Draft::new(self.ledger, entry_id_at(at), body);
         d = if self.keys.is_empty() {
-            d.signed(Principal::Registrant, Meaning::Registrant, &self.registrant)
+            d.signed(
+                Principal::Registrant,
+                Meaning::Registrant,
+                &self.registrant,
+                at,
+            )
         } else {
-            d.signed(who("admin"), Meaning::Authored, &self.keys["admin"])
+            d.signed(who("admin"), Meaning::Authored, &self.keys["admin"], at)
         };
-        d = d.signed(who(p.id), Meaning::KeyPossession, &key);
+        d = d.signed(who(p.id), Meaning::KeyPossession, &key, at);
         self.store.append_at(d, at).await?;
         self.entries += 1;
         let sealed = keystore::seal(&key, password, keystore::Cost::default())?;
@@ -418,6 +427,7 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
                 )));
             }
             let k = keys.load(&head.registrant_key)?;
+            store.add_sequencer(one.ledger, std::sync::Arc::new(k.clone()));
             // Nothing may come before genesis: after a recent `custody init` the history
             // starts the day after it (and then runs past today).
             let after_genesis = head.last_timestamp.micros().div_euclid(DAY) * DAY + DAY;

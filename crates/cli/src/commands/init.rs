@@ -48,8 +48,14 @@ pub async fn create_ledger(
         registrant: party,
         registrant_key: PublicKey::from(&key),
     };
-    let d =
-        Draft::new(ledger, id, genesis).signed(Principal::Registrant, Meaning::Registrant, &key);
+    // The key seals what the store appends, genesis first (format version 3).
+    store.add_sequencer(ledger, std::sync::Arc::new(key.clone()));
+    let d = Draft::new(ledger, id, genesis).signed(
+        Principal::Registrant,
+        Meaning::Registrant,
+        &key,
+        at,
+    );
     store.append_at(d, at).await?;
     store.patient_secret(ledger, &key).await?;
     Ok((ledger, key, wrote_pass))

@@ -24,7 +24,7 @@ pub use waste::*;
 
 use custody_ledger::{
     Amount, Canonical, ContainerAmount, ContainerId, Draft, Entry, EntryId, KeyId, Meaning,
-    Micrograms, Payload, Principal, UserId,
+    Micrograms, Payload, Principal, Timestamp, UserId,
 };
 use custody_store::{Appended, PendingEntry, PriorOutcome, RequestRecord, StoreError};
 use sha2::{Digest, Sha256};
@@ -124,6 +124,12 @@ impl Outcome {
 /// A fresh entry id (UUIDv7: its time is when the body was made).
 pub fn entry_id() -> EntryId {
     EntryId::from_uuid(uuid::Uuid::now_v7())
+}
+
+/// Now, by the server's clock: the signing time a signature states (21 CFR 11.50(a)(2); format
+/// version 3 signs it), read as each signer's key signs.
+pub fn signing_time() -> Timestamp {
+    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
 }
 
 /// Who asked what, without passwords: a request id seen again with another fingerprint was
@@ -262,10 +268,16 @@ impl Clinic {
                 Principal::User(s.user.clone()),
                 Meaning::Authored,
                 author,
+                signing_time(),
             );
             for w in &p.witnesses {
                 let k = self.key_id_of(s, w).await?;
-                d = d.to_be_signed_by(Principal::User(w.clone()), Meaning::Witnessed, k);
+                d = d.to_be_signed_by(
+                    Principal::User(w.clone()),
+                    Meaning::Witnessed,
+                    k,
+                    signing_time(),
+                );
             }
             out.push(d);
         }
@@ -342,11 +354,16 @@ impl Clinic {
                     Principal::User(s.user.clone()),
                     Meaning::Authored,
                     &key,
+                    signing_time(),
                 );
                 for w in &p.witnesses {
                     let i = witnesses.iter().position(|x| x == w).unwrap_or(0);
-                    signed =
-                        signed.signed(Principal::User(w.clone()), Meaning::Witnessed, &keys[i]);
+                    signed = signed.signed(
+                        Principal::User(w.clone()),
+                        Meaning::Witnessed,
+                        &keys[i],
+                        signing_time(),
+                    );
                 }
                 signed
             })

@@ -63,6 +63,7 @@ impl Clinic {
                 signer: Principal::User(user.clone()),
                 meaning: Meaning::KeyPossession,
                 key_id: key.key_id(),
+                signed_at: Some(super::signing_time()),
                 signature: [0; 64],
             });
         }
@@ -83,8 +84,13 @@ impl Clinic {
         let (key, sealed) = self.new_sealed_key(password).await?;
         let public = PublicKey::from(&key);
         let d = Draft::new(ledger, entry_id(), payload(public))
-            .signed(signer, meaning, signer_key)
-            .signed(Principal::User(user.clone()), Meaning::KeyPossession, &key);
+            .signed(signer, meaning, signer_key, super::signing_time())
+            .signed(
+                Principal::User(user.clone()),
+                Meaning::KeyPossession,
+                &key,
+                super::signing_time(),
+            );
         self.store
             .save_sealed_key(ledger, user, public.key_id(), sealed)
             .await?;

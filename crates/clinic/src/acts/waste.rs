@@ -74,6 +74,7 @@ impl Clinic {
                 signer: Principal::User(u.user),
                 meaning: Meaning::Witnessed,
                 key_id,
+                signed_at: Some(super::signing_time()),
                 signature: [0; 64],
             });
             self.store.dry_run(&drafts).await?;
@@ -89,6 +90,7 @@ impl Clinic {
             Principal::User(s.user.clone()),
             Meaning::Authored,
             &key,
+            super::signing_time(),
         );
         let request = Self::request_record(s, origin, fp);
         match self
@@ -129,10 +131,17 @@ impl Clinic {
             )));
         }
         let key_id = self.key_id_of(s, &s.user).await?;
+        if !p.draft.version.is_sequenced() {
+            return Err(ClinicError::conflict(
+                "signed_before_upgrade",
+                "this waste was signed by its author before the ledger's format version 3, which needs each signature's signing time: the author records it again, and this one is left unwitnessed",
+            ));
+        }
         let trial = p.draft.clone().to_be_signed_by(
             Principal::User(s.user.clone()),
             Meaning::Witnessed,
             key_id,
+            super::signing_time(),
         );
         self.store.dry_run(std::slice::from_ref(&trial)).await?;
         let Ceremony::Sign { password, .. } = ceremony else {
@@ -141,9 +150,12 @@ impl Clinic {
         let key = self
             .open_key(s.ledger, &s.user, &password, &origin.client)
             .await?;
-        let d = p
-            .draft
-            .signed(Principal::User(s.user.clone()), Meaning::Witnessed, &key);
+        let d = p.draft.signed(
+            Principal::User(s.user.clone()),
+            Meaning::Witnessed,
+            &key,
+            super::signing_time(),
+        );
         let request = Self::request_record(s, origin, fp);
         let entries = match self.store.append_all(vec![d], request.as_ref()).await {
             Ok(e) => e,

@@ -101,6 +101,16 @@ impl EntryId {
     pub fn as_uuid(&self) -> uuid::Uuid {
         self.0
     }
+    /// When the body was made: the UUIDv7's time (none for an id of another version).
+    pub fn made_at(&self) -> Option<crate::types::time::Timestamp> {
+        let ts = self
+            .0
+            .get_timestamp()
+            .filter(|_| self.0.get_version_num() == 7)?;
+        let (secs, nanos) = ts.to_unix();
+        let micros = i64::try_from(secs).ok()?.checked_mul(1_000_000)? + i64::from(nanos / 1000);
+        crate::types::time::Timestamp::from_micros(micros).ok()
+    }
 }
 impl fmt::Display for EntryId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use custody_ledger::vectors::{self, seeded_key};
+use custody_ledger::vectors::{self, SignWhenMade, seeded_key};
 use custody_ledger::{Draft, Entry, EntryId, Meaning, Principal};
 use custody_store::Store;
 use sea_orm::{ConnectionTrait, Database};
@@ -110,9 +110,20 @@ pub fn vector_prefix(n: usize) -> Vec<Entry> {
     vectors::build().into_iter().take(n).collect()
 }
 
-/// Imports the first `n` vector entries into the store.
+/// Gives the store the vector ledger's registrant keys (`registrant`, `registrant-2`,
+/// `registrant-3`), which seal what it appends.
+pub fn sequencers(store: &Store, ledger: custody_ledger::LedgerId) {
+    for name in ["registrant", "registrant-2", "registrant-3"] {
+        store.add_sequencer(ledger, std::sync::Arc::new(seeded_key(name)));
+    }
+}
+
+/// Imports the first `n` vector entries into the store, and gives it the registrant keys.
 pub async fn seed(store: &Store, n: usize) -> Vec<Entry> {
     let entries = vector_prefix(n);
+    if let Some(first) = entries.first() {
+        sequencers(store, first.ledger);
+    }
     for e in &entries {
         let h = e.hash();
         store
@@ -138,13 +149,13 @@ pub fn signed(
     author: &str,
     witnesses: &[&str],
 ) -> Draft {
-    let mut d = Draft::new(ledger, new_id(), payload).signed(
+    let mut d = Draft::new(ledger, new_id(), payload).signed_when_made(
         user(author),
         Meaning::Authored,
         &seeded_key(author),
     );
     for w in witnesses {
-        d = d.signed(user(w), Meaning::Witnessed, &seeded_key(w));
+        d = d.signed_when_made(user(w), Meaning::Witnessed, &seeded_key(w));
     }
     d
 }
