@@ -485,3 +485,33 @@ fn an_entry_dropped_and_the_rest_renumbered_without_the_registrant_key_is_caught
     assert_eq!(o.status.code(), Some(1), "verify must fail: {}", stdout(&o));
     assert_caught_by_the_sequencer(&stderr(&o), dropped);
 }
+
+/// The other side of the seal: a server started without the registrant key records nothing.
+/// Reads still work; every signed act answers 503 `no_registrant_key`, and no entry is
+/// written.
+#[test]
+fn a_server_without_the_registrant_key_records_nothing() {
+    let (_t, d) = demo_copy();
+    std::fs::remove_file(d.join("registrant.key")).unwrap();
+    let mut s = crate::harness::Server::with_args(&d, &["--data", d.to_str().unwrap()]);
+    s.passwords = crate::demo().passwords.clone();
+    let c = reqwest::blocking::Client::new();
+    let token = s.login(&c, "pharm.rivera");
+    let before = s.entries(&c, &token);
+    let r = c
+        .post(s.api("/counts"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"password": s.password("pharm.rivera"),
+            "location": "CART-A", "product": "50458-0028-02", "counted_sealed": 0}))
+        .send()
+        .unwrap();
+    crate::harness::error(
+        r,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "no_registrant_key",
+    );
+    assert_eq!(s.entries(&c, &token), before);
+    let d = s.stop();
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

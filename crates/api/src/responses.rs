@@ -7,7 +7,7 @@
 //! | [`ReadRefusals`] | a signed-in read | 401, 403, 404 |
 //! | [`QueryRefusals`] | a signed-in read with query parameters | 400, 401, 403, 404 |
 //! | [`BodyRefusals`] | a signed-in request with a JSON body, not signed | 400, 401, 403, 404, 413, 422 |
-//! | [`ActRefusals`] | a signed act (a password in the body) | 400, 401, 403, 404, 409, 413, 422, 429 |
+//! | [`ActRefusals`] | a signed act (a password in the body) | 400, 401, 403, 404, 409, 413, 422, 429, 503 |
 //! | [`SignInRefusals`] | a request with a JSON body and no session (sign-in, bootstrap) | 400, 401, 404, 413, 422, 429 |
 //!
 //! `tests/e2e/openapi.rs` sends every operation the requests that provoke these and checks
@@ -91,7 +91,9 @@ pub struct Invalid(ErrorBody);
 #[allow(dead_code)]
 pub struct Throttled(ErrorBody);
 
-/// This server was started without the registrant key (`no_registrant_key`).
+/// This server was started without the registrant key (`no_registrant_key`), which seals
+/// every entry recorded (format version 3), and signs checkpoints, reports and the first
+/// enrollment.
 #[derive(IntoResponses)]
 #[response(status = 503)]
 #[allow(dead_code)]
@@ -138,6 +140,7 @@ response_set!(
     TooLarge,
     Invalid,
     Throttled,
+    NoRegistrantKey,
 );
 
 response_set!(

@@ -370,7 +370,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
     let (keys, missing) = s.data.registrant_keys(&store).await?;
     for (ledger, why) in &missing {
         tracing::warn!(
-            "serving ledger {ledger} without its registrant key (no checkpoints, reports or patient references): {why}"
+            "serving ledger {ledger} without its registrant key, read only (the key seals every entry recorded: no entries, checkpoints, reports or patient references): {why}"
         );
     }
     let clinic = Clinic::new(store, RegistrantKeys::new(keys), s.clinic);
