@@ -298,6 +298,21 @@ fn clinic_day(s: &Server, t: &Server) {
     assert_eq!(w["signatures"][0]["printed_name"], "Dana Ruiz, RN");
     assert_eq!(w["signatures"][1]["printed_name"], "Ken Ito, PharmD");
     assert_eq!(nurse.entries(), before + 1);
+    // Each signature states its own signing time (format version 3): the author's when she
+    // queued it, the witness's later; the entry was recorded no earlier than either.
+    let at = |v: &Value| -> custody_ledger::Timestamp { v.as_str().unwrap().parse().unwrap() };
+    let (authored, witnessed) = (
+        at(&w["signatures"][0]["signed_at"]),
+        at(&w["signatures"][1]["signed_at"]),
+    );
+    assert!(authored < witnessed, "{w}");
+    let e = pharm.get(&format!("/entries/{}", w["seq"]));
+    let entry = &e["entry"];
+    assert_eq!(entry["version"], 3, "{e}");
+    assert_eq!(entry["sequencer"].as_str().unwrap().len(), 128, "{e}");
+    assert_eq!(at(&entry["signatures"][0]["signed_at"]), authored);
+    assert_eq!(at(&entry["signatures"][1]["signed_at"]), witnessed);
+    assert!(at(&entry["timestamp"]) >= witnessed);
     assert!(
         pharm
             .get("/wastes/awaiting-witness")

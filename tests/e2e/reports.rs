@@ -100,6 +100,10 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
         "How to verify this report",
         "µ",
         "page 1 of",
+        // Each signature's printed name, meaning and signing time (21 CFR 11.50(a)).
+        "signed by (meaning, when)",
+        "(authored, ",
+        "(witnessed, ",
     ] {
         assert!(txt.contains(must), "the audit report says {must:?}");
     }

@@ -213,6 +213,15 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
         entries.contains("2026-11-01 01:30 CDT"),
         "the entries page too: {entries}"
     );
+    // Each signer's own signing time (format version 3) is shown beside them, in the zone.
+    let signed = entries
+        .find(", authored, signed ")
+        .map(|i| &entries[i..(i + 60).min(entries.len())])
+        .unwrap_or_else(|| panic!("the signing time beside the signer: {entries}"));
+    assert!(
+        signed.contains(" CST") || signed.contains(" CDT"),
+        "{signed}"
+    );
     // The reports page says whose days its period covers.
     let auditor = web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
     let reports = page(&c, &s, &auditor, "/ui/reports");
