@@ -515,3 +515,68 @@ fn a_server_without_the_registrant_key_records_nothing() {
     let o = custody(&["verify", "--data", d.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// A waste its author queued before format version 3 carries a signature with no signing
+/// time, which no version 3 entry can hold: witnessing it is refused, saying why, and nothing
+/// is written.
+#[test]
+fn a_waste_queued_before_version_3_cannot_be_witnessed_and_says_why() {
+    use custody_store::entities::pending_entries;
+    let mut s = crate::harness::Server::demo();
+    let c = reqwest::blocking::Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let pharm = s.login(&c, "pharm.rivera");
+    let vial = s.sealed_vial(&c, &nurse);
+    let post = |token: &str, path: &str, body: serde_json::Value| {
+        c.post(s.api(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let pw = s.password("nurse.chen");
+    let r = post(
+        &nurse,
+        &format!("/containers/{vial}/open"),
+        serde_json::json!({"password": pw}),
+    );
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let r = post(
+        &nurse,
+        &format!("/containers/{vial}/waste"),
+        serde_json::json!({"password": pw, "amount_mg": "50", "reason": "drawn up, not given"}),
+    );
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+    let id = r.json::<serde_json::Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // What a version before 3 left in the queue: the author's signature states no time.
+    rt().block_on(async {
+        let db = db(s.data()).await;
+        let row = pending_entries::Entity::find()
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        let mut sigs: serde_json::Value = serde_json::from_str(&row.signatures).unwrap();
+        for sig in sigs.as_array_mut().unwrap() {
+            sig.as_object_mut().unwrap().remove("signed_at").unwrap();
+        }
+        let mut am = row.into_active_model();
+        am.signatures = Set(sigs.to_string());
+        am.update(&db).await.unwrap();
+        db.close().await.unwrap();
+    });
+    let before = s.entries(&c, &pharm);
+    let r = post(
+        &pharm,
+        &format!("/wastes/awaiting-witness/{id}/witness"),
+        serde_json::json!({"password": s.password("pharm.rivera")}),
+    );
+    crate::harness::error(r, reqwest::StatusCode::CONFLICT, "signed_before_upgrade");
+    assert_eq!(s.entries(&c, &pharm), before);
+    let d = s.stop();
+    let o = custody(&["verify", "--data", d.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
