@@ -7,6 +7,7 @@ mod checkpoints;
 mod cli;
 mod clinic;
 mod crash;
+mod doses;
 mod fuzz;
 mod harness;
 mod http;

@@ -5,11 +5,10 @@
 //! it is one ceremony: the giver's one password signs every entry, the witness's signs the
 //! waste, and the entries are appended all or nothing.
 
-use custody_ledger::state::default_beyond_use;
 use custody_ledger::*;
 use custody_store::ContainerInfo;
 
-use super::stock::today;
+use super::stock::{beyond_use_from, today};
 use super::{Ceremony, Origin, Outcome, Planned, fingerprint};
 use crate::Clinic;
 use crate::error::{ClinicError, ClinicResult};
@@ -253,7 +252,8 @@ fn propose_devices(mut cs: Vec<ContainerInfo>, n: usize) -> Option<Vec<Container
 
 /// The container to give `base` (µL or units) from: an open one holding enough, the one
 /// whose beyond-use date comes first; else a sealed one holding enough, the one that expires
-/// first; else the open one that comes first (the rules then say why it will not do).
+/// first; else the open one, or the sealed one, that comes first (the rules then say why it
+/// will not do).
 fn propose_one(cs: Vec<ContainerInfo>, base: u64) -> Option<ContainerInfo> {
     let bud = |c: &ContainerInfo| match c.status {
         ContainerStatus::Open { beyond_use } => Some(beyond_use),
@@ -271,7 +271,15 @@ fn propose_one(cs: Vec<ContainerInfo>, base: u64) -> Option<ContainerInfo> {
         .iter()
         .filter(|c| bud(c).is_some())
         .min_by_key(|c| (bud(c), c.id));
-    open_enough.or(sealed_enough).or(any_open).cloned()
+    let any_sealed = cs
+        .iter()
+        .filter(|c| c.status == ContainerStatus::Sealed)
+        .min_by_key(|c| (c.expiry, c.id));
+    open_enough
+        .or(sealed_enough)
+        .or(any_open)
+        .or(any_sealed)
+        .cloned()
 }
 
 impl Clinic {
@@ -422,14 +430,7 @@ impl Clinic {
         let day = today();
         let mut steps = Vec::with_capacity(containers.len());
         for c in containers {
-            let opens = (c.status == ContainerStatus::Sealed).then(|| {
-                if single {
-                    // Used whole at once: no beyond-use period to count down.
-                    day.min(c.expiry)
-                } else {
-                    default_beyond_use(day, c.expiry)
-                }
-            });
+            let opens = (c.status == ContainerStatus::Sealed).then(|| beyond_use_from(day, &c));
             let given = if single {
                 Amount::of(&product.strength, 1)
                     .ok_or_else(|| ClinicError::internal("a device's amount cannot be stated"))?
