@@ -14,6 +14,7 @@ mod http;
 mod openapi;
 mod password;
 mod proofs;
+mod rems;
 mod reports;
 mod secrets;
 mod tamper;
