@@ -428,7 +428,8 @@ pub fn verify(
                 break;
             }
             match item.map_err(|e| ReportError::Export(e.to_string()))? {
-                custody_store::export::Item::Header(_) => {}
+                custody_store::export::Item::Header(_)
+                | custody_store::export::Item::Checkpoint(_) => {}
                 custody_store::export::Item::Entry(e, h) => {
                     c.push(&e, h)?;
                     n += 1;
