@@ -133,7 +133,11 @@ pub async fn verify_export(a: VerifyExportArgs) -> Outcome {
                 crate::witnessed::not_carried(
                     "the export",
                     &carried,
-                    "it was exported before any witness had cosigned a checkpoint of this ledger, or its checkpoint line was removed",
+                    if header.version < 2 {
+                        "it is a version 1 export, made before exports carried them"
+                    } else {
+                        "it was exported before any witness had cosigned a checkpoint of this ledger, or its checkpoint line was removed"
+                    },
                     &witnesses,
                     quorum,
                 )

@@ -148,12 +148,21 @@ pub async fn verify_report(a: VerifyReportArgs) -> Outcome {
 }
 
 /// Which carried checkpoint `witnesses` cosigned (`quorum` of them): its size and how many.
+/// `None` for a report made before reports carried them, checked with an export instead.
 fn report_witnessed(
     m: &custody_report::Manifest,
     witnesses: &[crate::witnessed::Trusted],
     quorum: usize,
-) -> Result<(u64, usize), Failure> {
+    with_export: bool,
+) -> Result<Option<(u64, usize)>, Failure> {
     if m.version < 2 {
+        if with_export {
+            println!(
+                "note: the report was issued before reports carried cosigned checkpoints (manifest version {}): only the export is held to the witnesses",
+                m.version
+            );
+            return Ok(None);
+        }
         return Err(Failure::Invalid(format!(
             "FAILED: the report carries no cosigned checkpoint: it was issued before reports carried them (manifest version {}); check it with --export and the witnesses' addresses instead [not_witnessed]",
             m.version
@@ -162,7 +171,7 @@ fn report_witnessed(
     let notes: Vec<String> = m.cosigned.iter().map(|c| c.note.clone()).collect();
     let found = crate::witnessed::gather(notes.clone(), m.ledger, witnesses, quorum);
     match found.first() {
-        Some((c, n)) => Ok((c.checkpoint.size, *n)),
+        Some((c, n)) => Ok(Some((c.checkpoint.size, *n))),
         None => Err(crate::witnessed::not_carried(
             "the report",
             &notes,
@@ -217,7 +226,7 @@ fn report_itself(
             let witnessed = if witnesses.is_empty() {
                 None
             } else {
-                Some(report_witnessed(m, witnesses, quorum)?)
+                report_witnessed(m, witnesses, quorum, a.export.is_some())?
             };
             println!(
                 "ok: {} report of ledger {} ({}), {} to {}, {} entries listed, at checkpoint {}",
@@ -253,7 +262,7 @@ fn report_itself(
                     "its ledger extends the cosigned checkpoint of {} entries it carries (give --witness VKEY to check who cosigned it)",
                     c.checkpoint.size
                 );
-            } else if m.version >= 2 {
+            } else if m.version >= 2 && witnesses.is_empty() {
                 println!(
                     "it carries no cosigned checkpoint: no witness had cosigned one when it was issued"
                 );
