@@ -8,6 +8,7 @@ mod cli;
 mod clinic;
 mod cosigned;
 mod crash;
+mod doses;
 mod fuzz;
 mod harness;
 mod http;
