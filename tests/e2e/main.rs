@@ -6,6 +6,7 @@ mod browser;
 mod checkpoints;
 mod cli;
 mod clinic;
+mod cosigned;
 mod crash;
 mod doses;
 mod fuzz;
