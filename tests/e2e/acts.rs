@@ -78,12 +78,11 @@ fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
     );
     // 84 mg from one 28 mg Spravato device (opened: a dry run of the opening passes).
     let device = container(&s, &c, &nurse, SPRAVATO, "sealed");
+    // For a patient enrolled in the Spravato REMS (the demo's MRN-100011).
+    let mut spravato = dose("84", "", true);
+    spravato["patient"] = json!("MRN-100011");
     error(
-        post(
-            format!("/containers/{device}/administer"),
-            &nurse,
-            dose("84", "", true),
-        ),
+        post(format!("/containers/{device}/administer"), &nurse, spravato),
         StatusCode::CONFLICT,
         "container_state",
     );

@@ -10,8 +10,9 @@ use std::process::Command;
 
 use crate::harness::Server;
 
-#[test]
-fn the_clinic_story_in_chromium() {
+/// The folder of the browser scripts, if chromium, node and the npm packages are there;
+/// otherwise none, and the suite says it was skipped.
+fn browser_scripts() -> Option<std::path::PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     let ready = Path::new("/usr/bin/chromium").exists()
         && root.join("node_modules/playwright-core").exists()
@@ -22,8 +23,16 @@ fn the_clinic_story_in_chromium() {
         let _ = std::io::stderr().write_all(
             b"note: chromium, node or tests/browser/node_modules is missing: the browser suite was skipped\n",
         );
-        return;
+        return None;
     }
+    Some(root)
+}
+
+#[test]
+fn the_clinic_story_in_chromium() {
+    let Some(root) = browser_scripts() else {
+        return;
+    };
     let mut s = Server::fresh();
     let token = s
         .bootstrap
@@ -123,6 +132,137 @@ fn the_clinic_story_in_chromium() {
         text.contains("the PDF's detached signature verifies"),
         "{text}"
     );
+
+    let data = s.stop();
+    let o = crate::custody(&["verify", "--data", data.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", crate::stderr(&o));
+}
+
+/// The nurse's day on the demo clinic (`tests/browser/day.mjs`): a ketamine dose with the
+/// rest wasted before a witness, Spravato 84 mg, and a dose by weight, each counted in
+/// clicks, fields and passwords against the targets; then the entries they left.
+#[test]
+fn a_nurses_day_in_chromium_takes_few_clicks() {
+    let Some(root) = browser_scripts() else {
+        return;
+    };
+    let mut s = Server::demo_with(&["--time-zone", "America/Chicago"]);
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("day-shots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let started = time::OffsetDateTime::now_utc();
+    let o = Command::new("node")
+        .arg(root.join("day.mjs"))
+        .env("CUSTODY_URL", s.url())
+        .env("CUSTODY_NURSE", "nurse.chen")
+        .env("CUSTODY_NURSE_PASSWORD", &s.passwords["nurse.chen"])
+        .env("CUSTODY_WITNESS", "nurse.okafor")
+        .env("CUSTODY_WITNESS_PASSWORD", &s.passwords["nurse.okafor"])
+        .env("CUSTODY_PHARMACIST", "pharm.rivera")
+        .env("CUSTODY_PHARMACIST_PASSWORD", &s.passwords["pharm.rivera"])
+        .env("CUSTODY_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "the nurse's day failed:\n{out}\n{err}");
+    assert!(out.contains("day: ok"), "{out}");
+    assert!(out.contains("refusals at review:"), "{out}");
+    for line in out
+        .lines()
+        .filter(|l| l.starts_with("task ") || l.starts_with("refusals "))
+    {
+        crate::say(line);
+    }
+    crate::say(&format!("screenshots: {}", shots.display()));
+    for w in [390, 768, 1280] {
+        assert!(shots.join(format!("session-{w}.png")).exists());
+    }
+
+    // The first session is three entries in a row: the vial opened, the dose, the waste
+    // with its witness; the dose's time, typed in Chicago, is the right instant.
+    let seqs: Vec<u64> = out
+        .lines()
+        .find_map(|l| l.strip_prefix("entries "))
+        .unwrap()
+        .split(',')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(seqs.len(), 3, "{seqs:?}");
+    let api = reqwest::blocking::Client::new();
+    let bearer = s.login(&api, "auditor.diaz");
+    let entry = |seq: u64| -> serde_json::Value {
+        api.get(format!(
+            "{}/api/v1/ledgers/{}/entries/{seq}",
+            s.url(),
+            s.ledger()
+        ))
+        .bearer_auth(&bearer)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+    };
+    let kinds: Vec<String> = seqs
+        .iter()
+        .map(|q| {
+            entry(*q)["entry"]["body"]["kind"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["container_opened", "administered", "waste"]);
+    let dose = entry(seqs[1]);
+    assert_eq!(dose["entry"]["body"]["amount"]["ug"], 35_000);
+    let given = time::OffsetDateTime::parse(
+        dose["entry"]["body"]["given_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    // The form offered now, to the minute, in Chicago: the ledger holds that UTC instant.
+    assert!(
+        (given - started).whole_minutes().abs() <= 2,
+        "typed in Chicago, given at {given} (the test began at {started})"
+    );
+    let waste = entry(seqs[2]);
+    assert_eq!(waste["entry"]["body"]["amount"]["ug"], 165_000);
+    assert_eq!(waste["entry"]["signatures"].as_array().unwrap().len(), 2);
+
+    // After them: Spravato (three devices, each opened and given) and the dose by weight.
+    let head: serde_json::Value = api
+        .get(format!("{}/api/v1/ledgers/{}/head", s.url(), s.ledger()))
+        .bearer_auth(&bearer)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let last = head["entries"].as_u64().unwrap() - 1;
+    let tail: Vec<serde_json::Value> = (seqs[2] + 1..=last).map(entry).collect();
+    let kinds: Vec<&str> = tail
+        .iter()
+        .map(|e| e["entry"]["body"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.iter().filter(|k| **k == "administered").count() == 4,
+        "three devices and one dose by weight: {kinds:?}"
+    );
+    let spravato: Vec<&serde_json::Value> = tail
+        .iter()
+        .filter(|e| e["entry"]["body"]["route"] == "intranasal")
+        .collect();
+    assert_eq!(spravato.len(), 3);
+    assert!(
+        spravato
+            .iter()
+            .all(|e| e["entry"]["body"]["amount"]["ug"] == 28_000)
+    );
+    // The last dose (the refusals after it recorded only an opening and a count).
+    let by_weight = tail
+        .iter()
+        .rfind(|e| e["entry"]["body"]["kind"] == "administered")
+        .unwrap();
+    assert_eq!(by_weight["entry"]["body"]["amount"]["ug"], 35_200);
+    assert_eq!(by_weight["entry"]["body"]["amount"]["ul"], 3_520);
 
     let data = s.stop();
     let o = crate::custody(&["verify", "--data", data.to_str().unwrap()]);

@@ -47,6 +47,7 @@ pub use state::{ApiConfig, AppState};
         routes::stock::on_hand,
         routes::stock::open,
         routes::stock::administer,
+        routes::doses::give,
         routes::waste::waste,
         routes::waste::awaiting,
         routes::waste::witness,
@@ -105,6 +106,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(routes::ledger::router())
         .merge(routes::stock::router())
+        .merge(routes::doses::router())
         .merge(routes::receiving::router())
         .merge(routes::people::router())
         .merge(routes::waste::router())

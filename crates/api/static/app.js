@@ -106,3 +106,91 @@ document.addEventListener("input", (e) => {
   const none = document.getElementById("no-match");
   if (none) none.hidden = shown > 0;
 });
+
+// The signature dialog is modal: the page behind it cannot be reached until it is answered,
+// and the focus stays inside. Esc cancels: over the reviewed form it closes and leaves the
+// form to change; alone it asks for the form back as typed ("Change something").
+(() => {
+  const d = document.querySelector("dialog[data-modal]");
+  if (!d || typeof d.showModal !== "function") return;
+  d.close();
+  d.showModal();
+  d.querySelector("[autofocus]")?.focus();
+  d.addEventListener("cancel", (e) => {
+    if (d.hasAttribute("data-over-form")) return;
+    e.preventDefault();
+    d.querySelector("button[name=edit]")?.click();
+  });
+})();
+
+// "Give a dose": the containers offered follow the product chosen; the dose shows its
+// volume, and a dose per kg its arithmetic, as typed (integers, as the server works it out;
+// the server has the last word); choosing a patient offers their last prescriber again.
+(() => {
+  const form = document.querySelector("form.dose");
+  if (!form) return;
+  const product = form.querySelector("[data-product-select]");
+  const container = form.querySelector("#container");
+  const dose = form.querySelector("#dose_mg");
+  const perKg = form.querySelector("#dose_mg_per_kg");
+  const weight = form.querySelector("#weight_kg");
+  const doseHint = form.querySelector("#dose_mg-hint");
+  const weightHint = form.querySelector("#by-weight");
+  const routeHint = form.querySelector("#route-hint");
+  const chosen = () => product.selectedOptions[0];
+  const perMl = () => BigInt(chosen()?.dataset.ugPerMl || "0");
+  const millionths = (v) => {
+    const frac = v % 1000000n;
+    return `${v / 1000000n}` + (frac ? "." + String(frac).padStart(6, "0").replace(/0+$/, "") : "");
+  };
+  const follow = () => {
+    const ndc = product.value;
+    for (const o of container.querySelectorAll("option[data-ndc]")) {
+      o.hidden = ndc !== "" && o.dataset.ndc !== ndc;
+      if (o.hidden && o.selected) container.value = "";
+    }
+    const routes = chosen()?.dataset.routes;
+    if (routes && routeHint) routeHint.textContent = `${routes.split(" ")[0]} unless you choose another.`;
+  };
+  const showDose = () => {
+    const ug = thousandths(dose.value);
+    const p = perMl();
+    if (ug === null || ug === 0n || p === 0n) return;
+    doseHint.textContent = (ug * 1000n) % p === 0n
+      ? `${dose.value.trim()} mg = ${decimal((ug * 1000n) / p)} mL`
+      : `${dose.value.trim()} mg is not a whole number of µL at ${decimal(p)} mg/mL`;
+  };
+  const showWeight = () => {
+    const k = thousandths(perKg.value);
+    const w = thousandths(weight.value);
+    const p = perMl();
+    if (k === null || w === null || k === 0n || w === 0n || p === 0n) return;
+    const ng = k * w;
+    const ul = (ng + p / 2n) / p;
+    const exact = ul * p === ng;
+    const mg = decimal((ul * p) / 1000n);
+    weightHint.textContent = `${decimal(k)} mg/kg × ${decimal(w)} kg = ${millionths(ng)} mg` +
+      (exact ? ` = ${decimal(ul)} mL, exact` : `, rounded to the nearest 0.001 mL: ${mg} mg = ${decimal(ul)} mL`);
+  };
+  product.addEventListener("change", () => { follow(); showDose(); showWeight(); });
+  dose.addEventListener("input", showDose);
+  perKg.addEventListener("input", showWeight);
+  weight.addEventListener("input", showWeight);
+  follow();
+  const patient = form.querySelector("#patient");
+  const prescriber = form.querySelector("#prescriber");
+  const dea = form.querySelector("#prescriber_dea");
+  patient.addEventListener("change", async () => {
+    if (prescriber.value || dea.value || !patient.value.trim()) return;
+    const r = await fetch(`/ui/dose/last?patient=${encodeURIComponent(patient.value.trim())}`, { credentials: "same-origin" });
+    if (!r.ok) return;
+    const last = await r.json();
+    if (last.prescriber && !prescriber.value) prescriber.value = last.prescriber;
+    if (last.prescriber_dea && !dea.value) {
+      dea.value = last.prescriber_dea;
+      dea.dispatchEvent(new Event("input", { bubbles: true }));
+    }
+    const hint = form.querySelector("#patient-hint");
+    if (hint && last.prescriber) hint.textContent = `Last ordered by ${last.prescriber}: offered again.`;
+  });
+})();

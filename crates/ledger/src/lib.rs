@@ -31,7 +31,7 @@ pub use types::dea::DeaNumber;
 pub use types::enums::*;
 pub use types::ids::*;
 pub use types::ndc::Ndc;
-pub use types::quantity::{Micrograms, Microliters, Units};
+pub use types::quantity::{Grams, Micrograms, Microliters, Units};
 pub use types::text::Text;
 pub use types::time::{Day, Timestamp};
 pub use verify::{Failure, Reason, RowDifference, RowMismatch, Summary, Verifier};

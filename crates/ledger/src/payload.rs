@@ -88,6 +88,11 @@ impl Strength {
             }
         }
     }
+    /// One unit to a container (a Spravato device): used whole when opened, so it has
+    /// no beyond-use period to count down.
+    pub fn single_use(&self) -> bool {
+        matches!(self, Strength::Units { units, .. } if units.get() == 1)
+    }
     pub fn base_unit(&self) -> &'static str {
         match self {
             Strength::Solution { .. } => "µL",

@@ -362,3 +362,45 @@ impl Store {
         Ok(())
     }
 }
+
+/// Doses read at most, newest first, to find a patient's last one.
+const LAST_DOSE_SCAN: u64 = 5_000;
+
+impl Store {
+    /// The newest dose given to `patient`, among the last few thousand doses of the ledger
+    /// (the index on kind and seq reads only doses): what a new dose for them offers again
+    /// (prescriber, product).
+    pub async fn last_dose_to(
+        &self,
+        ledger: LedgerId,
+        patient: &custody_ledger::PatientRef,
+    ) -> Result<Option<custody_ledger::Administered>, StoreError> {
+        let mut before: Option<i64> = None;
+        let mut read = 0u64;
+        while read < LAST_DOSE_SCAN {
+            let mut q = entries::Entity::find()
+                .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+                .filter(entries::Column::Kind.eq(i32::from(Kind::Administered.code())))
+                .order_by_desc(entries::Column::Seq)
+                .limit(SCAN_BATCH);
+            if let Some(b) = before {
+                q = q.filter(entries::Column::Seq.lt(b));
+            }
+            let batch = q.all(self.connection()).await?;
+            if batch.is_empty() {
+                return Ok(None);
+            }
+            for m in &batch {
+                read += 1;
+                before = Some(m.seq);
+                let e = Entry::from_canonical_bytes(&m.body).map_err(StoreError::corrupt)?;
+                if let custody_ledger::Payload::Administered(a) = e.body.payload
+                    && &a.patient == patient
+                {
+                    return Ok(Some(a));
+                }
+            }
+        }
+        Ok(None)
+    }
+}

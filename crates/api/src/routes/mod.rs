@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod containers;
+pub mod doses;
 pub mod health;
 pub mod ledger;
 pub mod movements;

@@ -7,7 +7,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 
 use custody_clinic::Permission;
@@ -19,6 +18,7 @@ use super::forms::{
     ceremony, link, sentence, status_of,
 };
 use super::kit::{SignedIn, allow, failure, refuse, render};
+use super::words::strength_said;
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::Path;
@@ -499,7 +499,7 @@ async fn products_page(
                     p.name.to_string().into(),
                     p.form.to_string().into(),
                     p.schedule.to_string().into(),
-                    strength(&p.strength).into(),
+                    strength_said(&p.strength).into(),
                 ]
             })
             .collect(),
@@ -513,21 +513,6 @@ async fn products_page(
         vec![("Define a product".into(), form)],
         status,
     )
-}
-
-fn strength(s: &Strength) -> String {
-    match s {
-        Strength::Solution { per_ml, volume } => {
-            format!(
-                "{} mg/mL × {} mL",
-                thousandths(per_ml.get()),
-                thousandths(volume.get())
-            )
-        }
-        Strength::Units { per_unit, units } => {
-            format!("{} mg × {} units", thousandths(per_unit.get()), units.get())
-        }
-    }
 }
 
 async fn products(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
@@ -589,18 +574,7 @@ async fn define_product(State(state): State<AppState>, sub: Submitted) -> Respon
     ) else {
         return products_page(&state, auth, product_form(auth, p, &e), status_of(p)).await;
     };
-    let shown = match &strength {
-        Strength::Solution { per_ml, volume } => format!(
-            "{} mg/mL, {} mL per container",
-            thousandths(per_ml.get()),
-            thousandths(volume.get())
-        ),
-        Strength::Units { per_unit, units } => format!(
-            "{} mg per unit, {} units per container",
-            thousandths(per_unit.get()),
-            units.get()
-        ),
-    };
+    let shown = strength_said(&strength);
     let signers = vec![Signer::me(
         auth,
         "authored",

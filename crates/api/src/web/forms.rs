@@ -585,6 +585,7 @@ pub fn act_page(
 
 /// One person's signature in the dialog: what it means, the sentence they sign, and the
 /// password field it takes.
+#[derive(Clone)]
 pub struct Signer {
     pub meaning: String,
     pub statement: String,
@@ -614,10 +615,11 @@ impl Signer {
     }
 }
 
-#[derive(Template)]
-#[template(path = "sign.html")]
-pub struct SignPage {
-    pub me: Option<Me>,
+/// The signature dialog: what each signer signs, their password fields, and the reviewed
+/// fields carried back hidden. A modal `<dialog>` (the script makes it one) over the page it
+/// was asked from — the reviewed form itself where the page draws one (`DosePage`), else
+/// alone (`SignPage`). Esc or "Change something" goes back to the form as typed.
+pub struct Dialog {
     pub csrf: String,
     pub title: String,
     pub error: Option<String>,
@@ -627,39 +629,49 @@ pub struct SignPage {
     /// password): field and label.
     pub secrets: Vec<(String, String)>,
     pub signers: Vec<Signer>,
+    /// Drawn over the reviewed form: Esc closes the dialog and leaves the form to change.
+    pub over_form: bool,
 }
 
-/// The signature dialog, asking also for `secrets` to be typed again.
-pub fn sign_with(
-    auth: &Auth,
-    title: &str,
-    action: &str,
-    posted: &Posted,
-    secrets: Vec<(String, String)>,
-    signers: Vec<Signer>,
-    error: Option<ApiError>,
-) -> Response {
-    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
-    render(
-        &SignPage {
-            me: Some(auth.into()),
+#[derive(Template)]
+#[template(path = "sign.html")]
+pub struct SignPage {
+    pub me: Option<Me>,
+    pub d: Dialog,
+}
+
+/// What the signature dialog of an act holds, before it is drawn.
+pub struct Signing<'a> {
+    pub title: &'a str,
+    pub action: &'a str,
+    pub secrets: Vec<(String, String)>,
+    pub signers: Vec<Signer>,
+    /// Where "Continue" goes once it is recorded.
+    pub next: &'a str,
+}
+
+impl Signing<'_> {
+    fn dialog(
+        &self,
+        auth: &Auth,
+        posted: &Posted,
+        error: Option<String>,
+        over_form: bool,
+    ) -> Dialog {
+        Dialog {
             csrf: auth.csrf(),
-            title: title.into(),
-            error: error.map(|e| e.message),
-            action: action.into(),
+            title: self.title.into(),
+            error,
+            action: self.action.into(),
             hidden: posted.hidden(),
-            secrets,
-            signers,
-        },
-        status,
-    )
+            secrets: self.secrets.clone(),
+            signers: self.signers.clone(),
+            over_form,
+        }
+    }
 }
 
-/// The signing step every act shares. Until the dialog is answered: the act as a dry run —
-/// a refusal goes `back` to the form, beside its field — then the dialog. Once answered: the
-/// act signed with the passwords typed; a refusal (a wrong password, a rule broken since the
-/// review) shows the dialog again saying why; what was recorded is shown by a redirect
-/// (post/redirect/get), so reloading that page or going back never signs again.
+/// The signing step every act shares, its dialog drawn alone (see `ceremony_over`).
 #[allow(clippy::too_many_arguments)]
 pub async fn ceremony(
     sub: &Submitted,
@@ -671,12 +683,47 @@ pub async fn ceremony(
     back: impl AsyncFnOnce(ApiError) -> Response,
     run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
 ) -> Response {
+    let signing = Signing {
+        title,
+        action,
+        secrets,
+        signers,
+        next,
+    };
+    let auth = &sub.auth;
+    let show = async |d: Dialog, status: StatusCode| {
+        render(
+            &SignPage {
+                me: Some(auth.into()),
+                d,
+            },
+            status,
+        )
+    };
+    ceremony_over(sub, signing, false, back, run, show).await
+}
+
+/// The signing step every act shares. Until the dialog is answered: the act as a dry run —
+/// a refusal goes `back` to the form, beside its field — then the dialog, drawn by `show`
+/// (over the reviewed form when `over_form`). Once answered: the act signed with the
+/// passwords typed; a refusal (a wrong password, a rule broken since the review) shows the
+/// dialog again saying why; what was recorded is shown by a redirect (post/redirect/get), so
+/// reloading that page or going back never signs again.
+pub async fn ceremony_over(
+    sub: &Submitted,
+    signing: Signing<'_>,
+    over_form: bool,
+    back: impl AsyncFnOnce(ApiError) -> Response,
+    run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
+    show: impl AsyncFnOnce(Dialog, StatusCode) -> Response,
+) -> Response {
     let mut posted = sub.posted.clone();
     let id = posted.request_id();
     let origin = Origin {
         client: sub.client.clone(),
         request_id: Some(format!("web:{id}")),
     };
+    let next = signing.next;
     let done = |again: bool| {
         let next = if next.starts_with("/ui") { next } else { "/ui" };
         let q: String = form_urlencoded::Serializer::new(String::new())
@@ -689,11 +736,18 @@ pub async fn ceremony(
         return match run(Ceremony::DryRun, origin).await {
             // The form was sent again after it was signed: say what it recorded.
             Ok(o) if o.repeated() => done(true),
-            Ok(_) => sign_with(&sub.auth, title, action, &posted, secrets, signers, None),
+            Ok(_) => {
+                show(
+                    signing.dialog(&sub.auth, &posted, None, over_form),
+                    StatusCode::OK,
+                )
+                .await
+            }
             Err(e) => back(e.into()).await,
         };
     }
-    let witnesses = signers
+    let witnesses = signing
+        .signers
         .iter()
         .skip(1)
         .map(|s| posted.secret(&s.field))
@@ -701,14 +755,14 @@ pub async fn ceremony(
     let c = Ceremony::with_witnesses(posted.secret("password"), witnesses);
     match run(c, origin).await {
         Ok(o) => done(o.repeated()),
-        Err(e) => sign_with(
-            &sub.auth,
-            title,
-            action,
-            &posted,
-            secrets,
-            signers,
-            Some(e.into()),
-        ),
+        Err(e) => {
+            let e: ApiError = e.into();
+            let status = e.status;
+            show(
+                signing.dialog(&sub.auth, &posted, Some(e.message), over_form),
+                status,
+            )
+            .await
+        }
     }
 }

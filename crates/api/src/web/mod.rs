@@ -5,7 +5,7 @@
 //! every POST, and a request id, so a form sent twice records once.
 //!
 //! The kit (`kit`, `forms`, `words`, `choices`) serves the page families (`pages`, `stock`,
-//! `pharmacy`, `movements`, `admin`, `audit`, `patients`), which never import each other.
+//! `pharmacy`, `movements`, `admin`, `audit`, `patients`, `session`), which never import each other.
 
 mod admin;
 mod audit;
@@ -17,6 +17,7 @@ mod pages;
 mod patients;
 mod pharmacy;
 mod recorded;
+mod session;
 mod stock;
 mod words;
 
@@ -111,4 +112,5 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(patients::router())
         .merge(recorded::router())
+        .merge(session::router())
 }

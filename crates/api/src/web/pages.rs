@@ -223,10 +223,6 @@ struct Dashboard {
     witness_alerts: Vec<String>,
 }
 
-fn mg(ug: u64) -> String {
-    format!("{} mg", custody_ledger::types::quantity::thousandths(ug))
-}
-
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
     match dashboard_page(&state, &auth).await {
         Ok(r) => r,
@@ -255,7 +251,7 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
             location: r.location.to_string(),
             sealed: r.sealed_containers,
             open: r.open_containers,
-            drug: mg(r.total.get()),
+            drug: r.total.to_string(),
         })
         .collect();
     let today = today(zone(state));
@@ -280,12 +276,14 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
                 left,
                 beyond_use: bud.to_string(),
                 countdown: match days {
+                    // Used whole when opened: no beyond-use period to count down.
+                    _ if c.product.strength.single_use() => "single use".into(),
                     d if d < 0 => format!("past by {} days", -d),
                     0 => "last day".into(),
                     1 => "1 day left".into(),
                     d => format!("{d} days left"),
                 },
-                urgent: days <= 2,
+                urgent: days <= 2 && !c.product.strength.single_use(),
             });
         }
     }

@@ -121,9 +121,19 @@ async fn recorded(
                     ));
                 }
             }
-            let title = entries
-                .last()
-                .map_or("Recorded", |a| title_of(&a.entry, &auth.user));
+            let has = |f: fn(&Payload) -> bool| entries.iter().any(|a| f(a.entry.payload()));
+            // A treatment session: its dose is what it is about.
+            let title = if has(|p| matches!(p, Payload::Administered(_))) {
+                if has(|p| matches!(p, Payload::Waste(_))) {
+                    "Dose recorded, the rest wasted"
+                } else {
+                    "Dose recorded"
+                }
+            } else {
+                entries
+                    .last()
+                    .map_or("Recorded", |a| title_of(&a.entry, &auth.user))
+            };
             let title = if again {
                 format!("Already recorded: {title}")
             } else {

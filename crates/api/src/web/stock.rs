@@ -22,7 +22,9 @@ use custody_ledger::state::{ContainerStatus, MAX_SIGNING_AGE_DAYS};
 use super::choices::{patient_choices, patient_said, witness_at_screen};
 use super::forms::{Errors, Posted, Signer, Submitted, Table, ceremony, sentence, status_of};
 use super::kit::{Me, SignedIn, allow, refuse, render};
-use super::words::{entry_head, entry_rows, left, names, now_input, said, typed_time, when, zone};
+use super::words::{
+    concentration, entry_head, entry_rows, left, names, now_input, said, typed_time, when, zone,
+};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Path;
@@ -195,15 +197,11 @@ async fn load(
 }
 
 fn view(c: &custody_store::ContainerInfo) -> View {
-    let (ug_per_ml, concentration) = match c.product.strength {
-        Strength::Solution { per_ml, .. } => (
-            Some(per_ml.get()),
-            format!("{} mg/mL", thousandths(per_ml.get())),
-        ),
-        Strength::Units { per_unit, .. } => {
-            (None, format!("{} mg per unit", thousandths(per_unit.get())))
-        }
+    let ug_per_ml = match c.product.strength {
+        Strength::Solution { per_ml, .. } => Some(per_ml.get()),
+        Strength::Units { .. } => None,
     };
+    let concentration = concentration(&c.product.strength);
     View {
         id: c.id.to_string(),
         product: c.product.name.to_string(),
@@ -268,8 +266,9 @@ async fn container_page_with(
         Vec::new()
     };
     let mut form = form.clone();
+    // The route a dose of this product's form usually takes (a nasal spray is not IV).
     if form.get("route").is_empty() {
-        form.set("route", "IV");
+        form.set("route", c.product.form.default_route().as_str());
     }
     if form.get("given_at").is_empty() {
         form.set("given_at", now_input(zone(state)));
@@ -535,6 +534,7 @@ struct QueueRow {
     queued_at: String,
     author: String,
     container: String,
+    product: String,
     amount: String,
     reason: String,
     witness_by: String,
@@ -574,6 +574,17 @@ async fn queue_page(
             Payload::Waste(w) => (said(&w.amount), w.reason.to_string()),
             _ => (String::new(), String::new()),
         };
+        let product = match p.container.parse::<ContainerId>() {
+            Ok(c) => state
+                .store
+                .container_product(auth.ledger, &c)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.name.to_string())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
         // The entry id is made just before queueing; the ledger accepts it this long after.
         let by =
             Timestamp::from_micros(p.queued_at.micros() + MAX_SIGNING_AGE_DAYS * 86_400_000_000)
@@ -586,6 +597,7 @@ async fn queue_page(
                 .cloned()
                 .unwrap_or_else(|| p.author.to_string()),
             container: p.container.clone(),
+            product,
             amount,
             reason,
             witness_by: by,
@@ -641,12 +653,22 @@ async fn witness(
         );
     };
     let what = match &pending.draft.body.payload {
-        Payload::Waste(w) => format!(
-            "{} from container {}: {}",
-            said(&w.amount),
-            w.container,
-            w.reason
-        ),
+        Payload::Waste(w) => {
+            let product = state
+                .store
+                .container_product(auth.ledger, &w.container)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| format!(" of {}", p.name))
+                .unwrap_or_default();
+            format!(
+                "{}{product} from container {}: {}",
+                said(&w.amount),
+                w.container,
+                w.reason
+            )
+        }
         _ => String::new(),
     };
     let signers = vec![Signer::me(

@@ -53,6 +53,25 @@ pub(crate) fn quantity(strength: &Strength, base: u64) -> String {
     }
 }
 
+/// A product's strength in the ledger's own words: "10 mg/mL, 20 mL per container", "28 mg
+/// per unit, 1 unit per container".
+pub(crate) fn strength_said(s: &Strength) -> String {
+    match s {
+        Strength::Solution { per_ml, volume } => format!("{per_ml}/mL, {volume} per container"),
+        Strength::Units { per_unit, units } => {
+            format!("{per_unit} per unit, {units} per container")
+        }
+    }
+}
+
+/// A product's concentration: "10 mg/mL", "28 mg per unit".
+pub(crate) fn concentration(s: &Strength) -> String {
+    match s {
+        Strength::Solution { per_ml, .. } => format!("{per_ml}/mL"),
+        Strength::Units { per_unit, .. } => format!("{per_unit} per unit"),
+    }
+}
+
 /// What a container holds now.
 pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
     quantity(&c.product.strength, c.remaining)

@@ -36,6 +36,22 @@ pub struct DemoArgs {
     pub seed: u64,
 }
 
+/// The demo's patients (MRN-100001 on): ten IV, two Spravato (11 and 12).
+const PATIENTS: [(&str, &str); 12] = [
+    ("Jordan Lee", "1984-03-12"),
+    ("Avery Brooks", "1979-07-02"),
+    ("Morgan Patel", "1991-11-23"),
+    ("Riley Nguyen", "1968-01-30"),
+    ("Casey Alvarez", "1988-05-17"),
+    ("Taylor Kim", "1995-09-08"),
+    ("Jamie Okoro", "1973-12-19"),
+    ("Quinn Larsen", "1982-04-04"),
+    ("Drew Fischer", "1999-02-14"),
+    ("Robin Castillo", "1966-10-27"),
+    ("Sasha Ivanova", "1987-06-21"),
+    ("Elliot Moreau", "1976-08-11"),
+];
+
 const MINUTE: i64 = 60_000_000;
 const DAY: i64 = 1_440 * MINUTE;
 /// The days of history: two months.
@@ -449,6 +465,27 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
         sealed: BTreeMap::new(),
         entries: 1,
     };
+
+    // The patient register: the people behind the commitments the doses carry, so a nurse
+    // finds them by MRN or name.
+    for (n, (name, born)) in PATIENTS.iter().enumerate() {
+        let n = n as u64 + 1;
+        let record = custody_store::PatientRecord {
+            patient: demo.patient(n),
+            mrn: format!("MRN-{:06}", 100_000 + n),
+            name: (*name).to_string(),
+            address: format!("{} Lake Ave, Duluth MN 55802", 10 + n * 7),
+            birth_date: (*born).to_string(),
+            // The two Spravato patients are enrolled in the REMS.
+            rems: (n >= 11).then(|| custody_store::RemsEnrollment {
+                patient_id: format!("REMS-{:07}", 4_200_000 + n),
+                enrolled_on: Timestamp::from_micros(start)
+                    .expect("the demo starts in range")
+                    .date(),
+            }),
+        };
+        demo.store.save_patient(ledger, &record).await?;
+    }
 
     let mut passwords = Vec::new();
     for p in PEOPLE {

@@ -14,12 +14,14 @@ mod patients;
 mod people;
 mod reports;
 mod stock;
+mod treatment;
 mod waste;
 
 pub use movements::*;
 pub use patients::*;
 pub use people::*;
 pub use stock::*;
+pub use treatment::*;
 pub use waste::*;
 
 use custody_ledger::{

@@ -67,6 +67,16 @@ pub fn received_containers(seq: Seq, count: u32) -> Vec<ContainerId> {
         .collect()
 }
 
+/// The beyond-use date of `c` opened on `day`: 28 days, never past its lot's expiry; the
+/// same day for a single-use device (no beyond-use period to count down).
+pub fn beyond_use_from(day: Day, c: &custody_store::ContainerInfo) -> Day {
+    if c.product.strength.single_use() {
+        day.min(c.expiry)
+    } else {
+        default_beyond_use(day, c.expiry)
+    }
+}
+
 pub fn today() -> Day {
     Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
 }
@@ -136,14 +146,14 @@ impl Clinic {
     }
 
     /// The beyond-use date a container gets when opened today: 28 days, never past its lot's
-    /// expiry.
+    /// expiry; today for a single-use device, which is used whole when opened.
     pub async fn default_beyond_use(&self, s: &Session, c: &ContainerId) -> ClinicResult<Day> {
-        let expiry = self
+        let info = self
             .store
-            .container_expiry(s.ledger, c)
+            .container(s.ledger, c)
             .await?
             .ok_or_else(|| unknown_container(c))?;
-        Ok(default_beyond_use(today(), expiry))
+        Ok(beyond_use_from(today(), &info))
     }
 
     /// Opens a container.
@@ -177,6 +187,13 @@ impl Clinic {
         let amount = self
             .amount_of(s, &cmd.container, cmd.dose, "dose_mg")
             .await?;
+        if let Some(product) = self
+            .store
+            .container_product(s.ledger, &cmd.container)
+            .await?
+        {
+            self.check_rems(s, &product, &cmd.patient).await?;
+        }
         let patient = self.commit_patient(s.ledger, &cmd.patient).await?;
         Ok(Administered {
             container: cmd.container,

@@ -108,6 +108,25 @@ tagged!(
     }
 );
 
+impl FinishedForm {
+    /// The routes a dose of this form can take, the usual one first: what a dose form
+    /// offers, and the route it starts at (an injection is not a nasal spray's default).
+    pub fn routes(self) -> &'static [Route] {
+        match self {
+            FinishedForm::InjectionSolution => &[Route::Iv, Route::Im],
+            FinishedForm::NasalSpray => &[Route::Intranasal],
+            FinishedForm::Lozenge => &[Route::Sublingual, Route::Oral],
+            FinishedForm::Tablet | FinishedForm::Capsule | FinishedForm::OralSolution => {
+                &[Route::Oral, Route::Sublingual]
+            }
+        }
+    }
+    /// The route a dose of this form usually takes.
+    pub fn default_route(self) -> Route {
+        self.routes()[0]
+    }
+}
+
 tagged!(
     /// Kinds of storage location.
     LocationKind, "location kind" {

@@ -75,6 +75,11 @@ quantity!(
     Micrograms, "µg", "mg", "amount (µg)", "amount (mg)"
 );
 quantity!(
+    /// A patient's body weight, in grams (typed in kg): what a dose by weight is worked
+    /// out from. It is never recorded in an entry.
+    Grams, "g", "kg", "weight (g)", "weight (kg)"
+);
+quantity!(
     /// Volume, in microlitres.
     Microliters, "µL", "mL", "volume (µL)", "volume (mL)"
 );
