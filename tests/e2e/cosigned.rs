@@ -191,8 +191,11 @@ fn pdf_words(pdf: &Path) -> String {
 }
 
 /// The entries of an export's lines re-chained after `edit`, as someone who can write the
-/// file would; the checkpoint lines are kept as they were.
+/// file and holds the registrant key would (each re-chained entry sealed again: without the
+/// key, its sequencer signature would fail before any checkpoint is compared); the
+/// checkpoint lines are kept as they were.
 fn rechained(lines: &[String], edit: impl FnOnce(&mut Vec<Entry>)) -> Vec<String> {
+    let key = crate::registrant_signing_key(crate::demo_template());
     let mut header: Value = serde_json::from_str(&lines[0]).unwrap();
     let kept: Vec<String> = lines[1..]
         .iter()
@@ -208,12 +211,16 @@ fn rechained(lines: &[String], edit: impl FnOnce(&mut Vec<Entry>)) -> Vec<String
                 .unwrap()
         })
         .collect();
+    let before: Vec<_> = entries.iter().map(Entry::hash).collect();
     edit(&mut entries);
     let mut out = Vec::new();
     let mut prev = entries[0].prev;
     for (i, e) in entries.iter_mut().enumerate() {
         e.seq = custody_ledger::Seq::new(i as u64).unwrap();
         e.prev = prev;
+        if before.get(i) != Some(&e.hash()) {
+            *e = e.clone().sealed(&key);
+        }
         prev = e.hash();
         out.push(
             json!({"seq": i, "hash": prev.to_string(), "entry": hex::encode(e.to_canonical_bytes())})

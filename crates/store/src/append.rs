@@ -203,9 +203,8 @@ impl Store {
         let mut entries = Vec::with_capacity(drafts.len());
         let mut h = state.head.expect("loaded above");
         for d in drafts {
-            let e = d
-                .clone()
-                .chain(h.next_seq, h.last_hash, now.max(h.last_timestamp));
+            let ts = entry_time(now, Some(h.last_timestamp), d);
+            let e = d.clone().chain(h.next_seq, h.last_hash, ts);
             h.next_seq = h.next_seq.next();
             entries.push(e);
         }
@@ -381,13 +380,7 @@ impl Store {
                     Some(h) => (h.next_seq, h.last_hash, Some(h.last_timestamp)),
                     None => (Seq::GENESIS, EntryHash::ZERO, None),
                 };
-                // Never before the entry before, nor before its own signatures (a clock that
-                // stepped back between signing and appending).
-                let now = at.unwrap_or(now);
-                let ts = [last, d.last_signed_at()]
-                    .into_iter()
-                    .flatten()
-                    .fold(now, Timestamp::max);
+                let ts = entry_time(at.unwrap_or(now), last, &d);
                 let e = d.chain(seq, prev, ts);
                 if e.version.is_sequenced() {
                     let public = state.sequencer_key(&e).map_err(StoreError::Rejected)?;
@@ -602,6 +595,15 @@ pub(crate) async fn resolve_discrepancy(
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// The time an entry is recorded at: `now`, but never before the entry before it (`last`),
+/// nor before its own signatures (a clock that stepped back between signing and appending).
+fn entry_time(now: Timestamp, last: Option<Timestamp>, d: &Draft) -> Timestamp {
+    [last, d.last_signed_at()]
+        .into_iter()
+        .flatten()
+        .fold(now, Timestamp::max)
 }
 
 fn one(mut v: Vec<Appended>) -> Result<Appended, StoreError> {
