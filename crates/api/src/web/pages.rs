@@ -7,12 +7,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use custody_ledger::LedgerId;
-use custody_ledger::state::ContainerStatus;
 use serde::Deserialize;
 
 use super::forms::{Errors, Field, FormBuilder, Posted, act_page, sentence};
 use super::kit::{Me, PASSWORD_PAGE, SignedIn, SignedInPending, check_csrf, failure, render};
-use super::words::{discrepancy_lines, left, today, when, zone};
+use super::words::{discrepancy_line, left, when, zone};
 use crate::auth::{Auth, Pending, cleared_cookie, session_cookie, sign_in};
 use crate::error::ApiError;
 use crate::extract::Client;
@@ -231,93 +230,81 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> R
 }
 
 async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiError> {
-    let ledger = auth.ledger;
-    let head = state.store.head(ledger).await?;
-    let products = state.store.products(ledger).await?;
-    let name = |ndc: &custody_ledger::Ndc| {
-        products
-            .iter()
-            .find(|p| &p.ndc == ndc)
-            .map_or_else(|| ndc.to_string(), |p| p.name.to_string())
-    };
-    let on_hand = state
-        .store
-        .on_hand(ledger)
-        .await?
+    let d = state.clinic.dashboard(auth).await?;
+    let z = zone(state);
+    let on_hand = d
+        .on_hand
         .into_iter()
-        .map(|r| OnHandLine {
-            product: name(&r.product),
-            lot: r.lot.to_string(),
-            location: r.location.to_string(),
-            sealed: r.sealed_containers,
-            open: r.open_containers,
-            drug: r.total.to_string(),
+        .map(|s| OnHandLine {
+            product: s.product,
+            lot: s.on_hand.lot.to_string(),
+            location: s.on_hand.location.to_string(),
+            sealed: s.on_hand.sealed_containers,
+            open: s.on_hand.open_containers,
+            drug: s.on_hand.total.to_string(),
         })
         .collect();
-    let today = today(zone(state));
-    let held = state.store.containers(ledger, true).await?;
-    let mut open = Vec::new();
-    let mut expiring = std::collections::BTreeSet::new();
-    for c in &held {
-        let days_to_expiry = i64::from(c.expiry.unix_days()) - i64::from(today.unix_days());
-        if days_to_expiry <= 90 {
-            expiring.insert(format!(
-                "{} lot {} expires {} ({} days)",
-                c.product.name, c.lot, c.expiry, days_to_expiry
-            ));
-        }
-        if let ContainerStatus::Open { beyond_use: bud } = c.status {
-            let days = i64::from(bud.unix_days()) - i64::from(today.unix_days());
-            let left = left(c);
-            open.push(OpenLine {
+    let open = d
+        .open
+        .iter()
+        .map(|o| {
+            let c = &o.container;
+            let single_use = c.product.strength.single_use();
+            OpenLine {
                 id: c.id.to_string(),
                 product: c.product.name.to_string(),
                 location: c.location.to_string(),
-                left,
-                beyond_use: bud.to_string(),
-                countdown: match days {
+                left: left(c),
+                beyond_use: o.beyond_use.to_string(),
+                countdown: match o.days_left {
                     // Used whole when opened: no beyond-use period to count down.
-                    _ if c.product.strength.single_use() => "single use".into(),
+                    _ if single_use => "single use".into(),
                     d if d < 0 => format!("past by {} days", -d),
                     0 => "last day".into(),
                     1 => "1 day left".into(),
                     d => format!("{d} days left"),
                 },
-                urgent: days <= 2 && !c.product.strength.single_use(),
-            });
-        }
-    }
-    let mut pending = Vec::new();
-    for p in state.store.pending_entries(ledger).await? {
-        let who = state
-            .store
-            .user(ledger, &p.author)
-            .await?
-            .map_or_else(|| p.author.to_string(), |u| u.printed_name);
-        pending.push(format!(
-            "{} — container {}, recorded by {} at {}",
-            p.kind(),
-            p.container,
-            who,
-            when(zone(state), p.queued_at)
-        ));
-    }
-    let discrepancies = discrepancy_lines(state, auth).await?;
-    let verification = state
-        .clinic
-        .last_verification()
-        .unwrap_or_else(|| "Not verified since the server started.".into());
-    let witness_alerts = state
-        .clinic
-        .witness_alerts(auth)
-        .unwrap_or_default()
+                urgent: o.days_left <= 2 && !single_use,
+            }
+        })
+        .collect();
+    let expiring = d
+        .expiring
+        .iter()
+        .map(|x| {
+            format!(
+                "{} lot {} expires {} ({} days)",
+                x.product, x.lot, x.expiry, x.days_left
+            )
+        })
+        .collect();
+    let pending = d
+        .pending
+        .iter()
+        .map(|p| {
+            format!(
+                "{} — container {}, recorded by {} at {}",
+                p.pending.kind(),
+                p.pending.container,
+                p.author_name,
+                when(z, p.pending.queued_at)
+            )
+        })
+        .collect();
+    let discrepancies = d
+        .discrepancies
+        .iter()
+        .map(|x| discrepancy_line(z, x))
+        .collect();
+    let witness_alerts = d
+        .witness_alerts
         .into_iter()
         .map(|a| {
             format!(
                 "Witness {} refused the checkpoint of {} entries at {}: {}",
                 a.witness,
                 a.size,
-                when(zone(state), a.at),
+                when(z, a.at),
                 a.message
             )
         })
@@ -326,14 +313,16 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
         &Dashboard {
             witness_alerts,
             me: Some(auth.into()),
-            registrant: head.registrant.name.to_string(),
-            entries: head.entries,
+            registrant: d.registrant,
+            entries: d.entries,
             on_hand,
             open,
-            expiring: expiring.into_iter().collect(),
+            expiring,
             pending,
             discrepancies,
-            verification,
+            verification: d
+                .last_verification
+                .unwrap_or_else(|| "Not verified since the server started.".into()),
         },
         StatusCode::OK,
     ))

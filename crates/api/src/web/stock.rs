@@ -128,7 +128,7 @@ async fn containers(
 ) -> Response {
     // Held containers by default; every one ever received (emptied, gone) when asked.
     let all = q.all.is_some_and(|a| a == "1");
-    let rows = match state.store.containers(auth.ledger, !all).await {
+    let rows = match state.clinic.containers(&auth, !all).await {
         Ok(v) => v,
         Err(e) => return refuse(&auth, e.into()),
     };
@@ -181,19 +181,11 @@ struct ContainerPage<'a> {
     zone: String,
 }
 
-async fn load(
-    state: &AppState,
-    ledger: LedgerId,
-    id: &str,
-) -> ApiResult<custody_store::ContainerInfo> {
+async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<custody_store::ContainerInfo> {
     let c: ContainerId = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no container {id:?}")))?;
-    state
-        .store
-        .container(ledger, &c)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no container {c} in this ledger")))
+    Ok(state.clinic.container(auth, &c).await?)
 }
 
 fn view(c: &custody_store::ContainerInfo) -> View {
@@ -240,17 +232,17 @@ async fn container_page_with(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    let c = match load(state, auth.ledger, id).await {
+    let id: ContainerId = match id.parse() {
         Ok(c) => c,
-        Err(e) => return refuse(auth, e),
+        Err(_) => return refuse(auth, ApiError::not_found(format!("no container {id:?}"))),
     };
-    let rows = match (
-        state.store.container_history(auth.ledger, &c.id).await,
-        names(state, auth.ledger).await,
-    ) {
-        (Ok(h), Ok(names)) => entry_rows(&h, &names, zone(state)),
-        (Err(e), _) => Err(e.into()),
-        (_, Err(e)) => Err(e),
+    let (c, history) = match state.clinic.container_history(auth, &id).await {
+        Ok(x) => x,
+        Err(e) => return refuse(auth, e.into()),
+    };
+    let rows = match names(state, auth.ledger).await {
+        Ok(names) => entry_rows(&history, &names, zone(state)),
+        Err(e) => Err(e),
     };
     let rows = match rows {
         Ok(r) => r,
@@ -340,7 +332,7 @@ async fn administer(
     if let Some(r) = allow(auth, Permission::Author(Kind::Administered)) {
         return r;
     }
-    let c = match load(&state, auth.ledger, &id).await {
+    let c = match load(&state, &auth, &id).await {
         Ok(c) => c,
         Err(e) => return refuse(auth, e),
     };
@@ -431,7 +423,7 @@ async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
     if let Some(r) = allow(auth, Permission::Author(Kind::Waste)) {
         return r;
     }
-    let c = match load(&state, auth.ledger, &id).await {
+    let c = match load(&state, &auth, &id).await {
         Ok(c) => c,
         Err(e) => return refuse(auth, e),
     };
@@ -717,7 +709,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
         )
         .await;
     }
-    let c = match load(&state, auth.ledger, &id).await {
+    let c = match load(&state, &auth, &id).await {
         Ok(c) => c,
         Err(e) => return refuse(auth, e),
     };
