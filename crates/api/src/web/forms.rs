@@ -174,16 +174,23 @@ impl Errors {
 
     /// Which numbered line a refusal is about: the one whose container (or, for a product or
     /// location field, whose product or location) the message names; else the first.
-    fn line_named(&self, base: &str, e: &ApiError) -> usize {
+    /// The line a refusal is about: for a zero refused, the line whose `base` is zero; else
+    /// the last line whose container (or `base`) the message names.
+    fn line_named(&self, base: &str, e: &ApiError) -> Option<usize> {
+        let posted = self.2.as_ref()?;
+        let value = |f: &str, i: usize| posted.get(&format!("{f}_{i}")).trim().to_string();
+        let mut lines = (1..=MAX_LINES_NAMED).rev();
+        if e.code == "zero_quantity" {
+            return lines.find(|i| {
+                let v = value(base, *i);
+                v.contains('0') && v.chars().all(|c| c == '0' || c == '.')
+            });
+        }
         let key = if base == "amount" { "container" } else { base };
-        let posted = self.2.as_ref();
-        (1..=MAX_LINES_NAMED)
-            .find(|i| {
-                posted
-                    .map(|p| p.get(&format!("{key}_{i}")))
-                    .is_some_and(|v| !v.is_empty() && e.message.contains(v))
-            })
-            .unwrap_or(1)
+        lines.find(|i| {
+            let v = value(key, *i);
+            !v.is_empty() && e.message.contains(&v)
+        })
     }
 
     /// Errors for a form of numbered lines (`container_1`, …): a refusal about one line is
@@ -277,12 +284,19 @@ impl Errors {
             return Some(top.into());
         }
         if let Some((_, f)) = by_code.iter().find(|(c, _)| *c == e.code) {
-            let f = match f.strip_suffix("_#") {
-                Some(base) => format!("{base}_{}", self.line_named(base, e)),
-                None => f.to_string(),
+            // `name_#`: the line the refusal is about, else the first; `name_?`: that line,
+            // else the whole form.
+            let f = if let Some(base) = f.strip_suffix("_#") {
+                Some(format!("{base}_{}", self.line_named(base, e).unwrap_or(1)))
+            } else if let Some(base) = f.strip_suffix("_?") {
+                self.line_named(base, e).map(|i| format!("{base}_{i}"))
+            } else {
+                Some(f.to_string())
             };
-            self.add(&f, sentence(&e.message));
-            return None;
+            if let Some(f) = f {
+                self.add(&f, sentence(&e.message));
+                return None;
+            }
         }
         let top = self.place(fields, e);
         if let Some(t) = &top {

@@ -224,15 +224,18 @@ fn listed(items: &[Item]) -> String {
 const FIELDS: &[(&str, &str)] = &[
     ("insufficient_stock", "amount_#"),
     ("amount_mismatch", "amount_#"),
+    ("zero_quantity", "amount_#"),
     ("container_state", "container_#"),
     ("container_empty", "container_#"),
     ("unknown_container", "container_#"),
     ("expired", "container_#"),
+    // A container listed twice: beside its second line (other rules: the whole form).
+    ("rule_violation", "container_?"),
     ("unknown_location", "to_location"),
-    ("witness_is_author", "witness_1"),
+    ("witness_is_author", "witness_#"),
     ("duplicate_witness", "witness_2"),
-    ("role_not_allowed", "witness_1"),
-    ("inactive_signer", "witness_1"),
+    ("role_not_allowed", "witness_#"),
+    ("inactive_signer", "witness_#"),
 ];
 
 const NAMED: &[&str] = &[

@@ -184,9 +184,6 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         let lot: Option<Lot> = e.parse(p, &f("lot"), "Enter the lot number.");
         let expiry: Option<Day> = e.parse(p, &f("expiry"), "Enter the expiry date.");
         let containers: Option<u32> = e.parse(p, &f("containers"), "Enter how many containers.");
-        if containers == Some(0) {
-            e.add(&f("containers"), "At least one container.");
-        }
         let location: Option<LocationId> = e.parse(p, &f("location"), "Choose where it goes.");
         if let (Some(product), Some(lot), Some(expiry), Some(containers), Some(location)) =
             (product, lot, expiry, containers, location)
@@ -283,6 +280,7 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
 const RECEIPT_FIELDS: &[(&str, &str)] = &[
     ("unknown_product", "product_#"),
     ("unknown_location", "location_#"),
+    ("zero_quantity", "containers_#"),
 ];
 
 // ---- counting ----
