@@ -759,7 +759,11 @@ async fn bootstrap_get() -> Response {
     )
 }
 
-async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Response {
+async fn bootstrap_post(
+    State(state): State<AppState>,
+    crate::extract::Client(client): crate::extract::Client,
+    Form(p): Fields,
+) -> Response {
     let p = Posted::from(p);
     // The token names its ledger; a wrong one is refused by the first ledger's check.
     let ledger = match state.clinic.ledger_of_bootstrap_token(p.get("token")).await {
@@ -796,7 +800,16 @@ async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Respo
     };
     match state
         .clinic
-        .bootstrap(ledger, cmd, &p.secret("password"))
+        .bootstrap(
+            ledger,
+            cmd,
+            &p.secret("password"),
+            false,
+            &Origin {
+                client,
+                request_id: None,
+            },
+        )
         .await
         .map_err(ApiError::from)
     {
