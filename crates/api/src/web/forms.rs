@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Redirect};
 use custody_clinic::ClinicResult;
 use custody_clinic::acts::{Ceremony, Origin, Outcome};
 
-use super::kit::{Me, SignedIn, check_csrf, refuse, render};
+use super::kit::{Me, PageError, SignedIn, check_csrf, render};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::Client;
@@ -133,11 +133,10 @@ impl axum::extract::FromRequest<AppState> for Submitted {
         let req = axum::extract::Request::from_parts(parts, body);
         let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
             .await
-            .map_err(|e| refuse(&auth, ApiError::bad_request(e.body_text())))?;
+            .map_err(|e| PageError::of(&auth, ApiError::bad_request(e.body_text())))
+            .map_err(IntoResponse::into_response)?;
         let posted = Posted::from(fields);
-        if let Some(r) = check_csrf(&auth, posted.csrf()) {
-            return Err(r);
-        }
+        check_csrf(&auth, posted.csrf()).map_err(IntoResponse::into_response)?;
         Ok(Submitted {
             auth,
             posted,
@@ -687,14 +686,14 @@ impl Signing<'_> {
 
 /// The signing step every act shares, its dialog drawn alone (see `ceremony_over`).
 #[allow(clippy::too_many_arguments)]
-pub async fn ceremony(
+pub async fn ceremony<R: IntoResponse>(
     sub: &Submitted,
     title: &str,
     action: &str,
     secrets: Vec<(String, String)>,
     signers: Vec<Signer>,
     next: &str,
-    back: impl AsyncFnOnce(ApiError) -> Response,
+    back: impl AsyncFnOnce(ApiError) -> R,
     run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
 ) -> Response {
     let signing = Signing {
@@ -723,11 +722,11 @@ pub async fn ceremony(
 /// passwords typed; a refusal (a wrong password, a rule broken since the review) shows the
 /// dialog again saying why; what was recorded is shown by a redirect (post/redirect/get), so
 /// reloading that page or going back never signs again.
-pub async fn ceremony_over(
+pub async fn ceremony_over<R: IntoResponse>(
     sub: &Submitted,
     signing: Signing<'_>,
     over_form: bool,
-    back: impl AsyncFnOnce(ApiError) -> Response,
+    back: impl AsyncFnOnce(ApiError) -> R,
     run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
     show: impl AsyncFnOnce(Dialog, StatusCode) -> Response,
 ) -> Response {
@@ -757,7 +756,7 @@ pub async fn ceremony_over(
                 )
                 .await
             }
-            Err(e) => back(e.into()).await,
+            Err(e) => back(e.into()).await.into_response(),
         };
     }
     let witnesses = signing

@@ -10,7 +10,9 @@ use custody_ledger::LedgerId;
 use serde::Deserialize;
 
 use super::forms::{Errors, Field, FormBuilder, Posted, act_page, sentence};
-use super::kit::{Me, PASSWORD_PAGE, SignedIn, SignedInPending, check_csrf, failure, render};
+use super::kit::{
+    Me, OrRefuse, PASSWORD_PAGE, Page, SignedIn, SignedInPending, check_csrf, render,
+};
 use super::words::{discrepancy_line, left, when, zone};
 use crate::auth::{Auth, Pending, cleared_cookie, session_cookie, sign_in};
 use crate::error::ApiError;
@@ -75,7 +77,7 @@ async fn first_start(state: &AppState, ledger: LedgerId) -> bool {
 async fn login_page(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
-) -> Response {
+) -> Page {
     // The page's idle timer says `ended=idle`; a session found ended on the server (timed
     // out, or ended by a password reset, a deactivation or a sign-out elsewhere) `ended=1`.
     let notice = if q.ended.as_deref() == Some("idle") {
@@ -94,22 +96,20 @@ async fn login_page(
         None
     };
     let wanted = q.ledger.as_deref().and_then(|l| l.parse().ok());
-    match the_ledger(&state, wanted).await {
-        Ok((ledger, registrant, ledgers)) => render(
-            &LoginPage {
-                me: None,
-                registrant,
-                ledger: ledger.to_string(),
-                ledgers,
-                username: String::new(),
-                error: None,
-                notice,
-                first_start: first_start(&state, ledger).await,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => failure(e),
-    }
+    let (ledger, registrant, ledgers) = the_ledger(&state, wanted).await?;
+    Ok(render(
+        &LoginPage {
+            me: None,
+            registrant,
+            ledger: ledger.to_string(),
+            ledgers,
+            username: String::new(),
+            error: None,
+            notice,
+            first_start: first_start(&state, ledger).await,
+        },
+        StatusCode::OK,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -123,23 +123,20 @@ async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     Form(f): Form<LoginForm>,
-) -> Response {
-    let (ledger, registrant, ledgers) = match the_ledger(&state, f.ledger.parse().ok()).await {
-        Ok(x) => x,
-        Err(e) => return failure(e),
-    };
+) -> Page {
+    let (ledger, registrant, ledgers) = the_ledger(&state, f.ledger.parse().ok()).await?;
     match sign_in(&state, ledger, &f.username, &f.password, &client).await {
-        Ok(s) => (
+        Ok(s) => Ok((
             StatusCode::SEE_OTHER,
             [
                 (header::SET_COOKIE, session_cookie(&state, &s.token)),
                 (header::LOCATION, "/ui".to_string()),
             ],
         )
-            .into_response(),
+            .into_response()),
         Err(e) => {
             let e = ApiError::from(e);
-            render(
+            Ok(render(
                 &LoginPage {
                     me: None,
                     registrant,
@@ -151,7 +148,7 @@ async fn login(
                     first_start: first_start(&state, ledger).await,
                 },
                 e.status,
-            )
+            ))
         }
     }
 }
@@ -170,21 +167,17 @@ async fn logout(
     State(state): State<AppState>,
     SignedInPending(auth): SignedInPending,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf) {
-        return r;
-    }
-    if let Err(e) = state.clinic.sign_out(&auth).await {
-        return failure(e.into());
-    }
-    (
+) -> Page {
+    check_csrf(&auth, &f.csrf)?;
+    state.clinic.sign_out(&auth).await.map_err(ApiError::from)?;
+    Ok((
         StatusCode::SEE_OTHER,
         [
             (header::SET_COOKIE, cleared_cookie()),
             (header::LOCATION, "/ui/login".to_string()),
         ],
     )
-        .into_response()
+        .into_response())
 }
 
 struct OnHandLine {
@@ -222,16 +215,10 @@ struct Dashboard {
     witness_alerts: Vec<String>,
 }
 
-async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    match dashboard_page(&state, &auth).await {
-        Ok(r) => r,
-        Err(e) => failure(e),
-    }
-}
-
-async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiError> {
-    let d = state.clinic.dashboard(auth).await?;
-    let z = zone(state);
+async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    let d = state.clinic.dashboard(&auth).await.or_refuse(&auth)?;
+    let auth = &auth;
+    let z = zone(&state);
     let on_hand = d
         .on_hand
         .into_iter()
@@ -371,11 +358,9 @@ async fn change_password(
     SignedInPending(auth): SignedInPending,
     Client(client): Client,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
+) -> Page {
     let p = Posted::from(fields);
-    if let Some(r) = check_csrf(&auth, p.csrf()) {
-        return r;
-    }
+    check_csrf(&auth, p.csrf())?;
     let (current, new) = (p.secret("password"), p.secret("new_password"));
     let mut e = Errors::default();
     if current.is_empty() {
@@ -393,7 +378,12 @@ async fn change_password(
         );
     }
     if !e.is_empty() {
-        return password_page(&auth, &p, &e, StatusCode::UNPROCESSABLE_ENTITY);
+        return Ok(password_page(
+            &auth,
+            &p,
+            &e,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     let origin = custody_clinic::acts::Origin {
         client,
@@ -404,7 +394,7 @@ async fn change_password(
         .change_password(&auth, &current, &new, &origin)
         .await
     {
-        Ok(()) => Redirect::to("/ui/password/changed").into_response(),
+        Ok(()) => Ok(Redirect::to("/ui/password/changed").into_response()),
         Err(err) => {
             let err = ApiError::from(err);
             e.refusal(
@@ -416,7 +406,7 @@ async fn change_password(
                 ],
                 &err,
             );
-            password_page(&auth, &p, &e, err.status)
+            Ok(password_page(&auth, &p, &e, err.status))
         }
     }
 }

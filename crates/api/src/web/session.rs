@@ -187,8 +187,8 @@ async fn form(
     SignedIn(auth): SignedIn,
     Query(q): Query<DoseQuery>,
 ) -> Response {
-    if let Some(r) = allow(&auth, Permission::Author(Kind::Administered)) {
-        return r;
+    if let Err(r) = allow(&auth, Permission::Author(Kind::Administered)) {
+        return r.into_response();
     }
     let mut posted = Posted::default();
     if let Some(mrn) = q
@@ -286,8 +286,8 @@ async fn patient_mrn(state: &AppState, auth: &Auth, typed: &str) -> String {
 /// Review (a dry run of every entry) and then signing, through one dialog over the form.
 async fn give(State(state): State<AppState>, sub: Submitted) -> Response {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Administered)) {
-        return r;
+    if let Err(r) = allow(auth, Permission::Author(Kind::Administered)) {
+        return r.into_response();
     }
     let mut e = Errors::default();
     let mut p = p.clone();
