@@ -34,6 +34,27 @@ struct LoginPage {
     first_start: bool,
 }
 
+impl LoginPage {
+    /// The sign-in page of `ledger`, empty.
+    async fn of(
+        state: &AppState,
+        ledger: LedgerId,
+        registrant: String,
+        ledgers: Vec<LedgerChoice>,
+    ) -> Self {
+        LoginPage {
+            me: None,
+            registrant,
+            ledger: ledger.to_string(),
+            ledgers,
+            username: String::new(),
+            error: None,
+            notice: None,
+            first_start: first_start(state, ledger).await,
+        }
+    }
+}
+
 /// A ledger this server holds, as the sign-in page offers it.
 struct LedgerChoice {
     id: String,
@@ -97,19 +118,11 @@ async fn login_page(
     };
     let wanted = q.ledger.as_deref().and_then(|l| l.parse().ok());
     let (ledger, registrant, ledgers) = the_ledger(&state, wanted).await?;
-    Ok(render(
-        &LoginPage {
-            me: None,
-            registrant,
-            ledger: ledger.to_string(),
-            ledgers,
-            username: String::new(),
-            error: None,
-            notice,
-            first_start: first_start(&state, ledger).await,
-        },
-        StatusCode::OK,
-    ))
+    let page = LoginPage {
+        notice,
+        ..LoginPage::of(&state, ledger, registrant, ledgers).await
+    };
+    Ok(render(&page, StatusCode::OK))
 }
 
 #[derive(Deserialize)]
@@ -136,19 +149,12 @@ async fn login(
             .into_response()),
         Err(e) => {
             let e = ApiError::from(e);
-            Ok(render(
-                &LoginPage {
-                    me: None,
-                    registrant,
-                    ledger: ledger.to_string(),
-                    ledgers,
-                    username: f.username,
-                    error: Some(e.message),
-                    notice: None,
-                    first_start: first_start(&state, ledger).await,
-                },
-                e.status,
-            ))
+            let page = LoginPage {
+                username: f.username,
+                error: Some(e.message),
+                ..LoginPage::of(&state, ledger, registrant, ledgers).await
+            };
+            Ok(render(&page, e.status))
         }
     }
 }
