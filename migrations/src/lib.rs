@@ -9,6 +9,7 @@ mod m20261121_000003_workflow;
 mod m20261129_000004_requests;
 mod m20261129_000005_cosignatures;
 mod m20261129_000006_password_changes;
+mod m20261129_000007_rems;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_requests::Migration),
             Box::new(m20261129_000005_cosignatures::Migration),
             Box::new(m20261129_000006_password_changes::Migration),
+            Box::new(m20261129_000007_rems::Migration),
         ]
     }
 }

@@ -4,7 +4,8 @@
 // issue set. Started by tests/e2e/browser.rs against `custody serve` on a copy of the demo
 // clinic (time zone America/Chicago). It reads from the environment:
 //   CUSTODY_URL; CUSTODY_NURSE, CUSTODY_NURSE_PASSWORD; CUSTODY_WITNESS,
-//   CUSTODY_WITNESS_PASSWORD; CUSTODY_SHOTS (a folder for screenshots).
+//   CUSTODY_WITNESS_PASSWORD; CUSTODY_PHARMACIST, CUSTODY_PHARMACIST_PASSWORD; CUSTODY_SHOTS
+//   (a folder for screenshots).
 // It prints one `task …` line per task and `day: ok`, and exits non-zero saying what failed.
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
@@ -15,6 +16,7 @@ const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 const url = process.env.CUSTODY_URL;
 const nurse = { user: process.env.CUSTODY_NURSE, password: process.env.CUSTODY_NURSE_PASSWORD };
 const witness = { user: process.env.CUSTODY_WITNESS, password: process.env.CUSTODY_WITNESS_PASSWORD };
+const pharmacist = { user: process.env.CUSTODY_PHARMACIST, password: process.env.CUSTODY_PHARMACIST_PASSWORD };
 const shots = process.env.CUSTODY_SHOTS ?? "day-shots";
 mkdirSync(shots, { recursive: true });
 
@@ -166,6 +168,73 @@ try {
   await dialog.getByRole("button", { name: "Sign", exact: true }).click();
   await recorded("Dose recorded");
   console.log("task dose by weight (0.5 mg/kg, 70.4 kg): shows 35.2 mg = 3.52 mL, exact");
+
+  // ---- refused at Review, beside the field, with no password asked ----
+  const noPassword = async () => (await page.locator("input[type=password]").count()) === 0;
+  const refusedBeside = async (field, what) => {
+    await page.locator(`#${field}-err`).filter({ hasText: /\S/ }).waitFor({ timeout: 10000 })
+      .catch(() => { throw new Error(`FAILED: ${what} is refused beside ${field}`); });
+    check(await noPassword(), `${what}: no password is asked`);
+    return page.locator(`#${field}-err`).textContent();
+  };
+  // The nurse as her own witness.
+  await page.goto(`${url}/ui/dose`);
+  await page.getByLabel("Patient (MRN or name)").fill("MRN-100003");
+  await page.getByLabel("Product").selectOption(KETAMINE);
+  await page.getByLabel("Dose (mg)", { exact: true }).fill("35");
+  await page.getByLabel(/Waste what is left/).check();
+  await page.getByLabel("Witness (user name)").fill(nurse.user);
+  await page.getByRole("button", { name: "Review and sign…" }).click();
+  await refusedBeside("witness", "the nurse as her own witness");
+  await accessible(page, "a refusal at Review");
+  // 84 mg from one 28 mg device, on the device's own page once it is open.
+  const device = await page.locator(`#container option[data-ndc="${SPRAVATO}"]`).filter({ hasText: "sealed" }).first().getAttribute("value");
+  await page.goto(`${url}/ui/containers/${device}`);
+  await page.getByRole("button", { name: "Open…" }).click();
+  await dialog.locator("#password").fill(nurse.password);
+  await dialog.getByRole("button", { name: "Sign", exact: true }).click();
+  await recorded("Container opened");
+  await page.goto(`${url}/ui/containers/${device}`);
+  await page.getByLabel("Patient (MRN)").fill("MRN-100011");
+  await page.getByLabel("Ordered by").fill("Dr. Amelia Park, MD");
+  await page.getByLabel("Prescriber's DEA number").fill("AP5836727");
+  await page.getByLabel("Dose (mg)").fill("84");
+  check((await page.getByLabel("Route").inputValue()) === "intranasal", "a nasal spray's route starts at intranasal");
+  await page.getByRole("button", { name: "Review and sign…" }).first().click();
+  await refusedBeside("dose", "84 mg from one 28 mg device");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.waitForURL(`${url}/ui/login`);
+  // The pharmacist: part of a sealed bottle dispensed; an adjustment naming a container of
+  // another product than the count's.
+  await page.getByLabel("User name").fill(pharmacist.user);
+  await page.getByLabel("Password").fill(pharmacist.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL(`${url}/ui`);
+  await page.goto(`${url}/ui/dispense`);
+  const bottle = await page.locator("#container_1 option").filter({ hasText: "troche" }).filter({ hasText: "sealed" }).first().getAttribute("value");
+  await page.getByLabel("Patient (MRN)").fill("MRN-100003");
+  await page.getByLabel("Prescriber", { exact: true }).fill("Dr. Amelia Park, MD");
+  await page.getByLabel("Prescriber's DEA number").fill("AP5836727");
+  await page.locator("#container_1").selectOption(bottle);
+  await page.locator("#amount_1").fill("200");
+  await page.getByRole("button", { name: "Review and sign…" }).click();
+  await refusedBeside("container_1", "part of a sealed bottle");
+  // A count that differs, then its resolution: a container of another product is not even
+  // offered (the HTTP suite posts one anyway and sees it refused beside the container).
+  await page.goto(`${url}/ui/count`);
+  await page.getByLabel("Product").selectOption(KETAMINE);
+  await page.getByLabel("Sealed containers found").fill("999");
+  await page.getByLabel(/What the open containers hold/).fill("0");
+  await page.getByRole("button", { name: "Review and sign…" }).click();
+  await dialog.locator("#password").fill(pharmacist.password);
+  await dialog.getByRole("button", { name: "Sign", exact: true }).click();
+  await recorded("Count recorded: it differs from the ledger");
+  await page.getByRole("link", { name: "Continue" }).click();
+  await page.waitForURL(/\/ui\/adjust\?count=/);
+  check((await page.locator(`#container option[value="${device}"]`).count()) === 0, "resolving a count of ketamine, a Spravato device is not offered");
+  const offered = await page.locator("#container option").allTextContents();
+  check(offered.filter((o) => o.includes(" — ")).every((o) => o.includes("Ketamine HCl injection 10 mg/mL")), `only the count's product is offered: ${offered}`);
+  console.log("refusals at review: witness = author, 84 mg from one device, part of a sealed bottle: each beside its field, no password asked; another product's container is not offered when resolving a count");
 
   // ---- before: the container page a dose took until now, at the same widths ----
   await page.goto(`${url}/ui/containers`);

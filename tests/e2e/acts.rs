@@ -86,12 +86,11 @@ fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
     );
     assert_eq!(r.status(), StatusCode::OK);
     let before = before + 1;
+    // For a patient enrolled in the Spravato REMS (the demo's MRN-100011).
+    let mut spravato = dose("84", "", true);
+    spravato["patient"] = json!("MRN-100011");
     error(
-        post(
-            format!("/containers/{device}/administer"),
-            &nurse,
-            dose("84", "", true),
-        ),
+        post(format!("/containers/{device}/administer"), &nurse, spravato),
         StatusCode::CONFLICT,
         "insufficient_stock",
     );

@@ -157,6 +157,8 @@ fn a_nurses_day_in_chromium_takes_few_clicks() {
         .env("CUSTODY_NURSE_PASSWORD", &s.passwords["nurse.chen"])
         .env("CUSTODY_WITNESS", "nurse.okafor")
         .env("CUSTODY_WITNESS_PASSWORD", &s.passwords["nurse.okafor"])
+        .env("CUSTODY_PHARMACIST", "pharm.rivera")
+        .env("CUSTODY_PHARMACIST_PASSWORD", &s.passwords["pharm.rivera"])
         .env("CUSTODY_SHOTS", &shots)
         .output()
         .unwrap();
@@ -164,7 +166,11 @@ fn a_nurses_day_in_chromium_takes_few_clicks() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "the nurse's day failed:\n{out}\n{err}");
     assert!(out.contains("day: ok"), "{out}");
-    for line in out.lines().filter(|l| l.starts_with("task ")) {
+    assert!(out.contains("refusals at review:"), "{out}");
+    for line in out
+        .lines()
+        .filter(|l| l.starts_with("task ") || l.starts_with("refusals "))
+    {
         crate::say(line);
     }
     crate::say(&format!("screenshots: {}", shots.display()));
@@ -250,7 +256,11 @@ fn a_nurses_day_in_chromium_takes_few_clicks() {
             .iter()
             .all(|e| e["entry"]["body"]["amount"]["ug"] == 28_000)
     );
-    let by_weight = tail.last().unwrap();
+    // The last dose (the refusals after it recorded only an opening and a count).
+    let by_weight = tail
+        .iter()
+        .rfind(|e| e["entry"]["body"]["kind"] == "administered")
+        .unwrap();
     assert_eq!(by_weight["entry"]["body"]["amount"]["ug"], 35_200);
     assert_eq!(by_weight["entry"]["body"]["amount"]["ul"], 3_520);
 

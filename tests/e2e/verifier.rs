@@ -196,7 +196,8 @@ fn how_an_export_file_is_read() {
         v.to_string()
     };
 
-    // Accepted: hex in either case, CRLF line ends, no final line feed, unknown keys.
+    // Accepted: hex in either case, CRLF line ends, no final line feed; unknown keys in a
+    // version 1 file.
     check("as-written", joined(&lines), None);
     check("upper-entry", edit(1, &|l| upper_value(l, "entry")), None);
     check("upper-hash", edit(1, &|l| upper_value(l, "hash")), None);
@@ -209,15 +210,28 @@ fn how_an_export_file_is_read() {
     );
     check("crlf", lines.join("\r\n") + "\r\n", None);
     check("no-final-lf", lines.join("\n"), None);
+    let version_1 = |ls: &[String]| {
+        let mut ls = ls.to_vec();
+        ls[0] = ls[0].replacen("\"version\":2,", "\"version\":1,", 1);
+        ls
+    };
+    check("version-1", joined(&version_1(&lines)), None);
+    let unknown = |l: &str| l.replacen('{', "{\"note\":\"x\",", 1);
+    let mut v1 = version_1(&lines);
+    v1[0] = unknown(&v1[0]);
+    v1[1] = unknown(&v1[1]);
+    check("version-1-unknown-keys", joined(&v1), None);
+
+    // Refused in version 2: unknown keys, in the header and in any line.
     check(
         "unknown-header-key",
-        edit(0, &|l| l.replacen('{', "{\"note\":\"x\",", 1)),
-        None,
+        edit(0, &unknown),
+        Some("line 1: unknown field `note`"),
     );
     check(
         "unknown-line-key",
-        edit(1, &|l| l.replacen('{', "{\"note\":\"x\",", 1)),
-        None,
+        edit(1, &unknown),
+        Some("line 2: unknown field `note`"),
     );
 
     // Refused: duplicate keys, numbers written with a fraction, blank lines, a BOM.
@@ -232,9 +246,9 @@ fn how_an_export_file_is_read() {
         Some("line 2: duplicate field `seq`"),
     );
     check(
-        "version-1.0",
-        edit(0, &|l| l.replacen("\"version\":1,", "\"version\":1.0,", 1)),
-        Some("line 1: invalid type: floating point `1.0`"),
+        "version-2.0",
+        edit(0, &|l| l.replacen("\"version\":2,", "\"version\":2.0,", 1)),
+        Some("line 1: invalid type: floating point `2.0`"),
     );
     check(
         "seq-0.0",
@@ -242,9 +256,9 @@ fn how_an_export_file_is_read() {
         Some("line 2: invalid type: floating point `0.0`"),
     );
     check(
-        "version-2",
-        edit(0, &|l| l.replacen("\"version\":1,", "\"version\":2,", 1)),
-        Some("line 1: not a custody-export version 1 file"),
+        "version-3",
+        edit(0, &|l| l.replacen("\"version\":2,", "\"version\":3,", 1)),
+        Some("line 1: not a custody-export file of version 1 or 2"),
     );
     check(
         "blank-line-at-end",

@@ -736,7 +736,8 @@ fn refusals_of_the_ledger_show_at_review_beside_their_field_before_any_password(
         &format!("/ui/containers/{device}/administer"),
         &[
             ("csrf", &csrf_of(&page_)),
-            ("patient", "MRN-4711"),
+            // A patient enrolled in the Spravato REMS.
+            ("patient", "MRN-100011"),
             ("prescriber", "Dr. Amelia Park"),
             ("prescriber_dea", "AP5836727"),
             ("dose_mg", "84"),

@@ -20,11 +20,11 @@ use crate::witness::{WitnessServer, start_witness};
 use crate::{custody, stderr, stdout};
 
 /// A witness of `log_vkey`, named `name`, in `dir`: the server and its vkey.
-fn witness(dir: &Path, name: &str, log_vkey: &str) -> (WitnessServer, String) {
+pub(crate) fn witness(dir: &Path, name: &str, log_vkey: &str) -> (WitnessServer, String) {
     start_witness(dir, name, name, log_vkey)
 }
 
-fn checkpoint_vkey(data: &Path) -> String {
+pub(crate) fn checkpoint_vkey(data: &Path) -> String {
     let o = custody(&["status", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o)
@@ -35,7 +35,7 @@ fn checkpoint_vkey(data: &Path) -> String {
 }
 
 /// The public checkpoint: its size and how many cosignature lines it carries.
-fn public_checkpoint(s: &Server) -> (u64, usize) {
+pub(crate) fn public_checkpoint(s: &Server) -> (u64, usize) {
     let r = Client::new().get(s.api("/checkpoint")).send().unwrap();
     if r.status() != StatusCode::OK {
         return (0, 0);
@@ -48,7 +48,7 @@ fn public_checkpoint(s: &Server) -> (u64, usize) {
 }
 
 /// Polls (bounded) until the newest checkpoint covers `size` with `n` cosignatures.
-fn wait_cosigned(s: &Server, size: u64, n: usize) {
+pub(crate) fn wait_cosigned(s: &Server, size: u64, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (have, cos) = public_checkpoint(s);
@@ -63,7 +63,7 @@ fn wait_cosigned(s: &Server, size: u64, n: usize) {
     }
 }
 
-fn count(s: &Server, c: &Client, token: &str, sealed: u32) -> u64 {
+pub(crate) fn count(s: &Server, c: &Client, token: &str, sealed: u32) -> u64 {
     let r = c
         .post(s.api("/counts"))
         .bearer_auth(token)
@@ -97,7 +97,9 @@ fn rewritten(export: &Path, edit: impl FnOnce(&mut Vec<Entry>), out_dir: &Path, 
     let text = std::fs::read_to_string(export).unwrap();
     let mut lines = text.lines();
     let mut header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    // The cosigned checkpoints the export carries are dropped, as whoever rewrites it would.
     let mut entries: Vec<Entry> = lines
+        .filter(|l| !l.starts_with("{\"checkpoint\""))
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
             Entry::from_canonical_bytes(&hex::decode(v["entry"].as_str().unwrap()).unwrap())

@@ -66,6 +66,62 @@ pub fn not_witnessed(quorum: usize, of: usize) -> Failure {
     ))
 }
 
+/// Why no checkpoint that a file carries (an export's checkpoint lines, a report's manifest)
+/// has `quorum` cosignatures of `witnesses`: none carried, or the newest one's cosignatures,
+/// witness by witness. `what` names the file ("the export", "the report").
+pub fn not_carried(
+    what: &str,
+    carried: &[String],
+    none: &str,
+    witnesses: &[Trusted],
+    quorum: usize,
+) -> Failure {
+    let newest = carried
+        .iter()
+        .filter_map(|n| SignedCheckpoint::parse(n).ok().map(|c| (n, c)))
+        .max_by_key(|(_, c)| c.checkpoint.size);
+    let Some((note, c)) = newest else {
+        return Failure::Invalid(format!(
+            "FAILED: {what} carries no cosigned checkpoint: {none}; it cannot be checked against witnesses [not_witnessed]"
+        ));
+    };
+    let mut by = Vec::new();
+    let mut why = Vec::new();
+    for w in witnesses {
+        let name = w.vkey.name();
+        let lines: Vec<&str> = note
+            .lines()
+            .filter(|l| {
+                l.strip_prefix("\u{2014} ")
+                    .and_then(|r| r.split(' ').next())
+                    .is_some_and(|n| n == name)
+            })
+            .collect();
+        let checked: Vec<_> = lines
+            .iter()
+            .map(|l| verify_cosignature_line(l, &c.checkpoint, &w.vkey))
+            .collect();
+        if checked.iter().any(Result::is_ok) {
+            by.push(name.to_string());
+        } else if let Some(Err(e)) = checked.into_iter().next() {
+            why.push(format!("{name}'s cosignature does not verify ({e})"));
+        } else {
+            why.push(format!("{name} did not cosign it"));
+        }
+    }
+    let by = if by.is_empty() {
+        "none of them".to_string()
+    } else {
+        format!("{} ({})", by.len(), by.join(", "))
+    };
+    Failure::Invalid(format!(
+        "FAILED: no checkpoint {what} carries is cosigned by {quorum} of the {} witness(es) given: the newest, of {} entries, is cosigned by {by}; {} [not_witnessed]",
+        witnesses.len(),
+        c.checkpoint.size,
+        why.join("; ")
+    ))
+}
+
 /// Which of `witnesses` (by position) cosigned the checkpoint `note`.
 fn cosigners(note: &str, c: &SignedCheckpoint, witnesses: &[Trusted]) -> Vec<usize> {
     (0..witnesses.len())
@@ -138,7 +194,7 @@ async fn stored_notes(store: &Store, ledger: LedgerId) -> Result<Vec<String>, Fa
 }
 
 /// The checkpoints among `notes` cosigned by at least `quorum` of `witnesses`, largest first.
-fn gather(
+pub fn gather(
     notes: Vec<String>,
     ledger: LedgerId,
     witnesses: &[Trusted],

@@ -32,7 +32,7 @@ pub use error::{ClinicError, ClinicResult};
 pub use keys::RegistrantKeys;
 pub use policy::Permission;
 pub use session::{Session, SignedIn};
-pub use settings::Settings;
+pub use settings::{RemsCheck, Settings};
 pub use witnessing::WitnessAlert;
 
 /// The clinic: everything an act needs besides what the person typed.

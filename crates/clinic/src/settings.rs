@@ -23,6 +23,30 @@ pub struct Settings {
     /// The clinic's time zone: the web pages show and take times in it, and report periods
     /// are its days. The ledger itself stays UTC.
     pub time_zone: custody_report::Zone,
+    /// A Spravato dose for a patient not enrolled in the REMS: refused (outpatient settings),
+    /// or allowed and logged (inpatient settings, which the REMS exempts).
+    pub rems_check: RemsCheck,
+}
+
+/// What a Spravato dose for a patient not enrolled in the REMS gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RemsCheck {
+    #[default]
+    Refuse,
+    Warn,
+}
+
+impl std::str::FromStr for RemsCheck {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "refuse" => Ok(RemsCheck::Refuse),
+            "warn" => Ok(RemsCheck::Warn),
+            other => Err(format!(
+                "{other:?} is not a REMS check: give refuse (outpatient settings) or warn (inpatient settings, which the REMS exempts)"
+            )),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -36,6 +60,7 @@ impl Default for Settings {
             address_limit: 100,
             window: Duration::from_secs(15 * 60),
             time_zone: custody_report::Zone::utc(),
+            rems_check: RemsCheck::Refuse,
         }
     }
 }

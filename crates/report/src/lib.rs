@@ -25,7 +25,7 @@ use custody_store::{Store, StoreError};
 
 use ed25519_dalek::SigningKey;
 
-pub use manifest::Manifest;
+pub use manifest::{CosignedCheckpoint, Manifest};
 pub use model::ReportData;
 pub use render::{Extras, PendingWaste};
 pub use request::{ReportKind, Request};
@@ -46,6 +46,8 @@ pub enum ReportError {
     Signature(String),
     #[error("the report's checkpoint does not verify: {0}")]
     Checkpoint(String),
+    #[error("a cosigned checkpoint the report carries does not hold: {0}")]
+    Cosigned(String),
     #[error("the export does not support this report: {0}")]
     Export(String),
     #[error("the report does not match the ledger: {0}")]
@@ -61,6 +63,7 @@ impl ReportError {
             self,
             ReportError::Signature(_)
                 | ReportError::Checkpoint(_)
+                | ReportError::Cosigned(_)
                 | ReportError::Export(_)
                 | ReportError::Mismatch(_)
         )
@@ -211,6 +214,92 @@ async fn collect(
     c.finish()
 }
 
+/// The cosigned checkpoints a report at checkpoint `cp` carries: those the store keeps
+/// (`Store::carried_cosigned`) that `key`, the key signing the report, signed, each with a
+/// consistency proof to `cp`. (Right after a registrant key rotation, until a checkpoint the
+/// new key signed is cosigned, there is none: a reader of the report knows only its key.)
+async fn carried(
+    store: &Store,
+    ledger: LedgerId,
+    cp: &SignedCheckpoint,
+    key: &PublicKey,
+) -> Result<Vec<CosignedCheckpoint>, ReportError> {
+    let want = origin(&ledger);
+    let mut out = Vec::new();
+    for c in store.carried_cosigned(ledger, cp.checkpoint.size).await? {
+        if c.signed.verify(&want, key).is_err() {
+            continue;
+        }
+        let size = c.signed.checkpoint.size;
+        let proof = if size == cp.checkpoint.size {
+            Vec::new()
+        } else {
+            store
+                .consistency_proof(ledger, size, cp.checkpoint.size)
+                .await?
+                .path
+        };
+        out.push(CosignedCheckpoint {
+            note: c.note(),
+            proof: proof.iter().map(hex::encode).collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Checks a cosigned checkpoint a report carries, without its cosignatures (which need the
+/// witnesses' keys): a checkpoint of the report's ledger signed by `key`, of at most the
+/// report's size, that the report's checkpoint `cp` extends (its proof verifies). Returns it.
+pub fn check_cosigned(
+    c: &CosignedCheckpoint,
+    m: &Manifest,
+    key: &PublicKey,
+    cp: &SignedCheckpoint,
+) -> Result<SignedCheckpoint, ReportError> {
+    let bad = ReportError::Cosigned;
+    let signed = SignedCheckpoint::parse(&c.note).map_err(|e| bad(e.to_string()))?;
+    signed.verify(&origin(&m.ledger), key).map_err(|e| {
+        bad(format!(
+            "the checkpoint of {} entries: {e}",
+            signed.checkpoint.size
+        ))
+    })?;
+    let size = signed.checkpoint.size;
+    if size > cp.checkpoint.size {
+        return Err(bad(format!(
+            "the checkpoint of {size} entries covers more than the {} the report covers",
+            cp.checkpoint.size
+        )));
+    }
+    let proof = c
+        .proof
+        .iter()
+        .map(|h| {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h, &mut b).map(|()| b)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            bad(format!(
+                "the proof of the checkpoint of {size} entries is malformed: {e}"
+            ))
+        })?;
+    custody_ledger::merkle::verify_consistency(
+        size,
+        &signed.checkpoint.root,
+        cp.checkpoint.size,
+        &cp.checkpoint.root,
+        &proof,
+    )
+    .map_err(|e| {
+        bad(format!(
+            "the report's ledger of {} entries does not extend the checkpoint of {size} entries: {e}",
+            cp.checkpoint.size
+        ))
+    })?;
+    Ok(signed)
+}
+
 /// Builds, signs and returns report `req` of `ledger`, at a checkpoint issued now with the
 /// registrant key `key`.
 pub async fn build(
@@ -223,6 +312,7 @@ pub async fn build(
 ) -> Result<Built, ReportError> {
     check(req)?;
     let cp = store.issue_checkpoint(ledger, key).await?;
+    let cosigned = carried(store, ledger, &cp, &PublicKey::from(key)).await?;
     let mut data = collect(store, ledger, req, cp.checkpoint.size).await?;
     let data_digest = data.data_digest();
     let generated_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
@@ -243,6 +333,7 @@ pub async fn build(
         entries_digest: hex::encode(data.entries_digest),
         totals_digest: hex::encode(data.totals_digest),
         data_digest: hex::encode(data_digest),
+        cosigned,
     };
     let sealed = manifest::seal(&manifest, key)?;
     let layout = render::render(&mut data, &manifest, &extras)
@@ -364,7 +455,8 @@ pub struct Verified {
 }
 
 /// Verifies a report: the manifest's signature, the detached signature (if given), the
-/// checkpoint, and, with an export of the ledger as it is now, that the ledger extends the
+/// checkpoint, the cosigned checkpoints it carries (`check_cosigned`; their cosignatures are
+/// the caller's to count, with the witnesses' keys), and, with an export of the ledger as it is now, that the ledger extends the
 /// checkpoint and that the report rebuilt from the export states the same entries and
 /// totals. `export` is opened twice (verification, then the rebuild).
 pub fn verify(
@@ -374,14 +466,19 @@ pub fn verify(
     export: Option<&dyn Fn() -> std::io::Result<Box<dyn BufRead>>>,
 ) -> Result<Verified, ReportError> {
     let (m, json, msig) = manifest::extract(pdf)?;
-    if m.format != manifest::FORMAT || m.version != manifest::VERSION {
+    if m.format != manifest::FORMAT || !manifest::VERSIONS.contains(&m.version) {
         return Err(ReportError::Manifest(format!(
-            "the manifest is {} version {}, not {} version {}",
+            "the manifest is {} version {}, not {} version 1 or {}",
             m.format,
             m.version,
             manifest::FORMAT,
             manifest::VERSION
         )));
+    }
+    if m.version < 2 && !m.cosigned.is_empty() {
+        return Err(ReportError::Manifest(
+            "a version 1 manifest carries no cosigned checkpoint".into(),
+        ));
     }
     let trusted = key.is_some();
     let key = key.unwrap_or(m.registrant_key);
@@ -406,12 +503,15 @@ pub fn verify(
             "the manifest's checkpoint size or root differs from its signed note".into(),
         ));
     }
+    let mut held = vec![cp.clone()];
+    for c in &m.cosigned {
+        held.push(check_cosigned(c, &m, &key, &cp)?);
+    }
     let mut export_entries = None;
     if let Some(open) = export {
         let input = open().map_err(|e| ReportError::Export(e.to_string()))?;
-        let (header, summary) =
-            custody_store::export::verify_export(input, None, vec![cp.clone()], |_| {})
-                .map_err(|e| ReportError::Export(e.to_string()))?;
+        let (header, summary) = custody_store::export::verify_export(input, None, held, |_| {})
+            .map_err(|e| ReportError::Export(e.to_string()))?;
         if header.ledger != m.ledger {
             return Err(ReportError::Export(format!(
                 "the export is of ledger {}, the report of {}",
@@ -428,7 +528,8 @@ pub fn verify(
                 break;
             }
             match item.map_err(|e| ReportError::Export(e.to_string()))? {
-                custody_store::export::Item::Header(_) => {}
+                custody_store::export::Item::Header(_)
+                | custody_store::export::Item::Checkpoint(_) => {}
                 custody_store::export::Item::Entry(e, h) => {
                     c.push(&e, h)?;
                     n += 1;

@@ -20,7 +20,10 @@ use crate::ReportError;
 use crate::request::Request;
 
 pub const FORMAT: &str = "custody-report-manifest";
-pub const VERSION: u32 = 1;
+/// The version written: 2 carries the cosigned checkpoints (`cosigned`).
+pub const VERSION: u32 = 2;
+/// The versions read.
+pub const VERSIONS: [u32; 2] = [1, 2];
 const CONTEXT: &[u8] = b"custody/v1/report-manifest\0";
 const FILE_NAME: &str = "manifest.json";
 
@@ -48,6 +51,22 @@ pub struct Manifest {
     pub entries_digest: String,
     pub totals_digest: String,
     pub data_digest: String,
+    /// Version 2: the checkpoints witnesses had cosigned when the report was issued, newest
+    /// first (each witness's newest, of at most `checkpoint_size` entries, signed by
+    /// `registrant_key`), each with a consistency proof to the report's checkpoint. Empty when
+    /// none had: no witnesses were configured, or none had answered. Absent in version 1.
+    #[serde(default)]
+    pub cosigned: Vec<CosignedCheckpoint>,
+}
+
+/// A cosigned checkpoint a report carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CosignedCheckpoint {
+    /// The registrant's signed note with the witnesses' cosignature lines (C2SP signed note).
+    pub note: String,
+    /// The consistency proof (RFC 9162 §2.1.4, hashes in hex) from it to the report's
+    /// checkpoint: empty when both are of the same size.
+    pub proof: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -75,6 +75,45 @@ fn patient(extras: &Extras, p: Option<PatientRef>) -> String {
     }
 }
 
+/// The cosigned checkpoints a report carries, one line each for a person: size, the root's
+/// first hex digits, and which witnesses cosigned it when (in the report's zone).
+fn witnessed(d: &ReportData, m: &Manifest) -> Vec<String> {
+    if m.cosigned.is_empty() {
+        return vec![
+            "none: no witness had cosigned a checkpoint of this ledger when this report was issued (no witnesses configured, or none had answered yet)".into(),
+        ];
+    }
+    m.cosigned
+        .iter()
+        .map(|c| {
+            let Ok(note) = custody_ledger::note::Note::parse(&c.note) else {
+                return "a checkpoint that cannot be read".into();
+            };
+            let Ok(cp) = note.checkpoint() else {
+                return "a checkpoint that cannot be read".into();
+            };
+            let by = note
+                .cosignatures()
+                .iter()
+                .map(|w| {
+                    let when = i64::try_from(w.timestamp)
+                        .ok()
+                        .and_then(|s| s.checked_mul(1_000_000))
+                        .and_then(|us| Timestamp::from_micros(us).ok())
+                        .map_or_else(|| w.timestamp.to_string(), |t| at(d, t));
+                    format!("{} at {when}", w.name)
+                })
+                .collect::<Vec<_>>();
+            format!(
+                "checkpoint of {} entries, root {}…, cosigned by {}",
+                cp.size,
+                &hex::encode(cp.root)[..16],
+                by.join(" and ")
+            )
+        })
+        .collect()
+}
+
 fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
     l.title(d.request.kind.title());
     let mut pairs = vec![
@@ -108,6 +147,9 @@ fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
             format!("{} at {} entries", m.ledger, m.checkpoint_size),
         ),
     ];
+    for (i, w) in witnessed(d, m).into_iter().enumerate() {
+        pairs.push((if i == 0 { "Witnessed" } else { "" }, w));
+    }
     if let Some(p) = d.request.product {
         pairs.push(("Product", format!("{} {}", p, product_name(d, Some(p)))));
     }
@@ -433,17 +475,21 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
     }
 }
 
-fn verification(l: &mut Layout, m: &Manifest, kind: ReportKind) {
+fn verification(l: &mut Layout, d: &ReportData, m: &Manifest, kind: ReportKind) {
     l.new_page(Orientation::Portrait);
     l.heading("How to verify this report");
-    l.pairs(&[
+    let mut pairs = vec![
         ("Registrant key", m.registrant_key.to_string()),
         ("Key id", m.registrant_key.key_id().to_string()),
         ("Checkpoint size", m.checkpoint_size.to_string()),
         ("Checkpoint root", m.checkpoint_root.clone()),
         ("Entries listed", m.entries.to_string()),
         ("Report data SHA-256", m.data_digest.clone()),
-    ]);
+    ];
+    for (i, w) in witnessed(d, m).into_iter().enumerate() {
+        pairs.push((if i == 0 { "Witnessed" } else { "" }, w));
+    }
+    l.pairs(&pairs);
     l.paragraph(&format!(
         "This {kind} report is signed twice by the registrant key above: a detached Ed25519 signature over this file's exact bytes (the file of the same name ending .sig), and a signed manifest inside the file (an embedded file, manifest.json) naming the ledger, the period, the checkpoint below and the SHA-256 of the data the report states. Any change to a byte of the file breaks the first; a report rebuilt with other numbers cannot match the second."
     ));
@@ -451,6 +497,17 @@ fn verification(l: &mut Layout, m: &Manifest, kind: ReportKind) {
     l.paragraph("The checkpoint (a C2SP signed note by the registrant):");
     for line in m.checkpoint.lines() {
         l.paragraph(line);
+    }
+    if m.cosigned.is_empty() {
+        l.paragraph("No checkpoint cosigned by a witness is carried: this report cannot be checked against witnesses (custody verify-report --witness fails), only against checkpoints and exports held elsewhere.");
+        return;
+    }
+    l.paragraph("Witnessed: independent witnesses (C2SP tlog-witness) had cosigned the checkpoint(s) below when the report was issued; each is in the signed manifest with a consistency proof that the ledger of this report extends it. To check who cosigned: custody verify-report REPORT.pdf --witness VKEY [--witness VKEY …] --witness-quorum K, with each witness's verifier key from its operator; no database and no network are needed.");
+    for c in &m.cosigned {
+        l.paragraph("A cosigned checkpoint (the registrant's signed note with the witnesses' cosignatures):");
+        for line in c.note.lines() {
+            l.paragraph(line);
+        }
     }
 }
 
@@ -480,6 +537,6 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
         ReportKind::Trace => activity(&mut l, d, e, "Every entry naming this container"),
         ReportKind::Dispensing => activity(&mut l, d, e, "Doses and take-home dispensing"),
     }
-    verification(&mut l, m, kind);
+    verification(&mut l, d, m, kind);
     Some(l)
 }

@@ -299,6 +299,9 @@ pub mod patients {
         pub address: String,
         pub birth_date: String,
         pub created_at: i64,
+        /// The Spravato REMS enrollment: the REMS patient id and the date (YYYY-MM-DD).
+        pub rems_patient_id: Option<String>,
+        pub rems_enrolled_on: Option<String>,
     }
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}

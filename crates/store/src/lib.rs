@@ -40,7 +40,7 @@ pub use error::StoreError;
 pub use queries::{HeadInfo, LedgerInfo};
 pub use reads::{ContainerInfo, EntryFilter, EntryPage};
 pub use requests::{AttemptRow, PriorOutcome, PriorRequest, RequestRecord};
-pub use workflow::{PatientRecord, PendingEntry};
+pub use workflow::{PatientRecord, PendingEntry, RemsEnrollment};
 
 /// A connection pool to one custody database, migrated to the current schema.
 #[derive(Clone, Debug)]

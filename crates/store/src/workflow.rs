@@ -3,7 +3,7 @@
 //! removed (a witnessed act leaves the queue; an admin erases a patient record).
 
 use custody_ledger::{
-    Body, Canonical, Draft, EntryId, Kind, LedgerId, PatientRef, Signature, Timestamp, UserId,
+    Body, Canonical, Day, Draft, EntryId, Kind, LedgerId, PatientRef, Signature, Timestamp, UserId,
 };
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
@@ -40,15 +40,33 @@ pub struct PatientRecord {
     pub name: String,
     pub address: String,
     pub birth_date: String,
+    /// Enrolled in the Spravato REMS, and how.
+    pub rems: Option<RemsEnrollment>,
+}
+
+/// A patient's enrollment in the Spravato REMS, as the REMS gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemsEnrollment {
+    /// The REMS patient id.
+    pub patient_id: String,
+    pub enrolled_on: Day,
 }
 
 fn patient_from_row(m: patients::Model) -> Result<PatientRecord, StoreError> {
+    let rems = match (m.rems_patient_id, m.rems_enrolled_on) {
+        (Some(patient_id), Some(on)) => Some(RemsEnrollment {
+            patient_id,
+            enrolled_on: on.parse().map_err(StoreError::corrupt)?,
+        }),
+        _ => None,
+    };
     Ok(PatientRecord {
         patient: m.patient_ref.parse().map_err(StoreError::corrupt)?,
         mrn: m.mrn,
         name: m.name,
         address: m.address,
         birth_date: m.birth_date,
+        rems,
     })
 }
 
@@ -191,6 +209,8 @@ impl Store {
             address: Set(p.address.clone()),
             birth_date: Set(p.birth_date.clone()),
             created_at: Set(now().micros()),
+            rems_patient_id: Set(p.rems.as_ref().map(|r| r.patient_id.clone())),
+            rems_enrolled_on: Set(p.rems.as_ref().map(|r| r.enrolled_on.to_string())),
         })
         .on_conflict(
             OnConflict::columns([patients::Column::LedgerId, patients::Column::PatientRef])
@@ -199,6 +219,8 @@ impl Store {
                     patients::Column::Name,
                     patients::Column::Address,
                     patients::Column::BirthDate,
+                    patients::Column::RemsPatientId,
+                    patients::Column::RemsEnrolledOn,
                 ])
                 .to_owned(),
         )

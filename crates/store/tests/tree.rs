@@ -358,3 +358,119 @@ async fn a_checkpoint_signed_by_another_key_or_for_another_ledger_is_refused() {
     let _ = all;
     db.cleanup().await;
 }
+
+/// A witness's cosignature of `cp`, as the store keeps it.
+fn cosign(witness: &str, cp: &SignedCheckpoint) -> custody_store::cosignatures::Cosignature {
+    let line = custody_ledger::note::Cosignature::sign(
+        witness,
+        &seeded_key(witness),
+        &cp.checkpoint.body(),
+        1_700_000_000,
+    )
+    .unwrap()
+    .to_line();
+    custody_store::cosignatures::Cosignature {
+        size: cp.checkpoint.size,
+        root: cp.checkpoint.root,
+        witness: witness.into(),
+        line: line.trim_end().into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_carries_each_witness_newest_cosigned_checkpoint_that_the_ledger_extends() {
+    for db in TestDb::all().await {
+        let all = vectors::build();
+        let ledger = all[0].ledger;
+        let s = &db.store;
+        // Checkpoints at 20 and 30 entries (the genesis key), and at 35 (after the rotation).
+        let mut cps = Vec::new();
+        for (upto, key) in [(20, "registrant"), (30, "registrant"), (35, "registrant-2")] {
+            for e in &all[cps
+                .last()
+                .map_or(0, |c: &SignedCheckpoint| c.checkpoint.size as usize)
+                ..upto]
+            {
+                s.import_entry(e.clone(), e.hash()).await.unwrap();
+            }
+            cps.push(s.issue_checkpoint(ledger, &seeded_key(key)).await.unwrap());
+        }
+        // w1 keeps up; w2 stopped at 30; w3's only cosignature is of a root this ledger does
+        // not have (a history rolled back and written again).
+        for cp in &cps {
+            s.save_cosignature(ledger, &cosign("w1.example", cp), 1)
+                .await
+                .unwrap();
+        }
+        for cp in &cps[..2] {
+            s.save_cosignature(ledger, &cosign("w2.example", cp), 1)
+                .await
+                .unwrap();
+        }
+        let mut forked = cps[1].clone();
+        forked.checkpoint.root = [9; 32];
+        s.save_cosignature(ledger, &cosign("w3.example", &forked), 1)
+            .await
+            .unwrap();
+
+        let carried = s.carried_cosigned(ledger, 35).await.unwrap();
+        let got: Vec<(u64, Vec<&str>)> = carried
+            .iter()
+            .map(|c| {
+                (
+                    c.signed.checkpoint.size,
+                    c.cosignatures.iter().map(|w| w.witness.as_str()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (35, vec!["w1.example"]),
+                (30, vec!["w1.example", "w2.example"])
+            ],
+            "{}",
+            db.name
+        );
+        // The note is the registrant's with the cosignature lines appended.
+        let note = carried[1].note();
+        assert!(note.starts_with(&cps[1].to_note()));
+        assert_eq!(note.matches("\n\u{2014} w").count(), 2);
+        // Only what covers a prefix of the entries exported.
+        let upto_32 = s.carried_cosigned(ledger, 32).await.unwrap();
+        assert_eq!(upto_32.len(), 1);
+        assert_eq!(upto_32[0].signed.checkpoint.size, 30);
+
+        // The export carries them as checkpoint lines after the header, and reads back.
+        let mut out = Vec::new();
+        s.export(ledger, &mut out).await.unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains("\"version\":2"));
+        for (i, c) in carried.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(lines[1 + i]).unwrap();
+            assert_eq!(v["checkpoint"].as_str().unwrap(), c.note());
+        }
+        assert!(lines[3].starts_with("{\"seq\":0,"));
+        let (_, carried_back) = custody_store::export::read_carried(&out[..]).unwrap();
+        assert_eq!(carried_back.len(), 2);
+        assert_eq!(carried_back[0].line, 2);
+        custody_store::export::verify_export(&out[..], None, Vec::new(), |_| {}).unwrap();
+        // A checkpoint line whose size was changed no longer bears the registrant's signature.
+        let changed = text.replacen("\\n30\\n", "\\n29\\n", 1);
+        assert_ne!(changed, text);
+        let e = custody_store::export::verify_export(changed.as_bytes(), None, Vec::new(), |_| {})
+            .unwrap_err();
+        assert_eq!(e.code(), "checkpoint_signature", "{e}");
+        // Import holds the ledger to them too, and reaches the same head.
+        let target = TestDb::sqlite().await;
+        let imported = target.store.import(&out[..]).await.unwrap();
+        assert_eq!(imported.head, all.last().unwrap().hash());
+        let target2 = TestDb::sqlite().await;
+        let e = target2.store.import(changed.as_bytes()).await.unwrap_err();
+        assert!(e.to_string().contains("[checkpoint_signature]"), "{e}");
+        target.cleanup().await;
+        target2.cleanup().await;
+        db.cleanup().await;
+    }
+}

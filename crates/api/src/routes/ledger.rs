@@ -472,8 +472,8 @@ pub async fn consistency(
     }))
 }
 
-/// The whole ledger as JSONL (the `custody export` format), streamed page by page; the
-/// header's count and head are fixed when the download starts.
+/// The whole ledger as JSONL (the `custody export` format, with its cosigned checkpoints),
+/// streamed page by page; the header's count and head are fixed when the download starts.
 #[utoipa::path(
     get,
     path = "/api/v1/ledgers/{ledger}/export.jsonl",
@@ -489,8 +489,12 @@ pub async fn export(
     use axum::response::IntoResponse;
     auth.require(ledger, Permission::Verify)?;
     let header = state.store.export_header(ledger).await?;
-    let first = json_line(&header)?;
+    let mut first = json_line(&header)?;
     let upto = header.entries;
+    // The cosigned checkpoints of the entries the header counts come before them.
+    for line in state.store.export_checkpoint_lines(ledger, upto).await? {
+        first.extend(json_line(&line)?);
+    }
     let store = state.store.clone();
     let pages = futures_util::stream::try_unfold(0u64, move |next| {
         let store = store.clone();

@@ -27,6 +27,40 @@ pub struct PatientBody {
     pub address: String,
     /// YYYY-MM-DD.
     pub date_of_birth: String,
+    /// The patient's Spravato REMS patient id, once enrolled (with `rems_enrolled_on`). A
+    /// Spravato dose for a patient without it is refused (409 `rems_not_enrolled`), unless the
+    /// server runs with `--rems-check warn` (inpatient settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rems_patient_id: Option<String>,
+    /// The REMS enrollment date, YYYY-MM-DD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rems_enrolled_on: Option<String>,
+}
+
+impl PatientBody {
+    fn of(r: custody_store::PatientRecord) -> Self {
+        PatientBody {
+            mrn: r.mrn,
+            name: r.name,
+            address: r.address,
+            date_of_birth: r.birth_date,
+            rems_patient_id: r.rems.as_ref().map(|e| e.patient_id.clone()),
+            rems_enrolled_on: r.rems.as_ref().map(|e| e.enrolled_on.to_string()),
+        }
+    }
+
+    fn rems(&self) -> ApiResult<Option<(String, Day)>> {
+        fn given(s: &Option<String>) -> Option<&str> {
+            s.as_deref().map(str::trim).filter(|t| !t.is_empty())
+        }
+        match (given(&self.rems_patient_id), given(&self.rems_enrolled_on)) {
+            (None, None) => Ok(None),
+            (Some(id), Some(on)) => Ok(Some((id.to_string(), parse("rems_enrolled_on", on)?))),
+            _ => Err(ApiError::invalid(
+                "rems_patient_id: a REMS enrollment needs both the REMS patient id and rems_enrolled_on",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,16 +92,12 @@ pub async fn save(
         name: b.name.clone(),
         address: b.address.clone(),
         birth_date: parse("date_of_birth", &b.date_of_birth)?,
+        rems: b.rems()?,
     };
     let r = state.clinic.save_patient(&auth, p).await?;
     Ok(Json(PatientView {
         patient_ref: r.patient.to_string(),
-        record: PatientBody {
-            mrn: r.mrn,
-            name: r.name,
-            address: r.address,
-            date_of_birth: r.birth_date,
-        },
+        record: PatientBody::of(r),
     }))
 }
 
@@ -94,12 +124,7 @@ pub async fn get_one(
     let r = state.clinic.patient(&auth, &p).await?;
     Ok(Json(PatientView {
         patient_ref: p.to_string(),
-        record: PatientBody {
-            mrn: r.mrn,
-            name: r.name,
-            address: r.address,
-            date_of_birth: r.birth_date,
-        },
+        record: PatientBody::of(r),
     }))
 }
 

@@ -28,6 +28,13 @@ fn form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
         .field(Field::text("name", "Name"))
         .field(Field::text("address", "Address"))
         .field(Field::date("date_of_birth", "Date of birth"))
+        .section("Spravato REMS (before the first Spravato treatment)")
+        .field(
+            Field::text("rems_patient_id", "REMS patient id")
+                .optional()
+                .hint("From the patient's Spravato REMS enrollment form."),
+        )
+        .field(Field::date("rems_enrolled_on", "Enrolled on").optional())
         .build()
 }
 
@@ -42,10 +49,23 @@ async fn page(
     ps.sort_by(|a, b| a.mrn.cmp(&b.mrn));
     let table = Table {
         caption: "The patient register".into(),
-        head: ["MRN", "Name", "Born"].map(String::from).to_vec(),
+        head: ["MRN", "Name", "Born", "Spravato REMS"]
+            .map(String::from)
+            .to_vec(),
         rows: ps
             .into_iter()
-            .map(|p| vec![p.mrn.into(), p.name.into(), p.birth_date.into()])
+            .map(|p| {
+                let rems = p.rems.as_ref().map_or_else(
+                    || "not enrolled".to_string(),
+                    |r| format!("{} since {}", r.patient_id, r.enrolled_on),
+                );
+                vec![
+                    p.mrn.into(),
+                    p.name.into(),
+                    p.birth_date.into(),
+                    rems.into(),
+                ]
+            })
             .collect(),
         empty: "No patient is registered yet.".into(),
     };
@@ -93,7 +113,27 @@ async fn save(
     allow(&auth, Permission::KeepPatients)?;
     let mut e = Errors::default();
     let birth: Option<Day> = e.parse(&p, "date_of_birth", "Enter the date of birth.");
-    let Some(birth_date) = birth else {
+    let rems_id = p.get("rems_patient_id");
+    let rems_on: Option<Day> = match p.get("rems_enrolled_on") {
+        "" => None,
+        _ => e.parse(&p, "rems_enrolled_on", "Enter the REMS enrollment date."),
+    };
+    let rems = match (rems_id.is_empty(), rems_on) {
+        (true, None) => None,
+        (false, Some(on)) => Some((rems_id.to_string(), on)),
+        (false, None) => {
+            e.add(
+                "rems_enrolled_on",
+                "Enter the date of the REMS enrollment too.",
+            );
+            None
+        }
+        (true, Some(_)) => {
+            e.add("rems_patient_id", "Enter the REMS patient id too.");
+            None
+        }
+    };
+    let (Some(birth_date), true) = (birth, e.is_empty()) else {
         return page(
             &state,
             &auth,
@@ -108,6 +148,7 @@ async fn save(
         name: p.get("name").to_string(),
         address: p.get("address").to_string(),
         birth_date,
+        rems,
     };
     match state
         .clinic
@@ -126,7 +167,11 @@ async fn save(
         }
         Err(err) => {
             let mut e = Errors::default();
-            let general = e.refusal(&["mrn", "name", "address", "date_of_birth"], &[], &err);
+            let general = e.refusal(
+                &["mrn", "name", "address", "date_of_birth", "rems_patient_id"],
+                &[],
+                &err,
+            );
             page(&state, &auth, (&p, &e, general), "", err.status).await
         }
     }

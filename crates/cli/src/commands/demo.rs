@@ -466,6 +466,13 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
             name: (*name).to_string(),
             address: format!("{} Lake Ave, Duluth MN 55802", 10 + n * 7),
             birth_date: (*born).to_string(),
+            // The two Spravato patients are enrolled in the REMS.
+            rems: (n >= 11).then(|| custody_store::RemsEnrollment {
+                patient_id: format!("REMS-{:07}", 4_200_000 + n),
+                enrolled_on: Timestamp::from_micros(start)
+                    .expect("the demo starts in range")
+                    .date(),
+            }),
         };
         demo.store.save_patient(ledger, &record).await?;
     }

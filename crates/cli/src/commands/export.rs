@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use custody_ledger::PublicKey;
-use custody_store::export::{ExportError, verify_export as verify_file};
+use custody_store::export::{ExportError, read_carried, verify_export as verify_file};
 
 use crate::config::DataArgs;
 use crate::{Failure, Outcome};
@@ -41,7 +41,8 @@ pub struct VerifyExportArgs {
     pub checkpoint: Vec<PathBuf>,
     /// A witness you trust: 'VKEY' or 'VKEY URL' (then its newest cosigned checkpoint is
     /// fetched from it). The exported ledger must extend the newest checkpoint cosigned by
-    /// --witness-quorum of them (among the files given and what the witnesses hold).
+    /// --witness-quorum of them (among the cosigned checkpoints the export carries, the files
+    /// given and what the witnesses hold).
     #[arg(long = "witness")]
     pub witness: Vec<String>,
     /// How many of the witnesses given must have cosigned [default: all of them].
@@ -112,22 +113,35 @@ pub async fn verify_export(a: VerifyExportArgs) -> Outcome {
     let (witnesses, quorum) = crate::witnessed::trusted(&a.witness, a.witness_quorum)?;
     let mut witnessed = None;
     if !witnesses.is_empty() {
-        let mut first = String::new();
-        BufReader::new(File::open(&a.file)?).read_line(&mut first)?;
-        let header: custody_store::export::Header = serde_json::from_str(&first).map_err(|e| {
-            Failure::Invalid(format!(
-                "FAILED: the export's header cannot be read: {e} [malformed_export]"
-            ))
-        })?;
-        let files = a
+        // The cosigned checkpoints the file carries (its first lines), the files given, and
+        // what each witness named with its address holds.
+        let (header, carried) = read_carried(BufReader::new(File::open(&a.file)?))
+            .map_err(|e| Failure::Invalid(format!("FAILED: {e} [{}]", e.code())))?;
+        let carried: Vec<String> = carried.into_iter().map(|c| c.note).collect();
+        let mut notes = a
             .checkpoint
             .iter()
             .filter_map(|p| std::fs::read_to_string(p).ok())
             .collect::<Vec<_>>();
+        notes.extend(carried.iter().cloned());
         let cosigned =
-            crate::witnessed::cosigned(None, header.ledger, &witnesses, quorum, &files).await?;
+            crate::witnessed::cosigned(None, header.ledger, &witnesses, quorum, &notes).await?;
         let Some((newest, n)) = cosigned.first() else {
-            return Err(crate::witnessed::not_witnessed(quorum, witnesses.len()));
+            return Err(if witnesses.iter().any(|w| w.url.is_some()) || held > 0 {
+                crate::witnessed::not_witnessed(quorum, witnesses.len())
+            } else {
+                crate::witnessed::not_carried(
+                    "the export",
+                    &carried,
+                    if header.version < 2 {
+                        "it is a version 1 export, made before exports carried them"
+                    } else {
+                        "it was exported before any witness had cosigned a checkpoint of this ledger, or its checkpoint line was removed"
+                    },
+                    &witnesses,
+                    quorum,
+                )
+            });
         };
         witnessed = Some((newest.checkpoint.size, *n));
         checkpoints.extend(cosigned.into_iter().map(|(c, _)| c));
@@ -149,6 +163,14 @@ pub async fn verify_export(a: VerifyExportArgs) -> Outcome {
             }
             if held > 0 {
                 println!("it extends the {held} checkpoint(s) given");
+            }
+            if witnessed.is_none()
+                && let Ok((_, carried)) = read_carried(BufReader::new(File::open(&a.file)?))
+                && let Some(c) = carried.iter().map(|c| c.signed.checkpoint.size).max()
+            {
+                println!(
+                    "it extends the cosigned checkpoint of {c} entries it carries (give --witness VKEY to check who cosigned it)"
+                );
             }
             Ok(())
         }

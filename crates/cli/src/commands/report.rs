@@ -117,32 +117,76 @@ pub struct VerifyReportArgs {
     /// report rebuilt from it must list the same entries and totals.
     #[arg(long)]
     pub export: Option<PathBuf>,
-    /// A witness you trust: 'VKEY' or 'VKEY URL'. With --export: the exported ledger must also
-    /// extend the newest checkpoint cosigned by --witness-quorum of them.
-    #[arg(long = "witness", requires = "export")]
+    /// A witness you trust: 'VKEY' (its cosignature/v1 verifier key) or 'VKEY URL'. The
+    /// report must carry a checkpoint cosigned by --witness-quorum of them, which its ledger
+    /// extends; with --export, the exported ledger must also extend the newest checkpoint
+    /// cosigned by --witness-quorum of them. May be given several times.
+    #[arg(long = "witness")]
     pub witness: Vec<String>,
     /// How many of the witnesses given must have cosigned [default: all of them].
-    #[arg(long, requires = "export")]
+    #[arg(long)]
     pub witness_quorum: Option<usize>,
 }
 
 pub async fn verify_report(a: VerifyReportArgs) -> Outcome {
-    let witnessed = (!a.witness.is_empty()).then(|| crate::commands::export::VerifyExportArgs {
-        file: a.export.clone().unwrap_or_default(),
-        registrant_key: a.registrant_key,
-        checkpoint: Vec::new(),
-        witness: a.witness.clone(),
-        witness_quorum: a.witness_quorum,
+    let (witnesses, quorum) = crate::witnessed::trusted(&a.witness, a.witness_quorum)?;
+    let witnessed_export = (!a.witness.is_empty() && a.export.is_some()).then(|| {
+        crate::commands::export::VerifyExportArgs {
+            file: a.export.clone().unwrap_or_default(),
+            registrant_key: a.registrant_key,
+            checkpoint: Vec::new(),
+            witness: a.witness.clone(),
+            witness_quorum: a.witness_quorum,
+        }
     });
-    report_itself(a)?;
-    match witnessed {
+    report_itself(a, &witnesses, quorum)?;
+    match witnessed_export {
         // The export the report was rebuilt from, held to what the witnesses cosigned.
         Some(w) => crate::commands::export::verify_export(w).await,
         None => Ok(()),
     }
 }
 
-fn report_itself(a: VerifyReportArgs) -> Outcome {
+/// Which carried checkpoint `witnesses` cosigned (`quorum` of them): its size and how many.
+/// `None` for a report made before reports carried them, checked with an export instead.
+fn report_witnessed(
+    m: &custody_report::Manifest,
+    witnesses: &[crate::witnessed::Trusted],
+    quorum: usize,
+    with_export: bool,
+) -> Result<Option<(u64, usize)>, Failure> {
+    if m.version < 2 {
+        if with_export {
+            println!(
+                "note: the report was issued before reports carried cosigned checkpoints (manifest version {}): only the export is held to the witnesses",
+                m.version
+            );
+            return Ok(None);
+        }
+        return Err(Failure::Invalid(format!(
+            "FAILED: the report carries no cosigned checkpoint: it was issued before reports carried them (manifest version {}); check it with --export and the witnesses' addresses instead [not_witnessed]",
+            m.version
+        )));
+    }
+    let notes: Vec<String> = m.cosigned.iter().map(|c| c.note.clone()).collect();
+    let found = crate::witnessed::gather(notes.clone(), m.ledger, witnesses, quorum);
+    match found.first() {
+        Some((c, n)) => Ok(Some((c.checkpoint.size, *n))),
+        None => Err(crate::witnessed::not_carried(
+            "the report",
+            &notes,
+            "no witness had cosigned a checkpoint of this ledger when it was issued (it was issued without witnesses configured, or before any had answered)",
+            witnesses,
+            quorum,
+        )),
+    }
+}
+
+fn report_itself(
+    a: VerifyReportArgs,
+    witnesses: &[crate::witnessed::Trusted],
+    quorum: usize,
+) -> Outcome {
     let pdf = std::fs::read(&a.file)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", a.file.display())))?;
     let sig_file = a.sig.clone().or_else(|| {
@@ -177,6 +221,13 @@ fn report_itself(a: VerifyReportArgs) -> Outcome {
     match r {
         Ok(v) => {
             let m = &v.manifest;
+            // The cosigned checkpoints were checked against the report's checkpoint; count
+            // who cosigned them before saying anything is ok.
+            let witnessed = if witnesses.is_empty() {
+                None
+            } else {
+                report_witnessed(m, witnesses, quorum, a.export.is_some())?
+            };
             println!(
                 "ok: {} report of ledger {} ({}), {} to {}, {} entries listed, at checkpoint {}",
                 m.request.kind,
@@ -196,6 +247,24 @@ fn report_itself(a: VerifyReportArgs) -> Outcome {
                 println!(
                     "note: no --registrant-key given: trusted the key the report names ({})",
                     m.registrant_key
+                );
+            }
+            if let Some((size, n)) = witnessed {
+                println!(
+                    "its ledger of {} entries extends the checkpoint of {size} entries it carries, cosigned by {n} of the {} witness(es) given",
+                    m.checkpoint_size,
+                    witnesses.len()
+                );
+            } else if let Some(c) = m.cosigned.first()
+                && let Ok(c) = custody_ledger::checkpoint::SignedCheckpoint::parse(&c.note)
+            {
+                println!(
+                    "its ledger extends the cosigned checkpoint of {} entries it carries (give --witness VKEY to check who cosigned it)",
+                    c.checkpoint.size
+                );
+            } else if m.version >= 2 && witnesses.is_empty() {
+                println!(
+                    "it carries no cosigned checkpoint: no witness had cosigned one when it was issued"
                 );
             }
             if let Some(n) = v.export_entries {

@@ -98,6 +98,11 @@ pub struct ServeArgs {
     /// [default: UTC].
     #[arg(long, env = "CUSTODY_TIME_ZONE")]
     pub time_zone: Option<String>,
+    /// A Spravato dose for a patient not enrolled in the REMS: `refuse` (outpatient settings)
+    /// or `warn` (inpatient settings, which the REMS exempts: allowed and logged)
+    /// [default: refuse].
+    #[arg(long, env = "CUSTODY_REMS_CHECK")]
+    pub rems_check: Option<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -124,6 +129,7 @@ pub struct FileSettings {
     pub witness: Option<Vec<String>>,
     pub witness_quorum: Option<usize>,
     pub time_zone: Option<String>,
+    pub rems_check: Option<String>,
 }
 
 impl FileSettings {
@@ -244,6 +250,12 @@ impl ServeArgs {
                 .map_err(|e| Failure::Usage(format!("--time-zone: {e}")))?,
             None => custody_report::Zone::utc(),
         };
+        let rems_check = match self.rems_check.or(f.rems_check) {
+            Some(c) => c
+                .parse()
+                .map_err(|e| Failure::Usage(format!("--rems-check: {e}")))?,
+            None => defaults.rems_check,
+        };
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -285,6 +297,7 @@ impl ServeArgs {
                     .or(f.address_limit)
                     .unwrap_or(defaults.address_limit),
                 time_zone,
+                rems_check,
                 ..defaults
             },
         })

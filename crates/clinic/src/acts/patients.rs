@@ -1,8 +1,10 @@
 //! The patient register: the identifying record behind each patient commitment, kept
 //! outside the chain (erasable without breaking verification).
 
-use custody_ledger::{Day, PatientRef};
-use custody_store::PatientRecord;
+use custody_ledger::{Day, FinishedForm, PatientRef, ProductDefined};
+
+use crate::settings::RemsCheck;
+use custody_store::{PatientRecord, RemsEnrollment};
 
 use crate::Clinic;
 use crate::error::{ClinicError, ClinicResult};
@@ -17,6 +19,8 @@ pub struct Patient {
     pub name: String,
     pub address: String,
     pub birth_date: Day,
+    /// The Spravato REMS enrollment: the REMS patient id and the date.
+    pub rems: Option<(String, Day)>,
 }
 
 fn printable(field: &str, v: &str, max: usize) -> ClinicResult<()> {
@@ -30,7 +34,52 @@ fn printable(field: &str, v: &str, max: usize) -> ClinicResult<()> {
     }
 }
 
+/// Whether doses of `p` fall under the Spravato REMS: esketamine nasal spray (the product's
+/// form and its name, "Spravato" or "esketamine", since the ledger's product definition has
+/// no REMS flag).
+pub fn under_rems(p: &ProductDefined) -> bool {
+    let name = p.name.to_string().to_lowercase();
+    p.form == FinishedForm::NasalSpray && (name.contains("spravato") || name.contains("esketamine"))
+}
+
 impl Clinic {
+    /// Refuses a dose of a REMS product for a patient the register does not show enrolled
+    /// (unless the clinic is an inpatient setting, `RemsCheck::Warn`, which is exempt: then
+    /// it is logged).
+    pub async fn check_rems(
+        &self,
+        s: &Session,
+        product: &ProductDefined,
+        mrn: &str,
+    ) -> ClinicResult<()> {
+        if !under_rems(product) {
+            return Ok(());
+        }
+        let patient = self.commit_patient(s.ledger, mrn).await?;
+        let enrolled = self
+            .store
+            .patient(s.ledger, &patient)
+            .await?
+            .is_some_and(|p| p.rems.is_some());
+        if enrolled {
+            return Ok(());
+        }
+        match self.settings.rems_check {
+            RemsCheck::Warn => {
+                tracing::warn!(ledger = %s.ledger, patient = %patient, product = %product.ndc,
+                    "a REMS product given to a patient not enrolled (inpatient setting)");
+                Ok(())
+            }
+            RemsCheck::Refuse => Err(ClinicError::Conflict {
+                code: "rems_not_enrolled",
+                message: format!(
+                    "patient: {} is not enrolled in the Spravato REMS: enter their REMS patient id and enrollment date on the patient register before the first treatment",
+                    mrn.trim()
+                ),
+            }),
+        }
+    }
+
     /// The commitment entries carry for `mrn`.
     pub async fn patient_ref(&self, s: &Session, mrn: &str) -> ClinicResult<PatientRef> {
         self.commit_patient(s.ledger, mrn).await
@@ -49,6 +98,16 @@ impl Clinic {
             name: p.name.trim().to_string(),
             address: p.address.trim().to_string(),
             birth_date: p.birth_date.to_string(),
+            rems: match p.rems {
+                Some((id, on)) => {
+                    printable("rems_patient_id", &id, 64)?;
+                    Some(RemsEnrollment {
+                        patient_id: id.trim().to_string(),
+                        enrolled_on: on,
+                    })
+                }
+                None => None,
+            },
         };
         self.store.save_patient(s.ledger, &record).await?;
         Ok(record)

@@ -187,6 +187,13 @@ impl Clinic {
         let amount = self
             .amount_of(s, &cmd.container, cmd.dose, "dose_mg")
             .await?;
+        if let Some(product) = self
+            .store
+            .container_product(s.ledger, &cmd.container)
+            .await?
+        {
+            self.check_rems(s, &product, &cmd.patient).await?;
+        }
         let patient = self.commit_patient(s.ledger, &cmd.patient).await?;
         Ok(Administered {
             container: cmd.container,

@@ -383,6 +383,7 @@ impl Clinic {
                     format!("product {} is not defined in this ledger", cmd.product),
                 )
             })?;
+        self.check_rems(s, &product, &cmd.patient).await?;
         let (dose, by_weight) = Self::dose_of(&product, cmd.dose)?;
         let single = product.strength.single_use();
         let containers = if cmd.containers.is_empty() {
