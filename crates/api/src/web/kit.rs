@@ -112,7 +112,9 @@ struct ErrorPage {
 
 /// A page's refusal: the error page with the message, and the person's navigation when they
 /// are signed in. Handlers return `Result<Response, PageError>` and use `?`.
-pub struct PageError {
+pub struct PageError(Box<Refusal>);
+
+struct Refusal {
     me: Option<Me>,
     error: ApiError,
 }
@@ -123,28 +125,29 @@ pub type Page = Result<Response, PageError>;
 impl PageError {
     /// A refusal for the signed-in person, with their navigation.
     pub fn of(auth: &Auth, e: impl Into<ApiError>) -> Self {
-        PageError {
+        PageError(Box::new(Refusal {
             me: Some(auth.into()),
             error: e.into(),
-        }
+        }))
     }
 }
 
 /// A refusal for someone not signed in (or before the session is known): no navigation.
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
-        PageError { me: None, error }
+        PageError(Box::new(Refusal { me: None, error }))
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
+        let Refusal { me, error } = *self.0;
         render(
             &ErrorPage {
-                me: self.me,
-                message: self.error.message,
+                me,
+                message: error.message,
             },
-            self.error.status,
+            error.status,
         )
     }
 }

@@ -327,7 +327,7 @@ const WASTE_FIELDS: &[(&str, &str)] = &[
 async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     allow(auth, Permission::Author(Kind::Administered))?;
-    let c = load(&state, &auth, &id).await.or_refuse(auth)?;
+    let c = load(&state, auth, &id).await.or_refuse(auth)?;
     // Review: every field checked, each error beside its field, what was typed kept.
     let mut e = Errors::default();
     let patient = e.text(p, "patient", "Enter the patient's MRN.");
@@ -412,7 +412,7 @@ async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: 
 async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     allow(auth, Permission::Author(Kind::Waste))?;
-    let c = load(&state, &auth, &id).await.or_refuse(auth)?;
+    let c = load(&state, auth, &id).await.or_refuse(auth)?;
     let mut e = Errors::default();
     let amount = match p.get("amount_mg") {
         "" => None,
@@ -681,7 +681,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
         )
         .await;
     }
-    let c = load(&state, &auth, &id).await.or_refuse(auth)?;
+    let c = load(&state, auth, &id).await.or_refuse(auth)?;
     let bud = state
         .clinic
         .default_beyond_use(auth, &c.id)
