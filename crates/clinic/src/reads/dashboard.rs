@@ -78,7 +78,7 @@ fn days_between(from: Day, to: Day) -> i64 {
 }
 
 impl Clinic {
-    /// The dashboard of the session's ledger, as of `today` (the clinic's day).
+    /// The dashboard of the session's ledger, as of today in the clinic's time zone.
     pub async fn dashboard(&self, s: &Session) -> ClinicResult<Dashboard> {
         s.require(s.ledger, Permission::Read)?;
         let ledger = s.ledger;
