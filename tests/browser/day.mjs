@@ -54,6 +54,8 @@ const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", hea
 try {
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   const page = await context.newPage();
+  // A debug build on a loaded machine can take a while to answer a review of six entries.
+  page.setDefaultTimeout(60000);
   current = page;
   const errors = [];
   page.on("console", (m) => {

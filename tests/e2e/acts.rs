@@ -76,15 +76,23 @@ fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
         StatusCode::CONFLICT,
         "insufficient_stock",
     );
-    // 84 mg from one 28 mg Spravato device (opened: a dry run of the opening passes).
+    // 84 mg from one 28 mg Spravato device, opened first (for real): the amount is what
+    // the rules refuse.
     let device = container(&s, &c, &nurse, SPRAVATO, "sealed");
+    let r = post(
+        format!("/containers/{device}/open"),
+        &nurse,
+        json!({"password": s.password("nurse.chen")}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = before + 1;
     // For a patient enrolled in the Spravato REMS (the demo's MRN-100011).
     let mut spravato = dose("84", "", true);
     spravato["patient"] = json!("MRN-100011");
     error(
         post(format!("/containers/{device}/administer"), &nurse, spravato),
         StatusCode::CONFLICT,
-        "container_state",
+        "insufficient_stock",
     );
     // A partial dispense from a sealed bottle of troches.
     let bottle = container(&s, &c, &pharm, LOZENGE, "sealed");
@@ -97,8 +105,8 @@ fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
     );
     let e: Value = r.json().unwrap();
     assert!(e["code"] == "container_state", "{e}");
-    // An adjustment resolving a count of another product (the demo's count is of the
-    // 10 mg/mL vials; this names a Spravato device).
+    // An adjustment resolving a count of another product (the demo's discrepancy is a count
+    // of the 100 mg/mL vials; this names a Spravato device).
     let counts: Value = c
         .get(s.api("/entries?kind=count&limit=1000"))
         .bearer_auth(&pharm)
@@ -106,7 +114,13 @@ fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
         .unwrap()
         .json()
         .unwrap();
-    let count = counts["entries"].as_array().unwrap().last().unwrap()["seq"].clone();
+    let count = counts["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["entry"]["body"]["counted"] != e["entry"]["body"]["expected"])
+        .expect("the demo has a count that found a difference")["seq"]
+        .clone();
     let r = post(
         format!("/containers/{device}/adjust"),
         &pharm,
@@ -114,10 +128,15 @@ fn refusals_come_from_a_dry_run_before_any_password_and_write_nothing() {
                "amount_mg": "28", "resolves": count, "note": "missing",
                "witness": {"username": "nurse.chen"}}),
     );
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let e: Value = r.json().unwrap();
+    assert_eq!(e["code"], "rule_violation", "{e}");
     assert!(
-        e["code"] == "rule_violation" || e["code"] == "unknown_discrepancy",
-        "{e}"
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("count {count} was")),
+        "the count and the container do not match: {e}"
     );
     // Witness = author: refused by the ledger's rule, in the dry run.
     error(
@@ -237,12 +256,22 @@ fn wrong_passwords_slow_the_account_not_the_clinic() {
     );
     // Everyone else at the same address signs in and signs.
     let okafor = s.login(&c, "nurse.okafor");
-    let _pharm = s.login(&c, "pharm.rivera");
+    let pharm = s.login(&c, "pharm.rivera");
     let _auditor = s.login(&c, "auditor.diaz");
     assert_eq!(
         open(&okafor, &s.password("nurse.okafor")).status(),
         StatusCode::OK
     );
+    // The pharmacist signs an act of her own too: she opens another vial.
+    let other = container(&s, &c, &pharm, KETAMINE_10, "sealed");
+    assert_ne!(other, vial);
+    let r = c
+        .post(s.api(&format!("/containers/{other}/open")))
+        .bearer_auth(&pharm)
+        .json(&json!({"password": s.password("pharm.rivera")}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
 }
 
 #[test]
@@ -564,4 +593,287 @@ fn a_page_size_outside_the_documented_range_is_refused() {
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A key rotation of one's own and an admin's password reset, like every signed act: a dry
+/// run that checks the rules before any password and records nothing, and an
+/// `Idempotency-Key` that records one entry however often the request is sent.
+#[test]
+fn a_key_rotation_and_a_reset_take_a_dry_run_and_an_idempotency_key() {
+    let s = Server::demo();
+    let c = Client::new();
+    let nurse = s.login(&c, "nurse.chen");
+    let admin = s.login(&c, "admin");
+    let before = s.entries(&c, &admin);
+    let send = |path: &str, token: &str, key: Option<&str>, body: Value| {
+        let mut r = c.post(s.api(path)).bearer_auth(token).json(&body);
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        r.send().unwrap()
+    };
+
+    // Dry runs: no password, what would be recorded, nothing written.
+    let r = send(
+        "/me/key",
+        &nurse,
+        None,
+        json!({"dry_run": true, "reason": "phone lost"}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["dry_run"], true, "{would}");
+    assert_eq!(would["entries"][0]["kind"], "key_rotated", "{would}");
+    let r = send(
+        "/users/nurse.okafor/reset",
+        &admin,
+        None,
+        json!({"dry_run": true, "new_password": "a brand new passphrase 7"}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["dry_run"], true, "{would}");
+    assert_eq!(would["entries"][0]["kind"], "key_rotated", "{would}");
+    // A reset's dry run still applies the rules: a weak password, an unknown user.
+    error(
+        send(
+            "/users/nurse.okafor/reset",
+            &admin,
+            None,
+            json!({"dry_run": true, "new_password": "short"}),
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "weak_password",
+    );
+    assert_eq!(s.entries(&c, &admin), before, "dry runs write nothing");
+    // Okafor's password is unchanged by the dry run.
+    s.login(&c, "nurse.okafor");
+
+    // The same key twice: one entry, the same answer; with another body, refused.
+    let rotate = |reason: &str| json!({"password": s.password("nurse.chen"), "reason": reason});
+    let first = send("/me/key", &nurse, Some("rotate-1"), rotate("phone lost"));
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().unwrap();
+    assert_eq!(first["kind"], "key_rotated", "{first}");
+    let again: Value = send("/me/key", &nurse, Some("rotate-1"), rotate("phone lost"))
+        .json()
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(s.entries(&c, &admin), before + 1, "one rotation");
+    error(
+        send(
+            "/me/key",
+            &nurse,
+            Some("rotate-1"),
+            rotate("another reason"),
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    );
+    // Her key is sealed under the same password: she still signs.
+    let vial = container(&s, &c, &nurse, KETAMINE_10, "sealed");
+    let r = send(
+        &format!("/containers/{vial}/open"),
+        &nurse,
+        None,
+        json!({"password": s.password("nurse.chen")}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let before = before + 2;
+
+    let reset =
+        json!({"password": s.password("admin"), "new_password": "a brand new passphrase 7"});
+    let first = send(
+        "/users/nurse.okafor/reset",
+        &admin,
+        Some("reset-1"),
+        reset.clone(),
+    );
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().unwrap();
+    let again: Value = send("/users/nurse.okafor/reset", &admin, Some("reset-1"), reset)
+        .json()
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(s.entries(&c, &admin), before + 1, "one reset");
+}
+
+/// The first admin's sign-up with the bootstrap token: a dry run checks the token and the
+/// rules and leaves the token usable; the same `Idempotency-Key` again answers with the
+/// first enrollment instead of refusing the used token.
+#[test]
+fn the_bootstrap_takes_a_dry_run_and_an_idempotency_key() {
+    let s = Server::fresh();
+    let c = Client::new();
+    let token = s.bootstrap.clone().expect("a bootstrap token");
+    let password = "a long admin passphrase 42";
+    let boot = |key: Option<&str>, token: &str, dry_run: bool| {
+        let mut r = c.post(s.api("/bootstrap")).json(&json!({
+            "token": token, "username": "admin.grey", "printed_name": "Sam Grey",
+            "password": password, "dry_run": dry_run}));
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        r.send().unwrap()
+    };
+    // A dry run with a wrong token is refused as a signature would be.
+    error(
+        boot(None, "not-the-token", true),
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+    );
+    let r = boot(None, &token, true);
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["dry_run"], true, "{would}");
+    assert_eq!(would["entries"][0]["kind"], "user_enrolled", "{would}");
+    assert_eq!(would["entries"][0]["role"], "admin", "{would}");
+    // No one is enrolled by it.
+    let r = c
+        .post(s.api("/session"))
+        .json(&json!({"username": "admin.grey", "password": password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let first = boot(Some("boot-1"), &token, false);
+    assert_eq!(first.status(), StatusCode::OK);
+    let first: Value = first.json().unwrap();
+    assert_eq!(first["signatures"][0]["meaning"], "registrant", "{first}");
+    // Sent again (the answer was lost): the first enrollment, not a refusal of the used token.
+    let again = boot(Some("boot-1"), &token, false);
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.json::<Value>().unwrap(), first);
+    // Without the key it is a new request, and the token is used.
+    error(
+        boot(None, &token, false),
+        StatusCode::UNAUTHORIZED,
+        "bad_token",
+    );
+    let r = c
+        .post(s.api("/session"))
+        .json(&json!({"username": "admin.grey", "password": password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let admin = r.json::<Value>().unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.entries(&c, &admin),
+        first["seq"].as_u64().unwrap() + 1,
+        "one enrollment"
+    );
+}
+
+/// A waste sent to the awaiting-witness queue when no one else could witness yet is still
+/// checked by every rule but the missing witness, before the password.
+#[test]
+fn a_queued_waste_is_checked_before_the_password_with_no_one_to_witness_yet() {
+    let s = Server::demo();
+    let c = Client::new();
+    let admin = s.login(&c, "admin");
+    let nurse = s.login(&c, "nurse.chen");
+    let vial = container(&s, &c, &nurse, KETAMINE_10, "sealed");
+    let r = c
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&nurse)
+        .json(&json!({"password": s.password("nurse.chen")}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Everyone else who could witness leaves the clinic.
+    for user in ["pharm.rivera", "nurse.okafor"] {
+        let r = c
+            .post(s.api(&format!("/users/{user}/deactivate")))
+            .bearer_auth(&admin)
+            .json(&json!({"password": s.password("admin"), "reason": "left the clinic"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    }
+    let before = s.entries(&c, &nurse);
+    let waste = |mg: &str| {
+        c.post(s.api(&format!("/containers/{vial}/waste")))
+            .bearer_auth(&nurse)
+            .json(&json!({"dry_run": true, "reason": "remainder", "amount_mg": mg}))
+            .send()
+            .unwrap()
+    };
+    // More than the vial holds: refused by the rules, no password asked.
+    error(waste("999"), StatusCode::CONFLICT, "insufficient_stock");
+    error(
+        waste("0"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "zero_quantity",
+    );
+    // What it holds: accepted, signed by its author alone, to wait for a witness.
+    let r = waste("50");
+    assert_eq!(r.status(), StatusCode::OK);
+    let would: Value = r.json().unwrap();
+    assert_eq!(would["entries"][0]["kind"], "waste", "{would}");
+    assert_eq!(s.entries(&c, &nurse), before, "dry runs write nothing");
+}
+
+/// Behind a trusted reverse proxy the client's address comes from `X-Forwarded-For`: the
+/// per-address limit (100 wrong passwords in 15 minutes) stops the 101st from one client,
+/// while a colleague behind another address still signs in.
+#[test]
+fn a_trusted_proxy_names_the_client_and_the_address_limit_stops_the_101st_failure() {
+    let s = Server::demo_with(&["--trusted-proxy", "127.0.0.1/32"]);
+    let c = Client::new();
+    let sign_in = |from: &str, user: &str, password: &str| {
+        c.post(s.api("/session"))
+            .header("X-Forwarded-For", from)
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .unwrap()
+    };
+    let started = Instant::now();
+    // A hundred names sprayed from one client: each account fails once, the address 100 times.
+    for i in 0..100 {
+        let r = sign_in("203.0.113.7", &format!("guess.{i}"), "not the password");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {}", i + 1);
+    }
+    println!("100 wrong passwords in {:?}", started.elapsed());
+    let r = sign_in("203.0.113.7", "guess.100", "not the password");
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["code"], "too_many_attempts", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("203.0.113.7"),
+        "the forwarded address is the one limited: {e}"
+    );
+    // Even a right password waits at that address…
+    let r = sign_in("203.0.113.7", "pharm.rivera", &s.password("pharm.rivera"));
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // …while another account at another address signs in.
+    let r = sign_in("198.51.100.4", "nurse.okafor", &s.password("nurse.okafor"));
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+}
+
+/// A peer that is not a trusted proxy cannot choose its address with `X-Forwarded-For`: the
+/// limit counts the peer's own.
+#[test]
+fn an_untrusted_peer_cannot_choose_its_address() {
+    let s = Server::demo_with(&["--address-limit", "3"]);
+    let c = Client::new();
+    let sign_in = |from: &str, user: &str, password: &str| {
+        c.post(s.api("/session"))
+            .header("X-Forwarded-For", from)
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .unwrap()
+    };
+    for i in 0..3 {
+        let r = sign_in(&format!("203.0.113.{i}"), "guess.me", "not the password");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = sign_in("198.51.100.4", "nurse.okafor", &s.password("nurse.okafor"));
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let e: Value = r.json().unwrap();
+    let message = e["message"].as_str().unwrap();
+    assert!(message.contains("127.0.0.1"), "{e}");
+    assert!(!message.contains("198.51.100.4"), "{e}");
 }

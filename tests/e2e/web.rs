@@ -1105,3 +1105,138 @@ fn resolving_a_count_offers_only_containers_of_its_product_and_location() {
     }
     assert!(offered[0].1.contains("10 mg/mL"), "{offered:?}");
 }
+
+/// Refusals the pages once made with copies of the ledger's rules come from the ledger's own
+/// rules in the dry run, in its words, beside the field they concern and before any
+/// password: no containers on an invoice's second line, a container named twice, a witness
+/// who was deactivated.
+#[test]
+fn the_ledgers_own_rules_refuse_at_review_beside_the_field() {
+    let s = Server::start();
+    let c = client();
+    let api = Client::new();
+    let pharm_pw = s.password("pharm.rivera");
+    let nurse_pw = s.password("nurse.chen");
+    let pharm = web_session(&c, &s, "pharm.rivera", &pharm_pw);
+    let nurse = web_session(&c, &s, "nurse.chen", &nurse_pw);
+    let token = s.login(&api, "pharm.rivera");
+    let no_password = |body: &str| !body.contains("type=\"password\"");
+
+    // An open vial for the nurse's waste, then a colleague leaves.
+    let vial = s.sealed_vial(&api, &token);
+    let r = api
+        .post(s.api(&format!("/containers/{vial}/open")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"password": pharm_pw}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let admin = s.login(&api, "admin");
+    let r = api
+        .post(s.api("/users/nurse.okafor/deactivate"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"password": s.password("admin"), "reason": "left the clinic"}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success());
+    let before = s.entries(&api, &token);
+
+    // No containers on the invoice's second line: beside that line's count.
+    let (_, form) = page(&c, &s, &pharm, "/ui/receive");
+    let expiry = crate::expiry("01-31");
+    let (status, body) = post(
+        &c,
+        &s,
+        &pharm,
+        "/ui/receive",
+        &[
+            ("csrf", &csrf_of(&form)),
+            ("supplier_name", "McKesson Medical-Surgical"),
+            ("supplier_address", "9954 Mayland Drive, Richmond VA 23233"),
+            ("supplier_dea", "RM4827169"),
+            ("invoice", "INV-ZERO"),
+            ("received_on", &crate::now_minute()[..10]),
+            ("product_1", "42023-0113-10"),
+            ("lot_1", "Z1"),
+            ("expiry_1", &expiry),
+            ("containers_1", "2"),
+            ("location_1", "SAFE-1"),
+            ("product_2", "42023-0113-10"),
+            ("lot_2", "Z2"),
+            ("expiry_2", &expiry),
+            ("containers_2", "0"),
+            ("location_2", "SAFE-1"),
+        ],
+    );
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert_eq!(
+        error_beside(&body, "containers_2"),
+        "The number of containers must be more than zero",
+        "{body}"
+    );
+    assert!(error_beside(&body, "containers_1").is_empty(), "{body}");
+    assert!(no_password(&body), "{body}");
+
+    // One container named on two lines of a transfer: beside the second.
+    let held: serde_json::Value = api
+        .get(s.api("/containers"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let sealed = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["status"] == "sealed" && x["location"] == "SAFE-1")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, form) = page(&c, &s, &pharm, "/ui/transfer");
+    let (status, body) = post(
+        &c,
+        &s,
+        &pharm,
+        "/ui/transfer",
+        &[
+            ("csrf", &csrf_of(&form)),
+            ("container_1", &sealed),
+            ("container_2", &sealed),
+            ("to", "location"),
+            ("to_location", "CART-A"),
+        ],
+    );
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert_eq!(
+        error_beside(&body, "container_2"),
+        format!("Container {sealed} is listed twice"),
+        "{body}"
+    );
+    assert!(error_beside(&body, "container_1").is_empty(), "{body}");
+    assert!(no_password(&body), "{body}");
+
+    // A deactivated colleague as witness: beside the witness.
+    let (_, form) = page(&c, &s, &nurse, &format!("/ui/containers/{vial}"));
+    let (status, body) = post(
+        &c,
+        &s,
+        &nurse,
+        &format!("/ui/containers/{vial}/waste"),
+        &[
+            ("csrf", &csrf_of(&form)),
+            ("reason", "remainder"),
+            ("witness", "nurse.okafor"),
+        ],
+    );
+    assert!(status.is_client_error(), "{status}: {body}");
+    assert_eq!(
+        error_beside(&body, "witness"),
+        "Nurse.okafor is deactivated and can no longer sign",
+        "{body}"
+    );
+    assert!(no_password(&body), "{body}");
+
+    assert_eq!(s.entries(&api, &token), before, "nothing recorded");
+}

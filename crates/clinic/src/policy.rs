@@ -19,9 +19,11 @@ pub enum Permission {
     Verify,
     /// Download signed reports.
     Reports,
-    /// Work with stock at the bedside or in the pharmacy (the stock pages).
+    /// Work with stock at the bedside or in the pharmacy (the stock pages): whoever may
+    /// author an `administered` entry.
     Clinical,
-    /// Receive, count, resolve, dispense, transfer, lose, destroy: the pharmacy pages.
+    /// Receive, count, resolve, dispense, transfer, lose, destroy (the pharmacy pages):
+    /// whoever may author a `receipt`.
     Pharmacy,
     /// Enroll users, change roles, deactivate, reset passwords.
     ManageUsers,
@@ -47,8 +49,10 @@ pub fn allows(role: Role, what: Permission) -> bool {
         Witness => WITNESS_ROLES.contains(&role),
         Read => matches!(role, Admin | Pharmacist | Nurse | Auditor),
         Verify | Reports => matches!(role, Admin | Pharmacist | Auditor),
-        Clinical => matches!(role, Pharmacist | Nurse),
-        Pharmacy => role == Pharmacist,
+        // The stock pages are for those who may record a dose; the pharmacy pages for those
+        // who may receive stock: the ledger's table says who.
+        Clinical => author_roles(Kind::Administered).contains(&role),
+        Pharmacy => author_roles(Kind::Receipt).contains(&role),
         ManageUsers | Catalog | ErasePatients => role == Admin,
         KeepPatients => matches!(role, Admin | Pharmacist | Nurse),
         ReadPatients => matches!(role, Admin | Pharmacist | Nurse | Auditor),
@@ -64,4 +68,32 @@ pub fn refusal(role: Role) -> String {
         "a"
     };
     format!("{article} {role} may not do this")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The page gates follow the ledger's table: whoever may record a dose sees the stock
+    /// pages, whoever may receive stock the pharmacy pages; no one else.
+    #[test]
+    fn page_gates_follow_the_ledgers_table() {
+        for &role in Role::ALL {
+            assert_eq!(
+                allows(role, Permission::Clinical),
+                allows(role, Permission::Author(Kind::Administered)),
+                "{role}"
+            );
+            assert_eq!(
+                allows(role, Permission::Pharmacy),
+                allows(role, Permission::Author(Kind::Receipt)),
+                "{role}"
+            );
+        }
+        assert!(allows(Role::Nurse, Permission::Clinical));
+        assert!(!allows(Role::Nurse, Permission::Pharmacy));
+        assert!(allows(Role::Pharmacist, Permission::Pharmacy));
+        assert!(!allows(Role::Auditor, Permission::Clinical));
+        assert!(!allows(Role::Admin, Permission::Clinical));
+    }
 }

@@ -290,6 +290,25 @@ impl State {
     /// Applies one entry: checks the chain position, the signers and every rule, and updates
     /// the state. Returns the signature checks still to run and what changed.
     pub fn apply(&mut self, e: &Entry) -> Result<(Vec<SigCheck>, Touched), Violation> {
+        self.apply_as(e, false)
+    }
+
+    /// Applies an entry still waiting for its witnesses (a waste queued for a colleague):
+    /// every rule as [`State::apply`] checks it, except that witness signatures may be
+    /// missing — only missing: those it carries are checked as ever. What a server checks
+    /// before queueing such an entry; never a way into the chain.
+    pub fn apply_awaiting_witness(
+        &mut self,
+        e: &Entry,
+    ) -> Result<(Vec<SigCheck>, Touched), Violation> {
+        self.apply_as(e, true)
+    }
+
+    fn apply_as(
+        &mut self,
+        e: &Entry,
+        awaiting_witness: bool,
+    ) -> Result<(Vec<SigCheck>, Touched), Violation> {
         self.check_position(e)?;
         if e.signatures.len() > usize::from(MAX_SIGNATURES) {
             return Err(Violation::SignatureShape(format!(
@@ -298,7 +317,7 @@ impl State {
         }
         check_signing_times(e)?;
         let mut t = Touched::default();
-        let checks = self.check_signers(e)?;
+        let checks = self.check_signers(e, awaiting_witness)?;
         self.apply_payload(e, &mut t)?;
         self.head = Some(Head {
             ledger: e.ledger,
@@ -426,7 +445,8 @@ impl State {
     }
 
     /// Checks who signed, in what roles and with which keys; returns the checks to run.
-    fn check_signers(&self, e: &Entry) -> Result<Vec<SigCheck>, Violation> {
+    /// `awaiting_witness`: fewer witness signatures than the kind needs are accepted.
+    fn check_signers(&self, e: &Entry, awaiting_witness: bool) -> Result<Vec<SigCheck>, Violation> {
         let kind = e.kind();
         let sigs = &e.signatures;
         let mut checks = Vec::with_capacity(sigs.len());
@@ -556,7 +576,7 @@ impl State {
                 let Some((a, ws)) = sigs.split_first() else {
                     return Err(shape("needs its author's signature"));
                 };
-                if ws.len() != need {
+                if ws.len() > need || (ws.len() < need && !awaiting_witness) {
                     return Err(shape(&match need {
                         0 => "is signed by its author alone".to_string(),
                         1 => "needs its author's and one witness's signature".to_string(),

@@ -764,6 +764,63 @@ fn waste_needs_a_witness_who_is_not_the_author() {
     cl.verify();
 }
 
+/// A waste queued for a witness is checked for everything but the witness it still awaits:
+/// the container, the amount, the author, and any witness signature it already carries.
+#[test]
+fn an_entry_awaiting_its_witness_is_checked_for_everything_else() {
+    let mut cl = Clinic::new();
+    let awaiting = |cl: &Clinic, d: Draft| cl.b.state.clone().apply_awaiting_witness(&cl.chain(d));
+    // Signed by its author alone: the complete rules want a witness, this mode waits for one.
+    let alone = cl.waste("C12-1", k10(20_000)).by("nina");
+    assert_refused!(cl.refuse(alone.clone()), Violation::SignatureShape(_));
+    assert!(awaiting(&cl, alone).is_ok());
+    // Everything else is still checked: more than the vial holds, nothing at all, an author
+    // who may not waste, a second witness too many, the author as witness.
+    let d = cl.waste("C12-1", k10(900_000)).by("nina");
+    assert!(matches!(
+        awaiting(&cl, d),
+        Err(Violation::InsufficientStock { .. })
+    ));
+    let d = cl.waste("C12-1", k10(0)).by("nina");
+    assert!(matches!(awaiting(&cl, d), Err(Violation::ZeroQuantity(_))));
+    let d = cl.waste("C12-1", k10(20_000)).by("audrey");
+    assert!(matches!(
+        awaiting(&cl, d),
+        Err(Violation::RoleNotAllowed { .. })
+    ));
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("noah")
+        .witnessed_by("phil");
+    assert!(matches!(
+        awaiting(&cl, d),
+        Err(Violation::SignatureShape(_))
+    ));
+    let d = cl
+        .waste("C12-1", k10(20_000))
+        .by("nina")
+        .witnessed_by("nina");
+    assert!(matches!(
+        awaiting(&cl, d),
+        Err(Violation::WitnessIsAuthor(_))
+    ));
+    // A destruction with one of its two witnesses is awaiting the other.
+    let whole = vec![ContainerAmount {
+        container: c("C13-1"),
+        amount: vol(5_000, 100_000),
+    }];
+    let d = cl.destroy(whole).by("phil").witnessed_by("nina");
+    assert!(awaiting(&cl, d).is_ok());
+    // The complete entry goes in as ever.
+    cl.accept(
+        cl.waste("C12-1", k10(20_000))
+            .by("nina")
+            .witnessed_by("noah"),
+    );
+    cl.verify();
+}
+
 #[test]
 fn destruction_needs_two_different_witnesses() {
     let mut cl = Clinic::new();

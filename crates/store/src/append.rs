@@ -183,6 +183,17 @@ impl Store {
     /// (`Draft::to_be_signed_by`) — so a refusal the rules can make shows before anyone types
     /// a password.
     pub async fn dry_run(&self, drafts: &[Draft]) -> Result<(), StoreError> {
+        self.dry_run_as(drafts, false).await
+    }
+
+    /// As [`Store::dry_run`], for entries still waiting for their witnesses (a waste going
+    /// to the awaiting-witness queue): every rule but the missing witness signatures
+    /// (`State::apply_awaiting_witness`).
+    pub async fn dry_run_awaiting_witness(&self, drafts: &[Draft]) -> Result<(), StoreError> {
+        self.dry_run_as(drafts, true).await
+    }
+
+    async fn dry_run_as(&self, drafts: &[Draft], awaiting_witness: bool) -> Result<(), StoreError> {
         let Some(first) = drafts.first() else {
             return Ok(());
         };
@@ -219,7 +230,12 @@ impl Store {
                 e.seq = h.next_seq;
                 e.prev = h.last_hash;
             }
-            state.apply(e).map_err(StoreError::Rejected)?;
+            let applied = if awaiting_witness {
+                state.apply_awaiting_witness(e)
+            } else {
+                state.apply(e)
+            };
+            applied.map_err(StoreError::Rejected)?;
         }
         Ok(())
     }

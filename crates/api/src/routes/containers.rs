@@ -95,8 +95,8 @@ pub async fn list(
     let held_only = !q.all.unwrap_or(false);
     Ok(Json(
         state
-            .store
-            .containers(ledger, held_only)
+            .clinic
+            .containers(&auth, held_only)
             .await?
             .into_iter()
             .map(Into::into)
@@ -104,15 +104,9 @@ pub async fn list(
     ))
 }
 
-async fn find(state: &AppState, ledger: LedgerId, id: &str) -> ApiResult<ContainerInfo> {
-    let c: ContainerId = id
-        .parse()
-        .map_err(|_| ApiError::not_found(format!("no container {id:?} in this ledger")))?;
-    state
-        .store
-        .container(ledger, &c)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no container {c} in this ledger")))
+fn container_id(id: &str) -> ApiResult<ContainerId> {
+    id.parse()
+        .map_err(|_| ApiError::not_found(format!("no container {id:?} in this ledger")))
 }
 
 /// One container as it stands.
@@ -129,7 +123,8 @@ pub async fn one(
     auth: Auth,
 ) -> ApiResult<Json<ContainerView>> {
     auth.require(ledger, Permission::Read)?;
-    Ok(Json(find(&state, ledger, &id).await?.into()))
+    let c = state.clinic.container(&auth, &container_id(&id)?).await?;
+    Ok(Json(c.into()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -153,11 +148,11 @@ pub async fn history(
     auth: Auth,
 ) -> ApiResult<Json<ContainerHistory>> {
     auth.require(ledger, Permission::Read)?;
-    let c = find(&state, ledger, &id).await?;
-    let entries = state
-        .store
-        .container_history(ledger, &c.id)
-        .await?
+    let (c, entries) = state
+        .clinic
+        .container_history(&auth, &container_id(&id)?)
+        .await?;
+    let entries = entries
         .iter()
         .map(|e| view(e.seq, e.hash.to_string(), &e.bytes))
         .collect::<ApiResult<Vec<_>>>()?;

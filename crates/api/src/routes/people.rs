@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Auth, Pending};
-use crate::ceremony::{ActAnswer, Recorded, RequestOrigin, ceremony, parse, recorded, respond};
+use crate::ceremony::{ActAnswer, RequestOrigin, ceremony, parse, respond};
 use crate::error::ApiResult;
 use crate::extract::{Json as Body, Path};
 use crate::state::AppState;
@@ -121,16 +121,19 @@ pub struct BootstrapRequest {
     pub printed_name: String,
     /// The first admin's password (12+ characters, not the user name, not common).
     pub password: String,
+    /// Check the token, the password rules and the ledger's, enroll no one.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Enrolls the first admin with the one-time bootstrap token; the registrant key signs.
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/bootstrap",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = BootstrapRequest,
     responses(
-        (status = 200, body = Recorded),
+        (status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"),
         crate::responses::SignInRefusals,
         (status = 401, body = crate::error::ErrorBody, description = "wrong or used token"),
         (status = 409, body = crate::error::ErrorBody, description = "someone is enrolled already, or the user exists"),
@@ -142,16 +145,19 @@ pub struct BootstrapRequest {
 pub async fn bootstrap(
     State(state): State<AppState>,
     Path(ledger): Path<LedgerId>,
+    RequestOrigin(origin): RequestOrigin,
     Body(req): Body<BootstrapRequest>,
-) -> ApiResult<Json<Recorded>> {
+) -> ApiResult<Response> {
     let cmd = Bootstrap {
         token: req.token.clone(),
         user: parse("username", &req.username)?,
         printed_name: parse("printed_name", &req.printed_name)?,
     };
-    let a = state.clinic.bootstrap(ledger, cmd, &req.password).await?;
-    state.metrics.appended(&a.entry.kind().to_string());
-    Ok(Json(recorded(&state, ledger, &a).await?))
+    let o = state
+        .clinic
+        .bootstrap(ledger, cmd, &req.password, req.dry_run, &origin)
+        .await?;
+    respond(&state, ledger, o).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -231,7 +237,11 @@ pub async fn deactivate(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequest {
-    /// The admin's password: it signs the key rotation.
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The admin's password: it signs the key rotation (ignored in a dry run).
+    #[serde(default)]
     pub password: String,
     /// The user's new password, to hand to them.
     pub new_password: String,
@@ -244,7 +254,7 @@ pub struct ResetRequest {
     path = "/api/v1/ledgers/{ledger}/users/{user}/reset",
     params(("ledger" = String, Path), ("user" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = ResetRequest,
-    responses((status = 200, body = Recorded, description = "recorded"), crate::responses::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn reset(
@@ -256,7 +266,7 @@ pub async fn reset(
 ) -> ApiResult<Response> {
     auth.require(ledger, Permission::ManageUsers)?;
     let user = state.clinic.known_user(&auth, &user).await?;
-    let c = ceremony(false, &req.password, &[]);
+    let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state
         .clinic
         .reset(&auth, &user, &req.new_password, c, &origin)
@@ -301,7 +311,12 @@ pub async fn change_password(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateRequest {
-    /// Your password: the old key signs, the new one is sealed under it.
+    /// Check everything the ledger's rules can check, sign nothing, record nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Your password: the old key signs, the new one is sealed under it (ignored in a dry
+    /// run).
+    #[serde(default)]
     pub password: String,
     pub reason: String,
 }
@@ -310,9 +325,9 @@ pub struct RotateRequest {
 #[utoipa::path(
     post,
     path = "/api/v1/ledgers/{ledger}/me/key",
-    params(("ledger" = String, Path)),
+    params(("ledger" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = RotateRequest,
-    responses((status = 200, body = Recorded, description = "recorded"), crate::responses::ActRefusals),
+    responses((status = 200, body = ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "people"
 )]
 pub async fn rotate_key(
@@ -321,15 +336,15 @@ pub async fn rotate_key(
     RequestOrigin(origin): RequestOrigin,
     auth: Auth,
     Body(req): Body<RotateRequest>,
-) -> ApiResult<Json<Recorded>> {
+) -> ApiResult<Response> {
     auth.require(ledger, Permission::Author(Kind::KeyRotated))?;
     let reason: Text = parse("reason", &req.reason)?;
-    let a = state
+    let c = ceremony(req.dry_run, &req.password, &[]);
+    let o = state
         .clinic
-        .rotate_own_key(&auth, &req.password, &reason, &origin)
+        .rotate_own_key(&auth, &reason, c, &origin)
         .await?;
-    state.metrics.appended(&a.entry.kind().to_string());
-    Ok(Json(recorded(&state, ledger, &a).await?))
+    respond(&state, ledger, o).await
 }
 
 pub fn router() -> Router<AppState> {

@@ -17,7 +17,7 @@ use super::forms::{
     ActPage, Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, Table, act_page, all,
     ceremony, link, sentence, status_of,
 };
-use super::kit::{SignedIn, allow, failure, refuse, render};
+use super::kit::{OrRefuse, Page, PageError, SignedIn, allow, render};
 use super::words::strength_said;
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -44,11 +44,8 @@ fn enroll_form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
         .build()
 }
 
-async fn users_page(state: &AppState, auth: &Auth, form: FormView, status: StatusCode) -> Response {
-    let users = match state.store.users(auth.ledger).await {
-        Ok(u) => u,
-        Err(e) => return refuse(auth, e.into()),
-    };
+async fn users_page(state: &AppState, auth: &Auth, form: FormView, status: StatusCode) -> Page {
+    let users = state.store.users(auth.ledger).await.or_refuse(auth)?;
     let table = Table {
         caption: "Everyone who can sign in".into(),
         head: ["User", "Printed name", "Role", "Status"]
@@ -67,29 +64,25 @@ async fn users_page(state: &AppState, auth: &Auth, form: FormView, status: Statu
             .collect(),
         empty: "No user yet.".into(),
     };
-    act_page(
+    Ok(act_page(
         auth,
         "Users",
         "Enroll a person, or choose one to change their role, deactivate them or reset their password.",
         Some(table),
         vec![("Enroll a user".into(), form)],
         status,
-    )
+    ))
 }
 
-async fn users(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, Permission::ManageUsers) {
-        return r;
-    }
+async fn users(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    allow(&auth, Permission::ManageUsers)?;
     let form = enroll_form(&auth, &Posted::default(), &Errors::default());
     users_page(&state, &auth, form, StatusCode::OK).await
 }
 
-async fn enroll(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn enroll(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::ManageUsers) {
-        return r;
-    }
+    allow(auth, Permission::ManageUsers)?;
     let mut e = Errors::default();
     let user: Option<UserId> = e.parse(p, "username", "Enter a user name.");
     let name: Option<Text> = e.parse(p, "printed_name", "Enter the person's printed name.");
@@ -130,7 +123,7 @@ async fn enroll(State(state): State<AppState>, sub: Submitted) -> Response {
     };
     let initial = p.secret("initial_password");
     let run = async |c: Ceremony, o: Origin| state.clinic.enroll(auth, cmd, &initial, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the enrollment",
         "/ui/users",
@@ -140,7 +133,7 @@ async fn enroll(State(state): State<AppState>, sub: Submitted) -> Response {
         back,
         run,
     )
-    .await
+    .await)
 }
 
 fn user_forms(auth: &Auth, user: &str, p: &Posted, e: &Errors) -> Vec<(String, FormView)> {
@@ -198,16 +191,16 @@ async fn user_page(
     p: &Posted,
     e: &Errors,
     status: StatusCode,
-) -> Response {
+) -> Page {
     let info = match user.parse::<UserId>() {
         Ok(u) => state.store.user(auth.ledger, &u).await.ok().flatten(),
         Err(_) => None,
     };
     let Some(info) = info else {
-        return refuse(
+        return Err(PageError::of(
             auth,
             ApiError::not_found(format!("no user {user:?} in this clinic")),
-        );
+        ));
     };
     let lead = format!(
         "{} · {} · {} · key {}",
@@ -221,24 +214,22 @@ async fn user_page(
     } else {
         Vec::new()
     };
-    act_page(
+    Ok(act_page(
         auth,
         &format!("User {}", info.user),
         &lead,
         None,
         forms,
         status,
-    )
+    ))
 }
 
 async fn user(
     State(state): State<AppState>,
     Path(user): Path<String>,
     SignedIn(auth): SignedIn,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::ManageUsers) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::ManageUsers)?;
     user_page(
         &state,
         &auth,
@@ -262,21 +253,16 @@ async fn printed(state: &AppState, auth: &Auth, user: &str) -> Option<String> {
         .map(|i| i.printed_name)
 }
 
-async fn role(State(state): State<AppState>, Path(user): Path<String>, sub: Submitted) -> Response {
+async fn role(State(state): State<AppState>, Path(user): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::RoleChanged)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::RoleChanged))?;
     let mut e = Errors::default();
     let role: Option<Role> = e.parse(p, "role", "Choose a role.");
     let reason: Option<Text> = e.parse(p, "role_reason", "Say why the role changes.");
     let name = printed(&state, auth, &user)
         .await
         .unwrap_or_else(|| user.clone());
-    let subject = match state.clinic.known_user(auth, &user).await {
-        Ok(u) => u,
-        Err(err) => return refuse(auth, err.into()),
-    };
+    let subject = state.clinic.known_user(auth, &user).await.or_refuse(auth)?;
     let (Some(role), Some(reason), false) = (role, reason, p.editing()) else {
         return user_page(&state, auth, &user, p, &e, status_of(p)).await;
     };
@@ -301,7 +287,7 @@ async fn role(State(state): State<AppState>, Path(user): Path<String>, sub: Subm
     };
     let next = format!("/ui/users/{user}");
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the role change",
         &action,
@@ -311,27 +297,22 @@ async fn role(State(state): State<AppState>, Path(user): Path<String>, sub: Subm
         back,
         run,
     )
-    .await
+    .await)
 }
 
 async fn deactivate(
     State(state): State<AppState>,
     Path(user): Path<String>,
     sub: Submitted,
-) -> Response {
+) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::UserDeactivated)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::UserDeactivated))?;
     let mut e = Errors::default();
     let reason: Option<Text> = e.parse(p, "deactivate_reason", "Say why.");
     let name = printed(&state, auth, &user)
         .await
         .unwrap_or_else(|| user.clone());
-    let subject = match state.clinic.known_user(auth, &user).await {
-        Ok(u) => u,
-        Err(err) => return refuse(auth, err.into()),
-    };
+    let subject = state.clinic.known_user(auth, &user).await.or_refuse(auth)?;
     let (Some(reason), false) = (reason, p.editing()) else {
         return user_page(&state, auth, &user, p, &e, status_of(p)).await;
     };
@@ -354,7 +335,7 @@ async fn deactivate(
         user_page(&state, auth, &user, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.deactivate(auth, payload, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the deactivation",
         &action,
@@ -364,22 +345,13 @@ async fn deactivate(
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn reset(
-    State(state): State<AppState>,
-    Path(user): Path<String>,
-    sub: Submitted,
-) -> Response {
+async fn reset(State(state): State<AppState>, Path(user): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::ManageUsers) {
-        return r;
-    }
-    let subject = match state.clinic.known_user(auth, &user).await {
-        Ok(u) => u,
-        Err(err) => return refuse(auth, err.into()),
-    };
+    allow(auth, Permission::ManageUsers)?;
+    let subject = state.clinic.known_user(auth, &user).await.or_refuse(auth)?;
     let mut e = Errors::default();
     if !p.confirmed()
         && let Err(err) = passwords::check(&user, &p.secret("new_password"))
@@ -418,7 +390,7 @@ async fn reset(
             .reset(auth, &subject, &new_password, c, &o)
             .await
     };
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the reset",
         &action,
@@ -428,7 +400,7 @@ async fn reset(
         back,
         run,
     )
-    .await
+    .await)
 }
 
 // ---- products ----
@@ -476,16 +448,8 @@ fn product_form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
         .build()
 }
 
-async fn products_page(
-    state: &AppState,
-    auth: &Auth,
-    form: FormView,
-    status: StatusCode,
-) -> Response {
-    let products = match state.store.products(auth.ledger).await {
-        Ok(p) => p,
-        Err(e) => return refuse(auth, e.into()),
-    };
+async fn products_page(state: &AppState, auth: &Auth, form: FormView, status: StatusCode) -> Page {
+    let products = state.store.products(auth.ledger).await.or_refuse(auth)?;
     let table = Table {
         caption: "Products this clinic holds".into(),
         head: ["NDC", "Name", "Form", "Schedule", "Strength"]
@@ -505,29 +469,25 @@ async fn products_page(
             .collect(),
         empty: "No product yet.".into(),
     };
-    act_page(
+    Ok(act_page(
         auth,
         "Products",
         "",
         Some(table),
         vec![("Define a product".into(), form)],
         status,
-    )
+    ))
 }
 
-async fn products(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, Permission::Catalog) {
-        return r;
-    }
+async fn products(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    allow(&auth, Permission::Catalog)?;
     let form = product_form(&auth, &Posted::default(), &Errors::default());
     products_page(&state, &auth, form, StatusCode::OK).await
 }
 
-async fn define_product(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn define_product(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Catalog) {
-        return r;
-    }
+    allow(auth, Permission::Catalog)?;
     let mut e = Errors::default();
     let ndc: Option<Ndc> = e.parse(p, "ndc", "Enter the NDC.");
     let name: Option<Text> = e.parse(p, "name", "Enter the product's name.");
@@ -596,7 +556,7 @@ async fn define_product(State(state): State<AppState>, sub: Submitted) -> Respon
         products_page(&state, auth, product_form(auth, p, &e), err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the product",
         "/ui/products",
@@ -606,7 +566,7 @@ async fn define_product(State(state): State<AppState>, sub: Submitted) -> Respon
         back,
         run,
     )
-    .await
+    .await)
 }
 
 // ---- locations ----
@@ -619,16 +579,8 @@ fn location_form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
         .build()
 }
 
-async fn locations_page(
-    state: &AppState,
-    auth: &Auth,
-    form: FormView,
-    status: StatusCode,
-) -> Response {
-    let locations = match state.store.locations(auth.ledger).await {
-        Ok(l) => l,
-        Err(e) => return refuse(auth, e.into()),
-    };
+async fn locations_page(state: &AppState, auth: &Auth, form: FormView, status: StatusCode) -> Page {
+    let locations = state.store.locations(auth.ledger).await.or_refuse(auth)?;
     let table = Table {
         caption: "Where stock is kept".into(),
         head: ["Id", "Name", "Kind"].map(String::from).to_vec(),
@@ -644,29 +596,25 @@ async fn locations_page(
             .collect(),
         empty: "No location yet.".into(),
     };
-    act_page(
+    Ok(act_page(
         auth,
         "Locations",
         "",
         Some(table),
         vec![("Define a location".into(), form)],
         status,
-    )
+    ))
 }
 
-async fn locations(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, Permission::Catalog) {
-        return r;
-    }
+async fn locations(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    allow(&auth, Permission::Catalog)?;
     let form = location_form(&auth, &Posted::default(), &Errors::default());
     locations_page(&state, &auth, form, StatusCode::OK).await
 }
 
-async fn define_location(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn define_location(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Catalog) {
-        return r;
-    }
+    allow(auth, Permission::Catalog)?;
     let mut e = Errors::default();
     let location: Option<LocationId> = e.parse(p, "location", "Enter a short id.");
     let name: Option<Text> = e.parse(p, "name", "Enter the location's name.");
@@ -699,7 +647,7 @@ async fn define_location(State(state): State<AppState>, sub: Submitted) -> Respo
         locations_page(&state, auth, location_form(auth, p, &e), err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the location",
         "/ui/locations",
@@ -709,7 +657,7 @@ async fn define_location(State(state): State<AppState>, sub: Submitted) -> Respo
         back,
         run,
     )
-    .await
+    .await)
 }
 
 // ---- the first admin ----
@@ -759,19 +707,30 @@ async fn bootstrap_get() -> Response {
     )
 }
 
-async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Response {
+async fn bootstrap_post(
+    State(state): State<AppState>,
+    crate::extract::Client(client): crate::extract::Client,
+    Form(p): Fields,
+) -> Page {
     let p = Posted::from(p);
     // The token names its ledger; a wrong one is refused by the first ledger's check.
-    let ledger = match state.clinic.ledger_of_bootstrap_token(p.get("token")).await {
-        Ok(Some(l)) => l,
-        Ok(None) => match state.store.ledgers().await {
-            Ok(ls) => match ls.first() {
-                Some(l) => l.ledger,
-                None => return failure(ApiError::not_found("this server holds no ledger yet")),
-            },
-            Err(e) => return failure(e.into()),
-        },
-        Err(e) => return failure(e.into()),
+    let ledger = match state
+        .clinic
+        .ledger_of_bootstrap_token(p.get("token"))
+        .await
+        .map_err(ApiError::from)?
+    {
+        Some(l) => l,
+        None => {
+            state
+                .store
+                .ledgers()
+                .await
+                .map_err(ApiError::from)?
+                .first()
+                .ok_or_else(|| ApiError::not_found("this server holds no ledger yet"))?
+                .ledger
+        }
     };
     let mut e = Errors::default();
     e.text(&p, "token", "Enter the bootstrap token.");
@@ -787,7 +746,10 @@ async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Respo
         e.add("password", sentence(&err.to_string()));
     }
     let (Some(user), Some(printed_name), true) = (user, name, e.is_empty()) else {
-        return bootstrap_page(bootstrap_form(&p, &e), StatusCode::UNPROCESSABLE_ENTITY);
+        return Ok(bootstrap_page(
+            bootstrap_form(&p, &e),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     };
     let cmd = Bootstrap {
         token: p.get("token").to_string(),
@@ -796,15 +758,24 @@ async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Respo
     };
     match state
         .clinic
-        .bootstrap(ledger, cmd, &p.secret("password"))
+        .bootstrap(
+            ledger,
+            cmd,
+            &p.secret("password"),
+            false,
+            &Origin {
+                client,
+                request_id: None,
+            },
+        )
         .await
         .map_err(ApiError::from)
     {
-        Ok(_) => (
+        Ok(_) => Ok((
             StatusCode::SEE_OTHER,
             [(header::LOCATION, "/ui/login?welcome=1")],
         )
-            .into_response(),
+            .into_response()),
         Err(err) => {
             let general = if err.code == "bad_token" {
                 e.add("token", sentence(&err.message));
@@ -814,7 +785,7 @@ async fn bootstrap_post(State(state): State<AppState>, Form(p): Fields) -> Respo
             };
             let mut f = bootstrap_form(&p, &e);
             f.error = general;
-            bootstrap_page(f, err.status)
+            Ok(bootstrap_page(f, err.status))
         }
     }
 }

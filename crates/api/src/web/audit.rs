@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
 use custody_ledger::*;
@@ -12,7 +11,7 @@ use custody_store::EntryFilter;
 use serde::Deserialize;
 
 use super::forms::{Cell, Table, link};
-use super::kit::{Me, SignedIn, allow, check_csrf, refuse, render};
+use super::kit::{Me, OrRefuse, Page, PageError, SignedIn, allow, check_csrf, render};
 use super::words::{Zone, entry_head, entry_rows, names, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -104,16 +103,14 @@ async fn entries(
     State(state): State<AppState>,
     Query(q): Query<EntriesForm>,
     SignedIn(auth): SignedIn,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::Read) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::Read)?;
     let products = match state.store.products(auth.ledger).await {
         Ok(ps) => ps
             .into_iter()
             .map(|p| (p.ndc.to_string(), format!("{} ({})", p.name, p.ndc)))
             .collect(),
-        Err(e) => return refuse(&auth, e.into()),
+        Err(e) => return Err(PageError::of(&auth, e)),
     };
     let filled = Filled {
         kind: some(&q.kind).unwrap_or_default().into(),
@@ -139,13 +136,10 @@ async fn entries(
                 .await
             {
                 Ok(page) => {
-                    let names = match names(&state, auth.ledger).await {
-                        Ok(n) => n,
-                        Err(e) => return refuse(&auth, e),
-                    };
+                    let names = names(&state, auth.ledger).await.or_refuse(&auth)?;
                     match entry_rows(&page.entries, &names, zone(&state)) {
                         Ok(rows) => table.rows = rows,
-                        Err(e) => return refuse(&auth, e),
+                        Err(e) => return Err(PageError::of(&auth, e)),
                     }
                     // Containers in the rows lead to their history.
                     for row in &mut table.rows {
@@ -169,7 +163,7 @@ async fn entries(
                         format!("/ui/entries?{}", s.finish())
                     });
                 }
-                Err(e) => return refuse(&auth, e.into()),
+                Err(e) => return Err(PageError::of(&auth, e)),
             }
         }
         Err(e) => {
@@ -177,7 +171,7 @@ async fn entries(
             status = StatusCode::UNPROCESSABLE_ENTITY;
         }
     }
-    render(
+    Ok(render(
         &EntriesPage {
             me: Some((&auth).into()),
             kinds: Kind::ALL.iter().map(ToString::to_string).collect(),
@@ -188,7 +182,7 @@ async fn entries(
             next,
         },
         status,
-    )
+    ))
 }
 
 /// The first container id named in the "What" cell becomes a link to its page.
@@ -223,18 +217,15 @@ async fn verify_page(
     auth: &Auth,
     result: Option<(bool, String)>,
     status: StatusCode,
-) -> Response {
-    let head = match state.store.head(auth.ledger).await {
-        Ok(h) => h,
-        Err(e) => return refuse(auth, e.into()),
-    };
+) -> Page {
+    let head = state.store.head(auth.ledger).await.or_refuse(auth)?;
     let last = state
         .last_verification
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone()
         .unwrap_or_else(|| "Not verified since the server started.".into());
-    render(
+    Ok(render(
         &VerifyPage {
             me: Some(auth.into()),
             csrf: auth.csrf(),
@@ -245,13 +236,11 @@ async fn verify_page(
             result,
         },
         status,
-    )
+    ))
 }
 
-async fn verify_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, Permission::Verify) {
-        return r;
-    }
+async fn verify_get(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    allow(&auth, Permission::Verify)?;
     verify_page(&state, &auth, None, StatusCode::OK).await
 }
 
@@ -264,12 +253,11 @@ async fn verify_post(
     State(state): State<AppState>,
     SignedIn(auth): SignedIn,
     Form(f): Form<CsrfOnly>,
-) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf).or_else(|| allow(&auth, Permission::Verify)) {
-        return r;
-    }
-    match state.clinic.verify(&auth).await {
-        Ok(Ok(v)) => {
+) -> Page {
+    check_csrf(&auth, &f.csrf)?;
+    allow(&auth, Permission::Verify)?;
+    match state.clinic.verify(&auth).await.or_refuse(&auth)? {
+        Ok(v) => {
             state.metrics.verified(true);
             let msg = format!(
                 "Every one of the {} entries verified: hashes chain, signatures are valid, and the rules held. Head {}.",
@@ -277,7 +265,7 @@ async fn verify_post(
             );
             verify_page(&state, &auth, Some((true, msg)), StatusCode::OK).await
         }
-        Ok(Err(f)) => {
+        Err(f) => {
             state.metrics.verified(false);
             let msg = format!(
                 "Verification FAILED at entry {}: {} ({}). Entries before it verified.",
@@ -287,7 +275,6 @@ async fn verify_post(
             );
             verify_page(&state, &auth, Some((false, msg)), StatusCode::OK).await
         }
-        Err(e) => refuse(&auth, e.into()),
     }
 }
 
@@ -306,19 +293,17 @@ struct ReportsPage {
     reports: Vec<(&'static str, &'static str, &'static str)>,
 }
 
-async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    if let Some(r) = allow(&auth, Permission::Reports) {
-        return r;
-    }
+async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    allow(&auth, Permission::Reports)?;
     let products = match state.store.products(auth.ledger).await {
         Ok(ps) => ps
             .into_iter()
             .map(|p| (p.ndc.to_string(), format!("{} ({})", p.name, p.ndc)))
             .collect(),
-        Err(e) => return refuse(&auth, e.into()),
+        Err(e) => return Err(PageError::of(&auth, e)),
     };
     let (from, to) = custody_report::Request::period(None, None, super::words::today(zone(&state)));
-    render(
+    Ok(render(
         &ReportsPage {
             me: Some((&auth).into()),
             ledger: auth.ledger.to_string(),
@@ -356,7 +341,7 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Res
             ],
         },
         StatusCode::OK,
-    )
+    ))
 }
 
 pub fn router() -> Router<AppState> {

@@ -23,7 +23,7 @@ use axum::response::{IntoResponse, Redirect};
 use custody_clinic::ClinicResult;
 use custody_clinic::acts::{Ceremony, Origin, Outcome};
 
-use super::kit::{Me, SignedIn, check_csrf, refuse, render};
+use super::kit::{Me, PageError, SignedIn, check_csrf, render};
 use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::extract::Client;
@@ -133,11 +133,10 @@ impl axum::extract::FromRequest<AppState> for Submitted {
         let req = axum::extract::Request::from_parts(parts, body);
         let axum::Form(fields) = axum::Form::<Vec<(String, String)>>::from_request(req, state)
             .await
-            .map_err(|e| refuse(&auth, ApiError::bad_request(e.body_text())))?;
+            .map_err(|e| PageError::of(&auth, ApiError::bad_request(e.body_text())))
+            .map_err(IntoResponse::into_response)?;
         let posted = Posted::from(fields);
-        if let Some(r) = check_csrf(&auth, posted.csrf()) {
-            return Err(r);
-        }
+        check_csrf(&auth, posted.csrf()).map_err(IntoResponse::into_response)?;
         Ok(Submitted {
             auth,
             posted,
@@ -174,16 +173,23 @@ impl Errors {
 
     /// Which numbered line a refusal is about: the one whose container (or, for a product or
     /// location field, whose product or location) the message names; else the first.
-    fn line_named(&self, base: &str, e: &ApiError) -> usize {
+    /// The line a refusal is about: for a zero refused, the line whose `base` is zero; else
+    /// the last line whose container (or `base`) the message names.
+    fn line_named(&self, base: &str, e: &ApiError) -> Option<usize> {
+        let posted = self.2.as_ref()?;
+        let value = |f: &str, i: usize| posted.get(&format!("{f}_{i}")).trim().to_string();
+        let mut lines = (1..=MAX_LINES_NAMED).rev();
+        if e.code == "zero_quantity" {
+            return lines.find(|i| {
+                let v = value(base, *i);
+                v.contains('0') && v.chars().all(|c| c == '0' || c == '.')
+            });
+        }
         let key = if base == "amount" { "container" } else { base };
-        let posted = self.2.as_ref();
-        (1..=MAX_LINES_NAMED)
-            .find(|i| {
-                posted
-                    .map(|p| p.get(&format!("{key}_{i}")))
-                    .is_some_and(|v| !v.is_empty() && e.message.contains(v))
-            })
-            .unwrap_or(1)
+        lines.find(|i| {
+            let v = value(key, *i);
+            !v.is_empty() && e.message.contains(&v)
+        })
     }
 
     /// Errors for a form of numbered lines (`container_1`, …): a refusal about one line is
@@ -277,12 +283,19 @@ impl Errors {
             return Some(top.into());
         }
         if let Some((_, f)) = by_code.iter().find(|(c, _)| *c == e.code) {
-            let f = match f.strip_suffix("_#") {
-                Some(base) => format!("{base}_{}", self.line_named(base, e)),
-                None => f.to_string(),
+            // `name_#`: the line the refusal is about, else the first; `name_?`: that line,
+            // else the whole form.
+            let f = if let Some(base) = f.strip_suffix("_#") {
+                Some(format!("{base}_{}", self.line_named(base, e).unwrap_or(1)))
+            } else if let Some(base) = f.strip_suffix("_?") {
+                self.line_named(base, e).map(|i| format!("{base}_{i}"))
+            } else {
+                Some(f.to_string())
             };
-            self.add(&f, sentence(&e.message));
-            return None;
+            if let Some(f) = f {
+                self.add(&f, sentence(&e.message));
+                return None;
+            }
         }
         let top = self.place(fields, e);
         if let Some(t) = &top {
@@ -673,14 +686,14 @@ impl Signing<'_> {
 
 /// The signing step every act shares, its dialog drawn alone (see `ceremony_over`).
 #[allow(clippy::too_many_arguments)]
-pub async fn ceremony(
+pub async fn ceremony<R: IntoResponse>(
     sub: &Submitted,
     title: &str,
     action: &str,
     secrets: Vec<(String, String)>,
     signers: Vec<Signer>,
     next: &str,
-    back: impl AsyncFnOnce(ApiError) -> Response,
+    back: impl AsyncFnOnce(ApiError) -> R,
     run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
 ) -> Response {
     let signing = Signing {
@@ -709,11 +722,11 @@ pub async fn ceremony(
 /// passwords typed; a refusal (a wrong password, a rule broken since the review) shows the
 /// dialog again saying why; what was recorded is shown by a redirect (post/redirect/get), so
 /// reloading that page or going back never signs again.
-pub async fn ceremony_over(
+pub async fn ceremony_over<R: IntoResponse>(
     sub: &Submitted,
     signing: Signing<'_>,
     over_form: bool,
-    back: impl AsyncFnOnce(ApiError) -> Response,
+    back: impl AsyncFnOnce(ApiError) -> R,
     run: impl AsyncFnOnce(Ceremony, Origin) -> ClinicResult<Outcome>,
     show: impl AsyncFnOnce(Dialog, StatusCode) -> Response,
 ) -> Response {
@@ -743,7 +756,7 @@ pub async fn ceremony_over(
                 )
                 .await
             }
-            Err(e) => back(e.into()).await,
+            Err(e) => back(e.into()).await.into_response(),
         };
     }
     let witnesses = signing

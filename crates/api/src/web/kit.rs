@@ -1,6 +1,7 @@
 //! What every page shares: the signed-in person (or a redirect to sign in), the person as
-//! every page shows them, role gates asked of the clinic's policy, pages that say why
-//! something was refused, rendering, and the form token check.
+//! every page shows them, role gates asked of the clinic's policy, page errors (`PageError`,
+//! an `IntoResponse`: handlers return `Page` and use `?`, with `or_refuse` for the person's
+//! navigation), rendering, and the form token check.
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -98,10 +99,8 @@ impl From<&Auth> for Me {
 }
 
 /// Refuses, with a page saying why, unless the signed-in person may do `what`.
-pub fn allow(auth: &Auth, what: Permission) -> Option<Response> {
-    auth.require(auth.ledger, what)
-        .err()
-        .map(|e| refuse(auth, e))
+pub fn allow(auth: &Auth, what: Permission) -> Result<(), PageError> {
+    auth.require(auth.ledger, what).or_refuse(auth)
 }
 
 #[derive(Template)]
@@ -111,15 +110,62 @@ struct ErrorPage {
     message: String,
 }
 
+/// A page's refusal: the error page with the message, and the person's navigation when they
+/// are signed in. Handlers return `Result<Response, PageError>` and use `?`.
+pub struct PageError(Box<Refusal>);
+
+struct Refusal {
+    me: Option<Me>,
+    error: ApiError,
+}
+
+/// What a page handler returns.
+pub type Page = Result<Response, PageError>;
+
+impl PageError {
+    /// A refusal for the signed-in person, with their navigation.
+    pub fn of(auth: &Auth, e: impl Into<ApiError>) -> Self {
+        PageError(Box::new(Refusal {
+            me: Some(auth.into()),
+            error: e.into(),
+        }))
+    }
+}
+
+/// A refusal for someone not signed in (or before the session is known): no navigation.
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        PageError(Box::new(Refusal { me: None, error }))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let Refusal { me, error } = *self.0;
+        render(
+            &ErrorPage {
+                me,
+                message: error.message,
+            },
+            error.status,
+        )
+    }
+}
+
+/// `?` for a signed-in person's page: an error becomes the error page with their navigation.
+pub trait OrRefuse<T> {
+    fn or_refuse(self, auth: &Auth) -> Result<T, PageError>;
+}
+
+impl<T, E: Into<ApiError>> OrRefuse<T> for Result<T, E> {
+    fn or_refuse(self, auth: &Auth) -> Result<T, PageError> {
+        self.map_err(|e| PageError::of(auth, e))
+    }
+}
+
 /// A page error for a signed-in person: the message, with their navigation.
 pub(crate) fn refuse(auth: &Auth, e: ApiError) -> Response {
-    render(
-        &ErrorPage {
-            me: Some(auth.into()),
-            message: e.message,
-        },
-        e.status,
-    )
+    PageError::of(auth, e).into_response()
 }
 
 pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
@@ -129,22 +175,14 @@ pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     }
 }
 
-/// A page error for a person: the message in a page, not JSON.
-pub(crate) fn failure(e: ApiError) -> Response {
-    render(
-        &ErrorPage {
-            me: None,
-            message: e.message,
-        },
-        e.status,
-    )
-}
-
 /// Refuses (with a page saying why) a form whose CSRF token is not this session's.
-pub fn check_csrf(auth: &Auth, token: &str) -> Option<Response> {
-    (!auth.csrf_matches(token)).then(|| {
-        failure(ApiError::forbidden(
+pub fn check_csrf(auth: &Auth, token: &str) -> Result<(), PageError> {
+    if auth.csrf_matches(token) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
             "this form is stale or came from another site: reload the page and try again",
-        ))
-    })
+        )
+        .into())
+    }
 }

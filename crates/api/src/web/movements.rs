@@ -4,7 +4,6 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use custody_ledger::*;
 
@@ -18,7 +17,7 @@ use super::forms::{
     Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony,
     status_of,
 };
-use super::kit::{SignedIn, allow, refuse};
+use super::kit::{OrRefuse, Page, SignedIn, allow};
 use super::words::{today, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -187,24 +186,20 @@ async fn page(
     p: &Posted,
     e: &Errors,
     status: StatusCode,
-) -> Response {
-    match form(state, auth, act, p, e).await {
-        Ok(f) => act_page(
-            auth,
-            act.title(),
-            act.lead(),
-            None,
-            vec![(String::new(), f)],
-            status,
-        ),
-        Err(err) => refuse(auth, err),
-    }
+) -> Page {
+    let f = form(state, auth, act, p, e).await.or_refuse(auth)?;
+    Ok(act_page(
+        auth,
+        act.title(),
+        act.lead(),
+        None,
+        vec![(String::new(), f)],
+        status,
+    ))
 }
 
-async fn show(state: AppState, auth: Auth, act: Act) -> Response {
-    if let Some(r) = allow(&auth, Permission::Pharmacy) {
-        return r;
-    }
+async fn show(state: AppState, auth: Auth, act: Act) -> Page {
+    allow(&auth, Permission::Pharmacy)?;
     page(
         &state,
         &auth,
@@ -224,15 +219,18 @@ fn listed(items: &[Item]) -> String {
 const FIELDS: &[(&str, &str)] = &[
     ("insufficient_stock", "amount_#"),
     ("amount_mismatch", "amount_#"),
+    ("zero_quantity", "amount_#"),
     ("container_state", "container_#"),
     ("container_empty", "container_#"),
     ("unknown_container", "container_#"),
     ("expired", "container_#"),
+    // A container listed twice: beside its second line (other rules: the whole form).
+    ("rule_violation", "container_?"),
     ("unknown_location", "to_location"),
-    ("witness_is_author", "witness_1"),
+    ("witness_is_author", "witness_#"),
     ("duplicate_witness", "witness_2"),
-    ("role_not_allowed", "witness_1"),
-    ("inactive_signer", "witness_1"),
+    ("role_not_allowed", "witness_#"),
+    ("inactive_signer", "witness_#"),
 ];
 
 const NAMED: &[&str] = &[
@@ -244,7 +242,7 @@ const NAMED: &[&str] = &[
     "witness",
 ];
 
-async fn dispense(state: &AppState, sub: &Submitted) -> Response {
+async fn dispense(state: &AppState, sub: &Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Dispense;
     let mut e = Errors::default();
@@ -257,10 +255,9 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
     else {
         return page(state, auth, act, p, &e, status_of(p)).await;
     };
-    let named = match patient_said(state, auth.ledger, &patient).await {
-        Ok(n) => n,
-        Err(err) => return refuse(auth, err),
-    };
+    let named = patient_said(state, auth.ledger, &patient)
+        .await
+        .or_refuse(auth)?;
     let signers = vec![Signer::me(
         auth,
         "authored",
@@ -289,7 +286,7 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.dispense(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         sub,
         "Sign the dispense",
         act.path(),
@@ -299,10 +296,10 @@ async fn dispense(state: &AppState, sub: &Submitted) -> Response {
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn transfer(state: &AppState, sub: &Submitted) -> Response {
+async fn transfer(state: &AppState, sub: &Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Transfer;
     let mut e = Errors::default();
@@ -355,7 +352,7 @@ async fn transfer(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.record_one(auth, payload, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         sub,
         "Sign the transfer",
         act.path(),
@@ -365,10 +362,10 @@ async fn transfer(state: &AppState, sub: &Submitted) -> Response {
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn loss(state: &AppState, sub: &Submitted) -> Response {
+async fn loss(state: &AppState, sub: &Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Loss;
     let mut e = Errors::default();
@@ -412,7 +409,7 @@ async fn loss(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.lose(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         sub,
         "Sign the loss report",
         act.path(),
@@ -422,10 +419,10 @@ async fn loss(state: &AppState, sub: &Submitted) -> Response {
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn destruction(state: &AppState, sub: &Submitted) -> Response {
+async fn destruction(state: &AppState, sub: &Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     let act = Act::Destruction;
     let mut e = Errors::default();
@@ -503,7 +500,7 @@ async fn destruction(state: &AppState, sub: &Submitted) -> Response {
         page(state, auth, act, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.destroy(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         sub,
         "Sign the destruction",
         act.path(),
@@ -513,13 +510,11 @@ async fn destruction(state: &AppState, sub: &Submitted) -> Response {
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn submit(state: AppState, act: Act, s: Submitted) -> Response {
-    if let Some(r) = allow(&s.auth, Permission::Pharmacy) {
-        return r;
-    }
+async fn submit(state: AppState, act: Act, s: Submitted) -> Page {
+    allow(&s.auth, Permission::Pharmacy)?;
     match act {
         Act::Dispense => dispense(&state, &s).await,
         Act::Transfer => transfer(&state, &s).await,

@@ -7,12 +7,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use custody_ledger::LedgerId;
-use custody_ledger::state::ContainerStatus;
 use serde::Deserialize;
 
 use super::forms::{Errors, Field, FormBuilder, Posted, act_page, sentence};
-use super::kit::{Me, PASSWORD_PAGE, SignedIn, SignedInPending, check_csrf, failure, render};
-use super::words::{discrepancy_lines, left, today, when, zone};
+use super::kit::{
+    Me, OrRefuse, PASSWORD_PAGE, Page, SignedIn, SignedInPending, check_csrf, render,
+};
+use super::words::{discrepancy_line, left, when, zone};
 use crate::auth::{Auth, Pending, cleared_cookie, session_cookie, sign_in};
 use crate::error::ApiError;
 use crate::extract::Client;
@@ -31,6 +32,27 @@ struct LoginPage {
     notice: Option<String>,
     /// No one is enrolled yet: offer the first admin's sign-up.
     first_start: bool,
+}
+
+impl LoginPage {
+    /// The sign-in page of `ledger`, empty.
+    async fn of(
+        state: &AppState,
+        ledger: LedgerId,
+        registrant: String,
+        ledgers: Vec<LedgerChoice>,
+    ) -> Self {
+        LoginPage {
+            me: None,
+            registrant,
+            ledger: ledger.to_string(),
+            ledgers,
+            username: String::new(),
+            error: None,
+            notice: None,
+            first_start: first_start(state, ledger).await,
+        }
+    }
 }
 
 /// A ledger this server holds, as the sign-in page offers it.
@@ -76,7 +98,7 @@ async fn first_start(state: &AppState, ledger: LedgerId) -> bool {
 async fn login_page(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<LoginQuery>,
-) -> Response {
+) -> Page {
     // The page's idle timer says `ended=idle`; a session found ended on the server (timed
     // out, or ended by a password reset, a deactivation or a sign-out elsewhere) `ended=1`.
     let notice = if q.ended.as_deref() == Some("idle") {
@@ -95,22 +117,12 @@ async fn login_page(
         None
     };
     let wanted = q.ledger.as_deref().and_then(|l| l.parse().ok());
-    match the_ledger(&state, wanted).await {
-        Ok((ledger, registrant, ledgers)) => render(
-            &LoginPage {
-                me: None,
-                registrant,
-                ledger: ledger.to_string(),
-                ledgers,
-                username: String::new(),
-                error: None,
-                notice,
-                first_start: first_start(&state, ledger).await,
-            },
-            StatusCode::OK,
-        ),
-        Err(e) => failure(e),
-    }
+    let (ledger, registrant, ledgers) = the_ledger(&state, wanted).await?;
+    let page = LoginPage {
+        notice,
+        ..LoginPage::of(&state, ledger, registrant, ledgers).await
+    };
+    Ok(render(&page, StatusCode::OK))
 }
 
 #[derive(Deserialize)]
@@ -124,35 +136,25 @@ async fn login(
     State(state): State<AppState>,
     Client(client): Client,
     Form(f): Form<LoginForm>,
-) -> Response {
-    let (ledger, registrant, ledgers) = match the_ledger(&state, f.ledger.parse().ok()).await {
-        Ok(x) => x,
-        Err(e) => return failure(e),
-    };
+) -> Page {
+    let (ledger, registrant, ledgers) = the_ledger(&state, f.ledger.parse().ok()).await?;
     match sign_in(&state, ledger, &f.username, &f.password, &client).await {
-        Ok(s) => (
+        Ok(s) => Ok((
             StatusCode::SEE_OTHER,
             [
                 (header::SET_COOKIE, session_cookie(&state, &s.token)),
                 (header::LOCATION, "/ui".to_string()),
             ],
         )
-            .into_response(),
+            .into_response()),
         Err(e) => {
             let e = ApiError::from(e);
-            render(
-                &LoginPage {
-                    me: None,
-                    registrant,
-                    ledger: ledger.to_string(),
-                    ledgers,
-                    username: f.username,
-                    error: Some(e.message),
-                    notice: None,
-                    first_start: first_start(&state, ledger).await,
-                },
-                e.status,
-            )
+            let page = LoginPage {
+                username: f.username,
+                error: Some(e.message),
+                ..LoginPage::of(&state, ledger, registrant, ledgers).await
+            };
+            Ok(render(&page, e.status))
         }
     }
 }
@@ -171,21 +173,17 @@ async fn logout(
     State(state): State<AppState>,
     SignedInPending(auth): SignedInPending,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    if let Some(r) = check_csrf(&auth, &f.csrf) {
-        return r;
-    }
-    if let Err(e) = state.clinic.sign_out(&auth).await {
-        return failure(e.into());
-    }
-    (
+) -> Page {
+    check_csrf(&auth, &f.csrf)?;
+    state.clinic.sign_out(&auth).await.map_err(ApiError::from)?;
+    Ok((
         StatusCode::SEE_OTHER,
         [
             (header::SET_COOKIE, cleared_cookie()),
             (header::LOCATION, "/ui/login".to_string()),
         ],
     )
-        .into_response()
+        .into_response())
 }
 
 struct OnHandLine {
@@ -223,101 +221,83 @@ struct Dashboard {
     witness_alerts: Vec<String>,
 }
 
-async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
-    match dashboard_page(&state, &auth).await {
-        Ok(r) => r,
-        Err(e) => failure(e),
-    }
-}
-
-async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiError> {
-    let ledger = auth.ledger;
-    let head = state.store.head(ledger).await?;
-    let products = state.store.products(ledger).await?;
-    let name = |ndc: &custody_ledger::Ndc| {
-        products
-            .iter()
-            .find(|p| &p.ndc == ndc)
-            .map_or_else(|| ndc.to_string(), |p| p.name.to_string())
-    };
-    let on_hand = state
-        .store
-        .on_hand(ledger)
-        .await?
+async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
+    let d = state.clinic.dashboard(&auth).await.or_refuse(&auth)?;
+    let auth = &auth;
+    let z = zone(&state);
+    let on_hand = d
+        .on_hand
         .into_iter()
-        .map(|r| OnHandLine {
-            product: name(&r.product),
-            lot: r.lot.to_string(),
-            location: r.location.to_string(),
-            sealed: r.sealed_containers,
-            open: r.open_containers,
-            drug: r.total.to_string(),
+        .map(|s| OnHandLine {
+            product: s.product,
+            lot: s.on_hand.lot.to_string(),
+            location: s.on_hand.location.to_string(),
+            sealed: s.on_hand.sealed_containers,
+            open: s.on_hand.open_containers,
+            drug: s.on_hand.total.to_string(),
         })
         .collect();
-    let today = today(zone(state));
-    let held = state.store.containers(ledger, true).await?;
-    let mut open = Vec::new();
-    let mut expiring = std::collections::BTreeSet::new();
-    for c in &held {
-        let days_to_expiry = i64::from(c.expiry.unix_days()) - i64::from(today.unix_days());
-        if days_to_expiry <= 90 {
-            expiring.insert(format!(
-                "{} lot {} expires {} ({} days)",
-                c.product.name, c.lot, c.expiry, days_to_expiry
-            ));
-        }
-        if let ContainerStatus::Open { beyond_use: bud } = c.status {
-            let days = i64::from(bud.unix_days()) - i64::from(today.unix_days());
-            let left = left(c);
-            open.push(OpenLine {
+    let open = d
+        .open
+        .iter()
+        .map(|o| {
+            let c = &o.container;
+            let single_use = c.product.strength.single_use();
+            OpenLine {
                 id: c.id.to_string(),
                 product: c.product.name.to_string(),
                 location: c.location.to_string(),
-                left,
-                beyond_use: bud.to_string(),
-                countdown: match days {
+                left: left(c),
+                beyond_use: o.beyond_use.to_string(),
+                countdown: match o.days_left {
                     // Used whole when opened: no beyond-use period to count down.
-                    _ if c.product.strength.single_use() => "single use".into(),
+                    _ if single_use => "single use".into(),
                     d if d < 0 => format!("past by {} days", -d),
                     0 => "last day".into(),
                     1 => "1 day left".into(),
                     d => format!("{d} days left"),
                 },
-                urgent: days <= 2 && !c.product.strength.single_use(),
-            });
-        }
-    }
-    let mut pending = Vec::new();
-    for p in state.store.pending_entries(ledger).await? {
-        let who = state
-            .store
-            .user(ledger, &p.author)
-            .await?
-            .map_or_else(|| p.author.to_string(), |u| u.printed_name);
-        pending.push(format!(
-            "{} — container {}, recorded by {} at {}",
-            p.kind(),
-            p.container,
-            who,
-            when(zone(state), p.queued_at)
-        ));
-    }
-    let discrepancies = discrepancy_lines(state, auth).await?;
-    let verification = state
-        .clinic
-        .last_verification()
-        .unwrap_or_else(|| "Not verified since the server started.".into());
-    let witness_alerts = state
-        .clinic
-        .witness_alerts(auth)
-        .unwrap_or_default()
+                urgent: o.days_left <= 2 && !single_use,
+            }
+        })
+        .collect();
+    let expiring = d
+        .expiring
+        .iter()
+        .map(|x| {
+            format!(
+                "{} lot {} expires {} ({} days)",
+                x.product, x.lot, x.expiry, x.days_left
+            )
+        })
+        .collect();
+    let pending = d
+        .pending
+        .iter()
+        .map(|p| {
+            format!(
+                "{} — container {}, recorded by {} at {}",
+                p.pending.kind(),
+                p.pending.container,
+                p.author_name,
+                when(z, p.pending.queued_at)
+            )
+        })
+        .collect();
+    let discrepancies = d
+        .discrepancies
+        .iter()
+        .map(|x| discrepancy_line(z, x))
+        .collect();
+    let witness_alerts = d
+        .witness_alerts
         .into_iter()
         .map(|a| {
             format!(
                 "Witness {} refused the checkpoint of {} entries at {}: {}",
                 a.witness,
                 a.size,
-                when(zone(state), a.at),
+                when(z, a.at),
                 a.message
             )
         })
@@ -326,14 +306,16 @@ async fn dashboard_page(state: &AppState, auth: &Auth) -> Result<Response, ApiEr
         &Dashboard {
             witness_alerts,
             me: Some(auth.into()),
-            registrant: head.registrant.name.to_string(),
-            entries: head.entries,
+            registrant: d.registrant,
+            entries: d.entries,
             on_hand,
             open,
-            expiring: expiring.into_iter().collect(),
+            expiring,
             pending,
             discrepancies,
-            verification,
+            verification: d
+                .last_verification
+                .unwrap_or_else(|| "Not verified since the server started.".into()),
         },
         StatusCode::OK,
     ))
@@ -382,11 +364,9 @@ async fn change_password(
     SignedInPending(auth): SignedInPending,
     Client(client): Client,
     Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
+) -> Page {
     let p = Posted::from(fields);
-    if let Some(r) = check_csrf(&auth, p.csrf()) {
-        return r;
-    }
+    check_csrf(&auth, p.csrf())?;
     let (current, new) = (p.secret("password"), p.secret("new_password"));
     let mut e = Errors::default();
     if current.is_empty() {
@@ -404,7 +384,12 @@ async fn change_password(
         );
     }
     if !e.is_empty() {
-        return password_page(&auth, &p, &e, StatusCode::UNPROCESSABLE_ENTITY);
+        return Ok(password_page(
+            &auth,
+            &p,
+            &e,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ));
     }
     let origin = custody_clinic::acts::Origin {
         client,
@@ -415,7 +400,7 @@ async fn change_password(
         .change_password(&auth, &current, &new, &origin)
         .await
     {
-        Ok(()) => Redirect::to("/ui/password/changed").into_response(),
+        Ok(()) => Ok(Redirect::to("/ui/password/changed").into_response()),
         Err(err) => {
             let err = ApiError::from(err);
             e.refusal(
@@ -427,7 +412,7 @@ async fn change_password(
                 ],
                 &err,
             );
-            password_page(&auth, &p, &e, err.status)
+            Ok(password_page(&auth, &p, &e, err.status))
         }
     }
 }

@@ -5,12 +5,12 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use serde::Deserialize;
 
 use super::forms::{Errors, Field, FormBuilder, FormView, Posted, Submitted, Table, act_page};
-use super::kit::{SignedIn, allow, refuse};
+use super::kit::{OrRefuse, Page, SignedIn, allow};
 use custody_clinic::Permission;
 use custody_clinic::acts::Patient;
 use custody_ledger::Day;
@@ -44,11 +44,8 @@ async fn page(
     (p, e, error): (&Posted, &Errors, Option<String>),
     lead: &str,
     status: StatusCode,
-) -> Response {
-    let mut ps = match state.store.patients(auth.ledger).await {
-        Ok(ps) => ps,
-        Err(err) => return refuse(auth, err.into()),
-    };
+) -> Page {
+    let mut ps = state.store.patients(auth.ledger).await.or_refuse(auth)?;
     ps.sort_by(|a, b| a.mrn.cmp(&b.mrn));
     let table = Table {
         caption: "The patient register".into(),
@@ -82,7 +79,7 @@ async fn page(
     } else {
         Vec::new()
     };
-    act_page(auth, "Patients", lead, Some(table), forms, status)
+    Ok(act_page(auth, "Patients", lead, Some(table), forms, status))
 }
 
 #[derive(Deserialize)]
@@ -94,10 +91,8 @@ async fn list(
     State(state): State<AppState>,
     Query(q): Query<Saved>,
     SignedIn(auth): SignedIn,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::ReadPatients) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::ReadPatients)?;
     let lead = match q.saved {
         Some(m) => format!("Saved {m}."),
         None => {
@@ -114,10 +109,8 @@ async fn save(
     Submitted {
         auth, posted: p, ..
     }: Submitted,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::KeepPatients) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::KeepPatients)?;
     let mut e = Errors::default();
     let birth: Option<Day> = e.parse(&p, "date_of_birth", "Enter the date of birth.");
     let rems_id = p.get("rems_patient_id");
@@ -166,11 +159,11 @@ async fn save(
         Ok(v) => {
             let mut s = form_urlencoded::Serializer::new(String::new());
             s.append_pair("saved", &v.mrn);
-            (
+            Ok((
                 StatusCode::SEE_OTHER,
                 [(header::LOCATION, format!("/ui/patients?{}", s.finish()))],
             )
-                .into_response()
+                .into_response())
         }
         Err(err) => {
             let mut e = Errors::default();

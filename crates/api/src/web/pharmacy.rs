@@ -4,7 +4,6 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use axum::routing::get;
 use custody_ledger::*;
 
@@ -19,7 +18,7 @@ use super::forms::{
     Errors, Field, FormBuilder, FormView, Posted, Signer, Submitted, act_page, all, ceremony,
     sentence, status_of,
 };
-use super::kit::{SignedIn, allow, refuse};
+use super::kit::{OrRefuse, Page, PageError, SignedIn, allow};
 use super::words::{discrepancy_lines, said, tally_said, today, zone};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -85,7 +84,7 @@ async fn receive_page(
     p: &Posted,
     e: &Errors,
     status: StatusCode,
-) -> Response {
+) -> Page {
     receive_page_at(state, auth, p, e, "", status).await
 }
 
@@ -97,39 +96,35 @@ async fn receive_page_at(
     e: &Errors,
     place: &str,
     status: StatusCode,
-) -> Response {
+) -> Page {
     let place = match place {
-        "" => match default_location(state, auth, &axum::http::HeaderMap::new()).await {
-            Ok(l) => l,
-            Err(err) => return refuse(auth, err),
-        },
+        "" => default_location(state, auth, &axum::http::HeaderMap::new())
+            .await
+            .or_refuse(auth)?,
         l => l.to_string(),
     };
-    match receive_form(state, auth, p, e, &place).await {
-        Ok(f) => act_page(
-            auth,
-            "Receive stock",
-            "One invoice, as many lines as it has: each line becomes a receipt in the ledger and its containers get ids to label them with.",
-            None,
-            vec![(String::new(), f)],
-            status,
-        ),
-        Err(err) => refuse(auth, err),
-    }
+    let f = receive_form(state, auth, p, e, &place)
+        .await
+        .or_refuse(auth)?;
+    Ok(act_page(
+        auth,
+        "Receive stock",
+        "One invoice, as many lines as it has: each line becomes a receipt in the ledger and its containers get ids to label them with.",
+        None,
+        vec![(String::new(), f)],
+        status,
+    ))
 }
 
 async fn receive_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     SignedIn(auth): SignedIn,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::Pharmacy) {
-        return r;
-    }
-    let place = match default_location(&state, &auth, &headers).await {
-        Ok(l) => l,
-        Err(err) => return refuse(&auth, err),
-    };
+) -> Page {
+    allow(&auth, Permission::Pharmacy)?;
+    let place = default_location(&state, &auth, &headers)
+        .await
+        .or_refuse(&auth)?;
     receive_page_at(
         &state,
         &auth,
@@ -149,21 +144,16 @@ struct Line {
     location: LocationId,
 }
 
-async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Receipt)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::Receipt))?;
     let mut e = Errors::default();
     let supplier: Option<Text> = e.parse(p, "supplier_name", "Enter the supplier's name.");
     let address: Option<Text> = e.parse(p, "supplier_address", "Enter the supplier's address.");
     let dea: Option<DeaNumber> = e.parse(p, "supplier_dea", "Enter the supplier's DEA number.");
     let invoice: Option<Text> = e.parse(p, "invoice", "Enter the invoice number.");
     let received_on: Option<Day> = e.parse(p, "received_on", "Enter the day it arrived.");
-    let products = match state.store.products(auth.ledger).await {
-        Ok(ps) => ps,
-        Err(err) => return refuse(auth, err.into()),
-    };
+    let products = state.store.products(auth.ledger).await.or_refuse(auth)?;
     let mut lines = Vec::new();
     for i in 1..=p.lines(1, MAX_LINES) {
         let f = |n: &str| format!("{n}_{i}");
@@ -184,9 +174,6 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         let lot: Option<Lot> = e.parse(p, &f("lot"), "Enter the lot number.");
         let expiry: Option<Day> = e.parse(p, &f("expiry"), "Enter the expiry date.");
         let containers: Option<u32> = e.parse(p, &f("containers"), "Enter how many containers.");
-        if containers == Some(0) {
-            e.add(&f("containers"), "At least one container.");
-        }
         let location: Option<LocationId> = e.parse(p, &f("location"), "Choose where it goes.");
         if let (Some(product), Some(lot), Some(expiry), Some(containers), Some(location)) =
             (product, lot, expiry, containers, location)
@@ -276,13 +263,14 @@ async fn receive_post(State(state): State<AppState>, sub: Submitted) -> Response
         run,
     )
     .await;
-    remember_location(&state, auth, &place, answer)
+    Ok(remember_location(&state, auth, &place, answer))
 }
 
 /// Where a refusal of the receipt form goes.
 const RECEIPT_FIELDS: &[(&str, &str)] = &[
     ("unknown_product", "product_#"),
     ("unknown_location", "location_#"),
+    ("zero_quantity", "containers_#"),
 ];
 
 // ---- counting ----
@@ -328,7 +316,7 @@ async fn count_page(
     p: &Posted,
     e: &Errors,
     status: StatusCode,
-) -> Response {
+) -> Page {
     count_page_at(state, auth, p, e, &axum::http::HeaderMap::new(), status).await
 }
 
@@ -340,32 +328,29 @@ async fn count_page_at(
     e: &Errors,
     headers: &HeaderMap,
     status: StatusCode,
-) -> Response {
-    let place = match default_location(state, auth, headers).await {
-        Ok(l) => l,
-        Err(err) => return refuse(auth, err),
-    };
-    match count_form(state, auth, p, e, &place).await {
-        Ok(f) => act_page(
-            auth,
-            "Count",
-            "A blind count: count what is there; what the ledger expects is shown only after you sign.",
-            None,
-            vec![(String::new(), f)],
-            status,
-        ),
-        Err(err) => refuse(auth, err),
-    }
+) -> Page {
+    let place = default_location(state, auth, headers)
+        .await
+        .or_refuse(auth)?;
+    let f = count_form(state, auth, p, e, &place)
+        .await
+        .or_refuse(auth)?;
+    Ok(act_page(
+        auth,
+        "Count",
+        "A blind count: count what is there; what the ledger expects is shown only after you sign.",
+        None,
+        vec![(String::new(), f)],
+        status,
+    ))
 }
 
 async fn count_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     SignedIn(auth): SignedIn,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::Author(Kind::Count)) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::Author(Kind::Count))?;
     count_page_at(
         &state,
         &auth,
@@ -377,11 +362,9 @@ async fn count_get(
     .await
 }
 
-async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn count_post(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Count)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::Count))?;
     let mut e = Errors::default();
     let location: Option<LocationId> = e.parse(p, "location", "Choose the location.");
     let ndc: Option<Ndc> = e.parse(p, "product", "Choose the product.");
@@ -393,7 +376,7 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
     let product = match ndc {
         Some(n) => match state.store.products(auth.ledger).await {
             Ok(ps) => ps.into_iter().find(|x| x.ndc == n),
-            Err(err) => return refuse(auth, err.into()),
+            Err(err) => return Err(PageError::of(auth, err)),
         },
         None => None,
     };
@@ -465,7 +448,7 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Response {
         run,
     )
     .await;
-    remember_location(&state, auth, &place, answer)
+    Ok(remember_location(&state, auth, &place, answer))
 }
 
 // ---- discrepancies ----
@@ -546,7 +529,7 @@ async fn adjust_page(
     p: &Posted,
     e: &Errors,
     status: StatusCode,
-) -> Response {
+) -> Page {
     let lead = match discrepancy_lines(state, auth).await {
         Ok(ds) if ds.is_empty() => "No count discrepancy is open.".to_string(),
         Ok(ds) => ds
@@ -554,19 +537,17 @@ async fn adjust_page(
             .map(|(text, _)| format!("{text}."))
             .collect::<Vec<_>>()
             .join(" "),
-        Err(err) => return refuse(auth, err),
+        Err(err) => return Err(PageError::of(auth, err)),
     };
-    match adjust_form(state, auth, p, e).await {
-        Ok(f) => act_page(
-            auth,
-            "Adjust a container",
-            &lead,
-            None,
-            vec![(String::new(), f)],
-            status,
-        ),
-        Err(err) => refuse(auth, err),
-    }
+    let f = adjust_form(state, auth, p, e).await.or_refuse(auth)?;
+    Ok(act_page(
+        auth,
+        "Adjust a container",
+        &lead,
+        None,
+        vec![(String::new(), f)],
+        status,
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -578,10 +559,8 @@ async fn adjust_get(
     State(state): State<AppState>,
     Query(q): Query<AdjustQuery>,
     SignedIn(auth): SignedIn,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::Pharmacy) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::Pharmacy)?;
     let mut p = Posted::default();
     if let Some(c) = q.count {
         p.set("count", c);
@@ -603,11 +582,9 @@ const ADJUST_FIELDS: &[(&str, &str)] = &[
     ("unknown_signer", "witness"),
 ];
 
-async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Adjustment)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::Adjustment))?;
     let mut e = Errors::default();
     let count: Option<Seq> = if p.get("count").is_empty() {
         None
@@ -702,7 +679,7 @@ async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response 
         adjust_page(&state, auth, p, &e, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.adjust(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the adjustment",
         "/ui/adjust",
@@ -712,7 +689,7 @@ async fn adjust_post(State(state): State<AppState>, sub: Submitted) -> Response 
         back,
         run,
     )
-    .await
+    .await)
 }
 
 pub fn router() -> Router<AppState> {

@@ -6,13 +6,12 @@ use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::get;
 use custody_clinic::acts::{Outcome, received_containers};
 use custody_ledger::*;
 use serde::Deserialize;
 
-use super::kit::{Me, SignedIn, refuse, render};
+use super::kit::{Me, OrRefuse, Page, SignedIn, render};
 use super::words::{describe, names, tally_said, when, zone};
 use crate::error::ApiError;
 use crate::extract::{Path, Query};
@@ -40,25 +39,19 @@ async fn recorded(
     Path(id): Path<String>,
     Query(q): Query<DoneQuery>,
     SignedIn(auth): SignedIn,
-) -> Response {
+) -> Page {
     let mut next = q
         .next
         .filter(|n| n.starts_with("/ui") && !n.starts_with("//"))
         .unwrap_or_else(|| "/ui".into());
-    let outcome = match state.clinic.outcome_of(&auth, &format!("web:{id}")).await {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            return refuse(
-                &auth,
-                ApiError::not_found("nothing was recorded under this form's id"),
-            );
-        }
-        Err(e) => return refuse(&auth, e.into()),
-    };
-    let names = match names(&state, auth.ledger).await {
-        Ok(n) => n,
-        Err(e) => return refuse(&auth, e),
-    };
+    let outcome = state
+        .clinic
+        .outcome_of(&auth, &format!("web:{id}"))
+        .await
+        .or_refuse(&auth)?
+        .ok_or_else(|| ApiError::not_found("nothing was recorded under this form's id"))
+        .or_refuse(&auth)?;
+    let names = names(&state, auth.ledger).await.or_refuse(&auth)?;
     let products = state.store.products(auth.ledger).await.unwrap_or_default();
     let again = q.again.is_some();
     let (title, summary, details, signatures) = match &outcome {
@@ -157,7 +150,7 @@ async fn recorded(
             Vec::new(),
         ),
     };
-    render(
+    Ok(render(
         &DonePage {
             me: Some((&auth).into()),
             title,
@@ -167,7 +160,7 @@ async fn recorded(
             next,
         },
         StatusCode::OK,
-    )
+    ))
 }
 
 /// The page's title: what the last entry of the act did, as the person who signed it says.

@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use super::choices::{patient_choices, patient_said, witness_at_screen};
 use super::forms::{Dialog, Errors, Posted, Signer, Signing, Submitted, ceremony_over, status_of};
-use super::kit::{Me, SignedIn, allow, refuse, render};
+use super::kit::{Me, OrRefuse, Page, SignedIn, allow, refuse, render};
 use super::words::{left, now_input, said, typed_time, when, zone};
 use crate::auth::Auth;
 use crate::error::ApiError;
@@ -186,10 +186,8 @@ async fn form(
     State(state): State<AppState>,
     SignedIn(auth): SignedIn,
     Query(q): Query<DoseQuery>,
-) -> Response {
-    if let Some(r) = allow(&auth, Permission::Author(Kind::Administered)) {
-        return r;
-    }
+) -> Page {
+    allow(&auth, Permission::Author(Kind::Administered))?;
     let mut posted = Posted::default();
     if let Some(mrn) = q
         .patient
@@ -203,7 +201,7 @@ async fn form(
             posted.set("prescriber_dea", last.prescriber.dea.to_string());
         }
     }
-    page(
+    Ok(page(
         &state,
         &auth,
         &posted,
@@ -213,7 +211,7 @@ async fn form(
         None,
         StatusCode::OK,
     )
-    .await
+    .await)
 }
 
 /// The patient's last prescriber, for the script to offer as soon as the patient is chosen.
@@ -284,11 +282,9 @@ async fn patient_mrn(state: &AppState, auth: &Auth, typed: &str) -> String {
 }
 
 /// Review (a dry run of every entry) and then signing, through one dialog over the form.
-async fn give(State(state): State<AppState>, sub: Submitted) -> Response {
+async fn give(State(state): State<AppState>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Administered)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::Administered))?;
     let mut e = Errors::default();
     let mut p = p.clone();
     let mrn = match e.text(&p, "patient", "Choose the patient, or type their MRN.") {
@@ -402,7 +398,7 @@ async fn give(State(state): State<AppState>, sub: Submitted) -> Response {
         p.editing(),
     )
     else {
-        return page(&state, auth, &p, &e, None, None, None, status_of(&p)).await;
+        return Ok(page(&state, auth, &p, &e, None, None, None, status_of(&p)).await);
     };
     let waste = match (wasting, waste_reason, &witness) {
         (true, Some(reason), Some(w)) => Some(WasteTheRest {
@@ -437,7 +433,7 @@ async fn give(State(state): State<AppState>, sub: Submitted) -> Response {
     // What the session will record, or why not, beside its field.
     let plan = match state.clinic.plan_dose(auth, &cmd).await {
         Ok(plan) => plan,
-        Err(err) => return refused(&p, err.into()).await,
+        Err(err) => return Ok(refused(&p, err.into()).await),
     };
     // The dialog signs what Review read: these containers and this much waste.
     cmd.containers = plan.steps.iter().map(|s| s.container.id).collect();
@@ -453,10 +449,9 @@ async fn give(State(state): State<AppState>, sub: Submitted) -> Response {
         w.amount = Some(amount.micrograms());
         p.set("waste_mg", thousandths(amount.micrograms().get()));
     }
-    let named = match patient_said(&state, auth.ledger, &mrn).await {
-        Ok(n) => n,
-        Err(err) => return refuse(auth, err),
-    };
+    let named = patient_said(&state, auth.ledger, &mrn)
+        .await
+        .or_refuse(auth)?;
     let signers = statements(&state, auth, &plan, &named, witness.as_ref(), &cmd);
     let worked_out = worked_out(&plan);
     let sub = Submitted {
@@ -492,7 +487,7 @@ async fn give(State(state): State<AppState>, sub: Submitted) -> Response {
         )
         .await
     };
-    ceremony_over(&sub, signing, true, back, run, show).await
+    Ok(ceremony_over(&sub, signing, true, back, run, show).await)
 }
 
 /// The dose as Review found it: "35.2 mg = 3.52 mL", and per kg the arithmetic.

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
@@ -21,7 +21,7 @@ use custody_ledger::state::{ContainerStatus, MAX_SIGNING_AGE_DAYS};
 
 use super::choices::{patient_choices, patient_said, witness_at_screen};
 use super::forms::{Errors, Posted, Signer, Submitted, Table, ceremony, sentence, status_of};
-use super::kit::{Me, SignedIn, allow, refuse, render};
+use super::kit::{Me, OrRefuse, Page, PageError, SignedIn, allow, render};
 use super::words::{
     concentration, entry_head, entry_rows, left, names, now_input, said, typed_time, when, zone,
 };
@@ -125,16 +125,17 @@ async fn containers(
     State(state): State<AppState>,
     crate::extract::Query(q): crate::extract::Query<ContainersQuery>,
     SignedIn(auth): SignedIn,
-) -> Response {
+) -> Page {
     // Held containers by default; every one ever received (emptied, gone) when asked.
     let all = q.all.is_some_and(|a| a == "1");
-    let rows = match state.store.containers(auth.ledger, !all).await {
-        Ok(v) => v,
-        Err(e) => return refuse(&auth, e.into()),
-    };
+    let rows = state
+        .clinic
+        .containers(&auth, !all)
+        .await
+        .or_refuse(&auth)?;
     let total = rows.len();
     let q = q.q.unwrap_or_default();
-    render(
+    Ok(render(
         &ContainersPage {
             me: Some((&auth).into()),
             groups: grouped(rows, &q),
@@ -143,7 +144,7 @@ async fn containers(
             total,
         },
         StatusCode::OK,
-    )
+    ))
 }
 
 struct View {
@@ -181,19 +182,11 @@ struct ContainerPage<'a> {
     zone: String,
 }
 
-async fn load(
-    state: &AppState,
-    ledger: LedgerId,
-    id: &str,
-) -> ApiResult<custody_store::ContainerInfo> {
+async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<custody_store::ContainerInfo> {
     let c: ContainerId = id
         .parse()
         .map_err(|_| ApiError::not_found(format!("no container {id:?}")))?;
-    state
-        .store
-        .container(ledger, &c)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no container {c} in this ledger")))
+    Ok(state.clinic.container(auth, &c).await?)
 }
 
 fn view(c: &custody_store::ContainerInfo) -> View {
@@ -226,7 +219,7 @@ async fn container_page(
     form: &Posted,
     errors: &Errors,
     status: StatusCode,
-) -> Response {
+) -> Page {
     container_page_with(state, auth, id, form, errors, None, status).await
 }
 
@@ -239,29 +232,29 @@ async fn container_page_with(
     errors: &Errors,
     error: Option<String>,
     status: StatusCode,
-) -> Response {
-    let c = match load(state, auth.ledger, id).await {
+) -> Page {
+    let id: ContainerId = match id.parse() {
         Ok(c) => c,
-        Err(e) => return refuse(auth, e),
+        Err(_) => {
+            return Err(PageError::of(
+                auth,
+                ApiError::not_found(format!("no container {id:?}")),
+            ));
+        }
     };
-    let rows = match (
-        state.store.container_history(auth.ledger, &c.id).await,
-        names(state, auth.ledger).await,
-    ) {
-        (Ok(h), Ok(names)) => entry_rows(&h, &names, zone(state)),
-        (Err(e), _) => Err(e.into()),
-        (_, Err(e)) => Err(e),
+    let (c, history) = state
+        .clinic
+        .container_history(auth, &id)
+        .await
+        .or_refuse(auth)?;
+    let rows = match names(state, auth.ledger).await {
+        Ok(names) => entry_rows(&history, &names, zone(state)),
+        Err(e) => Err(e),
     };
-    let rows = match rows {
-        Ok(r) => r,
-        Err(e) => return refuse(auth, e),
-    };
+    let rows = rows.or_refuse(auth)?;
     let me: Me = auth.into();
     let patients = if me.clinical {
-        match patient_choices(state, auth.ledger).await {
-            Ok(p) => p,
-            Err(e) => return refuse(auth, e),
-        }
+        patient_choices(state, auth.ledger).await.or_refuse(auth)?
     } else {
         Vec::new()
     };
@@ -273,7 +266,7 @@ async fn container_page_with(
     if form.get("given_at").is_empty() {
         form.set("given_at", now_input(zone(state)));
     }
-    render(
+    Ok(render(
         &ContainerPage {
             patients,
             clinical: me.clinical,
@@ -294,14 +287,14 @@ async fn container_page_with(
             },
         },
         status,
-    )
+    ))
 }
 
 async fn container(
     State(state): State<AppState>,
     Path(id): Path<String>,
     SignedIn(auth): SignedIn,
-) -> Response {
+) -> Page {
     let blank = (Posted::default(), Errors::default());
     container_page(&state, &auth, &id, &blank.0, &blank.1, StatusCode::OK).await
 }
@@ -331,19 +324,10 @@ const WASTE_FIELDS: &[(&str, &str)] = &[
     ("unknown_signer", "witness"),
 ];
 
-async fn administer(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    sub: Submitted,
-) -> Response {
+async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Administered)) {
-        return r;
-    }
-    let c = match load(&state, auth.ledger, &id).await {
-        Ok(c) => c,
-        Err(e) => return refuse(auth, e),
-    };
+    allow(auth, Permission::Author(Kind::Administered))?;
+    let c = load(&state, auth, &id).await.or_refuse(auth)?;
     // Review: every field checked, each error beside its field, what was typed kept.
     let mut e = Errors::default();
     let patient = e.text(p, "patient", "Enter the patient's MRN.");
@@ -392,10 +376,9 @@ async fn administer(
             return container_page_with(&state, auth, &id, p, &e, top, err.status).await;
         }
     };
-    let named = match patient_said(&state, auth.ledger, &patient).await {
-        Ok(n) => n,
-        Err(err) => return refuse(auth, err),
-    };
+    let named = patient_said(&state, auth.ledger, &patient)
+        .await
+        .or_refuse(auth)?;
     let statement = format!(
         "I, {}, gave {} of {} {route} at {} to patient {named} from container {}, as ordered by {prescriber}.",
         auth.printed_name,
@@ -413,7 +396,7 @@ async fn administer(
         container_page_with(&state, auth, &id, p, &e, top, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.administer(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the dose",
         &action,
@@ -423,18 +406,13 @@ async fn administer(
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
+async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::Waste)) {
-        return r;
-    }
-    let c = match load(&state, auth.ledger, &id).await {
-        Ok(c) => c,
-        Err(e) => return refuse(auth, e),
-    };
+    allow(auth, Permission::Author(Kind::Waste))?;
+    let c = load(&state, auth, &id).await.or_refuse(auth)?;
     let mut e = Errors::default();
     let amount = match p.get("amount_mg") {
         "" => None,
@@ -516,7 +494,7 @@ async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
         fixed.posted.set("amount_mg", thousandths(ug.get()));
     }
     let run = async |c: Ceremony, o: Origin| state.clinic.waste(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &fixed,
         "Sign the waste",
         &action,
@@ -526,7 +504,7 @@ async fn waste(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
         back,
         run,
     )
-    .await
+    .await)
 }
 
 struct QueueRow {
@@ -550,7 +528,7 @@ struct QueuePage {
     error: Option<String>,
 }
 
-async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Response {
+async fn queue(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
     queue_page(&state, &auth, None, StatusCode::OK).await
 }
 
@@ -559,15 +537,9 @@ async fn queue_page(
     auth: &Auth,
     error: Option<ApiError>,
     status: StatusCode,
-) -> Response {
-    let pending = match state.clinic.awaiting_witness(auth).await {
-        Ok(p) => p,
-        Err(e) => return refuse(auth, e.into()),
-    };
-    let names = match names(state, auth.ledger).await {
-        Ok(n) => n,
-        Err(e) => return refuse(auth, e),
-    };
+) -> Page {
+    let pending = state.clinic.awaiting_witness(auth).await.or_refuse(auth)?;
+    let names = names(state, auth.ledger).await.or_refuse(auth)?;
     let mut rows = Vec::new();
     for p in pending {
         let (amount, reason) = match &p.draft.body.payload {
@@ -604,7 +576,7 @@ async fn queue_page(
             request_id: uuid::Uuid::now_v7().to_string(),
         });
     }
-    render(
+    Ok(render(
         &QueuePage {
             me: Some(auth.into()),
             csrf: auth.csrf(),
@@ -612,21 +584,15 @@ async fn queue_page(
             error: error.map(|e| e.message),
         },
         status,
-    )
+    ))
 }
 
-async fn witness(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    sub: Submitted,
-) -> Response {
+async fn witness(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
     if p.editing() {
         return queue_page(&state, auth, None, StatusCode::OK).await;
     }
-    if let Some(r) = allow(auth, Permission::Witness) {
-        return r;
-    }
+    allow(auth, Permission::Witness)?;
     let pending = match id.parse::<EntryId>() {
         Ok(eid) => state
             .store
@@ -642,15 +608,15 @@ async fn witness(
         if !rid.is_empty()
             && let Ok(Some(_)) = state.clinic.outcome_of(auth, &format!("web:{rid}")).await
         {
-            return axum::response::Redirect::to(&format!(
+            return Ok(axum::response::Redirect::to(&format!(
                 "/ui/recorded/{rid}?next=%2Fui%2Fwastes&again=1"
             ))
-            .into_response();
+            .into_response());
         }
-        return refuse(
+        return Err(PageError::of(
             auth,
             ApiError::not_found("no waste with that id is waiting for a witness"),
-        );
+        ));
     };
     let what = match &pending.draft.body.payload {
         Payload::Waste(w) => {
@@ -688,7 +654,7 @@ async fn witness(
         pending: pending.entry_id(),
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.witness(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Witness the waste",
         &action,
@@ -698,14 +664,12 @@ async fn witness(
         back,
         run,
     )
-    .await
+    .await)
 }
 
-async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Response {
+async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submitted) -> Page {
     let (auth, p) = (&sub.auth, &sub.posted);
-    if let Some(r) = allow(auth, Permission::Author(Kind::ContainerOpened)) {
-        return r;
-    }
+    allow(auth, Permission::Author(Kind::ContainerOpened))?;
     if p.editing() {
         return container_page(
             &state,
@@ -717,14 +681,12 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
         )
         .await;
     }
-    let c = match load(&state, auth.ledger, &id).await {
-        Ok(c) => c,
-        Err(e) => return refuse(auth, e),
-    };
-    let bud = match state.clinic.default_beyond_use(auth, &c.id).await {
-        Ok(d) => d,
-        Err(e) => return refuse(auth, e.into()),
-    };
+    let c = load(&state, auth, &id).await.or_refuse(auth)?;
+    let bud = state
+        .clinic
+        .default_beyond_use(auth, &c.id)
+        .await
+        .or_refuse(auth)?;
     let signers = vec![Signer::me(
         auth,
         "authored",
@@ -753,7 +715,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
         beyond_use: Some(bud),
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.open(auth, cmd, c, &o).await;
-    ceremony(
+    Ok(ceremony(
         &sub,
         "Sign the opening",
         &action,
@@ -763,7 +725,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
         back,
         run,
     )
-    .await
+    .await)
 }
 
 pub fn router() -> Router<AppState> {

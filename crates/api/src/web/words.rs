@@ -3,6 +3,8 @@
 
 use custody_ledger::*;
 
+use custody_clinic::reads::OpenDiscrepancy;
+
 use super::forms::Cell;
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
@@ -279,30 +281,33 @@ pub fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
 
 /// The open discrepancies as sentences, each with the page that resolves it.
 pub async fn discrepancy_lines(state: &AppState, auth: &Auth) -> ApiResult<Vec<(String, String)>> {
-    let products = state.store.products(auth.ledger).await?;
     Ok(state
         .clinic
         .open_discrepancies(auth)
         .await?
-        .into_iter()
-        .map(|d| {
-            let product = products.iter().find(|p| p.ndc == d.count.product);
-            let tally = |t: &Tally| match product {
-                Some(p) => tally_said(&p.strength, t.sealed, t.open),
-                None => format!("{} sealed and {} in open containers", t.sealed, t.open),
-            };
-            (
-                format!(
-                    "Count {} of {} at {} on {}: counted {}, the ledger expected {}",
-                    d.seq,
-                    product.map_or_else(|| d.count.product.to_string(), |p| p.name.to_string()),
-                    d.count.location,
-                    zone(state).day_of(d.at),
-                    tally(&d.count.counted),
-                    tally(&d.count.expected)
-                ),
-                format!("/ui/adjust?count={}", d.seq),
-            )
-        })
+        .iter()
+        .map(|d| discrepancy_line(zone(state), d))
         .collect())
+}
+
+/// An open count discrepancy in one sentence, and where it is resolved.
+pub fn discrepancy_line(zone: &Zone, d: &OpenDiscrepancy) -> (String, String) {
+    let tally = |t: &Tally| match &d.product {
+        Some(p) => tally_said(&p.strength, t.sealed, t.open),
+        None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+    };
+    (
+        format!(
+            "Count {} of {} at {} on {}: counted {}, the ledger expected {}",
+            d.seq,
+            d.product
+                .as_ref()
+                .map_or_else(|| d.count.product.to_string(), |p| p.name.to_string()),
+            d.count.location,
+            zone.day_of(d.at),
+            tally(&d.count.counted),
+            tally(&d.count.expected)
+        ),
+        format!("/ui/adjust?count={}", d.seq),
+    )
 }

@@ -25,8 +25,8 @@ pub use treatment::*;
 pub use waste::*;
 
 use custody_ledger::{
-    Amount, Canonical, ContainerAmount, ContainerId, Draft, Entry, EntryId, KeyId, Meaning,
-    Micrograms, Payload, Principal, Timestamp, UserId,
+    Amount, Canonical, ContainerAmount, ContainerId, Draft, Entry, EntryId, KeyId, LedgerId,
+    Meaning, Micrograms, Payload, Principal, Timestamp, UserId,
 };
 use custody_store::{Appended, PendingEntry, PriorOutcome, RequestRecord, StoreError};
 use sha2::{Digest, Sha256};
@@ -137,11 +137,20 @@ pub fn signing_time() -> Timestamp {
 /// Who asked what, without passwords: a request id seen again with another fingerprint was
 /// used for another request.
 pub(crate) fn fingerprint(s: &Session, what: &(dyn std::fmt::Debug + Sync)) -> [u8; 32] {
+    fingerprint_of(s.ledger, &s.user, what)
+}
+
+/// As [`fingerprint`], for `user` of `ledger` (who asks without a session: the first admin).
+pub(crate) fn fingerprint_of(
+    ledger: LedgerId,
+    user: &UserId,
+    what: &(dyn std::fmt::Debug + Sync),
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"custody/v1/request\0");
-    h.update(s.ledger.to_string().as_bytes());
+    h.update(ledger.to_string().as_bytes());
     h.update(b"\0");
-    h.update(s.user.as_str().as_bytes());
+    h.update(user.as_str().as_bytes());
     h.update(b"\0");
     h.update(format!("{what:?}").as_bytes());
     h.finalize().into()
@@ -165,24 +174,34 @@ impl Clinic {
         origin: &Origin,
         fp: &[u8; 32],
     ) -> ClinicResult<Option<Outcome>> {
+        self.prior_of(s.ledger, &s.user, origin, fp).await
+    }
+
+    /// As [`Clinic::prior`], for `user` of `ledger`.
+    pub(crate) async fn prior_of(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+        origin: &Origin,
+        fp: &[u8; 32],
+    ) -> ClinicResult<Option<Outcome>> {
         let Some(id) = &origin.request_id else {
             return Ok(None);
         };
-        let Some(p) = self.store.prior_request(s.ledger, &s.user, id).await? else {
+        let Some(p) = self.store.prior_request(ledger, user, id).await? else {
             return Ok(None);
         };
-        if p.user != s.user || &p.fingerprint != fp {
+        if &p.user != user || &p.fingerprint != fp {
             return Err(ClinicError::IdempotencyKeyReused);
         }
         Ok(Some(match p.outcome {
             PriorOutcome::Recorded(seqs) => {
                 let mut entries = Vec::with_capacity(seqs.len());
                 for seq in seqs {
-                    let bytes = self
-                        .store
-                        .entry_bytes(s.ledger, seq)
-                        .await?
-                        .ok_or_else(|| ClinicError::internal(format!("entry {seq} is missing")))?;
+                    let bytes =
+                        self.store.entry_bytes(ledger, seq).await?.ok_or_else(|| {
+                            ClinicError::internal(format!("entry {seq} is missing"))
+                        })?;
                     let entry =
                         Entry::from_canonical_bytes(&bytes).map_err(ClinicError::internal)?;
                     let hash = custody_ledger::entry::hash_encoded(&bytes);
@@ -193,7 +212,7 @@ impl Clinic {
                     repeated: true,
                 }
             }
-            PriorOutcome::Queued(eid) => match self.store.pending_entry(s.ledger, eid).await? {
+            PriorOutcome::Queued(eid) => match self.store.pending_entry(ledger, eid).await? {
                 Some(pending) => Outcome::Queued {
                     pending: Box::new(pending),
                     repeated: true,
@@ -239,9 +258,21 @@ impl Clinic {
         fp: &[u8; 32],
         e: ClinicError,
     ) -> ClinicResult<Outcome> {
+        self.repeated_or_of(s.ledger, &s.user, origin, fp, e).await
+    }
+
+    /// As [`Clinic::repeated_or`], for `user` of `ledger`.
+    pub(crate) async fn repeated_or_of(
+        &self,
+        ledger: LedgerId,
+        user: &UserId,
+        origin: &Origin,
+        fp: &[u8; 32],
+        e: ClinicError,
+    ) -> ClinicResult<Outcome> {
         match e {
             ClinicError::Store(StoreError::RequestRepeated(_)) => self
-                .prior(s, origin, fp)
+                .prior_of(ledger, user, origin, fp)
                 .await?
                 .ok_or_else(|| ClinicError::internal("a repeated request left no outcome")),
             e => Err(e),
@@ -253,9 +284,18 @@ impl Clinic {
         origin: &Origin,
         fp: [u8; 32],
     ) -> Option<RequestRecord> {
+        Self::request_record_of(&s.user, origin, fp)
+    }
+
+    /// As [`Clinic::request_record`], for `user`.
+    pub(crate) fn request_record_of(
+        user: &UserId,
+        origin: &Origin,
+        fp: [u8; 32],
+    ) -> Option<RequestRecord> {
         origin.request_id.as_ref().map(|k| RequestRecord {
             key: k.clone(),
-            user: s.user.clone(),
+            user: user.clone(),
             fingerprint: fp,
         })
     }
@@ -290,15 +330,6 @@ impl Clinic {
     pub(crate) async fn check(&self, s: &Session, plan: &[Planned]) -> ClinicResult<Vec<Draft>> {
         for p in plan {
             s.require(s.ledger, Permission::Author(p.payload.kind()))?;
-            if !p.witnesses.is_empty() {
-                for w in &p.witnesses {
-                    if w == &s.user {
-                        return Err(ClinicError::Refused(
-                            custody_ledger::Violation::WitnessIsAuthor(w.clone()),
-                        ));
-                    }
-                }
-            }
         }
         let drafts = self.unsigned(s, plan).await?;
         self.store.dry_run(&drafts).await?;
@@ -381,7 +412,7 @@ impl Clinic {
     }
 
     /// The amount holding exactly `mg` of the container's product; `field` names the field
-    /// that typed it.
+    /// that typed it. Zero is stated as it is: the ledger's rules refuse it in the dry run.
     pub async fn amount_of(
         &self,
         s: &Session,
@@ -389,11 +420,6 @@ impl Clinic {
         mg: Micrograms,
         field: &str,
     ) -> ClinicResult<Amount> {
-        if mg.is_zero() {
-            return Err(ClinicError::Refused(
-                custody_ledger::Violation::ZeroQuantity("the amount"),
-            ));
-        }
         let p = self
             .store
             .container_product(s.ledger, c)

@@ -167,13 +167,21 @@ impl Clinic {
         Ok(None)
     }
 
-    /// The first admin signs up with the bootstrap token; the registrant key signs.
+    /// The first admin signs up with the bootstrap token; the registrant key signs. A dry
+    /// run checks the token, the password rules and the ledger's (no one enrolled yet) with a
+    /// key made for it; a request id seen before answers with the first enrollment.
     pub async fn bootstrap(
         &self,
         ledger: LedgerId,
         cmd: Bootstrap,
         password: &str,
-    ) -> ClinicResult<Appended> {
+        dry_run: bool,
+        origin: &Origin,
+    ) -> ClinicResult<Outcome> {
+        let fp = super::fingerprint_of(ledger, &cmd.user, &cmd);
+        if let Some(o) = self.prior_of(ledger, &cmd.user, origin, &fp).await? {
+            return Ok(o);
+        }
         let hash: [u8; 32] = Sha256::digest(cmd.token.as_bytes()).into();
         if !self.store.bootstrap_token_matches(ledger, hash).await? {
             return Err(ClinicError::Unauthenticated {
@@ -189,13 +197,43 @@ impl Clinic {
             role: Role::Admin,
             public_key,
         };
-        let signer = (Principal::Registrant, Meaning::Registrant, &*registrant);
         // The ledger lets the registrant enroll only the first user: a second bootstrap fails.
-        let a = self
-            .with_new_key(ledger, &cmd.user, password, first, signer, None)
+        let trial = PublicKey::from(&keystore::generate().map_err(ClinicError::internal)?);
+        let mut trial_draft = Draft::new(ledger, entry_id(), first(trial)).to_be_signed_by(
+            Principal::Registrant,
+            Meaning::Registrant,
+            PublicKey::from(&*registrant).key_id(),
+            super::signing_time(),
+        );
+        trial_draft.signatures.push(Signature {
+            signer: Principal::User(cmd.user.clone()),
+            meaning: Meaning::KeyPossession,
+            key_id: trial.key_id(),
+            signed_at: Some(super::signing_time()),
+            signature: [0; 64],
+        });
+        self.store
+            .dry_run(std::slice::from_ref(&trial_draft))
             .await?;
+        if dry_run {
+            return Ok(Outcome::WouldRecord(vec![trial_draft]));
+        }
+        let signer = (Principal::Registrant, Meaning::Registrant, &*registrant);
+        let request = Self::request_record_of(&cmd.user, origin, fp);
+        let a = match self
+            .with_new_key(ledger, &cmd.user, password, first, signer, request.as_ref())
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                return self.repeated_or_of(ledger, &cmd.user, origin, &fp, e).await;
+            }
+        };
         self.store.take_bootstrap_token(ledger, hash).await?;
-        Ok(a)
+        Ok(Outcome::Recorded {
+            entries: vec![a],
+            repeated: false,
+        })
     }
 
     /// A user of this ledger, or not found.
@@ -343,26 +381,52 @@ impl Clinic {
         Ok(())
     }
 
-    /// The signed-in person rotates their own key (it stays sealed under their password).
+    /// The signed-in person rotates their own key (it stays sealed under their password). A
+    /// dry run checks the ledger's rules with a key made for it, before the password.
     pub async fn rotate_own_key(
         &self,
         s: &Session,
-        password: &str,
         reason: &Text,
+        ceremony: Ceremony,
         origin: &Origin,
-    ) -> ClinicResult<Appended> {
+    ) -> ClinicResult<Outcome> {
         s.require(s.ledger, Permission::Author(Kind::KeyRotated))?;
-        let old = self
-            .open_key(s.ledger, &s.user, password, &origin.client)
+        let fp = super::fingerprint(s, &("rotate", reason));
+        if let Some(o) = self.prior(s, origin, &fp).await? {
+            return Ok(o);
+        }
+        let trial = PublicKey::from(&keystore::generate().map_err(ClinicError::internal)?);
+        let rotated = KeyRotated {
+            subject: Principal::User(s.user.clone()),
+            new_key: trial,
+            reason: reason.clone(),
+        };
+        let drafts = self
+            .dry_run_with_new_key(s, Planned::new(rotated), &s.user, trial)
             .await?;
-        self.rotate(
-            s.ledger,
-            &s.user,
-            (&s.user, &old),
-            password,
-            reason.as_str(),
-            None,
-        )
-        .await
+        let Ceremony::Sign { password, .. } = ceremony else {
+            return Ok(Outcome::WouldRecord(drafts));
+        };
+        let old = self
+            .open_key(s.ledger, &s.user, &password, &origin.client)
+            .await?;
+        let request = Self::request_record(s, origin, fp);
+        match self
+            .rotate(
+                s.ledger,
+                &s.user,
+                (&s.user, &old),
+                &password,
+                reason.as_str(),
+                request.as_ref(),
+            )
+            .await
+        {
+            Ok(a) => Ok(Outcome::Recorded {
+                entries: vec![a],
+                repeated: false,
+            }),
+            Err(e) => self.repeated_or(s, origin, &fp, e).await,
+        }
     }
 }

@@ -61,26 +61,12 @@ impl Clinic {
             return Ok(o);
         }
         let planned = Planned::new(payload);
-        let mut drafts = self.unsigned(s, std::slice::from_ref(&planned)).await?;
         s.require(s.ledger, Permission::Author(Kind::Waste))?;
-        // The rules want a witness: any colleague who could witness stands in, so that the
-        // rest (the container open, the amount there) is checked now, before the password.
-        let stand_in = self.store.users(s.ledger).await?.into_iter().find(|u| {
-            u.active && u.user != s.user && crate::policy::allows(u.role, Permission::Witness)
-        });
-        if let (Some(u), Some(d)) = (stand_in, drafts.first_mut()) {
-            let key_id = u.key_id.parse().map_err(ClinicError::internal)?;
-            d.signatures.push(Signature {
-                signer: Principal::User(u.user),
-                meaning: Meaning::Witnessed,
-                key_id,
-                signed_at: Some(super::signing_time()),
-                signature: [0; 64],
-            });
-            self.store.dry_run(&drafts).await?;
-        }
+        let drafts = self.unsigned(s, std::slice::from_ref(&planned)).await?;
+        // Every rule but the witness signature it still awaits (the container open, the
+        // amount there, the author), against the state as it is, before the password.
+        self.store.dry_run_awaiting_witness(&drafts).await?;
         let Ceremony::Sign { password, .. } = ceremony else {
-            drafts.iter_mut().for_each(|d| d.signatures.truncate(1));
             return Ok(Outcome::WouldRecord(drafts));
         };
         let key = self
@@ -125,11 +111,6 @@ impl Clinic {
             .pending_entry(s.ledger, cmd.pending)
             .await?
             .ok_or_else(gone)?;
-        if p.author == s.user {
-            return Err(ClinicError::Refused(Violation::WitnessIsAuthor(
-                s.user.clone(),
-            )));
-        }
         let key_id = self.key_id_of(s, &s.user).await?;
         if !p.draft.version.is_sequenced() {
             return Err(ClinicError::conflict(

@@ -1,4 +1,10 @@
-//! What people read to work: open count discrepancies, the awaiting-witness queue.
+//! What people read to work: the dashboard, containers, open count discrepancies, the
+//! awaiting-witness queue. Each read asks the policy first.
+
+mod containers;
+mod dashboard;
+
+pub use dashboard::*;
 
 use custody_ledger::*;
 use custody_store::PendingEntry;
@@ -14,6 +20,8 @@ pub struct OpenDiscrepancy {
     pub seq: u64,
     pub count: Count,
     pub at: Timestamp,
+    /// The product counted (none if the ledger no longer defines it, which it always does).
+    pub product: Option<ProductDefined>,
 }
 
 impl Clinic {
@@ -21,6 +29,7 @@ impl Clinic {
     /// indexed query, then each count's own entry.
     pub async fn open_discrepancies(&self, s: &Session) -> ClinicResult<Vec<OpenDiscrepancy>> {
         s.require(s.ledger, Permission::Read)?;
+        let products = self.store.products(s.ledger).await?;
         let mut out = Vec::new();
         for seq in self.store.open_discrepancies(s.ledger).await? {
             let bytes = self
@@ -34,6 +43,7 @@ impl Clinic {
             if let Payload::Count(c) = entry.body.payload {
                 out.push(OpenDiscrepancy {
                     seq: seq.get(),
+                    product: products.iter().find(|p| p.ndc == c.product).cloned(),
                     count: c,
                     at: entry.timestamp,
                 });
