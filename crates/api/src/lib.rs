@@ -52,6 +52,7 @@ pub use state::{ApiConfig, AppState};
         routes::waste::awaiting,
         routes::waste::witness,
         routes::containers::list,
+        routes::containers::discrepancies,
         routes::containers::one,
         routes::containers::history,
         routes::containers::adjust,

@@ -316,6 +316,31 @@ impl Store {
             .collect()
     }
 
+    /// Every discrepancy a count found, oldest first, with the adjustment that resolved it
+    /// (none while open); only the open ones with `open_only`.
+    pub async fn discrepancies(
+        &self,
+        ledger: LedgerId,
+        open_only: bool,
+    ) -> Result<Vec<(Seq, Option<Seq>)>, StoreError> {
+        let mut q = discrepancies::Entity::find()
+            .filter(discrepancies::Column::LedgerId.eq(ledger.as_uuid()))
+            .order_by_asc(discrepancies::Column::CountSeq);
+        if open_only {
+            q = q.filter(discrepancies::Column::ResolvedSeq.is_null());
+        }
+        q.all(self.connection())
+            .await?
+            .iter()
+            .map(|m| {
+                Ok((
+                    rows::seq(m.count_seq)?,
+                    m.resolved_seq.map(rows::seq).transpose()?,
+                ))
+            })
+            .collect()
+    }
+
     /// Whether any ledger has a discrepancy marked open: a backfill of resolutions cut short
     /// would leave one so (the backfill then runs again; it only fills in what is missing).
     pub(crate) async fn any_open_discrepancy(&self) -> Result<bool, StoreError> {

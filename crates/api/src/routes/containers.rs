@@ -229,6 +229,7 @@ pub async fn adjust(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/ledgers/{ledger}/containers", get(list))
+        .route("/api/v1/ledgers/{ledger}/discrepancies", get(discrepancies))
         .route("/api/v1/ledgers/{ledger}/containers/{container}", get(one))
         .route(
             "/api/v1/ledgers/{ledger}/containers/{container}/history",
@@ -238,4 +239,81 @@ pub fn router() -> Router<AppState> {
             "/api/v1/ledgers/{ledger}/containers/{container}/adjust",
             post(adjust),
         )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DiscrepanciesQuery {
+    /// `open` (default: no adjustment has resolved it yet), `resolved` or `all`.
+    pub status: Option<String>,
+}
+
+/// What a count found that differs from what the ledger expected.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiscrepancyView {
+    /// The count's entry.
+    pub count_seq: u64,
+    pub counted_at: String,
+    /// Whole days since the count.
+    pub age_days: i64,
+    pub location: String,
+    pub product: String,
+    pub product_name: String,
+    /// Sealed containers, and what open ones hold (µL or units), as the ledger expected and
+    /// as counted.
+    pub expected_sealed: u32,
+    pub expected_open: u64,
+    pub counted_sealed: u32,
+    pub counted_open: u64,
+    /// The adjustment that resolved it; none while open.
+    pub resolved_by: Option<u64>,
+}
+
+/// Discrepancies counts found, oldest first, with their age: the open ones by default.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/discrepancies",
+    params(("ledger" = String, Path), DiscrepanciesQuery),
+    responses((status = 200, body = Vec<DiscrepancyView>), crate::responses::QueryRefusals),
+    tag = "stock"
+)]
+pub async fn discrepancies(
+    State(state): State<AppState>,
+    Path(ledger): Path<LedgerId>,
+    Query(q): Query<DiscrepanciesQuery>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<DiscrepancyView>>> {
+    auth.require(ledger, Permission::Read)?;
+    let status = match q.status.as_deref().map(str::trim) {
+        None | Some("") => custody_clinic::reads::DiscrepancyStatus::Open,
+        Some(s) => s
+            .parse()
+            .map_err(|e: String| ApiError::bad_request(format!("status: {e}")))?,
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+    let list = state.clinic.discrepancies(&auth, status).await?;
+    Ok(Json(
+        list.into_iter()
+            .map(|d| {
+                let c = &d.open.count;
+                DiscrepancyView {
+                    count_seq: d.open.seq,
+                    counted_at: d.open.at.to_string(),
+                    age_days: (now - d.open.at.micros()).div_euclid(86_400_000_000).max(0),
+                    location: c.location.to_string(),
+                    product: c.product.to_string(),
+                    product_name: d
+                        .open
+                        .product
+                        .as_ref()
+                        .map(|p| p.name.to_string())
+                        .unwrap_or_default(),
+                    expected_sealed: c.expected.sealed,
+                    expected_open: c.expected.open,
+                    counted_sealed: c.counted.sealed,
+                    counted_open: c.counted.open,
+                    resolved_by: d.resolved_by,
+                }
+            })
+            .collect(),
+    ))
 }

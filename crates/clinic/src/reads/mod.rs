@@ -24,7 +24,77 @@ pub struct OpenDiscrepancy {
     pub product: Option<ProductDefined>,
 }
 
+/// Which discrepancies to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiscrepancyStatus {
+    Open,
+    Resolved,
+    All,
+}
+
+impl std::str::FromStr for DiscrepancyStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "open" => Ok(Self::Open),
+            "resolved" => Ok(Self::Resolved),
+            "all" => Ok(Self::All),
+            other => Err(format!(
+                "{other:?} is not a status: give open, resolved or all"
+            )),
+        }
+    }
+}
+
+/// A discrepancy a count found, and the adjustment that resolved it, if one has.
+#[derive(Debug, Clone)]
+pub struct Discrepancy {
+    pub open: OpenDiscrepancy,
+    pub resolved_by: Option<u64>,
+}
+
 impl Clinic {
+    /// The discrepancies counts found, oldest first, by status: the store's indexed table,
+    /// then each count's own entry.
+    pub async fn discrepancies(
+        &self,
+        s: &Session,
+        status: DiscrepancyStatus,
+    ) -> ClinicResult<Vec<Discrepancy>> {
+        s.require(s.ledger, Permission::Read)?;
+        let products = self.store.products(s.ledger).await?;
+        let mut out = Vec::new();
+        for (seq, resolved) in self
+            .store
+            .discrepancies(s.ledger, status == DiscrepancyStatus::Open)
+            .await?
+        {
+            if status == DiscrepancyStatus::Resolved && resolved.is_none() {
+                continue;
+            }
+            let bytes = self
+                .store
+                .entry_bytes(s.ledger, seq)
+                .await?
+                .ok_or_else(|| ClinicError::internal(format!("count {seq} is missing")))?;
+            let entry = Entry::from_canonical_bytes(&bytes).map_err(|err| {
+                ClinicError::internal(format!("stored entry {seq} cannot be read: {err}"))
+            })?;
+            if let Payload::Count(c) = entry.body.payload {
+                out.push(Discrepancy {
+                    open: OpenDiscrepancy {
+                        seq: seq.get(),
+                        product: products.iter().find(|p| p.ndc == c.product).cloned(),
+                        count: c,
+                        at: entry.timestamp,
+                    },
+                    resolved_by: resolved.map(|r| r.get()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Counts whose discrepancy no adjustment has resolved, oldest first: the store's
     /// indexed query, then each count's own entry.
     pub async fn open_discrepancies(&self, s: &Session) -> ClinicResult<Vec<OpenDiscrepancy>> {
