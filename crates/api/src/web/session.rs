@@ -68,16 +68,6 @@ struct DosePage<'a> {
 
 const ALL_ROUTES: [&str; 5] = ["IV", "IM", "intranasal", "oral", "sublingual"];
 
-fn usable_today(c: &ContainerInfo) -> bool {
-    let today = custody_clinic::acts::today();
-    c.expiry >= today
-        && match c.status {
-            ContainerStatus::Sealed => true,
-            ContainerStatus::Open { beyond_use } => beyond_use >= today && c.remaining > 0,
-            _ => false,
-        }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn page(
     state: &AppState,
@@ -101,6 +91,7 @@ async fn page(
         Ok(x) => x,
         Err(e) => return refuse(auth, e),
     };
+    let today = custody_clinic::acts::today();
     let products: Vec<ProductChoice> = products
         .into_iter()
         .map(|p| ProductChoice {
@@ -114,7 +105,10 @@ async fn page(
             single_use: p.strength.single_use(),
         })
         .collect();
-    let mut live: Vec<&ContainerInfo> = containers.iter().filter(|c| usable_today(c)).collect();
+    let mut live: Vec<&ContainerInfo> = containers
+        .iter()
+        .filter(|c| custody_clinic::acts::usable(c, today))
+        .collect();
     live.sort_by_key(|c| {
         (
             c.product.name.to_string(),

@@ -211,9 +211,9 @@ impl DosePlan {
     }
 }
 
-/// Whether a container can be given from today: live, not past its lot's expiry or its
-/// beyond-use date.
-fn usable(c: &ContainerInfo, today: Day) -> bool {
+/// Whether a container can be given from on `today`: live, not past its lot's expiry or its
+/// beyond-use date, and holding something.
+pub fn usable(c: &ContainerInfo, today: Day) -> bool {
     c.expiry >= today
         && match c.status {
             ContainerStatus::Sealed => true,
