@@ -593,10 +593,12 @@ impl Collector {
                             .products
                             .get(&l.product)
                             .map_or(0, |d| d.strength.capacity());
-                        let base = l.open.iter().fold(
-                            cap.saturating_mul(u64::from(l.sealed)),
-                            |acc, o| acc.saturating_add(o.amount.base()),
-                        );
+                        let base = l
+                            .open
+                            .iter()
+                            .fold(cap.saturating_mul(u64::from(l.sealed)), |acc, o| {
+                                acc.saturating_add(o.amount.base())
+                            });
                         moves.push(((l.product, l.lot.to_string()), |m| &mut m.received, base));
                     }
                 }
