@@ -1182,9 +1182,13 @@ impl State {
                     return Err(rule("the time given is in the future"));
                 }
                 self.check_usable_on(&p.container, p.given_at.date())?;
+                // The container was opened at its entry's timestamp, which the store sets when
+                // it appends; a dose charted in the same act states the time the nurse gave it,
+                // a moment earlier. The same tolerance as for a time ahead of the clock.
+                let tolerance = GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000;
                 if e.version >= FormatVersion::V4
                     && let Some(opened_at) = self.facts.opened_at.get(&p.container)
-                    && p.given_at < *opened_at
+                    && p.given_at.micros() + tolerance < opened_at.micros()
                 {
                     return Err(Violation::GivenBeforeOpened {
                         container: p.container,

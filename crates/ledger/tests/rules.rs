@@ -2499,11 +2499,15 @@ fn a_dose_given_before_its_container_was_opened_is_refused() {
         })
         .by("nina")
     };
-    let before = Timestamp::from_micros(opened.timestamp.micros() - 60_000_000).expect("ok");
+    // More than 5 minutes (the clock tolerance) before it was opened.
+    let minute = 60_000_000;
+    let before = Timestamp::from_micros(opened.timestamp.micros() - 5 * minute - 1).expect("ok");
     let v = cl.refuse(dose_at(&cl, before));
     let v = assert_refused!(v, Violation::GivenBeforeOpened { .. });
     assert_eq!(v.code(), "given_before_opened");
-    let e = cl.accept(dose_at(&cl, opened.timestamp));
+    // Within the tolerance: the same act opened the vial and charted the dose.
+    let within = Timestamp::from_micros(opened.timestamp.micros() - 5 * minute).expect("ok");
+    let e = cl.accept(dose_at(&cl, within));
     let Payload::Administered(a) = e.payload() else {
         panic!("a dose")
     };

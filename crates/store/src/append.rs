@@ -412,9 +412,10 @@ impl Store {
         let mut sealed_here = false;
         let entry = match mode {
             Mode::Draft(d, at) => {
-                if !d.version.is_sequenced() && !self.legacy_drafts {
+                if d.version != custody_ledger::FormatVersion::CURRENT && !self.legacy_drafts {
                     return Err(StoreError::Rejected(Violation::Rule(format!(
-                        "entries are recorded in format version 3; this draft was signed for version {}: sign it again",
+                        "entries are recorded in format version {}; this draft was signed for version {}: sign it again",
+                        custody_ledger::FormatVersion::CURRENT,
                         d.version
                     ))));
                 }

@@ -75,19 +75,42 @@ fn now() -> Timestamp {
     Timestamp::from_datetime(time::OffsetDateTime::now_utc())
 }
 
+/// The `signatures` column of a queued entry: the draft's format version with its signatures
+/// (from version 4 on), or the bare list of signatures written before.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum StoredSignatures {
+    Versioned {
+        version: FormatVersion,
+        signatures: Vec<Signature>,
+    },
+    Bare(Vec<Signature>),
+}
+
 fn pending_from_row(
     ledger: LedgerId,
     m: pending_entries::Model,
 ) -> Result<PendingEntry, StoreError> {
     let body = Body::from_canonical_bytes(&m.body).map_err(StoreError::corrupt)?;
-    let signatures: Vec<Signature> =
-        serde_json::from_str(&m.signatures).map_err(StoreError::corrupt)?;
-    // Signed with its signing time: a version 3 draft. Queued before version 3 (no time): a
-    // draft of its kind's old version, which the append refuses — it is signed again.
-    let version = if !signatures.is_empty() && signatures.iter().all(|s| s.signed_at.is_some()) {
-        FormatVersion::CURRENT
-    } else {
-        FormatVersion::legacy(body.kind())
+    let (version, signatures) = match serde_json::from_str::<StoredSignatures>(&m.signatures)
+        .map_err(StoreError::corrupt)?
+    {
+        // Queued from format version 4 on: the draft's version is kept with its signatures.
+        StoredSignatures::Versioned {
+            version,
+            signatures,
+        } => (version, signatures),
+        // Queued before: with signing times, a version 3 draft; without (before version 3), a
+        // draft of its kind's old version. The append refuses both: it is signed again.
+        StoredSignatures::Bare(signatures) => {
+            let version =
+                if !signatures.is_empty() && signatures.iter().all(|s| s.signed_at.is_some()) {
+                    FormatVersion::V3
+                } else {
+                    FormatVersion::legacy(body.kind())
+                };
+            (version, signatures)
+        }
     };
     Ok(PendingEntry {
         draft: Draft {
@@ -132,7 +155,11 @@ impl Store {
             container: Set(container.to_string()),
             created_at: Set(queued_at.micros()),
             body: Set(draft.body.to_canonical_bytes()),
-            signatures: Set(serde_json::to_string(&draft.signatures).map_err(StoreError::corrupt)?),
+            signatures: Set(serde_json::to_string(&StoredSignatures::Versioned {
+                version: draft.version,
+                signatures: draft.signatures.clone(),
+            })
+            .map_err(StoreError::corrupt)?),
         })
         .exec(&txn)
         .await?;

@@ -576,7 +576,7 @@ async fn appends_are_sealed_by_the_registrant_key_and_refused_without_it() {
         }
         assert!(db.store.has_sequencer(ledger));
 
-        // With the key: a version 3 entry, sealed, that verifies.
+        // With the key: a version 4 entry, sealed, that verifies.
         db.store
             .add_sequencer(ledger, Arc::new(seeded_key("registrant")));
         let a = db
@@ -584,7 +584,7 @@ async fn appends_are_sealed_by_the_registrant_key_and_refused_without_it() {
             .append(signed(ledger, count(), "noah", &[]))
             .await
             .unwrap();
-        assert_eq!(a.entry.version, FormatVersion::V3);
+        assert_eq!(a.entry.version, FormatVersion::V4);
         assert!(a.entry.sequencer.is_some());
         let signed_at = a.entry.signatures[0].signed_at.expect("a signing time");
         assert!(signed_at <= a.entry.timestamp);
@@ -597,7 +597,19 @@ async fn appends_are_sealed_by_the_registrant_key_and_refused_without_it() {
         );
         match db.store.append(legacy).await {
             Err(StoreError::Rejected(Violation::Rule(m))) => {
-                assert!(m.contains("format version 3"), "{m}")
+                assert!(m.contains("format version 4"), "{m}")
+            }
+            other => panic!("{}: expected a refusal, got {other:?}", db.name),
+        }
+        // Nor a version 3 draft (signed before the upgrade to version 4).
+        let v3 = Draft::v3(ledger, new_id(), count()).signed_when_made(
+            user("noah"),
+            Meaning::Authored,
+            &seeded_key("noah"),
+        );
+        match db.store.append(v3).await {
+            Err(StoreError::Rejected(Violation::Rule(m))) => {
+                assert!(m.contains("version 3: sign it again"), "{m}")
             }
             other => panic!("{}: expected a refusal, got {other:?}", db.name),
         }

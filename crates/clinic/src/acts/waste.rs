@@ -112,10 +112,10 @@ impl Clinic {
             .await?
             .ok_or_else(gone)?;
         let key_id = self.key_id_of(s, &s.user).await?;
-        if !p.draft.version.is_sequenced() {
+        if p.draft.version != custody_ledger::FormatVersion::CURRENT {
             return Err(ClinicError::conflict(
                 "signed_before_upgrade",
-                "this waste was signed by its author before the ledger's format version 3, which needs each signature's signing time: the author records it again, and this one is left unwitnessed",
+                "this waste was signed by its author before the ledger's current format version (4), whose signatures sign that version: the author records it again, and this one is left unwitnessed",
             ));
         }
         let trial = p.draft.clone().to_be_signed_by(
