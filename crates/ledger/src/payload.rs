@@ -520,6 +520,9 @@ payload!(
     ContainerOpened {
         container: ContainerId => enc, dec;
         beyond_use: Day => enc, dec;
+        /// When it was opened, where that was before it was charted (format version 4): a
+        /// vial opened at the bedside and charted later with its dose. None: at the entry's time.
+        opened_at: Option<Timestamp> => enc_opt_v4, dec_opt_v4;
     }
 );
 payload!(
@@ -742,6 +745,7 @@ impl Payload {
     pub fn format_version(&self) -> u8 {
         let uses_v4_fields = match self {
             Payload::Administered(p) => p.late_reason.is_some(),
+            Payload::ContainerOpened(p) => p.opened_at.is_some(),
             Payload::LossTheft(p) => p.explains_count.is_some(),
             Payload::ReportIssued(p) => p.format != ReportFormat::Pdf || p.reason.is_some(),
             _ => false,

@@ -289,6 +289,10 @@ pub struct State {
 
 /// How many minutes a dose's `given_at` may lie ahead of the server's clock.
 pub const GIVEN_AT_TOLERANCE_MINUTES: i64 = 5;
+
+/// How long before its entry a container's stated opening time may lie (format version 4):
+/// the entry id's window, as for signing times.
+pub const OPENED_AT_WINDOW_DAYS: i64 = 30;
 /// How long a body may wait between its first signature and its place in the chain (a waste
 /// waiting for a witness, say). Entry ids are UUIDv7s whose time is when the body was made;
 /// in version 3 each signature's signing time must also lie within this window before the
@@ -1160,11 +1164,28 @@ impl State {
                         p.beyond_use, s.expiry
                     )));
                 }
+                let opened_at = match p.opened_at {
+                    None => e.timestamp,
+                    Some(at) => {
+                        let tolerance = GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000;
+                        if at.micros() > e.timestamp.micros() + tolerance {
+                            return Err(rule("the time opened is in the future"));
+                        }
+                        if at.micros() + OPENED_AT_WINDOW_DAYS * 86_400 * 1_000_000
+                            < e.timestamp.micros()
+                        {
+                            return Err(rule(format!(
+                                "the time opened is more than {OPENED_AT_WINDOW_DAYS} days before it was charted"
+                            )));
+                        }
+                        at
+                    }
+                };
                 self.live_mut(&p.container)?.status = ContainerStatus::Open {
                     beyond_use: p.beyond_use,
                 };
                 t.containers.insert(p.container);
-                self.facts.opened_at.insert(p.container, e.timestamp);
+                self.facts.opened_at.insert(p.container, opened_at);
                 t.facts = true;
             }
             Payload::Administered(p) => {

@@ -352,6 +352,7 @@ pub fn build() -> Vec<Entry> {
         .draft(ContainerOpened {
             container: c("C12-1"),
             beyond_use: b.today().plus_days(28).expect("in range"),
+            opened_at: None,
         })
         .signed(user("nina"), Meaning::Authored, &k("nina"), b.at());
     push!(d);
@@ -398,6 +399,7 @@ pub fn build() -> Vec<Entry> {
         .draft(ContainerOpened {
             container: c("C14-1"),
             beyond_use: b.today(),
+            opened_at: None,
         })
         .signed(user("noah"), Meaning::Authored, &k("noah"), b.at());
     push!(d);
@@ -572,6 +574,7 @@ pub fn build() -> Vec<Entry> {
             ContainerOpened {
                 container: c("C12-2"),
                 beyond_use: b.today().plus_days(28).expect("in range"),
+                opened_at: None,
             },
             signed,
         )
@@ -724,6 +727,7 @@ pub fn build() -> Vec<Entry> {
         .draft(ContainerOpened {
             container: c("C14-2"),
             beyond_use: b.today(),
+            opened_at: None,
         })
         .signed(user("nina"), Meaning::Authored, &k("nina-2"), at(&b));
     b.push(d, 60_000_000).expect("vector entries are valid");

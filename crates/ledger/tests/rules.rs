@@ -305,6 +305,7 @@ impl Clinic {
         self.draft(ContainerOpened {
             container: c(container),
             beyond_use: self.today().plus_days(28).expect("in range"),
+            opened_at: None,
         })
     }
     /// A dose given (and authored) by `by`.
@@ -2515,6 +2516,58 @@ fn a_dose_given_before_its_container_was_opened_is_refused() {
         a.late_reason.as_ref().map(|t| t.as_str()),
         Some("charted after the infusion")
     );
+    cl.verify();
+}
+
+#[test]
+fn a_container_opened_and_charted_late_states_when_it_was_opened() {
+    let mut cl = Clinic::new();
+    let hour = 3_600_000_000;
+    let opened_at = |cl: &Clinic, micros: i64| {
+        cl.draft(ContainerOpened {
+            container: c("C12-2"),
+            beyond_use: cl.today().plus_days(28).expect("in range"),
+            opened_at: Some(Timestamp::from_micros(cl.now().micros() + micros).expect("ok")),
+        })
+        .by("nina")
+    };
+    // Not in the future, and not beyond the 30-day window before it is charted.
+    cl.refuse(opened_at(&cl, hour));
+    cl.refuse(opened_at(&cl, -31 * 24 * hour));
+    // Opened two hours ago at the bedside, charted now: a dose given then is not "before".
+    let at = cl.now().micros() - 2 * hour;
+    let e = cl.accept(opened_at(&cl, -2 * hour));
+    assert_eq!(e.version, FormatVersion::V4);
+    let two_hours_ago = Timestamp::from_micros(at).expect("ok");
+    cl.accept(
+        cl.draft(Administered {
+            container: c("C12-2"),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: k10(1_000),
+            route: Route::Iv,
+            given_at: two_hours_ago,
+            given_by: uid("nina"),
+            late_reason: Some(text!("charted after the session")),
+        })
+        .by("nina"),
+    );
+    // Three hours ago is before the stated opening.
+    let three_hours_ago = Timestamp::from_micros(at - hour).expect("ok");
+    let v = cl.refuse(
+        cl.draft(Administered {
+            container: c("C12-2"),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: k10(1_000),
+            route: Route::Iv,
+            given_at: three_hours_ago,
+            given_by: uid("nina"),
+            late_reason: Some(text!("charted after the session")),
+        })
+        .by("nina"),
+    );
+    assert_refused!(v, Violation::GivenBeforeOpened { .. });
     cl.verify();
 }
 

@@ -287,6 +287,7 @@ impl History {
                 let d = self.b.draft(ContainerOpened {
                     container: c.id,
                     beyond_use: default_beyond_use(self.today(), c.expiry),
+                    opened_at: None,
                 });
                 let d = self.sign(d, &by, Meaning::Authored);
                 self.push(d, advance);
@@ -1125,6 +1126,7 @@ fn forged() -> &'static (Stored, usize) {
         let mut d = h.b.draft(ContainerOpened {
             container: c.id,
             beyond_use: default_beyond_use(h.today(), c.expiry),
+            opened_at: None,
         });
         d.ledger = LedgerId::from_bytes([0x43; 16]);
         let mut d = h.sign(d, &uid("nina"), Meaning::Authored);

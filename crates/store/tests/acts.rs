@@ -16,6 +16,7 @@ fn open(container: &str) -> ContainerOpened {
     ContainerOpened {
         container: container.parse().unwrap(),
         beyond_use: today.plus_days(7).unwrap(),
+        opened_at: None,
     }
 }
 

@@ -145,6 +145,7 @@ impl Workload {
                         self.draft(ContainerOpened {
                             container: c,
                             beyond_use: today.plus_days(1).expect("in range"),
+                            opened_at: None,
                         })
                         .signed(
                             Self::user("nina"),

@@ -288,6 +288,7 @@ impl Demo {
             ContainerOpened {
                 container: c,
                 beyond_use: bud,
+                opened_at: None,
             },
             by,
             &[],

@@ -171,6 +171,7 @@ impl Clinic {
         let payload = ContainerOpened {
             container: cmd.container,
             beyond_use,
+            opened_at: None,
         };
         self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
             .await

@@ -185,6 +185,9 @@ impl DosePlan {
                 out.push(Planned::new(ContainerOpened {
                     container: step.container.id,
                     beyond_use,
+                    // Opened at the bedside for this dose: when the dose was given, which a
+                    // late-charted dose states (the ledger refuses a dose before its opening).
+                    opened_at: Some(self.given_at),
                 }));
             }
             out.push(Planned::new(Administered {
