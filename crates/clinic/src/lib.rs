@@ -13,6 +13,7 @@
 
 pub mod acts;
 mod checkpoints;
+pub mod deadlines;
 pub mod error;
 mod keys;
 pub mod passwords;

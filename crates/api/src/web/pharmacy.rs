@@ -576,6 +576,8 @@ const ADJUST_FIELDS: &[(&str, &str)] = &[
     ("container_state", "container"),
     ("container_empty", "container"),
     ("unknown_discrepancy", "count"),
+    ("adjustment_exceeds_discrepancy", "amount_mg"),
+    ("discrepancy_closed", "count"),
     ("witness_is_author", "witness"),
     ("role_not_allowed", "witness"),
     ("inactive_signer", "witness"),

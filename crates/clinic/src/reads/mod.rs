@@ -1,9 +1,11 @@
 //! What people read to work: the dashboard, containers, open count discrepancies, the
 //! awaiting-witness queue. Each read asks the policy first.
 
+mod clocks;
 mod containers;
 mod dashboard;
 
+pub use clocks::*;
 pub use dashboard::*;
 
 use custody_ledger::*;
