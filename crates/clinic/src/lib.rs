@@ -13,7 +13,7 @@
 
 pub mod acts;
 mod checkpoints;
-pub mod deadlines;
+pub use custody_report::deadlines;
 pub mod error;
 mod keys;
 pub mod passwords;
