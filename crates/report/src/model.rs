@@ -112,6 +112,9 @@ pub struct CountLine {
 pub struct DiscrepancyLine {
     pub count: CountLine,
     pub resolved_by: Vec<u64>,
+    /// Where it stands at the end of the period, as the ledger's rules know it: the entries
+    /// that reduced it and the one that closed it, or what remains open.
+    pub status: String,
 }
 
 /// What is on hand of one product at one moment (the inventory report).
@@ -127,6 +130,7 @@ pub struct InventoryLine {
 #[derive(Debug, Clone)]
 pub struct InventoryTaken {
     pub seq: u64,
+    pub at: Timestamp,
     pub occasion: InventoryOccasion,
     pub taken_at: BusinessHours,
     pub date: Day,
@@ -562,6 +566,7 @@ impl Collector {
                     self.discrepancies.push(DiscrepancyLine {
                         count: line.clone(),
                         resolved_by: Vec::new(),
+                        status: String::new(),
                     });
                 }
                 if self.wanted(Some(p.product)) {
@@ -677,6 +682,7 @@ impl Collector {
                 );
                 self.inventories.push(InventoryTaken {
                     seq: e.seq.get(),
+                    at: e.timestamp,
                     occasion: p.occasion,
                     taken_at: p.taken_at,
                     date: p.date,
@@ -795,6 +801,94 @@ impl Collector {
         }
     }
 
+    /// Each discrepancy's status from the ledger's own knowledge of it (at the end of the
+    /// fold); an inventory's discrepancies of the period are listed too.
+    fn discrepancy_statuses(&mut self) {
+        let strength = |n: &Ndc| self.state.products.get(n).map(|p| p.strength);
+        let says = |d: &custody_ledger::state::Discrepancy| {
+            let amount = |v: u64| {
+                strength(&d.product).map_or_else(|| v.to_string(), |s| describe_base(&s, v))
+            };
+            let by = |v: &[Seq]| {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            match d.closed_by {
+                Some(c) => format!(
+                    "closed by entry {c} ({} {}; reduced by {})",
+                    amount(d.difference),
+                    if d.direction == Direction::Decrease {
+                        "short"
+                    } else {
+                        "over"
+                    },
+                    if d.reduced_by.is_empty() {
+                        "none: the count was corrected".to_string()
+                    } else {
+                        by(&d.reduced_by)
+                    }
+                ),
+                None => format!(
+                    "OPEN: {} of {} {} unexplained{}",
+                    amount(d.remaining),
+                    amount(d.difference),
+                    if d.direction == Direction::Decrease {
+                        "short"
+                    } else {
+                        "over"
+                    },
+                    if d.reduced_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (reduced by {})", by(&d.reduced_by))
+                    }
+                ),
+            }
+        };
+        let mut lines = std::mem::take(&mut self.discrepancies);
+        for line in &mut lines {
+            let found: Vec<String> = self
+                .state
+                .discrepancies
+                .iter()
+                .filter(|(k, _)| k.seq.get() == line.count.seq)
+                .map(|(_, d)| says(d))
+                .collect();
+            line.status = found.join("; ");
+        }
+        // An inventory's discrepancies: one line per product and location.
+        for (k, d) in &self.state.discrepancies {
+            let Some(ts) = self.log_time(k.seq.get()) else {
+                continue;
+            };
+            if !self.wanted(Some(k.product)) {
+                continue;
+            }
+            lines.push(DiscrepancyLine {
+                count: CountLine {
+                    seq: k.seq.get(),
+                    at: ts,
+                    location: k.location.to_string(),
+                    product: k.product,
+                    expected: Tally { sealed: 0, open: 0 },
+                    counted: Tally { sealed: 0, open: 0 },
+                },
+                resolved_by: d.reduced_by.iter().map(|s| s.get()).collect(),
+                status: format!("inventory {}: {}", k.seq, says(d)),
+            });
+        }
+        self.discrepancies = lines;
+    }
+
+    fn log_time(&self, seq: u64) -> Option<Timestamp> {
+        self.inventories
+            .iter()
+            .find(|i| i.seq == seq)
+            .map(|i| i.at)
+    }
+
     /// Ends the fold: closing balances, the inventory, the digests.
     pub fn finish(mut self) -> Result<ReportData, ReportError> {
         self.open_period();
@@ -806,6 +900,7 @@ impl Collector {
             .map(|r| r.party.clone())
             .ok_or_else(|| ReportError::Ledger("the ledger has no genesis".into()))?;
         let inventory = self.closed.take().unwrap_or_default();
+        self.discrepancy_statuses();
         let mut t = Sha256::new();
         t.update(b"custody/v1/report-totals\0");
         for ((ndc, lot), m) in &self.movements {

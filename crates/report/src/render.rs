@@ -263,9 +263,9 @@ fn counts(l: &mut Layout, d: &ReportData) {
 }
 
 fn discrepancies(l: &mut Layout, d: &ReportData) {
-    l.heading("Discrepancies and their resolutions");
+    l.heading("Discrepancies, open and closed");
     if d.discrepancies.is_empty() {
-        l.paragraph("No count in the period found a discrepancy.");
+        l.paragraph("No count or inventory in the period found a discrepancy.");
         return;
     }
     l.table(&[
@@ -273,7 +273,7 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
         col("When", 1.9),
         col("Location", 1.0),
         col("Product", 3.2),
-        col("Resolved by", 4.0),
+        col("Status (as the ledger's rules know it at the end of the period)", 4.0),
     ]);
     for x in &d.discrepancies {
         l.row(&[
@@ -281,7 +281,9 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
             at(d, x.count.at),
             x.count.location.clone(),
             product_name(d, Some(x.count.product)),
-            if x.resolved_by.is_empty() {
+            if !x.status.is_empty() {
+                x.status.clone()
+            } else if x.resolved_by.is_empty() {
                 "OPEN: no adjustment names this count".into()
             } else {
                 format!(
