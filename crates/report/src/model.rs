@@ -723,6 +723,32 @@ impl Collector {
             Payload::Genesis(g) => {
                 row.detail = format!("ledger opened for {}", g.registrant.name);
             }
+            Payload::RemsSessionClosed(p) => {
+                row.patient = Some(p.patient);
+                row.detail = format!(
+                    "REMS session {} for {} closed: doses {}, discharged {}",
+                    p.session,
+                    p.patient.masked(),
+                    p.doses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    p.discharged_at
+                );
+            }
+            Payload::RemsFormSubmitted(p) => {
+                row.detail = format!(
+                    "REMS form of session {} submitted {}, confirmation {}",
+                    p.session, p.submitted_on, p.confirmation
+                );
+            }
+            Payload::PmpReported(p) => {
+                row.detail = format!(
+                    "PMP file to {} for {} to {}: ASAP {}, control number {}, {} records",
+                    p.state, p.from, p.to, p.asap_version, p.control_number, p.records
+                );
+            }
             Payload::ReportIssued(p) => {
                 row.detail = format!(
                     "{} report of {} to {} issued for {}, built at {} entries, data digest {}",

@@ -325,6 +325,7 @@ impl Demo {
             route: Route::Iv,
             given_at,
             given_by: nurse.parse().expect("valid"),
+            late_reason: None,
         };
         self.record(50, a, nurse, &[]).await?;
         let rest = 20_000 - mg * 100;
@@ -363,6 +364,7 @@ impl Demo {
                 route: Route::Intranasal,
                 given_at: Timestamp::from_micros(self.now + 4 * MINUTE).expect("in range"),
                 given_by: nurse.parse().expect("valid"),
+                late_reason: None,
             };
             self.record(5, a, nurse, &[]).await?;
         }
