@@ -146,6 +146,8 @@ pub fn field_of(code: &str) -> Option<&'static str> {
         "key_retired" => "public_key",
         "adjustment_exceeds_discrepancy" => "amount_mg",
         "discrepancy_closed" => "resolves",
+        "discrepancy_direction" => "direction",
+        "unknown_loss" => "loss",
         "initial_inventory_exists" => "occasion",
         "estimate_not_allowed" => "lines",
         "loss_already_reported" => "loss",
