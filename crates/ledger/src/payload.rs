@@ -435,7 +435,11 @@ fn enc_opt_v4<T: Canonical>(w: &mut Writer, v: &Option<T>) {
     }
 }
 fn dec_opt_v4<T: Canonical>(r: &mut Reader<'_>) -> Result<Option<T>, DecodeError> {
-    if r.version() >= 4 { dec_opt(r) } else { Ok(None) }
+    if r.version() >= 4 {
+        dec_opt(r)
+    } else {
+        Ok(None)
+    }
 }
 fn enc_u64(w: &mut Writer, v: &u64) {
     w.u64(*v)

@@ -1503,10 +1503,7 @@ impl State {
                 if p.state.as_str().len() != 2
                     || !p.state.as_str().bytes().all(|b| b.is_ascii_uppercase())
                 {
-                    return Err(rule(format!(
-                        "{} is not a two-letter state code",
-                        p.state
-                    )));
+                    return Err(rule(format!("{} is not a two-letter state code", p.state)));
                 }
                 if p.to > today {
                     return Err(rule("a PMP report's period ends in the future"));
@@ -1697,7 +1694,12 @@ impl State {
 
     /// An inventory: the initial one brings its containers in; a later one is compared, per
     /// product and location, with what the ledger holds.
-    fn apply_inventory(&mut self, e: &Entry, p: &Inventory, t: &mut Touched) -> Result<(), Violation> {
+    fn apply_inventory(
+        &mut self,
+        e: &Entry,
+        p: &Inventory,
+        t: &mut Touched,
+    ) -> Result<(), Violation> {
         let today = e.timestamp.date();
         if p.date > today {
             return Err(rule("the inventory's date is in the future"));
@@ -1926,7 +1928,9 @@ impl State {
             return Err(rule("a REMS session names the doses it monitored"));
         }
         if p.discharged_at < p.started_at {
-            return Err(rule("the patient was discharged before the session started"));
+            return Err(rule(
+                "the patient was discharged before the session started",
+            ));
         }
         let limit = e.timestamp.micros() + GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000;
         if p.discharged_at.micros() > limit {
@@ -1950,9 +1954,7 @@ impl State {
                 )));
             }
             if dose.patient != p.patient {
-                return Err(rule(format!(
-                    "dose entry {d} was given to another patient"
-                )));
+                return Err(rule(format!("dose entry {d} was given to another patient")));
             }
             if let Some(other) = self.facts.dose_sessions.get(d) {
                 return Err(Violation::DoseInOtherSession {
@@ -2004,7 +2006,10 @@ impl State {
         self.discrepancies.iter().filter(|(_, d)| !d.is_open())
     }
     /// The discrepancies entry `seq` (a count or inventory) found.
-    pub fn discrepancies_of(&self, seq: Seq) -> impl Iterator<Item = (&DiscrepancyKey, &Discrepancy)> {
+    pub fn discrepancies_of(
+        &self,
+        seq: Seq,
+    ) -> impl Iterator<Item = (&DiscrepancyKey, &Discrepancy)> {
         self.discrepancies.iter().filter(move |(k, _)| k.seq == seq)
     }
     /// Every loss or theft, with whether (and by which entry) it has been reported.
@@ -2013,7 +2018,10 @@ impl State {
     }
     /// The losses not yet reported (`loss_reported`).
     pub fn unreported_losses(&self) -> impl Iterator<Item = (&Seq, &LossState)> {
-        self.facts.losses.iter().filter(|(_, l)| l.reported_by.is_none())
+        self.facts
+            .losses
+            .iter()
+            .filter(|(_, l)| l.reported_by.is_none())
     }
     /// Closed REMS sessions by id, each with its form's entry once submitted.
     pub fn rems_sessions(&self) -> &BTreeMap<String, RemsSession> {

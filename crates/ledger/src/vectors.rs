@@ -774,11 +774,14 @@ pub fn build() -> Vec<Entry> {
             asap_version: text!("4.2B"),
             control_number: text!("000000048"),
             records: 1,
-            file_sha256: EntryHash::from_bytes(
-                sha2::Sha256::digest(b"vector ASAP file").into(),
-            ),
+            file_sha256: EntryHash::from_bytes(sha2::Sha256::digest(b"vector ASAP file").into()),
         })
-        .signed(Principal::Registrant, Meaning::Registrant, &k("registrant-3"), at(&b));
+        .signed(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &k("registrant-3"),
+            at(&b),
+        );
     push!(d);
     // 49: a CSV report issued, with its reason.
     let d = b
@@ -794,7 +797,12 @@ pub fn build() -> Vec<Entry> {
             format: ReportFormat::Csv,
             reason: Some(text!("DEA diversion investigator's request of 2026-01-08")),
         })
-        .signed(Principal::Registrant, Meaning::Registrant, &k("registrant-3"), at(&b));
+        .signed(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &k("registrant-3"),
+            at(&b),
+        );
     push!(d);
     b.entries
 }

@@ -1121,7 +1121,9 @@ fn roles_limit_what_each_user_may_author() {
             reason: text!("wrong beyond-use date"),
         }
         .into(),
-        cl.inventory(InventoryOccasion::Biennial, vec![]).body.payload,
+        cl.inventory(InventoryOccasion::Biennial, vec![])
+            .body
+            .payload,
         LossReported {
             loss: seq(3),
             notice_on: cl.today(),
@@ -2268,9 +2270,15 @@ fn a_biennial_inventory_opens_a_discrepancy_per_product_and_location() {
 fn adjustments_close_discrepancies_in_their_direction_and_never_beyond() {
     let (mut cl, inv) = after_a_short_inventory();
     let adj = |cl: &Clinic, dir, ul| {
-        cl.adjust("C12-1", Some(inv), AdjustmentReason::CountDiscrepancy, dir, k10(ul))
-            .by("phil")
-            .witnessed_by("nina")
+        cl.adjust(
+            "C12-1",
+            Some(inv),
+            AdjustmentReason::CountDiscrepancy,
+            dir,
+            k10(ul),
+        )
+        .by("phil")
+        .witnessed_by("nina")
     };
     // More than the 1 mL found missing.
     let v = cl.refuse(adj(&cl, Direction::Decrease, 1_500));
@@ -2389,7 +2397,11 @@ fn older_adjustments_reduce_a_discrepancy_without_refusal() {
         .by("phil")
         .witnessed_by("nina");
     let a = cl.accept(adj);
-    let (_, d) = cl.state().discrepancies_of(count.seq).next().expect("found");
+    let (_, d) = cl
+        .state()
+        .discrepancies_of(count.seq)
+        .next()
+        .expect("found");
     assert_eq!((d.remaining, d.closed_by), (0, Some(a.seq)));
     cl.verify();
 }
@@ -2495,7 +2507,10 @@ fn a_dose_given_before_its_container_was_opened_is_refused() {
     let Payload::Administered(a) = e.payload() else {
         panic!("a dose")
     };
-    assert_eq!(a.late_reason.as_ref().map(|t| t.as_str()), Some("charted after the infusion"));
+    assert_eq!(
+        a.late_reason.as_ref().map(|t| t.as_str()),
+        Some("charted after the infusion")
+    );
     cl.verify();
 }
 
@@ -2516,10 +2531,7 @@ fn rems_sessions_close_once_over_nasal_spray_doses_of_their_patient() {
     let late = Timestamp::from_micros(cl.now().micros() + HOUR).expect("ok");
     let v = cl.refuse(cl.session("S-1", vec![d1.seq], late).by("nina"));
     assert_refused!(v, Violation::Rule(_));
-    let closed = cl.accept(
-        cl.session("S-1", vec![d1.seq, d2.seq], started)
-            .by("nina"),
-    );
+    let closed = cl.accept(cl.session("S-1", vec![d1.seq, d2.seq], started).by("nina"));
     assert_eq!(cl.state().rems_sessions()["S-1"].closed_by, closed.seq);
     assert_eq!(cl.state().session_of_dose(d2.seq), Some("S-1"));
     let v = cl.refuse(cl.session("S-2", vec![d2.seq], started).by("nina"));

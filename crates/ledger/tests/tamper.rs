@@ -724,12 +724,15 @@ impl History {
                     .map(|(s, d)| (*s, *d))
                     .collect();
                 doses.sort_by_key(|(s, _)| *s);
-                let (Some((_, one)), Some(by)) = (pick(&doses, a), pick(&self.users(WORKERS, &[]), r))
+                let (Some((_, one)), Some(by)) =
+                    (pick(&doses, a), pick(&self.users(WORKERS, &[]), r))
                 else {
                     return false;
                 };
-                let mine: Vec<(Seq, DoseState)> =
-                    doses.into_iter().filter(|(_, d)| d.patient == one.patient).collect();
+                let mine: Vec<(Seq, DoseState)> = doses
+                    .into_iter()
+                    .filter(|(_, d)| d.patient == one.patient)
+                    .collect();
                 let started = mine.iter().map(|(_, d)| d.given_at).min().expect("one");
                 let d = self.b.draft(RemsSessionClosed {
                     session: format!("RS-{}", self.b.entries.len())
@@ -738,7 +741,9 @@ impl History {
                     patient: one.patient,
                     doses: mine.iter().map(|(s, _)| *s).collect(),
                     started_at: started,
-                    discharged_at: Timestamp::from_micros(self.b.now).expect("in range").max(started),
+                    discharged_at: Timestamp::from_micros(self.b.now)
+                        .expect("in range")
+                        .max(started),
                     record_sha256: EntryHash::from_bytes([a as u8; 32]),
                 });
                 let d = self.sign(d, &by, Meaning::Authored);

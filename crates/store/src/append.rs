@@ -14,8 +14,8 @@ use ed25519_dalek::SigningKey;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -23,7 +23,7 @@ use crate::Store;
 use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
 use crate::requests::{self, PriorOutcome, RequestRecord};
-use crate::rows::{self, ContainerRow};
+use crate::rows;
 use crate::tree;
 use custody_ledger::merkle::{self, Frontier};
 

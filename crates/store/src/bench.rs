@@ -14,7 +14,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::Store;
-use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
+use crate::entities::{containers, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
 use crate::rows;
 
