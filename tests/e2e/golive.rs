@@ -271,7 +271,11 @@ fn web_cookie(s: &Server, user: &str, password: &str) -> String {
         ])
         .send()
         .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in to the pages");
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "{user} signs in to the pages"
+    );
     r.headers()["set-cookie"]
         .to_str()
         .unwrap()
@@ -307,7 +311,8 @@ fn a_discrepancy_closes_when_entries_account_for_exactly_what_the_count_found() 
         )
     };
     let open_list = || -> Vec<u64> {
-        pharm.get("/discrepancies?status=open")
+        pharm
+            .get("/discrepancies?status=open")
             .as_array()
             .unwrap()
             .iter()
@@ -404,7 +409,12 @@ fn a_loss_discovered_on_a_friday_is_due_on_monday_and_recording_both_reports_cle
     let r = report("2026-11-26");
     assert!(r.status().is_client_error(), "{}", r.status());
     let r = report("2026-11-28");
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "{}",
+        r.text().unwrap_or_default()
+    );
     assert_eq!(r.json::<Value>().unwrap()["kind"], "loss_reported");
     let r = report("2026-11-28");
     assert!(r.status().is_client_error());
@@ -469,7 +479,12 @@ fn a_dose_before_its_vial_was_opened_is_refused_and_one_charted_late_needs_a_rea
     let r = dose(Some(reason));
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
     let entries = nurse.get("/entries?kind=administered&limit=1000");
-    let last = entries["entries"].as_array().unwrap().last().unwrap().clone();
+    let last = entries["entries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["entry"]["body"]["late_reason"], reason, "{last}");
 
     // The audit report shows the reason.

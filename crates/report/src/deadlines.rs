@@ -22,8 +22,8 @@ pub fn days_between(from: Day, to: Day) -> i64 {
 /// The `n`th `weekday` of `month` (1-based).
 fn nth(year: i32, month: Month, weekday: Weekday, n: u8) -> Option<Date> {
     let first = Date::from_calendar_date(year, month, 1).ok()?;
-    let offset = (7 + weekday.number_days_from_monday() - first.weekday().number_days_from_monday())
-        % 7;
+    let offset =
+        (7 + weekday.number_days_from_monday() - first.weekday().number_days_from_monday()) % 7;
     Date::from_calendar_date(year, month, 1 + offset + 7 * (n - 1)).ok()
 }
 

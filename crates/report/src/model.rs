@@ -662,9 +662,9 @@ impl Collector {
                         // The stock an initial inventory brings in enters the balances as
                         // received.
                         let cap = strength.map_or(0, |s| s.capacity());
-                        let base = cap.saturating_mul(u64::from(l.sealed)).saturating_add(
-                            l.open.iter().map(|o| o.amount.base()).sum::<u64>(),
-                        );
+                        let base = cap
+                            .saturating_mul(u64::from(l.sealed))
+                            .saturating_add(l.open.iter().map(|o| o.amount.base()).sum::<u64>());
                         moves.push(((l.product, l.lot.to_string()), |m| &mut m.received, base));
                     }
                 }
@@ -909,10 +909,7 @@ impl Collector {
     }
 
     fn log_time(&self, seq: u64) -> Option<Timestamp> {
-        self.inventories
-            .iter()
-            .find(|i| i.seq == seq)
-            .map(|i| i.at)
+        self.inventories.iter().find(|i| i.seq == seq).map(|i| i.at)
     }
 
     /// Ends the fold: closing balances, the inventory, the digests.

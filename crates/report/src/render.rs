@@ -273,7 +273,10 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
         col("When", 1.9),
         col("Location", 1.0),
         col("Product", 3.2),
-        col("Status (as the ledger's rules know it at the end of the period)", 4.0),
+        col(
+            "Status (as the ledger's rules know it at the end of the period)",
+            4.0,
+        ),
     ]);
     for x in &d.discrepancies {
         l.row(&[

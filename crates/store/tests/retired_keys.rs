@@ -40,7 +40,11 @@ async fn a_rotated_away_key_enrolled_for_another_user_is_refused() {
             other => panic!("{}: the append must refuse, got {other:?}", db.name),
         }
         let after = db.store.head(ledger).await.unwrap();
-        assert_eq!(after.entries, before.entries, "{}: nothing written", db.name);
+        assert_eq!(
+            after.entries, before.entries,
+            "{}: nothing written",
+            db.name
+        );
         // A new key for the same person is enrolled.
         db.store
             .append(enroll("zed", &seeded_key("zed")))

@@ -273,7 +273,10 @@ pub async fn reported(
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/ledgers/{ledger}/inventories", post(inventory))
-        .route("/api/v1/ledgers/{ledger}/losses/{seq}/reported", post(reported))
+        .route(
+            "/api/v1/ledgers/{ledger}/losses/{seq}/reported",
+            post(reported),
+        )
 }
 
 /// `GET …/losses`, merged by the movements router's `POST …/losses` (one path, one route).

@@ -152,12 +152,9 @@ async fn inventory_form(
                 .hint("Estimates: Schedule III–V, not a container over 1,000 units."),
             )
             .field(
-                Field::date(
-                    &format!("beyond_use_{i}"),
-                    &format!("Beyond use, line {i}"),
-                )
-                .optional()
-                .hint("An initial inventory's open container."),
+                Field::date(&format!("beyond_use_{i}"), &format!("Beyond use, line {i}"))
+                    .optional()
+                    .hint("An initial inventory's open container."),
             );
     }
     Ok(b.more_lines(n)
@@ -301,14 +298,9 @@ async fn inventory_post(State(state): State<AppState>, sub: Submitted) -> Page {
         }
     }
     let witness = witness_at_screen(&state, auth, p, &mut e, "witness").await;
-    let (Some(occasion), Some(taken_at), Some(date), Some(w), true, false) = (
-        occasion,
-        taken_at,
-        date,
-        witness,
-        e.is_empty(),
-        p.editing(),
-    ) else {
+    let (Some(occasion), Some(taken_at), Some(date), Some(w), true, false) =
+        (occasion, taken_at, date, witness, e.is_empty(), p.editing())
+    else {
         return inventory_page(&state, auth, p, &e, status_of(p)).await;
     };
     let listed = if said.is_empty() {

@@ -387,7 +387,9 @@ impl Demo {
                 open: vec![],
             }],
         };
-        let e = self.record(20, inv, "pharm.rivera", &["nurse.chen"]).await?;
+        let e = self
+            .record(20, inv, "pharm.rivera", &["nurse.chen"])
+            .await?;
         let q = self
             .sealed
             .entry((KETAMINE_10.to_string(), "SAFE-1".to_string()))
@@ -574,7 +576,8 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
     );
     // Going live: the initial inventory of what is on the shelves at the opening of business
     // on the first day (21 CFR 1304.11(b)), before anything is received.
-    demo.initial_inventory(&format!("KT{yy:02}{mm:02}Z")).await?;
+    demo.initial_inventory(&format!("KT{yy:02}{mm:02}Z"))
+        .await?;
     let [inv1, inv2, inv3] = [1, 2, 3].map(|n| format!("INV-{first_day}-{n}"));
     demo.receive(KETAMINE_10, &format!("KT{yy:02}{mm:02}A"), 20, &inv1)
         .await?;

@@ -67,12 +67,15 @@ impl Clinic {
         let products = self.store.products(s.ledger).await?;
         let mut lines = Vec::with_capacity(cmd.lines.len());
         for (i, l) in cmd.lines.iter().enumerate() {
-            let product = products.iter().find(|p| p.ndc == l.product).ok_or_else(|| {
-                ClinicError::invalid(
-                    &format!("lines[{i}].product"),
-                    format!("{} is not a product this clinic defines", l.product),
-                )
-            })?;
+            let product = products
+                .iter()
+                .find(|p| p.ndc == l.product)
+                .ok_or_else(|| {
+                    ClinicError::invalid(
+                        &format!("lines[{i}].product"),
+                        format!("{} is not a product this clinic defines", l.product),
+                    )
+                })?;
             let mut open = Vec::with_capacity(l.open.len());
             for (j, o) in l.open.iter().enumerate() {
                 let amount = Amount::of(&product.strength, o.remaining).ok_or_else(|| {

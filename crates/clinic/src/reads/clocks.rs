@@ -71,7 +71,10 @@ impl Clinic {
             kind: Some(kind),
             ..EntryFilter::default()
         };
-        let page = self.store.entries_filtered(ledger, None, 1, &filter).await?;
+        let page = self
+            .store
+            .entries_filtered(ledger, None, 1, &filter)
+            .await?;
         Ok(!page.entries.is_empty())
     }
 
@@ -99,11 +102,7 @@ impl Clinic {
             let done = reported.as_ref().map(|(_, r)| r);
             out.push(LossStatus {
                 seq,
-                notice: DeadlineStatus::of(
-                    deadlines.notice_due,
-                    done.map(|r| r.notice_on),
-                    today,
-                ),
+                notice: DeadlineStatus::of(deadlines.notice_due, done.map(|r| r.notice_on), today),
                 form_106: DeadlineStatus::of(
                     deadlines.form_106_due,
                     done.map(|r| r.form_106_on),
