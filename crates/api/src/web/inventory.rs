@@ -343,7 +343,7 @@ async fn inventory_post(State(state): State<AppState>, sub: Submitted) -> Page {
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.take_inventory(auth, cmd, c, &o).await;
     Ok(ceremony(
-        sub,
+        &sub,
         "Sign the inventory",
         "/ui/inventory",
         Vec::new(),
@@ -470,7 +470,7 @@ async fn reported_post(
     let action = format!("/ui/losses/{seq}/reported");
     let run = async |c: Ceremony, o: Origin| state.clinic.report_loss(auth, cmd, c, &o).await;
     Ok(ceremony(
-        sub,
+        &sub,
         "Sign the loss's reports",
         &action,
         Vec::new(),
