@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, error};
+use crate::harness::Server;
 use crate::*;
 
 const ADMIN_PW: &str = "harbor lights at dusk";
