@@ -186,8 +186,30 @@ try {
   await seen(page, "user");
   await signOut();
 
-  // ---- the pharmacist receives an invoice of two lines (the supplier's DEA checked as typed) ----
+  // ---- going live: the pharmacist takes the initial inventory (nothing on hand yet), witnessed ----
   await signIn(people.pharmacist);
+  check((await main()).includes("Going live: take the initial inventory"), "the dashboard asks for the initial inventory");
+  await page.getByRole("link", { name: "Take the initial inventory" }).click();
+  await shown("Take an inventory", "the inventory page opens");
+  await seen(page, "inventory-form");
+  await page.getByLabel("Occasion").selectOption("initial");
+  await page.getByLabel("Taken", { exact: true }).selectOption("opening");
+  await page.getByLabel(/^Witness/).fill(people.nurse.user);
+  await review();
+  const inventoried = await page.locator(".statement").allTextContents();
+  check(
+    inventoried.length === 2 && inventoried[0].includes("took the initial inventory at the opening of business") && inventoried[0].includes("nothing on hand") && inventoried[1].includes("I, Sam Chen, witnessed"),
+    `the inventory states what each signs: ${inventoried}`,
+  );
+  await seen(page, "inventory-sign");
+  await page.locator("#password").fill(people.pharmacist.password);
+  await page.locator("#witness_password").fill(people.nurse.password);
+  await sign();
+  await shown("Inventory recorded", "the initial inventory is recorded");
+  await page.goto(`${url}/ui`);
+  check(!(await main()).includes("Going live"), "the dashboard no longer asks for it");
+
+  // ---- the pharmacist receives an invoice of two lines (the supplier's DEA checked as typed) ----
   await page.getByRole("link", { name: "Receive" }).click();
   await page.getByLabel("Supplier", { exact: true }).fill("Cardinal Health 110, LLC");
   await page.getByLabel("Supplier's address").fill("7000 Cardinal Place, Dublin OH 43017");
@@ -460,7 +482,7 @@ try {
       if (m.type() === "error" && !/status of (401|403|409|422)/.test(m.text())) blocked.push(m.text());
     });
     const pages = {
-      pharmacist: ["/ui", "/ui/containers", `/ui/containers/${vialB}`, "/ui/receive", "/ui/count", "/ui/wastes", "/ui/reports", "/ui/adjust", "/ui/entries"],
+      pharmacist: ["/ui", "/ui/containers", `/ui/containers/${vialB}`, "/ui/receive", "/ui/count", "/ui/wastes", "/ui/reports", "/ui/adjust", "/ui/inventory", "/ui/entries"],
       admin: ["/ui", "/ui/users", "/ui/products", "/ui/locations"],
       nurse: ["/ui", `/ui/containers/${vialA}`],
       auditor: ["/ui", "/ui/reports", "/ui/verify"],

@@ -195,8 +195,15 @@ fn clinic_day(s: &Server, t: &Server) {
     let users = admin.get("/users");
     assert_eq!(users.as_array().unwrap().len(), 5);
 
-    // The pharmacist receives three vials into the safe.
+    // The pharmacist receives three vials into the safe, once the clinic has gone live with
+    // its initial inventory (nothing on hand yet), witnessed by a nurse.
     let pharm = As::login(&c, t, "pharm.ito", PHARM_PW);
+    pharm.ok(
+        "/inventories",
+        json!({"password": PHARM_PW, "occasion": "initial", "taken_at": "opening",
+               "date": "2026-11-20", "lines": [],
+               "witness": {"username": "nurse.ruiz", "password": NURSE_PW}}),
+    );
     let rec = pharm.ok(
         "/receipts",
         json!({"password": PHARM_PW,

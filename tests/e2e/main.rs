@@ -11,6 +11,7 @@ mod crash;
 mod discrepancies;
 mod doses;
 mod fuzz;
+mod golive;
 mod harness;
 mod http;
 mod openapi;

@@ -113,6 +113,11 @@ impl From<ClinicError> for ApiError {
         let mut details = serde_json::json!({});
         match &e {
             ClinicError::Invalid { field, .. } => details = serde_json::json!({ "field": field }),
+            ClinicError::Refused(v) | ClinicError::Store(StoreError::Rejected(v)) => {
+                if let Some(field) = field_of(v.code()) {
+                    details = serde_json::json!({ "field": field });
+                }
+            }
             ClinicError::WrongPassword { user, left, .. } => {
                 details = serde_json::json!({ "account": user, "attempts_left": left })
             }
@@ -132,3 +137,20 @@ impl From<ClinicError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The request field a ledger refusal is about, where one field is: shown as `details.field`
+/// so that a client can put the refusal beside it.
+pub fn field_of(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "given_before_opened" => "given_at",
+        "key_retired" => "public_key",
+        "adjustment_exceeds_discrepancy" => "amount_mg",
+        "discrepancy_closed" => "resolves",
+        "discrepancy_direction" => "direction",
+        "unknown_loss" => "loss",
+        "initial_inventory_exists" => "occasion",
+        "estimate_not_allowed" => "lines",
+        "loss_already_reported" => "loss",
+        _ => return None,
+    })
+}

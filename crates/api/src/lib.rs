@@ -59,6 +59,9 @@ pub use state::{ApiConfig, AppState};
         routes::movements::dispense,
         routes::movements::transfer,
         routes::movements::loss,
+        routes::inventories::inventory,
+        routes::inventories::losses,
+        routes::inventories::reported,
         routes::movements::destruction,
         routes::movements::correction,
         routes::receiving::receive,
@@ -113,6 +116,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::waste::router())
         .merge(routes::containers::router())
         .merge(routes::movements::router())
+        .merge(routes::inventories::router())
         .merge(routes::catalog::router())
         .merge(routes::patients::router())
         .merge(routes::tiles::router())

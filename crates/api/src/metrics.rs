@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -26,6 +27,11 @@ pub struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LedgerLabels {
+    pub ledger: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -48,6 +54,9 @@ pub struct Metrics {
     /// Checkpoints each witness cosigned, and those it refused.
     pub cosignatures: Family<WitnessLabels, Counter>,
     pub witness_refusals: Family<WitnessLabels, Counter>,
+    /// Days until each ledger's biennial inventory is due (negative: overdue), read as
+    /// `/metrics` is rendered.
+    pub biennial_days: Family<LedgerLabels, Gauge>,
 }
 
 /// A witness, by its key name.
@@ -73,6 +82,12 @@ impl Default for Metrics {
         let verifications = Family::<ResultLabels, Counter>::default();
         let cosignatures = Family::<WitnessLabels, Counter>::default();
         let witness_refusals = Family::<WitnessLabels, Counter>::default();
+        let biennial_days = Family::<LedgerLabels, Gauge>::default();
+        registry.register(
+            "biennial_inventory_days_remaining",
+            "Days until the biennial inventory is due (negative: overdue), by ledger; absent before the initial inventory",
+            biennial_days.clone(),
+        );
         registry.register(
             "witness_cosignatures",
             "Checkpoints a witness cosigned, by witness",
@@ -111,6 +126,7 @@ impl Default for Metrics {
             verifications,
             cosignatures,
             witness_refusals,
+            biennial_days,
         }
     }
 }
@@ -163,8 +179,21 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
     resp
 }
 
-/// `GET /metrics`, in the Prometheus text format.
-pub async fn render(State(metrics): State<Arc<Metrics>>) -> Response {
+/// `GET /metrics`, in the Prometheus text format; the biennial inventory clocks are read now.
+pub async fn render(State(state): State<crate::AppState>) -> Response {
+    let metrics = &state.metrics;
+    if let Ok(ledgers) = state.store.ledgers().await {
+        for l in ledgers {
+            if let Ok(Some(clock)) = state.clinic.biennial_of(l.ledger).await {
+                metrics
+                    .biennial_days
+                    .get_or_create(&LedgerLabels {
+                        ledger: l.ledger.to_string(),
+                    })
+                    .set(clock.days_left);
+            }
+        }
+    }
     let mut out = String::new();
     match prometheus_client::encoding::text::encode(&mut out, &metrics.registry) {
         Ok(()) => (

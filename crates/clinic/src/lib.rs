@@ -13,6 +13,7 @@
 
 pub mod acts;
 mod checkpoints;
+pub use custody_report::deadlines;
 pub mod error;
 mod keys;
 pub mod passwords;

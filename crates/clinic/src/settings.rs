@@ -1,4 +1,5 @@
-//! The clinic's settings: session lifetimes, the password throttle and the time zone.
+//! The clinic's settings: session lifetimes, the password throttle, the time zone, the REMS
+//! check and the late-charting threshold.
 
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ pub struct Settings {
     /// A Spravato dose for a patient not enrolled in the REMS: refused (outpatient settings),
     /// or allowed and logged (inpatient settings, which the REMS exempts).
     pub rems_check: RemsCheck,
+    /// A dose charted more than this long after it was given needs a reason, recorded in its
+    /// entry, so that late documentation shows rather than passes silently.
+    pub late_charting: Duration,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -61,6 +65,7 @@ impl Default for Settings {
             window: Duration::from_secs(15 * 60),
             time_zone: custody_report::Zone::utc(),
             rems_check: RemsCheck::Refuse,
+            late_charting: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -10,6 +10,7 @@
 //! registrant key (ledger, period, kind, checkpoint, digests of the listed entries and of the
 //! totals) as an embedded file, and a detached Ed25519 signature over its exact bytes.
 
+pub mod deadlines;
 pub mod layout;
 pub mod manifest;
 pub mod model;

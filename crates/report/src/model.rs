@@ -112,6 +112,9 @@ pub struct CountLine {
 pub struct DiscrepancyLine {
     pub count: CountLine,
     pub resolved_by: Vec<u64>,
+    /// Where it stands at the end of the period, as the ledger's rules know it: the entries
+    /// that reduced it and the one that closed it, or what remains open.
+    pub status: String,
 }
 
 /// What is on hand of one product at one moment (the inventory report).
@@ -120,6 +123,48 @@ pub struct InventoryLine {
     pub sealed: u64,
     /// Open containers and what each holds, in base units.
     pub open: Vec<(String, String, u64)>,
+}
+
+/// An inventory entry of the period, as the inventory report prints it (21 CFR 1304.11: the
+/// occasion, opening or close of business, what was counted, who took and who witnessed it).
+#[derive(Debug, Clone)]
+pub struct InventoryTaken {
+    pub seq: u64,
+    pub at: Timestamp,
+    pub occasion: InventoryOccasion,
+    pub taken_at: BusinessHours,
+    pub date: Day,
+    /// One line per product, lot and location, as people read it.
+    pub lines: Vec<String>,
+    pub signatures: Vec<SignatureLine>,
+}
+
+/// A loss or theft recorded up to the end of the period, its two deadlines, and its reports to
+/// the DEA once recorded (up to the end of the period).
+#[derive(Debug, Clone)]
+pub struct LossLine {
+    pub seq: u64,
+    pub discovered_on: Day,
+    pub deadlines: crate::deadlines::LossDeadlines,
+    pub reported: Option<(u64, LossReported)>,
+}
+
+impl LossLine {
+    /// The written notice's and Form 106's status as of `day`.
+    pub fn status(
+        &self,
+        day: Day,
+    ) -> (
+        crate::deadlines::DeadlineStatus,
+        crate::deadlines::DeadlineStatus,
+    ) {
+        use crate::deadlines::DeadlineStatus;
+        let r = self.reported.as_ref().map(|(_, r)| r);
+        (
+            DeadlineStatus::of(self.deadlines.notice_due, r.map(|r| r.notice_on), day),
+            DeadlineStatus::of(self.deadlines.form_106_due, r.map(|r| r.form_106_on), day),
+        )
+    }
 }
 
 /// Everything a report states, and the digests that fix it.
@@ -133,6 +178,10 @@ pub struct ReportData {
     pub counts: BTreeMap<(String, Ndc), CountLine>,
     pub discrepancies: Vec<DiscrepancyLine>,
     pub inventory: BTreeMap<Ndc, InventoryLine>,
+    /// The inventories taken in the period.
+    pub inventories: Vec<InventoryTaken>,
+    /// Every loss or theft up to the end of the period, with its deadlines.
+    pub losses: Vec<LossLine>,
     /// SHA-256 over every listed entry's seq (8 bytes, big-endian) and hash, in order.
     pub entries_digest: [u8; 32],
     /// SHA-256 over the totals the report states (see `totals_digest`).
@@ -166,6 +215,8 @@ pub struct Collector {
     log: Vec<LogRow>,
     counts: BTreeMap<(String, Ndc), CountLine>,
     discrepancies: Vec<DiscrepancyLine>,
+    inventories: Vec<InventoryTaken>,
+    losses: Vec<LossLine>,
     digest: Sha256,
 }
 
@@ -194,6 +245,8 @@ impl Collector {
             log: Vec::new(),
             counts: BTreeMap::new(),
             discrepancies: Vec::new(),
+            inventories: Vec::new(),
+            losses: Vec::new(),
             digest: Sha256::new(),
         }
     }
@@ -296,6 +349,22 @@ impl Collector {
         if let Payload::ProductDefined(p) = e.payload() {
             self.products.insert(p.ndc, p.clone());
         }
+        if e.timestamp < self.to {
+            match e.payload() {
+                Payload::LossTheft(p) => self.losses.push(LossLine {
+                    seq: e.seq.get(),
+                    discovered_on: p.discovered_on,
+                    deadlines: crate::deadlines::LossDeadlines::of(p.discovered_on),
+                    reported: None,
+                }),
+                Payload::LossReported(r) => {
+                    if let Some(l) = self.losses.iter_mut().find(|l| l.seq == r.loss.get()) {
+                        l.reported = Some((e.seq.get(), r.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
         self.state
             .apply(e)
             .map_err(|v| ReportError::Ledger(format!("entry {}: {v}", e.seq)))?;
@@ -376,11 +445,15 @@ impl Collector {
                 row.patient = Some(p.patient);
                 row.prescriber = Some(format!("{} ({})", p.prescriber.name, p.prescriber.dea));
                 row.detail = format!(
-                    "{} to {}, ordered by {}",
+                    "{} to {}, ordered by {}, given {}",
                     p.route,
                     p.patient.masked(),
-                    p.prescriber.name
+                    p.prescriber.name,
+                    self.req.zone().show(p.given_at)
                 );
+                if let Some(r) = &p.late_reason {
+                    row.detail.push_str(&format!("; charted late: {r}"));
+                }
                 if let Some(k) = self.container_of(&p.container) {
                     moves.push((k, |m| &mut m.administered, p.amount.base()));
                 }
@@ -493,6 +566,7 @@ impl Collector {
                     self.discrepancies.push(DiscrepancyLine {
                         count: line.clone(),
                         resolved_by: Vec::new(),
+                        status: String::new(),
                     });
                 }
                 if self.wanted(Some(p.product)) {
@@ -548,6 +622,80 @@ impl Collector {
                 row.ug = Some(ug);
                 row.container = Some(items_text(&p.items));
             }
+            Payload::Inventory(p) => {
+                let mut lines = Vec::new();
+                for l in &p.lines {
+                    let strength = self.state.products.get(&l.product).map(|d| d.strength);
+                    let name = self
+                        .state
+                        .products
+                        .get(&l.product)
+                        .map_or_else(|| l.product.to_string(), |d| d.name.to_string());
+                    let open: Vec<String> = l
+                        .open
+                        .iter()
+                        .map(|o| {
+                            format!(
+                                "{}{} ({})",
+                                o.container.map_or(String::new(), |c| format!("{c}: ")),
+                                strength.map_or_else(
+                                    || quantity(&o.amount),
+                                    |s| describe_base(&s, o.amount.base())
+                                ),
+                                if o.estimated { "estimated" } else { "measured" }
+                            )
+                        })
+                        .collect();
+                    lines.push(format!(
+                        "{name} lot {} (exp {}) at {}: {} sealed{}",
+                        l.lot,
+                        l.expiry,
+                        l.location,
+                        l.sealed,
+                        if open.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; open: {}", open.join(", "))
+                        }
+                    ));
+                    if self.wanted(Some(l.product)) && p.occasion == InventoryOccasion::Initial {
+                        // The stock an initial inventory brings in enters the balances as
+                        // received.
+                        let cap = strength.map_or(0, |s| s.capacity());
+                        let base = cap
+                            .saturating_mul(u64::from(l.sealed))
+                            .saturating_add(l.open.iter().map(|o| o.amount.base()).sum::<u64>());
+                        moves.push(((l.product, l.lot.to_string()), |m| &mut m.received, base));
+                    }
+                }
+                row.product = p.lines.first().map(|l| l.product);
+                row.detail = format!(
+                    "{} inventory, taken at the {} of business on {}: {}",
+                    occasion_word(p.occasion),
+                    hours_word(p.taken_at),
+                    p.date,
+                    if lines.is_empty() {
+                        "nothing on hand".to_string()
+                    } else {
+                        lines.join("; ")
+                    }
+                );
+                self.inventories.push(InventoryTaken {
+                    seq: e.seq.get(),
+                    at: e.timestamp,
+                    occasion: p.occasion,
+                    taken_at: p.taken_at,
+                    date: p.date,
+                    lines,
+                    signatures: row.signatures.clone(),
+                });
+            }
+            Payload::LossReported(p) => {
+                row.detail = format!(
+                    "loss {} reported: written notice to the DEA Field Division {}, DEA Form 106 {} submitted {}",
+                    p.loss, p.notice_on, p.form_106, p.form_106_on
+                );
+            }
             Payload::Destruction(p) => {
                 row.detail = match &p.method {
                     DestructionMethod::OnSite { method, place } => {
@@ -574,40 +722,6 @@ impl Collector {
             }
             Payload::Genesis(g) => {
                 row.detail = format!("ledger opened for {}", g.registrant.name);
-            }
-            Payload::Inventory(p) => {
-                row.detail = format!(
-                    "{} inventory of {} at {}, {} line{}",
-                    p.occasion,
-                    p.date,
-                    p.taken_at.describe(),
-                    p.lines.len(),
-                    if p.lines.len() == 1 { "" } else { "s" }
-                );
-                if p.occasion == custody_ledger::InventoryOccasion::Initial {
-                    // The stock an initial inventory brings in starts the ledger's balances.
-                    for l in &p.lines {
-                        row.product = Some(l.product);
-                        let cap = self
-                            .state
-                            .products
-                            .get(&l.product)
-                            .map_or(0, |d| d.strength.capacity());
-                        let base = l
-                            .open
-                            .iter()
-                            .fold(cap.saturating_mul(u64::from(l.sealed)), |acc, o| {
-                                acc.saturating_add(o.amount.base())
-                            });
-                        moves.push(((l.product, l.lot.to_string()), |m| &mut m.received, base));
-                    }
-                }
-            }
-            Payload::LossReported(p) => {
-                row.detail = format!(
-                    "loss {} reported: written notice {}, DEA Form 106 {} submitted {}",
-                    p.loss, p.notice_on, p.form_106, p.form_106_on
-                );
             }
             Payload::RemsSessionClosed(p) => {
                 row.patient = Some(p.patient);
@@ -684,9 +798,11 @@ impl Collector {
         let product_ok = self.req.product.is_none() || row.product == self.req.product;
         match self.req.kind {
             ReportKind::Audit => product_ok,
-            ReportKind::Inventory => false,
+            ReportKind::Inventory => row.kind == Kind::Inventory,
             ReportKind::Waste => product_ok && matches!(row.kind, Kind::Waste | Kind::Destruction),
-            ReportKind::Loss => product_ok && row.kind == Kind::LossTheft,
+            ReportKind::Loss => {
+                (product_ok && row.kind == Kind::LossTheft) || row.kind == Kind::LossReported
+            }
             ReportKind::Dispensing => {
                 product_ok
                     && matches!(row.kind, Kind::Administered | Kind::Dispensed)
@@ -711,6 +827,91 @@ impl Collector {
         }
     }
 
+    /// Each discrepancy's status from the ledger's own knowledge of it (at the end of the
+    /// fold); an inventory's discrepancies of the period are listed too.
+    fn discrepancy_statuses(&mut self) {
+        let strength = |n: &Ndc| self.state.products.get(n).map(|p| p.strength);
+        let says = |d: &custody_ledger::state::Discrepancy| {
+            let amount = |v: u64| {
+                strength(&d.product).map_or_else(|| v.to_string(), |s| describe_base(&s, v))
+            };
+            let by = |v: &[Seq]| {
+                v.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            match d.closed_by {
+                Some(c) => format!(
+                    "closed by entry {c} ({} {}; reduced by {})",
+                    amount(d.difference),
+                    if d.direction == Direction::Decrease {
+                        "short"
+                    } else {
+                        "over"
+                    },
+                    if d.reduced_by.is_empty() {
+                        "none: the count was corrected".to_string()
+                    } else {
+                        by(&d.reduced_by)
+                    }
+                ),
+                None => format!(
+                    "OPEN: {} of {} {} unexplained{}",
+                    amount(d.remaining),
+                    amount(d.difference),
+                    if d.direction == Direction::Decrease {
+                        "short"
+                    } else {
+                        "over"
+                    },
+                    if d.reduced_by.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (reduced by {})", by(&d.reduced_by))
+                    }
+                ),
+            }
+        };
+        let mut lines = std::mem::take(&mut self.discrepancies);
+        for line in &mut lines {
+            let found: Vec<String> = self
+                .state
+                .discrepancies
+                .iter()
+                .filter(|(k, _)| k.seq.get() == line.count.seq)
+                .map(|(_, d)| says(d))
+                .collect();
+            line.status = found.join("; ");
+        }
+        // An inventory's discrepancies: one line per product and location.
+        for (k, d) in &self.state.discrepancies {
+            let Some(ts) = self.log_time(k.seq.get()) else {
+                continue;
+            };
+            if !self.wanted(Some(k.product)) {
+                continue;
+            }
+            lines.push(DiscrepancyLine {
+                count: CountLine {
+                    seq: k.seq.get(),
+                    at: ts,
+                    location: k.location.to_string(),
+                    product: k.product,
+                    expected: Tally { sealed: 0, open: 0 },
+                    counted: Tally { sealed: 0, open: 0 },
+                },
+                resolved_by: d.reduced_by.iter().map(|s| s.get()).collect(),
+                status: format!("inventory {}: {}", k.seq, says(d)),
+            });
+        }
+        self.discrepancies = lines;
+    }
+
+    fn log_time(&self, seq: u64) -> Option<Timestamp> {
+        self.inventories.iter().find(|i| i.seq == seq).map(|i| i.at)
+    }
+
     /// Ends the fold: closing balances, the inventory, the digests.
     pub fn finish(mut self) -> Result<ReportData, ReportError> {
         self.open_period();
@@ -722,6 +923,7 @@ impl Collector {
             .map(|r| r.party.clone())
             .ok_or_else(|| ReportError::Ledger("the ledger has no genesis".into()))?;
         let inventory = self.closed.take().unwrap_or_default();
+        self.discrepancy_statuses();
         let mut t = Sha256::new();
         t.update(b"custody/v1/report-totals\0");
         for ((ndc, lot), m) in &self.movements {
@@ -756,9 +958,28 @@ impl Collector {
             counts: self.counts,
             discrepancies: self.discrepancies,
             inventory,
+            inventories: self.inventories,
+            losses: self.losses,
             entries_digest: self.digest.finalize().into(),
             totals_digest: t.finalize().into(),
         })
+    }
+}
+
+/// "initial", "biennial" or "other", as the inventory report says it.
+pub fn occasion_word(o: InventoryOccasion) -> &'static str {
+    match o {
+        InventoryOccasion::Initial => "initial",
+        InventoryOccasion::Biennial => "biennial",
+        InventoryOccasion::Other => "other",
+    }
+}
+
+/// "opening" or "close" (of business).
+pub fn hours_word(h: BusinessHours) -> &'static str {
+    match h {
+        BusinessHours::Opening => "opening",
+        BusinessHours::Close => "close",
     }
 }
 

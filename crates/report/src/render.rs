@@ -170,7 +170,7 @@ fn balances(l: &mut Layout, d: &ReportData) {
     l.new_page(Orientation::Landscape);
     l.heading("Balances per product and lot");
     l.paragraph(
-        "Volumes (or units) exactly as recorded; the closing balance also as drug. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
+        "Volumes (or units) exactly as recorded; the closing balance also as drug. Received includes what an initial inventory brought in. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
     );
     l.table(&[
         col("Product", 2.6),
@@ -263,9 +263,9 @@ fn counts(l: &mut Layout, d: &ReportData) {
 }
 
 fn discrepancies(l: &mut Layout, d: &ReportData) {
-    l.heading("Discrepancies and their resolutions");
+    l.heading("Discrepancies, open and closed");
     if d.discrepancies.is_empty() {
-        l.paragraph("No count in the period found a discrepancy.");
+        l.paragraph("No count or inventory in the period found a discrepancy.");
         return;
     }
     l.table(&[
@@ -273,7 +273,10 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
         col("When", 1.9),
         col("Location", 1.0),
         col("Product", 3.2),
-        col("Resolved by", 4.0),
+        col(
+            "Status (as the ledger's rules know it at the end of the period)",
+            4.0,
+        ),
     ]);
     for x in &d.discrepancies {
         l.row(&[
@@ -281,7 +284,9 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
             at(d, x.count.at),
             x.count.location.clone(),
             product_name(d, Some(x.count.product)),
-            if x.resolved_by.is_empty() {
+            if !x.status.is_empty() {
+                x.status.clone()
+            } else if x.resolved_by.is_empty() {
                 "OPEN: no adjustment names this count".into()
             } else {
                 format!(
@@ -416,6 +421,80 @@ fn inventory(l: &mut Layout, d: &ReportData) {
     l.end_table();
 }
 
+/// The inventories taken in the period: occasion, opening or close of business, the lines,
+/// and the signatures of who took it and who witnessed it.
+fn inventories_taken(l: &mut Layout, d: &ReportData) {
+    l.heading("Inventories taken in the period");
+    if d.inventories.is_empty() {
+        l.paragraph("No inventory was recorded in the period: the table above is the ledger's state at the close of the period's last day.");
+        return;
+    }
+    for i in &d.inventories {
+        let signed = |meaning: &str| {
+            i.signatures
+                .iter()
+                .filter(|s| s.meaning == meaning)
+                .map(|s| format!("{}, signed {}", s.name, at(d, s.at)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        l.pairs(&[
+            ("Entry", i.seq.to_string()),
+            (
+                "Occasion",
+                format!("{} inventory", crate::model::occasion_word(i.occasion)),
+            ),
+            (
+                "Taken",
+                format!(
+                    "at the {} of business on {}",
+                    crate::model::hours_word(i.taken_at),
+                    i.date
+                ),
+            ),
+            (
+                "Counted",
+                if i.lines.is_empty() {
+                    "nothing on hand (zero stock)".to_string()
+                } else {
+                    i.lines.join("; ")
+                },
+            ),
+            ("Taken by", signed("authored")),
+            ("Witnessed by", signed("witnessed")),
+        ]);
+    }
+}
+
+/// Each loss's two deadlines and where they stand at the end of the period.
+fn loss_deadlines(l: &mut Layout, d: &ReportData) {
+    l.heading("Loss and theft deadlines (21 CFR 1301.76(b))");
+    if d.losses.is_empty() {
+        l.paragraph("No loss or theft is recorded up to the end of the period.");
+        return;
+    }
+    l.paragraph("Written notice to the DEA Field Division is due one business day after discovery; DEA Form 106 45 days after. Status as of the period's last day.");
+    l.table(&[
+        num("Loss", 0.7),
+        col("Discovered", 1.3),
+        col("Written notice", 4.0),
+        col("Form 106", 5.0),
+    ]);
+    for x in &d.losses {
+        let (notice, form) = x.status(d.request.to);
+        l.row(&[
+            x.seq.to_string(),
+            x.discovered_on.to_string(),
+            notice.describe(),
+            match &x.reported {
+                Some((_, r)) => format!("{} — submission {}", form.describe(), r.form_106),
+                None => form.describe(),
+            },
+        ]);
+    }
+    l.end_table();
+}
+
 fn waste_log(l: &mut Layout, d: &mut ReportData) {
     l.new_page(Orientation::Landscape);
     l.heading("Wastes (author and witness) and destructions (DEA Form 41)");
@@ -458,9 +537,23 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
             .nth(1)
             .and_then(|s| s.get(..10))
             .and_then(|s| s.parse::<Day>().ok());
+        if r.kind != Kind::LossTheft {
+            continue;
+        }
         let deadline = discovered
             .and_then(|d| d.plus_days(45))
             .map_or(String::new(), |d| d.to_string());
+        let status = d.losses.iter().find(|x| x.seq == r.seq).map(|x| {
+            let (notice, form) = x.status(d.request.to);
+            (
+                notice.describe(),
+                match &x.reported {
+                    Some((_, rep)) => format!("{} — submission {}", form.describe(), rep.form_106),
+                    None => form.describe(),
+                },
+            )
+        });
+        let (notice, form) = status.unwrap_or_default();
         l.pairs(&[
             ("Entry", format!("{} at {}", r.seq, at(d, r.at))),
             ("Event", r.detail.clone()),
@@ -471,6 +564,8 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
             ),
             ("Total", r.ug.map_or(String::new(), mg)),
             ("Form 106 due by", deadline),
+            ("Written notice to the DEA", notice),
+            ("DEA Form 106", form),
             ("Recorded by", signatures(d, r)),
         ]);
     }
@@ -526,10 +621,14 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
             balances(&mut l, d);
             counts(&mut l, d);
             discrepancies(&mut l, d);
+            loss_deadlines(&mut l, d);
             pending(&mut l, e);
             activity(&mut l, d, e, "Activity log of the period");
         }
-        ReportKind::Inventory => inventory(&mut l, d),
+        ReportKind::Inventory => {
+            inventory(&mut l, d);
+            inventories_taken(&mut l, d);
+        }
         ReportKind::Waste => {
             pending(&mut l, e);
             waste_log(&mut l, d);

@@ -262,6 +262,35 @@ impl Store {
         Ok(())
     }
 
+    /// The ledger's discrepancies as its rules know them — every count's and inventory's, open
+    /// or closed, with what remains of each and the entries that reduced and closed it — from
+    /// the cached state caught up with what is stored.
+    pub async fn discrepancy_states(
+        &self,
+        ledger: LedgerId,
+    ) -> Result<
+        Vec<(
+            custody_ledger::state::DiscrepancyKey,
+            custody_ledger::state::Discrepancy,
+        )>,
+        StoreError,
+    > {
+        let slot = self.cache.slot(ledger);
+        let mut slot = slot.lock().await;
+        let mut full = slot.state.take().unwrap_or_default();
+        let folded = fold_entries(self.connection(), ledger, &mut full).await;
+        let out = full
+            .discrepancies
+            .iter()
+            .map(|(k, d)| (k.clone(), d.clone()))
+            .collect();
+        slot.state = Some(full);
+        if folded? > 0 {
+            slot.frontier = None;
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
         Ok(self
             .connection()

@@ -243,28 +243,39 @@ pub fn router() -> Router<AppState> {
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct DiscrepanciesQuery {
-    /// `open` (default: no adjustment has resolved it yet), `resolved` or `all`.
+    /// `open` (default: something of it is still unexplained), `resolved` (closed) or `all`.
     pub status: Option<String>,
 }
 
-/// What a count found that differs from what the ledger expected.
+/// What a count or an inventory found that differs from the ledger, as its rules know it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DiscrepancyView {
-    /// The count's entry.
+    /// The count's (or inventory's) entry.
     pub count_seq: u64,
+    /// `count` or `inventory`.
+    pub found_by: String,
     pub counted_at: String,
     /// Whole days since the count.
     pub age_days: i64,
     pub location: String,
     pub product: String,
     pub product_name: String,
-    /// Sealed containers, and what open ones hold (µL or units), as the ledger expected and
-    /// as counted.
-    pub expected_sealed: u32,
-    pub expected_open: u64,
-    pub counted_sealed: u32,
-    pub counted_open: u64,
-    /// The adjustment that resolved it; none while open.
+    /// A count's sealed containers, and what open ones hold (µL or units), as the ledger
+    /// expected and as counted (none for an inventory).
+    pub expected_sealed: Option<u32>,
+    pub expected_open: Option<u64>,
+    pub counted_sealed: Option<u32>,
+    pub counted_open: Option<u64>,
+    /// `decrease` (a shortage: less was found than the ledger held) or `increase` (an overage).
+    pub direction: String,
+    /// The difference found and what of it remains unexplained, in µL or units (sealed
+    /// containers at their label).
+    pub difference: u64,
+    pub remaining: u64,
+    /// The entries that reduced it (adjustments, losses explaining it), in order.
+    pub reduced_by: Vec<u64>,
+    /// The entry that closed it (the last reduction, or a correction of the count); none
+    /// while open.
     pub resolved_by: Option<u64>,
 }
 
@@ -294,23 +305,28 @@ pub async fn discrepancies(
     Ok(Json(
         list.into_iter()
             .map(|d| {
-                let c = &d.open.count;
+                let c = d.open.count.as_ref();
                 DiscrepancyView {
                     count_seq: d.open.seq,
+                    found_by: d.open.found_by.to_string(),
                     counted_at: d.open.at.to_string(),
                     age_days: (now - d.open.at.micros()).div_euclid(86_400_000_000).max(0),
-                    location: c.location.to_string(),
-                    product: c.product.to_string(),
+                    location: d.open.location.to_string(),
+                    product: d.open.ndc.to_string(),
                     product_name: d
                         .open
                         .product
                         .as_ref()
                         .map(|p| p.name.to_string())
                         .unwrap_or_default(),
-                    expected_sealed: c.expected.sealed,
-                    expected_open: c.expected.open,
-                    counted_sealed: c.counted.sealed,
-                    counted_open: c.counted.open,
+                    expected_sealed: c.map(|c| c.expected.sealed),
+                    expected_open: c.map(|c| c.expected.open),
+                    counted_sealed: c.map(|c| c.counted.sealed),
+                    counted_open: c.map(|c| c.counted.open),
+                    direction: d.open.state.direction.to_string(),
+                    difference: d.open.state.difference,
+                    remaining: d.open.state.remaining,
+                    reduced_by: d.open.state.reduced_by.iter().map(|s| s.get()).collect(),
                     resolved_by: d.resolved_by,
                 }
             })

@@ -4,6 +4,7 @@ pub mod catalog;
 pub mod containers;
 pub mod doses;
 pub mod health;
+pub mod inventories;
 pub mod ledger;
 pub mod movements;
 pub mod patients;

@@ -152,6 +152,8 @@ pub struct LossRequest {
     pub police_report: Option<String>,
     pub items: Vec<ItemBody>,
     pub description: String,
+    /// The count or inventory (its sequence number) whose shortage this loss explains.
+    pub explains_count: Option<u64>,
 }
 
 /// Reports a loss or theft (the DEA Form 106 facts).
@@ -181,6 +183,10 @@ pub async fn loss(
             .transpose()?,
         items: items(&req.items)?,
         description: parse("description", &req.description)?,
+        explains_count: req
+            .explains_count
+            .map(|n| Seq::new(n).map_err(|e| ApiError::invalid(format!("explains_count: {e}"))))
+            .transpose()?,
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.lose(&auth, cmd, c, &origin).await?;
@@ -307,7 +313,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/ledgers/{ledger}/dispenses", post(dispense))
         .route("/api/v1/ledgers/{ledger}/transfers", post(transfer))
-        .route("/api/v1/ledgers/{ledger}/losses", post(loss))
+        .route(
+            "/api/v1/ledgers/{ledger}/losses",
+            post(loss).merge(super::inventories::losses_get()),
+        )
         .route("/api/v1/ledgers/{ledger}/destructions", post(destruction))
         .route("/api/v1/ledgers/{ledger}/corrections", post(correction))
 }

@@ -149,6 +149,10 @@ pub struct AdministerRequest {
     /// When it was given (RFC 3339); default now. A dose charted late keeps its true time.
     #[serde(default)]
     pub given_at: Option<String>,
+    /// Why the dose is charted late: needed when `given_at` is more than the clinic's
+    /// late-charting threshold (default 24 hours) ago; recorded in the entry.
+    #[serde(default)]
+    pub late_reason: Option<String>,
     /// Check everything the ledger's rules can check, sign nothing, record nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -182,6 +186,10 @@ pub async fn administer(
         route: parse("route", &req.route)?,
         given_at: match req.given_at.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => Some(parse("given_at", t)?),
+            _ => None,
+        },
+        late_reason: match req.late_reason.as_deref().map(str::trim) {
+            Some(r) if !r.is_empty() => Some(parse("late_reason", r)?),
             _ => None,
         },
     };

@@ -11,6 +11,7 @@ mod admin;
 mod audit;
 mod choices;
 mod forms;
+mod inventory;
 mod kit;
 mod movements;
 mod pages;
@@ -108,6 +109,7 @@ pub fn router() -> Router<AppState> {
         .merge(stock::router())
         .merge(admin::router())
         .merge(pharmacy::router())
+        .merge(inventory::router())
         .merge(movements::router())
         .merge(audit::router())
         .merge(patients::router())

@@ -402,6 +402,7 @@ async fn loss(state: &AppState, sub: &Submitted) -> Page {
         police_report: police,
         items: lines.iter().map(Item::item).collect(),
         description,
+        explains_count: None,
     };
     let back = async |err: ApiError| {
         let mut e = Errors::for_lines(p);

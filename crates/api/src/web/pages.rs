@@ -6,6 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use custody_clinic::deadlines::DeadlineStatus;
 use custody_ledger::LedgerId;
 use serde::Deserialize;
 
@@ -219,6 +220,13 @@ struct Dashboard {
     verification: String,
     /// Witnesses' refusals not resolved yet (admins only).
     witness_alerts: Vec<String>,
+    /// Go-live: no initial inventory yet (those who take inventories).
+    needs_initial_inventory: bool,
+    /// The biennial inventory, from 60 days before it is due: what it says, and overdue.
+    biennial: Option<(String, bool)>,
+    /// Losses whose reports to the DEA are due: what is due, overdue, and the page that
+    /// records them.
+    losses_due: Vec<(String, bool, String)>,
 }
 
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
@@ -302,8 +310,45 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
             )
         })
         .collect();
+    let biennial = d.biennial.map(|b| {
+        let says = if b.overdue() {
+            format!(
+                "The biennial inventory is OVERDUE: it was due {} ({} days ago; the last inventory was taken {}).",
+                b.due, -b.days_left, b.last
+            )
+        } else {
+            format!(
+                "The biennial inventory is due by {} ({} days left; the last inventory was taken {}).",
+                b.due, b.days_left, b.last
+            )
+        };
+        (says, b.overdue())
+    });
+    let losses_due = d
+        .losses_due
+        .iter()
+        .map(|l| {
+            let overdue = matches!(l.notice, DeadlineStatus::Overdue { .. })
+                || matches!(l.form_106, DeadlineStatus::Overdue { .. });
+            (
+                format!(
+                    "Loss {} ({}, discovered {}): written notice to the DEA Field Division {}; DEA Form 106 {}.",
+                    l.seq,
+                    l.loss.loss_type,
+                    l.loss.discovered_on,
+                    l.notice.describe(),
+                    l.form_106.describe()
+                ),
+                overdue,
+                format!("/ui/losses/{}/reported", l.seq),
+            )
+        })
+        .collect();
     Ok(render(
         &Dashboard {
+            needs_initial_inventory: d.needs_initial_inventory,
+            biennial,
+            losses_due,
             witness_alerts,
             me: Some(auth.into()),
             registrant: d.registrant,

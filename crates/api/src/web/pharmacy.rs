@@ -461,9 +461,10 @@ async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> A
             (
                 d.seq.to_string(),
                 format!(
-                    "count {} at {} on {}",
+                    "{} {} at {} on {}",
+                    d.found_by,
                     d.seq,
-                    d.count.location,
+                    d.location,
                     zone(state).day_of(d.at)
                 ),
             )
@@ -486,7 +487,7 @@ async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> A
     let counted = discrepancies
         .iter()
         .find(|d| d.seq.to_string() == p.get("count"))
-        .map(|d| (d.count.product, d.count.location.clone()));
+        .map(|d| (d.ndc, d.location.clone()));
     let containers = container_options_where(state, auth.ledger, |c| match &counted {
         Some((ndc, at)) => c.product.ndc == *ndc && c.location == *at,
         None => true,
@@ -576,6 +577,9 @@ const ADJUST_FIELDS: &[(&str, &str)] = &[
     ("container_state", "container"),
     ("container_empty", "container"),
     ("unknown_discrepancy", "count"),
+    ("adjustment_exceeds_discrepancy", "amount_mg"),
+    ("discrepancy_closed", "count"),
+    ("discrepancy_direction", "direction"),
     ("witness_is_author", "witness"),
     ("role_not_allowed", "witness"),
     ("inactive_signer", "witness"),

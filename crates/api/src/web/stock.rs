@@ -180,6 +180,8 @@ struct ContainerPage<'a> {
     patients: Vec<(String, String)>,
     /// The clinic's time zone, in which the time given is typed.
     zone: String,
+    /// A dose charted more than this many hours after it was given needs a reason.
+    late_hours: u64,
 }
 
 async fn load(state: &AppState, auth: &Auth, id: &str) -> ApiResult<custody_store::ContainerInfo> {
@@ -279,6 +281,7 @@ async fn container_page_with(
             errors,
             routes: ROUTES,
             zone: zone(state).to_string(),
+            late_hours: state.clinic.settings.late_charting.as_secs() / 3600,
             history: Table {
                 caption: format!("Everything recorded about container {}", c.id),
                 head: entry_head(),
@@ -308,6 +311,7 @@ const DOSE_FIELDS: &[(&str, &str)] = &[
     ("container_empty", "dose_mg"),
     ("expired", "dose_mg"),
     ("rule_violation", "given_at"),
+    ("given_before_opened", "given_at"),
 ];
 
 /// Where a refusal of the waste form goes.
@@ -343,6 +347,10 @@ async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: 
         Micrograms::parse_thousandths,
     );
     let route: Option<Route> = e.parse(p, "route", "Choose the route.");
+    let late_reason: Option<Text> = match p.get("late_reason").trim() {
+        "" => None,
+        _ => e.parse(p, "late_reason", "Say why the dose is charted late."),
+    };
     let (
         Some(patient),
         Some(prescriber),
@@ -365,6 +373,7 @@ async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: 
         dose,
         route,
         given_at: Some(given_at),
+        late_reason,
     };
     // The dose as the ledger will state it (its mL), or the refusal beside its field.
     let amount = match state.clinic.dose_payload(auth, &cmd).await {
@@ -372,7 +381,7 @@ async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: 
         Err(err) => {
             let err: ApiError = err.into();
             let mut e = Errors::default();
-            let top = e.refusal(&["patient", "dose_mg"], DOSE_FIELDS, &err);
+            let top = e.refusal(&["patient", "dose_mg", "late_reason"], DOSE_FIELDS, &err);
             return container_page_with(&state, auth, &id, p, &e, top, err.status).await;
         }
     };
@@ -392,7 +401,11 @@ async fn administer(State(state): State<AppState>, Path(id): Path<String>, sub: 
     let next = format!("/ui/containers/{id}");
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        let top = e.refusal(&["patient", "dose_mg", "given_at"], DOSE_FIELDS, &err);
+        let top = e.refusal(
+            &["patient", "dose_mg", "given_at", "late_reason"],
+            DOSE_FIELDS,
+            &err,
+        );
         container_page_with(&state, auth, &id, p, &e, top, err.status).await
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.administer(auth, cmd, c, &o).await;

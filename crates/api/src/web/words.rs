@@ -322,24 +322,54 @@ pub async fn discrepancy_lines(state: &AppState, auth: &Auth) -> ApiResult<Vec<(
         .collect())
 }
 
-/// An open count discrepancy in one sentence, and where it is resolved.
+/// An open discrepancy in one sentence (what remains of it), and where it is resolved.
 pub fn discrepancy_line(zone: &Zone, d: &OpenDiscrepancy) -> (String, String) {
-    let tally = |t: &Tally| match &d.product {
-        Some(p) => tally_said(&p.strength, t.sealed, t.open),
-        None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+    let name = d
+        .product
+        .as_ref()
+        .map_or_else(|| d.ndc.to_string(), |p| p.name.to_string());
+    let base = |v: u64| match &d.product {
+        Some(p) => custody_ledger::state::describe_base(&p.strength, v),
+        None => v.to_string(),
+    };
+    let way = if d.state.direction == Direction::Decrease {
+        "short"
+    } else {
+        "over"
+    };
+    let found = match &d.count {
+        Some(c) => {
+            let tally = |t: &Tally| match &d.product {
+                Some(p) => tally_said(&p.strength, t.sealed, t.open),
+                None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+            };
+            format!(
+                "Count {} of {name} at {} on {}: counted {}, the ledger expected {}",
+                d.seq,
+                d.location,
+                zone.day_of(d.at),
+                tally(&c.counted),
+                tally(&c.expected)
+            )
+        }
+        None => format!(
+            "Inventory {} of {name} at {} on {}",
+            d.seq,
+            d.location,
+            zone.day_of(d.at)
+        ),
+    };
+    let left = if d.state.remaining == d.state.difference {
+        format!("{} {way}", base(d.state.difference))
+    } else {
+        format!(
+            "{} {way}, {} of it still unexplained",
+            base(d.state.difference),
+            base(d.state.remaining)
+        )
     };
     (
-        format!(
-            "Count {} of {} at {} on {}: counted {}, the ledger expected {}",
-            d.seq,
-            d.product
-                .as_ref()
-                .map_or_else(|| d.count.product.to_string(), |p| p.name.to_string()),
-            d.count.location,
-            zone.day_of(d.at),
-            tally(&d.count.counted),
-            tally(&d.count.expected)
-        ),
+        format!("{found} ({left})"),
         format!("/ui/adjust?count={}", d.seq),
     )
 }

@@ -372,6 +372,56 @@ impl Demo {
         Ok(())
     }
 
+    /// The initial inventory: four sealed 10 mg/mL vials of an older lot in the safe, taken
+    /// by the pharmacist at the opening of business, witnessed by a nurse. Used first.
+    async fn initial_inventory(&mut self, lot: &str) -> Result<(), Failure> {
+        let inv = Inventory {
+            occasion: InventoryOccasion::Initial,
+            taken_at: BusinessHours::Opening,
+            date: self.today(),
+            lines: vec![InventoryLine {
+                product: KETAMINE_10.parse().expect("valid"),
+                lot: lot.parse().expect("valid"),
+                expiry: self.expiry,
+                location: "SAFE-1".parse().expect("valid"),
+                sealed: 4,
+                open: vec![],
+            }],
+        };
+        let e = self
+            .record(20, inv, "pharm.rivera", &["nurse.chen"])
+            .await?;
+        let q = self
+            .sealed
+            .entry((KETAMINE_10.to_string(), "SAFE-1".to_string()))
+            .or_default();
+        for i in (1..=4).rev() {
+            q.push_front(ContainerId::new(e.seq, i).expect("index from 1"));
+        }
+        Ok(())
+    }
+
+    /// A multi-dose vial opened for an IM dose and kept (28-day beyond-use date).
+    async fn kept_vial(&mut self, patient: u64, nurse: &'static str) -> Result<(), Failure> {
+        let c = self.take_sealed(KETAMINE_10, "CART-A").await?;
+        self.open(c, nurse, 28).await?;
+        let a = Administered {
+            container: c,
+            patient: self.patient(patient),
+            prescriber: vectors::prescriber(),
+            amount: Amount::Volume {
+                ul: Microliters::new(3_500),
+                ug: Micrograms::new(35_000),
+            },
+            route: Route::Im,
+            given_at: Timestamp::from_micros(self.now + 5 * MINUTE).expect("in range"),
+            given_by: nurse.parse().expect("valid"),
+            late_reason: None,
+        };
+        self.record(10, a, nurse, &[]).await?;
+        Ok(())
+    }
+
     async fn count(
         &mut self,
         location: &str,
@@ -519,27 +569,16 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
     ] {
         demo.record(2, p, "admin", &[]).await?;
     }
-    // Going live (format version 4): the initial inventory, taken before the first receipt:
-    // nothing on hand yet. (Placeholder until the clinic's inventory command records it.)
-    let today = demo.today();
-    demo.record(
-        5,
-        custody_ledger::Inventory {
-            occasion: custody_ledger::InventoryOccasion::Initial,
-            taken_at: custody_ledger::BusinessHours::Opening,
-            date: today,
-            lines: Vec::new(),
-        },
-        "pharm.rivera",
-        &["nurse.chen"],
-    )
-    .await?;
     // Lots and invoices named after the first day, as a supplier would.
     let first_day = demo.today();
     let (yy, mm) = (
         first_day.date().year() % 100,
         u8::from(first_day.date().month()),
     );
+    // Going live: the initial inventory of what is on the shelves at the opening of business
+    // on the first day (21 CFR 1304.11(b)), before anything is received.
+    demo.initial_inventory(&format!("KT{yy:02}{mm:02}Z"))
+        .await?;
     let [inv1, inv2, inv3] = [1, 2, 3].map(|n| format!("INV-{first_day}-{n}"));
     demo.receive(KETAMINE_10, &format!("KT{yy:02}{mm:02}A"), 20, &inv1)
         .await?;
@@ -564,6 +603,8 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
     // after their day of the history, wherever the weekends fall.
     let mut dispensing_days = [19, 44].into_iter().peekable();
     let mut month_end_count = Some(29);
+    // A vial opened a few days before the end and kept within its beyond-use date.
+    let mut kept_vial = Some(DAYS - 5);
     for day in 0..DAYS {
         let weekday = weekday(
             Timestamp::from_micros(start + day * DAY)
@@ -603,6 +644,9 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
                 from_open: vec![],
             };
             demo.record(15, d, "pharm.rivera", &[]).await?;
+        }
+        if kept_vial.take_if(|d| day >= *d).is_some() {
+            demo.kept_vial(iv[0].0, nurse).await?;
         }
         if month_end_count.take_if(|d| day >= *d).is_some() {
             // The month-end blind count of the 100 mg/mL vials finds one missing.

@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// [default: refuse].
     #[arg(long, env = "CUSTODY_REMS_CHECK")]
     pub rems_check: Option<String>,
+    /// Hours after a dose was given beyond which charting it needs a reason (`late_reason`),
+    /// recorded in its entry [default: 24].
+    #[arg(long, env = "CUSTODY_LATE_CHARTING_HOURS")]
+    pub late_charting_hours: Option<u64>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -130,6 +134,7 @@ pub struct FileSettings {
     pub witness_quorum: Option<usize>,
     pub time_zone: Option<String>,
     pub rems_check: Option<String>,
+    pub late_charting_hours: Option<u64>,
 }
 
 impl FileSettings {
@@ -298,6 +303,10 @@ impl ServeArgs {
                     .unwrap_or(defaults.address_limit),
                 time_zone,
                 rems_check,
+                late_charting: self
+                    .late_charting_hours
+                    .or(f.late_charting_hours)
+                    .map_or(defaults.late_charting, |h| minutes(h.saturating_mul(60))),
                 ..defaults
             },
         })

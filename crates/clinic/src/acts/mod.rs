@@ -9,6 +9,7 @@
 //!    key with their password and appends every entry of the act in one transaction, with
 //!    the request id.
 
+mod inventory;
 mod movements;
 mod patients;
 mod people;
@@ -17,6 +18,7 @@ mod stock;
 mod treatment;
 mod waste;
 
+pub use inventory::*;
 pub use movements::*;
 pub use patients::*;
 pub use people::*;

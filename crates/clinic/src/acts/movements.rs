@@ -26,6 +26,9 @@ pub struct Lose {
     pub police_report: Option<Text>,
     pub items: Vec<Item>,
     pub description: Text,
+    /// The count or inventory whose shortage this loss explains: it closes that much of the
+    /// discrepancy.
+    pub explains_count: Option<Seq>,
 }
 
 /// A destruction before two witnesses.
@@ -115,7 +118,7 @@ impl Clinic {
             police_report: cmd.police_report.clone(),
             items: self.items(s, &cmd.items).await?,
             description: cmd.description.clone(),
-            explains_count: None,
+            explains_count: cmd.explains_count,
         };
         self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
             .await

@@ -56,8 +56,12 @@ pub struct Administer {
     pub prescriber: Prescriber,
     pub dose: Micrograms,
     pub route: Route,
-    /// When it was given; default now.
+    /// When it was given; default now. It may lie long in the past (charted late), never
+    /// before its container was opened (the ledger's rule).
     pub given_at: Option<Timestamp>,
+    /// Why it is charted late: needed when it is charted more than the clinic's
+    /// late-charting threshold (default 24 hours) after it was given.
+    pub late_reason: Option<Text>,
 }
 
 /// The container ids a receipt recorded as entry `seq` brought in.
@@ -195,6 +199,20 @@ impl Clinic {
         {
             self.check_rems(s, &product, &cmd.patient).await?;
         }
+        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let given_at = cmd.given_at.unwrap_or(now);
+        let late_by = now.micros().saturating_sub(given_at.micros());
+        let threshold = i64::try_from(self.settings.late_charting.as_micros()).unwrap_or(i64::MAX);
+        if late_by > threshold && cmd.late_reason.is_none() {
+            return Err(ClinicError::invalid(
+                "late_reason",
+                format!(
+                    "this dose is charted {} hours after it was given (more than {} hours): say why it is charted late",
+                    late_by / 3_600_000_000,
+                    threshold / 3_600_000_000
+                ),
+            ));
+        }
         let patient = self.commit_patient(s.ledger, &cmd.patient).await?;
         Ok(Administered {
             container: cmd.container,
@@ -202,11 +220,9 @@ impl Clinic {
             prescriber: cmd.prescriber.clone(),
             amount,
             route: cmd.route,
-            given_at: cmd
-                .given_at
-                .unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc())),
+            given_at,
             given_by: s.user.clone(),
-            late_reason: None,
+            late_reason: cmd.late_reason.clone(),
         })
     }
 
@@ -228,6 +244,7 @@ impl Clinic {
             cmd.dose,
             cmd.route,
             cmd.given_at,
+            &cmd.late_reason,
         );
         self.record(s, &what, vec![Planned::new(payload)], ceremony, origin)
             .await

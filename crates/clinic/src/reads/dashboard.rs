@@ -6,10 +6,11 @@ use std::collections::BTreeSet;
 
 use custody_ledger::inventory::OnHand;
 use custody_ledger::state::ContainerStatus;
-use custody_ledger::{Day, Lot};
+use custody_ledger::{Day, Kind, Lot};
 use custody_store::{ContainerInfo, PendingEntry};
 
-use super::OpenDiscrepancy;
+use super::{LossStatus, OpenDiscrepancy};
+use crate::deadlines::BiennialClock;
 use crate::error::ClinicResult;
 use crate::policy::Permission;
 use crate::session::Session;
@@ -38,6 +39,15 @@ pub struct Dashboard {
     pub last_verification: Option<String>,
     /// Witnesses' refusals not resolved yet: for those who manage users, else none.
     pub witness_alerts: Vec<WitnessAlert>,
+    /// Losses whose notice to the DEA or Form 106 is still to be sent: for those who report
+    /// losses (pharmacists, admins), else none.
+    pub losses_due: Vec<LossStatus>,
+    /// The biennial inventory, from 60 days before it is due (and overdue after): for those
+    /// who take inventories, else none.
+    pub biennial: Option<BiennialClock>,
+    /// No initial inventory yet: the ledger refuses receipts, doses and dispenses until one
+    /// is recorded (for those who take inventories).
+    pub needs_initial_inventory: bool,
 }
 
 /// On hand of one product, lot and location.
@@ -135,6 +145,20 @@ impl Clinic {
         } else {
             Vec::new()
         };
+        let (losses_due, biennial, needs_initial_inventory) =
+            if s.may(Permission::Author(Kind::Inventory)) {
+                let losses = self.losses(s).await?;
+                let clock = self.biennial(s).await?;
+                // A ledger that held stock before format version 4 went live then.
+                let held_stock = self.has_any(ledger, Kind::Receipt).await?;
+                (
+                    losses.into_iter().filter(LossStatus::is_open).collect(),
+                    clock.filter(BiennialClock::shown),
+                    clock.is_none() && !held_stock,
+                )
+            } else {
+                (Vec::new(), None, false)
+            };
         Ok(Dashboard {
             registrant: head.registrant.name.to_string(),
             entries: head.entries,
@@ -145,6 +169,9 @@ impl Clinic {
             discrepancies: self.open_discrepancies(s).await?,
             last_verification: self.last_verification(),
             witness_alerts,
+            losses_due,
+            biennial,
+            needs_initial_inventory,
         })
     }
 }

@@ -1,9 +1,11 @@
 //! What people read to work: the dashboard, containers, open count discrepancies, the
 //! awaiting-witness queue. Each read asks the policy first.
 
+mod clocks;
 mod containers;
 mod dashboard;
 
+pub use clocks::*;
 pub use dashboard::*;
 
 use custody_ledger::*;
@@ -14,14 +16,24 @@ use crate::error::{ClinicError, ClinicResult};
 use crate::policy::Permission;
 use crate::session::Session;
 
-/// A count that found other than the ledger expected, and no adjustment has resolved yet.
+/// What a count or an inventory found that differs from the ledger, as the ledger's rules
+/// know it: its direction, the difference, what remains unexplained, and the entries that
+/// reduced and closed it.
 #[derive(Debug, Clone)]
 pub struct OpenDiscrepancy {
+    /// The count or inventory that found it.
     pub seq: u64,
-    pub count: Count,
+    /// `count` or `inventory`.
+    pub found_by: Kind,
+    pub location: LocationId,
+    pub ndc: Ndc,
+    /// A count's own figures (what the ledger expected, what was counted); none for an
+    /// inventory, which states only what was counted.
+    pub count: Option<Count>,
     pub at: Timestamp,
-    /// The product counted (none if the ledger no longer defines it, which it always does).
+    /// The product (none if the ledger no longer defines it, which it always does).
     pub product: Option<ProductDefined>,
+    pub state: custody_ledger::state::Discrepancy,
 }
 
 /// Which discrepancies to list.
@@ -46,7 +58,7 @@ impl std::str::FromStr for DiscrepancyStatus {
     }
 }
 
-/// A discrepancy a count found, and the adjustment that resolved it, if one has.
+/// A discrepancy and the entry that closed it, if one has.
 #[derive(Debug, Clone)]
 pub struct Discrepancy {
     pub open: OpenDiscrepancy,
@@ -54,8 +66,8 @@ pub struct Discrepancy {
 }
 
 impl Clinic {
-    /// The discrepancies counts found, oldest first, by status: the store's indexed table,
-    /// then each count's own entry.
+    /// The discrepancies counts and inventories found, oldest first, by status, as the
+    /// ledger's state knows them; each with its count's or inventory's own entry.
     pub async fn discrepancies(
         &self,
         s: &Session,
@@ -64,62 +76,54 @@ impl Clinic {
         s.require(s.ledger, Permission::Read)?;
         let products = self.store.products(s.ledger).await?;
         let mut out = Vec::new();
-        for (seq, resolved) in self
-            .store
-            .discrepancies(s.ledger, status == DiscrepancyStatus::Open)
-            .await?
-        {
-            if status == DiscrepancyStatus::Resolved && resolved.is_none() {
+        for (key, d) in self.store.discrepancy_states(s.ledger).await? {
+            let wanted = match status {
+                DiscrepancyStatus::Open => d.is_open(),
+                DiscrepancyStatus::Resolved => !d.is_open(),
+                DiscrepancyStatus::All => true,
+            };
+            if !wanted {
                 continue;
             }
+            let seq = key.seq;
             let bytes = self
                 .store
                 .entry_bytes(s.ledger, seq)
                 .await?
-                .ok_or_else(|| ClinicError::internal(format!("count {seq} is missing")))?;
+                .ok_or_else(|| ClinicError::internal(format!("entry {seq} is missing")))?;
             let entry = Entry::from_canonical_bytes(&bytes).map_err(|err| {
                 ClinicError::internal(format!("stored entry {seq} cannot be read: {err}"))
             })?;
-            if let Payload::Count(c) = entry.body.payload {
-                out.push(Discrepancy {
-                    open: OpenDiscrepancy {
-                        seq: seq.get(),
-                        product: products.iter().find(|p| p.ndc == c.product).cloned(),
-                        count: c,
-                        at: entry.timestamp,
-                    },
-                    resolved_by: resolved.map(|r| r.get()),
-                });
-            }
+            let count = match &entry.body.payload {
+                Payload::Count(c) => Some(c.clone()),
+                _ => None,
+            };
+            out.push(Discrepancy {
+                resolved_by: d.closed_by.map(|c| c.get()),
+                open: OpenDiscrepancy {
+                    seq: seq.get(),
+                    found_by: entry.kind(),
+                    location: key.location.clone(),
+                    ndc: key.product,
+                    count,
+                    at: entry.timestamp,
+                    product: products.iter().find(|p| p.ndc == key.product).cloned(),
+                    state: d,
+                },
+            });
         }
+        out.sort_by_key(|d| d.open.seq);
         Ok(out)
     }
 
-    /// Counts whose discrepancy no adjustment has resolved, oldest first: the store's
-    /// indexed query, then each count's own entry.
+    /// The discrepancies still open, oldest first.
     pub async fn open_discrepancies(&self, s: &Session) -> ClinicResult<Vec<OpenDiscrepancy>> {
-        s.require(s.ledger, Permission::Read)?;
-        let products = self.store.products(s.ledger).await?;
-        let mut out = Vec::new();
-        for seq in self.store.open_discrepancies(s.ledger).await? {
-            let bytes = self
-                .store
-                .entry_bytes(s.ledger, seq)
-                .await?
-                .ok_or_else(|| ClinicError::internal(format!("count {seq} is missing")))?;
-            let entry = Entry::from_canonical_bytes(&bytes).map_err(|err| {
-                ClinicError::internal(format!("stored entry {seq} cannot be read: {err}"))
-            })?;
-            if let Payload::Count(c) = entry.body.payload {
-                out.push(OpenDiscrepancy {
-                    seq: seq.get(),
-                    product: products.iter().find(|p| p.ndc == c.product).cloned(),
-                    count: c,
-                    at: entry.timestamp,
-                });
-            }
-        }
-        Ok(out)
+        Ok(self
+            .discrepancies(s, DiscrepancyStatus::Open)
+            .await?
+            .into_iter()
+            .map(|d| d.open)
+            .collect())
     }
 
     /// Wastes waiting for a witness, oldest first.
