@@ -1,4 +1,5 @@
-//! The clinic's settings: session lifetimes, the password throttle and the time zone.
+//! The clinic's settings: session lifetimes, the password throttle, the time zone and the
+//! clinic's hours.
 
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ pub struct Settings {
     /// A Spravato dose for a patient not enrolled in the REMS: refused (outpatient settings),
     /// or allowed and logged (inpatient settings, which the REMS exempts).
     pub rems_check: RemsCheck,
+    /// The clinic's opening hours: diversion analytics count signatures outside them.
+    pub hours: custody_analytics::Hours,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -61,6 +64,7 @@ impl Default for Settings {
             window: Duration::from_secs(15 * 60),
             time_zone: custody_report::Zone::utc(),
             rems_check: RemsCheck::Refuse,
+            hours: custody_analytics::Hours::default(),
         }
     }
 }

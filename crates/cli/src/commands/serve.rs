@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// [default: refuse].
     #[arg(long, env = "CUSTODY_REMS_CHECK")]
     pub rems_check: Option<String>,
+    /// The clinic's opening hours, HH:MM-HH:MM in its time zone: diversion analytics count
+    /// signatures outside them [default: 07:00-19:00].
+    #[arg(long, env = "CUSTODY_CLINIC_HOURS")]
+    pub clinic_hours: Option<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -130,6 +134,7 @@ pub struct FileSettings {
     pub witness_quorum: Option<usize>,
     pub time_zone: Option<String>,
     pub rems_check: Option<String>,
+    pub clinic_hours: Option<String>,
 }
 
 impl FileSettings {
@@ -256,6 +261,12 @@ impl ServeArgs {
                 .map_err(|e| Failure::Usage(format!("--rems-check: {e}")))?,
             None => defaults.rems_check,
         };
+        let hours = match self.clinic_hours.or(f.clinic_hours) {
+            Some(h) => h
+                .parse()
+                .map_err(|e| Failure::Usage(format!("--clinic-hours: {e}")))?,
+            None => defaults.hours,
+        };
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -298,6 +309,7 @@ impl ServeArgs {
                     .unwrap_or(defaults.address_limit),
                 time_zone,
                 rems_check,
+                hours,
                 ..defaults
             },
         })

@@ -1,6 +1,7 @@
 //! What people read to work: the dashboard, containers, open count discrepancies, the
 //! awaiting-witness queue. Each read asks the policy first.
 
+mod analytics;
 mod containers;
 mod dashboard;
 
