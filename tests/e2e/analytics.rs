@@ -60,8 +60,8 @@ fn the_demo_diverter_and_only_he_reaches_review() {
     let nurses = people.iter().filter(|p| p["role"] == "nurse").count();
     assert_eq!(nurses, 4);
 
-    // What a reviewer sees: a high waste ratio, one witness for everything, wastes out of
-    // hours — each with the entries behind it.
+    // What a reviewer sees: a high waste ratio and one witness for everything, each with
+    // the entries behind it (his wastes, all after 19:00, also wait hours after opening).
     let brandt = people.iter().find(|p| p["user"] == DIVERTER).unwrap();
     let fig = |name: &str| -> &Value {
         brandt["figures"]
@@ -71,7 +71,7 @@ fn the_demo_diverter_and_only_he_reaches_review() {
             .find(|f| f["signal"] == name)
             .unwrap()
     };
-    for sig in ["waste_ratio", "witness_pair", "off_hours"] {
+    for sig in ["waste_ratio", "witness_pair"] {
         assert_eq!(fig(sig)["level"], "high", "{sig}: {}", fig(sig));
         assert!(fig(sig)["z"].as_f64().unwrap() >= 3.5, "{sig}");
     }
