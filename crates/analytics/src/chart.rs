@@ -480,8 +480,7 @@ fn steps(
     title: String,
     desc: String,
     tz: &TimeZone,
-    from: Timestamp,
-    to: Timestamp,
+    (from, to): (Timestamp, Timestamp),
     points: &[(Timestamp, f64)],
     unit: &str,
 ) -> (Chart, Frame, f64) {
@@ -606,8 +605,7 @@ pub fn on_hand(s: &OnHand, tz: &TimeZone, from: Timestamp, to: Timestamp) -> Cha
         format!("On hand: {}", s.name),
         desc,
         tz,
-        from,
-        to,
+        (from, to),
         &pts,
         s.unit,
     );
@@ -651,8 +649,7 @@ pub fn timeline(t: &Timeline, tz: &TimeZone) -> Chart {
         format!("Timeline of container {}", t.container),
         desc,
         tz,
-        from,
-        to,
+        (from, to),
         &pts,
         t.unit,
     );
