@@ -268,3 +268,41 @@ fn a_nurses_day_in_chromium_takes_few_clicks() {
     let o = crate::custody(&["verify", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", crate::stderr(&o));
 }
+
+/// The analytics page (`tests/browser/analytics.mjs`) on the demo clinic: every chart is
+/// there, labelled by its title and described by its sentence, with its numbers in a table;
+/// axe finds nothing serious; the demo's diverting nurse is the one person at review.
+#[test]
+fn the_analytics_page_in_chromium_has_labelled_charts() {
+    let Some(root) = browser_scripts() else {
+        return;
+    };
+    let s = Server::demo();
+    let (from, to) = crate::demo_period();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("analytics-shots");
+    let o = Command::new("node")
+        .arg(root.join("analytics.mjs"))
+        .env("CUSTODY_URL", s.url())
+        .env("CUSTODY_USER", "auditor.diaz")
+        .env("CUSTODY_PASSWORD", s.password("auditor.diaz"))
+        .env("CUSTODY_FROM", from)
+        .env("CUSTODY_TO", to)
+        .env("CUSTODY_CONTAINER", "C12-1")
+        .env("CUSTODY_SHOTS", &shots)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "the analytics page failed:\n{out}\n{err}"
+    );
+    assert!(out.contains("analytics: ok"), "{out}");
+    assert!(out.contains("review nurse.brandt\n"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("chart ")).count(),
+        7,
+        "{out}"
+    );
+    assert!(shots.join("analytics.png").exists());
+}

@@ -678,6 +678,12 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         ),
         (
             "GET",
+            "/analytics",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist", "auditor"],
+        ),
+        (
+            "GET",
             "/export.jsonl",
             Box::new(|_, _, _| json!(null)),
             &["admin", "pharmacist", "auditor"],

@@ -2,6 +2,7 @@
 //! (All in one test binary, for link time.)
 
 mod acts;
+mod analytics;
 mod browser;
 mod checkpoints;
 mod cli;

@@ -7,7 +7,7 @@ use reqwest::blocking::Client;
 
 use crate::http::Server;
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -130,7 +130,7 @@ fn sign_in_see_the_dashboard_sign_out() {
 }
 
 /// Signs in through the sign-in form; the session cookie.
-fn web_session(c: &Client, s: &Server, user: &str, password: &str) -> String {
+pub(crate) fn web_session(c: &Client, s: &Server, user: &str, password: &str) -> String {
     let r = c
         .post(format!("{}/ui/login", s.url()))
         .form(&[
@@ -144,7 +144,7 @@ fn web_session(c: &Client, s: &Server, user: &str, password: &str) -> String {
     cookie(&r)
 }
 
-fn page(c: &Client, s: &Server, session: &str, path: &str) -> (StatusCode, String) {
+pub(crate) fn page(c: &Client, s: &Server, session: &str, path: &str) -> (StatusCode, String) {
     let r = c
         .get(format!("{}{path}", s.url()))
         .header("cookie", session)

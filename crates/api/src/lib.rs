@@ -86,6 +86,7 @@ pub use state::{ApiConfig, AppState};
         routes::ledger::consistency,
         routes::ledger::export,
         routes::reports::report,
+        routes::analytics::analytics,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
@@ -95,6 +96,7 @@ pub use state::{ApiConfig, AppState};
         (name = "catalog", description = "Products and locations"),
         (name = "patients", description = "Identifying records behind patient commitments"),
         (name = "reports", description = "Signed PDF reports"),
+        (name = "analytics", description = "Diversion analytics: signals against peers, tiers, the entries behind them"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -121,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::patients::router())
         .merge(routes::tiles::router())
         .merge(routes::reports::router())
+        .merge(routes::analytics::router())
         .merge(web::router())
         .route(
             "/api/openapi.json",

@@ -19,6 +19,10 @@ pub enum Permission {
     Verify,
     /// Download signed reports.
     Reports,
+    /// Read diversion analytics (`GET …/analytics`, the analytics page, the `diversion`
+    /// report): each person's signals against peers. Pharmacists, auditors and admins —
+    /// never a nurse, whose colleagues' figures they are.
+    Analytics,
     /// Work with stock at the bedside or in the pharmacy (the stock pages): whoever may
     /// author an `administered` entry.
     Clinical,
@@ -48,7 +52,7 @@ pub fn allows(role: Role, what: Permission) -> bool {
         Author(kind) => author_roles(kind).contains(&role),
         Witness => WITNESS_ROLES.contains(&role),
         Read => matches!(role, Admin | Pharmacist | Nurse | Auditor),
-        Verify | Reports => matches!(role, Admin | Pharmacist | Auditor),
+        Verify | Reports | Analytics => matches!(role, Admin | Pharmacist | Auditor),
         // The stock pages are for those who may record a dose; the pharmacy pages for those
         // who may receive stock: the ledger's table says who.
         Clinical => author_roles(Kind::Administered).contains(&role),
@@ -95,5 +99,19 @@ mod tests {
         assert!(allows(Role::Pharmacist, Permission::Pharmacy));
         assert!(!allows(Role::Auditor, Permission::Clinical));
         assert!(!allows(Role::Admin, Permission::Clinical));
+    }
+
+    /// Diversion analytics are for pharmacists, auditors and admins; a nurse never sees
+    /// colleagues' figures.
+    #[test]
+    fn analytics_are_for_pharmacists_auditors_and_admins() {
+        for (role, may) in [
+            (Role::Admin, true),
+            (Role::Pharmacist, true),
+            (Role::Auditor, true),
+            (Role::Nurse, false),
+        ] {
+            assert_eq!(allows(role, Permission::Analytics), may, "{role}");
+        }
     }
 }

@@ -1,5 +1,5 @@
 //! The clinic's settings: session lifetimes, the password throttle, the time zone, the REMS
-//! check and the late-charting threshold.
+//! check, the late-charting threshold and the clinic's hours.
 
 use std::time::Duration;
 
@@ -30,6 +30,8 @@ pub struct Settings {
     /// A dose charted more than this long after it was given needs a reason, recorded in its
     /// entry, so that late documentation shows rather than passes silently.
     pub late_charting: Duration,
+    /// The clinic's opening hours: diversion analytics count signatures outside them.
+    pub hours: custody_analytics::Hours,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -66,6 +68,7 @@ impl Default for Settings {
             time_zone: custody_report::Zone::utc(),
             rems_check: RemsCheck::Refuse,
             late_charting: Duration::from_secs(24 * 3600),
+            hours: custody_analytics::Hours::default(),
         }
     }
 }

@@ -442,6 +442,111 @@ impl Layout {
         }
     }
 
+    /// A chart (`custody_analytics::chart`) drawn as vector graphics, scaled to the text
+    /// width, its title above it; its description follows as a paragraph (the text
+    /// alternative a reader of the PDF's text also gets).
+    pub fn chart(&mut self, c: &custody_analytics::chart::Chart) {
+        use custody_analytics::chart::{Anchor, Mark};
+        self.table = None;
+        let (w, _) = self.dims();
+        let scale = ((w - 2.0 * MARGIN) / c.width).min(1.0);
+        let h = c.height * scale;
+        self.room(h + 8.0);
+        let (left, top) = (MARGIN, self.y + LEADING);
+        let at = |x: f32, y: f32| (left + x * scale, top - y * scale);
+        let colour = |c: custody_analytics::chart::Rgb| {
+            Color::Rgb(Rgb::new(
+                f32::from(c.0) / 255.0,
+                f32::from(c.1) / 255.0,
+                f32::from(c.2) / 255.0,
+                None,
+            ))
+        };
+        let line = |pts: &[(f32, f32)], closed: bool| Line {
+            points: pts
+                .iter()
+                .map(|&(x, y)| {
+                    let (x, y) = at(x, y);
+                    LinePoint {
+                        p: Point { x: Pt(x), y: Pt(y) },
+                        bezier: false,
+                    }
+                })
+                .collect(),
+            is_closed: closed,
+        };
+        let mut texts = Vec::new();
+        {
+            let p = self.page();
+            for m in &c.marks {
+                match m {
+                    Mark::Rect { x, y, w, h, fill } => {
+                        p.gfx.push(Op::SetFillColor { col: colour(*fill) });
+                        let (x0, y0) = at(*x, *y + *h);
+                        let mut r = Rect::from_xywh(Pt(x0), Pt(y0), Pt(*w * scale), Pt(*h * scale));
+                        r.mode = Some(PaintMode::Fill);
+                        p.gfx.push(Op::DrawRectangle { rectangle: r });
+                    }
+                    Mark::Line {
+                        points,
+                        stroke,
+                        width,
+                    } => {
+                        p.gfx.push(Op::SetOutlineColor {
+                            col: colour(*stroke),
+                        });
+                        p.gfx.push(Op::SetOutlineThickness {
+                            pt: Pt(*width * scale),
+                        });
+                        p.gfx.push(Op::DrawLine {
+                            line: line(points, false),
+                        });
+                    }
+                    Mark::Dot { x, y, r, fill } => {
+                        // An octagon is a dot at this size.
+                        let pts: Vec<(f32, f32)> = (0..8)
+                            .map(|i| {
+                                let a = std::f32::consts::PI * (2 * i + 1) as f32 / 8.0;
+                                (x + r * a.cos(), y + r * a.sin())
+                            })
+                            .collect();
+                        p.gfx.push(Op::SetFillColor { col: colour(*fill) });
+                        p.gfx.push(Op::DrawPolygon {
+                            polygon: printpdf::Polygon {
+                                rings: vec![printpdf::PolygonRing {
+                                    points: line(&pts, true).points,
+                                }],
+                                mode: PaintMode::Fill,
+                                winding_order: printpdf::WindingOrder::NonZero,
+                            },
+                        });
+                    }
+                    Mark::Text {
+                        x,
+                        y,
+                        text,
+                        size,
+                        anchor,
+                        ..
+                    } => texts.push((*x, *y, text.clone(), *size, *anchor)),
+                }
+            }
+        }
+        for (x, y, text, size, anchor) in texts {
+            let size = (size * scale).max(5.0);
+            let tw = self.regular.width(&text, size);
+            let (px, py) = at(x, y);
+            let px = match anchor {
+                Anchor::Start => px,
+                Anchor::Middle => px - tw / 2.0,
+                Anchor::End => px - tw,
+            };
+            self.put(false, size, px, py, &text);
+        }
+        self.y -= h + 4.0;
+        self.paragraph(&c.desc);
+    }
+
     /// Ends a table with a rule.
     pub fn end_table(&mut self) {
         let (w, _) = self.dims();

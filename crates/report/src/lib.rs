@@ -181,6 +181,10 @@ fn check(req: &Request) -> Result<(), ReportError> {
             req.from, req.to
         )));
     }
+    if let Some(h) = &req.hours {
+        h.parse::<custody_analytics::Hours>()
+            .map_err(ReportError::Invalid)?;
+    }
     if req.kind == ReportKind::Trace && req.container.is_none() {
         return Err(ReportError::Invalid(
             "a container trace needs the container (e.g. C12-3)".into(),

@@ -182,6 +182,8 @@ pub struct ReportData {
     pub inventories: Vec<InventoryTaken>,
     /// Every loss or theft up to the end of the period, with its deadlines.
     pub losses: Vec<LossLine>,
+    /// A diversion report's analytics.
+    pub analytics: Option<custody_analytics::Analytics>,
     /// SHA-256 over every listed entry's seq (8 bytes, big-endian) and hash, in order.
     pub entries_digest: [u8; 32],
     /// SHA-256 over the totals the report states (see `totals_digest`).
@@ -218,6 +220,7 @@ pub struct Collector {
     inventories: Vec<InventoryTaken>,
     losses: Vec<LossLine>,
     digest: Sha256,
+    analyzer: Option<custody_analytics::Analyzer>,
 }
 
 /// An amount in what was measured: "3.5 mL" or "2 units".
@@ -235,7 +238,6 @@ impl Collector {
         Self {
             from: zone.start_of(req.from),
             to: zone.end_of(req.to),
-            req,
             state: State::new(),
             seen: 0,
             products: BTreeMap::new(),
@@ -248,6 +250,21 @@ impl Collector {
             inventories: Vec::new(),
             losses: Vec::new(),
             digest: Sha256::new(),
+            analyzer: (req.kind == ReportKind::Diversion).then(|| {
+                custody_analytics::Analyzer::new(custody_analytics::Params {
+                    from: zone.start_of(req.from),
+                    to: zone.end_of(req.to),
+                    tz: zone.tz().clone(),
+                    hours: req
+                        .hours
+                        .as_deref()
+                        .and_then(|h| h.parse().ok())
+                        .unwrap_or_default(),
+                    thresholds: custody_analytics::Thresholds::default(),
+                    container: req.container,
+                })
+            }),
+            req,
         }
     }
 
@@ -364,6 +381,9 @@ impl Collector {
                 }
                 _ => {}
             }
+        if let Some(a) = &mut self.analyzer {
+            a.push(e)
+                .map_err(|v| ReportError::Ledger(format!("entry {}: {v}", e.seq)))?;
         }
         self.state
             .apply(e)
@@ -813,6 +833,13 @@ impl Collector {
                         .is_none_or(|p| row.prescriber.as_ref().is_some_and(|r| r.contains(p)))
                     && self.req.patient.is_none_or(|p| row.patient == Some(p))
             }
+            ReportKind::Diversion => {
+                product_ok
+                    && matches!(
+                        row.kind,
+                        Kind::Administered | Kind::Waste | Kind::Count | Kind::Correction
+                    )
+            }
             ReportKind::Trace => match &self.req.container {
                 Some(c) => {
                     let id = c.to_string();
@@ -949,7 +976,28 @@ impl Collector {
                 t.update(rem.to_be_bytes());
             }
         }
+        let analytics = self.analyzer.take().map(|a| a.finish());
+        if let Some(a) = &analytics {
+            // What the report states of each person: tier, and every figure's exact
+            // numerator, denominator and entries (z-scores follow from these).
+            t.update(b"diversion\0");
+            for p in &a.people {
+                t.update(p.user.as_str().as_bytes());
+                t.update([0]);
+                t.update(p.tier.name().as_bytes());
+                for f in &p.figures {
+                    t.update(f.signal.name().as_bytes());
+                    t.update(f.numerator.to_be_bytes());
+                    t.update(f.denominator.to_be_bytes());
+                    t.update((f.seqs.len() as u64).to_be_bytes());
+                    for s in &f.seqs {
+                        t.update(s.to_be_bytes());
+                    }
+                }
+            }
+        }
         Ok(ReportData {
+            analytics,
             request: self.req,
             registrant,
             products: self.products,

@@ -607,6 +607,111 @@ fn verification(l: &mut Layout, d: &ReportData, m: &Manifest, kind: ReportKind) 
     }
 }
 
+/// The diversion report: the tiers, every figure with its z-score and entries, the peer
+/// bands, and the charts. Each table is plain rows and columns (one figure per row), so
+/// the same rows can be written as CSV.
+fn diversion(l: &mut Layout, d: &ReportData) {
+    let Some(a) = &d.analytics else { return };
+    let zone = d.request.zone();
+    l.heading("How to read this report");
+    l.paragraph(&format!(
+        "Each person's figures are compared with those of the people of the same role in the period by a robust z-score: (figure − peers' median) ÷ (1.4826 × median absolute deviation), or, when more than half the peers share one figure, ÷ (1.2533 × mean absolute deviation). A figure is elevated at z ≥ {:.1} and high at z ≥ {:.1} with at least {} events behind it; a role needs {} people with a figure for any z-score. Tier: review with two or more high signals, watch with one high or two elevated, none otherwise. Clinic hours {} ({}). A tier is a reason to look at the entries listed, not a finding.",
+        a.thresholds.elevated,
+        a.thresholds.high,
+        a.thresholds.min_events,
+        a.thresholds.min_peers,
+        a.hours,
+        zone
+    ));
+    l.heading("People and tiers");
+    l.table(&[
+        col("Person", 3.0),
+        col("Role", 1.2),
+        col("Tier", 1.0),
+        col("High signals", 5.0),
+    ]);
+    for p in &a.people {
+        let high: Vec<&str> = p
+            .figures
+            .iter()
+            .filter(|f| f.level == custody_analytics::Level::High)
+            .map(|f| f.signal.title())
+            .collect();
+        l.row(&[
+            format!("{} ({})", p.name, p.user),
+            p.role.to_string(),
+            p.tier.name().to_string(),
+            if high.is_empty() {
+                "—".into()
+            } else {
+                high.join("; ")
+            },
+        ]);
+    }
+    l.end_table();
+    for c in custody_analytics::chart::all(a, zone.tz()) {
+        l.heading(&c.title);
+        l.chart(&c);
+    }
+    l.new_page(Orientation::Landscape);
+    l.heading("Figures, z-scores and the entries behind them");
+    l.dense_table(&[
+        col("Person", 2.4),
+        col("Signal", 2.6),
+        num("Numerator", 1.1),
+        num("Denominator", 1.1),
+        num("Value", 1.0),
+        num("z", 0.6),
+        col("Level", 0.9),
+        col("Entries (seq)", 6.0),
+    ]);
+    for p in &a.people {
+        for f in &p.figures {
+            if f.denominator == 0 {
+                continue;
+            }
+            let seqs: Vec<String> = f.seqs.iter().map(u64::to_string).collect();
+            l.row(&[
+                p.user.to_string(),
+                f.signal.title().to_string(),
+                f.numerator.to_string(),
+                f.denominator.to_string(),
+                f.value.clone().unwrap_or_default(),
+                f.z.map_or_else(|| "—".into(), |z| format!("{z:.2}")),
+                f.level.name().to_string(),
+                seqs.join(" "),
+            ]);
+        }
+    }
+    l.end_table();
+    l.heading("Peer bands");
+    l.table(&[
+        col("Role", 1.2),
+        col("Signal", 3.0),
+        num("People", 0.8),
+        num("Median", 1.0),
+        num("Spread (σ)", 1.0),
+        col("Rule", 2.0),
+    ]);
+    for b in &a.bands {
+        l.row(&[
+            b.role.to_string(),
+            b.signal.title().to_string(),
+            b.peers.to_string(),
+            b.median.map_or_else(|| "—".into(), |m| format!("{m:.3}")),
+            b.spread.map_or_else(|| "—".into(), |m| format!("{m:.3}")),
+            match b.scale {
+                custody_analytics::Scale::Mad => "1.4826 × MAD",
+                custody_analytics::Scale::MeanAd => "MAD = 0: 1.2533 × mean deviation",
+                custody_analytics::Scale::NoSpread => "no spread: every z is 0",
+                custody_analytics::Scale::TooFewPeers => "too few peers: no z",
+            }
+            .to_string(),
+        ]);
+    }
+    l.end_table();
+}
+
 /// Lays out report `d` with its manifest.
 pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
     let kind = d.request.kind;
@@ -636,6 +741,7 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
         ReportKind::Loss => loss_log(&mut l, d),
         ReportKind::Trace => activity(&mut l, d, e, "Every entry naming this container"),
         ReportKind::Dispensing => activity(&mut l, d, e, "Doses and take-home dispensing"),
+        ReportKind::Diversion => diversion(&mut l, d),
     }
     verification(&mut l, d, m, kind);
     Some(l)

@@ -4,7 +4,7 @@ use custody_ledger::{ContainerId, Day, Ndc, PatientRef};
 
 use serde::{Deserialize, Serialize};
 
-/// The six reports.
+/// The seven reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReportKind {
@@ -20,16 +20,20 @@ pub enum ReportKind {
     Trace,
     /// Doses and take-home dispensing, by practitioner or patient.
     Dispensing,
+    /// Diversion analytics: each person's signals against peers of the same role, tiers,
+    /// the entries behind every figure, and charts (`custody-analytics`).
+    Diversion,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 6] = [
+    pub const ALL: [ReportKind; 7] = [
         ReportKind::Audit,
         ReportKind::Inventory,
         ReportKind::Waste,
         ReportKind::Loss,
         ReportKind::Trace,
         ReportKind::Dispensing,
+        ReportKind::Diversion,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -39,6 +43,7 @@ impl ReportKind {
             ReportKind::Loss => "loss",
             ReportKind::Trace => "trace",
             ReportKind::Dispensing => "dispensing",
+            ReportKind::Diversion => "diversion",
         }
     }
     pub fn title(self) -> &'static str {
@@ -49,6 +54,7 @@ impl ReportKind {
             ReportKind::Loss => "Loss and theft report",
             ReportKind::Trace => "Container trace",
             ReportKind::Dispensing => "Dispensing log",
+            ReportKind::Diversion => "Diversion analytics",
         }
     }
 }
@@ -67,7 +73,7 @@ impl std::str::FromStr for ReportKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "no report {s:?}: choose audit, inventory, waste, loss, trace or dispensing"
+                    "no report {s:?}: choose audit, inventory, waste, loss, trace, dispensing or diversion"
                 )
             })
     }
@@ -97,6 +103,10 @@ pub struct Request {
     /// report's times are shown in; absent means UTC (and reports made before zones existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// For a diversion report: the clinic's hours (`HH:MM-HH:MM`) outside which signatures
+    /// count as off-hours; absent means `custody_analytics::Hours::default()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours: Option<String>,
 }
 
 impl Request {

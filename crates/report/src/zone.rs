@@ -87,6 +87,11 @@ impl Zone {
         &self.name
     }
 
+    /// The zone itself, for folds that need local hours (analytics).
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+
     pub fn is_utc(&self) -> bool {
         self.name == "UTC"
     }

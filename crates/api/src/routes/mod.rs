@@ -1,5 +1,6 @@
 //! The API's routes, one module per area; each exposes its `router()`.
 
+pub mod analytics;
 pub mod catalog;
 pub mod containers;
 pub mod doses;

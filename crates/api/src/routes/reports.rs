@@ -116,6 +116,7 @@ pub async fn report(
         prescriber: q.prescriber.clone().filter(|p| !p.trim().is_empty()),
         patient,
         time_zone: Request::zone_name(zone),
+        hours: (kind == ReportKind::Diversion).then(|| state.clinic.settings.hours.to_string()),
     };
     if want_sig {
         let sig = state.clinic.report_signature(&auth, &req)?;

@@ -338,6 +338,11 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Pag
                     "Dispensing",
                     "Doses and take-home dispenses by patient and prescriber.",
                 ),
+                (
+                    "diversion",
+                    "Diversion analytics",
+                    "Each person's signals against peers of the same role, tiers, the entries behind every figure, and charts.",
+                ),
             ],
         },
         StatusCode::OK,

@@ -77,6 +77,8 @@ pub struct Me {
     pub admin: bool,
     /// Admins, pharmacists and auditors: verification and reports.
     pub verifier: bool,
+    /// Admins, pharmacists and auditors: diversion analytics.
+    pub analyst: bool,
     pub idle_seconds: u64,
     /// An admin set their password: the navigation offers only the password page.
     pub must_change_password: bool,
@@ -92,6 +94,7 @@ impl From<&Auth> for Me {
             pharmacist: a.may(Permission::Pharmacy),
             admin: a.may(Permission::ManageUsers),
             verifier: a.may(Permission::Verify),
+            analyst: a.may(Permission::Analytics),
             idle_seconds: a.idle_seconds,
             must_change_password: a.password_change_required(),
         }

@@ -8,6 +8,7 @@
 //! `pharmacy`, `movements`, `admin`, `audit`, `patients`, `session`), which never import each other.
 
 mod admin;
+mod analytics;
 mod audit;
 mod choices;
 mod forms;
@@ -112,6 +113,7 @@ pub fn router() -> Router<AppState> {
         .merge(inventory::router())
         .merge(movements::router())
         .merge(audit::router())
+        .merge(analytics::router())
         .merge(patients::router())
         .merge(recorded::router())
         .merge(session::router())

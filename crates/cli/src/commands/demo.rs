@@ -4,6 +4,12 @@
 //! wasted before a witness, Spravato sessions, take-home dispensing, weekly counts, and a count
 //! that finds a vial missing with the adjustment that resolves it.
 //!
+//! Four nurses share the infusion days. Three witness each other's wastes in turn; the
+//! fourth, Kai Brandt, is the pattern diversion analytics exist to show a reviewer: each of
+//! his infusions opens a second vial that is "contaminated" and wasted whole, every waste
+//! is left to the end of the shift (after 19:00, outside the clinic's hours) and witnessed
+//! by the same colleague. The analytics test asserts that he, and only he, reaches "review".
+//!
 //! The calendar follows the real date: the two months end the day before the demo is recorded
 //! (see [`calendar`]), and every lot received in them expires two years after that day, so
 //! whatever anyone does with the demo's stock today (open, dose, waste, count) meets no expiry
@@ -123,6 +129,36 @@ const PEOPLE: &[Person] = &[
     },
 ];
 
+/// The demo's diverting nurse, and the one colleague who witnesses all his wastes.
+pub const DIVERTER: &str = "nurse.brandt";
+const DIVERTERS_WITNESS: &str = "nurse.okafor";
+/// The nurses who share the infusion days, in turn.
+const NURSES: [&str; 4] = ["nurse.chen", "nurse.okafor", "nurse.santos", DIVERTER];
+/// Who witnesses the other nurses' wastes: the first in this list who is not the author,
+/// turning one place on with each waste.
+const WITNESSES: [&str; 5] = [
+    "nurse.chen",
+    "nurse.okafor",
+    "nurse.santos",
+    "pharm.rivera",
+    DIVERTER,
+];
+
+/// Two nurses who join once the first stock is in (enrolled after the receipts, so the
+/// first entries keep their places).
+const JOINERS: &[Person] = &[
+    Person {
+        id: "nurse.santos",
+        name: "Rosa Santos, RN",
+        role: Role::Nurse,
+    },
+    Person {
+        id: "nurse.brandt",
+        name: "Kai Brandt, RN",
+        role: Role::Nurse,
+    },
+];
+
 struct Demo {
     store: Store,
     ledger: LedgerId,
@@ -135,6 +171,8 @@ struct Demo {
     /// Sealed containers by (product, location), oldest first.
     sealed: BTreeMap<(String, String), VecDeque<ContainerId>>,
     entries: u64,
+    /// The diverting nurse's wastes, left to the end of the shift: (container, µL).
+    deferred: Vec<(ContainerId, u64)>,
 }
 
 fn who(id: &str) -> Principal {
@@ -344,6 +382,61 @@ impl Demo {
         Ok(())
     }
 
+    /// The diverting nurse's infusion: the dose as charted, the rest of the vial and a
+    /// second, "contaminated" vial kept back to be wasted at the end of the shift.
+    async fn diverted_infusion(&mut self, patient: u64, kg: u64) -> Result<(), Failure> {
+        let nurse = DIVERTER;
+        let c = self.take_sealed(KETAMINE_10, "CART-A").await?;
+        self.open(c, nurse, 0).await?;
+        let mg = kg.div_ceil(2);
+        let given_at = Timestamp::from_micros(self.now + 45 * MINUTE).expect("in range");
+        let a = Administered {
+            container: c,
+            patient: self.patient(patient),
+            prescriber: vectors::prescriber(),
+            amount: Amount::Volume {
+                ul: Microliters::new(mg * 100),
+                ug: Micrograms::new(mg * 1000),
+            },
+            route: Route::Iv,
+            given_at,
+            given_by: nurse.parse().expect("valid"),
+        };
+        self.record(50, a, nurse, &[]).await?;
+        self.deferred.push((c, 20_000 - mg * 100));
+        let spare = self.take_sealed(KETAMINE_10, "CART-A").await?;
+        self.open(spare, nurse, 0).await?;
+        self.deferred.push((spare, 20_000));
+        Ok(())
+    }
+
+    /// The end of the diverting nurse's shift: every waste kept back, after 19:00, with the
+    /// same witness.
+    async fn end_of_shift(&mut self, day_start: i64) -> Result<(), Failure> {
+        if self.deferred.is_empty() {
+            return Ok(());
+        }
+        self.now = self.now.max(day_start + (19 * 60 + 5) * MINUTE);
+        for (c, ul) in std::mem::take(&mut self.deferred) {
+            let w = Waste {
+                container: c,
+                amount: Amount::Volume {
+                    ul: Microliters::new(ul),
+                    ug: Micrograms::new(ul * 10),
+                },
+                reason: if ul == 20_000 {
+                    "drawn up, syringe contaminated before use"
+                } else {
+                    "remainder of single-patient vial after infusion"
+                }
+                .parse()
+                .expect("valid"),
+            };
+            self.record(6, w, DIVERTER, &[DIVERTERS_WITNESS]).await?;
+        }
+        Ok(())
+    }
+
     /// A Spravato session: 56 or 84 mg, one device at a time.
     async fn spravato(
         &mut self,
@@ -517,6 +610,7 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
             .expect("dates in range"),
         sealed: BTreeMap::new(),
         entries: 1,
+        deferred: Vec::new(),
     };
 
     // The patient register: the people behind the commitments the doses carry, so a nurse
@@ -595,10 +689,16 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
     let iv: Vec<(u64, u64, i64)> = (1..=10)
         .map(|p| (p, rng.range(55, 110), rng.range(0, 27) as i64))
         .collect();
-    let nurses = [
-        ("nurse.chen", "nurse.okafor"),
-        ("nurse.okafor", "nurse.chen"),
-    ];
+    for p in JOINERS {
+        let pw = format!(
+            "{}-demo-{:04}",
+            p.id.replace('.', "-"),
+            rng.range(1000, 9999)
+        );
+        demo.enroll(p, &pw).await?;
+        passwords.push((p, pw));
+    }
+    let mut turn = 0usize;
     // Take-home dispensing and the month-end count fall on the first working day on or
     // after their day of the history, wherever the weekends fall.
     let mut dispensing_days = [19, 44].into_iter().peekable();
@@ -616,7 +716,7 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
         }
         // A busy day never runs into the next.
         demo.now = demo.now.max(start + day * DAY + 8 * 60 * MINUTE);
-        let (nurse, witness) = nurses[(day % 2) as usize];
+        let nurse = NURSES[(day % 4) as usize];
         if weekday == 0 {
             demo.count("SAFE-1", KETAMINE_10, "pharm.rivera", 0).await?;
         }
@@ -624,7 +724,16 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
             let d = day - s;
             let series = [0, 2, 4, 7, 9, 11];
             if series.contains(&d) || (d > 11 && (d - 11) % 14 == 0) {
-                demo.infusion(p, kg, nurse, witness).await?;
+                if nurse == DIVERTER {
+                    demo.diverted_infusion(p, kg).await?;
+                } else {
+                    turn += 1;
+                    let witness = (0..WITNESSES.len())
+                        .map(|i| WITNESSES[(turn + i) % WITNESSES.len()])
+                        .find(|w| *w != nurse)
+                        .expect("another witness");
+                    demo.infusion(p, kg, nurse, witness).await?;
+                }
             }
         }
         for p in [11u64, 12] {
@@ -675,6 +784,7 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
             demo.record(40, adj, "pharm.rivera", &["nurse.okafor"])
                 .await?;
         }
+        demo.end_of_shift(start + day * DAY).await?;
     }
     let head = demo.store.head(ledger).await?;
     println!(

@@ -12,7 +12,7 @@ use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// audit, inventory, waste, loss, trace or dispensing.
+    /// audit, inventory, waste, loss, trace, dispensing or diversion.
     pub kind: ReportKind,
     #[command(flatten)]
     pub data: DataArgs,
@@ -27,6 +27,10 @@ pub struct ReportArgs {
     /// CUSTODY_TIME_ZONE as `custody serve` [default: UTC].
     #[arg(long, env = "CUSTODY_TIME_ZONE", default_value = "UTC")]
     pub time_zone: custody_report::Zone,
+    /// For `diversion`: the clinic's hours (HH:MM-HH:MM) outside which signatures count as
+    /// off-hours; the same CUSTODY_CLINIC_HOURS as `custody serve` [default: 07:00-19:00].
+    #[arg(long, env = "CUSTODY_CLINIC_HOURS")]
+    pub clinic_hours: Option<custody_analytics::Hours>,
     /// Only this product (NDC).
     #[arg(long)]
     pub product: Option<Ndc>,
@@ -65,6 +69,8 @@ pub async fn report(a: ReportArgs) -> Outcome {
         prescriber: a.prescriber.clone(),
         patient,
         time_zone: Request::zone_name(&a.time_zone),
+        hours: (a.kind == ReportKind::Diversion)
+            .then(|| a.clinic_hours.unwrap_or_default().to_string()),
     };
     let extras = custody_report::extras(&store, ledger).await?;
     let built = custody_report::build(

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// recorded in its entry [default: 24].
     #[arg(long, env = "CUSTODY_LATE_CHARTING_HOURS")]
     pub late_charting_hours: Option<u64>,
+    /// The clinic's opening hours, HH:MM-HH:MM in its time zone: diversion analytics count
+    /// signatures outside them [default: 07:00-19:00].
+    #[arg(long, env = "CUSTODY_CLINIC_HOURS")]
+    pub clinic_hours: Option<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -135,6 +139,7 @@ pub struct FileSettings {
     pub time_zone: Option<String>,
     pub rems_check: Option<String>,
     pub late_charting_hours: Option<u64>,
+    pub clinic_hours: Option<String>,
 }
 
 impl FileSettings {
@@ -261,6 +266,12 @@ impl ServeArgs {
                 .map_err(|e| Failure::Usage(format!("--rems-check: {e}")))?,
             None => defaults.rems_check,
         };
+        let hours = match self.clinic_hours.or(f.clinic_hours) {
+            Some(h) => h
+                .parse()
+                .map_err(|e| Failure::Usage(format!("--clinic-hours: {e}")))?,
+            None => defaults.hours,
+        };
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -307,6 +318,7 @@ impl ServeArgs {
                     .late_charting_hours
                     .or(f.late_charting_hours)
                     .map_or(defaults.late_charting, |h| minutes(h.saturating_mul(60))),
+                hours,
                 ..defaults
             },
         })

@@ -30,6 +30,9 @@ impl Clinic {
     /// Builds and signs the report `req` asks for, for the signed-in person.
     pub async fn issue_report(&self, s: &Session, req: &Request) -> ClinicResult<Built> {
         s.require(s.ledger, Permission::Reports)?;
+        if req.kind == custody_report::ReportKind::Diversion {
+            s.require(s.ledger, Permission::Analytics)?;
+        }
         let ledger: LedgerId = s.ledger;
         let key = self.registrant(ledger, "signs reports")?;
         let extras = custody_report::extras(&self.store, ledger).await?;

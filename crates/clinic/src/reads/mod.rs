@@ -2,6 +2,7 @@
 //! awaiting-witness queue. Each read asks the policy first.
 
 mod clocks;
+mod analytics;
 mod containers;
 mod dashboard;
 
