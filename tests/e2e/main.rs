@@ -8,6 +8,7 @@ mod cli;
 mod clinic;
 mod cosigned;
 mod crash;
+mod csv_reports;
 mod discrepancies;
 mod doses;
 mod fuzz;

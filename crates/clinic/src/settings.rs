@@ -26,6 +26,9 @@ pub struct Settings {
     /// A Spravato dose for a patient not enrolled in the REMS: refused (outpatient settings),
     /// or allowed and logged (inpatient settings, which the REMS exempts).
     pub rems_check: RemsCheck,
+    /// The paper reports are laid out on; `None`: Letter for a registrant with a US
+    /// address, A4 otherwise.
+    pub paper: Option<custody_report::layout::Paper>,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -61,6 +64,7 @@ impl Default for Settings {
             window: Duration::from_secs(15 * 60),
             time_zone: custody_report::Zone::utc(),
             rems_check: RemsCheck::Refuse,
+            paper: None,
         }
     }
 }

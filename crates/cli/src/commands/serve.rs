@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// [default: refuse].
     #[arg(long, env = "CUSTODY_REMS_CHECK")]
     pub rems_check: Option<String>,
+    /// The paper reports are laid out on: letter or a4 [default: letter for a registrant
+    /// with a US address, a4 otherwise].
+    #[arg(long, env = "CUSTODY_PAPER")]
+    pub paper: Option<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -130,6 +134,7 @@ pub struct FileSettings {
     pub witness_quorum: Option<usize>,
     pub time_zone: Option<String>,
     pub rems_check: Option<String>,
+    pub paper: Option<String>,
 }
 
 impl FileSettings {
@@ -256,6 +261,11 @@ impl ServeArgs {
                 .map_err(|e| Failure::Usage(format!("--rems-check: {e}")))?,
             None => defaults.rems_check,
         };
+        let paper = self
+            .paper
+            .or(f.paper)
+            .map(|p| p.parse().map_err(|e| Failure::Usage(format!("--paper: {e}"))))
+            .transpose()?;
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -298,6 +308,7 @@ impl ServeArgs {
                     .unwrap_or(defaults.address_limit),
                 time_zone,
                 rems_check,
+                paper,
                 ..defaults
             },
         })
