@@ -72,7 +72,10 @@ fn every_table_of_every_report_is_a_csv_that_reads_back_and_adds_up() {
             let bytes = std::fs::read(&out).unwrap();
             let said = stdout(&o);
             assert!(
-                said.contains(&format!("sha256 {}", hex::encode(sha2::Sha256::digest(&bytes)))),
+                said.contains(&format!(
+                    "sha256 {}",
+                    hex::encode(sha2::Sha256::digest(&bytes))
+                )),
                 "{kind} {table}: {said}"
             );
             assert!(said.contains("(report_issued)"), "{said}");
@@ -119,8 +122,16 @@ fn every_table_of_every_report_is_a_csv_that_reads_back_and_adds_up() {
     // A table the kind does not have is refused, naming those it has.
     let out = t.path().join("x.csv");
     let o = custody(&[
-        "report", "loss", "--data", d.to_str().unwrap(), "--format", "csv", "--table",
-        "balances", "-o", out.to_str().unwrap(),
+        "report",
+        "loss",
+        "--data",
+        d.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--table",
+        "balances",
+        "-o",
+        out.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("choose loss"), "{}", stderr(&o));
@@ -164,7 +175,10 @@ fn a_csv_over_http_escapes_formulas_and_its_sha256_is_in_the_ledger() {
             .unwrap()
             .starts_with("text/csv")
     );
-    let sha = r.headers()["x-custody-sha256"].to_str().unwrap().to_string();
+    let sha = r.headers()["x-custody-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let seq: u64 = r.headers()["x-custody-entry"]
         .to_str()
         .unwrap()

@@ -92,7 +92,8 @@ impl Paper {
             let (five, four) = w.split_once('-').unwrap_or((w, ""));
             five.len() == 5
                 && five.chars().all(|c| c.is_ascii_digit())
-                && (four.is_empty() || (four.len() == 4 && four.chars().all(|c| c.is_ascii_digit())))
+                && (four.is_empty()
+                    || (four.len() == 4 && four.chars().all(|c| c.is_ascii_digit())))
         };
         if zip(last)
             || matches!(last, "USA" | "US" | "U.S.A" | "U.S")
@@ -348,7 +349,8 @@ impl Layout {
 
     pub fn heading(&mut self, s: &str) {
         self.table = None;
-        self.room(40.0);
+        // A heading keeps at least a table's header and a row with it.
+        self.room(64.0);
         self.y -= 6.0;
         self.put(true, 11.0, MARGIN, self.y, s);
         self.y -= 16.0;
@@ -393,6 +395,20 @@ impl Layout {
     fn widths(&self, cols: &[Column]) -> Vec<f32> {
         let (w, _) = self.dims();
         let room = w - 2.0 * MARGIN;
+        // A title's words are never broken either.
+        let size = self.cell.0;
+        let cols: Vec<Column> = cols
+            .iter()
+            .map(|c| {
+                let word = c
+                    .title
+                    .split(' ')
+                    .map(|t| self.bold.width(t, size))
+                    .fold(0.0f32, f32::max);
+                c.clone().at_least(c.min.max(word + 7.0))
+            })
+            .collect();
+        let cols = &cols[..];
         let mut fixed = vec![false; cols.len()];
         loop {
             let taken: f32 = cols
@@ -462,6 +478,7 @@ impl Layout {
     fn start_table(&mut self, cols: &[Column]) {
         let widths = self.widths(cols);
         self.room(4.0 * LEADING);
+        self.y -= 4.0;
         self.table_header(cols, &widths);
         self.table = Some((cols.to_vec(), widths));
         self.zebra = false;

@@ -227,29 +227,71 @@ fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
 }
 
 fn balances(l: &mut Layout, d: &ReportData) {
-    let wide = widest(l, d, Layout::BODY);
+    let wide = widest(l, d, Layout::DENSE);
     l.heading("Balances per product and lot");
     l.paragraph(
-        "Volumes (or units) exactly as recorded; the closing balance also as drug. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
+        "Volumes (or units) exactly as recorded, in the row's unit; the closing balance also as drug. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
     );
-    l.table(&[
+    // A figure is never broken across lines: each column is at least as wide as the widest.
+    let figure = |p: Option<&ProductDefined>, v: u64| match p {
+        Some(p) => crate::words::number(&p.strength, v),
+        None => v.to_string(),
+    };
+    let fig = d
+        .movements
+        .iter()
+        .flat_map(|((ndc, _), m)| {
+            let p = d.products.get(ndc);
+            [
+                m.opening,
+                m.received,
+                m.administered,
+                m.dispensed,
+                m.wasted,
+                m.destroyed,
+                m.transferred_out,
+                m.adjusted_in,
+                m.adjusted_out,
+                m.lost,
+                m.closing,
+            ]
+            .map(|v| l.measure(&format!("+{}", figure(p, v)), Layout::DENSE))
+        })
+        .fold(0.0f32, f32::max)
+        + 8.0;
+    let drug = d
+        .movements
+        .iter()
+        .map(|((ndc, _), m)| {
+            let ug = d
+                .products
+                .get(ndc)
+                .and_then(|p| p.strength.micrograms_in(m.closing))
+                .map_or(0, |u| u.get());
+            l.measure(&mg(ug), Layout::DENSE)
+        })
+        .fold(0.0f32, f32::max)
+        + 8.0;
+    l.dense_table(&[
         col("Product", 2.6).at_least(wide.product),
         col("Lot", 0.9).at_least(wide.lot),
-        num("Opening", 1.1),
-        num("Received", 1.1),
-        num("Given", 1.1),
-        num("Dispensed", 1.1),
-        num("Wasted", 1.1),
-        num("Destroyed", 1.1),
-        num("Out", 0.9),
-        num("Adjusted", 1.0),
-        num("Lost", 0.9),
-        num("Closing", 1.9),
-        col("Adds up", 0.8),
+        col("Unit", 0.5).at_least(l.measure("units", Layout::DENSE) + 8.0),
+        num("Opening", 1.0).at_least(fig),
+        num("Received", 1.0).at_least(fig),
+        num("Given", 1.0).at_least(fig),
+        num("Dispensed", 1.0).at_least(fig),
+        num("Wasted", 1.0).at_least(fig),
+        num("Destroyed", 1.0).at_least(fig),
+        num("Out", 1.0).at_least(fig),
+        num("Adjusted", 1.0).at_least(fig),
+        num("Lost", 1.0).at_least(fig),
+        num("Closing", 1.0).at_least(fig),
+        num("Closing drug", 1.2).at_least(drug),
+        col("Adds up", 0.7).at_least(l.measure("Adds up", Layout::DENSE) + 8.0),
     ]);
     for ((ndc, lot), m) in &d.movements {
         let p = d.products.get(ndc);
-        let b = |v: u64| base(p, v);
+        let b = |v: u64| figure(p, v);
         let adjusted = if m.adjusted_in >= m.adjusted_out {
             format!("+{}", b(m.adjusted_in - m.adjusted_out))
         } else {
@@ -259,6 +301,8 @@ fn balances(l: &mut Layout, d: &ReportData) {
         l.row(&[
             p.map_or(ndc.to_string(), |p| p.name.to_string()),
             lot.clone(),
+            p.map_or("", |p| crate::words::unit(&p.strength))
+                .to_string(),
             b(m.opening),
             b(m.received),
             b(m.administered),
@@ -268,7 +312,9 @@ fn balances(l: &mut Layout, d: &ReportData) {
             b(m.transferred_out),
             adjusted,
             b(m.lost),
-            with_mg(p, m.closing),
+            b(m.closing),
+            p.and_then(|p| p.strength.micrograms_in(m.closing))
+                .map_or_else(String::new, |u| mg(u.get())),
             if ok { "yes".into() } else { "NO".into() },
         ]);
     }
@@ -300,7 +346,11 @@ fn counts(l: &mut Layout, d: &ReportData) {
                 "{} sealed, {} in open containers",
                 {
                     let v = i64::from(c.counted.sealed) - i64::from(c.expected.sealed);
-                    if v < 0 { format!("−{}", -v) } else { format!("+{v}") }
+                    if v < 0 {
+                        format!("−{}", -v)
+                    } else {
+                        format!("+{v}")
+                    }
                 },
                 if c.counted.open >= c.expected.open {
                     format!("+{}", base(p, c.counted.open - c.expected.open))

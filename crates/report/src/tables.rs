@@ -24,13 +24,7 @@ pub struct Table {
 /// The tables of a report kind, the first being the one given when none is named.
 pub fn names(kind: ReportKind) -> &'static [&'static str] {
     match kind {
-        ReportKind::Audit => &[
-            "balances",
-            "counts",
-            "discrepancies",
-            "pending",
-            "activity",
-        ],
+        ReportKind::Audit => &["balances", "counts", "discrepancies", "pending", "activity"],
         ReportKind::Inventory => &["inventory", "open"],
         ReportKind::Waste => &["waste", "pending"],
         ReportKind::Loss => &["loss"],
@@ -219,7 +213,13 @@ fn counts(d: &ReportData) -> Cells {
 
 fn discrepancies(d: &ReportData) -> Cells {
     let cols = vec![
-        "count", "time", "location", "product", "ndc", "status", "resolved_by",
+        "count",
+        "time",
+        "location",
+        "product",
+        "ndc",
+        "status",
+        "resolved_by",
     ];
     let rows = d
         .discrepancies

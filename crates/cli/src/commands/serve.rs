@@ -264,7 +264,10 @@ impl ServeArgs {
         let paper = self
             .paper
             .or(f.paper)
-            .map(|p| p.parse().map_err(|e| Failure::Usage(format!("--paper: {e}"))))
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| Failure::Usage(format!("--paper: {e}")))
+            })
             .transpose()?;
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
