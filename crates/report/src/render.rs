@@ -435,6 +435,13 @@ fn pending(l: &mut Layout, e: &Extras) {
 
 fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     let wide = widest(l, d, Layout::DENSE);
+    // A kind's name (container_opened) is one word: never broken.
+    let kind_width = d
+        .log
+        .iter()
+        .map(|r| l.measure(&r.kind.to_string(), Layout::DENSE))
+        .fold(0.0f32, f32::max)
+        + 8.0;
     l.heading(heading);
     if d.log.is_empty() {
         l.paragraph("No entry in the period.");
@@ -443,12 +450,12 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     l.dense_table(&[
         num("Seq", 0.6),
         col("Time", 1.7),
-        col("Kind", 1.8),
+        col("Kind", 1.8).at_least(kind_width),
         col("Product", 1.5).at_least(wide.product),
         col("Container", 0.9).at_least(wide.container),
         num("mg", 0.7),
         num("Amount", 0.95),
-        col("Patient", 1.25),
+        col("Patient", 1.25).at_least(l.measure("P-00000000", Layout::DENSE) + 8.0),
         col("Details; signed by (meaning, when)", 6.7),
     ]);
     // Rows are given up as they are laid out: a long log is never held twice.
