@@ -9,6 +9,7 @@ mod cli;
 mod clinic;
 mod cosigned;
 mod crash;
+mod csv_reports;
 mod discrepancies;
 mod doses;
 mod fuzz;

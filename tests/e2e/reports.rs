@@ -124,7 +124,8 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
     // The count table's rows also start with a sequence number and a date; they are
     // entries of the period too.
     assert_eq!(seqs, (0..n).collect::<Vec<_>>(), "every entry appears");
-    // Balances: opening + in − out = closing, recomputed here from the printed figures.
+    // Balances: opening + in − out = closing, recomputed here from the printed figures
+    // (in the row's unit: "… LOT mL 0 400 90.4 0 309.6 0 0 +0 0 0 0 mg yes").
     let balance_rows: Vec<&str> = txt
         .lines()
         .filter(|l| l.trim_end().ends_with(" yes") || l.trim_end().ends_with(" NO"))
@@ -132,18 +133,16 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
     assert!(balance_rows.len() >= 4, "{txt}");
     for row in balance_rows {
         assert!(row.trim_end().ends_with("yes"), "does not add up: {row}");
-        let figures: Vec<i64> = row
-            .split("  ")
-            .map(str::trim)
-            .filter(|c| {
-                c.ends_with(" mL")
-                    || c.ends_with(" units")
-                    || c.contains(" mL (")
-                    || c.contains(" units (")
-            })
-            .map(|c| thousandths(c.split(' ').next().unwrap()))
+        let words: Vec<&str> = row.split_whitespace().collect();
+        // From the end: yes, the closing drug ("148 mg" as two words), then ten figures and
+        // the unit.
+        let n = words.len();
+        assert_eq!(words[n - 2], "mg", "{row}");
+        assert!(matches!(words[n - 14], "mL" | "units"), "{row}");
+        let figures: Vec<i64> = words[n - 13..n - 3]
+            .iter()
+            .map(|w| thousandths(w))
             .collect();
-        assert_eq!(figures.len(), 10, "{row}");
         let [open, recv, given, disp, waste, destr, out, adj, lost, close] =
             figures.try_into().unwrap();
         assert_eq!(
@@ -443,4 +442,240 @@ fn a_report_of_several_parts_tags_each_font_subset_apart() {
     );
     let o = custody(&["verify-report", pdf.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Rendered back to images at 100 dpi and read with `pdftotext -layout`, every report kind
+/// prints each product name, lot and container id its tables hold whole (never cut, never
+/// broken across lines), on one paper size (Letter, for the demo's US address), with the
+/// summary on page 1, counts in the product's units, and the attestation block.
+#[test]
+fn every_report_prints_names_lots_and_containers_whole_on_one_paper_size() {
+    if !poppler("pdftotext") || !poppler("pdftoppm") {
+        return;
+    }
+    let (t, d) = demo_copy();
+    for (kind, extra) in [
+        ("audit", vec![]),
+        ("inventory", vec![]),
+        ("waste", vec![]),
+        ("loss", vec![]),
+        ("trace", vec!["--container", "C12-1"]),
+        ("dispensing", vec![]),
+    ] {
+        let pdf = t.path().join(format!("{kind}.pdf"));
+        report(&d, kind, &pdf, &extra);
+        // Whole: what the CSV of the same report holds, cell by cell.
+        let mut want: Vec<String> = Vec::new();
+        for table in custody_report_tables(kind) {
+            let csv = t.path().join(format!("{kind}-{table}.csv"));
+            let mut args = vec!["--format", "csv", "--table", table];
+            args.extend(extra.iter().copied());
+            report(&d, kind, &csv, &args);
+            let mut r = ::csv::Reader::from_path(&csv).unwrap();
+            let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+            for rec in r.records() {
+                let rec = rec.unwrap();
+                for (h, cell) in header.iter().zip(rec.iter()) {
+                    match h.as_str() {
+                        "product" | "lot" if !cell.is_empty() => want.push(cell.to_string()),
+                        "container" => want
+                            .extend(cell.split(", ").filter(|c| !c.is_empty()).map(String::from)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        want.sort();
+        want.dedup();
+        let o = Command::new("pdftoppm")
+            .args(["-r", "100", "-png", pdf.to_str().unwrap()])
+            .arg(t.path().join(format!("{kind}-100dpi")))
+            .output()
+            .unwrap();
+        assert!(o.status.success() && o.stderr.is_empty(), "{}", stderr(&o));
+        let txt = text(&pdf);
+        let lines: Vec<String> = txt
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        for w in &want {
+            assert!(
+                lines.iter().any(|l| {
+                    l.match_indices(w.as_str()).any(|(i, _)| {
+                        // Whole: not a prefix of a longer id ("C12-1" in "C12-10").
+                        !l[i + w.len()..].starts_with(|c: char| c.is_ascii_alphanumeric())
+                    })
+                }),
+                "{kind}: {w:?} is not printed whole on one line"
+            );
+        }
+        if kind == "audit" {
+            assert!(want.iter().any(|w| w.contains("10 mg/mL")), "{want:?}");
+            assert!(want.iter().any(|w| w.contains("100 mg/mL")), "{want:?}");
+            assert!(txt.contains("sealed and"), "counts in units");
+            assert!(!txt.contains("sealed + "), "no count in raw µL");
+        }
+        // The summary starts on page 1.
+        let o = Command::new("pdftotext")
+            .args(["-f", "1", "-l", "1", "-layout", pdf.to_str().unwrap(), "-"])
+            .output()
+            .unwrap();
+        let first = String::from_utf8(o.stdout).unwrap();
+        let first_section = match kind {
+            "audit" => "Balances per product and lot",
+            "inventory" => "Inventory (21 CFR 1304.11)",
+            "waste" => "Wastes awaiting a witness",
+            "loss" => "Losses and thefts",
+            "trace" => "Every entry naming this container",
+            _ => "Doses and take-home dispensing",
+        };
+        assert!(first.contains(first_section), "{kind}: page 1 is\n{first}");
+        // One paper size: US Letter landscape on every page.
+        let o = Command::new("pdfinfo")
+            .args(["-f", "1", "-l", "100000", pdf.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let info = String::from_utf8(o.stdout).unwrap();
+        let sizes: Vec<&str> = info
+            .lines()
+            .filter(|l| l.starts_with("Page") && l.contains("size:"))
+            .map(|l| l.split("size:").nth(1).unwrap().trim())
+            .collect();
+        assert!(!sizes.is_empty(), "{info}");
+        for s in &sizes {
+            assert!(s.starts_with("792 x 612 pts"), "{kind}: {s}");
+        }
+        for must in [
+            "Attestation of the pharmacist in charge",
+            "Printed name",
+            "Pharmacist in charge",
+            "Signature",
+            "Date",
+        ] {
+            assert!(txt.contains(must), "{kind}: {must}");
+        }
+    }
+    // A4 on request.
+    let pdf = t.path().join("a4.pdf");
+    report(&d, "loss", &pdf, &["--paper", "a4"]);
+    let o = Command::new("pdfinfo").arg(&pdf).output().unwrap();
+    let info = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        info.contains("841.89 x 595.276 pts (A4)"),
+        "A4 landscape: {info}"
+    );
+}
+
+fn custody_report_tables(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "audit" => &["balances", "counts", "discrepancies", "activity"],
+        "inventory" => &["inventory", "open"],
+        "waste" => &["waste"],
+        "loss" => &["loss"],
+        "trace" => &["activity"],
+        _ => &["dispensing"],
+    }
+}
+
+/// 21 CFR 1304.22(c): the dispensing record that names each patient with their name and
+/// address from the register, for an inspector — admins and pharmacists only, with a stated
+/// reason that is recorded in the signed manifest and the `report_issued` entry.
+#[test]
+fn the_patient_identifying_record_names_patients_for_admins_and_pharmacists_with_a_reason() {
+    use crate::harness::*;
+    use reqwest::StatusCode;
+    use reqwest::blocking::Client;
+    let s = Server::demo();
+    let c = Client::new();
+    let (from, to) = demo_period();
+    let q = format!("from={from}&to={to}&identify=true");
+    for user in ["auditor.diaz", "nurse.chen"] {
+        let token = s.login(&c, user);
+        error(
+            c.get(s.api(&format!("/reports/dispensing.pdf?{q}&reason=inspection")))
+                .bearer_auth(&token)
+                .send()
+                .unwrap(),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+    }
+    let pharmacist = s.login(&c, "pharm.rivera");
+    // No reason, or another kind: refused.
+    for path in [
+        format!("/reports/dispensing.pdf?{q}"),
+        format!("/reports/dispensing.pdf?{q}&reason=%20"),
+        format!("/reports/audit.pdf?{q}&reason=inspection"),
+    ] {
+        error(
+            c.get(s.api(&path)).bearer_auth(&pharmacist).send().unwrap(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_value",
+        );
+    }
+    let reason = "DEA inspection 2026-11-30, Investigator Smith";
+    let r = c
+        .get(s.api(&format!(
+            "/reports/dispensing.pdf?{q}&reason=DEA%20inspection%202026-11-30%2C%20Investigator%20Smith"
+        )))
+        .bearer_auth(&pharmacist)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let pdf = dir.path().join("record.pdf");
+    std::fs::write(&pdf, r.bytes().unwrap()).unwrap();
+    let txt = text(&pdf);
+    let flat = txt.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("Lake Ave, Duluth MN 55802"),
+        "addresses printed"
+    );
+    assert!(flat.contains(reason), "the reason is on the cover");
+    assert!(txt.contains("with the name and address of each patient"));
+    // The plain dispensing log names no address.
+    let r = c
+        .get(s.api(&format!("/reports/dispensing.pdf?from={from}&to={to}")))
+        .bearer_auth(&pharmacist)
+        .send()
+        .unwrap();
+    let plain = dir.path().join("plain.pdf");
+    std::fs::write(&plain, r.bytes().unwrap()).unwrap();
+    assert!(!text(&plain).contains("Lake Ave"));
+    // The CSV has the name and address columns.
+    let r = c
+        .get(s.api(&format!(
+            "/reports/dispensing.csv?{q}&reason=DEA%20inspection%202026-11-30%2C%20Investigator%20Smith"
+        )))
+        .bearer_auth(&pharmacist)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().unwrap();
+    let mut rd = ::csv::Reader::from_reader(body.as_bytes());
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    let addr = header.iter().position(|h| h == "patient_address").unwrap();
+    assert!(
+        rd.records()
+            .any(|r| r.unwrap()[addr].ends_with("Lake Ave, Duluth MN 55802"))
+    );
+    // The reason is recorded in the ledger, in the entries that record both.
+    let issued: serde_json::Value = c
+        .get(s.api("/entries?kind=report_issued"))
+        .bearer_auth(&pharmacist)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let with_reason = issued["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["entry"]["body"]["reason"]
+                .as_str()
+                .is_some_and(|r| r == reason)
+        })
+        .count();
+    assert_eq!(with_reason, 2, "{issued}");
 }

@@ -23,6 +23,9 @@ pub enum Permission {
     /// report): each person's signals against peers. Pharmacists, auditors and admins —
     /// never a nurse, whose colleagues' figures they are.
     Analytics,
+    /// Make the patient-identifying dispensing record (names and addresses of the patients
+    /// dispensed to, 21 CFR 1304.22(c)) for an inspector, stating why.
+    IdentifyPatients,
     /// Work with stock at the bedside or in the pharmacy (the stock pages): whoever may
     /// author an `administered` entry.
     Clinical,
@@ -53,6 +56,9 @@ pub fn allows(role: Role, what: Permission) -> bool {
         Witness => WITNESS_ROLES.contains(&role),
         Read => matches!(role, Admin | Pharmacist | Nurse | Auditor),
         Verify | Reports | Analytics => matches!(role, Admin | Pharmacist | Auditor),
+        // Names and addresses leave the register only with those who answer for the
+        // register's use: not an auditor (who reads the de-identified log), not a nurse.
+        IdentifyPatients => matches!(role, Admin | Pharmacist),
         // The stock pages are for those who may record a dose; the pharmacy pages for those
         // who may receive stock: the ledger's table says who.
         Clinical => author_roles(Kind::Administered).contains(&role),
@@ -99,6 +105,13 @@ mod tests {
         assert!(allows(Role::Pharmacist, Permission::Pharmacy));
         assert!(!allows(Role::Auditor, Permission::Clinical));
         assert!(!allows(Role::Admin, Permission::Clinical));
+        for &role in Role::ALL {
+            assert_eq!(
+                allows(role, Permission::IdentifyPatients),
+                matches!(role, Role::Admin | Role::Pharmacist),
+                "{role}"
+            );
+        }
     }
 
     /// Diversion analytics are for pharmacists, auditors and admins; a nurse never sees

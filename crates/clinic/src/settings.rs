@@ -32,6 +32,9 @@ pub struct Settings {
     pub late_charting: Duration,
     /// The clinic's opening hours: diversion analytics count signatures outside them.
     pub hours: custody_analytics::Hours,
+    /// The paper reports are laid out on; `None`: Letter for a registrant with a US
+    /// address, A4 otherwise.
+    pub paper: Option<custody_report::layout::Paper>,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -69,6 +72,7 @@ impl Default for Settings {
             rems_check: RemsCheck::Refuse,
             late_charting: Duration::from_secs(24 * 3600),
             hours: custody_analytics::Hours::default(),
+            paper: None,
         }
     }
 }

@@ -67,20 +67,75 @@ impl Face {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Orientation {
-    /// A4 portrait, for summaries.
-    Portrait,
-    /// US Letter landscape, for logs.
-    Landscape,
+/// The paper a report is laid out on: one size for every page of it, landscape (the logs
+/// need the width; the summary flows on from the cover on page 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Paper {
+    /// US Letter, 8.5 × 11 in: the default for a registrant with a US address.
+    #[default]
+    Letter,
+    /// ISO A4, 210 × 297 mm.
+    A4,
 }
 
-impl Orientation {
+impl Paper {
+    /// Letter for a US address (ending in a ZIP code, or naming the USA), A4 otherwise.
+    pub fn for_address(address: &str) -> Paper {
+        let a = address.trim().trim_end_matches('.');
+        let upper = a.to_ascii_uppercase();
+        let last = upper
+            .rsplit([' ', ','])
+            .find(|w| !w.is_empty())
+            .unwrap_or_default();
+        let zip = |w: &str| {
+            let (five, four) = w.split_once('-').unwrap_or((w, ""));
+            five.len() == 5
+                && five.chars().all(|c| c.is_ascii_digit())
+                && (four.is_empty()
+                    || (four.len() == 4 && four.chars().all(|c| c.is_ascii_digit())))
+        };
+        if zip(last)
+            || matches!(last, "USA" | "US" | "U.S.A" | "U.S")
+            || upper.ends_with("UNITED STATES")
+            || upper.ends_with("UNITED STATES OF AMERICA")
+        {
+            Paper::Letter
+        } else {
+            Paper::A4
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Paper::Letter => "letter",
+            Paper::A4 => "a4",
+        }
+    }
+
+    /// Width and height, landscape.
     fn size(self) -> (Mm, Mm) {
         match self {
-            Orientation::Portrait => (Mm(210.0), Mm(297.0)),
-            Orientation::Landscape => (Mm(279.4), Mm(215.9)),
+            Paper::Letter => (Mm(279.4), Mm(215.9)),
+            Paper::A4 => (Mm(297.0), Mm(210.0)),
         }
+    }
+}
+
+impl std::str::FromStr for Paper {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "letter" | "us-letter" => Ok(Paper::Letter),
+            "a4" => Ok(Paper::A4),
+            _ => Err(format!("no paper size {s:?}: choose letter or a4")),
+        }
+    }
+}
+
+impl std::fmt::Display for Paper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -90,12 +145,15 @@ pub enum Align {
     Right,
 }
 
-/// A table column: title, share of the width, alignment.
+/// A table column: title, share of the width, alignment, and the least width (points) it
+/// must have so that what it holds (a product's name, a lot, a container id) is never
+/// broken across lines.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub title: &'static str,
     pub weight: f32,
     pub align: Align,
+    pub min: f32,
 }
 
 pub const fn col(title: &'static str, weight: f32) -> Column {
@@ -103,6 +161,7 @@ pub const fn col(title: &'static str, weight: f32) -> Column {
         title,
         weight,
         align: Align::Left,
+        min: 0.0,
     }
 }
 
@@ -111,11 +170,19 @@ pub const fn num(title: &'static str, weight: f32) -> Column {
         title,
         weight,
         align: Align::Right,
+        min: 0.0,
+    }
+}
+
+impl Column {
+    /// The column, at least `min` points wide.
+    pub fn at_least(mut self, min: f32) -> Column {
+        self.min = min;
+        self
     }
 }
 
 struct Page {
-    orientation: Orientation,
     gfx: Vec<Op>,
     text: Vec<Op>,
     font: Option<(bool, u32)>,
@@ -128,6 +195,7 @@ const GREY: f32 = 0.93;
 
 /// The document being laid out.
 pub struct Layout {
+    paper: Paper,
     regular: Face,
     bold: Face,
     pages: Vec<Page>,
@@ -147,10 +215,11 @@ fn rgb(g: f32) -> Color {
 
 impl Layout {
     /// A document titled `title`, with `running` (the registrant) in every page header.
-    pub fn new(title: &str, running: &str) -> Option<Layout> {
+    pub fn new(title: &str, running: &str, paper: Paper) -> Option<Layout> {
         let regular = Face::load(REGULAR_TTF, "CUSTRG")?;
         let bold = Face::load(BOLD_TTF, "CUSTBD")?;
         Some(Layout {
+            paper,
             regular,
             bold,
             pages: Vec::new(),
@@ -165,25 +234,29 @@ impl Layout {
 
     fn page(&mut self) -> &mut Page {
         if self.pages.is_empty() {
-            self.new_page(Orientation::Portrait);
+            self.new_page();
         }
         let n = self.pages.len() - 1;
         &mut self.pages[n]
     }
 
     fn dims(&self) -> (f32, f32) {
-        let o = self
-            .pages
-            .last()
-            .map_or(Orientation::Portrait, |p| p.orientation);
-        let (w, h) = o.size();
+        let (w, h) = self.paper.size();
         (w.into_pt().0, h.into_pt().0)
     }
 
+    /// The width of `s` in points, in the regular face at `size`.
+    pub fn measure(&self, s: &str, size: f32) -> f32 {
+        self.regular.width(s, size)
+    }
+
+    /// The font size of table rows: dense logs are smaller.
+    pub const DENSE: f32 = 7.0;
+    pub const BODY: f32 = BODY;
+
     /// Starts a page; the header is drawn now, the footer when the page count is known.
-    pub fn new_page(&mut self, orientation: Orientation) {
+    pub fn new_page(&mut self) {
         self.pages.push(Page {
-            orientation,
             gfx: Vec::new(),
             text: Vec::new(),
             font: None,
@@ -267,11 +340,7 @@ impl Layout {
     /// needed.
     fn room(&mut self, h: f32) {
         if self.y - h < MARGIN + 20.0 {
-            let o = self
-                .pages
-                .last()
-                .map_or(Orientation::Portrait, |p| p.orientation);
-            self.new_page(o);
+            self.new_page();
             if let Some((cols, widths)) = self.table.clone() {
                 self.table_header(&cols, &widths);
             }
@@ -280,7 +349,8 @@ impl Layout {
 
     pub fn heading(&mut self, s: &str) {
         self.table = None;
-        self.room(40.0);
+        // A heading keeps at least a table's header and a row with it.
+        self.room(64.0);
         self.y -= 6.0;
         self.put(true, 11.0, MARGIN, self.y, s);
         self.y -= 16.0;
@@ -320,21 +390,77 @@ impl Layout {
         self.y -= 4.0;
     }
 
+    /// Column widths: shares of the page by weight, each at least its minimum (the others
+    /// narrowed in proportion to make room).
     fn widths(&self, cols: &[Column]) -> Vec<f32> {
         let (w, _) = self.dims();
-        let total: f32 = cols.iter().map(|c| c.weight).sum();
-        cols.iter()
-            .map(|c| (w - 2.0 * MARGIN) * c.weight / total)
-            .collect()
+        let room = w - 2.0 * MARGIN;
+        // A title's words are never broken either.
+        let size = self.cell.0;
+        let cols: Vec<Column> = cols
+            .iter()
+            .map(|c| {
+                let word = c
+                    .title
+                    .split(' ')
+                    .map(|t| self.bold.width(t, size))
+                    .fold(0.0f32, f32::max);
+                c.clone().at_least(c.min.max(word + 7.0))
+            })
+            .collect();
+        let cols = &cols[..];
+        let mut fixed = vec![false; cols.len()];
+        loop {
+            let taken: f32 = cols
+                .iter()
+                .zip(&fixed)
+                .filter(|(_, f)| **f)
+                .map(|(c, _)| c.min)
+                .sum();
+            let weight: f32 = cols
+                .iter()
+                .zip(&fixed)
+                .filter(|(_, f)| !**f)
+                .map(|(c, _)| c.weight)
+                .sum();
+            let share = |c: &Column| (room - taken).max(0.0) * c.weight / weight.max(f32::EPSILON);
+            let mut changed = false;
+            for (c, f) in cols.iter().zip(fixed.iter_mut()) {
+                if !*f && share(c) < c.min {
+                    *f = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return cols
+                    .iter()
+                    .zip(&fixed)
+                    .map(|(c, f)| if *f { c.min } else { share(c) })
+                    .collect();
+            }
+        }
     }
 
     fn table_header(&mut self, cols: &[Column], widths: &[f32]) {
         let (w, _) = self.dims();
-        let h = LEADING + 3.0;
-        self.shade(MARGIN, self.y - 3.0, w - 2.0 * MARGIN, h, 0.82);
-        let titles: Vec<String> = cols.iter().map(|c| c.title.to_string()).collect();
-        self.row_text(true, cols, widths, &titles);
-        self.y -= h;
+        let size = self.cell.0;
+        let titles: Vec<Vec<String>> = cols
+            .iter()
+            .zip(widths)
+            .map(|(c, cw)| wrap(&self.bold, c.title, size, cw - 6.0))
+            .collect();
+        let lines = titles.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let h = LEADING * lines as f32 + 3.0;
+        self.shade(MARGIN, self.y - h + LEADING, w - 2.0 * MARGIN, h, 0.82);
+        for i in 0..lines {
+            let line: Vec<String> = titles
+                .iter()
+                .map(|t| t.get(i).cloned().unwrap_or_default())
+                .collect();
+            self.row_text(true, cols, widths, &line);
+            self.y -= LEADING;
+        }
+        self.y -= 3.0;
     }
 
     /// Starts a dense table (7 pt rows), for long logs.
@@ -351,21 +477,22 @@ impl Layout {
 
     fn start_table(&mut self, cols: &[Column]) {
         let widths = self.widths(cols);
-        self.room(3.0 * LEADING);
+        self.room(4.0 * LEADING);
+        self.y -= 4.0;
         self.table_header(cols, &widths);
         self.table = Some((cols.to_vec(), widths));
         self.zebra = false;
     }
 
     /// One line of a row as a single text operation: each cell placed by an offset from
-    /// the last, left- or right-aligned in its column, cut to fit.
+    /// the last, left- or right-aligned in its column (each already wrapped to fit).
     fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[String]) {
         let size = self.cell.0;
         let face = self.face(bold);
         let mut placed: Vec<(f32, String)> = Vec::new();
         let mut x = MARGIN;
         for ((c, w), s) in cols.iter().zip(widths).zip(cells) {
-            let s = fit(face, s, size, w - 6.0);
+            let s = s.clone();
             if !s.is_empty() {
                 let start = match c.align {
                     Align::Left => x + 2.0,
@@ -397,49 +524,69 @@ impl Layout {
         p.text.push(Op::ShowText { items });
     }
 
-    /// A table row. The last column wraps onto more lines when it is long (details);
-    /// the others are cut to fit.
+    /// A table row. Every cell wraps onto as many lines as it needs (never cut); the row is
+    /// as tall as its tallest cell.
     pub fn row(&mut self, cells: &[String]) {
         let Some((cols, widths)) = self.table.clone() else {
             return;
         };
-        let last = cols.len().saturating_sub(1);
         let (size, leading) = self.cell;
-        let wrapped = wrap(
-            &self.regular,
-            cells.get(last).map_or("", |s| s.as_str()),
-            size,
-            widths[last] - 6.0,
-        );
-        let lines = wrapped.len().max(1);
+        let wrapped: Vec<Vec<String>> = cols
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (_, w))| {
+                wrap(
+                    &self.regular,
+                    cells.get(i).map_or("", String::as_str),
+                    size,
+                    w - 6.0,
+                )
+            })
+            .collect();
+        let lines = wrapped.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let h = leading * lines as f32;
         self.room(h);
         let (w, _) = self.dims();
         if self.zebra {
             self.shade(
                 MARGIN,
-                self.y - h + LEADING - 3.0,
+                self.y - h + leading - 2.0,
                 w - 2.0 * MARGIN,
                 h,
                 GREY,
             );
         }
         self.zebra = !self.zebra;
-        for (i, l) in wrapped.iter().enumerate().take(lines) {
-            let mut line: Vec<String> = if i == 0 {
-                cells.to_vec()
-            } else {
-                vec![String::new(); cols.len()]
-            };
-            line.resize(cols.len(), String::new());
-            line[last] = l.clone();
+        for i in 0..lines {
+            let line: Vec<String> = wrapped
+                .iter()
+                .map(|c| c.get(i).cloned().unwrap_or_default())
+                .collect();
             self.row_text(false, &cols, &widths, &line);
             self.y -= leading;
         }
-        if wrapped.is_empty() {
-            self.row_text(false, &cols, &widths, cells);
-            self.y -= leading;
+    }
+
+    /// A signature block to be completed by hand: each label over a rule.
+    pub fn sign_lines(&mut self, labels: &[(&str, &str)]) {
+        self.table = None;
+        let (w, _) = self.dims();
+        let width = (w - 2.0 * MARGIN - 24.0) / 2.0;
+        for pair in labels.chunks(2) {
+            self.room(34.0);
+            self.y -= 18.0;
+            for (i, (label, filled)) in pair.iter().enumerate() {
+                let x = MARGIN + i as f32 * (width + 24.0);
+                if !filled.is_empty() {
+                    self.put(false, BODY + 1.0, x + 2.0, self.y + 3.0, filled);
+                }
+                self.rule(x, self.y, x + width, 0.6, 0.0);
+                self.put(false, 7.0, x, self.y - 9.0, label);
+            }
+            self.y -= 16.0;
         }
+        self.y -= 4.0;
     }
 
     /// A chart (`custody_analytics::chart`) drawn as vector graphics, scaled to the text
@@ -561,6 +708,7 @@ impl Layout {
     pub fn into_parts(self, per: usize) -> Parts {
         let total = self.pages.len();
         Parts {
+            paper: self.paper,
             pages: self.pages.into_iter(),
             total,
             done: 0,
@@ -577,26 +725,28 @@ impl Layout {
     }
 }
 
-/// `s` cut (with an ellipsis) to fit `width` points.
-fn fit(face: &Face, s: &str, size: f32, width: f32) -> String {
-    if face.width(s, size) <= width {
-        return s.to_string();
-    }
-    let limit = (width / size * 1000.0) as i64 - face.advance('…');
-    let mut out = String::new();
+/// `word` in pieces no wider than `width` points (a word longer than a line is broken
+/// between characters, never cut).
+fn pieces(face: &Face, word: &str, size: f32, width: f32) -> Vec<String> {
+    let limit = ((width / size * 1000.0) as i64).max(1);
+    let mut out = Vec::new();
+    let mut piece = String::new();
     let mut used = 0;
-    for c in s.chars() {
-        used += face.advance(c);
-        if used > limit {
-            break;
+    for c in word.chars() {
+        let a = face.advance(c);
+        if used + a > limit && !piece.is_empty() {
+            out.push(std::mem::take(&mut piece));
+            used = 0;
         }
-        out.push(c);
+        piece.push(c);
+        used += a;
     }
-    out.push('…');
+    out.push(piece);
     out
 }
 
-/// `s` in lines no wider than `width`, broken at spaces (a word longer than a line is cut).
+/// `s` in lines no wider than `width`, broken at spaces (a word longer than a line is
+/// broken between characters). Nothing is ever left out.
 pub fn wrap(face: &Face, s: &str, size: f32, width: f32) -> Vec<String> {
     let limit = (width / size * 1000.0) as i64;
     let space = face.advance(' ');
@@ -606,26 +756,29 @@ pub fn wrap(face: &Face, s: &str, size: f32, width: f32) -> Vec<String> {
         let mut used = 0i64;
         for word in para.split(' ') {
             let w: i64 = word.chars().map(|c| face.advance(c)).sum();
-            if line.is_empty() {
-                line.push_str(word);
-                used = w;
-            } else if used + space + w <= limit {
+            if !line.is_empty() && used + space + w <= limit {
                 line.push(' ');
                 line.push_str(word);
                 used += space + w;
-            } else {
-                lines.push(fit(face, &std::mem::take(&mut line), size, width));
-                line.push_str(word);
-                used = w;
+                continue;
             }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+            }
+            let mut parts = pieces(face, word, size, width);
+            let last = parts.pop().unwrap_or_default();
+            lines.extend(parts);
+            used = last.chars().map(|c| face.advance(c)).sum();
+            line = last;
         }
-        lines.push(fit(face, &line, size, width));
+        lines.push(line);
     }
     lines
 }
 
 /// The parts of a finished document (see `Layout::into_parts`).
 pub struct Parts {
+    paper: Paper,
     pages: std::vec::IntoIter<Page>,
     total: usize,
     done: usize,
@@ -638,7 +791,7 @@ pub struct Parts {
 
 impl Parts {
     fn finish_page(&self, mut p: Page, number: usize) -> PdfPage {
-        let (w, _) = p.orientation.size();
+        let (w, _) = self.paper.size();
         let w = w.into_pt().0;
         let footer = format!("page {number} of {}", self.total);
         let fw = self.regular.width(&footer, 7.5);
@@ -665,7 +818,7 @@ impl Parts {
         ops.extend(p.text);
         ops.push(Op::EndTextSection);
         ops.push(Op::RestoreGraphicsState);
-        let (pw, ph) = p.orientation.size();
+        let (pw, ph) = self.paper.size();
         PdfPage::new(pw, ph, ops)
     }
 }

@@ -16,6 +16,9 @@ pub mod manifest;
 pub mod model;
 pub mod render;
 pub mod request;
+pub mod sheet;
+pub mod tables;
+pub mod words;
 pub mod zone;
 
 use std::io::BufRead;
@@ -25,6 +28,7 @@ use custody_ledger::{Canonical, Entry, LedgerId, PublicKey, Seq, Timestamp};
 use custody_store::{Store, StoreError};
 
 use ed25519_dalek::SigningKey;
+use sha2::Digest;
 
 pub use manifest::{CosignedCheckpoint, Manifest};
 pub use model::ReportData;
@@ -94,6 +98,7 @@ pub async fn extras(
         });
     }
     for r in store.patients(ledger).await? {
+        e.addresses.insert(r.patient, r.address);
         e.patients.insert(r.patient, r.name);
     }
     Ok(e)
@@ -184,6 +189,16 @@ fn check(req: &Request) -> Result<(), ReportError> {
     if let Some(h) = &req.hours {
         h.parse::<custody_analytics::Hours>()
             .map_err(ReportError::Invalid)?;
+    }
+    if req.identified && req.kind != ReportKind::Dispensing {
+        return Err(ReportError::Invalid(
+            "only the dispensing record names patients with their addresses".into(),
+        ));
+    }
+    if req.identified && req.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        return Err(ReportError::Invalid(
+            "a patient-identifying record needs a stated reason (e.g. \"DEA inspection 2026-11-30, Inv. Smith\")".into(),
+        ));
     }
     if req.kind == ReportKind::Trace && req.container.is_none() {
         return Err(ReportError::Invalid(
@@ -419,21 +434,61 @@ pub async fn build(
     lo.prune_objects();
     let pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
     let signature = manifest::sign_pdf(&pdf, key);
-    // Issuing the report is itself recorded: which, for what period, at which checkpoint,
-    // the digest of what it states, and who asked — signed by the registrant key.
+    let recorded_as = record_issued(
+        store,
+        ledger,
+        req,
+        req.kind.name(),
+        manifest.checkpoint_size,
+        data_digest,
+        requested_by,
+        custody_ledger::ReportFormat::Pdf,
+        key,
+    )
+    .await?;
+    Ok(Built {
+        pdf,
+        signature,
+        manifest,
+        pages,
+        recorded_as,
+    })
+}
+
+/// Issuing a report is itself recorded: which, for what period, at which checkpoint, the
+/// digest of what it states (a PDF's data digest; a CSV file's SHA-256), and who asked —
+/// signed by the registrant key. Returns the entry's seq.
+#[allow(clippy::too_many_arguments)]
+async fn record_issued(
+    store: &Store,
+    ledger: LedgerId,
+    req: &Request,
+    report: &str,
+    checkpoint_size: u64,
+    digest: [u8; 32],
+    requested_by: &str,
+    format: custody_ledger::ReportFormat,
+    key: &SigningKey,
+) -> Result<u64, ReportError> {
+    // A patient-identifying record states why it was made, in the entry's own field
+    // (format version 4).
+    let reason = match (&req.reason, req.identified) {
+        (Some(r), true) => Some(text(r.trim())?),
+        _ => None,
+    };
     let now = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc());
     let issued = custody_ledger::Draft::new(
         ledger,
         custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),
         custody_ledger::ReportIssued {
-            report: text(req.kind.name())?,
+            report: text(report)?,
             from: req.from,
             to: req.to,
-            checkpoint_size: manifest.checkpoint_size,
-            data_digest: custody_ledger::EntryHash::from_bytes(data_digest),
+            checkpoint_size,
+            data_digest: custody_ledger::EntryHash::from_bytes(digest),
             requested_by: text(requested_by)?,
-            format: custody_ledger::ReportFormat::Pdf,
-            reason: None,
+            format,
+            reason,
         },
     )
     .signed(
@@ -443,12 +498,64 @@ pub async fn build(
         now,
     );
     let recorded = store.append(issued).await?;
-    Ok(Built {
-        pdf,
-        signature,
-        manifest,
-        pages,
-        recorded_as: recorded.entry.seq.get(),
+    Ok(recorded.entry.seq.get())
+}
+
+/// A report table as a CSV file, ready to hand out.
+#[derive(Debug, Clone)]
+pub struct BuiltCsv {
+    pub csv: Vec<u8>,
+    /// The table it holds (`tables::names`).
+    pub table: &'static str,
+    /// SHA-256 of `csv`'s exact bytes, as its `report_issued` entry records it.
+    pub sha256: [u8; 32],
+    pub rows: usize,
+    /// The size of the checkpoint it was built at.
+    pub checkpoint_size: u64,
+    /// The `report_issued` entry that records it.
+    pub recorded_as: u64,
+}
+
+/// Builds table `table` (the kind's first when `None`) of report `req` as CSV, from one fold
+/// of the ledger at a checkpoint issued now, and records it (with the file's SHA-256) in a
+/// `report_issued` entry signed by the registrant key `key`.
+pub async fn build_csv(
+    store: &Store,
+    ledger: LedgerId,
+    req: &Request,
+    table: Option<&str>,
+    requested_by: &str,
+    key: &SigningKey,
+    extras: Extras,
+) -> Result<BuiltCsv, ReportError> {
+    check(req)?;
+    let name = tables::pick(req.kind, table).map_err(ReportError::Invalid)?;
+    let cp = store.issue_checkpoint(ledger, key).await?;
+    let data = collect(store, ledger, req, cp.checkpoint.size).await?;
+    let t = tables::table(&data, &extras, name);
+    let rows = t.rows.len();
+    drop(data);
+    let csv = sheet::write(&t).map_err(|e| ReportError::Pdf(e.to_string()))?;
+    let sha256: [u8; 32] = sha2::Sha256::digest(&csv).into();
+    let recorded_as = record_issued(
+        store,
+        ledger,
+        req,
+        &format!("{}/{name}", req.kind),
+        cp.checkpoint.size,
+        sha256,
+        requested_by,
+        custody_ledger::ReportFormat::Csv,
+        key,
+    )
+    .await?;
+    Ok(BuiltCsv {
+        csv,
+        table: name,
+        sha256,
+        rows,
+        checkpoint_size: cp.checkpoint.size,
+        recorded_as,
     })
 }
 

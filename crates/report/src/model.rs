@@ -44,6 +44,9 @@ pub struct LogRow {
     pub quantity: Option<String>,
     /// Everything else a reader needs: route, patient (masked), prescriber, reason, …
     pub detail: String,
+    /// The reason as its author typed it (a waste's, an adjustment's, a correction's), for
+    /// a CSV column of its own.
+    pub reason: Option<String>,
     pub patient: Option<PatientRef>,
     pub prescriber: Option<String>,
     pub signatures: Vec<SignatureLine>,
@@ -404,6 +407,7 @@ impl Collector {
             ug: None,
             quantity: None,
             detail: String::new(),
+            reason: None,
             patient: None,
             prescriber: None,
             signatures: e
@@ -481,6 +485,7 @@ impl Collector {
             Payload::Dispensed(p) => {
                 let mut ug = 0u64;
                 let mut parts = Vec::new();
+                let mut ids = Vec::new();
                 for c in &p.sealed {
                     if let Some(s) = self.state.containers.get(c) {
                         let k = (s.product, s.lot.to_string());
@@ -492,6 +497,7 @@ impl Collector {
                             .and_then(|d| d.strength.micrograms_in(s.remaining))
                             .map_or(0, |u| u.get());
                         moves.push((k, |m| &mut m.dispensed, s.remaining));
+                        ids.push(c.to_string());
                         parts.push(format!("{c} whole"));
                     }
                 }
@@ -501,14 +507,17 @@ impl Collector {
                         moves.push((k, |m| &mut m.dispensed, i.amount.base()));
                     }
                     ug += i.amount.micrograms().get();
+                    ids.push(i.container.to_string());
                     parts.push(format!("{} from {}", quantity(&i.amount), i.container));
                 }
                 row.ug = Some(ug);
-                row.container = Some(parts.join(", "));
+                // The container column names the containers; the amounts go in the details.
+                row.container = Some(ids.join(", "));
                 row.patient = Some(p.patient);
                 row.prescriber = Some(format!("{} ({})", p.prescriber.name, p.prescriber.dea));
                 row.detail = format!(
-                    "take-home for {}, prescribed by {}",
+                    "take-home {} for {}, prescribed by {}",
+                    parts.join(", "),
                     p.patient.masked(),
                     p.prescriber.name
                 );
@@ -519,6 +528,7 @@ impl Collector {
                 row.ug = Some(p.amount.micrograms().get());
                 row.quantity = Some(quantity(&p.amount));
                 row.detail = format!("wasted: {}", p.reason);
+                row.reason = Some(p.reason.to_string());
                 if let Some(k) = self.container_of(&p.container) {
                     moves.push((k, |m| &mut m.wasted, p.amount.base()));
                 }
@@ -560,14 +570,16 @@ impl Collector {
             }
             Payload::Count(p) => {
                 row.product = Some(p.product);
+                let tally = |t: &Tally| match self.state.products.get(&p.product) {
+                    Some(d) => crate::words::tally_said(&d.strength, t.sealed, t.open),
+                    None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+                };
                 row.detail = format!(
-                    "{}count at {}: expected {} sealed + {} open, counted {} sealed + {} open{}",
+                    "{}count at {}: expected {}, counted {}{}",
                     if p.blind { "blind " } else { "" },
                     p.location,
-                    p.expected.sealed,
-                    p.expected.open,
-                    p.counted.sealed,
-                    p.counted.open,
+                    tally(&p.expected),
+                    tally(&p.counted),
                     if p.expected == p.counted {
                         ""
                     } else {
@@ -600,6 +612,7 @@ impl Collector {
                 row.ug = Some(p.amount.micrograms().get());
                 row.quantity = Some(quantity(&p.amount));
                 row.detail = format!("{} ({}): {}", p.direction, p.reason, p.note);
+                row.reason = Some(p.note.to_string());
                 if let Some(r) = p.resolves {
                     row.detail.push_str(&format!(", resolves count {r}"));
                     if let Some(d) = self
@@ -739,6 +752,7 @@ impl Collector {
             }
             Payload::Correction(p) => {
                 row.detail = format!("corrects entry {}: {}", p.corrects, p.reason);
+                row.reason = Some(p.reason.to_string());
             }
             Payload::Genesis(g) => {
                 row.detail = format!("ledger opened for {}", g.registrant.name);

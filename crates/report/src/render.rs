@@ -1,10 +1,13 @@
-//! The six reports, laid out for a person: a portrait summary, landscape logs, and a last
-//! page that says how to check the report.
+//! The six reports, laid out for a person on one paper size (landscape, US Letter or A4):
+//! the summary from page 1, the logs, the attestation of the pharmacist in charge, and a
+//! last page that says how to check the report. Cells wrap and are never cut; a product's
+//! name, a lot and a container id are never broken across lines (their columns are as wide
+//! as the widest of them).
 
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 
-use crate::layout::{Layout, Orientation, col, num};
+use crate::layout::{Layout, Paper, col, num};
 use crate::manifest::Manifest;
 use crate::model::{LogRow, ReportData};
 use crate::request::ReportKind;
@@ -21,11 +24,15 @@ pub struct PendingWaste {
     pub amount: String,
 }
 
-/// What a report prints beyond the chain: who is named, what waits.
+/// What a report prints beyond the chain: who is named, what waits, and on what paper.
 #[derive(Debug, Clone, Default)]
 pub struct Extras {
     pub patients: PatientNames,
+    /// Patients' addresses from the register (printed only on a patient-identifying record).
+    pub addresses: PatientNames,
     pub pending: Vec<PendingWaste>,
+    /// The paper size; by default Letter for a registrant with a US address, else A4.
+    pub paper: Option<Paper>,
 }
 
 fn mg(ug: u64) -> String {
@@ -33,10 +40,42 @@ fn mg(ug: u64) -> String {
 }
 
 fn base(p: Option<&ProductDefined>, v: u64) -> String {
-    match p.map(|p| p.strength) {
-        Some(Strength::Solution { .. }) => Microliters::new(v).to_string(),
-        Some(Strength::Units { .. }) => format!("{v} units"),
+    match p {
+        Some(p) => crate::words::quantity(&p.strength, v),
         None => v.to_string(),
+    }
+}
+
+/// A count's tally in the product's units: "18 sealed and 20 mL in open containers".
+fn tally(p: Option<&ProductDefined>, t: &Tally) -> String {
+    match p {
+        Some(p) => crate::words::tally_said(&p.strength, t.sealed, t.open),
+        None => format!("{} sealed and {} in open containers", t.sealed, t.open),
+    }
+}
+
+/// Widths that keep what a column holds on one line: the widest product name, lot and
+/// container id of the report at the table's font size (with the cell's padding).
+struct Widest {
+    product: f32,
+    lot: f32,
+    container: f32,
+}
+
+fn widest(l: &Layout, d: &ReportData, size: f32) -> Widest {
+    let w = |it: &mut dyn Iterator<Item = String>| {
+        it.map(|s| l.measure(&s, size)).fold(0.0f32, f32::max) + 8.0
+    };
+    Widest {
+        product: w(&mut d.products.values().map(|p| p.name.to_string())),
+        lot: w(&mut d.movements.keys().map(|(_, lot)| lot.clone())),
+        // Container ids as the log names them (several are separated by ", ").
+        container: w(&mut d
+            .log
+            .iter()
+            .filter_map(|r| r.container.as_deref())
+            .flat_map(|c| c.split(' '))
+            .map(String::from)),
     }
 }
 
@@ -66,7 +105,18 @@ fn signatures(d: &ReportData, r: &LogRow) -> String {
         .join("; ")
 }
 
-fn patient(extras: &Extras, p: Option<PatientRef>) -> String {
+fn patient(extras: &Extras, p: Option<PatientRef>, identified: bool) -> String {
+    if identified && let Some(p) = p {
+        return format!(
+            "{}, {} ({})",
+            extras
+                .patients
+                .get(&p)
+                .map_or("NOT IN THE PATIENT REGISTER", String::as_str),
+            extras.addresses.get(&p).map_or("", String::as_str),
+            p.masked()
+        );
+    }
     match p {
         None => String::new(),
         Some(p) => match extras.patients.get(&p) {
@@ -163,33 +213,85 @@ fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
     if let Some(p) = d.request.patient {
         pairs.push(("Patient", p.masked()));
     }
+    if d.request.identified {
+        pairs.push((
+            "Patients named",
+            "with name and address from the patient register (21 CFR 1304.22(c)): protected health information, for the inspector it was made for".into(),
+        ));
+        pairs.push((
+            "Reason stated",
+            d.request.reason.clone().unwrap_or_default(),
+        ));
+    }
     l.pairs(&pairs);
 }
 
 fn balances(l: &mut Layout, d: &ReportData) {
-    l.new_page(Orientation::Landscape);
+    let wide = widest(l, d, Layout::DENSE);
     l.heading("Balances per product and lot");
     l.paragraph(
-        "Volumes (or units) exactly as recorded; the closing balance also as drug. Received includes what an initial inventory brought in. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
+        "Volumes (or units) exactly as recorded, in the row's unit; the closing balance also as drug. Received includes what an initial inventory brought in. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
     );
-    l.table(&[
-        col("Product", 2.6),
-        col("Lot", 0.9),
-        num("Opening", 1.1),
-        num("Received", 1.1),
-        num("Given", 1.1),
-        num("Dispensed", 1.1),
-        num("Wasted", 1.1),
-        num("Destroyed", 1.1),
-        num("Out", 0.9),
-        num("Adjusted", 1.0),
-        num("Lost", 0.9),
-        num("Closing", 1.9),
-        col("Adds up", 0.8),
+    // A figure is never broken across lines: each column is at least as wide as the widest.
+    let figure = |p: Option<&ProductDefined>, v: u64| match p {
+        Some(p) => crate::words::number(&p.strength, v),
+        None => v.to_string(),
+    };
+    let fig = d
+        .movements
+        .iter()
+        .flat_map(|((ndc, _), m)| {
+            let p = d.products.get(ndc);
+            [
+                m.opening,
+                m.received,
+                m.administered,
+                m.dispensed,
+                m.wasted,
+                m.destroyed,
+                m.transferred_out,
+                m.adjusted_in,
+                m.adjusted_out,
+                m.lost,
+                m.closing,
+            ]
+            .map(|v| l.measure(&format!("+{}", figure(p, v)), Layout::DENSE))
+        })
+        .fold(0.0f32, f32::max)
+        + 8.0;
+    let drug = d
+        .movements
+        .iter()
+        .map(|((ndc, _), m)| {
+            let ug = d
+                .products
+                .get(ndc)
+                .and_then(|p| p.strength.micrograms_in(m.closing))
+                .map_or(0, |u| u.get());
+            l.measure(&mg(ug), Layout::DENSE)
+        })
+        .fold(0.0f32, f32::max)
+        + 8.0;
+    l.dense_table(&[
+        col("Product", 2.6).at_least(wide.product),
+        col("Lot", 0.9).at_least(wide.lot),
+        col("Unit", 0.5).at_least(l.measure("units", Layout::DENSE) + 8.0),
+        num("Opening", 1.0).at_least(fig),
+        num("Received", 1.0).at_least(fig),
+        num("Given", 1.0).at_least(fig),
+        num("Dispensed", 1.0).at_least(fig),
+        num("Wasted", 1.0).at_least(fig),
+        num("Destroyed", 1.0).at_least(fig),
+        num("Out", 1.0).at_least(fig),
+        num("Adjusted", 1.0).at_least(fig),
+        num("Lost", 1.0).at_least(fig),
+        num("Closing", 1.0).at_least(fig),
+        num("Closing drug", 1.2).at_least(drug),
+        col("Adds up", 0.7).at_least(l.measure("Adds up", Layout::DENSE) + 8.0),
     ]);
     for ((ndc, lot), m) in &d.movements {
         let p = d.products.get(ndc);
-        let b = |v: u64| base(p, v);
+        let b = |v: u64| figure(p, v);
         let adjusted = if m.adjusted_in >= m.adjusted_out {
             format!("+{}", b(m.adjusted_in - m.adjusted_out))
         } else {
@@ -199,6 +301,8 @@ fn balances(l: &mut Layout, d: &ReportData) {
         l.row(&[
             p.map_or(ndc.to_string(), |p| p.name.to_string()),
             lot.clone(),
+            p.map_or("", |p| crate::words::unit(&p.strength))
+                .to_string(),
             b(m.opening),
             b(m.received),
             b(m.administered),
@@ -208,7 +312,9 @@ fn balances(l: &mut Layout, d: &ReportData) {
             b(m.transferred_out),
             adjusted,
             b(m.lost),
-            with_mg(p, m.closing),
+            b(m.closing),
+            p.and_then(|p| p.strength.micrograms_in(m.closing))
+                .map_or_else(String::new, |u| mg(u.get())),
             if ok { "yes".into() } else { "NO".into() },
         ]);
     }
@@ -221,14 +327,15 @@ fn counts(l: &mut Layout, d: &ReportData) {
         l.paragraph("No count was recorded in the period.");
         return;
     }
+    let wide = widest(l, d, Layout::BODY);
     l.table(&[
         num("Entry", 0.6),
         col("When", 1.6),
         col("Location", 1.0),
-        col("Product", 3.2),
-        col("Expected", 1.7),
-        col("Counted", 1.7),
-        col("Variance", 2.0),
+        col("Product", 3.2).at_least(wide.product),
+        col("Expected", 1.9),
+        col("Counted", 1.9),
+        col("Variance", 1.8),
     ]);
     for ((loc, ndc), c) in &d.counts {
         let p = d.products.get(ndc);
@@ -236,8 +343,15 @@ fn counts(l: &mut Layout, d: &ReportData) {
             "none".to_string()
         } else {
             format!(
-                "{:+} sealed, {} open",
-                i64::from(c.counted.sealed) - i64::from(c.expected.sealed),
+                "{} sealed, {} in open containers",
+                {
+                    let v = i64::from(c.counted.sealed) - i64::from(c.expected.sealed);
+                    if v < 0 {
+                        format!("−{}", -v)
+                    } else {
+                        format!("+{v}")
+                    }
+                },
                 if c.counted.open >= c.expected.open {
                     format!("+{}", base(p, c.counted.open - c.expected.open))
                 } else {
@@ -250,12 +364,8 @@ fn counts(l: &mut Layout, d: &ReportData) {
             at(d, c.at),
             loc.clone(),
             product_name(d, Some(*ndc)),
-            format!(
-                "{} sealed + {}",
-                c.expected.sealed,
-                base(p, c.expected.open)
-            ),
-            format!("{} sealed + {}", c.counted.sealed, base(p, c.counted.open)),
+            tally(p, &c.expected),
+            tally(p, &c.counted),
             variance,
         ]);
     }
@@ -268,11 +378,12 @@ fn discrepancies(l: &mut Layout, d: &ReportData) {
         l.paragraph("No count or inventory in the period found a discrepancy.");
         return;
     }
+    let wide = widest(l, d, Layout::BODY);
     l.table(&[
         num("Count", 0.7),
         col("When", 1.9),
         col("Location", 1.0),
-        col("Product", 3.2),
+        col("Product", 3.2).at_least(wide.product),
         col(
             "Status (as the ledger's rules know it at the end of the period)",
             4.0,
@@ -328,7 +439,14 @@ fn pending(l: &mut Layout, e: &Extras) {
 }
 
 fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
-    l.new_page(Orientation::Landscape);
+    let wide = widest(l, d, Layout::DENSE);
+    // A kind's name (container_opened) is one word: never broken.
+    let kind_width = d
+        .log
+        .iter()
+        .map(|r| l.measure(&r.kind.to_string(), Layout::DENSE))
+        .fold(0.0f32, f32::max)
+        + 8.0;
     l.heading(heading);
     if d.log.is_empty() {
         l.paragraph("No entry in the period.");
@@ -337,12 +455,12 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
     l.dense_table(&[
         num("Seq", 0.6),
         col("Time", 1.7),
-        col("Kind", 1.8),
-        col("Product", 1.5),
-        col("Container", 0.9),
+        col("Kind", 1.8).at_least(kind_width),
+        col("Product", 1.5).at_least(wide.product),
+        col("Container", 0.9).at_least(wide.container),
         num("mg", 0.7),
-        num("mL/units", 0.95),
-        col("Patient", 1.25),
+        num("Amount", 0.95),
+        col("Patient", 1.25).at_least(l.measure("P-00000000", Layout::DENSE) + 8.0),
         col("Details; signed by (meaning, when)", 6.7),
     ]);
     // Rows are given up as they are laid out: a long log is never held twice.
@@ -354,13 +472,8 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
             product_name(d, r.product),
             r.container.clone().unwrap_or_default(),
             r.ug.map_or(String::new(), thousandths),
-            r.quantity
-                .clone()
-                .unwrap_or_default()
-                .replace(" mL", "")
-                .replace(" units", "")
-                .replace(" unit", ""),
-            patient(e, r.patient),
+            r.quantity.clone().unwrap_or_default(),
+            patient(e, r.patient, d.request.identified),
             format!("{}; {}", r.detail, signatures(d, &r)),
         ]);
     }
@@ -368,13 +481,13 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
 }
 
 fn inventory(l: &mut Layout, d: &ReportData) {
-    l.new_page(Orientation::Landscape);
+    let wide = widest(l, d, Layout::BODY);
     l.heading("Inventory (21 CFR 1304.11)");
     l.paragraph(
         "Open containers show what the ledger records as remaining: exact, from the signed entries (not a physical estimate).",
     );
     l.table(&[
-        col("Product (NDC)", 4.2),
+        col("Product (NDC)", 4.2).at_least(wide.product),
         col("Form", 1.6),
         col("Per container", 2.2),
         num("Sealed", 0.8),
@@ -496,13 +609,13 @@ fn loss_deadlines(l: &mut Layout, d: &ReportData) {
 }
 
 fn waste_log(l: &mut Layout, d: &mut ReportData) {
-    l.new_page(Orientation::Landscape);
+    let wide = widest(l, d, Layout::BODY);
     l.heading("Wastes (author and witness) and destructions (DEA Form 41)");
     l.table(&[
         num("Seq", 0.6),
         col("Time", 1.7),
         col("Kind", 1.2),
-        col("Product", 2.4),
+        col("Product", 2.4).at_least(wide.product),
         col("Container(s) and amounts", 2.4),
         num("mg", 0.9),
         col("Method, reason, witnesses", 6.0),
@@ -519,6 +632,17 @@ fn waste_log(l: &mut Layout, d: &mut ReportData) {
         ]);
     }
     l.end_table();
+}
+
+/// The day DEA Form 106 is due for a loss: 45 days after its discovery.
+pub(crate) fn form_106_due(r: &LogRow) -> String {
+    r.detail
+        .split(" discovered ")
+        .nth(1)
+        .and_then(|s| s.get(..10))
+        .and_then(|s| s.parse::<Day>().ok())
+        .and_then(|d| d.plus_days(45))
+        .map_or(String::new(), |d| d.to_string())
 }
 
 fn loss_log(l: &mut Layout, d: &ReportData) {
@@ -571,8 +695,23 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
     }
 }
 
+/// The pharmacist in charge attests the report (printed name, role, date, signature), by
+/// hand on the printed copy: the ledger's own signatures are on every entry.
+fn attestation(l: &mut Layout, kind: ReportKind) {
+    l.heading("Attestation of the pharmacist in charge");
+    l.paragraph(&format!(
+        "I have reviewed this {kind} report and attest that, to the best of my knowledge, it is a complete and accurate record of the controlled substances it covers, made from the registrant's ledger."
+    ));
+    l.sign_lines(&[
+        ("Printed name", ""),
+        ("Role", "Pharmacist in charge"),
+        ("Date", ""),
+        ("Signature", ""),
+    ]);
+}
+
 fn verification(l: &mut Layout, d: &ReportData, m: &Manifest, kind: ReportKind) {
-    l.new_page(Orientation::Portrait);
+    l.new_page();
     l.heading("How to verify this report");
     let mut pairs = vec![
         ("Registrant key", m.registrant_key.to_string()),
@@ -715,11 +854,15 @@ fn diversion(l: &mut Layout, d: &ReportData) {
 /// Lays out report `d` with its manifest.
 pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
     let kind = d.request.kind;
+    let paper = e
+        .paper
+        .unwrap_or_else(|| Paper::for_address(&d.registrant.address.to_string()));
     let mut l = Layout::new(
         kind.title(),
         &format!("{} · DEA {}", d.registrant.name, d.registrant.dea),
+        paper,
     )?;
-    l.new_page(Orientation::Portrait);
+    l.new_page();
     cover(&mut l, d, m);
     match kind {
         ReportKind::Audit => {
@@ -740,9 +883,16 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
         }
         ReportKind::Loss => loss_log(&mut l, d),
         ReportKind::Trace => activity(&mut l, d, e, "Every entry naming this container"),
+        ReportKind::Dispensing if d.request.identified => activity(
+            &mut l,
+            d,
+            e,
+            "Doses and take-home dispensing, with the name and address of each patient",
+        ),
         ReportKind::Dispensing => activity(&mut l, d, e, "Doses and take-home dispensing"),
         ReportKind::Diversion => diversion(&mut l, d),
     }
+    attestation(&mut l, kind);
     verification(&mut l, d, m, kind);
     Some(l)
 }

@@ -107,6 +107,15 @@ pub struct Request {
     /// count as off-hours; absent means `custody_analytics::Hours::default()`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hours: Option<String>,
+    /// A dispensing record that names each patient with their name and address from the
+    /// patient register (21 CFR 1304.22(c)), for an inspector: admins and pharmacists only,
+    /// with `reason`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identified: bool,
+    /// Why a patient-identifying record was made, as the person asking stated it; recorded
+    /// in the manifest and in the report's `report_issued` entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl Request {

@@ -1,5 +1,6 @@
 //! Signed PDF reports for auditors, pharmacists and admins:
-//! `GET …/reports/{kind}.pdf?from=&to=` and, for the PDF just downloaded, `…/{kind}.pdf.sig`.
+//! `GET …/reports/{kind}.pdf?from=&to=` and, for the PDF just downloaded, `…/{kind}.pdf.sig`;
+//! each table of a report as CSV, `GET …/reports/{kind}.csv?table=`.
 //!
 //! Each download builds the report afresh at a checkpoint issued then (so two downloads
 //! differ in their checkpoint and time). The `.sig` answers with the signature of the last
@@ -39,6 +40,24 @@ pub struct ReportQuery {
     pub prescriber: Option<String>,
     /// For `dispensing`: the patient's MRN.
     pub patient: Option<String>,
+    /// For `KIND.csv`: which table of the report (e.g. `balances`, `counts`,
+    /// `discrepancies`, `pending`, `activity` of `audit`); default the kind's first.
+    pub table: Option<String>,
+    /// For `dispensing`: `true` for the patient-identifying record (each patient's name and
+    /// address from the register, 21 CFR 1304.22(c)); admins and pharmacists only, with
+    /// `reason`.
+    pub identify: Option<String>,
+    /// Why the patient-identifying record is made (required with `identify=true`); recorded
+    /// in the report's manifest and its `report_issued` entry.
+    pub reason: Option<String>,
+}
+
+/// What a report file name asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Pdf,
+    Signature,
+    Csv,
 }
 
 fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
@@ -46,7 +65,8 @@ fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
 }
 
 /// A signed report (`audit.pdf`, `inventory.pdf`, `waste.pdf`, `loss.pdf`, `trace.pdf`,
-/// `dispensing.pdf`) or the detached signature of the last one downloaded (`….pdf.sig`).
+/// `dispensing.pdf`), the detached signature of the last one downloaded (`….pdf.sig`), or
+/// one table of a report as CSV (`audit.csv?table=counts`), recorded with its SHA-256.
 #[utoipa::path(
     get,
     path = "/api/v1/ledgers/{ledger}/reports/{file}",
@@ -55,7 +75,8 @@ fn bad(what: &str, e: impl std::fmt::Display) -> ApiError {
         (status = 200, content(
             (Vec<u8> = "application/pdf"),
             (Vec<u8> = "application/octet-stream"),
-        ), description = "the PDF (`KIND.pdf`), or its detached Ed25519 signature (`KIND.pdf.sig`)"),
+            (String = "text/csv"),
+        ), description = "the PDF (`KIND.pdf`), its detached Ed25519 signature (`KIND.pdf.sig`), or a table as CSV (`KIND.csv`; `x-custody-sha256` is the file's SHA-256 and `x-custody-entry` the `report_issued` entry recording it)"),
         crate::responses::QueryRefusals,
         (status = 422, body = crate::error::ErrorBody, description = "a day, product or container that cannot be what it says (`invalid_value`)"),
         crate::responses::NoRegistrantKey,
@@ -69,17 +90,23 @@ pub async fn report(
     auth: Auth,
 ) -> ApiResult<Response> {
     auth.require(ledger, Permission::Reports)?;
-    let (name, want_sig) = match file.strip_suffix(".pdf.sig") {
-        Some(n) => (n, true),
-        None => (
-            file.strip_suffix(".pdf").ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "no report {file:?}: ask for KIND.pdf or KIND.pdf.sig"
-                ))
-            })?,
-            false,
-        ),
+    let (name, want) = if let Some(n) = file.strip_suffix(".pdf.sig") {
+        (n, Want::Signature)
+    } else if let Some(n) = file.strip_suffix(".pdf") {
+        (n, Want::Pdf)
+    } else if let Some(n) = file.strip_suffix(".csv") {
+        (n, Want::Csv)
+    } else {
+        return Err(ApiError::not_found(format!(
+            "no report {file:?}: ask for KIND.pdf, KIND.pdf.sig or KIND.csv"
+        )));
     };
+    let table = q.table.as_deref().filter(|s| !s.trim().is_empty());
+    if table.is_some() && want != Want::Csv {
+        return Err(ApiError::invalid(
+            "table: only a CSV report (KIND.csv) is one table; a PDF holds them all",
+        ));
+    }
     let kind: ReportKind = name.parse().map_err(ApiError::not_found)?;
     let day = |what: &str, v: &Option<String>| -> ApiResult<Option<Day>> {
         v.as_deref()
@@ -117,8 +144,38 @@ pub async fn report(
         patient,
         time_zone: Request::zone_name(zone),
         hours: (kind == ReportKind::Diversion).then(|| state.clinic.settings.hours.to_string()),
+        identified: match q.identify.as_deref().map(str::trim) {
+            None | Some("" | "false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(bad("identify", format!("{other:?} is not true or false")));
+            }
+        },
+        reason: q.reason.clone().filter(|r| !r.trim().is_empty()),
     };
-    if want_sig {
+    if want == Want::Csv {
+        let built = state.clinic.issue_csv(&auth, &req, table).await?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{kind}-{}.csv\"", built.table),
+                ),
+                (
+                    header::HeaderName::from_static("x-custody-sha256"),
+                    hex::encode(built.sha256),
+                ),
+                (
+                    header::HeaderName::from_static("x-custody-entry"),
+                    built.recorded_as.to_string(),
+                ),
+            ],
+            built.csv,
+        )
+            .into_response());
+    }
+    if want == Want::Signature {
         let sig = state.clinic.report_signature(&auth, &req)?;
         return Ok((
             [

@@ -11,6 +11,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 pub use custody_report::Zone;
+// The one way amounts and strengths are said, shared with the reports.
+pub use custody_report::words::{concentration, quantity, said, strength_said, tally_said};
 
 /// The clinic's time zone (`custody serve --time-zone`): every time on the pages is shown
 /// and typed in it. The ledger and the JSON API stay UTC.
@@ -43,48 +45,9 @@ pub fn typed_time(zone: &Zone, s: &str) -> Result<Timestamp, custody_report::Zon
     zone.parse_local(s)
 }
 
-/// An amount in a product's base unit as people read it, in the ledger's own words:
-/// "14.8 mL", "1 unit", "3 units".
-pub(crate) fn quantity(strength: &Strength, base: u64) -> String {
-    match strength {
-        Strength::Solution { .. } => Microliters::new(base).to_string(),
-        Strength::Units { .. } => match u32::try_from(base) {
-            Ok(n) => Units::new(n).to_string(),
-            Err(_) => format!("{base} units"),
-        },
-    }
-}
-
-/// A product's strength in the ledger's own words: "10 mg/mL, 20 mL per container", "28 mg
-/// per unit, 1 unit per container".
-pub(crate) fn strength_said(s: &Strength) -> String {
-    match s {
-        Strength::Solution { per_ml, volume } => format!("{per_ml}/mL, {volume} per container"),
-        Strength::Units { per_unit, units } => {
-            format!("{per_unit} per unit, {units} per container")
-        }
-    }
-}
-
-/// A product's concentration: "10 mg/mL", "28 mg per unit".
-pub(crate) fn concentration(s: &Strength) -> String {
-    match s {
-        Strength::Solution { per_ml, .. } => format!("{per_ml}/mL"),
-        Strength::Units { per_unit, .. } => format!("{per_unit} per unit"),
-    }
-}
-
 /// What a container holds now.
 pub(crate) fn left(c: &custody_store::ContainerInfo) -> String {
     quantity(&c.product.strength, c.remaining)
-}
-
-/// The amount as people say it: "35 mg (3.5 mL)".
-pub(crate) fn said(a: &Amount) -> String {
-    match a {
-        Amount::Volume { ul, ug } => format!("{ug} ({ul})"),
-        Amount::Units { units, ug } => format!("{ug} ({units})"),
-    }
 }
 
 /// An entry in one sentence, as the entries page and a container's history show it.
@@ -302,13 +265,6 @@ pub fn entry_head() -> Vec<String> {
 /// Today in the clinic's time zone.
 pub fn today(zone: &Zone) -> Day {
     zone.today()
-}
-
-pub fn tally_said(strength: &Strength, sealed: u32, open: u64) -> String {
-    format!(
-        "{sealed} sealed and {} in open containers",
-        quantity(strength, open)
-    )
 }
 
 /// The open discrepancies as sentences, each with the page that resolves it.

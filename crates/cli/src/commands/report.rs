@@ -43,9 +43,36 @@ pub struct ReportArgs {
     /// For `dispensing`: only this patient (their MRN, as typed at the dose).
     #[arg(long)]
     pub patient: Option<String>,
-    /// The PDF to write; its signature goes to FILE.sig beside it.
+    /// For `dispensing`: the patient-identifying record, naming each patient with their name
+    /// and address from the patient register (21 CFR 1304.22(c)); needs --reason.
+    #[arg(long)]
+    pub identify_patients: bool,
+    /// Why the patient-identifying record is made; recorded in its manifest and in its
+    /// report_issued entry.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The paper: letter or a4 [default: letter for a registrant with a US address, a4
+    /// otherwise].
+    #[arg(long, env = "CUSTODY_PAPER")]
+    pub paper: Option<custody_report::layout::Paper>,
+    /// pdf (the signed report) or csv (one of its tables, see --table).
+    #[arg(long, value_enum, default_value_t = Format::Pdf)]
+    pub format: Format,
+    /// With --format csv: which table of the report (audit: balances, counts,
+    /// discrepancies, pending, activity; inventory: inventory, open; waste: waste, pending;
+    /// loss: loss; trace: activity; dispensing: dispensing) [default: the kind's first].
+    #[arg(long)]
+    pub table: Option<String>,
+    /// The file to write; a PDF's signature goes to FILE.sig beside it.
     #[arg(short, long)]
     pub output: PathBuf,
+}
+
+/// What `custody report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Pdf,
+    Csv,
 }
 
 pub async fn report(a: ReportArgs) -> Outcome {
@@ -71,8 +98,45 @@ pub async fn report(a: ReportArgs) -> Outcome {
         time_zone: Request::zone_name(&a.time_zone),
         hours: (a.kind == ReportKind::Diversion)
             .then(|| a.clinic_hours.unwrap_or_default().to_string()),
+        identified: a.identify_patients,
+        reason: a.reason.clone(),
     };
-    let extras = custody_report::extras(&store, ledger).await?;
+    let mut extras = custody_report::extras(&store, ledger).await?;
+    extras.paper = a.paper;
+    if a.format == Format::Csv {
+        let built = custody_report::build_csv(
+            &store,
+            ledger,
+            &req,
+            a.table.as_deref(),
+            "custody report (command line)",
+            &key,
+            extras,
+        )
+        .await
+        .map_err(|e| match e {
+            custody_report::ReportError::Invalid(m) => Failure::Usage(m),
+            e => Failure::Other(e.into()),
+        })?;
+        std::fs::write(&a.output, &built.csv)
+            .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", a.output.display())))?;
+        println!(
+            "{} report, table {}: {} rows, at checkpoint {}",
+            a.kind, built.table, built.rows, built.checkpoint_size
+        );
+        println!("wrote {}", a.output.display());
+        println!("sha256 {}", hex::encode(built.sha256));
+        println!(
+            "recorded in the ledger as entry {} (report_issued)",
+            built.recorded_as
+        );
+        return Ok(());
+    }
+    if a.table.is_some() {
+        return Err(Failure::Usage(
+            "--table is for --format csv: a PDF holds every table".into(),
+        ));
+    }
     let built = custody_report::build(
         &store,
         ledger,

@@ -111,6 +111,10 @@ pub struct ServeArgs {
     /// signatures outside them [default: 07:00-19:00].
     #[arg(long, env = "CUSTODY_CLINIC_HOURS")]
     pub clinic_hours: Option<String>,
+    /// The paper reports are laid out on: letter or a4 [default: letter for a registrant
+    /// with a US address, a4 otherwise].
+    #[arg(long, env = "CUSTODY_PAPER")]
+    pub paper: Option<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -140,6 +144,7 @@ pub struct FileSettings {
     pub rems_check: Option<String>,
     pub late_charting_hours: Option<u64>,
     pub clinic_hours: Option<String>,
+    pub paper: Option<String>,
 }
 
 impl FileSettings {
@@ -272,6 +277,14 @@ impl ServeArgs {
                 .map_err(|e| Failure::Usage(format!("--clinic-hours: {e}")))?,
             None => defaults.hours,
         };
+        let paper = self
+            .paper
+            .or(f.paper)
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| Failure::Usage(format!("--paper: {e}")))
+            })
+            .transpose()?;
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -319,6 +332,7 @@ impl ServeArgs {
                     .or(f.late_charting_hours)
                     .map_or(defaults.late_charting, |h| minutes(h.saturating_mul(60))),
                 hours,
+                paper,
                 ..defaults
             },
         })

@@ -3,7 +3,7 @@
 //! person downloaded is kept (in memory) so that it can be fetched on its own.
 
 use custody_ledger::LedgerId;
-use custody_report::{Built, ReportError, Request};
+use custody_report::{Built, BuiltCsv, ReportError, Request};
 
 use crate::Clinic;
 use crate::error::{ClinicError, ClinicResult};
@@ -13,7 +13,7 @@ use crate::session::Session;
 /// Which report a signature belongs to: who asked, for what.
 fn cache_key(s: &Session, req: &Request) -> String {
     format!(
-        "{}/{}/{}?{}|{}|{:?}|{:?}|{:?}|{:?}",
+        "{}/{}/{}?{}|{}|{:?}|{:?}|{:?}|{:?}|{}|{:?}",
         s.ledger,
         s.user,
         req.kind,
@@ -22,8 +22,18 @@ fn cache_key(s: &Session, req: &Request) -> String {
         req.product,
         req.container,
         req.prescriber,
-        req.patient
+        req.patient,
+        req.identified,
+        req.reason
     )
+}
+
+fn report_error(e: ReportError) -> ClinicError {
+    match e {
+        ReportError::Invalid(m) => ClinicError::invalid("report", m),
+        ReportError::Store(e) => e.into(),
+        e => ClinicError::internal(e),
+    }
 }
 
 impl Clinic {
@@ -33,23 +43,46 @@ impl Clinic {
         if req.kind == custody_report::ReportKind::Diversion {
             s.require(s.ledger, Permission::Analytics)?;
         }
+        if req.identified {
+            s.require(s.ledger, Permission::IdentifyPatients)?;
+        }
         let ledger: LedgerId = s.ledger;
         let key = self.registrant(ledger, "signs reports")?;
-        let extras = custody_report::extras(&self.store, ledger).await?;
+        let mut extras = custody_report::extras(&self.store, ledger).await?;
+        extras.paper = self.settings.paper;
         let who = format!("{} ({}, {})", s.printed_name, s.user, s.role);
         let built = custody_report::build(&self.store, ledger, req, &who, &key, extras)
             .await
-            .map_err(|e| match e {
-                ReportError::Invalid(m) => ClinicError::invalid("report", m),
-                ReportError::Store(e) => e.into(),
-                e => ClinicError::internal(e),
-            })?;
+            .map_err(report_error)?;
         let mut cache = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 1000 {
             cache.clear();
         }
         cache.insert(cache_key(s, req), built.signature);
         tracing::info!(ledger = %ledger, kind = %req.kind, by = %s.user, pages = built.pages, digest = %built.manifest.data_digest, "report issued");
+        Ok(built)
+    }
+
+    /// Builds table `table` of the report `req` asks for as CSV, for the signed-in person,
+    /// recorded (with the file's SHA-256) like a PDF.
+    pub async fn issue_csv(
+        &self,
+        s: &Session,
+        req: &Request,
+        table: Option<&str>,
+    ) -> ClinicResult<BuiltCsv> {
+        s.require(s.ledger, Permission::Reports)?;
+        if req.identified {
+            s.require(s.ledger, Permission::IdentifyPatients)?;
+        }
+        let ledger: LedgerId = s.ledger;
+        let key = self.registrant(ledger, "signs reports")?;
+        let extras = custody_report::extras(&self.store, ledger).await?;
+        let who = format!("{} ({}, {})", s.printed_name, s.user, s.role);
+        let built = custody_report::build_csv(&self.store, ledger, req, table, &who, &key, extras)
+            .await
+            .map_err(report_error)?;
+        tracing::info!(ledger = %ledger, kind = %req.kind, table = built.table, by = %s.user, rows = built.rows, sha256 = %hex::encode(built.sha256), "CSV report issued");
         Ok(built)
     }
 
