@@ -83,6 +83,11 @@ pub use state::{ApiConfig, AppState};
         routes::ledger::consistency,
         routes::ledger::export,
         routes::reports::report,
+        routes::pmp::file,
+        routes::pmp::identifiers,
+        routes::pmp::set_identifiers,
+        routes::pmp::set_prescriber,
+        routes::pmp::set_prescription,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
@@ -92,6 +97,7 @@ pub use state::{ApiConfig, AppState};
         (name = "catalog", description = "Products and locations"),
         (name = "patients", description = "Identifying records behind patient commitments"),
         (name = "reports", description = "Signed PDF reports"),
+        (name = "pmp", description = "State prescription monitoring program (ASAP) files"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -117,6 +123,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::patients::router())
         .merge(routes::tiles::router())
         .merge(routes::reports::router())
+        .merge(routes::pmp::router())
         .merge(web::router())
         .route(
             "/api/openapi.json",

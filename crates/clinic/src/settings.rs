@@ -26,6 +26,10 @@ pub struct Settings {
     /// A Spravato dose for a patient not enrolled in the REMS: refused (outpatient settings),
     /// or allowed and logged (inpatient settings, which the REMS exempts).
     pub rems_check: RemsCheck,
+    /// State PMP profiles: the shipped ones, with the operator's file over them.
+    pub pmp_profiles: custody_report::pmp::Profiles,
+    /// The states whose PMP the clinic reports to (the dashboard shows their deadlines).
+    pub pmp_states: Vec<String>,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -61,6 +65,8 @@ impl Default for Settings {
             window: Duration::from_secs(15 * 60),
             time_zone: custody_report::Zone::utc(),
             rems_check: RemsCheck::Refuse,
+            pmp_profiles: custody_report::pmp::Profiles::shipped(),
+            pmp_states: Vec::new(),
         }
     }
 }

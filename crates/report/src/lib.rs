@@ -12,6 +12,7 @@
 
 pub mod layout;
 pub mod manifest;
+pub mod pmp;
 pub mod model;
 pub mod render;
 pub mod request;

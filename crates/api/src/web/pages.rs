@@ -219,10 +219,25 @@ struct Dashboard {
     verification: String,
     /// Witnesses' refusals not resolved yet (admins only).
     witness_alerts: Vec<String>,
+    /// Each state PMP's next file and its deadline.
+    pmp: Vec<String>,
 }
 
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
     let d = state.clinic.dashboard(&auth).await.or_refuse(&auth)?;
+    let pmp = state
+        .clinic
+        .pmp_deadlines(&auth)
+        .await
+        .or_refuse(&auth)?
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{} ({}): the file for {} on is due by {}",
+                p.state, p.name, p.day, p.due
+            )
+        })
+        .collect();
     let auth = &auth;
     let z = zone(&state);
     let on_hand = d
@@ -305,6 +320,7 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
     Ok(render(
         &Dashboard {
             witness_alerts,
+            pmp,
             me: Some(auth.into()),
             registrant: d.registrant,
             entries: d.entries,

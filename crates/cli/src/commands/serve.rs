@@ -103,6 +103,14 @@ pub struct ServeArgs {
     /// [default: refuse].
     #[arg(long, env = "CUSTODY_REMS_CHECK")]
     pub rems_check: Option<String>,
+    /// A TOML file of state PMP profiles over the shipped ones (docs/pmp.md): a state it
+    /// names is replaced whole, a new one added.
+    #[arg(long, env = "CUSTODY_PMP_PROFILES")]
+    pub pmp_profiles: Option<PathBuf>,
+    /// A state whose PMP the clinic reports to (two letters; repeat or comma-separate): the
+    /// dashboard shows its next deadline.
+    #[arg(long = "pmp-state", env = "CUSTODY_PMP_STATES", value_delimiter = ',')]
+    pub pmp_state: Vec<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -130,6 +138,8 @@ pub struct FileSettings {
     pub witness_quorum: Option<usize>,
     pub time_zone: Option<String>,
     pub rems_check: Option<String>,
+    pub pmp_profiles: Option<PathBuf>,
+    pub pmp_state: Option<Vec<String>>,
 }
 
 impl FileSettings {
@@ -256,6 +266,32 @@ impl ServeArgs {
                 .map_err(|e| Failure::Usage(format!("--rems-check: {e}")))?,
             None => defaults.rems_check,
         };
+        let pmp_profiles = match self.pmp_profiles.or(f.pmp_profiles) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Failure::Usage(format!("--pmp-profiles {}: {e}", path.display()))
+                })?;
+                custody_report::pmp::Profiles::with_override(&text)
+                    .map_err(|e| Failure::Usage(format!("--pmp-profiles {}: {e}", path.display())))?
+            }
+            None => defaults.pmp_profiles.clone(),
+        };
+        let pmp_states: Vec<String> = if self.pmp_state.is_empty() {
+            f.pmp_state.unwrap_or_default()
+        } else {
+            self.pmp_state
+        };
+        let mut pmp_states: Vec<String> = pmp_states
+            .iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for st in &pmp_states {
+            pmp_profiles
+                .get(st)
+                .map_err(|e| Failure::Usage(format!("--pmp-state: {e}")))?;
+        }
+        pmp_states.dedup();
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -298,6 +334,8 @@ impl ServeArgs {
                     .unwrap_or(defaults.address_limit),
                 time_zone,
                 rems_check,
+                pmp_profiles,
+                pmp_states,
                 ..defaults
             },
         })

@@ -12,6 +12,7 @@
 mod movements;
 mod patients;
 mod people;
+mod pmp;
 mod reports;
 mod stock;
 mod treatment;
@@ -20,6 +21,7 @@ mod waste;
 pub use movements::*;
 pub use patients::*;
 pub use people::*;
+pub use pmp::*;
 pub use stock::*;
 pub use treatment::*;
 pub use waste::*;
