@@ -3,7 +3,7 @@
 //! registers it needs beside the chain (the registrant's NPI and NCPDP number, prescribers'
 //! NPIs, each take-home dispense's prescription); and each state's next deadline.
 
-use custody_ledger::{Day, DeaNumber, Kind, Payload, Seq};
+use custody_ledger::{Canonical, Day, DeaNumber, Kind, Payload, Seq};
 use custody_report::pmp::{self, Deadline, PmpError, PmpFile};
 use custody_store::{Prescription, RegistrantIds};
 
@@ -109,7 +109,9 @@ impl Clinic {
         ncpdp: Option<&str>,
     ) -> ClinicResult<RegistrantIds> {
         s.require(s.ledger, Permission::Pmp)?;
-        let given = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty());
+        fn given(v: Option<&str>) -> Option<&str> {
+            v.map(str::trim).filter(|v| !v.is_empty())
+        }
         let ids = RegistrantIds {
             npi: given(npi_).map(|v| npi("npi", v)).transpose()?,
             ncpdp: given(ncpdp)
