@@ -161,7 +161,7 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
     assert!(stdout(&o).contains("detached signature verifies"));
 
     // Every other kind renders, reads back, and verifies.
-    let first_vial = "C12-1";
+    let first_vial = "C13-1";
     for (kind, extra, must) in [
         ("inventory", vec![], "Inventory (21 CFR 1304.11)"),
         ("waste", vec![], "Wastes (author and witness)"),

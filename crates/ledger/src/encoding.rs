@@ -28,15 +28,45 @@ pub enum DecodeError {
 /// gigabytes before its bytes are checked.
 pub const MAX_LEN: u32 = 1 << 20;
 
+/// The format version whose payloads a `Writer` or `Reader` handles when none is named: the
+/// current one. A payload field added in a later version is written and read only in entries
+/// of that version (`docs/ledger-format.md` §4.2).
+pub const CURRENT_PAYLOAD_VERSION: u8 = 4;
+
 /// Appends canonical bytes.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct Writer {
     buf: Vec<u8>,
+    version: u8,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self {
+            buf: Vec::new(),
+            version: CURRENT_PAYLOAD_VERSION,
+        }
+    }
 }
 
 impl Writer {
     pub fn new() -> Self {
         Self::default()
+    }
+    /// A writer of payloads as entries of format `version` hold them.
+    pub fn for_version(version: u8) -> Self {
+        Self {
+            buf: Vec::new(),
+            version,
+        }
+    }
+    /// The format version whose payload fields are written.
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+    /// Writes what follows as an entry of format `version` holds it.
+    pub fn set_version(&mut self, version: u8) {
+        self.version = version;
     }
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf
@@ -96,11 +126,24 @@ impl Writer {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    version: u8,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            pos: 0,
+            version: CURRENT_PAYLOAD_VERSION,
+        }
+    }
+    /// The format version whose payload fields are read.
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+    /// Reads what follows as an entry of format `version` holds it (the entry's first byte).
+    pub fn set_version(&mut self, version: u8) {
+        self.version = version;
     }
     pub fn position(&self) -> usize {
         self.pos

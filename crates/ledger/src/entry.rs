@@ -1,10 +1,12 @@
 //! Entries: the signed body, the chained envelope, the hash and the signature inputs.
 //!
-//! Three format versions share one chain. Version 1 is every kind as first released;
-//! version 2 is the `report_issued` kind of that time; version 3 (every entry recorded from
-//! now on) adds each signer's signing time to their signature and a sequencer signature by the
-//! registrant key over the entry's place and time in the chain. `docs/ledger-format.md`
-//! specifies all three.
+//! Four format versions share one chain. Version 1 is every kind as first released;
+//! version 2 is the `report_issued` kind of that time; version 3 adds each signer's signing
+//! time to their signature and a sequencer signature by the registrant key over the entry's
+//! place and time in the chain; version 4 (every entry recorded from now on) keeps version 3's
+//! structure and adds kinds 20–24 and a few payload fields (inventories, loss reports, REMS
+//! sessions and forms, PMP reports; late-charting reasons, what a loss explains, a report's
+//! file format and reason). `docs/ledger-format.md` specifies all four.
 
 use ed25519_dalek::{Signer as _, SigningKey};
 use serde::{Deserialize, Serialize};
@@ -35,6 +37,12 @@ pub const HASH_DOMAIN_V3: &[u8] = b"custody/v3/entry\0";
 pub const SIGNATURE_CONTEXT_V3: &[u8] = b"custody/v3/signature\0";
 /// Domain separator of the sequencer's signing input (version 3).
 pub const SEQUENCER_CONTEXT: &[u8] = b"custody/v3/sequencer\0";
+/// Format version 4: version 3's structure, kinds 20–24 and the payload fields of §4.2.
+pub const FORMAT_VERSION_4: u8 = 4;
+/// Domain separators of version 4 entries.
+pub const HASH_DOMAIN_V4: &[u8] = b"custody/v4/entry\0";
+pub const SIGNATURE_CONTEXT_V4: &[u8] = b"custody/v4/signature\0";
+pub const SEQUENCER_CONTEXT_V4: &[u8] = b"custody/v4/sequencer\0";
 
 /// An entry's format version: its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -43,13 +51,15 @@ pub enum FormatVersion {
     V1,
     /// `report_issued` as first released.
     V2,
-    /// Every kind: signing times inside each signature, and a sequencer signature.
+    /// Kinds 1–19: signing times inside each signature, and a sequencer signature.
     V3,
+    /// Every kind (1–24), with version 3's structure and the payload fields version 4 added.
+    V4,
 }
 
 impl FormatVersion {
     /// The version every entry recorded from now on has.
-    pub const CURRENT: FormatVersion = FormatVersion::V3;
+    pub const CURRENT: FormatVersion = FormatVersion::V4;
 
     /// The version an entry of `kind` had before version 3: 2 for `report_issued`, 1 for the
     /// rest.
@@ -65,6 +75,7 @@ impl FormatVersion {
             FormatVersion::V1 => FORMAT_VERSION,
             FormatVersion::V2 => FORMAT_VERSION_2,
             FormatVersion::V3 => FORMAT_VERSION_3,
+            FormatVersion::V4 => FORMAT_VERSION_4,
         }
     }
     pub fn from_byte(b: u8) -> Option<Self> {
@@ -72,23 +83,37 @@ impl FormatVersion {
             FORMAT_VERSION => Some(FormatVersion::V1),
             FORMAT_VERSION_2 => Some(FormatVersion::V2),
             FORMAT_VERSION_3 => Some(FormatVersion::V3),
+            FORMAT_VERSION_4 => Some(FormatVersion::V4),
             _ => None,
         }
     }
-    /// Whether an entry of this version may be of `kind`: version 3 holds every kind,
-    /// versions 1 and 2 only the kinds they were released with.
+    /// Whether an entry of this version may be of `kind`: version 4 holds every kind,
+    /// version 3 the kinds of versions 1 and 2, versions 1 and 2 only the kinds they were
+    /// released with.
     pub fn admits(self, kind: Kind) -> bool {
-        self == FormatVersion::V3 || self == Self::legacy(kind)
+        match self {
+            FormatVersion::V4 => true,
+            FormatVersion::V3 => kind.format_version() <= FORMAT_VERSION_2,
+            _ => self == Self::legacy(kind),
+        }
     }
     /// Whether signatures carry their signing time and the entry a sequencer signature.
     pub fn is_sequenced(self) -> bool {
-        self == FormatVersion::V3
+        self >= FormatVersion::V3
+    }
+    /// Domain separator of the sequencer's signing input (versions 3 and 4).
+    pub fn sequencer_context(self) -> &'static [u8] {
+        match self {
+            FormatVersion::V4 => SEQUENCER_CONTEXT_V4,
+            _ => SEQUENCER_CONTEXT,
+        }
     }
     pub fn hash_domain(self) -> &'static [u8] {
         match self {
             FormatVersion::V1 => HASH_DOMAIN,
             FormatVersion::V2 => HASH_DOMAIN_V2,
             FormatVersion::V3 => HASH_DOMAIN_V3,
+            FormatVersion::V4 => HASH_DOMAIN_V4,
         }
     }
     pub fn signature_context(self) -> &'static [u8] {
@@ -96,6 +121,7 @@ impl FormatVersion {
             FormatVersion::V1 => SIGNATURE_CONTEXT,
             FormatVersion::V2 => SIGNATURE_CONTEXT_V2,
             FormatVersion::V3 => SIGNATURE_CONTEXT_V3,
+            FormatVersion::V4 => SIGNATURE_CONTEXT_V4,
         }
     }
 }
@@ -233,7 +259,7 @@ pub fn signing_input(
     sig: &Signature,
     body: &Body,
 ) -> Vec<u8> {
-    let mut w = Writer::new();
+    let mut w = Writer::for_version(version.byte());
     w.raw(version.signature_context());
     ledger.encode(&mut w);
     w.u16(body.kind().code());
@@ -284,9 +310,14 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// A draft of the current format version (3).
+    /// A draft of the current format version (4).
     pub fn new(ledger: LedgerId, entry_id: EntryId, payload: impl Into<Payload>) -> Self {
         Self::in_version(FormatVersion::CURRENT, ledger, entry_id, payload)
+    }
+    /// A draft in format version 3: for the test vectors and tests of ledgers recorded
+    /// before version 4. The store appends version 4 drafts only.
+    pub fn v3(ledger: LedgerId, entry_id: EntryId, payload: impl Into<Payload>) -> Self {
+        Self::in_version(FormatVersion::V3, ledger, entry_id, payload)
     }
     /// A draft in the format version its kind had before version 3: for the test vectors and
     /// tests of old ledgers. The store appends version 3 drafts only.
@@ -397,6 +428,7 @@ pub struct Entry {
 /// the ledger, the entry's place and time, and `contents`, the SHA-256 of the entry's body,
 /// signature count and signatures as the entry encodes them.
 pub fn sequencer_input(
+    version: FormatVersion,
     ledger: &LedgerId,
     seq: Seq,
     prev: &EntryHash,
@@ -404,7 +436,7 @@ pub fn sequencer_input(
     contents: &[u8; 32],
 ) -> Vec<u8> {
     let mut w = Writer::new();
-    w.raw(SEQUENCER_CONTEXT);
+    w.raw(version.sequencer_context());
     ledger.encode(&mut w);
     seq.encode(&mut w);
     prev.encode(&mut w);
@@ -430,13 +462,14 @@ impl Entry {
     }
     /// SHA-256 of the body, the signature count and the signatures, as encoded.
     pub fn contents_digest(&self) -> [u8; 32] {
-        let mut w = Writer::new();
+        let mut w = Writer::for_version(self.version.byte());
         self.encode_contents(&mut w);
         Sha256::digest(w.into_bytes()).into()
     }
     /// What the sequencer signs (version 3).
     pub fn sequencer_input(&self) -> Vec<u8> {
         sequencer_input(
+            self.version,
             &self.ledger,
             self.seq,
             &self.prev,
@@ -491,6 +524,8 @@ pub const MAX_SIGNATURES: u8 = 8;
 
 impl Canonical for Entry {
     fn encode(&self, w: &mut Writer) {
+        let outer = w.version();
+        w.set_version(self.version.byte());
         w.u8(self.version.byte());
         self.ledger.encode(w);
         self.seq.encode(w);
@@ -502,6 +537,7 @@ impl Canonical for Entry {
             // verifies.
             w.raw(&self.sequencer.unwrap_or([0; 64]));
         }
+        w.set_version(outer);
     }
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let byte = r.u8("format version")?;
@@ -510,6 +546,9 @@ impl Canonical for Entry {
             tag: u16::from(byte),
         };
         let version = FormatVersion::from_byte(byte).ok_or_else(bad_version)?;
+        // The payload fields a version added are read only in entries of that version.
+        let outer = r.version();
+        r.set_version(byte);
         let ledger = LedgerId::decode(r)?;
         let seq = Seq::decode(r)?;
         let prev = EntryHash::decode(r)?;
@@ -517,7 +556,7 @@ impl Canonical for Entry {
         let body = Body::decode(r)?;
         // Versions 1 and 2 each hold the kinds they were released with: a version 1 entry
         // cannot be a report_issued, and a version 2 byte cannot dress up a version 1 kind.
-        // Version 3 holds every kind.
+        // Version 3 holds kinds 1–19, version 4 every kind.
         if !version.admits(body.kind()) {
             return Err(bad_version());
         }
@@ -534,6 +573,7 @@ impl Canonical for Entry {
         } else {
             None
         };
+        r.set_version(outer);
         Ok(Self {
             version,
             ledger,

@@ -358,6 +358,11 @@ kinds! {
     Destruction(Destruction) = 17, "destruction";
     Correction(Correction) = 18, "correction";
     ReportIssued(ReportIssued) = 19, "report_issued";
+    Inventory(Inventory) = 20, "inventory";
+    LossReported(LossReported) = 21, "loss_reported";
+    RemsSessionClosed(RemsSessionClosed) = 22, "rems_session_closed";
+    RemsFormSubmitted(RemsFormSubmitted) = 23, "rems_form_submitted";
+    PmpReported(PmpReported) = 24, "pmp_reported";
 }
 
 /// Declares a payload struct and its canonical encoding: fields in declaration order.
@@ -408,6 +413,33 @@ fn enc_u32(w: &mut Writer, v: &u32) {
 }
 fn dec_u32(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
     r.u32("count")
+}
+/// A field format version 4 added: written only in entries of version 4 and later.
+fn enc_v4<T: Canonical>(w: &mut Writer, v: &T) {
+    if w.version() >= 4 {
+        v.encode(w)
+    }
+}
+/// A field format version 4 added: read only in entries of version 4 and later, its default
+/// (none, or the one value older entries meant) in older ones.
+fn dec_v4<T: Canonical + Default>(r: &mut Reader<'_>) -> Result<T, DecodeError> {
+    if r.version() >= 4 {
+        T::decode(r)
+    } else {
+        Ok(T::default())
+    }
+}
+fn enc_opt_v4<T: Canonical>(w: &mut Writer, v: &Option<T>) {
+    if w.version() >= 4 {
+        enc_opt(w, v)
+    }
+}
+fn dec_opt_v4<T: Canonical>(r: &mut Reader<'_>) -> Result<Option<T>, DecodeError> {
+    if r.version() >= 4 {
+        dec_opt(r)
+    } else {
+        Ok(None)
+    }
 }
 fn enc_u64(w: &mut Writer, v: &u64) {
     w.u64(*v)
@@ -500,6 +532,9 @@ payload!(
         route: Route => enc, dec;
         given_at: Timestamp => enc, dec;
         given_by: UserId => enc, dec;
+        /// Version 4: why the dose was charted late (the clinic asks past its threshold).
+        #[serde(default)]
+        late_reason: Option<Text> => enc_opt_v4, dec_opt_v4;
     }
 );
 payload!(
@@ -557,6 +592,9 @@ payload!(
         police_report: Option<Text> => enc_opt, dec_opt;
         items: Vec<ContainerAmount> => enc_list, dec_list;
         description: Text => enc, dec;
+        /// Version 4: the count or inventory whose shortage this loss explains.
+        #[serde(default)]
+        explains_count: Option<Seq> => enc_opt_v4, dec_opt_v4;
     }
 );
 payload!(
@@ -587,16 +625,131 @@ payload!(
         checkpoint_size: u64 => enc_u64, dec_u64;
         data_digest: EntryHash => enc, dec;
         requested_by: Text => enc, dec;
+        /// Version 4: the file's format (a PDF before version 4).
+        #[serde(default)]
+        format: ReportFormat => enc_v4, dec_v4;
+        /// Version 4: why it was asked for (the clinic requires it of patient-identifying
+        /// reports).
+        #[serde(default)]
+        reason: Option<Text> => enc_opt_v4, dec_opt_v4;
+    }
+);
+
+payload!(
+    /// Version 4: a physical inventory (21 CFR 1304.11) — the initial one on going live, the
+    /// biennial one, or another. Sealed containers counted exactly; open ones measured, or
+    /// estimated where the rules allow. An initial inventory brings in its containers:
+    /// `C<seq>-1`… in line order, each line's sealed ones first, then its open ones. Signed
+    /// by its author and a different witness.
+    Inventory {
+        occasion: InventoryOccasion => enc, dec;
+        taken_at: BusinessHours => enc, dec;
+        date: Day => enc, dec;
+        lines: Vec<InventoryLine> => enc_list, dec_list;
+    }
+);
+payload!(
+    /// One product, lot and location of an inventory.
+    InventoryLine {
+        product: Ndc => enc, dec;
+        lot: Lot => enc, dec;
+        expiry: Day => enc, dec;
+        location: LocationId => enc, dec;
+        /// Sealed containers, counted exactly.
+        sealed: u32 => enc_u32, dec_u32;
+        open: Vec<OpenContainer> => enc_list, dec_list;
+    }
+);
+payload!(
+    /// An open container in an inventory: what remains in it.
+    OpenContainer {
+        /// None in an initial inventory (a container it brings in); the open container
+        /// measured in a later one.
+        container: Option<ContainerId> => enc_opt, dec_opt;
+        /// What remains, in the product's base unit.
+        amount: Amount => enc, dec;
+        /// An estimate rather than an exact measure (schedule III–V, containers of at most
+        /// 1,000 units).
+        estimated: bool => enc_bool, dec_bool;
+        /// Initial inventory: the container's beyond-use date.
+        beyond_use: Option<Day> => enc_opt, dec_opt;
+    }
+);
+payload!(
+    /// Version 4: a `loss_theft` reported to the DEA — the written notice to the Field
+    /// Division and the Form 106 submission.
+    LossReported {
+        loss: Seq => enc, dec;
+        notice_on: Day => enc, dec;
+        form_106: Text => enc, dec;
+        form_106_on: Day => enc, dec;
+    }
+);
+payload!(
+    /// Version 4: a Spravato REMS monitoring session closed: the patient's doses, from the
+    /// first device to discharge, and the digest of the session record kept outside the chain.
+    RemsSessionClosed {
+        session: Text => enc, dec;
+        patient: PatientRef => enc, dec;
+        doses: Vec<Seq> => enc_list, dec_list;
+        started_at: Timestamp => enc, dec;
+        discharged_at: Timestamp => enc, dec;
+        record_sha256: EntryHash => enc, dec;
+    }
+);
+payload!(
+    /// Version 4: the REMS patient monitoring form of a closed session was submitted.
+    RemsFormSubmitted {
+        session: Text => enc, dec;
+        submitted_on: Day => enc, dec;
+        confirmation: Text => enc, dec;
+    }
+);
+payload!(
+    /// Version 4: a prescription monitoring program file (ASAP) was sent to a state. Signed by
+    /// the registrant key, like `report_issued`.
+    PmpReported {
+        state: Text => enc, dec;
+        from: Day => enc, dec;
+        to: Day => enc, dec;
+        asap_version: Text => enc, dec;
+        control_number: Text => enc, dec;
+        /// DSP records in the file (0 for a zero report).
+        records: u32 => enc_u32, dec_u32;
+        file_sha256: EntryHash => enc, dec;
     }
 );
 
 impl Kind {
-    /// The format version whose entries may be of this kind: 2 for `report_issued`, which
-    /// version 2 added; 1 for every other kind (their bytes never change).
+    /// The first format version whose entries may be of this kind: 2 for `report_issued`,
+    /// which version 2 added; 4 for the kinds version 4 added; 1 for every other kind.
     pub fn format_version(self) -> u8 {
         match self {
             Kind::ReportIssued => 2,
+            Kind::Inventory
+            | Kind::LossReported
+            | Kind::RemsSessionClosed
+            | Kind::RemsFormSubmitted
+            | Kind::PmpReported => 4,
             _ => 1,
+        }
+    }
+}
+
+impl Payload {
+    /// The first format version that can hold this payload: its kind's, or 4 where it uses a
+    /// field version 4 added (an older entry has no bytes for it).
+    pub fn format_version(&self) -> u8 {
+        let uses_v4_fields = match self {
+            Payload::Administered(p) => p.late_reason.is_some(),
+            Payload::LossTheft(p) => p.explains_count.is_some(),
+            Payload::ReportIssued(p) => p.format != ReportFormat::Pdf || p.reason.is_some(),
+            _ => false,
+        };
+        if uses_v4_fields {
+            4
+        } else {
+            self.kind().format_version()
         }
     }
 }

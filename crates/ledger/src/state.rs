@@ -10,13 +10,16 @@
 //! the registrant key in force), which every caller runs with `SigCheck::verify`. On error
 //! the state is left part-way changed and must be discarded.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::entry::{Entry, FormatVersion, MAX_SIGNATURES, Signature};
 use crate::payload::*;
-use crate::types::enums::{AdjustmentReason, Direction, Meaning, Role};
+use crate::types::enums::{
+    AdjustmentReason, BusinessHours, Direction, FinishedForm, InventoryOccasion, Meaning, Role,
+    Schedule,
+};
 use crate::types::ids::{
-    ContainerId, EntryHash, LedgerId, LocationId, Lot, PublicKey, Seq, UserId,
+    ContainerId, EntryHash, LedgerId, LocationId, Lot, PatientRef, PublicKey, Seq, UserId,
 };
 use crate::types::ndc::Ndc;
 use crate::types::text::Text;
@@ -80,11 +83,101 @@ pub struct ContainerState {
     pub remaining: u64,
 }
 
-/// A count that found a difference, waiting for adjustments to explain it.
+/// Which discrepancy: the count or inventory that found it, and (an inventory finds one per
+/// product and location) its product and location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DiscrepancyKey {
+    pub seq: Seq,
+    pub product: Ndc,
+    pub location: LocationId,
+}
+
+/// A count or inventory that found a difference from the ledger, and what of it remains
+/// unexplained. Adjustments that name it (and, in format version 4, losses that explain it)
+/// reduce what remains; it closes when nothing remains, or when a correction says the count
+/// was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Discrepancy {
     pub location: LocationId,
     pub product: Ndc,
+    /// The way the ledger must move to agree with what was counted: `Decrease` for a
+    /// shortage (less found than held), `Increase` for an overage.
+    pub direction: Direction,
+    /// The difference found, in the product's base unit (sealed containers at their label).
+    pub difference: u64,
+    /// What remains unexplained of it.
+    pub remaining: u64,
+    /// The entries that reduced it, in order.
+    pub reduced_by: Vec<Seq>,
+    /// The entry that closed it: the reduction that explained the rest, or a correction.
+    pub closed_by: Option<Seq>,
+}
+impl Discrepancy {
+    pub fn is_open(&self) -> bool {
+        self.closed_by.is_none()
+    }
+}
+
+/// An inventory as the ledger remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InventoryTaken {
+    pub seq: Seq,
+    pub occasion: InventoryOccasion,
+    pub taken_at: BusinessHours,
+    pub date: Day,
+}
+
+/// A loss or theft (`loss_theft`) and whether it has been reported (`loss_reported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossState {
+    pub discovered_on: Day,
+    pub recorded_at: Timestamp,
+    pub reported_by: Option<Seq>,
+}
+
+/// A dose given (`administered`), as a REMS session names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DoseState {
+    pub patient: PatientRef,
+    pub product: Ndc,
+    pub given_at: Timestamp,
+}
+
+/// A closed Spravato REMS session, and its monitoring form once submitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemsSession {
+    pub closed_by: Seq,
+    pub patient: PatientRef,
+    pub doses: Vec<Seq>,
+    pub discharged_at: Timestamp,
+    pub form_submitted_by: Option<Seq>,
+}
+
+/// What format version 4's rules remember beyond stock: going live, inventories,
+/// losses and their reports, doses and REMS sessions, and every key ever held.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// Whether the ledger has gone live: an initial inventory, or stock received before
+    /// version 4.
+    pub went_live: bool,
+    /// The initial inventory, if one was taken.
+    pub initial_inventory: Option<Seq>,
+    /// The last inventory taken.
+    pub last_inventory: Option<InventoryTaken>,
+    /// Every loss or theft recorded.
+    pub losses: BTreeMap<Seq, LossState>,
+    /// Doses given, by entry (those a REMS session may name).
+    pub doses: HashMap<Seq, DoseState>,
+    /// The closed session each dose belongs to.
+    pub dose_sessions: HashMap<Seq, String>,
+    /// Closed REMS sessions by their id.
+    pub rems_sessions: BTreeMap<String, RemsSession>,
+    /// When each container was opened (its `container_opened`, or the initial inventory
+    /// that brought it in open).
+    pub opened_at: HashMap<ContainerId, Timestamp>,
+    /// Every public key anyone has held here: the registrant's, every user's, every key
+    /// rotated in (and so every key rotated away from).
+    pub keys_ever: BTreeSet<[u8; 32]>,
 }
 
 /// What the chain has reached.
@@ -142,7 +235,11 @@ pub struct Touched {
     pub products: BTreeSet<Ndc>,
     pub locations: BTreeSet<LocationId>,
     pub containers: BTreeSet<ContainerId>,
-    pub discrepancy: Option<Seq>,
+    /// Discrepancies this entry found or changed.
+    pub discrepancies: BTreeSet<DiscrepancyKey>,
+    /// Whether this entry changed the ledger-wide facts (going live, inventories, losses,
+    /// doses, REMS sessions, keys).
+    pub facts: bool,
     /// The containers this entry emptied or sent away, as they last stood, with the status
     /// they ended in: the state forgets all but that status, and a store that compares its
     /// rows with the ledger needs the rest.
@@ -158,7 +255,14 @@ pub struct References {
     pub containers: BTreeSet<ContainerId>,
     /// Every live container of this product at this location (for a count).
     pub stock_at: Option<(LocationId, Ndc)>,
+    /// Every live container of these products at these locations (for an inventory).
+    pub stocks: BTreeSet<(LocationId, Ndc)>,
+    /// The discrepancies found by these counts or inventories.
     pub discrepancies: BTreeSet<Seq>,
+    /// These entries' facts: losses, doses.
+    pub entries: BTreeSet<Seq>,
+    /// These REMS sessions.
+    pub sessions: BTreeSet<String>,
     /// Users holding any of these keys (a key may belong to one person only).
     pub keys: BTreeSet<[u8; 32]>,
 }
@@ -177,7 +281,10 @@ pub struct State {
     pub containers: HashMap<ContainerId, ContainerState>,
     /// Containers that are empty or gone: kept to say so, rather than "unknown", when named.
     pub finished: HashMap<ContainerId, ContainerStatus>,
-    pub discrepancies: HashMap<Seq, Discrepancy>,
+    /// Every discrepancy found, open or closed.
+    pub discrepancies: BTreeMap<DiscrepancyKey, Discrepancy>,
+    /// What format version 4's rules remember beyond stock.
+    pub facts: Facts,
 }
 
 /// How many minutes a dose's `given_at` may lie ahead of the server's clock.
@@ -258,8 +365,10 @@ pub fn author_roles(kind: Kind) -> &'static [Role] {
         }
         ContainerOpened | Administered | Waste | Count => &[Role::Pharmacist, Role::Nurse],
         Correction => &[Role::Admin, Role::Pharmacist],
+        Inventory | LossReported => &[Role::Admin, Role::Pharmacist],
+        RemsSessionClosed | RemsFormSubmitted => &[Role::Admin, Role::Pharmacist, Role::Nurse],
         // Signed by the registrant key alone, naming who asked.
-        ReportIssued => &[],
+        ReportIssued | PmpReported => &[],
     }
 }
 
@@ -269,7 +378,7 @@ pub const WITNESS_ROLES: &[Role] = &[Role::Pharmacist, Role::Nurse];
 /// How many witnesses each kind needs.
 pub fn witnesses_needed(kind: Kind) -> usize {
     match kind {
-        Kind::Waste | Kind::Adjustment => 1,
+        Kind::Waste | Kind::Adjustment | Kind::Inventory => 1,
         Kind::Destruction => 2,
         _ => 0,
     }
@@ -316,6 +425,14 @@ impl State {
             )));
         }
         check_signing_times(e)?;
+        let needs = e.payload().format_version();
+        if needs > e.version.byte() {
+            return Err(Violation::SignatureShape(format!(
+                "a version {} entry cannot hold this {} entry: it needs format version {needs}",
+                e.version,
+                e.kind()
+            )));
+        }
         let mut t = Touched::default();
         let checks = self.check_signers(e, awaiting_witness)?;
         self.apply_payload(e, &mut t)?;
@@ -399,8 +516,7 @@ impl State {
                     });
                 }
                 if let Some(previous) = h.last_version
-                    && previous.is_sequenced()
-                    && !e.version.is_sequenced()
+                    && e.version < previous
                 {
                     return Err(Violation::VersionDowngrade {
                         previous: previous.byte(),
@@ -481,7 +597,7 @@ impl State {
                 expect_key(s, &g.registrant_key)?;
                 push(0, g.registrant_key);
             }
-            Payload::ReportIssued(_) => {
+            Payload::ReportIssued(_) | Payload::PmpReported(_) => {
                 let [s] = sigs.as_slice() else {
                     return Err(shape("is signed by the registrant key alone"));
                 };
@@ -839,6 +955,7 @@ impl State {
                     key: g.registrant_key,
                 });
                 t.registrant = true;
+                self.remember_key(&g.registrant_key, t);
             }
             Payload::UserEnrolled(p) => {
                 if self.users.contains_key(&p.user) {
@@ -857,6 +974,8 @@ impl State {
                         "that public key already belongs to someone in this ledger",
                     ));
                 }
+                self.check_key_not_retired(e, &p.public_key)?;
+                self.remember_key(&p.public_key, t);
                 self.users.insert(
                     p.user.clone(),
                     UserState {
@@ -906,6 +1025,8 @@ impl State {
                     }
                     r.key = p.new_key;
                     t.registrant = true;
+                    self.check_key_not_retired(e, &p.new_key)?;
+                    self.remember_key(&p.new_key, t);
                 }
                 Principal::User(u) => {
                     let cur = self.active_user(u)?;
@@ -919,6 +1040,8 @@ impl State {
                             "that public key already belongs to someone in this ledger",
                         ));
                     }
+                    self.check_key_not_retired(e, &p.new_key)?;
+                    self.remember_key(&p.new_key, t);
                     self.users.get_mut(u).expect("checked").key = p.new_key;
                     t.users.insert(u.clone());
                 }
@@ -961,6 +1084,7 @@ impl State {
                 t.locations.insert(p.location.clone());
             }
             Payload::Receipt(p) => {
+                self.require_live(e)?;
                 let capacity = self.product(&p.product)?.strength.capacity();
                 self.location(&p.location)?;
                 if p.containers == 0 {
@@ -1007,6 +1131,10 @@ impl State {
                     );
                     t.containers.insert(id);
                 }
+                if !self.facts.went_live {
+                    self.facts.went_live = true;
+                    t.facts = true;
+                }
             }
             Payload::ContainerOpened(p) => {
                 let s = self.live(&p.container)?;
@@ -1036,8 +1164,11 @@ impl State {
                     beyond_use: p.beyond_use,
                 };
                 t.containers.insert(p.container);
+                self.facts.opened_at.insert(p.container, e.timestamp);
+                t.facts = true;
             }
             Payload::Administered(p) => {
+                self.require_live(e)?;
                 self.require_open(&p.container)?;
                 let giver = self.active_user(&p.given_by)?;
                 if !WITNESS_ROLES.contains(&giver.role) {
@@ -1051,9 +1182,30 @@ impl State {
                     return Err(rule("the time given is in the future"));
                 }
                 self.check_usable_on(&p.container, p.given_at.date())?;
+                if e.version >= FormatVersion::V4
+                    && let Some(opened_at) = self.facts.opened_at.get(&p.container)
+                    && p.given_at < *opened_at
+                {
+                    return Err(Violation::GivenBeforeOpened {
+                        container: p.container,
+                        given_at: p.given_at,
+                        opened_at: *opened_at,
+                    });
+                }
+                let product = self.live(&p.container)?.product;
                 self.debit(&p.container, &p.amount, t)?;
+                self.facts.doses.insert(
+                    e.seq,
+                    DoseState {
+                        patient: p.patient,
+                        product,
+                        given_at: p.given_at,
+                    },
+                );
+                t.facts = true;
             }
             Payload::Dispensed(p) => {
+                self.require_live(e)?;
                 if p.sealed.is_empty() && p.from_open.is_empty() {
                     return Err(rule("a dispense names at least one container"));
                 }
@@ -1132,18 +1284,23 @@ impl State {
                     });
                 }
                 if p.counted != p.expected {
-                    self.discrepancies.insert(
+                    let capacity = self.product(&p.product)?.strength.capacity();
+                    let total = |x: &Tally| {
+                        u128::from(x.sealed) * u128::from(capacity) + u128::from(x.open)
+                    };
+                    self.open_discrepancy(
                         e.seq,
-                        Discrepancy {
-                            location: p.location.clone(),
-                            product: p.product,
-                        },
+                        p.product,
+                        &p.location,
+                        total(&p.expected),
+                        total(&p.counted),
+                        t,
                     );
-                    t.discrepancy = Some(e.seq);
                 }
             }
             Payload::Adjustment(p) => {
                 let s = self.live(&p.container)?.clone();
+                let mut resolves = None;
                 match (p.reason, p.resolves) {
                     (AdjustmentReason::CountDiscrepancy, None) => {
                         return Err(rule(
@@ -1151,22 +1308,9 @@ impl State {
                         ));
                     }
                     (AdjustmentReason::CountDiscrepancy, Some(seq)) => {
-                        let d = self
-                            .discrepancies
-                            .get(&seq)
-                            .ok_or(Violation::UnknownDiscrepancy(seq))?;
-                        if d.location != s.location {
-                            return Err(rule(format!(
-                                "count {seq} was at {}, but container {} is at {}",
-                                d.location, p.container, s.location
-                            )));
-                        }
-                        if d.product != s.product {
-                            return Err(rule(format!(
-                                "count {seq} was of {}, but container {} holds {}",
-                                d.product, p.container, s.product
-                            )));
-                        }
+                        let key = self.discrepancy_of(seq, &s, &p.container)?;
+                        self.check_explains(e, &key, p.direction, p.amount.base())?;
+                        resolves = Some(key);
                     }
                     (_, Some(_)) => {
                         return Err(rule("only a count-discrepancy adjustment resolves a count"));
@@ -1199,6 +1343,9 @@ impl State {
                         self.debit(&p.container, &p.amount, t)?;
                     }
                 }
+                if let Some(key) = resolves {
+                    self.reduce_discrepancy(e, &key, p.direction, p.amount.base(), t);
+                }
             }
             Payload::LossTheft(p) => {
                 if p.items.is_empty() {
@@ -1208,10 +1355,45 @@ impl State {
                     return Err(rule("the date discovered is in the future"));
                 }
                 Self::unique(p.items.iter().map(|i| &i.container))?;
+                // What the loss explains of a count's or inventory's shortage, by product and
+                // location, as its containers stood before it.
+                let mut explains: BTreeMap<DiscrepancyKey, u64> = BTreeMap::new();
+                if let Some(seq) = p.explains_count {
+                    for i in &p.items {
+                        let c = self.live(&i.container)?;
+                        let key = DiscrepancyKey {
+                            seq,
+                            product: c.product,
+                            location: c.location.clone(),
+                        };
+                        if self.discrepancies.contains_key(&key) {
+                            let sum = explains.entry(key).or_default();
+                            *sum = sum.saturating_add(i.amount.base());
+                        }
+                    }
+                    if explains.is_empty() {
+                        return Err(Violation::UnknownDiscrepancy(seq));
+                    }
+                    for (key, amount) in &explains {
+                        self.check_explains(e, key, Direction::Decrease, *amount)?;
+                    }
+                }
                 for i in &p.items {
                     self.check_whole_if_sealed(&i.container, &i.amount)?;
                     self.debit(&i.container, &i.amount, t)?;
                 }
+                for (key, amount) in &explains {
+                    self.reduce_discrepancy(e, key, Direction::Decrease, *amount, t);
+                }
+                self.facts.losses.insert(
+                    e.seq,
+                    LossState {
+                        discovered_on: p.discovered_on,
+                        recorded_at: e.timestamp,
+                        reported_by: None,
+                    },
+                );
+                t.facts = true;
             }
             Payload::Destruction(p) => {
                 if p.items.is_empty() {
@@ -1238,6 +1420,94 @@ impl State {
                 if p.corrects >= e.seq {
                     return Err(rule("a correction names an earlier entry"));
                 }
+                if e.version >= FormatVersion::V4 {
+                    // The count or inventory was wrong: what it found is no discrepancy.
+                    let keys: Vec<DiscrepancyKey> = self
+                        .discrepancies
+                        .iter()
+                        .filter(|(k, d)| k.seq == p.corrects && d.is_open())
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in keys {
+                        if let Some(d) = self.discrepancies.get_mut(&k) {
+                            d.closed_by = Some(e.seq);
+                        }
+                        t.discrepancies.insert(k);
+                    }
+                }
+            }
+            Payload::Inventory(p) => self.apply_inventory(e, p, t)?,
+            Payload::LossReported(p) => {
+                let loss = self
+                    .facts
+                    .losses
+                    .get(&p.loss)
+                    .ok_or(Violation::UnknownLoss(p.loss))?;
+                if let Some(by) = loss.reported_by {
+                    return Err(Violation::LossAlreadyReported { loss: p.loss, by });
+                }
+                for (what, day) in [
+                    ("the written notice", p.notice_on),
+                    ("DEA Form 106", p.form_106_on),
+                ] {
+                    if day < loss.discovered_on {
+                        return Err(rule(format!(
+                            "{what} is dated {day}, before the loss was discovered on {}",
+                            loss.discovered_on
+                        )));
+                    }
+                    if day > today {
+                        return Err(rule(format!("{what} is dated {day}, in the future")));
+                    }
+                }
+                if p.form_106.as_str().trim().is_empty() {
+                    return Err(rule("the DEA Form 106 number is empty"));
+                }
+                if let Some(l) = self.facts.losses.get_mut(&p.loss) {
+                    l.reported_by = Some(e.seq);
+                }
+                t.facts = true;
+            }
+            Payload::RemsSessionClosed(p) => self.apply_rems_session(e, p, t)?,
+            Payload::RemsFormSubmitted(p) => {
+                let session = self
+                    .facts
+                    .rems_sessions
+                    .get(p.session.as_str())
+                    .ok_or_else(|| Violation::UnknownRemsSession(p.session.to_string()))?;
+                if let Some(by) = session.form_submitted_by {
+                    return Err(Violation::RemsFormAlreadySubmitted {
+                        session: p.session.to_string(),
+                        by,
+                    });
+                }
+                if p.submitted_on < session.discharged_at.date() {
+                    return Err(rule(format!(
+                        "the form is dated {}, before the patient was discharged on {}",
+                        p.submitted_on,
+                        session.discharged_at.date()
+                    )));
+                }
+                if p.submitted_on > today {
+                    return Err(rule("the date submitted is in the future"));
+                }
+                if let Some(s) = self.facts.rems_sessions.get_mut(p.session.as_str()) {
+                    s.form_submitted_by = Some(e.seq);
+                }
+                t.facts = true;
+            }
+            Payload::PmpReported(p) => {
+                if p.from > p.to {
+                    return Err(rule("a PMP report's period starts after it ends"));
+                }
+                if p.state.as_str().len() != 2
+                    || !p.state.as_str().bytes().all(|b| b.is_ascii_uppercase())
+                {
+                    return Err(rule(format!("{} is not a two-letter state code", p.state)));
+                }
+                if p.to > today {
+                    return Err(rule("a PMP report's period ends in the future"));
+                }
             }
             Payload::ReportIssued(p) => {
                 if p.from > p.to {
@@ -1251,6 +1521,541 @@ impl State {
             }
         }
         Ok(())
+    }
+}
+
+/// The most an open container may be estimated at: a container of more than this many
+/// units is counted exactly (21 CFR 1304.11(e)(3)(iii)).
+pub const MAX_ESTIMATED_UNITS: u32 = 1000;
+
+impl State {
+    /// Format version 4: receipts, doses and dispenses wait for the ledger to go live (an
+    /// initial inventory, or stock received before version 4).
+    fn require_live(&self, e: &Entry) -> Result<(), Violation> {
+        if e.version >= FormatVersion::V4 && !self.facts.went_live {
+            return Err(Violation::NoInitialInventory(e.kind()));
+        }
+        Ok(())
+    }
+
+    /// Format version 4: a key anyone held here before is never enrolled or rotated in again.
+    fn check_key_not_retired(&self, e: &Entry, key: &PublicKey) -> Result<(), Violation> {
+        if e.version >= FormatVersion::V4 && self.facts.keys_ever.contains(&key.to_bytes()) {
+            return Err(Violation::KeyRetired(key.key_id()));
+        }
+        Ok(())
+    }
+
+    fn remember_key(&mut self, key: &PublicKey, t: &mut Touched) {
+        self.facts.keys_ever.insert(key.to_bytes());
+        t.facts = true;
+    }
+
+    /// Opens the discrepancy entry `seq` found of `product` at `location`: `counted` where
+    /// the ledger held `held` (base units).
+    fn open_discrepancy(
+        &mut self,
+        seq: Seq,
+        product: Ndc,
+        location: &LocationId,
+        held: u128,
+        counted: u128,
+        t: &mut Touched,
+    ) {
+        let (direction, difference) = if counted < held {
+            (Direction::Decrease, held - counted)
+        } else {
+            (Direction::Increase, counted - held)
+        };
+        let difference = u64::try_from(difference).unwrap_or(u64::MAX);
+        let key = DiscrepancyKey {
+            seq,
+            product,
+            location: location.clone(),
+        };
+        self.discrepancies.insert(
+            key.clone(),
+            Discrepancy {
+                location: location.clone(),
+                product,
+                direction,
+                difference,
+                remaining: difference,
+                reduced_by: Vec::new(),
+                closed_by: None,
+            },
+        );
+        t.discrepancies.insert(key);
+    }
+
+    /// The discrepancy entry `seq` found of the product at the location of container `s`.
+    fn discrepancy_of(
+        &self,
+        seq: Seq,
+        s: &ContainerState,
+        container: &ContainerId,
+    ) -> Result<DiscrepancyKey, Violation> {
+        let key = DiscrepancyKey {
+            seq,
+            product: s.product,
+            location: s.location.clone(),
+        };
+        if self.discrepancies.contains_key(&key) {
+            return Ok(key);
+        }
+        let mut found = self.discrepancies.iter().filter(|(k, _)| k.seq == seq);
+        match found.next() {
+            None => Err(Violation::UnknownDiscrepancy(seq)),
+            Some((_, d)) if d.location != s.location => Err(rule(format!(
+                "count {seq} was at {}, but container {container} is at {}",
+                d.location, s.location
+            ))),
+            Some((_, d)) => Err(rule(format!(
+                "count {seq} was of {}, but container {container} holds {}",
+                d.product, s.product
+            ))),
+        }
+    }
+
+    /// Format version 4: an entry explaining `amount` of discrepancy `key`, moving the ledger
+    /// in `direction`, must name an open one, move the way it needs, and explain no more
+    /// than remains. Older entries are never refused here.
+    fn check_explains(
+        &self,
+        e: &Entry,
+        key: &DiscrepancyKey,
+        direction: Direction,
+        amount: u64,
+    ) -> Result<(), Violation> {
+        if e.version < FormatVersion::V4 {
+            return Ok(());
+        }
+        let Some(d) = self.discrepancies.get(key) else {
+            return Err(Violation::UnknownDiscrepancy(key.seq));
+        };
+        if let Some(closed_by) = d.closed_by {
+            return Err(Violation::DiscrepancyClosed {
+                seq: key.seq,
+                product: key.product,
+                location: key.location.to_string(),
+                closed_by,
+            });
+        }
+        if d.direction != direction {
+            let (what, needed) = match d.direction {
+                Direction::Decrease => ("less than the ledger held", "decrease"),
+                Direction::Increase => ("more than the ledger held", "increase"),
+            };
+            return Err(Violation::DiscrepancyDirection {
+                seq: key.seq,
+                product: key.product,
+                location: key.location.to_string(),
+                what,
+                needed,
+            });
+        }
+        if amount > d.remaining {
+            let strength = self.product(&key.product)?.strength;
+            return Err(Violation::AdjustmentExceedsDiscrepancy {
+                seq: key.seq,
+                product: key.product,
+                location: key.location.to_string(),
+                remaining: describe_base(&strength, d.remaining),
+                requested: describe_base(&strength, amount),
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes `amount` off what remains of discrepancy `key` (saturating: an older entry may
+    /// state more), if it moves the ledger the way the discrepancy needs; closes it when
+    /// nothing remains.
+    fn reduce_discrepancy(
+        &mut self,
+        e: &Entry,
+        key: &DiscrepancyKey,
+        direction: Direction,
+        amount: u64,
+        t: &mut Touched,
+    ) {
+        let Some(d) = self.discrepancies.get_mut(key) else {
+            return;
+        };
+        if !d.is_open() || d.direction != direction {
+            return;
+        }
+        d.remaining = d.remaining.saturating_sub(amount);
+        d.reduced_by.push(e.seq);
+        if d.remaining == 0 {
+            d.closed_by = Some(e.seq);
+        }
+        t.discrepancies.insert(key.clone());
+    }
+
+    /// An inventory: the initial one brings its containers in; a later one is compared, per
+    /// product and location, with what the ledger holds.
+    fn apply_inventory(
+        &mut self,
+        e: &Entry,
+        p: &Inventory,
+        t: &mut Touched,
+    ) -> Result<(), Violation> {
+        let today = e.timestamp.date();
+        if p.date > today {
+            return Err(rule("the inventory's date is in the future"));
+        }
+        let initial = p.occasion == InventoryOccasion::Initial;
+        if initial {
+            if let Some(seq) = self.facts.initial_inventory {
+                return Err(Violation::InitialInventoryExists(format!(
+                    "entry {seq} is this ledger's initial inventory: a later one is biennial or other"
+                )));
+            }
+            if self.facts.went_live {
+                return Err(Violation::InitialInventoryExists(
+                    "this ledger has held stock already: its inventories now are biennial or other"
+                        .into(),
+                ));
+            }
+        } else if p.lines.is_empty() {
+            return Err(rule("a biennial or other inventory lists what it counted"));
+        }
+        let mut total: u64 = 0;
+        for (n, l) in p.lines.iter().enumerate() {
+            let line = n + 1;
+            let product = self.product(&l.product)?.clone();
+            self.location(&l.location)?;
+            if l.sealed == 0 && l.open.is_empty() {
+                return Err(rule(format!(
+                    "line {line} counts no container: leave out what is not on hand"
+                )));
+            }
+            total = total
+                .saturating_add(u64::from(l.sealed))
+                .saturating_add(l.open.len() as u64);
+            for o in &l.open {
+                if o.estimated {
+                    if matches!(product.schedule, Schedule::II | Schedule::IIN) {
+                        return Err(Violation::EstimateNotAllowed(format!(
+                            "line {line}: {} is schedule {}, whose open containers are measured exactly",
+                            product.name, product.schedule
+                        )));
+                    }
+                    if let Strength::Units { units, .. } = product.strength
+                        && units.get() > MAX_ESTIMATED_UNITS
+                    {
+                        return Err(Violation::EstimateNotAllowed(format!(
+                            "line {line}: a container of {} holds {} units, more than {MAX_ESTIMATED_UNITS}: count it exactly",
+                            product.name,
+                            units.get()
+                        )));
+                    }
+                }
+                let probe = ContainerState {
+                    id: ContainerId::new(e.seq, 1).expect("index starts at 1"),
+                    product: l.product,
+                    lot: l.lot.clone(),
+                    expiry: l.expiry,
+                    location: l.location.clone(),
+                    status: ContainerStatus::Sealed,
+                    capacity: product.strength.capacity(),
+                    remaining: product.strength.capacity(),
+                };
+                self.check_amount(&probe, &o.amount)?;
+                match (initial, o.container) {
+                    (true, Some(c)) => {
+                        return Err(rule(format!(
+                            "line {line}: an initial inventory brings its containers in; it names none already here ({c})"
+                        )));
+                    }
+                    (true, None) => {
+                        if o.amount.base() > product.strength.capacity() {
+                            return Err(rule(format!(
+                                "line {line}: an open container holds at most {}",
+                                describe_base(&product.strength, product.strength.capacity())
+                            )));
+                        }
+                        if let Some(bud) = o.beyond_use
+                            && bud > l.expiry
+                        {
+                            return Err(rule(format!(
+                                "line {line}: the beyond-use date {bud} is after the lot's expiry {}",
+                                l.expiry
+                            )));
+                        }
+                    }
+                    (false, None) => {
+                        return Err(rule(format!(
+                            "line {line}: name each open container measured"
+                        )));
+                    }
+                    (false, Some(c)) => {
+                        let s = self.live(&c)?;
+                        if !matches!(s.status, ContainerStatus::Open { .. }) {
+                            return Err(Violation::ContainerState {
+                                container: c,
+                                status: s.status.name().into(),
+                                needed: "open to be measured (a sealed one is counted)",
+                            });
+                        }
+                        if s.product != l.product || s.location != l.location || s.lot != l.lot {
+                            return Err(rule(format!(
+                                "line {line}: container {c} is {} lot {} at {}, not this line's",
+                                s.product, s.lot, s.location
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        if total > u64::from(MAX_CONTAINERS_PER_RECEIPT) * 10 {
+            return Err(rule("an inventory this large is split into several"));
+        }
+        if !initial {
+            Self::unique(
+                p.lines
+                    .iter()
+                    .flat_map(|l| l.open.iter().filter_map(|o| o.container.as_ref())),
+            )?;
+        }
+        if initial {
+            let mut index: u32 = 0;
+            for l in &p.lines {
+                let capacity = self.product(&l.product)?.strength.capacity();
+                let mut add = |state: &mut State, status: ContainerStatus, remaining: u64| {
+                    index += 1;
+                    let id = ContainerId::new(e.seq, index).expect("index starts at 1");
+                    state.containers.insert(
+                        id,
+                        ContainerState {
+                            id,
+                            product: l.product,
+                            lot: l.lot.clone(),
+                            expiry: l.expiry,
+                            location: l.location.clone(),
+                            status,
+                            capacity,
+                            remaining,
+                        },
+                    );
+                    t.containers.insert(id);
+                    id
+                };
+                for _ in 0..l.sealed {
+                    add(self, ContainerStatus::Sealed, capacity);
+                }
+                for o in &l.open {
+                    let beyond_use = o
+                        .beyond_use
+                        .unwrap_or_else(|| default_beyond_use(p.date, l.expiry));
+                    let id = add(self, ContainerStatus::Open { beyond_use }, o.amount.base());
+                    self.facts.opened_at.insert(id, e.timestamp);
+                }
+            }
+            self.facts.went_live = true;
+            self.facts.initial_inventory = Some(e.seq);
+        } else {
+            // Per product and location: sealed containers, open ones, and the total in base
+            // units, as counted.
+            let mut counted: BTreeMap<(LocationId, Ndc), (u64, u64, u128)> = BTreeMap::new();
+            for l in &p.lines {
+                let capacity = self.product(&l.product)?.strength.capacity();
+                let c = counted.entry((l.location.clone(), l.product)).or_default();
+                c.0 += u64::from(l.sealed);
+                c.1 += l.open.len() as u64;
+                c.2 += u128::from(l.sealed) * u128::from(capacity);
+                for o in &l.open {
+                    c.2 += u128::from(o.amount.base());
+                }
+            }
+            for ((location, product), (sealed, open, total)) in counted {
+                let capacity = self.product(&product)?.strength.capacity();
+                let held = self.tally(&location, &product);
+                let held_total =
+                    u128::from(held.sealed) * u128::from(capacity) + u128::from(held.open);
+                let held_open = self
+                    .containers
+                    .values()
+                    .filter(|c| {
+                        c.location == location
+                            && c.product == product
+                            && matches!(c.status, ContainerStatus::Open { .. })
+                    })
+                    .count() as u64;
+                // Each open container measured as the ledger holds it.
+                let measured_each = p
+                    .lines
+                    .iter()
+                    .filter(|l| l.location == location && l.product == product)
+                    .flat_map(|l| l.open.iter())
+                    .all(|o| {
+                        o.container
+                            .and_then(|c| self.containers.get(&c))
+                            .is_some_and(|c| c.remaining == o.amount.base())
+                    });
+                if total != held_total
+                    || sealed != u64::from(held.sealed)
+                    || open != held_open
+                    || !measured_each
+                {
+                    self.open_discrepancy(e.seq, product, &location, held_total, total, t);
+                }
+            }
+        }
+        self.facts.last_inventory = Some(InventoryTaken {
+            seq: e.seq,
+            occasion: p.occasion,
+            taken_at: p.taken_at,
+            date: p.date,
+        });
+        t.facts = true;
+        Ok(())
+    }
+
+    /// A REMS session closed: its doses are nasal-spray doses given to its patient, none in
+    /// another session.
+    fn apply_rems_session(
+        &mut self,
+        e: &Entry,
+        p: &RemsSessionClosed,
+        t: &mut Touched,
+    ) -> Result<(), Violation> {
+        let id = p.session.as_str().to_string();
+        if self.facts.rems_sessions.contains_key(&id) {
+            return Err(Violation::RemsSessionExists(id));
+        }
+        if p.doses.is_empty() {
+            return Err(rule("a REMS session names the doses it monitored"));
+        }
+        if p.discharged_at < p.started_at {
+            return Err(rule(
+                "the patient was discharged before the session started",
+            ));
+        }
+        let limit = e.timestamp.micros() + GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000;
+        if p.discharged_at.micros() > limit {
+            return Err(rule("the time of discharge is in the future"));
+        }
+        let mut seen = BTreeSet::new();
+        for d in &p.doses {
+            if !seen.insert(*d) {
+                return Err(rule(format!("dose entry {d} is listed twice")));
+            }
+            let dose = self
+                .facts
+                .doses
+                .get(d)
+                .ok_or_else(|| rule(format!("entry {d} is not a dose given")))?;
+            let product = self.product(&dose.product)?;
+            if product.form != FinishedForm::NasalSpray {
+                return Err(rule(format!(
+                    "dose entry {d} was of {}, not a nasal spray",
+                    product.name
+                )));
+            }
+            if dose.patient != p.patient {
+                return Err(rule(format!("dose entry {d} was given to another patient")));
+            }
+            if let Some(other) = self.facts.dose_sessions.get(d) {
+                return Err(Violation::DoseInOtherSession {
+                    dose: *d,
+                    session: other.clone(),
+                });
+            }
+        }
+        for d in &p.doses {
+            self.facts.dose_sessions.insert(*d, id.clone());
+        }
+        self.facts.rems_sessions.insert(
+            id,
+            RemsSession {
+                closed_by: e.seq,
+                patient: p.patient,
+                doses: p.doses.clone(),
+                discharged_at: p.discharged_at,
+                form_submitted_by: None,
+            },
+        );
+        t.facts = true;
+        Ok(())
+    }
+}
+
+/// What the folded state says, for the store, the clinic and reports: read accessors over
+/// the rules' memory, so no one re-derives a rule.
+impl State {
+    /// Whether the ledger has gone live (format version 4): an initial inventory, or stock
+    /// received before version 4.
+    pub fn has_gone_live(&self) -> bool {
+        self.facts.went_live
+    }
+    /// The initial inventory's entry, if one was taken.
+    pub fn initial_inventory(&self) -> Option<Seq> {
+        self.facts.initial_inventory
+    }
+    /// The last inventory taken: its entry, occasion, date and time of day.
+    pub fn last_inventory(&self) -> Option<&InventoryTaken> {
+        self.facts.last_inventory.as_ref()
+    }
+    /// Every discrepancy still open, oldest first, with what remains of it.
+    pub fn open_discrepancies(&self) -> impl Iterator<Item = (&DiscrepancyKey, &Discrepancy)> {
+        self.discrepancies.iter().filter(|(_, d)| d.is_open())
+    }
+    /// Every closed discrepancy, with the entries that reduced and closed it.
+    pub fn closed_discrepancies(&self) -> impl Iterator<Item = (&DiscrepancyKey, &Discrepancy)> {
+        self.discrepancies.iter().filter(|(_, d)| !d.is_open())
+    }
+    /// The discrepancies entry `seq` (a count or inventory) found.
+    pub fn discrepancies_of(
+        &self,
+        seq: Seq,
+    ) -> impl Iterator<Item = (&DiscrepancyKey, &Discrepancy)> {
+        self.discrepancies.iter().filter(move |(k, _)| k.seq == seq)
+    }
+    /// Every loss or theft, with whether (and by which entry) it has been reported.
+    pub fn losses(&self) -> &BTreeMap<Seq, LossState> {
+        &self.facts.losses
+    }
+    /// The losses not yet reported (`loss_reported`).
+    pub fn unreported_losses(&self) -> impl Iterator<Item = (&Seq, &LossState)> {
+        self.facts
+            .losses
+            .iter()
+            .filter(|(_, l)| l.reported_by.is_none())
+    }
+    /// Closed REMS sessions by id, each with its form's entry once submitted.
+    pub fn rems_sessions(&self) -> &BTreeMap<String, RemsSession> {
+        &self.facts.rems_sessions
+    }
+    /// The REMS session a dose belongs to, if any.
+    pub fn session_of_dose(&self, dose: Seq) -> Option<&str> {
+        self.facts.dose_sessions.get(&dose).map(String::as_str)
+    }
+    /// When container `c` was opened, if the ledger saw it opened.
+    pub fn opened_at(&self, c: &ContainerId) -> Option<Timestamp> {
+        self.facts.opened_at.get(c).copied()
+    }
+    /// Whether `key` was held here before and is no longer held by anyone: a retired key,
+    /// never enrolled or rotated in again.
+    pub fn is_key_retired(&self, key: &PublicKey) -> bool {
+        self.facts.keys_ever.contains(&key.to_bytes()) && !self.holds_key(key)
+    }
+    /// Whether `key` was ever held here (retired or in use).
+    pub fn key_ever_held(&self, key: &PublicKey) -> bool {
+        self.facts.keys_ever.contains(&key.to_bytes())
+    }
+    /// Every retired key.
+    pub fn retired_keys(&self) -> Vec<PublicKey> {
+        self.facts
+            .keys_ever
+            .iter()
+            .filter_map(|b| PublicKey::from_bytes(b).ok())
+            .filter(|k| !self.holds_key(k))
+            .collect()
+    }
+    fn holds_key(&self, key: &PublicKey) -> bool {
+        self.registrant.as_ref().is_some_and(|r| r.key == *key)
+            || self.users.values().any(|u| u.key == *key)
     }
 }
 
@@ -1281,7 +2086,29 @@ pub fn references(e: &Entry) -> References {
         }
     };
     match e.payload() {
-        Payload::Genesis(_) | Payload::Correction(_) | Payload::ReportIssued(_) => {}
+        Payload::Genesis(_) | Payload::ReportIssued(_) | Payload::PmpReported(_) => {}
+        Payload::Correction(p) => {
+            r.discrepancies.insert(p.corrects);
+        }
+        Payload::Inventory(p) => {
+            for l in &p.lines {
+                r.products.insert(l.product);
+                r.locations.insert(l.location.clone());
+                r.containers
+                    .extend(l.open.iter().filter_map(|o| o.container));
+                r.stocks.insert((l.location.clone(), l.product));
+            }
+        }
+        Payload::LossReported(p) => {
+            r.entries.insert(p.loss);
+        }
+        Payload::RemsSessionClosed(p) => {
+            r.entries.extend(p.doses.iter().copied());
+            r.sessions.insert(p.session.as_str().to_string());
+        }
+        Payload::RemsFormSubmitted(p) => {
+            r.sessions.insert(p.session.as_str().to_string());
+        }
         Payload::UserEnrolled(p) => {
             r.users.insert(p.user.clone());
             r.keys.insert(p.public_key.to_bytes());
@@ -1337,8 +2164,13 @@ pub fn references(e: &Entry) -> References {
                 r.discrepancies.insert(s);
             }
         }
-        Payload::LossTheft(LossTheft { items: xs, .. })
-        | Payload::Destruction(Destruction { items: xs, .. }) => items(&mut r, xs),
+        Payload::LossTheft(p) => {
+            items(&mut r, &p.items);
+            if let Some(s) = p.explains_count {
+                r.discrepancies.insert(s);
+            }
+        }
+        Payload::Destruction(Destruction { items: xs, .. }) => items(&mut r, xs),
     }
     // Amounts are checked against the product of each container: the store loads the
     // products of the containers it loads.
@@ -1376,7 +2208,7 @@ impl State {
                 s.finished.insert(*c, *st);
             }
         }
-        if let Some((loc, ndc)) = &refs.stock_at {
+        for (loc, ndc) in refs.stock_at.iter().chain(refs.stocks.iter()) {
             for (id, c) in &self.containers {
                 if &c.location == loc && &c.product == ndc {
                     s.containers.insert(*id, c.clone());
@@ -1393,12 +2225,59 @@ impl State {
                 s.locations.insert(l.clone(), x.clone());
             }
         }
-        for d in &refs.discrepancies {
-            if let Some(x) = self.discrepancies.get(d) {
-                s.discrepancies.insert(*d, x.clone());
+        for (k, x) in &self.discrepancies {
+            if refs.discrepancies.contains(&k.seq) {
+                s.discrepancies.insert(k.clone(), x.clone());
+            }
+        }
+        s.facts = self.facts_subset(refs, &mut products);
+        for p in &products {
+            if let Some(x) = self.products.get(p) {
+                s.products.insert(*p, x.clone());
             }
         }
         s
+    }
+
+    /// The facts an entry with references `refs` reads: the ledger-wide flags, and the
+    /// losses, doses, sessions, opening times and keys it names. Adds the products of the
+    /// doses it names to `products`.
+    fn facts_subset(&self, refs: &References, products: &mut BTreeSet<Ndc>) -> Facts {
+        let f = &self.facts;
+        let mut out = Facts {
+            went_live: f.went_live,
+            initial_inventory: f.initial_inventory,
+            last_inventory: f.last_inventory,
+            ..Facts::default()
+        };
+        for seq in &refs.entries {
+            if let Some(x) = f.losses.get(seq) {
+                out.losses.insert(*seq, *x);
+            }
+            if let Some(x) = f.doses.get(seq) {
+                out.doses.insert(*seq, *x);
+                products.insert(x.product);
+            }
+            if let Some(x) = f.dose_sessions.get(seq) {
+                out.dose_sessions.insert(*seq, x.clone());
+            }
+        }
+        for id in &refs.sessions {
+            if let Some(x) = f.rems_sessions.get(id) {
+                out.rems_sessions.insert(id.clone(), x.clone());
+            }
+        }
+        for c in &refs.containers {
+            if let Some(x) = f.opened_at.get(c) {
+                out.opened_at.insert(*c, *x);
+            }
+        }
+        for k in &refs.keys {
+            if f.keys_ever.contains(k) {
+                out.keys_ever.insert(*k);
+            }
+        }
+        out
     }
 
     /// Takes back what `part` (a `subset` after `apply`) changed.
@@ -1429,10 +2308,22 @@ impl State {
                 self.finished.insert(*c, *st);
             }
         }
-        if let Some(d) = touched.discrepancy
-            && let Some(x) = part.discrepancies.get(&d)
-        {
-            self.discrepancies.insert(d, x.clone());
+        for d in &touched.discrepancies {
+            if let Some(x) = part.discrepancies.get(d) {
+                self.discrepancies.insert(d.clone(), x.clone());
+            }
+        }
+        if touched.facts {
+            let f = part.facts;
+            self.facts.went_live = f.went_live;
+            self.facts.initial_inventory = f.initial_inventory;
+            self.facts.last_inventory = f.last_inventory;
+            self.facts.losses.extend(f.losses);
+            self.facts.doses.extend(f.doses);
+            self.facts.dose_sessions.extend(f.dose_sessions);
+            self.facts.rems_sessions.extend(f.rems_sessions);
+            self.facts.opened_at.extend(f.opened_at);
+            self.facts.keys_ever.extend(f.keys_ever);
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct Builder {
     /// Drafts in the format version their kind had before version 3 (the first 35 vectors),
     /// rather than version 3.
     pub legacy: bool,
+    /// Drafts in format version 3 (vectors 35–39) rather than the current version 4.
+    pub version3: bool,
     /// The registrant keys that seal version 3 entries: the one whose public key is in force
     /// before an entry seals it (`State::sequencer_key`).
     pub sequencers: Vec<SigningKey>,
@@ -74,6 +76,7 @@ impl Builder {
             state: State::new(),
             now: start_micros,
             legacy: false,
+            version3: false,
             sequencers: ["registrant", "registrant-2", "registrant-3"]
                 .into_iter()
                 .map(seeded_key)
@@ -97,6 +100,8 @@ impl Builder {
         let id = seeded_entry_id(n, (made.micros() / 1000) as u64);
         if self.legacy {
             Draft::legacy(self.ledger, id, payload)
+        } else if self.version3 {
+            Draft::v3(self.ledger, id, payload)
         } else {
             Draft::new(self.ledger, id, payload)
         }
@@ -239,8 +244,11 @@ fn vol(ml_thousandths: u64, per_ml: u64) -> Amount {
     }
 }
 
-/// The vector ledger: 40 entries, every kind at least once. Entries 0–34 are the version 1
-/// and 2 vectors (34 a version 2 entry), unchanged since first published; 35–39 are version 3.
+/// The vector ledger: 50 entries, every kind at least once. Entries 0–34 are the version 1
+/// and 2 vectors (34 a version 2 entry), unchanged since first published; 35–39 are version 3;
+/// 40–49 are version 4 (an inventory, a discrepancy closed by an adjustment and a loss, a loss
+/// reported, a late-charted Spravato dose, its REMS session and form, a PMP report, a CSV
+/// report).
 pub fn build() -> Vec<Entry> {
     let hour = 3_600_000_000;
     let k = |n: &str| seeded_key(n);
@@ -358,6 +366,7 @@ pub fn build() -> Vec<Entry> {
             route: Route::Iv,
             given_at,
             given_by: uid("nina"),
+            late_reason: None,
         })
         .signed(user("nina"), Meaning::Authored, &k("nina"), b.at());
     push!(d);
@@ -405,6 +414,7 @@ pub fn build() -> Vec<Entry> {
             route: Route::Intranasal,
             given_at,
             given_by: uid("noah"),
+            late_reason: None,
         })
         .signed(user("noah"), Meaning::Authored, &k("noah"), b.at());
     push!(d);
@@ -452,6 +462,7 @@ pub fn build() -> Vec<Entry> {
                 amount: vol(5_000, 100_000),
             }],
             description: text!("sealed vial missing from courier tote"),
+            explains_count: None,
         })
         .signed(user("phil"), Meaning::Authored, &k("phil"), b.at());
     push!(d);
@@ -541,6 +552,8 @@ pub fn build() -> Vec<Entry> {
             checkpoint_size: 34,
             data_digest: EntryHash::from_bytes(sha2::Sha256::digest(b"vector report data").into()),
             requested_by: text!("Ada Admin (ada), admin"),
+            format: crate::ReportFormat::Pdf,
+            reason: None,
         })
         .signed(reg.clone(), Meaning::Registrant, &k("registrant-2"), b.at());
     push!(d);
@@ -548,6 +561,7 @@ pub fn build() -> Vec<Entry> {
     // 35–39: format version 3, recorded after the upgrade: each signature states when it was
     // signed, and the registrant key in force seals each entry's place and time.
     b.legacy = false;
+    b.version3 = true;
     let minute = 60_000_000;
     let before =
         |b: &Builder, micros: i64| Timestamp::from_micros(b.now - micros).expect("in range");
@@ -593,6 +607,8 @@ pub fn build() -> Vec<Entry> {
                     sha2::Sha256::digest(b"vector waste report data").into(),
                 ),
                 requested_by: text!("Phil Hart, PharmD (phil), pharmacist"),
+                format: crate::ReportFormat::Pdf,
+                reason: None,
             },
             signed,
         )
@@ -623,6 +639,170 @@ pub fn build() -> Vec<Entry> {
             signed,
         )
         .signed(user("phil"), Meaning::Authored, &k("phil"), signed);
+    push!(d);
+
+    // 40–49: format version 4. The ledger went live before version 4 (its receipts), so its
+    // inventories now are biennial.
+    b.version3 = false;
+    let at = |b: &Builder| b.at();
+    // 40: the biennial inventory at close of business finds C12-2 half a millilitre short.
+    let line = |ndc: &str, lot: &str, sealed: u32, open: Vec<OpenContainer>| InventoryLine {
+        product: ndc.parse().expect("valid"),
+        lot: lot.parse().expect("valid"),
+        expiry: "2027-06-30".parse().expect("valid"),
+        location: "SAFE-1".parse().expect("valid"),
+        sealed,
+        open,
+    };
+    let d = b
+        .draft(Inventory {
+            occasion: InventoryOccasion::Biennial,
+            taken_at: BusinessHours::Close,
+            date: b.today(),
+            lines: vec![
+                line(
+                    KETAMINE_10,
+                    "KT2301A",
+                    0,
+                    vec![OpenContainer {
+                        container: Some(c("C12-2")),
+                        amount: vol(17_500, 10_000),
+                        estimated: false,
+                        beyond_use: None,
+                    }],
+                ),
+                line(KETAMINE_100, "KH2302B", 1, vec![]),
+                line(SPRAVATO, "SP2303C", 1, vec![]),
+                line(LOZENGE, "LZ2304D", 1, vec![]),
+            ],
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"), at(&b))
+        .signed(user("nina"), Meaning::Witnessed, &k("nina-2"), at(&b));
+    push!(d);
+    let inventory = Seq::new(40).expect("small");
+    // 41: an adjustment explains 0.3 mL of it (a drop lost drawing up), witnessed.
+    let d = b
+        .draft(Adjustment {
+            container: c("C12-2"),
+            resolves: Some(inventory),
+            reason: AdjustmentReason::CountDiscrepancy,
+            direction: Direction::Decrease,
+            amount: vol(300, 10_000),
+            note: text!("drop lost drawing up on the 7th"),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"), at(&b))
+        .signed(user("noah"), Meaning::Witnessed, &k("noah"), at(&b));
+    push!(d);
+    // 42: a loss explains the rest (0.2 mL) and closes the discrepancy.
+    let d = b
+        .draft(LossTheft {
+            loss_type: LossType::Other,
+            discovered_on: b.today(),
+            police_report: None,
+            items: vec![ContainerAmount {
+                container: c("C12-2"),
+                amount: vol(200, 10_000),
+            }],
+            description: text!("vial cracked at the septum; contents seeped"),
+            explains_count: Some(inventory),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"), at(&b));
+    push!(d);
+    // 43: the loss in transit of entry 26 reported to the DEA.
+    let d = b
+        .draft(LossReported {
+            loss: Seq::new(26).expect("small"),
+            notice_on: "2026-01-06".parse().expect("valid"),
+            form_106: text!("F106-2026-000417"),
+            form_106_on: b.today(),
+        })
+        .signed(user("phil"), Meaning::Authored, &k("phil"), at(&b));
+    push!(d);
+    // 44–45: a Spravato device opened and given, charted late with a reason.
+    let started = b.at();
+    let d = b
+        .draft(ContainerOpened {
+            container: c("C14-2"),
+            beyond_use: b.today(),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina-2"), at(&b));
+    b.push(d, 60_000_000).expect("vector entries are valid");
+    let d = b
+        .draft(Administered {
+            container: c("C14-2"),
+            patient,
+            prescriber: prescriber(),
+            amount: Amount::Units {
+                units: Units::new(1),
+                ug: Micrograms::new(28_000),
+            },
+            route: Route::Intranasal,
+            given_at: started,
+            given_by: uid("nina"),
+            late_reason: Some(text!("charted after the patient's discharge")),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina-2"), at(&b));
+    b.push(d, 2 * hour).expect("vector entries are valid");
+    // 46: the REMS session closed after two hours' monitoring; 47: its form submitted.
+    let d = b
+        .draft(RemsSessionClosed {
+            session: text!("RS-2026-0001"),
+            patient,
+            doses: vec![Seq::new(45).expect("small")],
+            started_at: started,
+            discharged_at: b.at(),
+            record_sha256: EntryHash::from_bytes(
+                sha2::Sha256::digest(b"vector REMS session record").into(),
+            ),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina-2"), at(&b));
+    push!(d);
+    let d = b
+        .draft(RemsFormSubmitted {
+            session: text!("RS-2026-0001"),
+            submitted_on: b.today(),
+            confirmation: text!("PMF-0042917"),
+        })
+        .signed(user("nina"), Meaning::Authored, &k("nina-2"), at(&b));
+    push!(d);
+    // 48: a PMP file sent to Minnesota, signed by the registrant key.
+    let d = b
+        .draft(PmpReported {
+            state: text!("MN"),
+            from: "2026-01-05".parse().expect("valid"),
+            to: "2026-01-06".parse().expect("valid"),
+            asap_version: text!("4.2B"),
+            control_number: text!("000000048"),
+            records: 1,
+            file_sha256: EntryHash::from_bytes(sha2::Sha256::digest(b"vector ASAP file").into()),
+        })
+        .signed(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &k("registrant-3"),
+            at(&b),
+        );
+    push!(d);
+    // 49: a CSV report issued, with its reason.
+    let d = b
+        .draft(ReportIssued {
+            report: text!("dispensing"),
+            from: "2026-01-05".parse().expect("valid"),
+            to: "2026-01-07".parse().expect("valid"),
+            checkpoint_size: 49,
+            data_digest: EntryHash::from_bytes(
+                sha2::Sha256::digest(b"vector dispensing report data").into(),
+            ),
+            requested_by: text!("Phil Hart, PharmD (phil), pharmacist"),
+            format: ReportFormat::Csv,
+            reason: Some(text!("DEA diversion investigator's request of 2026-01-08")),
+        })
+        .signed(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &k("registrant-3"),
+            at(&b),
+        );
     push!(d);
     b.entries
 }

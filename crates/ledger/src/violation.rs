@@ -33,7 +33,7 @@ pub enum Violation {
         this: Timestamp,
     },
     #[error(
-        "a version {this} entry cannot follow a version {previous} entry: from the first version 3 entry on, every entry is version 3"
+        "a version {this} entry cannot follow a version {previous} entry: no entry is of an older version than the one before it"
     )]
     VersionDowngrade { previous: u8, this: u8 },
 
@@ -131,6 +131,69 @@ pub enum Violation {
     },
     #[error("entry {0} is not a count that found a discrepancy")]
     UnknownDiscrepancy(Seq),
+
+    // Format version 4.
+    #[error(
+        "the ledger has not gone live: record the initial inventory (what is on hand, or that nothing is) before any {0}"
+    )]
+    NoInitialInventory(Kind),
+    #[error("{0}")]
+    InitialInventoryExists(String),
+    #[error("{0}")]
+    EstimateNotAllowed(String),
+    #[error(
+        "the discrepancy entry {seq} found of {product} at {location} has {remaining} left to explain, less than the {requested} this entry states"
+    )]
+    AdjustmentExceedsDiscrepancy {
+        seq: Seq,
+        product: Ndc,
+        location: String,
+        remaining: String,
+        requested: String,
+    },
+    #[error(
+        "the discrepancy entry {seq} found of {product} at {location} was closed by entry {closed_by}"
+    )]
+    DiscrepancyClosed {
+        seq: Seq,
+        product: Ndc,
+        location: String,
+        closed_by: Seq,
+    },
+    #[error(
+        "entry {seq} found {what} of {product} at {location}: an entry that explains it must {needed} what the ledger holds"
+    )]
+    DiscrepancyDirection {
+        seq: Seq,
+        product: Ndc,
+        location: String,
+        what: &'static str,
+        needed: &'static str,
+    },
+    #[error("entry {0} is not a loss or theft")]
+    UnknownLoss(Seq),
+    #[error("the loss of entry {loss} was already reported by entry {by}")]
+    LossAlreadyReported { loss: Seq, by: Seq },
+    #[error(
+        "key {0} was held in this ledger before and has been retired: a retired key is never enrolled or rotated in again"
+    )]
+    KeyRetired(KeyId),
+    #[error(
+        "the dose was given at {given_at}, before container {container} was opened at {opened_at}"
+    )]
+    GivenBeforeOpened {
+        container: ContainerId,
+        given_at: Timestamp,
+        opened_at: Timestamp,
+    },
+    #[error("dose entry {dose} already belongs to REMS session {session}")]
+    DoseInOtherSession { dose: Seq, session: String },
+    #[error("REMS session {0} was already closed")]
+    RemsSessionExists(String),
+    #[error("no closed REMS session is called {0}")]
+    UnknownRemsSession(String),
+    #[error("the monitoring form of REMS session {session} was already submitted (entry {by})")]
+    RemsFormAlreadySubmitted { session: String, by: Seq },
     #[error("{0}")]
     Rule(String),
 }
@@ -174,6 +237,20 @@ impl Violation {
             Expired { .. } => "expired",
             CountMismatch { .. } => "count_mismatch",
             UnknownDiscrepancy(_) => "unknown_discrepancy",
+            NoInitialInventory(_) => "no_initial_inventory",
+            InitialInventoryExists(_) => "initial_inventory_exists",
+            EstimateNotAllowed(_) => "estimate_not_allowed",
+            AdjustmentExceedsDiscrepancy { .. } => "adjustment_exceeds_discrepancy",
+            DiscrepancyClosed { .. } => "discrepancy_closed",
+            DiscrepancyDirection { .. } => "discrepancy_direction",
+            UnknownLoss(_) => "unknown_loss",
+            LossAlreadyReported { .. } => "loss_already_reported",
+            KeyRetired(_) => "key_retired",
+            GivenBeforeOpened { .. } => "given_before_opened",
+            DoseInOtherSession { .. } => "dose_in_other_session",
+            RemsSessionExists(_) => "rems_session_exists",
+            UnknownRemsSession(_) => "unknown_rems_session",
+            RemsFormAlreadySubmitted { .. } => "rems_form_already_submitted",
             Rule(_) => "rule_violation",
         }
     }
@@ -196,6 +273,15 @@ impl Violation {
                 | DuplicateWitness(_)
                 | CountMismatch { .. }
                 | Expired { .. }
+                | NoInitialInventory(_)
+                | InitialInventoryExists(_)
+                | AdjustmentExceedsDiscrepancy { .. }
+                | DiscrepancyClosed { .. }
+                | LossAlreadyReported { .. }
+                | KeyRetired(_)
+                | DoseInOtherSession { .. }
+                | RemsSessionExists(_)
+                | RemsFormAlreadySubmitted { .. }
         )
     }
 }

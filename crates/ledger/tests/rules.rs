@@ -98,9 +98,19 @@ struct Clinic {
 }
 
 impl Clinic {
-    /// The clinic in format version 3, as every ledger is recorded now.
+    /// The clinic recorded in format version 3 (it went live with those receipts), going on
+    /// in version 4, as every entry is recorded now.
     fn new() -> Self {
         Self::build(false)
+    }
+
+    /// A clinic recorded in format version 4 from its genesis: people, places and products
+    /// (entries 0–11), and no stock yet — it has not gone live.
+    fn fresh() -> Self {
+        let mut cl = Self::catalog(Builder::new(ledger_id(), START));
+        assert_eq!(cl.b.entries.len(), 12);
+        cl.b.version3 = false;
+        cl
     }
 
     /// The clinic as it was recorded before version 3: version 1 entries (and version 2
@@ -112,6 +122,35 @@ impl Clinic {
     fn build(legacy: bool) -> Self {
         let mut b = Builder::new(ledger_id(), START);
         b.legacy = legacy;
+        b.version3 = !legacy;
+        let mut cl = Self::catalog(b);
+        for (product, lot, n) in [
+            (KETAMINE_10, "KT2301A", 3),
+            (KETAMINE_100, "KH2302B", 4),
+            (SPRAVATO, "SP2303C", 2),
+            (LOZENGE, "LZ2304D", 2),
+        ] {
+            let d = cl.receipt(product, lot, n, "SAFE-1").by("phil");
+            cl.accept(d);
+        }
+        let d = cl
+            .draft(Transfer {
+                containers: vec![c("C12-1")],
+                to: TransferTo::Location {
+                    location: loc("CART-A"),
+                },
+            })
+            .by("phil");
+        cl.accept(d);
+        let d = cl.open("C12-1").by("nina");
+        cl.accept(d);
+        assert_eq!(cl.b.entries.len(), 18);
+        cl.b.version3 = false;
+        cl
+    }
+
+    /// Genesis, the people, the places and the products (entries 0–11).
+    fn catalog(b: Builder) -> Self {
         let mut cl = Clinic { b };
         let reg = Principal::Registrant;
         let d = cl
@@ -161,27 +200,6 @@ impl Clinic {
             let d = cl.draft(p).by("ada");
             cl.accept(d);
         }
-        for (product, lot, n) in [
-            (KETAMINE_10, "KT2301A", 3),
-            (KETAMINE_100, "KH2302B", 4),
-            (SPRAVATO, "SP2303C", 2),
-            (LOZENGE, "LZ2304D", 2),
-        ] {
-            let d = cl.receipt(product, lot, n, "SAFE-1").by("phil");
-            cl.accept(d);
-        }
-        let d = cl
-            .draft(Transfer {
-                containers: vec![c("C12-1")],
-                to: TransferTo::Location {
-                    location: loc("CART-A"),
-                },
-            })
-            .by("phil");
-        cl.accept(d);
-        let d = cl.open("C12-1").by("nina");
-        cl.accept(d);
-        assert_eq!(cl.b.entries.len(), 18);
         cl
     }
 
@@ -299,6 +317,7 @@ impl Clinic {
             route: Route::Iv,
             given_at: self.now(),
             given_by: uid(by),
+            late_reason: None,
         })
         .by(by)
     }
@@ -423,6 +442,7 @@ fn malformed_ndc_and_dea_numbers_are_refused_in_json_and_in_stored_bytes() {
         route: Route::Iv,
         given_at: Timestamp::from_micros(START).expect("in range"),
         given_by: uid("nina"),
+        late_reason: None,
     });
     let good = serde_json::to_value(&dose).expect("json");
     assert_eq!(
@@ -652,6 +672,7 @@ fn amounts_must_agree_with_the_concentration() {
             route: Route::Intranasal,
             given_at: cl.now(),
             given_by: uid("noah"),
+            late_reason: None,
         })
         .by("noah");
     assert_refused!(cl.refuse(d), Violation::AmountMismatch(_));
@@ -951,6 +972,7 @@ fn unknown_inactive_and_wrong_key_signers_are_refused() {
             route: Route::Iv,
             given_at: cl.now(),
             given_by: uid("nina"),
+            late_reason: None,
         })
         .by("phil");
     assert_refused!(cl.refuse(d), Violation::UserInactive(u) if u == uid("nina"));
@@ -1054,6 +1076,7 @@ fn roles_limit_what_each_user_may_author() {
             route: Route::Iv,
             given_at: cl.now(),
             given_by: uid("nina"),
+            late_reason: None,
         }
         .into(),
         Dispensed {
@@ -1089,12 +1112,30 @@ fn roles_limit_what_each_user_may_author() {
             police_report: None,
             items: one("C13-1", vol(5_000, 100_000)),
             description: text!("vial missing"),
+            explains_count: None,
         }
         .into(),
         cl.destroy(one("C13-2", vol(5_000, 100_000))).body.payload,
         Correction {
             corrects: seq(17),
             reason: text!("wrong beyond-use date"),
+        }
+        .into(),
+        cl.inventory(InventoryOccasion::Biennial, vec![])
+            .body
+            .payload,
+        LossReported {
+            loss: seq(3),
+            notice_on: cl.today(),
+            form_106: text!("F106"),
+            form_106_on: cl.today(),
+        }
+        .into(),
+        cl.session("S-1", vec![seq(3)], cl.now()).body.payload,
+        RemsFormSubmitted {
+            session: text!("S-1"),
+            submitted_on: cl.today(),
+            confirmation: text!("PMF-1"),
         }
         .into(),
     ];
@@ -1117,8 +1158,9 @@ fn roles_limit_what_each_user_may_author() {
         covered.push(kind);
     }
     for k in Kind::ALL {
-        // Genesis and report_issued are the registrant key's alone (tested on their own).
-        if !matches!(k, Kind::Genesis | Kind::ReportIssued)
+        // Genesis, report_issued and pmp_reported are the registrant key's alone (tested on
+        // their own).
+        if !matches!(k, Kind::Genesis | Kind::ReportIssued | Kind::PmpReported)
             && !author_roles(*k).contains(&Role::Auditor)
         {
             assert!(covered.contains(k), "no auditor-authored {k} was tried");
@@ -1255,7 +1297,7 @@ fn adjustments_resolve_only_real_discrepancies() {
                 .by("noah"),
         )
         .seq;
-    assert!(cl.state().discrepancies.contains_key(&short));
+    assert!(cl.state().discrepancies_of(short).next().is_some());
     cl.accept(resolve(&cl, short.get()));
     assert_eq!(
         cl.state().tally(&loc("SAFE-1"), &ndc(KETAMINE_10)),
@@ -1577,6 +1619,8 @@ fn report(from: &str, to: &str, size: u64) -> ReportIssued {
         checkpoint_size: size,
         data_digest: EntryHash::from_bytes([9; 32]),
         requested_by: text!("Audrey Stone (audrey), auditor"),
+        format: custody_ledger::ReportFormat::Pdf,
+        reason: None,
     }
 }
 
@@ -1633,13 +1677,13 @@ fn a_report_issued_is_the_registrant_keys_alone_and_a_version_2_entry() {
         "the version byte picks the hash domain"
     );
 
-    // Recorded now, a report is a version 3 entry like every other kind, and its bytes do not
+    // Recorded now, a report is a version 4 entry like every other kind, and its bytes do not
     // read as a version 1 or 2 entry.
     let mut cl = Clinic::new();
     let n = cl.len();
     let e = cl.accept(reg(cl.draft(report("2026-01-01", "2026-01-31", n))));
     let bytes = e.to_canonical_bytes();
-    assert_eq!(bytes[0], 3);
+    assert_eq!(bytes[0], 4);
     assert_eq!(Entry::from_canonical_bytes(&bytes).expect("decodes"), e);
     for old in [1, 2] {
         let mut b = bytes.clone();
@@ -1778,6 +1822,7 @@ fn after_the_first_version_3_entry_every_entry_is_version_3() {
     let mut cl = Clinic::legacy();
     cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
     cl.b.legacy = false;
+    cl.b.version3 = true;
     let e = cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
     assert_eq!(e.version, FormatVersion::V3);
     cl.verify();
@@ -1906,4 +1951,737 @@ fn the_sequencer_signature_binds_the_entrys_place_time_and_contents() {
     assert!(sequencer(&r), "sealed by the rotated-away key: {r}");
     cl.accept(cl.open("C12-3").by("nina"));
     cl.verify();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Format version 4: going live, inventories, discrepancies that close, loss reports, retired
+// keys, doses before their container was opened, REMS sessions and forms, PMP reports.
+
+impl Clinic {
+    fn inventory(&self, occasion: InventoryOccasion, lines: Vec<InventoryLine>) -> Draft {
+        self.draft(Inventory {
+            occasion,
+            taken_at: BusinessHours::Opening,
+            date: self.today(),
+            lines,
+        })
+    }
+    fn line(&self, product: &str, lot: &str, location: &str, sealed: u32) -> InventoryLine {
+        InventoryLine {
+            product: ndc(product),
+            lot: lot.parse().expect("valid"),
+            expiry: "2027-06-30".parse().expect("valid"),
+            location: loc(location),
+            sealed,
+            open: Vec::new(),
+        }
+    }
+    fn loss(&self, items: Vec<ContainerAmount>, explains: Option<Seq>) -> Draft {
+        self.draft(LossTheft {
+            loss_type: LossType::Other,
+            discovered_on: self.today(),
+            police_report: None,
+            items,
+            description: text!("not found at the count"),
+            explains_count: explains,
+        })
+    }
+    fn loss_reported(&self, loss: Seq, notice_on: Day) -> Draft {
+        self.draft(LossReported {
+            loss,
+            notice_on,
+            form_106: text!("F106-2026-0001"),
+            form_106_on: self.today(),
+        })
+    }
+    fn session(&self, id: &str, doses: Vec<Seq>, started: Timestamp) -> Draft {
+        self.draft(RemsSessionClosed {
+            session: id.parse().expect("valid"),
+            patient: patient(),
+            doses,
+            started_at: started,
+            discharged_at: self.now(),
+            record_sha256: EntryHash::from_bytes([5; 32]),
+        })
+    }
+    fn spray(&self, container: &str) -> Draft {
+        self.draft(Administered {
+            container: c(container),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: Amount::Units {
+                units: Units::new(1),
+                ug: Micrograms::new(28_000),
+            },
+            route: Route::Intranasal,
+            given_at: self.now(),
+            given_by: uid("nina"),
+            late_reason: None,
+        })
+        .by("nina")
+    }
+}
+
+fn open_amount(amount: Amount, estimated: bool, container: Option<ContainerId>) -> OpenContainer {
+    OpenContainer {
+        container,
+        amount,
+        estimated,
+        beyond_use: None,
+    }
+}
+
+#[test]
+fn a_version_4_ledger_goes_live_with_its_initial_inventory() {
+    let mut cl = Clinic::fresh();
+    assert!(!cl.state().has_gone_live());
+    // Before going live: no receipt, no dispense.
+    let v = cl.refuse(cl.receipt(KETAMINE_10, "KT2301A", 3, "SAFE-1").by("phil"));
+    let v = assert_refused!(v, Violation::NoInitialInventory(Kind::Receipt));
+    assert_eq!(v.code(), "no_initial_inventory");
+    let d = cl
+        .draft(Dispensed {
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            sealed: vec![c("C12-1")],
+            from_open: vec![],
+        })
+        .by("phil");
+    assert_refused!(cl.refuse(d), Violation::NoInitialInventory(Kind::Dispensed));
+    // An inventory needs its witness.
+    let d = cl.inventory(InventoryOccasion::Initial, vec![]).by("phil");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    // Zero stock is an initial inventory.
+    let inv = cl.accept(
+        cl.inventory(InventoryOccasion::Initial, vec![])
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    assert!(cl.state().has_gone_live());
+    assert_eq!(cl.state().initial_inventory(), Some(inv.seq));
+    let last = cl.state().last_inventory().expect("taken");
+    assert_eq!(
+        (last.seq, last.occasion),
+        (inv.seq, InventoryOccasion::Initial)
+    );
+    // Now stock is received.
+    cl.accept(cl.receipt(KETAMINE_10, "KT2301A", 3, "SAFE-1").by("phil"));
+    cl.verify();
+}
+
+#[test]
+fn a_second_initial_inventory_or_one_after_stock_is_refused() {
+    let mut cl = Clinic::fresh();
+    cl.accept(
+        cl.inventory(InventoryOccasion::Initial, vec![])
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    let d = cl
+        .inventory(InventoryOccasion::Initial, vec![])
+        .by("phil")
+        .witnessed_by("nina");
+    let v = assert_refused!(cl.refuse(d), Violation::InitialInventoryExists(_));
+    assert_eq!(v.code(), "initial_inventory_exists");
+
+    // A ledger that received stock before version 4 has gone live: no initial inventory.
+    let mut cl = Clinic::new();
+    assert!(cl.state().has_gone_live());
+    let d = cl
+        .inventory(InventoryOccasion::Initial, vec![])
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::InitialInventoryExists(_));
+    // Its inventories are biennial (or other).
+    let lines = vec![cl.line(KETAMINE_100, "KH2302B", "SAFE-1", 4)];
+    cl.accept(
+        cl.inventory(InventoryOccasion::Biennial, lines)
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    assert_eq!(cl.state().open_discrepancies().count(), 0);
+    cl.verify();
+}
+
+#[test]
+fn the_initial_inventory_brings_in_its_containers_sealed_and_open() {
+    let mut cl = Clinic::fresh();
+    let mut line = cl.line(KETAMINE_10, "KT2301A", "CART-A", 2);
+    line.open = vec![OpenContainer {
+        container: None,
+        amount: k10(12_500),
+        estimated: false,
+        beyond_use: Some(cl.today().plus_days(10).expect("in range")),
+    }];
+    let devices = cl.line(SPRAVATO, "SP2303C", "SAFE-1", 3);
+    let inv = cl.accept(
+        cl.inventory(InventoryOccasion::Initial, vec![line, devices])
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    let id = |i| ContainerId::new(inv.seq, i).expect("from 1");
+    let s = cl.state();
+    for i in [1, 2] {
+        let x = &s.containers[&id(i)];
+        assert_eq!(x.status, ContainerStatus::Sealed);
+        assert_eq!(x.remaining, 20_000);
+        assert_eq!(x.location, loc("CART-A"));
+        assert_eq!(x.lot.to_string(), "KT2301A");
+    }
+    let open = &s.containers[&id(3)];
+    assert_eq!(
+        open.status,
+        ContainerStatus::Open {
+            beyond_use: cl.today().plus_days(10).expect("in range")
+        }
+    );
+    assert_eq!(open.remaining, 12_500);
+    assert_eq!(s.opened_at(&id(3)), Some(inv.timestamp));
+    for i in 4..=6 {
+        assert_eq!(s.containers[&id(i)].product, ndc(SPRAVATO));
+    }
+    assert!(!s.containers.contains_key(&id(7)));
+    // The open one is given from; more than it holds is refused.
+    let over = cl.dose(&id(3).to_string(), k10(13_000), "nina");
+    assert_refused!(cl.refuse(over), Violation::InsufficientStock { .. });
+    cl.accept(cl.dose(&id(3).to_string(), k10(2_500), "nina"));
+    // An initial inventory names no container already here.
+    cl.verify();
+    let cl = Clinic::fresh();
+    let mut line = cl.line(KETAMINE_10, "KT2301A", "CART-A", 0);
+    line.open = vec![open_amount(k10(1_000), false, Some(c("C12-1")))];
+    let d = cl
+        .inventory(InventoryOccasion::Initial, vec![line])
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::Rule(_));
+}
+
+#[test]
+fn estimates_are_refused_on_schedule_ii_and_on_containers_of_more_than_1000_units() {
+    let mut cl = Clinic::fresh();
+    let schedule_ii = "11111-2222-33";
+    let big_bottle = "11111-2222-44";
+    cl.accept(
+        cl.draft(ProductDefined {
+            ndc: ndc(schedule_ii),
+            name: text!("Fentanyl citrate 50 mcg/mL, 2 mL"),
+            form: FinishedForm::InjectionSolution,
+            schedule: Schedule::II,
+            strength: Strength::Solution {
+                per_ml: Micrograms::new(50),
+                volume: Microliters::new(2_000),
+            },
+        })
+        .by("ada"),
+    );
+    cl.accept(
+        cl.draft(ProductDefined {
+            ndc: ndc(big_bottle),
+            name: text!("Ketamine 10 mg tablets, bottle of 1,200"),
+            form: FinishedForm::Tablet,
+            schedule: Schedule::IIIN,
+            strength: Strength::Units {
+                per_unit: Micrograms::new(10_000),
+                units: Units::new(1_200),
+            },
+        })
+        .by("ada"),
+    );
+    let half = |p: &str, amount: Amount, estimated| {
+        let mut l = cl.line(p, "LOT1", "SAFE-1", 0);
+        l.open = vec![open_amount(amount, estimated, None)];
+        l
+    };
+    let fentanyl = Amount::Volume {
+        ul: Microliters::new(1_000),
+        ug: Micrograms::new(50),
+    };
+    let tablets = Amount::Units {
+        units: Units::new(600),
+        ug: Micrograms::new(6_000_000),
+    };
+    for line in [
+        half(schedule_ii, fentanyl, true),
+        half(big_bottle, tablets, true),
+    ] {
+        let d = cl
+            .inventory(InventoryOccasion::Initial, vec![line])
+            .by("phil")
+            .witnessed_by("nina");
+        let v = assert_refused!(cl.refuse(d), Violation::EstimateNotAllowed(_));
+        assert_eq!(v.code(), "estimate_not_allowed");
+    }
+    // Measured exactly, both are counted; a ketamine vial (schedule III) may be estimated.
+    let lines = vec![
+        half(schedule_ii, fentanyl, false),
+        half(big_bottle, tablets, false),
+        half(KETAMINE_10, k10(7_000), true),
+    ];
+    cl.accept(
+        cl.inventory(InventoryOccasion::Initial, lines)
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    cl.verify();
+}
+
+/// The clinic with a biennial inventory that found 1 mL missing from C12-1 (CART-A) and one
+/// sealed 100 mg/mL vial fewer in SAFE-1 than the ledger holds.
+fn after_a_short_inventory() -> (Clinic, Seq) {
+    let mut cl = Clinic::new();
+    let mut cart = cl.line(KETAMINE_10, "KT2301A", "CART-A", 0);
+    cart.open = vec![open_amount(k10(19_000), false, Some(c("C12-1")))];
+    let safe = cl.line(KETAMINE_100, "KH2302B", "SAFE-1", 3);
+    let inv = cl.accept(
+        cl.inventory(InventoryOccasion::Biennial, vec![cart, safe])
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    (cl, inv.seq)
+}
+
+#[test]
+fn a_biennial_inventory_opens_a_discrepancy_per_product_and_location() {
+    let (cl, inv) = after_a_short_inventory();
+    let open: Vec<_> = cl.state().open_discrepancies().collect();
+    assert_eq!(open.len(), 2);
+    let cart = cl
+        .state()
+        .discrepancies_of(inv)
+        .find(|(k, _)| k.location == loc("CART-A"))
+        .expect("CART-A");
+    assert_eq!(cart.1.direction, Direction::Decrease);
+    assert_eq!(cart.1.remaining, 1_000);
+    let safe = cl
+        .state()
+        .discrepancies_of(inv)
+        .find(|(k, _)| k.location == loc("SAFE-1"))
+        .expect("SAFE-1");
+    assert_eq!(
+        (safe.0.product, safe.1.remaining),
+        (ndc(KETAMINE_100), 5_000)
+    );
+    assert_eq!(cl.state().last_inventory().map(|i| i.seq), Some(inv));
+    cl.verify();
+}
+
+#[test]
+fn adjustments_close_discrepancies_in_their_direction_and_never_beyond() {
+    let (mut cl, inv) = after_a_short_inventory();
+    let adj = |cl: &Clinic, dir, ul| {
+        cl.adjust(
+            "C12-1",
+            Some(inv),
+            AdjustmentReason::CountDiscrepancy,
+            dir,
+            k10(ul),
+        )
+        .by("phil")
+        .witnessed_by("nina")
+    };
+    // More than the 1 mL found missing.
+    let v = cl.refuse(adj(&cl, Direction::Decrease, 1_500));
+    let v = assert_refused!(v, Violation::AdjustmentExceedsDiscrepancy { .. });
+    assert_eq!(v.code(), "adjustment_exceeds_discrepancy");
+    // A shortage is not explained by adding.
+    let v = cl.refuse(adj(&cl, Direction::Increase, 500));
+    let v = assert_refused!(v, Violation::DiscrepancyDirection { .. });
+    assert_eq!(v.code(), "discrepancy_direction");
+    // Part, then the rest: closed by the second.
+    let first = cl.accept(adj(&cl, Direction::Decrease, 600));
+    let key = |cl: &Clinic| {
+        cl.state()
+            .discrepancies_of(inv)
+            .find(|(k, _)| k.location == loc("CART-A"))
+            .map(|(k, d)| (k.clone(), d.clone()))
+            .expect("found")
+    };
+    assert_eq!(key(&cl).1.remaining, 400);
+    assert!(key(&cl).1.is_open());
+    let second = cl.accept(adj(&cl, Direction::Decrease, 400));
+    let (_, d) = key(&cl);
+    assert_eq!(d.reduced_by, vec![first.seq, second.seq]);
+    assert_eq!(d.closed_by, Some(second.seq));
+    assert_eq!(cl.state().open_discrepancies().count(), 1);
+    assert_eq!(cl.state().closed_discrepancies().count(), 1);
+    // Closed: naming it again is refused.
+    let v = cl.refuse(adj(&cl, Direction::Decrease, 100));
+    let v = assert_refused!(v, Violation::DiscrepancyClosed { .. });
+    assert_eq!(v.code(), "discrepancy_closed");
+    cl.verify();
+}
+
+#[test]
+fn a_loss_that_explains_a_count_reduces_its_shortage() {
+    let (mut cl, inv) = after_a_short_inventory();
+    // The SAFE-1 shortage is one 5 mL vial: a loss of two cannot explain it.
+    let two = vec![
+        ContainerAmount {
+            container: c("C13-1"),
+            amount: vol(5_000, 100_000),
+        },
+        ContainerAmount {
+            container: c("C13-2"),
+            amount: vol(5_000, 100_000),
+        },
+    ];
+    let v = cl.refuse(cl.loss(two, Some(inv)).by("phil"));
+    assert_refused!(v, Violation::AdjustmentExceedsDiscrepancy { .. });
+    // Naming something that found no discrepancy there.
+    let one = vec![ContainerAmount {
+        container: c("C13-1"),
+        amount: vol(5_000, 100_000),
+    }];
+    let v = cl.refuse(cl.loss(one.clone(), Some(seq(3))).by("phil"));
+    assert_refused!(v, Violation::UnknownDiscrepancy(_));
+    let loss = cl.accept(cl.loss(one, Some(inv)).by("phil"));
+    let (_, d) = cl
+        .state()
+        .discrepancies_of(inv)
+        .find(|(k, _)| k.location == loc("SAFE-1"))
+        .expect("found");
+    assert_eq!(d.closed_by, Some(loss.seq));
+    assert!(cl.state().losses()[&loss.seq].reported_by.is_none());
+    cl.verify();
+}
+
+#[test]
+fn a_correction_of_the_inventory_closes_all_its_discrepancies() {
+    let (mut cl, inv) = after_a_short_inventory();
+    let fix = cl.accept(
+        cl.draft(Correction {
+            corrects: inv,
+            reason: text!("C12-1 was read at the wrong graduation"),
+        })
+        .by("phil"),
+    );
+    assert_eq!(cl.state().open_discrepancies().count(), 0);
+    assert!(
+        cl.state()
+            .discrepancies_of(inv)
+            .all(|(_, d)| d.closed_by == Some(fix.seq))
+    );
+    let d = cl
+        .adjust(
+            "C12-1",
+            Some(inv),
+            AdjustmentReason::CountDiscrepancy,
+            Direction::Decrease,
+            k10(100),
+        )
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::DiscrepancyClosed { .. });
+    cl.verify();
+}
+
+#[test]
+fn older_adjustments_reduce_a_discrepancy_without_refusal() {
+    // Recorded in version 3: an adjustment larger than the count's difference is accepted,
+    // and what remains stops at zero.
+    let mut cl = Clinic::new();
+    cl.b.version3 = true;
+    let count = cl.accept(
+        cl.count("CART-A", KETAMINE_10, tally(0, 20_000), tally(0, 19_500))
+            .by("nina"),
+    );
+    let adj = cl
+        .adjust(
+            "C12-1",
+            Some(count.seq),
+            AdjustmentReason::CountDiscrepancy,
+            Direction::Decrease,
+            k10(800),
+        )
+        .by("phil")
+        .witnessed_by("nina");
+    let a = cl.accept(adj);
+    let (_, d) = cl
+        .state()
+        .discrepancies_of(count.seq)
+        .next()
+        .expect("found");
+    assert_eq!((d.remaining, d.closed_by), (0, Some(a.seq)));
+    cl.verify();
+}
+
+#[test]
+fn a_loss_is_reported_once_and_not_before_it_was_discovered() {
+    let mut cl = Clinic::new();
+    let items = vec![ContainerAmount {
+        container: c("C13-1"),
+        amount: vol(5_000, 100_000),
+    }];
+    let loss = cl.accept(cl.loss(items, None).by("phil"));
+    let v = cl.refuse(cl.loss_reported(seq(3), cl.today()).by("phil"));
+    let v = assert_refused!(v, Violation::UnknownLoss(_));
+    assert_eq!(v.code(), "unknown_loss");
+    let early = cl.today().plus_days(-1).expect("in range");
+    assert_refused!(
+        cl.refuse(cl.loss_reported(loss.seq, early).by("phil")),
+        Violation::Rule(_)
+    );
+    // A nurse does not report a loss.
+    assert_refused!(
+        cl.refuse(cl.loss_reported(loss.seq, cl.today()).by("nina")),
+        Violation::RoleNotAllowed { .. }
+    );
+    assert_eq!(cl.state().unreported_losses().count(), 1);
+    let r = cl.accept(cl.loss_reported(loss.seq, cl.today()).by("phil"));
+    assert_eq!(cl.state().losses()[&loss.seq].reported_by, Some(r.seq));
+    assert_eq!(cl.state().unreported_losses().count(), 0);
+    let v = cl.refuse(cl.loss_reported(loss.seq, cl.today()).by("ada"));
+    let v = assert_refused!(v, Violation::LossAlreadyReported { .. });
+    assert_eq!(v.code(), "loss_already_reported");
+    cl.verify();
+}
+
+#[test]
+fn a_retired_key_is_never_enrolled_or_rotated_in_again() {
+    let mut cl = Clinic::new();
+    let rotate = |cl: &Clinic, who: &str, new: &str| {
+        cl.draft(KeyRotated {
+            subject: user(who),
+            new_key: pk(new),
+            reason: text!("new device"),
+        })
+        .by(who)
+        .signed_when_made(user(who), Meaning::KeyPossession, &seeded_key(new))
+    };
+    cl.accept(rotate(&cl, "nina", "nina-2"));
+    assert!(cl.state().is_key_retired(&pk("nina")));
+    assert_eq!(cl.state().retired_keys(), vec![pk("nina")]);
+    // Noah may not take Nina's old key, nor a new user.
+    let v = cl.refuse(rotate(&cl, "noah", "nina"));
+    let v = assert_refused!(v, Violation::KeyRetired(_));
+    assert_eq!(v.code(), "key_retired");
+    let d = cl
+        .draft(UserEnrolled {
+            user: uid("nora"),
+            printed_name: text!("Nora Quinn, RN"),
+            role: Role::Nurse,
+            public_key: pk("nina"),
+        })
+        .by("ada")
+        .signed_when_made(user("nora"), Meaning::KeyPossession, &seeded_key("nina"));
+    assert_refused!(cl.refuse(d), Violation::KeyRetired(_));
+    // Nor Nina herself.
+    cl.b.now += HOUR;
+    let back = cl
+        .draft(KeyRotated {
+            subject: user("nina"),
+            new_key: pk("nina"),
+            reason: text!("old device found"),
+        })
+        .signed_when_made(user("nina"), Meaning::Authored, &seeded_key("nina-2"))
+        .signed_when_made(user("nina"), Meaning::KeyPossession, &seeded_key("nina"));
+    assert_refused!(cl.refuse(back), Violation::KeyRetired(_));
+    // A key never held is fine.
+    cl.accept(rotate(&cl, "noah", "noah-2"));
+    cl.verify();
+}
+
+#[test]
+fn a_dose_given_before_its_container_was_opened_is_refused() {
+    let mut cl = Clinic::new();
+    let opened = cl.accept(cl.open("C12-2").by("nina"));
+    let dose_at = |cl: &Clinic, at: Timestamp| {
+        cl.draft(Administered {
+            container: c("C12-2"),
+            patient: patient(),
+            prescriber: vectors::prescriber(),
+            amount: k10(1_000),
+            route: Route::Iv,
+            given_at: at,
+            given_by: uid("nina"),
+            late_reason: Some(text!("charted after the infusion")),
+        })
+        .by("nina")
+    };
+    let before = Timestamp::from_micros(opened.timestamp.micros() - 60_000_000).expect("ok");
+    let v = cl.refuse(dose_at(&cl, before));
+    let v = assert_refused!(v, Violation::GivenBeforeOpened { .. });
+    assert_eq!(v.code(), "given_before_opened");
+    let e = cl.accept(dose_at(&cl, opened.timestamp));
+    let Payload::Administered(a) = e.payload() else {
+        panic!("a dose")
+    };
+    assert_eq!(
+        a.late_reason.as_ref().map(|t| t.as_str()),
+        Some("charted after the infusion")
+    );
+    cl.verify();
+}
+
+#[test]
+fn rems_sessions_close_once_over_nasal_spray_doses_of_their_patient() {
+    let mut cl = Clinic::new();
+    let started = cl.now();
+    cl.accept(cl.open("C14-1").by("nina"));
+    let d1 = cl.accept(cl.spray("C14-1"));
+    cl.accept(cl.open("C14-2").by("nina"));
+    let d2 = cl.accept(cl.spray("C14-2"));
+    let iv = cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    // Not a nasal spray; not a dose; discharged before it started.
+    let v = cl.refuse(cl.session("S-1", vec![d1.seq, iv.seq], started).by("nina"));
+    assert_refused!(v, Violation::Rule(_));
+    let v = cl.refuse(cl.session("S-1", vec![seq(3)], started).by("nina"));
+    assert_refused!(v, Violation::Rule(_));
+    let late = Timestamp::from_micros(cl.now().micros() + HOUR).expect("ok");
+    let v = cl.refuse(cl.session("S-1", vec![d1.seq], late).by("nina"));
+    assert_refused!(v, Violation::Rule(_));
+    let closed = cl.accept(cl.session("S-1", vec![d1.seq, d2.seq], started).by("nina"));
+    assert_eq!(cl.state().rems_sessions()["S-1"].closed_by, closed.seq);
+    assert_eq!(cl.state().session_of_dose(d2.seq), Some("S-1"));
+    let v = cl.refuse(cl.session("S-2", vec![d2.seq], started).by("nina"));
+    let v = assert_refused!(v, Violation::DoseInOtherSession { .. });
+    assert_eq!(v.code(), "dose_in_other_session");
+    let v = cl.refuse(cl.session("S-1", vec![d1.seq], started).by("nina"));
+    let v = assert_refused!(v, Violation::RemsSessionExists(_));
+    assert_eq!(v.code(), "rems_session_exists");
+    // An auditor does not close a session.
+    let d = cl.session("S-3", vec![iv.seq], started).by("audrey");
+    assert_refused!(cl.refuse(d), Violation::RoleNotAllowed { .. });
+    cl.verify();
+}
+
+#[test]
+fn a_rems_form_is_submitted_once_for_a_closed_session() {
+    let mut cl = Clinic::new();
+    let started = cl.now();
+    cl.accept(cl.open("C14-1").by("nina"));
+    let d1 = cl.accept(cl.spray("C14-1"));
+    let form = |cl: &Clinic, id: &str| {
+        cl.draft(RemsFormSubmitted {
+            session: id.parse().expect("valid"),
+            submitted_on: cl.today(),
+            confirmation: text!("PMF-889201"),
+        })
+        .by("nina")
+    };
+    let v = cl.refuse(form(&cl, "S-1"));
+    let v = assert_refused!(v, Violation::UnknownRemsSession(_));
+    assert_eq!(v.code(), "unknown_rems_session");
+    cl.accept(cl.session("S-1", vec![d1.seq], started).by("nina"));
+    let f = cl.accept(form(&cl, "S-1"));
+    assert_eq!(
+        cl.state().rems_sessions()["S-1"].form_submitted_by,
+        Some(f.seq)
+    );
+    let v = cl.refuse(form(&cl, "S-1"));
+    let v = assert_refused!(v, Violation::RemsFormAlreadySubmitted { .. });
+    assert_eq!(v.code(), "rems_form_already_submitted");
+    cl.verify();
+}
+
+#[test]
+fn a_pmp_report_is_signed_by_the_registrant_for_a_period() {
+    let mut cl = Clinic::new();
+    let pmp = |cl: &Clinic, from: &str, to: &str| {
+        cl.draft(PmpReported {
+            state: text!("MN"),
+            from: from.parse().expect("valid"),
+            to: to.parse().expect("valid"),
+            asap_version: text!("4.2B"),
+            control_number: text!("000123"),
+            records: 0,
+            file_sha256: EntryHash::from_bytes([3; 32]),
+        })
+    };
+    let reg = |d: Draft| {
+        d.signed_when_made(
+            Principal::Registrant,
+            Meaning::Registrant,
+            &seeded_key("registrant"),
+        )
+    };
+    assert_refused!(
+        cl.refuse(reg(pmp(&cl, "2026-01-05", "2026-01-04"))),
+        Violation::Rule(_)
+    );
+    assert_refused!(
+        cl.refuse(pmp(&cl, "2026-01-04", "2026-01-04").by("phil")),
+        Violation::SignatureShape(_)
+    );
+    let e = cl.accept(reg(pmp(&cl, "2026-01-04", "2026-01-04")));
+    assert_eq!(e.version, FormatVersion::V4);
+    cl.verify();
+}
+
+#[test]
+fn version_4_entries_follow_version_3_and_nothing_older_follows_them() {
+    let mut cl = Clinic::new();
+    let e = cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    assert_eq!(e.version, FormatVersion::V4);
+    assert_eq!(e.to_canonical_bytes()[0], 4);
+    cl.b.version3 = true;
+    let v = cl.refuse(cl.dose("C12-1", k10(1_000), "nina"));
+    assert_refused!(
+        v,
+        Violation::VersionDowngrade {
+            previous: 4,
+            this: 3
+        }
+    );
+    cl.b.version3 = false;
+    cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
+    cl.verify();
+
+    // A version 3 entry holds neither a kind nor a field version 4 added.
+    let mut cl = Clinic::new();
+    cl.b.version3 = true;
+    let mut dose = cl.dose("C12-1", k10(1_000), "nina");
+    if let Payload::Administered(a) = &mut dose.body.payload {
+        a.late_reason = Some(text!("late"));
+    }
+    assert_refused!(cl.refuse(dose), Violation::SignatureShape(_));
+    let d = cl
+        .inventory(InventoryOccasion::Biennial, vec![])
+        .by("phil")
+        .witnessed_by("nina");
+    assert_refused!(cl.refuse(d), Violation::SignatureShape(_));
+    let d = cl.dose("C12-1", k10(1_000), "nina");
+    cl.accept(d);
+    cl.verify();
+}
+
+#[test]
+fn version_4_payload_fields_are_in_the_bytes_of_version_4_entries_only() {
+    let cl = Clinic::new();
+    let mut dose = cl.dose("C12-1", k10(1_000), "nina");
+    if let Payload::Administered(a) = &mut dose.body.payload {
+        a.late_reason = Some(text!("charted late"));
+    }
+    let e = cl.chain(dose);
+    let bytes = e.to_canonical_bytes();
+    let back = Entry::from_canonical_bytes(&bytes).expect("decodes");
+    assert_eq!(back, e);
+    assert!(bytes.windows(12).any(|w| w == b"charted late"));
+    // The same payload without the reason, in version 3, is one byte (its absence) shorter
+    // in the payload, and reads back with no reason.
+    let mut plain = cl.dose("C12-1", k10(1_000), "nina");
+    plain.version = FormatVersion::V3;
+    let v3 = cl.chain(plain.clone());
+    let v3_bytes = v3.to_canonical_bytes();
+    let Payload::Administered(a) = Entry::from_canonical_bytes(&v3_bytes)
+        .expect("decodes")
+        .body
+        .payload
+    else {
+        panic!("a dose")
+    };
+    assert_eq!(a.late_reason, None);
+    plain.version = FormatVersion::V4;
+    let v4_bytes = cl.chain(plain).to_canonical_bytes();
+    assert_eq!(v4_bytes.len(), v3_bytes.len() + 1);
+    // New kinds do not decode as version 3.
+    let inv = cl.chain(
+        cl.inventory(InventoryOccasion::Biennial, vec![])
+            .by("phil")
+            .witnessed_by("nina"),
+    );
+    let mut b = inv.to_canonical_bytes();
+    b[0] = 3;
+    assert!(Entry::from_canonical_bytes(&b).is_err());
 }

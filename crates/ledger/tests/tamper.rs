@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use custody_ledger::entry::hash_encoded;
 use custody_ledger::inventory::on_hand;
-use custody_ledger::state::default_beyond_use;
+use custody_ledger::state::{DoseState, default_beyond_use};
 use custody_ledger::vectors::SignWhenMade;
 use custody_ledger::vectors::{
     self, Builder, KETAMINE_10, KETAMINE_100, LOZENGE, SPRAVATO, seeded_key,
@@ -26,6 +26,8 @@ const PRODUCTS: [&str; 4] = [KETAMINE_10, KETAMINE_100, SPRAVATO, LOZENGE];
 const LOCATIONS: [&str; 2] = ["SAFE-1", "CART-A"];
 const WORKERS: &[Role] = &[Role::Pharmacist, Role::Nurse];
 const PHARMACIST: &[Role] = &[Role::Pharmacist];
+/// How many operations `History::step` chooses from.
+const OPS: u32 = 19;
 
 fn trusted() -> PublicKey {
     PublicKey::from(&seeded_key("registrant"))
@@ -148,6 +150,16 @@ impl History {
             fresh: 0,
             kinds: BTreeSet::new(),
         };
+        // Format version 4: the ledger goes live with its initial inventory (nothing on hand).
+        let d = h.b.draft(Inventory {
+            occasion: InventoryOccasion::Initial,
+            taken_at: BusinessHours::Opening,
+            date: h.today(),
+            lines: Vec::new(),
+        });
+        let d = h.sign(d, &uid("phil"), Meaning::Authored);
+        let d = h.sign(d, &uid("nina"), Meaning::Witnessed);
+        h.push(d, 10 * MINUTE);
         for (i, product) in PRODUCTS.into_iter().enumerate() {
             h.receive(product, 2 + i as u32 % 2, "SAFE-1", uid("phil"));
         }
@@ -255,7 +267,7 @@ impl History {
             matches!(c.status, ContainerStatus::Open { beyond_use } if beyond_use >= today)
                 && c.expiry >= today
         };
-        match op % 15 {
+        match u32::from(op) % OPS {
             // Receive 1–4 containers of one product.
             0 => {
                 let Some(by) = pick(&self.users(PHARMACIST, &[]), a) else {
@@ -293,8 +305,10 @@ impl History {
                     (_, SPRAVATO) => Route::Intranasal,
                     _ => Route::Sublingual,
                 };
+                // Not before the container was opened (format version 4).
                 let given_at = Timestamp::from_micros(self.b.now - i64::from(a % 90) * MINUTE)
-                    .expect("in range");
+                    .expect("in range")
+                    .max(self.state().opened_at(&c.id).unwrap_or(Timestamp::EPOCH));
                 let d = self.b.draft(Administered {
                     container: c.id,
                     patient: PatientRef::commit(&[9; 32], &format!("MRN-{}", a % 7)),
@@ -303,6 +317,7 @@ impl History {
                     route,
                     given_at,
                     given_by: by.clone(),
+                    late_reason: None,
                 });
                 let d = self.sign(d, &by, Meaning::Authored);
                 self.push(d, advance);
@@ -402,12 +417,31 @@ impl History {
                 let Some(witness) = pick(&self.users(WORKERS, &[&ph]), r / 5) else {
                     return true;
                 };
-                let (direction, base) = if c.status == ContainerStatus::Sealed {
-                    (Direction::Decrease, c.remaining)
-                } else if (r / 6).is_multiple_of(2) {
-                    (Direction::Decrease, 1 + u64::from(r / 12) % c.remaining)
-                } else {
-                    (Direction::Increase, 1 + u64::from(r / 12) % 100)
+                // In the discrepancy's direction, and no more than remains of it (version 4).
+                let Some(left) = self
+                    .state()
+                    .discrepancies_of(count_seq)
+                    .next()
+                    .map(|(_, d)| (d.direction, d.remaining))
+                else {
+                    return true;
+                };
+                let (direction, base) = match (left, c.status) {
+                    ((_, 0), _) => return true,
+                    ((Direction::Decrease, left), ContainerStatus::Sealed) => {
+                        if c.remaining > left {
+                            return true;
+                        }
+                        (Direction::Decrease, c.remaining)
+                    }
+                    ((Direction::Decrease, left), _) => (
+                        Direction::Decrease,
+                        1 + u64::from(r / 12) % c.remaining.min(left),
+                    ),
+                    ((Direction::Increase, _), ContainerStatus::Sealed) => return true,
+                    ((Direction::Increase, left), _) => {
+                        (Direction::Increase, 1 + u64::from(r / 12) % left.min(100))
+                    }
                 };
                 let d = self.b.draft(Adjustment {
                     container: c.id,
@@ -594,8 +628,163 @@ impl History {
                         police_report: None,
                         items,
                         description: text!("not found at count"),
+                        explains_count: None,
                     });
                     let d = self.sign(d, &ph, Meaning::Authored);
+                    self.push(d, advance);
+                }
+            }
+            // An inventory of one product at one place (format version 4): what the ledger
+            // holds, lot by lot, sometimes with an open container measured short.
+            15 => {
+                let location = loc(LOCATIONS[a as usize % 2]);
+                let product = ndc(PRODUCTS[(a / 2) as usize % 4]);
+                let here = self.containers(|c, _| c.location == location && c.product == product);
+                let (Some(ph), Some(first)) = (pick(&self.users(PHARMACIST, &[]), r), here.first())
+                else {
+                    return false;
+                };
+                let Some(witness) = pick(&self.users(WORKERS, &[&ph]), r / 5) else {
+                    return false;
+                };
+                let mut lines: BTreeMap<String, InventoryLine> = BTreeMap::new();
+                let mut short = r.is_multiple_of(3);
+                for c in &here {
+                    let line = lines.entry(c.lot.to_string()).or_insert(InventoryLine {
+                        product,
+                        lot: c.lot.clone(),
+                        expiry: first.expiry,
+                        location: location.clone(),
+                        sealed: 0,
+                        open: Vec::new(),
+                    });
+                    if c.status == ContainerStatus::Sealed {
+                        line.sealed += 1;
+                    } else {
+                        let measured = if short && c.remaining > 1 {
+                            short = false;
+                            c.remaining - 1
+                        } else {
+                            c.remaining
+                        };
+                        line.open.push(OpenContainer {
+                            container: Some(c.id),
+                            amount: self.amount(c, measured),
+                            estimated: false,
+                            beyond_use: None,
+                        });
+                    }
+                }
+                let d = self.b.draft(Inventory {
+                    occasion: if a.is_multiple_of(2) {
+                        InventoryOccasion::Biennial
+                    } else {
+                        InventoryOccasion::Other
+                    },
+                    taken_at: BusinessHours::Close,
+                    date: self.today(),
+                    lines: lines.into_values().collect(),
+                });
+                let d = self.sign(d, &ph, Meaning::Authored);
+                let d = self.sign(d, &witness, Meaning::Witnessed);
+                self.push(d, advance);
+            }
+            // A loss not yet reported is reported to the DEA.
+            16 => {
+                let losses: Vec<(Seq, Day)> = self
+                    .state()
+                    .unreported_losses()
+                    .map(|(s, l)| (*s, l.discovered_on))
+                    .collect();
+                let (Some((loss, discovered)), Some(by)) =
+                    (pick(&losses, a), pick(&self.users(PHARMACIST, &[]), r))
+                else {
+                    return false;
+                };
+                let d = self.b.draft(LossReported {
+                    loss,
+                    notice_on: discovered,
+                    form_106: format!("F106-{}", loss).parse().expect("valid"),
+                    form_106_on: self.today(),
+                });
+                let d = self.sign(d, &by, Meaning::Authored);
+                self.push(d, advance);
+            }
+            // A REMS session closed over a patient's Spravato doses not in a session yet.
+            17 => {
+                let spray = ndc(SPRAVATO);
+                let mut doses: Vec<(Seq, DoseState)> = self
+                    .state()
+                    .facts
+                    .doses
+                    .iter()
+                    .filter(|(s, d)| {
+                        d.product == spray && self.state().session_of_dose(**s).is_none()
+                    })
+                    .map(|(s, d)| (*s, *d))
+                    .collect();
+                doses.sort_by_key(|(s, _)| *s);
+                let (Some((_, one)), Some(by)) =
+                    (pick(&doses, a), pick(&self.users(WORKERS, &[]), r))
+                else {
+                    return false;
+                };
+                let mine: Vec<(Seq, DoseState)> = doses
+                    .into_iter()
+                    .filter(|(_, d)| d.patient == one.patient)
+                    .collect();
+                let started = mine.iter().map(|(_, d)| d.given_at).min().expect("one");
+                let d = self.b.draft(RemsSessionClosed {
+                    session: format!("RS-{}", self.b.entries.len())
+                        .parse()
+                        .expect("valid"),
+                    patient: one.patient,
+                    doses: mine.iter().map(|(s, _)| *s).collect(),
+                    started_at: started,
+                    discharged_at: Timestamp::from_micros(self.b.now)
+                        .expect("in range")
+                        .max(started),
+                    record_sha256: EntryHash::from_bytes([a as u8; 32]),
+                });
+                let d = self.sign(d, &by, Meaning::Authored);
+                self.push(d, advance);
+            }
+            // A closed session's form submitted, or a PMP file sent.
+            18 => {
+                let open_forms: Vec<String> = self
+                    .state()
+                    .rems_sessions()
+                    .iter()
+                    .filter(|(_, s)| s.form_submitted_by.is_none())
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                if let (Some(session), Some(by)) =
+                    (pick(&open_forms, a), pick(&self.users(WORKERS, &[]), r))
+                    && a.is_multiple_of(2)
+                {
+                    let d = self.b.draft(RemsFormSubmitted {
+                        session: session.parse().expect("valid"),
+                        submitted_on: self.today(),
+                        confirmation: format!("PMF-{r}").parse().expect("valid"),
+                    });
+                    let d = self.sign(d, &by, Meaning::Authored);
+                    self.push(d, advance);
+                } else {
+                    let today = self.today();
+                    let d = self.b.draft(PmpReported {
+                        state: text!("MN"),
+                        from: today.plus_days(-i64::from(r % 7)).unwrap_or(today),
+                        to: today,
+                        asap_version: text!("4.2B"),
+                        control_number: format!("{r:09}").parse().expect("valid"),
+                        records: r % 40,
+                        file_sha256: EntryHash::from_bytes([r as u8; 32]),
+                    });
+                    let d = d.signed_when_made(
+                        Principal::Registrant,
+                        Meaning::Registrant,
+                        &seeded_key("registrant"),
+                    );
                     self.push(d, advance);
                 }
             }
@@ -610,6 +799,8 @@ impl History {
                     checkpoint_size: u64::from(r) % (n + 1),
                     data_digest: EntryHash::from_bytes([r as u8; 32]),
                     requested_by: text!("an auditor"),
+                    format: custody_ledger::ReportFormat::Pdf,
+                    reason: None,
                 });
                 let d = d.signed_when_made(
                     Principal::Registrant,
@@ -705,7 +896,7 @@ fn the_generator_reaches_every_operation() {
     let mut next = numbers(0x9e37_79b9_7f4a_7c15);
     let mut done = 0;
     for i in 0..600u32 {
-        if h.step((i % 15) as u8, next(), next()) {
+        if h.step((i % OPS) as u8, next(), next()) {
             done += 1;
         }
     }
@@ -924,7 +1115,7 @@ fn forged() -> &'static (Stored, usize) {
         let mut h = History::new();
         let mut next = numbers(7);
         for i in 0..20u32 {
-            h.step((i % 15) as u8, next(), next());
+            h.step((i % OPS) as u8, next(), next());
         }
         let c = h
             .containers(|c, _| c.status == ContainerStatus::Sealed)
@@ -941,7 +1132,7 @@ fn forged() -> &'static (Stored, usize) {
         let i = h.b.entries.len();
         h.push(d, 10 * MINUTE);
         for i in 0..40u32 {
-            h.step((i % 15) as u8, next(), next());
+            h.step((i % OPS) as u8, next(), next());
         }
         (Stored::of(h.b.entries), i)
     })

@@ -428,6 +428,8 @@ pub async fn build(
             checkpoint_size: manifest.checkpoint_size,
             data_digest: custody_ledger::EntryHash::from_bytes(data_digest),
             requested_by: text(requested_by)?,
+            format: custody_ledger::ReportFormat::Pdf,
+            reason: None,
         },
     )
     .signed(

@@ -575,6 +575,66 @@ impl Collector {
             Payload::Genesis(g) => {
                 row.detail = format!("ledger opened for {}", g.registrant.name);
             }
+            Payload::Inventory(p) => {
+                row.detail = format!(
+                    "{} inventory of {} at {}, {} line{}",
+                    p.occasion,
+                    p.date,
+                    p.taken_at.describe(),
+                    p.lines.len(),
+                    if p.lines.len() == 1 { "" } else { "s" }
+                );
+                if p.occasion == custody_ledger::InventoryOccasion::Initial {
+                    // The stock an initial inventory brings in starts the ledger's balances.
+                    for l in &p.lines {
+                        row.product = Some(l.product);
+                        let cap = self
+                            .state
+                            .products
+                            .get(&l.product)
+                            .map_or(0, |d| d.strength.capacity());
+                        let base = l
+                            .open
+                            .iter()
+                            .fold(cap.saturating_mul(u64::from(l.sealed)), |acc, o| {
+                                acc.saturating_add(o.amount.base())
+                            });
+                        moves.push(((l.product, l.lot.to_string()), |m| &mut m.received, base));
+                    }
+                }
+            }
+            Payload::LossReported(p) => {
+                row.detail = format!(
+                    "loss {} reported: written notice {}, DEA Form 106 {} submitted {}",
+                    p.loss, p.notice_on, p.form_106, p.form_106_on
+                );
+            }
+            Payload::RemsSessionClosed(p) => {
+                row.patient = Some(p.patient);
+                row.detail = format!(
+                    "REMS session {} for {} closed: doses {}, discharged {}",
+                    p.session,
+                    p.patient.masked(),
+                    p.doses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    p.discharged_at
+                );
+            }
+            Payload::RemsFormSubmitted(p) => {
+                row.detail = format!(
+                    "REMS form of session {} submitted {}, confirmation {}",
+                    p.session, p.submitted_on, p.confirmation
+                );
+            }
+            Payload::PmpReported(p) => {
+                row.detail = format!(
+                    "PMP file to {} for {} to {}: ASAP {}, control number {}, {} records",
+                    p.state, p.from, p.to, p.asap_version, p.control_number, p.records
+                );
+            }
             Payload::ReportIssued(p) => {
                 row.detail = format!(
                     "{} report of {} to {} issued for {}, built at {} entries, data digest {}",

@@ -14,8 +14,8 @@ use ed25519_dalek::SigningKey;
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use time::OffsetDateTime;
 
@@ -23,14 +23,16 @@ use crate::Store;
 use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
 use crate::requests::{self, PriorOutcome, RequestRecord};
-use crate::rows::{self, ContainerRow};
+use crate::rows;
 use crate::tree;
 use custody_ledger::merkle::{self, Frontier};
 
-/// What this process knows of each ledger's state, so an append need not read back the rows
-/// it touches. It serves only while the head row says no one else has appended since; the
-/// first time another writer is seen (several processes on one PostgreSQL database), the
-/// ledger is marked shared and every append reads its rows from the database.
+/// What this process knows of each ledger's state: the ledger's stored entries folded through
+/// its rules (`fold_entries`), kept up to date by its own appends. An append checks its
+/// entries against the part of it they read (`State::subset`). It serves while the head row
+/// says no one else has appended since; the first time another writer is seen (several
+/// processes on one database), the ledger is marked shared: every append then reads the head
+/// row and folds in what others appended before it applies its own.
 #[derive(Clone, Debug, Default)]
 pub struct Cache(Arc<StdMutex<HashMap<LedgerId, Arc<Mutex<Slot>>>>>);
 
@@ -39,6 +41,7 @@ struct Slot {
     state: Option<State>,
     /// The Merkle tree's right edge, kept with `state`.
     frontier: Option<Frontier>,
+    /// Another process appends to this ledger too: read the head row on every append.
     shared: bool,
 }
 
@@ -223,7 +226,26 @@ impl Store {
         for e in &entries {
             merge_refs(&mut refs, references(e));
         }
-        load_refs(db, ledger, &refs, &mut state).await?;
+        // The ledger's state, caught up with what is stored, and the part of it these
+        // entries read.
+        let slot = self.cache.slot(ledger);
+        let mut slot = slot.lock().await;
+        let mut full = slot.state.take().unwrap_or_default();
+        let folded = fold_entries(db, ledger, &mut full).await;
+        let head = full.head;
+        let part = full.subset(&refs);
+        slot.state = Some(full);
+        if folded? > 0 {
+            slot.frontier = None;
+        }
+        drop(slot);
+        state = part;
+        if let Some(h) = head
+            && let Some(first) = entries.first_mut()
+        {
+            first.seq = h.next_seq;
+            first.prev = h.last_hash;
+        }
         for e in &mut entries {
             // Each entry follows the one before it, as it would in the append.
             if let Some(h) = state.head {
@@ -268,8 +290,8 @@ impl Store {
         let mut slot = slot.lock().await;
         match self.write_once(&mut slot, modes.clone(), request).await {
             Err(StoreError::StaleCache) => {
-                // Someone else appended: from now on, read rows from the database.
-                slot.state = None;
+                // Someone else appended: from now on, read the head row every time and fold
+                // what others appended into the cached state.
                 slot.frontier = None;
                 slot.shared = true;
                 self.write_once(&mut slot, modes, request).await
@@ -291,7 +313,10 @@ impl Store {
         // On SQLite the IMMEDIATE transaction already excludes every other writer, and the
         // chain trigger refuses an entry that does not extend the head: with a cached state
         // the head need not be read. PostgreSQL locks the head row.
-        let fast = !is_genesis && slot.state.is_some() && self.backend() == DbBackend::Sqlite;
+        let fast = !is_genesis
+            && !slot.shared
+            && slot.state.is_some()
+            && self.backend() == DbBackend::Sqlite;
         if fast {
             state.head = slot.state.as_ref().and_then(|s| s.head);
         } else {
@@ -305,17 +330,21 @@ impl Store {
                 (None, true) => {}
                 (Some(h), false) => load_head(h, &mut state)?,
             }
-            if let Some(cached) = &slot.state {
-                if !same_place(&cached.head, &state.head) {
-                    return Err(StoreError::StaleCache);
+            if head.is_some() {
+                let full = slot.state.get_or_insert_with(State::new);
+                if !same_place(&full.head, &state.head) {
+                    // Entries appended by someone else (or none folded yet): fold them in.
+                    let folded = fold_entries(&txn, ledger, full).await;
+                    if folded.is_err() || !same_place(&full.head, &state.head) {
+                        slot.state = None;
+                        slot.frontier = None;
+                        folded?;
+                        return Err(StoreError::StaleCache);
+                    }
+                    slot.frontier = None;
                 }
-                // The cache also knows the last entry's format version, which the row does not.
-                state.head = cached.head;
-            }
-            if head.is_some() && slot.state.is_none() && !slot.shared {
-                let mut full = state.clone();
-                load_all(&txn, ledger, &mut full).await?;
-                slot.state = Some(full);
+                // The fold also knows the last entry's format version, which the row does not.
+                state.head = slot.state.as_ref().and_then(|s| s.head);
             }
         }
         let mut frontier = match (&slot.frontier, &state.head) {
@@ -330,13 +359,10 @@ impl Store {
         for m in &modes {
             merge_refs(&mut refs, references(&m.placed()));
         }
-        match &slot.state {
-            Some(full) => {
-                let head = state.head;
-                state = full.subset(&refs);
-                state.head = head;
-            }
-            None => load_refs(&txn, ledger, &refs, &mut state).await?,
+        if let Some(full) = &slot.state {
+            let head = state.head;
+            state = full.subset(&refs);
+            state.head = head;
         }
         let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
         if let Some(r) = request {
@@ -569,20 +595,12 @@ impl Store {
                     .await?;
             }
         }
-        if let Some(seq) = touched.discrepancy {
+        for key in &touched.discrepancies {
             let d = state
                 .discrepancies
-                .get(&seq)
+                .get(key)
                 .expect("touched discrepancy is in the state");
-            discrepancies::Entity::insert(discrepancies::ActiveModel {
-                ledger_id: Set(lid),
-                count_seq: Set(rows::to_i64(seq.get())),
-                location: Set(d.location.to_string()),
-                ndc: Set(d.product.digits().to_string()),
-                resolved_seq: Set(None),
-            })
-            .exec(txn)
-            .await?;
+            insert_discrepancy(txn, lid, key, d).await?;
         }
         if let Payload::Adjustment(a) = entry.payload()
             && let Some(count) = a.resolves
@@ -591,6 +609,35 @@ impl Store {
         }
         Ok((Appended { entry, hash }, touched))
     }
+}
+
+/// Writes the row of a discrepancy a count or inventory found, if its entry has none yet: the
+/// table keeps one row per count or inventory (the first product and location an inventory
+/// found differing); the ledger's state (`State::discrepancies`) has each of them.
+pub(crate) async fn insert_discrepancy(
+    txn: &impl ConnectionTrait,
+    lid: uuid::Uuid,
+    key: &custody_ledger::state::DiscrepancyKey,
+    d: &custody_ledger::state::Discrepancy,
+) -> Result<(), StoreError> {
+    discrepancies::Entity::insert(discrepancies::ActiveModel {
+        ledger_id: Set(lid),
+        count_seq: Set(rows::to_i64(key.seq.get())),
+        location: Set(d.location.to_string()),
+        ndc: Set(d.product.digits().to_string()),
+        resolved_seq: Set(None),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            discrepancies::Column::LedgerId,
+            discrepancies::Column::CountSeq,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
 }
 
 /// Marks the discrepancy of `count` resolved by the adjustment `by` (the first that names it).
@@ -634,6 +681,9 @@ fn merge_refs(into: &mut References, more: References) {
     into.locations.extend(more.locations);
     into.containers.extend(more.containers);
     into.discrepancies.extend(more.discrepancies);
+    into.stocks.extend(more.stocks);
+    into.entries.extend(more.entries);
+    into.sessions.extend(more.sessions);
     into.keys.extend(more.keys);
     if more.stock_at.is_some() {
         into.stock_at = more.stock_at;
@@ -696,181 +746,37 @@ fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Loads the ledger's users matching `cond` into the state.
-async fn load_users(
-    txn: &impl ConnectionTrait,
-    lid: uuid::Uuid,
-    cond: Condition,
+/// Folds the ledger's stored entries after `state`'s head (all of them for an empty state)
+/// through the ledger's rules: the state an append checks its entry against, with everything
+/// the rules remember (format version 4's facts: going live, discrepancies and what remains of
+/// them, losses, doses, REMS sessions, keys ever held), which no table holds. Signatures are
+/// not checked again: every stored entry was checked when it was appended or imported.
+/// Returns how many entries it folded.
+pub(crate) async fn fold_entries(
+    db: &impl ConnectionTrait,
+    ledger: LedgerId,
     state: &mut State,
-) -> Result<(), StoreError> {
-    for m in users::Entity::find()
-        .filter(users::Column::LedgerId.eq(lid))
-        .filter(cond)
-        .all(txn)
-        .await?
-    {
-        let (id, u) = rows::user_from_row(&m)?;
-        state.users.insert(id, u);
-    }
-    Ok(())
-}
-
-/// Loads the ledger's products matching `cond` into the state.
-async fn load_products(
-    txn: &impl ConnectionTrait,
-    lid: uuid::Uuid,
-    cond: Condition,
-    state: &mut State,
-) -> Result<(), StoreError> {
-    for m in products::Entity::find()
-        .filter(products::Column::LedgerId.eq(lid))
-        .filter(cond)
-        .all(txn)
-        .await?
-    {
-        let p = rows::product_from_row(&m)?;
-        state.products.insert(p.ndc, p);
-    }
-    Ok(())
-}
-
-/// Loads the ledger's locations matching `cond` into the state.
-async fn load_locations(
-    txn: &impl ConnectionTrait,
-    lid: uuid::Uuid,
-    cond: Condition,
-    state: &mut State,
-) -> Result<(), StoreError> {
-    for m in locations::Entity::find()
-        .filter(locations::Column::LedgerId.eq(lid))
-        .filter(cond)
-        .all(txn)
-        .await?
-    {
-        let l = rows::location_from_row(&m)?;
-        state.locations.insert(l.location.clone(), l);
-    }
-    Ok(())
-}
-
-/// Loads the ledger's containers matching `cond` into the state; returns the products they
-/// hold (whose definitions their amounts are checked against).
-async fn load_containers(
-    txn: &impl ConnectionTrait,
-    lid: uuid::Uuid,
-    cond: Condition,
-    state: &mut State,
-) -> Result<BTreeSet<String>, StoreError> {
-    let mut products = BTreeSet::new();
-    for m in containers::Entity::find()
-        .filter(containers::Column::LedgerId.eq(lid))
-        .filter(cond)
-        .all(txn)
-        .await?
-    {
-        match rows::container_from_row(&m)? {
-            ContainerRow::Live(c) => {
-                products.insert(c.product.digits().to_string());
-                state.containers.insert(c.id, c);
-            }
-            ContainerRow::Finished(id, st) => {
-                state.finished.insert(id, st);
-            }
+) -> Result<u64, StoreError> {
+    let mut next = state.head.map_or(0, |h| h.next_seq.get());
+    let mut folded = 0;
+    loop {
+        let page = entries::Entity::find()
+            .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(entries::Column::Seq.gte(rows::to_i64(next)))
+            .order_by_asc(entries::Column::Seq)
+            .limit(crate::verify::PAGE)
+            .all(db)
+            .await?;
+        if page.is_empty() {
+            return Ok(folded);
+        }
+        for row in &page {
+            let e = Entry::from_canonical_bytes(&row.body).map_err(StoreError::corrupt)?;
+            state.apply(&e).map_err(|v| {
+                StoreError::corrupt(format!("stored entry {} breaks the rules: {v}", e.seq))
+            })?;
+            next = e.seq.get() + 1;
+            folded += 1;
         }
     }
-    Ok(products)
-}
-
-/// Loads the ledger's open discrepancies matching `cond` into the state.
-async fn load_discrepancies(
-    txn: &impl ConnectionTrait,
-    lid: uuid::Uuid,
-    cond: Condition,
-    state: &mut State,
-) -> Result<(), StoreError> {
-    for m in discrepancies::Entity::find()
-        .filter(discrepancies::Column::LedgerId.eq(lid))
-        .filter(cond)
-        .all(txn)
-        .await?
-    {
-        state.discrepancies.insert(
-            rows::seq(m.count_seq)?,
-            custody_ledger::state::Discrepancy {
-                location: m.location.parse().map_err(StoreError::corrupt)?,
-                product: rows::ndc_from_digits(&m.ndc)?,
-            },
-        );
-    }
-    Ok(())
-}
-
-/// Loads every row of the ledger's state (for the cache).
-async fn load_all(
-    txn: &impl ConnectionTrait,
-    ledger: LedgerId,
-    state: &mut State,
-) -> Result<(), StoreError> {
-    let lid = ledger.as_uuid();
-    load_users(txn, lid, Condition::all(), state).await?;
-    load_products(txn, lid, Condition::all(), state).await?;
-    load_locations(txn, lid, Condition::all(), state).await?;
-    load_containers(txn, lid, Condition::all(), state).await?;
-    load_discrepancies(txn, lid, Condition::all(), state).await
-}
-
-/// Loads exactly the rows `refs` names (and the products of the containers among them).
-async fn load_refs(
-    txn: &impl ConnectionTrait,
-    ledger: LedgerId,
-    refs: &References,
-    state: &mut State,
-) -> Result<(), StoreError> {
-    let lid = ledger.as_uuid();
-    if !refs.users.is_empty() {
-        let names: Vec<String> = refs.users.iter().map(|u| u.to_string()).collect();
-        let cond = Condition::all().add(users::Column::UserId.is_in(names));
-        load_users(txn, lid, cond, state).await?;
-    }
-    if !refs.keys.is_empty() {
-        let keys: Vec<Vec<u8>> = refs.keys.iter().map(|k| k.to_vec()).collect();
-        let cond = Condition::all().add(users::Column::PublicKey.is_in(keys));
-        load_users(txn, lid, cond, state).await?;
-    }
-    let mut products: BTreeSet<String> = refs
-        .products
-        .iter()
-        .map(|p| p.digits().to_string())
-        .collect();
-    if !refs.containers.is_empty() {
-        let ids: Vec<String> = refs.containers.iter().map(|c| c.to_string()).collect();
-        let cond = Condition::all().add(containers::Column::ContainerId.is_in(ids));
-        products.extend(load_containers(txn, lid, cond, state).await?);
-    }
-    if let Some((loc, ndc)) = &refs.stock_at {
-        let cond = Condition::all()
-            .add(containers::Column::Location.eq(loc.to_string()))
-            .add(containers::Column::Ndc.eq(ndc.digits()))
-            .add(containers::Column::Status.is_in(["sealed", "open"]));
-        products.extend(load_containers(txn, lid, cond, state).await?);
-    }
-    if !products.is_empty() {
-        let cond = Condition::all().add(products::Column::Ndc.is_in(products));
-        load_products(txn, lid, cond, state).await?;
-    }
-    if !refs.locations.is_empty() {
-        let ids: Vec<String> = refs.locations.iter().map(|l| l.to_string()).collect();
-        let cond = Condition::all().add(locations::Column::LocationId.is_in(ids));
-        load_locations(txn, lid, cond, state).await?;
-    }
-    if !refs.discrepancies.is_empty() {
-        let seqs: Vec<i64> = refs
-            .discrepancies
-            .iter()
-            .map(|s| rows::to_i64(s.get()))
-            .collect();
-        let cond = Condition::all().add(discrepancies::Column::CountSeq.is_in(seqs));
-        load_discrepancies(txn, lid, cond, state).await?;
-    }
-    Ok(())
 }

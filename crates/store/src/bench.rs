@@ -14,7 +14,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use crate::Store;
-use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
+use crate::entities::{containers, entries, ledgers, locations, products, users};
 use crate::error::StoreError;
 use crate::rows;
 
@@ -94,7 +94,7 @@ impl Store {
             new_locations.extend(t.locations);
             touched_containers.extend(t.containers);
             finished.extend(t.finished.into_iter().map(|c| (c.id, c)));
-            new_discrepancies.extend(t.discrepancy);
+            new_discrepancies.extend(t.discrepancies);
             if let Payload::Adjustment(a) = e.payload()
                 && let Some(count) = a.resolves
             {
@@ -142,17 +142,9 @@ impl Store {
                 .exec(&txn)
                 .await?;
         }
-        for seq in new_discrepancies {
-            if let Some(d) = state.discrepancies.get(&seq) {
-                discrepancies::Entity::insert(discrepancies::ActiveModel {
-                    ledger_id: Set(lid),
-                    count_seq: Set(rows::to_i64(seq.get())),
-                    location: Set(d.location.to_string()),
-                    ndc: Set(d.product.digits().to_string()),
-                    resolved_seq: Set(None),
-                })
-                .exec(&txn)
-                .await?;
+        for key in new_discrepancies {
+            if let Some(d) = state.discrepancies.get(&key) {
+                crate::append::insert_discrepancy(&txn, lid, &key, d).await?;
             }
         }
         for (count, by) in resolutions {

@@ -242,11 +242,14 @@ impl Fold {
             return Ok(m);
         }
 
-        let expected: HashMap<Seq, (Option<Seq>, &custody_ledger::state::Discrepancy)> = state
-            .discrepancies
-            .iter()
-            .map(|(s, d)| (*s, (self.resolved.get(s).copied(), d)))
-            .collect();
+        // One row per count or inventory: its first discrepancy (by product and location).
+        let mut expected: HashMap<Seq, (Option<Seq>, &custody_ledger::state::Discrepancy)> =
+            HashMap::new();
+        for (k, d) in &state.discrepancies {
+            expected
+                .entry(k.seq)
+                .or_insert((self.resolved.get(&k.seq).copied(), d));
+        }
         let rows = discrepancies::Entity::find()
             .filter(discrepancies::Column::LedgerId.eq(lid))
             .order_by_asc(discrepancies::Column::CountSeq)

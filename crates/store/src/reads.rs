@@ -71,7 +71,7 @@ impl Store {
         let nonneg = |v: i64| u64::try_from(v).map_err(StoreError::corrupt);
         let status = match rows::container_from_row(m)? {
             rows::ContainerRow::Live(c) => c.status,
-            rows::ContainerRow::Finished(_, st) => st,
+            rows::ContainerRow::Finished(st) => st,
         };
         Ok(ContainerInfo {
             id: m.container_id.parse().map_err(StoreError::corrupt)?,

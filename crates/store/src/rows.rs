@@ -4,7 +4,7 @@
 use custody_ledger::state::{ContainerState, ContainerStatus, UserState};
 use custody_ledger::{
     Canonical, ContainerId, Day, EntryHash, LocationDefined, LocationId, Lot, Ndc, ProductDefined,
-    PublicKey, Role, Seq, Text, UserId,
+    PublicKey, Seq, UserId,
 };
 use sea_orm::ActiveValue::Set;
 
@@ -40,18 +40,6 @@ where
     T::Err: std::fmt::Display,
 {
     s.parse().map_err(StoreError::corrupt)
-}
-
-pub(crate) fn user_from_row(m: &users::Model) -> Result<(UserId, UserState), StoreError> {
-    Ok((
-        parse(&m.user_id)?,
-        UserState {
-            printed_name: parse::<Text>(&m.printed_name)?,
-            role: parse::<Role>(&m.role)?,
-            active: m.active,
-            key: public_key(&m.public_key, "user key")?,
-        },
-    ))
 }
 
 pub(crate) fn user_to_row(ledger: uuid::Uuid, id: &UserId, u: &UserState) -> users::ActiveModel {
@@ -99,7 +87,7 @@ pub(crate) fn location_to_row(ledger: uuid::Uuid, l: &LocationDefined) -> locati
 /// A container row: live (with its full state) or finished (with how it ended).
 pub(crate) enum ContainerRow {
     Live(ContainerState),
-    Finished(ContainerId, ContainerStatus),
+    Finished(ContainerStatus),
 }
 
 pub(crate) fn ndc_from_digits(d: &str) -> Result<Ndc, StoreError> {
@@ -117,8 +105,8 @@ pub(crate) fn container_from_row(m: &containers::Model) -> Result<ContainerRow, 
         ("open", Some(b)) => ContainerStatus::Open {
             beyond_use: day(b)?,
         },
-        ("empty", _) => return Ok(ContainerRow::Finished(id, ContainerStatus::Empty)),
-        ("gone", _) => return Ok(ContainerRow::Finished(id, ContainerStatus::Gone)),
+        ("empty", _) => return Ok(ContainerRow::Finished(ContainerStatus::Empty)),
+        ("gone", _) => return Ok(ContainerRow::Finished(ContainerStatus::Gone)),
         (s, _) => return Err(StoreError::corrupt(format!("container status {s:?}"))),
     };
     let nonneg = |v: i64, what: &str| {

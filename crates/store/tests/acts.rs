@@ -32,6 +32,7 @@ fn dose(container: &str, ml_thousandths: u64, by: &str) -> Administered {
         route: Route::Iv,
         given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
         given_by: by.parse().unwrap(),
+        late_reason: None,
     }
 }
 

@@ -33,6 +33,7 @@ fn administer(container: &str, amount: Amount, by: &str) -> Administered {
         route: Route::Iv,
         given_at: Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
         given_by: by.parse().unwrap(),
+        late_reason: None,
     }
 }
 

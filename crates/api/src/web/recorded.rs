@@ -189,7 +189,11 @@ fn title_of(e: &Entry, me: &UserId) -> &'static str {
         Payload::LossTheft(_) => "Loss reported",
         Payload::Destruction(_) => "Destruction recorded",
         Payload::Correction(_) => "Correction recorded",
-        Payload::Genesis(_) | Payload::ReportIssued(_) => "Recorded",
+        Payload::Inventory(_) => "Inventory recorded",
+        Payload::LossReported(_) => "Loss report recorded",
+        Payload::RemsSessionClosed(_) => "REMS session closed",
+        Payload::RemsFormSubmitted(_) => "REMS form submitted",
+        Payload::Genesis(_) | Payload::ReportIssued(_) | Payload::PmpReported(_) => "Recorded",
     }
 }
 

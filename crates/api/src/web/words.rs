@@ -199,8 +199,40 @@ pub fn describe(e: &Entry, zone: &Zone) -> String {
         ),
         Payload::Correction(c) => format!("corrects entry {}: {}", c.corrects, c.reason),
         Payload::ReportIssued(r) => format!(
-            "{} report for {} – {} issued to {}",
-            r.report, r.from, r.to, r.requested_by
+            "{} report ({}) for {} – {} issued to {}",
+            r.report, r.format, r.from, r.to, r.requested_by
+        ),
+        Payload::Inventory(i) => format!(
+            "{} inventory of {} at {} ({} line{})",
+            i.occasion,
+            i.date,
+            i.taken_at.describe(),
+            i.lines.len(),
+            if i.lines.len() == 1 { "" } else { "s" }
+        ),
+        Payload::LossReported(l) => format!(
+            "loss {} reported: notice {}, DEA Form 106 {} on {}",
+            l.loss, l.notice_on, l.form_106, l.form_106_on
+        ),
+        Payload::RemsSessionClosed(r) => format!(
+            "REMS session {} closed: {} dose{}, discharged {}",
+            r.session,
+            r.doses.len(),
+            if r.doses.len() == 1 { "" } else { "s" },
+            r.discharged_at
+        ),
+        Payload::RemsFormSubmitted(r) => format!(
+            "REMS form of session {} submitted on {} (confirmation {})",
+            r.session, r.submitted_on, r.confirmation
+        ),
+        Payload::PmpReported(p) => format!(
+            "PMP report to {} for {} – {}: {} record{}, ASAP {}",
+            p.state,
+            p.from,
+            p.to,
+            p.records,
+            if p.records == 1 { "" } else { "s" },
+            p.asap_version
         ),
     }
 }

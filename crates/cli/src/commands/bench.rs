@@ -127,7 +127,18 @@ impl Workload {
         } else {
             let at = Timestamp::from_micros(self.now).expect("in range");
             let today = at.date();
-            let d = if let Some(&c) = self.vials.last() {
+            let d = if !self.legacy && !self.state.has_gone_live() {
+                // Format version 4: the ledger goes live with its initial inventory (nothing
+                // on hand) before the first receipt.
+                self.draft(Inventory {
+                    occasion: InventoryOccasion::Initial,
+                    taken_at: BusinessHours::Opening,
+                    date: today,
+                    lines: Vec::new(),
+                })
+                .signed(Self::user("phil"), Meaning::Authored, &self.keys[0], at)
+                .signed(Self::user("noah"), Meaning::Witnessed, &self.keys[2], at)
+            } else if let Some(&c) = self.vials.last() {
                 match self.step {
                     0 => {
                         self.step = 1;
@@ -158,6 +169,7 @@ impl Workload {
                             route: Route::Iv,
                             given_at: at,
                             given_by: "nina".parse().expect("valid"),
+                            late_reason: None,
                         })
                         .signed(
                             Self::user("nina"),

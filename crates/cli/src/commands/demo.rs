@@ -331,6 +331,7 @@ impl Demo {
             route: Route::Iv,
             given_at,
             given_by: nurse.parse().expect("valid"),
+            late_reason: None,
         };
         self.record(50, a, nurse, &[]).await?;
         let rest = 20_000 - mg * 100;
@@ -369,6 +370,7 @@ impl Demo {
                 route: Route::Intranasal,
                 given_at: Timestamp::from_micros(self.now + 4 * MINUTE).expect("in range"),
                 given_by: nurse.parse().expect("valid"),
+                late_reason: None,
             };
             self.record(5, a, nurse, &[]).await?;
         }
@@ -538,6 +540,21 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
     ] {
         demo.record(2, p, "admin", &[]).await?;
     }
+    // Going live (format version 4): the initial inventory, taken before the first receipt:
+    // nothing on hand yet. (Placeholder until the clinic's inventory command records it.)
+    let today = demo.today();
+    demo.record(
+        5,
+        custody_ledger::Inventory {
+            occasion: custody_ledger::InventoryOccasion::Initial,
+            taken_at: custody_ledger::BusinessHours::Opening,
+            date: today,
+            lines: Vec::new(),
+        },
+        "pharm.rivera",
+        &["nurse.chen"],
+    )
+    .await?;
     // Lots and invoices named after the first day, as a supplier would.
     let first_day = demo.today();
     let (yy, mm) = (

@@ -115,6 +115,7 @@ impl Clinic {
             police_report: cmd.police_report.clone(),
             items: self.items(s, &cmd.items).await?,
             description: cmd.description.clone(),
+            explains_count: None,
         };
         self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
             .await

@@ -205,6 +205,7 @@ impl Clinic {
                 .given_at
                 .unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc())),
             given_by: s.user.clone(),
+            late_reason: None,
         })
     }
 

@@ -195,6 +195,7 @@ impl DosePlan {
                 route: self.route,
                 given_at: self.given_at,
                 given_by: s.user.clone(),
+                late_reason: None,
             }));
         }
         if let (Some((c, amount)), Some(w)) = (&self.waste, waste) {

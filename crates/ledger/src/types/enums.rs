@@ -184,3 +184,46 @@ tagged!(
         Other = 6, "other";
     }
 );
+
+tagged!(
+    /// Why an inventory was taken (21 CFR 1304.11): on going live, every two years, or
+    /// another time (a change of registrant, a new schedule).
+    InventoryOccasion, "inventory occasion" {
+        Initial = 1, "initial";
+        Biennial = 2, "biennial";
+        Other = 3, "other";
+    }
+);
+
+tagged!(
+    /// When in the day an inventory was taken, as the record must say.
+    BusinessHours, "time of inventory" {
+        Opening = 1, "opening";
+        Close = 2, "close";
+    }
+);
+
+impl BusinessHours {
+    /// As the inventory record says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            BusinessHours::Opening => "opening of business",
+            BusinessHours::Close => "close of business",
+        }
+    }
+}
+
+tagged!(
+    /// The file format of an issued report.
+    ReportFormat, "report format" {
+        Pdf = 1, "pdf";
+        Csv = 2, "csv";
+    }
+);
+
+impl Default for ReportFormat {
+    /// Reports issued before format version 4 were PDFs.
+    fn default() -> Self {
+        ReportFormat::Pdf
+    }
+}
