@@ -108,9 +108,21 @@ pub async fn issued(store: &Store, ledger: LedgerId, state: &str) -> Result<Vec<
         .collect())
 }
 
-async fn issued_files(_store: &Store, _ledger: LedgerId) -> Result<Vec<Issued>, PmpError> {
-    // `pmp_reported` (format version 4) is read here once the ledger knows the kind.
-    Ok(Vec::new())
+async fn issued_files(store: &Store, ledger: LedgerId) -> Result<Vec<Issued>, PmpError> {
+    Ok(all_of(store, ledger, Kind::PmpReported)
+        .await?
+        .into_iter()
+        .filter_map(|e| match &e.body.payload {
+            Payload::PmpReported(p) => Some(Issued {
+                seq: e.seq,
+                at: e.timestamp,
+                state: p.state.to_string(),
+                from: p.from,
+                to: p.to,
+            }),
+            _ => None,
+        })
+        .collect())
 }
 
 /// The states files were issued for.
@@ -128,12 +140,37 @@ pub async fn issued_states(store: &Store, ledger: LedgerId) -> Result<Vec<String
 /// Records `file` as issued: a `pmp_reported` entry signed by the registrant key `key`.
 /// Returns its sequence number (None until the ledger knows the kind).
 pub async fn record(
-    _store: &Store,
-    _ledger: LedgerId,
-    _file: &PmpFile,
-    _key: &ed25519_dalek::SigningKey,
+    store: &Store,
+    ledger: LedgerId,
+    file: &PmpFile,
+    key: &ed25519_dalek::SigningKey,
 ) -> Result<Option<u64>, PmpError> {
-    Ok(None)
+    let text = |s: &str| -> Result<custody_ledger::Text, PmpError> {
+        s.parse()
+            .map_err(|e: custody_ledger::ParseError| PmpError::Ledger(e.to_string()))
+    };
+    let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let draft = custody_ledger::Draft::new(
+        ledger,
+        custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),
+        custody_ledger::PmpReported {
+            state: text(&file.state)?,
+            from: file.from,
+            to: file.to,
+            asap_version: text(file.version.name())?,
+            control_number: text(&file.control_number)?,
+            records: file.records,
+            file_sha256: custody_ledger::EntryHash::from_bytes(file.sha256),
+        },
+    )
+    .signed(
+        custody_ledger::Principal::Registrant,
+        custody_ledger::Meaning::Registrant,
+        key,
+        now,
+    );
+    let recorded = store.append(draft).await?;
+    Ok(Some(recorded.entry.seq.get()))
 }
 
 async fn unit_of(
