@@ -26,12 +26,12 @@ const FIELDS_42B: [(&str, usize); 10] = [
 ];
 
 /// The file's segments, each its id and fields: the terminator is TH09, the character
-/// after TH's eighth `*`, and TH ends with it written twice.
+/// after TH's ninth `*`, and TH ends with it written twice.
 fn segments(file: &str) -> Vec<(String, Vec<String>)> {
     let th_end = file
         .char_indices()
         .filter(|(_, c)| *c == '*')
-        .nth(7)
+        .nth(8)
         .map(|(i, _)| i + 1)
         .expect("TH has 9 fields");
     let t = file[th_end..].chars().next().unwrap();

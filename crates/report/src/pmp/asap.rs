@@ -553,7 +553,7 @@ pub fn parse(file: &str) -> Result<Vec<Parsed>, String> {
     for (i, c) in file.char_indices() {
         if c == SEPARATOR {
             seps += 1;
-            if seps == 8 {
+            if seps == 9 {
                 th_end = Some(i + 1);
                 break;
             }
