@@ -543,7 +543,7 @@ pub struct Parsed {
 }
 
 /// Reads a file back into segments. The terminator is TH09's: the character after TH's
-/// eighth separator, which TH then ends with.
+/// ninth separator, which TH then ends with.
 pub fn parse(file: &str) -> Result<Vec<Parsed>, String> {
     if !file.starts_with("TH*") {
         return Err("an ASAP file starts with its TH segment".into());
