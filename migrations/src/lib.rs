@@ -10,6 +10,7 @@ mod m20261129_000004_requests;
 mod m20261129_000005_cosignatures;
 mod m20261129_000006_password_changes;
 mod m20261129_000007_rems;
+mod m20261129_000010_pmp;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_cosignatures::Migration),
             Box::new(m20261129_000006_password_changes::Migration),
             Box::new(m20261129_000007_rems::Migration),
+            Box::new(m20261129_000010_pmp::Migration),
         ]
     }
 }

@@ -689,6 +689,30 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             &["admin", "pharmacist", "auditor"],
         ),
         (
+            "GET",
+            "/pmp/FL?from=2026-01-01&to=2026-01-01",
+            Box::new(|_, _, _| json!(null)),
+            &["admin", "pharmacist"],
+        ),
+        (
+            "GET",
+            "/registrant/identifiers",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "PUT",
+            "/registrant/identifiers",
+            Box::new(|_, _, _| json!({"npi": "1234567893", "ncpdp": "1473625"})),
+            &["admin", "pharmacist"],
+        ),
+        (
+            "PUT",
+            "/prescribers/AP5836727",
+            Box::new(|_, _, _| json!({"npi": "1943872014"})),
+            &["admin", "pharmacist"],
+        ),
+        (
             "POST",
             "/products",
             Box::new(|_, pw, i| {
@@ -868,6 +892,7 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             let req = match *method {
                 "GET" => c.get(&url),
                 "DELETE" => c.delete(&url),
+                "PUT" => c.put(&url),
                 _ => c.post(&url),
             };
             let mut b = body(user, &s.passwords[*user], n);

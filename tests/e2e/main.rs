@@ -18,6 +18,7 @@ mod harness;
 mod http;
 mod openapi;
 mod password;
+mod pmp;
 mod proofs;
 mod rems;
 mod reports;

@@ -87,6 +87,11 @@ pub use state::{ApiConfig, AppState};
         routes::ledger::export,
         routes::reports::report,
         routes::analytics::analytics,
+        routes::pmp::file,
+        routes::pmp::identifiers,
+        routes::pmp::set_identifiers,
+        routes::pmp::set_prescriber,
+        routes::pmp::set_prescription,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
@@ -97,6 +102,7 @@ pub use state::{ApiConfig, AppState};
         (name = "patients", description = "Identifying records behind patient commitments"),
         (name = "reports", description = "Signed PDF reports"),
         (name = "analytics", description = "Diversion analytics: signals against peers, tiers, the entries behind them"),
+        (name = "pmp", description = "State prescription monitoring program (ASAP) files"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -124,6 +130,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::tiles::router())
         .merge(routes::reports::router())
         .merge(routes::analytics::router())
+        .merge(routes::pmp::router())
         .merge(web::router())
         .route(
             "/api/openapi.json",

@@ -54,6 +54,9 @@ enum Command {
     VerifyProof(commands::proof::VerifyProofArgs),
     /// Write a signed PDF report (and its .sig): audit, inventory, waste, loss, trace, dispensing.
     Report(commands::report::ReportArgs),
+    /// Write the ASAP file of a state's prescription monitoring program for a period, and
+    /// record it in the ledger.
+    Pmp(commands::pmp::PmpArgs),
     /// Check a report's signatures and checkpoint, and (with --export) rebuild it from the ledger.
     VerifyReport(commands::report::VerifyReportArgs),
     /// Serve the HTTP API (and, with --demo on an empty directory, the demo clinic).
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
             Command::Serve(a) => commands::serve::run(a).await,
             Command::Report(a) => commands::report::report(a).await,
             Command::VerifyReport(a) => commands::report::verify_report(a).await,
+            Command::Pmp(a) => commands::pmp::pmp(a).await,
             Command::Checkpoint(a) => commands::proof::checkpoint(a).await,
             Command::Prove(a) => commands::proof::prove(a).await,
             Command::VerifyProof(a) => commands::proof::verify_proof(a),

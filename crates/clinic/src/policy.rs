@@ -42,6 +42,9 @@ pub enum Permission {
     ReadPatients,
     /// Erase patient records.
     ErasePatients,
+    /// Write and record state PMP files; keep the registrant's NPI and NCPDP number,
+    /// prescribers' NPIs and dispenses' prescriptions.
+    Pmp,
     /// Mirror the ledger through its tlog tiles and entry bundles (unless the server makes
     /// them public).
     Tiles,
@@ -67,6 +70,7 @@ pub fn allows(role: Role, what: Permission) -> bool {
         KeepPatients => matches!(role, Admin | Pharmacist | Nurse),
         ReadPatients => matches!(role, Admin | Pharmacist | Nurse | Auditor),
         Tiles => matches!(role, Admin | Auditor),
+        Pmp => matches!(role, Admin | Pharmacist),
     }
 }
 

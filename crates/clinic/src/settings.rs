@@ -35,6 +35,10 @@ pub struct Settings {
     /// The paper reports are laid out on; `None`: Letter for a registrant with a US
     /// address, A4 otherwise.
     pub paper: Option<custody_report::layout::Paper>,
+    /// State PMP profiles: the shipped ones, with the operator's file over them.
+    pub pmp_profiles: custody_report::pmp::Profiles,
+    /// The states whose PMP the clinic reports to (the dashboard shows their deadlines).
+    pub pmp_states: Vec<String>,
 }
 
 /// What a Spravato dose for a patient not enrolled in the REMS gets.
@@ -73,6 +77,8 @@ impl Default for Settings {
             late_charting: Duration::from_secs(24 * 3600),
             hours: custody_analytics::Hours::default(),
             paper: None,
+            pmp_profiles: custody_report::pmp::Profiles::shipped(),
+            pmp_states: Vec::new(),
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod deadlines;
 pub mod layout;
 pub mod manifest;
+pub mod pmp;
 pub mod model;
 pub mod render;
 pub mod request;

@@ -302,6 +302,8 @@ pub mod patients {
         /// The Spravato REMS enrollment: the REMS patient id and the date (YYYY-MM-DD).
         pub rems_patient_id: Option<String>,
         pub rems_enrolled_on: Option<String>,
+        /// F, M or U (ASAP PAT19), for state PMP reports.
+        pub sex: Option<String>,
     }
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}

@@ -18,6 +18,7 @@ pub mod export;
 pub mod keystore;
 mod materialized;
 pub mod patient_secret;
+pub mod pmp;
 pub mod queries;
 pub mod reads;
 pub mod requests;
@@ -40,6 +41,7 @@ pub use error::StoreError;
 pub use queries::{HeadInfo, LedgerInfo};
 pub use reads::{ContainerInfo, EntryFilter, EntryPage};
 pub use requests::{AttemptRow, PriorOutcome, PriorRequest, RequestRecord};
+pub use pmp::{Prescription, RegistrantIds};
 pub use workflow::{PatientRecord, PendingEntry, RemsEnrollment};
 
 /// A connection pool to one custody database, migrated to the current schema.

@@ -43,6 +43,8 @@ pub struct PatientRecord {
     pub birth_date: String,
     /// Enrolled in the Spravato REMS, and how.
     pub rems: Option<RemsEnrollment>,
+    /// F, M or U, as state PMP reports give it (ASAP PAT19).
+    pub sex: Option<String>,
 }
 
 /// A patient's enrollment in the Spravato REMS, as the REMS gave it.
@@ -68,6 +70,7 @@ fn patient_from_row(m: patients::Model) -> Result<PatientRecord, StoreError> {
         address: m.address,
         birth_date: m.birth_date,
         rems,
+        sex: m.sex,
     })
 }
 
@@ -247,6 +250,7 @@ impl Store {
             created_at: Set(now().micros()),
             rems_patient_id: Set(p.rems.as_ref().map(|r| r.patient_id.clone())),
             rems_enrolled_on: Set(p.rems.as_ref().map(|r| r.enrolled_on.to_string())),
+            sex: Set(p.sex.clone()),
         })
         .on_conflict(
             OnConflict::columns([patients::Column::LedgerId, patients::Column::PatientRef])
@@ -257,6 +261,7 @@ impl Store {
                     patients::Column::BirthDate,
                     patients::Column::RemsPatientId,
                     patients::Column::RemsEnrolledOn,
+                    patients::Column::Sex,
                 ])
                 .to_owned(),
         )

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod movements;
 pub mod patients;
 pub mod people;
+pub mod pmp;
 pub mod receiving;
 pub mod reports;
 pub mod stock;

@@ -35,6 +35,9 @@ pub struct PatientBody {
     /// The REMS enrollment date, YYYY-MM-DD.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rems_enrolled_on: Option<String>,
+    /// F, M or U: the sex state PMP reports give (ASAP PAT19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<String>,
 }
 
 impl PatientBody {
@@ -46,6 +49,7 @@ impl PatientBody {
             date_of_birth: r.birth_date,
             rems_patient_id: r.rems.as_ref().map(|e| e.patient_id.clone()),
             rems_enrolled_on: r.rems.as_ref().map(|e| e.enrolled_on.to_string()),
+            sex: r.sex,
         }
     }
 
@@ -93,6 +97,7 @@ pub async fn save(
         address: b.address.clone(),
         birth_date: parse("date_of_birth", &b.date_of_birth)?,
         rems: b.rems()?,
+        sex: b.sex.clone(),
     };
     let r = state.clinic.save_patient(&auth, p).await?;
     Ok(Json(PatientView {

@@ -227,10 +227,25 @@ struct Dashboard {
     /// Losses whose reports to the DEA are due: what is due, overdue, and the page that
     /// records them.
     losses_due: Vec<(String, bool, String)>,
+    /// Each state PMP's next file and its deadline.
+    pmp: Vec<String>,
 }
 
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
     let d = state.clinic.dashboard(&auth).await.or_refuse(&auth)?;
+    let pmp = state
+        .clinic
+        .pmp_deadlines(&auth)
+        .await
+        .or_refuse(&auth)?
+        .into_iter()
+        .map(|p| {
+            format!(
+                "{} ({}): the file for {} on is due by {}",
+                p.state, p.name, p.day, p.due
+            )
+        })
+        .collect();
     let auth = &auth;
     let z = zone(&state);
     let on_hand = d
@@ -350,6 +365,7 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
             biennial,
             losses_due,
             witness_alerts,
+            pmp,
             me: Some(auth.into()),
             registrant: d.registrant,
             entries: d.entries,

@@ -28,6 +28,11 @@ fn form(auth: &Auth, p: &Posted, e: &Errors) -> FormView {
         .field(Field::text("name", "Name"))
         .field(Field::text("address", "Address"))
         .field(Field::date("date_of_birth", "Date of birth"))
+        .field(
+            Field::text("sex", "Sex (F, M or U)")
+                .optional()
+                .hint("For state PMP reports of take-home dispensing."),
+        )
         .section("Spravato REMS (before the first Spravato treatment)")
         .field(
             Field::text("rems_patient_id", "REMS patient id")
@@ -149,6 +154,7 @@ async fn save(
         address: p.get("address").to_string(),
         birth_date,
         rems,
+        sex: Some(p.get("sex").to_string()).filter(|s| !s.trim().is_empty()),
     };
     match state
         .clinic
@@ -168,7 +174,7 @@ async fn save(
         Err(err) => {
             let mut e = Errors::default();
             let general = e.refusal(
-                &["mrn", "name", "address", "date_of_birth", "rems_patient_id"],
+                &["mrn", "name", "address", "date_of_birth", "sex", "rems_patient_id"],
                 &[],
                 &err,
             );

@@ -58,6 +58,12 @@ const PATIENTS: [(&str, &str); 12] = [
     ("Elliot Moreau", "1976-08-11"),
 ];
 
+/// The demo clinic's NPI and NCPDP number and its prescriber's NPI (valid check digits;
+/// not real providers').
+pub const DEMO_NPI: &str = "1234567893";
+pub const DEMO_NCPDP: &str = "1473625";
+pub const DEMO_PRESCRIBER_NPI: &str = "1943872014";
+
 const MINUTE: i64 = 60_000_000;
 const DAY: i64 = 1_440 * MINUTE;
 /// The days of history: two months.
@@ -623,6 +629,8 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
             name: (*name).to_string(),
             address: format!("{} Lake Ave, Duluth MN 55802", 10 + n * 7),
             birth_date: (*born).to_string(),
+            // For state PMP reports (ASAP PAT19).
+            sex: Some(if n % 2 == 0 { "F" } else { "M" }.to_string()),
             // The two Spravato patients are enrolled in the REMS.
             rems: (n >= 11).then(|| custody_store::RemsEnrollment {
                 patient_id: format!("REMS-{:07}", 4_200_000 + n),
@@ -633,6 +641,20 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
         };
         demo.store.save_patient(ledger, &record).await?;
     }
+    // What state PMP files need beside the chain: the registrant's NPI and NCPDP number,
+    // the prescriber's NPI (each prescription is kept with its dispense, below).
+    demo.store
+        .save_registrant_ids(
+            ledger,
+            &custody_store::RegistrantIds {
+                npi: Some(DEMO_NPI.into()),
+                ncpdp: Some(DEMO_NCPDP.into()),
+            },
+        )
+        .await?;
+    demo.store
+        .save_prescriber_npi(ledger, &vectors::prescriber().dea, DEMO_PRESCRIBER_NPI)
+        .await?;
 
     let mut passwords = Vec::new();
     for p in PEOPLE {
@@ -752,7 +774,22 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
                 sealed: vec![bottle],
                 from_open: vec![],
             };
-            demo.record(15, d, "pharm.rivera", &[]).await?;
+            let e = demo.record(15, d, "pharm.rivera", &[]).await?;
+            // The prescription it filled, written the day before: 30 troches, 30 days.
+            let filled = e.timestamp.date();
+            demo.store
+                .save_prescription(
+                    ledger,
+                    &custody_store::Prescription {
+                        seq: e.seq,
+                        rx_number: format!("RX-{}", 70_000 + e.seq.get()),
+                        written_on: filled.plus_days(-1).unwrap_or(filled),
+                        refills_authorized: 0,
+                        days_supply: 30,
+                        updated_at: e.timestamp,
+                    },
+                )
+                .await?;
         }
         if kept_vial.take_if(|d| day >= *d).is_some() {
             demo.kept_vial(iv[0].0, nurse).await?;

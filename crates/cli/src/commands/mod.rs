@@ -7,6 +7,7 @@ pub mod bench_tlog;
 pub mod demo;
 pub mod export;
 pub mod init;
+pub mod pmp;
 pub mod proof;
 pub mod report;
 pub mod serve;

@@ -115,6 +115,14 @@ pub struct ServeArgs {
     /// with a US address, a4 otherwise].
     #[arg(long, env = "CUSTODY_PAPER")]
     pub paper: Option<String>,
+    /// A TOML file of state PMP profiles over the shipped ones (docs/pmp.md): a state it
+    /// names is replaced whole, a new one added.
+    #[arg(long, env = "CUSTODY_PMP_PROFILES")]
+    pub pmp_profiles: Option<PathBuf>,
+    /// A state whose PMP the clinic reports to (two letters; repeat or comma-separate): the
+    /// dashboard shows its next deadline.
+    #[arg(long = "pmp-state", env = "CUSTODY_PMP_STATES", value_delimiter = ',')]
+    pub pmp_state: Vec<String>,
 }
 
 /// The TOML settings file: every field optional, unknown names refused.
@@ -145,6 +153,8 @@ pub struct FileSettings {
     pub late_charting_hours: Option<u64>,
     pub clinic_hours: Option<String>,
     pub paper: Option<String>,
+    pub pmp_profiles: Option<PathBuf>,
+    pub pmp_state: Option<Vec<String>>,
 }
 
 impl FileSettings {
@@ -285,6 +295,32 @@ impl ServeArgs {
                     .map_err(|e| Failure::Usage(format!("--paper: {e}")))
             })
             .transpose()?;
+        let pmp_profiles = match self.pmp_profiles.or(f.pmp_profiles) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    Failure::Usage(format!("--pmp-profiles {}: {e}", path.display()))
+                })?;
+                custody_report::pmp::Profiles::with_override(&text)
+                    .map_err(|e| Failure::Usage(format!("--pmp-profiles {}: {e}", path.display())))?
+            }
+            None => defaults.pmp_profiles.clone(),
+        };
+        let pmp_states: Vec<String> = if self.pmp_state.is_empty() {
+            f.pmp_state.unwrap_or_default()
+        } else {
+            self.pmp_state
+        };
+        let mut pmp_states: Vec<String> = pmp_states
+            .iter()
+            .map(|s| s.trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect();
+        for st in &pmp_states {
+            pmp_profiles
+                .get(st)
+                .map_err(|e| Failure::Usage(format!("--pmp-state: {e}")))?;
+        }
+        pmp_states.dedup();
         let minutes = |m: u64| std::time::Duration::from_secs(m.saturating_mul(60));
         Ok(Settings {
             data: DataArgs {
@@ -333,6 +369,8 @@ impl ServeArgs {
                     .map_or(defaults.late_charting, |h| minutes(h.saturating_mul(60))),
                 hours,
                 paper,
+                pmp_profiles,
+                pmp_states,
                 ..defaults
             },
         })

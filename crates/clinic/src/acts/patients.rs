@@ -21,6 +21,8 @@ pub struct Patient {
     pub birth_date: Day,
     /// The Spravato REMS enrollment: the REMS patient id and the date.
     pub rems: Option<(String, Day)>,
+    /// F, M or U (state PMP reports, ASAP PAT19).
+    pub sex: Option<String>,
 }
 
 fn printable(field: &str, v: &str, max: usize) -> ClinicResult<()> {
@@ -107,6 +109,18 @@ impl Clinic {
                     })
                 }
                 None => None,
+            },
+            sex: match p.sex.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => match s.to_ascii_uppercase().as_str() {
+                    v @ ("F" | "M" | "U") => Some(v.to_string()),
+                    _ => {
+                        return Err(ClinicError::invalid(
+                            "sex",
+                            "give F (female), M (male) or U (unknown), as PMP reports state it",
+                        ));
+                    }
+                },
             },
         };
         self.store.save_patient(s.ledger, &record).await?;
