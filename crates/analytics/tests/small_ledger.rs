@@ -141,6 +141,7 @@ fn ledger() -> (Vec<Entry>, [u64; 12]) {
     let open = |c: ContainerId| ContainerOpened {
         container: c,
         beyond_use: t(0, 0).date(),
+        opened_at: None,
     };
     let dose = |c: ContainerId, m: u64, by: &str, at: Timestamp| Administered {
         container: c,
@@ -150,6 +151,7 @@ fn ledger() -> (Vec<Entry>, [u64; 12]) {
         route: Route::Iv,
         given_at: at,
         given_by: by.parse().unwrap(),
+        late_reason: None,
     };
     let waste = |c: ContainerId, m: u64| Waste {
         container: c,

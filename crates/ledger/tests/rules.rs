@@ -2527,7 +2527,6 @@ fn a_container_opened_and_charted_late_states_when_it_was_opened() {
         cl.draft(ContainerOpened {
             container: c("C12-2"),
             beyond_use: cl.today().plus_days(28).expect("in range"),
-            opened_at: None,
             opened_at: Some(Timestamp::from_micros(cl.now().micros() + micros).expect("ok")),
         })
         .by("nina")

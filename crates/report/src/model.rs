@@ -384,6 +384,7 @@ impl Collector {
                 }
                 _ => {}
             }
+        }
         if let Some(a) = &mut self.analyzer {
             a.push(e)
                 .map_err(|v| ReportError::Ledger(format!("entry {}: {v}", e.seq)))?;

@@ -792,7 +792,7 @@ fn diversion(l: &mut Layout, d: &ReportData) {
         l.heading(&c.title);
         l.chart(&c);
     }
-    l.new_page(Orientation::Landscape);
+    l.new_page();
     l.heading("Figures, z-scores and the entries behind them");
     l.dense_table(&[
         col("Person", 2.4),

@@ -30,6 +30,7 @@ pub fn names(kind: ReportKind) -> &'static [&'static str] {
         ReportKind::Loss => &["loss"],
         ReportKind::Trace => &["activity"],
         ReportKind::Dispensing => &["dispensing"],
+        ReportKind::Diversion => &["people", "figures"],
     }
 }
 
@@ -107,6 +108,8 @@ pub fn table(d: &ReportData, e: &Extras, name: &'static str) -> Table {
         "open" => open(d),
         "loss" => loss(d),
         "waste" => log(d, e, false),
+        "people" => people(d),
+        "figures" => figures(d),
         _ => log(d, e, true),
     };
     Table {
@@ -117,6 +120,56 @@ pub fn table(d: &ReportData, e: &Extras, name: &'static str) -> Table {
 }
 
 type Cells = (Vec<&'static str>, Vec<Vec<String>>);
+
+/// A diversion report's people and their tiers.
+fn people(d: &ReportData) -> Cells {
+    let cols = vec!["person", "role", "tier", "high_signals"];
+    let rows = d.analytics.iter().flat_map(|a| &a.people).map(|p| {
+        let high: Vec<&str> = p
+            .figures
+            .iter()
+            .filter(|f| f.level == custody_analytics::Level::High)
+            .map(|f| f.signal.title())
+            .collect();
+        vec![
+            p.user.to_string(),
+            p.role.to_string(),
+            p.tier.name().to_string(),
+            high.join("; "),
+        ]
+    });
+    (cols, rows.collect())
+}
+
+/// A diversion report's figures, each with its z-score and the entries behind it.
+fn figures(d: &ReportData) -> Cells {
+    let cols = vec![
+        "person",
+        "signal",
+        "numerator",
+        "denominator",
+        "value",
+        "z",
+        "level",
+        "entries",
+    ];
+    let mut rows = Vec::new();
+    for p in d.analytics.iter().flat_map(|a| &a.people) {
+        for f in p.figures.iter().filter(|f| f.denominator > 0) {
+            rows.push(vec![
+                p.user.to_string(),
+                f.signal.title().to_string(),
+                f.numerator.to_string(),
+                f.denominator.to_string(),
+                f.value.clone().unwrap_or_default(),
+                f.z.map_or_else(String::new, |z| format!("{z:.2}")),
+                f.level.name().to_string(),
+                f.seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
+            ]);
+        }
+    }
+    (cols, rows)
+}
 
 fn balances(d: &ReportData) -> Cells {
     let cols = vec![

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use custody_ledger::vectors::seeded_key;
+use custody_ledger::vectors::{SignWhenMade, seeded_key};
 use custody_ledger::*;
 use custody_store::StoreError;
 

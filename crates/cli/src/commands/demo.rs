@@ -407,6 +407,7 @@ impl Demo {
             route: Route::Iv,
             given_at,
             given_by: nurse.parse().expect("valid"),
+            late_reason: None,
         };
         self.record(50, a, nurse, &[]).await?;
         self.deferred.push((c, 20_000 - mg * 100));
