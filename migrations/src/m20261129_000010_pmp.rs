@@ -63,8 +63,16 @@ impl MigrationTrait for Migration {
                         .not_null()
                         .primary_key(),
                 )
-                .col(ColumnDef::new(RegistrantIdentifiers::Npi).string_len(10).null())
-                .col(ColumnDef::new(RegistrantIdentifiers::Ncpdp).string_len(7).null())
+                .col(
+                    ColumnDef::new(RegistrantIdentifiers::Npi)
+                        .string_len(10)
+                        .null(),
+                )
+                .col(
+                    ColumnDef::new(RegistrantIdentifiers::Ncpdp)
+                        .string_len(7)
+                        .null(),
+                )
                 .col(
                     ColumnDef::new(RegistrantIdentifiers::UpdatedAt)
                         .big_integer()
@@ -79,7 +87,11 @@ impl MigrationTrait for Migration {
                 .col(ColumnDef::new(Prescribers::LedgerId).uuid().not_null())
                 .col(ColumnDef::new(Prescribers::Dea).string_len(9).not_null())
                 .col(ColumnDef::new(Prescribers::Npi).string_len(10).not_null())
-                .col(ColumnDef::new(Prescribers::UpdatedAt).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Prescribers::UpdatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(Prescribers::LedgerId)
@@ -93,15 +105,31 @@ impl MigrationTrait for Migration {
                 .table(Prescriptions::Table)
                 .col(ColumnDef::new(Prescriptions::LedgerId).uuid().not_null())
                 .col(ColumnDef::new(Prescriptions::Seq).big_integer().not_null())
-                .col(ColumnDef::new(Prescriptions::RxNumber).string_len(25).not_null())
-                .col(ColumnDef::new(Prescriptions::WrittenOn).string_len(10).not_null())
+                .col(
+                    ColumnDef::new(Prescriptions::RxNumber)
+                        .string_len(25)
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Prescriptions::WrittenOn)
+                        .string_len(10)
+                        .not_null(),
+                )
                 .col(
                     ColumnDef::new(Prescriptions::RefillsAuthorized)
                         .integer()
                         .not_null(),
                 )
-                .col(ColumnDef::new(Prescriptions::DaysSupply).integer().not_null())
-                .col(ColumnDef::new(Prescriptions::UpdatedAt).big_integer().not_null())
+                .col(
+                    ColumnDef::new(Prescriptions::DaysSupply)
+                        .integer()
+                        .not_null(),
+                )
+                .col(
+                    ColumnDef::new(Prescriptions::UpdatedAt)
+                        .big_integer()
+                        .not_null(),
+                )
                 .primary_key(
                     Index::create()
                         .col(Prescriptions::LedgerId)

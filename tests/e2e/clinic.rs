@@ -315,7 +315,7 @@ fn clinic_day(s: &Server, t: &Server) {
     assert!(authored < witnessed, "{w}");
     let e = pharm.get(&format!("/entries/{}", w["seq"]));
     let entry = &e["entry"];
-    assert_eq!(entry["version"], 3, "{e}");
+    assert_eq!(entry["version"], 4, "{e}");
     assert_eq!(entry["sequencer"].as_str().unwrap().len(), 128, "{e}");
     assert_eq!(at(&entry["signatures"][0]["signed_at"]), authored);
     assert_eq!(at(&entry["signatures"][1]["signed_at"]), witnessed);

@@ -44,12 +44,15 @@ fn a_dose_and_the_waste_of_the_rest_are_one_act_all_or_nothing() {
     let s = Server::demo();
     let c = Client::new();
     let t = s.login(&c, "nurse.chen");
+    // A sealed vial, named: the demo's open vials would be proposed first.
+    let vial = s.sealed_vial(&c, &t);
     let before = s.entries(&c, &t);
     let body = |witness_password: &str, dry_run: bool| {
         json!({
             "password": s.password("nurse.chen"),
             "patient": "MRN-100001",
             "product": KETAMINE_10,
+            "containers": [vial],
             "dose_mg": "35",
             "prescriber": prescriber(),
             "waste_rest": {"reason": "remainder of single-patient vial",
@@ -131,13 +134,14 @@ fn a_dose_per_kg_is_worked_out_exactly_and_its_rounding_is_stated() {
     let s = Server::demo();
     let c = Client::new();
     let t = s.login(&c, "nurse.chen");
+    let vial = s.sealed_vial(&c, &t);
     let by_weight = |per_kg: &str, kg: &str| -> Value {
         let r = dose(
             &s,
             &c,
             &t,
             None,
-            json!({"patient": "MRN-100002", "product": KETAMINE_10, "dose_mg_per_kg": per_kg,
+            json!({"patient": "MRN-100002", "product": KETAMINE_10, "containers": [vial], "dose_mg_per_kg": per_kg,
                    "weight_kg": kg, "prescriber": prescriber(), "dry_run": true}),
         );
         assert_eq!(r.status(), StatusCode::OK);

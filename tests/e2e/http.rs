@@ -423,7 +423,7 @@ fn two_servers_on_one_postgresql_database_never_fork_the_chain() {
                         .send()
                         .unwrap();
                     let status = r.status();
-                    if status.is_server_error() {
+                    if status.is_server_error() || status == StatusCode::UNPROCESSABLE_ENTITY {
                         eprintln!("{status}: {}", r.text().unwrap_or_default());
                     }
                     status

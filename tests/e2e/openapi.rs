@@ -261,6 +261,8 @@ fn every_status_answered_is_in_the_openapi_document() {
                 .into(),
         ),
         ("file", "audit.pdf".into()),
+        ("state", "FL".into()),
+        ("dea", "AP5836727".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -273,6 +275,8 @@ fn every_status_answered_is_in_the_openapi_document() {
         ("patient_ref", "00"),
         ("id", "not-an-entry-id"),
         ("file", "nothing.pdf"),
+        ("state", "ZZ"),
+        ("dea", "ZZ0000000"),
     ]
     .into_iter()
     .collect();

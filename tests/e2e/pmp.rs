@@ -35,7 +35,11 @@ fn segments(file: &str) -> Vec<(String, Vec<String>)> {
         .map(|(i, _)| i + 1)
         .expect("TH has 9 fields");
     let t = file[th_end..].chars().next().unwrap();
-    assert_eq!(file[th_end + 1..].chars().next(), Some(t), "TH ends with TH09 twice");
+    assert_eq!(
+        file[th_end + 1..].chars().next(),
+        Some(t),
+        "TH ends with TH09 twice"
+    );
     let th: Vec<String> = file[..=th_end].split('*').map(String::from).collect();
     let mut out = vec![(th[0].clone(), th[1..].to_vec())];
     let rest = &file[th_end + 2..];
@@ -67,12 +71,19 @@ fn check(file: &str) -> Vec<(String, Vec<String>)> {
     assert!(!th[1].is_empty(), "TH02 is the control number");
     assert_eq!(tt[0], th[1], "TT01 repeats TH02");
     assert_eq!(tt[1], segs.len().to_string(), "TT02 counts TH through TT");
-    assert_eq!(tp[0], (segs.len() - 3).to_string(), "TP01 counts PHA through TP");
+    assert_eq!(
+        tp[0],
+        (segs.len() - 3).to_string(),
+        "TP01 counts PHA through TP"
+    );
     segs
 }
 
 fn of<'a>(segs: &'a [(String, Vec<String>)], id: &str) -> Vec<&'a Vec<String>> {
-    segs.iter().filter(|(i, _)| i == id).map(|(_, f)| f).collect()
+    segs.iter()
+        .filter(|(i, _)| i == id)
+        .map(|(_, f)| f)
+        .collect()
 }
 
 fn compact(day: &str) -> String {
@@ -87,11 +98,24 @@ fn the_demos_take_home_dispenses_make_a_florida_file_that_reads_back_and_a_quiet
     let out = dir.path().join("fl.txt");
     let (from, to) = demo_period();
     let o = custody(&[
-        "pmp", "--state", "FL", "--from", from, "--to", to, "--data", d.to_str().unwrap(), "-o",
+        "pmp",
+        "--state",
+        "FL",
+        "--from",
+        from,
+        "--to",
+        to,
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("2 dispensing record(s)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("2 dispensing record(s)"),
+        "{}",
+        stdout(&o)
+    );
     let file = std::fs::read_to_string(&out).unwrap();
     let segs = check(&file);
     let pha = &of(&segs, "PHA")[0];
@@ -100,52 +124,100 @@ fn the_demos_take_home_dispenses_make_a_florida_file_that_reads_back_and_a_quiet
         ("1234567893", "1473625", "BR1234563"),
         "PHA01 NPI, PHA02 NCPDP, PHA03 DEA"
     );
-    assert_eq!((pha[6].as_str(), pha[7].as_str(), pha[8].as_str()), ("Springfield", "IL", "62701"));
+    assert_eq!(
+        (pha[6].as_str(), pha[7].as_str(), pha[8].as_str()),
+        ("Springfield", "IL", "62701")
+    );
     let dsp = of(&segs, "DSP");
     assert_eq!(dsp.len(), 2, "the demo's two take-home dispenses");
     for x in &dsp {
         assert_eq!(x[0], "00", "DSP01 new");
         assert!(x[1].starts_with("RX-"), "DSP02 the Rx number");
         assert!(x[2] < x[4], "DSP03 written before DSP05 filled");
-        assert!(compact(from) <= x[4] && x[4] <= compact(to), "DSP05 in the period");
+        assert!(
+            compact(from) <= x[4] && x[4] <= compact(to),
+            "DSP05 in the period"
+        );
         assert_eq!(x[7], "70000010030", "DSP08 the troches' NDC, 11 digits");
-        assert_eq!((x[8].as_str(), x[9].as_str(), x[10].as_str()), ("30", "30", "01"), "30 troches (each), 30 days");
+        assert_eq!(
+            (x[8].as_str(), x[9].as_str(), x[10].as_str()),
+            ("30", "30", "01"),
+            "30 troches (each), 30 days"
+        );
     }
     for p in of(&segs, "PAT") {
         assert_eq!(p[6], "Patel", "PAT07 last name of the demo's patient 3");
         assert_eq!(p[7], "Morgan");
-        assert_eq!((p[13].as_str(), p[14].as_str(), p[15].as_str()), ("Duluth", "MN", "55802"));
+        assert_eq!(
+            (p[13].as_str(), p[14].as_str(), p[15].as_str()),
+            ("Duluth", "MN", "55802")
+        );
         assert_eq!(p[17], "19911123", "PAT18 birth date");
         assert_eq!(p[18], "M", "PAT19 sex");
     }
     for p in of(&segs, "PRE") {
-        assert_eq!((p[0].as_str(), p[1].as_str()), ("1943872014", "AP5836727"), "PRE01 NPI, PRE02 DEA");
+        assert_eq!(
+            (p[0].as_str(), p[1].as_str()),
+            ("1943872014", "AP5836727"),
+            "PRE01 NPI, PRE02 DEA"
+        );
         assert_eq!((p[4].as_str(), p[5].as_str()), ("Park", "Amelia"));
     }
 
     // The history's first day had no take-home dispense: a zero report.
     let zero = dir.path().join("zero.txt");
     let o = custody(&[
-        "pmp", "--state", "FL", "--from", from, "--to", from, "--data", d.to_str().unwrap(), "-o",
+        "pmp",
+        "--state",
+        "FL",
+        "--from",
+        from,
+        "--to",
+        from,
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
         zero.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("zero report"), "{}", stdout(&o));
     let segs = check(&std::fs::read_to_string(&zero).unwrap());
     let ids: Vec<&str> = segs.iter().map(|(i, _)| i.as_str()).collect();
-    assert_eq!(ids, ["TH", "IS", "PHA", "PAT", "DSP", "PRE", "CDI", "AIR", "TP", "TT"]);
+    assert_eq!(
+        ids,
+        [
+            "TH", "IS", "PHA", "PAT", "DSP", "PRE", "CDI", "AIR", "TP", "TT"
+        ]
+    );
     let pat = &of(&segs, "PAT")[0];
     assert_eq!((pat[6].as_str(), pat[7].as_str()), ("REPORT", "ZERO"));
-    assert_eq!(of(&segs, "DSP")[0][4], compact(from), "DSP05 the day reported");
+    assert_eq!(
+        of(&segs, "DSP")[0][4],
+        compact(from),
+        "DSP05 the day reported"
+    );
     assert_eq!(of(&segs, "TP")[0][0], "7");
 
     // Minnesota wants no zero reports: nothing to write for that day.
     let o = custody(&[
-        "pmp", "--state", "MN", "--from", from, "--to", from, "--data", d.to_str().unwrap(), "-o",
+        "pmp",
+        "--state",
+        "MN",
+        "--from",
+        from,
+        "--to",
+        from,
+        "--data",
+        d.to_str().unwrap(),
+        "-o",
         zero.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("needs no zero reports"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("needs no zero reports"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 fn today() -> String {
@@ -154,8 +226,7 @@ fn today() -> String {
 }
 
 #[test]
-fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is_refused_by_name()
-{
+fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is_refused_by_name() {
     let mut s = Server::demo();
     let c = Client::new();
     let pharm = s.login(&c, "pharm.rivera");
@@ -167,14 +238,29 @@ fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is
             .send()
             .unwrap()
     };
-    error(get(&nurse, "FL", from, to), StatusCode::FORBIDDEN, "forbidden");
-    error(get(&pharm, "ZZ", from, to), StatusCode::NOT_FOUND, "not_found");
+    error(
+        get(&nurse, "FL", from, to),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    error(
+        get(&pharm, "ZZ", from, to),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 
     // The period's file reports both take-home dispenses.
     let r = get(&pharm, "FL", from, to);
     assert_eq!(r.status(), StatusCode::OK);
-    let control = r.headers()["x-custody-pmp-control-number"].to_str().unwrap().to_string();
-    let recorded: u64 = r.headers()["x-custody-recorded-as"].to_str().unwrap().parse().unwrap();
+    let control = r.headers()["x-custody-pmp-control-number"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let recorded: u64 = r.headers()["x-custody-recorded-as"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let segs = check(&r.text().unwrap());
     assert_eq!(segs[0].1[1], control);
     let first_rx = of(&segs, "DSP")[0][1].clone();
@@ -201,8 +287,10 @@ fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is
     let r = c
         .post(s.api("/corrections"))
         .bearer_auth(&pharm)
-        .json(&json!({"password": s.passwords["pharm.rivera"], "corrects": seq,
-            "reason": "dispensed to the wrong patient; bottle returned unopened"}))
+        .json(
+            &json!({"password": s.passwords["pharm.rivera"], "corrects": seq,
+            "reason": "dispensed to the wrong patient; bottle returned unopened"}),
+        )
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
@@ -214,7 +302,10 @@ fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is
     let segs = check(&r.text().unwrap());
     let dsp = of(&segs, "DSP");
     assert_eq!(dsp.len(), 1, "{dsp:?}");
-    assert_eq!((dsp[0][0].as_str(), dsp[0][1].as_str()), ("02", first_rx.as_str()));
+    assert_eq!(
+        (dsp[0][0].as_str(), dsp[0][1].as_str()),
+        ("02", first_rx.as_str())
+    );
 
     // Without the registrant's NPI, Florida's file is refused, naming PHA01; nothing recorded.
     let r = c

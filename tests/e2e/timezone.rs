@@ -87,7 +87,7 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
     let r = api
         .post(s.api(&format!("/containers/{vial}/open")))
         .bearer_auth(&token)
-        .json(&serde_json::json!({"password": pw}))
+        .json(&serde_json::json!({"password": pw, "opened_at": "2026-03-01T00:00:00Z"}))
         .send()
         .unwrap();
     assert!(r.status().is_success());
@@ -110,6 +110,7 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
             ("dose_mg", "5".to_string()),
             ("route", "IV".to_string()),
             ("given_at", given_at.to_string()),
+            ("late_reason", "charted from the paper record".to_string()),
         ];
         if sign {
             fields.push(("confirm", "yes".into()));

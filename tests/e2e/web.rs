@@ -504,7 +504,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
             s.ledger()
         ))
         .bearer_auth(&pharm_token)
-        .json(&serde_json::json!({"password": pharm_pw}))
+        .json(&serde_json::json!({"password": pharm_pw, "opened_at": "2026-11-20T00:00:00Z"}))
         .send()
         .unwrap();
     assert!(r.status().is_success(), "{}", r.text().unwrap());
@@ -527,6 +527,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
                 ("dose_mg", "35"),
                 ("route", "IV"),
                 ("given_at", "2026-11-21T09:30"),
+                ("late_reason", "charted from the paper record"),
             ],
         )
     };

@@ -121,6 +121,22 @@ fn ledger() -> (Vec<Entry>, [u64; 12]) {
         b.at(),
     );
     b.push(d, MIN).unwrap();
+    // Format version 4: the ledger goes live with its initial inventory (nothing on hand).
+    let d = b
+        .draft(Inventory {
+            occasion: InventoryOccasion::Initial,
+            taken_at: BusinessHours::Opening,
+            date: b.today(),
+            lines: Vec::new(),
+        })
+        .signed(user("phil"), Meaning::Authored, &seeded_key("phil"), b.at())
+        .signed(
+            user("nina"),
+            Meaning::Witnessed,
+            &seeded_key("nina"),
+            b.at(),
+        );
+    b.push(d, MIN).unwrap();
     let mut l = L { b };
     let receipt = Receipt {
         supplier: vectors::supplier_party(),

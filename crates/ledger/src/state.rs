@@ -289,10 +289,6 @@ pub struct State {
 
 /// How many minutes a dose's `given_at` may lie ahead of the server's clock.
 pub const GIVEN_AT_TOLERANCE_MINUTES: i64 = 5;
-
-/// How long before its entry a container's stated opening time may lie (format version 4):
-/// the entry id's window, as for signing times.
-pub const OPENED_AT_WINDOW_DAYS: i64 = 30;
 /// How long a body may wait between its first signature and its place in the chain (a waste
 /// waiting for a witness, say). Entry ids are UUIDv7s whose time is when the body was made;
 /// in version 3 each signature's signing time must also lie within this window before the
@@ -1170,13 +1166,6 @@ impl State {
                         let tolerance = GIVEN_AT_TOLERANCE_MINUTES * 60 * 1_000_000;
                         if at.micros() > e.timestamp.micros() + tolerance {
                             return Err(rule("the time opened is in the future"));
-                        }
-                        if at.micros() + OPENED_AT_WINDOW_DAYS * 86_400 * 1_000_000
-                            < e.timestamp.micros()
-                        {
-                            return Err(rule(format!(
-                                "the time opened is more than {OPENED_AT_WINDOW_DAYS} days before it was charted"
-                            )));
                         }
                         at
                     }

@@ -13,8 +13,8 @@
 pub mod deadlines;
 pub mod layout;
 pub mod manifest;
-pub mod pmp;
 pub mod model;
+pub mod pmp;
 pub mod render;
 pub mod request;
 pub mod sheet;

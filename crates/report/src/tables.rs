@@ -48,7 +48,7 @@ pub fn pick(kind: ReportKind, name: Option<&str>) -> Result<&'static str, String
     }
 }
 
-fn product<'a>(d: &'a ReportData, ndc: Option<Ndc>) -> Option<&'a ProductDefined> {
+fn product(d: &ReportData, ndc: Option<Ndc>) -> Option<&ProductDefined> {
     ndc.and_then(|n| d.products.get(&n))
 }
 
@@ -164,7 +164,11 @@ fn figures(d: &ReportData) -> Cells {
                 f.value.clone().unwrap_or_default(),
                 f.z.map_or_else(String::new, |z| format!("{z:.2}")),
                 f.level.name().to_string(),
-                f.seqs.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
+                f.seqs
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
             ]);
         }
     }

@@ -247,10 +247,13 @@ impl Store {
             first.prev = h.last_hash;
         }
         for e in &mut entries {
-            // Each entry follows the one before it, as it would in the append.
+            // Each entry follows the one before it, as it would in the append, and no earlier
+            // than it: the fold may have caught up with entries another process appended
+            // after the head was read.
             if let Some(h) = state.head {
                 e.seq = h.next_seq;
                 e.prev = h.last_hash;
+                e.timestamp = e.timestamp.max(h.last_timestamp);
             }
             let applied = if awaiting_witness {
                 state.apply_awaiting_witness(e)

@@ -38,10 +38,10 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use append::Appended;
 pub use error::StoreError;
+pub use pmp::{Prescription, RegistrantIds};
 pub use queries::{HeadInfo, LedgerInfo};
 pub use reads::{ContainerInfo, EntryFilter, EntryPage};
 pub use requests::{AttemptRow, PriorOutcome, PriorRequest, RequestRecord};
-pub use pmp::{Prescription, RegistrantIds};
 pub use workflow::{PatientRecord, PendingEntry, RemsEnrollment};
 
 /// A connection pool to one custody database, migrated to the current schema.

@@ -107,16 +107,14 @@ fn small(v: u32) -> Result<i32, StoreError> {
 
 impl Store {
     pub async fn registrant_ids(&self, ledger: LedgerId) -> Result<RegistrantIds, StoreError> {
-        Ok(
-            registrant_identifiers::Entity::find_by_id(ledger.as_uuid())
-                .one(self.connection())
-                .await?
-                .map(|m| RegistrantIds {
-                    npi: m.npi,
-                    ncpdp: m.ncpdp,
-                })
-                .unwrap_or_default(),
-        )
+        Ok(registrant_identifiers::Entity::find_by_id(ledger.as_uuid())
+            .one(self.connection())
+            .await?
+            .map(|m| RegistrantIds {
+                npi: m.npi,
+                ncpdp: m.ncpdp,
+            })
+            .unwrap_or_default())
     }
 
     pub async fn save_registrant_ids(

@@ -21,7 +21,8 @@ use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct PmpQuery {
-    /// First day of the period (YYYY-MM-DD, a day of the clinic's time zone).
+    /// First day of the period (YYYY-MM-DD, a day of the clinic's time zone). With `to`
+    /// absent too: yesterday, the usual daily file.
     pub from: Option<String>,
     /// Last day, inclusive.
     pub to: Option<String>,
@@ -59,11 +60,21 @@ pub async fn file(
     auth: Auth,
 ) -> ApiResult<Response> {
     auth.require(ledger, Permission::Pmp)?;
-    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    // Neither day given: yesterday in the clinic's time zone, the usual daily file.
+    let (from, to) = if q.from.is_none() && q.to.is_none() {
+        let today = state.clinic.settings.time_zone.today();
+        let yesterday = today.plus_days(-1).unwrap_or(today);
+        (yesterday, yesterday)
+    } else {
+        (day("from", &q.from)?, day("to", &q.to)?)
+    };
     let issued = state.clinic.pmp_file(&auth, &st, from, to).await?;
     let f = &issued.file;
     let mut headers = vec![
-        (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+        (
+            header::CONTENT_TYPE,
+            "text/plain; charset=utf-8".to_string(),
+        ),
         (
             header::CONTENT_DISPOSITION,
             format!(
@@ -183,7 +194,10 @@ pub async fn set_prescriber(
 ) -> ApiResult<Json<PrescriberBody>> {
     auth.require(ledger, Permission::Pmp)?;
     let dea: DeaNumber = parse("dea", &dea)?;
-    let npi = state.clinic.save_prescriber_npi(&auth, &dea, &b.npi).await?;
+    let npi = state
+        .clinic
+        .save_prescriber_npi(&auth, &dea, &b.npi)
+        .await?;
     Ok(Json(PrescriberBody { npi }))
 }
 

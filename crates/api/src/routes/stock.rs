@@ -79,6 +79,9 @@ pub struct OpenRequest {
     pub password: String,
     /// Beyond-use date (YYYY-MM-DD); default 28 days from today, never past expiry.
     pub beyond_use: Option<String>,
+    /// When it was opened (RFC 3339), where that was before now: an opening charted late.
+    /// Default now; never in the future.
+    pub opened_at: Option<String>,
     /// Check everything the ledger's rules can check, sign nothing, record nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -111,6 +114,10 @@ pub async fn open(
             .as_deref()
             .map(|d| parse("beyond_use", d))
             .transpose()?,
+        opened_at: match req.opened_at.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => Some(parse("opened_at", t)?),
+            _ => None,
+        },
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.open(&auth, cmd, c, &origin).await?;

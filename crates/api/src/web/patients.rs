@@ -174,7 +174,14 @@ async fn save(
         Err(err) => {
             let mut e = Errors::default();
             let general = e.refusal(
-                &["mrn", "name", "address", "date_of_birth", "sex", "rems_patient_id"],
+                &[
+                    "mrn",
+                    "name",
+                    "address",
+                    "date_of_birth",
+                    "sex",
+                    "rems_patient_id",
+                ],
                 &[],
                 &err,
             );

@@ -726,6 +726,7 @@ async fn open(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
     let cmd = Open {
         container: c.id,
         beyond_use: Some(bud),
+        opened_at: None,
     };
     let run = async |c: Ceremony, o: Origin| state.clinic.open(auth, cmd, c, &o).await;
     Ok(ceremony(

@@ -631,7 +631,7 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
             address: format!("{} Lake Ave, Duluth MN 55802", 10 + n * 7),
             birth_date: (*born).to_string(),
             // For state PMP reports (ASAP PAT19).
-            sex: Some(if n % 2 == 0 { "F" } else { "M" }.to_string()),
+            sex: Some(if n.is_multiple_of(2) { "F" } else { "M" }.to_string()),
             // The two Spravato patients are enrolled in the REMS.
             rems: (n >= 11).then(|| custody_store::RemsEnrollment {
                 patient_id: format!("REMS-{:07}", 4_200_000 + n),

@@ -67,10 +67,18 @@ pub async fn pmp(a: PmpArgs) -> Outcome {
         file.from,
         file.to,
         file.records,
-        if file.records == 0 { " (a zero report)" } else { "" },
+        if file.records == 0 {
+            " (a zero report)"
+        } else {
+            ""
+        },
         file.control_number
     );
-    println!("wrote {} (SHA-256 {})", a.output.display(), hex::encode(file.sha256));
+    println!(
+        "wrote {} (SHA-256 {})",
+        a.output.display(),
+        hex::encode(file.sha256)
+    );
     if let Some(seq) = recorded {
         println!("recorded in the ledger as entry {seq} (pmp_reported)");
     }

@@ -300,8 +300,9 @@ impl ServeArgs {
                 let text = std::fs::read_to_string(&path).map_err(|e| {
                     Failure::Usage(format!("--pmp-profiles {}: {e}", path.display()))
                 })?;
-                custody_report::pmp::Profiles::with_override(&text)
-                    .map_err(|e| Failure::Usage(format!("--pmp-profiles {}: {e}", path.display())))?
+                custody_report::pmp::Profiles::with_override(&text).map_err(|e| {
+                    Failure::Usage(format!("--pmp-profiles {}: {e}", path.display()))
+                })?
             }
             None => defaults.pmp_profiles.clone(),
         };

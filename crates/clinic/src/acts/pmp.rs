@@ -161,7 +161,10 @@ impl Clinic {
     ) -> ClinicResult<Prescription> {
         s.require(s.ledger, Permission::Pmp)?;
         let rx = rx_number.trim();
-        if rx.is_empty() || rx.len() > 25 || !rx.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if rx.is_empty()
+            || rx.len() > 25
+            || !rx.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return Err(ClinicError::invalid(
                 "rx_number",
                 "give the prescription number: 1 to 25 letters, digits or dashes",
@@ -206,9 +209,7 @@ impl Clinic {
             written_on,
             refills_authorized,
             days_supply,
-            updated_at: custody_ledger::Timestamp::from_datetime(
-                time::OffsetDateTime::now_utc(),
-            ),
+            updated_at: custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
         };
         self.store.save_prescription(s.ledger, &p).await?;
         Ok(p)

@@ -45,6 +45,8 @@ pub struct Open {
     pub container: ContainerId,
     /// Default: 28 days from today, never past the lot's expiry.
     pub beyond_use: Option<Day>,
+    /// When it was opened, where it is charted later; default: when it is recorded.
+    pub opened_at: Option<Timestamp>,
 }
 
 /// A dose given to a patient from an open container.
@@ -175,7 +177,7 @@ impl Clinic {
         let payload = ContainerOpened {
             container: cmd.container,
             beyond_use,
-            opened_at: None,
+            opened_at: cmd.opened_at,
         };
         self.record(s, &cmd, vec![Planned::new(payload)], ceremony, origin)
             .await

@@ -1,8 +1,8 @@
 //! What people read to work: the dashboard, containers, open count discrepancies, the
 //! awaiting-witness queue. Each read asks the policy first.
 
-mod clocks;
 mod analytics;
+mod clocks;
 mod containers;
 mod dashboard;
 

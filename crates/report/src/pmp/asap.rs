@@ -67,7 +67,9 @@ pub struct Layout {
 }
 
 /// Every segment this writer knows, in file order.
-pub const SEGMENTS: [&str; 10] = ["TH", "IS", "PHA", "PAT", "DSP", "PRE", "CDI", "AIR", "TP", "TT"];
+pub const SEGMENTS: [&str; 10] = [
+    "TH", "IS", "PHA", "PAT", "DSP", "PRE", "CDI", "AIR", "TP", "TT",
+];
 
 impl Layout {
     pub fn of(v: Version) -> Layout {
@@ -568,7 +570,11 @@ pub fn parse(file: &str) -> Result<Vec<Parsed>, String> {
         .ok_or("TH does not end with the terminator TH09 names")?;
     let mut out = vec![Parsed {
         id: "TH".into(),
-        fields: th_text.split(SEPARATOR).skip(1).map(str::to_string).collect(),
+        fields: th_text
+            .split(SEPARATOR)
+            .skip(1)
+            .map(str::to_string)
+            .collect(),
     }];
     let body = rest
         .strip_suffix(terminator)

@@ -15,8 +15,8 @@ pub mod profile;
 use std::collections::{BTreeMap, BTreeSet};
 
 use custody_ledger::{
-    Administered, Canonical, ContainerId, Day, Dispensed, Entry, Kind, LedgerId, Party, Payload,
-    PatientRef, Prescriber, Seq, Strength, Timestamp,
+    Administered, Canonical, ContainerId, Day, Dispensed, Entry, Kind, LedgerId, Party, PatientRef,
+    Payload, Prescriber, Seq, Strength, Timestamp,
 };
 use custody_store::{EntryFilter, PatientRecord, Prescription, Store};
 use sha2::{Digest, Sha256};
@@ -243,7 +243,10 @@ pub fn split_address(a: &str) -> Option<Address> {
     let t = a.trim();
     let (rest, zip) = t.rsplit_once(char::is_whitespace)?;
     let zip_ok = (zip.len() == 5 || (zip.len() == 10 && zip.as_bytes()[5] == b'-'))
-        && zip.bytes().enumerate().all(|(i, b)| b.is_ascii_digit() || (i == 5 && b == b'-'));
+        && zip
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || (i == 5 && b == b'-'));
     if !zip_ok {
         return None;
     }
@@ -259,7 +262,11 @@ pub fn split_address(a: &str) -> Option<Address> {
         return None;
     }
     Some(Address {
-        line1: street.split('\n').map(str::trim).collect::<Vec<_>>().join(" "),
+        line1: street
+            .split('\n')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" "),
         city: city.to_string(),
         state: state.to_ascii_uppercase(),
         zip: zip.replace('-', ""),
@@ -272,7 +279,12 @@ pub fn split_name(n: &str) -> (String, String) {
     let n = n.trim();
     let words: Vec<&str> = n
         .split_whitespace()
-        .filter(|w| !matches!(w.trim_end_matches('.').to_ascii_lowercase().as_str(), "dr" | "mr" | "mrs" | "ms"))
+        .filter(|w| {
+            !matches!(
+                w.trim_end_matches('.').to_ascii_lowercase().as_str(),
+                "dr" | "mr" | "mrs" | "ms"
+            )
+        })
         .collect();
     let n = words.join(" ");
     if let Some((a, b)) = n.split_once(',') {
@@ -285,7 +297,10 @@ pub fn split_name(n: &str) -> (String, String) {
         return split_name(a);
     }
     match n.rsplit_once(' ') {
-        Some((first, last)) => (last.to_string(), first.split(' ').next().unwrap_or("").to_string()),
+        Some((first, last)) => (
+            last.to_string(),
+            first.split(' ').next().unwrap_or("").to_string(),
+        ),
         None => (n.to_string(), String::new()),
     }
 }
@@ -549,7 +564,10 @@ pub async fn build(
             require(
                 profile,
                 &asap::Segment::fields(&pre),
-                &format!("prescriber {} (DEA {})", ev.prescriber.name, ev.prescriber.dea),
+                &format!(
+                    "prescriber {} (DEA {})",
+                    ev.prescriber.name, ev.prescriber.dea
+                ),
                 "record the prescriber's NPI (PUT /api/v1/ledgers/{ledger}/pmp/prescribers/{dea})",
             )?;
             w.detail(&pat);
@@ -657,13 +675,24 @@ mod tests {
     fn addresses_and_names_split_as_asap_wants_them() {
         let a = split_address("10 Lake Ave, Duluth MN 55802").expect("parses");
         assert_eq!(
-            (a.line1.as_str(), a.city.as_str(), a.state.as_str(), a.zip.as_str()),
+            (
+                a.line1.as_str(),
+                a.city.as_str(),
+                a.state.as_str(),
+                a.zip.as_str()
+            ),
             ("10 Lake Ave", "Duluth", "MN", "55802")
         );
         let b = split_address("12 River Road\nSpringfield, IL 62701-1234").expect("parses");
-        assert_eq!((b.city.as_str(), b.zip.as_str()), ("Springfield", "627011234"));
+        assert_eq!(
+            (b.city.as_str(), b.zip.as_str()),
+            ("Springfield", "627011234")
+        );
         assert_eq!(split_address("somewhere"), None);
-        assert_eq!(split_name("Dr. Amelia Park, MD"), ("Park".into(), "Amelia".into()));
+        assert_eq!(
+            split_name("Dr. Amelia Park, MD"),
+            ("Park".into(), "Amelia".into())
+        );
         assert_eq!(split_name("Lopez, Maria"), ("Lopez".into(), "Maria".into()));
         assert_eq!(split_name("Maria Lopez"), ("Lopez".into(), "Maria".into()));
     }

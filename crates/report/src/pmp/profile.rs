@@ -57,7 +57,9 @@ impl Profile {
     fn from_raw(state: &str, r: Raw) -> Result<Profile, String> {
         let at = |m: String| format!("PMP profile {state}: {m}");
         if state.len() != 2 || !state.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(at("a state is its two-letter code in capitals (e.g. FL)".into()));
+            return Err(at(
+                "a state is its two-letter code in capitals (e.g. FL)".into()
+            ));
         }
         let version: Version = r.asap_version.parse().map_err(at)?;
         let mut chars = r.segment_terminator.chars();
@@ -106,8 +108,7 @@ pub struct Profiles {
 }
 
 fn read(text: &str, what: &str) -> Result<BTreeMap<String, Profile>, String> {
-    let raw: BTreeMap<String, Raw> =
-        toml::from_str(text).map_err(|e| format!("{what}: {e}"))?;
+    let raw: BTreeMap<String, Raw> = toml::from_str(text).map_err(|e| format!("{what}: {e}"))?;
     raw.into_iter()
         .map(|(s, r)| Profile::from_raw(&s, r).map(|p| (s, p)))
         .collect()
@@ -169,7 +170,10 @@ mod tests {
         )
         .expect("valid");
         let fl = o.get("FL").expect("FL");
-        assert_eq!((fl.version, fl.terminator, fl.zero_reports), (Version::V42A, '\n', false));
+        assert_eq!(
+            (fl.version, fl.terminator, fl.zero_reports),
+            (Version::V42A, '\n', false)
+        );
         assert!(o.get("OH").is_ok());
         let bad = Profiles::with_override(
             "[FL]\nname = \"x\"\nasap_version = \"4.2B\"\nsegment_terminator = \"~\"\n\
