@@ -91,11 +91,15 @@ try {
   const statements = await dialog.locator(".statement").allTextContents();
   check(statements.length === 2, `two people sign: ${statements}`);
   const [mine, theirs] = statements;
-  for (const part of ["gave 35 mg (3.5 mL)", "Ketamine HCl injection 10 mg/mL", "to patient MRN-100001 (Jordan Lee", "as ordered by", "wasted the rest, 165 mg (16.5 mL)", "remainder of single-patient vial"]) {
+  for (const part of ["gave 35 mg (3.5 mL)", "Ketamine HCl injection 10 mg/mL", "to patient MRN-100001 (Jordan Lee", "as ordered by", "remainder of single-patient vial"]) {
     check(mine.includes(part), `the nurse's statement names "${part}": ${mine}`);
   }
-  check(/opened C\d+-\d+/.test(mine), `the nurse's statement says the vial is opened: ${mine}`);
-  for (const part of ["witnessed the waste of 165 mg (16.5 mL)", "Ketamine HCl injection 10 mg/mL", "patient MRN-100001", "remainder of single-patient vial"]) {
+  // custody proposes an open vial first (the demo keeps one open), else it opens a sealed one:
+  // either way the statement names the container and what is left after the dose, exactly.
+  const rest = mine.match(/wasted the rest, (\d+(?:\.\d+)? mg \(\d+(?:\.\d+)? mL\))/);
+  check(rest !== null, `the nurse's statement names the rest it wastes: ${mine}`);
+  check(/(opened|from container) C\d+-\d+/.test(mine), `the nurse's statement names the vial: ${mine}`);
+  for (const part of [`witnessed the waste of ${rest[1]}`, "Ketamine HCl injection 10 mg/mL", "patient MRN-100001", "remainder of single-patient vial"]) {
     check(theirs.includes(part), `the witness's statement names "${part}": ${theirs}`);
   }
   check((await page.locator("#prescriber").inputValue()).length > 0, "the patient's last prescriber is offered again");

@@ -248,8 +248,7 @@ impl From<Analytics> for AnalyticsView {
     params(("ledger" = String, Path), AnalyticsQuery),
     responses(
         (status = 200, body = AnalyticsView),
-        // Its parameters are text, checked by the handler (422), never refused as a query.
-        crate::responses::ReadRefusals,
+        crate::responses::QueryRefusals,
         (status = 422, body = crate::error::ErrorBody, description = "a day or container that cannot be what it says, or a period that ends before it starts (`invalid_value`)"),
     ),
     tag = "analytics"
