@@ -4,7 +4,7 @@
 //! wasted before a witness, Spravato sessions, take-home dispensing, weekly counts, and a count
 //! that finds a vial missing with the adjustment that resolves it.
 //!
-//! Four nurses share the infusion days. Three witness each other's wastes in turn; the
+//! Four nurses share the infusion days. Three go round their colleagues for witnesses; the
 //! fourth, Kai Brandt, is the pattern diversion analytics exist to show a reviewer: each of
 //! his infusions opens a second vial that is "contaminated" and wasted whole, every waste
 //! is left to the end of the shift (after 19:00, outside the clinic's hours) and witnessed
@@ -140,8 +140,8 @@ pub const DIVERTER: &str = "nurse.brandt";
 const DIVERTERS_WITNESS: &str = "nurse.okafor";
 /// The nurses who share the infusion days, in turn.
 const NURSES: [&str; 4] = ["nurse.chen", "nurse.okafor", "nurse.santos", DIVERTER];
-/// Who witnesses the other nurses' wastes: the first in this list who is not the author,
-/// turning one place on with each waste.
+/// Who witnesses the other nurses' wastes: each nurse goes round the others of this list in
+/// turn, one place on with each waste, so no colleague is anyone's habitual witness.
 const WITNESSES: [&str; 5] = [
     "nurse.chen",
     "nurse.okafor",
@@ -373,6 +373,16 @@ impl Demo {
             late_reason: None,
         };
         self.record(50, a, nurse, &[]).await?;
+        // Each nurse has their own pace from the dose to the waste (a few minutes apart),
+        // as people do: the peers' band of "opening to waste" has a width whatever the
+        // calendar, so a figure far outside it stands out by its distance, not by how many
+        // peers happen to share one value.
+        let pace = match nurse {
+            "nurse.okafor" => 4,
+            "nurse.santos" => 8,
+            _ => 0,
+        };
+        self.now += pace * MINUTE;
         let rest = 20_000 - mg * 100;
         let w = Waste {
             container: c,
@@ -721,7 +731,8 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
         demo.enroll(p, &pw).await?;
         passwords.push((p, pw));
     }
-    let mut turn = 0usize;
+    // Each nurse's own turn through the colleagues who can witness for them.
+    let mut turns: HashMap<&str, usize> = HashMap::new();
     // Take-home dispensing and the month-end count fall on the first working day on or
     // after their day of the history, wherever the weekends fall.
     let mut dispensing_days = [19, 44].into_iter().peekable();
@@ -750,11 +761,11 @@ pub async fn record(keys: &Keys, store: &Store, seed: u64) -> Result<LedgerId, F
                 if nurse == DIVERTER {
                     demo.diverted_infusion(p, kg).await?;
                 } else {
-                    turn += 1;
-                    let witness = (0..WITNESSES.len())
-                        .map(|i| WITNESSES[(turn + i) % WITNESSES.len()])
-                        .find(|w| *w != nurse)
-                        .expect("another witness");
+                    let turn = turns.entry(nurse).or_insert(0usize);
+                    let others: Vec<&str> =
+                        WITNESSES.iter().copied().filter(|w| *w != nurse).collect();
+                    let witness = others[*turn % others.len()];
+                    *turn += 1;
                     demo.infusion(p, kg, nurse, witness).await?;
                 }
             }
