@@ -14,6 +14,7 @@ pub mod deadlines;
 pub mod layout;
 pub mod manifest;
 pub mod model;
+pub mod pades;
 pub mod pmp;
 pub mod render;
 pub mod request;
@@ -336,7 +337,13 @@ pub async fn build(
     let cosigned = carried(store, ledger, &cp, &PublicKey::from(key)).await?;
     let mut data = collect(store, ledger, req, cp.checkpoint.size).await?;
     let data_digest = data.data_digest();
-    let generated_at = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let now = time::OffsetDateTime::now_utc();
+    let generated_at = Timestamp::from_datetime(now);
+    let report_signer = pades::ReportSigner::derive(
+        key,
+        &data.registrant.name.to_string(),
+        &data.registrant.dea.to_string(),
+    )?;
     let manifest = Manifest {
         format: manifest::FORMAT.into(),
         version: manifest::VERSION,
@@ -355,6 +362,7 @@ pub async fn build(
         totals_digest: hex::encode(data.totals_digest),
         data_digest: hex::encode(data_digest),
         cosigned,
+        report_certificate: Some(report_signer.fingerprint()),
     };
     let sealed = manifest::seal(&manifest, key)?;
     let layout = render::render(&mut data, &manifest, &extras)
@@ -433,7 +441,17 @@ pub async fn build(
     }
     let mut lo = whole.ok_or_else(|| ReportError::Pdf("the report has no pages".into()))?;
     lo.prune_objects();
-    let pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
+    pades::prepare(
+        &mut lo,
+        &manifest.registrant,
+        &format!(
+            "custody {subject}, checkpoint of {} entries",
+            manifest.checkpoint_size
+        ),
+        now,
+    )?;
+    let mut pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
+    pades::fill(&mut pdf, &report_signer)?;
     let signature = manifest::sign_pdf(&pdf, key);
     let recorded_as = record_issued(
         store,
@@ -567,6 +585,8 @@ pub struct Verified {
     /// Whether the key was given by the caller (else the manifest's own key was used).
     pub key_trusted: bool,
     pub detached_checked: bool,
+    /// The embedded PDF signature, checked (reports of manifest version 3 on).
+    pub embedded: Option<pades::Embedded>,
     /// Entries of the export, when one was given.
     pub export_entries: Option<u64>,
 }
@@ -606,6 +626,24 @@ pub fn verify(
         )));
     }
     manifest::check_manifest(&json, &msig, &key)?;
+    let embedded = match &m.report_certificate {
+        Some(named) => {
+            let e = pades::check(pdf)?;
+            if &e.certificate_sha256 != named {
+                return Err(ReportError::Signature(format!(
+                    "the embedded PDF signature is by certificate {}, not the {named} the signed manifest names",
+                    e.certificate_sha256
+                )));
+            }
+            Some(e)
+        }
+        None if m.version >= 3 => {
+            return Err(ReportError::Manifest(
+                "a version 3 manifest names the certificate of the embedded signature".into(),
+            ));
+        }
+        None => None,
+    };
     if let Some(sig) = detached {
         manifest::check_pdf(pdf, sig, &key)?;
     }
@@ -678,6 +716,7 @@ pub fn verify(
         manifest: m,
         key_trusted: trusted,
         detached_checked: detached.is_some(),
+        embedded,
         export_entries,
     })
 }

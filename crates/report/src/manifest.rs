@@ -20,10 +20,11 @@ use crate::ReportError;
 use crate::request::Request;
 
 pub const FORMAT: &str = "custody-report-manifest";
-/// The version written: 2 carries the cosigned checkpoints (`cosigned`).
-pub const VERSION: u32 = 2;
+/// The version written: 2 carries the cosigned checkpoints (`cosigned`); 3 names the
+/// certificate of the embedded PDF signature (`report_certificate`).
+pub const VERSION: u32 = 3;
 /// The versions read.
-pub const VERSIONS: [u32; 2] = [1, 2];
+pub const VERSIONS: [u32; 3] = [1, 2, 3];
 const CONTEXT: &[u8] = b"custody/v1/report-manifest\0";
 const FILE_NAME: &str = "manifest.json";
 
@@ -57,6 +58,11 @@ pub struct Manifest {
     /// none had: no witnesses were configured, or none had answered. Absent in version 1.
     #[serde(default)]
     pub cosigned: Vec<CosignedCheckpoint>,
+    /// Version 3: the SHA-256 (hex) of the certificate of the report-signing key whose
+    /// signature the PDF embeds (see [`crate::pades`]): the registrant key certifies that
+    /// certificate by signing this manifest. Absent in versions 1 and 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_certificate: Option<String>,
 }
 
 /// A cosigned checkpoint a report carries.

@@ -721,6 +721,9 @@ fn verification(l: &mut Layout, d: &ReportData, m: &Manifest, kind: ReportKind) 
         ("Entries listed", m.entries.to_string()),
         ("Report data SHA-256", m.data_digest.clone()),
     ];
+    if let Some(fp) = &m.report_certificate {
+        pairs.push(("Report certificate SHA-256", fp.clone()));
+    }
     for (i, w) in witnessed(d, m).into_iter().enumerate() {
         pairs.push((if i == 0 { "Witnessed" } else { "" }, w));
     }
@@ -728,6 +731,9 @@ fn verification(l: &mut Layout, d: &ReportData, m: &Manifest, kind: ReportKind) 
     l.paragraph(&format!(
         "This {kind} report is signed twice by the registrant key above: a detached Ed25519 signature over this file's exact bytes (the file of the same name ending .sig), and a signed manifest inside the file (an embedded file, manifest.json) naming the ledger, the period, the checkpoint below and the SHA-256 of the data the report states. Any change to a byte of the file breaks the first; a report rebuilt with other numbers cannot match the second."
     ));
+    if m.report_certificate.is_some() {
+        l.paragraph("It also carries a PDF signature (PAdES B-B, ECDSA P-256) that PDF readers show: by the registrant's report-signing key, derived from the registrant key, whose self-issued certificate has the SHA-256 fingerprint above. A reader will say the signer is not from a trusted list; what makes it the registrant's is that fingerprint, which the signed manifest names. To see it: pdfsig -dump REPORT.pdf, then openssl pkcs7 -inform DER -in REPORT.pdf.sig0 -print_certs | openssl x509 -noout -fingerprint -sha256 (or pyHanko); custody verify-report compares it for you.");
+    }
     l.paragraph("To check it: custody verify-report REPORT.pdf --registrant-key KEY. Given a later export of the ledger (custody export, or GET …/export.jsonl), add --export FILE: the ledger must extend the checkpoint, and the report is rebuilt from the export and must state the same entries and totals.");
     l.paragraph("The checkpoint (a C2SP signed note by the registrant):");
     for line in m.checkpoint.lines() {

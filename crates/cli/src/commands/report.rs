@@ -308,6 +308,12 @@ fn report_itself(
                 m.entries,
                 m.checkpoint_size
             );
+            if let Some(e) = &v.embedded {
+                println!(
+                    "the embedded PDF signature verifies (PAdES, certificate SHA-256 {}, named by the signed manifest)",
+                    e.certificate_sha256
+                );
+            }
             if v.detached_checked {
                 println!("the PDF's detached signature verifies");
             } else {
