@@ -495,7 +495,7 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         .json(&json!({"password": s.passwords["pharm.rivera"],
             "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
             "invoice": "INV-79", "received_on": "2026-11-01", "product": "42023-113-10", "lot": "KT79",
-            "expiry": crate::expiry("06-30"), "containers": 6, "location": "SAFE-1"}))
+            "expiry": crate::expiry("06-30"), "containers": 8, "location": "SAFE-1"}))
         .send()
         .unwrap()
         .json()
@@ -507,6 +507,24 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     let open = whole.pop().unwrap();
+    // Two losses, for the two roles that record their notice and Form 106.
+    let mut losses: Vec<u64> = (0..2)
+        .map(|_| {
+            let vial = whole.pop().unwrap();
+            let r = c
+                .post(s.api("/losses"))
+                .bearer_auth(pharm)
+                .json(
+                    &json!({"password": s.passwords["pharm.rivera"], "loss_type": "lost in transit",
+                    "discovered_on": "2026-11-02", "items": [{"container": vial}],
+                    "description": "vial not found at the count"}),
+                )
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().unwrap()["seq"].as_u64().unwrap()
+        })
+        .collect();
     let r = c
         .post(s.api(&format!("/containers/{open}/open")))
         .bearer_auth(pharm)
@@ -694,6 +712,37 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             Box::new(|_, _, _| json!(null)),
             &["admin", "pharmacist"],
         ),
+        ("GET", "/losses", Box::new(|_, _, _| json!(null)), ALL),
+        (
+            "GET",
+            "/discrepancies?status=open",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "POST",
+            "/losses/{loss}/reported",
+            Box::new(|_, pw, _| {
+                json!({"password": pw, "notice_on": "2026-11-03", "form_106": "F106-2026-00099",
+                    "form_106_on": "2026-11-10"})
+            }),
+            &["admin", "pharmacist"],
+        ),
+        (
+            "POST",
+            "/inventories",
+            {
+                let pw = pw.clone();
+                Box::new(move |_, me, _| {
+                    json!({"password": me, "occasion": "other", "taken_at": "close",
+                        "date": crate::now_minute()[..10].to_string(),
+                        "lines": [{"product": "42023-0115-05", "lot": "KT-X", "expiry": crate::expiry("06-30"),
+                                   "location": "CART-A", "sealed": 1, "open": []}],
+                        "witness": {"username": "nurse.okafor", "password": pw["nurse.okafor"]}})
+                })
+            },
+            &["admin", "pharmacist"],
+        ),
         (
             "GET",
             "/registrant/identifiers",
@@ -867,6 +916,11 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
                     vials[0].clone()
                 };
                 path = path.replace("{vial}", &vial);
+            }
+            if path.contains("{loss}") {
+                // A refused role is refused before the loss is looked up.
+                let loss = if ok { losses.remove(0) } else { 1 };
+                path = path.replace("{loss}", &loss.to_string());
             }
             if path.contains("{pending}") {
                 // A refused role is refused before the id is looked up.

@@ -1241,3 +1241,98 @@ fn the_ledgers_own_rules_refuse_at_review_beside_the_field() {
 
     assert_eq!(s.entries(&api, &token), before, "nothing recorded");
 }
+
+/// The loss page offers the open discrepancies a loss can explain: one in the wrong direction
+/// is refused at review beside that field, before any password; one that fits is recorded in
+/// the entry (`explains_count`) and reduces what the count left open.
+#[test]
+fn a_loss_reported_on_the_web_names_the_count_it_explains() {
+    let s = Server::demo();
+    let c = client();
+    let api = Client::new();
+    let pw = s.password("pharm.rivera");
+    let pharm = web_session(&c, &s, "pharm.rivera", &pw);
+    let token = s.login(&api, "pharm.rivera");
+    let count = |sealed: &str| -> String {
+        let (_, form) = page(&c, &s, &pharm, "/ui/count");
+        let (status, recorded) = signed(
+            &c,
+            &s,
+            &pharm,
+            "/ui/count",
+            &[
+                ("csrf", &csrf_of(&form)),
+                ("location", "SAFE-1"),
+                ("product", "42023-0113-10"),
+                ("counted_sealed", sealed),
+                ("counted_open", "0"),
+                ("confirm", "yes"),
+                ("password", &pw),
+            ],
+        );
+        assert_eq!(status, StatusCode::SEE_OTHER, "{recorded}");
+        recorded
+            .split("/ui/adjust?count=")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("the count found a difference")
+            .to_string()
+    };
+    // More found than held: an overage, which no loss explains.
+    let over = count("999");
+    let (_, form) = page(&c, &s, &pharm, "/ui/loss");
+    let counts = options_of(&form, "explains_count");
+    assert!(counts.iter().any(|o| o.0 == over), "{counts:?}");
+    assert!(
+        counts[0].0.is_empty(),
+        "none is the first choice: {counts:?}"
+    );
+    let vial = options_of(&form, "container_1")
+        .into_iter()
+        .find(|o| o.1.contains(", SAFE-1,") && o.1.contains("10 mg/mL") && o.1.contains("sealed"))
+        .unwrap_or_else(|| panic!("a sealed vial in the safe: {form}"))
+        .0;
+    let before = s.entries(&api, &token);
+    let loss = |explains: &str, sign: bool| {
+        let (_, form) = page(&c, &s, &pharm, "/ui/loss");
+        let mut f = vec![
+            ("csrf", csrf_of(&form)),
+            ("loss_type", "employee pilferage".to_string()),
+            ("discovered_on", crate::now_minute()[..10].to_string()),
+            ("description", "vial missing at the count".to_string()),
+            ("explains_count", explains.to_string()),
+            ("container_1", vial.clone()),
+            ("amount_1", String::new()),
+        ];
+        if sign {
+            f.extend([("confirm", "yes".to_string()), ("password", pw.clone())]);
+        }
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        signed(&c, &s, &pharm, "/ui/loss", &f)
+    };
+    let (status, review) = loss(&over, false);
+    assert!(status.is_client_error(), "{status}: {review}");
+    let said = error_beside(&review, "explains_count");
+    assert!(!said.is_empty(), "refused beside the count: {review}");
+    assert!(!review.contains("name=\"password\""), "before any password");
+    assert_eq!(s.entries(&api, &token), before);
+
+    // Nothing found: a shortage, which the missing vial explains in part.
+    let short = count("0");
+    let (status, done) = loss(&short, true);
+    assert_eq!(status, StatusCode::SEE_OTHER, "{done}");
+    let seq = s.entries(&api, &token) - 1;
+    let e: serde_json::Value = api
+        .get(s.api(&format!("/entries/{seq}")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(e["entry"]["body"]["kind"], "loss_theft", "{e}");
+    assert_eq!(
+        e["entry"]["body"]["explains_count"].to_string(),
+        short,
+        "{e}"
+    );
+}

@@ -127,7 +127,16 @@ async fn form(
                         .value(today(zone(state)).to_string()),
                 )
                 .field(Field::text("police_report", "Police report number").optional())
-                .field(Field::textarea("description", "Description"));
+                .field(Field::textarea("description", "Description"))
+                .field(
+                    Field::select("explains_count", "Explains the count", {
+                        let open = state.clinic.open_discrepancies(auth).await?;
+                        let mut o = super::pharmacy::discrepancy_options(state, &open);
+                        o.insert(0, (String::new(), "— none: not found by a count".into()));
+                        o
+                    })
+                    .optional(),
+                );
             item_fields(
                 b,
                 p,
@@ -231,6 +240,10 @@ const FIELDS: &[(&str, &str)] = &[
     ("duplicate_witness", "witness_2"),
     ("role_not_allowed", "witness_#"),
     ("inactive_signer", "witness_#"),
+    ("unknown_discrepancy", "explains_count"),
+    ("discrepancy_direction", "explains_count"),
+    ("discrepancy_closed", "explains_count"),
+    ("adjustment_exceeds_discrepancy", "explains_count"),
 ];
 
 const NAMED: &[&str] = &[
@@ -377,6 +390,12 @@ async fn loss(state: &AppState, sub: &Submitted) -> Page {
         e.parse(p, "police_report", "")
     };
     let description: Option<Text> = e.parse(p, "description", "Describe what happened.");
+    // A shortage a count found that this loss explains (it closes the discrepancy).
+    let explains: Option<Seq> = if p.get("explains_count").is_empty() {
+        None
+    } else {
+        e.parse(p, "explains_count", "Choose the count this loss explains.")
+    };
     let lines = items(state, auth, p, &mut e, true).await;
     let (Some(kind), Some(discovered), Some(description), true, false) =
         (kind, discovered, description, e.is_empty(), p.editing())
@@ -387,13 +406,16 @@ async fn loss(state: &AppState, sub: &Submitted) -> Page {
         auth,
         "authored",
         format!(
-            "I, {}, report a loss ({kind}) discovered on {discovered}{}: {}. {description}",
+            "I, {}, report a loss ({kind}) discovered on {discovered}{}: {}. {description}{}",
             auth.printed_name,
             police
                 .as_ref()
                 .map(|p| format!(", police report {p}"))
                 .unwrap_or_default(),
-            listed(&lines)
+            listed(&lines),
+            explains
+                .map(|c| format!(" It explains the shortage count {c} found."))
+                .unwrap_or_default()
         ),
     )];
     let cmd = Lose {
@@ -402,7 +424,7 @@ async fn loss(state: &AppState, sub: &Submitted) -> Page {
         police_report: police,
         items: lines.iter().map(Item::item).collect(),
         description,
-        explains_count: None,
+        explains_count: explains,
     };
     let back = async |err: ApiError| {
         let mut e = Errors::for_lines(p);

@@ -453,9 +453,13 @@ async fn count_post(State(state): State<AppState>, sub: Submitted) -> Page {
 
 // ---- discrepancies ----
 
-async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> ApiResult<FormView> {
-    let discrepancies = state.clinic.open_discrepancies(auth).await?;
-    let mut counts: Vec<(String, String)> = discrepancies
+/// The open discrepancies as choices: the count (or inventory) that found each, where and
+/// when.
+pub(super) fn discrepancy_options(
+    state: &AppState,
+    discrepancies: &[custody_clinic::reads::OpenDiscrepancy],
+) -> Vec<(String, String)> {
+    discrepancies
         .iter()
         .map(|d| {
             (
@@ -469,7 +473,12 @@ async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> A
                 ),
             )
         })
-        .collect();
+        .collect()
+}
+
+async fn adjust_form(state: &AppState, auth: &Auth, p: &Posted, e: &Errors) -> ApiResult<FormView> {
+    let discrepancies = state.clinic.open_discrepancies(auth).await?;
+    let mut counts = discrepancy_options(state, &discrepancies);
     counts.insert(
         0,
         (
