@@ -179,6 +179,11 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
         let txt = text(&pdf);
         assert!(txt.contains(must), "{kind}: {must}");
         assert!(txt.contains("How to verify this report"), "{kind}");
+        if kind == "trace" {
+            // The container's timeline, drawn, with its sentence for who cannot see it.
+            assert!(txt.contains("Timeline of container C12-1"), "{txt}");
+            assert!(txt.contains("Container C12-1: 5 entries from"), "{txt}");
+        }
         // Every page renders; the first two are kept to look at.
         let o = Command::new("pdftoppm")
             .args(["-r", "50", "-png", pdf.to_str().unwrap()])

@@ -253,7 +253,8 @@ impl Collector {
             inventories: Vec::new(),
             losses: Vec::new(),
             digest: Sha256::new(),
-            analyzer: (req.kind == ReportKind::Diversion).then(|| {
+            // The diversion report's figures and charts; a trace's container timeline.
+            analyzer: matches!(req.kind, ReportKind::Diversion | ReportKind::Trace).then(|| {
                 custody_analytics::Analyzer::new(custody_analytics::Params {
                     from: zone.start_of(req.from),
                     to: zone.end_of(req.to),
@@ -992,7 +993,12 @@ impl Collector {
             }
         }
         let analytics = self.analyzer.take().map(|a| a.finish());
-        if let Some(a) = &analytics {
+        // Only the diversion report states figures; a trace's timeline is drawn from the
+        // entries it lists, which the entries digest covers.
+        if let Some(a) = analytics
+            .as_ref()
+            .filter(|_| self.req.kind == ReportKind::Diversion)
+        {
             // What the report states of each person: tier, and every figure's exact
             // numerator, denominator and entries (z-scores follow from these).
             t.update(b"diversion\0");

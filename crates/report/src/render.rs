@@ -888,7 +888,15 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
             waste_log(&mut l, d);
         }
         ReportKind::Loss => loss_log(&mut l, d),
-        ReportKind::Trace => activity(&mut l, d, e, "Every entry naming this container"),
+        ReportKind::Trace => {
+            // The container's life at a glance: what it held after each entry.
+            if let Some(t) = d.analytics.as_ref().and_then(|a| a.timeline.as_ref()) {
+                let c = custody_analytics::chart::timeline(t, d.request.zone().tz());
+                l.heading(&c.title);
+                l.chart(&c);
+            }
+            activity(&mut l, d, e, "Every entry naming this container")
+        }
         ReportKind::Dispensing if d.request.identified => activity(
             &mut l,
             d,
