@@ -1,7 +1,7 @@
 //! State PMP files (ASAP 4.2B for Florida) from the real binary, over the command line and
 //! over HTTP, read back by a parser of the test's own: every segment's field count, the
 //! TP and TT segment counts, the control number in TH02 and TT01; a zero report for a day
-//! without dispenses; a dispense voided after a file reported it comes back as DSP01 02 in
+//! without dispenses; a dispense voided after a file reported it comes back as DSP01 02 (and one whose prescription changed as DSP01 01) in
 //! the next file; a missing NPI is refused with its field named, before anything is written.
 
 use reqwest::StatusCode;
@@ -226,7 +226,8 @@ fn today() -> String {
 }
 
 #[test]
-fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is_refused_by_name() {
+fn over_http_a_voided_dispense_is_dsp01_02_and_a_revised_prescription_dsp01_01_in_the_next_file_and_a_missing_npi_is_refused_by_name()
+ {
     let mut s = Server::demo();
     let c = Client::new();
     let pharm = s.login(&c, "pharm.rivera");
@@ -264,6 +265,7 @@ fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is
     let segs = check(&r.text().unwrap());
     assert_eq!(segs[0].1[1], control);
     let first_rx = of(&segs, "DSP")[0][1].clone();
+    let second = of(&segs, "DSP")[1].clone();
     let e: Value = c
         .get(s.api(&format!("/entries/{recorded}")))
         .bearer_auth(&pharm)
@@ -306,6 +308,31 @@ fn over_http_a_voided_dispense_is_dsp01_02_in_the_next_file_and_a_missing_npi_is
         (dsp[0][0].as_str(), dsp[0][1].as_str()),
         ("02", first_rx.as_str())
     );
+
+    // The second dispense's prescription was for 28 days, not 30: kept, and the next file
+    // revises it (DSP01 01, the same Rx number, the new days' supply in DSP10).
+    let second_seq = dispensed["entries"][1]["seq"].as_u64().unwrap();
+    let written = &second[2];
+    let r = c
+        .put(s.api(&format!("/dispenses/{second_seq}/prescription")))
+        .bearer_auth(&pharm)
+        .json(
+            &json!({"rx_number": second[1], "refills_authorized": second[3].parse::<u32>().unwrap(),
+            "written_on": format!("{}-{}-{}", &written[..4], &written[4..6], &written[6..8]),
+            "days_supply": 28}),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let r = get(&pharm, "FL", &today, &today);
+    assert_eq!(r.status(), StatusCode::OK);
+    let segs = check(&r.text().unwrap());
+    let dsp = of(&segs, "DSP");
+    let revised: Vec<_> = dsp.iter().filter(|d| d[0] == "01").collect();
+    assert_eq!(revised.len(), 1, "{dsp:?}");
+    assert_eq!(revised[0][1], second[1], "{dsp:?}");
+    assert_eq!(revised[0][9], "28", "DSP10 days' supply: {dsp:?}");
+    assert_ne!(second[9], "28", "it was not 28 before: {second:?}");
 
     // Without the registrant's NPI, Florida's file is refused, naming PHA01; nothing recorded.
     let r = c
