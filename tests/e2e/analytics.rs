@@ -249,6 +249,24 @@ fn the_diversion_report_states_the_tiers_and_draws_its_charts() {
         .output()
         .unwrap();
     let txt = String::from_utf8(o.stdout).unwrap();
+    // Each chart stays on one page with its heading: the page that shows a chart's title
+    // as a heading also shows the chart's own title and the sentence below it.
+    for page in txt.split('\x0c') {
+        let lines: Vec<&str> = page
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        if let Some(last) = lines.last() {
+            for title in [
+                "Waste ratio per nurse against the peer band",
+                "Doses by hour of day",
+                "Timeline of container C12-1",
+            ] {
+                assert_ne!(*last, title, "a chart heading alone at the foot of a page");
+            }
+        }
+    }
     for must in [
         "Diversion analytics",
         "How to read this report",

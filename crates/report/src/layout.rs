@@ -592,6 +592,17 @@ impl Layout {
     /// A chart (`custody_analytics::chart`) drawn as vector graphics, scaled to the text
     /// width, its title above it; its description follows as a paragraph (the text
     /// alternative a reader of the PDF's text also gets).
+    /// A chart under its title as a heading, kept on one page: the heading never stays
+    /// alone at the foot of a page.
+    pub fn figure(&mut self, c: &custody_analytics::chart::Chart) {
+        let (w, _) = self.dims();
+        let scale = ((w - 2.0 * MARGIN) / c.width).min(1.0);
+        // The heading's own space (6 + 16) and the chart's (its height + 8).
+        self.room(c.height * scale + 8.0 + 22.0);
+        self.heading(&c.title);
+        self.chart(c);
+    }
+
     pub fn chart(&mut self, c: &custody_analytics::chart::Chart) {
         use custody_analytics::chart::{Anchor, Mark};
         self.table = None;
@@ -845,5 +856,50 @@ impl Iterator for Parts {
         }
         doc.with_pages(pages);
         Some(doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// However far down the page, a chart's heading starts the page its chart is drawn on.
+    #[test]
+    fn a_chart_heading_never_stays_alone_at_the_foot_of_a_page() {
+        let chart = custody_analytics::chart::Chart {
+            id: "c".into(),
+            title: "A chart".into(),
+            desc: "What it shows.".into(),
+            width: 520.0,
+            height: 200.0,
+            marks: Vec::new(),
+            headers: Vec::new(),
+            rows: Vec::new(),
+        };
+        // Where a figure drawn at the top of a page ends.
+        let mut fresh = Layout::new("t", "r", Paper::Letter).expect("fonts");
+        fresh.new_page();
+        fresh.figure(&chart);
+        let after_whole = fresh.y;
+        let mut moved_any = false;
+        for lines in 0..80 {
+            let mut l = Layout::new("t", "r", Paper::Letter).expect("fonts");
+            l.new_page();
+            for _ in 0..lines {
+                l.paragraph("a line of text");
+            }
+            let page = l.page_count();
+            l.figure(&chart);
+            if l.page_count() > page {
+                moved_any = true;
+                // It went over whole: the new page holds the heading and the chart.
+                assert!(
+                    (l.y - after_whole).abs() < 0.01,
+                    "{lines} lines: the heading stayed behind ({} vs {after_whole})",
+                    l.y
+                );
+            }
+        }
+        assert!(moved_any, "some figure had to go over to a new page");
     }
 }

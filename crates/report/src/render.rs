@@ -795,8 +795,7 @@ fn diversion(l: &mut Layout, d: &ReportData) {
     }
     l.end_table();
     for c in custody_analytics::chart::all(a, zone.tz()) {
-        l.heading(&c.title);
-        l.chart(&c);
+        l.figure(&c);
     }
     l.new_page();
     l.heading("Figures, z-scores and the entries behind them");
@@ -891,9 +890,10 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
         ReportKind::Trace => {
             // The container's life at a glance: what it held after each entry.
             if let Some(t) = d.analytics.as_ref().and_then(|a| a.timeline.as_ref()) {
-                let c = custody_analytics::chart::timeline(t, d.request.zone().tz());
-                l.heading(&c.title);
-                l.chart(&c);
+                l.figure(&custody_analytics::chart::timeline(
+                    t,
+                    d.request.zone().tz(),
+                ));
             }
             activity(&mut l, d, e, "Every entry naming this container")
         }
