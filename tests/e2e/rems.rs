@@ -141,3 +141,309 @@ fn an_inpatient_setting_is_warned_not_refused() {
         crate::stderr(&o)
     );
 }
+
+fn rfc3339_at(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// Sets one column of a REMS session's row in the SQLite file, as someone with the file
+/// could.
+fn tamper_rems_row(s: &Server, id: &str, set: &str) {
+    let url = custody_store::sqlite_url(s.data());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sea_orm::ConnectionTrait;
+            let c = sea_orm::Database::connect(url).await.unwrap();
+            let n = c
+                .execute_unprepared(&format!(
+                    "UPDATE rems_sessions SET {set} WHERE session_id = '{id}'"
+                ))
+                .await
+                .unwrap();
+            assert_eq!(n.rows_affected(), 1);
+            c.close().await.unwrap();
+        });
+}
+
+#[test]
+fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_the_chain() {
+    let s = Server::demo();
+    let c = Client::new();
+    let t = s.login(&c, "nurse.chen");
+    let pw = s.password("nurse.chen");
+    let post = |path: &str, body: Value| {
+        c.post(s.api(path))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let get = |path: &str| -> Value {
+        let r = c.get(s.api(path)).bearer_auth(&t).send().unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.json().unwrap()
+    };
+    // Not enrolled: the Spravato dose is refused.
+    let patient = json!({"mrn": "MRN-7101", "name": "Ines Moreau", "address": "4 Quay Rd",
+                         "date_of_birth": "1984-06-12"});
+    assert_eq!(post("/patients", patient.clone()).status(), StatusCode::OK);
+    let given = time::OffsetDateTime::now_utc() - time::Duration::minutes(125);
+    let dose = json!({"patient": "MRN-7101", "product": SPRAVATO, "dose_mg": "84",
+                          "password": pw, "given_at": rfc3339_at(given),
+                          "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}});
+    error(post("/doses", dose.clone()), StatusCode::CONFLICT, "rems_not_enrolled");
+    // Enrolled: 84 mg is three devices of one lot, given 125 minutes ago.
+    let mut enrolled = patient.clone();
+    enrolled["rems_patient_id"] = json!("REMS-7101");
+    enrolled["rems_enrolled_on"] = json!("2026-10-01");
+    assert_eq!(post("/patients", enrolled).status(), StatusCode::OK);
+    let r = post("/doses", dose.clone());
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let answer: Value = r.json().unwrap();
+    let doses: Vec<u64> = answer["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "administered")
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(doses.len(), 3, "{answer}");
+
+    // Open the session on those doses.
+    let r = post(
+        "/rems/sessions",
+        json!({"patient": "MRN-7101", "doses": doses, "first_treatment": true,
+               "setting": "Lakeside Clinic, outpatient"}),
+    );
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let open: Value = r.json().unwrap();
+    let id = open["id"].as_str().unwrap().to_string();
+    assert_eq!(open["status"], "open");
+    assert_eq!(open["dose_mg"], "84");
+    assert_eq!(open["record_matches_chain"], Value::Null);
+    let lots: std::collections::BTreeSet<&str> = open["doses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["lot"].as_str().unwrap())
+        .collect();
+    assert_eq!(lots.len(), 1, "one lot: {open}");
+    // A dose belongs to one session only.
+    error(
+        post("/rems/sessions", json!({"patient": "MRN-7101", "doses": [doses[0]]})),
+        StatusCode::CONFLICT,
+        "dose_in_other_session",
+    );
+
+    // Closing before the observations are in is refused, naming what is missing.
+    let close = |body: Value| post(&format!("/rems/sessions/{id}/close"), body);
+    let r = close(json!({"password": pw}));
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["code"], "rems_record_incomplete", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("bp_40_min"), "{e}");
+
+    let r = post(
+        &format!("/rems/sessions/{id}/observations"),
+        json!({"bp_before": {"systolic": 128, "diastolic": 82},
+               "bp_40_min": {"systolic": 142, "diastolic": 88},
+               "bp_discharge": {"systolic": 130, "diastolic": 80},
+               "pulse_oximetry": true, "sedation_resolved": true,
+               "dissociation_resolved": true, "respiratory_depression_resolved": true,
+               "concomitant": ["benzodiazepines"], "adverse_events": "mild nausea, resolved"}),
+    );
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    // A blood pressure that is not one, and an unknown class, are refused by field.
+    let r = post(
+        &format!("/rems/sessions/{id}/observations"),
+        json!({"bp_before": {"systolic": 80, "diastolic": 120}}),
+    );
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.json::<Value>().unwrap()["details"]["field"], "bp_before");
+    let r = post(
+        &format!("/rems/sessions/{id}/observations"),
+        json!({"concomitant": ["antibiotics"]}),
+    );
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // At 90 minutes: refused with the 30 minutes remaining, before any password.
+    let before = s.entries(&c, &t);
+    let at_90 = rfc3339_at(given + time::Duration::minutes(90));
+    let r = close(json!({"discharged_at": at_90, "password": "not the password"}));
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["code"], "rems_monitoring_incomplete", "{e}");
+    assert_eq!(e["details"]["minutes_remaining"], 30, "{e}");
+    assert!(e["message"].as_str().unwrap().contains("30 minute"), "{e}");
+    assert_eq!(s.entries(&c, &t), before);
+    // At 125 minutes (now): the dry run, then the close.
+    let r = close(json!({"dry_run": true}));
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    assert_eq!(s.entries(&c, &t), before, "a dry run records nothing");
+    let r = close(json!({"password": pw}));
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let closed: Value = r.json().unwrap();
+    assert_eq!(closed["kind"], "rems_session_closed");
+    // Closed: no more observations; no second close.
+    error(
+        post(
+            &format!("/rems/sessions/{id}/observations"),
+            json!({"adverse_events": "none"}),
+        ),
+        StatusCode::CONFLICT,
+        "rems_session_closed",
+    );
+    error(close(json!({"password": pw})), StatusCode::CONFLICT, "rems_session_exists");
+
+    // Its form is due within 7 days, and the record matches the chain.
+    let v = get(&format!("/rems/sessions/{id}"));
+    assert_eq!(v["status"], "form_due", "{v}");
+    assert_eq!(v["record_matches_chain"], true, "{v}");
+    assert_eq!(v["closed_by"], closed["seq"], "{v}");
+    assert!(v["monitored_minutes"].as_i64().unwrap() >= 125, "{v}");
+    assert_eq!(v["form_deadline"]["status"], "due", "{v}");
+    let due = v["form_deadline"]["due"].as_str().unwrap().to_string();
+    let discharged: time::OffsetDateTime = time::OffsetDateTime::parse(
+        v["discharged_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let seventh = discharged.date() + time::Duration::days(7);
+    assert_eq!(
+        due,
+        format!(
+            "{:04}-{:02}-{:02}",
+            seventh.year(),
+            u8::from(seventh.month()),
+            seventh.day()
+        )
+    );
+    let due_list = get("/rems/sessions?status=form_due");
+    assert!(
+        due_list.as_array().unwrap().iter().any(|x| x["id"] == id),
+        "{due_list}"
+    );
+    // An auditor reads it; an auditor cannot act.
+    let auditor = s.login(&c, "auditor.diaz");
+    let r = c
+        .get(s.api(&format!("/rems/sessions/{id}")))
+        .bearer_auth(&auditor)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .post(s.api("/rems/sessions"))
+        .bearer_auth(&auditor)
+        .json(&json!({"patient": "MRN-7101"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    // Marking the form submitted clears it; a second time is refused.
+    let today = time::OffsetDateTime::now_utc().date();
+    let today = format!(
+        "{:04}-{:02}-{:02}",
+        today.year(),
+        u8::from(today.month()),
+        today.day()
+    );
+    let form = |body: Value| post(&format!("/rems/sessions/{id}/form"), body);
+    let r = form(json!({"submitted_on": today, "confirmation": "PMF-88231", "password": pw}));
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    assert_eq!(r.json::<Value>().unwrap()["kind"], "rems_form_submitted");
+    error(
+        form(json!({"submitted_on": today, "confirmation": "PMF-88231", "dry_run": true})),
+        StatusCode::CONFLICT,
+        "rems_form_already_submitted",
+    );
+    let due_list = get("/rems/sessions?status=form_due");
+    assert!(
+        !due_list.as_array().unwrap().iter().any(|x| x["id"] == id),
+        "{due_list}"
+    );
+    let v = get(&format!("/rems/sessions/{id}"));
+    assert_eq!(v["status"], "submitted");
+    assert_eq!(v["form_confirmation"], "PMF-88231");
+    assert_eq!(v["form_deadline"]["status"], "met");
+    assert_eq!(v["record_matches_chain"], true);
+
+    // Someone changes the blood pressure in the row: the chain's digest shows it.
+    tamper_rems_row(&s, &id, "bp40_systolic = 120");
+    let v = get(&format!("/rems/sessions/{id}"));
+    assert_eq!(v["bp_40_min"]["systolic"], 120);
+    assert_eq!(v["record_matches_chain"], false, "{v}");
+    assert_ne!(v["record_sha256"], v["chain_record_sha256"]);
+
+    // Bad input: unknown fields, an unknown session, an unknown status.
+    let r = post(
+        &format!("/rems/sessions/{id}/observations"),
+        json!({"bp_before": {"systolic": 120, "diastolic": 80}, "heart_rate": 70}),
+    );
+    assert!(r.status().is_client_error());
+    error(
+        post("/rems/sessions/rems-999999/observations", json!({})),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    error(
+        post(
+            "/rems/sessions/rems-999999/form",
+            json!({"submitted_on": today, "confirmation": "X", "dry_run": true}),
+        ),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let r = c
+        .get(s.api("/rems/sessions?status=lost"))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[test]
+fn the_monitoring_minimum_is_a_setting() {
+    let s = Server::demo_with(&["--rems-monitoring-minutes", "150"]);
+    let c = Client::new();
+    let t = s.login(&c, "nurse.chen");
+    let pw = s.password("nurse.chen");
+    let post = |path: &str, body: Value| {
+        c.post(s.api(path))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let r = post(
+        "/patients",
+        json!({"mrn": "MRN-7102", "name": "Sam Okafor", "address": "9 Hill St",
+               "date_of_birth": "1979-01-30", "rems_patient_id": "REMS-7102",
+               "rems_enrolled_on": "2026-10-01"}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let given = time::OffsetDateTime::now_utc() - time::Duration::minutes(125);
+    let r = post(
+        "/doses",
+        json!({"patient": "MRN-7102", "product": SPRAVATO, "dose_mg": "56", "password": pw,
+               "given_at": rfc3339_at(given),
+               "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+    );
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    // Without naming the doses: the patient's Spravato doses of the last hours.
+    let r = post("/rems/sessions", json!({"patient": "MRN-7102", "setting": "Lakeside"}));
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["doses"].as_array().unwrap().len(), 2, "{v}");
+    let id = v["id"].as_str().unwrap();
+    let r = post(&format!("/rems/sessions/{id}/close"), json!({"dry_run": true}));
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let e: Value = r.json().unwrap();
+    assert_eq!(e["code"], "rems_monitoring_incomplete", "{e}");
+    assert_eq!(e["details"]["minimum_minutes"], 150, "{e}");
+    let left = e["details"]["minutes_remaining"].as_i64().unwrap();
+    assert!((24..=25).contains(&left), "{e}");
+}
