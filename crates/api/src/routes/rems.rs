@@ -309,8 +309,8 @@ pub async fn list(
 /// One REMS session, with whether its record still matches the digest in the chain.
 #[utoipa::path(
     get,
-    path = "/api/v1/ledgers/{ledger}/rems/sessions/{id}",
-    params(("ledger" = String, Path), ("id" = String, Path)),
+    path = "/api/v1/ledgers/{ledger}/rems/sessions/{session}",
+    params(("ledger" = String, Path), ("session" = String, Path, description = "the session id, rems-<first dose entry>")),
     responses((status = 200, body = SessionView), crate::responses::ReadRefusals),
     tag = "rems"
 )]
@@ -326,8 +326,8 @@ pub async fn one(
 /// Records observations on an open session (what is absent stays as it was).
 #[utoipa::path(
     post,
-    path = "/api/v1/ledgers/{ledger}/rems/sessions/{id}/observations",
-    params(("ledger" = String, Path), ("id" = String, Path)),
+    path = "/api/v1/ledgers/{ledger}/rems/sessions/{session}/observations",
+    params(("ledger" = String, Path), ("session" = String, Path, description = "the session id, rems-<first dose entry>")),
     request_body = ObservationsRequest,
     responses((status = 200, body = SessionView), crate::responses::BodyRefusals, crate::responses::Conflict),
     tag = "rems"
@@ -368,8 +368,8 @@ pub async fn observations(
 /// the form asks for (409 `rems_record_incomplete`), both before any password.
 #[utoipa::path(
     post,
-    path = "/api/v1/ledgers/{ledger}/rems/sessions/{id}/close",
-    params(("ledger" = String, Path), ("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
+    path = "/api/v1/ledgers/{ledger}/rems/sessions/{session}/close",
+    params(("ledger" = String, Path), ("session" = String, Path, description = "the session id, rems-<first dose entry>"), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = CloseSessionRequest,
     responses((status = 200, body = crate::ceremony::ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "rems"
@@ -401,8 +401,8 @@ pub async fn close(
 /// Marks a closed session's Patient Monitoring Form submitted (`rems_form_submitted`), once.
 #[utoipa::path(
     post,
-    path = "/api/v1/ledgers/{ledger}/rems/sessions/{id}/form",
-    params(("ledger" = String, Path), ("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
+    path = "/api/v1/ledgers/{ledger}/rems/sessions/{session}/form",
+    params(("ledger" = String, Path), ("session" = String, Path, description = "the session id, rems-<first dose entry>"), ("Idempotency-Key" = Option<String>, Header, description = "the same key again records nothing and answers as the first time")),
     request_body = FormSubmittedRequest,
     responses((status = 200, body = crate::ceremony::ActAnswer, description = "recorded (with dry_run: what would be recorded)"), crate::responses::ActRefusals),
     tag = "rems"
@@ -431,17 +431,17 @@ pub fn router() -> Router<AppState> {
             "/api/v1/ledgers/{ledger}/rems/sessions",
             post(open).get(list),
         )
-        .route("/api/v1/ledgers/{ledger}/rems/sessions/{id}", get(one))
+        .route("/api/v1/ledgers/{ledger}/rems/sessions/{session}", get(one))
         .route(
-            "/api/v1/ledgers/{ledger}/rems/sessions/{id}/observations",
+            "/api/v1/ledgers/{ledger}/rems/sessions/{session}/observations",
             post(observations),
         )
         .route(
-            "/api/v1/ledgers/{ledger}/rems/sessions/{id}/close",
+            "/api/v1/ledgers/{ledger}/rems/sessions/{session}/close",
             post(close),
         )
         .route(
-            "/api/v1/ledgers/{ledger}/rems/sessions/{id}/form",
+            "/api/v1/ledgers/{ledger}/rems/sessions/{session}/form",
             post(form),
         )
 }
