@@ -611,7 +611,10 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             json!({"patient": "MRN-9101", "doses": [d]}),
         );
         let id = v["id"].as_str().unwrap().to_string();
-        ask(&format!("/rems/sessions/{id}/observations"), complete.clone());
+        ask(
+            &format!("/rems/sessions/{id}/observations"),
+            complete.clone(),
+        );
         rems_ids.push(id);
     }
     ask(
@@ -879,7 +882,12 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             ),
             &["admin", "pharmacist"],
         ),
-        ("GET", "/rems/sessions", Box::new(|_, _, _| json!(null)), ALL),
+        (
+            "GET",
+            "/rems/sessions",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
         (
             "GET",
             "/rems/sessions?status=form_due",
@@ -895,9 +903,9 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         (
             "POST",
             "/rems/sessions",
-            Box::new(move |u, _, _| {
-                json!({"patient": "MRN-9101", "doses": [openers.get(u).copied().unwrap_or(1)]})
-            }),
+            Box::new(
+                move |u, _, _| json!({"patient": "MRN-9101", "doses": [openers.get(u).copied().unwrap_or(1)]}),
+            ),
             &["admin", "pharmacist", "nurse"],
         ),
         (
@@ -915,9 +923,9 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         (
             "POST",
             "/rems/sessions/{closed_rems}/form",
-            Box::new(|_, _, _| {
-                json!({"dry_run": true, "submitted_on": crate::today_utc(), "confirmation": "PMF-1"})
-            }),
+            Box::new(
+                |_, _, _| json!({"dry_run": true, "submitted_on": crate::today_utc(), "confirmation": "PMF-1"}),
+            ),
             &["admin", "pharmacist", "nurse"],
         ),
         (

@@ -247,9 +247,11 @@ fn every_status_answered_is_in_the_openapi_document() {
     let dose: Value = c
         .post(s.api("/doses"))
         .bearer_auth(&tokens["nurse.chen"])
-        .json(&json!({"patient": "MRN-100011", "product": "50458-0028-02", "dose_mg": "28",
+        .json(
+            &json!({"patient": "MRN-100011", "product": "50458-0028-02", "dose_mg": "28",
                       "password": s.password("nurse.chen"),
-                      "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}))
+                      "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+        )
         .send()
         .unwrap()
         .json()

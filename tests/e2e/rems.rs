@@ -195,7 +195,11 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
     let dose = json!({"patient": "MRN-7101", "product": SPRAVATO, "dose_mg": "84",
                           "password": pw, "given_at": rfc3339_at(given),
                           "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}});
-    error(post("/doses", dose.clone()), StatusCode::CONFLICT, "rems_not_enrolled");
+    error(
+        post("/doses", dose.clone()),
+        StatusCode::CONFLICT,
+        "rems_not_enrolled",
+    );
     // Enrolled: 84 mg is three devices of one lot, given 125 minutes ago.
     let mut enrolled = patient.clone();
     enrolled["rems_patient_id"] = json!("REMS-7101");
@@ -234,7 +238,10 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
     assert_eq!(lots.len(), 1, "one lot: {open}");
     // A dose belongs to one session only.
     error(
-        post("/rems/sessions", json!({"patient": "MRN-7101", "doses": [doses[0]]})),
+        post(
+            "/rems/sessions",
+            json!({"patient": "MRN-7101", "doses": [doses[0]]}),
+        ),
         StatusCode::CONFLICT,
         "dose_in_other_session",
     );
@@ -297,7 +304,11 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
         StatusCode::CONFLICT,
         "rems_session_closed",
     );
-    error(close(json!({"password": pw})), StatusCode::CONFLICT, "rems_session_exists");
+    error(
+        close(json!({"password": pw})),
+        StatusCode::CONFLICT,
+        "rems_session_exists",
+    );
 
     // Its form is due within 7 days, and the record matches the chain.
     let v = get(&format!("/rems/sessions/{id}"));
@@ -434,12 +445,18 @@ fn the_monitoring_minimum_is_a_setting() {
     );
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
     // Without naming the doses: the patient's Spravato doses of the last hours.
-    let r = post("/rems/sessions", json!({"patient": "MRN-7102", "setting": "Lakeside"}));
+    let r = post(
+        "/rems/sessions",
+        json!({"patient": "MRN-7102", "setting": "Lakeside"}),
+    );
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
     let v: Value = r.json().unwrap();
     assert_eq!(v["doses"].as_array().unwrap().len(), 2, "{v}");
     let id = v["id"].as_str().unwrap();
-    let r = post(&format!("/rems/sessions/{id}/close"), json!({"dry_run": true}));
+    let r = post(
+        &format!("/rems/sessions/{id}/close"),
+        json!({"dry_run": true}),
+    );
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let e: Value = r.json().unwrap();
     assert_eq!(e["code"], "rems_monitoring_incomplete", "{e}");

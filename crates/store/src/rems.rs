@@ -189,7 +189,11 @@ fn join(s: Option<i32>, d: Option<i32>) -> Result<Option<BloodPressure>, StoreEr
             diastolic: u16::try_from(d).map_err(StoreError::corrupt)?,
         }),
         (None, None) => None,
-        _ => return Err(StoreError::corrupt("a blood pressure lacks half its reading")),
+        _ => {
+            return Err(StoreError::corrupt(
+                "a blood pressure lacks half its reading",
+            ));
+        }
     })
 }
 
@@ -394,11 +398,18 @@ mod tests {
         };
         let j = r.canonical_json(ledger);
         assert!(j.starts_with(r#"{"adverse_events":null,"blood_pressure_40_min":null,"blood_pressure_before":[128,82],"#), "{j}");
-        assert!(j.contains(r#""concomitant":["benzodiazepines","opioids"]"#), "{j}");
+        assert!(
+            j.contains(r#""concomitant":["benzodiazepines","opioids"]"#),
+            "{j}"
+        );
         assert!(j.contains(r#""doses":[12,14]"#), "{j}");
         let before = r.sha256(ledger);
         r.form = Some(("2026-11-30".parse().unwrap(), "C-1".into()));
-        assert_eq!(r.sha256(ledger), before, "the form's submission is not part of it");
+        assert_eq!(
+            r.sha256(ledger),
+            before,
+            "the form's submission is not part of it"
+        );
         r.bp_before = Some(BloodPressure {
             systolic: 150,
             diastolic: 82,

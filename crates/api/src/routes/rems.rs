@@ -212,10 +212,7 @@ impl From<RemsSessionView> for SessionView {
                 })
                 .collect(),
             started_at: r.started_at.to_string(),
-            discharged_at: v
-                .closed
-                .as_ref()
-                .map(|(_, c)| c.discharged_at.to_string()),
+            discharged_at: v.closed.as_ref().map(|(_, c)| c.discharged_at.to_string()),
             monitored_minutes: v.monitored_minutes,
             first_treatment: r.first_treatment,
             bp_before: r.bp_before.map(Into::into),
@@ -270,7 +267,9 @@ pub async fn open(
         clinician: b.clinician,
         setting: b.setting,
     };
-    Ok(Json(state.clinic.open_rems_session(&auth, cmd).await?.into()))
+    Ok(Json(
+        state.clinic.open_rems_session(&auth, cmd).await?.into(),
+    ))
 }
 
 /// The REMS sessions, oldest first; `status=form_due` lists those whose Patient Monitoring
@@ -421,7 +420,10 @@ pub async fn form(
         confirmation: parse("confirmation", &b.confirmation)?,
     };
     let c = ceremony(b.dry_run, &b.password, &[]);
-    let o = state.clinic.submit_rems_form(&auth, cmd, c, &origin).await?;
+    let o = state
+        .clinic
+        .submit_rems_form(&auth, cmd, c, &origin)
+        .await?;
     respond(&state, ledger, o).await
 }
 

@@ -610,8 +610,11 @@ impl Clinic {
             Some((_, c)) => {
                 let day = zone.day_of(c.discharged_at);
                 let due = day.plus_days(REMS_FORM_DAYS).unwrap_or(day);
-                let deadline =
-                    DeadlineStatus::of(due, form.as_ref().map(|(_, f)| f.submitted_on), zone.today());
+                let deadline = DeadlineStatus::of(
+                    due,
+                    form.as_ref().map(|(_, f)| f.submitted_on),
+                    zone.today(),
+                );
                 (
                     if form.is_some() {
                         RemsStatus::Submitted
