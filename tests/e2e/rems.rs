@@ -142,6 +142,30 @@ fn an_inpatient_setting_is_warned_not_refused() {
     );
 }
 
+fn web_cookie(s: &Server, user: &str, password: &str) -> String {
+    let c = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("{}/ui/login", s.url()))
+        .form(&[
+            ("ledger", s.ledger()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
 fn rfc3339_at(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
@@ -363,9 +387,67 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
         today.day()
     );
     let form = |body: Value| post(&format!("/rems/sessions/{id}/form"), body);
-    let r = form(json!({"submitted_on": today, "confirmation": "PMF-88231", "password": pw}));
-    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
-    assert_eq!(r.json::<Value>().unwrap()["kind"], "rems_form_submitted");
+    // The nurse's dashboard lists the form due, with its deadline; the session's page says
+    // the record matches the chain. The form is marked submitted there, signed.
+    let web = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = web_cookie(&s, "nurse.chen", &pw);
+    let page = |path: &str| -> (StatusCode, String) {
+        let r = web
+            .get(format!("{}{path}", s.url()))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap();
+        (r.status(), r.text().unwrap())
+    };
+    let (_, dash) = page("/ui");
+    assert!(
+        dash.contains("Spravato REMS monitoring forms due"),
+        "{dash}"
+    );
+    assert!(dash.contains(&format!("/ui/rems/{id}")), "{dash}");
+    assert!(dash.contains(&due), "the deadline: {dash}");
+    let (status, one) = page(&format!("/ui/rems/{id}"));
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert!(one.contains("matches the SHA-256 in the chain"), "{one}");
+    let csrf = one
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let fields = vec![
+        ("csrf", csrf.clone()),
+        ("submitted_on", today.clone()),
+        ("confirmation", "PMF-88231".to_string()),
+    ];
+    let send = |f: &[(&str, String)]| {
+        web.post(format!("{}/ui/rems/{id}/form", s.url()))
+            .header("cookie", &cookie)
+            .form(f)
+            .send()
+            .unwrap()
+    };
+    let r = send(&fields);
+    assert_eq!(r.status(), StatusCode::OK);
+    let dialog = r.text().unwrap();
+    assert!(dialog.contains("type=\"password\""), "{dialog}");
+    let request_id = dialog
+        .split("name=\"request_id\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let mut signed = fields.clone();
+    signed.push(("request_id", request_id));
+    signed.push(("confirm", "yes".into()));
+    signed.push(("password", pw.clone()));
+    let r = send(&signed);
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().unwrap());
+    let (_, dash) = page("/ui");
+    assert!(!dash.contains(&format!("/ui/rems/{id}")), "cleared: {dash}");
     error(
         form(json!({"submitted_on": today, "confirmation": "PMF-88231", "dry_run": true})),
         StatusCode::CONFLICT,

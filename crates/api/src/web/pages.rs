@@ -229,6 +229,8 @@ struct Dashboard {
     losses_due: Vec<(String, bool, String)>,
     /// Each state PMP's next file and its deadline.
     pmp: Vec<String>,
+    /// Spravato REMS monitoring forms due: what is due, overdue, and the session's page.
+    rems_forms_due: Vec<(String, bool, String)>,
 }
 
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
@@ -359,8 +361,30 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
             )
         })
         .collect();
+    let rems_forms_due = d
+        .rems_forms_due
+        .iter()
+        .filter_map(|v| {
+            let deadline = v.form_deadline?;
+            Some((
+                format!(
+                    "REMS session {} ({}, {} device(s), discharged {}): Patient Monitoring Form {}.",
+                    v.record.session,
+                    v.mrn.as_deref().unwrap_or("patient record erased"),
+                    v.doses.len(),
+                    v.closed
+                        .as_ref()
+                        .map_or_else(String::new, |(_, c)| when(z, c.discharged_at)),
+                    deadline.describe()
+                ),
+                matches!(deadline, DeadlineStatus::Overdue { .. }),
+                format!("/ui/rems/{}", v.record.session),
+            ))
+        })
+        .collect();
     Ok(render(
         &Dashboard {
+            rems_forms_due,
             needs_initial_inventory: d.needs_initial_inventory,
             biennial,
             losses_due,
