@@ -464,6 +464,43 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
     assert_eq!(v["form_deadline"]["status"], "met");
     assert_eq!(v["record_matches_chain"], true);
 
+    // The rems report: the session closed today, its form met, in the PDF and as CSV.
+    let auditor_get = |path: &str| {
+        let r = c
+            .get(s.api(path))
+            .bearer_auth(&auditor)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r
+    };
+    let pdf = auditor_get(&format!("/reports/rems.pdf?from={today}&to={today}"))
+        .bytes()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rems.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let o = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext runs (Debian poppler-utils)");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Spravato REMS sessions"), "{text}");
+    assert!(text.contains(&id), "{text}");
+    assert!(text.contains("PMF-88231"), "{text}");
+    let csv = auditor_get(&format!("/reports/rems.csv?from={today}&to={today}"))
+        .text()
+        .unwrap();
+    let row = csv
+        .lines()
+        .find(|l| l.contains(&id))
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert!(row.contains(",met,") && row.contains("PMF-88231"), "{row}");
+    assert!(
+        row.contains(v["chain_record_sha256"].as_str().unwrap()),
+        "{row}"
+    );
+
     // Someone changes the blood pressure in the row: the chain's digest shows it.
     tamper_rems_row(&s, &id, "bp40_systolic = 120");
     let v = get(&format!("/rems/sessions/{id}"));
