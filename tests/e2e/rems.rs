@@ -466,11 +466,7 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
 
     // The rems report: the session closed today, its form met, in the PDF and as CSV.
     let auditor_get = |path: &str| {
-        let r = c
-            .get(s.api(path))
-            .bearer_auth(&auditor)
-            .send()
-            .unwrap();
+        let r = c.get(s.api(path)).bearer_auth(&auditor).send().unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         r
     };
@@ -582,4 +578,70 @@ fn the_monitoring_minimum_is_a_setting() {
     assert_eq!(e["details"]["minimum_minutes"], 150, "{e}");
     let left = e["details"]["minutes_remaining"].as_i64().unwrap();
     assert!((24..=25).contains(&left), "{e}");
+}
+
+#[test]
+fn a_spravato_device_opened_and_not_given_is_flagged_and_wasted_to_disposal_never_back_on_hand() {
+    let s = Server::demo();
+    let c = Client::new();
+    let t = s.login(&c, "nurse.chen");
+    let pw = s.password("nurse.chen");
+    let list: Value = c
+        .get(s.api("/containers"))
+        .bearer_auth(&t)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let device = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["product"] == SPRAVATO && x["status"] == "sealed")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .post(s.api(&format!("/containers/{device}/open")))
+        .bearer_auth(&t)
+        .json(&json!({"password": pw}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let cookie = web_cookie(&s, "nurse.chen", &pw);
+    let page = |path: &str| {
+        c.get(format!("{}{path}", s.url()))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let dash = page("/ui");
+    assert!(dash.contains("partly used or not given"), "{dash}");
+    let one = page(&format!("/ui/containers/{device}"));
+    assert!(
+        one.contains("partial Spravato device"),
+        "the reason offered: {one}"
+    );
+    // Wasted before a witness with that reason: it leaves stock.
+    let r = c
+        .post(s.api(&format!("/containers/{device}/waste")))
+        .bearer_auth(&t)
+        .json(&json!({"password": pw, "reason": custody_clinic::acts::PARTIAL_DEVICE_REASON,
+                      "witness": {"username": "nurse.okafor", "password": s.password("nurse.okafor")}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
+    let after: Value = c
+        .get(s.api(&format!("/containers/{device}")))
+        .bearer_auth(&t)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_ne!(after["status"], "open", "{after}");
+    assert_ne!(after["status"], "sealed", "{after}");
+    assert!(!page("/ui").contains("partly used or not given"));
 }

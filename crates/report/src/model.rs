@@ -901,7 +901,9 @@ impl Collector {
                         Kind::Administered | Kind::Waste | Kind::Count | Kind::Correction
                     )
             }
-            ReportKind::Rems => matches!(row.kind, Kind::RemsSessionClosed | Kind::RemsFormSubmitted),
+            ReportKind::Rems => {
+                matches!(row.kind, Kind::RemsSessionClosed | Kind::RemsFormSubmitted)
+            }
             ReportKind::Trace => match &self.req.container {
                 Some(c) => {
                     let id = c.to_string();

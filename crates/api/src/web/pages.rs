@@ -275,6 +275,18 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
                 left: left(c),
                 beyond_use: o.beyond_use.to_string(),
                 countdown: match o.days_left {
+                    // An open Spravato device still holding its dose was used partly, or
+                    // opened for a patient and not given: it leaves stock, never back on hand.
+                    _ if single_use
+                        && c.remaining > 0
+                        && custody_clinic::acts::under_rems(&c.product) =>
+                    {
+                        format!(
+                            "partly used or not given: waste it ({}) within {} days of labelling",
+                            custody_clinic::acts::PARTIAL_DEVICE_REASON,
+                            custody_clinic::acts::PATIENT_LABELLED_DAYS
+                        )
+                    }
                     // Used whole when opened: no beyond-use period to count down.
                     _ if single_use => "single use".into(),
                     d if d < 0 => format!("past by {} days", -d),
@@ -282,7 +294,10 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
                     1 => "1 day left".into(),
                     d => format!("{d} days left"),
                 },
-                urgent: o.days_left <= 2 && !single_use,
+                urgent: (o.days_left <= 2 && !single_use)
+                    || (single_use
+                        && c.remaining > 0
+                        && custody_clinic::acts::under_rems(&c.product)),
             }
         })
         .collect();
