@@ -407,10 +407,10 @@ impl Collector {
                 });
             }
         }
-        if let (Payload::RemsFormSubmitted(p), true) = (e.payload(), e.timestamp < self.to) {
-            if let Some(l) = self.rems.iter_mut().find(|l| l.closed.session == p.session) {
-                l.form = Some((e.seq.get(), p.clone()));
-            }
+        if let (Payload::RemsFormSubmitted(p), true) = (e.payload(), e.timestamp < self.to)
+            && let Some(l) = self.rems.iter_mut().find(|l| l.closed.session == p.session)
+        {
+            l.form = Some((e.seq.get(), p.clone()));
         }
         if let Payload::ProductDefined(p) = e.payload() {
             self.products.insert(p.ndc, p.clone());
