@@ -901,6 +901,12 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             ALL,
         ),
         (
+            "GET",
+            "/rems/sessions/{closed_rems}/form.pdf",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
             "POST",
             "/rems/sessions",
             Box::new(

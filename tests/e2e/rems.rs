@@ -497,12 +497,47 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
         "{row}"
     );
 
+    // The printable form data: the lot, the blood pressures, the minutes, the confirmation.
+    let pdf = auditor_get(&format!("/rems/sessions/{id}/form.pdf"))
+        .bytes()
+        .unwrap();
+    let path = dir.path().join("form.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let o = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext runs");
+    let form_text = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "Patient Monitoring Form data",
+        "Ines Moreau",
+        "REMS-7101",
+        "84 mg (3 device(s))",
+        "142/88 mmHg",
+        "benzodiazepines",
+        "PMF-88231",
+        v["doses"][0]["lot"].as_str().unwrap(),
+    ] {
+        assert!(form_text.contains(want), "{want}: {form_text}");
+    }
+    assert!(form_text.contains("yes (entry"), "{form_text}");
+
     // Someone changes the blood pressure in the row: the chain's digest shows it.
     tamper_rems_row(&s, &id, "bp40_systolic = 120");
     let v = get(&format!("/rems/sessions/{id}"));
     assert_eq!(v["bp_40_min"]["systolic"], 120);
     assert_eq!(v["record_matches_chain"], false, "{v}");
     assert_ne!(v["record_sha256"], v["chain_record_sha256"]);
+    let pdf = auditor_get(&format!("/rems/sessions/{id}/form.pdf"))
+        .bytes()
+        .unwrap();
+    std::fs::write(&path, &pdf).unwrap();
+    let o = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .expect("pdftotext runs");
+    let form_text = String::from_utf8_lossy(&o.stdout);
+    assert!(form_text.contains("NO: the record differs"), "{form_text}");
 
     // Bad input: unknown fields, an unknown session, an unknown status.
     let r = post(

@@ -98,6 +98,7 @@ pub use state::{ApiConfig, AppState};
         routes::rems::observations,
         routes::rems::close,
         routes::rems::form,
+        routes::rems::form_pdf,
     ),
     tags(
         (name = "session", description = "Sign in and out"),

@@ -427,6 +427,38 @@ pub async fn form(
     respond(&state, ledger, o).await
 }
 
+/// A printable PDF of one session's Patient Monitoring Form data (patient, treatment, lot,
+/// monitoring, blood pressures, observations, the form's status, whether the record matches
+/// the chain). Not signed: the chain's digest of the record shows it unaltered.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{ledger}/rems/sessions/{session}/form.pdf",
+    params(("ledger" = String, Path), ("session" = String, Path, description = "the session id, rems-<first dose entry>")),
+    responses((status = 200, content((Vec<u8> = "application/pdf")), description = "the PDF"), crate::responses::ReadRefusals),
+    tag = "rems"
+)]
+pub async fn form_pdf(
+    State(state): State<AppState>,
+    Path((ledger, id)): Path<(LedgerId, String)>,
+    auth: Auth,
+) -> ApiResult<Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    auth.require(ledger, Permission::ReadPatients)?;
+    let pdf = state.clinic.rems_form_pdf(&auth, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"rems-form-{id}.pdf\""),
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
@@ -445,5 +477,9 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/v1/ledgers/{ledger}/rems/sessions/{session}/form",
             post(form),
+        )
+        .route(
+            "/api/v1/ledgers/{ledger}/rems/sessions/{session}/form.pdf",
+            get(form_pdf),
         )
 }

@@ -186,7 +186,7 @@ async fn open(State(state): State<AppState>, sub: Submitted) -> Page {
 
 // ---- one session ----
 
-fn record_table(state: &AppState, v: &RemsSessionView) -> Table {
+fn record_table(state: &AppState, auth: &Auth, v: &RemsSessionView) -> Table {
     let z = zone(state);
     let r = &v.record;
     let mut rows: Vec<(String, String)> = vec![
@@ -273,13 +273,24 @@ fn record_table(state: &AppState, v: &RemsSessionView) -> Table {
             ),
         ));
     }
+    let mut rows: Vec<Vec<super::forms::Cell>> = rows
+        .into_iter()
+        .map(|(k, v)| vec![k.into(), v.into()])
+        .collect();
+    rows.push(vec![
+        "Printable form data".into(),
+        link(
+            "PDF",
+            format!(
+                "/api/v1/ledgers/{}/rems/sessions/{}/form.pdf",
+                auth.ledger, r.session
+            ),
+        ),
+    ]);
     Table {
         caption: format!("REMS session {}", r.session),
         head: vec!["".into(), "".into()],
-        rows: rows
-            .into_iter()
-            .map(|(k, v)| vec![k.into(), v.into()])
-            .collect(),
+        rows,
         empty: String::new(),
     }
 }
@@ -401,7 +412,7 @@ async fn session_page(
         auth,
         &format!("REMS session {id}"),
         &lead,
-        Some(record_table(state, &v)),
+        Some(record_table(state, auth, &v)),
         forms,
         status,
     ))

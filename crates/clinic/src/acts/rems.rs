@@ -656,3 +656,162 @@ struct RemsChain {
     closed: BTreeMap<String, (Seq, RemsSessionClosed)>,
     forms: BTreeMap<String, (Seq, RemsFormSubmitted)>,
 }
+
+fn yes(b: bool) -> String {
+    if b { "yes" } else { "no" }.to_string()
+}
+
+fn pressure(b: &Option<BloodPressure>) -> String {
+    b.map_or_else(
+        || "not recorded".into(),
+        |b| format!("{}/{} mmHg", b.systolic, b.diastolic),
+    )
+}
+
+impl Clinic {
+    /// A printable PDF of one session's Patient Monitoring Form data: the patient, the
+    /// treatment (doses, lot), the monitoring and its observations, the form's status, and
+    /// whether the record still matches its digest in the chain. Not signed: the chain's
+    /// digest is what shows the record unaltered.
+    pub async fn rems_form_pdf(&self, s: &Session, id: &str) -> ClinicResult<Vec<u8>> {
+        use custody_report::layout::{Layout, Paper, col};
+        let v = self.rems_session(s, id).await?;
+        let head = self.store.head(s.ledger).await?;
+        let zone = &self.settings.time_zone;
+        let paper = self
+            .settings
+            .paper
+            .unwrap_or_else(|| Paper::for_address(&head.registrant.address.to_string()));
+        let title = "Spravato REMS: Patient Monitoring Form data";
+        let mut l = Layout::new(title, &head.registrant.name.to_string(), paper)
+            .ok_or_else(|| ClinicError::internal("the embedded fonts cannot be read"))?;
+        let r = &v.record;
+        l.title(title);
+        l.paragraph(&format!(
+            "{} — session {}. Times in {}. Printed from the session record kept outside the chain.",
+            head.registrant.name,
+            r.session,
+            zone.name()
+        ));
+        let patient = match self.store.patient(s.ledger, &r.patient).await? {
+            Some(p) => format!(
+                "{} (MRN {}, born {}){}",
+                p.name,
+                p.mrn,
+                p.birth_date,
+                p.rems.map_or_else(String::new, |e| format!(
+                    ", REMS patient id {} enrolled {}",
+                    e.patient_id, e.enrolled_on
+                ))
+            ),
+            None => format!("{} (record erased)", r.patient.masked()),
+        };
+        l.heading("Patient and treatment");
+        let total: u64 = v.doses.iter().map(|d| d.amount.micrograms().get()).sum();
+        let lots: std::collections::BTreeSet<&str> =
+            v.doses.iter().map(|d| d.lot.as_str()).collect();
+        l.pairs(&[
+            ("Patient", patient),
+            ("First treatment", yes(r.first_treatment)),
+            ("Treatment date", zone.day_of(r.started_at).to_string()),
+            (
+                "Dose",
+                format!(
+                    "{} mg ({} device(s))",
+                    custody_ledger::types::quantity::thousandths(total),
+                    v.doses.len()
+                ),
+            ),
+            (
+                "Lot number",
+                lots.into_iter().collect::<Vec<_>>().join(", "),
+            ),
+            (
+                "Concomitant medicines",
+                if r.concomitant.is_empty() {
+                    "none".into()
+                } else {
+                    r.concomitant.join(", ").replace('_', " ")
+                },
+            ),
+            (
+                "Monitoring clinician",
+                r.clinician.clone().unwrap_or_default(),
+            ),
+            ("Setting", r.setting.clone().unwrap_or_default()),
+        ]);
+        l.table(&[
+            col("Dose entry", 1.0),
+            col("Given", 2.0),
+            col("Product", 3.0),
+            col("Lot", 1.2),
+            col("Container", 1.4),
+            col("Amount", 1.6),
+        ]);
+        for d in &v.doses {
+            l.row(&[
+                d.seq.to_string(),
+                zone.show(d.given_at),
+                d.product.clone(),
+                d.lot.clone(),
+                d.container.to_string(),
+                super::mg_and_base(&d.amount),
+            ]);
+        }
+        l.end_table();
+        l.heading("Monitoring");
+        l.pairs(&[
+            ("First device", zone.show(r.started_at)),
+            (
+                "Discharged",
+                v.closed
+                    .as_ref()
+                    .map_or_else(|| "not yet".into(), |(_, c)| zone.show(c.discharged_at)),
+            ),
+            (
+                "Minutes, first device to end of monitoring",
+                v.monitored_minutes.to_string(),
+            ),
+            ("Blood pressure before dosing", pressure(&r.bp_before)),
+            ("Blood pressure at about 40 minutes", pressure(&r.bp_40)),
+            ("Blood pressure before discharge", pressure(&r.bp_discharge)),
+            ("Pulse oximetry", yes(r.pulse_oximetry)),
+            ("Sedation resolved", yes(r.sedation_resolved)),
+            ("Dissociation resolved", yes(r.dissociation_resolved)),
+            (
+                "Respiratory depression resolved",
+                yes(r.respiratory_depression_resolved),
+            ),
+            (
+                "Adverse events",
+                r.adverse_events.clone().unwrap_or_else(|| "none".into()),
+            ),
+        ]);
+        l.heading("Form and record");
+        l.pairs(&[
+            (
+                "Monitoring form",
+                match (&v.form, v.form_deadline) {
+                    (Some((_, f)), Some(d)) => {
+                        format!("{} — confirmation {}", d.describe(), f.confirmation)
+                    }
+                    (_, Some(d)) => d.describe(),
+                    _ => "due 7 days after discharge".into(),
+                },
+            ),
+            ("Record SHA-256", v.record_sha256.to_hex()),
+            (
+                "Matches the chain",
+                match (&v.closed, v.record_matches_chain) {
+                    (Some((seq, _)), Some(true)) => format!("yes (entry {seq})"),
+                    (Some((seq, _)), _) => {
+                        format!("NO: the record differs from the digest entry {seq} holds")
+                    }
+                    _ => "not yet closed".into(),
+                },
+            ),
+        ]);
+        custody_report::plain_pdf(l, &format!("REMS session {}", r.session))
+            .map_err(ClinicError::internal)
+    }
+}
