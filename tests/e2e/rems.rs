@@ -613,6 +613,35 @@ fn the_monitoring_minimum_is_a_setting() {
     assert_eq!(e["details"]["minimum_minutes"], 150, "{e}");
     let left = e["details"]["minutes_remaining"].as_i64().unwrap();
     assert!((24..=25).contains(&left), "{e}");
+    // On the session's page: refused at Review, beside the discharge time, no password asked.
+    let web = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let cookie = web_cookie(&s, "nurse.chen", &pw);
+    let one = web
+        .get(format!("{}/ui/rems/{id}", s.url()))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let csrf = one
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let r = web
+        .post(format!("{}/ui/rems/{id}/close", s.url()))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("discharged_at", "")])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let body = r.text().unwrap();
+    assert!(body.contains("minute(s) remain"), "{body}");
+    assert!(!body.contains("type=\"password\""), "{body}");
 }
 
 #[test]

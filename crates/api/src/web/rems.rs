@@ -299,8 +299,7 @@ async fn session_page(
     state: &AppState,
     auth: &Auth,
     id: &str,
-    p: &Posted,
-    e: &Errors,
+    (p, e, general): (&Posted, &Errors, Option<String>),
     status: StatusCode,
 ) -> Page {
     let v = state.clinic.rems_session(auth, id).await.or_refuse(auth)?;
@@ -402,12 +401,16 @@ async fn session_page(
         .build();
         forms.push(("Mark the Patient Monitoring Form submitted".to_string(), f));
     }
-    let lead = format!(
+    let mut lead = format!(
         "{} · {} device(s) · {}",
         v.mrn.clone().unwrap_or_default(),
         v.doses.len(),
         v.status.name().replace('_', " ")
     );
+    // A refusal no field holds is said first.
+    if let Some(g) = general {
+        lead = format!("{g} — {lead}");
+    }
     Ok(act_page(
         auth,
         &format!("REMS session {id}"),
@@ -428,8 +431,7 @@ async fn one(
         &state,
         &auth,
         &id,
-        &Posted::default(),
-        &Errors::default(),
+        (&Posted::default(), &Errors::default(), None),
         StatusCode::OK,
     )
     .await
@@ -481,7 +483,14 @@ async fn observations(
         setting: None,
     };
     if !e.is_empty() {
-        return session_page(&state, auth, &id, p, &e, StatusCode::UNPROCESSABLE_ENTITY).await;
+        return session_page(
+            &state,
+            auth,
+            &id,
+            (p, &e, None),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     match state
         .clinic
@@ -492,7 +501,7 @@ async fn observations(
         Ok(_) => see_other(format!("/ui/rems/{id}")),
         Err(err) => {
             let mut e = Errors::default();
-            e.refusal(
+            let general = e.refusal(
                 &[
                     "bp_before",
                     "bp_40_min",
@@ -503,7 +512,7 @@ async fn observations(
                 &[],
                 &err,
             );
-            session_page(&state, auth, &id, p, &e, err.status).await
+            session_page(&state, auth, &id, (p, &e, general), err.status).await
         }
     }
 }
@@ -524,7 +533,7 @@ async fn close(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
         },
     };
     if !e.is_empty() || p.editing() {
-        return session_page(&state, auth, &id, p, &e, status_of(p)).await;
+        return session_page(&state, auth, &id, (p, &e, None), status_of(p)).await;
     }
     let signers = vec![Signer::me(
         auth,
@@ -541,8 +550,15 @@ async fn close(State(state): State<AppState>, Path(id): Path<String>, sub: Submi
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        e.refusal(&["discharged_at"], &[], &err);
-        session_page(&state, auth, &id, p, &e, err.status).await
+        let general = e.refusal(
+            &["discharged_at"],
+            &[
+                ("rems_monitoring_incomplete", "discharged_at"),
+                ("rems_record_incomplete", "discharged_at"),
+            ],
+            &err,
+        );
+        session_page(&state, auth, &id, (p, &e, general), err.status).await
     };
     let action = format!("/ui/rems/{id}/close");
     let next = format!("/ui/rems/{id}");
@@ -571,7 +587,7 @@ async fn form(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
     let (Some(submitted_on), Some(confirmation), true, false) =
         (submitted_on, confirmation, e.is_empty(), p.editing())
     else {
-        return session_page(&state, auth, &id, p, &e, status_of(p)).await;
+        return session_page(&state, auth, &id, (p, &e, None), status_of(p)).await;
     };
     let signers = vec![Signer::me(
         auth,
@@ -588,12 +604,15 @@ async fn form(State(state): State<AppState>, Path(id): Path<String>, sub: Submit
     };
     let back = async |err: ApiError| {
         let mut e = Errors::default();
-        e.refusal(
+        let general = e.refusal(
             &["submitted_on", "confirmation"],
-            &[("rems_form_already_submitted", "confirmation")],
+            &[
+                ("rems_form_already_submitted", "confirmation"),
+                ("rems_session_open", "confirmation"),
+            ],
             &err,
         );
-        session_page(&state, auth, &id, p, &e, err.status).await
+        session_page(&state, auth, &id, (p, &e, general), err.status).await
     };
     let action = format!("/ui/rems/{id}/form");
     let next = format!("/ui/rems/{id}");
