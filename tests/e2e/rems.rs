@@ -709,3 +709,59 @@ fn a_spravato_device_opened_and_not_given_is_flagged_and_wasted_to_disposal_neve
     assert_ne!(after["status"], "sealed", "{after}");
     assert!(!page("/ui").contains("partly used or not given"));
 }
+
+#[test]
+fn a_rems_session_closes_and_matches_its_digest_on_postgresql() {
+    let Some(s) = Server::demo_on_postgres() else {
+        crate::harness::skipped_without_postgres("REMS sessions on PostgreSQL");
+        return;
+    };
+    let c = Client::new();
+    let t = s.login(&c, "nurse.chen");
+    let pw = s.password("nurse.chen");
+    let post = |path: &str, body: Value| {
+        let r = c
+            .post(s.api(path))
+            .bearer_auth(&t)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.json::<Value>().unwrap()
+    };
+    // MRN-100012 is one of the demo's two patients enrolled in the REMS.
+    let given = time::OffsetDateTime::now_utc() - time::Duration::minutes(130);
+    post(
+        "/doses",
+        json!({"patient": "MRN-100012", "product": SPRAVATO, "dose_mg": "56", "password": pw,
+               "given_at": rfc3339_at(given),
+               "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+    );
+    let v = post(
+        "/rems/sessions",
+        json!({"patient": "MRN-100012", "setting": "Demo clinic", "first_treatment": false}),
+    );
+    let id = v["id"].as_str().unwrap().to_string();
+    post(
+        &format!("/rems/sessions/{id}/observations"),
+        json!({"bp_before": {"systolic": 118, "diastolic": 76},
+               "bp_40_min": {"systolic": 136, "diastolic": 84},
+               "bp_discharge": {"systolic": 121, "diastolic": 78},
+               "pulse_oximetry": true, "sedation_resolved": true,
+               "dissociation_resolved": true, "respiratory_depression_resolved": true,
+               "concomitant": ["sedative_hypnotics", "opioids"]}),
+    );
+    post(
+        &format!("/rems/sessions/{id}/close"),
+        json!({"password": pw}),
+    );
+    let r = c
+        .get(s.api(&format!("/rems/sessions/{id}")))
+        .bearer_auth(&t)
+        .send()
+        .unwrap();
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["status"], "form_due", "{v}");
+    assert_eq!(v["record_matches_chain"], true, "{v}");
+    assert_eq!(v["concomitant"], json!(["opioids", "sedative_hypnotics"]));
+}
