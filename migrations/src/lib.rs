@@ -11,6 +11,7 @@ mod m20261129_000005_cosignatures;
 mod m20261129_000006_password_changes;
 mod m20261129_000007_rems;
 mod m20261129_000010_pmp;
+mod m20261130_000011_rems_sessions;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_password_changes::Migration),
             Box::new(m20261129_000007_rems::Migration),
             Box::new(m20261129_000010_pmp::Migration),
+            Box::new(m20261130_000011_rems_sessions::Migration),
         ]
     }
 }

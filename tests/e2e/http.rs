@@ -567,6 +567,84 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         .json()
         .unwrap();
     let patient = patient["patient_ref"].as_str().unwrap().to_string();
+    // Spravato doses given three hours ago to an enrolled patient, for REMS sessions: one
+    // closed (its form marked in a dry run), one open and complete (closed in a dry run, its
+    // observations recorded), and one dose per role allowed to open a session.
+    let nurse = &tokens[2];
+    let ask = |path: &str, body: Value| -> Value {
+        let r = c
+            .post(s.api(path))
+            .bearer_auth(nurse)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}: {}", r.text().unwrap());
+        r.json().unwrap()
+    };
+    ask(
+        "/patients",
+        json!({"mrn": "MRN-9101", "name": "Rem Example", "address": "3 Main St",
+               "date_of_birth": "1982-03-04", "rems_patient_id": "REMS-9101",
+               "rems_enrolled_on": "2026-10-01"}),
+    );
+    let r = c
+        .post(s.api("/receipts"))
+        .bearer_auth(pharm)
+        .json(&json!({"password": s.passwords["pharm.rivera"],
+            "supplier": {"name": "Midwest Pharmaceutical Distributors", "address": "900 Commerce Drive", "dea": "PM7654329"},
+            "invoice": "INV-91", "received_on": "2026-11-01", "product": "50458-0028-02", "lot": "SP91",
+            "expiry": crate::expiry("06-30"), "containers": 5, "location": "SAFE-1"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let three_hours_ago = (time::OffsetDateTime::now_utc() - time::Duration::hours(3))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let spravato_doses: Vec<u64> = (0..5)
+        .map(|_| {
+            let a = ask(
+                "/doses",
+                json!({"password": s.passwords["nurse.chen"], "patient": "MRN-9101",
+                       "product": "50458-0028-02", "dose_mg": "28", "given_at": three_hours_ago,
+                       "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+            );
+            a["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "administered")
+                .unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let complete = json!({"bp_before": {"systolic": 120, "diastolic": 80},
+        "bp_40_min": {"systolic": 130, "diastolic": 85}, "bp_discharge": {"systolic": 122, "diastolic": 80},
+        "pulse_oximetry": true, "sedation_resolved": true, "dissociation_resolved": true,
+        "respiratory_depression_resolved": true, "setting": "Demo clinic"});
+    let mut rems_ids = Vec::new();
+    for d in &spravato_doses[..2] {
+        let v = ask(
+            "/rems/sessions",
+            json!({"patient": "MRN-9101", "doses": [d]}),
+        );
+        let id = v["id"].as_str().unwrap().to_string();
+        ask(
+            &format!("/rems/sessions/{id}/observations"),
+            complete.clone(),
+        );
+        rems_ids.push(id);
+    }
+    ask(
+        &format!("/rems/sessions/{}/close", rems_ids[0]),
+        json!({"password": s.passwords["nurse.chen"]}),
+    );
+    let closed_rems = rems_ids[0].clone();
+    let open_rems = rems_ids[1].clone();
+    let openers: std::collections::HashMap<&str, u64> = ["admin", "pharm.rivera", "nurse.chen"]
+        .into_iter()
+        .zip(spravato_doses[2..].iter().copied())
+        .collect();
     let pw = s.passwords.clone();
 
     type Body = Box<dyn Fn(&str, &str, usize) -> Value>;
@@ -854,6 +932,58 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             &["admin", "pharmacist"],
         ),
         (
+            "GET",
+            "/rems/sessions",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/rems/sessions?status=form_due",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/rems/sessions/{closed_rems}",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "GET",
+            "/rems/sessions/{closed_rems}/form.pdf",
+            Box::new(|_, _, _| json!(null)),
+            ALL,
+        ),
+        (
+            "POST",
+            "/rems/sessions",
+            Box::new(
+                move |u, _, _| json!({"patient": "MRN-9101", "doses": [openers.get(u).copied().unwrap_or(1)]}),
+            ),
+            &["admin", "pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/rems/sessions/{open_rems}/observations",
+            Box::new(|_, _, _| json!({"adverse_events": "none"})),
+            &["admin", "pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/rems/sessions/{open_rems}/close",
+            Box::new(|_, _, _| json!({"dry_run": true})),
+            &["admin", "pharmacist", "nurse"],
+        ),
+        (
+            "POST",
+            "/rems/sessions/{closed_rems}/form",
+            Box::new(
+                |_, _, _| json!({"dry_run": true, "submitted_on": crate::today_utc(), "confirmation": "PMF-1"}),
+            ),
+            &["admin", "pharmacist", "nurse"],
+        ),
+        (
             "POST",
             "/patients",
             Box::new(
@@ -908,7 +1038,11 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
         for ((user, role), token) in roles.iter().zip(&tokens) {
             n += 1;
             let ok = allowed.contains(role);
-            let mut path = path.replace("{open}", &open).replace("{patient}", &patient);
+            let mut path = path
+                .replace("{open}", &open)
+                .replace("{patient}", &patient)
+                .replace("{open_rems}", &open_rems)
+                .replace("{closed_rems}", &closed_rems);
             if path.contains("{vial}") {
                 let vial = if ok {
                     vials.pop().unwrap()

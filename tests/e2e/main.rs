@@ -73,6 +73,12 @@ pub fn registrant_key(d: &Path) -> String {
         .to_string()
 }
 
+/// Today in UTC, `YYYY-MM-DD`.
+pub fn today_utc() -> String {
+    let d = time::OffsetDateTime::now_utc().date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 /// An expiry date two years ahead (`MM-DD` in the year after next), so stock the tests
 /// receive stays usable whenever they run: doses are checked against the real date.
 pub fn expiry(month_day: &str) -> String {

@@ -243,6 +243,32 @@ fn every_status_answered_is_in_the_openapi_document() {
         .unwrap()
         .json()
         .unwrap();
+    // A REMS session on a Spravato dose to a demo patient enrolled in the REMS.
+    let dose: Value = c
+        .post(s.api("/doses"))
+        .bearer_auth(&tokens["nurse.chen"])
+        .json(
+            &json!({"patient": "MRN-100011", "product": "50458-0028-02", "dose_mg": "28",
+                      "password": s.password("nurse.chen"),
+                      "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let given = dose["entries"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["kind"] == "administered"))
+        .map(|e| e["seq"].clone())
+        .unwrap_or_else(|| panic!("a Spravato dose: {dose}"));
+    let session: Value = c
+        .post(s.api("/rems/sessions"))
+        .bearer_auth(&tokens["nurse.chen"])
+        .json(&json!({"patient": "MRN-100011", "doses": [given], "setting": "Demo clinic"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let there: BTreeMap<String, String> = [
         ("ledger", s.ledger().to_string()),
         ("container", vial),
@@ -263,6 +289,7 @@ fn every_status_answered_is_in_the_openapi_document() {
         ("file", "audit.pdf".into()),
         ("state", "FL".into()),
         ("dea", "AP5836727".into()),
+        ("session", session["id"].as_str().unwrap().into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -277,6 +304,7 @@ fn every_status_answered_is_in_the_openapi_document() {
         ("file", "nothing.pdf"),
         ("state", "ZZ"),
         ("dea", "ZZ0000000"),
+        ("session", "rems-99999999"),
     ]
     .into_iter()
     .collect();

@@ -107,7 +107,9 @@ impl From<ClinicError> for ApiError {
                 code: "no_registrant_key",
                 ..
             } => StatusCode::SERVICE_UNAVAILABLE,
-            ClinicError::Conflict { .. } => StatusCode::CONFLICT,
+            ClinicError::Conflict { .. } | ClinicError::MonitoringIncomplete { .. } => {
+                StatusCode::CONFLICT
+            }
             ClinicError::Store(_) | ClinicError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let mut details = serde_json::json!({});
@@ -120,6 +122,14 @@ impl From<ClinicError> for ApiError {
             }
             ClinicError::WrongPassword { user, left, .. } => {
                 details = serde_json::json!({ "account": user, "attempts_left": left })
+            }
+            ClinicError::MonitoringIncomplete {
+                monitored,
+                minimum,
+                remaining,
+            } => {
+                details = serde_json::json!({ "monitored_minutes": monitored,
+                    "minimum_minutes": minimum, "minutes_remaining": remaining })
             }
             ClinicError::Throttled { subject, retry_at } => {
                 details =

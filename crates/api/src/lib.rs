@@ -92,6 +92,13 @@ pub use state::{ApiConfig, AppState};
         routes::pmp::set_identifiers,
         routes::pmp::set_prescriber,
         routes::pmp::set_prescription,
+        routes::rems::open,
+        routes::rems::list,
+        routes::rems::one,
+        routes::rems::observations,
+        routes::rems::close,
+        routes::rems::form,
+        routes::rems::form_pdf,
     ),
     tags(
         (name = "session", description = "Sign in and out"),
@@ -103,6 +110,7 @@ pub use state::{ApiConfig, AppState};
         (name = "reports", description = "Signed PDF reports"),
         (name = "analytics", description = "Diversion analytics: signals against peers, tiers, the entries behind them"),
         (name = "pmp", description = "State prescription monitoring program (ASAP) files"),
+        (name = "rems", description = "Spravato REMS monitoring sessions and their Patient Monitoring Forms"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -131,6 +139,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::reports::router())
         .merge(routes::analytics::router())
         .merge(routes::pmp::router())
+        .merge(routes::rems::router())
         .merge(web::router())
         .route(
             "/api/openapi.json",

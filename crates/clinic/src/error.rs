@@ -44,6 +44,16 @@ pub enum ClinicError {
     /// The act conflicts with what is there (a stable code of its own).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A Spravato REMS session closed before its monitoring minimum: the patient is observed
+    /// at least `minimum` minutes from the first device.
+    #[error(
+        "the patient has been monitored {monitored} minutes since the first device: the REMS asks for at least {minimum}, so {remaining} minute(s) remain before the session can close"
+    )]
+    MonitoringIncomplete {
+        monitored: i64,
+        minimum: u32,
+        remaining: i64,
+    },
     /// A request id already used for a different request.
     #[error(
         "this request id was already used for a different request: make a new one for a new act"
@@ -114,6 +124,7 @@ impl ClinicError {
             ClinicError::NotFound(_) => "not_found",
             ClinicError::Invalid { .. } => "invalid_value",
             ClinicError::Conflict { code, .. } => code,
+            ClinicError::MonitoringIncomplete { .. } => "rems_monitoring_incomplete",
             ClinicError::IdempotencyKeyReused => "idempotency_key_reused",
             ClinicError::WeakPassword(_) => "weak_password",
             ClinicError::Store(StoreError::Rejected(v)) => v.code(),

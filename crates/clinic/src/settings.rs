@@ -27,6 +27,9 @@ pub struct Settings {
     /// A Spravato dose for a patient not enrolled in the REMS: refused (outpatient settings),
     /// or allowed and logged (inpatient settings, which the REMS exempts).
     pub rems_check: RemsCheck,
+    /// The least time, in minutes from the first Spravato device, a REMS session monitors the
+    /// patient before it may close (the REMS: at least two hours).
+    pub rems_monitoring_minutes: u32,
     /// A dose charted more than this long after it was given needs a reason, recorded in its
     /// entry, so that late documentation shows rather than passes silently.
     pub late_charting: Duration,
@@ -74,6 +77,7 @@ impl Default for Settings {
             window: Duration::from_secs(15 * 60),
             time_zone: custody_report::Zone::utc(),
             rems_check: RemsCheck::Refuse,
+            rems_monitoring_minutes: 120,
             late_charting: Duration::from_secs(24 * 3600),
             hours: custody_analytics::Hours::default(),
             paper: None,

@@ -474,6 +474,41 @@ pub async fn build(
     })
 }
 
+/// A plain PDF of `layout`: not signed and not recorded, for a printable sheet of data kept
+/// outside the chain (a REMS session's Patient Monitoring Form data, whose integrity the
+/// chain's digest of the record shows instead).
+pub fn plain_pdf(layout: layout::Layout, subject: &str) -> Result<Vec<u8>, ReportError> {
+    let opts = printpdf::PdfSaveOptions {
+        optimize: true,
+        subset_fonts: true,
+        secure: true,
+        image_optimization: None,
+    };
+    let mut whole: Option<lopdf::Document> = None;
+    for (i, mut doc) in layout.into_parts(PART_PAGES).enumerate() {
+        doc.metadata.info.creator = "custody".into();
+        doc.metadata.info.producer = "custody (printpdf)".into();
+        doc.metadata.info.subject = subject.to_string();
+        let mut warnings = Vec::new();
+        let mut part = doc.to_lopdf_document(&opts, &mut warnings);
+        retag_fonts(&mut part, i);
+        part.compress();
+        whole = Some(match whole {
+            None => part,
+            Some(mut w) => {
+                join(&mut w, part)?;
+                w
+            }
+        });
+    }
+    let mut lo = whole.ok_or_else(|| ReportError::Pdf("the sheet has no pages".into()))?;
+    lo.prune_objects();
+    let mut out = Vec::new();
+    lo.save_to(&mut out)
+        .map_err(|e| ReportError::Pdf(e.to_string()))?;
+    Ok(out)
+}
+
 /// Issuing a report is itself recorded: which, for what period, at which checkpoint, the
 /// digest of what it states (a PDF's data digest; a CSV file's SHA-256), and who asked —
 /// signed by the registrant key. Returns the entry's seq.

@@ -152,6 +152,36 @@ pub struct LossLine {
     pub reported: Option<(u64, LossReported)>,
 }
 
+/// A Spravato REMS session closed in the period (`rems_session_closed`), and its monitoring
+/// form's submission (`rems_form_submitted`) once recorded by the end of the period.
+#[derive(Debug, Clone)]
+pub struct RemsLine {
+    pub seq: u64,
+    pub closed: RemsSessionClosed,
+    pub form: Option<(u64, RemsFormSubmitted)>,
+}
+
+/// The Patient Monitoring Form is due this many days after discharge.
+pub const REMS_FORM_DAYS: i64 = 7;
+
+impl RemsLine {
+    /// The form's deadline (7 days from the day of discharge in `zone`) as of `day`.
+    pub fn form_status(&self, zone: &crate::Zone, day: Day) -> crate::deadlines::DeadlineStatus {
+        let discharged = zone.day_of(self.closed.discharged_at);
+        let due = discharged.plus_days(REMS_FORM_DAYS).unwrap_or(discharged);
+        crate::deadlines::DeadlineStatus::of(
+            due,
+            self.form.as_ref().map(|(_, f)| f.submitted_on),
+            day,
+        )
+    }
+
+    /// Whole minutes from the first device to discharge.
+    pub fn minutes(&self) -> i64 {
+        (self.closed.discharged_at.micros() - self.closed.started_at.micros()).max(0) / 60_000_000
+    }
+}
+
 impl LossLine {
     /// The written notice's and Form 106's status as of `day`.
     pub fn status(
@@ -185,6 +215,8 @@ pub struct ReportData {
     pub inventories: Vec<InventoryTaken>,
     /// Every loss or theft up to the end of the period, with its deadlines.
     pub losses: Vec<LossLine>,
+    /// The REMS sessions closed in the period (a `rems` report).
+    pub rems: Vec<RemsLine>,
     /// A diversion report's analytics.
     pub analytics: Option<custody_analytics::Analytics>,
     /// SHA-256 over every listed entry's seq (8 bytes, big-endian) and hash, in order.
@@ -222,6 +254,7 @@ pub struct Collector {
     discrepancies: Vec<DiscrepancyLine>,
     inventories: Vec<InventoryTaken>,
     losses: Vec<LossLine>,
+    rems: Vec<RemsLine>,
     digest: Sha256,
     analyzer: Option<custody_analytics::Analyzer>,
 }
@@ -252,6 +285,7 @@ impl Collector {
             discrepancies: Vec::new(),
             inventories: Vec::new(),
             losses: Vec::new(),
+            rems: Vec::new(),
             digest: Sha256::new(),
             // The diversion report's figures and charts; a trace's container timeline.
             analyzer: matches!(req.kind, ReportKind::Diversion | ReportKind::Trace).then(|| {
@@ -366,6 +400,18 @@ impl Collector {
         }
         if in_period {
             self.record(e, hash);
+            if let Payload::RemsSessionClosed(p) = e.payload() {
+                self.rems.push(RemsLine {
+                    seq: e.seq.get(),
+                    closed: p.clone(),
+                    form: None,
+                });
+            }
+        }
+        if let (Payload::RemsFormSubmitted(p), true) = (e.payload(), e.timestamp < self.to)
+            && let Some(l) = self.rems.iter_mut().find(|l| l.closed.session == p.session)
+        {
+            l.form = Some((e.seq.get(), p.clone()));
         }
         if let Payload::ProductDefined(p) = e.payload() {
             self.products.insert(p.ndc, p.clone());
@@ -856,6 +902,9 @@ impl Collector {
                         Kind::Administered | Kind::Waste | Kind::Count | Kind::Correction
                     )
             }
+            ReportKind::Rems => {
+                matches!(row.kind, Kind::RemsSessionClosed | Kind::RemsFormSubmitted)
+            }
             ReportKind::Trace => match &self.req.container {
                 Some(c) => {
                     let id = c.to_string();
@@ -1029,6 +1078,7 @@ impl Collector {
             inventory,
             inventories: self.inventories,
             losses: self.losses,
+            rems: self.rems,
             entries_digest: self.digest.finalize().into(),
             totals_digest: t.finalize().into(),
         })

@@ -579,6 +579,44 @@ fn inventories_taken(l: &mut Layout, d: &ReportData) {
     }
 }
 
+/// The Spravato REMS sessions closed in the period and their monitoring forms.
+fn rems_log(l: &mut Layout, d: &ReportData, e: &Extras) {
+    l.heading("Spravato REMS sessions and Patient Monitoring Forms");
+    if d.rems.is_empty() {
+        l.paragraph("No Spravato REMS session was closed in the period.");
+        return;
+    }
+    l.paragraph("Each session from the first device to discharge; its Patient Monitoring Form is due 7 days after discharge (status as of the period's last day). The session record's SHA-256 (kept outside the chain, docs/rems.md) is in its entry.");
+    let zone = d.request.zone();
+    l.table(&[
+        num("Entry", 0.7),
+        col("Session", 1.3),
+        col("Patient", 2.2),
+        num("Devices", 0.8),
+        col("First device", 1.7),
+        col("Discharged", 1.7),
+        num("Minutes", 0.9),
+        col("Monitoring form", 4.0),
+    ]);
+    for x in &d.rems {
+        let status = x.form_status(&zone, d.request.to);
+        l.row(&[
+            x.seq.to_string(),
+            x.closed.session.to_string(),
+            crate::tables::patient(e, Some(x.closed.patient)),
+            x.closed.doses.len().to_string(),
+            zone.show(x.closed.started_at),
+            zone.show(x.closed.discharged_at),
+            x.minutes().to_string(),
+            match &x.form {
+                Some((_, f)) => format!("{} — confirmation {}", status.describe(), f.confirmation),
+                None => status.describe(),
+            },
+        ]);
+    }
+    l.end_table();
+}
+
 /// Each loss's two deadlines and where they stand at the end of the period.
 fn loss_deadlines(l: &mut Layout, d: &ReportData) {
     l.heading("Loss and theft deadlines (21 CFR 1301.76(b))");
@@ -905,6 +943,7 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
         ),
         ReportKind::Dispensing => activity(&mut l, d, e, "Doses and take-home dispensing"),
         ReportKind::Diversion => diversion(&mut l, d),
+        ReportKind::Rems => rems_log(&mut l, d, e),
     }
     attestation(&mut l, kind);
     verification(&mut l, d, m, kind);

@@ -23,10 +23,12 @@ pub enum ReportKind {
     /// Diversion analytics: each person's signals against peers of the same role, tiers,
     /// the entries behind every figure, and charts (`custody-analytics`).
     Diversion,
+    /// Spravato REMS sessions closed in the period, with their monitoring forms' status.
+    Rems,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 7] = [
+    pub const ALL: [ReportKind; 8] = [
         ReportKind::Audit,
         ReportKind::Inventory,
         ReportKind::Waste,
@@ -34,6 +36,7 @@ impl ReportKind {
         ReportKind::Trace,
         ReportKind::Dispensing,
         ReportKind::Diversion,
+        ReportKind::Rems,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -44,6 +47,7 @@ impl ReportKind {
             ReportKind::Trace => "trace",
             ReportKind::Dispensing => "dispensing",
             ReportKind::Diversion => "diversion",
+            ReportKind::Rems => "rems",
         }
     }
     pub fn title(self) -> &'static str {
@@ -55,6 +59,7 @@ impl ReportKind {
             ReportKind::Trace => "Container trace",
             ReportKind::Dispensing => "Dispensing log",
             ReportKind::Diversion => "Diversion analytics",
+            ReportKind::Rems => "Spravato REMS sessions",
         }
     }
 }
@@ -73,7 +78,7 @@ impl std::str::FromStr for ReportKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "no report {s:?}: choose audit, inventory, waste, loss, trace, dispensing or diversion"
+                    "no report {s:?}: choose audit, inventory, waste, loss, trace, dispensing, diversion or rems"
                 )
             })
     }

@@ -31,6 +31,7 @@ pub fn names(kind: ReportKind) -> &'static [&'static str] {
         ReportKind::Trace => &["activity"],
         ReportKind::Dispensing => &["dispensing"],
         ReportKind::Diversion => &["people", "figures"],
+        ReportKind::Rems => &["sessions"],
     }
 }
 
@@ -107,6 +108,7 @@ pub fn table(d: &ReportData, e: &Extras, name: &'static str) -> Table {
         "inventory" => inventory(d),
         "open" => open(d),
         "loss" => loss(d),
+        "sessions" => rems(d, e),
         "waste" => log(d, e, false),
         "people" => people(d),
         "figures" => figures(d),
@@ -375,6 +377,62 @@ fn open(d: &ReportData) -> Cells {
             ]);
         }
     }
+    (cols, rows)
+}
+
+/// A REMS report's sessions and their monitoring forms.
+fn rems(d: &ReportData, e: &Extras) -> Cells {
+    let cols = vec![
+        "entry",
+        "session",
+        "patient",
+        "dose_entries",
+        "first_device",
+        "discharged",
+        "minutes_monitored",
+        "record_sha256",
+        "form_due",
+        "form_status",
+        "form_submitted_on",
+        "form_confirmation",
+    ];
+    let zone = d.request.zone();
+    let rows = d
+        .rems
+        .iter()
+        .map(|x| {
+            let status = x.form_status(&zone, d.request.to);
+            let name = match status {
+                crate::deadlines::DeadlineStatus::Due { .. } => "due",
+                crate::deadlines::DeadlineStatus::Overdue { .. } => "overdue",
+                crate::deadlines::DeadlineStatus::Met { .. } => "met",
+                crate::deadlines::DeadlineStatus::Late { .. } => "late",
+            };
+            vec![
+                x.seq.to_string(),
+                x.closed.session.to_string(),
+                patient(e, Some(x.closed.patient)),
+                x.closed
+                    .doses
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                at(d, x.closed.started_at),
+                at(d, x.closed.discharged_at),
+                x.minutes().to_string(),
+                x.closed.record_sha256.to_hex(),
+                status.due().to_string(),
+                name.to_string(),
+                x.form
+                    .as_ref()
+                    .map_or_else(String::new, |(_, f)| f.submitted_on.to_string()),
+                x.form
+                    .as_ref()
+                    .map_or_else(String::new, |(_, f)| f.confirmation.to_string()),
+            ]
+        })
+        .collect();
     (cols, rows)
 }
 

@@ -21,6 +21,7 @@ pub mod patient_secret;
 pub mod pmp;
 pub mod queries;
 pub mod reads;
+pub mod rems;
 pub mod requests;
 mod rows;
 pub mod sessions;
@@ -41,6 +42,7 @@ pub use error::StoreError;
 pub use pmp::{Prescription, RegistrantIds};
 pub use queries::{HeadInfo, LedgerInfo};
 pub use reads::{ContainerInfo, EntryFilter, EntryPage};
+pub use rems::{BloodPressure, CONCOMITANT_CLASSES, RemsRecord};
 pub use requests::{AttemptRow, PriorOutcome, PriorRequest, RequestRecord};
 pub use workflow::{PatientRecord, PendingEntry, RemsEnrollment};
 

@@ -12,6 +12,7 @@ pub mod patients;
 pub mod people;
 pub mod pmp;
 pub mod receiving;
+pub mod rems;
 pub mod reports;
 pub mod stock;
 pub mod tiles;

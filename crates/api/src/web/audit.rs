@@ -343,6 +343,11 @@ async fn reports(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Pag
                     "Diversion analytics",
                     "Each person's signals against peers of the same role, tiers, the entries behind every figure, and charts.",
                 ),
+                (
+                    "rems",
+                    "Spravato REMS",
+                    "Sessions closed in the period, and whether each Patient Monitoring Form was submitted in its 7 days.",
+                ),
             ],
         },
         StatusCode::OK,

@@ -19,6 +19,7 @@ mod pages;
 mod patients;
 mod pharmacy;
 mod recorded;
+mod rems;
 mod session;
 mod stock;
 mod words;
@@ -115,6 +116,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(analytics::router())
         .merge(patients::router())
+        .merge(rems::router())
         .merge(recorded::router())
         .merge(session::router())
 }

@@ -229,6 +229,8 @@ struct Dashboard {
     losses_due: Vec<(String, bool, String)>,
     /// Each state PMP's next file and its deadline.
     pmp: Vec<String>,
+    /// Spravato REMS monitoring forms due: what is due, overdue, and the session's page.
+    rems_forms_due: Vec<(String, bool, String)>,
 }
 
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
@@ -273,6 +275,18 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
                 left: left(c),
                 beyond_use: o.beyond_use.to_string(),
                 countdown: match o.days_left {
+                    // An open Spravato device still holding its dose was used partly, or
+                    // opened for a patient and not given: it leaves stock, never back on hand.
+                    _ if single_use
+                        && c.remaining > 0
+                        && custody_clinic::acts::under_rems(&c.product) =>
+                    {
+                        format!(
+                            "partly used or not given: waste it ({}) within {} days of labelling",
+                            custody_clinic::acts::PARTIAL_DEVICE_REASON,
+                            custody_clinic::acts::PATIENT_LABELLED_DAYS
+                        )
+                    }
                     // Used whole when opened: no beyond-use period to count down.
                     _ if single_use => "single use".into(),
                     d if d < 0 => format!("past by {} days", -d),
@@ -280,7 +294,10 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
                     1 => "1 day left".into(),
                     d => format!("{d} days left"),
                 },
-                urgent: o.days_left <= 2 && !single_use,
+                urgent: (o.days_left <= 2 && !single_use)
+                    || (single_use
+                        && c.remaining > 0
+                        && custody_clinic::acts::under_rems(&c.product)),
             }
         })
         .collect();
@@ -359,8 +376,30 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
             )
         })
         .collect();
+    let rems_forms_due = d
+        .rems_forms_due
+        .iter()
+        .filter_map(|v| {
+            let deadline = v.form_deadline?;
+            Some((
+                format!(
+                    "REMS session {} ({}, {} device(s), discharged {}): Patient Monitoring Form {}.",
+                    v.record.session,
+                    v.mrn.as_deref().unwrap_or("patient record erased"),
+                    v.doses.len(),
+                    v.closed
+                        .as_ref()
+                        .map_or_else(String::new, |(_, c)| when(z, c.discharged_at)),
+                    deadline.describe()
+                ),
+                matches!(deadline, DeadlineStatus::Overdue { .. }),
+                format!("/ui/rems/{}", v.record.session),
+            ))
+        })
+        .collect();
     Ok(render(
         &Dashboard {
+            rems_forms_due,
             needs_initial_inventory: d.needs_initial_inventory,
             biennial,
             losses_due,

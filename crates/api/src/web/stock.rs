@@ -268,6 +268,15 @@ async fn container_page_with(
     if form.get("given_at").is_empty() {
         form.set("given_at", now_input(zone(state)));
     }
+    // An open Spravato device still holding its dose was used partly or not given: it leaves
+    // stock by a waste to disposal or return, never back on hand.
+    if form.get("reason").is_empty()
+        && custody_clinic::acts::under_rems(&c.product)
+        && matches!(c.status, ContainerStatus::Open { .. })
+        && c.remaining > 0
+    {
+        form.set("reason", custody_clinic::acts::PARTIAL_DEVICE_REASON);
+    }
     Ok(render(
         &ContainerPage {
             patients,

@@ -12,7 +12,7 @@ use crate::{Failure, Outcome};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// audit, inventory, waste, loss, trace, dispensing or diversion.
+    /// audit, inventory, waste, loss, trace, dispensing, diversion or rems.
     pub kind: ReportKind,
     #[command(flatten)]
     pub data: DataArgs,

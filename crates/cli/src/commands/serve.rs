@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// [default: refuse].
     #[arg(long, env = "CUSTODY_REMS_CHECK")]
     pub rems_check: Option<String>,
+    /// Minutes from the first Spravato device before a REMS monitoring session may close
+    /// [default: 120, the REMS minimum].
+    #[arg(long, env = "CUSTODY_REMS_MONITORING_MINUTES")]
+    pub rems_monitoring_minutes: Option<u32>,
     /// Hours after a dose was given beyond which charting it needs a reason (`late_reason`),
     /// recorded in its entry [default: 24].
     #[arg(long, env = "CUSTODY_LATE_CHARTING_HOURS")]
@@ -150,6 +154,7 @@ pub struct FileSettings {
     pub witness_quorum: Option<usize>,
     pub time_zone: Option<String>,
     pub rems_check: Option<String>,
+    pub rems_monitoring_minutes: Option<u32>,
     pub late_charting_hours: Option<u64>,
     pub clinic_hours: Option<String>,
     pub paper: Option<String>,
@@ -364,6 +369,10 @@ impl ServeArgs {
                     .unwrap_or(defaults.address_limit),
                 time_zone,
                 rems_check,
+                rems_monitoring_minutes: self
+                    .rems_monitoring_minutes
+                    .or(f.rems_monitoring_minutes)
+                    .unwrap_or(defaults.rems_monitoring_minutes),
                 late_charting: self
                     .late_charting_hours
                     .or(f.late_charting_hours)

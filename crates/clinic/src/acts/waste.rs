@@ -11,6 +11,15 @@ use crate::error::{ClinicError, ClinicResult};
 use crate::policy::Permission;
 use crate::session::Session;
 
+/// The waste reason of a Spravato device used partly (one spray, then stopped) or opened and
+/// not given, and of patient-labelled product not used within 14 days: the REMS sends it to
+/// the Spravato disposal program or a reverse distributor, so it leaves stock by a witnessed
+/// waste and never goes back on hand (docs/rems.md).
+pub const PARTIAL_DEVICE_REASON: &str = "partial Spravato device: to the Spravato disposal program or a reverse distributor, never back on hand";
+
+/// Days after which patient-labelled Spravato product that was not used must leave stock.
+pub const PATIENT_LABELLED_DAYS: i64 = 14;
+
 /// Wasting part (`amount`) or all of an open container.
 #[derive(Debug, Clone)]
 pub struct WasteRest {

@@ -48,6 +48,9 @@ pub struct Dashboard {
     /// No initial inventory yet: the ledger refuses receipts, doses and dispenses until one
     /// is recorded (for those who take inventories).
     pub needs_initial_inventory: bool,
+    /// Spravato REMS sessions whose Patient Monitoring Form is still to be submitted, with
+    /// its 7-day deadline: for those who record REMS sessions, else none.
+    pub rems_forms_due: Vec<crate::acts::RemsSessionView>,
 }
 
 /// On hand of one product, lot and location.
@@ -159,7 +162,16 @@ impl Clinic {
             } else {
                 (Vec::new(), None, false)
             };
+        let rems_forms_due = if s.may(Permission::Author(Kind::RemsFormSubmitted))
+            && s.may(Permission::ReadPatients)
+        {
+            self.rems_sessions(s, Some(crate::acts::RemsStatus::FormDue))
+                .await?
+        } else {
+            Vec::new()
+        };
         Ok(Dashboard {
+            rems_forms_due,
             registrant: head.registrant.name.to_string(),
             entries: head.entries,
             on_hand,
