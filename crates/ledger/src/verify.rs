@@ -273,13 +273,10 @@ impl Parallel {
                             Err(_) => return,
                         };
                         let Ok(batch) = next else { return };
-                        let bad = batch
-                            .into_iter()
-                            .find(|j| !j.check.verify())
-                            .map(|j| Bad {
-                                order: j.order,
-                                failure: j.failure(),
-                            });
+                        let bad = batch.into_iter().find(|j| !j.check.verify()).map(|j| Bad {
+                            order: j.order,
+                            failure: j.failure(),
+                        });
                         if tell.send(bad).is_err() {
                             return;
                         }

@@ -1203,13 +1203,20 @@ fn a_forged_signature_is_found_at_every_place_in_a_parallel_batch() {
         }
         for threads in [1, 2, 3] {
             let f = verify_parallel(&s.bytes, &s.hashes, threads, BATCH).expect_err("refused");
-            assert!(is_forged_signature(&f, i), "place {place}, {threads} threads: {f}");
+            assert!(
+                is_forged_signature(&f, i),
+                "place {place}, {threads} threads: {f}"
+            );
         }
         if places.len() == BATCH {
             break;
         }
     }
-    assert_eq!(places.len(), BATCH, "the forged signature took every place: {places:?}");
+    assert_eq!(
+        places.len(),
+        BATCH,
+        "the forged signature took every place: {places:?}"
+    );
     let s = stored();
     let summary = verify_parallel(&s.bytes, &s.hashes, 2, BATCH).expect("the vectors verify");
     assert_eq!(summary.entries, s.entries.len() as u64);
