@@ -562,24 +562,42 @@ impl Store {
                 outcomes.push(Ok(done));
                 continue;
             }
-            // A savepoint and a copy of the state: a refused member is undone alone.
             let before = (state.clone(), frontier.clone());
-            let savepoint = txn.begin().await?;
+            // A lone entry without a request record is checked (rules, signatures) before any
+            // statement of its own: refused, it leaves nothing to undo in the database. Any
+            // other member gets a savepoint to roll back to.
+            let savepoint = if member.modes.len() == 1 && member.request.is_none() {
+                None
+            } else {
+                Some(txn.begin().await?)
+            };
             let r = self
-                .write_member(&savepoint, &mut state, &mut frontier, member, now)
+                .write_member(
+                    savepoint.as_ref().unwrap_or(&txn),
+                    &mut state,
+                    &mut frontier,
+                    member,
+                    now,
+                )
                 .await;
-            match r {
-                Ok((done, touched)) => {
-                    savepoint.commit().await?;
+            match (r, savepoint) {
+                (Ok((done, touched)), savepoint) => {
+                    if let Some(sp) = savepoint {
+                        sp.commit().await?;
+                    }
                     all_touched.extend(touched);
                     outcomes.push(Ok(done));
                 }
-                Err(e) if refuses_only_itself(&e) => {
-                    savepoint.rollback().await?;
+                (Err(e), Some(sp)) if refuses_only_itself(&e) => {
+                    sp.rollback().await?;
                     (state, frontier) = before;
                     outcomes.push(Err(e));
                 }
-                Err(e) => return Err(e),
+                (Err(e @ (StoreError::Rejected(_) | StoreError::NoSequencerKey(_))), None) => {
+                    (state, frontier) = before;
+                    outcomes.push(Err(e));
+                }
+                (Err(e), _) => return Err(e),
             }
         }
         if let Err(e) = txn.commit().await {

@@ -697,44 +697,85 @@ async fn a_refused_append_in_a_group_refuses_only_itself() {
     for db in TestDb::all().await {
         let seeded = seed(&db.store, 16).await;
         let ledger = ledger_of(&seeded);
+        let count =
+            |by: &str, blind: bool| signed(ledger, empty_count(by, blind).body.payload, by, &[]);
+        let record = |key: &str| custody_store::RequestRecord {
+            key: key.into(),
+            user: "nina".parse().unwrap(),
+            fingerprint: [7; 32],
+        };
+        // A request already answered: its twin in the group is refused as a repeat.
+        db.store
+            .append_all(vec![count("nina", true)], Some(&record("first")))
+            .await
+            .unwrap();
         // The turn is held while the appends queue: the next turn writes them as one group.
         let turn = db.store.hold_turn(ledger).await;
         let mut tasks = Vec::new();
-        for i in 0..8 {
+        for i in 0..10 {
             let store = db.store.clone();
             let by = if i % 2 == 0 { "nina" } else { "noah" };
-            let d = match i {
+            let (drafts, request) = match i {
                 // A signature that does not verify: its signer signed for another ledger.
                 3 => {
                     let mut d = empty_count(by, false);
                     d.ledger = ledger;
-                    d
+                    (vec![d], None)
                 }
                 // Refused by the rules: a dose from a vial no one opened.
-                5 => signed(
-                    ledger,
-                    administer("C13-1", dose(1_000, 100_000), by),
-                    by,
-                    &[],
+                5 => (
+                    vec![signed(
+                        ledger,
+                        administer("C13-1", dose(1_000, 100_000), by),
+                        by,
+                        &[],
+                    )],
+                    None,
                 ),
-                _ => signed(ledger, empty_count(by, i % 3 == 0).body.payload, by, &[]),
+                // Two entries, the second refused: neither is recorded.
+                6 => (
+                    vec![
+                        count(by, false),
+                        signed(
+                            ledger,
+                            administer("C13-1", dose(1_000, 100_000), by),
+                            by,
+                            &[],
+                        ),
+                    ],
+                    None,
+                ),
+                // The twin of a request already answered.
+                7 => (vec![count(by, true)], Some(record("first"))),
+                // Two entries with a request record: both recorded.
+                8 => (
+                    vec![count(by, true), count(by, false)],
+                    Some(record("second")),
+                ),
+                _ => (vec![count(by, i % 3 == 0)], None),
             };
-            tasks.push((i, tokio::spawn(async move { store.append(d).await })));
+            tasks.push((
+                i,
+                tokio::spawn(async move { store.append_all(drafts, request.as_ref()).await }),
+            ));
         }
-        until_waiting(&db.store, ledger, 8).await;
+        until_waiting(&db.store, ledger, 10).await;
         drop(turn);
         let mut recorded = Vec::new();
         for (i, t) in tasks {
             match (i, t.await.unwrap()) {
                 (3, Err(StoreError::Rejected(Violation::BadSignature { .. }))) => {}
-                (5, Err(StoreError::Rejected(v)))
+                (5 | 6, Err(StoreError::Rejected(v)))
                     if !matches!(v, Violation::BadSignature { .. }) => {}
-                (3 | 5, other) => panic!("{}: append {i} should be refused: {other:?}", db.name),
-                (_, Ok(a)) => recorded.push(a),
+                (7, Err(StoreError::RequestRepeated(_))) => {}
+                (3 | 5 | 6 | 7, other) => {
+                    panic!("{}: append {i} should be refused: {other:?}", db.name)
+                }
+                (_, Ok(a)) => recorded.extend(a),
                 (_, Err(e)) => panic!("{}: append {i} refused: {e}", db.name),
             }
         }
-        assert_eq!(recorded.len(), 6, "{}", db.name);
+        assert_eq!(recorded.len(), 7, "{}", db.name);
         // One transaction: the group's entries share its time, and follow each other.
         let at = recorded[0].entry.timestamp;
         assert!(
@@ -744,9 +785,15 @@ async fn a_refused_append_in_a_group_refuses_only_itself() {
         );
         let mut seqs: Vec<u64> = recorded.iter().map(|a| a.entry.seq.get()).collect();
         seqs.sort_unstable();
-        assert_eq!(seqs, (16..22).collect::<Vec<_>>(), "{}: gapless", db.name);
-        assert_eq!(db.store.head(ledger).await.unwrap().entries, 22);
-        assert_eq!(db.store.entry_rows(ledger).await.unwrap(), 22);
+        assert_eq!(seqs, (17..24).collect::<Vec<_>>(), "{}: gapless", db.name);
+        assert_eq!(db.store.head(ledger).await.unwrap().entries, 24);
+        assert_eq!(db.store.entry_rows(ledger).await.unwrap(), 24);
+        let prior = db
+            .store
+            .prior_request(ledger, &"nina".parse().unwrap(), "second")
+            .await
+            .unwrap();
+        assert!(prior.is_some(), "{}: the request record is kept", db.name);
         db.store
             .verify(ledger, None, |_, _| {})
             .await
@@ -754,7 +801,7 @@ async fn a_refused_append_in_a_group_refuses_only_itself() {
             .unwrap();
         // The next append follows the group as usual.
         let d = signed(ledger, empty_count("phil", true).body.payload, "phil", &[]);
-        assert_eq!(db.store.append(d).await.unwrap().entry.seq.get(), 22);
+        assert_eq!(db.store.append(d).await.unwrap().entry.seq.get(), 24);
         db.cleanup().await;
     }
 }
