@@ -417,10 +417,17 @@ impl Store {
             modes,
             request: request.cloned(),
         };
-        let (id, answer) = self.cache.enqueue(ledger, member);
+        let (id, mut answer) = self.cache.enqueue(ledger, member);
         // Appends to one ledger from this process take turns; the database serializes them
-        // anyway, and the turn keeps the cached state consistent.
-        let mut slot = self.cache.slot(ledger).lock_owned().await;
+        // anyway, and the turn keeps the cached state consistent. An append another turn
+        // wrote leaves as soon as it is answered, without waiting for a turn of its own: the
+        // turn then goes to an append still queued, which takes everything queued since.
+        let slot = self.cache.slot(ledger);
+        let mut slot = tokio::select! {
+            biased;
+            done = &mut answer => return answered(done),
+            slot = slot.lock_owned() => slot,
+        };
         let mut group = self.cache.drain(ledger);
         if group.len() == 1 && group[0].id == id {
             if let Some(w) = group.pop() {
@@ -433,11 +440,7 @@ impl Store {
             // An earlier turn wrote this append: its answer is waiting.
             drop(slot);
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(StoreError::Database(sea_orm::DbErr::Custom(
-                "the group commit stopped before answering this append".into(),
-            )))
-        })
+        answered(answer.await)
     }
 
     /// Writes the queued appends `group`, in order, and answers each.
@@ -917,6 +920,17 @@ fn entry_time(now: Timestamp, last: Option<Timestamp>, d: &Draft) -> Timestamp {
         .into_iter()
         .flatten()
         .fold(now, Timestamp::max)
+}
+
+/// An append's answer from the turn that wrote it.
+fn answered(
+    answer: Result<Result<Vec<Appended>, StoreError>, oneshot::error::RecvError>,
+) -> Result<Vec<Appended>, StoreError> {
+    answer.unwrap_or_else(|_| {
+        Err(StoreError::Database(sea_orm::DbErr::Custom(
+            "the group commit stopped before answering this append".into(),
+        )))
+    })
 }
 
 /// Whether an append refused with `e` can be undone alone, its group going on: a refusal of
