@@ -75,8 +75,11 @@ impl Member {
     }
 }
 
+/// The appends waiting, by ledger, and the last id handed out.
 #[derive(Clone, Default)]
-struct Waiting(Arc<StdMutex<(u64, HashMap<LedgerId, Vec<Waiter>>)>>);
+struct Waiting(Arc<StdMutex<Queues>>);
+
+type Queues = (u64, HashMap<LedgerId, Vec<Waiter>>);
 
 impl std::fmt::Debug for Waiting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
