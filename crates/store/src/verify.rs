@@ -59,10 +59,16 @@ impl Store {
         let head = self.head_in(&txn, ledger).await?;
         // Signatures are most of verification's cost: they are checked on every core while
         // this thread reads, decodes and applies the rules in order.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut v = Verifier::new(trusted)
-            .with_checkpoints(checkpoints)
-            .parallel(threads);
+        // `CUSTODY_VERIFY_THREADS` sets how many (0: all on this thread, as before; for
+        // comparisons in `custody bench`).
+        let threads = std::env::var("CUSTODY_VERIFY_THREADS")
+            .ok()
+            .and_then(|t| t.parse::<usize>().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let mut v = Verifier::new(trusted).with_checkpoints(checkpoints);
+        if threads > 0 {
+            v = v.parallel(threads);
+        }
         let mut fold = Fold::new(ledger.as_uuid());
         let mut next: i64 = 0;
         loop {
