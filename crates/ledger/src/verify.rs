@@ -11,8 +11,16 @@
 //! encodings, or with a small-order component that the batch's deterministic coefficients
 //! cancel), and telling them apart costs a subgroup check per signature, which is as dear as
 //! a strict verification.
+//!
+//! With `parallel`, the strict checks are handed in bounded batches to worker threads (one
+//! per core) while decoding and the rules go on in order on the caller's thread; a failure is
+//! reported only once every earlier signature has been checked, so the entry named is the
+//! same first bad entry the sequential verifier names.
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use thiserror::Error;
 
@@ -20,7 +28,7 @@ use crate::checkpoint::SignedCheckpoint;
 use crate::encoding::{Canonical, DecodeError};
 use crate::entry::{Entry, hash_encoded};
 use crate::merkle::Frontier;
-use crate::state::{Signed, State, Touched};
+use crate::state::{SigCheck, Signed, State, Touched};
 use crate::types::ids::{EntryHash, EntryId, LedgerId, PublicKey};
 use crate::violation::Violation;
 
@@ -187,6 +195,183 @@ pub struct Verifier {
     mismatch: Option<u64>,
     /// What the last accepted entry changed.
     touched: Touched,
+    /// Worker threads checking signatures, when verification runs in parallel.
+    parallel: Option<Parallel>,
+}
+
+/// Signatures in a batch handed to one worker at a time: large enough that a hand-off costs
+/// little beside ~60 µs per strict check, small enough that memory stays flat.
+const BATCH: usize = 256;
+
+/// One signature to check, and what to say if it does not verify.
+struct Job {
+    /// Its place among all the checks handed out (orders two failures of one entry).
+    order: u64,
+    seq: u64,
+    check: SigCheck,
+    /// The signer and meaning of an entry signature (none for the sequencer signature).
+    signer: Option<(crate::payload::Principal, crate::types::enums::Meaning)>,
+}
+
+/// The first check of a batch that failed.
+struct Bad {
+    order: u64,
+    failure: Failure,
+}
+
+impl Job {
+    fn failure(self) -> Failure {
+        let reason = match (self.check.of, self.signer) {
+            (Signed::Signature(index), Some((signer, meaning))) => Reason::BadSignature {
+                index,
+                signer: format!("{signer} ({meaning})"),
+            },
+            (Signed::Signature(index), None) => Reason::BadSignature {
+                index,
+                signer: String::new(),
+            },
+            (Signed::Sequencer, _) => Reason::BadSequencerSignature {
+                key_id: self.check.key.key_id(),
+            },
+        };
+        Failure {
+            seq: self.seq,
+            reason,
+        }
+    }
+}
+
+/// The worker pool: batches go out on a bounded queue (so a fast reader waits rather than
+/// holding the ledger's signatures in memory), one answer per batch comes back.
+struct Parallel {
+    jobs: Option<SyncSender<Vec<Job>>>,
+    answers: Receiver<Option<Bad>>,
+    workers: Vec<JoinHandle<()>>,
+    batch: Vec<Job>,
+    size: usize,
+    order: u64,
+    sent: u64,
+    answered: u64,
+    first_bad: Option<Bad>,
+}
+
+impl Parallel {
+    fn new(threads: usize, size: usize) -> Self {
+        let threads = threads.max(1);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Vec<Job>>(threads * 2);
+        let queue = Arc::new(Mutex::new(queue));
+        let (tell, answers) = std::sync::mpsc::channel();
+        let workers = (0..threads)
+            .map(|_| {
+                let queue = Arc::clone(&queue);
+                let tell: Sender<Option<Bad>> = tell.clone();
+                std::thread::spawn(move || {
+                    loop {
+                        // The lock is held only while waiting for the next batch.
+                        let next = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(batch) = next else { return };
+                        let bad = batch.into_iter().find(|j| !j.check.verify()).map(|j| Bad {
+                            order: j.order,
+                            failure: j.failure(),
+                        });
+                        if tell.send(bad).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self {
+            jobs: Some(jobs),
+            answers,
+            workers,
+            batch: Vec::with_capacity(size),
+            size,
+            order: 0,
+            sent: 0,
+            answered: 0,
+            first_bad: None,
+        }
+    }
+
+    fn add(&mut self, job: Job) {
+        self.batch.push(job);
+        if self.batch.len() >= self.size {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.size));
+        let unsent = match self.jobs.as_ref() {
+            Some(j) => j.send(batch).err().map(|e| e.0),
+            None => Some(batch),
+        };
+        match unsent {
+            None => self.sent += 1,
+            // The workers are gone (one panicked): check here, in order.
+            Some(batch) => {
+                if let Some(j) = batch.into_iter().find(|j| !j.check.verify()) {
+                    self.note(Bad {
+                        order: j.order,
+                        failure: j.failure(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn note(&mut self, bad: Bad) {
+        if self.first_bad.as_ref().is_none_or(|b| bad.order < b.order) {
+            self.first_bad = Some(bad);
+        }
+    }
+
+    /// Takes the answers already in, without waiting. Whether a signature failed.
+    fn poll(&mut self) -> bool {
+        while let Ok(answer) = self.answers.try_recv() {
+            self.answered += 1;
+            if let Some(bad) = answer {
+                self.note(bad);
+            }
+        }
+        self.first_bad.is_some()
+    }
+
+    /// Checks everything handed out so far; the first signature (in stream order) that
+    /// failed.
+    fn settle(&mut self) -> Option<Failure> {
+        self.send();
+        while self.answered < self.sent {
+            match self.answers.recv() {
+                Ok(answer) => {
+                    self.answered += 1;
+                    if let Some(bad) = answer {
+                        self.note(bad);
+                    }
+                }
+                // Every worker is gone with batches unanswered: a worker panicked, which
+                // `verify` does not do; say the first unanswered entry cannot be vouched for.
+                Err(_) => break,
+            }
+        }
+        self.first_bad.take().map(|b| b.failure)
+    }
+}
+
+impl Drop for Parallel {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 impl Verifier {
@@ -205,6 +390,30 @@ impl Verifier {
             checkpoints: Vec::new(),
             mismatch: None,
             touched: Touched::default(),
+            parallel: None,
+        }
+    }
+
+    /// Checks signatures on `threads` worker threads (one per core is right) while the
+    /// caller's thread decodes and applies the rules. The failure reported is the same.
+    pub fn parallel(self, threads: usize) -> Self {
+        self.parallel_in_batches(threads, BATCH)
+    }
+
+    /// As `parallel`, with `batch` signatures handed to a worker at a time (tests use small
+    /// batches to put a bad signature at every place in one).
+    pub fn parallel_in_batches(mut self, threads: usize, batch: usize) -> Self {
+        self.parallel = Some(Parallel::new(threads, batch.max(1)));
+        self
+    }
+
+    /// The failure to report when the caller finds `failure` at an entry (a stored column
+    /// that disagrees, say): a signature of that entry or an earlier one still being checked
+    /// may fail first, as the sequential verifier would have found.
+    pub fn first_failure(&mut self, failure: Failure) -> Failure {
+        match self.parallel.as_mut().and_then(Parallel::settle) {
+            Some(earlier) if earlier.seq <= failure.seq => earlier,
+            _ => failure,
         }
     }
 
@@ -243,7 +452,10 @@ impl Verifier {
         bytes: &[u8],
         stored_hash: Option<&EntryHash>,
     ) -> Result<Entry, Failure> {
-        let (entry, hash) = self.read_bytes(bytes, stored_hash)?;
+        let (entry, hash) = match self.read_bytes(bytes, stored_hash) {
+            Ok(x) => x,
+            Err(f) => return Err(self.first_failure(f)),
+        };
         self.push_checked(&entry, hash)?;
         Ok(entry)
     }
@@ -278,6 +490,21 @@ impl Verifier {
     }
 
     fn push_checked(&mut self, entry: &Entry, hash: EntryHash) -> Result<(), Failure> {
+        match self.apply_checked(entry, hash) {
+            Ok(()) => {
+                if let Some(p) = self.parallel.as_mut()
+                    && p.poll()
+                    && let Some(f) = p.settle()
+                {
+                    return Err(f);
+                }
+                Ok(())
+            }
+            Err(f) => Err(self.first_failure(f)),
+        }
+    }
+
+    fn apply_checked(&mut self, entry: &Entry, hash: EntryHash) -> Result<(), Failure> {
         let seq = self.next;
         if let (Some(trusted), crate::payload::Payload::Genesis(g)) =
             (self.trusted, entry.payload())
@@ -295,7 +522,25 @@ impl Verifier {
         match replayed.and_then(|()| self.state.apply(entry)) {
             Ok((checks, touched)) => {
                 self.touched = touched;
-                if let Some(check) = checks.iter().find(|c| !c.verify()) {
+                if let Some(p) = self.parallel.as_mut() {
+                    for check in checks {
+                        let signer = match check.of {
+                            Signed::Signature(i) => entry
+                                .signatures
+                                .get(i)
+                                .map(|s| (s.signer.clone(), s.meaning)),
+                            Signed::Sequencer => None,
+                        };
+                        p.order += 1;
+                        let order = p.order;
+                        p.add(Job {
+                            order,
+                            seq,
+                            check,
+                            signer,
+                        });
+                    }
+                } else if let Some(check) = checks.iter().find(|c| !c.verify()) {
                     let reason = match check.of {
                         Signed::Signature(index) => {
                             let s = &entry.signatures[index];
@@ -371,7 +616,11 @@ impl Verifier {
     }
 
     /// Ends the stream as `finish` does, and hands back the state the entries folded to.
-    pub fn finish_with_state(self) -> Result<(Summary, State), Failure> {
+    pub fn finish_with_state(mut self) -> Result<(Summary, State), Failure> {
+        if let Some(f) = self.parallel.as_mut().and_then(Parallel::settle) {
+            return Err(f);
+        }
+        drop(self.parallel.take());
         let (Some(head), Some(reg)) = (self.head, self.state.registrant.as_ref()) else {
             return Err(Failure {
                 seq: 0,

@@ -949,7 +949,26 @@ fn stored() -> &'static Stored {
 /// Feeds stored entries to a verifier as an auditor's tool would.
 fn verify_stored(bytes: &[Vec<u8>], hashes: &[EntryHash]) -> Result<Summary, Box<Failure>> {
     let trusted = PublicKey::from(&seeded_key("registrant"));
-    let mut v = Verifier::new(Some(trusted));
+    verify_with(Verifier::new(Some(trusted)), bytes, hashes)
+}
+
+/// The same with signatures checked on `threads` workers, `batch` at a time.
+fn verify_parallel(
+    bytes: &[Vec<u8>],
+    hashes: &[EntryHash],
+    threads: usize,
+    batch: usize,
+) -> Result<Summary, Box<Failure>> {
+    let trusted = PublicKey::from(&seeded_key("registrant"));
+    let v = Verifier::new(Some(trusted)).parallel_in_batches(threads, batch);
+    verify_with(v, bytes, hashes)
+}
+
+fn verify_with(
+    mut v: Verifier,
+    bytes: &[Vec<u8>],
+    hashes: &[EntryHash],
+) -> Result<Summary, Box<Failure>> {
     for (b, h) in bytes.iter().zip(hashes) {
         v.push_bytes(b, Some(h)).map_err(Box::new)?;
     }
@@ -1112,10 +1131,15 @@ fn every_byte_of_a_version_3_entry_is_caught_at_that_entry() {
 /// only the signature check refuses it — followed by more valid entries.
 fn forged() -> &'static (Stored, usize) {
     static FORGED: OnceLock<(Stored, usize)> = OnceLock::new();
-    FORGED.get_or_init(|| {
+    FORGED.get_or_init(|| forged_after(20))
+}
+
+/// A history as `forged`'s, with the forged entry after `steps` operations.
+fn forged_after(steps: u32) -> (Stored, usize) {
+    {
         let mut h = History::new();
         let mut next = numbers(7);
-        for i in 0..20u32 {
+        for i in 0..steps {
             h.step((i % OPS) as u8, next(), next());
         }
         let c = h
@@ -1137,7 +1161,7 @@ fn forged() -> &'static (Stored, usize) {
             h.step((i % OPS) as u8, next(), next());
         }
         (Stored::of(h.b.entries), i)
-    })
+    }
 }
 
 fn is_forged_signature(f: &Failure, i: usize) -> bool {
@@ -1152,6 +1176,50 @@ fn a_forged_signature_is_named_at_its_entry() {
     assert!(is_forged_signature(&f, *i), "{f}");
     let f = verify_entries(&s.entries, Some(trusted())).expect_err("refused");
     assert!(is_forged_signature(&f, *i), "{f}");
+    let f = verify_parallel(&s.bytes, &s.hashes, 2, 256).expect_err("refused");
+    assert!(is_forged_signature(&f, *i), "{f}");
+}
+
+/// How many signature checks the entries before `i` make (each signature, and a version 3
+/// entry's sequencer signature): the forged signature's place in the stream of checks.
+fn checks_before(s: &Stored, i: usize) -> usize {
+    s.entries[..i]
+        .iter()
+        .map(|e| e.signatures.len() + usize::from(e.version.byte() >= 3))
+        .sum()
+}
+
+/// Signatures checked in parallel: a forged signature is found at whatever place it holds in
+/// its batch (first, last, between), by one worker or several, and it is still the entry named.
+#[test]
+fn a_forged_signature_is_found_at_every_place_in_a_parallel_batch() {
+    const BATCH: usize = 5;
+    let mut places = BTreeSet::new();
+    for steps in 20..60 {
+        let (s, i) = forged_after(steps);
+        let place = checks_before(&s, i) % BATCH;
+        if !places.insert(place) {
+            continue;
+        }
+        for threads in [1, 2, 3] {
+            let f = verify_parallel(&s.bytes, &s.hashes, threads, BATCH).expect_err("refused");
+            assert!(
+                is_forged_signature(&f, i),
+                "place {place}, {threads} threads: {f}"
+            );
+        }
+        if places.len() == BATCH {
+            break;
+        }
+    }
+    assert_eq!(
+        places.len(),
+        BATCH,
+        "the forged signature took every place: {places:?}"
+    );
+    let s = stored();
+    let summary = verify_parallel(&s.bytes, &s.hashes, 2, BATCH).expect("the vectors verify");
+    assert_eq!(summary.entries, s.entries.len() as u64);
 }
 
 proptest! {
@@ -1174,6 +1242,8 @@ proptest! {
         }
         let f = verify_stored(&bytes, &hashes).expect_err("refused");
         prop_assert!(is_forged_signature(&f, *i), "byte {} of entry {}: {}", pos, j, f);
+        let f = verify_parallel(&bytes, &hashes, 2, 4).expect_err("refused");
+        prop_assert!(is_forged_signature(&f, *i), "in parallel, byte {} of entry {}: {}", pos, j, f);
     }
 }
 

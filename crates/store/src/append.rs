@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex as StdMutex};
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, oneshot};
 
 use custody_ledger::state::{ContainerStatus, References, Signed, State, Touched, references};
 use custody_ledger::{
@@ -33,8 +33,14 @@ use custody_ledger::merkle::{self, Frontier};
 /// says no one else has appended since; the first time another writer is seen (several
 /// processes on one database), the ledger is marked shared: every append then reads the head
 /// row and folds in what others appended before it applies its own.
+///
+/// It also holds each ledger's queue of appends waiting for their turn (group commit): whoever
+/// takes the ledger's turn writes every append waiting in one transaction.
 #[derive(Clone, Debug, Default)]
-pub struct Cache(Arc<StdMutex<HashMap<LedgerId, Arc<Mutex<Slot>>>>>);
+pub struct Cache {
+    slots: Arc<StdMutex<HashMap<LedgerId, Arc<Mutex<Slot>>>>>,
+    waiting: Waiting,
+}
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -45,10 +51,73 @@ struct Slot {
     shared: bool,
 }
 
+/// One caller's append (its entries, all or none) waiting for its ledger's turn, and where its
+/// answer goes.
+struct Waiter {
+    id: u64,
+    member: Member,
+    answer: oneshot::Sender<Result<Vec<Appended>, StoreError>>,
+}
+
+/// The entries of one caller's append, and the request they answer.
+#[derive(Clone)]
+struct Member {
+    modes: Vec<Mode>,
+    request: Option<RequestRecord>,
+}
+
+impl Member {
+    /// Whether it may share a transaction with others: a genesis entry or an import goes alone.
+    fn groups(&self) -> bool {
+        self.modes
+            .iter()
+            .all(|m| matches!(m, Mode::Draft(..)) && !m.is_genesis())
+    }
+}
+
+/// The appends waiting, by ledger, and the last id handed out.
+#[derive(Clone, Default)]
+struct Waiting(Arc<StdMutex<Queues>>);
+
+type Queues = (u64, HashMap<LedgerId, Vec<Waiter>>);
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let q = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_map()
+            .entries(q.1.iter().map(|(l, w)| (l.to_string(), w.len())))
+            .finish()
+    }
+}
+
 impl Cache {
     fn slot(&self, ledger: LedgerId) -> Arc<Mutex<Slot>> {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(ledger).or_default().clone()
+    }
+
+    /// Queues an append; its id and where its answer will come.
+    fn enqueue(
+        &self,
+        ledger: LedgerId,
+        member: Member,
+    ) -> (u64, oneshot::Receiver<Result<Vec<Appended>, StoreError>>) {
+        let (answer, rx) = oneshot::channel();
+        let mut q = self.waiting.0.lock().unwrap_or_else(|e| e.into_inner());
+        q.0 += 1;
+        let id = q.0;
+        q.1.entry(ledger)
+            .or_default()
+            .push(Waiter { id, member, answer });
+        (id, rx)
+    }
+
+    /// Every append waiting for `ledger`, oldest first, but those whose caller has gone.
+    fn drain(&self, ledger: LedgerId) -> Vec<Waiter> {
+        let mut q = self.waiting.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = q.1.remove(&ledger).unwrap_or_default();
+        all.retain(|w| !w.answer.is_closed());
+        all
     }
 }
 
@@ -82,6 +151,10 @@ impl Sequencers {
             .cloned()
     }
 }
+
+/// A ledger's turn to append, held (`Store::hold_turn`).
+#[doc(hidden)]
+pub struct Turn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<Slot>);
 
 /// What an append recorded.
 #[derive(Debug, Clone)]
@@ -137,6 +210,26 @@ impl Store {
         if !keys.iter().any(|k| PublicKey::from(&**k) == public) {
             keys.push(key);
         }
+    }
+
+    /// Takes `ledger`'s turn to append and holds it until the `Turn` is dropped: appends made
+    /// meanwhile queue up, and the next turn writes them as one group. For tests of group
+    /// commit, which must know that a group formed without timing anything.
+    #[doc(hidden)]
+    pub async fn hold_turn(&self, ledger: LedgerId) -> Turn {
+        Turn(self.cache.slot(ledger).lock_owned().await)
+    }
+
+    /// How many appends to `ledger` wait for their turn (tests of group commit).
+    #[doc(hidden)]
+    pub fn appends_waiting(&self, ledger: LedgerId) -> usize {
+        let q = self
+            .cache
+            .waiting
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        q.1.get(&ledger).map_or(0, Vec::len)
     }
 
     /// Whether this store holds a registrant key of `ledger` to seal appends with.
@@ -304,6 +397,13 @@ impl Store {
             .await?)
     }
 
+    /// Group commit: the append joins its ledger's queue, then waits for the ledger's turn.
+    /// Whoever gets the turn writes every append queued by then in one transaction and one
+    /// fsync, each checked by the rules in order against the state the ones before it left,
+    /// each answered only after the commit; one refused is rolled back to its savepoint and
+    /// refuses only itself. An append whose turn comes while it is alone in the queue is
+    /// written by its own caller, as before; a group is written on a task of its own, so that
+    /// a caller who stops waiting does not abandon the others.
     async fn write(
         &self,
         modes: Vec<Mode>,
@@ -316,30 +416,89 @@ impl Store {
             )));
         }
         one_count(&modes)?;
+        let member = Member {
+            modes,
+            request: request.cloned(),
+        };
+        let (id, mut answer) = self.cache.enqueue(ledger, member);
         // Appends to one ledger from this process take turns; the database serializes them
-        // anyway, and the turn keeps the cached state consistent.
+        // anyway, and the turn keeps the cached state consistent. An append another turn
+        // wrote leaves as soon as it is answered, without waiting for a turn of its own: the
+        // turn then goes to an append still queued, which takes everything queued since.
         let slot = self.cache.slot(ledger);
-        let mut slot = slot.lock().await;
-        match self.write_once(&mut slot, modes.clone(), request).await {
+        let mut slot = tokio::select! {
+            biased;
+            done = &mut answer => return answered(done),
+            slot = slot.lock_owned() => slot,
+        };
+        let mut group = self.cache.drain(ledger);
+        if group.len() == 1 && group[0].id == id {
+            if let Some(w) = group.pop() {
+                return self.write_alone(&mut slot, w.member).await;
+            }
+        } else if !group.is_empty() {
+            let store = self.clone();
+            tokio::spawn(async move { store.write_group(&mut slot, group).await });
+        } else {
+            // An earlier turn wrote this append: its answer is waiting.
+            drop(slot);
+        }
+        answered(answer.await)
+    }
+
+    /// Writes the queued appends `group`, in order, and answers each.
+    async fn write_group(&self, slot: &mut Slot, group: Vec<Waiter>) {
+        if group.len() > 1 && group.iter().all(|w| w.member.groups()) {
+            let members: Vec<Member> = group.iter().map(|w| w.member.clone()).collect();
+            if let Ok(results) = self.write_once(slot, &members).await {
+                for (w, r) in group.into_iter().zip(results) {
+                    let _ = w.answer.send(r);
+                }
+                return;
+            }
+            // The group failed as a whole (another process appended, the database refused a
+            // statement): each append is tried again alone.
+        }
+        for w in group {
+            let r = self.write_alone(slot, w.member).await;
+            let _ = w.answer.send(r);
+        }
+    }
+
+    /// Writes one append in its own transaction.
+    async fn write_alone(
+        &self,
+        slot: &mut Slot,
+        member: Member,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let members = [member];
+        let r = match self.write_once(slot, &members).await {
             Err(StoreError::StaleCache) => {
                 // Someone else appended: from now on, read the head row every time and fold
                 // what others appended into the cached state.
                 slot.frontier = None;
                 slot.shared = true;
-                self.write_once(&mut slot, modes, request).await
+                self.write_once(slot, &members).await
             }
             other => other,
-        }
+        };
+        r?.pop()
+            .unwrap_or_else(|| Err(StoreError::corrupt("an append recorded nothing")))
     }
 
+    /// Writes `members` in one transaction. `Err` when the transaction as a whole failed (then
+    /// nothing was written); otherwise each member's outcome. A lone member's refusal fails
+    /// the transaction.
     async fn write_once(
         &self,
         slot: &mut Slot,
-        modes: Vec<Mode>,
-        request: Option<&RequestRecord>,
-    ) -> Result<Vec<Appended>, StoreError> {
-        let ledger = modes[0].ledger();
-        let is_genesis = modes[0].is_genesis();
+        members: &[Member],
+    ) -> Result<Vec<Result<Vec<Appended>, StoreError>>, StoreError> {
+        let Some(first) = members.first().and_then(|m| m.modes.first()) else {
+            return Ok(Vec::new());
+        };
+        let ledger = first.ledger();
+        let is_genesis = first.is_genesis();
         let txn = self.begin_write().await?;
         let mut state = State::new();
         // On SQLite the IMMEDIATE transaction already excludes every other writer, and the
@@ -388,7 +547,7 @@ impl Store {
         // Every row the group reads is loaded before the first entry applies; later entries
         // see what earlier ones changed.
         let mut refs = References::default();
-        for m in &modes {
+        for m in members.iter().flat_map(|m| &m.modes) {
             merge_refs(&mut refs, references(&m.placed()));
         }
         if let Some(full) = &slot.state {
@@ -397,23 +556,55 @@ impl Store {
             state.head = head;
         }
         let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
-        if let Some(r) = request {
-            let first = state.head.map_or(0, |h| h.next_seq.get());
-            let seqs = (0..modes.len() as u64)
-                .map(|i| Seq::new(first + i))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(StoreError::corrupt)?;
-            requests::insert_request(&txn, ledger, r, &PriorOutcome::Recorded(seqs), now.micros())
-                .await?;
-        }
-        let mut done = Vec::with_capacity(modes.len());
-        let mut all_touched = Vec::with_capacity(modes.len());
-        for mode in modes {
-            let (a, touched) = self
-                .write_entry(&txn, &mut state, &mut frontier, mode, now)
-                .await?;
-            done.push(a);
-            all_touched.push(touched);
+        let alone = members.len() == 1;
+        let mut outcomes = Vec::with_capacity(members.len());
+        let mut all_touched = Vec::new();
+        for member in members {
+            if alone {
+                let (done, touched) = self
+                    .write_member(&txn, &mut state, &mut frontier, member, now)
+                    .await?;
+                all_touched.extend(touched);
+                outcomes.push(Ok(done));
+                continue;
+            }
+            let before = (state.clone(), frontier.clone());
+            // A lone entry without a request record is checked (rules, signatures) before any
+            // statement of its own: refused, it leaves nothing to undo in the database. Any
+            // other member gets a savepoint to roll back to.
+            let savepoint = if member.modes.len() == 1 && member.request.is_none() {
+                None
+            } else {
+                Some(txn.begin().await?)
+            };
+            let r = self
+                .write_member(
+                    savepoint.as_ref().unwrap_or(&txn),
+                    &mut state,
+                    &mut frontier,
+                    member,
+                    now,
+                )
+                .await;
+            match (r, savepoint) {
+                (Ok((done, touched)), savepoint) => {
+                    if let Some(sp) = savepoint {
+                        sp.commit().await?;
+                    }
+                    all_touched.extend(touched);
+                    outcomes.push(Ok(done));
+                }
+                (Err(e), Some(sp)) if refuses_only_itself(&e) => {
+                    sp.rollback().await?;
+                    (state, frontier) = before;
+                    outcomes.push(Err(e));
+                }
+                (Err(e @ (StoreError::Rejected(_) | StoreError::NoSequencerKey(_))), None) => {
+                    (state, frontier) = before;
+                    outcomes.push(Err(e));
+                }
+                (Err(e), _) => return Err(e),
+            }
         }
         if let Err(e) = txn.commit().await {
             slot.state = None;
@@ -426,7 +617,39 @@ impl Store {
             }
             slot.frontier = Some(frontier);
         }
-        Ok(done)
+        Ok(outcomes)
+    }
+
+    /// One member of a group: its request record and its entries, in `txn` (the group's
+    /// transaction or the member's savepoint).
+    async fn write_member(
+        &self,
+        txn: &DatabaseTransaction,
+        state: &mut State,
+        frontier: &mut Frontier,
+        member: &Member,
+        now: Timestamp,
+    ) -> Result<(Vec<Appended>, Vec<Touched>), StoreError> {
+        let ledger = member.modes[0].ledger();
+        if let Some(r) = &member.request {
+            let first = state.head.map_or(0, |h| h.next_seq.get());
+            let seqs = (0..member.modes.len() as u64)
+                .map(|i| Seq::new(first + i))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(StoreError::corrupt)?;
+            requests::insert_request(txn, ledger, r, &PriorOutcome::Recorded(seqs), now.micros())
+                .await?;
+        }
+        let mut done = Vec::with_capacity(member.modes.len());
+        let mut all_touched = Vec::with_capacity(member.modes.len());
+        for mode in &member.modes {
+            let (a, touched) = self
+                .write_entry(txn, state, frontier, mode.clone(), now)
+                .await?;
+            done.push(a);
+            all_touched.push(touched);
+        }
+        Ok((done, all_touched))
     }
 
     /// Chains, checks and writes one entry of a group, inside the group's transaction.
@@ -700,6 +923,29 @@ fn entry_time(now: Timestamp, last: Option<Timestamp>, d: &Draft) -> Timestamp {
         .into_iter()
         .flatten()
         .fold(now, Timestamp::max)
+}
+
+/// An append's answer from the turn that wrote it.
+fn answered(
+    answer: Result<Result<Vec<Appended>, StoreError>, oneshot::error::RecvError>,
+) -> Result<Vec<Appended>, StoreError> {
+    answer.unwrap_or_else(|_| {
+        Err(StoreError::Database(sea_orm::DbErr::Custom(
+            "the group commit stopped before answering this append".into(),
+        )))
+    })
+}
+
+/// Whether an append refused with `e` can be undone alone, its group going on: a refusal of
+/// the rules or of its own rows, not a fault of the transaction.
+fn refuses_only_itself(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Rejected(_)
+            | StoreError::DuplicateEntry(_)
+            | StoreError::RequestRepeated(_)
+            | StoreError::NoSequencerKey(_)
+    )
 }
 
 fn one(mut v: Vec<Appended>) -> Result<Appended, StoreError> {

@@ -669,3 +669,186 @@ async fn an_imported_entry_keeps_its_sequencer_signature_and_a_bad_one_is_refuse
     assert_eq!(a.hash, next.hash());
     db.cleanup().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Group commit: appends that wait for their ledger's turn are written in one transaction.
+
+/// A count of CART-A's (empty) ketamine 100 mg/mL by `by`.
+fn empty_count(by: &str, blind: bool) -> Draft {
+    let count = Count {
+        location: "CART-A".parse().unwrap(),
+        product: KETAMINE_100.parse().unwrap(),
+        blind,
+        expected: Tally { sealed: 0, open: 0 },
+        counted: Tally { sealed: 0, open: 0 },
+    };
+    signed(LedgerId::from_bytes([0; 16]), count, by, &[])
+}
+
+/// Lets the spawned appends run until `n` of them wait for the ledger's turn.
+async fn until_waiting(store: &Store, ledger: LedgerId, n: usize) {
+    while store.appends_waiting(ledger) < n {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_append_in_a_group_refuses_only_itself() {
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let count =
+            |by: &str, blind: bool| signed(ledger, empty_count(by, blind).body.payload, by, &[]);
+        let record = |key: &str| custody_store::RequestRecord {
+            key: key.into(),
+            user: "nina".parse().unwrap(),
+            fingerprint: [7; 32],
+        };
+        // A request already answered: its twin in the group is refused as a repeat.
+        db.store
+            .append_all(vec![count("nina", true)], Some(&record("first")))
+            .await
+            .unwrap();
+        // The turn is held while the appends queue: the next turn writes them as one group.
+        let turn = db.store.hold_turn(ledger).await;
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let store = db.store.clone();
+            let by = if i % 2 == 0 { "nina" } else { "noah" };
+            let (drafts, request) = match i {
+                // A signature that does not verify: its signer signed for another ledger.
+                3 => {
+                    let mut d = empty_count(by, false);
+                    d.ledger = ledger;
+                    (vec![d], None)
+                }
+                // Refused by the rules: a dose from a vial no one opened.
+                5 => (
+                    vec![signed(
+                        ledger,
+                        administer("C13-1", dose(1_000, 100_000), by),
+                        by,
+                        &[],
+                    )],
+                    None,
+                ),
+                // Two entries, the second refused: neither is recorded.
+                6 => (
+                    vec![
+                        count(by, false),
+                        signed(
+                            ledger,
+                            administer("C13-1", dose(1_000, 100_000), by),
+                            by,
+                            &[],
+                        ),
+                    ],
+                    None,
+                ),
+                // The twin of a request already answered.
+                7 => (vec![count(by, true)], Some(record("first"))),
+                // Two entries with a request record: both recorded.
+                8 => (
+                    vec![count(by, true), count(by, false)],
+                    Some(record("second")),
+                ),
+                _ => (vec![count(by, i % 3 == 0)], None),
+            };
+            tasks.push((
+                i,
+                tokio::spawn(async move { store.append_all(drafts, request.as_ref()).await }),
+            ));
+        }
+        until_waiting(&db.store, ledger, 10).await;
+        drop(turn);
+        let mut recorded = Vec::new();
+        for (i, t) in tasks {
+            match (i, t.await.unwrap()) {
+                (3, Err(StoreError::Rejected(Violation::BadSignature { .. }))) => {}
+                (5 | 6, Err(StoreError::Rejected(v)))
+                    if !matches!(v, Violation::BadSignature { .. }) => {}
+                (7, Err(StoreError::RequestRepeated(_))) => {}
+                (3 | 5 | 6 | 7, other) => {
+                    panic!("{}: append {i} should be refused: {other:?}", db.name)
+                }
+                (_, Ok(a)) => recorded.extend(a),
+                (_, Err(e)) => panic!("{}: append {i} refused: {e}", db.name),
+            }
+        }
+        assert_eq!(recorded.len(), 7, "{}", db.name);
+        // One transaction: the group's entries share its time, and follow each other.
+        let at = recorded[0].entry.timestamp;
+        assert!(
+            recorded.iter().all(|a| a.entry.timestamp == at),
+            "{}",
+            db.name
+        );
+        let mut seqs: Vec<u64> = recorded.iter().map(|a| a.entry.seq.get()).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, (17..24).collect::<Vec<_>>(), "{}: gapless", db.name);
+        assert_eq!(db.store.head(ledger).await.unwrap().entries, 24);
+        assert_eq!(db.store.entry_rows(ledger).await.unwrap(), 24);
+        let prior = db
+            .store
+            .prior_request(ledger, &"nina".parse().unwrap(), "second")
+            .await
+            .unwrap();
+        assert!(prior.is_some(), "{}: the request record is kept", db.name);
+        db.store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        // The next append follows the group as usual.
+        let d = signed(ledger, empty_count("phil", true).body.payload, "phil", &[]);
+        assert_eq!(db.store.append(d).await.unwrap().entry.seq.get(), 24);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_appends_acknowledged_are_all_stored_gapless_after_reopening() {
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let turn = db.store.hold_turn(ledger).await;
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = db.store.clone();
+            let by = ["nina", "noah", "phil"][i % 3];
+            let d = signed(ledger, empty_count(by, i % 2 == 0).body.payload, by, &[]);
+            tasks.push(tokio::spawn(async move { store.append(d).await }));
+        }
+        // Half queue behind the held turn; the rest come while groups are being written.
+        until_waiting(&db.store, ledger, 32).await;
+        drop(turn);
+        let mut acknowledged = Vec::new();
+        for t in tasks {
+            acknowledged.push(t.await.unwrap().expect("every append succeeds"));
+        }
+        let url = db.url.clone();
+        db.store.clone().close().await.unwrap();
+        // What was acknowledged is on disk: another store opened on the database reads it.
+        let again = Store::open(&url).await.unwrap();
+        assert_eq!(
+            again.head(ledger).await.unwrap().entries,
+            16 + 64,
+            "{}",
+            db.name
+        );
+        let stored = again.entries_page(ledger, None, 200, None).await.unwrap();
+        let seqs: Vec<u64> = stored.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (0..80).collect::<Vec<_>>(), "{}: gapless", db.name);
+        for a in &acknowledged {
+            let e = &stored[a.entry.seq.get() as usize];
+            assert_eq!(e.hash, a.hash, "{}: entry {}", db.name, a.entry.seq);
+        }
+        again
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        again.close().await.unwrap();
+        db.cleanup().await;
+    }
+}

@@ -8,8 +8,10 @@
 //!    same signatures (what the verifier does), in the same run; raw batch verification of
 //!    them is timed too, for comparison only (the verifier cannot use it: it accepts
 //!    signatures strict verification refuses).
-//! 3. `--million`: a ledger of 1,000,000 entries on disk, verified by a child `custody verify`
-//!    process: its time and peak memory.
+//! 3. `--million`: a ledger of 1,000,000 entries (or `--million-entries`) on disk, verified by
+//!    a child `custody verify` process: its time and peak memory (P2).
+//! 4. P1b: appends per second from 64 concurrent writers on one ledger (group commit) against
+//!    one writer, each append signed and durable.
 //!
 //! The workload is a clinic's day repeated: a receipt of 20 vials, then for each vial an
 //! opening, a dose and a witnessed waste of the rest.
@@ -36,6 +38,13 @@ pub struct BenchArgs {
     /// Also build a 1,000,000-entry ledger and time `custody verify` on it (takes minutes).
     #[arg(long)]
     pub million: bool,
+    /// How many entries `--million` builds and verifies (a smaller ledger runs faster on a
+    /// busy machine; the figure printed says how many).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub million_entries: u64,
+    /// Concurrent writers for P1b (group commit); 0 skips it.
+    #[arg(long, default_value_t = 64)]
+    pub writers: usize,
     /// Where to keep the benchmark databases (default: a temporary directory).
     #[arg(long)]
     pub dir: Option<PathBuf>,
@@ -282,7 +291,7 @@ pub async fn run(a: BenchArgs) -> Outcome {
     rounds.sort_by(|x, y| x.ratio().total_cmp(&y.ratio()));
     let m = &rounds[1];
     println!(
-        "append (signed, verified, durable): {} = {} µs each; plain insert+commit: {} = {} µs; ratio {:.0}% (median of 3); one statement round trip {} µs",
+        "P1 append (signed, verified, durable): {} = {} µs each; plain insert+commit: {} = {} µs; ratio {:.0}% (median of 3; aim ≥ 90%); one statement round trip {} µs",
         rate(1_000_000, m.append_us as f64),
         m.append_us,
         rate(1_000_000, m.plain_us as f64),
@@ -311,6 +320,22 @@ pub async fn run(a: BenchArgs) -> Outcome {
         f.v3_median - f.v1_median,
         100.0 * f.v3_median / f.v1_median
     );
+    if a.writers > 0 {
+        let (dir, writers, n) = (dir.join("concurrent"), a.writers, a.appends);
+        // The writers need every core; this command's own runtime has one thread.
+        let (one, many) = std::thread::spawn(move || -> anyhow::Result<(f64, f64)> {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(concurrent_appends(&dir, writers, n))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the concurrent append benchmark panicked"))??;
+        println!(
+            "P1b appends from {writers} concurrent writers (group commit): {many:.0}/s; one writer: {one:.0}/s; {:.1}× (aim ≥ 5,000/s and ≥ 10×)",
+            many / one
+        );
+    }
     // The cost itself, without the disk: signing and sealing one entry of the workload in
     // memory, and checking it (as the append and the verifier do), in each version.
     let (v3_sign, v3_check) = in_memory_cost(Workload::new(), a.appends);
@@ -336,6 +361,24 @@ pub async fn run(a: BenchArgs) -> Outcome {
     }
     v.finish().map_err(|f| anyhow::anyhow!("{f}"))?;
     let verify_secs = t.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = Instant::now();
+    let mut v = Verifier::new(None).parallel(cores);
+    for (b, h) in &encoded {
+        v.push_bytes(b, Some(h))
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+    }
+    v.finish().map_err(|f| anyhow::anyhow!("{f}"))?;
+    let parallel_secs = t.elapsed().as_secs_f64();
+    println!(
+        "verify in memory, {} entries: signatures on {cores} worker threads {:.2}s = {}; on this thread alone {:.2}s = {}; {:.2}× faster",
+        a.verify,
+        parallel_secs,
+        rate(a.verify, parallel_secs),
+        verify_secs,
+        rate(a.verify, verify_secs),
+        verify_secs / parallel_secs
+    );
     // The same signatures, as raw (message, signature, key) triples.
     let mut triples = Vec::new();
     let mut st = State::new();
@@ -407,7 +450,8 @@ pub async fn run(a: BenchArgs) -> Outcome {
         let t_build = Instant::now();
         let mut batch = Vec::with_capacity(10_000);
         let mut frontier = custody_store::bench::BulkLoad::default();
-        for _ in 0..1_000_000u64 {
+        let n = a.million_entries.max(13);
+        for _ in 0..n {
             batch.push(w.next_entry());
             if batch.len() == 10_000 {
                 store.bench_bulk_load(&batch, &mut frontier).await?;
@@ -418,7 +462,6 @@ pub async fn run(a: BenchArgs) -> Outcome {
         let build_secs = t_build.elapsed().as_secs_f64();
         // Proofs at 1,000,000 entries, served from the stored subtrees.
         let ledger = store.resolve_ledger(None).await?;
-        let n = 1_000_000u64;
         let mut r: u64 = 0x5eed_c0de;
         let t = Instant::now();
         let mut hashes = 0;
@@ -446,36 +489,49 @@ pub async fn run(a: BenchArgs) -> Outcome {
         }
         let cons_us = t.elapsed().as_secs_f64() * 1e6 / tries as f64;
         println!(
-            "proofs at 1,000,000 entries: inclusion {incl_us:.0} µs to serve, at most {hashes} hashes ({} bytes); consistency {cons_us:.0} µs, at most {chashes} hashes; ⌈log2 n⌉ = 20",
-            hashes * 32
+            "proofs at {n} entries: inclusion {incl_us:.0} µs to serve, at most {hashes} hashes ({} bytes); consistency {cons_us:.0} µs, at most {chashes} hashes; ⌈log2 n⌉ = {}",
+            hashes * 32,
+            64 - (n - 1).leading_zeros()
         );
         store.close().await?;
-        println!("built 1,000,000 entries in {build_secs:.0}s");
+        println!("built {n} entries in {build_secs:.0}s");
         let exe = std::env::current_exe()?;
-        let t = Instant::now();
-        let out = std::process::Command::new(exe)
-            .args(["verify", "--data"])
-            .arg(&data)
-            .env("CUSTODY_REPORT_PEAK_MEMORY", "1")
-            .output()?;
-        let secs = t.elapsed().as_secs_f64();
-        let err = String::from_utf8_lossy(&out.stderr);
-        let peak = err
-            .lines()
-            .find_map(|l| l.strip_prefix("peak memory "))
-            .unwrap_or("unknown");
-        println!(
-            "custody verify of 1,000,000 entries: {:.1}s ({}), peak memory {}, said: {}",
-            secs,
-            rate(1_000_000, secs),
-            peak,
-            String::from_utf8_lossy(&out.stdout).trim()
-        );
-        if !out.status.success() {
-            return Err(
-                anyhow::anyhow!("verify failed: {}", String::from_utf8_lossy(&out.stderr)).into(),
+        // Signatures on one worker thread per core (as `custody verify` runs), then all on the
+        // verifying thread (as before parallel verification), for the ratio in the same run.
+        let mut times = Vec::new();
+        for (how, threads) in [("in parallel", None), ("on one thread", Some("0"))] {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["verify", "--data"])
+                .arg(&data)
+                .env("CUSTODY_REPORT_PEAK_MEMORY", "1");
+            match threads {
+                Some(t) => cmd.env("CUSTODY_VERIFY_THREADS", t),
+                None => cmd.env_remove("CUSTODY_VERIFY_THREADS"),
+            };
+            let t = Instant::now();
+            let out = cmd.output()?;
+            let secs = t.elapsed().as_secs_f64();
+            let err = String::from_utf8_lossy(&out.stderr);
+            let peak = err
+                .lines()
+                .find_map(|l| l.strip_prefix("peak memory "))
+                .unwrap_or("unknown");
+            println!(
+                "P2 custody verify of {n} entries, signatures {how}: {:.1}s ({}), peak memory {}, said: {}",
+                secs,
+                rate(n, secs),
+                peak,
+                String::from_utf8_lossy(&out.stdout).trim()
             );
+            if !out.status.success() {
+                return Err(anyhow::anyhow!("verify failed: {err}").into());
+            }
+            times.push(secs);
         }
+        println!(
+            "P2 parallel ÷ one thread: {:.0}% of the time (aim for 1,000,000 entries: ≤ 13 s on 2 cores, memory flat)",
+            100.0 * times[0] / times[1]
+        );
     }
     Ok(())
 }
@@ -524,6 +580,68 @@ fn in_memory_cost(mut w: Workload, n: u64) -> (f64, f64) {
     let check = t.elapsed().as_secs_f64() * 1e6 / n as f64;
     debug_assert_eq!(good, checks.len());
     (sign, check)
+}
+
+/// P1b: `n` appends by one writer, then `n` by `writers` concurrent writers (group commit),
+/// each into a new store holding the workload's first 13 entries: appends per second, (one,
+/// many). Each append is a count of the (empty) cart, signed by its writer when it is made, so
+/// that any order the writers reach the ledger in is valid.
+async fn concurrent_appends(
+    dir: &std::path::Path,
+    writers: usize,
+    n: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let mut w = Workload::new();
+    let prefix: Vec<Entry> = (0..13).map(|_| w.next_entry()).collect();
+    let keys = std::sync::Arc::new(w.keys.clone());
+    let ledger = prefix[0].ledger;
+    let mut rates = Vec::new();
+    for (name, writers) in [("one", 1), ("many", writers.max(1))] {
+        let store = bench_store(&dir.join(name), &prefix, Mode::V3).await?;
+        let per = n.div_ceil(writers as u64);
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..writers {
+            let (store, keys) = (store.clone(), keys.clone());
+            tasks.push(tokio::spawn(async move {
+                let (user, key) = match i % 3 {
+                    0 => ("nina", &keys[1]),
+                    1 => ("noah", &keys[2]),
+                    _ => ("phil", &keys[0]),
+                };
+                for j in 0..per {
+                    let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+                    let id =
+                        seeded_entry_id(i as u64 * 1_000_000 + j, (now.micros() / 1000) as u64);
+                    let d = Draft::new(
+                        ledger,
+                        id,
+                        Count {
+                            location: "CART-A".parse().expect("valid"),
+                            product: KETAMINE_10.parse().expect("valid"),
+                            blind: j % 2 == 0,
+                            expected: Tally { sealed: 0, open: 0 },
+                            counted: Tally { sealed: 0, open: 0 },
+                        },
+                    )
+                    .signed(Workload::user(user), Meaning::Authored, key, now);
+                    store.append(d).await?;
+                }
+                anyhow::Ok(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let done = per * writers as u64;
+        if store.head(ledger).await?.entries != 13 + done {
+            anyhow::bail!("the {name}-writer run did not leave {done} entries after the prefix");
+        }
+        store.close().await?;
+        rates.push(done as f64 / secs);
+    }
+    Ok((rates[0], rates[1]))
 }
 
 struct Round {

@@ -1,6 +1,7 @@
 //! Signed reports: built from one fold of the ledger, signed by the registrant key, and
 //! recorded by a `report_issued` entry. The detached signature of the last report each
-//! person downloaded is kept (in memory) so that it can be fetched on its own.
+//! person downloaded is kept (in memory) so that it can be fetched on its own. Reports are
+//! built on the blocking pool (`off_the_request_threads`), not on the request's async worker.
 
 use custody_ledger::LedgerId;
 use custody_report::{Built, BuiltCsv, ReportError, Request};
@@ -36,6 +37,18 @@ fn report_error(e: ReportError) -> ClinicError {
     }
 }
 
+/// Runs a report's build on tokio's blocking pool: rendering a large report takes seconds of
+/// CPU, which on an async worker would hold up every request scheduled behind it (the server
+/// has one worker per core). Its reads still go through the runtime (`Handle::block_on`).
+async fn off_the_request_threads<T: Send + 'static>(
+    build: impl std::future::Future<Output = T> + Send + 'static,
+) -> ClinicResult<T> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(build))
+        .await
+        .map_err(ClinicError::internal)
+}
+
 impl Clinic {
     /// Builds and signs the report `req` asks for, for the signed-in person.
     pub async fn issue_report(&self, s: &Session, req: &Request) -> ClinicResult<Built> {
@@ -51,9 +64,12 @@ impl Clinic {
         let mut extras = custody_report::extras(&self.store, ledger).await?;
         extras.paper = self.settings.paper;
         let who = format!("{} ({}, {})", s.printed_name, s.user, s.role);
-        let built = custody_report::build(&self.store, ledger, req, &who, &key, extras)
-            .await
-            .map_err(report_error)?;
+        let (store, request) = (self.store.clone(), req.clone());
+        let built = off_the_request_threads(async move {
+            custody_report::build(&store, ledger, &request, &who, &key, extras).await
+        })
+        .await?
+        .map_err(report_error)?;
         let mut cache = self.signatures.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 1000 {
             cache.clear();
@@ -79,9 +95,22 @@ impl Clinic {
         let key = self.registrant(ledger, "signs reports")?;
         let extras = custody_report::extras(&self.store, ledger).await?;
         let who = format!("{} ({}, {})", s.printed_name, s.user, s.role);
-        let built = custody_report::build_csv(&self.store, ledger, req, table, &who, &key, extras)
+        let (store, request) = (self.store.clone(), req.clone());
+        let table = table.map(str::to_owned);
+        let built = off_the_request_threads(async move {
+            custody_report::build_csv(
+                &store,
+                ledger,
+                &request,
+                table.as_deref(),
+                &who,
+                &key,
+                extras,
+            )
             .await
-            .map_err(report_error)?;
+        })
+        .await?
+        .map_err(report_error)?;
         tracing::info!(ledger = %ledger, kind = %req.kind, table = built.table, by = %s.user, rows = built.rows, sha256 = %hex::encode(built.sha256), "CSV report issued");
         Ok(built)
     }
