@@ -12,6 +12,7 @@ mod m20261129_000006_password_changes;
 mod m20261129_000007_rems;
 mod m20261129_000010_pmp;
 mod m20261130_000011_rems_sessions;
+mod m20261130_000012_patient_labels;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_rems::Migration),
             Box::new(m20261129_000010_pmp::Migration),
             Box::new(m20261130_000011_rems_sessions::Migration),
+            Box::new(m20261130_000012_patient_labels::Migration),
         ]
     }
 }

@@ -790,6 +790,14 @@ fn every_endpoint_for_every_role_allowed_ones_succeed_the_rest_are_403_and_write
             Box::new(|_, _, _| json!(null)),
             &["admin", "pharmacist"],
         ),
+        (
+            "PUT",
+            "/containers/{open}/patient-label",
+            Box::new(
+                |_, _, _| json!({"patient": "MRN-77", "labelled_on": crate::now_minute()[..10].to_string()}),
+            ),
+            &["pharmacist"],
+        ),
         ("GET", "/losses", Box::new(|_, _, _| json!(null)), ALL),
         (
             "GET",

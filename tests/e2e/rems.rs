@@ -765,3 +765,173 @@ fn a_rems_session_closes_and_matches_its_digest_on_postgresql() {
     assert_eq!(v["record_matches_chain"], true, "{v}");
     assert_eq!(v["concomitant"], json!(["opioids", "sedative_hypnotics"]));
 }
+
+/// Patient-labelled product: a Spravato device the pharmacy labelled for one patient is never
+/// proposed or given to another (409 `labelled_for_another_patient`), and unused fourteen days
+/// after its label it must leave stock: a dose from it is refused for anyone
+/// (`patient_label_expired`) and the pharmacist's dashboard lists it to destroy or return —
+/// all before any password. Bad labels are refused and record nothing.
+#[test]
+fn patient_labelled_devices_go_to_their_patient_and_leave_stock_after_fourteen_days() {
+    let s = Server::demo();
+    let c = Client::new();
+    let pharm = s.login(&c, "pharm.rivera");
+    let nurse = s.login(&c, "nurse.chen");
+    for (mrn, id) in [("MRN-8001", "REMS-8001"), ("MRN-8002", "REMS-8002")] {
+        let r = c
+            .post(s.api("/patients"))
+            .bearer_auth(&pharm)
+            .json(&json!({"mrn": mrn, "name": "A Patient", "address": "3 Elm St",
+                "date_of_birth": "1985-05-05", "rems_patient_id": id, "rems_enrolled_on": "2026-11-02"}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let sealed: Vec<String> = c
+        .get(s.api("/containers"))
+        .bearer_auth(&pharm)
+        .send()
+        .unwrap()
+        .json::<Value>()
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["product"] == SPRAVATO && x["status"] == "sealed")
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sealed.len() >= 3, "{sealed:?}");
+    let day = |offset: i64| {
+        let d = time::OffsetDateTime::now_utc().date() + time::Duration::days(offset);
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    let label = |token: &str, container: &str, body: Value| {
+        c.put(s.api(&format!("/containers/{container}/patient-label")))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap()
+    };
+    let before = s.entries(&c, &pharm);
+    // Bad labels: a nurse, a day to come, an unknown container, an unknown field.
+    error(
+        label(
+            &nurse,
+            &sealed[0],
+            json!({"patient": "MRN-8001", "labelled_on": day(0)}),
+        ),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let r = label(
+        &pharm,
+        &sealed[0],
+        json!({"patient": "MRN-8001", "labelled_on": day(1)}),
+    );
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.json::<Value>().unwrap()["details"]["field"],
+        "labelled_on"
+    );
+    error(
+        label(
+            &pharm,
+            "C9999-1",
+            json!({"patient": "MRN-8001", "labelled_on": day(0)}),
+        ),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let r = label(
+        &pharm,
+        &sealed[0],
+        json!({"patient": "MRN-8001", "labelled_on": day(0), "colour": "red"}),
+    );
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // Labelled today for the first patient.
+    let r = label(
+        &pharm,
+        &sealed[0],
+        json!({"patient": "MRN-8001", "labelled_on": day(0)}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    let l: Value = r.json().unwrap();
+    assert_eq!(l["last_day"], day(14).as_str(), "{l}");
+    assert_eq!(
+        s.entries(&c, &pharm),
+        before,
+        "a label is not a ledger entry"
+    );
+
+    let dose = |mrn: &str, containers: &[&str]| {
+        c.post(s.api("/doses"))
+            .bearer_auth(&nurse)
+            .json(
+                &json!({"patient": mrn, "product": SPRAVATO, "dose_mg": "28", "dry_run": true,
+                "containers": containers,
+                "prescriber": {"name": "Dr. Amelia Park, MD", "dea": "AP5836727"}}),
+            )
+            .send()
+            .unwrap()
+    };
+    error(
+        dose("MRN-8002", &[&sealed[0]]),
+        StatusCode::CONFLICT,
+        "labelled_for_another_patient",
+    );
+    // Proposed for the other patient: never the labelled device.
+    let r = dose("MRN-8002", &[]);
+    assert_eq!(r.status(), StatusCode::OK);
+    let proposed: Value = r.json().unwrap();
+    assert_ne!(proposed["containers"][0], sealed[0].as_str(), "{proposed}");
+    // Its own patient gets it.
+    assert_eq!(dose("MRN-8001", &[&sealed[0]]).status(), StatusCode::OK);
+
+    // Labelled 15 days ago and still here: refused for its own patient too, and listed.
+    let r = label(
+        &pharm,
+        &sealed[1],
+        json!({"patient": "MRN-8001", "labelled_on": day(-15)}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    error(
+        dose("MRN-8001", &[&sealed[1]]),
+        StatusCode::CONFLICT,
+        "patient_label_expired",
+    );
+    // Fourteen days ago is the last day it may be given.
+    let r = label(
+        &pharm,
+        &sealed[2],
+        json!({"patient": "MRN-8001", "labelled_on": day(-14)}),
+    );
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(dose("MRN-8001", &[&sealed[2]]).status(), StatusCode::OK);
+    let page = |user: &str| {
+        c.get(format!("{}/ui", s.url()))
+            .header("cookie", web_cookie(&s, user, &s.passwords[user]))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let dash = page("pharm.rivera");
+    assert!(
+        dash.contains("Patient-labelled product that must leave stock"),
+        "{dash}"
+    );
+    let listed = dash
+        .split("id=\"labels-expired\"")
+        .nth(1)
+        .and_then(|r| r.split("</section>").next())
+        .unwrap_or_default();
+    assert!(listed.contains(&sealed[1]), "{listed}");
+    assert!(!listed.contains(&format!("{} (", sealed[2])), "{listed}");
+    assert!(!page("nurse.chen").contains("labels-expired"));
+    assert_eq!(
+        s.entries(&c, &pharm),
+        before,
+        "dry runs and labels record nothing"
+    );
+}

@@ -56,6 +56,7 @@ pub use state::{ApiConfig, AppState};
         routes::containers::one,
         routes::containers::history,
         routes::containers::adjust,
+        routes::containers::patient_label,
         routes::movements::dispense,
         routes::movements::transfer,
         routes::movements::loss,

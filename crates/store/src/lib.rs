@@ -16,6 +16,7 @@ pub mod entities;
 pub mod error;
 pub mod export;
 pub mod keystore;
+pub mod labels;
 mod materialized;
 pub mod patient_secret;
 pub mod pmp;
@@ -39,6 +40,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use append::Appended;
 pub use error::StoreError;
+pub use labels::PatientLabel;
 pub use pmp::{Prescription, RegistrantIds};
 pub use queries::{HeadInfo, LedgerInfo};
 pub use reads::{ContainerInfo, EntryFilter, EntryPage};

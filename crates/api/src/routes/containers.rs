@@ -226,8 +226,72 @@ pub async fn adjust(
     respond(&state, ledger, o).await
 }
 
+/// A container labelled for one patient (a Spravato device sent for them).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientLabelBody {
+    /// The patient's MRN, as typed at the dose.
+    pub patient: String,
+    /// The day it was labelled, YYYY-MM-DD (not after today).
+    pub labelled_on: String,
+}
+
+/// What was recorded, and until when a dose may come from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientLabelView {
+    pub container: String,
+    pub labelled_on: String,
+    /// The last day a dose is given from it; after it, it must leave stock.
+    pub last_day: Option<String>,
+    pub labelled_by: String,
+}
+
+/// Labels a container for a patient (pharmacists; kept with the patient register, outside the
+/// chain). A dose from it for another patient is then refused (409
+/// `labelled_for_another_patient`), and from the fifteenth day unused for anyone (409
+/// `patient_label_expired`: it must leave stock, destroyed or returned); the dashboard lists it.
+#[utoipa::path(
+    put,
+    path = "/api/v1/ledgers/{ledger}/containers/{container}/patient-label",
+    params(("ledger" = String, Path), ("container" = String, Path, description = "e.g. C12-3")),
+    request_body = PatientLabelBody,
+    responses((status = 200, body = PatientLabelView), crate::responses::BodyRefusals),
+    tag = "containers"
+)]
+pub async fn patient_label(
+    State(state): State<AppState>,
+    Path((ledger, container)): Path<(LedgerId, String)>,
+    auth: Auth,
+    Body(b): Body<PatientLabelBody>,
+) -> ApiResult<Json<PatientLabelView>> {
+    auth.require(ledger, Permission::Pharmacy)?;
+    let container = container_id(&container)?;
+    let labelled_on: Day = parse("labelled_on", &b.labelled_on)?;
+    let l = state
+        .clinic
+        .label_for_patient(
+            &auth,
+            custody_clinic::acts::LabelForPatient {
+                container,
+                patient: b.patient,
+                labelled_on,
+            },
+        )
+        .await?;
+    Ok(Json(PatientLabelView {
+        container: l.container.to_string(),
+        labelled_on: l.labelled_on.to_string(),
+        last_day: custody_clinic::acts::last_day(&l).map(|d| d.to_string()),
+        labelled_by: l.labelled_by,
+    }))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route(
+            "/api/v1/ledgers/{ledger}/containers/{container}/patient-label",
+            axum::routing::put(patient_label),
+        )
         .route("/api/v1/ledgers/{ledger}/containers", get(list))
         .route("/api/v1/ledgers/{ledger}/discrepancies", get(discrepancies))
         .route("/api/v1/ledgers/{ledger}/containers/{container}", get(one))

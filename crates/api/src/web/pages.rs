@@ -231,6 +231,8 @@ struct Dashboard {
     pmp: Vec<String>,
     /// Spravato REMS monitoring forms due: what is due, overdue, and the session's page.
     rems_forms_due: Vec<(String, bool, String)>,
+    /// Patient-labelled containers that must leave stock: (what, link).
+    labels_expired: Vec<(String, String)>,
 }
 
 async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> Page {
@@ -397,8 +399,27 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
             ))
         })
         .collect();
+    let labels_expired = d
+        .labels_expired
+        .iter()
+        .map(|l| {
+            (
+                format!(
+                    "{} ({}, lot {}, {}): labelled for a patient on {}, unused after {}.",
+                    l.container.id,
+                    l.container.product.name,
+                    l.container.lot,
+                    l.container.location,
+                    l.labelled_on,
+                    l.last_day
+                ),
+                "/ui/destruction".to_string(),
+            )
+        })
+        .collect();
     Ok(render(
         &Dashboard {
+            labels_expired,
             rems_forms_due,
             needs_initial_inventory: d.needs_initial_inventory,
             biennial,

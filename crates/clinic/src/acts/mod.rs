@@ -10,6 +10,7 @@
 //!    the request id.
 
 mod inventory;
+mod labels;
 mod movements;
 mod patients;
 mod people;
@@ -21,6 +22,7 @@ mod treatment;
 mod waste;
 
 pub use inventory::*;
+pub use labels::{LABEL_DAYS, LabelForPatient, last_day};
 pub use movements::*;
 pub use patients::*;
 pub use people::*;

@@ -293,6 +293,7 @@ impl Clinic {
         s: &Session,
         product: &ProductDefined,
         dose: &Amount,
+        allowed: &(dyn Fn(&ContainerInfo) -> bool + Sync),
     ) -> ClinicResult<Vec<ContainerInfo>> {
         let day = today();
         let cs: Vec<ContainerInfo> = self
@@ -300,7 +301,7 @@ impl Clinic {
             .containers(s.ledger, true)
             .await?
             .into_iter()
-            .filter(|c| c.product.ndc == product.ndc && usable(c, day))
+            .filter(|c| c.product.ndc == product.ndc && usable(c, day) && allowed(c))
             .collect();
         let none = || {
             ClinicError::invalid(
@@ -390,8 +391,12 @@ impl Clinic {
         self.check_rems(s, &product, &cmd.patient).await?;
         let (dose, by_weight) = Self::dose_of(&product, cmd.dose)?;
         let single = product.strength.single_use();
+        let labels = self.patient_labels(s).await?;
+        let patient = self.patient_ref(s, &cmd.patient).await?;
         let containers = if cmd.containers.is_empty() {
-            self.proposal(s, &product, &dose).await?
+            // Never proposed: what is labelled for someone else, or waited too long.
+            let ok = |c: &ContainerInfo| self.check_label(&labels, &c.id, &patient).is_ok();
+            self.proposal(s, &product, &dose, &ok).await?
         } else {
             let mut cs = Vec::with_capacity(cmd.containers.len());
             for id in &cmd.containers {
@@ -409,6 +414,7 @@ impl Clinic {
                         ),
                     ));
                 }
+                self.check_label(&labels, id, &patient)?;
                 cs.push(c);
             }
             cs

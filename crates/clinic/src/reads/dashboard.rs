@@ -51,6 +51,18 @@ pub struct Dashboard {
     /// Spravato REMS sessions whose Patient Monitoring Form is still to be submitted, with
     /// its 7-day deadline: for those who record REMS sessions, else none.
     pub rems_forms_due: Vec<crate::acts::RemsSessionView>,
+    /// Containers labelled for a patient more than `LABEL_DAYS` ago and still on hand: they
+    /// must leave stock (destroyed or returned), oldest label first. For the pharmacy.
+    pub labels_expired: Vec<LabelExpired>,
+}
+
+/// A patient-labelled container that waited too long.
+#[derive(Debug, Clone)]
+pub struct LabelExpired {
+    pub container: ContainerInfo,
+    pub labelled_on: Day,
+    /// The last day a dose from it was allowed.
+    pub last_day: Day,
 }
 
 /// On hand of one product, lot and location.
@@ -113,7 +125,23 @@ impl Clinic {
             .collect();
         let mut open = Vec::new();
         let mut expiring = BTreeSet::new();
+        let labels = if s.may(Permission::Pharmacy) {
+            self.patient_labels(s).await?
+        } else {
+            Default::default()
+        };
+        let mut labels_expired = Vec::new();
         for c in self.containers(s, true).await? {
+            if let Some(l) = labels.get(&c.id)
+                && let Some(last) = crate::acts::last_day(l)
+                && today > last
+            {
+                labels_expired.push(LabelExpired {
+                    container: c.clone(),
+                    labelled_on: l.labelled_on,
+                    last_day: last,
+                });
+            }
             let days_to_expiry = days_between(today, c.expiry);
             if days_to_expiry <= EXPIRING_WITHIN_DAYS {
                 expiring.insert(ExpiringLot {
@@ -170,7 +198,9 @@ impl Clinic {
         } else {
             Vec::new()
         };
+        labels_expired.sort_by_key(|l| l.labelled_on);
         Ok(Dashboard {
+            labels_expired,
             rems_forms_due,
             registrant: head.registrant.name.to_string(),
             entries: head.entries,
