@@ -158,7 +158,7 @@ fn the_analytics_page_draws_labelled_charts() {
     let s = Server::demo();
     let c = crate::web::client();
     let (from, to) = demo_period();
-    let session = crate::web::web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
+    let session = s.web_cookie("auditor.diaz", &s.password("auditor.diaz"));
     let (status, html) = crate::web::page(
         &c,
         &s,
@@ -194,7 +194,7 @@ fn the_analytics_page_draws_labelled_charts() {
     );
     assert_eq!(html.matches("data-tier=\"review\"").count(), 1);
     // A nurse is refused the page.
-    let nurse = crate::web::web_session(&c, &s, "nurse.chen", &s.password("nurse.chen"));
+    let nurse = s.web_cookie("nurse.chen", &s.password("nurse.chen"));
     let (status, _) = crate::web::page(&c, &s, &nurse, "/ui/analytics");
     assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -161,7 +161,7 @@ fn a_clinic_goes_live_with_an_initial_inventory_of_what_is_on_its_shelves() {
     // The dashboard tells the pharmacist what to do.
     let page = c
         .get(format!("{}/ui", s.url()))
-        .header("cookie", web_cookie(&s, "pharm.ito", PHARM_PW))
+        .header("cookie", s.web_cookie("pharm.ito", PHARM_PW))
         .send()
         .unwrap()
         .text()
@@ -254,35 +254,6 @@ fn a_clinic_goes_live_with_an_initial_inventory_of_what_is_on_its_shelves() {
     let data = s.stop();
     let o = custody(&["verify", "--data", data.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-}
-
-/// A browser-less sign-in to the web pages: the session cookie.
-fn web_cookie(s: &Server, user: &str, password: &str) -> String {
-    let c = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = c
-        .post(format!("{}/ui/login", s.url()))
-        .form(&[
-            ("ledger", s.ledger()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(
-        r.status(),
-        StatusCode::SEE_OTHER,
-        "{user} signs in to the pages"
-    );
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -384,7 +355,7 @@ fn a_loss_discovered_on_a_friday_is_due_on_monday_and_recording_both_reports_cle
         "{l}"
     );
     // The pharmacist's dashboard shows what is due and when.
-    let cookie = web_cookie(&s, "pharm.ito", PHARM_PW);
+    let cookie = s.web_cookie("pharm.ito", PHARM_PW);
     let dash = |cookie: &str| {
         c.get(format!("{}/ui", s.url()))
             .header("cookie", cookie)

@@ -357,6 +357,33 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Signs in through the web sign-in form (no browser) and returns the session cookie.
+    pub fn web_cookie(&self, user: &str, password: &str) -> String {
+        let c = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let r = c
+            .post(format!("{}/ui/login", self.url()))
+            .form(&[
+                ("ledger", self.ledger()),
+                ("username", user),
+                ("password", password),
+            ])
+            .send()
+            .expect("the sign-in form answers");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         // A failed test must not leave a server behind (after stop, this does nothing).

@@ -142,30 +142,6 @@ fn an_inpatient_setting_is_warned_not_refused() {
     );
 }
 
-fn web_cookie(s: &Server, user: &str, password: &str) -> String {
-    let c = Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = c
-        .post(format!("{}/ui/login", s.url()))
-        .form(&[
-            ("ledger", s.ledger()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn rfc3339_at(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
@@ -393,7 +369,7 @@ fn a_rems_session_is_monitored_two_hours_its_form_is_due_and_its_record_matches_
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie = web_cookie(&s, "nurse.chen", &pw);
+    let cookie = s.web_cookie("nurse.chen", &pw);
     let page = |path: &str| -> (StatusCode, String) {
         let r = web
             .get(format!("{}{path}", s.url()))
@@ -618,7 +594,7 @@ fn the_monitoring_minimum_is_a_setting() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let cookie = web_cookie(&s, "nurse.chen", &pw);
+    let cookie = s.web_cookie("nurse.chen", &pw);
     let one = web
         .get(format!("{}/ui/rems/{id}", s.url()))
         .header("cookie", &cookie)
@@ -673,7 +649,7 @@ fn a_spravato_device_opened_and_not_given_is_flagged_and_wasted_to_disposal_neve
         .send()
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "{}", r.text().unwrap());
-    let cookie = web_cookie(&s, "nurse.chen", &pw);
+    let cookie = s.web_cookie("nurse.chen", &pw);
     let page = |path: &str| {
         c.get(format!("{}{path}", s.url()))
             .header("cookie", &cookie)
@@ -910,7 +886,7 @@ fn patient_labelled_devices_go_to_their_patient_and_leave_stock_after_fourteen_d
     assert_eq!(dose("MRN-8001", &[&sealed[2]]).status(), StatusCode::OK);
     let page = |user: &str| {
         c.get(format!("{}/ui", s.url()))
-            .header("cookie", web_cookie(&s, user, &s.passwords[user]))
+            .header("cookie", s.web_cookie(user, &s.passwords[user]))
             .send()
             .unwrap()
             .text()

@@ -20,26 +20,6 @@ fn client() -> Client {
         .unwrap()
 }
 
-fn web_session(c: &Client, s: &Server, user: &str, password: &str) -> String {
-    let r = c
-        .post(format!("{}/ui/login", s.url()))
-        .form(&[
-            ("ledger", s.ledger()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 fn page(c: &Client, s: &Server, session: &str, path: &str) -> String {
     c.get(format!("{}{path}", s.url()))
         .header("cookie", session)
@@ -82,7 +62,7 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
     let api = Client::new();
     let token = s.login(&api, "nurse.chen");
     let pw = s.password("nurse.chen");
-    let nurse = web_session(&c, &s, "nurse.chen", &pw);
+    let nurse = s.web_cookie("nurse.chen", &pw);
     let vial = s.sealed_vial(&api, &token);
     let r = api
         .post(s.api(&format!("/containers/{vial}/open")))
@@ -224,7 +204,7 @@ fn times_typed_in_the_clinic_zone_land_as_the_right_utc_instant_and_show_local()
         "{signed}"
     );
     // The reports page says whose days its period covers.
-    let auditor = web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
+    let auditor = s.web_cookie("auditor.diaz", &s.password("auditor.diaz"));
     let reports = page(&c, &s, &auditor, "/ui/reports");
     assert!(
         reports.contains("the clinic's days in America/Chicago"),

@@ -129,21 +129,6 @@ fn sign_in_see_the_dashboard_sign_out() {
     s.stop();
 }
 
-/// Signs in through the sign-in form; the session cookie.
-pub(crate) fn web_session(c: &Client, s: &Server, user: &str, password: &str) -> String {
-    let r = c
-        .post(format!("{}/ui/login", s.url()))
-        .form(&[
-            ("ledger", s.ledger()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
-    cookie(&r)
-}
-
 pub(crate) fn page(c: &Client, s: &Server, session: &str, path: &str) -> (StatusCode, String) {
     let r = c
         .get(format!("{}{path}", s.url()))
@@ -207,7 +192,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     let api = Client::new();
     let token = s.login(&api, "auditor.diaz");
     let pharm_pw = s.password("pharm.rivera");
-    let pharm = web_session(&c, &s, "pharm.rivera", &pharm_pw);
+    let pharm = s.web_cookie("pharm.rivera", &pharm_pw);
     let (status, form) = page(&c, &s, &pharm, "/ui/receive");
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -334,7 +319,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     assert_eq!(s.entries(&api, &token), before + 2, "one receipt per line");
 
     // A nurse gets neither receiving nor the admin's pages, by link or by post.
-    let nurse = web_session(&c, &s, "nurse.chen", &s.password("nurse.chen"));
+    let nurse = s.web_cookie("nurse.chen", &s.password("nurse.chen"));
     let (_, dash) = page(&c, &s, &nurse, "/ui");
     assert!(!dash.contains("href=\"/ui/receive\"") && !dash.contains("href=\"/ui/users\""));
     assert!(
@@ -367,7 +352,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     // The admin resets the nurse's password: a weak one is refused beside its field; the
     // reset ends the nurse's session and the new password signs in.
     let admin_pw = s.password("admin");
-    let admin = web_session(&c, &s, "admin", &admin_pw);
+    let admin = s.web_cookie("admin", &admin_pw);
     let (status, body) = page(&c, &s, &admin, "/ui/users/nurse.chen");
     assert_eq!(status, StatusCode::OK);
     let csrf = csrf_of(&body);
@@ -429,7 +414,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
         login.contains("signed out after 15 minutes without activity"),
         "{login}"
     );
-    web_session(&c, &s, "nurse.chen", fresh);
+    s.web_cookie("nurse.chen", fresh);
 
     // The admin deactivates a nurse: a reason is needed; then they cannot sign in.
     let (status, body) = post(
@@ -474,7 +459,7 @@ fn forms_refuse_bad_input_beside_the_field_and_write_nothing() {
     );
 
     // Everyone may follow any container, held or long gone.
-    let auditor = web_session(&c, &s, "auditor.diaz", &s.password("auditor.diaz"));
+    let auditor = s.web_cookie("auditor.diaz", &s.password("auditor.diaz"));
     let (_, held) = page(&c, &s, &auditor, "/ui/containers");
     let (_, every) = page(&c, &s, &auditor, "/ui/containers?all=1");
     let rows = |p: &str| p.matches("<tr data-search=").count();
@@ -583,7 +568,7 @@ fn a_signed_dose_sent_again_records_nothing_and_says_which_entry_it_is() {
     let api = Client::new();
     let token = s.login(&api, "nurse.chen");
     let pw = s.password("nurse.chen");
-    let nurse = web_session(&c, &s, "nurse.chen", &pw);
+    let nurse = s.web_cookie("nurse.chen", &pw);
     let vial = s.sealed_vial(&api, &token);
     let r = api
         .post(s.api(&format!("/containers/{vial}/open")))
@@ -689,8 +674,8 @@ fn refusals_of_the_ledger_show_at_review_beside_their_field_before_any_password(
     let api = Client::new();
     let nurse_pw = s.password("nurse.chen");
     let pharm_pw = s.password("pharm.rivera");
-    let nurse = web_session(&c, &s, "nurse.chen", &nurse_pw);
-    let pharm = web_session(&c, &s, "pharm.rivera", &pharm_pw);
+    let nurse = s.web_cookie("nurse.chen", &nurse_pw);
+    let pharm = s.web_cookie("pharm.rivera", &pharm_pw);
     let token = s.login(&api, "pharm.rivera");
     let before = s.entries(&api, &token);
     let held: serde_json::Value = api
@@ -864,7 +849,7 @@ fn containers_are_grouped_by_product_open_first_then_by_expiry_and_searchable() 
     let s = Server::demo();
     let c = client();
     let pw = s.password("nurse.chen");
-    let nurse = web_session(&c, &s, "nurse.chen", &pw);
+    let nurse = s.web_cookie("nurse.chen", &pw);
     // The nurse opens the last container of a product of several: it comes first.
     let (_, before) = page(&c, &s, &nurse, "/ui/containers");
     let ids = |g: &str| -> Vec<String> {
@@ -965,7 +950,7 @@ fn containers_are_grouped_by_product_open_first_then_by_expiry_and_searchable() 
 fn enrolment_preselects_no_role_and_refuses_it_left_blank() {
     let s = Server::demo();
     let c = client();
-    let admin = web_session(&c, &s, "admin", &s.password("admin"));
+    let admin = s.web_cookie("admin", &s.password("admin"));
     let (_, form) = page(&c, &s, &admin, "/ui/users");
     let roles = options_of(&form, "role");
     assert_eq!(roles.first().map(|r| r.1.as_str()), Some("Choose a role"));
@@ -1000,7 +985,7 @@ fn receiving_and_counting_start_at_a_safe_then_where_last_counted() {
     let s = Server::demo();
     let c = client();
     let pw = s.password("pharm.rivera");
-    let pharm = web_session(&c, &s, "pharm.rivera", &pw);
+    let pharm = s.web_cookie("pharm.rivera", &pw);
     let chosen = |page: &str, id: &str| {
         options_of(page, id)
             .into_iter()
@@ -1042,7 +1027,7 @@ fn receiving_and_counting_start_at_a_safe_then_where_last_counted() {
     let (_, count) = page(&c, &s, &both, "/ui/count");
     assert_eq!(chosen(&count, "location"), vec!["CART-A"]);
     // Someone else at the same browser starts at the safe.
-    let nurse = web_session(&c, &s, "nurse.chen", &s.password("nurse.chen"));
+    let nurse = s.web_cookie("nurse.chen", &s.password("nurse.chen"));
     let (_, count) = page(&c, &s, &format!("{nurse}; {remembered}"), "/ui/count");
     assert_eq!(chosen(&count, "location"), vec!["SAFE-1"]);
 }
@@ -1052,7 +1037,7 @@ fn resolving_a_count_offers_only_containers_of_its_product_and_location() {
     let s = Server::demo();
     let c = client();
     let pw = s.password("pharm.rivera");
-    let pharm = web_session(&c, &s, "pharm.rivera", &pw);
+    let pharm = s.web_cookie("pharm.rivera", &pw);
     let (_, count) = page(&c, &s, &pharm, "/ui/count");
     let (status, recorded) = signed(
         &c,
@@ -1118,8 +1103,8 @@ fn the_ledgers_own_rules_refuse_at_review_beside_the_field() {
     let api = Client::new();
     let pharm_pw = s.password("pharm.rivera");
     let nurse_pw = s.password("nurse.chen");
-    let pharm = web_session(&c, &s, "pharm.rivera", &pharm_pw);
-    let nurse = web_session(&c, &s, "nurse.chen", &nurse_pw);
+    let pharm = s.web_cookie("pharm.rivera", &pharm_pw);
+    let nurse = s.web_cookie("nurse.chen", &nurse_pw);
     let token = s.login(&api, "pharm.rivera");
     let no_password = |body: &str| !body.contains("type=\"password\"");
 
@@ -1251,7 +1236,7 @@ fn a_loss_reported_on_the_web_names_the_count_it_explains() {
     let c = client();
     let api = Client::new();
     let pw = s.password("pharm.rivera");
-    let pharm = web_session(&c, &s, "pharm.rivera", &pw);
+    let pharm = s.web_cookie("pharm.rivera", &pw);
     let token = s.login(&api, "pharm.rivera");
     let count = |sealed: &str| -> String {
         let (_, form) = page(&c, &s, &pharm, "/ui/count");

@@ -52,10 +52,6 @@ fn of_model(m: patient_labels::Model) -> Result<PatientLabel, StoreError> {
     })
 }
 
-fn now() -> i64 {
-    custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
-}
-
 impl Store {
     /// Keeps (or replaces) a container's patient label.
     pub async fn save_patient_label(
@@ -70,7 +66,7 @@ impl Store {
             patient_ref: Set(l.patient.to_string()),
             labelled_on: Set(l.labelled_on.to_string()),
             labelled_by: Set(l.labelled_by.clone()),
-            updated_at: Set(now()),
+            updated_at: Set(crate::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([C::LedgerId, C::Container])

@@ -180,3 +180,8 @@ impl Store {
         Self::open(&format!("sqlite://{}?mode=rw", path.display())).await
     }
 }
+
+/// Now, in µs since the epoch: when a register row (outside the chain) was last written.
+pub(crate) fn now_micros() -> i64 {
+    custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
+}

@@ -93,10 +93,6 @@ pub struct Prescription {
     pub updated_at: Timestamp,
 }
 
-fn now() -> i64 {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
-}
-
 fn nonneg(v: i32) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(StoreError::corrupt)
 }
@@ -126,7 +122,7 @@ impl Store {
             ledger_id: Set(ledger.as_uuid()),
             npi: Set(ids.npi.clone()),
             ncpdp: Set(ids.ncpdp.clone()),
-            updated_at: Set(now()),
+            updated_at: Set(crate::now_micros()),
         })
         .on_conflict(
             OnConflict::column(registrant_identifiers::Column::LedgerId)
@@ -166,7 +162,7 @@ impl Store {
             ledger_id: Set(ledger.as_uuid()),
             dea: Set(dea.to_string()),
             npi: Set(npi.to_string()),
-            updated_at: Set(now()),
+            updated_at: Set(crate::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([prescribers::Column::LedgerId, prescribers::Column::Dea])
@@ -192,7 +188,7 @@ impl Store {
             written_on: Set(p.written_on.to_string()),
             refills_authorized: Set(small(p.refills_authorized)?),
             days_supply: Set(small(p.days_supply)?),
-            updated_at: Set(now()),
+            updated_at: Set(crate::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([prescriptions::Column::LedgerId, prescriptions::Column::Seq])

@@ -171,10 +171,6 @@ impl RemsRecord {
     }
 }
 
-fn now() -> i64 {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
-}
-
 fn split(b: &Option<BloodPressure>) -> (Option<i32>, Option<i32>) {
     match b {
         Some(b) => (Some(b.systolic.into()), Some(b.diastolic.into())),
@@ -294,7 +290,7 @@ impl Store {
             form_submitted_on: Set(r.form.as_ref().map(|(d, _)| d.to_string())),
             form_confirmation: Set(r.form.as_ref().map(|(_, c)| c.clone())),
             opened_by: Set(r.opened_by.clone()),
-            updated_at: Set(now()),
+            updated_at: Set(crate::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([C::LedgerId, C::SessionId])

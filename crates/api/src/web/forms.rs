@@ -483,6 +483,22 @@ impl<'a> FormBuilder<'a> {
         self
     }
 
+    /// Line `i` of a stock form (a receipt, an inventory): its product, lot and expiry, each
+    /// optional so that a line left blank is no line.
+    pub fn stock_line(self, i: usize, products: &[(String, String)]) -> Self {
+        self.line(&format!("Line {i}"))
+            .field(
+                Field::select(
+                    &format!("product_{i}"),
+                    &format!("Product, line {i}"),
+                    products.to_vec(),
+                )
+                .optional(),
+            )
+            .field(Field::text(&format!("lot_{i}"), &format!("Lot, line {i}")).optional())
+            .field(Field::date(&format!("expiry_{i}"), &format!("Expiry, line {i}")).optional())
+    }
+
     /// A section drawn as one line of fields side by side.
     pub fn line(mut self, legend: &str) -> Self {
         self = self.section(legend);

@@ -100,17 +100,7 @@ async fn inventory_form(
         .field(Field::date("date", "Date").value(today(zone(state)).to_string()));
     for i in 1..=n {
         b = b
-            .line(&format!("Line {i}"))
-            .field(
-                Field::select(
-                    &format!("product_{i}"),
-                    &format!("Product, line {i}"),
-                    products.clone(),
-                )
-                .optional(),
-            )
-            .field(Field::text(&format!("lot_{i}"), &format!("Lot, line {i}")).optional())
-            .field(Field::date(&format!("expiry_{i}"), &format!("Expiry, line {i}")).optional())
+            .stock_line(i, &products)
             .field(
                 Field::select(
                     &format!("location_{i}"),

@@ -50,17 +50,7 @@ async fn receive_form(
         .field(Field::date("received_on", "Received on").value(today(zone(state)).to_string()));
     for i in 1..=n {
         b = b
-            .line(&format!("Line {i}"))
-            .field(
-                Field::select(
-                    &format!("product_{i}"),
-                    &format!("Product, line {i}"),
-                    products.clone(),
-                )
-                .optional(),
-            )
-            .field(Field::text(&format!("lot_{i}"), &format!("Lot, line {i}")).optional())
-            .field(Field::date(&format!("expiry_{i}"), &format!("Expiry, line {i}")).optional())
+            .stock_line(i, &products)
             .field(
                 Field::number(&format!("containers_{i}"), &format!("Containers, line {i}"))
                     .optional()
