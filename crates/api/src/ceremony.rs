@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use custody_clinic::acts::{Ceremony, Origin, Outcome};
-use custody_ledger::{LedgerId, Principal, UserId};
+use custody_ledger::{Principal, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -53,60 +53,46 @@ pub enum ActAnswer {
     DryRun(WouldRecord),
 }
 
-pub async fn recorded(
-    state: &AppState,
-    ledger: LedgerId,
-    a: &custody_store::Appended,
-) -> ApiResult<Recorded> {
-    let mut signatures = Vec::new();
-    for s in &a.entry.signatures {
-        let (user, printed_name) = match &s.signer {
-            Principal::User(u) => {
-                let name = state
-                    .store
-                    .user(ledger, u)
-                    .await?
-                    .map(|i| i.printed_name)
-                    .unwrap_or_default();
-                (u.to_string(), name)
-            }
-            Principal::Registrant => ("registrant".into(), "the registrant".into()),
-        };
-        signatures.push(Manifestation {
-            user,
-            printed_name,
+pub fn recorded(a: &custody_store::Appended) -> Recorded {
+    let signatures = a
+        .entry
+        .signatures
+        .iter()
+        .zip(&a.names)
+        .map(|(s, name)| Manifestation {
+            user: match &s.signer {
+                Principal::User(u) => u.to_string(),
+                Principal::Registrant => "registrant".into(),
+            },
+            printed_name: name.clone(),
             meaning: s.meaning.to_string(),
             signed_at: a.entry.signed_at(s).to_string(),
-        });
-    }
-    Ok(Recorded {
+        })
+        .collect();
+    Recorded {
         seq: a.entry.seq.get(),
         hash: a.hash.to_string(),
         kind: a.entry.kind().to_string(),
         signatures,
-    })
+    }
 }
 
 /// Each entry of an outcome as the API shows it; counted in the metrics when new.
-pub async fn recorded_all(
-    state: &AppState,
-    ledger: LedgerId,
-    o: &Outcome,
-) -> ApiResult<Vec<Recorded>> {
+pub fn recorded_all(state: &AppState, o: &Outcome) -> Vec<Recorded> {
     let mut out = Vec::new();
     for a in o.entries() {
         if !o.repeated() {
             state.metrics.appended(&a.entry.kind().to_string());
         }
-        out.push(recorded(state, ledger, a).await?);
+        out.push(recorded(a));
     }
-    Ok(out)
+    out
 }
 
 /// The response of an act recording one entry: 200 with the entry, or with what a dry run
 /// would record.
-pub async fn respond(state: &AppState, ledger: LedgerId, o: Outcome) -> ApiResult<Response> {
-    Ok(match last(state, ledger, &o).await? {
+pub fn respond(state: &AppState, o: Outcome) -> ApiResult<Response> {
+    Ok(match last(state, &o)? {
         Ok((one, _)) => Json(one).into_response(),
         Err(dry_run) => dry_run,
     })
@@ -114,15 +100,14 @@ pub async fn respond(state: &AppState, ledger: LedgerId, o: Outcome) -> ApiResul
 
 /// The last entry an act recorded, as shown and as recorded (acts add what they know of
 /// it); or, for a dry run, its answer.
-pub async fn last<'o>(
+pub fn last<'o>(
     state: &AppState,
-    ledger: LedgerId,
     o: &'o Outcome,
 ) -> ApiResult<Result<(Recorded, &'o custody_store::Appended), Response>> {
     if let Some(r) = dry(o)? {
         return Ok(Err(r));
     }
-    let mut all = recorded_all(state, ledger, o).await?;
+    let mut all = recorded_all(state, o);
     match (all.pop(), o.entries().last()) {
         (Some(shown), Some(a)) => Ok(Ok((shown, a))),
         _ => Err(ApiError::internal("the act recorded nothing")),

@@ -10,7 +10,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use custody_ledger::{LedgerId, Role, Timestamp, UserId};
+use custody_ledger::{KeyId, LedgerId, Role, Timestamp, UserId};
 use custody_store::keystore::{self, KeyError};
 use ed25519_dalek::SigningKey;
 use sha2::{Digest, Sha256};
@@ -29,6 +29,8 @@ pub struct Session {
     pub role: Role,
     /// How long the session lasts without a request (pages warn before it ends).
     pub idle_seconds: u64,
+    /// The key the ledger says this person holds, as read with the session.
+    key_id: KeyId,
     token_hash: [u8; 32],
     /// An admin set this person's password: they must change it before anything else.
     password_change_required: bool,
@@ -39,6 +41,12 @@ impl Session {
     /// (CSRF) is derived from.
     pub fn token_hash(&self) -> &[u8; 32] {
         &self.token_hash
+    }
+
+    /// The key the ledger said this person held when the request began: the key their
+    /// signature must name (the ledger's rules check it again when the entry is appended).
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
     }
 
     /// Whether this person may do `what` in their own ledger.
@@ -96,6 +104,13 @@ fn ended() -> ClinicError {
     }
 }
 
+fn inactive() -> ClinicError {
+    ClinicError::Unauthenticated {
+        code: "user_inactive",
+        message: "this account is no longer active".into(),
+    }
+}
+
 impl Clinic {
     /// The session a token names, if it is live; using it keeps it alive.
     pub async fn session(&self, token: &str) -> ClinicResult<Session> {
@@ -103,23 +118,21 @@ impl Clinic {
         let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
         let now = throttle::now_micros();
         let known = self.last_use(&hash);
-        let s = self
+        let live = self
             .store
             .touch_session(hash, now, idle, known)
             .await?
             .ok_or_else(ended)?;
         self.used(&hash, now);
-        let user = self.active_user(s.ledger, &s.user).await?;
-        let password_change_required = self
-            .store
-            .password_change_required(s.ledger, &s.user)
-            .await?;
+        let user = live.user.filter(|u| u.active).ok_or_else(inactive)?;
+        let (s, password_change_required) = (live.session, live.password_change_required);
         Ok(Session {
             ledger: s.ledger,
             user: s.user,
             printed_name: user.printed_name,
             role: user.role,
             idle_seconds: self.settings.idle_timeout.as_secs(),
+            key_id: user.key_id.parse().map_err(ClinicError::internal)?,
             token_hash: hash,
             password_change_required,
         })
@@ -135,10 +148,7 @@ impl Clinic {
             .user(ledger, user)
             .await?
             .filter(|u| u.active)
-            .ok_or_else(|| ClinicError::Unauthenticated {
-                code: "user_inactive",
-                message: "this account is no longer active".into(),
-            })
+            .ok_or_else(inactive)
     }
 
     /// The last use of a session this process has seen.
@@ -188,6 +198,7 @@ impl Clinic {
                 printed_name: info.printed_name,
                 role: info.role,
                 idle_seconds: self.settings.idle_timeout.as_secs(),
+                key_id: info.key_id.parse().map_err(ClinicError::internal)?,
                 token_hash: hash,
                 password_change_required,
             },

@@ -144,7 +144,7 @@ pub(crate) async fn succeeded(
     account: &str,
     address: Option<&str>,
 ) -> ClinicResult<()> {
-    store.with_attempts(account, |_| (None, ())).await?;
+    store.forget_attempts(account).await?;
     match address {
         Some(a) => give_back(store, &format!("address:{a}")).await,
         None => Ok(()),

@@ -6,9 +6,12 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use tokio::sync::{Mutex, oneshot};
 
-use custody_ledger::state::{ContainerStatus, References, Signed, State, Touched, references};
+use custody_ledger::state::{
+    ContainerStatus, References, SigCheck, Signed, State, Touched, references,
+};
 use custody_ledger::{
-    Canonical, Draft, Entry, EntryHash, LedgerId, Payload, PublicKey, Seq, Timestamp, Violation,
+    Canonical, Draft, Entry, EntryHash, LedgerId, Payload, Principal, PublicKey, Seq, Timestamp,
+    Violation,
 };
 use ed25519_dalek::SigningKey;
 use sea_orm::ActiveValue::Set;
@@ -152,6 +155,79 @@ impl Sequencers {
     }
 }
 
+/// Signatures of a group's drafts already verified, before the ordered pass, each with the
+/// key it verified under and the message it signs: the ordered pass, which finds the key the
+/// ledger's state holds at that point, skips a check only when key, message and signature are
+/// exactly these.
+#[derive(Debug, Default)]
+struct Verified(HashMap<[u8; 64], ([u8; 32], Vec<u8>)>);
+
+impl Verified {
+    fn holds(&self, c: &SigCheck) -> bool {
+        self.0
+            .get(&c.signature)
+            .is_some_and(|(key, message)| *key == c.key.to_bytes() && *message == c.message)
+    }
+}
+
+/// Verifies the users' signatures of a group's drafts on every core at once, under the keys
+/// `state` (the cached state before the group) says their signers hold; a signature that does
+/// not verify, or whose signer the state does not know, is left out and checked in order.
+/// (Appends of one ledger are written by one task in order; without this, that task would also
+/// check every signature of the group on one core.)
+async fn verify_ahead(state: &State, members: &[Member]) -> Verified {
+    let mut checks: Vec<SigCheck> = Vec::new();
+    for m in members {
+        for mode in &m.modes {
+            let Mode::Draft(d, _) = mode else { continue };
+            for (i, sig) in d.signatures.iter().enumerate() {
+                let Principal::User(u) = &sig.signer else {
+                    continue;
+                };
+                let Some(user) = state.users.get(u) else {
+                    continue;
+                };
+                if user.key.key_id() != sig.key_id {
+                    continue;
+                }
+                let message =
+                    custody_ledger::entry::signing_input(&d.ledger, d.version, sig, &d.body);
+                checks.push(SigCheck {
+                    of: Signed::Signature(i),
+                    key: user.key,
+                    message,
+                    signature: sig.signature,
+                });
+            }
+        }
+    }
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    if checks.len() < 2 || workers < 2 {
+        return Verified::default();
+    }
+    let per = checks.len().div_ceil(workers);
+    let mut tasks = Vec::with_capacity(workers);
+    let mut rest = checks;
+    while !rest.is_empty() {
+        let chunk: Vec<_> = rest.drain(..per.min(rest.len())).collect();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            chunk
+                .into_iter()
+                .filter(SigCheck::verify)
+                .map(|c| (c.signature, (c.key.to_bytes(), c.message)))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut verified = Verified::default();
+    for t in tasks {
+        // A task that did not finish verified nothing: its signatures are checked in order.
+        if let Ok(done) = t.await {
+            verified.0.extend(done);
+        }
+    }
+    verified
+}
+
 /// A ledger's turn to append, held (`Store::hold_turn`).
 #[doc(hidden)]
 pub struct Turn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<Slot>);
@@ -161,6 +237,48 @@ pub struct Turn(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<Slot>);
 pub struct Appended {
     pub entry: Entry,
     pub hash: EntryHash,
+    /// Each signer's printed name, in the order of the entry's signatures, as the ledger's
+    /// state held it when the entry was recorded: showing the entry reads nothing more.
+    pub names: Vec<String>,
+}
+
+/// The printed name of each of `entry`'s signers in `state` ("the registrant" for the
+/// registrant's signature; empty for a user the state does not know).
+fn signer_names(state: &State, entry: &Entry) -> Vec<String> {
+    entry
+        .signatures
+        .iter()
+        .map(|s| match &s.signer {
+            Principal::User(u) => state
+                .users
+                .get(u)
+                .map(|x| x.printed_name.to_string())
+                .unwrap_or_default(),
+            Principal::Registrant => REGISTRANT_NAME.to_string(),
+        })
+        .collect()
+}
+
+/// How the registrant's signature is shown.
+pub const REGISTRANT_NAME: &str = "the registrant";
+
+impl Store {
+    /// An entry read back from the store as an append answers it, its signers' printed names
+    /// read from the users table.
+    pub async fn appended(&self, entry: Entry, hash: EntryHash) -> Result<Appended, StoreError> {
+        let mut names = Vec::with_capacity(entry.signatures.len());
+        for s in &entry.signatures {
+            names.push(match &s.signer {
+                Principal::User(u) => self
+                    .user(entry.ledger, u)
+                    .await?
+                    .map(|i| i.printed_name)
+                    .unwrap_or_default(),
+                Principal::Registrant => REGISTRANT_NAME.to_string(),
+            });
+        }
+        Ok(Appended { entry, hash, names })
+    }
 }
 
 /// What the chain trigger says when an entry row does not extend its ledger's head.
@@ -300,45 +418,34 @@ impl Store {
         one_count(&modes)?;
         let ledger = first.ledger;
         let db = self.connection();
-        let head = ledgers::Entity::find_by_id(ledger.as_uuid())
-            .one(db)
-            .await?
-            .ok_or(StoreError::UnknownLedger(ledger))?;
-        let mut state = State::new();
-        load_head(&head, &mut state)?;
-        let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
-        let mut entries = Vec::with_capacity(drafts.len());
-        let mut h = state.head.expect("loaded above");
-        for d in drafts {
-            let ts = entry_time(now, Some(h.last_timestamp), d);
-            let e = d.clone().chain(h.next_seq, h.last_hash, ts);
-            h.next_seq = h.next_seq.next();
-            entries.push(e);
-        }
-        let mut refs = References::default();
-        for e in &entries {
-            merge_refs(&mut refs, references(e));
-        }
-        // The ledger's state, caught up with what is stored, and the part of it these
+        // The ledger's state, caught up with what is stored (one statement when this process's
+        // cached state is current: the head row need not be read), and the part of it these
         // entries read.
         let slot = self.cache.slot(ledger);
         let mut slot = slot.lock().await;
         let mut full = slot.state.take().unwrap_or_default();
         let folded = fold_entries(db, ledger, &mut full).await;
-        let head = full.head;
-        let part = full.subset(&refs);
+        let Some(h) = full.head else {
+            // Nothing stored: no such ledger (and nothing worth caching).
+            folded?;
+            return Err(StoreError::UnknownLedger(ledger));
+        };
+        let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        let mut entries = Vec::with_capacity(drafts.len());
+        let mut refs = References::default();
+        for d in drafts {
+            let ts = entry_time(now, Some(h.last_timestamp), d);
+            let e = d.clone().chain(h.next_seq, h.last_hash, ts);
+            merge_refs(&mut refs, references(&e));
+            entries.push(e);
+        }
+        let mut state = full.subset(&refs);
+        state.head = Some(h);
         slot.state = Some(full);
         if folded? > 0 {
             slot.frontier = None;
         }
         drop(slot);
-        state = part;
-        if let Some(h) = head
-            && let Some(first) = entries.first_mut()
-        {
-            first.seq = h.next_seq;
-            first.prev = h.last_hash;
-        }
         for e in &mut entries {
             // Each entry follows the one before it, as it would in the append, and no earlier
             // than it: the fold may have caught up with entries another process appended
@@ -450,7 +557,11 @@ impl Store {
     async fn write_group(&self, slot: &mut Slot, group: Vec<Waiter>) {
         if group.len() > 1 && group.iter().all(|w| w.member.groups()) {
             let members: Vec<Member> = group.iter().map(|w| w.member.clone()).collect();
-            if let Ok(results) = self.write_once(slot, &members).await {
+            let verified = match &slot.state {
+                Some(state) => verify_ahead(state, &members).await,
+                None => Verified::default(),
+            };
+            if let Ok(results) = self.write_once(slot, &members, &verified).await {
                 for (w, r) in group.into_iter().zip(results) {
                     let _ = w.answer.send(r);
                 }
@@ -472,13 +583,14 @@ impl Store {
         member: Member,
     ) -> Result<Vec<Appended>, StoreError> {
         let members = [member];
-        let r = match self.write_once(slot, &members).await {
+        let none = Verified::default();
+        let r = match self.write_once(slot, &members, &none).await {
             Err(StoreError::StaleCache) => {
                 // Someone else appended: from now on, read the head row every time and fold
                 // what others appended into the cached state.
                 slot.frontier = None;
                 slot.shared = true;
-                self.write_once(slot, &members).await
+                self.write_once(slot, &members, &none).await
             }
             other => other,
         };
@@ -493,6 +605,7 @@ impl Store {
         &self,
         slot: &mut Slot,
         members: &[Member],
+        verified: &Verified,
     ) -> Result<Vec<Result<Vec<Appended>, StoreError>>, StoreError> {
         let Some(first) = members.first().and_then(|m| m.modes.first()) else {
             return Ok(Vec::new());
@@ -562,7 +675,7 @@ impl Store {
         for member in members {
             if alone {
                 let (done, touched) = self
-                    .write_member(&txn, &mut state, &mut frontier, member, now)
+                    .write_member(&txn, &mut state, &mut frontier, member, now, verified)
                     .await?;
                 all_touched.extend(touched);
                 outcomes.push(Ok(done));
@@ -584,6 +697,7 @@ impl Store {
                     &mut frontier,
                     member,
                     now,
+                    verified,
                 )
                 .await;
             match (r, savepoint) {
@@ -629,6 +743,7 @@ impl Store {
         frontier: &mut Frontier,
         member: &Member,
         now: Timestamp,
+        verified: &Verified,
     ) -> Result<(Vec<Appended>, Vec<Touched>), StoreError> {
         let ledger = member.modes[0].ledger();
         if let Some(r) = &member.request {
@@ -644,7 +759,7 @@ impl Store {
         let mut all_touched = Vec::with_capacity(member.modes.len());
         for mode in &member.modes {
             let (a, touched) = self
-                .write_entry(txn, state, frontier, mode.clone(), now)
+                .write_entry(txn, state, frontier, mode.clone(), now, verified)
                 .await?;
             done.push(a);
             all_touched.push(touched);
@@ -660,6 +775,7 @@ impl Store {
         frontier: &mut Frontier,
         mode: Mode,
         now: Timestamp,
+        verified: &Verified,
     ) -> Result<(Appended, Touched), StoreError> {
         let is_genesis = mode.is_genesis();
         let ledger = mode.ledger();
@@ -704,7 +820,7 @@ impl Store {
             if sealed_here && c.of == Signed::Sequencer {
                 continue;
             }
-            if !c.verify() {
+            if !(verified.holds(c) || c.verify()) {
                 return Err(StoreError::Rejected(match c.of {
                     Signed::Signature(i) => {
                         let s = &entry.signatures[i];
@@ -863,7 +979,8 @@ impl Store {
         {
             resolve_discrepancy(txn, lid, count, entry.seq).await?;
         }
-        Ok((Appended { entry, hash }, touched))
+        let names = signer_names(state, &entry);
+        Ok((Appended { entry, hash, names }, touched))
     }
 }
 

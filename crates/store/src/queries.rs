@@ -4,13 +4,20 @@ use custody_ledger::inventory::{OnHand, on_hand};
 use custody_ledger::state::State;
 use custody_ledger::{EntryHash, KeyId, LedgerId, Party, PublicKey, Seq, Timestamp, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder};
 
 use crate::Store;
 use crate::entities::{containers, credentials, entries, ledgers, products, users};
 use crate::error::StoreError;
 use crate::rows::{self, ContainerRow};
+
+/// The row [`Store::current_sealed_key`] reads.
+#[derive(Debug, FromQueryResult)]
+struct SealedKeyRow {
+    key_id: String,
+    sealed_key: Vec<u8>,
+}
 
 /// A ledger in this database.
 #[derive(Debug, Clone)]
@@ -143,20 +150,37 @@ impl Store {
         ledger: LedgerId,
         user: &UserId,
     ) -> Result<Option<(KeyId, Vec<u8>)>, StoreError> {
-        let Some(u) = users::Entity::find_by_id((ledger.as_uuid(), user.to_string()))
+        // One statement: the user's current key id and its sealed key, joined.
+        let q = Query::select()
+            .column((users::Entity, users::Column::KeyId))
+            .column((credentials::Entity, credentials::Column::SealedKey))
+            .from(users::Entity)
+            .inner_join(
+                credentials::Entity,
+                Expr::col((credentials::Entity, credentials::Column::LedgerId))
+                    .equals((users::Entity, users::Column::LedgerId))
+                    .and(
+                        Expr::col((credentials::Entity, credentials::Column::UserId))
+                            .equals((users::Entity, users::Column::UserId)),
+                    )
+                    .and(
+                        Expr::col((credentials::Entity, credentials::Column::KeyId))
+                            .equals((users::Entity, users::Column::KeyId)),
+                    ),
+            )
+            .and_where(Expr::col((users::Entity, users::Column::LedgerId)).eq(ledger.as_uuid()))
+            .and_where(Expr::col((users::Entity, users::Column::UserId)).eq(user.to_string()))
+            .to_owned();
+        let Some(row) = SealedKeyRow::find_by_statement(self.backend().build(&q))
             .one(self.connection())
             .await?
         else {
             return Ok(None);
         };
-        let c =
-            credentials::Entity::find_by_id((ledger.as_uuid(), user.to_string(), u.key_id.clone()))
-                .one(self.connection())
-                .await?;
-        Ok(match c {
-            Some(c) => Some((u.key_id.parse().map_err(StoreError::corrupt)?, c.sealed_key)),
-            None => None,
-        })
+        Ok(Some((
+            row.key_id.parse().map_err(StoreError::corrupt)?,
+            row.sealed_key,
+        )))
     }
 
     /// On hand per product, lot and location, from the materialized container rows.

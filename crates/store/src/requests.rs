@@ -137,15 +137,18 @@ impl Store {
     ) -> Result<T, StoreError> {
         let txn = self.begin_write().await?;
         // Make sure the row exists so that PostgreSQL's row lock covers the first attempt too.
-        attempts::Entity::insert(attempts::ActiveModel {
-            key: Set(key.to_string()),
-            failures: Set(-1),
-            window_start: Set(0),
-            next_at: Set(0),
-        })
-        .on_conflict_do_nothing_on([attempts::Column::Key])
-        .exec(&txn)
-        .await?;
+        // (SQLite's immediate transaction already holds the database's one write lock.)
+        if self.backend() != sea_orm::DbBackend::Sqlite {
+            attempts::Entity::insert(attempts::ActiveModel {
+                key: Set(key.to_string()),
+                failures: Set(-1),
+                window_start: Set(0),
+                next_at: Set(0),
+            })
+            .on_conflict_do_nothing_on([attempts::Column::Key])
+            .exec(&txn)
+            .await?;
+        }
         let m = attempts::Entity::find_by_id(key.to_string())
             .lock_exclusive()
             .one(&txn)
@@ -186,6 +189,14 @@ impl Store {
         }
         txn.commit().await?;
         Ok(answer)
+    }
+
+    /// Forgets every attempt counted against `key` (a right password): one statement.
+    pub async fn forget_attempts(&self, key: &str) -> Result<(), StoreError> {
+        attempts::Entity::delete_by_id(key.to_string())
+            .exec(self.connection())
+            .await?;
+        Ok(())
     }
 
     /// Forgets attempts whose window began before `before` and that hold no wait past now.

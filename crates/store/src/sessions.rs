@@ -2,8 +2,8 @@
 
 use custody_ledger::{Kind, LedgerId, Role, Seq, UserId};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::{Alias, DynIden, Expr, IntoIden, OnConflict, Query, SelectStatement};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Store;
 use crate::entities::{entries, password_changes, sessions, users};
@@ -29,6 +29,71 @@ pub struct Session {
     pub ledger: LedgerId,
     pub user: UserId,
     pub expires_at: i64,
+}
+
+/// A live session with what every request needs to know of its person, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    pub session: Session,
+    /// The user as the materialized table holds them; none if the table has no such row.
+    pub user: Option<UserInfo>,
+    /// An admin set this person's password: they must change it before anything else.
+    pub password_change_required: bool,
+}
+
+/// The row [`session_query`] reads.
+#[derive(Debug, FromQueryResult)]
+struct SessionRow {
+    ledger_id: sea_orm::prelude::Uuid,
+    user_id: String,
+    last_seen: i64,
+    expires_at: i64,
+    printed_name: Option<String>,
+    role: Option<String>,
+    active: Option<bool>,
+    key_id: Option<String>,
+    required_since: Option<i64>,
+}
+
+/// The session `token_hash` names, joined with its user and any password change required of
+/// them.
+fn session_query(token_hash: &[u8; 32]) -> SelectStatement {
+    use sea_orm::sea_query::ExprTrait;
+    let same_person = |t: DynIden| {
+        Expr::col((t.clone(), Alias::new("ledger_id")))
+            .equals((sessions::Entity, sessions::Column::LedgerId))
+            .and(
+                Expr::col((t, Alias::new("user_id")))
+                    .equals((sessions::Entity, sessions::Column::UserId)),
+            )
+    };
+    Query::select()
+        .columns([
+            (sessions::Entity, sessions::Column::LedgerId),
+            (sessions::Entity, sessions::Column::UserId),
+            (sessions::Entity, sessions::Column::LastSeen),
+            (sessions::Entity, sessions::Column::ExpiresAt),
+        ])
+        .columns([
+            (users::Entity, users::Column::PrintedName),
+            (users::Entity, users::Column::Role),
+            (users::Entity, users::Column::Active),
+            (users::Entity, users::Column::KeyId),
+        ])
+        .column((
+            password_changes::Entity,
+            password_changes::Column::RequiredSince,
+        ))
+        .from(sessions::Entity)
+        .left_join(users::Entity, same_person(users::Entity.into_iden()))
+        .left_join(
+            password_changes::Entity,
+            same_person(password_changes::Entity.into_iden()),
+        )
+        .and_where(
+            Expr::col((sessions::Entity, sessions::Column::TokenHash)).eq(token_hash.to_vec()),
+        )
+        .to_owned()
 }
 
 /// One stored entry, as listed.
@@ -85,23 +150,23 @@ impl Store {
         Ok(())
     }
 
-    /// The session of `token_hash` if it is neither past its absolute expiry nor idle longer
-    /// than `idle_micros`; marks it used now. The mark is written at most once a minute, so
-    /// reads do not each take the database's write lock.
-    /// The live session `token_hash` names, as of `now`; `known_last` is its last use as this
-    /// process saw it (later than the stored mark, which is rewritten at most every minute,
-    /// or every quarter of the idle time when that is shorter). Idle time runs from the later
-    /// of the two. An ended session is removed.
+    /// The live session `token_hash` names, as of `now`, with its user and whether they must
+    /// change their password: one statement (a join) on every request. `known_last` is its
+    /// last use as this process saw it (later than the stored mark, which is rewritten at most
+    /// every minute, or every quarter of the idle time when that is shorter, so that reads do
+    /// not each take the database's write lock). Idle time runs from the later of the two. An
+    /// ended session is removed.
     pub async fn touch_session(
         &self,
         token_hash: [u8; 32],
         now: i64,
         idle_micros: i64,
         known_last: Option<i64>,
-    ) -> Result<Option<Session>, StoreError> {
-        let Some(m) = sessions::Entity::find_by_id(token_hash.to_vec())
-            .one(self.connection())
-            .await?
+    ) -> Result<Option<LiveSession>, StoreError> {
+        let Some(m) =
+            SessionRow::find_by_statement(self.backend().build(&session_query(&token_hash)))
+                .one(self.connection())
+                .await?
         else {
             return Ok(None);
         };
@@ -119,10 +184,24 @@ impl Store {
                 .exec(self.connection())
                 .await?;
         }
-        Ok(Some(Session {
-            ledger: LedgerId::from_uuid(m.ledger_id),
-            user: m.user_id.parse().map_err(StoreError::corrupt)?,
-            expires_at: m.expires_at,
+        let user = match (m.printed_name, m.role, m.active, m.key_id) {
+            (Some(printed_name), Some(role), Some(active), Some(key_id)) => Some(UserInfo {
+                user: m.user_id.parse().map_err(StoreError::corrupt)?,
+                printed_name,
+                role: role.parse().map_err(StoreError::corrupt)?,
+                active,
+                key_id,
+            }),
+            _ => None,
+        };
+        Ok(Some(LiveSession {
+            session: Session {
+                ledger: LedgerId::from_uuid(m.ledger_id),
+                user: m.user_id.parse().map_err(StoreError::corrupt)?,
+                expires_at: m.expires_at,
+            },
+            user,
+            password_change_required: m.required_since.is_some(),
         }))
     }
 

@@ -139,7 +139,7 @@ pub async fn define_product(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -218,7 +218,7 @@ pub async fn define_location(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 pub fn router() -> Router<AppState> {

@@ -223,7 +223,7 @@ pub async fn adjust(
         std::slice::from_ref(&req.witness),
     );
     let o = state.clinic.adjust(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 /// A container labelled for one patient (a Spravato device sent for them).

@@ -147,19 +147,13 @@ impl DoseRequest {
     }
 }
 
-async fn answer(
-    state: &AppState,
-    ledger: LedgerId,
-    plan: Option<&DosePlan>,
-    o: &Outcome,
-) -> ApiResult<DoseAnswer> {
+fn answer(state: &AppState, plan: Option<&DosePlan>, o: &Outcome) -> ApiResult<DoseAnswer> {
     let entries = match o {
         Outcome::WouldRecord(drafts) => drafts
             .iter()
             .map(|d| body_json(&d.body))
             .collect::<ApiResult<Vec<_>>>()?,
-        _ => recorded_all(state, ledger, o)
-            .await?
+        _ => recorded_all(state, o)
             .into_iter()
             .map(|r: Recorded| {
                 serde_json::to_value(r).map_err(|e| ApiError::internal(e.to_string()))
@@ -241,7 +235,7 @@ pub async fn give(
     let witnesses: Vec<WitnessBody> = req.waste_rest.iter().map(|w| w.witness.clone()).collect();
     let c = ceremony(req.dry_run, &req.password, &witnesses);
     let (plan, o) = state.clinic.give_dose(&auth, cmd, c, &origin).await?;
-    Ok(Json(answer(&state, ledger, plan.as_ref(), &o).await?).into_response())
+    Ok(Json(answer(&state, plan.as_ref(), &o)?).into_response())
 }
 
 pub fn router() -> Router<AppState> {

@@ -141,7 +141,7 @@ pub async fn inventory(
         std::slice::from_ref(&req.witness),
     );
     let o = state.clinic.take_inventory(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 /// One deadline of a loss, as the API shows it.
@@ -267,7 +267,7 @@ pub async fn reported(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.report_loss(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 pub fn router() -> Router<AppState> {

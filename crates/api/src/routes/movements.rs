@@ -69,7 +69,7 @@ pub async fn dispense(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.dispense(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -134,7 +134,7 @@ pub async fn transfer(
     let payload = Transfer { containers, to };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -190,7 +190,7 @@ pub async fn loss(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.lose(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -266,7 +266,7 @@ pub async fn destruction(
     };
     let c = ceremony(req.dry_run, &req.password, &req.witnesses);
     let o = state.clinic.destroy(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -306,7 +306,7 @@ pub async fn correction(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 pub fn router() -> Router<AppState> {

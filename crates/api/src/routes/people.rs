@@ -109,7 +109,7 @@ pub async fn enroll(
         .clinic
         .enroll(&auth, cmd, &req.initial_password, c, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -157,7 +157,7 @@ pub async fn bootstrap(
         .clinic
         .bootstrap(ledger, cmd, &req.password, req.dry_run, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -195,7 +195,7 @@ pub async fn change_role(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.record_one(&auth, payload, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -231,7 +231,7 @@ pub async fn deactivate(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.deactivate(&auth, payload, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -271,7 +271,7 @@ pub async fn reset(
         .clinic
         .reset(&auth, &user, &req.new_password, c, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -344,7 +344,7 @@ pub async fn rotate_key(
         .clinic
         .rotate_own_key(&auth, &reason, c, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 pub fn router() -> Router<AppState> {

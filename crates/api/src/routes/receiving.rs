@@ -108,7 +108,7 @@ pub async fn receive(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.receive(&auth, cmd, c, &origin).await?;
-    let (recorded, a) = match last(&state, ledger, &o).await? {
+    let (recorded, a) = match last(&state, &o)? {
         Ok(x) => x,
         Err(dry_run) => return Ok(dry_run),
     };
@@ -194,7 +194,7 @@ pub async fn count(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.count(&auth, cmd, c, &origin).await?;
-    let (recorded, a) = match last(&state, ledger, &o).await? {
+    let (recorded, a) = match last(&state, &o)? {
         Ok(x) => x,
         Err(dry_run) => return Ok(dry_run),
     };

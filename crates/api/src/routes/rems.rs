@@ -394,7 +394,7 @@ pub async fn close(
         .clinic
         .close_rems_session(&auth, cmd, c, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 /// Marks a closed session's Patient Monitoring Form submitted (`rems_form_submitted`), once.
@@ -424,7 +424,7 @@ pub async fn form(
         .clinic
         .submit_rems_form(&auth, cmd, c, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 /// A printable PDF of one session's Patient Monitoring Form data (patient, treatment, lot,

@@ -121,7 +121,7 @@ pub async fn open(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.open(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -202,7 +202,7 @@ pub async fn administer(
     };
     let c = ceremony(req.dry_run, &req.password, &[]);
     let o = state.clinic.administer(&auth, cmd, c, &origin).await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 pub fn router() -> Router<AppState> {

@@ -120,7 +120,7 @@ pub async fn waste(
         let view = pending_view(&state, ledger, pending).await?;
         return Ok((StatusCode::ACCEPTED, Json(view)).into_response());
     }
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 /// Wastes waiting for a witness, oldest first.
@@ -183,7 +183,7 @@ pub async fn witness(
         .clinic
         .witness(&auth, WitnessQueued { pending }, c, &origin)
         .await?;
-    respond(&state, ledger, o).await
+    respond(&state, o)
 }
 
 pub fn router() -> Router<AppState> {

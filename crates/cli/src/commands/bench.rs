@@ -894,5 +894,6 @@ async fn report_bench(a: &BenchArgs) -> Outcome {
         pages / secs,
         size as f64 / 1e6
     );
+    super::bench_render::head_while_rendering(&data, n).await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod bench;
 pub mod bench_http;
+pub mod bench_render;
 pub mod bench_tlog;
 pub mod demo;
 pub mod export;
