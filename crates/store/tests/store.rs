@@ -857,7 +857,7 @@ async fn sixty_four_concurrent_appends_acknowledged_are_all_stored_gapless_after
 async fn the_chain_shape_names_the_first_broken_link_and_the_first_gap() {
     use custody_store::entities::entries;
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
     for db in TestDb::all().await {
         let seeded = seed(&db.store, 16).await;
         let ledger = ledger_of(&seeded);
@@ -867,9 +867,9 @@ async fn the_chain_shape_names_the_first_broken_link_and_the_first_gap() {
 
         // Entry 9 names another predecessor: a fork from there on.
         let at = |seq: i64| {
-            entries::Column::LedgerId
-                .eq(ledger.as_uuid())
-                .and(entries::Column::Seq.eq(seq))
+            Condition::all()
+                .add(entries::Column::LedgerId.eq(ledger.as_uuid()))
+                .add(entries::Column::Seq.eq(seq))
         };
         entries::Entity::update_many()
             .col_expr(entries::Column::PrevHash, Expr::value(vec![9u8; 32]))
