@@ -3,6 +3,7 @@
 
 mod acts;
 mod analytics;
+mod bench;
 mod browser;
 mod checkpoints;
 mod cli;

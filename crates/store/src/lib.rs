@@ -11,6 +11,7 @@
 //! - Export writes JSONL; import replays it into an empty database through the same rules.
 
 pub mod append;
+pub mod chain;
 pub mod cosignatures;
 pub mod entities;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod reads;
 pub mod rems;
 pub mod requests;
 mod rows;
+pub mod scratch;
 pub mod sessions;
 pub mod tiles;
 pub mod tree;
@@ -39,6 +41,7 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use append::Appended;
+pub use chain::ChainShape;
 pub use error::StoreError;
 pub use labels::PatientLabel;
 pub use pmp::{Prescription, RegistrantIds};

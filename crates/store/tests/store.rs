@@ -852,3 +852,47 @@ async fn sixty_four_concurrent_appends_acknowledged_are_all_stored_gapless_after
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_shape_names_the_first_broken_link_and_the_first_gap() {
+    use custody_store::entities::entries;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, 16).await;
+        let ledger = ledger_of(&seeded);
+        let shape = db.store.chain_shape(ledger).await.unwrap();
+        assert!(shape.is_one_gapless_chain(), "{}: {shape:?}", db.name);
+        assert_eq!((shape.head, shape.rows), (16, 16));
+
+        // Entry 9 names another predecessor: a fork from there on.
+        let at = |seq: i64| {
+            Condition::all()
+                .add(entries::Column::LedgerId.eq(ledger.as_uuid()))
+                .add(entries::Column::Seq.eq(seq))
+        };
+        entries::Entity::update_many()
+            .col_expr(entries::Column::PrevHash, Expr::value(vec![9u8; 32]))
+            .filter(at(9))
+            .exec(db.store.connection())
+            .await
+            .unwrap();
+        let shape = db.store.chain_shape(ledger).await.unwrap();
+        assert_eq!(shape.first_broken_link, Some(9), "{}", db.name);
+        assert_eq!(shape.first_gap, None);
+        assert!(!shape.is_one_gapless_chain());
+
+        // Entry 5 is gone: a gap, and entry 6 no longer follows what comes before it.
+        entries::Entity::delete_many()
+            .filter(at(5))
+            .exec(db.store.connection())
+            .await
+            .unwrap();
+        let shape = db.store.chain_shape(ledger).await.unwrap();
+        assert_eq!(shape.first_gap, Some(5), "{}", db.name);
+        assert_eq!(shape.first_broken_link, Some(6));
+        assert_eq!((shape.head, shape.rows), (16, 15));
+        assert!(shape.head_is_last);
+        db.cleanup().await;
+    }
+}

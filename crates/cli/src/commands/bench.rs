@@ -13,6 +13,9 @@
 //! 4. P1b: appends per second from 64 concurrent writers on one ledger (group commit) against
 //!    one writer, each append signed and durable.
 //!
+//! Instead of these, `--report`, `--http` (bench_http.rs), `--tlog` (bench_tlog.rs) and
+//! `--postgres URL --servers N` (bench_pg.rs) measure one thing each.
+//!
 //! The workload is a clinic's day repeated: a receipt of 20 vials, then for each vial an
 //! opening, a dose and a witnessed waste of the rest.
 
@@ -63,6 +66,15 @@ pub struct BenchArgs {
     /// (in this process, over loopback HTTP) per round, and full tiles served per second.
     #[arg(long)]
     pub tlog: bool,
+    /// Instead: P6 — signed writes per second over HTTP with `--servers` `custody serve`
+    /// processes on one PostgreSQL database against one process, on a scratch database made
+    /// on the server URL reaches (and dropped at the end); then the chain is checked gapless
+    /// and verified.
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Server processes for `--postgres`.
+    #[arg(long, default_value_t = 3)]
+    pub servers: usize,
     /// Seconds each HTTP phase runs.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
@@ -255,6 +267,15 @@ pub async fn run(a: BenchArgs) -> Outcome {
         return std::thread::spawn(move || crate::commands::bench_http::run(seconds))
             .join()
             .map_err(|_| crate::Failure::Other(anyhow::anyhow!("the HTTP benchmark panicked")))?;
+    }
+    if let Some(url) = a.postgres {
+        let (servers, seconds) = (a.servers, a.seconds);
+        // As for --http: the clients need every core.
+        return std::thread::spawn(move || crate::commands::bench_pg::run(&url, servers, seconds))
+            .join()
+            .map_err(|_| {
+                crate::Failure::Other(anyhow::anyhow!("the PostgreSQL benchmark panicked"))
+            })?;
     }
     // The caller's directory is kept; otherwise a temporary one, removed at the end.
     let tmp = tempfile::Builder::new()

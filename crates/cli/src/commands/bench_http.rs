@@ -12,69 +12,16 @@
 //!    counted from when the request was due so a slow answer is never hidden.
 //!    The clients run on the same cores as the server, so every figure is a lower bound.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use custody_store::keystore;
-use serde_json::json;
 
+use crate::commands::bench_serve::{self, ServeChild};
 use crate::{Failure, Outcome};
 
 const READERS: usize = 100;
-
-struct Child {
-    child: std::process::Child,
-    url: String,
-    ledger: String,
-    passwords: std::collections::HashMap<String, String>,
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &std::path::Path) -> Result<Child, Failure> {
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.join("clinic"))
-        .env("CUSTODY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let out = child
-        .stdout
-        .take()
-        .ok_or_else(|| Failure::Other(anyhow::anyhow!("no stdout from the server")))?;
-    let mut s = Child {
-        child,
-        url: String::new(),
-        ledger: String::new(),
-        passwords: Default::default(),
-    };
-    for line in BufReader::new(out).lines() {
-        let line = line?;
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if line.starts_with("  ") && words.len() == 3 {
-            s.passwords.insert(words[0].into(), words[2].into());
-        } else if let Some(l) = line.strip_prefix("ledger ") {
-            s.ledger = l.into();
-        } else if let Some(u) = line.strip_prefix("listening on ") {
-            s.url = u.into();
-            break;
-        }
-    }
-    if s.url.is_empty() {
-        return Err(Failure::Other(anyhow::anyhow!("the server did not start")));
-    }
-    Ok(s)
-}
 
 /// Argon2id unseals per second on every core at once, for `d`.
 fn argon2_ceiling(d: Duration) -> Result<f64, Failure> {
@@ -124,79 +71,42 @@ pub fn run(seconds: u64) -> Outcome {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("custody bench --http — {cores} cores, {seconds} s per phase");
     println!("starting custody serve --demo …");
-    let server = start_server(tmp.path())?;
+    let server = ServeChild::start(
+        &[
+            "--demo".into(),
+            "--data".into(),
+            tmp.path().join("clinic").into(),
+        ],
+        &tmp.path().join("serve.log"),
+    )?;
     let d = Duration::from_secs(seconds);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(READERS)
         .build()?;
-    let api = |p: &str| format!("{}/api/v1/ledgers/{}{p}", server.url, server.ledger);
+    let api = |p: &str| server.api(p);
 
     rt.block_on(async {
         // Sign in the writers and a reader.
-        let writers = ["nurse.chen", "nurse.okafor", "pharm.rivera", "pharm.nguyen"];
-        let mut sessions = Vec::new();
-        for u in writers {
-            let Some(pw) = server.passwords.get(u) else {
-                continue;
-            };
-            let r: serde_json::Value = http
-                .post(api("/session"))
-                .json(&json!({"username": u, "password": pw}))
-                .send()
-                .await?
-                .json()
-                .await?;
-            let token = r["token"].as_str().unwrap_or_default().to_string();
-            sessions.push((token, pw.clone()));
-        }
-        if sessions.is_empty() {
-            return Err(Failure::Other(anyhow::anyhow!("no demo users to sign in")));
-        }
+        let sessions = bench_serve::sign_in(&http, &server).await?;
 
         // 1. The ceiling, measured while the server idles.
         let ceiling = tokio::task::spawn_blocking(move || argon2_ceiling(d)).await??;
         println!("argon2id ceiling      {ceiling:>8.1} key openings/s on {cores} cores");
 
         // 2. Signed writes: two clients per core, so the server always has work queued.
-        let writes = Arc::new(AtomicU64::new(0));
-        let refused = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for i in 0..(2 * cores) {
-            let (token, pw) = sessions[i % sessions.len()].clone();
-            let (http, url) = (http.clone(), api("/counts"));
-            let (writes, refused, stop) = (writes.clone(), refused.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let r = http
-                        .post(&url)
-                        .bearer_auth(&token)
-                        .json(&json!({"password": pw, "location": "SAFE-1",
-                                      "product": "42023-0115-05", "blind": true, "counted_sealed": 0}))
-                        .send()
-                        .await;
-                    match r {
-                        Ok(r) if r.status().is_success() => writes.fetch_add(1, Ordering::Relaxed),
-                        _ => refused.fetch_add(1, Ordering::Relaxed),
-                    };
-                }
-            }));
-        }
-        tokio::time::sleep(d).await;
-        stop.store(true, Ordering::Relaxed);
-        for t in tasks {
-            let _ = t.await;
-        }
-        let rate = writes.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
+        let clients = (0..(2 * cores))
+            .map(|i| (api("/counts"), sessions[i % sessions.len()].clone()))
+            .collect();
+        let writes = bench_serve::signed_writes(&http, clients, d).await;
+        let rate = writes.rate();
         println!(
             "signed writes (HTTP)  {rate:>8.1} /s = {:.0} % of the ceiling ({} refused)",
             100.0 * rate / ceiling,
-            refused.load(Ordering::Relaxed)
+            writes.refused
         );
 
         // 3. Reads at 100 concurrent clients.
-        let token = sessions[0].0.clone();
+        let token = sessions[0].token.clone();
         for path in ["/head", "/on-hand"] {
             let stop = Arc::new(AtomicBool::new(false));
             let errors = Arc::new(AtomicU64::new(0));

@@ -5,9 +5,7 @@
 //! counted from when each request was due, so a stalled server is never hidden), first with
 //! the server otherwise idle, then while one client downloads the audit report of every entry.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use custody_ledger::vectors::seeded_key;
@@ -15,6 +13,7 @@ use custody_ledger::{PublicKey, UserId};
 use custody_store::{Store, keystore};
 use serde_json::json;
 
+use super::bench_serve::ServeChild;
 use crate::Failure;
 
 /// Readers, each sending one request every `PERIOD`: 200 requests a second offered.
@@ -23,48 +22,6 @@ const PERIOD: Duration = Duration::from_millis(50);
 /// Who asks for the report: the vector ledger's pharmacist, given a password here.
 const USER: &str = "phil";
 const PASSWORD: &str = "benchmark password for phil";
-
-/// A `custody serve` child on `data`, killed when dropped.
-struct Server {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data: &Path) -> Result<Server, Failure> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("CUSTODY_LOG", "warn")
-        .env_remove("CUSTODY_REGISTRANT_PASSPHRASE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let out = child
-        .stdout
-        .take()
-        .ok_or_else(|| Failure::Other(anyhow::anyhow!("no stdout from the server")))?;
-    let mut server = Server {
-        child,
-        url: String::new(),
-    };
-    for line in BufReader::new(out).lines() {
-        if let Some(u) = line?.strip_prefix("listening on ") {
-            server.url = u.into();
-            break;
-        }
-    }
-    if server.url.is_empty() {
-        return Err(Failure::Other(anyhow::anyhow!("the server did not start")));
-    }
-    Ok(server)
-}
 
 /// The p50 and p99 of paced `GET …/head` requests from when `begin` until `until` resolves.
 async fn paced_heads(
@@ -137,11 +94,12 @@ pub async fn head_while_rendering(data: &Path, entries: u64) -> Result<(), Failu
         .await?;
     store.close().await?;
 
-    let server = serve(data)?;
+    let mut server = ServeChild::start(&["--data".into(), data.into()], &data.join("serve.log"))?;
+    server.ledger = ledger.to_string();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(READERS as usize + 1)
         .build()?;
-    let api = |p: &str| format!("{}/api/v1/ledgers/{ledger}{p}", server.url);
+    let api = |p: &str| server.api(p);
     let signed_in: serde_json::Value = http
         .post(api("/session"))
         .json(&json!({"username": USER, "password": PASSWORD}))
@@ -203,6 +161,5 @@ pub async fn head_while_rendering(data: &Path, entries: u64) -> Result<(), Failu
         ms(p99),
         size as f64 / 1e6
     );
-    drop(server);
-    Ok(())
+    server.stop()
 }

@@ -3,7 +3,9 @@
 pub mod backup;
 pub mod bench;
 pub mod bench_http;
+pub mod bench_pg;
 pub mod bench_render;
+pub mod bench_serve;
 pub mod bench_tlog;
 pub mod demo;
 pub mod export;

@@ -1,0 +1,114 @@
+//! `custody bench --postgres URL --servers 3` (issue 18, P6), run as an operator runs it: the
+//! real binary makes a scratch database on the machine's PostgreSQL, starts its own servers
+//! on it, and must report the write rates of one process and of three, a chain checked
+//! gapless and verified, and leave no database behind. Skipped without `DATABASE_URL`.
+
+use crate::{custody, stderr, stdout};
+
+/// The rate printed on the line that starts with `prefix` (`… 41.3 /s …`).
+fn rate(out: &str, prefix: &str) -> f64 {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line `{prefix}…` in:\n{out}"));
+    let before = line
+        .split(" /s")
+        .next()
+        .and_then(|s| s.split_whitespace().last())
+        .unwrap_or_default();
+    before
+        .parse()
+        .unwrap_or_else(|_| panic!("no rate in `{line}`"))
+}
+
+#[test]
+fn the_postgres_bench_compares_three_servers_with_one_and_proves_one_gapless_chain() {
+    let Some(admin) = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    else {
+        crate::harness::skipped_without_postgres("the PostgreSQL scale-out bench");
+        return;
+    };
+    let o = custody(&[
+        "bench",
+        "--postgres",
+        &admin,
+        "--servers",
+        "3",
+        "--seconds",
+        "1",
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+
+    // The two figures, each from writes that were acknowledged, and their ratio beside the aim.
+    assert!(
+        rate(&out, "P6 signed writes (HTTP), 1 process ") > 0.0,
+        "{out}"
+    );
+    assert!(
+        rate(&out, "P6 signed writes (HTTP), 3 processes") > 0.0,
+        "{out}"
+    );
+    let ratio = out
+        .lines()
+        .find(|l| l.starts_with("P6 3 processes ÷ 1 process: "))
+        .unwrap_or_else(|| panic!("no ratio in:\n{out}"));
+    assert!(ratio.contains("(aim ≥ 1.0×)"), "{ratio}");
+
+    // After the servers stopped: one gapless chain holding every acknowledged write, and an
+    // auditor's verification of the whole database.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("3 servers stopped cleanly")),
+        "{out}"
+    );
+    let chain = out
+        .lines()
+        .find(|l| l.starts_with("chain: "))
+        .unwrap_or_else(|| panic!("no chain line in:\n{out}"));
+    assert!(chain.ends_with("— gapless"), "{chain}");
+    assert!(chain.contains("one chain, no fork"), "{chain}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("writes acknowledged: ") && l.contains("all in the chain")),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("custody verify: ok: ")),
+        "{out}"
+    );
+
+    // The scratch database is gone.
+    let name = out
+        .lines()
+        .find_map(|l| l.strip_prefix("scratch database "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no scratch database named in:\n{out}"));
+    assert!(name.starts_with("custody_bench_"), "{name}");
+    assert!(out.lines().any(|l| l == format!("dropped {name}")), "{out}");
+    let url = custody_store::scratch::with_database(&admin, name);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let gone = rt.block_on(sea_orm::Database::connect(url.as_str()));
+    assert!(gone.is_err(), "{name} is still there");
+}
+
+#[test]
+fn the_postgres_bench_refuses_a_url_that_is_not_postgresql_and_fewer_than_two_servers() {
+    let o = custody(&["bench", "--postgres", "sqlite://x.db", "--seconds", "1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("PostgreSQL URL"), "{}", stderr(&o));
+    let o = custody(&[
+        "bench",
+        "--postgres",
+        "postgres://nobody@127.0.0.1:1/none",
+        "--servers",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("at least 2"), "{}", stderr(&o));
+}
