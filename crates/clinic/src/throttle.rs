@@ -58,6 +58,17 @@ pub(crate) async fn reserve(
     if let Some(address) = address {
         reserve_address(store, s, address, now).await?;
     }
+    // The usual case, an account with nothing counted: its first attempt is counted with one
+    // statement. Any row there (failures, or another attempt under way) takes the
+    // transaction below, which counts attempts one after another.
+    let first = AttemptRow {
+        failures: 1,
+        window_start: now,
+        next_at: now + delay(s, 1),
+    };
+    if store.first_attempt(account, first).await? {
+        return Ok(Reserved { failures: 1 });
+    }
     let by_account = store
         .with_attempts(account, |row| {
             let row = row.filter(|r| r.window_start > now - window || r.next_at > now);

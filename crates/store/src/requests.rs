@@ -191,6 +191,21 @@ impl Store {
         Ok(answer)
     }
 
+    /// Counts `row` as the first attempt against `key` if nothing is counted against it yet
+    /// (one statement, no transaction); `false`, counting nothing, when a row is there.
+    pub async fn first_attempt(&self, key: &str, row: AttemptRow) -> Result<bool, StoreError> {
+        let inserted = attempts::Entity::insert(attempts::ActiveModel {
+            key: Set(key.to_string()),
+            failures: Set(i64::from(row.failures)),
+            window_start: Set(row.window_start),
+            next_at: Set(row.next_at),
+        })
+        .on_conflict_do_nothing_on([attempts::Column::Key])
+        .exec_without_returning(self.connection())
+        .await?;
+        Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n == 1))
+    }
+
     /// Forgets every attempt counted against `key` (a right password): one statement.
     pub async fn forget_attempts(&self, key: &str) -> Result<(), StoreError> {
         attempts::Entity::delete_by_id(key.to_string())

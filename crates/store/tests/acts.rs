@@ -280,6 +280,78 @@ async fn concurrent_attempts_are_counted_one_after_another() {
     }
 }
 
+/// The clinic's reservation: the first attempt against an account in one statement, any
+/// other in the transaction. Attempts arriving together are still counted one after another,
+/// and a right password forgets them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_first_attempt_in_one_statement_and_the_rest_in_turn_count_each_once() {
+    for db in TestDb::all().await {
+        let store = Arc::new(db.store.clone());
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let first = AttemptRow {
+                    failures: 1,
+                    window_start: 1,
+                    next_at: 0,
+                };
+                if store
+                    .first_attempt("account:test:noah", first)
+                    .await
+                    .unwrap()
+                {
+                    return 1;
+                }
+                store
+                    .with_attempts("account:test:noah", |row| {
+                        let n = row.map_or(0, |r| r.failures) + 1;
+                        let keep = AttemptRow {
+                            failures: n,
+                            window_start: 1,
+                            next_at: 0,
+                        };
+                        (Some(keep), n)
+                    })
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut seen = Vec::new();
+        for t in tasks {
+            seen.push(t.await.unwrap());
+        }
+        seen.sort();
+        assert_eq!(seen, (1..=40).collect::<Vec<u32>>(), "{}", db.name);
+        // A row there: the one-statement path counts nothing.
+        let again = AttemptRow {
+            failures: 1,
+            window_start: 5,
+            next_at: 0,
+        };
+        assert!(
+            !db.store
+                .first_attempt("account:test:noah", again)
+                .await
+                .unwrap()
+        );
+        let row = db
+            .store
+            .with_attempts("account:test:noah", |row| (row, row))
+            .await
+            .unwrap();
+        assert_eq!(row.map(|r| r.failures), Some(40), "{}", db.name);
+        db.store.forget_attempts("account:test:noah").await.unwrap();
+        let left = db
+            .store
+            .with_attempts("account:test:noah", |row| (row, row))
+            .await
+            .unwrap();
+        assert_eq!(left, None, "{}", db.name);
+        db.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_discrepancies_are_an_indexed_query_kept_with_each_append() {
     for db in TestDb::all().await {
