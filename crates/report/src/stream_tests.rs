@@ -10,6 +10,7 @@ use crate::manifest::{self, Manifest};
 use crate::model::{Collector, LogRow};
 use crate::render::{self, LogWidths, Rows};
 use crate::request::{ReportKind, Request};
+use crate::spill::Spill;
 use crate::{Extras, ReportData};
 
 const PER: usize = 20;
@@ -54,6 +55,16 @@ fn manifest(d: &ReportData) -> Manifest {
     }
 }
 
+/// The vector ledger folded for an audit report, its rows in a file.
+fn folded() -> (ReportData, Spill) {
+    let mut c = Collector::spilling(request()).expect("a temporary file");
+    for e in vectors::build() {
+        c.push(&e, e.hash()).expect("the vector ledger folds");
+    }
+    let (data, spill) = c.finish_spilled().expect("folded");
+    (data, spill.expect("spilled"))
+}
+
 /// The row markers ("streamed row N") in the order the parts show them.
 fn markers(parts: &[PdfDocument]) -> Vec<u64> {
     let mut out = Vec::new();
@@ -73,12 +84,7 @@ fn markers(parts: &[PdfDocument]) -> Vec<u64> {
 
 #[test]
 fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() {
-    let mut c = Collector::spilling(request()).expect("a temporary file");
-    for e in vectors::build() {
-        c.push(&e, e.hash()).expect("the vector ledger folds");
-    }
-    let (data, spill) = c.finish_spilled().expect("folded");
-    let mut spill = spill.expect("spilled");
+    let (data, mut spill) = folded();
     let listed = spill.len();
     assert!(listed > 0, "the vector ledger's entries are listed");
     // Enough rows for several parts, some wrapping onto two lines.
@@ -159,12 +165,7 @@ fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() 
 /// than printing wrong footers.
 #[test]
 fn a_drawing_that_disagrees_with_its_count_fails() {
-    let mut c = Collector::spilling(request()).expect("a temporary file");
-    for e in vectors::build() {
-        c.push(&e, e.hash()).expect("the vector ledger folds");
-    }
-    let (data, spill) = c.finish_spilled().expect("folded");
-    let mut spill = spill.expect("spilled");
+    let (data, mut spill) = folded();
     let m = manifest(&data);
     let e = Extras::default();
     let sink = Sink::stream(99, PER, Box::new(|_| Ok(())));
