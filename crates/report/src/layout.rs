@@ -9,17 +9,19 @@
 //! a thousand, which is what keeps a 2,500-page report within memory.
 
 use printpdf::{
-    Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFont,
-    PdfFontHandle, PdfPage, Point, Pt, Rect, Rgb, TextItem, TextMatrix,
+    Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfFontHandle, Point, Pt, Rect,
+    Rgb, TextItem, TextMatrix,
 };
+
+pub use crate::parts::{Parts, Sink};
 
 static REGULAR_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 static BOLD_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 
 /// A font in the document, and its metrics for measuring.
 pub struct Face {
-    id: FontId,
-    parsed: ParsedFont,
+    pub(crate) id: FontId,
+    pub(crate) parsed: ParsedFont,
     /// Advance widths in thousandths of an em of the first code points (Latin, punctuation,
     /// µ, ±, dashes): measuring is the layout's inner loop.
     widths: Vec<i32>,
@@ -114,7 +116,7 @@ impl Paper {
     }
 
     /// Width and height, landscape.
-    fn size(self) -> (Mm, Mm) {
+    pub(crate) fn size(self) -> (Mm, Mm) {
         match self {
             Paper::Letter => (Mm(279.4), Mm(215.9)),
             Paper::A4 => (Mm(297.0), Mm(210.0)),
@@ -182,26 +184,30 @@ impl Column {
     }
 }
 
-struct Page {
-    gfx: Vec<Op>,
-    text: Vec<Op>,
+pub(crate) struct Page {
+    pub(crate) gfx: Vec<Op>,
+    pub(crate) text: Vec<Op>,
     font: Option<(bool, u32)>,
 }
 
-const MARGIN: f32 = 36.0;
+pub(crate) const MARGIN: f32 = 36.0;
 const BODY: f32 = 8.0;
 const LEADING: f32 = 10.5;
 const GREY: f32 = 0.93;
 
 /// The document being laid out.
 pub struct Layout {
-    paper: Paper,
-    regular: Face,
-    bold: Face,
+    pub(crate) paper: Paper,
+    pub(crate) regular: Face,
+    pub(crate) bold: Face,
+    /// Every page (`Sink::Keep`), or only the one being laid out.
     pages: Vec<Page>,
+    /// Pages already handed on (counted, or drawn into a part).
+    handed: usize,
+    sink: Sink,
     y: f32,
-    running: String,
-    title: String,
+    pub(crate) running: String,
+    pub(crate) title: String,
     /// The table being written, to repeat its header after a page break.
     table: Option<(Vec<Column>, Vec<f32>)>,
     zebra: bool,
@@ -209,13 +215,20 @@ pub struct Layout {
     cell: (f32, f32),
 }
 
-fn rgb(g: f32) -> Color {
+pub(crate) fn rgb(g: f32) -> Color {
     Color::Rgb(Rgb::new(g, g, g, None))
 }
 
 impl Layout {
-    /// A document titled `title`, with `running` (the registrant) in every page header.
+    /// A document titled `title`, with `running` (the registrant) in every page header,
+    /// that keeps its pages (`into_parts` turns them into PDF).
     pub fn new(title: &str, running: &str, paper: Paper) -> Option<Layout> {
+        Layout::with_sink(title, running, paper, Sink::Keep)
+    }
+
+    /// The same, with its finished pages going to `sink`: counted, or drawn in parts as
+    /// they are finished (see `Sink`).
+    pub fn with_sink(title: &str, running: &str, paper: Paper, sink: Sink) -> Option<Layout> {
         let regular = Face::load(REGULAR_TTF, "CUSTRG")?;
         let bold = Face::load(BOLD_TTF, "CUSTBD")?;
         Some(Layout {
@@ -223,6 +236,8 @@ impl Layout {
             regular,
             bold,
             pages: Vec::new(),
+            handed: 0,
+            sink,
             y: 0.0,
             running: running.to_string(),
             title: title.to_string(),
@@ -250,12 +265,30 @@ impl Layout {
         self.regular.width(s, size)
     }
 
+    /// The width of `s` in thousandths of an em in the regular face: what `measure` scales,
+    /// so the widest of several strings is the same at every size.
+    pub fn em_thousandths(&self, s: &str) -> i64 {
+        s.chars().map(|c| self.regular.advance(c)).sum()
+    }
+
+    /// Whether pages are only being counted: nothing is drawn, only the cursor moves (the
+    /// same code decides every break, so the count is the drawn document's).
+    fn counting(&mut self) -> bool {
+        if matches!(self.sink, Sink::Count) {
+            // A page is still started where drawing would start one.
+            self.page();
+            return true;
+        }
+        false
+    }
+
     /// The font size of table rows: dense logs are smaller.
     pub const DENSE: f32 = 7.0;
     pub const BODY: f32 = BODY;
 
     /// Starts a page; the header is drawn now, the footer when the page count is known.
     pub fn new_page(&mut self) {
+        self.hand_on();
         self.pages.push(Page {
             gfx: Vec::new(),
             text: Vec::new(),
@@ -291,6 +324,9 @@ impl Layout {
 
     /// Text at an absolute position (the left end of its baseline).
     fn put(&mut self, bold: bool, size: f32, x: f32, y: f32, s: &str) {
+        if self.counting() {
+            return;
+        }
         self.set_font(bold, size);
         let p = self.page();
         p.text.push(Op::SetTextMatrix {
@@ -302,6 +338,9 @@ impl Layout {
     }
 
     fn rule(&mut self, x1: f32, y: f32, x2: f32, width: f32, grey: f32) {
+        if self.counting() {
+            return;
+        }
         let p = self.page();
         p.gfx.push(Op::SetOutlineColor { col: rgb(grey) });
         p.gfx.push(Op::SetOutlineThickness { pt: Pt(width) });
@@ -329,6 +368,9 @@ impl Layout {
     }
 
     fn shade(&mut self, x: f32, y: f32, w: f32, h: f32, grey: f32) {
+        if self.counting() {
+            return;
+        }
         let p = self.page();
         p.gfx.push(Op::SetFillColor { col: rgb(grey) });
         let mut r = Rect::from_xywh(Pt(x), Pt(y), Pt(w), Pt(h));
@@ -487,6 +529,9 @@ impl Layout {
     /// One line of a row as a single text operation: each cell placed by an offset from
     /// the last, left- or right-aligned in its column (each already wrapped to fit).
     fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[String]) {
+        if self.counting() {
+            return;
+        }
         let size = self.cell.0;
         let face = self.face(bold);
         let mut placed: Vec<(f32, String)> = Vec::new();
@@ -634,7 +679,7 @@ impl Layout {
             is_closed: closed,
         };
         let mut texts = Vec::new();
-        {
+        if !self.counting() {
             let p = self.page();
             for m in &c.marks {
                 match m {
@@ -716,23 +761,47 @@ impl Layout {
     /// The finished document in parts of at most `per` pages, each a document of its own
     /// with the fonts, so that only one part at a time is ever turned into PDF objects.
     /// Footers say "page X of Y" of the whole.
-    pub fn into_parts(self, per: usize) -> Parts {
-        let total = self.pages.len();
-        Parts {
-            paper: self.paper,
-            pages: self.pages.into_iter(),
-            total,
-            done: 0,
-            per: per.max(1),
-            title: self.title,
-            running: self.running,
-            regular: self.regular,
-            bold: self.bold,
-        }
+    pub fn into_parts(mut self, per: usize) -> Parts {
+        let total = self.page_count();
+        let pages = std::mem::take(&mut self.pages).into_iter();
+        Parts::new(self, pages, total, per)
     }
 
+    /// Pages so far (all of them once the document is finished).
     pub fn page_count(&self) -> usize {
-        self.pages.len()
+        self.handed + self.pages.len()
+    }
+
+    /// Hands on the page being laid out, unless pages are kept: it is finished.
+    fn hand_on(&mut self) {
+        if matches!(self.sink, Sink::Keep) {
+            return;
+        }
+        let Some(page) = self.pages.pop() else { return };
+        self.handed += 1;
+        let number = self.handed;
+        let sink = std::mem::replace(&mut self.sink, Sink::Keep);
+        self.sink = match sink {
+            Sink::Stream(mut s) => {
+                s.take(self, page, number);
+                Sink::Stream(s)
+            }
+            other => other,
+        };
+    }
+
+    /// Ends the document: the last page and part are handed on. Returns the number of
+    /// pages; a drawn document that does not have the pages it was counted to have fails.
+    pub fn finish(mut self) -> Result<usize, crate::ReportError> {
+        self.hand_on();
+        let pages = self.page_count();
+        match std::mem::replace(&mut self.sink, Sink::Keep) {
+            Sink::Stream(s) => {
+                s.finish(&self)?;
+                Ok(pages)
+            }
+            _ => Ok(pages),
+        }
     }
 }
 
@@ -785,78 +854,6 @@ pub fn wrap(face: &Face, s: &str, size: f32, width: f32) -> Vec<String> {
         lines.push(line);
     }
     lines
-}
-
-/// The parts of a finished document (see `Layout::into_parts`).
-pub struct Parts {
-    paper: Paper,
-    pages: std::vec::IntoIter<Page>,
-    total: usize,
-    done: usize,
-    per: usize,
-    title: String,
-    running: String,
-    regular: Face,
-    bold: Face,
-}
-
-impl Parts {
-    fn finish_page(&self, mut p: Page, number: usize) -> PdfPage {
-        let (w, _) = self.paper.size();
-        let w = w.into_pt().0;
-        let footer = format!("page {number} of {}", self.total);
-        let fw = self.regular.width(&footer, 7.5);
-        p.text.push(Op::SetFont {
-            font: PdfFontHandle::External(self.regular.id.clone()),
-            size: Pt(7.5),
-        });
-        p.text.push(Op::SetTextMatrix {
-            matrix: TextMatrix::Translate(Pt(w - MARGIN - fw), Pt(MARGIN - 12.0)),
-        });
-        p.text.push(Op::ShowText {
-            items: vec![TextItem::Text(footer)],
-        });
-        p.text.push(Op::SetTextMatrix {
-            matrix: TextMatrix::Translate(Pt(MARGIN), Pt(MARGIN - 12.0)),
-        });
-        p.text.push(Op::ShowText {
-            items: vec![TextItem::Text(self.running.clone())],
-        });
-        let mut ops = p.gfx;
-        ops.push(Op::SaveGraphicsState);
-        ops.push(Op::SetFillColor { col: rgb(0.0) });
-        ops.push(Op::StartTextSection);
-        ops.extend(p.text);
-        ops.push(Op::EndTextSection);
-        ops.push(Op::RestoreGraphicsState);
-        let (pw, ph) = self.paper.size();
-        PdfPage::new(pw, ph, ops)
-    }
-}
-
-impl Iterator for Parts {
-    type Item = PdfDocument;
-
-    fn next(&mut self) -> Option<PdfDocument> {
-        let mut pages = Vec::with_capacity(self.per);
-        while pages.len() < self.per {
-            let Some(p) = self.pages.next() else { break };
-            self.done += 1;
-            pages.push(self.finish_page(p, self.done));
-        }
-        if pages.is_empty() {
-            return None;
-        }
-        let mut doc = PdfDocument::new(&self.title);
-        for f in [&self.regular, &self.bold] {
-            doc.resources
-                .fonts
-                .map
-                .insert(f.id.clone(), PdfFont::new(f.parsed.clone()));
-        }
-        doc.with_pages(pages);
-        Some(doc)
-    }
 }
 
 #[cfg(test)]

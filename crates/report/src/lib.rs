@@ -15,10 +15,14 @@ pub mod layout;
 pub mod manifest;
 pub mod model;
 pub mod pades;
+pub mod parts;
 pub mod pmp;
 pub mod render;
 pub mod request;
 pub mod sheet;
+pub mod spill;
+#[cfg(test)]
+mod stream_tests;
 pub mod tables;
 pub mod words;
 pub mod zone;
@@ -61,6 +65,8 @@ pub enum ReportError {
     Mismatch(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("the report's rows could not be kept in a temporary file while it was laid out: {0}")]
+    Spill(String),
 }
 
 impl ReportError {
@@ -210,14 +216,45 @@ fn check(req: &Request) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Folds the ledger's first `size` entries from the store.
+/// Folds the ledger's first `size` entries from the store, keeping the rows it lists.
 async fn collect(
     store: &Store,
     ledger: LedgerId,
     req: &Request,
     size: u64,
 ) -> Result<ReportData, ReportError> {
-    let mut c = model::Collector::new(req.clone());
+    fold(store, ledger, size, model::Collector::new(req.clone()))
+        .await?
+        .finish()
+}
+
+/// Folds the ledger's first `size` entries from the store, the rows it lists written to a
+/// file (a PDF report lays them out twice, a buffer at a time).
+async fn collect_spilled(
+    store: &Store,
+    ledger: LedgerId,
+    req: &Request,
+    size: u64,
+) -> Result<(ReportData, spill::Spill), ReportError> {
+    let c = fold(
+        store,
+        ledger,
+        size,
+        model::Collector::spilling(req.clone())?,
+    )
+    .await?;
+    let (data, rows) = c.finish_spilled()?;
+    let rows = rows.ok_or_else(|| ReportError::Spill("the fold kept its rows".into()))?;
+    Ok((data, rows))
+}
+
+/// Feeds the ledger's first `size` entries from the store to `c`, a page at a time.
+async fn fold(
+    store: &Store,
+    ledger: LedgerId,
+    size: u64,
+    mut c: model::Collector,
+) -> Result<model::Collector, ReportError> {
     let mut after: Option<Seq> = None;
     let mut read = 0u64;
     while read < size {
@@ -233,7 +270,7 @@ async fn collect(
             read += 1;
         }
     }
-    c.finish()
+    Ok(c)
 }
 
 /// The cosigned checkpoints a report at checkpoint `cp` carries: those the store keeps
@@ -335,7 +372,7 @@ pub async fn build(
     check(req)?;
     let cp = store.issue_checkpoint(ledger, key).await?;
     let cosigned = carried(store, ledger, &cp, &PublicKey::from(key)).await?;
-    let mut data = collect(store, ledger, req, cp.checkpoint.size).await?;
+    let (data, mut rows) = collect_spilled(store, ledger, req, cp.checkpoint.size).await?;
     let data_digest = data.data_digest();
     let now = time::OffsetDateTime::now_utc();
     let generated_at = Timestamp::from_datetime(now);
@@ -357,7 +394,7 @@ pub async fn build(
         checkpoint_size: cp.checkpoint.size,
         checkpoint_root: hex::encode(cp.checkpoint.root),
         registrant_key: PublicKey::from(key),
-        entries: data.log.len() as u64,
+        entries: data.listed,
         entries_digest: hex::encode(data.entries_digest),
         totals_digest: hex::encode(data.totals_digest),
         data_digest: hex::encode(data_digest),
@@ -365,81 +402,44 @@ pub async fn build(
         report_certificate: Some(report_signer.fingerprint()),
     };
     let sealed = manifest::seal(&manifest, key)?;
-    let layout = render::render(&mut data, &manifest, &extras)
-        .ok_or_else(|| ReportError::Pdf("the embedded fonts cannot be read".into()))?;
-    let pages = layout.page_count();
-    drop(data);
-    let opts = printpdf::PdfSaveOptions {
-        optimize: true,
-        subset_fonts: true,
-        secure: true,
-        image_optimization: None,
-    };
-    // Turned into PDF objects a part at a time (on every core), compressed, and joined: a
-    // long report never holds all its pages twice.
     let subject = format!(
         "{} {} to {}",
         req.kind, manifest.request.from, manifest.request.to
     );
     let created =
         printpdf::OffsetDateTime::from_unix_timestamp(generated_at.micros() / 1_000_000).ok();
-    // Parts are made as workers take them, so only the parts being converted exist at once.
-    let n = layout.page_count().div_ceil(PART_PAGES).max(1);
-    let parts = layout.into_parts(PART_PAGES).map(|mut doc| {
+    let author = manifest.registrant.clone();
+    let about = subject.clone();
+    let label = move |doc: &mut printpdf::PdfDocument| {
         let info = &mut doc.metadata.info;
-        info.author = manifest.registrant.clone();
+        info.author = author.clone();
         info.creator = "custody".into();
         info.producer = "custody (printpdf)".into();
-        info.subject = subject.clone();
+        info.subject = about.clone();
         if let Some(t) = created {
             info.creation_date = t;
             info.modification_date = t;
             info.metadata_date = t;
         }
-        doc
-    });
-    let queue = std::sync::Mutex::new(parts.enumerate());
-    let done: std::sync::Mutex<Vec<Option<lopdf::Document>>> =
-        std::sync::Mutex::new((0..n).map(|_| None).collect());
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |c| c.get())
-        .min(n.max(1));
-    let work = || {
-        loop {
-            let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-            let Some((i, doc)) = next else { break };
-            let mut warnings = Vec::new();
-            let mut part = doc.to_lopdf_document(&opts, &mut warnings);
-            drop(doc);
-            retag_fonts(&mut part, i);
-            part.compress();
-            done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(part);
-        }
     };
-    // This thread works too: each extra thread brings its own allocator arena, and memory
-    // freed in one is not reused by another.
-    std::thread::scope(|scope| {
-        for _ in 1..workers {
-            scope.spawn(work);
-        }
-        work();
-    });
-    let mut whole: Option<lopdf::Document> = None;
-    for part in done
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner())
-        .into_iter()
-        .flatten()
-    {
-        whole = Some(match whole {
-            None => part,
-            Some(mut w) => {
-                join(&mut w, part)?;
-                w
-            }
-        });
-    }
-    let mut lo = whole.ok_or_else(|| ReportError::Pdf("the report has no pages".into()))?;
+    // Laid out twice from the rows' file: once to count the pages (every footer says
+    // "page X of Y"), then drawn, each part turned into PDF objects as soon as it is
+    // finished. Memory holds a few parts, not the report.
+    let mut l = render::layout(&data, &extras, layout::Sink::Count)?;
+    let widths = render::LogWidths::of(&l, &mut rows)?;
+    let mut listed = render::Rows {
+        spill: &mut rows,
+        widths: &widths,
+    };
+    render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
+    let pages = l.finish()?;
+    let mut lo = draw(pages, label, |sink| {
+        let mut l = render::layout(&data, &extras, sink)?;
+        render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
+        l.finish()
+    })?;
+    drop(rows);
+    drop(data);
     lo.prune_objects();
     pades::prepare(
         &mut lo,
@@ -474,6 +474,86 @@ pub async fn build(
     })
 }
 
+/// Draws a document of `pages` pages: `lay_out` lays it out with the sink it is given,
+/// which hands each finished part (labelled by `label`) to worker threads that turn it into
+/// PDF objects and compress them, one thread per core, while the layout goes on. The parts
+/// are then joined in order.
+fn draw(
+    pages: usize,
+    label: impl Fn(&mut printpdf::PdfDocument) + Send + 'static,
+    lay_out: impl FnOnce(layout::Sink) -> Result<usize, ReportError>,
+) -> Result<lopdf::Document, ReportError> {
+    let opts = printpdf::PdfSaveOptions {
+        optimize: true,
+        subset_fonts: true,
+        secure: true,
+        image_optimization: None,
+    };
+    let n = pages.div_ceil(PART_PAGES).max(1);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |c| c.get())
+        .min(n);
+    // One part waits while the workers each convert one and the layout fills the next.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, printpdf::PdfDocument)>(1);
+    // Held by the workers only: should they all stop, the layout's next hand-off fails
+    // instead of waiting for ever.
+    let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+    let done: std::sync::Mutex<Vec<(usize, lopdf::Document)>> =
+        std::sync::Mutex::new(Vec::with_capacity(n));
+    let drawn = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let rx = std::sync::Arc::clone(&rx);
+            let (done, opts) = (&done, &opts);
+            scope.spawn(move || {
+                loop {
+                    let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok((i, doc)) = next else { break };
+                    let mut warnings = Vec::new();
+                    let mut part = doc.to_lopdf_document(opts, &mut warnings);
+                    drop(doc);
+                    retag_fonts(&mut part, i);
+                    compress(&mut part);
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, part));
+                }
+            });
+        }
+        drop(rx);
+        let mut next = 0usize;
+        let handoff: parts::Handoff = Box::new(move |mut doc| {
+            label(&mut doc);
+            tx.send((next, doc))
+                .map_err(|_| ReportError::Pdf("the threads making the PDF stopped".into()))?;
+            next += 1;
+            Ok(())
+        });
+        // The sink (and with it the sender) is dropped when the layout is finished: the
+        // workers then end once the parts left are converted.
+        lay_out(layout::Sink::stream(pages, PART_PAGES, handoff))
+    });
+    drawn?;
+    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
+    done.sort_by_key(|(i, _)| *i);
+    if done.len() != n || done.iter().enumerate().any(|(k, (i, _))| k != *i) {
+        return Err(ReportError::Pdf(format!(
+            "{} of the report's {n} parts were made",
+            done.len()
+        )));
+    }
+    let mut whole: Option<lopdf::Document> = None;
+    for (_, part) in done {
+        whole = Some(match whole {
+            None => part,
+            Some(mut w) => {
+                join(&mut w, part)?;
+                w
+            }
+        });
+    }
+    whole.ok_or_else(|| ReportError::Pdf("the report has no pages".into()))
+}
+
 /// A plain PDF of `layout`: not signed and not recorded, for a printable sheet of data kept
 /// outside the chain (a REMS session's Patient Monitoring Form data, whose integrity the
 /// chain's digest of the record shows instead).
@@ -492,7 +572,7 @@ pub fn plain_pdf(layout: layout::Layout, subject: &str) -> Result<Vec<u8>, Repor
         let mut warnings = Vec::new();
         let mut part = doc.to_lopdf_document(&opts, &mut warnings);
         retag_fonts(&mut part, i);
-        part.compress();
+        compress(&mut part);
         whole = Some(match whole {
             None => part,
             Some(mut w) => {
@@ -727,13 +807,10 @@ pub fn verify(
             }
         }
         let data = c.finish()?;
-        if hex::encode(data.entries_digest) != m.entries_digest
-            || data.log.len() as u64 != m.entries
-        {
+        if hex::encode(data.entries_digest) != m.entries_digest || data.listed != m.entries {
             return Err(ReportError::Mismatch(format!(
                 "the ledger's entries for this report ({}) are not the {} the report lists",
-                data.log.len(),
-                m.entries
+                data.listed, m.entries
             )));
         }
         if hex::encode(data.totals_digest) != m.totals_digest {
@@ -754,6 +831,31 @@ pub fn verify(
         embedded,
         export_entries,
     })
+}
+
+/// Compresses every stream of `doc` that is not yet compressed, as `lopdf::Document::compress`
+/// does but at zlib's default level: its best level took a quarter of a long report's time.
+fn compress(doc: &mut lopdf::Document) {
+    use std::io::Write;
+    for object in doc.objects.values_mut() {
+        let lopdf::Object::Stream(stream) = object else {
+            continue;
+        };
+        if stream.dict.get(b"Filter").is_ok() || !stream.allows_compression {
+            continue;
+        }
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        // Writing to memory cannot fail; a stream that could not be compressed stays as it is.
+        let Ok(mut packed) = z.write_all(&stream.content).and_then(|()| z.finish()) else {
+            continue;
+        };
+        // Kept until the report is saved: no spare capacity.
+        packed.shrink_to_fit();
+        if packed.len() + 19 < stream.content.len() {
+            stream.dict.set("Filter", "FlateDecode");
+            stream.set_content(packed);
+        }
+    }
 }
 
 /// Each part embeds its own subset of the fonts; the PDF standard (ISO 32000-1 §9.6.4)

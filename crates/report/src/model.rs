@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ReportError;
 use crate::request::{ReportKind, Request};
+use crate::spill::Spill;
 
 /// A product and lot.
 type LotKey = (Ndc, String);
@@ -207,7 +208,11 @@ pub struct ReportData {
     pub registrant: Party,
     pub products: BTreeMap<Ndc, ProductDefined>,
     pub movements: BTreeMap<(Ndc, String), Movement>,
+    /// The rows the report lists, when the fold kept them (`Collector::new`); a PDF report's
+    /// fold writes them to a `Spill` instead (`Collector::spilling`).
     pub log: Vec<LogRow>,
+    /// How many entries the report lists (kept or spilled).
+    pub listed: u64,
     pub counts: BTreeMap<(String, Ndc), CountLine>,
     pub discrepancies: Vec<DiscrepancyLine>,
     pub inventory: BTreeMap<Ndc, InventoryLine>,
@@ -233,7 +238,7 @@ impl ReportData {
         h.update(b"custody/v1/report-data\0");
         h.update(self.entries_digest);
         h.update(self.totals_digest);
-        h.update((self.log.len() as u64).to_be_bytes());
+        h.update(self.listed.to_be_bytes());
         h.finalize().into()
     }
 }
@@ -250,6 +255,9 @@ pub struct Collector {
     opened: bool,
     closed: Option<BTreeMap<Ndc, InventoryLine>>,
     log: Vec<LogRow>,
+    /// Where listed rows go instead of `log`, for a report laid out from a file.
+    spill: Option<Spill>,
+    listed: u64,
     counts: BTreeMap<(String, Ndc), CountLine>,
     discrepancies: Vec<DiscrepancyLine>,
     inventories: Vec<InventoryTaken>,
@@ -281,6 +289,8 @@ impl Collector {
             opened: false,
             closed: None,
             log: Vec::new(),
+            spill: None,
+            listed: 0,
             counts: BTreeMap::new(),
             discrepancies: Vec::new(),
             inventories: Vec::new(),
@@ -304,6 +314,15 @@ impl Collector {
             }),
             req,
         }
+    }
+
+    /// A fold that writes the rows it lists to a temporary file (`Spill`) rather than keeping
+    /// them: memory then holds the report's totals, not its rows.
+    pub fn spilling(req: Request) -> Result<Self, ReportError> {
+        Ok(Self {
+            spill: Some(Spill::new()?),
+            ..Self::new(req)
+        })
     }
 
     fn wanted(&self, product: Option<Ndc>) -> bool {
@@ -399,7 +418,7 @@ impl Collector {
             self.close_period();
         }
         if in_period {
-            self.record(e, hash);
+            self.record(e, hash)?;
             if let Payload::RemsSessionClosed(p) = e.payload() {
                 self.rems.push(RemsLine {
                     seq: e.seq.get(),
@@ -444,7 +463,7 @@ impl Collector {
 
     /// Notes what an entry in the period moves and how the log prints it. Runs before the
     /// entry is applied, while the containers it names are still held.
-    fn record(&mut self, e: &Entry, hash: EntryHash) {
+    fn record(&mut self, e: &Entry, hash: EntryHash) -> Result<(), ReportError> {
         let mut row = LogRow {
             seq: e.seq.get(),
             hash,
@@ -871,8 +890,13 @@ impl Collector {
         if self.listed(&row) {
             self.digest.update(row.seq.to_be_bytes());
             self.digest.update(row.hash.as_bytes());
-            self.log.push(row);
+            self.listed += 1;
+            match &mut self.spill {
+                Some(s) => s.push(&row)?,
+                None => self.log.push(row),
+            }
         }
+        Ok(())
     }
 
     /// Whether the report lists this entry, by kind of report.
@@ -1005,7 +1029,13 @@ impl Collector {
     }
 
     /// Ends the fold: closing balances, the inventory, the digests.
-    pub fn finish(mut self) -> Result<ReportData, ReportError> {
+    pub fn finish(self) -> Result<ReportData, ReportError> {
+        Ok(self.finish_spilled()?.0)
+    }
+
+    /// Ends the fold, with the rows it wrote to a file if it was `spilling`.
+    pub fn finish_spilled(mut self) -> Result<(ReportData, Option<Spill>), ReportError> {
+        let spill = self.spill.take();
         self.open_period();
         self.close_period();
         let registrant = self
@@ -1066,13 +1096,14 @@ impl Collector {
                 }
             }
         }
-        Ok(ReportData {
+        let data = ReportData {
             analytics,
             request: self.req,
             registrant,
             products: self.products,
             movements: self.movements,
             log: self.log,
+            listed: self.listed,
             counts: self.counts,
             discrepancies: self.discrepancies,
             inventory,
@@ -1081,7 +1112,8 @@ impl Collector {
             rems: self.rems,
             entries_digest: self.digest.finalize().into(),
             totals_digest: t.finalize().into(),
-        })
+        };
+        Ok((data, spill))
     }
 }
 

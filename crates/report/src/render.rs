@@ -7,10 +7,12 @@
 use custody_ledger::types::quantity::thousandths;
 use custody_ledger::*;
 
-use crate::layout::{Layout, Paper, col, num};
+use crate::ReportError;
+use crate::layout::{Layout, Paper, Sink, col, num};
 use crate::manifest::Manifest;
 use crate::model::{LogRow, ReportData};
 use crate::request::ReportKind;
+use crate::spill::Spill;
 
 /// Identifying records of patients, read beside the chain (never part of its digests).
 pub type PatientNames = std::collections::HashMap<PatientRef, String>;
@@ -62,20 +64,47 @@ struct Widest {
     container: f32,
 }
 
-fn widest(l: &Layout, d: &ReportData, size: f32) -> Widest {
+fn widest(l: &Layout, d: &ReportData, size: f32, log: &LogWidths) -> Widest {
     let w = |it: &mut dyn Iterator<Item = String>| {
         it.map(|s| l.measure(&s, size)).fold(0.0f32, f32::max) + 8.0
     };
     Widest {
         product: w(&mut d.products.values().map(|p| p.name.to_string())),
         lot: w(&mut d.movements.keys().map(|(_, lot)| lot.clone())),
-        // Container ids as the log names them (several are separated by ", ").
-        container: w(&mut d
-            .log
-            .iter()
-            .filter_map(|r| r.container.as_deref())
-            .flat_map(|c| c.split(' '))
-            .map(String::from)),
+        container: l.measure(&log.container, size) + 8.0,
+    }
+}
+
+/// The widest container id (as the log names them: several are separated by ", ") and
+/// kind name among the rows the report lists, found in one read of them before either
+/// layout pass. Kept as the strings themselves: the widest in thousandths of an em is the
+/// widest at every size, so measuring it gives what measuring every row gave.
+#[derive(Debug, Default)]
+pub struct LogWidths {
+    container: String,
+    kind: String,
+}
+
+impl LogWidths {
+    pub fn of(l: &Layout, rows: &mut Spill) -> Result<LogWidths, ReportError> {
+        let mut w = LogWidths::default();
+        let (mut container, mut kind) = (0i64, 0i64);
+        rows.each(&mut |r| {
+            for c in r.container.as_deref().unwrap_or_default().split(' ') {
+                let t = l.em_thousandths(c);
+                if t > container {
+                    container = t;
+                    w.container = c.to_string();
+                }
+            }
+            let k = r.kind.name();
+            let t = l.em_thousandths(k);
+            if t > kind {
+                kind = t;
+                w.kind = k.to_string();
+            }
+        })?;
+        Ok(w)
     }
 }
 
@@ -226,8 +255,8 @@ fn cover(l: &mut Layout, d: &ReportData, m: &Manifest) {
     l.pairs(&pairs);
 }
 
-fn balances(l: &mut Layout, d: &ReportData) {
-    let wide = widest(l, d, Layout::DENSE);
+fn balances(l: &mut Layout, d: &ReportData, log: &LogWidths) {
+    let wide = widest(l, d, Layout::DENSE, log);
     l.heading("Balances per product and lot");
     l.paragraph(
         "Volumes (or units) exactly as recorded, in the row's unit; the closing balance also as drug. Received includes what an initial inventory brought in. Opening + received + adjusted in − given (administered) − dispensed − wasted − destroyed (or returned to a reverse distributor) − out (transferred to another registrant) − adjusted out − lost = closing. \"Adds up\" says whether it does.",
@@ -321,13 +350,13 @@ fn balances(l: &mut Layout, d: &ReportData) {
     l.end_table();
 }
 
-fn counts(l: &mut Layout, d: &ReportData) {
+fn counts(l: &mut Layout, d: &ReportData, log: &LogWidths) {
     l.heading("Last count in the period, per location and product");
     if d.counts.is_empty() {
         l.paragraph("No count was recorded in the period.");
         return;
     }
-    let wide = widest(l, d, Layout::BODY);
+    let wide = widest(l, d, Layout::BODY, log);
     l.table(&[
         num("Entry", 0.6),
         col("When", 1.6),
@@ -372,13 +401,13 @@ fn counts(l: &mut Layout, d: &ReportData) {
     l.end_table();
 }
 
-fn discrepancies(l: &mut Layout, d: &ReportData) {
+fn discrepancies(l: &mut Layout, d: &ReportData, log: &LogWidths) {
     l.heading("Discrepancies, open and closed");
     if d.discrepancies.is_empty() {
         l.paragraph("No count or inventory in the period found a discrepancy.");
         return;
     }
-    let wide = widest(l, d, Layout::BODY);
+    let wide = widest(l, d, Layout::BODY, log);
     l.table(&[
         num("Count", 0.7),
         col("When", 1.9),
@@ -438,19 +467,26 @@ fn pending(l: &mut Layout, e: &Extras) {
     l.end_table();
 }
 
-fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
-    let wide = widest(l, d, Layout::DENSE);
+/// The rows a report lists: read from their file, with their widest cells.
+pub struct Rows<'a> {
+    pub spill: &'a mut Spill,
+    pub widths: &'a LogWidths,
+}
+
+fn activity(
+    l: &mut Layout,
+    d: &ReportData,
+    e: &Extras,
+    heading: &str,
+    rows: &mut Rows,
+) -> Result<(), ReportError> {
+    let wide = widest(l, d, Layout::DENSE, rows.widths);
     // A kind's name (container_opened) is one word: never broken.
-    let kind_width = d
-        .log
-        .iter()
-        .map(|r| l.measure(&r.kind.to_string(), Layout::DENSE))
-        .fold(0.0f32, f32::max)
-        + 8.0;
+    let kind_width = l.measure(&rows.widths.kind, Layout::DENSE) + 8.0;
     l.heading(heading);
-    if d.log.is_empty() {
+    if rows.spill.is_empty() {
         l.paragraph("No entry in the period.");
-        return;
+        return Ok(());
     }
     l.dense_table(&[
         num("Seq", 0.6),
@@ -463,8 +499,8 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
         col("Patient", 1.25).at_least(l.measure("P-00000000", Layout::DENSE) + 8.0),
         col("Details; signed by (meaning, when)", 6.7),
     ]);
-    // Rows are given up as they are laid out: a long log is never held twice.
-    for r in std::mem::take(&mut d.log) {
+    // Rows are read back a buffer at a time and given up as they are laid out.
+    rows.spill.each(&mut |r| {
         l.row(&[
             r.seq.to_string(),
             at(d, r.at),
@@ -476,12 +512,13 @@ fn activity(l: &mut Layout, d: &mut ReportData, e: &Extras, heading: &str) {
             patient(e, r.patient, d.request.identified),
             format!("{}; {}", r.detail, signatures(d, &r)),
         ]);
-    }
+    })?;
     l.end_table();
+    Ok(())
 }
 
-fn inventory(l: &mut Layout, d: &ReportData) {
-    let wide = widest(l, d, Layout::BODY);
+fn inventory(l: &mut Layout, d: &ReportData, log: &LogWidths) {
+    let wide = widest(l, d, Layout::BODY, log);
     l.heading("Inventory (21 CFR 1304.11)");
     l.paragraph(
         "Open containers show what the ledger records as remaining: exact, from the signed entries (not a physical estimate).",
@@ -646,8 +683,8 @@ fn loss_deadlines(l: &mut Layout, d: &ReportData) {
     l.end_table();
 }
 
-fn waste_log(l: &mut Layout, d: &mut ReportData) {
-    let wide = widest(l, d, Layout::BODY);
+fn waste_log(l: &mut Layout, d: &ReportData, rows: &mut Rows) -> Result<(), ReportError> {
+    let wide = widest(l, d, Layout::BODY, rows.widths);
     l.heading("Wastes (author and witness) and destructions (DEA Form 41)");
     l.table(&[
         num("Seq", 0.6),
@@ -658,7 +695,7 @@ fn waste_log(l: &mut Layout, d: &mut ReportData) {
         num("mg", 0.9),
         col("Method, reason, witnesses", 6.0),
     ]);
-    for r in std::mem::take(&mut d.log) {
+    rows.spill.each(&mut |r| {
         l.row(&[
             r.seq.to_string(),
             at(d, r.at),
@@ -668,8 +705,9 @@ fn waste_log(l: &mut Layout, d: &mut ReportData) {
             r.ug.map_or(String::new(), thousandths),
             format!("{}. Signed: {}", r.detail, signatures(d, &r)),
         ]);
-    }
+    })?;
     l.end_table();
+    Ok(())
 }
 
 /// The day DEA Form 106 is due for a loss: 45 days after its discovery.
@@ -683,16 +721,16 @@ pub(crate) fn form_106_due(r: &LogRow) -> String {
         .map_or(String::new(), |d| d.to_string())
 }
 
-fn loss_log(l: &mut Layout, d: &ReportData) {
+fn loss_log(l: &mut Layout, d: &ReportData, rows: &mut Rows) -> Result<(), ReportError> {
     l.heading("Losses and thefts (DEA Form 106)");
     l.paragraph(
         "Deadlines (21 CFR 1301.76(b)): notify the DEA Field Division in writing within one business day of discovering a theft or significant loss; file DEA Form 106 within 45 days of discovery.",
     );
-    if d.log.is_empty() {
+    if rows.spill.is_empty() {
         l.paragraph("No loss or theft was recorded in the period.");
-        return;
+        return Ok(());
     }
-    for r in &d.log {
+    rows.spill.each(&mut |r| {
         let discovered = r
             .detail
             .split(" discovered ")
@@ -700,7 +738,7 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
             .and_then(|s| s.get(..10))
             .and_then(|s| s.parse::<Day>().ok());
         if r.kind != Kind::LossTheft {
-            continue;
+            return;
         }
         let deadline = discovered
             .and_then(|d| d.plus_days(45))
@@ -728,9 +766,9 @@ fn loss_log(l: &mut Layout, d: &ReportData) {
             ("Form 106 due by", deadline),
             ("Written notice to the DEA", notice),
             ("DEA Form 106", form),
-            ("Recorded by", signatures(d, r)),
+            ("Recorded by", signatures(d, &r)),
         ]);
-    }
+    })
 }
 
 /// The pharmacist in charge attests the report (printed name, role, date, signature), by
@@ -894,37 +932,53 @@ fn diversion(l: &mut Layout, d: &ReportData) {
     l.end_table();
 }
 
-/// Lays out report `d` with its manifest.
-pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
-    let kind = d.request.kind;
+/// The layout a report of `d` is drawn on (its paper, title and running header), its
+/// finished pages going to `sink`.
+pub fn layout(d: &ReportData, e: &Extras, sink: Sink) -> Result<Layout, ReportError> {
     let paper = e
         .paper
         .unwrap_or_else(|| Paper::for_address(&d.registrant.address.to_string()));
-    let mut l = Layout::new(
-        kind.title(),
+    Layout::with_sink(
+        d.request.kind.title(),
         &format!("{} · DEA {}", d.registrant.name, d.registrant.dea),
         paper,
-    )?;
+        sink,
+    )
+    .ok_or_else(|| ReportError::Pdf("the embedded fonts cannot be read".into()))
+}
+
+/// Lays out report `d` with its manifest on `l`, its listed rows read from `rows` (the same
+/// every time: a report is laid out once to count its pages and once to draw them).
+pub fn render(
+    l: &mut Layout,
+    d: &ReportData,
+    m: &Manifest,
+    e: &Extras,
+    rows: &mut Rows,
+) -> Result<(), ReportError> {
+    let kind = d.request.kind;
+    let l = &mut *l;
+    let log = rows.widths;
     l.new_page();
-    cover(&mut l, d, m);
+    cover(l, d, m);
     match kind {
         ReportKind::Audit => {
-            balances(&mut l, d);
-            counts(&mut l, d);
-            discrepancies(&mut l, d);
-            loss_deadlines(&mut l, d);
-            pending(&mut l, e);
-            activity(&mut l, d, e, "Activity log of the period");
+            balances(l, d, log);
+            counts(l, d, log);
+            discrepancies(l, d, log);
+            loss_deadlines(l, d);
+            pending(l, e);
+            activity(l, d, e, "Activity log of the period", rows)?;
         }
         ReportKind::Inventory => {
-            inventory(&mut l, d);
-            inventories_taken(&mut l, d);
+            inventory(l, d, log);
+            inventories_taken(l, d);
         }
         ReportKind::Waste => {
-            pending(&mut l, e);
-            waste_log(&mut l, d);
+            pending(l, e);
+            waste_log(l, d, rows)?;
         }
-        ReportKind::Loss => loss_log(&mut l, d),
+        ReportKind::Loss => loss_log(l, d, rows)?,
         ReportKind::Trace => {
             // The container's life at a glance: what it held after each entry.
             if let Some(t) = d.analytics.as_ref().and_then(|a| a.timeline.as_ref()) {
@@ -933,19 +987,20 @@ pub fn render(d: &mut ReportData, m: &Manifest, e: &Extras) -> Option<Layout> {
                     d.request.zone().tz(),
                 ));
             }
-            activity(&mut l, d, e, "Every entry naming this container")
+            activity(l, d, e, "Every entry naming this container", rows)?
         }
         ReportKind::Dispensing if d.request.identified => activity(
-            &mut l,
+            l,
             d,
             e,
             "Doses and take-home dispensing, with the name and address of each patient",
-        ),
-        ReportKind::Dispensing => activity(&mut l, d, e, "Doses and take-home dispensing"),
-        ReportKind::Diversion => diversion(&mut l, d),
-        ReportKind::Rems => rems_log(&mut l, d, e),
+            rows,
+        )?,
+        ReportKind::Dispensing => activity(l, d, e, "Doses and take-home dispensing", rows)?,
+        ReportKind::Diversion => diversion(l, d),
+        ReportKind::Rems => rems_log(l, d, e),
     }
-    attestation(&mut l, kind);
-    verification(&mut l, d, m, kind);
-    Some(l)
+    attestation(l, kind);
+    verification(l, d, m, kind);
+    Ok(())
 }

@@ -1,0 +1,177 @@
+//! Finished pages: their "page X of Y" footers, and the parts of a document they are
+//! gathered into, each a printpdf document of its own with the fonts (printpdf holds a
+//! whole document in memory, twice while saving, so a long report is never one).
+//!
+//! A short document keeps its pages and is cut into parts at the end (`Layout::into_parts`).
+//! A long one is laid out twice (`Sink`): once counting its pages, then drawing them, each
+//! part handed on as soon as its last page is finished — so memory holds a part or two of
+//! pages, however long the ledger.
+
+use printpdf::{Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, Pt, TextItem, TextMatrix};
+
+use crate::ReportError;
+use crate::layout::{Layout, MARGIN, Page, rgb};
+
+/// What a layout does with each page once it is finished.
+pub enum Sink {
+    /// Keeps it (`Layout::into_parts` afterwards).
+    Keep,
+    /// Only counts it: nothing is drawn (the first pass, for the footers' "of Y").
+    Count,
+    /// Draws its footer and hands it on in parts (the second pass).
+    Stream(Stream),
+}
+
+/// Where a drawn part goes: a worker that turns it into PDF objects, say.
+pub type Handoff = Box<dyn FnMut(PdfDocument) -> Result<(), ReportError> + Send>;
+
+/// Pages being gathered into parts of `per`, in a document counted to have `total`.
+pub struct Stream {
+    total: usize,
+    per: usize,
+    pages: Vec<PdfPage>,
+    send: Handoff,
+    /// The first part that could not be handed on: later parts are dropped, and `finish`
+    /// says why.
+    failed: Option<ReportError>,
+}
+
+impl Sink {
+    /// Draws a document of `total` pages (as a `Count` pass found), handing each part of
+    /// `per` pages to `send` as soon as it is finished.
+    pub fn stream(total: usize, per: usize, send: Handoff) -> Sink {
+        Sink::Stream(Stream {
+            total,
+            per: per.max(1),
+            pages: Vec::with_capacity(per.max(1)),
+            send,
+            failed: None,
+        })
+    }
+}
+
+impl Stream {
+    /// Takes finished page `number` of `layout`.
+    pub(crate) fn take(&mut self, layout: &Layout, page: Page, number: usize) {
+        self.pages.push(footed(layout, page, number, self.total));
+        if self.pages.len() >= self.per {
+            self.hand(layout);
+        }
+    }
+
+    fn hand(&mut self, layout: &Layout) {
+        let pages = std::mem::replace(&mut self.pages, Vec::with_capacity(self.per));
+        if pages.is_empty() || self.failed.is_some() {
+            return;
+        }
+        if let Err(e) = (self.send)(document(layout, pages)) {
+            self.failed = Some(e);
+        }
+    }
+
+    /// Hands on the last part; fails if a part could not be handed on, or if the drawn
+    /// document does not have the pages counted (its footers would be wrong).
+    pub(crate) fn finish(mut self, layout: &Layout) -> Result<(), ReportError> {
+        self.hand(layout);
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if layout.page_count() != self.total {
+            return Err(ReportError::Pdf(format!(
+                "the report was counted at {} pages and drawn at {}",
+                self.total,
+                layout.page_count()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Page `p`, number `number` of `total`, with its footer, ready for a part.
+fn footed(l: &Layout, mut p: Page, number: usize, total: usize) -> PdfPage {
+    let (w, _) = l.paper.size();
+    let w = w.into_pt().0;
+    let footer = format!("page {number} of {total}");
+    let fw = l.regular.width(&footer, 7.5);
+    p.text.push(Op::SetFont {
+        font: PdfFontHandle::External(l.regular.id.clone()),
+        size: Pt(7.5),
+    });
+    p.text.push(Op::SetTextMatrix {
+        matrix: TextMatrix::Translate(Pt(w - MARGIN - fw), Pt(MARGIN - 12.0)),
+    });
+    p.text.push(Op::ShowText {
+        items: vec![TextItem::Text(footer)],
+    });
+    p.text.push(Op::SetTextMatrix {
+        matrix: TextMatrix::Translate(Pt(MARGIN), Pt(MARGIN - 12.0)),
+    });
+    p.text.push(Op::ShowText {
+        items: vec![TextItem::Text(l.running.clone())],
+    });
+    let mut ops = p.gfx;
+    ops.push(Op::SaveGraphicsState);
+    ops.push(Op::SetFillColor { col: rgb(0.0) });
+    ops.push(Op::StartTextSection);
+    ops.extend(p.text);
+    ops.push(Op::EndTextSection);
+    ops.push(Op::RestoreGraphicsState);
+    let (pw, ph) = l.paper.size();
+    PdfPage::new(pw, ph, ops)
+}
+
+/// A part: `pages` in a document of their own, with the fonts.
+fn document(l: &Layout, pages: Vec<PdfPage>) -> PdfDocument {
+    let mut doc = PdfDocument::new(&l.title);
+    for f in [&l.regular, &l.bold] {
+        doc.resources
+            .fonts
+            .map
+            .insert(f.id.clone(), PdfFont::new(f.parsed.clone()));
+    }
+    doc.with_pages(pages);
+    doc
+}
+
+/// The parts of a finished document whose pages were kept (see `Layout::into_parts`).
+pub struct Parts {
+    layout: Layout,
+    pages: std::vec::IntoIter<Page>,
+    total: usize,
+    done: usize,
+    per: usize,
+}
+
+impl Parts {
+    pub(crate) fn new(
+        layout: Layout,
+        pages: std::vec::IntoIter<Page>,
+        total: usize,
+        per: usize,
+    ) -> Parts {
+        Parts {
+            layout,
+            pages,
+            total,
+            done: 0,
+            per: per.max(1),
+        }
+    }
+}
+
+impl Iterator for Parts {
+    type Item = PdfDocument;
+
+    fn next(&mut self) -> Option<PdfDocument> {
+        let mut pages = Vec::with_capacity(self.per);
+        while pages.len() < self.per {
+            let Some(p) = self.pages.next() else { break };
+            self.done += 1;
+            pages.push(footed(&self.layout, p, self.done, self.total));
+        }
+        if pages.is_empty() {
+            return None;
+        }
+        Some(document(&self.layout, pages))
+    }
+}

@@ -1,0 +1,180 @@
+//! A report laid out from its rows' file — pages counted first, then drawn and handed on in
+//! parts as they are finished — is the document laid out with every page kept (how reports
+//! were made before): the same parts, op for op, every listed row once and in order.
+
+use custody_ledger::{EntryHash, Kind, PublicKey, Timestamp, vectors};
+use printpdf::{Op, PdfDocument, TextItem};
+
+use crate::layout::Sink;
+use crate::manifest::{self, Manifest};
+use crate::model::{Collector, LogRow};
+use crate::render::{self, LogWidths, Rows};
+use crate::request::{ReportKind, Request};
+use crate::spill::Spill;
+use crate::{Extras, ReportData};
+
+const PER: usize = 20;
+
+fn request() -> Request {
+    Request {
+        kind: ReportKind::Audit,
+        from: "2000-01-01".parse().expect("day"),
+        to: "2099-12-31".parse().expect("day"),
+        product: None,
+        container: None,
+        prescriber: None,
+        patient: None,
+        time_zone: None,
+        hours: None,
+        identified: false,
+        reason: None,
+    }
+}
+
+fn manifest(d: &ReportData) -> Manifest {
+    let key = vectors::seeded_key("registrant");
+    Manifest {
+        format: manifest::FORMAT.into(),
+        version: manifest::VERSION,
+        ledger: vectors::build()[0].ledger,
+        registrant: d.registrant.name.to_string(),
+        dea: d.registrant.dea.to_string(),
+        request: d.request.clone(),
+        generated_at: Timestamp::from_micros(1_800_000_000_000_000).expect("time"),
+        requested_by: "a test".into(),
+        checkpoint: "a checkpoint\nof two lines".into(),
+        checkpoint_size: 12,
+        checkpoint_root: "00".repeat(32),
+        registrant_key: PublicKey::from(&key),
+        entries: d.listed,
+        entries_digest: hex::encode(d.entries_digest),
+        totals_digest: hex::encode(d.totals_digest),
+        data_digest: hex::encode(d.data_digest()),
+        cosigned: Vec::new(),
+        report_certificate: None,
+    }
+}
+
+/// The vector ledger folded for an audit report, its rows in a file.
+fn folded() -> (ReportData, Spill) {
+    let mut c = Collector::spilling(request()).expect("a temporary file");
+    for e in vectors::build() {
+        c.push(&e, e.hash()).expect("the vector ledger folds");
+    }
+    let (data, spill) = c.finish_spilled().expect("folded");
+    (data, spill.expect("spilled"))
+}
+
+/// The row markers ("streamed row N") in the order the parts show them.
+fn markers(parts: &[PdfDocument]) -> Vec<u64> {
+    let mut out = Vec::new();
+    for op in parts.iter().flat_map(|d| &d.pages).flat_map(|p| &p.ops) {
+        let Op::ShowText { items } = op else { continue };
+        for item in items {
+            if let TextItem::Text(t) = item
+                && let Some(rest) = t.strip_prefix("streamed row ")
+                && let Some(n) = rest.split(';').next().and_then(|n| n.parse().ok())
+            {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() {
+    let (data, mut spill) = folded();
+    let listed = spill.len();
+    assert!(listed > 0, "the vector ledger's entries are listed");
+    // Enough rows for several parts, some wrapping onto two lines.
+    let n = 3000u64;
+    for i in 0..n {
+        let detail = if i % 7 == 0 {
+            format!(
+                "streamed row {i}; {}",
+                "a long detail that wraps ".repeat(12)
+            )
+        } else {
+            format!("streamed row {i}")
+        };
+        spill
+            .push(&LogRow {
+                seq: 1_000 + i,
+                hash: EntryHash::ZERO,
+                at: Timestamp::from_micros(1_800_000_000_000_000 + i as i64).expect("time"),
+                kind: Kind::Count,
+                product: None,
+                container: Some(format!("C{}-{}", 1_000 + i, i % 20)),
+                ug: None,
+                quantity: None,
+                detail,
+                reason: None,
+                patient: None,
+                prescriber: None,
+                signatures: Vec::new(),
+            })
+            .expect("written");
+    }
+    let m = manifest(&data);
+    let e = Extras::default();
+
+    // As before: every page kept, then cut into parts.
+    let mut kept = render::layout(&data, &e, Sink::Keep).expect("fonts");
+    let widths = LogWidths::of(&kept, &mut spill).expect("read");
+    let mut rows = Rows {
+        spill: &mut spill,
+        widths: &widths,
+    };
+    render::render(&mut kept, &data, &m, &e, &mut rows).expect("laid out");
+    let total = kept.page_count();
+    let before: Vec<PdfDocument> = kept.into_parts(PER).collect();
+    assert!(before.len() >= 4, "{total} pages: several parts");
+
+    // Counted, then drawn part by part.
+    let mut count = render::layout(&data, &e, Sink::Count).expect("fonts");
+    render::render(&mut count, &data, &m, &e, &mut rows).expect("counted");
+    assert_eq!(count.finish().expect("counted"), total);
+    let parts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = std::sync::Arc::clone(&parts);
+    let sink = Sink::stream(
+        total,
+        PER,
+        Box::new(move |doc| {
+            into.lock().expect("not poisoned").push(doc);
+            Ok(())
+        }),
+    );
+    let mut drawn = render::layout(&data, &e, sink).expect("fonts");
+    render::render(&mut drawn, &data, &m, &e, &mut rows).expect("drawn");
+    assert_eq!(drawn.finish().expect("drawn"), total);
+    let after = std::mem::take(&mut *parts.lock().expect("not poisoned"));
+
+    assert_eq!(after.len(), before.len());
+    for (i, (a, b)) in after.iter().zip(&before).enumerate() {
+        assert_eq!(a.pages.len(), b.pages.len(), "part {i}");
+        assert!(
+            a.pages == b.pages,
+            "part {i} differs from the kept document's"
+        );
+    }
+    assert_eq!(markers(&after), (0..n).collect::<Vec<_>>());
+}
+
+/// A drawn document that does not come out at the pages it was counted at fails rather
+/// than printing wrong footers.
+#[test]
+fn a_drawing_that_disagrees_with_its_count_fails() {
+    let (data, mut spill) = folded();
+    let m = manifest(&data);
+    let e = Extras::default();
+    let sink = Sink::stream(99, PER, Box::new(|_| Ok(())));
+    let mut l = render::layout(&data, &e, sink).expect("fonts");
+    let widths = LogWidths::of(&l, &mut spill).expect("read");
+    let mut rows = Rows {
+        spill: &mut spill,
+        widths: &widths,
+    };
+    render::render(&mut l, &data, &m, &e, &mut rows).expect("drawn");
+    assert!(l.finish().is_err());
+}
