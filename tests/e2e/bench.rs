@@ -1,7 +1,8 @@
 //! `custody bench --postgres URL --servers 3` (issue 18, P6), run as an operator runs it: the
 //! real binary makes a scratch database on the machine's PostgreSQL, starts its own servers
 //! on it, and must report the write rates of one process and of three, a chain checked
-//! gapless and verified, and leave no database behind. Skipped without `DATABASE_URL`.
+//! gapless and verified, and leave no database behind (skipped without `DATABASE_URL`); and
+//! `custody bench --scale` (P5), which needs no server but its own.
 
 use crate::{custody, stderr, stdout};
 
@@ -111,4 +112,31 @@ fn the_postgres_bench_refuses_a_url_that_is_not_postgresql_and_fewer_than_two_se
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("at least 2"), "{}", stderr(&o));
+}
+
+/// `custody bench --scale` (issue 18, P5): it builds a short and a long ledger, serves each,
+/// and must time the pharmacist's on-hand and dashboard on both and compare them with the aim.
+/// (Whether the aim is met is the bench's figure, not this test's: timings belong there.)
+#[test]
+fn the_scale_bench_times_on_hand_and_the_dashboard_on_a_short_and_a_long_ledger() {
+    let o = custody(&["bench", "--scale", "--million-entries", "4000"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    for n in ["1000", "4000"] {
+        let line = out
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("{n} entries: GET …/on-hand median"))
+            })
+            .unwrap_or_else(|| panic!("no timings for {n} entries in:\n{out}"));
+        assert!(line.contains("dashboard GET /ui median"), "{line}");
+    }
+    for what in ["GET …/on-hand", "dashboard"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("P5 {what} at 4000 entries ÷ at 1000: ")))
+            .unwrap_or_else(|| panic!("no P5 ratio for {what} in:\n{out}"));
+        assert!(line.contains("(aim ≤ 1.2×)"), "{line}");
+    }
 }

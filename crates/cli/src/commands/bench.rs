@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// and verified.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
+    /// Instead: P5 — `GET …/on-hand` and the dashboard on a ledger of `--million-entries`
+    /// entries against one of 1,000, each served by a child `custody serve`.
+    #[arg(long)]
+    pub scale: bool,
     /// Server processes for `--postgres`.
     #[arg(long, default_value_t = 3)]
     pub servers: usize,
@@ -263,6 +267,9 @@ fn rate(n: u64, secs: f64) -> String {
 }
 
 pub async fn run(a: BenchArgs) -> Outcome {
+    if a.scale {
+        return super::bench_scale::run(a.million_entries, a.dir.as_deref()).await;
+    }
     if a.report {
         return report_bench(&a).await;
     }
@@ -859,33 +866,7 @@ async fn report_bench(a: &BenchArgs) -> Outcome {
         .join("report");
     std::fs::create_dir_all(&data)?;
     let n = a.report_entries;
-    let store = Store::open(&custody_store::sqlite_url(&data)).await?;
-    // Beyond 100,000 entries five minutes apart the ledger's clock would run past today, and
-    // the report's own `report_issued` entry (signed now) would be refused as signed too
-    // long before it is recorded: a longer ledger packs its entries closer instead.
-    let gap = 300_000_000 * 100_000 / i64::try_from(n.max(100_000)).unwrap_or(i64::MAX);
-    let mut w = Workload::new().spaced(gap.max(1));
-    let t = Instant::now();
-    let mut batch = Vec::with_capacity(10_000);
-    let mut frontier = custody_store::bench::BulkLoad::default();
-    for _ in 0..n {
-        batch.push(w.next_entry());
-        if batch.len() == 10_000 {
-            store.bench_bulk_load(&batch, &mut frontier).await?;
-            batch.clear();
-        }
-    }
-    store.bench_bulk_load(&batch, &mut frontier).await?;
-    store.close().await?;
-    crate::registrant::Keys::new(&data, None).save(
-        &data.join(crate::registrant::KEY_FILE),
-        &seeded_key("registrant"),
-        crate::registrant::NewPassphrase::BesideForDemo,
-    )?;
-    println!(
-        "built a ledger of {n} entries in {:.1}s",
-        t.elapsed().as_secs_f64()
-    );
+    build_served_ledger(&data, n).await?;
     let out_pdf = data.join("audit.pdf");
     let exe = std::env::current_exe()?;
     let t = Instant::now();
@@ -928,5 +909,39 @@ async fn report_bench(a: &BenchArgs) -> Outcome {
         size as f64 / 1e6
     );
     super::bench_render::head_while_rendering(&data, n).await?;
+    Ok(())
+}
+
+/// Builds in `data` a ledger of `n` entries (the bench workload, bulk-loaded with its stock
+/// tables) with its registrant key beside it, as `custody serve --data` and `custody report`
+/// open it.
+pub(crate) async fn build_served_ledger(data: &std::path::Path, n: u64) -> Outcome {
+    let store = Store::open(&custody_store::sqlite_url(data)).await?;
+    // Beyond 100,000 entries five minutes apart the ledger's clock would run past today, and
+    // the report's own `report_issued` entry (signed now) would be refused as signed too
+    // long before it is recorded: a longer ledger packs its entries closer instead.
+    let gap = 300_000_000 * 100_000 / i64::try_from(n.max(100_000)).unwrap_or(i64::MAX);
+    let mut w = Workload::new().spaced(gap.max(1));
+    let t = Instant::now();
+    let mut batch = Vec::with_capacity(10_000);
+    let mut frontier = custody_store::bench::BulkLoad::default();
+    for _ in 0..n {
+        batch.push(w.next_entry());
+        if batch.len() == 10_000 {
+            store.bench_bulk_load(&batch, &mut frontier).await?;
+            batch.clear();
+        }
+    }
+    store.bench_bulk_load(&batch, &mut frontier).await?;
+    store.close().await?;
+    crate::registrant::Keys::new(data, None).save(
+        &data.join(crate::registrant::KEY_FILE),
+        &seeded_key("registrant"),
+        crate::registrant::NewPassphrase::BesideForDemo,
+    )?;
+    println!(
+        "built a ledger of {n} entries in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }

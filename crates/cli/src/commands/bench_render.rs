@@ -78,9 +78,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// Serves the ledger in `data` (built by `--report`, its registrant key beside it) and prints
-/// `GET …/head` latency idle and while its whole audit report renders.
-pub async fn head_while_rendering(data: &Path, entries: u64) -> Result<(), Failure> {
+/// Serves the ledger `build_served_ledger` made in `data` and signs in its pharmacist: the
+/// server and the session's token.
+pub(crate) async fn serve_signed_in(data: &Path) -> Result<(ServeChild, String), Failure> {
     // Give the pharmacist a password: the bulk-loaded ledger has keys but no sealed ones.
     let store = Store::open(&custody_store::sqlite_url(data)).await?;
     let ledger = store.resolve_ledger(None).await?;
@@ -96,12 +96,8 @@ pub async fn head_while_rendering(data: &Path, entries: u64) -> Result<(), Failu
 
     let mut server = ServeChild::start(&["--data".into(), data.into()], &data.join("serve.log"))?;
     server.ledger = ledger.to_string();
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(READERS as usize + 1)
-        .build()?;
-    let api = |p: &str| server.api(p);
-    let signed_in: serde_json::Value = http
-        .post(api("/session"))
+    let signed_in: serde_json::Value = reqwest::Client::new()
+        .post(server.api("/session"))
         .json(&json!({"username": USER, "password": PASSWORD}))
         .send()
         .await?
@@ -111,6 +107,17 @@ pub async fn head_while_rendering(data: &Path, entries: u64) -> Result<(), Failu
         .as_str()
         .ok_or_else(|| Failure::Other(anyhow::anyhow!("sign-in failed: {signed_in}")))?
         .to_string();
+    Ok((server, token))
+}
+
+/// Serves the ledger in `data` (built by `--report`, its registrant key beside it) and prints
+/// `GET …/head` latency idle and while its whole audit report renders.
+pub async fn head_while_rendering(data: &Path, entries: u64) -> Result<(), Failure> {
+    let (server, token) = serve_signed_in(data).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(READERS as usize + 1)
+        .build()?;
+    let api = |p: &str| server.api(p);
     let head = api("/head");
 
     let (p50, p99, n) = paced_heads(

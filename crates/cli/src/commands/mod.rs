@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_http;
 pub mod bench_pg;
 pub mod bench_render;
+pub mod bench_scale;
 pub mod bench_serve;
 pub mod bench_tlog;
 pub mod demo;
