@@ -13,7 +13,7 @@ mod m20261129_000007_rems;
 mod m20261129_000010_pmp;
 mod m20261130_000011_rems_sessions;
 mod m20261130_000012_patient_labels;
-mod m20261130_000013_live_containers;
+mod m20261130_000013_dashboard_indexes;
 
 pub struct Migrator;
 
@@ -31,7 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000010_pmp::Migration),
             Box::new(m20261130_000011_rems_sessions::Migration),
             Box::new(m20261130_000012_patient_labels::Migration),
-            Box::new(m20261130_000013_live_containers::Migration),
+            Box::new(m20261130_000013_dashboard_indexes::Migration),
         ]
     }
 }

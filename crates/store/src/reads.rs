@@ -265,6 +265,30 @@ impl Store {
         }
     }
 
+    /// When the first entry of `kind` recorded at or after `from` was recorded, if one was:
+    /// one read down the index of entries by kind and time (migration 13).
+    pub async fn first_of_kind_from(
+        &self,
+        ledger: LedgerId,
+        kind: Kind,
+        from: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let at: Option<i64> = entries::Entity::find()
+            .select_only()
+            .column(entries::Column::RecordedAt)
+            .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
+            .filter(entries::Column::Kind.eq(i32::from(kind.code())))
+            .filter(entries::Column::RecordedAt.gte(from.micros()))
+            .order_by_asc(entries::Column::RecordedAt)
+            .limit(1)
+            .into_tuple()
+            .one(self.connection())
+            .await?;
+        at.map(Timestamp::from_micros)
+            .transpose()
+            .map_err(StoreError::corrupt)
+    }
+
     /// Everything that happened to one container, from its receipt on (the receipt names
     /// its containers only by count, so it is put first by its sequence number).
     pub async fn container_history(

@@ -896,3 +896,46 @@ async fn the_chain_shape_names_the_first_broken_link_and_the_first_gap() {
         db.cleanup().await;
     }
 }
+
+/// The dashboard's PMP deadline asks when the first dispense after a file's period was
+/// recorded: one read down the index of entries by kind and time (migration 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_entry_of_a_kind_from_a_time_is_found_by_kind_and_time() {
+    for db in TestDb::all().await {
+        let seeded = seed(&db.store, vectors::build().len()).await;
+        let ledger = ledger_of(&seeded);
+        let dispenses: Vec<&Entry> = seeded
+            .iter()
+            .filter(|e| e.kind() == Kind::Dispensed)
+            .collect();
+        let first = dispenses.first().expect("the vectors dispense").timestamp;
+        let last = dispenses.last().expect("the vectors dispense").timestamp;
+        let find = |from: Timestamp| db.store.first_of_kind_from(ledger, Kind::Dispensed, from);
+        assert_eq!(
+            find(Timestamp::EPOCH).await.unwrap(),
+            Some(first),
+            "{}",
+            db.name
+        );
+        assert_eq!(find(first).await.unwrap(), Some(first), "{}", db.name);
+        assert_eq!(find(last).await.unwrap(), Some(last), "{}", db.name);
+        let after = Timestamp::from_micros(last.micros() + 1).unwrap();
+        assert_eq!(find(after).await.unwrap(), None, "{}", db.name);
+        // Another kind's entries at those times are not dispenses.
+        let receipt = seeded
+            .iter()
+            .find(|e| e.kind() == Kind::Receipt)
+            .unwrap()
+            .timestamp;
+        assert_eq!(
+            db.store
+                .first_of_kind_from(ledger, Kind::Receipt, Timestamp::EPOCH)
+                .await
+                .unwrap(),
+            Some(receipt),
+            "{}",
+            db.name
+        );
+        db.cleanup().await;
+    }
+}

@@ -633,11 +633,6 @@ pub async fn deadlines(
     zone: &Zone,
     states: &[String],
 ) -> Result<Vec<Deadline>, PmpError> {
-    let dispense_days: BTreeSet<Day> = all_of(store, ledger, Kind::Dispensed)
-        .await?
-        .iter()
-        .map(|e| zone.day_of(e.timestamp))
-        .collect();
     let files = issued_files(store, ledger).await?;
     let mut out = Vec::new();
     for state in states {
@@ -647,10 +642,18 @@ pub async fn deadlines(
             .filter(|f| f.state == p.state)
             .map(|f| f.to)
             .max();
-        let next_dispense = dispense_days
-            .iter()
-            .find(|d| last.is_none_or(|l| **d > l))
-            .copied();
+        // The first day after the last file with a dispense: one indexed read of the first
+        // dispense recorded from the start of the next day (entry times only move forward),
+        // never a pass over every dispense (the dashboard asks on every load).
+        let from = match last.and_then(|l| l.plus_days(1)) {
+            Some(next) => zone.start_of(next),
+            None if last.is_some() => continue,
+            None => Timestamp::EPOCH,
+        };
+        let next_dispense = store
+            .first_of_kind_from(ledger, Kind::Dispensed, from)
+            .await?
+            .map(|t| zone.day_of(t));
         let day = match (p.zero_reports, last) {
             (true, Some(l)) => l.plus_days(1),
             _ => next_dispense,
