@@ -154,6 +154,25 @@ impl Workload {
         }
     }
 
+    /// Bulk-loads the next `n` entries into `store`, 10,000 to a transaction, continuing
+    /// `load` (a new ledger starts from `BulkLoad::default()`).
+    pub(crate) async fn load_into(
+        &mut self,
+        store: &Store,
+        n: u64,
+        load: &mut custody_store::bench::BulkLoad,
+    ) -> Result<(), custody_store::StoreError> {
+        let mut batch = Vec::with_capacity(10_000);
+        for _ in 0..n {
+            batch.push(self.next_entry());
+            if batch.len() == 10_000 {
+                store.bench_bulk_load(&batch, load).await?;
+                batch.clear();
+            }
+        }
+        store.bench_bulk_load(&batch, load).await
+    }
+
     pub(crate) fn next_entry(&mut self) -> Entry {
         let e = if let Some(e) = self.prefix.next() {
             e
@@ -484,17 +503,9 @@ pub async fn run(a: BenchArgs) -> Outcome {
         let store = Store::open(&custody_store::sqlite_url(&data)).await?;
         let mut w = Workload::new();
         let t_build = Instant::now();
-        let mut batch = Vec::with_capacity(10_000);
         let mut frontier = custody_store::bench::BulkLoad::default();
         let n = a.million_entries.max(13);
-        for _ in 0..n {
-            batch.push(w.next_entry());
-            if batch.len() == 10_000 {
-                store.bench_bulk_load(&batch, &mut frontier).await?;
-                batch.clear();
-            }
-        }
-        store.bench_bulk_load(&batch, &mut frontier).await?;
+        w.load_into(&store, n, &mut frontier).await?;
         let build_secs = t_build.elapsed().as_secs_f64();
         // Proofs at 1,000,000 entries, served from the stored subtrees.
         let ledger = store.resolve_ledger(None).await?;
@@ -923,16 +934,8 @@ pub(crate) async fn build_served_ledger(data: &std::path::Path, n: u64) -> Outco
     let gap = 300_000_000 * 100_000 / i64::try_from(n.max(100_000)).unwrap_or(i64::MAX);
     let mut w = Workload::new().spaced(gap.max(1));
     let t = Instant::now();
-    let mut batch = Vec::with_capacity(10_000);
-    let mut frontier = custody_store::bench::BulkLoad::default();
-    for _ in 0..n {
-        batch.push(w.next_entry());
-        if batch.len() == 10_000 {
-            store.bench_bulk_load(&batch, &mut frontier).await?;
-            batch.clear();
-        }
-    }
-    store.bench_bulk_load(&batch, &mut frontier).await?;
+    w.load_into(&store, n, &mut custody_store::bench::BulkLoad::default())
+        .await?;
     store.close().await?;
     crate::registrant::Keys::new(data, None).save(
         &data.join(crate::registrant::KEY_FILE),

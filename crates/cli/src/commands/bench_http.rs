@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use custody_store::keystore;
 
-use crate::commands::bench_serve::{self, ServeChild};
+use crate::commands::bench_serve::{self, ServeChild, paced_reads, percentile};
 use crate::{Failure, Outcome};
 
 const READERS: usize = 100;
@@ -51,14 +51,6 @@ fn argon2_ceiling(d: Duration) -> Result<f64, Failure> {
         let _ = h.join();
     }
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 pub fn run(seconds: u64) -> Outcome {
@@ -151,36 +143,15 @@ pub fn run(seconds: u64) -> Outcome {
             );
         }
         for path in ["/head", "/on-hand"] {
-            let mut tasks = Vec::new();
-            let period = Duration::from_millis(100);
-            let begin = tokio::time::Instant::now() + Duration::from_millis(50);
-            for i in 0..READERS {
-                let (http, url, token) = (http.clone(), api(path), token.clone());
-                tasks.push(tokio::spawn(async move {
-                    let mut lat = Vec::new();
-                    let mut due = begin + period * (i as u32) / (READERS as u32);
-                    let end = begin + d;
-                    while due < end {
-                        tokio::time::sleep_until(due).await;
-                        let ok = match http.get(&url).bearer_auth(&token).send().await {
-                            Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                            Err(_) => false,
-                        };
-                        if ok {
-                            lat.push(due.elapsed());
-                        }
-                        due += period;
-                    }
-                    lat
-                }));
-            }
-            let mut all = Vec::new();
-            for t in tasks {
-                if let Ok(l) = t.await {
-                    all.extend(l);
-                }
-            }
-            all.sort();
+            let all = paced_reads(
+                &http,
+                &api(path),
+                &token,
+                READERS as u32,
+                Duration::from_millis(100),
+                tokio::time::sleep(d),
+            )
+            .await;
             println!(
                 "GET {path:<10} ×{READERS} paced, 1000 req/s offered  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} answered)",
                 percentile(&all, 0.50).as_secs_f64() * 1e3,

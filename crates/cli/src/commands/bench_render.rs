@@ -13,7 +13,7 @@ use custody_ledger::{PublicKey, UserId};
 use custody_store::{Store, keystore};
 use serde_json::json;
 
-use super::bench_serve::ServeChild;
+use super::bench_serve::{ServeChild, paced_reads, percentile};
 use crate::Failure;
 
 /// Readers, each sending one request every `PERIOD`: 200 requests a second offered.
@@ -23,55 +23,16 @@ const PERIOD: Duration = Duration::from_millis(50);
 const USER: &str = "phil";
 const PASSWORD: &str = "benchmark password for phil";
 
-/// The p50 and p99 of paced `GET …/head` requests from when `begin` until `until` resolves.
+/// The p50 and p99 of `GET …/head` from the paced readers until `until` resolves, and how many
+/// were answered.
 async fn paced_heads(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     until: impl std::future::Future<Output = ()>,
 ) -> (Duration, Duration, usize) {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let begin = tokio::time::Instant::now() + Duration::from_millis(20);
-    let mut tasks = Vec::new();
-    for i in 0..READERS {
-        let (http, url, token, stop) = (
-            http.clone(),
-            url.to_string(),
-            token.to_string(),
-            stop.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
-            let mut due = begin + PERIOD * i / READERS;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                tokio::time::sleep_until(due).await;
-                let ok = match http.get(&url).bearer_auth(&token).send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
-                if ok {
-                    lat.push(due.elapsed());
-                }
-                due += PERIOD;
-            }
-            lat
-        }));
-    }
-    until.await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let mut all = Vec::new();
-    for t in tasks {
-        if let Ok(l) = t.await {
-            all.extend(l);
-        }
-    }
-    all.sort();
-    let p = |q: f64| {
-        all.get(((all.len().saturating_sub(1)) as f64 * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
-    (p(0.50), p(0.99), all.len())
+    let all = paced_reads(http, url, token, READERS, PERIOD, until).await;
+    (percentile(&all, 0.50), percentile(&all, 0.99), all.len())
 }
 
 fn ms(d: Duration) -> f64 {

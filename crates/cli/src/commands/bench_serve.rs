@@ -225,3 +225,62 @@ pub(crate) async fn signed_writes(
         seconds: start.elapsed().as_secs_f64(),
     }
 }
+
+/// Latencies of `GET url` from `readers` clients, each sending one request every `period`
+/// (offset evenly), counted from when each request was due — so a server that stalls is never
+/// hidden by clients that wait for it — until `until` resolves. Sorted; failures left out.
+pub(crate) async fn paced_reads(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    readers: u32,
+    period: Duration,
+    until: impl std::future::Future<Output = ()>,
+) -> Vec<Duration> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let begin = tokio::time::Instant::now() + Duration::from_millis(20);
+    let mut tasks = Vec::new();
+    for i in 0..readers {
+        let (http, url, token, stop) = (
+            http.clone(),
+            url.to_string(),
+            token.to_string(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut due = begin + period * i / readers;
+            while !stop.load(Ordering::Relaxed) {
+                tokio::time::sleep_until(due).await;
+                let ok = match http.get(&url).bearer_auth(&token).send().await {
+                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if ok {
+                    lat.push(due.elapsed());
+                }
+                due += period;
+            }
+            lat
+        }));
+    }
+    until.await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        if let Ok(l) = t.await {
+            all.extend(l);
+        }
+    }
+    all.sort();
+    all
+}
+
+/// The `p` quantile (0 to 1) of `sorted`.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

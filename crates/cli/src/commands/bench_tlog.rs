@@ -32,15 +32,7 @@ pub async fn run(a: &BenchArgs) -> Outcome {
     let store = Store::open(&custody_store::sqlite_url(&dir.join("ledger"))).await?;
     let mut w = Workload::new();
     let mut load = custody_store::bench::BulkLoad::default();
-    let mut batch = Vec::with_capacity(10_000);
-    for _ in 0..ENTRIES {
-        batch.push(w.next_entry());
-        if batch.len() == 10_000 {
-            store.bench_bulk_load(&batch, &mut load).await?;
-            batch.clear();
-        }
-    }
-    store.bench_bulk_load(&batch, &mut load).await?;
+    w.load_into(&store, ENTRIES, &mut load).await?;
     let ledger = store.resolve_ledger(None).await?;
     let key = seeded_key("registrant");
     println!("custody bench --tlog — a ledger of {ENTRIES} entries");
