@@ -358,30 +358,39 @@ impl Server {
 }
 
 impl Server {
-    /// Signs in through the web sign-in form (no browser) and returns the session cookie.
-    pub fn web_cookie(&self, user: &str, password: &str) -> String {
-        let c = reqwest::blocking::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client");
-        let r = c
-            .post(format!("{}/ui/login", self.url()))
+    /// Posts the web sign-in form (no browser) with `c`: the answer as it comes.
+    pub fn post_sign_in(&self, c: &Client, user: &str, password: &str) -> Response {
+        c.post(format!("{}/ui/login", self.url()))
             .form(&[
                 ("ledger", self.ledger()),
                 ("username", user),
                 ("password", password),
             ])
             .send()
-            .expect("the sign-in form answers");
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
-        r.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string()
+            .expect("the sign-in form answers")
     }
+
+    /// Signs in through the web sign-in form (no browser) and returns the session cookie.
+    pub fn web_cookie(&self, user: &str, password: &str) -> String {
+        let c = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let r = self.post_sign_in(&c, user, password);
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{user} signs in");
+        session_cookie(&r)
+    }
+}
+
+/// The `name=value` of the cookie an answer sets.
+pub fn session_cookie(r: &Response) -> String {
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 impl Drop for Server {

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
 
-use crate::harness::{Server, error, skipped_without_postgres};
+use crate::harness::{Server, error, session_cookie, skipped_without_postgres};
 
 fn client() -> Client {
     Client::builder()
@@ -17,30 +17,12 @@ fn client() -> Client {
         .unwrap()
 }
 
-fn cookie(r: &Response) -> String {
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 /// Signs in through the sign-in form: the status and the session cookie, if any.
 fn web_sign_in(c: &Client, s: &Server, user: &str, password: &str) -> (StatusCode, String) {
-    let r = c
-        .post(format!("{}/ui/login", s.url()))
-        .form(&[
-            ("ledger", s.ledger()),
-            ("username", user),
-            ("password", password),
-        ])
-        .send()
-        .unwrap();
+    let r = s.post_sign_in(c, user, password);
     let status = r.status();
     let session = if status == StatusCode::SEE_OTHER {
-        cookie(&r)
+        session_cookie(&r)
     } else {
         String::new()
     };

@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 
+use crate::harness::session_cookie;
 use crate::http::Server;
 
 pub(crate) fn client() -> Client {
@@ -12,16 +13,6 @@ pub(crate) fn client() -> Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-}
-
-fn cookie(r: &reqwest::blocking::Response) -> String {
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[test]
@@ -79,7 +70,7 @@ fn sign_in_see_the_dashboard_sign_out() {
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
-    let session = cookie(&r);
+    let session = session_cookie(&r);
     let r = c
         .get(format!("{}/ui", s.url()))
         .header("cookie", &session)

@@ -6,10 +6,7 @@
 //! bad entry; this names the first gap and the first broken link separately.
 
 use custody_ledger::LedgerId;
-use sea_orm::{
-    AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Store;
 use crate::entities::entries;
@@ -48,17 +45,7 @@ impl Store {
     /// head row.
     pub async fn chain_shape(&self, ledger: LedgerId) -> Result<ChainShape, StoreError> {
         // The head and the rows from one snapshot, as verification reads them.
-        let txn = match self.backend() {
-            DbBackend::Postgres => {
-                self.connection()
-                    .begin_with_config(
-                        Some(IsolationLevel::RepeatableRead),
-                        Some(AccessMode::ReadOnly),
-                    )
-                    .await?
-            }
-            _ => self.connection().begin().await?,
-        };
+        let txn = self.begin_snapshot().await?;
         let head = self.head_in(&txn, ledger).await?;
         let mut shape = ChainShape {
             head: head.entries,

@@ -8,8 +8,8 @@
 use custody_ledger::checkpoint::SignedCheckpoint;
 use custody_ledger::{Failure, LedgerId, PublicKey, Reason, Summary, Verifier};
 use sea_orm::{
-    AccessMode, ColumnTrait, DbBackend, EntityTrait, IsolationLevel, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    AccessMode, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use crate::Store;
@@ -22,6 +22,22 @@ use crate::rows;
 pub const PAGE: u64 = 2000;
 
 impl Store {
+    /// A read-only transaction in which the head row and every entry and table are one
+    /// snapshot (SQLite's read transaction is one; PostgreSQL's needs REPEATABLE READ).
+    pub(crate) async fn begin_snapshot(&self) -> Result<DatabaseTransaction, StoreError> {
+        Ok(match self.backend() {
+            DbBackend::Postgres => {
+                self.connection()
+                    .begin_with_config(
+                        Some(IsolationLevel::RepeatableRead),
+                        Some(AccessMode::ReadOnly),
+                    )
+                    .await?
+            }
+            _ => self.connection().begin().await?,
+        })
+    }
+
     /// Verifies a ledger as stored. `Ok(Err(failure))` names the first bad entry; `Err` is a
     /// database fault. `progress(done, total)` is called after each page.
     pub async fn verify(
@@ -45,17 +61,7 @@ impl Store {
     ) -> Result<Result<Summary, Failure>, StoreError> {
         // One snapshot for the head, the entries and the tables (SQLite's read transaction
         // is one; PostgreSQL's needs REPEATABLE READ).
-        let txn = match self.backend() {
-            DbBackend::Postgres => {
-                self.connection()
-                    .begin_with_config(
-                        Some(IsolationLevel::RepeatableRead),
-                        Some(AccessMode::ReadOnly),
-                    )
-                    .await?
-            }
-            _ => self.connection().begin().await?,
-        };
+        let txn = self.begin_snapshot().await?;
         let head = self.head_in(&txn, ledger).await?;
         // Signatures are most of verification's cost: they are checked on every core while
         // this thread reads, decodes and applies the rules in order.

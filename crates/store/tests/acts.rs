@@ -239,6 +239,22 @@ async fn a_request_id_records_once() {
     }
 }
 
+/// Counts one more attempt against `key` in the throttle's transaction; the count it makes.
+async fn one_more_attempt(store: &custody_store::Store, key: &str) -> u32 {
+    store
+        .with_attempts(key, |row| {
+            let n = row.map_or(0, |r| r.failures) + 1;
+            let keep = AttemptRow {
+                failures: n,
+                window_start: 1,
+                next_at: 0,
+            };
+            (Some(keep), n)
+        })
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_attempts_are_counted_one_after_another() {
     for db in TestDb::all().await {
@@ -247,18 +263,7 @@ async fn concurrent_attempts_are_counted_one_after_another() {
         for _ in 0..40 {
             let store = store.clone();
             tasks.push(tokio::spawn(async move {
-                store
-                    .with_attempts("account:test:nina", |row| {
-                        let n = row.map_or(0, |r| r.failures) + 1;
-                        let keep = AttemptRow {
-                            failures: n,
-                            window_start: 1,
-                            next_at: 0,
-                        };
-                        (Some(keep), n)
-                    })
-                    .await
-                    .unwrap()
+                one_more_attempt(&store, "account:test:nina").await
             }));
         }
         let mut seen = Vec::new();
@@ -303,18 +308,7 @@ async fn a_first_attempt_in_one_statement_and_the_rest_in_turn_count_each_once()
                 {
                     return 1;
                 }
-                store
-                    .with_attempts("account:test:noah", |row| {
-                        let n = row.map_or(0, |r| r.failures) + 1;
-                        let keep = AttemptRow {
-                            failures: n,
-                            window_start: 1,
-                            next_at: 0,
-                        };
-                        (Some(keep), n)
-                    })
-                    .await
-                    .unwrap()
+                one_more_attempt(&store, "account:test:noah").await
             }));
         }
         let mut seen = Vec::new();
