@@ -90,6 +90,18 @@ impl ServeChild {
         Ok(s)
     }
 
+    /// CPU time the server's threads have used so far (Linux: the sum of each thread's
+    /// `schedstat`, in nanoseconds); none where `/proc` does not tell.
+    pub(crate) fn cpu_time(&self) -> Option<Duration> {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).ok()?;
+        let mut ns = 0u64;
+        for t in tasks.flatten() {
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            ns += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+        }
+        Some(Duration::from_nanos(ns))
+    }
+
     /// The URL of `path` in the served ledger's API.
     pub(crate) fn api(&self, path: &str) -> String {
         format!("{}/api/v1/ledgers/{}{path}", self.url, self.ledger)
