@@ -59,11 +59,52 @@ pub fn generate() -> Result<SigningKey, KeyError> {
 fn derive(password: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32]>, KeyError> {
     let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, Some(32))
         .map_err(|_| KeyError::Malformed("Argon2 parameters out of range"))?;
+    let mut memory = working_memory::take(params.block_count())?;
     let mut out = Zeroizing::new([0u8; 32]);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into(password.as_bytes(), salt, out.as_mut())
-        .map_err(|_| KeyError::Malformed("Argon2 refused the input"))?;
+    let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, out.as_mut(), &mut memory);
+    working_memory::give_back(memory);
+    hashed.map_err(|_| KeyError::Malformed("Argon2 refused the input"))?;
     Ok(out)
+}
+
+/// Argon2's working memory (19 MiB at the default cost), kept from one derivation to the
+/// next. Allocating it afresh for each, as `hash_password_into` does, zeroes it and faults
+/// every page in again: a tenth of a signed write's CPU on the server (issue 18, P3). What a
+/// derivation leaves there would yield its key, so it is wiped before it is kept.
+mod working_memory {
+    use std::sync::Mutex;
+
+    use argon2::Block;
+    use zeroize::Zeroize;
+
+    use super::KeyError;
+
+    /// At most one buffer per core is kept: the server derives at most one key per core at
+    /// once.
+    pub(super) static KEPT: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+    pub(super) fn take(blocks: usize) -> Result<Vec<Block>, KeyError> {
+        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = kept.iter().position(|m| m.len() == blocks) {
+            return Ok(kept.swap_remove(i));
+        }
+        drop(kept);
+        let mut m = Vec::new();
+        m.try_reserve_exact(blocks)
+            .map_err(|_| KeyError::Malformed("not enough memory for its Argon2 cost"))?;
+        m.resize(blocks, Block::new());
+        Ok(m)
+    }
+
+    pub(super) fn give_back(mut memory: Vec<Block>) {
+        memory.iter_mut().for_each(Zeroize::zeroize);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < cores {
+            kept.push(memory);
+        }
+    }
 }
 
 /// Seals `key` under `password`.
@@ -152,6 +193,45 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    /// Argon2's working memory is kept between derivations: each still gives what a
+    /// derivation in fresh memory gives, and what is kept holds nothing of the last one.
+    #[test]
+    fn kept_argon2_memory_is_wiped_and_derives_what_fresh_memory_does() {
+        // A cost of its own: no other test takes this memory meanwhile.
+        const OWN: Cost = Cost {
+            memory_kib: 72,
+            ..CHEAP
+        };
+        let salt = [7u8; 16];
+        let fresh = |password: &str| {
+            let params = Params::new(
+                OWN.memory_kib,
+                OWN.iterations,
+                OWN.parallelism,
+                Some(32),
+            )
+            .unwrap();
+            let mut out = [0u8; 32];
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password_into(password.as_bytes(), &salt, &mut out)
+                .unwrap();
+            out
+        };
+        for password in ["first password", "second password", "first password"] {
+            assert_eq!(*derive(password, &salt, OWN).unwrap(), fresh(password));
+            let kept = working_memory::KEPT.lock().unwrap();
+            let blocks = usize::try_from(OWN.memory_kib).unwrap();
+            let ours: Vec<_> = kept.iter().filter(|m| m.len() == blocks).collect();
+            assert!(
+                !ours.is_empty(),
+                "the memory is kept for the next derivation"
+            );
+            for m in ours {
+                assert!(m.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)));
+            }
+        }
+    }
 
     #[test]
     fn seal_then_unseal_with_the_right_password_only() {
