@@ -236,3 +236,53 @@ impl<F: FnMut(lopdf::Document) -> Result<(), ReportError>> InOrder<F> {
         Ok(self.next)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty document standing for part `i`.
+    fn part(i: u32) -> lopdf::Document {
+        let mut d = lopdf::Document::new();
+        d.max_id = i;
+        d
+    }
+
+    #[test]
+    fn parts_finished_out_of_order_are_handed_on_in_order() {
+        let mut got = Vec::new();
+        let mut order = InOrder::new(|d: lopdf::Document| {
+            got.push(d.max_id);
+            Ok(())
+        });
+        for i in [2, 0, 3, 1, 4] {
+            assert!(order.take(i as usize, part(i)));
+        }
+        assert_eq!(order.finish().expect("all made"), 5);
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_part_never_made_or_not_written_fails() {
+        let mut order = InOrder::new(|_| Ok(()));
+        assert!(order.take(0, part(0)));
+        assert!(order.take(2, part(2)));
+        assert!(order.finish().is_err(), "part 1 never came");
+
+        let mut order = InOrder::new(|d: lopdf::Document| {
+            if d.max_id == 1 {
+                Err(ReportError::Pdf("the disk is full".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(order.take(0, part(0)));
+        assert!(!order.take(1, part(1)));
+        assert!(!order.take(2, part(2)));
+        assert!(
+            order
+                .finish()
+                .is_err_and(|e| e.to_string().contains("full"))
+        );
+    }
+}
