@@ -25,6 +25,7 @@ pub mod spill;
 mod stream_tests;
 pub mod tables;
 pub mod words;
+pub mod writer;
 pub mod zone;
 
 use std::io::BufRead;
@@ -114,57 +115,6 @@ pub async fn extras(
 
 /// Pages turned into PDF objects at a time.
 const PART_PAGES: usize = 120;
-
-/// Appends `part`'s pages to `whole` (both from the same layout: each page carries its own
-/// resources, so pages move with what they reference).
-fn join(whole: &mut lopdf::Document, mut part: lopdf::Document) -> Result<(), ReportError> {
-    use lopdf::Object;
-    let bad = |e: lopdf::Error| ReportError::Pdf(e.to_string());
-    part.renumber_objects_with(whole.max_id + 1);
-    let root_of = |d: &lopdf::Document| -> Result<lopdf::ObjectId, ReportError> {
-        let catalog = d.catalog().map_err(bad)?;
-        catalog
-            .get(b"Pages")
-            .and_then(Object::as_reference)
-            .map_err(bad)
-    };
-    let whole_root = root_of(whole)?;
-    let part_root = root_of(&part)?;
-    let part_catalog = part
-        .trailer
-        .get(b"Root")
-        .and_then(Object::as_reference)
-        .map_err(bad)?;
-    let part_info = part
-        .trailer
-        .get(b"Info")
-        .and_then(Object::as_reference)
-        .ok();
-    let pages: Vec<lopdf::ObjectId> = part.get_pages().into_values().collect();
-    for (id, obj) in std::mem::take(&mut part.objects) {
-        if id == part_root || id == part_catalog || Some(id) == part_info {
-            continue;
-        }
-        whole.objects.insert(id, obj);
-    }
-    for id in &pages {
-        whole
-            .get_dictionary_mut(*id)
-            .map_err(bad)?
-            .set("Parent", Object::Reference(whole_root));
-    }
-    let root = whole.get_dictionary_mut(whole_root).map_err(bad)?;
-    let mut kids = root
-        .get(b"Kids")
-        .and_then(Object::as_array)
-        .map_err(bad)?
-        .clone();
-    kids.extend(pages.iter().map(|p| Object::Reference(*p)));
-    root.set("Count", Object::Integer(kids.len() as i64));
-    root.set("Kids", Object::Array(kids));
-    whole.max_id = whole.max_id.max(part.max_id);
-    Ok(())
-}
 
 /// A report, ready to hand out.
 #[derive(Debug, Clone)]
@@ -433,16 +383,27 @@ pub async fn build(
     };
     render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
     let pages = l.finish()?;
-    let mut lo = draw(pages, label, |sink| {
-        let mut l = render::layout(&data, &extras, sink)?;
-        render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
-        l.finish()
-    })?;
+    // Written part by part as the parts are made: memory holds a few parts and the bytes
+    // written, never the whole document's objects.
+    let mut w = writer::Writer::new(Vec::new())?;
+    let field = w.reserve();
+    w.annotate_first_page(field);
+    draw(
+        pages,
+        PART_PAGES,
+        label,
+        |part| w.part(part),
+        |sink| {
+            let mut l = render::layout(&data, &extras, sink)?;
+            render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
+            l.finish()
+        },
+    )?;
     drop(rows);
     drop(data);
-    lo.prune_objects();
-    pades::prepare(
-        &mut lo,
+    pades::write_field(
+        &mut w,
+        field,
         &manifest.registrant,
         &format!(
             "custody {subject}, checkpoint of {} entries",
@@ -450,7 +411,8 @@ pub async fn build(
         ),
         now,
     )?;
-    let mut pdf = manifest::embed_and_save(lo, &sealed, &manifest.data_digest)?;
+    manifest::embed(&mut w, &sealed, &manifest.data_digest)?;
+    let mut pdf = w.finish()?;
     pades::fill(&mut pdf, &report_signer)?;
     let signature = manifest::sign_pdf(&pdf, key);
     let recorded_as = record_issued(
@@ -474,22 +436,24 @@ pub async fn build(
     })
 }
 
-/// Draws a document of `pages` pages: `lay_out` lays it out with the sink it is given,
-/// which hands each finished part (labelled by `label`) to worker threads that turn it into
-/// PDF objects and compress them, one thread per core, while the layout goes on. The parts
-/// are then joined in order.
+/// Draws a document of `pages` pages in parts of `per`: `lay_out` lays it out with the
+/// sink it is given, which hands each finished part (labelled by `label`) to worker threads
+/// that turn it into PDF objects and compress them, one thread per core, while the layout
+/// goes on. Each part goes to `put` as soon as it and those before it are made, in order.
 fn draw(
     pages: usize,
+    per: usize,
     label: impl Fn(&mut printpdf::PdfDocument) + Send + 'static,
+    put: impl FnMut(lopdf::Document) -> Result<(), ReportError> + Send,
     lay_out: impl FnOnce(layout::Sink) -> Result<usize, ReportError>,
-) -> Result<lopdf::Document, ReportError> {
+) -> Result<(), ReportError> {
     let opts = printpdf::PdfSaveOptions {
         optimize: true,
         subset_fonts: true,
         secure: true,
         image_optimization: None,
     };
-    let n = pages.div_ceil(PART_PAGES).max(1);
+    let n = pages.div_ceil(per.max(1)).max(1);
     let workers = std::thread::available_parallelism()
         .map_or(1, |c| c.get())
         .min(n);
@@ -498,12 +462,11 @@ fn draw(
     // Held by the workers only: should they all stop, the layout's next hand-off fails
     // instead of waiting for ever.
     let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
-    let done: std::sync::Mutex<Vec<(usize, lopdf::Document)>> =
-        std::sync::Mutex::new(Vec::with_capacity(n));
+    let order = std::sync::Mutex::new(parts::InOrder::new(put));
     let drawn = std::thread::scope(|scope| {
         for _ in 0..workers {
             let rx = std::sync::Arc::clone(&rx);
-            let (done, opts) = (&done, &opts);
+            let (order, opts) = (&order, &opts);
             scope.spawn(move || {
                 loop {
                     let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
@@ -513,9 +476,11 @@ fn draw(
                     drop(doc);
                     retag_fonts(&mut part, i);
                     compress(&mut part);
-                    done.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((i, part));
+                    let mut order = order.lock().unwrap_or_else(|e| e.into_inner());
+                    // A part that cannot be written stops the workers, and so the layout.
+                    if !order.take(i, part) {
+                        break;
+                    }
                 }
             });
         }
@@ -530,28 +495,20 @@ fn draw(
         });
         // The sink (and with it the sender) is dropped when the layout is finished: the
         // workers then end once the parts left are converted.
-        lay_out(layout::Sink::stream(pages, PART_PAGES, handoff))
+        lay_out(layout::Sink::stream(pages, per, handoff))
     });
+    // Why the writing stopped comes first: the layout only saw the workers stop.
+    let written = order
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish()?;
     drawn?;
-    let mut done = done.into_inner().unwrap_or_else(|e| e.into_inner());
-    done.sort_by_key(|(i, _)| *i);
-    if done.len() != n || done.iter().enumerate().any(|(k, (i, _))| k != *i) {
+    if written != n {
         return Err(ReportError::Pdf(format!(
-            "{} of the report's {n} parts were made",
-            done.len()
+            "{written} of the report's {n} parts were made"
         )));
     }
-    let mut whole: Option<lopdf::Document> = None;
-    for (_, part) in done {
-        whole = Some(match whole {
-            None => part,
-            Some(mut w) => {
-                join(&mut w, part)?;
-                w
-            }
-        });
-    }
-    whole.ok_or_else(|| ReportError::Pdf("the report has no pages".into()))
+    Ok(())
 }
 
 /// A plain PDF of `layout`: not signed and not recorded, for a printable sheet of data kept
@@ -564,7 +521,7 @@ pub fn plain_pdf(layout: layout::Layout, subject: &str) -> Result<Vec<u8>, Repor
         secure: true,
         image_optimization: None,
     };
-    let mut whole: Option<lopdf::Document> = None;
+    let mut w = writer::Writer::new(Vec::new())?;
     for (i, mut doc) in layout.into_parts(PART_PAGES).enumerate() {
         doc.metadata.info.creator = "custody".into();
         doc.metadata.info.producer = "custody (printpdf)".into();
@@ -573,20 +530,9 @@ pub fn plain_pdf(layout: layout::Layout, subject: &str) -> Result<Vec<u8>, Repor
         let mut part = doc.to_lopdf_document(&opts, &mut warnings);
         retag_fonts(&mut part, i);
         compress(&mut part);
-        whole = Some(match whole {
-            None => part,
-            Some(mut w) => {
-                join(&mut w, part)?;
-                w
-            }
-        });
+        w.part(part)?;
     }
-    let mut lo = whole.ok_or_else(|| ReportError::Pdf("the sheet has no pages".into()))?;
-    lo.prune_objects();
-    let mut out = Vec::new();
-    lo.save_to(&mut out)
-        .map_err(|e| ReportError::Pdf(e.to_string()))?;
-    Ok(out)
+    w.finish()
 }
 
 /// Issuing a report is itself recorded: which, for what period, at which checkpoint, the

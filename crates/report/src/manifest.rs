@@ -99,19 +99,23 @@ pub fn seal(manifest: &Manifest, key: &SigningKey) -> Result<String, ReportError
 }
 
 /// Adds the signed manifest to the document as an embedded file (and its digest to the
-/// document information), fixes the file identifier, and writes the bytes.
-pub fn embed_and_save(
-    mut lo: lopdf::Document,
+/// document information), and fixes the file identifier; to be called once the pages are
+/// written, before [`crate::writer::Writer::finish`].
+pub fn embed<W: std::io::Write>(
+    w: &mut crate::writer::Writer<W>,
     sealed: &str,
     data_digest: &str,
-) -> Result<Vec<u8>, ReportError> {
+) -> Result<(), ReportError> {
     let mut params = Dictionary::new();
     params.set("Size", Object::Integer(sealed.len() as i64));
     let mut ef_dict = Dictionary::new();
     ef_dict.set("Type", Object::Name(b"EmbeddedFile".to_vec()));
     ef_dict.set("Subtype", Object::Name(b"application/json".to_vec()));
     ef_dict.set("Params", Object::Dictionary(params));
-    let ef_id = lo.add_object(Stream::new(ef_dict, sealed.as_bytes().to_vec()));
+    let mut file = Stream::new(ef_dict, sealed.as_bytes().to_vec());
+    // A file that does not compress stays as it is.
+    let _ = file.compress();
+    let ef_id = w.add(Object::Stream(file))?;
     let mut ef = Dictionary::new();
     ef.set("F", Object::Reference(ef_id));
     ef.set("UF", Object::Reference(ef_id));
@@ -125,7 +129,7 @@ pub fn embed_and_save(
     );
     spec.set("AFRelationship", Object::Name(b"Data".to_vec()));
     spec.set("EF", Object::Dictionary(ef));
-    let spec_id = lo.add_object(spec);
+    let spec_id = w.add(Object::Dictionary(spec))?;
     let mut tree = Dictionary::new();
     tree.set(
         "Names",
@@ -136,36 +140,24 @@ pub fn embed_and_save(
     );
     let mut names = Dictionary::new();
     names.set("EmbeddedFiles", Object::Dictionary(tree));
-    {
-        let catalog = lo
-            .catalog_mut()
-            .map_err(|e| ReportError::Pdf(e.to_string()))?;
-        catalog.set("Names", Object::Dictionary(names));
-        catalog.set("AF", Object::Array(vec![Object::Reference(spec_id)]));
-    }
-    if let Ok(info_id) = lo.trailer.get(b"Info").and_then(Object::as_reference)
-        && let Ok(info) = lo.get_dictionary_mut(info_id)
-    {
-        info.set(
-            "CustodyManifest",
-            Object::string_literal("embedded file manifest.json"),
-        );
-        info.set("CustodyDataDigest", Object::string_literal(data_digest));
-        // printpdf always writes these empty; they make readers think the file is PDF/X.
-        info.remove(b"GTS_PDFXVersion");
-        info.remove(b"Identifier");
-    }
-    lo.version = "1.7".to_string();
+    let catalog = w.catalog_mut();
+    catalog.set("Names", Object::Dictionary(names));
+    catalog.set("AF", Object::Array(vec![Object::Reference(spec_id)]));
+    let info = w.info_mut();
+    info.set(
+        "CustodyManifest",
+        Object::string_literal("embedded file manifest.json"),
+    );
+    info.set("CustodyDataDigest", Object::string_literal(data_digest));
+    // printpdf always writes these empty; they make readers think the file is PDF/X.
+    info.remove(b"GTS_PDFXVersion");
+    info.remove(b"Identifier");
     let id = Object::String(
         data_digest.as_bytes()[..32.min(data_digest.len())].to_vec(),
         lopdf::StringFormat::Hexadecimal,
     );
-    lo.trailer.set("ID", Object::Array(vec![id.clone(), id]));
-    lo.compress();
-    let mut out = Vec::new();
-    lo.save_to(&mut out)
-        .map_err(|e| ReportError::Pdf(e.to_string()))?;
-    Ok(out)
+    w.set_id(Object::Array(vec![id.clone(), id]));
+    Ok(())
 }
 
 /// The detached signature over the PDF's bytes.

@@ -11,7 +11,7 @@
 //! (`report_certificate`), and the report's verification page prints the fingerprint.
 //!
 //! The signature covers the whole file but its own `/Contents` (one `/ByteRange` of two
-//! parts): the PDF is written with placeholders ([`prepare`]), then the digest of the exact
+//! parts): the PDF is written with placeholders ([`write_field`]), then the digest of the exact
 //! bytes is signed and written into the placeholder ([`fill`]).
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
@@ -302,14 +302,9 @@ fn pdf_date(at: time::OffsetDateTime) -> String {
     )
 }
 
-/// Adds the signature field (an invisible widget on page 1), its signature dictionary with
-/// placeholders, and the form that holds it. The bytes are signed by [`fill`] once written.
-pub fn prepare(
-    lo: &mut lopdf::Document,
-    signer_name: &str,
-    reason: &str,
-    at: time::OffsetDateTime,
-) -> Result<(), ReportError> {
+/// The signature dictionary, with the placeholders [`fill`] replaces once the file is
+/// written.
+pub fn signature(signer_name: &str, reason: &str, at: time::OffsetDateTime) -> Dictionary {
     let mut sig = Dictionary::new();
     sig.set("Type", Object::Name(b"Sig".to_vec()));
     sig.set("Filter", Object::Name(b"Adobe.PPKLite".to_vec()));
@@ -330,18 +325,17 @@ pub fn prepare(
     sig.set("M", Object::string_literal(pdf_date(at)));
     sig.set("Name", Object::string_literal(signer_name));
     sig.set("Reason", Object::string_literal(reason));
-    let sig_id = lo.add_object(sig);
-    let first: ObjectId = *lo
-        .get_pages()
-        .values()
-        .next()
-        .ok_or_else(|| pdf_err("the report has no pages"))?;
+    sig
+}
+
+/// The signature field: an invisible widget on page `first` whose value is signature `sig`.
+pub fn field(sig: ObjectId, first: ObjectId) -> Dictionary {
     let mut field = Dictionary::new();
     field.set("Type", Object::Name(b"Annot".to_vec()));
     field.set("Subtype", Object::Name(b"Widget".to_vec()));
     field.set("FT", Object::Name(b"Sig".to_vec()));
     field.set("T", Object::string_literal("custody report signature"));
-    field.set("V", Object::Reference(sig_id));
+    field.set("V", Object::Reference(sig));
     field.set(
         "Rect",
         Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()]),
@@ -349,23 +343,35 @@ pub fn prepare(
     // Print and Locked: the field is part of the page and cannot be changed.
     field.set("F", Object::Integer(132));
     field.set("P", Object::Reference(first));
-    let field_id = lo.add_object(field);
-    {
-        let page = lo.get_dictionary_mut(first).map_err(pdf_err)?;
-        let mut annots = match page.get(b"Annots") {
-            Ok(Object::Array(a)) => a.clone(),
-            _ => Vec::new(),
-        };
-        annots.push(Object::Reference(field_id));
-        page.set("Annots", Object::Array(annots));
-    }
+    field
+}
+
+/// The form that holds signature field `field`.
+pub fn form(field: ObjectId) -> Dictionary {
     let mut form = Dictionary::new();
-    form.set("Fields", Object::Array(vec![Object::Reference(field_id)]));
+    form.set("Fields", Object::Array(vec![Object::Reference(field)]));
     // SignaturesExist and AppendOnly.
     form.set("SigFlags", Object::Integer(3));
-    lo.catalog_mut()
-        .map_err(pdf_err)?
-        .set("AcroForm", Object::Dictionary(form));
+    form
+}
+
+/// Writes the signature field `field_id` (an invisible widget on page 1: reserved, and put
+/// on the first page's `/Annots` before the first part), its signature dictionary with
+/// placeholders, and the form that holds it. The bytes are signed by [`fill`] once written.
+pub fn write_field<W: std::io::Write>(
+    w: &mut crate::writer::Writer<W>,
+    field_id: ObjectId,
+    signer_name: &str,
+    reason: &str,
+    at: time::OffsetDateTime,
+) -> Result<(), ReportError> {
+    let first = w
+        .first_page()
+        .ok_or_else(|| pdf_err("the report has no pages"))?;
+    let sig_id = w.add(Object::Dictionary(signature(signer_name, reason, at)))?;
+    w.put(field_id, Object::Dictionary(field(sig_id, first)))?;
+    w.catalog_mut()
+        .set("AcroForm", Object::Dictionary(form(field_id)));
     Ok(())
 }
 
@@ -563,15 +569,19 @@ mod tests {
         catalog.set("Pages", Object::Reference(pages));
         let catalog = lo.add_object(catalog);
         lo.trailer.set("Root", Object::Reference(catalog));
-        prepare(
-            &mut lo,
+        let mut w = crate::writer::Writer::new(Vec::new()).unwrap();
+        let field = w.reserve();
+        w.annotate_first_page(field);
+        w.part(lo).unwrap();
+        write_field(
+            &mut w,
+            field,
             "Lakeside",
             "custody report",
             time::OffsetDateTime::UNIX_EPOCH,
         )
         .unwrap();
-        let mut pdf = Vec::new();
-        lo.save_to(&mut pdf).unwrap();
+        let mut pdf = w.finish().unwrap();
         fill(&mut pdf, &signer()).unwrap();
         pdf
     }

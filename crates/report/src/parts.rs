@@ -5,7 +5,10 @@
 //! A short document keeps its pages and is cut into parts at the end (`Layout::into_parts`).
 //! A long one is laid out twice (`Sink`): once counting its pages, then drawing them, each
 //! part handed on as soon as its last page is finished — so memory holds a part or two of
-//! pages, however long the ledger.
+//! pages, however long the ledger. The parts, converted to PDF objects by worker threads,
+//! come back out of order; `InOrder` hands them on in order.
+
+use std::collections::BTreeMap;
 
 use printpdf::{Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, Pt, TextItem, TextMatrix};
 
@@ -173,5 +176,113 @@ impl Iterator for Parts {
             return None;
         }
         Some(document(&self.layout, pages))
+    }
+}
+
+/// Parts converted out of order (by worker threads) handed on in order: a part waits here
+/// until those before it are handed on. The workers take parts in order, so what waits
+/// is what the others finished while one converted an earlier part: a part or two of
+/// similar length, as the channel feeding the workers is bounded.
+pub struct InOrder<F> {
+    put: F,
+    next: usize,
+    waiting: BTreeMap<usize, lopdf::Document>,
+    /// Why a part could not be handed on: later parts are dropped.
+    failed: Option<ReportError>,
+}
+
+impl<F: FnMut(lopdf::Document) -> Result<(), ReportError>> InOrder<F> {
+    /// Hands parts on to `put`, part 0 first.
+    pub fn new(put: F) -> InOrder<F> {
+        InOrder {
+            put,
+            next: 0,
+            waiting: BTreeMap::new(),
+            failed: None,
+        }
+    }
+
+    /// Takes part `i`, and hands on every part now next in order. False once a part could
+    /// not be handed on.
+    pub fn take(&mut self, i: usize, part: lopdf::Document) -> bool {
+        if self.failed.is_some() {
+            return false;
+        }
+        self.waiting.insert(i, part);
+        while let Some(p) = self.waiting.remove(&self.next) {
+            if let Err(e) = (self.put)(p) {
+                self.failed = Some(e);
+                self.waiting.clear();
+                return false;
+            }
+            self.next += 1;
+        }
+        true
+    }
+
+    /// How many parts were handed on: fails if one could not be, or if parts are left
+    /// waiting for one that never came.
+    pub fn finish(self) -> Result<usize, ReportError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        if let Some(i) = self.waiting.keys().next() {
+            return Err(ReportError::Pdf(format!(
+                "part {} of the document was never made, part {} was",
+                self.next + 1,
+                i + 1
+            )));
+        }
+        Ok(self.next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty document standing for part `i`.
+    fn part(i: u32) -> lopdf::Document {
+        let mut d = lopdf::Document::new();
+        d.max_id = i;
+        d
+    }
+
+    #[test]
+    fn parts_finished_out_of_order_are_handed_on_in_order() {
+        let mut got = Vec::new();
+        let mut order = InOrder::new(|d: lopdf::Document| {
+            got.push(d.max_id);
+            Ok(())
+        });
+        for i in [2, 0, 3, 1, 4] {
+            assert!(order.take(i as usize, part(i)));
+        }
+        assert_eq!(order.finish().expect("all made"), 5);
+        assert_eq!(got, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_part_never_made_or_not_written_fails() {
+        let mut order = InOrder::new(|_| Ok(()));
+        assert!(order.take(0, part(0)));
+        assert!(order.take(2, part(2)));
+        assert!(order.finish().is_err(), "part 1 never came");
+
+        let mut order = InOrder::new(|d: lopdf::Document| {
+            if d.max_id == 1 {
+                Err(ReportError::Pdf("the disk is full".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(order.take(0, part(0)));
+        assert!(!order.take(1, part(1)));
+        assert!(!order.take(2, part(2)));
+        assert!(
+            order
+                .finish()
+                .is_err_and(|e| e.to_string().contains("full"))
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! A report laid out from its rows' file — pages counted first, then drawn and handed on in
 //! parts as they are finished — is the document laid out with every page kept (how reports
-//! were made before): the same parts, op for op, every listed row once and in order.
+//! were made before): the same parts, op for op, every listed row once and in order; and
+//! the parts, converted on worker threads and written one by one (`writer`), make one
+//! signed PDF with every page in order.
 
 use custody_ledger::{EntryHash, Kind, PublicKey, Timestamp, vectors};
 use printpdf::{Op, PdfDocument, TextItem};
@@ -82,13 +84,8 @@ fn markers(parts: &[PdfDocument]) -> Vec<u64> {
     out
 }
 
-#[test]
-fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() {
-    let (data, mut spill) = folded();
-    let listed = spill.len();
-    assert!(listed > 0, "the vector ledger's entries are listed");
-    // Enough rows for several parts, some wrapping onto two lines.
-    let n = 3000u64;
+/// Enough rows for several parts, some wrapping onto two lines: `streamed row N`.
+fn pad(spill: &mut Spill, n: u64) {
     for i in 0..n {
         let detail = if i % 7 == 0 {
             format!(
@@ -116,6 +113,15 @@ fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() 
             })
             .expect("written");
     }
+}
+
+#[test]
+fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() {
+    let (data, mut spill) = folded();
+    let listed = spill.len();
+    assert!(listed > 0, "the vector ledger's entries are listed");
+    let n = 3000u64;
+    pad(&mut spill, n);
     let m = manifest(&data);
     let e = Extras::default();
 
@@ -177,4 +183,156 @@ fn a_drawing_that_disagrees_with_its_count_fails() {
     };
     render::render(&mut l, &data, &m, &e, &mut rows).expect("drawn");
     assert!(l.finish().is_err());
+}
+
+/// Each object the cross-reference table lists, and where: (number, offset).
+fn xref(pdf: &[u8]) -> Vec<(usize, usize)> {
+    // The table and the trailer are ASCII; what comes before need not be.
+    let tail = pdf
+        .windows(10)
+        .rposition(|w| w == b"startxref\n")
+        .expect("a startxref");
+    let start: usize = std::str::from_utf8(&pdf[tail + 10..])
+        .ok()
+        .and_then(|t| t.lines().next())
+        .and_then(|n| n.parse().ok())
+        .expect("an offset");
+    let table = std::str::from_utf8(&pdf[start..]).expect("ASCII");
+    let mut lines = table.lines();
+    assert_eq!(lines.next(), Some("xref"));
+    let mut out = Vec::new();
+    while let Some(head) = lines.next() {
+        if head == "trailer" {
+            break;
+        }
+        let (first, count) = head.split_once(' ').expect("a subsection");
+        let first: usize = first.parse().expect("a number");
+        for k in 0..count.parse::<usize>().expect("a count") {
+            let entry = lines.next().expect("an entry");
+            if entry.ends_with("n ") {
+                out.push((first + k, entry[..10].parse().expect("an offset")));
+            }
+        }
+    }
+    out
+}
+
+/// A report written part by part, the parts converted on worker threads and written as
+/// they come in order, is one signed PDF: every object where the cross-reference table
+/// says, every page once and in order under one page tree, the signature field on page 1,
+/// the signature covering the whole file, the manifest embedded.
+#[test]
+fn a_report_written_part_by_part_is_one_signed_pdf_with_every_page_in_order() {
+    let (data, mut spill) = folded();
+    let n = 3000u64;
+    pad(&mut spill, n);
+    let m = manifest(&data);
+    let e = Extras::default();
+    let mut count = render::layout(&data, &e, Sink::Count).expect("fonts");
+    let widths = LogWidths::of(&count, &mut spill).expect("read");
+    let mut rows = Rows {
+        spill: &mut spill,
+        widths: &widths,
+    };
+    render::render(&mut count, &data, &m, &e, &mut rows).expect("counted");
+    let total = count.finish().expect("counted");
+    assert!(total >= 4 * PER, "{total} pages: several parts");
+
+    let mut w = crate::writer::Writer::new(Vec::new()).expect("a header");
+    let field = w.reserve();
+    w.annotate_first_page(field);
+    crate::draw(
+        total,
+        PER,
+        |_| {},
+        |part| w.part(part),
+        |sink| {
+            let mut l = render::layout(&data, &e, sink)?;
+            render::render(&mut l, &data, &m, &e, &mut rows)?;
+            l.finish()
+        },
+    )
+    .expect("drawn");
+    let key = vectors::seeded_key("registrant");
+    let signer = crate::pades::ReportSigner::derive(&key, "Lakeside", "AB1234563").expect("key");
+    crate::pades::write_field(
+        &mut w,
+        field,
+        "Lakeside",
+        "a test",
+        time::OffsetDateTime::UNIX_EPOCH,
+    )
+    .expect("field");
+    let sealed = manifest::seal(&m, &key).expect("sealed");
+    manifest::embed(&mut w, &sealed, &m.data_digest).expect("embedded");
+    let mut pdf = w.finish().expect("finished");
+    crate::pades::fill(&mut pdf, &signer).expect("signed");
+
+    // Every object listed is where the table says, and every object is listed.
+    let listed = xref(&pdf);
+    for (id, at) in &listed {
+        assert!(
+            pdf[*at..].starts_with(format!("{id} 0 obj\n").as_bytes()),
+            "object {id} is not at {at}"
+        );
+    }
+    let objects = String::from_utf8_lossy(&pdf).matches(" 0 obj\n").count();
+    assert_eq!(listed.len(), objects);
+
+    assert_eq!(
+        crate::pades::check(&pdf)
+            .expect("the signature holds")
+            .certificate_sha256,
+        signer.fingerprint()
+    );
+    let (back, _, _) = manifest::extract(&pdf).expect("the manifest");
+    assert_eq!(back, m);
+
+    let doc = lopdf::Document::load_mem(&pdf).expect("a PDF");
+    let pages: Vec<lopdf::ObjectId> = doc.get_pages().into_values().collect();
+    assert_eq!(pages.len(), total);
+    let root = doc
+        .catalog()
+        .and_then(|c| c.get(b"Pages"))
+        .and_then(lopdf::Object::as_reference)
+        .expect("a page tree");
+    for p in &pages {
+        let parent = doc
+            .get_dictionary(*p)
+            .and_then(|d| d.get(b"Parent"))
+            .and_then(lopdf::Object::as_reference);
+        assert_eq!(parent.ok(), Some(root));
+    }
+    let annots = doc
+        .get_dictionary(pages[0])
+        .and_then(|d| d.get(b"Annots"))
+        .and_then(lopdf::Object::as_array)
+        .expect("page 1's annotations");
+    assert!(annots.contains(&lopdf::Object::Reference(field)));
+
+    // The pages' own text, in order, where poppler can read it.
+    let dir = tempfile::tempdir().expect("a directory");
+    let path = dir.path().join("streamed.pdf");
+    std::fs::write(&path, &pdf).expect("written");
+    let Ok(o) = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+    else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&o.stdout);
+    let footers: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("page "))
+        .filter_map(|l| l.strip_suffix(&format!(" of {total}")))
+        .filter_map(|k| k.parse().ok())
+        .collect();
+    assert_eq!(footers, (1..=total).collect::<Vec<_>>());
+    let rows: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("streamed row "))
+        .filter_map(|l| l.split(';').next()?.trim().parse().ok())
+        .collect();
+    assert_eq!(rows, (0..n).collect::<Vec<_>>());
 }

@@ -1,0 +1,296 @@
+//! Writing a PDF part by part. Each part (a `lopdf::Document` printpdf made of a few pages)
+//! has its objects numbered past those already written, serialized straight to the output
+//! and dropped: memory holds one part, never the whole document's objects. The writer owns
+//! the numbering, the page tree, the catalog, the document information, the
+//! cross-reference table and the trailer, written once the last part is in; what else a
+//! document holds (a report's signature field, its manifest) is added through
+//! [`Writer::add`] before [`Writer::finish`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+use lopdf::{Dictionary, Object, ObjectId};
+
+use crate::ReportError;
+
+/// The version declared: a report's embedded files and signature need 1.7.
+const HEADER: &[u8] = b"%PDF-1.7\n%\xBB\xAD\xC0\xDE\n";
+
+fn pdf_err(why: impl std::fmt::Display) -> ReportError {
+    ReportError::Pdf(why.to_string())
+}
+
+/// A PDF being written to `W`, part by part.
+pub struct Writer<W: Write> {
+    out: W,
+    /// Bytes written so far: where the next object starts.
+    at: u64,
+    /// Each written object's offset, by object number (`None`: not written yet).
+    offsets: Vec<Option<u64>>,
+    /// The page tree's root: numbered before any part, so every page can point at it.
+    pages: ObjectId,
+    /// Every page written, in order.
+    kids: Vec<ObjectId>,
+    /// What the first page's `/Annots` gets besides its own (a report's signature field).
+    first_annots: Vec<ObjectId>,
+    /// The first part's catalog (but its `/Pages`), and its document information: every
+    /// part is labelled alike, so the first part's stand for the document's.
+    catalog: Dictionary,
+    info: Dictionary,
+    /// The file identifier (the trailer's `/ID`): the first part's unless set.
+    id: Option<Object>,
+    parts: usize,
+}
+
+impl<W: Write> Writer<W> {
+    /// Starts a PDF on `out` (its header is written at once).
+    pub fn new(mut out: W) -> Result<Writer<W>, ReportError> {
+        out.write_all(HEADER).map_err(pdf_err)?;
+        let mut w = Writer {
+            out,
+            at: HEADER.len() as u64,
+            offsets: vec![None],
+            pages: (0, 0),
+            kids: Vec::new(),
+            first_annots: Vec::new(),
+            catalog: Dictionary::new(),
+            info: Dictionary::new(),
+            id: None,
+            parts: 0,
+        };
+        w.pages = w.reserve();
+        Ok(w)
+    }
+
+    /// A new object number, for an object written later with [`Writer::put`] (one a part
+    /// refers to, say).
+    pub fn reserve(&mut self) -> ObjectId {
+        let id = self.offsets.len() as u32;
+        self.offsets.push(None);
+        (id, 0)
+    }
+
+    /// Puts `annot` in the first page's `/Annots`; to be called before the first part.
+    pub fn annotate_first_page(&mut self, annot: ObjectId) {
+        self.first_annots.push(annot);
+    }
+
+    /// The first page, once a part is written.
+    pub fn first_page(&self) -> Option<ObjectId> {
+        self.kids.first().copied()
+    }
+
+    /// The document's catalog, for entries of its own (`/Pages` is the writer's).
+    pub fn catalog_mut(&mut self) -> &mut Dictionary {
+        &mut self.catalog
+    }
+
+    /// The document information dictionary.
+    pub fn info_mut(&mut self) -> &mut Dictionary {
+        &mut self.info
+    }
+
+    /// Sets the file identifier.
+    pub fn set_id(&mut self, id: Object) {
+        self.id = Some(id);
+    }
+
+    /// Writes `object` as a new object.
+    pub fn add(&mut self, object: Object) -> Result<ObjectId, ReportError> {
+        let id = self.reserve();
+        self.put(id, object)?;
+        Ok(id)
+    }
+
+    /// Writes `object` as `id`, reserved and not yet written.
+    pub fn put(&mut self, id: ObjectId, object: Object) -> Result<(), ReportError> {
+        let slot = self
+            .offsets
+            .get_mut(id.0 as usize)
+            .filter(|s| s.is_none() && id.0 > 0 && id.1 == 0)
+            .ok_or_else(|| pdf_err(format!("object {} was not reserved or is written", id.0)))?;
+        *slot = Some(self.at);
+        let bytes = serialize(object)?;
+        let head = format!("{} 0 obj\n", id.0);
+        for chunk in [head.as_bytes(), &bytes, b"\nendobj\n"] {
+            self.out.write_all(chunk).map_err(pdf_err)?;
+            self.at += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Writes a part's pages and what they refer to, after the pages written so far. Its
+    /// catalog, page tree root and document information are dropped (the first part's
+    /// catalog entries and information are kept for the document's), and with them what
+    /// only they refer to, as `lopdf::Document::prune_objects` would.
+    pub fn part(&mut self, mut part: lopdf::Document) -> Result<(), ReportError> {
+        let number = self.parts + 1;
+        let bad = |why: &str| pdf_err(format!("part {number} of the document: {why}"));
+        let reference = |d: &Dictionary, key: &[u8]| d.get(key).and_then(Object::as_reference);
+        let catalog_id = reference(&part.trailer, b"Root").map_err(|_| bad("no catalog"))?;
+        let info_id = reference(&part.trailer, b"Info").ok();
+        let part_id = part.trailer.get(b"ID").ok().cloned();
+        let pages: Vec<ObjectId> = part.get_pages().into_values().collect();
+        if pages.is_empty() {
+            return Err(bad("no pages"));
+        }
+        let Some(Object::Dictionary(mut catalog)) = part.objects.remove(&catalog_id) else {
+            return Err(bad("no catalog"));
+        };
+        let root = reference(&catalog, b"Pages").map_err(|_| bad("no page tree"))?;
+        catalog.remove(b"Pages");
+        part.objects.remove(&root);
+        let info = match info_id.and_then(|id| part.objects.remove(&id)) {
+            Some(Object::Dictionary(d)) => d,
+            _ => Dictionary::new(),
+        };
+        let first = self.parts == 0;
+
+        // What the pages (and, for the first part, the catalog and information) refer to.
+        let mut wanted: Vec<ObjectId> = pages.clone();
+        if first {
+            references(&Object::Dictionary(catalog.clone()), &mut wanted);
+            references(&Object::Dictionary(info.clone()), &mut wanted);
+        }
+        let mut keep = BTreeSet::new();
+        while let Some(id) = wanted.pop() {
+            // The part's page tree root is the document's (each page's /Parent).
+            if id == root || !keep.insert(id) {
+                continue;
+            }
+            let o = part
+                .objects
+                .get(&id)
+                .ok_or_else(|| bad(&format!("object {} is referred to but missing", id.0)))?;
+            references(o, &mut wanted);
+        }
+        // Numbered in the part's own order, past what is written.
+        let mut map = BTreeMap::from([(root, self.pages)]);
+        for id in &keep {
+            map.insert(*id, self.reserve());
+        }
+        for id in keep {
+            let mut o = part
+                .objects
+                .remove(&id)
+                .ok_or_else(|| bad(&format!("object {} is missing", id.0)))?;
+            renumber(&mut o, &map);
+            if first && Some(&id) == pages.first() && !self.first_annots.is_empty() {
+                let Object::Dictionary(page) = &mut o else {
+                    return Err(bad("its first page is not a dictionary"));
+                };
+                let mut annots = match page.get(b"Annots") {
+                    Ok(Object::Array(a)) => a.clone(),
+                    _ => Vec::new(),
+                };
+                annots.extend(self.first_annots.iter().map(|a| Object::Reference(*a)));
+                page.set("Annots", Object::Array(annots));
+            }
+            self.put(map[&id], o)?;
+        }
+        self.kids.extend(pages.iter().map(|p| map[p]));
+        if first {
+            let mut c = Object::Dictionary(catalog);
+            renumber(&mut c, &map);
+            let mut i = Object::Dictionary(info);
+            renumber(&mut i, &map);
+            if let (Object::Dictionary(c), Object::Dictionary(i)) = (c, i) {
+                self.catalog = c;
+                self.info = i;
+            }
+            self.id = self.id.take().or(part_id);
+        }
+        self.parts += 1;
+        Ok(())
+    }
+
+    /// Writes the page tree, the document information, the catalog, the cross-reference
+    /// table and the trailer, and hands back the output.
+    pub fn finish(mut self) -> Result<W, ReportError> {
+        if self.kids.is_empty() {
+            return Err(pdf_err("the document has no pages"));
+        }
+        let mut tree = Dictionary::new();
+        tree.set("Type", Object::Name(b"Pages".to_vec()));
+        tree.set("Count", Object::Integer(self.kids.len() as i64));
+        let kids = std::mem::take(&mut self.kids);
+        tree.set(
+            "Kids",
+            Object::Array(kids.into_iter().map(Object::Reference).collect()),
+        );
+        self.put(self.pages, Object::Dictionary(tree))?;
+        let info = std::mem::take(&mut self.info);
+        let info = self.add(Object::Dictionary(info))?;
+        let mut catalog = std::mem::take(&mut self.catalog);
+        catalog.set("Type", Object::Name(b"Catalog".to_vec()));
+        catalog.set("Pages", Object::Reference(self.pages));
+        let catalog = self.add(Object::Dictionary(catalog))?;
+
+        let xref = self.at;
+        let mut t = Vec::new();
+        t.extend_from_slice(format!("xref\n0 {}\n", self.offsets.len()).as_bytes());
+        for (n, at) in self.offsets.iter().enumerate() {
+            match at {
+                Some(at) => t.extend_from_slice(format!("{at:010} 00000 n \n").as_bytes()),
+                // Object 0 heads the free list; a number reserved and never written (none
+                // is, in a finished report) is free as well.
+                None if n == 0 => t.extend_from_slice(b"0000000000 65535 f \n"),
+                None => t.extend_from_slice(b"0000000000 00000 f \n"),
+            }
+        }
+        let mut trailer = Dictionary::new();
+        trailer.set("Root", Object::Reference(catalog));
+        trailer.set("Info", Object::Reference(info));
+        if let Some(id) = self.id.take() {
+            trailer.set("ID", id);
+        }
+        trailer.set("Size", Object::Integer(self.offsets.len() as i64));
+        t.extend_from_slice(b"trailer\n");
+        t.extend_from_slice(&serialize(Object::Dictionary(trailer))?);
+        t.extend_from_slice(format!("\nstartxref\n{xref}\n%%EOF").as_bytes());
+        self.out.write_all(&t).map_err(pdf_err)?;
+        self.out.flush().map_err(pdf_err)?;
+        Ok(self.out)
+    }
+}
+
+/// An object's bytes, as lopdf writes them. lopdf 0.44 keeps its object writer private; a
+/// content stream's encoder is the public way to it (an operation without an operator is
+/// its operands, each followed by a space, which is then left out).
+fn serialize(object: Object) -> Result<Vec<u8>, ReportError> {
+    let content = lopdf::content::Content {
+        operations: vec![lopdf::content::Operation {
+            operator: String::new(),
+            operands: vec![object],
+        }],
+    };
+    let mut bytes = content.encode().map_err(pdf_err)?;
+    bytes.pop();
+    Ok(bytes)
+}
+
+/// Pushes every object `o` refers to onto `out`.
+fn references(o: &Object, out: &mut Vec<ObjectId>) {
+    match o {
+        Object::Reference(id) => out.push(*id),
+        Object::Array(a) => a.iter().for_each(|o| references(o, out)),
+        Object::Dictionary(d) => d.iter().for_each(|(_, o)| references(o, out)),
+        Object::Stream(s) => s.dict.iter().for_each(|(_, o)| references(o, out)),
+        _ => {}
+    }
+}
+
+/// Rewrites `o`'s references by `map` (every object a kept object refers to is in it).
+fn renumber(o: &mut Object, map: &BTreeMap<ObjectId, ObjectId>) {
+    match o {
+        Object::Reference(id) => {
+            if let Some(new) = map.get(id) {
+                *id = *new;
+            }
+        }
+        Object::Array(a) => a.iter_mut().for_each(|o| renumber(o, map)),
+        Object::Dictionary(d) => d.iter_mut().for_each(|(_, o)| renumber(o, map)),
+        Object::Stream(s) => s.dict.iter_mut().for_each(|(_, o)| renumber(o, map)),
+        _ => {}
+    }
+}
