@@ -5,11 +5,12 @@
 //! 1. A scratch database with a unique name is made on the server URL names, and dropped at
 //!    the end whatever happened (a measurement never writes into a database in use).
 //! 2. One `custody serve --demo` records the demo clinic into it; the demo's writers sign in.
-//! 3. The same clients send signed writes (`POST …/counts`, each a full signing ceremony)
-//!    for `--seconds` to that one process, then, once N − 1 more processes serve the same
-//!    database with the same registrant key directory, spread evenly over the N of them. The
-//!    client count stays the same, so the two rates compare what the servers do with the
-//!    same offered load.
+//! 3. N − 1 more processes serve the same database with the same registrant key directory.
+//!    The same clients send signed writes (`POST …/counts`, each a full signing ceremony) to
+//!    the first process alone, then spread evenly over the N, then to the first alone again
+//!    and to the N again, each phase half of `--seconds`: the machine's other work falls on
+//!    both alike. The client count stays the same, so the two rates compare what the servers
+//!    do with the same offered load.
 //! 4. The servers are stopped (SIGTERM, each signing a last checkpoint); the chain's rows
 //!    are checked numbered 0 … head − 1 without a gap, each linked to the one before (one
 //!    chain, no fork), every acknowledged write among them; then a child `custody verify`
@@ -30,6 +31,8 @@ use crate::{Failure, Outcome};
 
 /// The aim of issue 18's P6: N processes write at least as fast as one.
 const AIM: f64 = 1.0;
+/// One-process and N-process phases are each run this many times, alternately.
+const ROUNDS: u32 = 2;
 
 /// Runs the benchmark on a scratch database of the PostgreSQL server `admin_url` reaches.
 pub fn run(admin_url: &str, servers: usize, seconds: u64) -> Outcome {
@@ -113,33 +116,43 @@ fn measure(
     let store = rt.block_on(Store::open(url))?;
 
     let mut running = vec![first];
+    println!(
+        "starting {} more custody serve on the same database …",
+        servers - 1
+    );
+    for i in 2..=servers {
+        running.push(ServeChild::start(&args, &log(i))?);
+    }
     let phases = rt.block_on(async {
         let writers = bench_serve::sign_in(&http, &running[0]).await?;
         let before = store.head(ledger).await?.entries;
         let to = |i: usize, s: &ServeChild| (s.api("/counts"), writers[i % writers.len()].clone());
 
-        let one = bench_serve::signed_writes(
-            &http,
-            (0..clients).map(|i| to(i, &running[0])).collect(),
-            d,
-        )
-        .await;
-        print_writes("1 process", &one, clients, 1);
-
-        println!(
-            "starting {} more custody serve on the same database …",
-            servers - 1
-        );
-        for i in 2..=servers {
-            running.push(ServeChild::start(&args, &log(i))?);
+        // Every process runs throughout; the phases alternate (1, N, 1, N), each half the
+        // time, so that the machine's other work falls on both alike. In a one-process
+        // phase the others are idle. Sessions live in the database: the sign-ins work on
+        // every process.
+        let mut one = Writes::default();
+        let mut many = Writes::default();
+        for round in 1..=ROUNDS {
+            let w = bench_serve::signed_writes(
+                &http,
+                (0..clients).map(|i| to(i, &running[0])).collect(),
+                d / ROUNDS,
+            )
+            .await;
+            print_round(round, "1 process", &w);
+            one.add(&w);
+            let w = bench_serve::signed_writes(
+                &http,
+                (0..clients).map(|i| to(i, &running[i % servers])).collect(),
+                d / ROUNDS,
+            )
+            .await;
+            print_round(round, &format!("{servers} processes"), &w);
+            many.add(&w);
         }
-        // Sessions live in the database: the sign-ins work on every process.
-        let many = bench_serve::signed_writes(
-            &http,
-            (0..clients).map(|i| to(i, &running[i % servers])).collect(),
-            d,
-        )
-        .await;
+        print_writes("1 process", &one, clients, 1);
         print_writes(&format!("{servers} processes"), &many, clients, servers);
         let ratio = many.rate() / one.rate().max(f64::MIN_POSITIVE);
         println!(
@@ -226,6 +239,15 @@ fn measure(
     } else {
         Err(Failure::Invalid(problems.join("\n")))
     }
+}
+
+fn print_round(round: u32, what: &str, w: &Writes) {
+    println!(
+        "  round {round}, {what:<12} {:>8.1} /s  ({} acknowledged, {} refused)",
+        w.rate(),
+        w.acknowledged,
+        w.refused
+    );
 }
 
 fn print_writes(what: &str, w: &Writes, clients: usize, servers: usize) {

@@ -178,6 +178,7 @@ pub(crate) async fn sign_in(
 }
 
 /// What a write phase achieved.
+#[derive(Debug, Default)]
 pub(crate) struct Writes {
     /// Answered 2xx: recorded and durable.
     pub acknowledged: u64,
@@ -187,6 +188,13 @@ pub(crate) struct Writes {
 }
 
 impl Writes {
+    /// Adds another phase's writes and time to these.
+    pub(crate) fn add(&mut self, other: &Writes) {
+        self.acknowledged += other.acknowledged;
+        self.refused += other.refused;
+        self.seconds += other.seconds;
+    }
+
     pub(crate) fn rate(&self) -> f64 {
         self.acknowledged as f64 / self.seconds
     }
