@@ -205,13 +205,8 @@ mod tests {
         };
         let salt = [7u8; 16];
         let fresh = |password: &str| {
-            let params = Params::new(
-                OWN.memory_kib,
-                OWN.iterations,
-                OWN.parallelism,
-                Some(32),
-            )
-            .unwrap();
+            let params =
+                Params::new(OWN.memory_kib, OWN.iterations, OWN.parallelism, Some(32)).unwrap();
             let mut out = [0u8; 32];
             Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
                 .hash_password_into(password.as_bytes(), &salt, &mut out)
