@@ -12,7 +12,8 @@
 //!
 //! The signature covers the whole file but its own `/Contents` (one `/ByteRange` of two
 //! parts): the PDF is written with placeholders ([`write_field`]), then the digest of the exact
-//! bytes is signed and written into the placeholder ([`fill`]).
+//! bytes is signed and written into the placeholder ([`fill`] in memory, [`fill_file`] in a
+//! report's temporary file, read a chunk at a time).
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
