@@ -1273,8 +1273,17 @@ fn auditors_download_signed_reports_that_verify_and_nurses_cannot() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/pdf");
+    // Streamed from the report's file, the body still states its length up front, and the
+    // header carries the detached signature as before.
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let header_sig = r.headers()["x-custody-signature"].clone();
     let pdf = r.bytes().unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
+    assert_eq!(pdf.len(), length);
     let sig = c
         .get(s.api(&format!("/reports/audit.pdf.sig{q}")))
         .bearer_auth(&auditor)
@@ -1283,6 +1292,10 @@ fn auditors_download_signed_reports_that_verify_and_nurses_cannot() {
         .bytes()
         .unwrap();
     assert_eq!(sig.len(), 64);
+    assert_eq!(
+        header_sig.to_str().unwrap(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sig)
+    );
     let key = c
         .get(s.api("/head"))
         .bearer_auth(&auditor)

@@ -11,6 +11,7 @@
 //! totals) as an embedded file, and a detached Ed25519 signature over its exact bytes.
 
 pub mod deadlines;
+pub mod file;
 pub mod layout;
 pub mod manifest;
 pub mod model;
@@ -37,6 +38,7 @@ use custody_store::{Store, StoreError};
 use ed25519_dalek::SigningKey;
 use sha2::Digest;
 
+pub use file::ReportFile;
 pub use manifest::{CosignedCheckpoint, Manifest};
 pub use model::ReportData;
 pub use render::{Extras, PendingWaste};
@@ -117,9 +119,10 @@ pub async fn extras(
 const PART_PAGES: usize = 120;
 
 /// A report, ready to hand out.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Built {
-    pub pdf: Vec<u8>,
+    /// The PDF, in a temporary file: a large ledger's report is not held in memory.
+    pub pdf: ReportFile,
     /// The detached Ed25519 signature over `pdf` (the `.sig` file).
     pub signature: [u8; 64],
     pub manifest: Manifest,
@@ -383,9 +386,9 @@ pub async fn build(
     };
     render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
     let pages = l.finish()?;
-    // Written part by part as the parts are made: memory holds a few parts and the bytes
-    // written, never the whole document's objects.
-    let mut w = writer::Writer::new(Vec::new())?;
+    // Written part by part as the parts are made, to a temporary file: memory holds a few
+    // parts, never the whole document's objects nor its bytes.
+    let mut w = writer::Writer::new(file::create()?)?;
     let field = w.reserve();
     w.annotate_first_page(field);
     draw(
@@ -401,7 +404,7 @@ pub async fn build(
     )?;
     drop(rows);
     drop(data);
-    pades::write_field(
+    let sig = pades::write_field(
         &mut w,
         field,
         &manifest.registrant,
@@ -412,9 +415,9 @@ pub async fn build(
         now,
     )?;
     manifest::embed(&mut w, &sealed, &manifest.data_digest)?;
-    let mut pdf = w.finish()?;
-    pades::fill(&mut pdf, &report_signer)?;
-    let signature = manifest::sign_pdf(&pdf, key);
+    let mut pdf = file::finish(w.finish()?)?;
+    pades::fill_file(&mut pdf, sig, &report_signer)?;
+    let signature = manifest::sign_file(&pdf, key)?;
     let recorded_as = record_issued(
         store,
         ledger,

@@ -160,9 +160,31 @@ pub fn embed<W: std::io::Write>(
     Ok(())
 }
 
-/// The detached signature over the PDF's bytes.
-pub fn sign_pdf(pdf: &[u8], key: &SigningKey) -> [u8; 64] {
-    key.sign(pdf).to_bytes()
+/// The detached signature over a report file's bytes: plain Ed25519 (RFC 8032, as
+/// `key.sign(bytes)` makes and `openssl pkeyutl -rawin` checks), its bytes fed a chunk at a
+/// time rather than held. Ed25519 hashes the message twice (for the nonce, then for the
+/// challenge), so the file is read twice.
+pub fn sign_file(pdf: &crate::file::ReportFile, key: &SigningKey) -> Result<[u8; 64], ReportError> {
+    use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign_byupdate};
+    let expanded = ExpandedSecretKey::from(key.as_bytes());
+    // The hash update cannot return our error: it is kept here and reported instead.
+    let failed = std::cell::RefCell::new(None);
+    let signed = raw_sign_byupdate::<sha2::Sha512, _>(
+        &expanded,
+        |h| {
+            pdf.for_each_chunk(0, pdf.len(), |c| sha2::Digest::update(h, c))
+                .map_err(|e| {
+                    *failed.borrow_mut() = Some(e);
+                    ed25519_dalek::SignatureError::new()
+                })
+        },
+        &key.verifying_key(),
+    );
+    match (signed, failed.into_inner()) {
+        (Ok(sig), None) => Ok(sig.to_bytes()),
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(ReportError::Pdf(format!("the detached signature: {e}"))),
+    }
 }
 
 /// Reads the embedded manifest back: the manifest, its exact JSON and its signature.
@@ -251,4 +273,31 @@ pub fn check_pdf(pdf: &[u8], sig: &[u8], key: &PublicKey) -> Result<(), ReportEr
                     .into(),
             )
         })
+}
+
+#[cfg(test)]
+mod sign_file_tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn the_detached_signature_of_a_file_is_plain_ed25519_over_its_bytes() {
+        let key = SigningKey::from_bytes(&[9; 32]);
+        // Several read chunks and a part of one: each is fed to both hashes.
+        let bytes: Vec<u8> = (0..3 * crate::file::CHUNK + 1234)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let mut w = crate::file::create().unwrap();
+        w.write_all(&bytes).unwrap();
+        let file = crate::file::finish(w).unwrap();
+        let sig = sign_file(&file, &key).unwrap();
+        assert_eq!(sig, key.sign(&bytes).to_bytes());
+        ed25519_dalek::Verifier::verify(
+            &key.verifying_key(),
+            &bytes,
+            &ed25519_dalek::Signature::from_bytes(&sig),
+        )
+        .unwrap();
+    }
 }

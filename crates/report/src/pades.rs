@@ -12,7 +12,8 @@
 //!
 //! The signature covers the whole file but its own `/Contents` (one `/ByteRange` of two
 //! parts): the PDF is written with placeholders ([`write_field`]), then the digest of the exact
-//! bytes is signed and written into the placeholder ([`fill`]).
+//! bytes is signed and written into the placeholder ([`fill`] in memory, [`fill_file`] in a
+//! report's temporary file, read a chunk at a time).
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
@@ -357,22 +358,26 @@ pub fn form(field: ObjectId) -> Dictionary {
 
 /// Writes the signature field `field_id` (an invisible widget on page 1: reserved, and put
 /// on the first page's `/Annots` before the first part), its signature dictionary with
-/// placeholders, and the form that holds it. The bytes are signed by [`fill`] once written.
+/// placeholders, and the form that holds it. The bytes are signed by [`fill`] (or
+/// [`fill_file`]) once written. Returns where the signature dictionary's object lies in the
+/// output, so the placeholders are found there without reading the rest of the file.
 pub fn write_field<W: std::io::Write>(
     w: &mut crate::writer::Writer<W>,
     field_id: ObjectId,
     signer_name: &str,
     reason: &str,
     at: time::OffsetDateTime,
-) -> Result<(), ReportError> {
+) -> Result<std::ops::Range<u64>, ReportError> {
     let first = w
         .first_page()
         .ok_or_else(|| pdf_err("the report has no pages"))?;
+    let start = w.position();
     let sig_id = w.add(Object::Dictionary(signature(signer_name, reason, at)))?;
+    let end = w.position();
     w.put(field_id, Object::Dictionary(field(sig_id, first)))?;
     w.catalog_mut()
         .set("AcroForm", Object::Dictionary(form(field_id)));
-    Ok(())
+    Ok(start..end)
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -382,37 +387,97 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|p| p + from)
 }
 
-/// Signs the written PDF in place: fixes `/ByteRange` to the file's two parts around
-/// `/Contents`, and writes the CMS signature over them into `/Contents`.
-pub fn fill(pdf: &mut [u8], signer: &ReportSigner) -> Result<(), ReportError> {
+/// Where a written file's placeholders lie, and the `/ByteRange` that replaces its own.
+struct Placeholders {
+    /// Offset of the `/ByteRange` placeholder, and what is written over it (as wide).
+    range_at: u64,
+    range: Vec<u8>,
+    /// The `/Contents` hex string, `<` to `>` included: the bytes the signature leaves out.
+    contents_at: u64,
+    after: u64,
+}
+
+/// Finds the placeholders in `region`, bytes of a file of `len` bytes starting at offset
+/// `base` (the whole file, or just the signature dictionary's object).
+fn locate(region: &[u8], base: u64, len: u64) -> Result<Placeholders, ReportError> {
     let placeholder = format!(
         "[{} {} {} {}]",
         RANGE_PLACEHOLDER[0], RANGE_PLACEHOLDER[1], RANGE_PLACEHOLDER[2], RANGE_PLACEHOLDER[3]
     );
-    let range_at =
-        find(pdf, placeholder.as_bytes(), 0).ok_or_else(|| pdf_err("no /ByteRange placeholder"))?;
+    let range_in = find(region, placeholder.as_bytes(), 0)
+        .ok_or_else(|| pdf_err("no /ByteRange placeholder"))?;
     let mut zeros = vec![b'<'];
     zeros.extend(std::iter::repeat_n(b'0', CONTENTS_BYTES * 2));
     zeros.push(b'>');
-    let contents_at =
-        find(pdf, &zeros, range_at).ok_or_else(|| pdf_err("no /Contents placeholder"))?;
-    let after = contents_at + zeros.len();
-    let range = format!("[0 {contents_at} {after} {}]", pdf.len() - after);
+    let contents_in =
+        find(region, &zeros, range_in).ok_or_else(|| pdf_err("no /Contents placeholder"))?;
+    let contents_at = base + contents_in as u64;
+    let after = contents_at + zeros.len() as u64;
+    let range = format!("[0 {contents_at} {after} {}]", len - after);
     if range.len() > placeholder.len() {
         return Err(pdf_err("the file is too large for its /ByteRange"));
     }
-    let padded = format!("{range:<width$}", width = placeholder.len());
-    pdf[range_at..range_at + padded.len()].copy_from_slice(padded.as_bytes());
-    let mut h = Sha256::new();
-    h.update(&pdf[..contents_at]);
-    h.update(&pdf[after..]);
-    let cms = signer.cms(&h.finalize())?;
+    Ok(Placeholders {
+        range_at: base + range_in as u64,
+        range: format!("{range:<width$}", width = placeholder.len()).into_bytes(),
+        contents_at,
+        after,
+    })
+}
+
+/// The `/Contents` hex digits of the CMS signature over `digest` (written after its `<`;
+/// the placeholder's zeros past them stay).
+fn contents(signer: &ReportSigner, digest: &[u8]) -> Result<Vec<u8>, ReportError> {
+    let cms = signer.cms(digest)?;
     if cms.len() > CONTENTS_BYTES {
         return Err(pdf_err("the signature does not fit its placeholder"));
     }
-    let hex = hex::encode_upper(&cms);
-    pdf[contents_at + 1..contents_at + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    Ok(hex::encode_upper(&cms).into_bytes())
+}
+
+/// Signs the written PDF in place: fixes `/ByteRange` to the file's two parts around
+/// `/Contents`, and writes the CMS signature over them into `/Contents`.
+pub fn fill(pdf: &mut [u8], signer: &ReportSigner) -> Result<(), ReportError> {
+    let p = locate(pdf, 0, pdf.len() as u64)?;
+    let at = |n: u64| usize::try_from(n).map_err(pdf_err);
+    let (range_at, contents_at, after) = (at(p.range_at)?, at(p.contents_at)?, at(p.after)?);
+    pdf[range_at..range_at + p.range.len()].copy_from_slice(&p.range);
+    let mut h = Sha256::new();
+    h.update(&pdf[..contents_at]);
+    h.update(&pdf[after..]);
+    let hex = contents(signer, &h.finalize())?;
+    pdf[contents_at + 1..contents_at + 1 + hex.len()].copy_from_slice(&hex);
     Ok(())
+}
+
+/// Signs a written report file in place, as [`fill`] does a PDF in memory: the placeholders
+/// are looked for in `sig` (the signature dictionary's bytes, as [`write_field`] returns
+/// them), the two signed parts are digested a chunk at a time, and `/ByteRange` and
+/// `/Contents` are written over their placeholders.
+pub fn fill_file(
+    file: &mut crate::file::ReportFile,
+    sig: std::ops::Range<u64>,
+    signer: &ReportSigner,
+) -> Result<(), ReportError> {
+    use std::io::{Seek, SeekFrom, Write};
+    let region = file.read_range(sig.start, sig.end)?;
+    let p = locate(&region, sig.start, file.len())?;
+    let mut write_at = |at: u64, bytes: &[u8]| -> Result<(), ReportError> {
+        let f = file.file_mut();
+        f.seek(SeekFrom::Start(at)).map_err(pdf_err)?;
+        f.write_all(bytes).map_err(pdf_err)
+    };
+    // The /ByteRange is inside the signed bytes: written before they are digested.
+    write_at(p.range_at, &p.range)?;
+    let mut h = Sha256::new();
+    file.for_each_chunk(0, p.contents_at, |c| h.update(c))?;
+    file.for_each_chunk(p.after, file.len(), |c| h.update(c))?;
+    let hex = contents(signer, &h.finalize())?;
+    let f = file.file_mut();
+    f.seek(SeekFrom::Start(p.contents_at + 1))
+        .map_err(pdf_err)?;
+    f.write_all(&hex).map_err(pdf_err)?;
+    f.flush().map_err(pdf_err)
 }
 
 /// What the embedded signature of a report says, once checked.
@@ -584,6 +649,69 @@ mod tests {
         let mut pdf = w.finish().unwrap();
         fill(&mut pdf, &signer()).unwrap();
         pdf
+    }
+
+    /// The unsigned PDF of [`signed_pdf`], written to a report file, and where its signature
+    /// dictionary lies.
+    fn unsigned_file() -> (crate::file::ReportFile, std::ops::Range<u64>) {
+        let mut lo = lopdf::Document::with_version("1.7");
+        let pages = lo.new_object_id();
+        let mut page = Dictionary::new();
+        page.set("Type", Object::Name(b"Page".to_vec()));
+        page.set("Parent", Object::Reference(pages));
+        page.set(
+            "MediaBox",
+            Object::Array(vec![0.into(), 0.into(), 612.into(), 792.into()]),
+        );
+        // A page's worth of content over several read chunks, so the digest spans them.
+        let content = lopdf::Stream::new(Dictionary::new(), vec![b' '; 3 * crate::file::CHUNK]);
+        page.set("Contents", Object::Reference(lo.add_object(content)));
+        let page = lo.add_object(page);
+        let mut tree = Dictionary::new();
+        tree.set("Type", Object::Name(b"Pages".to_vec()));
+        tree.set("Kids", Object::Array(vec![Object::Reference(page)]));
+        tree.set("Count", Object::Integer(1));
+        lo.objects.insert(pages, Object::Dictionary(tree));
+        let mut catalog = Dictionary::new();
+        catalog.set("Type", Object::Name(b"Catalog".to_vec()));
+        catalog.set("Pages", Object::Reference(pages));
+        let catalog = lo.add_object(catalog);
+        lo.trailer.set("Root", Object::Reference(catalog));
+        let mut w = crate::writer::Writer::new(crate::file::create().unwrap()).unwrap();
+        let field = w.reserve();
+        w.annotate_first_page(field);
+        w.part(lo).unwrap();
+        let sig = write_field(
+            &mut w,
+            field,
+            "Lakeside",
+            "custody report",
+            time::OffsetDateTime::UNIX_EPOCH,
+        )
+        .unwrap();
+        (crate::file::finish(w.finish().unwrap()).unwrap(), sig)
+    }
+
+    #[test]
+    fn a_file_signed_in_place_is_the_file_signed_in_memory() {
+        let (mut file, sig) = unsigned_file();
+        let mut in_memory = file.bytes().unwrap();
+        fill(&mut in_memory, &signer()).unwrap();
+        fill_file(&mut file, sig.clone(), &signer()).unwrap();
+        let signed = file.bytes().unwrap();
+        assert_eq!(signed.len() as u64, file.len());
+        assert_eq!(
+            check(&signed).unwrap().certificate_sha256,
+            signer().fingerprint()
+        );
+        // ECDSA here is deterministic (RFC 6979): the same bytes signed give the same file.
+        assert!(
+            signed == in_memory,
+            "signed in place differs from in memory"
+        );
+        // The placeholders are looked for in the signature dictionary only.
+        let (mut other, sig) = unsigned_file();
+        assert!(fill_file(&mut other, sig.start..sig.start + 100, &signer()).is_err());
     }
 
     #[test]

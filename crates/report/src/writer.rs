@@ -75,6 +75,12 @@ impl<W: Write> Writer<W> {
         self.first_annots.push(annot);
     }
 
+    /// Bytes written so far: where the next object starts (an object's bytes are those
+    /// between the positions before and after it is written).
+    pub fn position(&self) -> u64 {
+        self.at
+    }
+
     /// The first page, once a part is written.
     pub fn first_page(&self) -> Option<ObjectId> {
         self.kids.first().copied()

@@ -190,9 +190,16 @@ pub async fn report(
             .into_response());
     }
     let built = state.clinic.issue_report(&auth, &req).await?;
+    let length = built.pdf.len();
+    let file = built
+        .pdf
+        .into_file()
+        .map_err(|e| crate::error::ApiError::internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pdf".to_string()),
+            // The body is streamed from the report's file; its length is known all the same.
+            (header::CONTENT_LENGTH, length.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{kind}.pdf\""),
@@ -202,9 +209,35 @@ pub async fn report(
                 base64::engine::general_purpose::STANDARD.encode(built.signature),
             ),
         ],
-        built.pdf,
+        axum::body::Body::from_stream(file_chunks(file)),
     )
         .into_response())
+}
+
+/// A report's temporary file as a stream of chunks, each read on tokio's blocking pool (the
+/// file is read as it is sent, never held whole).
+fn file_chunks(
+    file: std::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<axum::body::Bytes>> {
+    futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; custody_report::file::CHUNK];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            Ok::<_, std::io::Error>((buf, file))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        match read {
+            Ok((buf, _)) if buf.is_empty() => None,
+            Ok((buf, file)) => Some((Ok(axum::body::Bytes::from(buf)), Some(file))),
+            // An error ends the body (the connection is cut short, the PDF incomplete).
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 pub fn router() -> Router<AppState> {

@@ -150,7 +150,10 @@ pub async fn report(a: ReportArgs) -> Outcome {
         custody_report::ReportError::Invalid(m) => Failure::Usage(m),
         e => Failure::Other(e.into()),
     })?;
-    std::fs::write(&a.output, &built.pdf)
+    // Copied from the report's temporary file, created as `std::fs::write` would.
+    built
+        .pdf
+        .save(&a.output)
         .map_err(|e| Failure::Usage(format!("cannot write {}: {e}", a.output.display())))?;
     let sig = sig_path(&a.output);
     std::fs::write(&sig, built.signature)?;
