@@ -40,6 +40,20 @@ impl DataArgs {
 
     /// Opens the database; for SQLite the directory must already exist unless `create`.
     pub async fn open(&self, create: bool) -> Result<Store, Failure> {
+        self.ready(create)?;
+        Ok(Store::open(&self.url()).await?)
+    }
+
+    /// Opens the database to serve it (`custody serve`): as [`DataArgs::open`], reading
+    /// SQLite through a memory map ([`Store::open_serving`]).
+    pub async fn open_to_serve(&self) -> Result<Store, Failure> {
+        self.ready(false)?;
+        Ok(Store::open_serving(&self.url()).await?)
+    }
+
+    /// For SQLite: makes the data directory (0700) if `create`, else refuses one that holds
+    /// no database.
+    fn ready(&self, create: bool) -> Result<(), Failure> {
         if self.database_url.is_none() {
             if create {
                 std::fs::create_dir_all(&self.data).map_err(|e| {
@@ -66,7 +80,7 @@ impl DataArgs {
                 )));
             }
         }
-        Ok(Store::open(&self.url()).await?)
+        Ok(())
     }
 
     /// Opens the database to verify it: as [`DataArgs::open`], but nothing found is repaired.

@@ -70,38 +70,59 @@ pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("custody.db").display())
 }
 
-/// How much of a SQLite database is read through a memory map.
+/// How much of a SQLite database a serving process reads through a memory map.
 const MMAP_BYTES: u64 = 256 << 20;
+
+/// What a store is opened for, which decides how it reads SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// A command that reads through the ledger once (a report, verification, an export):
+    /// pages through each connection's own small cache, so the process holds no more of the
+    /// file than that cache however long the ledger.
+    Scans,
+    /// A server answering the same screens again and again: pages through a memory map, so
+    /// a page missing from a connection's cache is no system call and no copy, and a long
+    /// ledger's screens cost what a short one's do (issue 18, P5). Mapped pages are the
+    /// operating system's file cache, shared and reclaimable, but they count in the
+    /// process's resident memory as they are read.
+    Serving,
+}
 
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and brings the schema up to date.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, true).await
+        Self::open_with(url, true, Reads::Scans).await
+    }
+
+    /// As [`Store::open`], for a server: SQLite is read through a memory map (see `Reads`).
+    pub async fn open_serving(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, true, Reads::Serving).await
     }
 
     /// As [`Store::open`], but never repairs what it finds: verification reads the database
     /// as it is (a discrepancy's resolution reset by hand is then reported, not put back).
     /// Migrations still run: a schema behind this binary cannot be read.
     pub async fn open_to_verify(url: &str) -> Result<Self, StoreError> {
-        Self::open_with(url, false).await
+        Self::open_with(url, false, Reads::Scans).await
     }
 
-    async fn open_with(url: &str, repair: bool) -> Result<Self, StoreError> {
+    async fn open_with(url: &str, repair: bool, reads: Reads) -> Result<Self, StoreError> {
+        let mmap = match reads {
+            Reads::Scans => 0,
+            Reads::Serving => MMAP_BYTES,
+        };
         let mut opt = ConnectOptions::new(url.to_owned());
         opt.sqlx_logging(false)
             .acquire_timeout(Duration::from_secs(60))
             .max_connections(if url.starts_with("sqlite") { 4 } else { 8 })
-            .map_sqlx_sqlite_opts(|o| {
+            .map_sqlx_sqlite_opts(move |o| {
                 // WAL lets readers run beside the one writer; FULL makes every commit
                 // durable before it is acknowledged (an acknowledged entry survives a crash).
                 o.journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(60))
                     .foreign_keys(true)
-                    // Pages are read through a memory map: a page missing from a
-                    // connection's own cache is then no system call and no copy, so a
-                    // query on a long ledger costs what it does on a short one (P5).
-                    .pragma("mmap_size", MMAP_BYTES.to_string())
+                    .pragma("mmap_size", mmap.to_string())
             });
         let db = Database::connect(opt).await?;
         // Discrepancies learn which adjustment resolved them in version 4; a ledger older

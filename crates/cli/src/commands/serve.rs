@@ -448,7 +448,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
     if first_start::needed(&s.data).await? {
         first_start(&s).await?;
     }
-    let store = s.data.open(false).await?;
+    let store = s.data.open_to_serve().await?;
     if let Found::NeedsToken(ledger) = found {
         let token = crate::commands::init::bootstrap_token(&store, ledger).await?;
         print_bootstrap(ledger, &token);
