@@ -2,7 +2,8 @@
 //! over HTTP, read back by a parser of the test's own: every segment's field count, the
 //! TP and TT segment counts, the control number in TH02 and TT01; a zero report for a day
 //! without dispenses; a dispense voided after a file reported it comes back as DSP01 02 (and one whose prescription changed as DSP01 01) in
-//! the next file; a missing NPI is refused with its field named, before anything is written.
+//! the next file; a missing NPI is refused with its field named, before anything is written;
+//! the dashboard names the next file owed and its deadline once a state has one.
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
@@ -220,6 +221,11 @@ fn the_demos_take_home_dispenses_make_a_florida_file_that_reads_back_and_a_quiet
     );
 }
 
+/// `YYYY-MM-DD` as a date.
+fn day(s: &str) -> time::Date {
+    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).unwrap()
+}
+
 fn today() -> String {
     let t = time::OffsetDateTime::now_utc();
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
@@ -250,6 +256,18 @@ fn over_http_a_voided_dispense_is_dsp01_02_and_a_revised_prescription_dsp01_01_i
         "not_found",
     );
 
+    // The dashboard names no state before a file is issued (none is configured) …
+    let cookie = s.web_cookie("pharm.rivera", &s.passwords["pharm.rivera"]);
+    let dashboard = || {
+        c.get(format!("{}/ui", s.url()))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    assert!(!dashboard().contains("State PMP reports"));
+
     // The period's file reports both take-home dispenses.
     let r = get(&pharm, "FL", from, to);
     assert_eq!(r.status(), StatusCode::OK);
@@ -276,6 +294,20 @@ fn over_http_a_voided_dispense_is_dsp01_02_and_a_revised_prescription_dsp01_01_i
     assert_eq!(e["entry"]["body"]["kind"], "pmp_reported", "{e}");
     assert_eq!(e["entry"]["body"]["control_number"], control.as_str());
     assert_eq!(e["entry"]["body"]["records"], 2);
+    // … and once Florida has one, the next: Florida wants a file every day (zero reports),
+    // so the day after the period's, due the next business day.
+    let next = day(to).next_day().unwrap();
+    let due = match next.weekday() {
+        time::Weekday::Friday => next + time::Duration::days(3),
+        time::Weekday::Saturday => next + time::Duration::days(2),
+        _ => next.next_day().unwrap(),
+    };
+    let line = format!("FL (Florida E-FORCSE): the file for {next} is due by {due}");
+    let page = dashboard();
+    assert!(
+        page.contains(&line),
+        "no `{line}` in the dashboard:\n{page}"
+    );
 
     // The first dispense was wrong: a correction names it.
     let dispensed: Value = c

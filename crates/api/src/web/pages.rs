@@ -245,7 +245,7 @@ async fn dashboard(State(state): State<AppState>, SignedIn(auth): SignedIn) -> P
         .into_iter()
         .map(|p| {
             format!(
-                "{} ({}): the file for {} on is due by {}",
+                "{} ({}): the file for {} is due by {}",
                 p.state, p.name, p.day, p.due
             )
         })
