@@ -7,61 +7,8 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-use crate::harness::{Server, error};
+use crate::harness::{As, Server, error};
 use crate::*;
-
-/// A client that signs in and sends JSON.
-struct As<'a> {
-    c: &'a Client,
-    s: &'a Server,
-    token: String,
-}
-
-impl<'a> As<'a> {
-    fn login(c: &'a Client, s: &'a Server, user: &str, password: &str) -> As<'a> {
-        let r = c
-            .post(s.api("/session"))
-            .json(&json!({"username": user, "password": password}))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{user} signs in");
-        let token = r.json::<Value>().unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        As { c, s, token }
-    }
-    fn post(&self, path: &str, body: Value) -> reqwest::blocking::Response {
-        self.c
-            .post(self.s.api(path))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .unwrap()
-    }
-    fn ok(&self, path: &str, body: Value) -> Value {
-        let r = self.post(path, body);
-        assert!(
-            r.status().is_success(),
-            "POST {path}: {}",
-            r.text().unwrap()
-        );
-        r.json().unwrap_or(Value::Null)
-    }
-    fn get(&self, path: &str) -> Value {
-        let r = self
-            .c
-            .get(self.s.api(path))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.json().unwrap()
-    }
-    fn entries(&self) -> u64 {
-        self.get("/head")["entries"].as_u64().unwrap()
-    }
-}
 
 const ADMIN_PW: &str = "harbor lights at dusk";
 const PHARM_PW: &str = "counting vials twice";

@@ -3,10 +3,10 @@
 //! with the reports read back by poppler.
 
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
-use crate::harness::Server;
+use crate::harness::{As, Server};
 use crate::*;
 
 const ADMIN_PW: &str = "harbor lights at dusk";
@@ -14,64 +14,6 @@ const PHARM_PW: &str = "counting vials twice";
 const NURSE_PW: &str = "bedside witness ready";
 const AUDIT_PW: &str = "inspect every entry";
 const KETAMINE: &str = "42023-0113-10";
-
-/// A signed-in person.
-struct As<'a> {
-    c: &'a Client,
-    s: &'a Server,
-    token: String,
-}
-
-impl<'a> As<'a> {
-    fn login(c: &'a Client, s: &'a Server, user: &str, password: &str) -> As<'a> {
-        let r = c
-            .post(s.api("/session"))
-            .json(&json!({"username": user, "password": password}))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{user} signs in");
-        let token = r.json::<Value>().unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        As { c, s, token }
-    }
-    fn post(&self, path: &str, body: Value) -> Response {
-        self.c
-            .post(self.s.api(path))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .unwrap()
-    }
-    fn ok(&self, path: &str, body: Value) -> Value {
-        let r = self.post(path, body);
-        let status = r.status();
-        let text = r.text().unwrap();
-        assert!(status.is_success(), "POST {path}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-    fn get(&self, path: &str) -> Value {
-        let r = self
-            .c
-            .get(self.s.api(path))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.json().unwrap()
-    }
-    fn bytes(&self, path: &str) -> Vec<u8> {
-        let r = self
-            .c
-            .get(self.s.api(path))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.bytes().unwrap().to_vec()
-    }
-}
 
 /// A new clinic from an empty directory: the first admin, a safe, ketamine 10 mg/mL × 20 mL,
 /// a pharmacist, a nurse and an auditor. Nothing received yet.

@@ -496,6 +496,74 @@ fn ready(url: &str, child: &mut Child, deadline: Instant) -> Result<(), String> 
     }
 }
 
+/// A signed-in person over the API: signs in with a password and sends JSON with the bearer
+/// token (the e2e tests that build a clinic step by step).
+pub struct As<'a> {
+    c: &'a Client,
+    s: &'a Server,
+    pub token: String,
+}
+
+impl<'a> As<'a> {
+    pub fn login(c: &'a Client, s: &'a Server, user: &str, password: &str) -> As<'a> {
+        let r = c
+            .post(s.api("/session"))
+            .json(&serde_json::json!({"username": user, "password": password}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{user} signs in");
+        let token = r.json::<Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        As { c, s, token }
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> Response {
+        self.c
+            .post(self.s.api(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .unwrap()
+    }
+
+    /// POSTs and asserts success; the answer's JSON (null if none).
+    pub fn ok(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, body);
+        let status = r.status();
+        let text = r.text().unwrap();
+        assert!(status.is_success(), "POST {path}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    fn get_ok(&self, path: &str) -> Response {
+        let r = self
+            .c
+            .get(self.s.api(path))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r
+    }
+
+    /// GETs and asserts 200; the answer's JSON.
+    pub fn get(&self, path: &str) -> Value {
+        self.get_ok(path).json().unwrap()
+    }
+
+    /// GETs and asserts 200; the answer's bytes.
+    pub fn bytes(&self, path: &str) -> Vec<u8> {
+        self.get_ok(path).bytes().unwrap().to_vec()
+    }
+
+    /// How many entries the ledger holds.
+    pub fn entries(&self) -> u64 {
+        self.get("/head")["entries"].as_u64().unwrap()
+    }
+}
+
 /// A refusal: `status`, the stable `code`, and a sentence.
 pub fn error(r: Response, status: StatusCode, code: &str) {
     assert_eq!(r.status(), status);
