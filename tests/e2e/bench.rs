@@ -140,3 +140,34 @@ fn the_scale_bench_times_on_hand_and_the_dashboard_on_a_short_and_a_long_ledger(
         assert!(line.contains("(aim ≤ 1.2×)"), "{line}");
     }
 }
+
+/// `custody bench --http`: the Argon2id ceiling and the signed writes, measured alternately
+/// (each round printed), then their totals' ratio, then the reads; nothing refused.
+#[test]
+fn the_http_bench_alternates_the_ceiling_with_the_signed_writes_and_compares_their_totals() {
+    let o = custody(&["bench", "--http", "--seconds", "1"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    for round in [
+        "  round 1: argon2id ceiling ",
+        "  round 2: argon2id ceiling ",
+    ] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(round))
+            .unwrap_or_else(|| panic!("no `{round}…` in:\n{out}"));
+        assert!(line.contains(", signed writes "), "{line}");
+    }
+    assert!(rate(&out, "signed writes (HTTP)") > 0.0, "{out}");
+    let writes = out
+        .lines()
+        .find(|l| l.starts_with("signed writes (HTTP)"))
+        .unwrap_or_default();
+    assert!(writes.contains("% of the ceiling (0 refused)"), "{writes}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("argon2id ceiling") && l.contains("key openings/s")),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.starts_with("GET /head")), "{out}");
+}
