@@ -52,9 +52,12 @@ impl ReportFile {
         self.len == 0
     }
 
-    /// The file, for writing a signature in place.
-    pub(crate) fn file_mut(&mut self) -> &mut File {
-        &mut self.file
+    /// Writes `bytes` over the file's bytes from `at` (a signature into its placeholder).
+    pub(crate) fn write_at(&mut self, at: u64, bytes: &[u8]) -> Result<(), ReportError> {
+        self.file
+            .seek(SeekFrom::Start(at))
+            .map_err(io_err("seeking"))?;
+        self.file.write_all(bytes).map_err(io_err("writing it"))
     }
 
     /// Feeds bytes `from..to` of the file to `each`, a chunk at a time.
@@ -97,20 +100,12 @@ impl ReportFile {
 
     /// Copies the file to `out`.
     pub fn copy_to(&self, out: &mut impl Write) -> Result<(), ReportError> {
-        let mut failed = None;
-        self.for_each_chunk(0, self.len, |c| {
-            if failed.is_none() {
-                failed = out.write_all(c).err();
-            }
-        })?;
-        match failed {
-            Some(e) => Err(ReportError::Pdf(format!(
-                "the report could not be copied: {e}"
-            ))),
-            None => out
-                .flush()
-                .map_err(|e| ReportError::Pdf(format!("the report could not be copied: {e}"))),
-        }
+        let bad =
+            |e: std::io::Error| ReportError::Pdf(format!("the report could not be copied: {e}"));
+        let mut f = &self.file;
+        f.seek(SeekFrom::Start(0)).map_err(bad)?;
+        std::io::copy(&mut f.take(self.len), out).map_err(bad)?;
+        out.flush().map_err(bad)
     }
 
     /// Writes the file to `path` as `std::fs::write` would (created or truncated, with the

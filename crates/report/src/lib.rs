@@ -450,12 +450,6 @@ fn draw(
     put: impl FnMut(lopdf::Document) -> Result<(), ReportError> + Send,
     lay_out: impl FnOnce(layout::Sink) -> Result<usize, ReportError>,
 ) -> Result<(), ReportError> {
-    let opts = printpdf::PdfSaveOptions {
-        optimize: true,
-        subset_fonts: true,
-        secure: true,
-        image_optimization: None,
-    };
     let n = pages.div_ceil(per.max(1)).max(1);
     let workers = std::thread::available_parallelism()
         .map_or(1, |c| c.get())
@@ -469,16 +463,12 @@ fn draw(
     let drawn = std::thread::scope(|scope| {
         for _ in 0..workers {
             let rx = std::sync::Arc::clone(&rx);
-            let (order, opts) = (&order, &opts);
+            let order = &order;
             scope.spawn(move || {
                 loop {
                     let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                     let Ok((i, doc)) = next else { break };
-                    let mut warnings = Vec::new();
-                    let mut part = doc.to_lopdf_document(opts, &mut warnings);
-                    drop(doc);
-                    retag_fonts(&mut part, i);
-                    compress(&mut part);
+                    let part = converted(doc, i);
                     let mut order = order.lock().unwrap_or_else(|e| e.into_inner());
                     // A part that cannot be written stops the workers, and so the layout.
                     if !order.take(i, part) {
@@ -518,22 +508,12 @@ fn draw(
 /// outside the chain (a REMS session's Patient Monitoring Form data, whose integrity the
 /// chain's digest of the record shows instead).
 pub fn plain_pdf(layout: layout::Layout, subject: &str) -> Result<Vec<u8>, ReportError> {
-    let opts = printpdf::PdfSaveOptions {
-        optimize: true,
-        subset_fonts: true,
-        secure: true,
-        image_optimization: None,
-    };
     let mut w = writer::Writer::new(Vec::new())?;
     for (i, mut doc) in layout.into_parts(PART_PAGES).enumerate() {
         doc.metadata.info.creator = "custody".into();
         doc.metadata.info.producer = "custody (printpdf)".into();
         doc.metadata.info.subject = subject.to_string();
-        let mut warnings = Vec::new();
-        let mut part = doc.to_lopdf_document(&opts, &mut warnings);
-        retag_fonts(&mut part, i);
-        compress(&mut part);
-        w.part(part)?;
+        w.part(converted(doc, i))?;
     }
     w.finish()
 }
@@ -780,6 +760,23 @@ pub fn verify(
         embedded,
         export_entries,
     })
+}
+
+/// Part `i` of a document as PDF objects: fonts subset, tagged as the part's own (parts are
+/// written into one file), streams compressed.
+fn converted(doc: printpdf::PdfDocument, i: usize) -> lopdf::Document {
+    let opts = printpdf::PdfSaveOptions {
+        optimize: true,
+        subset_fonts: true,
+        secure: true,
+        image_optimization: None,
+    };
+    let mut warnings = Vec::new();
+    let mut part = doc.to_lopdf_document(&opts, &mut warnings);
+    drop(doc);
+    retag_fonts(&mut part, i);
+    compress(&mut part);
+    part
 }
 
 /// Compresses every stream of `doc` that is not yet compressed, as `lopdf::Document::compress`

@@ -459,25 +459,15 @@ pub fn fill_file(
     sig: std::ops::Range<u64>,
     signer: &ReportSigner,
 ) -> Result<(), ReportError> {
-    use std::io::{Seek, SeekFrom, Write};
     let region = file.read_range(sig.start, sig.end)?;
     let p = locate(&region, sig.start, file.len())?;
-    let mut write_at = |at: u64, bytes: &[u8]| -> Result<(), ReportError> {
-        let f = file.file_mut();
-        f.seek(SeekFrom::Start(at)).map_err(pdf_err)?;
-        f.write_all(bytes).map_err(pdf_err)
-    };
     // The /ByteRange is inside the signed bytes: written before they are digested.
-    write_at(p.range_at, &p.range)?;
+    file.write_at(p.range_at, &p.range)?;
     let mut h = Sha256::new();
     file.for_each_chunk(0, p.contents_at, |c| h.update(c))?;
     file.for_each_chunk(p.after, file.len(), |c| h.update(c))?;
     let hex = contents(signer, &h.finalize())?;
-    let f = file.file_mut();
-    f.seek(SeekFrom::Start(p.contents_at + 1))
-        .map_err(pdf_err)?;
-    f.write_all(&hex).map_err(pdf_err)?;
-    f.flush().map_err(pdf_err)
+    file.write_at(p.contents_at + 1, &hex)
 }
 
 /// What the embedded signature of a report says, once checked.
@@ -613,7 +603,9 @@ mod tests {
         assert_ne!(other.fingerprint(), signer().fingerprint());
     }
 
-    fn signed_pdf() -> Vec<u8> {
+    /// A one-page PDF written with its signature field and placeholders (its page holding
+    /// `content` bytes, if any), unsigned; and where its signature dictionary lies.
+    fn unsigned<W: std::io::Write>(out: W, content: usize) -> (W, std::ops::Range<u64>) {
         let mut lo = lopdf::Document::with_version("1.7");
         let pages = lo.new_object_id();
         let mut page = Dictionary::new();
@@ -623,6 +615,10 @@ mod tests {
             "MediaBox",
             Object::Array(vec![0.into(), 0.into(), 612.into(), 792.into()]),
         );
+        if content > 0 {
+            let content = lopdf::Stream::new(Dictionary::new(), vec![b' '; content]);
+            page.set("Contents", Object::Reference(lo.add_object(content)));
+        }
         let page = lo.add_object(page);
         let mut tree = Dictionary::new();
         tree.set("Type", Object::Name(b"Pages".to_vec()));
@@ -634,50 +630,7 @@ mod tests {
         catalog.set("Pages", Object::Reference(pages));
         let catalog = lo.add_object(catalog);
         lo.trailer.set("Root", Object::Reference(catalog));
-        let mut w = crate::writer::Writer::new(Vec::new()).unwrap();
-        let field = w.reserve();
-        w.annotate_first_page(field);
-        w.part(lo).unwrap();
-        write_field(
-            &mut w,
-            field,
-            "Lakeside",
-            "custody report",
-            time::OffsetDateTime::UNIX_EPOCH,
-        )
-        .unwrap();
-        let mut pdf = w.finish().unwrap();
-        fill(&mut pdf, &signer()).unwrap();
-        pdf
-    }
-
-    /// The unsigned PDF of [`signed_pdf`], written to a report file, and where its signature
-    /// dictionary lies.
-    fn unsigned_file() -> (crate::file::ReportFile, std::ops::Range<u64>) {
-        let mut lo = lopdf::Document::with_version("1.7");
-        let pages = lo.new_object_id();
-        let mut page = Dictionary::new();
-        page.set("Type", Object::Name(b"Page".to_vec()));
-        page.set("Parent", Object::Reference(pages));
-        page.set(
-            "MediaBox",
-            Object::Array(vec![0.into(), 0.into(), 612.into(), 792.into()]),
-        );
-        // A page's worth of content over several read chunks, so the digest spans them.
-        let content = lopdf::Stream::new(Dictionary::new(), vec![b' '; 3 * crate::file::CHUNK]);
-        page.set("Contents", Object::Reference(lo.add_object(content)));
-        let page = lo.add_object(page);
-        let mut tree = Dictionary::new();
-        tree.set("Type", Object::Name(b"Pages".to_vec()));
-        tree.set("Kids", Object::Array(vec![Object::Reference(page)]));
-        tree.set("Count", Object::Integer(1));
-        lo.objects.insert(pages, Object::Dictionary(tree));
-        let mut catalog = Dictionary::new();
-        catalog.set("Type", Object::Name(b"Catalog".to_vec()));
-        catalog.set("Pages", Object::Reference(pages));
-        let catalog = lo.add_object(catalog);
-        lo.trailer.set("Root", Object::Reference(catalog));
-        let mut w = crate::writer::Writer::new(crate::file::create().unwrap()).unwrap();
+        let mut w = crate::writer::Writer::new(out).unwrap();
         let field = w.reserve();
         w.annotate_first_page(field);
         w.part(lo).unwrap();
@@ -689,7 +642,20 @@ mod tests {
             time::OffsetDateTime::UNIX_EPOCH,
         )
         .unwrap();
-        (crate::file::finish(w.finish().unwrap()).unwrap(), sig)
+        (w.finish().unwrap(), sig)
+    }
+
+    fn signed_pdf() -> Vec<u8> {
+        let (mut pdf, _) = unsigned(Vec::new(), 0);
+        fill(&mut pdf, &signer()).unwrap();
+        pdf
+    }
+
+    /// The unsigned PDF written to a report file, a page's worth of content over several
+    /// read chunks so the digest spans them, and where its signature dictionary lies.
+    fn unsigned_file() -> (crate::file::ReportFile, std::ops::Range<u64>) {
+        let (out, sig) = unsigned(crate::file::create().unwrap(), 3 * crate::file::CHUNK);
+        (crate::file::finish(out).unwrap(), sig)
     }
 
     #[test]

@@ -73,7 +73,7 @@ fn derive(password: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32]>
 /// every page in again: a tenth of a signed write's CPU on the server (issue 18, P3). What a
 /// derivation leaves there would yield its key, so it is wiped before it is kept.
 mod working_memory {
-    use std::sync::Mutex;
+    use std::sync::{LazyLock, Mutex};
 
     use argon2::Block;
     use zeroize::Zeroize;
@@ -83,6 +83,9 @@ mod working_memory {
     /// At most one buffer per core is kept: the server derives at most one key per core at
     /// once.
     pub(super) static KEPT: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+    /// Asked once: the answer reads the process's CPU affinity and cgroup limits.
+    static CORES: LazyLock<usize> =
+        LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
 
     pub(super) fn take(blocks: usize) -> Result<Vec<Block>, KeyError> {
         let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
@@ -99,9 +102,8 @@ mod working_memory {
 
     pub(super) fn give_back(mut memory: Vec<Block>) {
         memory.iter_mut().for_each(Zeroize::zeroize);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() < cores {
+        if kept.len() < *CORES {
             kept.push(memory);
         }
     }

@@ -255,22 +255,31 @@ async fn one_more_attempt(store: &custody_store::Store, key: &str) -> u32 {
         .unwrap()
 }
 
+/// Runs `attempt` 40 times at once, each on a task of its own; the counts they made, sorted.
+async fn forty_at_once<F, Fut>(store: &custody_store::Store, attempt: F) -> Vec<u32>
+where
+    F: Fn(Arc<custody_store::Store>) -> Fut,
+    Fut: std::future::Future<Output = u32> + Send + 'static,
+{
+    let store = Arc::new(store.clone());
+    let tasks: Vec<_> = (0..40)
+        .map(|_| tokio::spawn(attempt(store.clone())))
+        .collect();
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.unwrap());
+    }
+    seen.sort();
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_attempts_are_counted_one_after_another() {
     for db in TestDb::all().await {
-        let store = Arc::new(db.store.clone());
-        let mut tasks = Vec::new();
-        for _ in 0..40 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                one_more_attempt(&store, "account:test:nina").await
-            }));
-        }
-        let mut seen = Vec::new();
-        for t in tasks {
-            seen.push(t.await.unwrap());
-        }
-        seen.sort();
+        let seen = forty_at_once(&db.store, |store| async move {
+            one_more_attempt(&store, "account:test:nina").await
+        })
+        .await;
         assert_eq!(seen, (1..=40).collect::<Vec<u32>>(), "{}", db.name);
         // Forgetting: a row whose window has passed goes.
         assert_eq!(db.store.prune_attempts(2, 1).await.unwrap(), 1);
@@ -291,31 +300,22 @@ async fn concurrent_attempts_are_counted_one_after_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_first_attempt_in_one_statement_and_the_rest_in_turn_count_each_once() {
     for db in TestDb::all().await {
-        let store = Arc::new(db.store.clone());
-        let mut tasks = Vec::new();
-        for _ in 0..40 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                let first = AttemptRow {
-                    failures: 1,
-                    window_start: 1,
-                    next_at: 0,
-                };
-                if store
-                    .first_attempt("account:test:noah", first)
-                    .await
-                    .unwrap()
-                {
-                    return 1;
-                }
-                one_more_attempt(&store, "account:test:noah").await
-            }));
-        }
-        let mut seen = Vec::new();
-        for t in tasks {
-            seen.push(t.await.unwrap());
-        }
-        seen.sort();
+        let seen = forty_at_once(&db.store, |store| async move {
+            let first = AttemptRow {
+                failures: 1,
+                window_start: 1,
+                next_at: 0,
+            };
+            if store
+                .first_attempt("account:test:noah", first)
+                .await
+                .unwrap()
+            {
+                return 1;
+            }
+            one_more_attempt(&store, "account:test:noah").await
+        })
+        .await;
         assert_eq!(seen, (1..=40).collect::<Vec<u32>>(), "{}", db.name);
         // A row there: the one-statement path counts nothing.
         let again = AttemptRow {
