@@ -26,6 +26,9 @@ use crate::types::text::Text;
 use crate::types::time::{Day, Timestamp};
 use crate::violation::Violation;
 
+mod doses;
+pub use doses::{Dose, Doses};
+
 /// A user as the ledger knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserState {
@@ -166,14 +169,15 @@ pub struct Facts {
     pub last_inventory: Option<InventoryTaken>,
     /// Every loss or theft recorded.
     pub losses: BTreeMap<Seq, LossState>,
-    /// Doses given, by entry (those a REMS session may name).
-    pub doses: HashMap<Seq, DoseState>,
+    /// Doses given, by entry (a REMS session names its doses).
+    pub doses: Doses,
     /// The closed session each dose belongs to.
     pub dose_sessions: HashMap<Seq, String>,
     /// Closed REMS sessions by their id.
     pub rems_sessions: BTreeMap<String, RemsSession>,
-    /// When each container was opened (its `container_opened`, or the initial inventory
-    /// that brought it in open).
+    /// When each container still held was opened (its `container_opened`, or the initial
+    /// inventory that brought it in open); forgotten when it is finished, as only a dose from
+    /// a container still open asks.
     pub opened_at: HashMap<ContainerId, Timestamp>,
     /// Every public key anyone has held here: the registrant's, every user's, every key
     /// rotated in (and so every key rotated away from).
@@ -869,6 +873,7 @@ impl State {
     fn finish(&mut self, c: &ContainerId, status: ContainerStatus, t: &mut Touched) {
         if let Some(mut last) = self.containers.remove(c) {
             self.finished.insert(*c, status);
+            self.facts.opened_at.remove(c);
             last.status = status;
             t.finished.push(last);
         }
@@ -1207,6 +1212,7 @@ impl State {
                     });
                 }
                 let product = self.live(&p.container)?.product;
+                let spray = self.product(&product)?.form == FinishedForm::NasalSpray;
                 self.debit(&p.container, &p.amount, t)?;
                 self.facts.doses.insert(
                     e.seq,
@@ -1215,6 +1221,7 @@ impl State {
                         product,
                         given_at: p.given_at,
                     },
+                    spray,
                 );
                 t.facts = true;
             }
@@ -1955,18 +1962,16 @@ impl State {
             if !seen.insert(*d) {
                 return Err(rule(format!("dose entry {d} is listed twice")));
             }
-            let dose = self
-                .facts
-                .doses
-                .get(d)
-                .ok_or_else(|| rule(format!("entry {d} is not a dose given")))?;
-            let product = self.product(&dose.product)?;
-            if product.form != FinishedForm::NasalSpray {
-                return Err(rule(format!(
-                    "dose entry {d} was of {}, not a nasal spray",
-                    product.name
-                )));
-            }
+            let dose = match self.facts.doses.get(*d) {
+                Some(Dose::Spray(dose)) => dose,
+                Some(Dose::Other(product)) => {
+                    return Err(rule(format!(
+                        "dose entry {d} was of {}, not a nasal spray",
+                        self.product(&product)?.name
+                    )));
+                }
+                None => return Err(rule(format!("entry {d} is not a dose given"))),
+            };
             if dose.patient != p.patient {
                 return Err(rule(format!("dose entry {d} was given to another patient")));
             }
@@ -2268,9 +2273,8 @@ impl State {
             if let Some(x) = f.losses.get(seq) {
                 out.losses.insert(*seq, *x);
             }
-            if let Some(x) = f.doses.get(seq) {
-                out.doses.insert(*seq, *x);
-                products.insert(x.product);
+            if let Some(product) = out.doses.copy_from(&f.doses, *seq) {
+                products.insert(product);
             }
             if let Some(x) = f.dose_sessions.get(seq) {
                 out.dose_sessions.insert(*seq, x.clone());
@@ -2320,6 +2324,7 @@ impl State {
             } else if let Some(st) = part.finished.get(c) {
                 self.containers.remove(c);
                 self.finished.insert(*c, *st);
+                self.facts.opened_at.remove(c);
             }
         }
         for d in &touched.discrepancies {

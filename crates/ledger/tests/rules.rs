@@ -2581,9 +2581,15 @@ fn rems_sessions_close_once_over_nasal_spray_doses_of_their_patient() {
     let iv = cl.accept(cl.dose("C12-1", k10(1_000), "nina"));
     // Not a nasal spray; not a dose; discharged before it started.
     let v = cl.refuse(cl.session("S-1", vec![d1.seq, iv.seq], started).by("nina"));
-    assert_refused!(v, Violation::Rule(_));
+    let v = assert_refused!(v, Violation::Rule(_));
+    assert!(v.to_string().contains("not a nasal spray"), "{v}");
     let v = cl.refuse(cl.session("S-1", vec![seq(3)], started).by("nina"));
-    assert_refused!(v, Violation::Rule(_));
+    let v = assert_refused!(v, Violation::Rule(_));
+    assert!(v.to_string().contains("is not a dose given"), "{v}");
+    // A device's one dose empties it: the state forgets when it was opened (only a dose
+    // from a container still open asks) but not the dose a session may name.
+    assert!(!cl.state().containers.contains_key(&c("C14-1")));
+    assert_eq!(cl.state().opened_at(&c("C14-1")), None);
     let late = Timestamp::from_micros(cl.now().micros() + HOUR).expect("ok");
     let v = cl.refuse(cl.session("S-1", vec![d1.seq], late).by("nina"));
     assert_refused!(v, Violation::Rule(_));

@@ -714,17 +714,16 @@ impl History {
             // A REMS session closed over a patient's Spravato doses not in a session yet.
             17 => {
                 let spray = ndc(SPRAVATO);
-                let mut doses: Vec<(Seq, DoseState)> = self
+                let doses: Vec<(Seq, DoseState)> = self
                     .state()
                     .facts
                     .doses
-                    .iter()
+                    .sprays()
                     .filter(|(s, d)| {
-                        d.product == spray && self.state().session_of_dose(**s).is_none()
+                        d.product == spray && self.state().session_of_dose(*s).is_none()
                     })
-                    .map(|(s, d)| (*s, *d))
+                    .map(|(s, d)| (s, *d))
                     .collect();
-                doses.sort_by_key(|(s, _)| *s);
                 let (Some((_, one)), Some(by)) =
                     (pick(&doses, a), pick(&self.users(WORKERS, &[]), r))
                 else {
