@@ -176,9 +176,11 @@ async fn collect(
     req: &Request,
     size: u64,
 ) -> Result<ReportData, ReportError> {
-    fold(store, ledger, size, model::Collector::new(req.clone()))
+    let (data, _, state) = fold(store, ledger, size, model::Collector::new(req.clone()))
         .await?
-        .finish()
+        .finish_all()?;
+    store.adopt_state(ledger, state).await;
+    Ok(data)
 }
 
 /// Folds the ledger's first `size` entries from the store, the rows it lists written to a
@@ -196,8 +198,9 @@ async fn collect_spilled(
         model::Collector::spilling(req.clone())?,
     )
     .await?;
-    let (data, rows) = c.finish_spilled()?;
+    let (data, rows, state) = c.finish_all()?;
     let rows = rows.ok_or_else(|| ReportError::Spill("the fold kept its rows".into()))?;
+    store.adopt_state(ledger, state).await;
     Ok((data, rows))
 }
 

@@ -1034,7 +1034,13 @@ impl Collector {
     }
 
     /// Ends the fold, with the rows it wrote to a file if it was `spilling`.
-    pub fn finish_spilled(mut self) -> Result<(ReportData, Option<Spill>), ReportError> {
+    pub fn finish_spilled(self) -> Result<(ReportData, Option<Spill>), ReportError> {
+        self.finish_all().map(|(data, spill, _)| (data, spill))
+    }
+
+    /// What the report states, the file of its rows (when spilling), and the ledger's rule
+    /// state after the entries folded (a store may keep it: `Store::adopt_state`).
+    pub fn finish_all(mut self) -> Result<(ReportData, Option<Spill>, State), ReportError> {
         let spill = self.spill.take();
         self.open_period();
         self.close_period();
@@ -1113,7 +1119,7 @@ impl Collector {
             entries_digest: self.digest.finalize().into(),
             totals_digest: t.finalize().into(),
         };
-        Ok((data, spill))
+        Ok((data, spill, self.state))
     }
 }
 

@@ -465,6 +465,32 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps `state` as this process's cached state of `ledger` when it has none, or one of
+    /// fewer entries: `state` must be the ledger's rules (`State::apply`) applied in order to
+    /// its first stored entries, as a report's fold computes it, which is what this cache
+    /// holds. The entry that records a report then need not fold the whole ledger again
+    /// (`custody report` starts with nothing cached). What was stored after `state` (another
+    /// process appended meanwhile) is folded in now, as a fresh cache would be; should that
+    /// fail, the cache stays as it was and the next append folds for itself.
+    pub async fn adopt_state(&self, ledger: LedgerId, mut state: State) {
+        let Some(head) = state.head.filter(|h| h.ledger == ledger) else {
+            return;
+        };
+        let slot = self.cache.slot(ledger);
+        let mut slot = slot.lock().await;
+        let cached = slot.state.as_ref().and_then(|s| s.head).map(|h| h.next_seq);
+        if cached.is_some_and(|seq| seq >= head.next_seq) {
+            return;
+        }
+        if fold_entries(self.connection(), ledger, &mut state)
+            .await
+            .is_ok()
+        {
+            slot.state = Some(state);
+            slot.frontier = None;
+        }
+    }
+
     /// The ledger's discrepancies as its rules know them — every count's and inventory's, open
     /// or closed, with what remains of each and the entries that reduced and closed it — from
     /// the cached state caught up with what is stored.

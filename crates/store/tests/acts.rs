@@ -95,6 +95,62 @@ async fn an_act_of_several_entries_is_appended_all_or_none() {
     }
 }
 
+/// A report's fold hands the ledger's state to the store (`adopt_state`), so that the entry
+/// recording the report is not checked after a second fold of the whole ledger. A state
+/// behind what is stored (another process appended after the fold) is caught up before the
+/// next append, whose rules then see every entry; an older one than the cache's changes
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
+    for db in TestDb::all().await {
+        let entries = seed(&db.store, 16).await;
+        let ledger = entries[0].ledger;
+        let fold = |n: usize| {
+            let mut s = State::new();
+            for e in &entries[..n] {
+                s.apply(e).unwrap();
+            }
+            s
+        };
+        // C13-1 (5 mL) is opened through the first store; a second one on the same database
+        // (`custody report` beside a server) adopts the state of the 16 seeded entries, in
+        // which C13-1 is still sealed.
+        db.store
+            .append(signed(ledger, open("C13-1"), "nina", &[]))
+            .await
+            .unwrap();
+        let other = Store::open(&db.url).await.unwrap();
+        sequencers(&other, ledger);
+        other.adopt_state(ledger, fold(16)).await;
+        // A dose from it is checked against the state caught up with the opening.
+        let done = other
+            .append(signed(ledger, dose("C13-1", 1_000, "nina"), "nina", &[]))
+            .await
+            .unwrap();
+        assert_eq!(done.entry.seq.get(), 17, "{}", db.name);
+        match other
+            .append(signed(ledger, dose("C13-1", 4_500, "nina"), "nina", &[]))
+            .await
+        {
+            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "insufficient_stock", "{v}"),
+            other => panic!("{}: expected a refusal, got {other:?}", db.name),
+        }
+        other.adopt_state(ledger, fold(10)).await;
+        let done = other
+            .append(signed(ledger, dose("C13-1", 4_000, "nina"), "nina", &[]))
+            .await
+            .unwrap();
+        assert_eq!(done.entry.seq.get(), 18, "{}", db.name);
+        other
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        other.close().await.ok();
+        db.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_applies_the_rules_to_unsigned_drafts_and_writes_nothing() {
     for db in TestDb::all().await {
