@@ -25,15 +25,6 @@ pub enum Dose<'a> {
     Other(Ndc),
 }
 
-impl Dose<'_> {
-    pub fn product(&self) -> Ndc {
-        match self {
-            Dose::Spray(d) => d.product,
-            Dose::Other(p) => *p,
-        }
-    }
-}
-
 /// Puts `(seq, x)` in its place in `list`, ordered by seq; a seq already there is replaced.
 fn put<T>(list: &mut Vec<(Seq, T)>, seq: Seq, x: T) {
     match list.last() {
