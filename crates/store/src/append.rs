@@ -698,11 +698,22 @@ impl Store {
         let alone = members.len() == 1;
         let mut outcomes = Vec::with_capacity(members.len());
         let mut all_touched = Vec::new();
+        // On the fast path the cached head was trusted, and the rules ran before the chain
+        // trigger could say that another process appended since: a refusal is given only
+        // once the head row is where this transaction's state says (else the append is tried
+        // again against what is stored).
         for member in members {
             if alone {
-                let (done, touched) = self
+                let r = self
                     .write_member(&txn, &mut state, &mut frontier, member, now, verified)
-                    .await?;
+                    .await;
+                if fast
+                    && matches!(r, Err(StoreError::Rejected(_)))
+                    && !head_is(&txn, ledger, &state.head).await?
+                {
+                    return Err(StoreError::StaleCache);
+                }
+                let (done, touched) = r?;
                 all_touched.extend(touched);
                 outcomes.push(Ok(done));
                 continue;
@@ -745,6 +756,14 @@ impl Store {
                 }
                 (Err(e), _) => return Err(e),
             }
+        }
+        if fast
+            && outcomes
+                .iter()
+                .any(|o| matches!(o, Err(StoreError::Rejected(_))))
+            && !head_is(&txn, ledger, &state.head).await?
+        {
+            return Err(StoreError::StaleCache);
         }
         if let Err(e) = txn.commit().await {
             slot.state = None;
@@ -1125,6 +1144,23 @@ fn one_count(modes: &[Mode]) -> Result<(), StoreError> {
         )));
     }
     Ok(())
+}
+
+/// Whether the head row of `ledger`, as `txn` sees it, is at `expected`.
+async fn head_is(
+    txn: &DatabaseTransaction,
+    ledger: LedgerId,
+    expected: &Option<custody_ledger::state::Head>,
+) -> Result<bool, StoreError> {
+    let Some(row) = ledgers::Entity::find_by_id(ledger.as_uuid())
+        .one(txn)
+        .await?
+    else {
+        return Ok(expected.is_none());
+    };
+    let mut stored = State::new();
+    load_head(&row, &mut stored)?;
+    Ok(same_place(expected, &stored.head))
 }
 
 /// Whether two heads are at the same place in the chain (a head loaded from its row does not

@@ -151,6 +151,49 @@ async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
     }
 }
 
+/// Two processes on one database: an append is checked against what is stored, not refused
+/// by a cached state the other process has overtaken (on SQLite, the cached head is trusted
+/// until the chain trigger says otherwise, and the rules run before the trigger can).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_is_not_refused_by_a_cache_another_process_overtook() {
+    for db in TestDb::all().await {
+        let ledger = seed(&db.store, 16).await[0].ledger;
+        db.store
+            .append(signed(ledger, open("C13-2"), "nina", &[]))
+            .await
+            .unwrap();
+        // Another process opens C13-1; this one's cache still has it sealed.
+        let other = Store::open(&db.url).await.unwrap();
+        sequencers(&other, ledger);
+        other
+            .append(signed(ledger, open("C13-1"), "noah", &[]))
+            .await
+            .unwrap();
+        let done = db
+            .store
+            .append(signed(ledger, dose("C13-1", 1_000, "nina"), "nina", &[]))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", db.name));
+        assert_eq!(done.entry.seq.get(), 18, "{}", db.name);
+        // A refusal the rules do make stands, with the cache caught up.
+        match db
+            .store
+            .append(signed(ledger, dose("C13-1", 4_500, "nina"), "nina", &[]))
+            .await
+        {
+            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "insufficient_stock", "{v}"),
+            other => panic!("{}: expected a refusal, got {other:?}", db.name),
+        }
+        other.close().await.ok();
+        db.store
+            .verify(ledger, None, |_, _| {})
+            .await
+            .unwrap()
+            .unwrap();
+        db.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_applies_the_rules_to_unsigned_drafts_and_writes_nothing() {
     for db in TestDb::all().await {
