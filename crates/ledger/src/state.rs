@@ -250,6 +250,20 @@ pub struct Touched {
     pub finished: Vec<ContainerState>,
 }
 
+impl Touched {
+    /// Adds what `other` changed: what several entries applied one after another changed.
+    pub fn merge(&mut self, other: Touched) {
+        self.registrant |= other.registrant;
+        self.users.extend(other.users);
+        self.products.extend(other.products);
+        self.locations.extend(other.locations);
+        self.containers.extend(other.containers);
+        self.discrepancies.extend(other.discrepancies);
+        self.facts |= other.facts;
+        self.finished.extend(other.finished);
+    }
+}
+
 /// What an entry needs to read: the store loads these rows before `apply`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct References {

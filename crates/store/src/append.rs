@@ -771,8 +771,13 @@ impl Store {
             return Err(e.into());
         }
         if let Some(full) = slot.state.as_mut() {
-            for t in &all_touched {
-                full.absorb(state.clone(), t);
+            // Each entry's changes are taken from the group's final state: once, for all.
+            if !all_touched.is_empty() {
+                let mut touched = Touched::default();
+                for t in all_touched {
+                    touched.merge(t);
+                }
+                full.absorb(state, &touched);
             }
             slot.frontier = Some(frontier);
         }
