@@ -52,6 +52,21 @@ async fn snapshot(store: &Store, ledger: LedgerId) -> (u64, EntryHash, u64, Stri
     )
 }
 
+/// Asserts that `r` is a refusal by the rules with `code`.
+fn assert_refused_as<T: std::fmt::Debug>(r: Result<T, StoreError>, code: &str, db: &str) {
+    match r {
+        Err(StoreError::Rejected(v)) => assert_eq!(v.code(), code, "{db}: {v}"),
+        other => panic!("{db}: expected a refusal ({code}), got {other:?}"),
+    }
+}
+
+/// A second store on `db`'s database, as another process would open it, with nothing cached.
+async fn another_process(db: &TestDb, ledger: LedgerId) -> Store {
+    let other = Store::open(&db.url).await.unwrap();
+    sequencers(&other, ledger);
+    other
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_act_of_several_entries_is_appended_all_or_none() {
     for db in TestDb::all().await {
@@ -64,10 +79,11 @@ async fn an_act_of_several_entries_is_appended_all_or_none() {
             signed(ledger, dose("C13-1", 2_000, "nina"), "nina", &[]),
             signed(ledger, dose("C13-1", 4_000, "nina"), "nina", &[]),
         ];
-        match db.store.append_all(group, None).await {
-            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "insufficient_stock", "{v}"),
-            other => panic!("{}: expected a refusal, got {other:?}", db.name),
-        }
+        assert_refused_as(
+            db.store.append_all(group, None).await,
+            "insufficient_stock",
+            db.name,
+        );
         assert_eq!(snapshot(&db.store, ledger).await, before, "{}", db.name);
         // The same act that fits is appended whole, in order, each entry seeing the last.
         let group = vec![
@@ -99,7 +115,8 @@ async fn an_act_of_several_entries_is_appended_all_or_none() {
 /// recording the report is not checked after a second fold of the whole ledger. A state
 /// behind what is stored (another process appended after the fold) is caught up before the
 /// next append, whose rules then see every entry; an older one than the cache's changes
-/// nothing.
+/// nothing. And the adopted state is the one the next append is checked against (a store
+/// that folded the ledger again instead would not refuse the deactivated signer below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
     for db in TestDb::all().await {
@@ -119,8 +136,7 @@ async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
             .append(signed(ledger, open("C13-1"), "nina", &[]))
             .await
             .unwrap();
-        let other = Store::open(&db.url).await.unwrap();
-        sequencers(&other, ledger);
+        let other = another_process(&db, ledger).await;
         other.adopt_state(ledger, fold(16)).await;
         // A dose from it is checked against the state caught up with the opening.
         let done = other
@@ -128,13 +144,13 @@ async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
             .await
             .unwrap();
         assert_eq!(done.entry.seq.get(), 17, "{}", db.name);
-        match other
-            .append(signed(ledger, dose("C13-1", 4_500, "nina"), "nina", &[]))
-            .await
-        {
-            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "insufficient_stock", "{v}"),
-            other => panic!("{}: expected a refusal, got {other:?}", db.name),
-        }
+        assert_refused_as(
+            other
+                .append(signed(ledger, dose("C13-1", 4_500, "nina"), "nina", &[]))
+                .await,
+            "insufficient_stock",
+            db.name,
+        );
         other.adopt_state(ledger, fold(10)).await;
         let done = other
             .append(signed(ledger, dose("C13-1", 4_000, "nina"), "nina", &[]))
@@ -147,6 +163,20 @@ async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
             .unwrap()
             .unwrap();
         other.close().await.ok();
+        // What a store adopts is what its next append is checked against, with no second
+        // fold: one that adopts a state in which noah has left refuses noah.
+        let third = another_process(&db, ledger).await;
+        let mut left = fold(16);
+        left.users.get_mut(&"noah".parse().unwrap()).unwrap().active = false;
+        third.adopt_state(ledger, left).await;
+        assert_refused_as(
+            third
+                .append(signed(ledger, open("C13-2"), "noah", &[]))
+                .await,
+            "inactive_signer",
+            db.name,
+        );
+        third.close().await.ok();
         db.cleanup().await;
     }
 }
@@ -163,8 +193,7 @@ async fn an_append_is_not_refused_by_a_cache_another_process_overtook() {
             .await
             .unwrap();
         // Another process opens C13-1; this one's cache still has it sealed.
-        let other = Store::open(&db.url).await.unwrap();
-        sequencers(&other, ledger);
+        let other = another_process(&db, ledger).await;
         other
             .append(signed(ledger, open("C13-1"), "noah", &[]))
             .await
@@ -176,14 +205,13 @@ async fn an_append_is_not_refused_by_a_cache_another_process_overtook() {
             .unwrap_or_else(|e| panic!("{}: {e}", db.name));
         assert_eq!(done.entry.seq.get(), 18, "{}", db.name);
         // A refusal the rules do make stands, with the cache caught up.
-        match db
-            .store
-            .append(signed(ledger, dose("C13-1", 4_500, "nina"), "nina", &[]))
-            .await
-        {
-            Err(StoreError::Rejected(v)) => assert_eq!(v.code(), "insufficient_stock", "{v}"),
-            other => panic!("{}: expected a refusal, got {other:?}", db.name),
-        }
+        assert_refused_as(
+            db.store
+                .append(signed(ledger, dose("C13-1", 4_500, "nina"), "nina", &[]))
+                .await,
+            "insufficient_stock",
+            db.name,
+        );
         other.close().await.ok();
         db.store
             .verify(ledger, None, |_, _| {})
