@@ -8,6 +8,8 @@
 //! array), not one per cell: a dense page then costs a few hundred operations instead of
 //! a thousand, which is what keeps a 2,500-page report within memory.
 
+use std::sync::Arc;
+
 use printpdf::{
     Color, FontId, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfFontHandle, Point, Pt, Rect,
     Rgb, TextItem, TextMatrix,
@@ -208,8 +210,9 @@ pub struct Layout {
     y: f32,
     pub(crate) running: String,
     pub(crate) title: String,
-    /// The table being written, to repeat its header after a page break.
-    table: Option<(Vec<Column>, Vec<f32>)>,
+    /// The table being written, to repeat its header after a page break (shared: every row
+    /// reads it while the layout is borrowed to draw).
+    table: Option<Arc<(Vec<Column>, Vec<f32>)>>,
     zebra: bool,
     /// Font size and leading of table rows (dense logs use a smaller size).
     cell: (f32, f32),
@@ -383,8 +386,8 @@ impl Layout {
     fn room(&mut self, h: f32) {
         if self.y - h < MARGIN + 20.0 {
             self.new_page();
-            if let Some((cols, widths)) = self.table.clone() {
-                self.table_header(&cols, &widths);
+            if let Some(table) = self.table.clone() {
+                self.table_header(&table.0, &table.1);
             }
         }
     }
@@ -486,19 +489,16 @@ impl Layout {
     fn table_header(&mut self, cols: &[Column], widths: &[f32]) {
         let (w, _) = self.dims();
         let size = self.cell.0;
-        let titles: Vec<Vec<String>> = cols
+        let titles: Vec<Lines> = cols
             .iter()
             .zip(widths)
-            .map(|(c, cw)| wrap(&self.bold, c.title, size, cw - 6.0))
+            .map(|(c, cw)| Lines::of(&self.bold, c.title, size, cw - 6.0))
             .collect();
-        let lines = titles.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let lines = titles.iter().map(Lines::len).max().unwrap_or(1).max(1);
         let h = LEADING * lines as f32 + 3.0;
         self.shade(MARGIN, self.y - h + LEADING, w - 2.0 * MARGIN, h, 0.82);
         for i in 0..lines {
-            let line: Vec<String> = titles
-                .iter()
-                .map(|t| t.get(i).cloned().unwrap_or_default())
-                .collect();
+            let line: Vec<&str> = titles.iter().map(|t| t.line(i)).collect();
             self.row_text(true, cols, widths, &line);
             self.y -= LEADING;
         }
@@ -522,43 +522,44 @@ impl Layout {
         self.room(4.0 * LEADING);
         self.y -= 4.0;
         self.table_header(cols, &widths);
-        self.table = Some((cols.to_vec(), widths));
+        self.table = Some(Arc::new((cols.to_vec(), widths)));
         self.zebra = false;
     }
 
     /// One line of a row as a single text operation: each cell placed by an offset from
     /// the last, left- or right-aligned in its column (each already wrapped to fit).
-    fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[String]) {
+    fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[&str]) {
         if self.counting() {
             return;
         }
         let size = self.cell.0;
         let face = self.face(bold);
-        let mut placed: Vec<(f32, String)> = Vec::new();
+        // Each cell's start and width, measured once.
+        let mut placed: Vec<(f32, f32, &str)> = Vec::with_capacity(cells.len());
         let mut x = MARGIN;
         for ((c, w), s) in cols.iter().zip(widths).zip(cells) {
-            let s = s.clone();
             if !s.is_empty() {
+                let width = face.width(s, size);
                 let start = match c.align {
                     Align::Left => x + 2.0,
-                    Align::Right => x + w - 4.0 - face.width(&s, size),
+                    Align::Right => x + w - 4.0 - width,
                 };
-                placed.push((start, s));
+                placed.push((start, width, s));
             }
             x += w;
         }
-        let Some(first) = placed.first().map(|(x, _)| *x) else {
+        let Some(first) = placed.first().map(|(x, _, _)| *x) else {
             return;
         };
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(2 * placed.len());
         let mut cursor = first;
-        for (start, s) in placed {
+        for (start, width, s) in placed {
             if !items.is_empty() {
                 // A TJ offset moves left when positive, in thousandths of the font size.
                 items.push(TextItem::Offset(-(start - cursor) * 1000.0 / size));
             }
-            cursor = start + face.width(&s, size);
-            items.push(TextItem::Text(s));
+            cursor = start + width;
+            items.push(TextItem::Text(s.to_string()));
         }
         self.set_font(bold, size);
         let y = self.y;
@@ -572,16 +573,16 @@ impl Layout {
     /// A table row. Every cell wraps onto as many lines as it needs (never cut); the row is
     /// as tall as its tallest cell.
     pub fn row(&mut self, cells: &[String]) {
-        let Some((cols, widths)) = self.table.clone() else {
+        let Some(table) = self.table.clone() else {
             return;
         };
+        let (cols, widths) = &*table;
         let (size, leading) = self.cell;
-        let wrapped: Vec<Vec<String>> = cols
+        let wrapped: Vec<Lines> = widths
             .iter()
-            .zip(&widths)
             .enumerate()
-            .map(|(i, (_, w))| {
-                wrap(
+            .map(|(i, w)| {
+                Lines::of(
                     &self.regular,
                     cells.get(i).map_or("", String::as_str),
                     size,
@@ -589,7 +590,7 @@ impl Layout {
                 )
             })
             .collect();
-        let lines = wrapped.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let lines = wrapped.iter().map(Lines::len).max().unwrap_or(1).max(1);
         let h = leading * lines as f32;
         self.room(h);
         let (w, _) = self.dims();
@@ -604,11 +605,8 @@ impl Layout {
         }
         self.zebra = !self.zebra;
         for i in 0..lines {
-            let line: Vec<String> = wrapped
-                .iter()
-                .map(|c| c.get(i).cloned().unwrap_or_default())
-                .collect();
-            self.row_text(false, &cols, &widths, &line);
+            let line: Vec<&str> = wrapped.iter().map(|c| c.line(i)).collect();
+            self.row_text(false, cols, widths, &line);
             self.y -= leading;
         }
     }
@@ -805,6 +803,45 @@ impl Layout {
     }
 }
 
+/// A cell's text in lines, as `wrap` breaks it. Most cells fit on one line as they are:
+/// those are measured once and borrowed, not split into words and copied (laying out a long
+/// log is mostly this).
+enum Lines<'a> {
+    One(&'a str),
+    Wrapped(Vec<String>),
+}
+
+impl<'a> Lines<'a> {
+    fn of(face: &Face, s: &'a str, size: f32, width: f32) -> Lines<'a> {
+        let limit = (width / size * 1000.0) as i64;
+        // `wrap` keeps such a line as it is: no break, no leading space to drop, nothing
+        // wider than the column.
+        if !s.contains('\n')
+            && !s.starts_with(' ')
+            && s.chars().map(|c| face.advance(c)).sum::<i64>() <= limit
+        {
+            return Lines::One(s);
+        }
+        Lines::Wrapped(wrap(face, s, size, width))
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Lines::One(_) => 1,
+            Lines::Wrapped(l) => l.len(),
+        }
+    }
+
+    /// Line `i`, empty past the last.
+    fn line(&self, i: usize) -> &str {
+        match self {
+            Lines::One(s) if i == 0 => s,
+            Lines::One(_) => "",
+            Lines::Wrapped(l) => l.get(i).map_or("", String::as_str),
+        }
+    }
+}
+
 /// `word` in pieces no wider than `width` points (a word longer than a line is broken
 /// between characters, never cut).
 fn pieces(face: &Face, word: &str, size: f32, width: f32) -> Vec<String> {
@@ -859,6 +896,43 @@ pub fn wrap(face: &Face, s: &str, size: f32, width: f32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cell laid out without `wrap` (it fits as it is) has exactly the lines `wrap` gives:
+    /// the count pass and the drawing break rows where they always did.
+    #[test]
+    fn a_cell_that_fits_has_the_lines_wrap_gives() {
+        let l = Layout::new("t", "r", Paper::Letter).expect("fonts");
+        let face = &l.regular;
+        let texts = [
+            "",
+            " ",
+            "a",
+            " leading",
+            "  two leading",
+            "trailing ",
+            "two  spaces",
+            "two\nlines",
+            "P-00000042",
+            "container_opened",
+            "Ketamine HCl 10 mg/mL 20 mL vial",
+            "averyveryverylongwordthatcannotfitonanyline",
+            "µg ± — ä 漢字",
+        ];
+        let mut fitted = 0;
+        for s in texts {
+            for width in [0.0, 1.0, 10.0, 30.0, 60.0, 120.0, 400.0] {
+                let lines = Lines::of(face, s, 7.0, width);
+                if matches!(lines, Lines::One(_)) {
+                    fitted += 1;
+                }
+                let whole = wrap(face, s, 7.0, width);
+                let got: Vec<&str> = (0..lines.len()).map(|i| lines.line(i)).collect();
+                assert_eq!(got, whole, "{s:?} in {width} pt");
+                assert_eq!(lines.line(lines.len()), "", "past the last line");
+            }
+        }
+        assert!(fitted > 20, "most of these fit on one line somewhere");
+    }
 
     /// However far down the page, a chart's heading starts the page its chart is drawn on.
     #[test]
