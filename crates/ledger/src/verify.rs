@@ -12,13 +12,15 @@
 //! cancel), and telling them apart costs a subgroup check per signature, which is as dear as
 //! a strict verification.
 //!
-//! With `parallel`, the strict checks are handed in bounded batches to worker threads (one
-//! per core) while decoding and the rules go on in order on the caller's thread; a failure is
-//! reported only once every earlier signature has been checked, so the entry named is the
-//! same first bad entry the sequential verifier names.
+//! With `parallel`, the strict checks are handed in bounded batches to worker threads while
+//! decoding and the rules go on in order on the caller's thread; when every worker is busy
+//! and the queue is full, the caller's thread checks the next batch itself instead of
+//! waiting (so one worker fewer than the cores keeps every core busy without crowding the
+//! reading thread). A failure is reported only once every earlier signature has been
+//! checked, so the entry named is the same first bad entry the sequential verifier names.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::mpsc::{Receiver, Sender, SyncSender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -256,8 +258,9 @@ struct Parallel {
 }
 
 impl Parallel {
+    /// With no thread, the caller checks every batch itself, as it does whenever the workers
+    /// are all busy.
     fn new(threads: usize, size: usize) -> Self {
-        let threads = threads.max(1);
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Vec<Job>>(threads * 2);
         let queue = Arc::new(Mutex::new(queue));
         let (tell, answers) = std::sync::mpsc::channel();
@@ -310,12 +313,17 @@ impl Parallel {
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.size));
         let unsent = match self.jobs.as_ref() {
-            Some(j) => j.send(batch).err().map(|e| e.0),
+            Some(j) => match j.try_send(batch) {
+                Ok(()) => None,
+                Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => Some(b),
+            },
             None => Some(batch),
         };
         match unsent {
             None => self.sent += 1,
-            // The workers are gone (one panicked): check here, in order.
+            // Every worker is busy and the queue is full, or the workers are gone (one
+            // panicked): this thread checks the batch itself rather than wait, so one
+            // worker and this thread keep two cores busy.
             Some(batch) => {
                 if let Some(j) = batch.into_iter().find(|j| !j.check.verify()) {
                     self.note(Bad {
@@ -394,8 +402,9 @@ impl Verifier {
         }
     }
 
-    /// Checks signatures on `threads` worker threads (one per core is right) while the
-    /// caller's thread decodes and applies the rules. The failure reported is the same.
+    /// Checks signatures on `threads` worker threads (one fewer than the cores is right: the
+    /// caller's thread takes a batch whenever they are all busy) while the caller's thread
+    /// decodes and applies the rules. The failure reported is the same.
     pub fn parallel(self, threads: usize) -> Self {
         self.parallel_in_batches(threads, BATCH)
     }

@@ -3,7 +3,8 @@
 //! what is on disk — no cache — and holds one page in memory at a time. Then compares the
 //! materialized tables with the state the entries fold to (`materialized.rs`). All of it is
 //! read in one transaction, so appends made meanwhile are not half seen. Signatures are
-//! checked on worker threads (`Verifier::parallel`), one per core.
+//! checked on worker threads (`Verifier::parallel`), one fewer than the cores: the reading
+//! thread checks a batch itself whenever they are all busy.
 
 use custody_ledger::checkpoint::SignedCheckpoint;
 use custody_ledger::{Failure, LedgerId, PublicKey, Reason, Summary, Verifier};
@@ -13,6 +14,12 @@ use sea_orm::{
 };
 
 use crate::Store;
+
+/// How many threads check signatures beside the reading thread: one fewer than the cores
+/// (at least one), since the reading thread takes a batch whenever they are all busy.
+pub fn signature_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
 use crate::entities::entries;
 use crate::error::StoreError;
 use crate::materialized::Fold;
@@ -64,13 +71,14 @@ impl Store {
         let txn = self.begin_snapshot().await?;
         let head = self.head_in(&txn, ledger).await?;
         // Signatures are most of verification's cost: they are checked on every core while
-        // this thread reads, decodes and applies the rules in order.
-        // `CUSTODY_VERIFY_THREADS` sets how many (0: all on this thread, as before; for
-        // comparisons in `custody bench`).
+        // this thread reads, decodes and applies the rules in order (and checks a batch
+        // itself whenever the workers are all busy). `CUSTODY_VERIFY_THREADS` sets how many
+        // workers (0: every signature on this thread, as before; for comparisons in
+        // `custody bench`).
         let threads = std::env::var("CUSTODY_VERIFY_THREADS")
             .ok()
             .and_then(|t| t.parse::<usize>().ok())
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            .unwrap_or_else(signature_workers);
         let mut v = Verifier::new(trusted).with_checkpoints(checkpoints);
         if threads > 0 {
             v = v.parallel(threads);
