@@ -117,6 +117,8 @@ pub async fn extras(
 
 /// Pages turned into PDF objects at a time.
 const PART_PAGES: usize = 120;
+/// Entries read from the store at a time.
+const PAGE: u64 = 2000;
 
 /// A report, ready to hand out.
 #[derive(Debug)]
@@ -204,28 +206,53 @@ async fn collect_spilled(
     Ok((data, rows))
 }
 
-/// Feeds the ledger's first `size` entries from the store to `c`, a page at a time.
+/// Feeds the ledger's first `size` entries from the store to `c`, a page at a time. Pages are
+/// read here while a thread of the blocking pool folds the one before (SQLite reads on a
+/// thread of its own meanwhile): the fold is the slower of the two, and no longer waits for
+/// each page to be read. At most three pages are held: one read, one queued, one folded.
 async fn fold(
     store: &Store,
     ledger: LedgerId,
     size: u64,
-    mut c: model::Collector,
+    c: model::Collector,
 ) -> Result<model::Collector, ReportError> {
-    let mut after: Option<Seq> = None;
-    let mut read = 0u64;
-    while read < size {
-        let page = store
-            .entries_page(ledger, after, 2000.min(size - read), None)
-            .await?;
-        let Some(last) = page.last() else { break };
-        after = Some(Seq::new(last.seq).map_err(|e| ReportError::Ledger(e.to_string()))?);
-        for row in &page {
-            let e = Entry::from_canonical_bytes(&row.bytes)
-                .map_err(|e| ReportError::Ledger(format!("entry {}: {e}", row.seq)))?;
-            c.push(&e, row.hash)?;
-            read += 1;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<custody_store::sessions::StoredEntry>>(1);
+    let folding = tokio::task::spawn_blocking(move || {
+        let mut c = c;
+        while let Some(page) = rx.blocking_recv() {
+            for row in &page {
+                let e = Entry::from_canonical_bytes(&row.bytes)
+                    .map_err(|e| ReportError::Ledger(format!("entry {}: {e}", row.seq)))?;
+                c.push(&e, row.hash)?;
+            }
         }
+        Ok::<_, ReportError>(c)
+    });
+    let reading = async {
+        let mut after: Option<Seq> = None;
+        let mut read = 0u64;
+        while read < size {
+            let page = store
+                .entries_page(ledger, after, PAGE.min(size - read), None)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some(Seq::new(last.seq).map_err(|e| ReportError::Ledger(e.to_string()))?);
+            read += page.len() as u64;
+            // The fold stopped: what it returns says why.
+            if tx.send(page).await.is_err() {
+                break;
+            }
+        }
+        Ok::<_, ReportError>(())
     }
+    .await;
+    drop(tx);
+    let folded = folding
+        .await
+        .map_err(|e| ReportError::Ledger(format!("the fold of the ledger stopped: {e}")))?;
+    // The fold's own refusal first: reading stops when the fold does.
+    let c = folded?;
+    reading?;
     Ok(c)
 }
 

@@ -288,7 +288,15 @@ impl Store {
         limit: u64,
         kind: Option<Kind>,
     ) -> Result<Vec<StoredEntry>, StoreError> {
+        // Only the three columns a page gives: the others (ids, the previous hash, the Merkle
+        // subtrees) would be read and copied for every row for nothing.
         let mut q = entries::Entity::find()
+            .select_only()
+            .columns([
+                entries::Column::Seq,
+                entries::Column::EntryHash,
+                entries::Column::Body,
+            ])
             .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
             .order_by_asc(entries::Column::Seq)
             .limit(limit);
@@ -298,14 +306,15 @@ impl Store {
         if let Some(k) = kind {
             q = q.filter(entries::Column::Kind.eq(i32::from(k.code())));
         }
-        q.all(self.connection())
+        q.into_tuple::<(i64, Vec<u8>, Vec<u8>)>()
+            .all(self.connection())
             .await?
             .into_iter()
-            .map(|m| {
+            .map(|(seq, hash, bytes)| {
                 Ok(StoredEntry {
-                    seq: rows::seq(m.seq)?.get(),
-                    hash: rows::hash(&m.entry_hash, "entry hash")?,
-                    bytes: m.body,
+                    seq: rows::seq(seq)?.get(),
+                    hash: rows::hash(&hash, "entry hash")?,
+                    bytes,
                 })
             })
             .collect()
