@@ -697,7 +697,8 @@ impl Store {
         let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
         let alone = members.len() == 1;
         let mut outcomes = Vec::with_capacity(members.len());
-        let mut all_touched = Vec::new();
+        // What the appended entries changed, all together (`None`: nothing was appended).
+        let mut changed: Option<Touched> = None;
         // On the fast path the cached head was trusted, and the rules ran before the chain
         // trigger could say that another process appended since: a refusal is given only
         // once the head row is where this transaction's state says (else the append is tried
@@ -714,7 +715,7 @@ impl Store {
                     return Err(StoreError::StaleCache);
                 }
                 let (done, touched) = r?;
-                all_touched.extend(touched);
+                changed.get_or_insert_with(Touched::default).merge(touched);
                 outcomes.push(Ok(done));
                 continue;
             }
@@ -742,7 +743,7 @@ impl Store {
                     if let Some(sp) = savepoint {
                         sp.commit().await?;
                     }
-                    all_touched.extend(touched);
+                    changed.get_or_insert_with(Touched::default).merge(touched);
                     outcomes.push(Ok(done));
                 }
                 (Err(e), Some(sp)) if refuses_only_itself(&e) => {
@@ -772,11 +773,7 @@ impl Store {
         }
         if let Some(full) = slot.state.as_mut() {
             // Each entry's changes are taken from the group's final state: once, for all.
-            if !all_touched.is_empty() {
-                let mut touched = Touched::default();
-                for t in all_touched {
-                    touched.merge(t);
-                }
+            if let Some(touched) = changed {
                 full.absorb(state, &touched);
             }
             slot.frontier = Some(frontier);
@@ -785,7 +782,7 @@ impl Store {
     }
 
     /// One member of a group: its request record and its entries, in `txn` (the group's
-    /// transaction or the member's savepoint).
+    /// transaction or the member's savepoint), and what its entries changed, together.
     async fn write_member(
         &self,
         txn: &DatabaseTransaction,
@@ -794,7 +791,7 @@ impl Store {
         member: &Member,
         now: Timestamp,
         verified: &Verified,
-    ) -> Result<(Vec<Appended>, Vec<Touched>), StoreError> {
+    ) -> Result<(Vec<Appended>, Touched), StoreError> {
         let ledger = member.modes[0].ledger();
         if let Some(r) = &member.request {
             let first = state.head.map_or(0, |h| h.next_seq.get());
@@ -806,15 +803,15 @@ impl Store {
                 .await?;
         }
         let mut done = Vec::with_capacity(member.modes.len());
-        let mut all_touched = Vec::with_capacity(member.modes.len());
+        let mut changed = Touched::default();
         for mode in &member.modes {
             let (a, touched) = self
                 .write_entry(txn, state, frontier, mode.clone(), now, verified)
                 .await?;
             done.push(a);
-            all_touched.push(touched);
+            changed.merge(touched);
         }
-        Ok((done, all_touched))
+        Ok((done, changed))
     }
 
     /// Chains, checks and writes one entry of a group, inside the group's transaction.

@@ -102,11 +102,7 @@ async fn an_act_of_several_entries_is_appended_all_or_none() {
             .unwrap();
         assert_eq!(c.remaining, 0);
         assert_eq!(c.status, custody_ledger::ContainerStatus::Empty);
-        db.store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&db.store, ledger).await;
         db.cleanup().await;
     }
 }
@@ -157,11 +153,7 @@ async fn an_adopted_state_is_caught_up_with_what_was_stored_after_it() {
             .await
             .unwrap();
         assert_eq!(done.entry.seq.get(), 18, "{}", db.name);
-        other
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&other, ledger).await;
         other.close().await.ok();
         // What a store adopts is what its next append is checked against, with no second
         // fold: one that adopts a state in which noah has left refuses noah.
@@ -213,11 +205,7 @@ async fn an_append_is_not_refused_by_a_cache_another_process_overtook() {
             db.name,
         );
         other.close().await.ok();
-        db.store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&db.store, ledger).await;
         db.cleanup().await;
     }
 }

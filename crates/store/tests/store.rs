@@ -57,12 +57,7 @@ async fn the_vector_ledger_stores_verifies_and_keeps_its_hashes() {
         let head = db.store.head(ledger).await.unwrap();
         assert_eq!(head.entries, all.len() as u64, "{}", db.name);
         assert_eq!(head.last_hash, all.last().unwrap().hash());
-        let s = db
-            .store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        let s = verified(&db.store, ledger).await;
         assert_eq!(s.head, head.last_hash);
         // The materialized on-hand equals the ledger's own fold.
         let mut state = custody_ledger::State::new();
@@ -106,11 +101,7 @@ async fn thirty_two_concurrent_appenders_leave_a_gapless_verifying_chain() {
         let head = db.store.head(ledger).await.unwrap();
         assert_eq!(head.entries, 16 + 32, "{}", db.name);
         assert_eq!(db.store.entry_rows(ledger).await.unwrap(), 48);
-        db.store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&db.store, ledger).await;
         db.cleanup().await;
     }
 }
@@ -147,11 +138,7 @@ async fn separate_connection_pools_on_one_database_never_fork_the_chain() {
             t.await.unwrap();
         }
         assert_eq!(db.store.head(ledger).await.unwrap().entries, 16 + 32);
-        db.store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&db.store, ledger).await;
         db.cleanup().await;
     }
 }
@@ -201,11 +188,7 @@ async fn racing_debits_consume_exactly_what_is_on_hand() {
             "the vial is empty"
         );
         assert_eq!(db.store.head(ledger).await.unwrap().entries, 16 + 1 + 5);
-        db.store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&db.store, ledger).await;
         db.cleanup().await;
     }
 }
@@ -378,7 +361,7 @@ async fn bad_input_gets_a_typed_error_and_writes_nothing() {
             Err(StoreError::DuplicateEntry(_))
         ));
         assert_eq!(s.head(ledger).await.unwrap().entries, before);
-        s.verify(ledger, None, |_, _| {}).await.unwrap().unwrap();
+        verified(s, ledger).await;
         db.cleanup().await;
     }
 }
@@ -406,12 +389,7 @@ async fn export_then_import_reproduces_the_head_hash() {
             target.store.head(ledger).await.unwrap().last_hash,
             header.head
         );
-        target
-            .store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&target.store, ledger).await;
         // Import refuses a database that already holds a ledger.
         assert!(matches!(
             target.store.import(&out[..]).await,
@@ -794,11 +772,7 @@ async fn a_refused_append_in_a_group_refuses_only_itself() {
             .await
             .unwrap();
         assert!(prior.is_some(), "{}: the request record is kept", db.name);
-        db.store
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&db.store, ledger).await;
         // The next append follows the group as usual.
         let d = signed(ledger, empty_count("phil", true).body.payload, "phil", &[]);
         assert_eq!(db.store.append(d).await.unwrap().entry.seq.get(), 24);
@@ -843,11 +817,7 @@ async fn sixty_four_concurrent_appends_acknowledged_are_all_stored_gapless_after
             let e = &stored[a.entry.seq.get() as usize];
             assert_eq!(e.hash, a.hash, "{}: entry {}", db.name, a.entry.seq);
         }
-        again
-            .verify(ledger, None, |_, _| {})
-            .await
-            .unwrap()
-            .unwrap();
+        verified(&again, ledger).await;
         again.close().await.unwrap();
         db.cleanup().await;
     }

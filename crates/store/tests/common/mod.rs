@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use custody_ledger::vectors::{self, SignWhenMade, seeded_key};
-use custody_ledger::{Draft, Entry, EntryId, Meaning, Principal};
+use custody_ledger::{Draft, Entry, EntryId, LedgerId, Meaning, Principal, Summary};
 use custody_store::Store;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -158,4 +158,13 @@ pub fn signed(
         d = d.signed_when_made(user(w), Meaning::Witnessed, &seeded_key(w));
     }
     d
+}
+
+/// What `custody verify` of `ledger` says in `store`, which must be that the ledger holds.
+pub async fn verified(store: &Store, ledger: LedgerId) -> Summary {
+    store
+        .verify(ledger, None, |_, _| {})
+        .await
+        .expect("verification runs")
+        .unwrap_or_else(|f| panic!("the ledger does not verify: {f}"))
 }
