@@ -10,6 +10,7 @@
 //! registrant key (ledger, period, kind, checkpoint, digests of the listed entries and of the
 //! totals) as an embedded file, and a detached Ed25519 signature over its exact bytes.
 
+mod content;
 pub mod deadlines;
 pub mod file;
 pub mod layout;
@@ -801,9 +802,7 @@ fn converted(doc: printpdf::PdfDocument, i: usize) -> lopdf::Document {
         secure: true,
         image_optimization: None,
     };
-    let mut warnings = Vec::new();
-    let mut part = doc.to_lopdf_document(&opts, &mut warnings);
-    drop(doc);
+    let (mut part, _) = content::to_lopdf(doc, &opts);
     retag_fonts(&mut part, i);
     compress(&mut part);
     part

@@ -1,0 +1,600 @@
+//! A part's page content streams, written here for the operations a report's text is made
+//! of, byte for byte as printpdf and lopdf would write them.
+//!
+//! printpdf turns every operation into lopdf objects, looks every character's glyph up
+//! twice (once to choose the fonts' subset, once to write it) and records each character
+//! as a string of its own; lopdf then writes each byte of a glyph's code through the
+//! formatting machinery. For a long report that was over a third of its CPU
+//! (docs/performance.md). Here the run of text operations that ends each page (`q` … `BT`
+//! … `ET` `Q`: the table rows, headings and the footer) is taken out before printpdf
+//! converts the part; its characters are gathered per font and shown once, on a page of
+//! their own, so that printpdf subsets the fonts exactly as it would have. That page's
+//! codes give each character's code; the page is dropped, and each page's text is written
+//! after what printpdf wrote of the page. Anything else — graphics, an operation not
+//! listed in [`written_here`], a code that cannot be read back — is left to printpdf.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+
+use lopdf::{Object, ObjectId};
+use printpdf::{Color, FontId, Op, PdfDocument, PdfFontHandle, PdfPage, Pt, TextItem};
+
+/// How a part's page contents were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Their text here, the rest by printpdf.
+    Direct,
+    /// Wholly by printpdf: nothing to write here, or the characters' codes could not be
+    /// read back.
+    Printpdf,
+}
+
+/// `doc` as PDF objects, as `PdfDocument::to_lopdf_document` makes them.
+pub(crate) fn to_lopdf(
+    mut doc: PdfDocument,
+    opts: &printpdf::PdfSaveOptions,
+) -> (lopdf::Document, Path) {
+    let mut warnings = Vec::new();
+    let fonts: BTreeSet<FontId> = doc.resources.fonts.map.keys().cloned().collect();
+    let tails: Vec<Vec<Op>> = doc
+        .pages
+        .iter_mut()
+        .map(|p| {
+            let at = split(&p.ops, &fonts);
+            p.ops.split_off(at)
+        })
+        .collect();
+    let chars = gathered(&tails);
+    if chars.is_empty() {
+        restore(&mut doc, tails);
+        return (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf);
+    }
+    let shown: Vec<(FontId, Vec<char>)> = chars.into_iter().map(|(f, c)| (f, c.listed())).collect();
+    let Some(first) = doc.pages.first() else {
+        restore(&mut doc, tails);
+        return (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf);
+    };
+    doc.pages.push(sample(first, &shown));
+    let mut lo = doc.to_lopdf_document(opts, &mut warnings);
+    doc.pages.pop();
+    match written(&mut lo, &shown, &tails) {
+        Some(()) => (lo, Path::Direct),
+        None => {
+            restore(&mut doc, tails);
+            (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf)
+        }
+    }
+}
+
+/// Puts each page's text operations back.
+fn restore(doc: &mut PdfDocument, tails: Vec<Vec<Op>>) {
+    for (p, t) in doc.pages.iter_mut().zip(tails) {
+        p.ops.extend(t);
+    }
+}
+
+/// Whether `op` is written here: operations of a page's text, with a font of the
+/// document's own (a standard-14 font is encoded otherwise) and text, not glyph ids.
+fn written_here(op: &Op, fonts: &BTreeSet<FontId>) -> bool {
+    match op {
+        Op::SaveGraphicsState
+        | Op::RestoreGraphicsState
+        | Op::StartTextSection
+        | Op::EndTextSection
+        | Op::SetTextMatrix { .. } => true,
+        Op::SetFillColor { col } => matches!(col, Color::Rgb(_) | Color::Greyscale(_)),
+        Op::SetFont {
+            font: PdfFontHandle::External(id),
+            ..
+        } => fonts.contains(id),
+        Op::ShowText { items } => items
+            .iter()
+            .all(|i| matches!(i, TextItem::Text(_) | TextItem::Offset(_))),
+        _ => false,
+    }
+}
+
+/// Where the operations written here start: the longest run at the end of `ops` of
+/// operations written here in which a font is set before any text is shown (the font in
+/// force before the run is printpdf's to know).
+fn split(ops: &[Op], fonts: &BTreeSet<FontId>) -> usize {
+    let mut at = ops.len();
+    while at > 0 && written_here(&ops[at - 1], fonts) {
+        at -= 1;
+    }
+    let mut font = false;
+    for (i, op) in ops.iter().enumerate().skip(at) {
+        match op {
+            Op::SetFont { .. } => font = true,
+            Op::ShowText { .. } if !font => at = i + 1,
+            _ => {}
+        }
+    }
+    at
+}
+
+/// Characters shown with one font.
+#[derive(Default)]
+struct Chars {
+    ascii: u128,
+    other: BTreeSet<char>,
+}
+
+impl Chars {
+    fn add(&mut self, s: &str) {
+        for c in s.chars() {
+            match u32::from(c) {
+                n @ 0..128 => self.ascii |= 1 << n,
+                _ => {
+                    self.other.insert(c);
+                }
+            }
+        }
+    }
+
+    fn listed(&self) -> Vec<char> {
+        (0u8..128)
+            .filter(|b| (self.ascii >> b) & 1 == 1)
+            .map(char::from)
+            .chain(self.other.iter().copied())
+            .collect()
+    }
+}
+
+/// The characters each font shows in `tails` (each run sets its font before showing text).
+fn gathered(tails: &[Vec<Op>]) -> BTreeMap<FontId, Chars> {
+    let mut out: BTreeMap<FontId, Chars> = BTreeMap::new();
+    for ops in tails {
+        let mut font: Option<&mut Chars> = None;
+        for op in ops {
+            match op {
+                Op::SetFont {
+                    font: PdfFontHandle::External(id),
+                    ..
+                } => font = Some(out.entry(id.clone()).or_default()),
+                Op::ShowText { items } => {
+                    if let Some(f) = font.as_deref_mut() {
+                        for i in items {
+                            if let TextItem::Text(t) = i {
+                                f.add(t);
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.retain(|_, c| c.ascii != 0 || !c.other.is_empty());
+    out
+}
+
+/// A page (of `like`'s size) showing each font's characters once, in order.
+fn sample(like: &PdfPage, shown: &[(FontId, Vec<char>)]) -> PdfPage {
+    let mut ops = vec![Op::StartTextSection];
+    for (font, chars) in shown {
+        ops.push(Op::SetFont {
+            font: PdfFontHandle::External(font.clone()),
+            size: Pt(1.0),
+        });
+        ops.push(Op::ShowText {
+            items: vec![TextItem::Text(chars.iter().collect())],
+        });
+    }
+    ops.push(Op::EndTextSection);
+    PdfPage {
+        media_box: like.media_box.clone(),
+        trim_box: like.trim_box.clone(),
+        crop_box: like.crop_box.clone(),
+        ops,
+    }
+}
+
+/// Each character's code in a font, as the hexadecimal digits written.
+struct Codes {
+    ascii: [Option<[u8; 4]>; 128],
+    other: HashMap<char, [u8; 4]>,
+}
+
+impl Codes {
+    fn get(&self, c: char) -> Option<[u8; 4]> {
+        match u32::from(c) {
+            n @ 0..128 => self.ascii[n as usize],
+            _ => self.other.get(&c).copied(),
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Reads each font's codes off the sample page (the part's last), drops the page, and
+/// writes each page's text after printpdf's content. None when the codes cannot be read
+/// back (a font printpdf did not embed, say): `lo` is then to be made again, wholly by
+/// printpdf.
+fn written(
+    lo: &mut lopdf::Document,
+    shown: &[(FontId, Vec<char>)],
+    tails: &[Vec<Op>],
+) -> Option<()> {
+    let pages: Vec<ObjectId> = lo.get_pages().into_values().collect();
+    let (&sample_id, real) = pages.split_last()?;
+    if real.len() != tails.len() {
+        return None;
+    }
+    let codes = read_codes(lo, sample_id, shown)?;
+    let mut texts = Vec::with_capacity(tails.len());
+    for t in tails {
+        texts.push(encode(t, &codes)?);
+    }
+    // Every check is done: from here `lo` is changed.
+    drop_page(lo, sample_id)?;
+    for (page, text) in real.iter().zip(texts) {
+        if text.is_empty() {
+            continue;
+        }
+        let id = contents(lo, *page)?;
+        let Some(Object::Stream(s)) = lo.objects.get_mut(&id) else {
+            return None;
+        };
+        let mut bytes = std::mem::take(&mut s.content);
+        if !bytes.is_empty() {
+            bytes.push(b'\n');
+        }
+        bytes.extend_from_slice(&text);
+        s.set_content(bytes);
+    }
+    Some(())
+}
+
+/// The content stream of page `page`.
+fn contents(lo: &lopdf::Document, page: ObjectId) -> Option<ObjectId> {
+    lo.get_dictionary(page)
+        .ok()?
+        .get(b"Contents")
+        .ok()?
+        .as_reference()
+        .ok()
+}
+
+/// Each font's character codes, read off the sample page's `Tj` operations.
+fn read_codes(
+    lo: &lopdf::Document,
+    sample: ObjectId,
+    shown: &[(FontId, Vec<char>)],
+) -> Option<HashMap<FontId, Codes>> {
+    let stream = lo
+        .get_object(contents(lo, sample)?)
+        .ok()?
+        .as_stream()
+        .ok()?;
+    let content = lopdf::content::Content::decode(&stream.content).ok()?;
+    let strings = content.operations.iter().filter(|o| o.operator == "Tj");
+    let mut out = HashMap::new();
+    let mut n = 0;
+    for (op, (font, chars)) in strings.zip(shown) {
+        n += 1;
+        let Some(Object::String(bytes, lopdf::StringFormat::Hexadecimal)) = op.operands.first()
+        else {
+            return None;
+        };
+        if bytes.len() != 2 * chars.len() {
+            return None;
+        }
+        let mut codes = Codes {
+            ascii: [None; 128],
+            other: HashMap::new(),
+        };
+        for (c, code) in chars.iter().zip(bytes.chunks_exact(2)) {
+            let hex = [
+                HEX[usize::from(code[0] >> 4)],
+                HEX[usize::from(code[0] & 15)],
+                HEX[usize::from(code[1] >> 4)],
+                HEX[usize::from(code[1] & 15)],
+            ];
+            match u32::from(*c) {
+                i @ 0..128 => codes.ascii[i as usize] = Some(hex),
+                _ => {
+                    codes.other.insert(*c, hex);
+                }
+            }
+        }
+        out.insert(font.clone(), codes);
+    }
+    (n == shown.len()).then_some(out)
+}
+
+/// Takes page `page` (the last) out of the page tree, with its content and resources.
+fn drop_page(lo: &mut lopdf::Document, page: ObjectId) -> Option<()> {
+    let dict = lo.get_dictionary(page).ok()?;
+    let parent = dict.get(b"Parent").ok()?.as_reference().ok()?;
+    let own: Vec<ObjectId> = [&b"Contents"[..], b"Resources"]
+        .iter()
+        .filter_map(|k| dict.get(k).ok()?.as_reference().ok())
+        .collect();
+    let tree = lo.get_dictionary_mut(parent).ok()?;
+    let Ok(Object::Array(kids)) = tree.get_mut(b"Kids") else {
+        return None;
+    };
+    let before = kids.len();
+    kids.retain(|k| k.as_reference().ok() != Some(page));
+    let left = kids.len();
+    if left + 1 != before {
+        return None;
+    }
+    tree.set("Count", Object::Integer(left as i64));
+    lo.objects.remove(&page);
+    for id in own {
+        lo.objects.remove(&id);
+    }
+    Some(())
+}
+
+/// `ops` as lopdf's content encoder writes printpdf's operations for them: each
+/// operation's operands followed by a space, then its operator, operations on lines of
+/// their own. None if a character has no code.
+fn encode(ops: &[Op], codes: &HashMap<FontId, Codes>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(ops.len() * 24);
+    let mut font: Option<&Codes> = None;
+    for op in ops {
+        // printpdf writes no operation for text of no items.
+        if matches!(op, Op::ShowText { items } if items.is_empty()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(b'\n');
+        }
+        match op {
+            Op::SaveGraphicsState => out.push(b'q'),
+            Op::RestoreGraphicsState => out.push(b'Q'),
+            Op::StartTextSection => out.extend_from_slice(b"BT"),
+            Op::EndTextSection => out.extend_from_slice(b"ET"),
+            Op::SetTextMatrix { matrix } => {
+                for v in matrix.as_array() {
+                    real(&mut out, v);
+                    out.push(b' ');
+                }
+                out.extend_from_slice(b"Tm");
+            }
+            Op::SetFillColor { col } => {
+                let op: &[u8] = match col {
+                    Color::Rgb(_) => b"rg",
+                    Color::Greyscale(_) => b"g",
+                    _ => return None,
+                };
+                for v in col.into_vec() {
+                    real(&mut out, v);
+                    out.push(b' ');
+                }
+                out.extend_from_slice(op);
+            }
+            Op::SetFont {
+                font: PdfFontHandle::External(id),
+                size,
+            } => {
+                // A font with nothing shown has no codes, and needs none.
+                font = codes.get(id);
+                name(&mut out, id.0.as_bytes());
+                out.push(b' ');
+                real(&mut out, size.0);
+                out.extend_from_slice(b" Tf");
+            }
+            Op::ShowText { items } => {
+                let codes = font?;
+                if let [TextItem::Text(t)] = items.as_slice() {
+                    hex(&mut out, t, codes)?;
+                    out.extend_from_slice(b" Tj");
+                } else {
+                    out.push(b'[');
+                    for (i, item) in items.iter().enumerate() {
+                        match item {
+                            TextItem::Text(t) => hex(&mut out, t, codes)?,
+                            TextItem::Offset(o) => {
+                                if i > 0 {
+                                    out.push(b' ');
+                                }
+                                real(&mut out, *o);
+                            }
+                            TextItem::GlyphIds(_) => return None,
+                        }
+                    }
+                    out.extend_from_slice(b"] TJ");
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+/// A number as lopdf writes a real: Rust's shortest form, never with an exponent.
+fn real(out: &mut Vec<u8>, v: f32) {
+    // Writing to memory cannot fail.
+    let _ = write!(out, "{v}");
+}
+
+/// Text as a hexadecimal string of its characters' codes.
+fn hex(out: &mut Vec<u8>, s: &str, codes: &Codes) -> Option<()> {
+    out.push(b'<');
+    for c in s.chars() {
+        out.extend_from_slice(&codes.get(c)?);
+    }
+    out.push(b'>');
+    Some(())
+}
+
+/// A name as lopdf writes one: delimiters, white space and bytes outside `!`–`~` as `#XX`.
+fn name(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'/');
+    for &b in bytes {
+        if b" \t\n\r\x0C()<>[]{}/%#".contains(&b) || !(33..=126).contains(&b) {
+            out.extend_from_slice(&[b'#', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::{Layout, Paper, col, num};
+
+    fn opts() -> printpdf::PdfSaveOptions {
+        printpdf::PdfSaveOptions {
+            optimize: true,
+            subset_fonts: true,
+            secure: true,
+            image_optimization: None,
+        }
+    }
+
+    /// `part` written alone as a PDF, with a fixed file identifier (printpdf's is random).
+    fn bytes(part: lopdf::Document) -> Vec<u8> {
+        let mut w = crate::writer::Writer::new(Vec::new()).expect("a header");
+        w.set_id(Object::Array(vec![
+            Object::String(b"id".to_vec(), lopdf::StringFormat::Literal),
+            Object::String(b"id".to_vec(), lopdf::StringFormat::Literal),
+        ]));
+        w.part(part).expect("written");
+        w.finish().expect("finished")
+    }
+
+    /// Each part of `layout`, written with its text here and wholly by printpdf: the same
+    /// bytes. Returns how each was written.
+    fn same_as_printpdf(layout: Layout, per: usize) -> Vec<Path> {
+        let mut paths = Vec::new();
+        for doc in layout.into_parts(per) {
+            let mut warnings = Vec::new();
+            let theirs = doc.to_lopdf_document(&opts(), &mut warnings);
+            let (ours, path) = to_lopdf(doc, &opts());
+            let (ours, theirs) = (bytes(ours), bytes(theirs));
+            assert!(
+                ours == theirs,
+                "part {} ({path:?}) differs from printpdf's:\n{}\n---\n{}",
+                paths.len(),
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs)
+            );
+            paths.push(path);
+        }
+        paths
+    }
+
+    #[test]
+    fn a_reports_pages_are_written_as_printpdf_writes_them() {
+        let mut l =
+            Layout::new("A title", "Lakeside Clinic — audit", Paper::Letter).expect("fonts");
+        l.title("Audit report (ketamine 10 mg/mL)");
+        l.heading("Stock · µg ± — «Ωμέγα» Ünïcödé 漢字");
+        l.paragraph(
+            "A paragraph long enough to wrap over several lines, with (parentheses), \\ a \
+             backslash, <angles>, [brackets], #hash, %percent and 100 % µg.",
+        );
+        l.pairs(&[
+            ("Registrant", "Lakeside".into()),
+            ("DEA", "AB1234563".into()),
+        ]);
+        l.dense_table(&[
+            num("Seq", 0.5),
+            col("Kind", 1.0),
+            num("Quantity", 1.0),
+            col("Detail", 4.0),
+        ]);
+        for i in 0..400 {
+            l.row(&[
+                i.to_string(),
+                ["dose", "waste", "receipt"][i % 3].into(),
+                format!("{} µg", i * 1250),
+                if i % 9 == 0 {
+                    "a long detail that wraps over the column's width ".repeat(4)
+                } else {
+                    format!("vial C{i}-1, 35 mg given")
+                },
+            ]);
+        }
+        l.end_table();
+        l.sign_lines(&[("Pharmacist", "signature"), ("Witness", "signature")]);
+        let paths = same_as_printpdf(l, 3);
+        assert!(paths.len() >= 3, "{} parts", paths.len());
+        assert!(
+            paths.iter().all(|p| *p == Path::Direct),
+            "every part's text written here: {paths:?}"
+        );
+    }
+
+    #[test]
+    fn text_printpdf_must_write_is_left_to_it() {
+        // A character neither font has: printpdf writes the missing glyph's code.
+        let missing = '\u{1F9EA}';
+        let l = Layout::new("t", "r", Paper::A4).expect("fonts");
+        assert!(
+            l.regular
+                .parsed
+                .lookup_glyph_index(u32::from(missing))
+                .is_none(),
+            "the test needs a character the font lacks"
+        );
+        let mut l = Layout::new("t", "r", Paper::A4).expect("fonts");
+        l.paragraph(&format!("a test tube {missing} among text"));
+        assert_eq!(same_as_printpdf(l, 10), [Path::Direct]);
+
+        // Text shown before any font is set in the run (the font in force is printpdf's to
+        // know), and a standard-14 font.
+        let mut l = Layout::new("t", "r", Paper::A4).expect("fonts");
+        l.paragraph("some text");
+        let mut doc = l.into_parts(10).next().expect("a part");
+        doc.pages[0].ops.extend([
+            Op::StartTextSection,
+            Op::ShowText {
+                items: vec![TextItem::Text("in the font before".into())],
+            },
+            Op::SetFont {
+                font: PdfFontHandle::Builtin(printpdf::BuiltinFont::Helvetica),
+                size: Pt(9.0),
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text("in Helvetica".into())],
+            },
+            Op::EndTextSection,
+        ]);
+        let mut warnings = Vec::new();
+        let theirs = bytes(doc.to_lopdf_document(&opts(), &mut warnings));
+        let (ours, path) = to_lopdf(doc, &opts());
+        assert_eq!(path, Path::Printpdf);
+        assert!(bytes(ours) == theirs);
+    }
+
+    #[test]
+    fn only_the_text_run_ending_a_page_is_written_here() {
+        let fonts = BTreeSet::from([FontId("F".into())]);
+        let set = Op::SetFont {
+            font: PdfFontHandle::External(FontId("F".into())),
+            size: Pt(8.0),
+        };
+        let show = Op::ShowText {
+            items: vec![TextItem::Text("x".into())],
+        };
+        let line = Op::SetOutlineThickness { pt: Pt(1.0) };
+        let ops = vec![
+            line.clone(),
+            Op::SaveGraphicsState,
+            Op::StartTextSection,
+            set.clone(),
+            show.clone(),
+            Op::EndTextSection,
+            Op::RestoreGraphicsState,
+        ];
+        assert_eq!(split(&ops, &fonts), 1);
+        // Text before the run's first font.
+        let ops = vec![line.clone(), show.clone(), set.clone(), show.clone()];
+        assert_eq!(split(&ops, &fonts), 2);
+        // A font the document does not hold.
+        let other = Op::SetFont {
+            font: PdfFontHandle::External(FontId("G".into())),
+            size: Pt(8.0),
+        };
+        let ops = vec![set.clone(), show.clone(), other, show.clone()];
+        assert_eq!(split(&ops, &fonts), 4);
+        assert_eq!(split(&[], &fonts), 0);
+    }
+}
