@@ -1,23 +1,25 @@
-//! A part's page content streams, written here for the operations a report's text is made
-//! of, byte for byte as printpdf and lopdf would write them.
+//! A part's page content streams, written here for the operations a report's pages are
+//! made of, byte for byte as printpdf and lopdf would write them.
 //!
 //! printpdf turns every operation into lopdf objects, looks every character's glyph up
 //! twice (once to choose the fonts' subset, once to write it) and records each character
 //! as a string of its own; lopdf then writes each byte of a glyph's code through the
 //! formatting machinery. For a long report that was over a third of its CPU
-//! (docs/performance.md). Here the run of text operations that ends each page (`q` … `BT`
-//! … `ET` `Q`: the table rows, headings and the footer) is taken out before printpdf
-//! converts the part; its characters are gathered per font and shown once, on a page of
-//! their own, so that printpdf subsets the fonts exactly as it would have. That page's
-//! codes give each character's code; the page is dropped, and each page's text is written
-//! after what printpdf wrote of the page. Anything else — graphics, an operation not
-//! listed in [`written_here`], a code that cannot be read back — is left to printpdf.
+//! (docs/performance.md). Here the run of operations listed in [`written_here`] that ends
+//! each page — a report's whole page: rules, shading, text; not a chart's polygons — is
+//! taken out before printpdf converts the part. Its characters are gathered per font and
+//! shown once, on a page of their own, so that printpdf subsets the fonts exactly as it
+//! would have; that page's codes give each character's code, the page is dropped, and each
+//! page's run is written after whatever printpdf wrote of the page. Anything else — an
+//! operation not listed, a code that cannot be read back — is left to printpdf.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
 use lopdf::{Object, ObjectId};
-use printpdf::{Color, FontId, Op, PdfDocument, PdfFontHandle, PdfPage, Pt, TextItem};
+use printpdf::{
+    Color, FontId, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, Pt, TextItem, WindingOrder,
+};
 
 /// How a part's page contents were written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,8 +75,9 @@ fn restore(doc: &mut PdfDocument, tails: Vec<Vec<Op>>) {
     }
 }
 
-/// Whether `op` is written here: operations of a page's text, with a font of the
-/// document's own (a standard-14 font is encoded otherwise) and text, not glyph ids.
+/// Whether `op` is written here: a report page's operations — text with a font of the
+/// document's own (a standard-14 font is encoded otherwise) and text, not glyph ids;
+/// colours in RGB or grey; straight lines; rectangles.
 fn written_here(op: &Op, fonts: &BTreeSet<FontId>) -> bool {
     match op {
         Op::SaveGraphicsState
@@ -82,7 +85,11 @@ fn written_here(op: &Op, fonts: &BTreeSet<FontId>) -> bool {
         | Op::StartTextSection
         | Op::EndTextSection
         | Op::SetTextMatrix { .. } => true,
-        Op::SetFillColor { col } => matches!(col, Color::Rgb(_) | Color::Greyscale(_)),
+        Op::SetFillColor { col } | Op::SetOutlineColor { col } => {
+            matches!(col, Color::Rgb(_) | Color::Greyscale(_))
+        }
+        Op::SetOutlineThickness { .. } | Op::DrawRectangle { .. } => true,
+        Op::DrawLine { line } => line.points.iter().all(|p| !p.bezier),
         Op::SetFont {
             font: PdfFontHandle::External(id),
             ..
@@ -336,8 +343,10 @@ fn encode(ops: &[Op], codes: &HashMap<FontId, Codes>) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(ops.len() * 24);
     let mut font: Option<&Codes> = None;
     for op in ops {
-        // printpdf writes no operation for text of no items.
-        if matches!(op, Op::ShowText { items } if items.is_empty()) {
+        // printpdf writes no operation for text of no items, nor for a line of no points.
+        if matches!(op, Op::ShowText { items } if items.is_empty())
+            || matches!(op, Op::DrawLine { line } if line.points.is_empty())
+        {
             continue;
         }
         if !out.is_empty() {
@@ -355,17 +364,50 @@ fn encode(ops: &[Op], codes: &HashMap<FontId, Codes>) -> Option<Vec<u8>> {
                 }
                 out.extend_from_slice(b"Tm");
             }
-            Op::SetFillColor { col } => {
-                let op: &[u8] = match col {
-                    Color::Rgb(_) => b"rg",
-                    Color::Greyscale(_) => b"g",
-                    _ => return None,
-                };
-                for v in col.into_vec() {
+            Op::SetFillColor { col } => colour(&mut out, col, b"rg", b"g")?,
+            Op::SetOutlineColor { col } => colour(&mut out, col, b"RG", b"G")?,
+            Op::SetOutlineThickness { pt } => {
+                real(&mut out, pt.0);
+                out.extend_from_slice(b" w");
+            }
+            Op::DrawLine { line } => {
+                for (i, p) in line.points.iter().enumerate() {
+                    if p.bezier {
+                        return None;
+                    }
+                    if i > 0 {
+                        out.push(b'\n');
+                    }
+                    for v in [p.p.x.0, p.p.y.0] {
+                        real(&mut out, v);
+                        out.push(b' ');
+                    }
+                    out.push(if i == 0 { b'm' } else { b'l' });
+                }
+                out.extend_from_slice(if line.is_closed { b"\nh\nS" } else { b"\nS" });
+            }
+            Op::DrawRectangle { rectangle: r } => {
+                for v in [r.x.0, r.y.0, r.width.0, r.height.0] {
                     real(&mut out, v);
                     out.push(b' ');
                 }
-                out.extend_from_slice(op);
+                out.extend_from_slice(b"re");
+                let winding = r.winding_order.unwrap_or(WindingOrder::NonZero);
+                let paint: &[&str] = match r.mode {
+                    Some(PaintMode::Clip) => &[winding.get_clip_op(), "n"],
+                    Some(PaintMode::Fill) => &[winding.get_fill_op()],
+                    Some(PaintMode::Stroke) => &["S"],
+                    Some(PaintMode::FillStroke) => &[winding.get_fill_stroke_op()],
+                    None => match r.winding_order {
+                        Some(WindingOrder::NonZero) => &["W", "n"],
+                        Some(WindingOrder::EvenOdd) => &["W*", "n"],
+                        None => &["n"],
+                    },
+                };
+                for op in paint {
+                    out.push(b'\n');
+                    out.extend_from_slice(op.as_bytes());
+                }
             }
             Op::SetFont {
                 font: PdfFontHandle::External(id),
@@ -404,6 +446,21 @@ fn encode(ops: &[Op], codes: &HashMap<FontId, Codes>) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// A colour: its components, then `rgb` or `grey` (the operator for either space).
+fn colour(out: &mut Vec<u8>, col: &Color, rgb: &[u8], grey: &[u8]) -> Option<()> {
+    let op = match col {
+        Color::Rgb(_) => rgb,
+        Color::Greyscale(_) => grey,
+        _ => return None,
+    };
+    for v in col.into_vec() {
+        real(out, v);
+        out.push(b' ');
+    }
+    out.extend_from_slice(op);
+    Some(())
 }
 
 /// A number as lopdf writes a real: Rust's shortest form, never with an exponent.
@@ -522,6 +579,128 @@ mod tests {
         );
     }
 
+    fn point(x: f32, y: f32, bezier: bool) -> printpdf::LinePoint {
+        printpdf::LinePoint {
+            p: printpdf::Point { x: Pt(x), y: Pt(y) },
+            bezier,
+        }
+    }
+
+    #[test]
+    fn graphics_of_every_kind_are_written_as_printpdf_writes_them() {
+        let mut l = Layout::new("t", "r", Paper::A4).expect("fonts");
+        l.paragraph("a first page");
+        l.new_page();
+        l.paragraph("a second page");
+        let mut doc = l.into_parts(10).next().expect("a part");
+        assert_eq!(doc.pages.len(), 2);
+        let font = PdfFontHandle::External(
+            doc.resources
+                .fonts
+                .map
+                .keys()
+                .next()
+                .expect("a font")
+                .clone(),
+        );
+        let rect = |mode, winding| {
+            let mut r = printpdf::Rect::from_xywh(Pt(1.5), Pt(2.25), Pt(30.0), Pt(0.1));
+            r.mode = mode;
+            r.winding_order = winding;
+            Op::DrawRectangle { rectangle: r }
+        };
+        // Page 1: a polygon and a curve (printpdf's), then a run written here.
+        let mut first = vec![
+            Op::DrawPolygon {
+                polygon: printpdf::Polygon {
+                    rings: vec![printpdf::PolygonRing {
+                        points: vec![
+                            point(0.0, 0.0, false),
+                            point(5.0, 5.0, false),
+                            point(9.0, 0.5, false),
+                        ],
+                    }],
+                    mode: PaintMode::Fill,
+                    winding_order: WindingOrder::NonZero,
+                },
+            },
+            Op::DrawLine {
+                line: printpdf::Line {
+                    points: vec![
+                        point(0.0, 0.0, false),
+                        point(1.0, 2.0, true),
+                        point(3.0, 4.0, true),
+                        point(5.0, 6.0, false),
+                    ],
+                    is_closed: false,
+                },
+            },
+        ];
+        first.append(&mut doc.pages[0].ops);
+        first.extend([
+            Op::SetFillColor {
+                col: Color::Greyscale(printpdf::Greyscale::new(0.5, None)),
+            },
+            rect(None, None),
+            rect(None, Some(WindingOrder::NonZero)),
+            rect(None, Some(WindingOrder::EvenOdd)),
+            rect(Some(PaintMode::Clip), Some(WindingOrder::EvenOdd)),
+            rect(Some(PaintMode::Fill), Some(WindingOrder::EvenOdd)),
+            rect(Some(PaintMode::Stroke), None),
+            rect(Some(PaintMode::FillStroke), None),
+            Op::SetOutlineColor {
+                col: Color::Greyscale(printpdf::Greyscale::new(0.25, None)),
+            },
+            Op::SetOutlineThickness { pt: Pt(0.75) },
+            Op::DrawLine {
+                line: printpdf::Line {
+                    points: vec![
+                        point(1.0, 1.0, false),
+                        point(2.0, 1.0, false),
+                        point(2.0, 3.0, false),
+                    ],
+                    is_closed: true,
+                },
+            },
+            Op::DrawLine {
+                line: printpdf::Line {
+                    points: Vec::new(),
+                    is_closed: false,
+                },
+            },
+            Op::StartTextSection,
+            Op::SetFont {
+                font,
+                size: Pt(6.5),
+            },
+            Op::ShowText { items: Vec::new() },
+            Op::ShowText {
+                items: vec![
+                    TextItem::Offset(-120.5),
+                    TextItem::Text("after an offset".into()),
+                ],
+            },
+            Op::EndTextSection,
+        ]);
+        doc.pages[0].ops = first;
+        // Page 2 ends in a colour printpdf writes: the whole page is printpdf's.
+        doc.pages[1].ops.push(Op::SetFillColor {
+            col: Color::Cmyk(printpdf::Cmyk::new(0.1, 0.2, 0.3, 0.4, None)),
+        });
+
+        let mut warnings = Vec::new();
+        let theirs = bytes(doc.to_lopdf_document(&opts(), &mut warnings));
+        let (ours, path) = to_lopdf(doc, &opts());
+        assert_eq!(path, Path::Direct);
+        let ours = bytes(ours);
+        assert!(
+            ours == theirs,
+            "differs from printpdf's:\n{}\n---\n{}",
+            String::from_utf8_lossy(&ours),
+            String::from_utf8_lossy(&theirs)
+        );
+    }
+
     #[test]
     fn text_printpdf_must_write_is_left_to_it() {
         // A character neither font has: printpdf writes the missing glyph's code.
@@ -565,7 +744,7 @@ mod tests {
     }
 
     #[test]
-    fn only_the_text_run_ending_a_page_is_written_here() {
+    fn only_the_run_ending_a_page_is_written_here() {
         let fonts = BTreeSet::from([FontId("F".into())]);
         let set = Op::SetFont {
             font: PdfFontHandle::External(FontId("F".into())),
@@ -574,7 +753,7 @@ mod tests {
         let show = Op::ShowText {
             items: vec![TextItem::Text("x".into())],
         };
-        let line = Op::SetOutlineThickness { pt: Pt(1.0) };
+        let line = Op::AddLineBreak;
         let ops = vec![
             line.clone(),
             Op::SaveGraphicsState,
