@@ -495,10 +495,18 @@ fn colour(out: &mut Vec<u8>, col: &Color, rgb: &[u8], grey: &[u8]) -> Option<()>
     Some(())
 }
 
-/// A number as lopdf writes a real: Rust's shortest form, never with an exponent.
+/// A number as lopdf writes a real: Rust's shortest form that reads back the same, never
+/// with an exponent. ryu finds the same digits faster; it writes `36.0` where `Display`
+/// writes `36`, and an exponent for very small or large numbers, where `Display` is used.
 fn real(out: &mut Vec<u8>, v: f32) {
-    // Writing to memory cannot fail.
-    let _ = write!(out, "{v}");
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format(v).as_bytes();
+    if !v.is_finite() || s.contains(&b'e') {
+        // Writing to memory cannot fail.
+        let _ = write!(out, "{v}");
+        return;
+    }
+    out.extend_from_slice(s.strip_suffix(b".0").unwrap_or(s));
 }
 
 /// Text as a literal string of its characters' codes. printpdf writes a hexadecimal
@@ -831,6 +839,39 @@ mod tests {
         let (ours, path) = to_lopdf(doc, &opts());
         assert_eq!(path, Path::Printpdf);
         assert!(bytes(ours) == theirs);
+    }
+
+    #[test]
+    fn a_number_is_written_as_display_writes_it() {
+        let mut odd = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            36.0,
+            0.1,
+            0.93,
+            7.5,
+            -120.5,
+            1e-7,
+            3.4e-5,
+            123_456_790.0,
+            1e20,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            f32::EPSILON,
+            f32::NAN,
+            f32::INFINITY,
+        ];
+        // Layout positions: every hundredth of a point over a page, and their sums.
+        odd.extend((0..80_000).map(|i| i as f32 / 100.0));
+        odd.extend((0..10_000).map(|i| 36.0 + i as f32 * 0.37 - 1000.0));
+        for v in odd {
+            let mut out = Vec::new();
+            real(&mut out, v);
+            assert_eq!(String::from_utf8(out).expect("text"), v.to_string());
+        }
     }
 
     #[test]
