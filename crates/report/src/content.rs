@@ -69,7 +69,7 @@ pub(crate) fn to_lopdf(
     }
 }
 
-/// Puts each page's text operations back.
+/// Puts back the operations taken out of each page.
 fn restore(doc: &mut PdfDocument, tails: Vec<Vec<Op>>) {
     for (p, t) in doc.pages.iter_mut().zip(tails) {
         p.ops.extend(t);
