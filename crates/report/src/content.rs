@@ -5,7 +5,7 @@
 //! printpdf turns every operation into lopdf objects, looks every character's glyph up
 //! twice (once to choose the fonts' subset, once to write it) and records each character
 //! as a string of its own; lopdf then writes each byte of a glyph's code through the
-//! formatting machinery. For a long report that was over a third of its CPU
+//! formatting machinery. For a long report that was 45 % of its CPU
 //! (docs/performance.md). Here the run of operations listed in [`written_here`] that ends
 //! each page — a report's whole page: rules, shading, text; not a chart's polygons — is
 //! taken out before printpdf converts the part. Its characters are gathered per font and
@@ -25,14 +25,15 @@ use printpdf::{
 /// How a part's page contents were written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Path {
-    /// Their text here, the rest by printpdf.
+    /// Each page's final run (text, rules, shading) here, the rest by printpdf.
     Direct,
     /// Wholly by printpdf: nothing to write here, or the characters' codes could not be
     /// read back.
     Printpdf,
 }
 
-/// `doc` as PDF objects, as `PdfDocument::to_lopdf_document` makes them.
+/// `doc` as PDF objects, as `PdfDocument::to_lopdf_document` makes them but for the
+/// strings' form (see the module's comment).
 pub(crate) fn to_lopdf(
     mut doc: PdfDocument,
     opts: &printpdf::PdfSaveOptions,
