@@ -49,25 +49,21 @@ pub(crate) fn to_lopdf(
         })
         .collect();
     let chars = gathered(&tails);
-    if chars.is_empty() {
-        restore(&mut doc, tails);
-        return (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf);
-    }
-    let shown: Vec<(FontId, Vec<char>)> = chars.into_iter().map(|(f, c)| (f, c.listed())).collect();
-    let Some(first) = doc.pages.first() else {
-        restore(&mut doc, tails);
-        return (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf);
-    };
-    doc.pages.push(sample(first, &shown));
-    let mut lo = doc.to_lopdf_document(opts, &mut warnings);
-    doc.pages.pop();
-    match written(&mut lo, &shown, &tails) {
-        Some(()) => (lo, Path::Direct),
-        None => {
-            restore(&mut doc, tails);
-            (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf)
+    if !chars.is_empty()
+        && let Some(first) = doc.pages.first()
+    {
+        let shown: Vec<(FontId, Vec<char>)> =
+            chars.into_iter().map(|(f, c)| (f, c.listed())).collect();
+        doc.pages.push(sample(first, &shown));
+        let mut lo = doc.to_lopdf_document(opts, &mut warnings);
+        doc.pages.pop();
+        if written(&mut lo, &shown, &tails).is_some() {
+            return (lo, Path::Direct);
         }
     }
+    // Nothing to write here, or the codes could not be read back: printpdf writes it all.
+    restore(&mut doc, tails);
+    (doc.to_lopdf_document(opts, &mut warnings), Path::Printpdf)
 }
 
 /// Puts back the operations taken out of each page.
@@ -685,6 +681,12 @@ mod tests {
         }
     }
 
+    fn line(points: Vec<printpdf::LinePoint>, is_closed: bool) -> Op {
+        Op::DrawLine {
+            line: printpdf::Line { points, is_closed },
+        }
+    }
+
     #[test]
     fn graphics_of_every_kind_are_written_as_printpdf_writes_them() {
         let mut l = Layout::new("t", "r", Paper::A4).expect("fonts");
@@ -723,17 +725,15 @@ mod tests {
                     winding_order: WindingOrder::NonZero,
                 },
             },
-            Op::DrawLine {
-                line: printpdf::Line {
-                    points: vec![
-                        point(0.0, 0.0, false),
-                        point(1.0, 2.0, true),
-                        point(3.0, 4.0, true),
-                        point(5.0, 6.0, false),
-                    ],
-                    is_closed: false,
-                },
-            },
+            line(
+                vec![
+                    point(0.0, 0.0, false),
+                    point(1.0, 2.0, true),
+                    point(3.0, 4.0, true),
+                    point(5.0, 6.0, false),
+                ],
+                false,
+            ),
         ];
         first.append(&mut doc.pages[0].ops);
         first.extend([
@@ -751,22 +751,15 @@ mod tests {
                 col: Color::Greyscale(printpdf::Greyscale::new(0.25, None)),
             },
             Op::SetOutlineThickness { pt: Pt(0.75) },
-            Op::DrawLine {
-                line: printpdf::Line {
-                    points: vec![
-                        point(1.0, 1.0, false),
-                        point(2.0, 1.0, false),
-                        point(2.0, 3.0, false),
-                    ],
-                    is_closed: true,
-                },
-            },
-            Op::DrawLine {
-                line: printpdf::Line {
-                    points: Vec::new(),
-                    is_closed: false,
-                },
-            },
+            line(
+                vec![
+                    point(1.0, 1.0, false),
+                    point(2.0, 1.0, false),
+                    point(2.0, 3.0, false),
+                ],
+                true,
+            ),
+            line(Vec::new(), false),
             Op::StartTextSection,
             Op::SetFont {
                 font,
@@ -782,6 +775,12 @@ mod tests {
             Op::EndTextSection,
         ]);
         doc.pages[0].ops = first;
+        let fonts: BTreeSet<FontId> = doc.resources.fonts.map.keys().cloned().collect();
+        assert_eq!(
+            split(&doc.pages[0].ops, &fonts),
+            2,
+            "all but the polygon and the curve written here"
+        );
         // Page 2 ends in a colour printpdf writes: the whole page is printpdf's.
         doc.pages[1].ops.push(Op::SetFillColor {
             col: Color::Cmyk(printpdf::Cmyk::new(0.1, 0.2, 0.3, 0.4, None)),
