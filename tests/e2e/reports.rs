@@ -108,6 +108,24 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
     ] {
         assert!(txt.contains(must), "the audit report says {must:?}");
     }
+    // Every page's footer says its number of the whole (the total drawn by one form,
+    // written once the last page is): pdftotext ends each page with a form feed.
+    let pages = txt.matches('\u{c}').count();
+    assert!(pages > 1, "the audit report has {pages} pages");
+    let footers: Vec<usize> = txt
+        .split('\u{c}')
+        .filter_map(|p| {
+            let at = p.find("page ")?;
+            let (n, of) = p[at + 5..].split_once(" of ")?;
+            let total: usize = of.split_whitespace().next()?.parse().ok()?;
+            (total == pages).then(|| n.parse().ok())?
+        })
+        .collect();
+    assert_eq!(
+        footers,
+        (1..=pages).collect::<Vec<_>>(),
+        "page X of {pages}"
+    );
     // Every entry of the period is listed: the demo's whole ledger, 0..n.
     let (from, to) = demo_period();
     let mut seqs: Vec<u64> = txt

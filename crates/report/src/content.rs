@@ -19,7 +19,8 @@ use std::io::Write;
 
 use lopdf::{Object, ObjectId};
 use printpdf::{
-    Color, FontId, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, Pt, TextItem, WindingOrder,
+    Color, CurTransMat, FontId, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage, Pt, TextItem,
+    WindingOrder, XObjectId,
 };
 
 /// How a part's page contents were written.
@@ -39,12 +40,12 @@ pub(crate) fn to_lopdf(
     opts: &printpdf::PdfSaveOptions,
 ) -> (lopdf::Document, Path) {
     let mut warnings = Vec::new();
-    let fonts: BTreeSet<FontId> = doc.resources.fonts.map.keys().cloned().collect();
+    let own = Own::of(&doc);
     let tails: Vec<Vec<Op>> = doc
         .pages
         .iter_mut()
         .map(|p| {
-            let at = split(&p.ops, &fonts);
+            let at = split(&p.ops, &own);
             p.ops.split_off(at)
         })
         .collect();
@@ -73,10 +74,28 @@ fn restore(doc: &mut PdfDocument, tails: Vec<Vec<Op>>) {
     }
 }
 
+/// What a document's resources hold, as far as how printpdf writes an operation depends on
+/// it.
+struct Own {
+    fonts: BTreeSet<FontId>,
+    /// XObjects registered with the document (printpdf scales an image to its size).
+    xobjects: BTreeSet<XObjectId>,
+}
+
+impl Own {
+    fn of(doc: &PdfDocument) -> Own {
+        Own {
+            fonts: doc.resources.fonts.map.keys().cloned().collect(),
+            xobjects: doc.resources.xobjects.map.keys().cloned().collect(),
+        }
+    }
+}
+
 /// Whether `op` is written here: a report page's operations — text with a font of the
 /// document's own (a standard-14 font is encoded otherwise) and text, not glyph ids;
-/// colours in RGB or grey; straight lines; rectangles.
-fn written_here(op: &Op, fonts: &BTreeSet<FontId>) -> bool {
+/// colours in RGB or grey; straight lines; rectangles; a form drawn by name that the
+/// document does not hold (the footers' number of pages, `parts::TOTAL`).
+fn written_here(op: &Op, own: &Own) -> bool {
     match op {
         Op::SaveGraphicsState
         | Op::RestoreGraphicsState
@@ -91,7 +110,8 @@ fn written_here(op: &Op, fonts: &BTreeSet<FontId>) -> bool {
         Op::SetFont {
             font: PdfFontHandle::External(id),
             ..
-        } => fonts.contains(id),
+        } => own.fonts.contains(id),
+        Op::UseXobject { id, transform } => transform.no_auto_scale || !own.xobjects.contains(id),
         Op::ShowText { items } => items
             .iter()
             .all(|i| matches!(i, TextItem::Text(_) | TextItem::Offset(_))),
@@ -102,9 +122,9 @@ fn written_here(op: &Op, fonts: &BTreeSet<FontId>) -> bool {
 /// Where the operations written here start: the longest run at the end of `ops` of
 /// operations written here in which a font is set before any text is shown (the font in
 /// force before the run is printpdf's to know).
-fn split(ops: &[Op], fonts: &BTreeSet<FontId>) -> usize {
+fn split(ops: &[Op], own: &Own) -> usize {
     let mut at = ops.len();
-    while at > 0 && written_here(&ops[at - 1], fonts) {
+    while at > 0 && written_here(&ops[at - 1], own) {
         at -= 1;
     }
     let mut font = false;
@@ -438,6 +458,24 @@ fn encode(ops: &[Op], codes: &HashMap<FontId, Codes>) -> Option<Vec<u8>> {
                     out.extend_from_slice(op.as_bytes());
                 }
             }
+            Op::UseXobject { id, transform } => {
+                // As printpdf combines the transform's matrices (none is an image's scale:
+                // see `written_here`).
+                let m = transform
+                    .get_ctms(None)
+                    .iter()
+                    .fold(CurTransMat::Identity.as_array(), |t, q| {
+                        CurTransMat::combine_matrix(t, q.as_array())
+                    });
+                out.extend_from_slice(b"q\n");
+                for v in m {
+                    real(&mut out, v);
+                    out.push(b' ');
+                }
+                out.extend_from_slice(b"cm\n");
+                name(&mut out, id.0.as_bytes());
+                out.extend_from_slice(b" Do\nQ");
+            }
             Op::SetFont {
                 font: PdfFontHandle::External(id),
                 size,
@@ -751,6 +789,21 @@ mod tests {
                 col: Color::Greyscale(printpdf::Greyscale::new(0.25, None)),
             },
             Op::SetOutlineThickness { pt: Pt(0.75) },
+            // A form drawn by name, scaled and rotated as well as moved.
+            Op::UseXobject {
+                id: XObjectId("Form one".into()),
+                transform: printpdf::XObjectTransform {
+                    translate_x: Some(Pt(10.5)),
+                    translate_y: Some(Pt(-3.25)),
+                    scale_x: Some(1.5),
+                    rotate: Some(printpdf::XObjectRotation {
+                        angle_ccw_degrees: 30.0,
+                        rotation_center_x: printpdf::Px(2),
+                        rotation_center_y: printpdf::Px(3),
+                    }),
+                    ..Default::default()
+                },
+            },
             line(
                 vec![
                     point(1.0, 1.0, false),
@@ -775,9 +828,8 @@ mod tests {
             Op::EndTextSection,
         ]);
         doc.pages[0].ops = first;
-        let fonts: BTreeSet<FontId> = doc.resources.fonts.map.keys().cloned().collect();
         assert_eq!(
-            split(&doc.pages[0].ops, &fonts),
+            split(&doc.pages[0].ops, &Own::of(&doc)),
             2,
             "all but the polygon and the curve written here"
         );
@@ -876,7 +928,10 @@ mod tests {
 
     #[test]
     fn only_the_run_ending_a_page_is_written_here() {
-        let fonts = BTreeSet::from([FontId("F".into())]);
+        let own = Own {
+            fonts: BTreeSet::from([FontId("F".into())]),
+            xobjects: BTreeSet::from([XObjectId("IMG".into())]),
+        };
         let set = Op::SetFont {
             font: PdfFontHandle::External(FontId("F".into())),
             size: Pt(8.0),
@@ -894,17 +949,36 @@ mod tests {
             Op::EndTextSection,
             Op::RestoreGraphicsState,
         ];
-        assert_eq!(split(&ops, &fonts), 1);
+        assert_eq!(split(&ops, &own), 1);
         // Text before the run's first font.
         let ops = vec![line.clone(), show.clone(), set.clone(), show.clone()];
-        assert_eq!(split(&ops, &fonts), 2);
+        assert_eq!(split(&ops, &own), 2);
         // A font the document does not hold.
         let other = Op::SetFont {
             font: PdfFontHandle::External(FontId("G".into())),
             size: Pt(8.0),
         };
         let ops = vec![set.clone(), show.clone(), other, show.clone()];
-        assert_eq!(split(&ops, &fonts), 4);
-        assert_eq!(split(&[], &fonts), 0);
+        assert_eq!(split(&ops, &own), 4);
+        assert_eq!(split(&[], &own), 0);
+        // A form drawn by name is written here; an XObject the document holds (an image,
+        // which printpdf scales to its size) is not.
+        let form = |id: &str| Op::UseXobject {
+            id: XObjectId(id.into()),
+            transform: printpdf::XObjectTransform {
+                translate_x: Some(Pt(3.0)),
+                ..Default::default()
+            },
+        };
+        let ops = vec![line.clone(), set.clone(), show.clone(), form("CUSTTOT")];
+        assert_eq!(split(&ops, &own), 1);
+        let ops = vec![
+            set.clone(),
+            show.clone(),
+            form("IMG"),
+            set.clone(),
+            show.clone(),
+        ];
+        assert_eq!(split(&ops, &own), 3);
     }
 }

@@ -204,7 +204,7 @@ pub struct Layout {
     pub(crate) bold: Face,
     /// Every page (`Sink::Keep`), or only the one being laid out.
     pages: Vec<Page>,
-    /// Pages already handed on (counted, or drawn into a part).
+    /// Pages already handed on (drawn into a part).
     handed: usize,
     sink: Sink,
     y: f32,
@@ -229,8 +229,8 @@ impl Layout {
         Layout::with_sink(title, running, paper, Sink::Keep)
     }
 
-    /// The same, with its finished pages going to `sink`: counted, or drawn in parts as
-    /// they are finished (see `Sink`).
+    /// The same, with its finished pages going to `sink`: kept, or drawn in parts as they
+    /// are finished (see `Sink`).
     pub fn with_sink(title: &str, running: &str, paper: Paper, sink: Sink) -> Option<Layout> {
         let regular = Face::load(REGULAR_TTF, "CUSTRG")?;
         let bold = Face::load(BOLD_TTF, "CUSTBD")?;
@@ -272,17 +272,6 @@ impl Layout {
     /// so the widest of several strings is the same at every size.
     pub fn em_thousandths(&self, s: &str) -> i64 {
         s.chars().map(|c| self.regular.advance(c)).sum()
-    }
-
-    /// Whether pages are only being counted: nothing is drawn, only the cursor moves (the
-    /// same code decides every break, so the count is the drawn document's).
-    fn counting(&mut self) -> bool {
-        if matches!(self.sink, Sink::Count) {
-            // A page is still started where drawing would start one.
-            self.page();
-            return true;
-        }
-        false
     }
 
     /// The font size of table rows: dense logs are smaller.
@@ -327,9 +316,6 @@ impl Layout {
 
     /// Text at an absolute position (the left end of its baseline).
     fn put(&mut self, bold: bool, size: f32, x: f32, y: f32, s: &str) {
-        if self.counting() {
-            return;
-        }
         self.set_font(bold, size);
         let p = self.page();
         p.text.push(Op::SetTextMatrix {
@@ -341,9 +327,6 @@ impl Layout {
     }
 
     fn rule(&mut self, x1: f32, y: f32, x2: f32, width: f32, grey: f32) {
-        if self.counting() {
-            return;
-        }
         let p = self.page();
         p.gfx.push(Op::SetOutlineColor { col: rgb(grey) });
         p.gfx.push(Op::SetOutlineThickness { pt: Pt(width) });
@@ -371,9 +354,6 @@ impl Layout {
     }
 
     fn shade(&mut self, x: f32, y: f32, w: f32, h: f32, grey: f32) {
-        if self.counting() {
-            return;
-        }
         let p = self.page();
         p.gfx.push(Op::SetFillColor { col: rgb(grey) });
         let mut r = Rect::from_xywh(Pt(x), Pt(y), Pt(w), Pt(h));
@@ -529,9 +509,6 @@ impl Layout {
     /// One line of a row as a single text operation: each cell placed by an offset from
     /// the last, left- or right-aligned in its column (each already wrapped to fit).
     fn row_text(&mut self, bold: bool, cols: &[Column], widths: &[f32], cells: &[&str]) {
-        if self.counting() {
-            return;
-        }
         let size = self.cell.0;
         let face = self.face(bold);
         // Each cell's start and width, measured once.
@@ -677,7 +654,7 @@ impl Layout {
             is_closed: closed,
         };
         let mut texts = Vec::new();
-        if !self.counting() {
+        {
             let p = self.page();
             for m in &c.marks {
                 match m {
@@ -758,11 +735,11 @@ impl Layout {
 
     /// The finished document in parts of at most `per` pages, each a document of its own
     /// with the fonts, so that only one part at a time is ever turned into PDF objects.
-    /// Footers say "page X of Y" of the whole.
+    /// Footers say "page X of Y" of the whole, Y drawn by the form `parts::total_form`
+    /// makes (of `page_count()` pages, taken before).
     pub fn into_parts(mut self, per: usize) -> Parts {
-        let total = self.page_count();
         let pages = std::mem::take(&mut self.pages).into_iter();
-        Parts::new(self, pages, total, per)
+        Parts::new(self, pages, per)
     }
 
     /// Pages so far (all of them once the document is finished).
@@ -789,7 +766,7 @@ impl Layout {
     }
 
     /// Ends the document: the last page and part are handed on. Returns the number of
-    /// pages; a drawn document that does not have the pages it was counted to have fails.
+    /// pages; fails if a part could not be handed on.
     pub fn finish(mut self) -> Result<usize, crate::ReportError> {
         self.hand_on();
         let pages = self.page_count();

@@ -187,7 +187,7 @@ async fn collect(
 }
 
 /// Folds the ledger's first `size` entries from the store, the rows it lists written to a
-/// file (a PDF report lays them out twice, a buffer at a time).
+/// file (a PDF report reads them twice, a buffer at a time).
 async fn collect_spilled(
     store: &Store,
     ledger: LedgerId,
@@ -406,24 +406,24 @@ pub async fn build(
             info.metadata_date = t;
         }
     };
-    // Laid out twice from the rows' file: once to count the pages (every footer says
-    // "page X of Y"), then drawn, each part turned into PDF objects as soon as it is
-    // finished. Memory holds a few parts, not the report.
-    let mut l = render::layout(&data, &extras, layout::Sink::Count)?;
-    let widths = render::LogWidths::of(&l, &mut rows)?;
+    // Laid out once from the rows' file, each part turned into PDF objects as soon as it is
+    // finished: memory holds a few parts, not the report. The footers' number of pages is
+    // a form written once the last page is (`parts::TOTAL`). A layout of the fonts alone
+    // measures the log's widest cells and draws that number.
+    let fonts = render::layout(&data, &extras, layout::Sink::Keep)?;
+    let widths = render::LogWidths::of(&fonts, &mut rows)?;
     let mut listed = render::Rows {
         spill: &mut rows,
         widths: &widths,
     };
-    render::render(&mut l, &data, &manifest, &extras, &mut listed)?;
-    let pages = l.finish()?;
     // Written part by part as the parts are made, to a temporary file: memory holds a few
     // parts, never the whole document's objects nor its bytes.
     let mut w = writer::Writer::new(file::create()?)?;
     let field = w.reserve();
     w.annotate_first_page(field);
-    draw(
-        pages,
+    let total = w.reserve();
+    w.name_on_every_page(parts::TOTAL, total);
+    let pages = draw(
         PART_PAGES,
         label,
         |part| w.part(part),
@@ -433,6 +433,8 @@ pub async fn build(
             l.finish()
         },
     )?;
+    let (form, bbox) = total_part(&fonts, pages);
+    w.form(total, form, bbox)?;
     drop(rows);
     drop(data);
     let sig = pades::write_field(
@@ -470,21 +472,18 @@ pub async fn build(
     })
 }
 
-/// Draws a document of `pages` pages in parts of `per`: `lay_out` lays it out with the
-/// sink it is given, which hands each finished part (labelled by `label`) to worker threads
-/// that turn it into PDF objects and compress them, one thread per core, while the layout
-/// goes on. Each part goes to `put` as soon as it and those before it are made, in order.
+/// Draws a document in parts of `per` pages: `lay_out` lays it out with the sink it is
+/// given, which hands each finished part (labelled by `label`) to worker threads that turn
+/// it into PDF objects and compress them, one thread per core, while the layout goes on.
+/// Each part goes to `put` as soon as it and those before it are made, in order. Returns
+/// the number of pages.
 fn draw(
-    pages: usize,
     per: usize,
     label: impl Fn(&mut printpdf::PdfDocument) + Send + 'static,
     put: impl FnMut(lopdf::Document) -> Result<(), ReportError> + Send,
     lay_out: impl FnOnce(layout::Sink) -> Result<usize, ReportError>,
-) -> Result<(), ReportError> {
-    let n = pages.div_ceil(per.max(1)).max(1);
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |c| c.get())
-        .min(n);
+) -> Result<usize, ReportError> {
+    let workers = std::thread::available_parallelism().map_or(1, |c| c.get());
     // One part waits while the workers each convert one and the layout fills the next.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, printpdf::PdfDocument)>(1);
     // Held by the workers only: should they all stop, the layout's next hand-off fails
@@ -519,20 +518,30 @@ fn draw(
         });
         // The sink (and with it the sender) is dropped when the layout is finished: the
         // workers then end once the parts left are converted.
-        lay_out(layout::Sink::stream(pages, per, handoff))
+        lay_out(layout::Sink::stream(per, handoff))
     });
     // Why the writing stopped comes first: the layout only saw the workers stop.
     let written = order
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .finish()?;
-    drawn?;
+    let pages = drawn?;
+    let n = pages.div_ceil(per.max(1));
     if written != n {
         return Err(ReportError::Pdf(format!(
             "{written} of the report's {n} parts were made"
         )));
     }
-    Ok(())
+    Ok(pages)
+}
+
+/// The form with which every footer of a finished document of `pages` pages draws that
+/// number (`parts::TOTAL`), in the fonts of `l`, as PDF objects, and the box it is drawn
+/// within (for `Writer::form`).
+fn total_part(l: &layout::Layout, pages: usize) -> (lopdf::Document, [f32; 4]) {
+    let (doc, bbox) = parts::total_form(l, pages);
+    // Numbered after the parts, so that its fonts' subset tag is its own.
+    (converted(doc, pages.div_ceil(PART_PAGES)), bbox)
 }
 
 /// A plain PDF of `layout`: not signed and not recorded, for a printable sheet of data kept
@@ -540,12 +549,16 @@ fn draw(
 /// chain's digest of the record shows instead).
 pub fn plain_pdf(layout: layout::Layout, subject: &str) -> Result<Vec<u8>, ReportError> {
     let mut w = writer::Writer::new(Vec::new())?;
+    let total = w.reserve();
+    w.name_on_every_page(parts::TOTAL, total);
+    let (form, bbox) = total_part(&layout, layout.page_count());
     for (i, mut doc) in layout.into_parts(PART_PAGES).enumerate() {
         doc.metadata.info.creator = "custody".into();
         doc.metadata.info.producer = "custody (printpdf)".into();
         doc.metadata.info.subject = subject.to_string();
         w.part(converted(doc, i))?;
     }
+    w.form(total, form, bbox)?;
     w.finish()
 }
 

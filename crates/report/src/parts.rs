@@ -3,34 +3,44 @@
 //! whole document in memory, twice while saving, so a long report is never one).
 //!
 //! A short document keeps its pages and is cut into parts at the end (`Layout::into_parts`).
-//! A long one is laid out twice (`Sink`): once counting its pages, then drawing them, each
-//! part handed on as soon as its last page is finished — so memory holds a part or two of
-//! pages, however long the ledger. The parts, converted to PDF objects by worker threads,
-//! come back out of order; `InOrder` hands them on in order.
+//! A long one is drawn once (`Sink::Stream`), each part handed on as soon as its last page
+//! is finished — so memory holds a part or two of pages, however long the ledger. Neither
+//! needs the number of pages while drawing: every footer draws "Y" with one form XObject
+//! ([`TOTAL`]), written once the last page is ([`total_form`]). The parts, converted to PDF
+//! objects by worker threads, come back out of order; `InOrder` hands them on in order.
 
 use std::collections::BTreeMap;
 
-use printpdf::{Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, Pt, TextItem, TextMatrix};
+use printpdf::{
+    Op, PdfDocument, PdfFont, PdfFontHandle, PdfPage, Pt, TextItem, TextMatrix, XObjectId,
+    XObjectTransform,
+};
 
 use crate::ReportError;
 use crate::layout::{Layout, MARGIN, Page, rgb};
+
+/// The name under which every page's footer draws the document's number of pages: a form
+/// XObject every page's resources name (`Writer::name_on_every_page`), written once the
+/// last page is. A long report used to be laid out twice, once only to count its pages
+/// for the footers — a third of its time on one core (docs/performance.md).
+pub const TOTAL: &str = "CUSTTOT";
+
+/// The footers' font size.
+const FOOT: f32 = 7.5;
 
 /// What a layout does with each page once it is finished.
 pub enum Sink {
     /// Keeps it (`Layout::into_parts` afterwards).
     Keep,
-    /// Only counts it: nothing is drawn (the first pass, for the footers' "of Y").
-    Count,
-    /// Draws its footer and hands it on in parts (the second pass).
+    /// Draws its footer and hands it on in parts.
     Stream(Stream),
 }
 
 /// Where a drawn part goes: a worker that turns it into PDF objects, say.
 pub type Handoff = Box<dyn FnMut(PdfDocument) -> Result<(), ReportError> + Send>;
 
-/// Pages being gathered into parts of `per`, in a document counted to have `total`.
+/// Pages being gathered into parts of `per`.
 pub struct Stream {
-    total: usize,
     per: usize,
     pages: Vec<PdfPage>,
     send: Handoff,
@@ -40,11 +50,10 @@ pub struct Stream {
 }
 
 impl Sink {
-    /// Draws a document of `total` pages (as a `Count` pass found), handing each part of
-    /// `per` pages to `send` as soon as it is finished.
-    pub fn stream(total: usize, per: usize, send: Handoff) -> Sink {
+    /// Draws a document, handing each part of `per` pages to `send` as soon as it is
+    /// finished.
+    pub fn stream(per: usize, send: Handoff) -> Sink {
         Sink::Stream(Stream {
-            total,
             per: per.max(1),
             pages: Vec::with_capacity(per.max(1)),
             send,
@@ -56,7 +65,7 @@ impl Sink {
 impl Stream {
     /// Takes finished page `number` of `layout`.
     pub(crate) fn take(&mut self, layout: &Layout, page: Page, number: usize) {
-        self.pages.push(footed(layout, page, number, self.total));
+        self.pages.push(footed(layout, page, number));
         if self.pages.len() >= self.per {
             self.hand(layout);
         }
@@ -72,42 +81,38 @@ impl Stream {
         }
     }
 
-    /// Hands on the last part; fails if a part could not be handed on, or if the drawn
-    /// document does not have the pages counted (its footers would be wrong).
+    /// Hands on the last part; fails if a part could not be handed on.
     pub(crate) fn finish(mut self, layout: &Layout) -> Result<(), ReportError> {
         self.hand(layout);
-        if let Some(e) = self.failed {
-            return Err(e);
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if layout.page_count() != self.total {
-            return Err(ReportError::Pdf(format!(
-                "the report was counted at {} pages and drawn at {}",
-                self.total,
-                layout.page_count()
-            )));
-        }
-        Ok(())
     }
 }
 
-/// Page `p`, number `number` of `total`, with its footer, ready for a part.
-fn footed(l: &Layout, mut p: Page, number: usize, total: usize) -> PdfPage {
+/// Page `p`, number `number`, with its footer, ready for a part: "page X of " and the
+/// registrant are drawn here, the number of pages by the form [`TOTAL`] just after them
+/// (so the footer starts at the left margin, where its length does not matter).
+fn footed(l: &Layout, mut p: Page, number: usize) -> PdfPage {
     let (w, _) = l.paper.size();
     let w = w.into_pt().0;
-    let footer = format!("page {number} of {total}");
-    let fw = l.regular.width(&footer, 7.5);
+    let y = MARGIN - 12.0;
+    let footer = format!("page {number} of ");
+    let fw = l.regular.width(&footer, FOOT);
+    let rw = l.regular.width(&l.running, FOOT);
     p.text.push(Op::SetFont {
         font: PdfFontHandle::External(l.regular.id.clone()),
-        size: Pt(7.5),
+        size: Pt(FOOT),
     });
     p.text.push(Op::SetTextMatrix {
-        matrix: TextMatrix::Translate(Pt(w - MARGIN - fw), Pt(MARGIN - 12.0)),
+        matrix: TextMatrix::Translate(Pt(MARGIN), Pt(y)),
     });
     p.text.push(Op::ShowText {
         items: vec![TextItem::Text(footer)],
     });
     p.text.push(Op::SetTextMatrix {
-        matrix: TextMatrix::Translate(Pt(MARGIN), Pt(MARGIN - 12.0)),
+        matrix: TextMatrix::Translate(Pt(w - MARGIN - rw), Pt(y)),
     });
     p.text.push(Op::ShowText {
         items: vec![TextItem::Text(l.running.clone())],
@@ -118,9 +123,45 @@ fn footed(l: &Layout, mut p: Page, number: usize, total: usize) -> PdfPage {
     ops.push(Op::StartTextSection);
     ops.extend(p.text);
     ops.push(Op::EndTextSection);
+    ops.push(Op::UseXobject {
+        id: XObjectId(TOTAL.into()),
+        transform: XObjectTransform {
+            translate_x: Some(Pt(MARGIN + fw)),
+            translate_y: Some(Pt(y)),
+            ..XObjectTransform::default()
+        },
+    });
     ops.push(Op::RestoreGraphicsState);
     let (pw, ph) = l.paper.size();
     PdfPage::new(pw, ph, ops)
+}
+
+/// The form every footer draws the number of pages with, once a document of `pages` pages
+/// is finished: a part of one page showing the number at the origin, black, in the
+/// footers' face and size (`Writer::form` turns its page into the form), and the box it
+/// is drawn within.
+pub fn total_form(l: &Layout, pages: usize) -> (PdfDocument, [f32; 4]) {
+    let total = pages.to_string();
+    let width = l.regular.width(&total, FOOT);
+    let ops = vec![
+        Op::SetFillColor { col: rgb(0.0) },
+        Op::StartTextSection,
+        Op::SetFont {
+            font: PdfFontHandle::External(l.regular.id.clone()),
+            size: Pt(FOOT),
+        },
+        Op::SetTextMatrix {
+            matrix: TextMatrix::Translate(Pt(0.0), Pt(0.0)),
+        },
+        Op::ShowText {
+            items: vec![TextItem::Text(total)],
+        },
+        Op::EndTextSection,
+    ];
+    let (pw, ph) = l.paper.size();
+    // Below the baseline by more than any descender, above it by more than any ascender.
+    let bbox = [-1.0, -FOOT / 2.0, width + 1.0, FOOT * 1.5];
+    (document(l, vec![PdfPage::new(pw, ph, ops)]), bbox)
 }
 
 /// A part: `pages` in a document of their own, with the fonts.
@@ -140,22 +181,15 @@ fn document(l: &Layout, pages: Vec<PdfPage>) -> PdfDocument {
 pub struct Parts {
     layout: Layout,
     pages: std::vec::IntoIter<Page>,
-    total: usize,
     done: usize,
     per: usize,
 }
 
 impl Parts {
-    pub(crate) fn new(
-        layout: Layout,
-        pages: std::vec::IntoIter<Page>,
-        total: usize,
-        per: usize,
-    ) -> Parts {
+    pub(crate) fn new(layout: Layout, pages: std::vec::IntoIter<Page>, per: usize) -> Parts {
         Parts {
             layout,
             pages,
-            total,
             done: 0,
             per: per.max(1),
         }
@@ -170,7 +204,7 @@ impl Iterator for Parts {
         while pages.len() < self.per {
             let Some(p) = self.pages.next() else { break };
             self.done += 1;
-            pages.push(footed(&self.layout, p, self.done, self.total));
+            pages.push(footed(&self.layout, p, self.done));
         }
         if pages.is_empty() {
             return None;

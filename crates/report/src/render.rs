@@ -76,8 +76,8 @@ fn widest(l: &Layout, d: &ReportData, size: f32, log: &LogWidths) -> Widest {
 }
 
 /// The widest container id (as the log names them: several are separated by ", ") and
-/// kind name among the rows the report lists, found in one read of them before either
-/// layout pass. Kept as the strings themselves: the widest in thousandths of an em is the
+/// kind name among the rows the report lists, found in one read of them before the
+/// layout. Kept as the strings themselves: the widest in thousandths of an em is the
 /// widest at every size, so measuring it gives what measuring every row gave.
 #[derive(Debug, Default)]
 pub struct LogWidths {
@@ -947,8 +947,8 @@ pub fn layout(d: &ReportData, e: &Extras, sink: Sink) -> Result<Layout, ReportEr
     .ok_or_else(|| ReportError::Pdf("the embedded fonts cannot be read".into()))
 }
 
-/// Lays out report `d` with its manifest on `l`, its listed rows read from `rows` (the same
-/// every time: a report is laid out once to count its pages and once to draw them).
+/// Lays out report `d` with its manifest on `l`, its listed rows read from `rows` (from the
+/// start, each time it is laid out).
 pub fn render(
     l: &mut Layout,
     d: &ReportData,

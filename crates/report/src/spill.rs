@@ -1,10 +1,11 @@
 //! The rows a report lists, kept in a temporary file between the fold and the layout.
 //!
-//! A PDF report is laid out twice (its pages counted, then drawn, for "page X of Y"), and
-//! its header pages need the whole fold before the first row is placed. Holding the rows in
-//! memory cost ≈ 700 bytes each (70 MB at 100,000 entries, growing with the ledger); folding
-//! the ledger again for each pass would triple the fold. So the fold writes each listed row
-//! here as it goes (≈ 300 bytes), and each pass reads them back in order through a buffer.
+//! A PDF report reads its rows twice (once for the log's widest cells, then to lay them
+//! out), and its header pages need the whole fold before the first row is placed. Holding
+//! the rows in memory cost ≈ 700 bytes each (70 MB at 100,000 entries, growing with the
+//! ledger); folding the ledger again for each pass would double the fold. So the fold
+//! writes each listed row here as it goes (≈ 300 bytes), and each pass reads them back in
+//! order through a buffer.
 //! The file is unnamed (removed by the system when it is closed, even on a crash) and only
 //! this process reads it. Patients appear in it as their keyed commitments, as in the chain.
 

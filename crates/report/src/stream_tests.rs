@@ -1,8 +1,8 @@
-//! A report laid out from its rows' file — pages counted first, then drawn and handed on in
-//! parts as they are finished — is the document laid out with every page kept (how reports
-//! were made before): the same parts, op for op, every listed row once and in order; and
-//! the parts, converted on worker threads and written one by one (`writer`), make one
-//! signed PDF with every page in order.
+//! A report laid out from its rows' file — drawn once and handed on in parts as they are
+//! finished — is the document laid out with every page kept (how reports were made
+//! before): the same parts, op for op, every listed row once and in order; and the parts,
+//! converted on worker threads and written one by one (`writer`), with the form their
+//! footers draw the number of pages with, make one signed PDF with every page in order.
 
 use custody_ledger::{EntryHash, Kind, PublicKey, Timestamp, vectors};
 use printpdf::{Op, PdfDocument, TextItem};
@@ -137,14 +137,10 @@ fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() 
     let before: Vec<PdfDocument> = kept.into_parts(PER).collect();
     assert!(before.len() >= 4, "{total} pages: several parts");
 
-    // Counted, then drawn part by part.
-    let mut count = render::layout(&data, &e, Sink::Count).expect("fonts");
-    render::render(&mut count, &data, &m, &e, &mut rows).expect("counted");
-    assert_eq!(count.finish().expect("counted"), total);
+    // Drawn part by part.
     let parts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let into = std::sync::Arc::clone(&parts);
     let sink = Sink::stream(
-        total,
         PER,
         Box::new(move |doc| {
             into.lock().expect("not poisoned").push(doc);
@@ -165,24 +161,6 @@ fn a_streamed_report_is_the_kept_report_part_for_part_with_every_row_in_order() 
         );
     }
     assert_eq!(markers(&after), (0..n).collect::<Vec<_>>());
-}
-
-/// A drawn document that does not come out at the pages it was counted at fails rather
-/// than printing wrong footers.
-#[test]
-fn a_drawing_that_disagrees_with_its_count_fails() {
-    let (data, mut spill) = folded();
-    let m = manifest(&data);
-    let e = Extras::default();
-    let sink = Sink::stream(99, PER, Box::new(|_| Ok(())));
-    let mut l = render::layout(&data, &e, sink).expect("fonts");
-    let widths = LogWidths::of(&l, &mut spill).expect("read");
-    let mut rows = Rows {
-        spill: &mut spill,
-        widths: &widths,
-    };
-    render::render(&mut l, &data, &m, &e, &mut rows).expect("drawn");
-    assert!(l.finish().is_err());
 }
 
 /// Each object the cross-reference table lists, and where: (number, offset).
@@ -228,21 +206,19 @@ fn a_report_written_part_by_part_is_one_signed_pdf_with_every_page_in_order() {
     pad(&mut spill, n);
     let m = manifest(&data);
     let e = Extras::default();
-    let mut count = render::layout(&data, &e, Sink::Count).expect("fonts");
-    let widths = LogWidths::of(&count, &mut spill).expect("read");
+    let fonts = render::layout(&data, &e, Sink::Keep).expect("fonts");
+    let widths = LogWidths::of(&fonts, &mut spill).expect("read");
     let mut rows = Rows {
         spill: &mut spill,
         widths: &widths,
     };
-    render::render(&mut count, &data, &m, &e, &mut rows).expect("counted");
-    let total = count.finish().expect("counted");
-    assert!(total >= 4 * PER, "{total} pages: several parts");
 
     let mut w = crate::writer::Writer::new(Vec::new()).expect("a header");
     let field = w.reserve();
     w.annotate_first_page(field);
-    crate::draw(
-        total,
+    let form = w.reserve();
+    w.name_on_every_page(crate::parts::TOTAL, form);
+    let total = crate::draw(
         PER,
         |_| {},
         |part| w.part(part),
@@ -253,6 +229,10 @@ fn a_report_written_part_by_part_is_one_signed_pdf_with_every_page_in_order() {
         },
     )
     .expect("drawn");
+    assert!(total >= 4 * PER, "{total} pages: several parts");
+    let (part, bbox) = crate::total_part(&fonts, total);
+    w.form(form, part, bbox)
+        .expect("the form of the number of pages");
     let key = vectors::seeded_key("registrant");
     let signer = crate::pades::ReportSigner::derive(&key, "Lakeside", "AB1234563").expect("key");
     crate::pades::write_field(
@@ -303,6 +283,41 @@ fn a_report_written_part_by_part_is_one_signed_pdf_with_every_page_in_order() {
             .and_then(lopdf::Object::as_reference);
         assert_eq!(parent.ok(), Some(root));
     }
+    // Every page names the one form of the number of pages, which shows it.
+    for p in &pages {
+        let resources = doc
+            .get_dictionary(*p)
+            .and_then(|d| d.get(b"Resources"))
+            .and_then(|r| doc.dereference(r))
+            .and_then(|(_, r)| r.as_dict())
+            .expect("resources");
+        let named = resources
+            .get(b"XObject")
+            .and_then(|x| doc.dereference(x))
+            .and_then(|(_, x)| x.as_dict())
+            .and_then(|x| x.get(crate::parts::TOTAL.as_bytes()))
+            .and_then(lopdf::Object::as_reference);
+        assert_eq!(named.ok(), Some(form));
+    }
+    let shown = doc
+        .get_object(form)
+        .and_then(lopdf::Object::as_stream)
+        .expect("the form");
+    assert_eq!(
+        shown
+            .dict
+            .get(b"Subtype")
+            .and_then(lopdf::Object::as_name)
+            .ok(),
+        Some(&b"Form"[..])
+    );
+    let shows = lopdf::content::Content::decode(&shown.decompressed_content().expect("inflated"))
+        .expect("operations")
+        .operations
+        .iter()
+        .filter(|o| o.operator == "Tj")
+        .count();
+    assert_eq!(shows, 1);
     let annots = doc
         .get_dictionary(pages[0])
         .and_then(|d| d.get(b"Annots"))

@@ -3,8 +3,9 @@
 //! and dropped: memory holds one part, never the whole document's objects. The writer owns
 //! the numbering, the page tree, the catalog, the document information, the
 //! cross-reference table and the trailer, written once the last part is in; what else a
-//! document holds (a report's signature field, its manifest) is added through
-//! [`Writer::add`] before [`Writer::finish`].
+//! document holds (a report's signature field, its manifest, the form its footers draw
+//! the number of pages with) is added through [`Writer::add`] or [`Writer::form`] before
+//! [`Writer::finish`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -39,6 +40,8 @@ pub struct Writer<W: Write> {
     info: Dictionary,
     /// The file identifier (the trailer's `/ID`): the first part's unless set.
     id: Option<Object>,
+    /// Forms every page's resources name (`/XObject`), written later: the number of pages.
+    forms: Vec<(Vec<u8>, ObjectId)>,
     parts: usize,
 }
 
@@ -56,6 +59,7 @@ impl<W: Write> Writer<W> {
             catalog: Dictionary::new(),
             info: Dictionary::new(),
             id: None,
+            forms: Vec::new(),
             parts: 0,
         };
         w.pages = w.reserve();
@@ -73,6 +77,12 @@ impl<W: Write> Writer<W> {
     /// Puts `annot` in the first page's `/Annots`; to be called before the first part.
     pub fn annotate_first_page(&mut self, annot: ObjectId) {
         self.first_annots.push(annot);
+    }
+
+    /// Names form `form` (reserved, written later with [`Writer::form`]) `name` in every
+    /// page's resources; to be called before the first part.
+    pub fn name_on_every_page(&mut self, name: &str, form: ObjectId) {
+        self.forms.push((name.as_bytes().to_vec(), form));
     }
 
     /// Bytes written so far: where the next object starts (an object's bytes are those
@@ -158,22 +168,23 @@ impl<W: Write> Writer<W> {
             references(&Object::Dictionary(catalog.clone()), &mut wanted);
             references(&Object::Dictionary(info.clone()), &mut wanted);
         }
-        let mut keep = BTreeSet::new();
-        while let Some(id) = wanted.pop() {
-            // The part's page tree root is the document's (each page's /Parent).
-            if id == root || !keep.insert(id) {
-                continue;
-            }
-            let o = part
-                .objects
-                .get(&id)
-                .ok_or_else(|| bad(&format!("object {} is referred to but missing", id.0)))?;
-            references(o, &mut wanted);
-        }
+        // The part's page tree root is the document's (each page's /Parent).
+        let keep = reached(&part, wanted, root).map_err(|why| bad(&why))?;
         // Numbered in the part's own order, past what is written.
         let mut map = BTreeMap::from([(root, self.pages)]);
         for id in &keep {
             map.insert(*id, self.reserve());
+        }
+        // Each form is named by a stand-in reference, which renumbering makes the form's
+        // own (a reference to the writer's numbering would be taken for the part's).
+        for (k, (name, form)) in self.forms.iter().enumerate() {
+            let stand_in = (u32::MAX - k as u32, 0);
+            map.insert(stand_in, *form);
+            for page in &pages {
+                xobjects(&mut part, *page)
+                    .ok_or_else(|| bad("a page's resources cannot be read"))?
+                    .set(name.clone(), Object::Reference(stand_in));
+            }
         }
         for id in keep {
             let mut o = part
@@ -208,6 +219,67 @@ impl<W: Write> Writer<W> {
         }
         self.parts += 1;
         Ok(())
+    }
+
+    /// Writes the one page of `part` as form XObject `form` (reserved, named on every page
+    /// with [`Writer::name_on_every_page`]): its content, drawn within `bbox`, with the
+    /// fonts it shows text with.
+    pub fn form(
+        &mut self,
+        form: ObjectId,
+        mut part: lopdf::Document,
+        bbox: [f32; 4],
+    ) -> Result<(), ReportError> {
+        let bad = |why: &str| pdf_err(format!("the form of object {}: {why}", form.0));
+        let pages: Vec<ObjectId> = part.get_pages().into_values().collect();
+        let [page] = pages[..] else {
+            return Err(bad("its part has not one page"));
+        };
+        let dict = part.get_dictionary(page).map_err(|_| bad("no page"))?;
+        let contents = dict
+            .get(b"Contents")
+            .and_then(Object::as_reference)
+            .map_err(|_| bad("no content"))?;
+        let fonts = match dict.get(b"Resources") {
+            Ok(Object::Reference(r)) => part.get_dictionary(*r).ok(),
+            Ok(Object::Dictionary(d)) => Some(d),
+            _ => None,
+        }
+        .and_then(|r| r.get(b"Font").ok())
+        .cloned()
+        .ok_or_else(|| bad("no fonts"))?;
+        let Some(Object::Stream(content)) = part.objects.remove(&contents) else {
+            return Err(bad("no content stream"));
+        };
+        let mut wanted = Vec::new();
+        references(&fonts, &mut wanted);
+        let keep = reached(&part, wanted, page).map_err(|why| bad(&why))?;
+        let mut map = BTreeMap::new();
+        for id in &keep {
+            map.insert(*id, self.reserve());
+        }
+        for id in keep {
+            let mut o = part
+                .objects
+                .remove(&id)
+                .ok_or_else(|| bad(&format!("object {} is missing", id.0)))?;
+            renumber(&mut o, &map);
+            self.put(map[&id], o)?;
+        }
+        let mut fonts = fonts;
+        renumber(&mut fonts, &map);
+        let mut dict = content.dict;
+        dict.set("Type", Object::Name(b"XObject".to_vec()));
+        dict.set("Subtype", Object::Name(b"Form".to_vec()));
+        dict.set(
+            "BBox",
+            Object::Array(bbox.iter().map(|v| Object::Real(*v)).collect()),
+        );
+        dict.set("Resources", Dictionary::from_iter([("Font", fonts)]));
+        self.put(
+            form,
+            Object::Stream(lopdf::Stream::new(dict, content.content)),
+        )
     }
 
     /// Writes the page tree, the document information, the catalog, the cross-reference
@@ -273,6 +345,58 @@ fn serialize(object: Object) -> Result<Vec<u8>, ReportError> {
     let mut bytes = content.encode().map_err(pdf_err)?;
     bytes.pop();
     Ok(bytes)
+}
+
+/// Every object of `part` that `from` refers to, directly or through others, but `stop`
+/// and what only it refers to; an object referred to but missing is an error.
+fn reached(
+    part: &lopdf::Document,
+    mut wanted: Vec<ObjectId>,
+    stop: ObjectId,
+) -> Result<BTreeSet<ObjectId>, String> {
+    let mut keep = BTreeSet::new();
+    while let Some(id) = wanted.pop() {
+        if id == stop || !keep.insert(id) {
+            continue;
+        }
+        let o = part
+            .objects
+            .get(&id)
+            .ok_or_else(|| format!("object {} is referred to but missing", id.0))?;
+        references(o, &mut wanted);
+    }
+    Ok(keep)
+}
+
+/// The dictionary of XObjects page `page` of `part` names in its resources (made if it has
+/// none); None if the page or its resources are not dictionaries.
+fn xobjects(part: &mut lopdf::Document, page: ObjectId) -> Option<&mut Dictionary> {
+    let at = |d: &Dictionary, key: &[u8]| d.get(key).ok().and_then(|o| o.as_reference().ok());
+    let page_dict = part.get_dictionary(page).ok()?;
+    let holder = at(page_dict, b"Resources").unwrap_or(page);
+    let inline = holder == page;
+    let xobject = {
+        let d = part.get_dictionary(holder).ok()?;
+        let res = if inline {
+            d.get(b"Resources").ok()?.as_dict().ok()?
+        } else {
+            d
+        };
+        at(res, b"XObject")
+    };
+    if let Some(x) = xobject {
+        return part.get_dictionary_mut(x).ok();
+    }
+    let d = part.get_dictionary_mut(holder).ok()?;
+    let res = if inline {
+        d.get_mut(b"Resources").ok()?.as_dict_mut().ok()?
+    } else {
+        d
+    };
+    if !matches!(res.get(b"XObject"), Ok(Object::Dictionary(_))) {
+        res.set("XObject", Dictionary::new());
+    }
+    res.get_mut(b"XObject").ok()?.as_dict_mut().ok()
 }
 
 /// Pushes every object `o` refers to onto `out`.
