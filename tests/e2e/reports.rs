@@ -115,8 +115,12 @@ fn every_report_renders_reads_back_and_the_audit_report_reconciles() {
     let footers: Vec<usize> = txt
         .split('\u{c}')
         .filter_map(|p| {
-            let at = p.find("page ")?;
-            let (n, of) = p[at + 5..].split_once(" of ")?;
+            // The footer is a page's last line: "page X of Y", then the registrant.
+            let last = p.lines().rev().find(|l| !l.trim().is_empty())?;
+            let (n, of) = last
+                .trim_start()
+                .strip_prefix("page ")?
+                .split_once(" of ")?;
             let total: usize = of.split_whitespace().next()?.parse().ok()?;
             (total == pages).then(|| n.parse().ok())?
         })

@@ -17,6 +17,7 @@ pub mod note;
 pub mod payload;
 pub mod proof;
 pub mod state;
+pub mod strict;
 pub mod tiles;
 pub mod types;
 pub mod vectors;

@@ -216,18 +216,12 @@ pub struct SigCheck {
 }
 
 impl SigCheck {
-    /// Whether the signature verifies: strict Ed25519 verification (ed25519-dalek's
-    /// `verify_strict`, section 5.6 of docs/ledger-format.md), the one signature check of
-    /// every path (append, import, verification). Batch verification must not stand in for
-    /// it: it accepts signatures this refuses.
+    /// Whether the signature verifies: strict Ed25519 verification (what ed25519-dalek's
+    /// `verify_strict` accepts, section 5.6 of docs/ledger-format.md; `strict`), the one
+    /// signature check of every path (append, import, verification). Batch verification
+    /// must not stand in for it: it accepts signatures this refuses.
     pub fn verify(&self) -> bool {
-        self.key
-            .verifying_key()
-            .verify_strict(
-                &self.message,
-                &ed25519_dalek::Signature::from_bytes(&self.signature),
-            )
-            .is_ok()
+        crate::strict::verify(self.key.verifying_key(), &self.message, &self.signature)
     }
 }
 
