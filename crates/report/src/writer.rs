@@ -424,3 +424,90 @@ fn renumber(o: &mut Object, map: &BTreeMap<ObjectId, ObjectId>) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lopdf::dictionary;
+
+    /// A part of three pages whose XObject names are where a PDF may keep them: in a
+    /// dictionary of their own, inline in the page's resources, and nowhere yet.
+    fn part() -> lopdf::Document {
+        let mut d = lopdf::Document::with_version("1.7");
+        let tree = d.new_object_id();
+        let names = d.add_object(dictionary! { "Im0" => Object::Null });
+        let shared = d.add_object(dictionary! { "XObject" => Object::Reference(names) });
+        let inline = dictionary! { "XObject" => dictionary! {} };
+        let mut kids = Vec::new();
+        for resources in [
+            Object::Reference(shared),
+            Object::Dictionary(inline),
+            Object::Dictionary(Dictionary::new()),
+        ] {
+            let content = d.add_object(lopdf::Stream::new(Dictionary::new(), b"q Q".to_vec()));
+            kids.push(Object::Reference(d.add_object(dictionary! {
+                "Type" => "Page",
+                "Parent" => Object::Reference(tree),
+                "Contents" => Object::Reference(content),
+                "Resources" => resources,
+            })));
+        }
+        d.objects.insert(
+            tree,
+            Object::Dictionary(dictionary! { "Type" => "Pages", "Count" => 3, "Kids" => kids }),
+        );
+        let catalog =
+            d.add_object(dictionary! { "Type" => "Catalog", "Pages" => Object::Reference(tree) });
+        d.trailer.set("Root", Object::Reference(catalog));
+        d
+    }
+
+    #[test]
+    fn every_page_names_the_form_wherever_its_names_are_kept() {
+        let mut w = Writer::new(Vec::new()).expect("a header");
+        let form = w.reserve();
+        w.name_on_every_page("Tot", form);
+        w.part(part()).expect("the first part");
+        w.part(part()).expect("the second part");
+        let pdf = {
+            let mut one = printpdf::PdfDocument::new("t");
+            one.with_pages(vec![printpdf::PdfPage::new(
+                printpdf::Mm(10.0),
+                printpdf::Mm(10.0),
+                Vec::new(),
+            )]);
+            let mut warnings = Vec::new();
+            let lo = one.to_lopdf_document(&printpdf::PdfSaveOptions::default(), &mut warnings);
+            w.form(form, lo, [0.0, 0.0, 10.0, 10.0]).expect("the form");
+            w.finish().expect("finished")
+        };
+        let doc = lopdf::Document::load_mem(&pdf).expect("a PDF");
+        let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+        assert_eq!(pages.len(), 6);
+        for p in pages {
+            let resources = doc
+                .get_dictionary(p)
+                .and_then(|d| d.get(b"Resources"))
+                .and_then(|r| doc.dereference(r))
+                .and_then(|(_, r)| r.as_dict())
+                .expect("resources");
+            let names = resources
+                .get(b"XObject")
+                .and_then(|x| doc.dereference(x))
+                .and_then(|(_, x)| x.as_dict())
+                .expect("XObject names");
+            assert_eq!(
+                names.get(b"Tot").and_then(Object::as_reference).ok(),
+                Some(form)
+            );
+        }
+        let form = doc
+            .get_object(form)
+            .and_then(Object::as_stream)
+            .expect("the form");
+        assert_eq!(
+            form.dict.get(b"Subtype").and_then(Object::as_name).ok(),
+            Some(&b"Form"[..])
+        );
+    }
+}
