@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -74,7 +74,9 @@ pub struct Server {
     /// `serve`'s arguments but the address, to start again with.
     args: Vec<String>,
     data: PathBuf,
-    database_url: Option<String>,
+    /// The PostgreSQL database it serves (shared with `another`), dropped after the last
+    /// server on it stops.
+    database: Option<Arc<PgDatabase>>,
     /// The server's standard error, one file per start.
     logs: tempfile::TempDir,
     starts: u32,
@@ -120,10 +122,10 @@ impl Server {
     /// The demo clinic recorded by `custody serve --demo` into a new PostgreSQL database
     /// (the registrant key in a new directory), or `None` without `DATABASE_URL`.
     pub fn demo_on_postgres() -> Option<Server> {
-        let url = postgres_database()?;
+        let db = postgres_database()?;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("keys");
-        let s = Server::launch(Some(dir), data, Some(url), &["--demo"]);
+        let s = Server::launch(Some(dir), data, Some(db), &["--demo"]);
         assert!(!s.passwords.is_empty(), "the demo prints its sign-ins");
         Some(s)
     }
@@ -131,11 +133,11 @@ impl Server {
     /// A new clinic initialized in a new PostgreSQL database, or `None` without
     /// `DATABASE_URL`.
     pub fn fresh_on_postgres() -> Option<Server> {
-        let url = postgres_database()?;
+        let db = postgres_database()?;
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("keys");
         let pass = passphrase_file(&dir);
-        let s = Server::launch(Some(dir), data, Some(url), &registrant_args(&pass));
+        let s = Server::launch(Some(dir), data, Some(db), &registrant_args(&pass));
         assert!(
             s.bootstrap.is_some(),
             "a new clinic prints a bootstrap token"
@@ -148,7 +150,7 @@ impl Server {
     /// recorded again); it knows the same sign-ins.
     pub fn another(&self) -> Server {
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let mut s = Server::spawn(None, self.data.clone(), self.database_url.clone(), args);
+        let mut s = Server::spawn(None, self.data.clone(), self.database.clone(), args);
         s.passwords = self.passwords.clone();
         s
     }
@@ -163,22 +165,22 @@ impl Server {
     fn launch(
         dir: Option<tempfile::TempDir>,
         data: PathBuf,
-        database_url: Option<String>,
+        database: Option<Arc<PgDatabase>>,
         extra: &[&str],
     ) -> Server {
         let data_arg = data.to_str().unwrap().to_string();
         let mut args = vec!["--data", data_arg.as_str()];
-        if let Some(url) = &database_url {
-            args.extend(["--database-url", url.as_str()]);
+        if let Some(db) = &database {
+            args.extend(["--database-url", db.url()]);
         }
         args.extend(extra);
-        Server::spawn(dir, data, database_url.clone(), args)
+        Server::spawn(dir, data, database.clone(), args)
     }
 
     fn spawn(
         dir: Option<tempfile::TempDir>,
         data: PathBuf,
-        database_url: Option<String>,
+        database: Option<Arc<PgDatabase>>,
         args: Vec<&str>,
     ) -> Server {
         let logs = tempfile::tempdir().unwrap();
@@ -191,7 +193,7 @@ impl Server {
             bootstrap: None,
             args: args.iter().map(|a| a.to_string()).collect(),
             data,
-            database_url,
+            database,
             logs,
             starts: 0,
             killed: false,
@@ -257,7 +259,7 @@ impl Server {
     }
     /// The PostgreSQL database served, if it is one.
     pub fn database_url(&self) -> Option<&str> {
-        self.database_url.as_deref()
+        self.database.as_ref().map(|d| d.url())
     }
     /// `user`'s password (from [`Server::passwords`]).
     pub fn password(&self, user: &str) -> String {
@@ -572,8 +574,48 @@ pub fn error(r: Response, status: StatusCode, code: &str) {
     assert!(body["message"].as_str().unwrap().len() > 10, "{body}");
 }
 
+/// A PostgreSQL database made for one test. It is dropped, with whatever is still connected
+/// to it, once nothing holds it, so that test runs do not pile databases up on the
+/// machine's server.
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use sea_orm::{ConnectionTrait, Database};
+        // Dropped on a test's failure too: nothing here may panic, and a database that
+        // cannot be dropped (the server gone) is left as it is.
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            if let Ok(c) = Database::connect(&self.admin).await {
+                let _ = c
+                    .execute_unprepared(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
+                    .await;
+                let _ = c.close().await;
+            }
+        });
+    }
+}
+
 /// A fresh PostgreSQL database for this test, when `DATABASE_URL` names a server.
-pub fn postgres_database() -> Option<String> {
+pub fn postgres_database() -> Option<Arc<PgDatabase>> {
     use sea_orm::{ConnectionTrait, Database};
     let admin = std::env::var("DATABASE_URL")
         .ok()
@@ -592,7 +634,8 @@ pub fn postgres_database() -> Option<String> {
     });
     let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
     let root = &base[..base.rfind('/').unwrap()];
-    Some(format!("{root}/{name}"))
+    let url = format!("{root}/{name}");
+    Some(Arc::new(PgDatabase { admin, name, url }))
 }
 
 /// Says on standard error that a PostgreSQL test was skipped, naming it.

@@ -171,7 +171,7 @@ fn one_postgresql_database_holds_two_ledgers_and_one_server_serves_both() {
     let pass = t.path().join("passphrase");
     let common = [
         "--database-url",
-        db.as_str(),
+        db.url(),
         "--registrant-passphrase-file",
         pass.to_str().unwrap(),
     ];
@@ -277,7 +277,7 @@ fn one_postgresql_database_holds_two_ledgers_and_one_server_serves_both() {
                 "--data",
                 d.to_str().unwrap(),
                 "--database-url",
-                &db,
+                db.url(),
                 "--ledger",
                 l,
             ],
