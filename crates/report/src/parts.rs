@@ -91,9 +91,9 @@ impl Stream {
     }
 }
 
-/// Page `p`, number `number`, with its footer, ready for a part: "page X of " and the
-/// registrant are drawn here, the number of pages by the form [`TOTAL`] just after them
-/// (so the footer starts at the left margin, where its length does not matter).
+/// Page `p`, number `number`, with its footer, ready for a part: "page X of " at the left
+/// margin, the number of pages right after it by the form [`TOTAL`] (so the footer's
+/// length need not be known), the registrant at the right margin.
 fn footed(l: &Layout, mut p: Page, number: usize) -> PdfPage {
     let (w, _) = l.paper.size();
     let w = w.into_pt().0;
