@@ -223,6 +223,16 @@ impl SigCheck {
     pub fn verify(&self) -> bool {
         crate::strict::verify(self.key.verifying_key(), &self.message, &self.signature)
     }
+
+    /// Which of `checks` verify, each as [`SigCheck::verify`] decides it, checked together
+    /// (`strict::verify_each`: cheaper than one by one).
+    pub fn verify_each<'a>(checks: impl IntoIterator<Item = &'a SigCheck>) -> Vec<bool> {
+        crate::strict::verify_each(
+            checks
+                .into_iter()
+                .map(|c| (c.key.verifying_key(), c.message.as_slice(), &c.signature)),
+        )
+    }
 }
 
 /// What an applied entry changed, so a store can write exactly those rows back.

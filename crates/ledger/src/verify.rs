@@ -257,6 +257,16 @@ struct Parallel {
     first_bad: Option<Bad>,
 }
 
+/// The first job of `batch` whose signature does not verify (all checked together).
+fn first_refused(batch: Vec<Job>) -> Option<Job> {
+    let ok = SigCheck::verify_each(batch.iter().map(|j| &j.check));
+    batch
+        .into_iter()
+        .zip(ok)
+        .find(|(_, ok)| !ok)
+        .map(|(j, _)| j)
+}
+
 impl Parallel {
     /// With no thread, the caller checks every batch itself, as it does whenever the workers
     /// are all busy.
@@ -276,7 +286,7 @@ impl Parallel {
                             Err(_) => return,
                         };
                         let Ok(batch) = next else { return };
-                        let bad = batch.into_iter().find(|j| !j.check.verify()).map(|j| Bad {
+                        let bad = first_refused(batch).map(|j| Bad {
                             order: j.order,
                             failure: j.failure(),
                         });
@@ -325,7 +335,7 @@ impl Parallel {
             // panicked): this thread checks the batch itself rather than wait, so one
             // worker and this thread keep two cores busy.
             Some(batch) => {
-                if let Some(j) = batch.into_iter().find(|j| !j.check.verify()) {
+                if let Some(j) = first_refused(batch) {
                     self.note(Bad {
                         order: j.order,
                         failure: j.failure(),
@@ -549,7 +559,11 @@ impl Verifier {
                             signer,
                         });
                     }
-                } else if let Some(check) = checks.iter().find(|c| !c.verify()) {
+                } else if let Some((check, _)) = checks
+                    .iter()
+                    .zip(SigCheck::verify_each(&checks))
+                    .find(|(_, ok)| !ok)
+                {
                     let reason = match check.of {
                         Signed::Signature(index) => {
                             let s = &entry.signatures[index];

@@ -211,10 +211,12 @@ async fn verify_ahead(state: &State, members: &[Member]) -> Verified {
     while !rest.is_empty() {
         let chunk: Vec<_> = rest.drain(..per.min(rest.len())).collect();
         tasks.push(tokio::task::spawn_blocking(move || {
+            let ok = SigCheck::verify_each(&chunk);
             chunk
                 .into_iter()
-                .filter(SigCheck::verify)
-                .map(|c| (c.signature, (c.key.to_bytes(), c.message)))
+                .zip(ok)
+                .filter(|(_, ok)| *ok)
+                .map(|(c, _)| (c.signature, (c.key.to_bytes(), c.message)))
                 .collect::<Vec<_>>()
         }));
     }
