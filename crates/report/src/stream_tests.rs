@@ -285,19 +285,10 @@ fn a_report_written_part_by_part_is_one_signed_pdf_with_every_page_in_order() {
     }
     // Every page names the one form of the number of pages, which shows it.
     for p in &pages {
-        let resources = doc
-            .get_dictionary(*p)
-            .and_then(|d| d.get(b"Resources"))
-            .and_then(|r| doc.dereference(r))
-            .and_then(|(_, r)| r.as_dict())
-            .expect("resources");
-        let named = resources
-            .get(b"XObject")
-            .and_then(|x| doc.dereference(x))
-            .and_then(|(_, x)| x.as_dict())
-            .and_then(|x| x.get(crate::parts::TOTAL.as_bytes()))
-            .and_then(lopdf::Object::as_reference);
-        assert_eq!(named.ok(), Some(form));
+        assert_eq!(
+            crate::writer::form_named(&doc, *p, crate::parts::TOTAL.as_bytes()),
+            Some(form)
+        );
     }
     let shown = doc
         .get_object(form)

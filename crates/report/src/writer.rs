@@ -187,11 +187,7 @@ impl<W: Write> Writer<W> {
             }
         }
         for id in keep {
-            let mut o = part
-                .objects
-                .remove(&id)
-                .ok_or_else(|| bad(&format!("object {} is missing", id.0)))?;
-            renumber(&mut o, &map);
+            let mut o = moved(&mut part, id, &map).map_err(|why| bad(&why))?;
             if first && Some(&id) == pages.first() && !self.first_annots.is_empty() {
                 let Object::Dictionary(page) = &mut o else {
                     return Err(bad("its first page is not a dictionary"));
@@ -259,11 +255,7 @@ impl<W: Write> Writer<W> {
             map.insert(*id, self.reserve());
         }
         for id in keep {
-            let mut o = part
-                .objects
-                .remove(&id)
-                .ok_or_else(|| bad(&format!("object {} is missing", id.0)))?;
-            renumber(&mut o, &map);
+            let o = moved(&mut part, id, &map).map_err(|why| bad(&why))?;
             self.put(map[&id], o)?;
         }
         let mut fonts = fonts;
@@ -366,6 +358,38 @@ fn reached(
         references(o, &mut wanted);
     }
     Ok(keep)
+}
+
+/// Object `id` taken out of `part`, its references renumbered by `map`.
+fn moved(
+    part: &mut lopdf::Document,
+    id: ObjectId,
+    map: &BTreeMap<ObjectId, ObjectId>,
+) -> Result<Object, String> {
+    let mut o = part
+        .objects
+        .remove(&id)
+        .ok_or_else(|| format!("object {} is missing", id.0))?;
+    renumber(&mut o, map);
+    Ok(o)
+}
+
+/// The form page `page` of `doc` names `name` in its resources, as a test reads it back.
+#[cfg(test)]
+pub(crate) fn form_named(doc: &lopdf::Document, page: ObjectId, name: &[u8]) -> Option<ObjectId> {
+    let resources = doc
+        .get_dictionary(page)
+        .and_then(|d| d.get(b"Resources"))
+        .and_then(|r| doc.dereference(r))
+        .and_then(|(_, r)| r.as_dict())
+        .ok()?;
+    resources
+        .get(b"XObject")
+        .and_then(|x| doc.dereference(x))
+        .and_then(|(_, x)| x.as_dict())
+        .and_then(|x| x.get(name))
+        .and_then(Object::as_reference)
+        .ok()
 }
 
 /// The dictionary of XObjects page `page` of `part` names in its resources (made if it has
@@ -485,21 +509,7 @@ mod tests {
         let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
         assert_eq!(pages.len(), 6);
         for p in pages {
-            let resources = doc
-                .get_dictionary(p)
-                .and_then(|d| d.get(b"Resources"))
-                .and_then(|r| doc.dereference(r))
-                .and_then(|(_, r)| r.as_dict())
-                .expect("resources");
-            let names = resources
-                .get(b"XObject")
-                .and_then(|x| doc.dereference(x))
-                .and_then(|(_, x)| x.as_dict())
-                .expect("XObject names");
-            assert_eq!(
-                names.get(b"Tot").and_then(Object::as_reference).ok(),
-                Some(form)
-            );
+            assert_eq!(form_named(&doc, p, b"Tot"), Some(form));
         }
         let form = doc
             .get_object(form)
