@@ -654,60 +654,58 @@ impl Layout {
             is_closed: closed,
         };
         let mut texts = Vec::new();
-        {
-            let p = self.page();
-            for m in &c.marks {
-                match m {
-                    Mark::Rect { x, y, w, h, fill } => {
-                        p.gfx.push(Op::SetFillColor { col: colour(*fill) });
-                        let (x0, y0) = at(*x, *y + *h);
-                        let mut r = Rect::from_xywh(Pt(x0), Pt(y0), Pt(*w * scale), Pt(*h * scale));
-                        r.mode = Some(PaintMode::Fill);
-                        p.gfx.push(Op::DrawRectangle { rectangle: r });
-                    }
-                    Mark::Line {
-                        points,
-                        stroke,
-                        width,
-                    } => {
-                        p.gfx.push(Op::SetOutlineColor {
-                            col: colour(*stroke),
-                        });
-                        p.gfx.push(Op::SetOutlineThickness {
-                            pt: Pt(*width * scale),
-                        });
-                        p.gfx.push(Op::DrawLine {
-                            line: line(points, false),
-                        });
-                    }
-                    Mark::Dot { x, y, r, fill } => {
-                        // An octagon is a dot at this size.
-                        let pts: Vec<(f32, f32)> = (0..8)
-                            .map(|i| {
-                                let a = std::f32::consts::PI * (2 * i + 1) as f32 / 8.0;
-                                (x + r * a.cos(), y + r * a.sin())
-                            })
-                            .collect();
-                        p.gfx.push(Op::SetFillColor { col: colour(*fill) });
-                        p.gfx.push(Op::DrawPolygon {
-                            polygon: printpdf::Polygon {
-                                rings: vec![printpdf::PolygonRing {
-                                    points: line(&pts, true).points,
-                                }],
-                                mode: PaintMode::Fill,
-                                winding_order: printpdf::WindingOrder::NonZero,
-                            },
-                        });
-                    }
-                    Mark::Text {
-                        x,
-                        y,
-                        text,
-                        size,
-                        anchor,
-                        ..
-                    } => texts.push((*x, *y, text.clone(), *size, *anchor)),
+        let p = self.page();
+        for m in &c.marks {
+            match m {
+                Mark::Rect { x, y, w, h, fill } => {
+                    p.gfx.push(Op::SetFillColor { col: colour(*fill) });
+                    let (x0, y0) = at(*x, *y + *h);
+                    let mut r = Rect::from_xywh(Pt(x0), Pt(y0), Pt(*w * scale), Pt(*h * scale));
+                    r.mode = Some(PaintMode::Fill);
+                    p.gfx.push(Op::DrawRectangle { rectangle: r });
                 }
+                Mark::Line {
+                    points,
+                    stroke,
+                    width,
+                } => {
+                    p.gfx.push(Op::SetOutlineColor {
+                        col: colour(*stroke),
+                    });
+                    p.gfx.push(Op::SetOutlineThickness {
+                        pt: Pt(*width * scale),
+                    });
+                    p.gfx.push(Op::DrawLine {
+                        line: line(points, false),
+                    });
+                }
+                Mark::Dot { x, y, r, fill } => {
+                    // An octagon is a dot at this size.
+                    let pts: Vec<(f32, f32)> = (0..8)
+                        .map(|i| {
+                            let a = std::f32::consts::PI * (2 * i + 1) as f32 / 8.0;
+                            (x + r * a.cos(), y + r * a.sin())
+                        })
+                        .collect();
+                    p.gfx.push(Op::SetFillColor { col: colour(*fill) });
+                    p.gfx.push(Op::DrawPolygon {
+                        polygon: printpdf::Polygon {
+                            rings: vec![printpdf::PolygonRing {
+                                points: line(&pts, true).points,
+                            }],
+                            mode: PaintMode::Fill,
+                            winding_order: printpdf::WindingOrder::NonZero,
+                        },
+                    });
+                }
+                Mark::Text {
+                    x,
+                    y,
+                    text,
+                    size,
+                    anchor,
+                    ..
+                } => texts.push((*x, *y, text.clone(), *size, *anchor)),
             }
         }
         for (x, y, text, size, anchor) in texts {
