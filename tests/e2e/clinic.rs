@@ -552,6 +552,12 @@ fn clinic_day(s: &Server, t: &Server) {
         "{m}"
     );
     assert!(m.contains(r#"route="/api/v1/ledgers/{ledger}/containers/{container}/administer""#));
+    // How often its SQLite connections waited for another's write lock: a count, any value.
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("custody_sqlite_lock_waits_total ")),
+        "{m}"
+    );
     // Metrics are per process: the auditor verified through `t`.
     let m = c
         .get(format!("{}/metrics", t.url()))

@@ -10,8 +10,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -113,6 +114,7 @@ impl Default for Metrics {
             "Entries this process appended, by kind",
             appends.clone(),
         );
+        registry.register_collector(Box::new(SqliteLockWaits));
         registry.register(
             "verifications",
             "Full verifications run over HTTP, by result",
@@ -128,6 +130,25 @@ impl Default for Metrics {
             witness_refusals,
             biennial_days,
         }
+    }
+}
+
+/// How often this process's SQLite connections found another's write lock held and waited
+/// (`custody_store::busy`), read as `/metrics` is rendered: contention, say from a backup
+/// or a second process on the same file. Zero on PostgreSQL.
+#[derive(Debug)]
+struct SqliteLockWaits;
+
+impl Collector for SqliteLockWaits {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let waits = ConstCounter::new(custody_store::busy::waits());
+        let metric = encoder.encode_descriptor(
+            "sqlite_lock_waits",
+            "Times a SQLite connection of this process waited for another's write lock",
+            None,
+            waits.metric_type(),
+        )?;
+        waits.encode(metric)
     }
 }
 

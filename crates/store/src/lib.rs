@@ -11,6 +11,7 @@
 //! - Export writes JSONL; import replays it into an empty database through the same rules.
 
 pub mod append;
+pub mod busy;
 pub mod chain;
 pub mod cosignatures;
 pub mod entities;
@@ -123,6 +124,10 @@ impl Store {
                     .busy_timeout(Duration::from_secs(60))
                     .foreign_keys(true)
                     .pragma("mmap_size", mmap.to_string())
+            })
+            // The busy timeout above covers a connection until this replaces it (busy.rs).
+            .map_sqlx_sqlite_pool_opts(|o| {
+                o.after_connect(|conn, _| Box::pin(async move { busy::install(conn).await }))
             });
         let db = Database::connect(opt).await?;
         // Discrepancies learn which adjustment resolved them in version 4; a ledger older
