@@ -5,9 +5,9 @@
 //! millisecond. A server's writes meet each other all the time — a signed write's throttle
 //! reservation beside another's append, two appends' groups — and each time the one that
 //! waited slept on after the lock was free again: `strace` of a server under `custody bench
-//! --http` counted about one such sleep a signed write, up to 20 ms each, with a core idle
-//! meanwhile (issue 18, P3). This handler tries again after 50 µs, doubling to at most 1 ms,
-//! and gives up after [`PATIENCE`] as the timeout did.
+//! --http` counted about one such sleep a signed write, up to 20 ms each, added to that
+//! write's time (docs/performance.md). This handler tries again after 50 µs, doubling to at
+//! most 1 ms, and gives up after [`PATIENCE`] as the timeout did.
 
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};

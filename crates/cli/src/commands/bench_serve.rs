@@ -17,10 +17,9 @@ use serde_json::json;
 
 use crate::Failure;
 
-/// The demo clinic's users who may record a count: the benches' writers. Each signed write
-/// takes its account's turn (one key opening at a time per account), so clients sharing an
-/// account wait for each other: until the sixth day one name here was no demo user, and two
-/// of `--http`'s four clients shared one account.
+/// The demo clinic's users who may record a count: the benches' writers, one account each.
+/// An account opens one key at a time (`Clinic::turn`), so clients sharing one wait for each
+/// other as no two people do; every name here must be a demo user.
 pub(crate) const WRITERS: [&str; 5] = [
     "nurse.chen",
     "nurse.okafor",
