@@ -520,6 +520,7 @@ async fn the_patient_secret_is_stored_only_wrapped_under_the_registrant_key() {
             db.name
         );
         assert_eq!(*db.store.patient_secret(ledger, &key).await.unwrap(), clear);
+        db.cleanup().await;
     }
 }
 
