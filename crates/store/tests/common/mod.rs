@@ -13,7 +13,7 @@ pub struct TestDb {
     pub url: String,
     pub name: &'static str,
     _dir: Option<tempfile::TempDir>,
-    pg_drop: Option<(String, String)>,
+    pg_drop: Option<PgDrop>,
 }
 
 impl TestDb {
@@ -51,7 +51,7 @@ impl TestDb {
             url,
             name: "postgres",
             _dir: None,
-            pg_drop: Some((admin, name)),
+            pg_drop: Some(PgDrop { admin, name }),
         })
     }
 
@@ -65,16 +65,43 @@ impl TestDb {
         v
     }
 
+    /// Closes the store, then drops its PostgreSQL database (as dropping a `TestDb` does).
     pub async fn cleanup(self) {
         let TestDb { store, pg_drop, .. } = self;
         store.close().await.ok();
-        if let Some((admin, name)) = pg_drop
-            && let Ok(conn) = Database::connect(&admin).await
-        {
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .await
-                .ok();
-        }
+        drop(pg_drop);
+    }
+}
+
+/// A test's PostgreSQL database, dropped with whatever is still connected to it once its
+/// `TestDb` goes, whether or not the test called `cleanup` (or finished).
+struct PgDrop {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDrop {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // A thread of its own: this may run on a test's runtime, which cannot block on
+        // another future.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(conn) = Database::connect(&admin).await {
+                    let _ = conn
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    let _ = conn.close().await;
+                }
+            });
+        })
+        .join();
     }
 }
 
