@@ -8,6 +8,7 @@ mod browser;
 mod checkpoints;
 mod cli;
 mod clinic;
+mod cores;
 mod cosigned;
 mod crash;
 mod csv_reports;

@@ -47,6 +47,9 @@ pub struct Clinic {
     /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
     /// evict each other from the caches and make every signature slower.
     kdf: Arc<tokio::sync::Semaphore>,
+    /// The host's cores, shared with the other processes of the same data directory: each
+    /// derivation also takes one of its slots (`Clinic::sharing_cores`).
+    cores: Option<custody_store::CoreSlots>,
     decoy: Arc<tokio::sync::OnceCell<(custody_ledger::KeyId, Vec<u8>)>>,
     /// One password check at a time per account in this process: a burst of correct
     /// signatures then never looks like a burst of guesses (see `throttle`).
@@ -72,6 +75,7 @@ impl Clinic {
             kdf: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
+            cores: None,
             decoy: Arc::default(),
             turns: Arc::default(),
             last_verification: Arc::default(),
@@ -88,14 +92,32 @@ impl Clinic {
         map.entry(account.to_string()).or_default().clone()
     }
 
-    /// Runs a key derivation (sealing or opening a key) off the async threads, one per core.
+    /// Key derivations also take one of `slots`, the host's cores shared between every
+    /// process of one data directory, so that several processes on one host run no more
+    /// derivations at once than it has cores.
+    pub fn sharing_cores(mut self, slots: custody_store::CoreSlots) -> Self {
+        self.cores = Some(slots);
+        self
+    }
+
+    /// Runs a key derivation (sealing or opening a key) off the async threads, one per core
+    /// (of the host, when its cores are shared).
     pub async fn derive<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> ClinicResult<T> {
         let _permit = self.kdf.acquire().await.map_err(ClinicError::internal)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(ClinicError::internal)
+        let cores = self.cores.clone();
+        tokio::task::spawn_blocking(move || {
+            // A slot that cannot be had (the directory gone, say) costs only the sharing:
+            // the derivation still runs, within this process's own limit.
+            let _slot = cores.map(|c| c.take()).transpose().unwrap_or_else(|e| {
+                tracing::warn!("key derivation without a shared core slot: {e}");
+                None
+            });
+            f()
+        })
+        .await
+        .map_err(ClinicError::internal)
     }
 }

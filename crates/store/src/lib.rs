@@ -13,6 +13,7 @@
 pub mod append;
 pub mod busy;
 pub mod chain;
+pub mod core_slots;
 pub mod cosignatures;
 pub mod entities;
 pub mod error;
@@ -43,6 +44,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
 
 pub use append::Appended;
 pub use chain::ChainShape;
+pub use core_slots::{CoreSlot, CoreSlots};
 pub use error::StoreError;
 pub use labels::PatientLabel;
 pub use pmp::{Prescription, RegistrantIds};

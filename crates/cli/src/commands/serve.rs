@@ -11,6 +11,7 @@ use custody_api::state::Cidr;
 use custody_api::{ApiConfig, AppState};
 use custody_clinic::{Clinic, RegistrantKeys, Settings as ClinicSettings};
 use custody_ledger::{DeaNumber, LedgerId, Party, Text};
+use custody_store::CoreSlots;
 use serde::Deserialize;
 
 use crate::config::DataArgs;
@@ -469,7 +470,17 @@ pub async fn run(a: ServeArgs) -> Outcome {
             "serving ledger {ledger} without its registrant key, read only (the key seals every entry recorded: no entries, checkpoints, reports or patient references): {why}"
         );
     }
-    let clinic = Clinic::new(store, RegistrantKeys::new(keys), s.clinic);
+    let mut clinic = Clinic::new(store, RegistrantKeys::new(keys), s.clinic);
+    // Every process serving from this data directory shares the host's cores for key
+    // derivations (docs/operations.md).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match CoreSlots::open(&s.data.data.join("key-derivations"), cores) {
+        Ok(slots) => clinic = clinic.sharing_cores(slots),
+        Err(e) => tracing::warn!(
+            "key derivations not shared with other processes of {}: {e}",
+            s.data.data.display()
+        ),
+    }
     clinic.warm_up().await?;
     let state = AppState::new(clinic.clone(), s.api);
     let witnessing = Witnessing::new(
