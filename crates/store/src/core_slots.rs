@@ -3,8 +3,8 @@
 //!
 //! A key derivation (Argon2id, 19 MiB) is worth running only on a core of its own: a process
 //! already runs at most one per core, but three `custody serve` processes on one host would
-//! run three per core between them, and the host then signs fewer entries a second than one
-//! process does (issue 18, P6: 67 against 79 writes a second on 2 cores). So a derivation
+//! run three per core between them, and the host then derives fewer keys a second than one
+//! process does (issue 18, P6: five at once on two cores derive ≈ 10 % fewer). So a derivation
 //! also takes one of the host's slots, one per core: an advisory lock (`flock`) on one of the
 //! files `slot-0` … `slot-{n-1}` of a directory. The kernel lets go of a lock when its holder
 //! closes the file or dies, `kill -9` included, so no slot is ever lost.
