@@ -17,7 +17,9 @@ use crate::harness::Server;
 #[test]
 fn a_sign_in_waits_for_a_core_another_process_holds() {
     let s = Server::demo();
-    let at = s.data().join("key-derivations");
+    // This host's slots: a directory per running kernel.
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let at = s.data().join("key-derivations").join(boot.trim());
     let mut slots: Vec<PathBuf> = std::fs::read_dir(&at)
         .expect("custody serve made the directory of the host's core slots")
         .map(|e| e.unwrap().path())

@@ -6,7 +6,7 @@
 //! run three per core between them, and the host then derives fewer keys a second than one
 //! process does (issue 18, P6: five at once on two cores derive ≈ 10 % fewer). So a derivation
 //! also takes one of the host's slots, one per core: an advisory lock (`flock`) on one of the
-//! files `slot-0` … `slot-{n-1}` of a directory. The kernel lets go of a lock when its holder
+//! files `slot-0` … `slot-{n-1}` of a directory (one per running kernel). The kernel lets go of a lock when its holder
 //! closes the file or dies, `kill -9` included, so no slot is ever lost.
 //!
 //! A derivation that finds every slot taken queues on the file `queue`: the one at its head
@@ -43,13 +43,18 @@ impl CoreSlot {
 }
 
 impl CoreSlots {
+    /// This host's slots in `dir`: a directory of their own per running kernel, named by its
+    /// boot id, so that every process of one host (containers too: they share its kernel and
+    /// cores) shares them, while hosts that mount one data directory from a network volume
+    /// never throttle each other.
+    pub fn of_this_host(dir: &Path, cores: usize) -> io::Result<CoreSlots> {
+        owners_directory(dir)?;
+        CoreSlots::open(&dir.join(boot_id()?), cores)
+    }
+
     /// The slots of `dir` (made 0700, its files 0600, if missing), one per core of `cores`.
     pub fn open(dir: &Path, cores: usize) -> io::Result<CoreSlots> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        owners_directory(dir)?;
         let slots = CoreSlots {
             dir: dir.to_path_buf(),
             cores: cores.max(1),
@@ -60,6 +65,11 @@ impl CoreSlots {
         }
         slots.file("queue")?;
         Ok(slots)
+    }
+
+    /// Where the slots are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// How many slots (the cores shared out).
@@ -131,6 +141,28 @@ impl CoreSlots {
             .mode(0o600)
             .open(self.dir.join(name))
     }
+}
+
+/// Makes `dir` (and what it is in) if missing, and the owner's alone.
+fn owners_directory(dir: &Path) -> io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// The running kernel's boot id (a UUID), as a directory name.
+fn boot_id() -> io::Result<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")?;
+    let id = id.trim();
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the kernel's boot id is no UUID: {id:?}"),
+        ));
+    }
+    Ok(id.to_string())
 }
 
 /// Marks `file`'s slot as started now, for those who wait for the first to come free.

@@ -47,6 +47,24 @@ fn the_directory_is_the_owners_alone() {
     }
 }
 
+#[test]
+fn each_running_kernel_has_slots_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path().join("key-derivations");
+    let slots = CoreSlots::of_this_host(&at, 2).unwrap();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    assert_eq!(slots.dir(), at.join(boot.trim()));
+    assert!(slots.dir().join("slot-1").exists());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&at), 0o700);
+    assert_eq!(mode(slots.dir()), 0o700);
+    // Another process of this host finds the same slots.
+    let again = CoreSlots::of_this_host(&at, 2).unwrap();
+    let _a = slots.try_take().unwrap().unwrap();
+    let _b = again.try_take().unwrap().unwrap();
+    assert!(slots.try_take().unwrap().is_none());
+}
+
 /// Another process holds every slot (util-linux `flock`, as a second `custody serve` would):
 /// nothing is free until it exits, and then its slots are.
 #[test]

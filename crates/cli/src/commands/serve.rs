@@ -474,7 +474,7 @@ pub async fn run(a: ServeArgs) -> Outcome {
     // Every process serving from this data directory shares the host's cores for key
     // derivations (docs/operations.md).
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    match CoreSlots::open(&s.data.data.join("key-derivations"), cores) {
+    match CoreSlots::of_this_host(&s.data.data.join("key-derivations"), cores) {
         Ok(slots) => clinic = clinic.sharing_cores(slots),
         Err(e) => tracing::warn!(
             "key derivations not shared with other processes of {}: {e}",
