@@ -3,11 +3,9 @@
 //! process holds every core's slot, and goes on once it lets go.
 
 use std::fs::{File, TryLockError};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use custody_store::CoreSlots;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use serde_json::json;
@@ -17,39 +15,18 @@ use crate::harness::Server;
 #[test]
 fn a_sign_in_waits_for_a_core_another_process_holds() {
     let s = Server::demo();
-    // This host's slots: a directory per running kernel.
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let at = s.data().join("key-derivations").join(boot.trim());
-    let mut slots: Vec<PathBuf> = std::fs::read_dir(&at)
-        .expect("custody serve made the directory of the host's core slots")
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
+    // This test's process holds every slot of the server's host, as another `custody serve`
+    // deriving on every core would.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = CoreSlots::of_this_host(&s.data().join("key-derivations"), cores).unwrap();
+    let held: Vec<_> = (0..cores)
+        .map(|_| {
+            slots
+                .try_take()
                 .unwrap()
-                .to_string_lossy()
-                .starts_with("slot-")
+                .expect("a slot free while the server idles")
         })
         .collect();
-    slots.sort();
-    assert!(!slots.is_empty(), "one slot per core");
-
-    // Another process (util-linux `flock`, as another `custody serve` would) holds every slot.
-    let mut holder = Command::new("flock");
-    holder.arg(&slots[0]);
-    for slot in &slots[1..] {
-        holder.arg("flock").arg(slot);
-    }
-    let mut holder = holder
-        .args(["sh", "-c", "echo held; exec cat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("util-linux flock runs");
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "held");
 
     let (tx, rx) = std::sync::mpsc::channel();
     let (url, password) = (s.api("/session"), s.password("nurse.chen"));
@@ -63,7 +40,7 @@ fn a_sign_in_waits_for_a_core_another_process_holds() {
     });
 
     // The server queues for a slot: its waiter holds the queue file while it waits.
-    let queue = at.join("queue");
+    let queue = slots.dir().join("queue");
     let until = Instant::now() + Duration::from_secs(60);
     loop {
         match File::open(&queue).unwrap().try_lock() {
@@ -83,9 +60,8 @@ fn a_sign_in_waits_for_a_core_another_process_holds() {
         "no answer while every core is held elsewhere"
     );
 
-    // The other process ends and lets go: the sign-in goes on.
-    drop(holder.stdin.take());
-    assert!(holder.wait().unwrap().success());
+    // The other process lets go: the sign-in goes on.
+    drop(held);
     let status = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the sign-in is answered once a core is free");
