@@ -6,8 +6,9 @@
 //! run three per core between them, and the host then derives fewer keys a second than one
 //! process does (issue 18, P6: five at once on two cores derive ≈ 10 % fewer). So a derivation
 //! also takes one of the host's slots, one per core: an advisory lock (`flock`) on one of the
-//! files `slot-0` … `slot-{n-1}` of a directory (one per running kernel). The kernel lets go of a lock when its holder
-//! closes the file or dies, `kill -9` included, so no slot is ever lost.
+//! files `slot-0` … `slot-{n-1}` of a directory (one per running kernel). The kernel lets go
+//! of a lock when its holder closes the file or dies, `kill -9` included, so no slot is ever
+//! lost.
 //!
 //! A derivation that finds every slot taken queues on the file `queue`: the one at its head
 //! waits for the slot whose holder started first (each holder writes when it started into
@@ -72,11 +73,6 @@ impl CoreSlots {
         &self.dir
     }
 
-    /// How many slots (the cores shared out).
-    pub fn cores(&self) -> usize {
-        self.cores
-    }
-
     /// A free slot, or `None` when every one is held.
     pub fn try_take(&self) -> io::Result<Option<CoreSlot>> {
         // Starting from a different slot each time spreads the tries.
@@ -114,13 +110,14 @@ impl CoreSlots {
         slot
     }
 
-    /// The slot whose holder started first (the next to come free).
+    /// The slot whose holder started first (the next to come free). A holder that has not
+    /// written its start yet is read as its slot's last holder, or as none: a wrong guess,
+    /// made only in that instant, costs a wait for the other slot.
     fn first_started(&self) -> io::Result<usize> {
         let mut first = (0, u64::MAX);
         for i in 0..self.cores {
             let mut at = [0u8; 8];
             let file = self.file(&format!("slot-{i}"))?;
-            // A slot never held reads short: it counts as started at once.
             let n = file.read_at(&mut at, 0)?;
             let started = if n == 8 { u64::from_be_bytes(at) } else { 0 };
             if started < first.1 {
