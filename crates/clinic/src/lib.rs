@@ -3,7 +3,8 @@
 //! The clinic's acts and what people read, between the store and the two faces (the JSON
 //! routes and the web pages of `custody-api`), with no HTTP in it:
 //!
-//! - `Clinic`: the store, the registrant keys (`keys`), key-derivation permits, settings;
+//! - `Clinic`: the store, the registrant keys (`keys`), the key-derivation threads
+//!   (`derivations`), settings;
 //! - `session`: sign-in, sessions, opening a signer's key through the throttle (`throttle`);
 //! - `policy`: every role question, in one file;
 //! - `acts`: one typed command per act, each with a dry run that applies the ledger's own
@@ -13,6 +14,7 @@
 
 pub mod acts;
 mod checkpoints;
+mod derivations;
 pub use custody_report::deadlines;
 pub mod error;
 mod keys;
@@ -44,9 +46,8 @@ pub struct Clinic {
     /// the first enrollment, patient commitments.
     registrants: RegistrantKeys,
     pub settings: Arc<Settings>,
-    /// Key derivations (Argon2id, 19 MiB each) run at most one per core: more at once only
-    /// evict each other from the caches and make every signature slower.
-    kdf: Arc<tokio::sync::Semaphore>,
+    /// Key derivations (Argon2id, 19 MiB each) run on threads of their own, one per core.
+    derivations: Arc<derivations::Derivations>,
     /// The host's cores, shared with the other processes of the same data directory: each
     /// derivation also takes one of its slots (`Clinic::sharing_cores`).
     cores: Option<custody_store::CoreSlots>,
@@ -72,7 +73,7 @@ impl Clinic {
             store,
             registrants,
             settings: Arc::new(settings),
-            kdf: Arc::new(tokio::sync::Semaphore::new(
+            derivations: Arc::new(derivations::Derivations::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             )),
             cores: None,
@@ -106,18 +107,6 @@ impl Clinic {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> ClinicResult<T> {
-        let _permit = self.kdf.acquire().await.map_err(ClinicError::internal)?;
-        let cores = self.cores.clone();
-        tokio::task::spawn_blocking(move || {
-            // A slot that cannot be had (the directory gone, say) costs only the sharing:
-            // the derivation still runs, within this process's own limit.
-            let _slot = cores.map(|c| c.take()).transpose().unwrap_or_else(|e| {
-                tracing::warn!("key derivation without a shared core slot: {e}");
-                None
-            });
-            f()
-        })
-        .await
-        .map_err(ClinicError::internal)
+        self.derivations.run(self.cores.clone(), f).await
     }
 }
