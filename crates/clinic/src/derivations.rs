@@ -48,11 +48,14 @@ impl Derivations {
         let job: Job = Box::new(move || {
             // A slot that cannot be had (the directory gone, say) costs only the sharing:
             // the derivation still runs, within this process's own limit.
-            let _slot = cores.map(|c| c.take()).transpose().unwrap_or_else(|e| {
+            let slot = cores.map(|c| c.take()).transpose().unwrap_or_else(|e| {
                 tracing::warn!("key derivation without a shared core slot: {e}");
                 None
             });
-            let _ = answer.send(f());
+            let derived = f();
+            // The core is free before its caller goes on.
+            drop(slot);
+            let _ = answer.send(derived);
         });
         self.queue
             .send(job)
