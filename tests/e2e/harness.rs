@@ -27,6 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use custody_store::scratch::{DroppedWhenGone, ScratchDatabase};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 use serde_json::{Value, json};
@@ -577,65 +578,27 @@ pub fn error(r: Response, status: StatusCode, code: &str) {
 /// A PostgreSQL database made for one test. It is dropped, with whatever is still connected
 /// to it, once nothing holds it, so that test runs do not pile databases up on the
 /// machine's server.
-pub struct PgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
+pub struct PgDatabase(DroppedWhenGone);
 
 impl PgDatabase {
     pub fn url(&self) -> &str {
-        &self.url
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        use sea_orm::{ConnectionTrait, Database};
-        // Dropped on a test's failure too: nothing here may panic, and a database that
-        // cannot be dropped (the server gone) is left as it is.
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        rt.block_on(async {
-            if let Ok(c) = Database::connect(&self.admin).await {
-                let _ = c
-                    .execute_unprepared(&format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        self.name
-                    ))
-                    .await;
-                let _ = c.close().await;
-            }
-        });
+        self.0.url()
     }
 }
 
 /// A fresh PostgreSQL database for this test, when `DATABASE_URL` names a server.
 pub fn postgres_database() -> Option<Arc<PgDatabase>> {
-    use sea_orm::{ConnectionTrait, Database};
     let admin = std::env::var("DATABASE_URL")
         .ok()
         .filter(|u| u.starts_with("postgres"))?;
-    let name = format!("custody_e2e_{}", uuid::Uuid::now_v7().simple());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let c = Database::connect(&admin).await.unwrap();
-        c.execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        c.close().await.unwrap();
-    });
-    let (base, _) = admin.split_once('?').unwrap_or((&admin, ""));
-    let root = &base[..base.rfind('/').unwrap()];
-    let url = format!("{root}/{name}");
-    Some(Arc::new(PgDatabase { admin, name, url }))
+    let db = rt
+        .block_on(ScratchDatabase::create_for(&admin, "e2e"))
+        .expect("create a test database on DATABASE_URL's server");
+    Some(Arc::new(PgDatabase(db.dropped_when_gone())))
 }
 
 /// Says on standard error that a PostgreSQL test was skipped, naming it.

@@ -1,6 +1,7 @@
-//! Scratch PostgreSQL databases for `custody bench --postgres`: a new database with a unique
-//! name on the server the operator names, dropped when the benchmark ends, so that a
-//! measurement never writes into a database people work in. (SQL stays in this crate.)
+//! Scratch PostgreSQL databases for `custody bench --postgres` and the tests: a new database
+//! with a unique name on the server the operator names, dropped when the benchmark (or the
+//! test) ends, so that a measurement never writes into a database people work in and test
+//! runs do not pile databases up. (SQL stays in this crate.)
 
 use sea_orm::{ConnectionTrait, Database};
 
@@ -19,8 +20,19 @@ impl ScratchDatabase {
     /// Creates `custody_bench_<uuid v7>` on the PostgreSQL server `admin_url` connects to (any
     /// database of it the user may connect to); the user needs the CREATEDB privilege.
     pub async fn create(admin_url: &str) -> Result<Self, StoreError> {
-        // A name of our own making: lower-case hex and underscores, nothing to quote.
-        let name = format!("custody_bench_{}", uuid::Uuid::now_v7().simple());
+        Self::create_for(admin_url, "bench").await
+    }
+
+    /// Creates `custody_<purpose>_<uuid v7>`, as [`ScratchDatabase::create`] does; `purpose`
+    /// (`test`, `e2e`) is lower-case letters and digits, so the name needs no quoting.
+    pub async fn create_for(admin_url: &str, purpose: &'static str) -> Result<Self, StoreError> {
+        debug_assert!(
+            purpose
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+        // A name of our own making: lower-case letters, hex and underscores, nothing to quote.
+        let name = format!("custody_{purpose}_{}", uuid::Uuid::now_v7().simple());
         let conn = Database::connect(admin_url).await?;
         let made = conn
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -57,6 +69,46 @@ impl ScratchDatabase {
         conn.close().await?;
         dropped?;
         Ok(())
+    }
+}
+
+/// A scratch database dropped when this goes — a test's, whether it passes, fails or
+/// panics — instead of when someone remembers to.
+#[derive(Debug)]
+pub struct DroppedWhenGone(Option<ScratchDatabase>);
+
+impl ScratchDatabase {
+    /// This database, dropped (`WITH (FORCE)`) when the guard returned goes.
+    pub fn dropped_when_gone(self) -> DroppedWhenGone {
+        DroppedWhenGone(Some(self))
+    }
+}
+
+impl DroppedWhenGone {
+    pub fn url(&self) -> &str {
+        self.0.as_ref().map_or("", ScratchDatabase::url)
+    }
+
+    pub fn name(&self) -> &str {
+        self.0.as_ref().map_or("", ScratchDatabase::name)
+    }
+}
+
+impl Drop for DroppedWhenGone {
+    fn drop(&mut self) {
+        let Some(db) = self.0.take() else { return };
+        // A thread of its own: this may run on an async runtime, which cannot block on
+        // another future. Nothing here may panic (it runs on a test's failure too); a
+        // database that cannot be dropped (the server gone) is left as it is.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(db.drop_database());
+            }
+        })
+        .join();
     }
 }
 

@@ -6,14 +6,14 @@
 use custody_ledger::vectors::{self, SignWhenMade, seeded_key};
 use custody_ledger::{Draft, Entry, EntryId, LedgerId, Meaning, Principal, Summary};
 use custody_store::Store;
-use sea_orm::{ConnectionTrait, Database};
+use custody_store::scratch::{DroppedWhenGone, ScratchDatabase};
 
 pub struct TestDb {
     pub store: Store,
     pub url: String,
     pub name: &'static str,
     _dir: Option<tempfile::TempDir>,
-    pg_drop: Option<PgDrop>,
+    pg: Option<DroppedWhenGone>,
 }
 
 impl TestDb {
@@ -26,7 +26,7 @@ impl TestDb {
             url,
             name: "sqlite",
             _dir: Some(dir),
-            pg_drop: None,
+            pg: None,
         }
     }
 
@@ -36,22 +36,18 @@ impl TestDb {
         if !admin.starts_with("postgres") {
             return None;
         }
-        let name = format!("custody_test_{}", uuid::Uuid::now_v7().simple());
-        let conn = Database::connect(&admin)
+        let db = ScratchDatabase::create_for(&admin, "test")
             .await
-            .expect("connect to DATABASE_URL");
-        conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create test database");
-        conn.close().await.ok();
-        let url = with_database(&admin, &name);
+            .expect("create a test database on DATABASE_URL's server")
+            .dropped_when_gone();
+        let url = db.url().to_owned();
         let store = Store::open(&url).await.expect("open postgres");
         Some(TestDb {
             store,
             url,
             name: "postgres",
             _dir: None,
-            pg_drop: Some(PgDrop { admin, name }),
+            pg: Some(db),
         })
     }
 
@@ -67,41 +63,9 @@ impl TestDb {
 
     /// Closes the store, then drops its PostgreSQL database (as dropping a `TestDb` does).
     pub async fn cleanup(self) {
-        let TestDb { store, pg_drop, .. } = self;
+        let TestDb { store, pg, .. } = self;
         store.close().await.ok();
-        drop(pg_drop);
-    }
-}
-
-/// A test's PostgreSQL database, dropped with whatever is still connected to it once its
-/// `TestDb` goes, whether or not the test called `cleanup` (or finished).
-struct PgDrop {
-    admin: String,
-    name: String,
-}
-
-impl Drop for PgDrop {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        // A thread of its own: this may run on a test's runtime, which cannot block on
-        // another future.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                if let Ok(conn) = Database::connect(&admin).await {
-                    let _ = conn
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .await;
-                    let _ = conn.close().await;
-                }
-            });
-        })
-        .join();
+        drop(pg);
     }
 }
 
@@ -114,22 +78,6 @@ fn say_postgres_skipped() {
             b"note: DATABASE_URL is not set: the PostgreSQL suite was skipped (SQLite ran)\n",
         );
     });
-}
-
-/// `postgres://u@h:p/db?x` with its database replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let root = match base[scheme_end..].find('/') {
-        Some(i) => &base[..scheme_end + i],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    }
 }
 
 /// The vector ledger's first `n` entries (users, locations, products, receipts…).
