@@ -54,6 +54,26 @@ struct Slot {
     shared: bool,
 }
 
+impl Slot {
+    /// Folds what was stored after the cached state into it (from nothing when none is
+    /// cached), and into the tree's edge kept with it. A fold that fails partway leaves both
+    /// at the last entry it applied.
+    async fn catch_up(
+        &mut self,
+        db: &impl ConnectionTrait,
+        ledger: LedgerId,
+    ) -> Result<u64, StoreError> {
+        let state = match &mut self.state {
+            Some(state) => state,
+            None => {
+                self.frontier = None;
+                self.state.insert(State::new())
+            }
+        };
+        fold_entries(db, ledger, state, self.frontier.as_mut()).await
+    }
+}
+
 /// One caller's append (its entries, all or none) waiting for its ledger's turn, and where its
 /// answer goes.
 struct Waiter {
@@ -425,10 +445,10 @@ impl Store {
         // entries read.
         let slot = self.cache.slot(ledger);
         let mut slot = slot.lock().await;
-        let mut full = slot.state.take().unwrap_or_default();
-        let folded = fold_entries(db, ledger, &mut full).await;
-        let Some(h) = full.head else {
+        let folded = slot.catch_up(db, ledger).await;
+        let Some((full, h)) = slot.state.as_ref().and_then(|s| Some((s, s.head?))) else {
             // Nothing stored: no such ledger (and nothing worth caching).
+            slot.state = None;
             folded?;
             return Err(StoreError::UnknownLedger(ledger));
         };
@@ -443,10 +463,7 @@ impl Store {
         }
         let mut state = full.subset(&refs);
         state.head = Some(h);
-        slot.state = Some(full);
-        if folded? > 0 {
-            slot.frontier = None;
-        }
+        folded?;
         drop(slot);
         for e in &mut entries {
             // Each entry follows the one before it, as it would in the append, and no earlier
@@ -484,7 +501,7 @@ impl Store {
         if cached.is_some_and(|seq| seq >= head.next_seq) {
             return;
         }
-        if fold_entries(self.connection(), ledger, &mut state)
+        if fold_entries(self.connection(), ledger, &mut state, None)
             .await
             .is_ok()
         {
@@ -508,17 +525,14 @@ impl Store {
     > {
         let slot = self.cache.slot(ledger);
         let mut slot = slot.lock().await;
-        let mut full = slot.state.take().unwrap_or_default();
-        let folded = fold_entries(self.connection(), ledger, &mut full).await;
-        let out = full
-            .discrepancies
+        let folded = slot.catch_up(self.connection(), ledger).await;
+        let out = slot
+            .state
             .iter()
+            .flat_map(|s| &s.discrepancies)
             .map(|(k, d)| (k.clone(), d.clone()))
             .collect();
-        slot.state = Some(full);
-        if folded? > 0 {
-            slot.frontier = None;
-        }
+        folded?;
         Ok(out)
     }
 
@@ -663,17 +677,16 @@ impl Store {
                 (Some(h), false) => load_head(h, &mut state)?,
             }
             if head.is_some() {
-                let full = slot.state.get_or_insert_with(State::new);
-                if !same_place(&full.head, &state.head) {
+                let cached = |slot: &Slot| slot.state.as_ref().and_then(|s| s.head);
+                if !same_place(&cached(slot), &state.head) {
                     // Entries appended by someone else (or none folded yet): fold them in.
-                    let folded = fold_entries(&txn, ledger, full).await;
-                    if folded.is_err() || !same_place(&full.head, &state.head) {
+                    let folded = slot.catch_up(&txn, ledger).await;
+                    if folded.is_err() || !same_place(&cached(slot), &state.head) {
                         slot.state = None;
                         slot.frontier = None;
                         folded?;
                         return Err(StoreError::StaleCache);
                     }
-                    slot.frontier = None;
                 }
                 // The fold also knows the last entry's format version, which the row does not.
                 state.head = slot.state.as_ref().and_then(|s| s.head);
@@ -1213,11 +1226,17 @@ fn load_head(h: &ledgers::Model, state: &mut State) -> Result<(), StoreError> {
 /// the rules remember (format version 4's facts: going live, discrepancies and what remains of
 /// them, losses, doses, REMS sessions, keys ever held), which no table holds. Signatures are
 /// not checked again: every stored entry was checked when it was appended or imported.
-/// Returns how many entries it folded.
+///
+/// `frontier`, the Merkle tree's right edge at `state`'s head, takes each folded entry's leaf
+/// as its entry is applied, so the two stay at one place even when the fold fails halfway
+/// (the tree's nodes themselves were stored by whoever appended the entry). Keeping it spares
+/// an append after another process's entries a read of the tree's edge. Returns how many
+/// entries it folded.
 pub(crate) async fn fold_entries(
     db: &impl ConnectionTrait,
     ledger: LedgerId,
     state: &mut State,
+    mut frontier: Option<&mut Frontier>,
 ) -> Result<u64, StoreError> {
     let mut next = state.head.map_or(0, |h| h.next_seq.get());
     let mut folded = 0;
@@ -1229,16 +1248,22 @@ pub(crate) async fn fold_entries(
             .limit(crate::verify::PAGE)
             .all(db)
             .await?;
-        if page.is_empty() {
-            return Ok(folded);
-        }
         for row in &page {
             let e = Entry::from_canonical_bytes(&row.body).map_err(StoreError::corrupt)?;
             state.apply(&e).map_err(|v| {
                 StoreError::corrupt(format!("stored entry {} breaks the rules: {v}", e.seq))
             })?;
+            if let Some(f) = frontier.as_deref_mut() {
+                let hash = custody_ledger::entry::hash_encoded(&row.body);
+                f.push(merkle::leaf_hash(hash.as_bytes()));
+            }
             next = e.seq.get() + 1;
             folded += 1;
+        }
+        // A short page was the last one when it was read: asking again would cost a
+        // statement (an empty page) on every fold of a few entries.
+        if (page.len() as u64) < crate::verify::PAGE {
+            return Ok(folded);
         }
     }
 }

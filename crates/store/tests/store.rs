@@ -143,6 +143,56 @@ async fn separate_connection_pools_on_one_database_never_fork_the_chain() {
     }
 }
 
+/// A process that folds what another appended (in a dry run, or in the append itself once it
+/// knows the ledger is shared) moves its cached Merkle edge over those entries instead of
+/// reading it again: the tree nodes it then stores must be the ones a fresh edge would give.
+/// Each append of `a` below completes a subtree that holds leaves `b` appended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_folds_anothers_entries_keeps_the_tree_edge_right() {
+    for db in TestDb::all().await {
+        let ledger = ledger_of(&seed(&db.store, 16).await);
+        let (a, b) = (&db.store, Store::open(&db.url).await.unwrap());
+        sequencers(&b, ledger);
+        let count = |i: u64| {
+            signed(
+                ledger,
+                Count {
+                    location: "CART-A".parse().unwrap(),
+                    product: KETAMINE_100.parse().unwrap(),
+                    blind: i.is_multiple_of(2),
+                    expected: Tally { sealed: 0, open: 0 },
+                    counted: Tally { sealed: 0, open: 0 },
+                },
+                "phil",
+                &[],
+            )
+        };
+        let append = |s: &Store, i: u64| {
+            let d = count(i);
+            let s = s.clone();
+            async move { s.append(d).await.unwrap().entry.seq.get() }
+        };
+        // Entry 16 by `a`; 17 and 18 by `b`; `a`'s dry run folds them, and its entry 19
+        // completes the subtrees (18, 19) and (16 … 19).
+        assert_eq!(append(a, 16).await, 16);
+        assert_eq!(append(&b, 17).await, 17);
+        assert_eq!(append(&b, 18).await, 18);
+        a.dry_run(&[count(19)]).await.unwrap();
+        assert_eq!(append(a, 19).await, 19);
+        // `b` appends three, then `a` one: from its second (27) `a` knows the ledger is
+        // shared and folds `b`'s entries in the append itself; 27 completes (24 … 27), 31
+        // completes (16 … 31).
+        for i in 20..31 {
+            let by = if i % 4 == 3 { a } else { &b };
+            assert_eq!(append(by, i).await, i, "{}", db.name);
+        }
+        assert_eq!(append(a, 31).await, 31, "{}", db.name);
+        verified(a, ledger).await;
+        b.close().await.unwrap();
+        db.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_debits_consume_exactly_what_is_on_hand() {
     for db in TestDb::all().await {
