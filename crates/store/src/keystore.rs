@@ -62,52 +62,13 @@ fn derive(password: &str, salt: &[u8], cost: Cost) -> Result<Zeroizing<[u8; 32]>
     let mut memory = working_memory::take(params.block_count())?;
     let mut out = Zeroizing::new([0u8; 32]);
     let hashed = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-        .hash_password_into_with_memory(password.as_bytes(), salt, out.as_mut(), &mut memory);
+        .hash_password_into_with_memory(password.as_bytes(), salt, out.as_mut(), &mut *memory);
     working_memory::give_back(memory);
     hashed.map_err(|_| KeyError::Malformed("Argon2 refused the input"))?;
     Ok(out)
 }
 
-/// Argon2's working memory (19 MiB at the default cost), kept from one derivation to the
-/// next. Allocating it afresh for each, as `hash_password_into` does, zeroes it and faults
-/// every page in again: a tenth of a signed write's CPU on the server (issue 18, P3). What a
-/// derivation leaves there would yield its key, so it is wiped before it is kept.
-mod working_memory {
-    use std::sync::{LazyLock, Mutex};
-
-    use argon2::Block;
-    use zeroize::Zeroize;
-
-    use super::KeyError;
-
-    /// At most one buffer per core is kept: the server derives at most one key per core at
-    /// once.
-    pub(super) static KEPT: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
-    /// Asked once: the answer reads the process's CPU affinity and cgroup limits.
-    static CORES: LazyLock<usize> =
-        LazyLock::new(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-
-    pub(super) fn take(blocks: usize) -> Result<Vec<Block>, KeyError> {
-        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = kept.iter().position(|m| m.len() == blocks) {
-            return Ok(kept.swap_remove(i));
-        }
-        drop(kept);
-        let mut m = Vec::new();
-        m.try_reserve_exact(blocks)
-            .map_err(|_| KeyError::Malformed("not enough memory for its Argon2 cost"))?;
-        m.resize(blocks, Block::new());
-        Ok(m)
-    }
-
-    pub(super) fn give_back(mut memory: Vec<Block>) {
-        memory.iter_mut().for_each(Zeroize::zeroize);
-        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() < *CORES {
-            kept.push(memory);
-        }
-    }
-}
+mod working_memory;
 
 /// Seals `key` under `password`.
 pub fn seal(key: &SigningKey, password: &str, cost: Cost) -> Result<Vec<u8>, KeyError> {
@@ -196,10 +157,18 @@ mod tests {
         parallelism: 1,
     };
 
+    /// Taken by every test that derives: what each finds kept is what it gave back.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn alone() -> std::sync::MutexGuard<'static, ()> {
+        ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Argon2's working memory is kept between derivations: each still gives what a
     /// derivation in fresh memory gives, and what is kept holds nothing of the last one.
     #[test]
     fn kept_argon2_memory_is_wiped_and_derives_what_fresh_memory_does() {
+        let _alone = alone();
         // A cost of its own: no other test takes this memory meanwhile.
         const OWN: Cost = Cost {
             memory_kib: 72,
@@ -230,8 +199,45 @@ mod tests {
         }
     }
 
+    /// The working memory starts on a huge page's boundary and asks the kernel for huge
+    /// pages: its mapping carries the `hg` flag (`MADV_HUGEPAGE`) in /proc/self/smaps.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn argon2_memory_asks_for_huge_pages() {
+        let _alone = alone();
+        // A cost of its own: no other test takes this memory meanwhile.
+        const OWN: Cost = Cost {
+            memory_kib: 88,
+            ..CHEAP
+        };
+        derive("password", &[9u8; 16], OWN).unwrap();
+        let kept = working_memory::KEPT.lock().unwrap();
+        let memory = kept.iter().find(|m| m.len() == 88).expect("kept");
+        let at = memory.as_ptr() as usize;
+        assert_eq!(at % (2 << 20), 0, "on a huge page's boundary");
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        // Each mapping: a line "start-end perms …", then its fields, "VmFlags: …" among them.
+        let mut inside = false;
+        let flags = smaps.lines().find_map(|line| {
+            if let Some((range, _)) = line.split_once(' ')
+                && let Some((start, end)) = range.split_once('-')
+                && let (Ok(start), Ok(end)) = (
+                    usize::from_str_radix(start, 16),
+                    usize::from_str_radix(end, 16),
+                )
+            {
+                inside = (start..end).contains(&at);
+                return None;
+            }
+            line.strip_prefix("VmFlags:").filter(|_| inside)
+        });
+        let flags = flags.expect("the memory's mapping is listed");
+        assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");
+    }
+
     #[test]
     fn seal_then_unseal_with_the_right_password_only() {
+        let _alone = alone();
         let k = generate().unwrap();
         let id = PublicKey::from(&k).key_id();
         let sealed = seal(&k, "correct horse battery", CHEAP).unwrap();
