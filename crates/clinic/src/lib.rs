@@ -34,7 +34,7 @@ use custody_store::Store;
 pub use error::{ClinicError, ClinicResult};
 pub use keys::RegistrantKeys;
 pub use policy::Permission;
-pub use session::{Session, SignedIn};
+pub use session::{Session, SignedIn, Warming};
 pub use settings::{RemsCheck, Settings};
 pub use witnessing::WitnessAlert;
 

@@ -284,10 +284,28 @@ impl Clinic {
     }
 
     /// Makes the decoy key now, so that the first unknown name after a start costs no more
-    /// than a wrong password.
-    pub async fn warm_up(&self) -> ClinicResult<()> {
+    /// than a wrong password; and starts folding each ledger's whole history into the
+    /// store's cached state, in the background (the server listens meanwhile), which every
+    /// act's dry run and the dashboard read first: the first person after a restart does not
+    /// wait for it (≈ 6 s at 1,000,000 entries). The folds go on when the returned
+    /// [`Warming`] is dropped; awaiting it waits for them.
+    pub async fn warm_up(&self) -> ClinicResult<Warming> {
         self.open_patient_secrets().await?;
-        self.decoy().await.map(|_| ())
+        let folds = self
+            .registrants
+            .ledgers()
+            .map(|&ledger| {
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.catch_up(ledger).await {
+                        // The first act or read folds for itself, as before.
+                        tracing::warn!("ledger {ledger} not folded ahead: {e}");
+                    }
+                })
+            })
+            .collect();
+        self.decoy().await?;
+        Ok(Warming { folds })
     }
 
     /// A sealed key no one can open, for user names that are no user: opening it costs what
@@ -310,5 +328,63 @@ impl Clinic {
             })
             .await?;
         Ok(made.clone())
+    }
+}
+
+/// The folds a [`Clinic::warm_up`] started.
+#[derive(Debug)]
+pub struct Warming {
+    folds: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Warming {
+    /// Waits until every ledger's state is folded (or its fold failed, which was logged).
+    pub async fn done(self) {
+        for f in self.folds {
+            let _ = f.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use custody_ledger::vectors;
+    use custody_store::Store;
+
+    use crate::{Clinic, RegistrantKeys, Settings};
+
+    /// A start folds each ledger's history into its store's cached state in the background:
+    /// once that is done, a first act or dashboard finds nothing left to fold.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_start_folds_each_ledgers_history_ahead_of_the_first_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = custody_store::sqlite_url(dir.path());
+        let entries: Vec<_> = vectors::build().into_iter().take(16).collect();
+        let ledger = entries[0].ledger;
+        let importer = Store::open(&url).await.unwrap();
+        for e in &entries {
+            importer.import_entry(e.clone(), e.hash()).await.unwrap();
+        }
+        importer.close().await.unwrap();
+        // As a server process starts: a store with nothing cached.
+        let served = Store::open(&url).await.unwrap();
+        let keys = HashMap::from([(ledger, Arc::new(vectors::seeded_key("registrant")))]);
+        let clinic = Clinic::new(
+            served.clone(),
+            RegistrantKeys::new(keys),
+            Settings::default(),
+        );
+        clinic.warm_up().await.unwrap().done().await;
+        assert_eq!(
+            served.catch_up(ledger).await.unwrap(),
+            0,
+            "folded at the start"
+        );
+        // Another process, which did not start so, still has the whole history to fold.
+        let other = Store::open(&url).await.unwrap();
+        assert_eq!(other.catch_up(ledger).await.unwrap(), 16);
     }
 }

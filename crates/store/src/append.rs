@@ -484,6 +484,14 @@ impl Store {
         Ok(())
     }
 
+    /// Folds what is stored of `ledger` into this process's cached state now (its whole
+    /// history the first time): how many entries were folded.
+    pub async fn catch_up(&self, ledger: LedgerId) -> Result<u64, StoreError> {
+        let slot = self.cache.slot(ledger);
+        let mut slot = slot.lock().await;
+        slot.catch_up(self.connection(), ledger).await
+    }
+
     /// Keeps `state` as this process's cached state of `ledger` when it has none, or one of
     /// fewer entries: `state` must be the ledger's rules (`State::apply`) applied in order to
     /// its first stored entries, as a report's fold computes it, which is what this cache

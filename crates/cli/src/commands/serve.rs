@@ -481,7 +481,8 @@ pub async fn run(a: ServeArgs) -> Outcome {
             s.data.data.display()
         ),
     }
-    clinic.warm_up().await?;
+    // The ledgers' folds go on in the background while the server listens.
+    drop(clinic.warm_up().await?);
     let state = AppState::new(clinic.clone(), s.api);
     let witnessing = Witnessing::new(
         clinic.clone(),
