@@ -2,8 +2,9 @@
 //! is long (issue 18, P5). The same workload is built twice, 1,000 entries and
 //! `--million-entries` (default 1,000,000), each served by a child `custody serve`; the
 //! pharmacist's `GET …/on-hand` and dashboard (`GET /ui`) are timed on both, one request at a
-//! time after a warm-up (which waits for each server's fold of its ledger as it starts), alternating between the two servers so that the machine's other work
-//! falls on both alike, and the medians compared, with each server's CPU time a request.
+//! time after a warm-up (which waits for each server's fold of its ledger as it starts),
+//! alternating between the two servers so that the machine's other work falls on both alike,
+//! and the medians compared, with each server's CPU time a request.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
