@@ -159,7 +159,10 @@ try {
   check(weighed.includes("gave 35.2 mg (3.52 mL) (0.5 mg/kg × 70.4 kg = 35.2 mg = 3.52 mL, exact)"), `the statement states the arithmetic: ${weighed}`);
   check(weighed.includes("MRN-100002 (Avery Brooks"), `a patient found by name: ${weighed}`);
   check((await page.locator("#dose_mg-hint").textContent()).includes("35.2 mg = 3.52 mL, exact"), "Review shows the result beside the dose");
-  // Esc cancels: the dialog closes, the reviewed form stays as typed.
+  // Esc cancels: the dialog closes, the reviewed form stays as typed. The page shows the
+  // dialog open before its script makes it modal, and only a modal dialog takes Esc: wait
+  // for that, or a busy machine presses Esc on a dialog that cannot take it yet.
+  await page.waitForFunction(() => document.querySelector("dialog.sign")?.matches(":modal"));
   await page.keyboard.press("Escape");
   check(!(await dialog.evaluate((d) => d.open)), "Esc closes the dialog");
   check((await page.getByLabel("Weight (kg)").inputValue()) === "70.4", "the form stays as typed");
