@@ -40,6 +40,17 @@ fn delay(s: &Settings, failures: u32) -> i64 {
         .min(micros(s.max_delay))
 }
 
+/// When the attempt after `failures` wrong passwords counted at `now` is allowed: 0 while
+/// attempts are free. Never `now` itself: another process's attempt that read its clock a
+/// moment earlier, and reaches the database a moment later, would find "allowed from now"
+/// still ahead of it and be refused as if it had to wait.
+fn allowed_at(s: &Settings, failures: u32, now: i64) -> i64 {
+    match delay(s, failures) {
+        0 => 0,
+        d => now.saturating_add(d),
+    }
+}
+
 /// Reserves one attempt for `account` (and, at sign-in, `address`), or says when the next is
 /// allowed.
 pub(crate) async fn reserve(
@@ -49,7 +60,18 @@ pub(crate) async fn reserve(
     subject: &str,
     address: Option<&str>,
 ) -> ClinicResult<Reserved> {
-    let now = now_micros();
+    reserve_at(store, s, account, subject, address, now_micros()).await
+}
+
+/// As [`reserve`], at `now` (as this process's clock read it).
+async fn reserve_at(
+    store: &Store,
+    s: &Settings,
+    account: &str,
+    subject: &str,
+    address: Option<&str>,
+    now: i64,
+) -> ClinicResult<Reserved> {
     let window = micros(s.window);
     // Now and then, forget what no longer counts.
     if now % 64 == 0 {
@@ -64,7 +86,7 @@ pub(crate) async fn reserve(
     let first = AttemptRow {
         failures: 1,
         window_start: now,
-        next_at: now + delay(s, 1),
+        next_at: allowed_at(s, 1, now),
     };
     if store.first_attempt(account, first).await? {
         return Ok(Reserved { failures: 1 });
@@ -76,7 +98,7 @@ pub(crate) async fn reserve(
                 Some(r) if r.next_at > now => (Some(r), Err(r.next_at)),
                 Some(r) => {
                     let failures = r.failures + 1;
-                    let next_at = now + delay(s, failures);
+                    let next_at = allowed_at(s, failures, now);
                     (
                         Some(AttemptRow {
                             failures,
@@ -90,7 +112,7 @@ pub(crate) async fn reserve(
                     Some(AttemptRow {
                         failures: 1,
                         window_start: now,
-                        next_at: now + delay(s, 1),
+                        next_at: allowed_at(s, 1, now),
                     }),
                     Ok(1),
                 ),
@@ -181,4 +203,52 @@ async fn give_back(store: &Store, key: &str) -> ClinicResult<()> {
 /// How many wrong passwords are left before a wait, after `failures`.
 pub(crate) fn left(s: &Settings, failures: u32) -> u32 {
     s.free_attempts.saturating_sub(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use custody_ledger::Timestamp;
+    use custody_store::Store;
+
+    use super::reserve_at;
+    use crate::error::ClinicError;
+    use crate::settings::Settings;
+
+    /// One account signing on two server processes of one database: the attempt whose process
+    /// read the clock a moment earlier reaches the database a moment after the other's
+    /// reservation. It is counted, not refused as if a wait were running; once the free
+    /// attempts are used up, the wait holds whatever the clock of the attempt.
+    #[tokio::test]
+    async fn an_attempt_that_read_the_clock_before_anothers_reservation_is_counted_not_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = custody_store::sqlite_url(dir.path());
+        let (a, b) = (
+            Store::open(&url).await.unwrap(),
+            Store::open(&url).await.unwrap(),
+        );
+        let s = Settings::default();
+        let account = "account:ledger:nurse.chen";
+        let reserve = |store: &Store, now: i64| {
+            let (store, s) = (store.clone(), s.clone());
+            async move { reserve_at(&store, &s, account, "nurse.chen", None, now).await }
+        };
+        let t = super::now_micros();
+        let first = reserve(&a, t + 1_000).await.unwrap();
+        assert_eq!(first.failures, 1);
+        let second = reserve(&b, t).await.expect("counted, not refused");
+        assert_eq!(second.failures, 2);
+        for n in 3..=s.free_attempts {
+            assert_eq!(reserve(&a, t + 2_000).await.unwrap().failures, n);
+        }
+        let wait_ends = t + 2_000 + i64::try_from(s.first_delay.as_micros()).unwrap();
+        match reserve(&b, t).await {
+            Err(ClinicError::Throttled { retry_at, .. }) => {
+                assert_eq!(retry_at, Timestamp::from_micros(wait_ends).unwrap());
+            }
+            other => panic!(
+                "the wait after the free attempts was not kept: {:?}",
+                other.map(|r| r.failures)
+            ),
+        }
+    }
 }
