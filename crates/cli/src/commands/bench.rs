@@ -462,7 +462,7 @@ pub async fn run(a: BenchArgs) -> Outcome {
     }
     let batch_secs = t.elapsed().as_secs_f64();
     println!(
-        "verify: {} entries ({} signatures) in {:.2}s = {}; raw strict verification of the same signatures (ed25519-dalek's verify_strict, one at a time, this thread): {:.2}s; that ÷ this {:.0}% (raw batch verification, not used: {:.2}s)",
+        "verify: {} entries ({} signatures) in {:.2}s = {}; raw strict verification of the same signatures (ed25519-dalek's verify_strict, one at a time, this thread): {:.2}s; raw ÷ custody's {:.0}% (raw batch verification, not used: {:.2}s)",
         a.verify,
         sigs,
         verify_secs,
