@@ -76,6 +76,9 @@ pub fn sqlite_url(dir: &Path) -> String {
 /// How much of a SQLite database a serving process reads through a memory map.
 const MMAP_BYTES: u64 = 256 << 20;
 
+/// A PostgreSQL connection idle this long is pinged before it is used again.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(5);
+
 /// What a store is opened for, which decides how it reads SQLite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reads {
@@ -114,10 +117,21 @@ impl Store {
             Reads::Scans => 0,
             Reads::Serving => MMAP_BYTES,
         };
+        let sqlite = url.starts_with("sqlite");
         let mut opt = ConnectOptions::new(url.to_owned());
+        // sqlx pings every connection it hands out: on SQLite a round trip to the
+        // connection's thread before each statement outside a transaction (issue 18, P3).
+        // An embedded connection cannot be dropped by a server, so SQLite's are not pinged;
+        // PostgreSQL's are only once idle long enough that the server, a proxy or a restart
+        // may have closed them.
+        if sqlite {
+            opt.test_before_acquire(false);
+        } else {
+            opt.test_before_acquire_if_idle_for(PING_AFTER_IDLE);
+        }
         opt.sqlx_logging(false)
             .acquire_timeout(Duration::from_secs(60))
-            .max_connections(if url.starts_with("sqlite") { 4 } else { 8 })
+            .max_connections(if sqlite { 4 } else { 8 })
             .map_sqlx_sqlite_opts(move |o| {
                 // WAL lets readers run beside the one writer; FULL makes every commit
                 // durable before it is acknowledged (an acknowledged entry survives a crash).
