@@ -33,7 +33,6 @@ async fn a_postgresql_connection_closed_while_it_idled_is_replaced_before_use() 
         "a connection in use moments ago is not pinged"
     );
     conn.execute_unprepared("SELECT 1").await.unwrap();
-    assert!(pool.num_idle() >= 1);
 
     // The server ends every session of the test's database, as a restart would.
     let admin = Database::connect(std::env::var("DATABASE_URL").unwrap())
@@ -51,6 +50,7 @@ async fn a_postgresql_connection_closed_while_it_idled_is_replaced_before_use() 
         .unwrap()
         .try_get::<i64>("", "n")
         .unwrap();
+    // Only the store's pool connects to the test's database: these were its connections.
     assert!(ended >= 1, "the pool's connections were ended");
     admin.close().await.ok();
 
