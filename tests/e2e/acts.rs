@@ -327,8 +327,16 @@ fn an_unknown_user_costs_what_a_wrong_password_costs() {
     once("no.such.user");
     once("nurse.chen");
     let (mut unknown, mut wrong, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..50 {
-        let (u, w) = (once("no.such.user"), once("nurse.chen"));
+    for i in 0..50 {
+        // Each goes first in half of the pairs: what one request leaves behind for the next
+        // (a freed key-derivation buffer, a pooled connection) weighs on both alike.
+        let (u, w) = if i % 2 == 0 {
+            let u = once("no.such.user");
+            (u, once("nurse.chen"))
+        } else {
+            let w = once("nurse.chen");
+            (once("no.such.user"), w)
+        };
         unknown.push(u);
         wrong.push(w);
         // Each pair is timed back to back, under the same load: their ratio cancels it.
@@ -341,7 +349,12 @@ fn an_unknown_user_costs_what_a_wrong_password_costs() {
     println!(
         "sign-in medians of 50: unknown user {unknown} µs, wrong password {wrong} µs; median ratio of pairs {ratio:.3}"
     );
-    assert!((0.9..=1.1).contains(&ratio), "unknown/wrong = {ratio:.3}");
+    // The leak this guards against, a name that is no one's answered without a key
+    // derivation, shows as a ratio near 0.15 (5 ms against 28 ms in the test build). Alone
+    // the ratio is 0.99–1.01; beside two busy cores 0.96–1.03; CI, running other tests' key
+    // derivations beside it on 2 cores, once measured 1.105. The band allows that and still
+    // catches the leak, or a second derivation for one side (2.0).
+    assert!((0.8..=1.25).contains(&ratio), "unknown/wrong = {ratio:.3}");
 }
 
 #[test]
