@@ -49,6 +49,9 @@ impl Store {
     pub(crate) async fn open(dir: &Path) -> Result<Self, WitnessError> {
         let url = format!("sqlite://{}?mode=rwc", dir.join(DB_FILE).display());
         let mut opt = ConnectOptions::new(url);
+        // sqlx would ping each connection it hands out, a round trip to the connection's
+        // thread before every request's transaction; an embedded file cannot drop it.
+        opt.test_before_acquire(false);
         opt.sqlx_logging(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(60))

@@ -155,6 +155,14 @@ async fn the_first_checkpoint_is_cosigned_and_signed_note_verifies_the_cosignatu
 }
 
 #[tokio::test]
+async fn the_store_hands_out_connections_without_a_ping() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::Store::open(dir.path()).await.unwrap();
+    let pool = store.connection().get_sqlite_connection_pool();
+    assert!(!pool.options().get_test_before_acquire());
+}
+
+#[tokio::test]
 async fn the_vkeys_key_ids_are_the_ones_signed_note_computes() {
     let w = seeded_key("witness");
     let v = Vkey::cosignature_v1(NAME, PublicKey::from(&w))
