@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use custody_api::metrics::Metrics;
 use custody_clinic::{Clinic, WitnessAlert};
+use custody_ledger::LedgerId;
 use custody_ledger::checkpoint::SignedCheckpoint;
 use custody_ledger::note::{Vkey, verify_cosignature_line};
-use custody_ledger::{LedgerId, Timestamp};
 use custody_store::cosignatures::Cosignature;
 
 /// A witness the server sends its checkpoints to.
@@ -191,7 +191,7 @@ impl Witnessing {
                     witness: name.clone(),
                     size: cp.size,
                     message: why.clone(),
-                    at: now(),
+                    at: custody_store::clock::now(),
                 });
             }
             Answer::Unreachable(why) => {
@@ -235,15 +235,11 @@ impl Witnessing {
         match self
             .clinic
             .store
-            .save_cosignature(ledger, &c, now().micros())
+            .save_cosignature(ledger, &c, custody_store::clock::now_micros())
             .await
         {
             Ok(()) => Answer::Cosigned,
             Err(e) => Answer::Unreachable(format!("cannot keep the cosignature: {e}")),
         }
     }
-}
-
-fn now() -> Timestamp {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
 }

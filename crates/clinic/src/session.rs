@@ -116,7 +116,7 @@ impl Clinic {
     pub async fn session(&self, token: &str) -> ClinicResult<Session> {
         let hash = token_hash(token);
         let idle = i64::try_from(self.settings.idle_timeout.as_micros()).unwrap_or(i64::MAX);
-        let now = throttle::now_micros();
+        let now = custody_store::clock::now_micros();
         let known = self.last_use(&hash);
         let live = self
             .store
@@ -182,7 +182,7 @@ impl Clinic {
         let info = self.active_user(ledger, &user).await?;
         let password_change_required = self.store.password_change_required(ledger, &user).await?;
         let token = B64URL.encode(keystore::random::<32>().map_err(ClinicError::internal)?);
-        let now = throttle::now_micros();
+        let now = custody_store::clock::now_micros();
         let expires = now.saturating_add(
             i64::try_from(self.settings.absolute_timeout.as_micros()).unwrap_or(i64::MAX),
         );

@@ -20,9 +20,7 @@ fn micros(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-pub(crate) fn now_micros() -> i64 {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
-}
+use custody_store::clock::now_micros;
 
 /// A reserved attempt: the failures counted with it, to say how many are left.
 pub(crate) struct Reserved {
@@ -232,7 +230,7 @@ mod tests {
             let (store, s) = (store.clone(), s.clone());
             async move { reserve_at(&store, &s, account, "nurse.chen", None, now).await }
         };
-        let t = super::now_micros();
+        let t = custody_store::clock::now_micros();
         let first = reserve(&a, t + 1_000).await.unwrap();
         assert_eq!(first.failures, 1);
         let second = reserve(&b, t).await.expect("counted, not refused");

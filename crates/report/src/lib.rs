@@ -583,7 +583,7 @@ async fn record_issued(
         (Some(r), true) => Some(text(r.trim())?),
         _ => None,
     };
-    let now = custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let now = custody_store::clock::now();
     let issued = custody_ledger::Draft::new(
         ledger,
         custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),

@@ -122,7 +122,7 @@ impl Zone {
 
     /// Today here.
     pub fn today(&self) -> Day {
-        self.day_of(Timestamp::from_datetime(time::OffsetDateTime::now_utc()))
+        self.day_of(custody_store::clock::now())
     }
 
     /// The instant a local day begins (local midnight, or the first instant of the day

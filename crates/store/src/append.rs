@@ -20,7 +20,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use time::OffsetDateTime;
 
 use crate::Store;
 use crate::entities::{containers, discrepancies, entries, ledgers, locations, products, users};
@@ -452,7 +451,7 @@ impl Store {
             folded?;
             return Err(StoreError::UnknownLedger(ledger));
         };
-        let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        let now = crate::clock::now();
         let mut entries = Vec::with_capacity(drafts.len());
         let mut refs = References::default();
         for d in drafts {
@@ -717,7 +716,7 @@ impl Store {
             state = full.subset(&refs);
             state.head = head;
         }
-        let now = Timestamp::from_datetime(OffsetDateTime::now_utc());
+        let now = crate::clock::now();
         let alone = members.len() == 1;
         let mut outcomes = Vec::with_capacity(members.len());
         // What the appended entries changed, all together (`None`: nothing was appended).

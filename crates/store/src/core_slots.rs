@@ -20,7 +20,6 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The slots of one directory: as many as `cores`.
 #[derive(Debug, Clone)]
@@ -76,7 +75,7 @@ impl CoreSlots {
     /// A free slot, or `None` when every one is held.
     pub fn try_take(&self) -> io::Result<Option<CoreSlot>> {
         // Starting from a different slot each time spreads the tries.
-        let start = usize::try_from(now_micros()).unwrap_or(0) % self.cores;
+        let start = usize::try_from(crate::clock::now_micros()).unwrap_or(0) % self.cores;
         for k in 0..self.cores {
             let index = (start + k) % self.cores;
             let file = self.file(&format!("slot-{index}"))?;
@@ -114,12 +113,12 @@ impl CoreSlots {
     /// written its start yet is read as its slot's last holder, or as none: a wrong guess,
     /// made only in that instant, costs a wait for the other slot.
     fn first_started(&self) -> io::Result<usize> {
-        let mut first = (0, u64::MAX);
+        let mut first = (0, i64::MAX);
         for i in 0..self.cores {
             let mut at = [0u8; 8];
             let file = self.file(&format!("slot-{i}"))?;
             let n = file.read_at(&mut at, 0)?;
-            let started = if n == 8 { u64::from_be_bytes(at) } else { 0 };
+            let started = if n == 8 { i64::from_be_bytes(at) } else { 0 };
             if started < first.1 {
                 first = (i, started);
             }
@@ -164,12 +163,6 @@ fn boot_id() -> io::Result<String> {
 
 /// Marks `file`'s slot as started now, for those who wait for the first to come free.
 fn held(index: usize, file: File) -> io::Result<CoreSlot> {
-    file.write_at(&now_micros().to_be_bytes(), 0)?;
+    file.write_at(&crate::clock::now_micros().to_be_bytes(), 0)?;
     Ok(CoreSlot { index, _file: file })
-}
-
-fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }

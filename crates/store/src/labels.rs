@@ -66,7 +66,7 @@ impl Store {
             patient_ref: Set(l.patient.to_string()),
             labelled_on: Set(l.labelled_on.to_string()),
             labelled_by: Set(l.labelled_by.clone()),
-            updated_at: Set(crate::now_micros()),
+            updated_at: Set(crate::clock::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([C::LedgerId, C::Container])

@@ -13,6 +13,7 @@
 pub mod append;
 pub mod busy;
 pub mod chain;
+pub mod clock;
 pub mod core_slots;
 pub mod cosignatures;
 pub mod entities;
@@ -231,9 +232,4 @@ impl Store {
     pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
         Self::open(&format!("sqlite://{}?mode=rw", path.display())).await
     }
-}
-
-/// Now, in µs since the epoch: when a register row (outside the chain) was last written.
-pub(crate) fn now_micros() -> i64 {
-    custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()).micros()
 }

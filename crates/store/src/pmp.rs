@@ -122,7 +122,7 @@ impl Store {
             ledger_id: Set(ledger.as_uuid()),
             npi: Set(ids.npi.clone()),
             ncpdp: Set(ids.ncpdp.clone()),
-            updated_at: Set(crate::now_micros()),
+            updated_at: Set(crate::clock::now_micros()),
         })
         .on_conflict(
             OnConflict::column(registrant_identifiers::Column::LedgerId)
@@ -162,7 +162,7 @@ impl Store {
             ledger_id: Set(ledger.as_uuid()),
             dea: Set(dea.to_string()),
             npi: Set(npi.to_string()),
-            updated_at: Set(crate::now_micros()),
+            updated_at: Set(crate::clock::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([prescribers::Column::LedgerId, prescribers::Column::Dea])
@@ -188,7 +188,7 @@ impl Store {
             written_on: Set(p.written_on.to_string()),
             refills_authorized: Set(small(p.refills_authorized)?),
             days_supply: Set(small(p.days_supply)?),
-            updated_at: Set(crate::now_micros()),
+            updated_at: Set(crate::clock::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([prescriptions::Column::LedgerId, prescriptions::Column::Seq])

@@ -290,7 +290,7 @@ impl Store {
             form_submitted_on: Set(r.form.as_ref().map(|(d, _)| d.to_string())),
             form_confirmation: Set(r.form.as_ref().map(|(_, c)| c.clone())),
             opened_by: Set(r.opened_by.clone()),
-            updated_at: Set(crate::now_micros()),
+            updated_at: Set(crate::clock::now_micros()),
         })
         .on_conflict(
             OnConflict::columns([C::LedgerId, C::SessionId])

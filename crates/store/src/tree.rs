@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use custody_ledger::checkpoint::{Checkpoint, SignedCheckpoint, origin};
 use custody_ledger::merkle::{self, Frontier, Hash, Nodes, Recorder};
-use custody_ledger::{LedgerId, PublicKey, Timestamp};
+use custody_ledger::{LedgerId, PublicKey};
 use ed25519_dalek::SigningKey;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -233,7 +233,7 @@ impl Store {
             root,
         }
         .sign(key);
-        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let now = crate::clock::now();
         checkpoints::Entity::insert(checkpoints::ActiveModel {
             ledger_id: Set(ledger.as_uuid()),
             size: Set(rows::to_i64(head.entries)),

@@ -74,10 +74,6 @@ fn patient_from_row(m: patients::Model) -> Result<PatientRecord, StoreError> {
     })
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
-}
-
 /// The `signatures` column of a queued entry: the draft's format version with its signatures
 /// (from version 4 on), or the bare list of signatures written before.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -138,7 +134,7 @@ impl Store {
         container: &str,
         request: Option<&RequestRecord>,
     ) -> Result<PendingEntry, StoreError> {
-        let queued_at = now();
+        let queued_at = crate::clock::now();
         let txn = self.begin_write().await?;
         if let Some(r) = request {
             crate::requests::insert_request(
@@ -247,7 +243,7 @@ impl Store {
             name: Set(p.name.clone()),
             address: Set(p.address.clone()),
             birth_date: Set(p.birth_date.clone()),
-            created_at: Set(now().micros()),
+            created_at: Set(crate::clock::now_micros()),
             rems_patient_id: Set(p.rems.as_ref().map(|r| r.patient_id.clone())),
             rems_enrolled_on: Set(p.rems.as_ref().map(|r| r.enrolled_on.to_string())),
             sex: Set(p.sex.clone()),
@@ -304,7 +300,7 @@ impl Store {
         bootstrap_tokens::Entity::insert(bootstrap_tokens::ActiveModel {
             ledger_id: Set(ledger.as_uuid()),
             token_hash: Set(token_hash.to_vec()),
-            created_at: Set(now().micros()),
+            created_at: Set(crate::clock::now_micros()),
         })
         .on_conflict(
             OnConflict::column(bootstrap_tokens::Column::LedgerId)

@@ -364,7 +364,7 @@ pub async fn discrepancies(
             .parse()
             .map_err(|e: String| ApiError::bad_request(format!("status: {e}")))?,
     };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1_000_000;
+    let now = custody_store::clock::now_micros();
     let list = state.clinic.discrepancies(&auth, status).await?;
     Ok(Json(
         list.into_iter()

@@ -33,10 +33,7 @@ pub fn input_time(zone: &Zone, t: Timestamp) -> String {
 
 /// Now, to the minute, as a `datetime-local` input holds it.
 pub fn now_input(zone: &Zone) -> String {
-    input_time(
-        zone,
-        Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
-    )
+    input_time(zone, custody_store::clock::now())
 }
 
 /// A typed `datetime-local` value read in the clinic's zone as the instant it names: a time

@@ -657,7 +657,7 @@ async fn concurrent_appends(
                     _ => ("phil", &keys[0]),
                 };
                 for j in 0..per {
-                    let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+                    let now = custody_store::clock::now();
                     let id =
                         seeded_entry_id(i as u64 * 1_000_000 + j, (now.micros() / 1000) as u64);
                     let d = Draft::new(

@@ -27,11 +27,12 @@ use custody_ledger::*;
 use custody_store::{Store, keystore};
 use ed25519_dalek::SigningKey;
 
-use crate::commands::init::{create_ledger, entry_id_at, now};
+use crate::commands::init::{create_ledger, entry_id_at};
 use crate::config::DataArgs;
 use crate::first_start::{self, Stage};
 use crate::registrant::{Keys, NewPassphrase};
 use crate::{Failure, Outcome};
+use custody_store::clock::now;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

@@ -95,10 +95,6 @@ pub fn entry_id_at(at: Timestamp) -> EntryId {
     EntryId::from_uuid(uuid::Builder::from_unix_timestamp_millis(ms, &r).into_uuid())
 }
 
-pub fn now() -> Timestamp {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
-}
-
 pub async fn run(a: InitArgs) -> Outcome {
     let found = first_start::recover(&a.data).await?;
     if let Found::NeedsToken(ledger) = found {
@@ -127,8 +123,14 @@ pub async fn run(a: InitArgs) -> Outcome {
     let stage = Stage::begin(&a.data)?;
     let store = stage.args().open(true).await?;
     let others = store.ledgers().await?.len();
-    let (ledger, key, wrote_pass) =
-        create_ledger(&stage.keys(), NewPassphrase::Given, &store, party, now()).await?;
+    let (ledger, key, wrote_pass) = create_ledger(
+        &stage.keys(),
+        NewPassphrase::Given,
+        &store,
+        party,
+        custody_store::clock::now(),
+    )
+    .await?;
     let token = bootstrap_token(&store, ledger).await?;
     store.close().await?;
     // Printed before the move: a start cut short after it is made again with a new token.

@@ -416,7 +416,7 @@ async fn first_start(s: &Settings) -> Outcome {
             NewPassphrase::Given,
             &store,
             party,
-            crate::commands::init::now(),
+            custody_store::clock::now(),
         )
         .await?;
         let token = crate::commands::init::bootstrap_token(&store, ledger).await?;

@@ -139,7 +139,7 @@ pub fn entry_id() -> EntryId {
 /// Now, by the server's clock: the signing time a signature states (21 CFR 11.50(a)(2); format
 /// version 3 signs it), read as each signer's key signs.
 pub fn signing_time() -> Timestamp {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
+    custody_store::clock::now()
 }
 
 /// Who asked what, without passwords: a request id seen again with another fingerprint was

@@ -14,7 +14,6 @@ use crate::error::{ClinicError, ClinicResult};
 use crate::passwords;
 use crate::policy::Permission;
 use crate::session::Session;
-use crate::throttle;
 
 /// Enroll a user with a new key sealed under their first password.
 #[derive(Debug, Clone)]
@@ -319,7 +318,7 @@ impl Clinic {
         self.store.delete_sessions_of(s.ledger, user).await?;
         // A password someone else knows: its owner must replace it at their next sign-in.
         self.store
-            .require_password_change(s.ledger, user, throttle::now_micros())
+            .require_password_change(s.ledger, user, custody_store::clock::now_micros())
             .await?;
         Ok(Outcome::Recorded {
             entries: vec![a],

@@ -209,7 +209,7 @@ impl Clinic {
             written_on,
             refills_authorized,
             days_supply,
-            updated_at: custody_ledger::Timestamp::from_datetime(time::OffsetDateTime::now_utc()),
+            updated_at: custody_store::clock::now(),
         };
         self.store.save_prescription(s.ledger, &p).await?;
         Ok(p)

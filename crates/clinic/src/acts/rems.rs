@@ -173,10 +173,6 @@ fn check_bp(field: &str, b: &BloodPressure) -> ClinicResult<()> {
     Ok(())
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc())
-}
-
 impl Clinic {
     /// A dose entry of a REMS product: the dose and the device it came from.
     async fn rems_dose(&self, s: &Session, seq: Seq) -> ClinicResult<(Administered, RemsDose)> {
@@ -249,7 +245,7 @@ impl Clinic {
         let taken = self.doses_in_sessions(s).await?;
         let mut doses = cmd.doses.clone();
         if doses.is_empty() {
-            let since = now().micros() - 12 * 60 * MINUTE;
+            let since = custody_store::clock::now_micros() - 12 * 60 * MINUTE;
             for (seq, e) in self.entries_of_kind(s.ledger, Kind::Administered).await? {
                 let Payload::Administered(a) = &e.body.payload else {
                     continue;
@@ -438,7 +434,7 @@ impl Clinic {
                 r.session.clone(),
             )));
         }
-        let discharged_at = cmd.discharged_at.unwrap_or_else(now);
+        let discharged_at = cmd.discharged_at.unwrap_or_else(custody_store::clock::now);
         let elapsed = discharged_at.micros() - r.started_at.micros();
         let minimum = self.settings.rems_monitoring_minutes;
         let needed = i64::from(minimum) * MINUTE;
@@ -630,7 +626,7 @@ impl Clinic {
             .as_ref()
             .map(|(_, c)| c.discharged_at)
             .or(r.discharged_at)
-            .unwrap_or_else(now);
+            .unwrap_or_else(custody_store::clock::now);
         let mrn = self
             .store
             .patient(s.ledger, &r.patient)

@@ -84,7 +84,7 @@ pub fn beyond_use_from(day: Day, c: &custody_store::ContainerInfo) -> Day {
 }
 
 pub fn today() -> Day {
-    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).date()
+    custody_store::clock::now().date()
 }
 
 impl Clinic {
@@ -201,7 +201,7 @@ impl Clinic {
         {
             self.check_rems(s, &product, &cmd.patient).await?;
         }
-        let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let now = custody_store::clock::now();
         let given_at = cmd.given_at.unwrap_or(now);
         let late_by = now.micros().saturating_sub(given_at.micros());
         let threshold = i64::try_from(self.settings.late_charting.as_micros()).unwrap_or(i64::MAX);

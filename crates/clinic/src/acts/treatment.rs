@@ -489,9 +489,7 @@ impl Clinic {
         };
         Ok(DosePlan {
             route: cmd.route.unwrap_or(product.form.default_route()),
-            given_at: cmd
-                .given_at
-                .unwrap_or_else(|| Timestamp::from_datetime(time::OffsetDateTime::now_utc())),
+            given_at: cmd.given_at.unwrap_or_else(custody_store::clock::now),
             patient: self.commit_patient(s.ledger, &cmd.patient).await?,
             prescriber: cmd.prescriber.clone(),
             product,

@@ -143,7 +143,7 @@ impl Clinic {
     {
         s.require(s.ledger, Permission::Verify)?;
         let r = self.store.verify(s.ledger, None, |_, _| {}).await?;
-        let when = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+        let when = custody_store::clock::now();
         *self
             .last_verification
             .lock()

@@ -149,7 +149,7 @@ pub async fn record(
         s.parse()
             .map_err(|e: custody_ledger::ParseError| PmpError::Ledger(e.to_string()))
     };
-    let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let now = custody_store::clock::now();
     let draft = custody_ledger::Draft::new(
         ledger,
         custody_ledger::EntryId::from_uuid(uuid::Uuid::now_v7()),
