@@ -11,6 +11,7 @@
 //! through one shared address, a whole clinic) for long.
 
 use custody_ledger::Timestamp;
+use custody_store::clock::now_micros;
 use custody_store::{AttemptRow, Store};
 
 use crate::error::{ClinicError, ClinicResult};
@@ -19,8 +20,6 @@ use crate::settings::Settings;
 fn micros(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
-
-use custody_store::clock::now_micros;
 
 /// A reserved attempt: the failures counted with it, to say how many are left.
 pub(crate) struct Reserved {
@@ -230,7 +229,7 @@ mod tests {
             let (store, s) = (store.clone(), s.clone());
             async move { reserve_at(&store, &s, account, "nurse.chen", None, now).await }
         };
-        let t = custody_store::clock::now_micros();
+        let t = super::now_micros();
         let first = reserve(&a, t + 1_000).await.unwrap();
         assert_eq!(first.failures, 1);
         let second = reserve(&b, t).await.expect("counted, not refused");
