@@ -6,6 +6,7 @@ use custody_ledger::{
     Timestamp,
 };
 use custody_store::Store;
+use custody_store::clock::now;
 use ed25519_dalek::SigningKey;
 use sha2::Digest;
 
@@ -123,14 +124,8 @@ pub async fn run(a: InitArgs) -> Outcome {
     let stage = Stage::begin(&a.data)?;
     let store = stage.args().open(true).await?;
     let others = store.ledgers().await?.len();
-    let (ledger, key, wrote_pass) = create_ledger(
-        &stage.keys(),
-        NewPassphrase::Given,
-        &store,
-        party,
-        custody_store::clock::now(),
-    )
-    .await?;
+    let (ledger, key, wrote_pass) =
+        create_ledger(&stage.keys(), NewPassphrase::Given, &store, party, now()).await?;
     let token = bootstrap_token(&store, ledger).await?;
     store.close().await?;
     // Printed before the move: a start cut short after it is made again with a new token.
