@@ -9,6 +9,7 @@
 //! vectors printed there.
 
 pub mod checkpoint;
+mod comb;
 pub mod encoding;
 pub mod entry;
 pub mod inventory;

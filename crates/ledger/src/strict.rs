@@ -9,6 +9,7 @@
 //! square root in the field: ≈ 15 % of a check, and strict checks are most of the time of
 //! verifying a ledger and much of appending to it (docs/performance.md).
 //! `strict_verification_is_verify_strict` checks the two agree, signature for signature.
+//! Rule 4's point comes from tables of multiples once a key signs often (`comb`).
 
 use std::sync::OnceLock;
 
@@ -17,6 +18,8 @@ use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha512};
+
+use crate::comb;
 
 /// The canonical encodings of the eight points of small order.
 fn small_order() -> &'static [[u8; 32]; 8] {
@@ -58,6 +61,18 @@ fn candidate(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Option<(EdwardsPoint, [u8; 32])> {
+    candidate_by(key, message, signature, |a, k, s| {
+        comb::rule4_point(key.as_bytes(), a, k, s)
+    })
+}
+
+/// [`candidate`], with [S]B − [k]A computed by `rule4` from A, k and S.
+fn candidate_by(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8; 64],
+    rule4: impl FnOnce(&EdwardsPoint, &Scalar, &Scalar) -> EdwardsPoint,
+) -> Option<(EdwardsPoint, [u8; 32])> {
     let (r, s) = signature.split_at(32);
     let r = <[u8; 32]>::try_from(r).ok()?;
     let s = <[u8; 32]>::try_from(s).ok()?;
@@ -75,10 +90,7 @@ fn candidate(
     h.update(key.as_bytes());
     h.update(message);
     let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
-    Some((
-        EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s),
-        r,
-    ))
+    Some((rule4(&a, &k, &s), r))
 }
 
 #[cfg(test)]
@@ -110,6 +122,17 @@ mod tests {
                 "key {}, signature {}",
                 hex::encode(key.as_bytes()),
                 hex::encode(signature)
+            );
+            // Both ways of computing rule 4's point, whichever `verify` took.
+            let by = |rule4: &dyn Fn(&EdwardsPoint, &Scalar, &Scalar) -> EdwardsPoint| {
+                candidate_by(key, message, signature, rule4)
+                    .is_some_and(|(point, r)| point.compress().to_bytes() == r)
+            };
+            let table = comb::table_of(&key.to_edwards());
+            assert_eq!(by(&|_, k, s| comb::with_table(&table, k, s)), ours);
+            assert_eq!(
+                by(&|a, k, s| EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s)),
+                ours
             );
             self.0.push((*key, message.to_vec(), *signature, ours));
             ours

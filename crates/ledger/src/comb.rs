@@ -1,0 +1,290 @@
+//! Fixed-base tables for rule 4 of the strict check (`strict`): the point [S]B − [k]A from
+//! tables of multiples of B and of A, made once, instead of 255 doublings a signature.
+//!
+//! A ledger's signatures come from a few keys — the sequencer's on every entry, each user's
+//! on many — so a key that keeps signing earns a table of its multiples: for every position
+//! `j` of a scalar written in signed radix 2^w, the points d·2^(w·j)·A for d = 1 … 2^(w−1).
+//! [k]A is then one addition for each nonzero digit of k (≈ 43 for w = 6) and no doubling,
+//! ≈ 2.5 times faster than curve25519-dalek's double-base multiplication (docs/performance.md).
+//!
+//! Verification works on public data only (keys, messages, signatures), so the tables are
+//! indexed by the digits directly: nothing here is constant-time, nor needs to be. The
+//! point is the same group element the double-base multiplication gives — the same integers
+//! times the same points — so the check decides exactly as before;
+//! `tables_give_the_double_base_product` compares the two on scalars of every shape and on
+//! keys of mixed order, and `strict`'s tests run every case through both.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::Identity;
+
+/// The base point's window: 33 rows of 128 points (≈ 660 KiB, made once a process).
+const BASE_WINDOW: u32 = 8;
+/// A key's window: 44 rows of 32 points (≈ 220 KiB, ≈ 0.25 ms to make).
+const KEY_WINDOW: u32 = 6;
+/// A key earns its table on its 16th signature: by then the table has cost what the
+/// multiplications it replaces will save by the 32nd.
+const BUILD_AFTER: u32 = 16;
+/// At most this many keys' tables are kept (≈ 7 MiB), so memory stays bounded however many
+/// keys a ledger holds; a key beyond them is multiplied as before.
+const MAX_TABLES: usize = 32;
+/// Keys counted toward a table before the counts start over.
+const MAX_COUNTED: usize = 4096;
+
+/// Multiples of one point, by position and digit, for scalars in signed radix 2^w.
+pub(crate) struct Comb {
+    window: u32,
+    /// Row `j` holds d·2^(w·j)·P for d = 1 … 2^(w−1), one row after another.
+    points: Vec<EdwardsPoint>,
+}
+
+impl Comb {
+    /// Rows enough for any 256-bit integer, and a last one for the final carry.
+    fn rows(window: u32) -> usize {
+        256usize.div_ceil(window as usize) + 1
+    }
+
+    pub(crate) fn new(point: &EdwardsPoint, window: u32) -> Comb {
+        let half = 1usize << (window - 1);
+        let rows = Comb::rows(window);
+        let mut points = Vec::with_capacity(rows * half);
+        let mut base = *point;
+        for _ in 0..rows {
+            let mut multiple = base;
+            for _ in 0..half {
+                points.push(multiple);
+                multiple += base;
+            }
+            for _ in 0..window {
+                base += base;
+            }
+        }
+        Comb { window, points }
+    }
+
+    /// `acc` + [n]P, or `acc` − [n]P when `subtract`, for the integer whose little-endian
+    /// bytes are `n`.
+    pub(crate) fn add(&self, acc: EdwardsPoint, n: &[u8; 32], subtract: bool) -> EdwardsPoint {
+        let half = 1usize << (self.window - 1);
+        let mut acc = acc;
+        for (row, digit) in digits(n, self.window).enumerate() {
+            if digit == 0 {
+                continue;
+            }
+            let multiple = &self.points[row * half + digit.unsigned_abs() as usize - 1];
+            acc = if (digit < 0) != subtract {
+                acc - multiple
+            } else {
+                acc + multiple
+            };
+        }
+        acc
+    }
+}
+
+/// The digits of `n` in signed radix 2^w, least significant first, each in
+/// [−2^(w−1), 2^(w−1)): Σ dⱼ·2^(w·j) = n. [`Comb::rows`] of them.
+fn digits(n: &[u8; 32], window: u32) -> impl Iterator<Item = i32> + '_ {
+    let width = window as usize;
+    let half = 1i32 << (window - 1);
+    let mut carry = 0i32;
+    (0..Comb::rows(window)).map(move |row| {
+        let mut bits = 0i32;
+        for b in 0..width {
+            let i = row * width + b;
+            if i < 256 {
+                bits |= i32::from((n[i / 8] >> (i % 8)) & 1) << b;
+            }
+        }
+        let mut digit = bits + carry;
+        carry = 0;
+        if digit >= half {
+            digit -= 1 << window;
+            carry = 1;
+        }
+        digit
+    })
+}
+
+/// The base point's table, made on first use.
+fn base() -> &'static Comb {
+    static BASE: OnceLock<Comb> = OnceLock::new();
+    BASE.get_or_init(|| Comb::new(&ED25519_BASEPOINT_POINT, BASE_WINDOW))
+}
+
+/// The tables of the keys that sign often, and how often the others have signed.
+#[derive(Default)]
+struct KeyTables {
+    tables: RwLock<HashMap<[u8; 32], Arc<Comb>>>,
+    counted: Mutex<HashMap<[u8; 32], u32>>,
+}
+
+fn key_tables() -> &'static KeyTables {
+    static TABLES: OnceLock<KeyTables> = OnceLock::new();
+    TABLES.get_or_init(KeyTables::default)
+}
+
+impl KeyTables {
+    /// `key`'s table, if it has one or has now earned one.
+    fn get(&self, key: &[u8; 32], point: &EdwardsPoint) -> Option<Arc<Comb>> {
+        let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(table) = tables.get(key) {
+            return Some(Arc::clone(table));
+        }
+        let full = tables.len() >= MAX_TABLES;
+        drop(tables);
+        if full {
+            return None;
+        }
+        {
+            let mut counted = self.counted.lock().unwrap_or_else(PoisonError::into_inner);
+            if counted.len() >= MAX_COUNTED && !counted.contains_key(key) {
+                counted.clear();
+            }
+            let uses = counted.entry(*key).or_insert(0);
+            *uses += 1;
+            if *uses < BUILD_AFTER {
+                return None;
+            }
+            counted.remove(key);
+        }
+        // Made outside the locks; two threads may both make one, and either is right.
+        let table = Arc::new(Comb::new(point, KEY_WINDOW));
+        let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
+        if tables.len() >= MAX_TABLES {
+            return Some(table);
+        }
+        Some(Arc::clone(tables.entry(*key).or_insert(table)))
+    }
+}
+
+/// [s]B − [k]A for the key whose encoding is `key` and whose point is `a`: from tables
+/// once the key has signed often, by curve25519-dalek's double-base multiplication before.
+pub(crate) fn rule4_point(
+    key: &[u8; 32],
+    a: &EdwardsPoint,
+    k: &Scalar,
+    s: &Scalar,
+) -> EdwardsPoint {
+    match key_tables().get(key, a) {
+        Some(table) => with_table(&table, k, s),
+        None => EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s),
+    }
+}
+
+/// [s]B − [k]A with `table` the table of A.
+pub(crate) fn with_table(table: &Comb, k: &Scalar, s: &Scalar) -> EdwardsPoint {
+    let sb = base().add(EdwardsPoint::identity(), s.as_bytes(), false);
+    table.add(sb, k.as_bytes(), true)
+}
+
+/// A table of `a`'s multiples, for tests that take the table's path whatever the counts.
+#[cfg(test)]
+pub(crate) fn table_of(a: &EdwardsPoint) -> Comb {
+    Comb::new(a, KEY_WINDOW)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use sha2::{Digest, Sha512};
+
+    /// ℓ − 1, the largest canonical scalar, little-endian.
+    const ELL_MINUS_ONE: [u8; 32] = [
+        0xec, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    fn hashed(i: u32) -> Scalar {
+        Scalar::from_bytes_mod_order_wide(&Sha512::digest(i.to_le_bytes()).into())
+    }
+
+    /// Scalars of every shape a digit recoding can trip on: zero, one, ℓ − 1, powers of
+    /// two at and around the windows' edges, runs of digits at the largest and smallest
+    /// values (every carry), and hashed ones.
+    fn scalars() -> Vec<Scalar> {
+        let mut out = vec![
+            Scalar::ZERO,
+            Scalar::ONE,
+            Scalar::from_bytes_mod_order(ELL_MINUS_ONE),
+        ];
+        for bit in [5u32, 6, 7, 8, 31, 32, 63, 64, 127, 128, 200, 251, 252] {
+            let mut bytes = [0u8; 32];
+            bytes[bit as usize / 8] |= 1 << (bit % 8);
+            out.push(Scalar::from_bytes_mod_order(bytes));
+        }
+        for fill in [0x20u8, 0x7f, 0x80, 0xff, 0x55, 0xaa, 0x1f] {
+            let mut bytes = [fill; 32];
+            bytes[31] &= 0x0f;
+            out.push(Scalar::from_bytes_mod_order(bytes));
+        }
+        out.extend((0..200).map(hashed));
+        out
+    }
+
+    #[test]
+    fn digits_add_up_to_the_integer() {
+        for window in [4, KEY_WINDOW, 7, BASE_WINDOW] {
+            for s in scalars() {
+                let d: Vec<i32> = digits(s.as_bytes(), window).collect();
+                let half = 1 << (window - 1);
+                assert!(d.iter().all(|&x| (-half..half).contains(&x)), "{d:?}");
+                // Σ dⱼ·2^(w·j) as a scalar, Horner's rule from the top.
+                let radix = Scalar::from(1u64 << window);
+                let sum = d.iter().rev().fold(Scalar::ZERO, |acc, &x| {
+                    let digit = Scalar::from(x.unsigned_abs());
+                    acc * radix + if x < 0 { -digit } else { digit }
+                });
+                assert_eq!(sum, s, "window {window}");
+            }
+        }
+    }
+
+    #[test]
+    fn tables_give_the_double_base_product() {
+        let ordinary = ED25519_BASEPOINT_POINT * hashed(7);
+        // Keys of mixed order: a point of the prime-order group plus one of small order.
+        let mut keys = vec![ordinary];
+        keys.extend(EIGHT_TORSION.iter().skip(1).map(|t| ordinary + t));
+        let all = scalars();
+        for a in &keys {
+            let table = table_of(a);
+            for (i, k) in all.iter().enumerate() {
+                let s = &all[(i * 7 + 3) % all.len()];
+                assert_eq!(
+                    with_table(&table, k, s),
+                    EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s),
+                    "k {}, s {}",
+                    hex::encode(k.as_bytes()),
+                    hex::encode(s.as_bytes())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_earns_its_table_after_signing_often_and_tables_stay_bounded() {
+        let tables = KeyTables::default();
+        let point = ED25519_BASEPOINT_POINT * hashed(1);
+        let key = point.compress().to_bytes();
+        for _ in 1..BUILD_AFTER {
+            assert!(tables.get(&key, &point).is_none());
+        }
+        assert!(tables.get(&key, &point).is_some());
+        assert!(tables.get(&key, &point).is_some());
+        for i in 0..(MAX_TABLES as u32 + 4) {
+            let p = ED25519_BASEPOINT_POINT * hashed(100 + i);
+            let k = p.compress().to_bytes();
+            for _ in 0..BUILD_AFTER {
+                tables.get(&k, &p);
+            }
+        }
+        let kept = tables.tables.read().map(|t| t.len()).unwrap_or(0);
+        assert_eq!(kept, MAX_TABLES);
+    }
+}
