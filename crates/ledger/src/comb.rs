@@ -21,6 +21,7 @@ use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::Identity;
+use ed25519_dalek::VerifyingKey;
 
 /// The base point's window: 33 rows of 128 points (≈ 660 KiB, made once a process).
 const BASE_WINDOW: u32 = 8;
@@ -162,15 +163,12 @@ impl KeyTables {
     }
 }
 
-/// [s]B − [k]A for the key whose encoding is `key` and whose point is `a`: from tables
-/// once the key has signed often, by curve25519-dalek's double-base multiplication before.
-pub(crate) fn rule4_point(
-    key: &[u8; 32],
-    a: &EdwardsPoint,
-    k: &Scalar,
-    s: &Scalar,
-) -> EdwardsPoint {
-    match key_tables().get(key, a) {
+/// [s]B − [k]A for `key`'s point A: from tables once the key has signed often, by
+/// curve25519-dalek's double-base multiplication before. (The key, not its bytes and point
+/// apart, so that a table is only ever filed under the encoding of its own point.)
+pub(crate) fn rule4_point(key: &VerifyingKey, k: &Scalar, s: &Scalar) -> EdwardsPoint {
+    let a = key.to_edwards();
+    match key_tables().get(key.as_bytes(), &a) {
         Some(table) => with_table(&table, k, s),
         None => EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s),
     }

@@ -61,8 +61,8 @@ fn candidate(
     message: &[u8],
     signature: &[u8; 64],
 ) -> Option<(EdwardsPoint, [u8; 32])> {
-    candidate_by(key, message, signature, |a, k, s| {
-        comb::rule4_point(key.as_bytes(), a, k, s)
+    candidate_by(key, message, signature, |_, k, s| {
+        comb::rule4_point(key, k, s)
     })
 }
 
