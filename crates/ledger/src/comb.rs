@@ -180,6 +180,13 @@ pub(crate) fn with_table(table: &Comb, k: &Scalar, s: &Scalar) -> EdwardsPoint {
     table.add(sb, k.as_bytes(), true)
 }
 
+/// Whether `key` has a table now, for tests that the checks take that path.
+#[cfg(test)]
+pub(crate) fn has_table(key: &VerifyingKey) -> bool {
+    let tables = key_tables().tables.read();
+    tables.is_ok_and(|t| t.contains_key(key.as_bytes()))
+}
+
 /// A table of `a`'s multiples, for tests that take the table's path whatever the counts.
 #[cfg(test)]
 pub(crate) fn table_of(a: &EdwardsPoint) -> Comb {

@@ -267,6 +267,26 @@ mod tests {
         c.all_at_once();
     }
 
+    /// A key that keeps signing is checked from its table: `verify` files one for it by
+    /// its sixteenth signature, and decides as `verify_strict` before and after.
+    #[test]
+    fn a_key_that_keeps_signing_is_checked_from_its_table() {
+        let k = key(7_000);
+        let vk = k.verifying_key();
+        let mut c = Cases::default();
+        assert!(!comb::has_table(&vk));
+        for i in 0..40u32 {
+            let message = format!("entry {i}");
+            let good = k.sign(message.as_bytes()).to_bytes();
+            assert!(c.same(&vk, message.as_bytes(), &good));
+            let mut bad = good;
+            bad[i as usize % 32] ^= 1 << (i % 8);
+            assert!(!c.same(&vk, message.as_bytes(), &bad));
+        }
+        assert!(comb::has_table(&vk));
+        c.all_at_once();
+    }
+
     /// Signatures of no particular form: what they decide, they decide alike.
     #[test]
     fn random_signatures_are_refused_alike() {
