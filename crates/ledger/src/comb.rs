@@ -6,6 +6,8 @@
 //! `j` of a scalar written in signed radix 2^w, the points d·2^(w·j)·A for d = 1 … 2^(w−1).
 //! [k]A is then one addition for each nonzero digit of k (≈ 43 for w = 6) and no doubling,
 //! ≈ 2.5 times faster than curve25519-dalek's double-base multiplication (docs/performance.md).
+//! The tables hold affine points (`curve`), so that an addition takes 7 field
+//! multiplications instead of the 9 of adding curve25519-dalek's public points.
 //!
 //! Verification works on public data only (keys, messages, signatures), so the tables are
 //! indexed by the digits directly: nothing here is constant-time, nor needs to be. The
@@ -17,20 +19,21 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::constants::ED25519_BASEPOINT_COMPRESSED;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::Identity;
 use ed25519_dalek::VerifyingKey;
 
-/// The base point's window: 33 rows of 128 points (≈ 660 KiB, made once a process).
+use crate::curve::{self, Niels, Point};
+
+/// The base point's window: 33 rows of 128 points (≈ 500 KiB, made once a process).
 const BASE_WINDOW: u32 = 8;
-/// A key's window: 44 rows of 32 points (≈ 220 KiB, ≈ 0.25 ms to make).
+/// A key's window: 44 rows of 32 points (≈ 165 KiB, ≈ 0.3 ms to make).
 const KEY_WINDOW: u32 = 6;
 /// A key earns its table on its 16th signature: by then the table has cost what the
 /// multiplications it replaces will save by the 32nd.
 const BUILD_AFTER: u32 = 16;
-/// At most this many keys' tables are kept (≈ 7 MiB), so memory stays bounded however many
+/// At most this many keys' tables are kept (≈ 5 MiB), so memory stays bounded however many
 /// keys a ledger holds; a key beyond them is multiplied as before.
 const MAX_TABLES: usize = 32;
 /// Keys counted toward a table before the counts start over.
@@ -40,7 +43,7 @@ const MAX_COUNTED: usize = 4096;
 pub(crate) struct Comb {
     window: u32,
     /// Row `j` holds d·2^(w·j)·P for d = 1 … 2^(w−1), one row after another.
-    points: Vec<EdwardsPoint>,
+    points: Vec<Niels>,
 }
 
 impl Comb {
@@ -49,7 +52,7 @@ impl Comb {
         256usize.div_ceil(window as usize) + 1
     }
 
-    pub(crate) fn new(point: &EdwardsPoint, window: u32) -> Comb {
+    pub(crate) fn new(point: &Point, window: u32) -> Comb {
         let half = 1usize << (window - 1);
         let rows = Comb::rows(window);
         let mut points = Vec::with_capacity(rows * half);
@@ -58,18 +61,29 @@ impl Comb {
             let mut multiple = base;
             for _ in 0..half {
                 points.push(multiple);
-                multiple += base;
+                multiple = multiple.add(&base);
             }
             for _ in 0..window {
-                base += base;
+                base = base.double();
             }
         }
-        Comb { window, points }
+        Comb {
+            window,
+            points: curve::to_niels(&points),
+        }
+    }
+
+    /// The table of `a`, a point of curve25519-dalek's: read from its canonical encoding, and
+    /// `None` should that not give `a` back.
+    fn of(a: &EdwardsPoint, window: u32) -> Option<Comb> {
+        let encoded = a.compress().to_bytes();
+        let point = Point::decompress(&encoded)?;
+        (curve::compress_all(&[point]).first() == Some(&encoded)).then(|| Comb::new(&point, window))
     }
 
     /// `acc` + [n]P, or `acc` − [n]P when `subtract`, for the integer whose little-endian
     /// bytes are `n`.
-    pub(crate) fn add(&self, acc: EdwardsPoint, n: &[u8; 32], subtract: bool) -> EdwardsPoint {
+    pub(crate) fn add(&self, acc: Point, n: &[u8; 32], subtract: bool) -> Point {
         let half = 1usize << (self.window - 1);
         let mut acc = acc;
         for (row, digit) in digits(n, self.window).enumerate() {
@@ -77,11 +91,7 @@ impl Comb {
                 continue;
             }
             let multiple = &self.points[row * half + digit.unsigned_abs() as usize - 1];
-            acc = if (digit < 0) != subtract {
-                acc - multiple
-            } else {
-                acc + multiple
-            };
+            acc = acc.add_niels(multiple, (digit < 0) != subtract);
         }
         acc
     }
@@ -92,16 +102,25 @@ impl Comb {
 fn digits(n: &[u8; 32], window: u32) -> impl Iterator<Item = i32> + '_ {
     let width = window as usize;
     let half = 1i32 << (window - 1);
+    let mask = (1u64 << window) - 1;
+    // The integer as four 64-bit words and a zero one, so that any w bits are two words apart
+    // at most.
+    let mut words = [0u64; 5];
+    for (w, chunk) in words.iter_mut().zip(n.chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *w = u64::from_le_bytes(b);
+    }
     let mut carry = 0i32;
     (0..Comb::rows(window)).map(move |row| {
-        let mut bits = 0i32;
-        for b in 0..width {
-            let i = row * width + b;
-            if i < 256 {
-                bits |= i32::from((n[i / 8] >> (i % 8)) & 1) << b;
-            }
+        let i = row * width;
+        let (word, shift) = (i / 64, i % 64);
+        let mut bits = words.get(word).map_or(0, |w| w >> shift);
+        if shift + width > 64 {
+            bits |= words.get(word + 1).map_or(0, |w| w << (64 - shift));
         }
-        let mut digit = bits + carry;
+        // At most w bits: the mask keeps the digit below 2^w.
+        let mut digit = (bits & mask) as i32 + carry;
         carry = 0;
         if digit >= half {
             digit -= 1 << window;
@@ -114,7 +133,13 @@ fn digits(n: &[u8; 32], window: u32) -> impl Iterator<Item = i32> + '_ {
 /// The base point's table, made on first use.
 fn base() -> &'static Comb {
     static BASE: OnceLock<Comb> = OnceLock::new();
-    BASE.get_or_init(|| Comb::new(&ED25519_BASEPOINT_POINT, BASE_WINDOW))
+    BASE.get_or_init(|| {
+        // The constant encodes a point (`curve`'s tests decompress it); `Comb::of` is not
+        // used, since it would need the table it makes.
+        let b =
+            Point::decompress(&ED25519_BASEPOINT_COMPRESSED.to_bytes()).unwrap_or(Point::IDENTITY);
+        Comb::new(&b, BASE_WINDOW)
+    })
 }
 
 /// The tables of the keys that sign often, and how often the others have signed.
@@ -130,7 +155,7 @@ fn key_tables() -> &'static KeyTables {
 }
 
 impl KeyTables {
-    /// `key`'s table, if it has one or has now earned one.
+    /// `key`'s table, if it has one or has now earned one (never for a point of small order).
     fn get(&self, key: &[u8; 32], point: &EdwardsPoint) -> Option<Arc<Comb>> {
         let tables = self.tables.read().unwrap_or_else(PoisonError::into_inner);
         if let Some(table) = tables.get(key) {
@@ -153,8 +178,11 @@ impl KeyTables {
             }
             counted.remove(key);
         }
+        if point.is_small_order() {
+            return None;
+        }
         // Made outside the locks; two threads may both make one, and either is right.
-        let table = Arc::new(Comb::new(point, KEY_WINDOW));
+        let table = Arc::new(Comb::of(point, KEY_WINDOW)?);
         let mut tables = self.tables.write().unwrap_or_else(PoisonError::into_inner);
         if tables.len() >= MAX_TABLES {
             return Some(table);
@@ -163,20 +191,64 @@ impl KeyTables {
     }
 }
 
-/// [s]B − [k]A for `key`'s point A: from tables once the key has signed often, by
-/// curve25519-dalek's double-base multiplication before. (The key, not its bytes and point
-/// apart, so that a table is only ever filed under the encoding of its own point.)
-pub(crate) fn rule4_point(key: &VerifyingKey, k: &Scalar, s: &Scalar) -> EdwardsPoint {
-    let a = key.to_edwards();
-    match key_tables().get(key.as_bytes(), &a) {
-        Some(table) => with_table(&table, k, s),
-        None => EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s),
+/// Rule 4's point, computed one way or the other.
+pub(crate) enum Rule4 {
+    /// By curve25519-dalek's double-base multiplication.
+    Dalek(EdwardsPoint),
+    /// From tables.
+    Table(Point),
+}
+
+impl Rule4 {
+    /// The point's canonical encoding.
+    pub(crate) fn compress(&self) -> [u8; 32] {
+        match self {
+            Rule4::Dalek(p) => p.compress().to_bytes(),
+            Rule4::Table(p) => curve::compress_all(&[*p])
+                .first()
+                .copied()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The points' canonical encodings, in order, with one field inversion for each way.
+    pub(crate) fn compress_all(points: &[Rule4]) -> Vec<[u8; 32]> {
+        let (mut dalek, mut tables) = (Vec::new(), Vec::new());
+        for p in points {
+            match p {
+                Rule4::Dalek(p) => dalek.push(*p),
+                Rule4::Table(p) => tables.push(*p),
+            }
+        }
+        // Each way's inversion only if it has points: curve25519-dalek inverts even for none.
+        let dalek = if dalek.is_empty() {
+            Vec::new()
+        } else {
+            EdwardsPoint::compress_batch_alloc(&dalek)
+        };
+        let mut dalek = dalek.into_iter();
+        let mut tables = curve::compress_all(&tables).into_iter();
+        points
+            .iter()
+            .filter_map(|p| match p {
+                Rule4::Dalek(_) => dalek.next().map(|c| c.to_bytes()),
+                Rule4::Table(_) => tables.next(),
+            })
+            .collect()
     }
 }
 
+/// `key`'s table, once the key has signed often (counting this signature). Only a key of
+/// large order is given one, so that a check from a table needs no test of the key's order.
+/// (The key, not its bytes and point apart, so that a table is only ever filed under the
+/// encoding of its own point.)
+pub(crate) fn table(key: &VerifyingKey) -> Option<Arc<Comb>> {
+    key_tables().get(key.as_bytes(), &key.to_edwards())
+}
+
 /// [s]B − [k]A with `table` the table of A.
-pub(crate) fn with_table(table: &Comb, k: &Scalar, s: &Scalar) -> EdwardsPoint {
-    let sb = base().add(EdwardsPoint::identity(), s.as_bytes(), false);
+pub(crate) fn with_table(table: &Comb, k: &Scalar, s: &Scalar) -> Point {
+    let sb = base().add(Point::IDENTITY, s.as_bytes(), false);
     table.add(sb, k.as_bytes(), true)
 }
 
@@ -190,13 +262,13 @@ pub(crate) fn has_table(key: &VerifyingKey) -> bool {
 /// A table of `a`'s multiples, for tests that take the table's path whatever the counts.
 #[cfg(test)]
 pub(crate) fn table_of(a: &EdwardsPoint) -> Comb {
-    Comb::new(a, KEY_WINDOW)
+    Comb::of(a, KEY_WINDOW).expect("a point of the curve")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
     use sha2::{Digest, Sha512};
 
     /// ℓ − 1, the largest canonical scalar, little-endian.
@@ -262,8 +334,10 @@ mod tests {
             for (i, k) in all.iter().enumerate() {
                 let s = &all[(i * 7 + 3) % all.len()];
                 assert_eq!(
-                    with_table(&table, k, s),
-                    EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s),
+                    Rule4::compress_all(&[Rule4::Table(with_table(&table, k, s))]),
+                    [EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s)
+                        .compress()
+                        .to_bytes()],
                     "k {}, s {}",
                     hex::encode(k.as_bytes()),
                     hex::encode(s.as_bytes())
@@ -291,5 +365,13 @@ mod tests {
         }
         let kept = tables.tables.read().map(|t| t.len()).unwrap_or(0);
         assert_eq!(kept, MAX_TABLES);
+        // A key of small order never has one: checks from tables skip the key's order test.
+        let tables = KeyTables::default();
+        for t in EIGHT_TORSION {
+            let k = t.compress().to_bytes();
+            for _ in 0..2 * BUILD_AFTER {
+                assert!(tables.get(&k, &t).is_none());
+            }
+        }
     }
 }

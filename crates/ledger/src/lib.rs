@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 mod comb;
+mod curve;
 pub mod encoding;
 pub mod entry;
 pub mod inventory;

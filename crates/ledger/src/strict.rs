@@ -19,7 +19,7 @@ use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha512};
 
-use crate::comb;
+use crate::comb::{self, Rule4};
 
 /// The canonical encodings of the eight points of small order.
 fn small_order() -> &'static [[u8; 32]; 8] {
@@ -29,7 +29,7 @@ fn small_order() -> &'static [[u8; 32]; 8] {
 
 /// Whether `signature` is `key`'s strict Ed25519 signature of `message`.
 pub fn verify(key: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
-    candidate(key, message, signature).is_some_and(|(point, r)| point.compress().to_bytes() == r)
+    candidate(key, message, signature).is_some_and(|(point, r)| point.compress() == r)
 }
 
 /// Which of `signatures` (key, message, signature) verify, each as [`verify`] decides it,
@@ -47,10 +47,10 @@ pub fn verify_each<'a>(
             Some(r)
         })
         .collect();
-    let mut compressed = EdwardsPoint::compress_batch_alloc(&points).into_iter();
+    let mut compressed = Rule4::compress_all(&points).into_iter();
     wanted
         .into_iter()
-        .map(|r| r.is_some_and(|r| compressed.next().is_some_and(|p| p.to_bytes() == r)))
+        .map(|r| r.is_some_and(|r| compressed.next().is_some_and(|p| p == r)))
         .collect()
 }
 
@@ -60,19 +60,29 @@ fn candidate(
     key: &VerifyingKey,
     message: &[u8],
     signature: &[u8; 64],
-) -> Option<(EdwardsPoint, [u8; 32])> {
-    candidate_by(key, message, signature, |_, k, s| {
-        comb::rule4_point(key, k, s)
-    })
+) -> Option<(Rule4, [u8; 32])> {
+    let table = comb::table(key);
+    candidate_by(
+        key,
+        message,
+        signature,
+        table.is_some(),
+        |a, k, s| match &table {
+            Some(table) => Rule4::Table(comb::with_table(table, k, s)),
+            None => Rule4::Dalek(EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s)),
+        },
+    )
 }
 
-/// [`candidate`], with [S]B − [k]A computed by `rule4` from A, k and S.
+/// [`candidate`], with [S]B − [k]A computed by `rule4` from A, k and S; `large` when A is
+/// known not to be of small order (a key with a table).
 fn candidate_by(
     key: &VerifyingKey,
     message: &[u8],
     signature: &[u8; 64],
-    rule4: impl FnOnce(&EdwardsPoint, &Scalar, &Scalar) -> EdwardsPoint,
-) -> Option<(EdwardsPoint, [u8; 32])> {
+    large: bool,
+    rule4: impl FnOnce(&EdwardsPoint, &Scalar, &Scalar) -> Rule4,
+) -> Option<(Rule4, [u8; 32])> {
     let (r, s) = signature.split_at(32);
     let r = <[u8; 32]>::try_from(r).ok()?;
     let s = <[u8; 32]>::try_from(s).ok()?;
@@ -81,7 +91,7 @@ fn candidate_by(
     // Rules 2 and 3: neither R nor A of small order (R's point, when rule 4 holds, is the
     // one its bytes encode canonically; see the module's comment).
     let a = key.to_edwards();
-    if small_order().contains(&r) || a.is_small_order() {
+    if small_order().contains(&r) || (!large && a.is_small_order()) {
         return None;
     }
     // Rule 4: [S]B − [k]A, compressed, is R's bytes.
@@ -124,14 +134,21 @@ mod tests {
                 hex::encode(signature)
             );
             // Both ways of computing rule 4's point, whichever `verify` took.
-            let by = |rule4: &dyn Fn(&EdwardsPoint, &Scalar, &Scalar) -> EdwardsPoint| {
-                candidate_by(key, message, signature, rule4)
-                    .is_some_and(|(point, r)| point.compress().to_bytes() == r)
+            let by = |rule4: &dyn Fn(&EdwardsPoint, &Scalar, &Scalar) -> Rule4| {
+                candidate_by(key, message, signature, false, rule4)
+                    .is_some_and(|(point, r)| point.compress() == r)
             };
             let table = comb::table_of(&key.to_edwards());
-            assert_eq!(by(&|_, k, s| comb::with_table(&table, k, s)), ours);
             assert_eq!(
-                by(&|a, k, s| EdwardsPoint::vartime_double_scalar_mul_basepoint(k, &-a, s)),
+                by(&|_, k, s| Rule4::Table(comb::with_table(&table, k, s))),
+                ours
+            );
+            assert_eq!(
+                by(
+                    &|a, k, s| Rule4::Dalek(EdwardsPoint::vartime_double_scalar_mul_basepoint(
+                        k, &-a, s
+                    ))
+                ),
                 ours
             );
             self.0.push((*key, message.to_vec(), *signature, ours));
