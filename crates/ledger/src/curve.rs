@@ -30,17 +30,28 @@ struct Lo(Loose);
 impl Lo {
     #[inline(always)]
     fn mul(&self, other: &Lo) -> Fe {
-        let mut out = Tight([0; 5]);
-        fiat_25519_carry_mul(&mut out, &self.0, &other.0);
-        Fe(out)
+        tight(|out| fiat_25519_carry_mul(out, &self.0, &other.0))
     }
 
     #[inline(always)]
     fn carry(&self) -> Fe {
-        let mut out = Tight([0; 5]);
-        fiat_25519_carry(&mut out, &self.0);
-        Fe(out)
+        tight(|out| fiat_25519_carry(out, &self.0))
     }
+}
+
+/// fiat-crypto's functions write their result through a reference; these return it.
+#[inline(always)]
+fn tight(f: impl FnOnce(&mut Tight)) -> Fe {
+    let mut out = Tight([0; 5]);
+    f(&mut out);
+    Fe(out)
+}
+
+#[inline(always)]
+fn loose(f: impl FnOnce(&mut Loose)) -> Lo {
+    let mut out = Loose([0; 5]);
+    f(&mut out);
+    Lo(out)
 }
 
 impl Fe {
@@ -56,9 +67,7 @@ impl Fe {
     fn from_bytes(bytes: &[u8; 32]) -> Fe {
         let mut b = *bytes;
         b[31] &= 0x7f;
-        let mut out = Tight([0; 5]);
-        fiat_25519_from_bytes(&mut out, &b);
-        Fe(out)
+        tight(|out| fiat_25519_from_bytes(out, &b))
     }
 
     /// The canonical encoding: the integer in [0, p), little-endian.
@@ -70,23 +79,17 @@ impl Fe {
 
     #[inline(always)]
     fn relax(&self) -> Lo {
-        let mut out = Loose([0; 5]);
-        fiat_25519_relax(&mut out, &self.0);
-        Lo(out)
+        loose(|out| fiat_25519_relax(out, &self.0))
     }
 
     #[inline(always)]
     fn add(&self, other: &Fe) -> Lo {
-        let mut out = Loose([0; 5]);
-        fiat_25519_add(&mut out, &self.0, &other.0);
-        Lo(out)
+        loose(|out| fiat_25519_add(out, &self.0, &other.0))
     }
 
     #[inline(always)]
     fn sub(&self, other: &Fe) -> Lo {
-        let mut out = Loose([0; 5]);
-        fiat_25519_sub(&mut out, &self.0, &other.0);
-        Lo(out)
+        loose(|out| fiat_25519_sub(out, &self.0, &other.0))
     }
 
     #[inline(always)]
@@ -95,9 +98,7 @@ impl Fe {
     }
 
     fn square(&self) -> Fe {
-        let mut out = Tight([0; 5]);
-        fiat_25519_carry_square(&mut out, &self.relax().0);
-        Fe(out)
+        tight(|out| fiat_25519_carry_square(out, &self.relax().0))
     }
 
     fn neg(&self) -> Fe {
@@ -304,44 +305,43 @@ impl Point {
 /// `points` in affine Niels form, with one field inversion for them all.
 pub(crate) fn to_niels(points: &[Point]) -> Vec<Niels> {
     let d2 = constants().d2;
-    let inverses = invert_all(points.iter().map(|p| p.z));
-    points
-        .iter()
-        .zip(inverses)
-        .map(|(p, zinv)| {
-            let x = p.x.mul(&zinv);
-            let y = p.y.mul(&zinv);
-            Niels {
-                y_plus_x: y.add(&x).carry(),
-                y_minus_x: y.sub(&x).carry(),
-                xy2d: x.mul(&y).mul(&d2),
-            }
+    affine_all(points)
+        .map(|(x, y)| Niels {
+            y_plus_x: y.add(&x).carry(),
+            y_minus_x: y.sub(&x).carry(),
+            xy2d: x.mul(&y).mul(&d2),
         })
         .collect()
 }
 
 /// The canonical encodings of `points`, with one field inversion for them all.
 pub(crate) fn compress_all(points: &[Point]) -> Vec<[u8; 32]> {
-    if points.is_empty() {
-        return Vec::new();
-    }
-    let inverses = invert_all(points.iter().map(|p| p.z));
-    points
-        .iter()
-        .zip(inverses)
-        .map(|(p, zinv)| {
-            let x = p.x.mul(&zinv);
-            let mut bytes = p.y.mul(&zinv).to_bytes();
+    affine_all(points)
+        .map(|(x, y)| {
+            let mut bytes = y.to_bytes();
             bytes[31] ^= u8::from(x.is_negative()) << 7;
             bytes
         })
         .collect()
 }
 
+/// The affine coordinates (x, y) of `points`, with one field inversion for them all.
+fn affine_all(points: &[Point]) -> impl Iterator<Item = (Fe, Fe)> + '_ {
+    let inverses = invert_all(points.iter().map(|p| p.z));
+    points
+        .iter()
+        .zip(inverses)
+        .map(|(p, zinv)| (p.x.mul(&zinv), p.y.mul(&zinv)))
+}
+
 /// The inverses of `zs` (Montgomery's trick: one inversion, three multiplications each).
 /// No Z of a point is zero, so neither is any product.
+/// None for none: an inversion is ≈ 265 multiplications.
 fn invert_all(zs: impl Iterator<Item = Fe>) -> Vec<Fe> {
     let zs: Vec<Fe> = zs.collect();
+    if zs.is_empty() {
+        return Vec::new();
+    }
     let mut prefix = Vec::with_capacity(zs.len());
     let mut acc = Fe::ONE;
     for z in &zs {
