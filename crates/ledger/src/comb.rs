@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
-use curve25519_dalek::constants::ED25519_BASEPOINT_COMPRESSED;
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::VerifyingKey;
@@ -134,11 +134,9 @@ fn digits(n: &[u8; 32], window: u32) -> impl Iterator<Item = i32> + '_ {
 fn base() -> &'static Comb {
     static BASE: OnceLock<Comb> = OnceLock::new();
     BASE.get_or_init(|| {
-        // The constant encodes a point (`curve`'s tests decompress it); `Comb::of` is not
-        // used, since it would need the table it makes.
-        let b =
-            Point::decompress(&ED25519_BASEPOINT_COMPRESSED.to_bytes()).unwrap_or(Point::IDENTITY);
-        Comb::new(&b, BASE_WINDOW)
+        // A constant of the curve: `of` gives its table (every test that checks a signature
+        // from tables would fail otherwise).
+        Comb::of(&ED25519_BASEPOINT_POINT, BASE_WINDOW).expect("the base point is on the curve")
     })
 }
 
@@ -202,13 +200,9 @@ pub(crate) enum Rule4 {
 impl Rule4 {
     /// The point's canonical encoding.
     pub(crate) fn compress(&self) -> [u8; 32] {
-        match self {
-            Rule4::Dalek(p) => p.compress().to_bytes(),
-            Rule4::Table(p) => curve::compress_all(&[*p])
-                .first()
-                .copied()
-                .unwrap_or_default(),
-        }
+        Rule4::compress_all(std::slice::from_ref(self))
+            .pop()
+            .unwrap_or_default()
     }
 
     /// The points' canonical encodings, in order, with one field inversion for each way.
@@ -268,7 +262,7 @@ pub(crate) fn table_of(a: &EdwardsPoint) -> Comb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    use curve25519_dalek::constants::EIGHT_TORSION;
     use sha2::{Digest, Sha512};
 
     /// ℓ − 1, the largest canonical scalar, little-endian.

@@ -21,7 +21,7 @@ use fiat_crypto::curve25519_64::{
 
 /// An element of GF(2^255 − 19), reduced to fiat-crypto's tight bounds.
 #[derive(Clone, Copy)]
-pub(crate) struct Fe(Tight);
+struct Fe(Tight);
 
 /// A sum or difference of two [`Fe`]s: fit to multiply, not to add to again.
 #[derive(Clone, Copy)]
@@ -71,7 +71,7 @@ impl Fe {
     }
 
     /// The canonical encoding: the integer in [0, p), little-endian.
-    pub(crate) fn to_bytes(self) -> [u8; 32] {
+    fn to_bytes(self) -> [u8; 32] {
         let mut out = [0; 32];
         fiat_25519_to_bytes(&mut out, &self.0);
         out
