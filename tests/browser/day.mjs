@@ -138,9 +138,21 @@ try {
 
   // ---- a dose by weight: 0.5 mg/kg for 70.4 kg, exactly 35.2 mg = 3.52 mL ----
   await page.goto(`${url}/ui/dose`);
+  // Leaving the patient's field asks for their last prescriber; the answer fills the form
+  // above "Work it out by weight". Wait for it before clicking there: a click whose target
+  // moves between aim and press lands on something else.
+  const summaryTop = () => page.locator("details.by-weight summary").evaluate((e) => e.getBoundingClientRect().top);
+  const before = await summaryTop();
   await page.getByLabel("Patient (MRN or name)").fill("Avery Brooks");
+  await page.getByLabel("Patient (MRN or name)").press("Tab");
   await page.getByLabel("Product").selectOption(KETAMINE);
+  await page.waitForFunction(() => document.querySelector("#patient-hint")?.textContent.startsWith("Last ordered by"));
+  const deaHint = await page.locator("#prescriber_dea-hint").textContent();
+  check(deaHint === "Looks right.", `the offered DEA number is checked as filled: ${deaHint}`);
+  const after = await summaryTop();
+  check(after === before, `the offer moves nothing below it (the by-weight line from ${before} to ${after} px)`);
   await page.getByText("Work it out by weight (mg/kg)").click();
+  check(await page.locator("details.by-weight").evaluate((d) => d.open), "the by-weight part opens");
   await page.getByLabel("Dose (mg/kg)").fill("0.5");
   await page.getByLabel("Weight (kg)").fill("70.4");
   const live = await page.locator("#by-weight").textContent();
