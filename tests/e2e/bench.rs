@@ -171,3 +171,38 @@ fn the_http_bench_alternates_the_ceiling_with_the_signed_writes_and_compares_the
     );
     assert!(out.lines().any(|l| l.starts_with("GET /head")), "{out}");
 }
+
+/// `custody bench` (issue 18, P1) counts the pages a commit writes to SQLite's log — an
+/// append's, a plain insert's, and those of the plain insert it makes as wide as an append —
+/// so that the ratio can be read against what the disk must write.
+#[test]
+fn the_append_bench_counts_the_pages_each_commit_writes() {
+    let o = custody(&["bench", "--appends", "20", "--verify", "100"]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}\n{}", stderr(&o));
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("P1 pages a commit writes: "))
+        .unwrap_or_else(|| panic!("no pages line in:\n{out}"));
+    let pages = |after: &str| -> f64 {
+        line.split(after)
+            .nth(1)
+            .and_then(|s| s.split([',', ':', ';']).next())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pages after `{after}` in `{line}`"))
+    };
+    let (append, plain, wide) = (
+        pages("append "),
+        pages("plain insert "),
+        pages("plain insert+commit writing "),
+    );
+    // A plain insert writes its table's page and its key's; an append writes besides them
+    // the entry's indexes, the head's row and the rows it changes.
+    assert!((1.5..=3.0).contains(&plain), "{line}");
+    assert!(append >= plain + 3.0, "{line}");
+    assert!((wide - append).abs() <= 1.0, "{line}");
+    assert!(
+        line.contains("so the pages alone hold the ratio to "),
+        "{line}"
+    );
+}

@@ -218,6 +218,94 @@ impl Store {
         Ok(())
     }
 
+    /// A table whose every insert writes `indexes` index pages besides its own two (SQLite):
+    /// the plain insert made as wide as an append.
+    #[doc(hidden)]
+    pub async fn bench_wide_table(&self, indexes: usize) -> Result<(), StoreError> {
+        use sea_orm::ConnectionTrait;
+        let columns: String = (0..indexes)
+            .map(|i| format!(", k{i} INTEGER NOT NULL"))
+            .collect();
+        let c = self.connection();
+        c.execute_unprepared(&format!(
+            "CREATE TABLE bench_wide (id BIGINT PRIMARY KEY, body BLOB NOT NULL{columns})"
+        ))
+        .await?;
+        for i in 0..indexes {
+            c.execute_unprepared(&format!("CREATE INDEX bench_wide_{i} ON bench_wide (k{i})"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One insert-and-commit into `bench_wide` (made with `indexes` indexes), each indexed
+    /// value scattered so that it lands on a page of its own index.
+    #[doc(hidden)]
+    pub async fn bench_wide_insert(
+        &self,
+        id: i64,
+        body: Vec<u8>,
+        indexes: usize,
+    ) -> Result<(), StoreError> {
+        use sea_orm::{ConnectionTrait, Statement, Value};
+        let names: String = (0..indexes).map(|i| format!(", k{i}")).collect();
+        let marks: String = (0..indexes).map(|_| ", ?").collect();
+        let mut values: Vec<Value> = vec![id.into(), body.into()];
+        values.extend((0..indexes as u64).map(|i| {
+            let k = (id as u64 ^ (i << 40)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 1;
+            Value::from(k as i64)
+        }));
+        let txn = self.begin_write().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            self.backend(),
+            format!("INSERT INTO bench_wide (id, body{names}) VALUES (?, ?{marks})"),
+            values,
+        ))
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Empties SQLite's write-ahead log, so that `bench_wal_frames` counts what is written
+    /// after.
+    #[doc(hidden)]
+    pub async fn bench_wal_restart(&self) -> Result<(), StoreError> {
+        let (busy, _) = self.bench_checkpoint("TRUNCATE").await?;
+        if busy {
+            return Err(StoreError::corrupt(
+                "the write-ahead log could not be emptied",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The pages written to SQLite's write-ahead log since `bench_wal_restart` (each commit
+    /// writes every page it changed).
+    #[doc(hidden)]
+    pub async fn bench_wal_frames(&self) -> Result<u64, StoreError> {
+        Ok(self.bench_checkpoint("PASSIVE").await?.1)
+    }
+
+    /// A checkpoint of SQLite's log: whether it was kept from finishing, and the pages in the
+    /// log.
+    async fn bench_checkpoint(&self, mode: &str) -> Result<(bool, u64), StoreError> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .connection()
+            .query_one_raw(Statement::from_string(
+                self.backend(),
+                format!("PRAGMA wal_checkpoint({mode})"),
+            ))
+            .await?
+            .ok_or_else(|| StoreError::corrupt("wal_checkpoint answered nothing"))?;
+        let busy: i64 = row.try_get_by_index(0)?;
+        let frames: i64 = row.try_get_by_index(1)?;
+        Ok((
+            busy != 0,
+            u64::try_from(frames).map_err(StoreError::corrupt)?,
+        ))
+    }
+
     #[doc(hidden)]
     pub async fn bench_round_trip(&self) -> Result<(), StoreError> {
         use sea_orm::ConnectionTrait;

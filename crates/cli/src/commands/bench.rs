@@ -354,6 +354,15 @@ pub async fn run(a: BenchArgs) -> Outcome {
         m.ratio(),
         m.trip_us
     );
+    println!(
+        "P1 pages a commit writes: append {:.1}, plain insert {:.1}; a plain insert+commit writing {:.1}: {} µs, so the pages alone hold the ratio to {:.0}%; the append ÷ it {:.0}% (median round)",
+        m.append_pages,
+        m.plain_pages,
+        m.wide_pages,
+        m.wide_us,
+        100.0 * m.plain_us as f64 / m.wide_us as f64,
+        100.0 * m.wide_us as f64 / m.append_us as f64
+    );
     let tree_cost: Vec<f64> = rounds
         .iter()
         .map(|r| 100.0 * (r.append_us as f64 / r.notree_us as f64 - 1.0))
@@ -696,6 +705,13 @@ struct Round {
     notree_us: u64,
     plain_us: u64,
     trip_us: u64,
+    /// Pages each commit writes to SQLite's log: an append, a plain insert, and the plain
+    /// insert made as wide as an append.
+    append_pages: f64,
+    plain_pages: f64,
+    wide_pages: f64,
+    /// A plain insert+commit writing as many pages as an append.
+    wide_us: u64,
 }
 impl Round {
     fn ratio(&self) -> f64 {
@@ -704,16 +720,36 @@ impl Round {
 }
 
 /// One round: `n` signed appends through the store (with and without the Merkle tree), then
-/// `n` plain single-row insert-and-commits on the same SQLite settings, then `n` bare
-/// statements.
+/// `n` plain single-row insert-and-commits on the same SQLite settings, then `n` plain ones
+/// made to write as many pages a commit as an append (an index for each page more), then `n`
+/// bare statements. The pages a commit writes are counted in SQLite's log over `COUNTED`
+/// more commits of each kind.
 async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
     let mut w = Workload::new();
     let prefix: Vec<Entry> = (0..12).map(|_| w.next_entry()).collect();
     // The bodies are made first; signing stays inside the timed loop.
     let bodies: Vec<Entry> = (0..n).map(|_| w.next_entry()).collect();
+    // Appended after the timed ones, to count the pages an append's commit writes.
+    let counted: Vec<Entry> = (0..COUNTED).map(|_| w.next_entry()).collect();
     let keys = w.keys.clone();
-    let append = signed_appends(&dir.join("append"), &prefix, &bodies, &keys, Mode::V3).await?;
-    let notree = signed_appends(&dir.join("notree"), &prefix, &bodies, &keys, Mode::NoTree).await?;
+    let (append, append_pages) = signed_appends(
+        &dir.join("append"),
+        &prefix,
+        &bodies,
+        &counted,
+        &keys,
+        Mode::V3,
+    )
+    .await?;
+    let (notree, _) = signed_appends(
+        &dir.join("notree"),
+        &prefix,
+        &bodies,
+        &counted,
+        &keys,
+        Mode::NoTree,
+    )
+    .await?;
 
     std::fs::create_dir_all(dir.join("plain"))?;
     let plain = Store::open(&custody_store::sqlite_url(&dir.join("plain"))).await?;
@@ -725,6 +761,30 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
             .await?;
     }
     let plain_t = t.elapsed();
+    plain.bench_wal_restart().await?;
+    for (i, e) in counted.iter().enumerate() {
+        let id = (bodies.len() + i) as i64;
+        plain.bench_plain_insert(id, e.to_canonical_bytes()).await?;
+    }
+    let plain_pages = plain.bench_wal_frames().await? as f64 / COUNTED as f64;
+    // The plain insert with an index for each page an append writes beyond it.
+    let indexes = (append_pages - plain_pages).round().max(0.0) as usize;
+    plain.bench_wide_table(indexes).await?;
+    let t = Instant::now();
+    for (i, e) in bodies.iter().enumerate() {
+        plain
+            .bench_wide_insert(i as i64, e.to_canonical_bytes(), indexes)
+            .await?;
+    }
+    let wide_t = t.elapsed();
+    plain.bench_wal_restart().await?;
+    for (i, e) in counted.iter().enumerate() {
+        let id = (bodies.len() + i) as i64;
+        plain
+            .bench_wide_insert(id, e.to_canonical_bytes(), indexes)
+            .await?;
+    }
+    let wide_pages = plain.bench_wal_frames().await? as f64 / COUNTED as f64;
     let t = Instant::now();
     for _ in 0..n {
         plain.bench_round_trip().await?;
@@ -737,8 +797,16 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
         notree_us: per(notree),
         plain_us: per(plain_t),
         trip_us: per(trip),
+        append_pages,
+        plain_pages,
+        wide_pages,
+        wide_us: per(wide_t),
     })
 }
+
+/// Commits counted after each timed loop, to find the pages a commit writes (few enough that
+/// SQLite's automatic checkpoint, at 1,000 pages, does not start over the count).
+const COUNTED: usize = 40;
 
 /// What format version 3 costs an append: the same workload appended to two stores, one in
 /// version 3 (signing times, the sequencer signature made in the append) and one in version 1
@@ -809,17 +877,23 @@ async fn signed_appends(
     dir: &std::path::Path,
     prefix: &[Entry],
     bodies: &[Entry],
+    counted: &[Entry],
     keys: &[ed25519_dalek::SigningKey; 4],
     mode: Mode,
-) -> anyhow::Result<std::time::Duration> {
+) -> anyhow::Result<(std::time::Duration, f64)> {
     let store = bench_store(dir, prefix, mode).await?;
     let t = Instant::now();
     for e in bodies {
         signed_append(&store, e, keys).await?;
     }
     let elapsed = t.elapsed();
+    store.bench_wal_restart().await?;
+    for e in counted {
+        signed_append(&store, e, keys).await?;
+    }
+    let pages = store.bench_wal_frames().await? as f64 / counted.len().max(1) as f64;
     store.close().await?;
-    Ok(elapsed)
+    Ok((elapsed, pages))
 }
 
 /// A new store in `dir` appending as `mode` says, holding the vectors' registrant key and
