@@ -48,7 +48,7 @@ pub(crate) struct Comb {
 
 impl Comb {
     /// Rows enough for any 256-bit integer, and a last one for the final carry.
-    fn rows(window: u32) -> usize {
+    const fn rows(window: u32) -> usize {
         256usize.div_ceil(window as usize) + 1
     }
 
@@ -295,9 +295,8 @@ pub(crate) fn with_table(table: &Comb, k: &Scalar, s: &Scalar) -> Point {
     sum(Point::IDENTITY, &terms)
 }
 
-/// At most this many terms in a check: a row of each table each.
-const TERMS: usize =
-    256usize.div_ceil(BASE_WINDOW as usize) + 256usize.div_ceil(KEY_WINDOW as usize) + 2;
+/// At most this many terms in a check: one for each row of either table.
+const TERMS: usize = Comb::rows(BASE_WINDOW) + Comb::rows(KEY_WINDOW);
 
 /// Whether `key` has a table now, for tests that the checks take that path.
 #[cfg(test)]
