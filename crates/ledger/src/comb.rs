@@ -107,12 +107,12 @@ impl Comb {
 /// Two or three additions hide it; more gain nothing.
 const AHEAD: usize = 3;
 
-/// `acc` plus (or minus) each term in turn.
-fn sum(acc: Point, terms: &[(&Niels, bool)]) -> Point {
+/// The sum of the terms, each added (or subtracted) in turn.
+fn sum(terms: &[(&Niels, bool)]) -> Point {
     for (multiple, _) in terms.iter().take(AHEAD) {
         prefetch(multiple);
     }
-    let mut acc = acc;
+    let mut acc = Point::IDENTITY;
     for (i, (multiple, subtract)) in terms.iter().enumerate() {
         if let Some((next, _)) = terms.get(i + AHEAD) {
             prefetch(next);
@@ -292,7 +292,7 @@ pub(crate) fn with_table(table: &Comb, k: &Scalar, s: &Scalar) -> Point {
     let mut terms = Vec::with_capacity(TERMS);
     terms.extend(base().terms(s.as_bytes(), false));
     terms.extend(table.terms(k.as_bytes(), true));
-    sum(Point::IDENTITY, &terms)
+    sum(&terms)
 }
 
 /// At most this many terms in a check: one for each row of either table.

@@ -761,12 +761,13 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
             .await?;
     }
     let plain_t = t.elapsed();
-    plain.bench_wal_restart().await?;
-    for (i, e) in counted.iter().enumerate() {
-        let id = (bodies.len() + i) as i64;
-        plain.bench_plain_insert(id, e.to_canonical_bytes()).await?;
-    }
-    let plain_pages = plain.bench_wal_frames().await? as f64 / COUNTED as f64;
+    // The counted commits take the ids after the timed ones.
+    let (store, after) = (&plain, bodies.len());
+    let plain_pages = pages_a_commit(store, &counted, |i, e| async move {
+        let body = e.to_canonical_bytes();
+        Ok(store.bench_plain_insert((after + i) as i64, body).await?)
+    })
+    .await?;
     // The plain insert with an index for each page an append writes beyond it.
     let indexes = (append_pages - plain_pages).round().max(0.0) as usize;
     plain.bench_wide_table(indexes).await?;
@@ -777,14 +778,13 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
             .await?;
     }
     let wide_t = t.elapsed();
-    plain.bench_wal_restart().await?;
-    for (i, e) in counted.iter().enumerate() {
-        let id = (bodies.len() + i) as i64;
-        plain
-            .bench_wide_insert(id, e.to_canonical_bytes(), indexes)
-            .await?;
-    }
-    let wide_pages = plain.bench_wal_frames().await? as f64 / COUNTED as f64;
+    let wide_pages = pages_a_commit(store, &counted, |i, e| async move {
+        let body = e.to_canonical_bytes();
+        Ok(store
+            .bench_wide_insert((after + i) as i64, body, indexes)
+            .await?)
+    })
+    .await?;
     let t = Instant::now();
     for _ in 0..n {
         plain.bench_round_trip().await?;
@@ -807,6 +807,24 @@ async fn append_round(dir: &std::path::Path, n: u64) -> anyhow::Result<Round> {
 /// Commits counted after each timed loop, to find the pages a commit writes (few enough that
 /// SQLite's automatic checkpoint, at 1,000 pages, does not start over the count).
 const COUNTED: usize = 40;
+
+/// The pages each commit writes to `store`'s log, on average: the log is emptied, then
+/// `commit` makes one commit for each of `entries`.
+async fn pages_a_commit<'a, F, Fut>(
+    store: &Store,
+    entries: &'a [Entry],
+    mut commit: F,
+) -> anyhow::Result<f64>
+where
+    F: FnMut(usize, &'a Entry) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    store.bench_wal_restart().await?;
+    for (i, e) in entries.iter().enumerate() {
+        commit(i, e).await?;
+    }
+    Ok(store.bench_wal_frames().await? as f64 / entries.len().max(1) as f64)
+}
 
 /// What format version 3 costs an append: the same workload appended to two stores, one in
 /// version 3 (signing times, the sequencer signature made in the append) and one in version 1
@@ -887,11 +905,8 @@ async fn signed_appends(
         signed_append(&store, e, keys).await?;
     }
     let elapsed = t.elapsed();
-    store.bench_wal_restart().await?;
-    for e in counted {
-        signed_append(&store, e, keys).await?;
-    }
-    let pages = store.bench_wal_frames().await? as f64 / counted.len().max(1) as f64;
+    let on = &store;
+    let pages = pages_a_commit(on, counted, |_, e| signed_append(on, e, keys)).await?;
     store.close().await?;
     Ok((elapsed, pages))
 }
