@@ -10,8 +10,8 @@ use custody_ledger::state::{
     ContainerStatus, References, SigCheck, Signed, State, Touched, references,
 };
 use custody_ledger::{
-    Canonical, Draft, Entry, EntryHash, LedgerId, Payload, Principal, PublicKey, Seq, Timestamp,
-    Violation,
+    Canonical, ContainerId, Draft, Entry, EntryHash, LedgerId, LocationId, Payload, Principal,
+    PublicKey, Seq, Timestamp, Violation,
 };
 use ed25519_dalek::SigningKey;
 use sea_orm::ActiveValue::Set;
@@ -882,6 +882,17 @@ impl Store {
                 e
             }
         };
+        // Where the containers this entry names stood, so that a row whose place and status
+        // stay is written without them (`rows::container_upsert`).
+        let placed_before: Vec<(ContainerId, LocationId, &'static str)> = references(&entry)
+            .containers
+            .into_iter()
+            .filter_map(|c| {
+                let s = state.containers.get(&c)?;
+                let (location, status) = rows::container_place(s);
+                Some((c, location.clone(), status))
+            })
+            .collect();
         let (checks, touched) = state.apply(&entry).map_err(StoreError::Rejected)?;
         for c in &checks {
             // The sequencer signature this append just made with the key in force needs no
@@ -1019,8 +1030,16 @@ impl Store {
         }
         for c in &touched.containers {
             if let Some(s) = state.containers.get(c) {
+                let stayed = placed_before
+                    .iter()
+                    .any(|(id, l, st)| id == c && (l, *st) == rows::container_place(s));
+                let change = if stayed {
+                    rows::ContainerChange::Contents
+                } else {
+                    rows::ContainerChange::Placed
+                };
                 containers::Entity::insert(rows::container_to_row(lid, s))
-                    .on_conflict(rows::container_upsert())
+                    .on_conflict(rows::container_upsert(change))
                     .exec(txn)
                     .await?;
             } else if let Some(st) = state.finished.get(c) {

@@ -138,7 +138,7 @@ impl Store {
             .collect();
         for chunk in container_rows.chunks(500) {
             containers::Entity::insert_many(chunk.to_vec())
-                .on_conflict(rows::container_upsert())
+                .on_conflict(rows::container_upsert(rows::ContainerChange::Placed))
                 .exec(&txn)
                 .await?;
         }

@@ -124,19 +124,43 @@ pub(crate) fn container_from_row(m: &containers::Model) -> Result<ContainerRow, 
     }))
 }
 
+/// Which of a live container row's columns an entry may have changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ContainerChange {
+    /// Its place or status (or it is new): every column an entry can change.
+    Placed,
+    /// Only its beyond-use date and what is left: a dose, a partial waste.
+    Contents,
+}
+
+/// Where a container is and whether it is sealed or open: the columns of `containers` that
+/// its indexes hold (`containers_stock`, `containers_live`).
+pub(crate) fn container_place(c: &ContainerState) -> (&LocationId, &'static str) {
+    (&c.location, c.status.name())
+}
+
 /// A container row written again: what an entry can change of it (its place, status,
-/// beyond-use date and what is left), never what its receipt fixed.
-pub(crate) fn container_upsert() -> sea_orm::sea_query::OnConflict {
+/// beyond-use date and what is left), never what its receipt fixed. SQLite rewrites an
+/// index's entry for every indexed column a statement assigns, changed or not, so that each
+/// index costs the commit a page: a row whose place and status stayed is written without them
+/// (two pages of the ≈ 10 an append's commit writes, for every dose).
+pub(crate) fn container_upsert(change: ContainerChange) -> sea_orm::sea_query::OnConflict {
+    let columns: &[containers::Column] = match change {
+        ContainerChange::Placed => &[
+            containers::Column::Location,
+            containers::Column::Status,
+            containers::Column::BeyondUse,
+            containers::Column::Remaining,
+        ],
+        ContainerChange::Contents => {
+            &[containers::Column::BeyondUse, containers::Column::Remaining]
+        }
+    };
     sea_orm::sea_query::OnConflict::columns([
         containers::Column::LedgerId,
         containers::Column::ContainerId,
     ])
-    .update_columns([
-        containers::Column::Location,
-        containers::Column::Status,
-        containers::Column::BeyondUse,
-        containers::Column::Remaining,
-    ])
+    .update_columns(columns.iter().copied())
     .to_owned()
 }
 

@@ -317,3 +317,120 @@ async fn a_product_whose_concentration_was_changed_is_named() {
         db.cleanup().await;
     }
 }
+
+/// The pages of SQLite's write-ahead log, by page number, written since it was last emptied.
+fn pages_in_log(db: &TestDb) -> std::collections::BTreeSet<u32> {
+    let path = db
+        .url
+        .strip_prefix("sqlite://")
+        .and_then(|u| u.split('?').next())
+        .expect("a SQLite file");
+    let log = std::fs::read(format!("{path}-wal")).expect("the write-ahead log");
+    let word = |at: usize| u32::from_be_bytes(log[at..at + 4].try_into().unwrap());
+    // A 32-byte header (the page size at 8), then frames: a 24-byte header (the page number
+    // first), then the page.
+    let page = word(8) as usize;
+    (32..log.len())
+        .step_by(24 + page)
+        .map(word)
+        .collect()
+}
+
+/// The first page of each named table or index: with this few rows, its only page.
+async fn root_pages(db: &TestDb, names: &[&str]) -> Vec<u32> {
+    let mut roots = Vec::new();
+    for n in names {
+        let row = db
+            .store
+            .connection()
+            .query_one_raw(Statement::from_sql_and_values(
+                db.store.connection().get_database_backend(),
+                "SELECT rootpage FROM sqlite_master WHERE name = ?",
+                [(*n).into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{n} is in the schema"));
+        roots.push(row.try_get_by_index::<i64>(0).unwrap() as u32);
+    }
+    roots
+}
+
+/// A dose changes what is left in its container, not where it is or whether it is open: its
+/// commit writes the container's row and leaves the pages of the containers' indexes alone
+/// (SQLite rewrites an index's entry for every indexed column a statement assigns, changed or
+/// not). An opening changes the status, and writes both. The rows still agree with the ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dose_writes_no_page_of_the_containers_indexes() {
+    use custody_ledger::vectors::prescriber;
+    use custody_ledger::*;
+    let db = TestDb::sqlite().await;
+    let ledger = seed(&db.store, 16).await[0].ledger;
+    let c: ContainerId = "C13-1".parse().unwrap();
+    let now = Timestamp::from_datetime(time::OffsetDateTime::now_utc());
+    let open = ContainerOpened {
+        container: c,
+        beyond_use: now.date().plus_days(7).unwrap(),
+        opened_at: None,
+    };
+    let dose = Administered {
+        container: c,
+        patient: PatientRef::commit(&[1; 32], "MRN-9"),
+        prescriber: prescriber(),
+        amount: Amount::Volume {
+            ul: Microliters::new(2_000),
+            ug: Micrograms::new(200_000),
+        },
+        route: Route::Iv,
+        given_at: now,
+        given_by: "nina".parse().unwrap(),
+        late_reason: None,
+    };
+    let [table, stock, live] =
+        root_pages(&db, &["containers", "containers_stock", "containers_live"]).await[..]
+    else {
+        unreachable!()
+    };
+
+    db.store.bench_wal_restart().await.unwrap();
+    db.store
+        .append(signed(ledger, open, "nina", &[]))
+        .await
+        .unwrap();
+    let opening = pages_in_log(&db);
+    for (page, what) in [(table, "row"), (stock, "stock index"), (live, "live index")] {
+        assert!(
+            opening.contains(&page),
+            "an opening writes the container's {what}"
+        );
+    }
+
+    let before = db.store.container(ledger, &c).await.unwrap().unwrap();
+    db.store.bench_wal_restart().await.unwrap();
+    db.store
+        .append(signed(ledger, dose, "nina", &[]))
+        .await
+        .unwrap();
+    let dosing = pages_in_log(&db);
+    assert!(dosing.contains(&table), "a dose writes the container's row");
+    for (page, what) in [(stock, "stock index"), (live, "live index")] {
+        assert!(
+            !dosing.contains(&page),
+            "a dose leaves the {what} alone (pages written: {dosing:?})"
+        );
+    }
+    let row = db.store.container(ledger, &c).await.unwrap().unwrap();
+    assert!(
+        row.remaining < before.remaining,
+        "{} then {}",
+        before.remaining,
+        row.remaining
+    );
+    assert!(
+        matches!(row.status, ContainerStatus::Open { .. }),
+        "{:?}",
+        row.status
+    );
+    verified(&db.store, ledger).await;
+    db.cleanup().await;
+}
