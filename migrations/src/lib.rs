@@ -14,6 +14,7 @@ mod m20261129_000010_pmp;
 mod m20261130_000011_rems_sessions;
 mod m20261130_000012_patient_labels;
 mod m20261130_000013_dashboard_indexes;
+mod m20261202_000014_one_index_of_kinds;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_rems_sessions::Migration),
             Box::new(m20261130_000012_patient_labels::Migration),
             Box::new(m20261130_000013_dashboard_indexes::Migration),
+            Box::new(m20261202_000014_one_index_of_kinds::Migration),
         ]
     }
 }

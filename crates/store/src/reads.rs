@@ -265,26 +265,51 @@ impl Store {
         }
     }
 
-    /// When the first entry of `kind` recorded at or after `from` was recorded, if one was:
-    /// one read down the index of entries by kind and time (migration 13).
+    /// When the first entry of `kind` recorded at or after `from` was recorded, if one was.
+    /// An entry's time never goes back along the chain (the ledger's rule), so the first
+    /// sequence number at or after `from` is found by a binary search of the entries' key
+    /// (⌈log2 n⌉ reads of one row), and the first entry of `kind` from there is one read down
+    /// `entries_kind`: one statement, no index of entries by time for every append to write
+    /// (migration 14).
     pub async fn first_of_kind_from(
         &self,
         ledger: LedgerId,
         kind: Kind,
         from: Timestamp,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let at: Option<i64> = entries::Entity::find()
-            .select_only()
-            .column(entries::Column::RecordedAt)
-            .filter(entries::Column::LedgerId.eq(ledger.as_uuid()))
-            .filter(entries::Column::Kind.eq(i32::from(kind.code())))
-            .filter(entries::Column::RecordedAt.gte(from.micros()))
-            .order_by_asc(entries::Column::RecordedAt)
-            .limit(1)
-            .into_tuple()
-            .one(self.connection())
+        use sea_orm::{ConnectionTrait, Statement};
+        // `probe` narrows [lo, hi) to the first sequence number whose time is not before
+        // `from` (`next_seq` when none is); the entry at the middle always exists, since the
+        // chain has no gaps below `next_seq`.
+        const FIRST_OF_KIND_FROM: &str = "
+WITH RECURSIVE probe(lo, hi) AS (
+    SELECT CAST(0 AS BIGINT), next_seq FROM ledgers WHERE id = $1
+  UNION ALL
+    SELECT CASE WHEN e.recorded_at < $2 THEN e.seq + 1 ELSE probe.lo END,
+           CASE WHEN e.recorded_at < $2 THEN probe.hi ELSE e.seq END
+      FROM probe JOIN entries e ON e.ledger_id = $1 AND e.seq = (probe.lo + probe.hi) / 2
+     WHERE probe.lo < probe.hi
+)
+SELECT recorded_at FROM entries
+ WHERE ledger_id = $1 AND kind = $3
+   AND seq >= (SELECT lo FROM probe WHERE lo >= hi)
+ ORDER BY seq
+ LIMIT 1";
+        let row = self
+            .connection()
+            .query_one_raw(Statement::from_sql_and_values(
+                self.backend(),
+                FIRST_OF_KIND_FROM,
+                [
+                    ledger.as_uuid().into(),
+                    from.micros().into(),
+                    i32::from(kind.code()).into(),
+                ],
+            ))
             .await?;
-        at.map(Timestamp::from_micros)
+        row.map(|r| r.try_get_by_index::<i64>(0))
+            .transpose()?
+            .map(Timestamp::from_micros)
             .transpose()
             .map_err(StoreError::corrupt)
     }

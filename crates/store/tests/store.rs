@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::*;
@@ -919,44 +920,41 @@ async fn the_chain_shape_names_the_first_broken_link_and_the_first_gap() {
 }
 
 /// The dashboard's PMP deadline asks when the first dispense after a file's period was
-/// recorded: one read down the index of entries by kind and time (migration 13).
+/// recorded: a binary search of the chain for the first entry at or after the time, then one
+/// read down the index of entries by kind (migration 14). Every time from before the first
+/// entry to after the last is asked, and the answer is the one a reading of every entry gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_entry_of_a_kind_from_a_time_is_found_by_kind_and_time() {
     for db in TestDb::all().await {
         let seeded = seed(&db.store, vectors::build().len()).await;
         let ledger = ledger_of(&seeded);
-        let dispenses: Vec<&Entry> = seeded
-            .iter()
-            .filter(|e| e.kind() == Kind::Dispensed)
-            .collect();
-        let first = dispenses.first().expect("the vectors dispense").timestamp;
-        let last = dispenses.last().expect("the vectors dispense").timestamp;
-        let find = |from: Timestamp| db.store.first_of_kind_from(ledger, Kind::Dispensed, from);
-        assert_eq!(
-            find(Timestamp::EPOCH).await.unwrap(),
-            Some(first),
-            "{}",
-            db.name
-        );
-        assert_eq!(find(first).await.unwrap(), Some(first), "{}", db.name);
-        assert_eq!(find(last).await.unwrap(), Some(last), "{}", db.name);
-        let after = Timestamp::from_micros(last.micros() + 1).unwrap();
-        assert_eq!(find(after).await.unwrap(), None, "{}", db.name);
-        // Another kind's entries at those times are not dispenses.
-        let receipt = seeded
-            .iter()
-            .find(|e| e.kind() == Kind::Receipt)
-            .unwrap()
-            .timestamp;
-        assert_eq!(
-            db.store
-                .first_of_kind_from(ledger, Kind::Receipt, Timestamp::EPOCH)
-                .await
-                .unwrap(),
-            Some(receipt),
-            "{}",
-            db.name
-        );
+        let kinds: BTreeSet<Kind> = seeded.iter().map(|e| e.kind()).collect();
+        assert!(kinds.len() > 10, "the vectors hold many kinds");
+        let mut times = vec![Timestamp::EPOCH];
+        for e in &seeded {
+            let t = e.timestamp.micros();
+            times.extend([t - 1, t, t + 1].map(|m| Timestamp::from_micros(m).unwrap()));
+        }
+        for kind in kinds {
+            for &from in &times {
+                let want = seeded
+                    .iter()
+                    .find(|e| e.kind() == kind && e.timestamp >= from)
+                    .map(|e| e.timestamp);
+                let got = db
+                    .store
+                    .first_of_kind_from(ledger, kind, from)
+                    .await
+                    .unwrap();
+                assert_eq!(got, want, "{}: {kind:?} from {}", db.name, from.micros());
+            }
+        }
+        // A ledger that is not there has none.
+        let other = LedgerId::from_uuid(uuid::Uuid::now_v7());
+        let none = db
+            .store
+            .first_of_kind_from(other, Kind::Dispensed, Timestamp::EPOCH);
+        assert_eq!(none.await.unwrap(), None, "{}", db.name);
         db.cleanup().await;
     }
 }
