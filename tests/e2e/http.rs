@@ -309,6 +309,16 @@ fn failed_sign_ins_are_throttled() {
         .send()
         .unwrap();
     error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
+    // The attempts are committed without waiting for the disk, but a killed server loses
+    // none of them: the wait holds after `kill -9` and a restart.
+    s.kill();
+    s.restart();
+    let r = c
+        .post(s.api("/session"))
+        .json(&json!({"username": "auditor.diaz", "password": s.passwords["auditor.diaz"]}))
+        .send()
+        .unwrap();
+    error(r, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts");
     s.stop();
 }
 

@@ -59,6 +59,9 @@ pub use workflow::{PatientRecord, PendingEntry, RemsEnrollment};
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Connections whose commits do not wait for the disk: password attempts only
+    /// (`requests.rs`). See [`Durability::Carried`].
+    attempts: DatabaseConnection,
     cache: append::Cache,
     /// The registrant keys that seal appended entries (format version 3), by ledger.
     sequencers: append::Sequencers,
@@ -114,39 +117,8 @@ impl Store {
     }
 
     async fn open_with(url: &str, repair: bool, reads: Reads) -> Result<Self, StoreError> {
-        let mmap = match reads {
-            Reads::Scans => 0,
-            Reads::Serving => MMAP_BYTES,
-        };
-        let sqlite = url.starts_with("sqlite");
-        let mut opt = ConnectOptions::new(url.to_owned());
-        // sqlx pings every connection it hands out: on SQLite a round trip to the
-        // connection's thread before each statement outside a transaction (issue 18, P3).
-        // An embedded connection cannot be dropped by a server, so SQLite's are not pinged;
-        // PostgreSQL's are only once idle long enough that the server, a proxy or a restart
-        // may have closed them.
-        if sqlite {
-            opt.test_before_acquire(false);
-        } else {
-            opt.test_before_acquire_if_idle_for(PING_AFTER_IDLE);
-        }
-        opt.sqlx_logging(false)
-            .acquire_timeout(Duration::from_secs(60))
-            .max_connections(if sqlite { 4 } else { 8 })
-            .map_sqlx_sqlite_opts(move |o| {
-                // WAL lets readers run beside the one writer; FULL makes every commit
-                // durable before it is acknowledged (an acknowledged entry survives a crash).
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(Duration::from_secs(60))
-                    .foreign_keys(true)
-                    .pragma("mmap_size", mmap.to_string())
-            })
-            // The busy timeout above covers a connection until this replaces it (busy.rs).
-            .map_sqlx_sqlite_pool_opts(|o| {
-                o.after_connect(|conn, _| Box::pin(async move { busy::install(conn).await }))
-            });
-        let db = Database::connect(opt).await?;
+        let db = Database::connect(connect_options(url, reads, Durability::Synced)).await?;
+        let attempts = Database::connect(connect_options(url, reads, Durability::Carried)).await?;
         // Discrepancies learn which adjustment resolved them in version 4; a ledger older
         // than that has it filled in once, from its adjustments.
         let backfill = Migrator::get_pending_migrations(&db)
@@ -156,6 +128,7 @@ impl Store {
         Migrator::up(&db, None).await?;
         let store = Self {
             db,
+            attempts,
             cache: append::Cache::default(),
             sequencers: append::Sequencers::default(),
             maintain_tree: true,
@@ -198,13 +171,90 @@ impl Store {
         Ok(Migrator::get_pending_migrations(&self.db).await?.is_empty())
     }
 
+    /// The connections for password attempts ([`Durability::Carried`]).
+    pub(crate) fn attempts_connection(&self) -> &DatabaseConnection {
+        &self.attempts
+    }
+
     pub async fn close(self) -> Result<(), StoreError> {
+        self.attempts.close().await?;
         self.db.close().await?;
         Ok(())
     }
 }
 
 pub mod bench;
+
+/// When a connection's commit is on disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Durability {
+    /// Before the commit returns (SQLite `synchronous=FULL`; PostgreSQL's default): every
+    /// entry, every table it changes, every request id.
+    Synced,
+    /// With the next synced commit, whichever connection makes it, or within a moment
+    /// (SQLite `synchronous=NORMAL` in WAL mode; PostgreSQL `synchronous_commit=off`). Both
+    /// write one log in order, so a synced commit carries every commit before it to disk; a
+    /// process that is killed loses nothing; a power cut, an operating system crash or (on
+    /// PostgreSQL) a crash of the database server can lose the commits since the last
+    /// synced one. Used for password attempts alone:
+    /// a signed write reserves an attempt before the key derivation and forgets it after,
+    /// and those two commits waited for the disk as long as the append's (a third of a
+    /// signed write's fsyncs each, issue 18, P3). What such a loss costs: attempts counted
+    /// just before a power cut may count again or not at all; none of it is in the ledger.
+    Carried,
+}
+
+/// How to connect to `url` for `reads`, with commits durable as `durability` says.
+fn connect_options(url: &str, reads: Reads, durability: Durability) -> ConnectOptions {
+    let mmap = match reads {
+        Reads::Scans => 0,
+        Reads::Serving => MMAP_BYTES,
+    };
+    let sqlite = url.starts_with("sqlite");
+    let mut opt = ConnectOptions::new(url.to_owned());
+    // sqlx pings every connection it hands out: on SQLite a round trip to the
+    // connection's thread before each statement outside a transaction (issue 18, P3).
+    // An embedded connection cannot be dropped by a server, so SQLite's are not pinged;
+    // PostgreSQL's are only once idle long enough that the server, a proxy or a restart
+    // may have closed them.
+    if sqlite {
+        opt.test_before_acquire(false);
+    } else {
+        opt.test_before_acquire_if_idle_for(PING_AFTER_IDLE);
+    }
+    let connections = match (durability, sqlite) {
+        (Durability::Synced, true) => 4,
+        (Durability::Synced, false) => 8,
+        (Durability::Carried, _) => 2,
+    };
+    let synchronous = match durability {
+        Durability::Synced => SqliteSynchronous::Full,
+        Durability::Carried => SqliteSynchronous::Normal,
+    };
+    opt.sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(60))
+        .max_connections(connections)
+        .map_sqlx_sqlite_opts(move |o| {
+            // WAL lets readers run beside the one writer; FULL makes every commit
+            // durable before it is acknowledged (an acknowledged entry survives a crash).
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(Duration::from_secs(60))
+                .foreign_keys(true)
+                .pragma("mmap_size", mmap.to_string())
+        })
+        // PostgreSQL's synced commits keep the server's own setting (a replicated cluster
+        // may wait for its standbys too).
+        .map_sqlx_postgres_opts(move |o| match durability {
+            Durability::Synced => o,
+            Durability::Carried => o.options([("synchronous_commit", "off")]),
+        })
+        // The busy timeout above covers a connection until this replaces it (busy.rs).
+        .map_sqlx_sqlite_pool_opts(|o| {
+            o.after_connect(|conn, _| Box::pin(async move { busy::install(conn).await }))
+        });
+    opt
+}
 
 impl Store {
     /// Writes a consistent copy of this SQLite database to `path` (`VACUUM INTO`: a snapshot

@@ -4,7 +4,10 @@
 use custody_ledger::{EntryId, LedgerId, Seq, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 use crate::Store;
 use crate::entities::{attempts, requests};
@@ -135,7 +138,13 @@ impl Store {
         key: &str,
         decide: impl FnOnce(Option<AttemptRow>) -> (Option<AttemptRow>, T),
     ) -> Result<T, StoreError> {
-        let txn = self.begin_write().await?;
+        let txn = self
+            .attempts_connection()
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
         // Make sure the row exists so that PostgreSQL's row lock covers the first attempt too.
         // (SQLite's immediate transaction already holds the database's one write lock.)
         if self.backend() != sea_orm::DbBackend::Sqlite {
@@ -201,7 +210,7 @@ impl Store {
             next_at: Set(row.next_at),
         })
         .on_conflict_do_nothing_on([attempts::Column::Key])
-        .exec_without_returning(self.connection())
+        .exec_without_returning(self.attempts_connection())
         .await?;
         Ok(matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n == 1))
     }
@@ -209,9 +218,36 @@ impl Store {
     /// Forgets every attempt counted against `key` (a right password): one statement.
     pub async fn forget_attempts(&self, key: &str) -> Result<(), StoreError> {
         attempts::Entity::delete_by_id(key.to_string())
-            .exec(self.connection())
+            .exec(self.attempts_connection())
             .await?;
         Ok(())
+    }
+
+    /// How soon commits are on disk, as the database says, for the ledger's connections and
+    /// for the password attempts' (`Durability` in lib.rs): SQLite's `synchronous` ("2" is
+    /// FULL, "1" NORMAL), PostgreSQL's `synchronous_commit`. For tests.
+    #[doc(hidden)]
+    pub async fn commit_durability(&self) -> Result<(String, String), StoreError> {
+        async fn ask(db: &sea_orm::DatabaseConnection) -> Result<String, StoreError> {
+            let backend = db.get_database_backend();
+            let (sql, sqlite) = match backend {
+                sea_orm::DbBackend::Sqlite => ("PRAGMA synchronous", true),
+                _ => ("SHOW synchronous_commit", false),
+            };
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+                .await?
+                .ok_or_else(|| StoreError::corrupt("the database did not say"))?;
+            Ok(if sqlite {
+                row.try_get_by_index::<i64>(0)?.to_string()
+            } else {
+                row.try_get_by_index::<String>(0)?
+            })
+        }
+        Ok((
+            ask(self.connection()).await?,
+            ask(self.attempts_connection()).await?,
+        ))
     }
 
     /// Forgets attempts whose window began before `before` and that hold no wait past now.
@@ -219,7 +255,7 @@ impl Store {
         let r = attempts::Entity::delete_many()
             .filter(attempts::Column::WindowStart.lt(before))
             .filter(attempts::Column::NextAt.lt(now))
-            .exec(self.connection())
+            .exec(self.attempts_connection())
             .await?;
         Ok(r.rows_affected)
     }

@@ -461,6 +461,45 @@ async fn a_first_attempt_in_one_statement_and_the_rest_in_turn_count_each_once()
     }
 }
 
+/// Password attempts are committed without waiting for the disk (the next synced commit
+/// carries them), while the ledger's connections wait for it on every commit: a signed
+/// write's reservation and its forgetting no longer cost an fsync each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_attempts_do_not_wait_for_the_disk_and_the_ledger_does() {
+    for db in TestDb::all().await {
+        let (ledger, attempts) = db.store.commit_durability().await.unwrap();
+        if db.name == "sqlite" {
+            assert_eq!(
+                (ledger.as_str(), attempts.as_str()),
+                ("2", "1"),
+                "FULL, NORMAL"
+            );
+        } else {
+            assert_ne!(ledger, "off", "{}", db.name);
+            assert_eq!(attempts, "off", "{}", db.name);
+        }
+        // What one connection counts, the other sees: one database.
+        let first = AttemptRow {
+            failures: 1,
+            window_start: 1,
+            next_at: 0,
+        };
+        assert!(
+            db.store
+                .first_attempt("account:test:ivy", first)
+                .await
+                .unwrap()
+        );
+        let seen = db
+            .store
+            .with_attempts("account:test:ivy", |row| (row, row))
+            .await
+            .unwrap();
+        assert_eq!(seen, Some(first), "{}", db.name);
+        db.cleanup().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_discrepancies_are_an_indexed_query_kept_with_each_append() {
     for db in TestDb::all().await {
