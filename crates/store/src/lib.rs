@@ -188,19 +188,19 @@ pub mod bench;
 /// When a connection's commit is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Durability {
-    /// Before the commit returns (SQLite `synchronous=FULL`; PostgreSQL's default): every
-    /// entry, every table it changes, every request id.
+    /// Before the commit returns (SQLite `synchronous=FULL`; PostgreSQL's
+    /// `synchronous_commit` as the server sets it): every entry, every table it changes,
+    /// every request id.
     Synced,
     /// With the next synced commit, whichever connection makes it, or within a moment
     /// (SQLite `synchronous=NORMAL` in WAL mode; PostgreSQL `synchronous_commit=off`). Both
-    /// write one log in order, so a synced commit carries every commit before it to disk; a
+    /// write one log in order, so a synced commit carries every commit before it to disk. A
     /// process that is killed loses nothing; a power cut, an operating system crash or (on
-    /// PostgreSQL) a crash of the database server can lose the commits since the last
-    /// synced one. Used for password attempts alone:
-    /// a signed write reserves an attempt before the key derivation and forgets it after,
-    /// and those two commits waited for the disk as long as the append's (a third of a
-    /// signed write's fsyncs each, issue 18, P3). What such a loss costs: attempts counted
-    /// just before a power cut may count again or not at all; none of it is in the ledger.
+    /// PostgreSQL) a crash of the database server can lose the commits since the last synced
+    /// one. For password attempts alone: a signed write reserves one before the key
+    /// derivation and forgets it after, and those two commits each waited for the disk as
+    /// long as the append's (issue 18, P3). What a loss costs: the attempts counted just
+    /// before a power cut may count again or not at all; none of it is in the ledger.
     Carried,
 }
 
