@@ -192,8 +192,9 @@ enum Durability {
     /// `synchronous_commit` as the server sets it): every entry, every table it changes,
     /// every request id.
     Synced,
-    /// With the next synced commit, whichever connection makes it, or within a moment
-    /// (SQLite `synchronous=NORMAL` in WAL mode; PostgreSQL `synchronous_commit=off`). Both
+    /// With the next synced commit, whichever connection makes it, or sooner (SQLite
+    /// `synchronous=NORMAL` in WAL mode: at the next checkpoint; PostgreSQL
+    /// `synchronous_commit=off`: within the WAL writer's delay, 200 ms by default). Both
     /// write one log in order, so a synced commit carries every commit before it to disk. A
     /// process that is killed loses nothing; a power cut, an operating system crash or (on
     /// PostgreSQL) a crash of the database server can lose the commits since the last synced
