@@ -544,13 +544,7 @@ impl Store {
     }
 
     pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(self
-            .connection()
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?)
+        begin_write_on(self.connection()).await
     }
 
     /// Group commit: the append joins its ledger's queue, then waits for the ledger's turn.
@@ -1292,4 +1286,17 @@ pub(crate) async fn fold_entries(
             return Ok(folded);
         }
     }
+}
+
+/// A write transaction on `db` that takes SQLite's one write lock at once (IMMEDIATE), so that
+/// what it reads is not changed by another writer before it commits.
+pub(crate) async fn begin_write_on(
+    db: &sea_orm::DatabaseConnection,
+) -> Result<DatabaseTransaction, StoreError> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
 }

@@ -237,7 +237,8 @@ fn connect_options(url: &str, reads: Reads, durability: Durability) -> ConnectOp
         .max_connections(connections)
         .map_sqlx_sqlite_opts(move |o| {
             // WAL lets readers run beside the one writer; FULL makes every commit
-            // durable before it is acknowledged (an acknowledged entry survives a crash).
+            // durable before it is acknowledged (an acknowledged entry survives a crash),
+            // NORMAL leaves it to the next FULL one (`Durability::Carried`).
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(60))

@@ -4,10 +4,7 @@
 use custody_ledger::{EntryId, LedgerId, Seq, UserId};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, SqlErr};
 
 use crate::Store;
 use crate::entities::{attempts, requests};
@@ -138,13 +135,7 @@ impl Store {
         key: &str,
         decide: impl FnOnce(Option<AttemptRow>) -> (Option<AttemptRow>, T),
     ) -> Result<T, StoreError> {
-        let txn = self
-            .attempts_connection()
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        let txn = crate::append::begin_write_on(self.attempts_connection()).await?;
         // Make sure the row exists so that PostgreSQL's row lock covers the first attempt too.
         // (SQLite's immediate transaction already holds the database's one write lock.)
         if self.backend() != sea_orm::DbBackend::Sqlite {

@@ -478,7 +478,7 @@ async fn password_attempts_do_not_wait_for_the_disk_and_the_ledger_does() {
             assert_ne!(ledger, "off", "{}", db.name);
             assert_eq!(attempts, "off", "{}", db.name);
         }
-        // What one connection counts, the other sees: one database.
+        // Attempts are counted and read back through those connections.
         let first = AttemptRow {
             failures: 1,
             window_start: 1,
